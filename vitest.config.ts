@@ -6,7 +6,11 @@ export default defineConfig({
   resolve: { conditions: ['peertap:source'] },
   ssr: { resolve: { conditions: ['peertap:source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'tools/*/test/**/*.test.ts'],
+    include: [
+      'packages/*/test/**/*.test.ts',
+      'apps/*/test/**/*.test.ts',
+      'tools/*/test/**/*.test.ts',
+    ],
     pool: 'forks',
     testTimeout: 30_000,
   },
