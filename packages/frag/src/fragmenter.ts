@@ -1,4 +1,4 @@
-// Splitting a datagram into fragments (docs/spec/05-fragmentation.md §3).
+// Splitting a datagram into fragments (docs/spec/05-fragmentation.md §5.3).
 //
 // Stages of split(), in order:
 //   1. check the datagram: empty, over maxDatagramBytes, or needing more than
@@ -35,7 +35,7 @@ export interface FragmenterOptions {
    * receiver with the same bound could never reassemble them. Default 128.
    */
   readonly maxFragmentsPerDatagram?: number
-  /** The id of the first datagram; pick it at random per sender start (spec §3). Default 0. */
+  /** The id of the first datagram; pick it at random per sender start (spec §5.3). Default 0. */
   readonly firstId?: number
 }
 
@@ -160,7 +160,7 @@ export class Fragmenter {
     const step = this.maxPayloadBytes
     let at = dstOffset
     for (let start = 0; start < total; start += step) {
-      const stop = start + step < total ? start + step : total
+      const stop = Math.min(start + step, total)
       writeHeader(dst, at, id, total, start)
       dst.set(datagram.subarray(start, stop), at + FRAGMENT_HEADER_BYTES)
       at += stride

@@ -1,4 +1,4 @@
-// The fragment header of docs/spec/05-fragmentation.md §2, read and written
+// The fragment header of docs/spec/05-fragmentation.md §5.2, read and written
 // byte by byte: a DataView per fragment would allocate, and the input may be
 // any view into a larger buffer.
 

@@ -1,4 +1,4 @@
-// Bounded reassembly (docs/spec/05-fragmentation.md §4 and §5).
+// Bounded reassembly (docs/spec/05-fragmentation.md §5.4 and §5.5).
 //
 // Stages of push(), in order:
 //   1. expire: drop every reassembly whose age has reached timeoutMs
@@ -40,7 +40,7 @@ import {
 import { FragError, FragErrorCode, integerOption } from './errors.ts'
 import { readId, readU24 } from './header.ts'
 
-/** What push() did with a fragment (spec §4). Each has a counter of the same name. */
+/** What push() did with a fragment (spec §5.4). Each has a counter of the same name. */
 export const Outcome = {
   /** The fragment completed its datagram; read it from `reassembler.datagram`. */
   Complete: 'complete',
