@@ -1,6 +1,118 @@
 // @packageDocumentation block and explicit export list: see STYLE.md 1.
 // Data path (keys, KIDs, header, seal/open, replay window): exports below this line.
+export {
+  type AeadKey,
+  type CryptoBackend,
+  type HeaderMaskKey,
+  nobleBackend,
+  nodeBackend,
+} from './backend.ts'
+export {
+  CONTEXT_PSK_FRAME,
+  CONTEXT_PSK_HEADER,
+  CONTEXT_PSK_RELAY_AUTH,
+  CONTEXT_PSK_VFT,
+  COUNTER_LIMIT,
+  EXPORTER_LABEL_FRAME,
+  EXPORTER_LABEL_HEADER,
+  EXPORTER_LABEL_RELAY_AUTH,
+  EXPORTER_LABEL_VFT,
+  MAX_HEADER_LENGTH,
+  MIN_SEALED_LENGTH,
+  REPLAY_WINDOW_SIZE,
+  TAG_LENGTH,
+  VFT_LENGTH,
+} from './constants.ts'
+export { InvalidArgumentError, PeerTapError } from './errors.ts'
+export {
+  deriveKey,
+  derivePskEpochSecrets,
+  deriveSenderKeyMaterial,
+  type EpochSecrets,
+  type SenderKeyMaterial,
+} from './keys.ts'
+export {
+  type Kid,
+  kidFromBytes,
+  kidToBytes,
+  type MlsKidFields,
+  mlsKid,
+  parseMlsKid,
+  type RandomSource,
+  randomGeneration,
+  randomPskKid,
+} from './kid.ts'
+export {
+  ctrLength,
+  DROP_REASONS,
+  type DropReason,
+  HeaderProtection,
+  openPayload,
+  SenderKey,
+  sealedLength,
+  sealPayload,
+} from './payload.ts'
+export {
+  FrameReceiver,
+  type FrameReceiverInit,
+  type MlsFrameReceiverInit,
+  type PskFrameReceiverInit,
+  type ReceiveCounters,
+} from './receive.ts'
+export { type ReplayDrop, ReplayWindow } from './replay.ts'
+export {
+  FrameSender,
+  type FrameSenderInit,
+  type MlsFrameSenderInit,
+  maxSealedLength,
+  type PskFrameSenderInit,
+} from './send.ts'
 // -- data-path exports end --
+
 // HPKE, membership proofs, constant-time compare: exports below this line.
+export {
+  HPKE_AEAD_ID,
+  HPKE_ENC_LENGTH,
+  HPKE_INFO_PREFIX,
+  HPKE_KDF_ID,
+  HPKE_KEM_ID,
+  HPKE_MIN_SEALED_LENGTH,
+  HPKE_PRIVATE_KEY_LENGTH,
+  HPKE_PUBLIC_KEY_LENGTH,
+  HPKE_TAG_LENGTH,
+  PROOF_CLOCK_SKEW_SECONDS,
+  PROOF_LABEL,
+  PROOF_MAX_VFTS,
+  PROOF_PEER_ID_MAX_LENGTH,
+  PROOF_PUBLIC_KEY_LENGTH,
+  PROOF_SEED_LENGTH,
+  PROOF_SIGNATURE_LENGTH,
+  PROOF_WINDOW_SECONDS,
+} from './constants.ts'
+export { constantTimeEqual } from './ct.ts'
+export { HpkeKeyError, HpkeOpenError } from './errors.ts'
+export {
+  deriveHpkeKeyPair,
+  generateHpkeKeyPair,
+  type HpkeKeyPair,
+  type HpkeOpenParams,
+  type HpkeSealParams,
+  hpkeOpen,
+  hpkeSeal,
+} from './hpke.ts'
+export {
+  type CreateMembershipProofParams,
+  createMembershipProof,
+  decodeMembershipProof,
+  encodeMembershipProof,
+  type MembershipProof,
+  type MembershipProofDecoding,
+  type MembershipProofFields,
+  type MembershipProofRejection,
+  type MembershipProofVerdict,
+  membershipProofMessage,
+  membershipProofPublicKey,
+  type VerifyMembershipProofParams,
+  verifyMembershipProof,
+} from './proof.ts'
 // -- control-path exports end --
-export {}

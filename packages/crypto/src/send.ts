@@ -1,0 +1,213 @@
+/**
+ * The sending side of one local sender in one VLAN epoch
+ * (docs/spec/03-keys.md §4-§6, 04-sealed-payload.md §2-§4). Stages of seal():
+ *
+ *   1. rollover: at counter 2^23, move to the next key (MLS: generation + 1
+ *      mod 2^32; PSK: a fresh random KID), counter back to 0
+ *   2. header: config ‖ KID ‖ minimal CTR
+ *   3. AES-256-GCM(key, salt XOR counter, aad = VFT ‖ header)
+ *   4. header protection with AES-256-ECB(hpKey, tag)
+ *   5. counter + 1
+ *
+ * A sender starts under a random generation (MLS) or a random KID (PSK), so
+ * a restart never reuses a nonce although no counter is persisted.
+ */
+import { type CryptoBackend, nodeBackend } from './backend.ts'
+import {
+  COUNTER_LIMIT,
+  HEADER_FIXED_LENGTH,
+  MAX_LEAF_INDEX,
+  MIN_PLAINTEXT_LENGTH,
+  TAG_LENGTH,
+  VFT_LENGTH,
+} from './constants.ts'
+import { InvalidArgumentError } from './errors.ts'
+import type { EpochSecrets } from './keys.ts'
+import {
+  defaultRandom,
+  epochByte,
+  type Kid,
+  kidFromBytes,
+  type RandomSource,
+  randomGeneration,
+} from './kid.ts'
+import { ctrLength, HeaderProtection, Scratch, SenderKey, sealUnchecked } from './payload.ts'
+
+/** Options common to both kinds of VLAN. */
+interface FrameSenderCommon {
+  /** The epoch's secrets; the sender uses frameBase and hpKey. */
+  readonly secrets: Pick<EpochSecrets, 'frameBase' | 'hpKey'>
+  /** Default: {@link nodeBackend}. */
+  readonly backend?: CryptoBackend
+  /** Default: the platform CSPRNG. */
+  readonly random?: RandomSource
+  /**
+   * First counter under the first key (default 0). For tests only: a value
+   * other than 0 wastes counters but is safe, since the first key is fresh.
+   */
+  readonly startCounter?: number
+}
+
+/** A sender on an MLS VLAN: KID = leafIndex ‖ epoch & 0xff ‖ generation. */
+export interface MlsFrameSenderInit extends FrameSenderCommon {
+  readonly kind: 'mls'
+  readonly leafIndex: number
+  readonly epoch: number | bigint
+  /**
+   * The first generation. Default: random, which is what makes a restart
+   * safe. Set it only for test vectors: a (key, counter) pair used twice
+   * breaks AES-GCM.
+   */
+  readonly generation?: number
+}
+
+/** A sender on a PSK VLAN or the MVLAN: a random 64-bit KID. */
+export interface PskFrameSenderInit extends FrameSenderCommon {
+  readonly kind: 'psk'
+  /** The first KID. Default: random. Set it only for test vectors (see MlsFrameSenderInit.generation). */
+  readonly kid?: Kid
+}
+
+export type FrameSenderInit = MlsFrameSenderInit | PskFrameSenderInit
+
+/** The largest sealed payload a v1 sender makes for `plaintextLength` bytes (CTR < 2^23: 3 bytes). */
+export function maxSealedLength(plaintextLength: number): number {
+  return HEADER_FIXED_LENGTH + ctrLength(COUNTER_LIMIT - 1) + plaintextLength + TAG_LENGTH
+}
+
+/** Seals frames for one local sender in one VLAN epoch. */
+export class FrameSender {
+  readonly #backend: CryptoBackend
+  readonly #random: RandomSource
+  readonly #frameBase: Uint8Array
+  readonly #hp: HeaderProtection
+  readonly #scratch = new Scratch()
+  /** MLS: leafIndex << 8 | epoch byte (the KID's high half); PSK: -1. */
+  readonly #mlsHigh: number
+  #key: SenderKey
+  #counter: number
+  #generation: number
+
+  constructor(init: FrameSenderInit) {
+    this.#backend = init.backend ?? nodeBackend
+    this.#random = init.random ?? defaultRandom
+    this.#frameBase = init.secrets.frameBase.slice()
+    this.#hp = new HeaderProtection(this.#backend, init.secrets.hpKey)
+    const start = init.startCounter ?? 0
+    if (!Number.isInteger(start) || start < 0 || start > COUNTER_LIMIT) {
+      throw new InvalidArgumentError('startCounter must be in [0, 2^23]')
+    }
+    this.#counter = start
+    if (init.kind === 'mls') {
+      const { leafIndex } = init
+      if (!Number.isInteger(leafIndex) || leafIndex < 0 || leafIndex > MAX_LEAF_INDEX) {
+        throw new InvalidArgumentError('leafIndex must be a u24')
+      }
+      this.#mlsHigh = ((leafIndex << 8) | epochByte(init.epoch)) >>> 0
+      const g = init.generation ?? randomGeneration(this.#random)
+      if (!Number.isInteger(g) || g < 0 || g > 0xffff_ffff) {
+        throw new InvalidArgumentError('generation must be a u32')
+      }
+      this.#generation = g
+      this.#key = SenderKey.deriveHiLo(this.#backend, this.#frameBase, this.#mlsHigh, g)
+    } else {
+      this.#mlsHigh = -1
+      this.#generation = 0
+      const kid = init.kid ?? kidFromBytes(this.#random(new Uint8Array(8)))
+      this.#key = SenderKey.derive(this.#backend, this.#frameBase, kid)
+    }
+  }
+
+  /** The KID of the key the next frame will be sealed under (after any rollover due). */
+  get kid(): Kid {
+    this.#rolloverIfDue()
+    return this.#key.kid
+  }
+
+  /** The current generation (MLS senders; 0 on PSK senders). */
+  get generation(): number {
+    this.#rolloverIfDue()
+    return this.#generation
+  }
+
+  /** The counter the next frame will carry. */
+  get counter(): number {
+    this.#rolloverIfDue()
+    return this.#counter
+  }
+
+  /** Exact length of the next sealed payload for `plaintextLength` bytes. */
+  sealedLength(plaintextLength: number): number {
+    const next = this.#counter === COUNTER_LIMIT ? 0 : this.#counter
+    return HEADER_FIXED_LENGTH + ctrLength(next) + plaintextLength + TAG_LENGTH
+  }
+
+  /** Seals one plaintext (kind byte ‖ body) for `vft`; returns the sealed payload. */
+  seal(vft: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    this.#checkArgs(vft, plaintext)
+    const out = new Uint8Array(this.sealedLength(plaintext.length))
+    this.#sealUnchecked(vft, plaintext, out, 0)
+    return out
+  }
+
+  /**
+   * Seals into `out` at `offset` (e.g. after a FRAME's hop limit and VFT) and
+   * returns the bytes written; `out` must have room for
+   * sealedLength(plaintext.length) bytes.
+   */
+  sealInto(vft: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
+    this.#checkArgs(vft, plaintext)
+    if (
+      !Number.isInteger(offset) ||
+      offset < 0 ||
+      offset + this.sealedLength(plaintext.length) > out.length
+    ) {
+      throw new InvalidArgumentError('out has no room for the sealed payload at offset')
+    }
+    return this.#sealUnchecked(vft, plaintext, out, offset)
+  }
+
+  #checkArgs(vft: Uint8Array, plaintext: Uint8Array): void {
+    if (vft.length !== VFT_LENGTH) throw new InvalidArgumentError('a VFT is 16 bytes')
+    if (plaintext.length < MIN_PLAINTEXT_LENGTH) {
+      throw new InvalidArgumentError('the plaintext holds at least its kind byte')
+    }
+  }
+
+  #sealUnchecked(vft: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
+    this.#rolloverIfDue()
+    const n = sealUnchecked(
+      this.#scratch,
+      this.#hp.maskKey,
+      this.#key,
+      this.#counter,
+      vft,
+      plaintext,
+      out,
+      offset,
+    )
+    this.#counter++
+    return n
+  }
+
+  /** 03-keys.md §4: a key carries counters 0 .. 2^23 - 1, then the sender moves on. */
+  #rolloverIfDue(): void {
+    if (this.#counter < COUNTER_LIMIT) return
+    if (this.#mlsHigh >= 0) {
+      this.#generation = (this.#generation + 1) >>> 0
+      this.#key = SenderKey.deriveHiLo(
+        this.#backend,
+        this.#frameBase,
+        this.#mlsHigh,
+        this.#generation,
+      )
+    } else {
+      this.#key = SenderKey.derive(
+        this.#backend,
+        this.#frameBase,
+        kidFromBytes(this.#random(new Uint8Array(8))),
+      )
+    }
+    this.#counter = 0
+  }
+}
