@@ -6,7 +6,9 @@
 #   1. Node 24 LTS and pnpm, pinned by tools/toolchain/package-lock.json,
 #      installed from the npm registry into tools/toolchain/node_modules.
 #   2. The workspace's dependencies: pnpm install --frozen-lockfile.
-#   3. The command given, with the toolchain's node and pnpm first on PATH.
+#   3. System tools the end-to-end tests, demo and benchmark use (ping,
+#      arping, iperf3, tcpdump, nft), from Debian when root and missing.
+#   4. The command given, with the toolchain's node and pnpm first on PATH.
 #
 # Each step is skipped when its inputs have not changed since it last ran.
 set -euo pipefail
@@ -39,6 +41,9 @@ if [ "$(cat "$stamp_dir/install" 2>/dev/null)" != "$ws_stamp" ]; then
   echo "$ws_stamp" >"$stamp_dir/install"
 fi
 
-# 3. The command.
+# 3. System tools.
+bash "$tc/system-tools.sh"
+
+# 4. The command.
 cd "$root"
 exec "$@"
