@@ -1,0 +1,218 @@
+/**
+ * @packageDocumentation
+ *
+ * Throwaway network topologies in Linux network namespaces, for end-to-end
+ * tests, the demo and the benchmark. Every namespace is named `pt<id>-<host>`
+ * so that nothing outside PeerTap's own test hosts is ever touched, every
+ * process started in one is tracked by PID, and `destroy()` removes all of
+ * it (also from a `finally` after a failure, and from a leftover run).
+ *
+ * The underlay: one namespace `pt<id>-sw` holds a bridge; each host gets a
+ * veth pair, `eth0` in the host, its peer enslaved to the bridge; hosts get
+ * 198.18.0.<n>/24 (RFC 2544 benchmarking space, never routed) and
+ * fd00:5054::<n>/64. With `isolated: true` the bridge ports are isolated
+ * from each other except the ones named in `hubs`, as two NAT'd peers that
+ * can reach only a relay would be.
+ *
+ * @example
+ * ```ts
+ * import { Topology, rootAndTun } from '@peertap/tool-netns'
+ * if (rootAndTun().ok) {
+ *   const topo = await Topology.create({ hosts: ['a', 'b'] })
+ *   try {
+ *     await topo.exec('a', ['ping', '-c1', topo.address('b')])
+ *   } finally {
+ *     await topo.destroy()
+ *   }
+ * }
+ * ```
+ */
+import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { accessSync, constants } from 'node:fs'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+
+export interface TopologyOptions {
+  /** Host names, 1 to 5 characters each (interface names are at most 15). */
+  readonly hosts: readonly string[]
+  /** Isolate bridge ports from each other, except the `hubs`. */
+  readonly isolated?: boolean
+  readonly hubs?: readonly string[]
+  /** MTU of the underlay links; defaults to 1500. */
+  readonly mtu?: number
+}
+
+/** Whether this process can build topologies, and if not, why (one line). */
+export function rootAndTun(): { ok: true } | { ok: false; reason: string } {
+  if (process.platform !== 'linux') return { ok: false, reason: 'needs Linux network namespaces' }
+  if (process.getuid?.() !== 0)
+    return { ok: false, reason: 'needs root (network namespaces, TAP devices)' }
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK)
+  } catch {
+    return { ok: false, reason: 'needs /dev/net/tun' }
+  }
+  return { ok: true }
+}
+
+/** Runs a command, failing with its stderr in the message. */
+export async function sh(argv: readonly string[], timeoutMs = 20_000): Promise<string> {
+  const [file, ...args] = argv
+  try {
+    const { stdout } = await run(file!, args, { timeout: timeoutMs, maxBuffer: 64 << 20 })
+    return stdout
+  } catch (error) {
+    const e = error as { stderr?: string; message: string }
+    throw new Error(`${argv.join(' ')}: ${e.stderr?.trim() || e.message}`)
+  }
+}
+
+export class Topology {
+  readonly id: string
+  readonly hosts: readonly string[]
+  readonly #children = new Set<ChildProcess>()
+  #destroyed = false
+
+  private constructor(id: string, hosts: readonly string[]) {
+    this.id = id
+    this.hosts = hosts
+  }
+
+  static async create(options: TopologyOptions): Promise<Topology> {
+    for (const host of options.hosts) {
+      if (!/^[a-z0-9]{1,5}$/.test(host)) throw new Error(`host name ${host}: 1 to 5 of [a-z0-9]`)
+    }
+    const topo = new Topology(randomBytes(3).toString('hex'), options.hosts)
+    try {
+      await topo.#build(options)
+    } catch (error) {
+      await topo.destroy()
+      throw error
+    }
+    return topo
+  }
+
+  /** The namespace that holds a host. */
+  ns(host: string): string {
+    return `pt${this.id}-${host}`
+  }
+
+  get switchNs(): string {
+    return `pt${this.id}-sw`
+  }
+
+  /** A host's underlay IPv4 address. */
+  address(host: string): string {
+    return `198.18.0.${this.#index(host) + 1}`
+  }
+
+  /** A host's underlay IPv6 address. */
+  address6(host: string): string {
+    return `fd00:5054::${this.#index(host) + 1}`
+  }
+
+  /** Runs a command inside a host's namespace to completion. */
+  exec(host: string, argv: readonly string[], timeoutMs = 20_000): Promise<string> {
+    return sh(['ip', 'netns', 'exec', this.ns(host), ...argv], timeoutMs)
+  }
+
+  /** Starts a long-running process in a host's namespace; `destroy()` ends it by PID. */
+  spawn(host: string, argv: readonly string[], options: SpawnOptions = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.ns(host), ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...options,
+    })
+    this.#children.add(child)
+    child.once('exit', () => this.#children.delete(child))
+    return child
+  }
+
+  /** Ends every process it started (SIGTERM, then SIGKILL) and removes every namespace. */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return
+    this.#destroyed = true
+    await Promise.all([...this.#children].map((child) => stopChild(child)))
+    for (const ns of [...this.hosts.map((h) => this.ns(h)), this.switchNs]) {
+      await sh(['ip', 'netns', 'del', ns]).catch(() => {})
+    }
+  }
+
+  #index(host: string): number {
+    const index = this.hosts.indexOf(host)
+    if (index < 0) throw new Error(`no host ${host} in this topology`)
+    return index
+  }
+
+  async #build(options: TopologyOptions): Promise<void> {
+    const mtu = String(options.mtu ?? 1500)
+    const sw = this.switchNs
+    await sh(['ip', 'netns', 'add', sw])
+    await sh(['ip', '-n', sw, 'link', 'add', 'br0', 'type', 'bridge'])
+    await sh(['ip', '-n', sw, 'link', 'set', 'br0', 'up'])
+    await sh(['ip', '-n', sw, 'link', 'set', 'lo', 'up'])
+    for (const [i, host] of this.hosts.entries()) {
+      const ns = this.ns(host)
+      const port = `p${this.id}${i}`
+      await sh(['ip', 'netns', 'add', ns])
+      await sh([
+        'ip',
+        '-n',
+        sw,
+        'link',
+        'add',
+        port,
+        'mtu',
+        mtu,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'eth0',
+        'netns',
+        ns,
+      ])
+      await sh(['ip', '-n', sw, 'link', 'set', port, 'master', 'br0', 'up'])
+      if (options.isolated && !options.hubs?.includes(host)) {
+        await sh([
+          'ip',
+          '-n',
+          sw,
+          'link',
+          'set',
+          'dev',
+          port,
+          'type',
+          'bridge_slave',
+          'isolated',
+          'on',
+        ])
+      }
+      await sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up'])
+      await sh(['ip', '-n', ns, 'addr', 'add', `${this.address(host)}/24`, 'dev', 'eth0'])
+      await sh(['ip', '-n', ns, 'addr', 'add', `${this.address6(host)}/64`, 'dev', 'eth0', 'nodad'])
+      await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up'])
+    }
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+  await exited
+  clearTimeout(timer)
+}
+
+/** Removes namespaces left by an earlier run that died before its cleanup (names `pt<6 hex>-*`). */
+export async function removeStaleNamespaces(): Promise<string[]> {
+  const list = await sh(['ip', 'netns', 'list']).catch(() => '')
+  const stale = list
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((name) => /^pt[0-9a-f]{6}-[a-z0-9]{1,5}$/.test(name))
+  for (const name of stale) await sh(['ip', 'netns', 'del', name]).catch(() => {})
+  return stale
+}
