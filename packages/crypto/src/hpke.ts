@@ -8,16 +8,16 @@
  */
 import type { KemInterface } from '@hpke/core'
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core'
-import { HpkeKeyError, HpkeOpenError, InvalidArgumentError } from './errors.ts'
 import {
   HPKE_ENC_LENGTH,
+  HPKE_INFO_PREFIX,
   HPKE_MAX_INPUT_LENGTH,
   HPKE_MIN_IKM_LENGTH,
   HPKE_MIN_SEALED_LENGTH,
   HPKE_PRIVATE_KEY_LENGTH,
   HPKE_PUBLIC_KEY_LENGTH,
-  HPKE_INFO_PREFIX,
 } from './constants.ts'
+import { HpkeKeyError, HpkeOpenError, InvalidArgumentError } from './errors.ts'
 
 /** A raw X25519 key pair (RFC 7748 encodings, RFC 9180 §7.1.1 Serialize*). */
 export interface HpkeKeyPair {
@@ -225,12 +225,15 @@ async function openUnchecked(params: HpkeOpenParams): Promise<Uint8Array> {
 /** DESIGN.md 1: every context string starts with "PeerTap v1". */
 function checkInfo(info: Uint8Array): void {
   if (info.length > HPKE_MAX_INPUT_LENGTH) {
-    throw new InvalidArgumentError(`info must be at most ${HPKE_MAX_INPUT_LENGTH} bytes, got ${info.length}`)
+    throw new InvalidArgumentError(
+      `info must be at most ${HPKE_MAX_INPUT_LENGTH} bytes, got ${info.length}`,
+    )
   }
   if (info.length < PREFIX.length) {
     throw new InvalidArgumentError(`info must start with "${HPKE_INFO_PREFIX}"`)
   }
   for (let i = 0; i < PREFIX.length; i++) {
-    if (info[i] !== PREFIX[i]) throw new InvalidArgumentError(`info must start with "${HPKE_INFO_PREFIX}"`)
+    if (info[i] !== PREFIX[i])
+      throw new InvalidArgumentError(`info must start with "${HPKE_INFO_PREFIX}"`)
   }
 }

@@ -54,7 +54,9 @@ interface PeerTapVector {
   pt: string
   sealed: string
 }
-const vectors = JSON.parse(readFileSync(new URL('./vectors/hpke.json', import.meta.url), 'utf8')) as {
+const vectors = JSON.parse(
+  readFileSync(new URL('./vectors/hpke.json', import.meta.url), 'utf8'),
+) as {
   rfc9180: RfcVector
   peertap: { vectors: PeerTapVector[] }
 }
@@ -77,8 +79,8 @@ const hmac = (key: Uint8Array, data: Uint8Array): Uint8Array =>
 const extract = (salt: Uint8Array, ikm: Uint8Array): Uint8Array =>
   hmac(salt.length === 0 ? new Uint8Array(32) : salt, ikm)
 const expand = (prk: Uint8Array, info: Uint8Array, length: number): Uint8Array => {
-  let t = new Uint8Array(0)
-  let okm = new Uint8Array(0)
+  let t: Uint8Array = new Uint8Array(0)
+  let okm: Uint8Array = new Uint8Array(0)
   for (let i = 1; okm.length < length; i++) {
     t = hmac(prk, concat(t, info, Uint8Array.of(i)))
     okm = concat(okm, t)
@@ -88,8 +90,13 @@ const expand = (prk: Uint8Array, info: Uint8Array, length: number): Uint8Array =
 // RFC 9180 §4: LabeledExtract / LabeledExpand with "HPKE-v1".
 const labeledExtract = (suiteId: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array) =>
   extract(salt, concat(utf8('HPKE-v1'), suiteId, utf8(label), ikm))
-const labeledExpand = (suiteId: Uint8Array, prk: Uint8Array, label: string, info: Uint8Array, l: number) =>
-  expand(prk, concat(i2osp(l, 2), utf8('HPKE-v1'), suiteId, utf8(label), info), l)
+const labeledExpand = (
+  suiteId: Uint8Array,
+  prk: Uint8Array,
+  label: string,
+  info: Uint8Array,
+  l: number,
+) => expand(prk, concat(i2osp(l, 2), utf8('HPKE-v1'), suiteId, utf8(label), info), l)
 
 const KEM_SUITE = concat(utf8('KEM'), i2osp(0x20, 2))
 const HPKE_SUITE = concat(utf8('HPKE'), i2osp(0x20, 2), i2osp(1, 2), i2osp(2, 2))
@@ -108,7 +115,10 @@ const x25519Public = (pk: Uint8Array): KeyObject =>
   })
 const rawPublic = (sk: Uint8Array): Uint8Array =>
   Uint8Array.from(
-    Buffer.from(createPublicKey(x25519Private(sk)).export({ format: 'jwk' }).x as string, 'base64url'),
+    Buffer.from(
+      createPublicKey(x25519Private(sk)).export({ format: 'jwk' }).x as string,
+      'base64url',
+    ),
   )
 
 /** RFC 9180 §7.1.3 DeriveKeyPair for X25519. */
@@ -119,7 +129,13 @@ function refDeriveKeyPair(ikm: Uint8Array): { sk: Uint8Array; pk: Uint8Array } {
 }
 
 /** RFC 9180 §4.1 Encap with a given ephemeral key, then §5.1 KeySchedule (base mode), then Seal (seq 0). */
-function refSeal(ikmE: Uint8Array, pkR: Uint8Array, info: Uint8Array, aad: Uint8Array, pt: Uint8Array) {
+function refSeal(
+  ikmE: Uint8Array,
+  pkR: Uint8Array,
+  info: Uint8Array,
+  aad: Uint8Array,
+  pt: Uint8Array,
+) {
   const e = refDeriveKeyPair(ikmE)
   const dh = Uint8Array.from(
     diffieHellman({ privateKey: x25519Private(e.sk), publicKey: x25519Public(pkR) }),
@@ -276,7 +292,11 @@ describe('PeerTap vectors', () => {
       })
 
       it('backwards, through the public hpkeOpen', async () => {
-        const params = { recipientPrivateKey: hex(v.skRm), info: hex(v.info), sealed: hex(v.sealed) }
+        const params = {
+          recipientPrivateKey: hex(v.skRm),
+          info: hex(v.info),
+          sealed: hex(v.sealed),
+        }
         const pt = await hpkeOpen(v.aad === '' ? params : { ...params, aad: hex(v.aad) })
         expect(toHex(pt)).toBe(v.pt)
       })
@@ -334,9 +354,16 @@ describe('hpkeSeal / hpkeOpen', () => {
       aad: utf8('a'),
       plaintext: utf8('x'),
     })
-    await expectOpenError(hpkeOpen({ recipientPrivateKey: other.privateKey, info, aad: utf8('a'), sealed }))
     await expectOpenError(
-      hpkeOpen({ recipientPrivateKey: r.privateKey, info: utf8('PeerTap v1 other'), aad: utf8('a'), sealed }),
+      hpkeOpen({ recipientPrivateKey: other.privateKey, info, aad: utf8('a'), sealed }),
+    )
+    await expectOpenError(
+      hpkeOpen({
+        recipientPrivateKey: r.privateKey,
+        info: utf8('PeerTap v1 other'),
+        aad: utf8('a'),
+        sealed,
+      }),
     )
     await expectOpenError(hpkeOpen({ recipientPrivateKey: r.privateKey, info, sealed }))
   })
@@ -345,10 +372,16 @@ describe('hpkeSeal / hpkeOpen', () => {
     const r = await generateHpkeKeyPair()
     const sealed = await hpkeSeal({ recipientPublicKey: r.publicKey, info, plaintext: utf8('abc') })
     for (let n = 0; n < sealed.length; n++) {
-      await expectOpenError(hpkeOpen({ recipientPrivateKey: r.privateKey, info, sealed: sealed.subarray(0, n) }))
+      await expectOpenError(
+        hpkeOpen({ recipientPrivateKey: r.privateKey, info, sealed: sealed.subarray(0, n) }),
+      )
     }
     await expectOpenError(
-      hpkeOpen({ recipientPrivateKey: r.privateKey, info, sealed: concat(sealed, Uint8Array.of(0)) }),
+      hpkeOpen({
+        recipientPrivateKey: r.privateKey,
+        info,
+        sealed: concat(sealed, Uint8Array.of(0)),
+      }),
     )
   })
 
@@ -369,9 +402,11 @@ describe('hpkeSeal / hpkeOpen', () => {
   })
 
   it('sealing to a low-order public key throws HpkeKeyError', async () => {
-    const err = await hpkeSeal({ recipientPublicKey: new Uint8Array(32), info, plaintext: utf8('x') }).catch(
-      (e: unknown) => e,
-    )
+    const err = await hpkeSeal({
+      recipientPublicKey: new Uint8Array(32),
+      info,
+      plaintext: utf8('x'),
+    }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(HpkeKeyError)
     expect((err as PeerTapError).code).toBe('hpke-invalid-key')
   })
@@ -380,9 +415,17 @@ describe('hpkeSeal / hpkeOpen', () => {
     const r = await generateHpkeKeyPair()
     const bad = [
       hpkeSeal({ recipientPublicKey: r.publicKey.subarray(1), info, plaintext: utf8('x') }),
-      hpkeSeal({ recipientPublicKey: r.publicKey, info: utf8('join-request'), plaintext: utf8('x') }),
+      hpkeSeal({
+        recipientPublicKey: r.publicKey,
+        info: utf8('join-request'),
+        plaintext: utf8('x'),
+      }),
       hpkeSeal({ recipientPublicKey: r.publicKey, info: utf8('PeerTap v'), plaintext: utf8('x') }),
-      hpkeSeal({ recipientPublicKey: r.publicKey, info: new Uint8Array(8193), plaintext: utf8('x') }),
+      hpkeSeal({
+        recipientPublicKey: r.publicKey,
+        info: new Uint8Array(8193),
+        plaintext: utf8('x'),
+      }),
       hpkeOpen({ recipientPrivateKey: r.privateKey.subarray(1), info, sealed: new Uint8Array(64) }),
       deriveHpkeKeyPair(new Uint8Array(31)),
     ]
