@@ -151,7 +151,7 @@ export class Fragmenter {
     if (dstOffset < 0 || !Number.isSafeInteger(dstOffset) || end > dst.length) {
       throw new FragError(
         FragErrorCode.BufferTooSmall,
-        `split needs ${end} bytes of dst from offset 0 for ${count} fragments, dst has ${dst.length}`,
+        `split needs a dst of at least ${end} bytes for ${count} fragments at offset ${dstOffset}, stride ${stride}; got ${dst.length}`,
       )
     }
 

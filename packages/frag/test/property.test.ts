@@ -21,7 +21,10 @@ interface Scenario {
 
 const scenario: fc.Arbitrary<Scenario> = fc.record({
   datagrams: fc.array(
-    fc.record({ source: fc.integer({ min: 0, max: 2 }), length: fc.integer({ min: 1, max: 3000 }) }),
+    fc.record({
+      source: fc.integer({ min: 0, max: 2 }),
+      length: fc.integer({ min: 1, max: 3000 }),
+    }),
     { minLength: 1, maxLength: 12 },
   ),
   maxFragmentBytes: fc.integer({ min: 11, max: 700 }),
@@ -49,7 +52,8 @@ function arrivals(s: Scenario): { sent: Map<string, Uint8Array>; arrivals: Arriv
         let f = fragment
         if (random() < s.mutation) {
           f = fragment.slice(0, Math.max(0, Math.floor(random() * (fragment.length + 1))))
-          if (f.length > 0) f[Math.floor(random() * Math.min(f.length, 10))]! ^= 1 << Math.floor(random() * 8)
+          if (f.length > 0)
+            f[Math.floor(random() * Math.min(f.length, 10))]! ^= 1 << Math.floor(random() * 8)
         }
         list.push({ source: d.source, fragment: f })
       }
@@ -126,7 +130,8 @@ describe('property: delivery under reordering and duplication', () => {
         const got = new Map<string, string>()
         for (const a of list) {
           if (r.push(a.source, a.fragment, a.now) !== Outcome.Complete) continue
-          const id = (a.fragment[0]! << 24) | (a.fragment[1]! << 16) | (a.fragment[2]! << 8) | a.fragment[3]!
+          const id =
+            (a.fragment[0]! << 24) | (a.fragment[1]! << 16) | (a.fragment[2]! << 8) | a.fragment[3]!
           const key = `${a.source}/${id >>> 0}`
           // A late duplicate may complete a single-fragment datagram again; never a different one.
           if (got.has(key)) expect(got.get(key)).toBe(hex(r.datagram!))
@@ -147,7 +152,8 @@ describe('property: delivery under reordering and duplication', () => {
         const r = new Reassembler<number>(roomy)
         for (const a of list) {
           if (r.push(a.source, a.fragment, a.now) !== Outcome.Complete) continue
-          const id = (a.fragment[0]! << 24) | (a.fragment[1]! << 16) | (a.fragment[2]! << 8) | a.fragment[3]!
+          const id =
+            (a.fragment[0]! << 24) | (a.fragment[1]! << 16) | (a.fragment[2]! << 8) | a.fragment[3]!
           expect(hex(r.datagram!)).toBe(hex(sent.get(`${a.source}/${id >>> 0}`)!))
         }
       }),
