@@ -91,7 +91,9 @@ const cases: Case[] = []
 for (const size of [64, 1400, 9000]) cases.push(makeCase(nodeBackend, size))
 for (const size of [64, 1400, 9000]) cases.push(makeCase(nobleBackend, size))
 
-console.log(`@peertap/crypto bench: Node ${process.version}, ${RUNS} runs x ${RUN_MS} ms per case, medians`)
+console.log(
+  `@peertap/crypto bench: Node ${process.version}, ${RUNS} runs x ${RUN_MS} ms per case, medians`,
+)
 for (let r = 0; r < RUNS; r++) {
   for (const c of cases) {
     c.sealRates.push(rate(c.seal).perSecond)
@@ -101,7 +103,8 @@ for (let r = 0; r < RUNS; r++) {
 const fmt = (ops: number) => Math.round(ops).toLocaleString('en').padStart(9)
 for (const c of cases) {
   const { attempted, opened } = c.check()
-  if (attempted !== opened) throw new Error(`${c.backend.name} ${c.size}: opened ${opened} of ${attempted}`)
+  if (attempted !== opened)
+    throw new Error(`${c.backend.name} ${c.size}: opened ${opened} of ${attempted}`)
   const seal = median(c.sealRates)
   const open = median(c.openRates)
   const mb = (ops: number) => ((ops * c.size) / 1e6).toFixed(0).padStart(5)
