@@ -1,0 +1,449 @@
+// Node-API bindings for @peertap/tap. Plain C Node-API (<node_api.h>), no
+// dependencies. The TypeScript side (index.ts) is the public API; these
+// functions are its private, minimal core: open, link control, batched
+// write, the background reader. No protocol logic lives here.
+//
+// Errors: a failing system call throws an Error carrying `errno` (positive)
+// and `syscall`; index.ts maps them to a TapError with a stable code and a
+// message that says what to do.
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <node_api.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "reader.h"
+#include "tun.h"
+
+namespace peertap {
+namespace {
+
+#define CHECK_NAPI(env, call)                                  \
+  do {                                                         \
+    if ((call) != napi_ok) {                                   \
+      ThrowIfNone(env, "internal Node-API failure: " #call);  \
+      return nullptr;                                          \
+    }                                                          \
+  } while (0)
+
+void ThrowIfNone(napi_env env, const char* msg) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, nullptr, msg);
+}
+
+// Throws Error(`${syscall} ${what}: ${strerror}`) with errno and syscall set.
+napi_value ThrowErrno(napi_env env, int err, const char* syscall, const std::string& what) {
+  std::string msg = std::string(syscall) + " " + what + ": " + strerror(err);
+  napi_value message, error, errno_value, syscall_value;
+  napi_create_string_utf8(env, msg.c_str(), msg.size(), &message);
+  napi_create_error(env, nullptr, message, &error);
+  napi_create_int32(env, err, &errno_value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_set_named_property(env, error, "syscall", syscall_value);
+  napi_throw(env, error);
+  return nullptr;
+}
+
+bool GetArgs(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < want) {
+    napi_throw_type_error(env, nullptr, "missing arguments");
+    return false;
+  }
+  return true;
+}
+
+bool GetString(napi_env env, napi_value v, char* buf, size_t size) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "expected a string");
+    return false;
+  }
+  return true;
+}
+
+bool GetU32(napi_env env, napi_value v, uint32_t* out) {
+  if (napi_get_value_uint32(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "expected a number");
+    return false;
+  }
+  return true;
+}
+
+bool GetI32(napi_env env, napi_value v, int32_t* out) {
+  if (napi_get_value_int32(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "expected a number");
+    return false;
+  }
+  return true;
+}
+
+// Bytes of a Uint8Array (or Buffer); false with a TypeError otherwise.
+bool GetBytes(napi_env env, napi_value v, uint8_t** data, size_t* len) {
+  bool is_typed = false;
+  napi_is_typedarray(env, v, &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    void* p = nullptr;
+    if (napi_get_typedarray_info(env, v, &type, len, &p, nullptr, nullptr) == napi_ok &&
+        (type == napi_uint8_array || type == napi_int8_array ||
+         type == napi_uint8_clamped_array)) {
+      *data = static_cast<uint8_t*>(p);
+      return true;
+    }
+  }
+  napi_throw_type_error(env, nullptr, "expected a Uint8Array");
+  return false;
+}
+
+bool GetU32Array(napi_env env, napi_value v, uint32_t** data, size_t* len) {
+  bool is_typed = false;
+  napi_is_typedarray(env, v, &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    void* p = nullptr;
+    if (napi_get_typedarray_info(env, v, &type, len, &p, nullptr, nullptr) == napi_ok &&
+        type == napi_uint32_array) {
+      *data = static_cast<uint32_t*>(p);
+      return true;
+    }
+  }
+  napi_throw_type_error(env, nullptr, "expected a Uint32Array");
+  return false;
+}
+
+napi_value U32(napi_env env, uint32_t v) {
+  napi_value out;
+  napi_create_uint32(env, v, &out);
+  return out;
+}
+
+napi_value F64(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+// open(clonePath, name, flags) -> { fd, name }
+napi_value Open(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!GetArgs(env, info, 3, argv)) return nullptr;
+  char path[4096], name[64];
+  uint32_t flags;
+  if (!GetString(env, argv[0], path, sizeof(path)) ||
+      !GetString(env, argv[1], name, sizeof(name)) || !GetU32(env, argv[2], &flags)) {
+    return nullptr;
+  }
+  char final_name[kNameMax + 1];
+  const char* syscall = "";
+  int fd = tun_open(path, name, static_cast<int>(flags), final_name, &syscall);
+  if (fd < 0) return ThrowErrno(env, -fd, syscall, std::string(syscall[0] == 'o' ? path : name));
+  napi_value out, fd_value, name_value;
+  CHECK_NAPI(env, napi_create_object(env, &out));
+  CHECK_NAPI(env, napi_create_int32(env, fd, &fd_value));
+  CHECK_NAPI(env, napi_create_string_utf8(env, final_name, NAPI_AUTO_LENGTH, &name_value));
+  CHECK_NAPI(env, napi_set_named_property(env, out, "fd", fd_value));
+  CHECK_NAPI(env, napi_set_named_property(env, out, "name", name_value));
+  return out;
+}
+
+// close(fd): the caller stops the reader first.
+napi_value Close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!GetArgs(env, info, 1, argv) || !GetI32(env, argv[0], &fd)) return nullptr;
+  if (close(fd) < 0 && errno != EINTR) return ThrowErrno(env, errno, "close", "device fd");
+  return nullptr;
+}
+
+// ifGet(name) -> { index, mtu, flags, hwFamily, mac: Uint8Array(6) }
+napi_value IfGet(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  char name[64];
+  if (!GetArgs(env, info, 1, argv) || !GetString(env, argv[0], name, sizeof(name))) {
+    return nullptr;
+  }
+  IfInfo ifi;
+  const char* syscall = "";
+  int r = if_get(name, &ifi, &syscall);
+  if (r < 0) return ThrowErrno(env, -r, syscall, name);
+  napi_value out, mac_ab, mac;
+  void* mac_data = nullptr;
+  CHECK_NAPI(env, napi_create_object(env, &out));
+  CHECK_NAPI(env, napi_create_arraybuffer(env, 6, &mac_data, &mac_ab));
+  memcpy(mac_data, ifi.mac, 6);
+  CHECK_NAPI(env, napi_create_typedarray(env, napi_uint8_array, 6, mac_ab, 0, &mac));
+  napi_set_named_property(env, out, "index", U32(env, static_cast<uint32_t>(ifi.index)));
+  napi_set_named_property(env, out, "mtu", U32(env, static_cast<uint32_t>(ifi.mtu)));
+  napi_set_named_property(env, out, "flags", U32(env, ifi.flags));
+  napi_set_named_property(env, out, "hwFamily", U32(env, ifi.hw_family));
+  napi_set_named_property(env, out, "mac", mac);
+  return out;
+}
+
+napi_value IfSetMtu(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char name[64];
+  uint32_t mtu;
+  if (!GetArgs(env, info, 2, argv) || !GetString(env, argv[0], name, sizeof(name)) ||
+      !GetU32(env, argv[1], &mtu)) {
+    return nullptr;
+  }
+  const char* syscall = "";
+  int r = if_set_mtu(name, static_cast<int>(mtu), &syscall);
+  if (r < 0) return ThrowErrno(env, -r, syscall, name);
+  return nullptr;
+}
+
+napi_value IfSetMac(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char name[64];
+  uint8_t* mac;
+  size_t len;
+  if (!GetArgs(env, info, 2, argv) || !GetString(env, argv[0], name, sizeof(name)) ||
+      !GetBytes(env, argv[1], &mac, &len)) {
+    return nullptr;
+  }
+  if (len != 6) {
+    napi_throw_range_error(env, nullptr, "a MAC address has 6 bytes");
+    return nullptr;
+  }
+  const char* syscall = "";
+  int r = if_set_mac(name, mac, &syscall);
+  if (r < 0) return ThrowErrno(env, -r, syscall, name);
+  return nullptr;
+}
+
+// ifSetFlags(name, set, clear) -> new flags
+napi_value IfSetFlags(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  char name[64];
+  uint32_t set, clear;
+  if (!GetArgs(env, info, 3, argv) || !GetString(env, argv[0], name, sizeof(name)) ||
+      !GetU32(env, argv[1], &set) || !GetU32(env, argv[2], &clear)) {
+    return nullptr;
+  }
+  unsigned flags = 0;
+  const char* syscall = "";
+  int r = if_set_flags(name, set, clear, &flags, &syscall);
+  if (r < 0) return ThrowErrno(env, -r, syscall, name);
+  return U32(env, flags);
+}
+
+// Common tail of the two write functions: a fatal error throws, after the
+// frames before it were written; otherwise the count written is returned
+// and the caller counts the rest as dropped.
+napi_value WriteResultValue(napi_env env, uint32_t written, int fatal) {
+  if (fatal != 0) return ThrowErrno(env, fatal, "write", "device");
+  return U32(env, written);
+}
+
+// writeFrames(fd, frames: Uint8Array[], count) -> frames written.
+// One crossing per batch; one write(2) per frame.
+napi_value WriteFrames(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd;
+  uint32_t count, length;
+  if (!GetArgs(env, info, 3, argv) || !GetI32(env, argv[0], &fd) ||
+      !GetU32(env, argv[2], &count)) {
+    return nullptr;
+  }
+  CHECK_NAPI(env, napi_get_array_length(env, argv[1], &length));
+  if (count > length) count = length;
+  uint32_t written = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value frame;
+    uint8_t* data;
+    size_t len;
+    CHECK_NAPI(env, napi_get_element(env, argv[1], i, &frame));
+    if (!GetBytes(env, frame, &data, &len)) return nullptr;
+    int r = write_frame(fd, data, len);
+    if (r == 0) {
+      written++;
+    } else if (write_error_is_fatal(-r)) {
+      return WriteResultValue(env, written, -r);
+    }
+  }
+  return WriteResultValue(env, written, 0);
+}
+
+// writePacked(fd, data, offsets, lengths, count) -> frames written.
+// The zero-copy form: frames lie in one buffer, as a read batch delivers
+// them. Frames outside the buffer are dropped, never read out of bounds.
+napi_value WritePacked(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  int32_t fd;
+  uint8_t* data;
+  size_t data_len, n_off, n_len;
+  uint32_t *offsets, *lengths, count;
+  if (!GetArgs(env, info, 5, argv) || !GetI32(env, argv[0], &fd) ||
+      !GetBytes(env, argv[1], &data, &data_len) ||
+      !GetU32Array(env, argv[2], &offsets, &n_off) ||
+      !GetU32Array(env, argv[3], &lengths, &n_len) || !GetU32(env, argv[4], &count)) {
+    return nullptr;
+  }
+  if (count > n_off) count = static_cast<uint32_t>(n_off);
+  if (count > n_len) count = static_cast<uint32_t>(n_len);
+  uint32_t written = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint64_t off = offsets[i], len = lengths[i];
+    if (off + len > data_len) continue;
+    int r = write_frame(fd, data + off, static_cast<size_t>(len));
+    if (r == 0) {
+      written++;
+    } else if (write_error_is_fatal(-r)) {
+      return WriteResultValue(env, written, -r);
+    }
+  }
+  return WriteResultValue(env, written, 0);
+}
+
+Reader* GetReader(napi_env env, napi_value v) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) {
+    napi_throw_type_error(env, nullptr, "expected a reader handle");
+    return nullptr;
+  }
+  return static_cast<Reader*>(p);
+}
+
+// readerStart(fd, slots, batchFrames, slotBytes, frameMax, headroom,
+//             tailroom, callback) -> { handle, pool, dataOffset, slotBytes }
+napi_value ReaderStart(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  int32_t fd;
+  ReaderConfig c;
+  if (!GetArgs(env, info, 8, argv) || !GetI32(env, argv[0], &fd) ||
+      !GetU32(env, argv[1], &c.slots) || !GetU32(env, argv[2], &c.batch_frames) ||
+      !GetU32(env, argv[3], &c.slot_bytes) || !GetU32(env, argv[4], &c.frame_max) ||
+      !GetU32(env, argv[5], &c.headroom) || !GetU32(env, argv[6], &c.tailroom)) {
+    return nullptr;
+  }
+  // index.ts validates these for people; this guards the memory arithmetic.
+  if (c.slots < 1 || c.slots > 1024 || c.batch_frames < 1 || c.batch_frames > 4096 ||
+      c.frame_max < 64 || c.frame_max > (1u << 20) || c.headroom > 4096 || c.tailroom > 4096 ||
+      c.slot_bytes > (64u << 20) ||
+      size_t{c.slot_bytes} < size_t{c.headroom} + c.frame_max + c.tailroom) {
+    napi_throw_range_error(env, nullptr, "reader configuration out of range");
+    return nullptr;
+  }
+  c.slot_bytes = (c.slot_bytes + 63) / 64 * 64;
+  Reader* r = nullptr;
+  napi_value pool;
+  if (Reader::Create(env, fd, c, argv[7], &r, &pool) != napi_ok) {
+    ThrowIfNone(env, "could not start the reader (out of memory?)");
+    return nullptr;
+  }
+  napi_value out, handle;
+  // The handle owns one reference; collecting it stops a forgotten reader.
+  CHECK_NAPI(env, napi_create_external(
+                      env, r,
+                      [](napi_env, void* data, void*) {
+                        Reader* reader = static_cast<Reader*>(data);
+                        reader->Stop();
+                        reader->Unref();
+                      },
+                      nullptr, &handle));
+  CHECK_NAPI(env, napi_create_object(env, &out));
+  napi_set_named_property(env, out, "handle", handle);
+  napi_set_named_property(env, out, "pool", pool);
+  napi_set_named_property(env, out, "dataOffset", F64(env, static_cast<double>(r->data_offset())));
+  napi_set_named_property(env, out, "slotBytes", F64(env, static_cast<double>(r->slot_bytes())));
+  return out;
+}
+
+napi_value ReaderRelease(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  uint32_t slot;
+  if (!GetArgs(env, info, 2, argv)) return nullptr;
+  Reader* r = GetReader(env, argv[0]);
+  if (r == nullptr || !GetU32(env, argv[1], &slot)) return nullptr;
+  r->Release(slot);
+  return nullptr;
+}
+
+napi_value ReaderStop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!GetArgs(env, info, 1, argv)) return nullptr;
+  Reader* r = GetReader(env, argv[0]);
+  if (r == nullptr) return nullptr;
+  r->Stop();
+  return nullptr;
+}
+
+napi_value ReaderRef(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  bool ref = true;
+  if (!GetArgs(env, info, 2, argv)) return nullptr;
+  Reader* r = GetReader(env, argv[0]);
+  if (r == nullptr) return nullptr;
+  napi_get_value_bool(env, argv[1], &ref);
+  r->SetRef(ref);
+  return nullptr;
+}
+
+// readerStats(handle) -> { batches, frames, bytes, slotWaits, truncated }
+napi_value ReaderStats(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!GetArgs(env, info, 1, argv)) return nullptr;
+  Reader* r = GetReader(env, argv[0]);
+  if (r == nullptr) return nullptr;
+  const peertap::ReaderStats& s = r->stats();
+  napi_value out;
+  CHECK_NAPI(env, napi_create_object(env, &out));
+  auto put = [&](const char* key, const std::atomic<uint64_t>& v) {
+    napi_set_named_property(env, out, key,
+                            F64(env, static_cast<double>(v.load(std::memory_order_relaxed))));
+  };
+  put("batches", s.batches);
+  put("frames", s.frames);
+  put("bytes", s.bytes);
+  put("slotWaits", s.slot_waits);
+  put("truncated", s.truncated);
+  return out;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  struct Fn {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {
+      {"open", Open},
+      {"close", Close},
+      {"ifGet", IfGet},
+      {"ifSetMtu", IfSetMtu},
+      {"ifSetMac", IfSetMac},
+      {"ifSetFlags", IfSetFlags},
+      {"writeFrames", WriteFrames},
+      {"writePacked", WritePacked},
+      {"readerStart", ReaderStart},
+      {"readerRelease", ReaderRelease},
+      {"readerStop", ReaderStop},
+      {"readerRef", ReaderRef},
+      {"readerStats", ReaderStats},
+  };
+  for (const Fn& f : fns) {
+    napi_value fn;
+    CHECK_NAPI(env, napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn));
+    CHECK_NAPI(env, napi_set_named_property(env, exports, f.name, fn));
+  }
+  // The flag values index.ts passes to open(), from <linux/if_tun.h>.
+  napi_value flags;
+  CHECK_NAPI(env, napi_create_object(env, &flags));
+  napi_set_named_property(env, flags, "IFF_TUN", U32(env, IFF_TUN));
+  napi_set_named_property(env, flags, "IFF_TAP", U32(env, IFF_TAP));
+  napi_set_named_property(env, flags, "IFF_NO_PI", U32(env, IFF_NO_PI));
+  napi_set_named_property(env, flags, "IFF_VNET_HDR", U32(env, IFF_VNET_HDR));
+  napi_set_named_property(env, exports, "flags", flags);
+  return exports;
+}
+
+}  // namespace
+}  // namespace peertap
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, peertap::Init)

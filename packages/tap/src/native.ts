@@ -1,0 +1,77 @@
+import { createRequire } from 'node:module'
+import { TapError } from './errors.ts'
+
+/**
+ * The addon's private interface (src/addon.cc). Failing system calls throw
+ * an Error with `errno` and `syscall`; device.ts turns them into TapErrors.
+ */
+export interface Native {
+  open(clonePath: string, name: string, flags: number): { fd: number; name: string }
+  close(fd: number): void
+  ifGet(name: string): {
+    index: number
+    mtu: number
+    flags: number
+    hwFamily: number
+    mac: Uint8Array
+  }
+  ifSetMtu(name: string, mtu: number): void
+  ifSetMac(name: string, mac: Uint8Array): void
+  ifSetFlags(name: string, set: number, clear: number): number
+  writeFrames(fd: number, frames: readonly Uint8Array[], count: number): number
+  writePacked(
+    fd: number,
+    data: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+  ): number
+  readerStart(
+    fd: number,
+    slots: number,
+    batchFrames: number,
+    slotBytes: number,
+    frameMax: number,
+    headroom: number,
+    tailroom: number,
+    onBatch: (slot: number, count: number, errno: number) => void,
+  ): { handle: ReaderHandle; pool: ArrayBuffer; dataOffset: number; slotBytes: number }
+  readerRelease(handle: ReaderHandle, slot: number): void
+  readerStop(handle: ReaderHandle): void
+  readerRef(handle: ReaderHandle, ref: boolean): void
+  readerStats(handle: ReaderHandle): {
+    batches: number
+    frames: number
+    bytes: number
+    slotWaits: number
+    truncated: number
+  }
+  flags: { IFF_TUN: number; IFF_TAP: number; IFF_NO_PI: number; IFF_VNET_HDR: number }
+}
+
+declare const readerHandle: unique symbol
+/** An opaque native reader. */
+export type ReaderHandle = { readonly [readerHandle]: true }
+
+let loaded: Native | undefined
+
+/** Loads build/Release/peertap_tap.node on first use (node-gyp builds it at install). */
+export function native(): Native {
+  if (loaded !== undefined) return loaded
+  if (process.platform !== 'linux') {
+    throw new TapError('ENOTSUP', `@peertap/tap needs Linux TAP/TUN; this is ${process.platform}.`)
+  }
+  const require = createRequire(import.meta.url)
+  try {
+    loaded = require('../build/Release/peertap_tap.node') as Native
+  } catch (cause) {
+    throw new TapError(
+      'ENOTSUP',
+      'the @peertap/tap native addon is not built (build/Release/peertap_tap.node): it builds ' +
+        'at install with node-gyp, which needs python3, make and a C++ compiler; rebuild it with ' +
+        '`pnpm --filter @peertap/tap run install`.',
+      { cause },
+    )
+  }
+  return loaded
+}

@@ -1,0 +1,249 @@
+// The background reader; see reader.h for the pipeline.
+#include "reader.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace peertap {
+
+namespace {
+
+constexpr size_t kAlign = 64;  // cache line: slots never share one
+
+size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+// A batch or an error travels to the main thread encoded in the TSFN's data
+// pointer, so posting allocates nothing: bit 63 marks an error, bits 32..62
+// hold the slot, bits 0..31 the frame count or the errno.
+constexpr uint64_t kErrorBit = uint64_t{1} << 63;
+
+void* encode(int32_t slot, uint32_t value) {
+  uint64_t v = slot < 0 ? kErrorBit : (static_cast<uint64_t>(slot) << 32);
+  v |= value;
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(v));
+}
+
+}  // namespace
+
+Reader::Reader(napi_env env, int fd, const ReaderConfig& config)
+    : env_(env), fd_(fd), config_(config) {}
+
+Reader::~Reader() {
+  if (wake_fd_ >= 0) close(wake_fd_);
+  free(mem_);
+}
+
+napi_status Reader::Create(napi_env env, int fd, const ReaderConfig& config, napi_value callback,
+                           Reader** out, napi_value* pool) {
+  Reader* r = new Reader(env, fd, config);
+  size_t meta = size_t{config.slots} * config.batch_frames * 2 * sizeof(uint32_t);
+  r->data_offset_ = align_up(meta, kAlign);
+  r->mem_bytes_ = r->data_offset_ + size_t{config.slots} * config.slot_bytes;
+  if (posix_memalign(reinterpret_cast<void**>(&r->mem_), kAlign, r->mem_bytes_) != 0) {
+    r->mem_ = nullptr;
+    delete r;
+    return napi_generic_failure;
+  }
+  memset(r->mem_, 0, r->data_offset_);
+  r->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (r->wake_fd_ < 0) {
+    delete r;
+    return napi_generic_failure;
+  }
+  for (uint32_t i = config.slots; i-- > 0;) r->free_.push_back(i);
+
+  // The pool memory is ours (not V8's), so a detached or transferred
+  // ArrayBuffer can never free memory the thread still writes into.
+  napi_status s = napi_create_external_arraybuffer(
+      env, r->mem_, r->mem_bytes_,
+      [](napi_env, void*, void* hint) { static_cast<Reader*>(hint)->Unref(); }, r, pool);
+  if (s != napi_ok) {
+    delete r;
+    return s;
+  }
+  // From here on the ArrayBuffer holds a reference; failures below release
+  // the other two so the reader dies with the ArrayBuffer.
+  napi_value name;
+  napi_create_string_utf8(env, "peertap.tap.reader", NAPI_AUTO_LENGTH, &name);
+  s = napi_create_threadsafe_function(
+      env, callback, nullptr, name, 0 /* unbounded: at most `slots` items */, 1,
+      r, [](napi_env, void* data, void*) { static_cast<Reader*>(data)->Unref(); }, r,
+      &Reader::CallJs, &r->tsfn_);
+  if (s != napi_ok) {
+    r->stopped_ = true;
+    r->Unref();  // the TSFN's reference
+    r->Unref();  // the handle's reference
+    return s;
+  }
+  napi_add_env_cleanup_hook(env, &Reader::CleanupHook, r);
+  r->hook_added_ = true;
+  r->thread_ = std::thread([r] { r->Run(); });
+  *out = r;
+  return napi_ok;
+}
+
+void Reader::Unref() {
+  if (refs_.fetch_sub(1) == 1) delete this;
+}
+
+void Reader::CleanupHook(void* arg) {
+  // The environment is going away (process exit, worker termination) with
+  // the device still open: stop the thread before the TSFN disappears.
+  Reader* r = static_cast<Reader*>(arg);
+  r->hook_added_ = false;
+  r->Stop();
+}
+
+void Reader::Release(uint32_t slot) {
+  if (slot >= config_.slots) return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) return;
+    free_.push_back(slot);
+  }
+  cv_.notify_one();
+}
+
+void Reader::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  uint64_t one = 1;
+  // Wakes a poll(2) in WaitReadable; the counter cannot overflow here.
+  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
+  if (thread_.joinable()) thread_.join();
+  if (hook_added_) {
+    napi_remove_env_cleanup_hook(env_, &Reader::CleanupHook, this);
+    hook_added_ = false;
+  }
+  // Batches already queued are still delivered; JavaScript ignores them
+  // once the device is closed. The TSFN finalizer drops its reference.
+  napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
+}
+
+void Reader::SetRef(bool ref) {
+  if (stopped_) return;
+  if (ref) {
+    napi_ref_threadsafe_function(env_, tsfn_);
+  } else {
+    napi_unref_threadsafe_function(env_, tsfn_);
+  }
+}
+
+void Reader::Post(int32_t slot, uint32_t value) {
+  // Non-blocking and unbounded: the queue never holds more than `slots`
+  // batches plus one error, and a blocking call could deadlock Stop().
+  napi_call_threadsafe_function(tsfn_, encode(slot, value), napi_tsfn_nonblocking);
+}
+
+void Reader::CallJs(napi_env env, napi_value js_cb, void* /*context*/, void* data) {
+  if (env == nullptr || js_cb == nullptr) return;  // TSFN torn down
+  uint64_t v = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data));
+  int32_t slot = (v & kErrorBit) ? -1 : static_cast<int32_t>((v >> 32) & 0x7fffffff);
+  uint32_t value = static_cast<uint32_t>(v & 0xffffffffu);
+  napi_value argv[3];
+  napi_create_int32(env, slot, &argv[0]);
+  napi_create_uint32(env, slot >= 0 ? value : 0, &argv[1]);
+  napi_create_uint32(env, slot >= 0 ? 0 : value, &argv[2]);
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  // An exception thrown by the callback surfaces as an uncaught exception.
+  napi_call_function(env, undefined, js_cb, 3, argv, nullptr);
+}
+
+bool Reader::WaitReadable() {
+  struct pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  for (;;) {
+    int n = poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  return !stopping_;
+}
+
+void Reader::Run() {
+  const ReaderConfig& c = config_;
+  const size_t need = size_t{c.headroom} + c.frame_max + c.tailroom;
+  for (;;) {
+    // 1. Take a free slot, waiting for JavaScript to return one if needed.
+    uint32_t slot;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      if (free_.empty() && !stopping_) {
+        stats_.slot_waits.fetch_add(1, std::memory_order_relaxed);
+        cv_.wait(lk, [this] { return stopping_ || !free_.empty(); });
+      }
+      if (stopping_) return;
+      slot = free_.back();
+      free_.pop_back();
+    }
+    uint8_t* data = mem_ + data_offset_ + size_t{slot} * c.slot_bytes;
+    uint32_t* offsets =
+        reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * 2;
+    uint32_t* lengths = offsets + c.batch_frames;
+
+    // 2. Fill it: read until EAGAIN, the frame cap or the slot is full.
+    uint32_t count = 0;
+    uint64_t bytes = 0;
+    size_t pos = 0;
+    int err = 0;
+    bool stop = false;
+    while (count < c.batch_frames && pos + need <= c.slot_bytes) {
+      ssize_t n = read(fd_, data + pos + c.headroom, c.frame_max);
+      if (n > 0) {
+        // tun_put_user() reports the full frame length even when it copied
+        // only frame_max bytes; such a frame is cut short: drop it.
+        if (static_cast<size_t>(n) > c.frame_max) {
+          stats_.truncated.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        offsets[count] = static_cast<uint32_t>(pos + c.headroom);
+        lengths[count] = static_cast<uint32_t>(n);
+        count++;
+        bytes += static_cast<uint64_t>(n);
+        pos = align_up(pos + c.headroom + static_cast<size_t>(n) + c.tailroom, 8);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0 || errno == EAGAIN) {
+        if (count > 0) break;  // deliver what we have now: latency first
+        if (!WaitReadable()) {
+          stop = true;
+          break;
+        }
+        continue;
+      }
+      err = errno;  // EBADFD: the device was deleted or detached
+      break;
+    }
+
+    // 3. Hand the batch over, or put the slot back if it is empty.
+    if (count > 0) {
+      stats_.batches.fetch_add(1, std::memory_order_relaxed);
+      stats_.frames.fetch_add(count, std::memory_order_relaxed);
+      stats_.bytes.fetch_add(bytes, std::memory_order_relaxed);
+      Post(static_cast<int32_t>(slot), count);
+    } else {
+      std::lock_guard<std::mutex> lk(mu_);
+      free_.push_back(slot);
+    }
+    if (stop) return;
+    if (err != 0) {
+      Post(-1, static_cast<uint32_t>(err));
+      return;
+    }
+  }
+}
+
+}  // namespace peertap

@@ -1,0 +1,102 @@
+// The background reader: one thread per device that reads frames into a
+// fixed pool of slots and hands each filled slot to JavaScript as one batch.
+//
+// Pipeline, in order (the thread's loop, Reader::Run):
+//   1. take a free slot; if JavaScript holds every slot, wait (backpressure:
+//      the kernel's queue for the device fills and the kernel drops and
+//      counts, in tx_dropped of `ip -s link`, as it does for a slow NIC);
+//   2. read(2) frames into the slot back to back until EAGAIN, the batch
+//      frame cap, or too little room for one more maximal frame; if the first
+//      read finds nothing, poll(2) on the device and the wake eventfd;
+//   3. post (slot, count) through a thread-safe function: one call into
+//      JavaScript per batch, no allocation (the values ride in the pointer);
+//   4. JavaScript reads the frames in place and returns the slot (Release).
+//
+// Memory: one allocation per reader, exposed to JavaScript as one external
+// ArrayBuffer: the per-slot offsets and lengths (uint32) first, then the
+// slots. It lives until the thread is joined, the ArrayBuffer is collected
+// and the thread-safe function is finalized, whichever is last.
+#pragma once
+
+#include <node_api.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace peertap {
+
+struct ReaderConfig {
+  uint32_t slots;         // slots in the pool (batches JavaScript may hold)
+  uint32_t batch_frames;  // most frames per batch
+  uint32_t slot_bytes;    // bytes per slot
+  uint32_t frame_max;     // read size: the largest frame accepted
+  uint32_t headroom;      // free bytes kept before each frame
+  uint32_t tailroom;      // free bytes kept after each frame
+};
+
+struct ReaderStats {
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> frames{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> slot_waits{0};  // times the thread waited for a slot
+  std::atomic<uint64_t> truncated{0};   // frames longer than frame_max, dropped
+};
+
+class Reader {
+ public:
+  // Allocates the pool, starts the thread and returns the pool as an
+  // external ArrayBuffer in *pool. `callback(slot, count, errno)` is called
+  // on the main thread: slot >= 0 for a batch, slot == -1 with errno for a
+  // read error after which the thread has stopped.
+  static napi_status Create(napi_env env, int fd, const ReaderConfig& config,
+                            napi_value callback, Reader** out, napi_value* pool);
+
+  // Byte offset of slot data in the pool (after the offsets/lengths).
+  size_t data_offset() const { return data_offset_; }
+  size_t slot_bytes() const { return config_.slot_bytes; }
+
+  // Main thread only.
+  void Release(uint32_t slot);  // JavaScript is done with a slot
+  void Stop();                  // wake, join, release the TSFN; idempotent
+  void SetRef(bool ref);        // whether the reader keeps the loop alive
+  const ReaderStats& stats() const { return stats_; }
+
+  // Ownership: the JS handle, the pool ArrayBuffer and the TSFN each hold
+  // one reference; the last Unref deletes the reader and its memory.
+  void Unref();
+
+ private:
+  Reader(napi_env env, int fd, const ReaderConfig& config);
+  ~Reader();
+  void Run();
+  bool WaitReadable();  // false when asked to stop
+  void Post(int32_t slot, uint32_t count_or_errno);
+  static void CallJs(napi_env env, napi_value js_cb, void* context, void* data);
+  static void CleanupHook(void* arg);
+
+  napi_env env_;
+  int fd_;
+  int wake_fd_ = -1;
+  ReaderConfig config_;
+  uint8_t* mem_ = nullptr;
+  size_t data_offset_ = 0;
+  size_t mem_bytes_ = 0;
+
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<uint32_t> free_;  // free slots, guarded by mu_
+  bool stopping_ = false;       // guarded by mu_
+  bool stopped_ = false;        // main thread only
+  bool hook_added_ = false;     // main thread only
+
+  napi_threadsafe_function tsfn_ = nullptr;
+  std::atomic<int> refs_{3};
+  ReaderStats stats_;
+};
+
+}  // namespace peertap

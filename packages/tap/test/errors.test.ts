@@ -1,0 +1,139 @@
+import { execFileSync } from 'node:child_process'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  openTap,
+  openTun,
+  parseDevMcast,
+  type TapDevice,
+  tapErrorFromSystem,
+} from '../src/index.ts'
+import { canRun, child, devName, linkExists, nodeArgs } from './helpers.ts'
+
+const has = (cmd: string): boolean => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const opened: TapDevice[] = []
+afterEach(() => {
+  for (const d of opened.splice(0)) d.close()
+})
+
+describe.skipIf(!canRun)('typed errors from real failures', () => {
+  it('EBUSY: the same device opened twice (no multi-queue)', () => {
+    const name = devName('bz')
+    opened.push(openTap({ name }))
+    expect(() => openTap({ name })).toThrow(
+      expect.objectContaining({
+        name: 'TapError',
+        code: 'EBUSY',
+        device: name,
+        syscall: 'TUNSETIFF',
+      }),
+    )
+    expect(() => openTap({ name })).toThrow(/already open/)
+    // The first handle is unharmed.
+    expect(opened[0]?.link().name).toBe(name)
+  })
+
+  it('EEXIST: the name belongs to an interface of another kind', () => {
+    const name = devName('ex')
+    opened.push(openTun({ name }))
+    expect(() => openTap({ name })).toThrow(
+      expect.objectContaining({ code: 'EEXIST', device: name }),
+    )
+  })
+
+  const setprivReason = has('setpriv') ? undefined : 'setpriv (util-linux) is missing'
+  if (setprivReason !== undefined) console.log(`EPERM test skipped: ${setprivReason}`)
+  it.skipIf(setprivReason !== undefined)('EPERM: a process without CAP_NET_ADMIN', async () => {
+    const name = devName('pm')
+    // Root, but with CAP_NET_ADMIN dropped from the bounding set: exec gives
+    // it no longer, so TUNSETIFF may not create the device.
+    const r = await child('setpriv', [
+      '--bounding-set=-net_admin',
+      '--inh-caps=-net_admin',
+      process.execPath,
+      ...nodeArgs('device-child.ts', 'open', name),
+    ])
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout.trim())
+    expect(out).toMatchObject({ ok: false, code: 'EPERM' })
+    expect(out.message).toMatch(/CAP_NET_ADMIN/)
+    expect(linkExists(name)).toBe(false)
+  })
+
+  const unshareReason = has('unshare') ? undefined : 'unshare (util-linux) is missing'
+  if (unshareReason !== undefined) console.log(`ENODEV_TUN test skipped: ${unshareReason}`)
+  it.skipIf(unshareReason !== undefined)(
+    'ENODEV_TUN: no /dev/net/tun (hidden in a private mount namespace)',
+    async () => {
+      // A child in its own mount namespace mounts an empty tmpfs over
+      // /dev/net; the machine's /dev/net/tun is untouched.
+      const script = 'mount -t tmpfs none /dev/net && exec "$0" "$@"'
+      const r = await child('unshare', [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        script,
+        process.execPath,
+        ...nodeArgs('device-child.ts', 'open', devName('nt')),
+      ])
+      expect(r.stderr).toBe('')
+      const out = JSON.parse(r.stdout.trim())
+      expect(out).toMatchObject({ ok: false, code: 'ENODEV_TUN' })
+      expect(out.message).toMatch(/modprobe tun/)
+    },
+  )
+})
+
+describe('the errno mapping (pure)', () => {
+  // The failures a test cannot cause safely on a shared machine (an unloaded
+  // driver, a device node without a driver) map by errno and system call.
+  const map = (errno: number, syscall: string) =>
+    tapErrorFromSystem({ errno, syscall }, 'open', 'pt0', '/dev/net/tun')
+
+  it('maps open(/dev/net/tun) failures', () => {
+    expect(map(2, 'open').code).toBe('ENODEV_TUN') // ENOENT: no node
+    expect(map(19, 'open').code).toBe('ENODEV_TUN') // ENODEV: node, no driver
+    expect(map(6, 'open').code).toBe('ENODEV_TUN') // ENXIO
+    expect(map(13, 'open').code).toBe('EPERM') // EACCES: mode 0600, not root
+    expect(map(2, 'open').errno).toBe('ENOENT')
+  })
+
+  it('maps TUNSETIFF and link ioctl failures', () => {
+    expect(map(1, 'TUNSETIFF').code).toBe('EPERM')
+    expect(map(16, 'TUNSETIFF').code).toBe('EBUSY')
+    expect(map(22, 'TUNSETIFF').code).toBe('EEXIST')
+    expect(map(19, 'SIOCSIFMTU').code).toBe('ENODEV')
+    expect(map(77, 'read').code).toBe('ENODEV') // EBADFD
+    expect(map(22, 'SIOCSIFMTU').code).toBe('EINVAL')
+    const other = map(28, 'write') // ENOSPC: nothing specific
+    expect(other.code).toBe('EIO')
+    expect(other.message).toContain('ENOSPC')
+    expect(other.syscall).toBe('write')
+  })
+})
+
+describe('parseDevMcast (pure)', () => {
+  it('keeps one device, in kernel order, as colon MACs', () => {
+    // Format of net/core/dev_addr_lists.c dev_mc_seq_show: "%-4d %-15s %-5d %-5d %*phN".
+    const text = [
+      '2    eth0            1     0     333300000001',
+      '9    pt0             1     0     01005e000001',
+      '9    pt0             2     1     333300000142',
+      '10   pt01            1     0     01005e7f0042',
+    ].join('\n')
+    expect(parseDevMcast(text, 'pt0')).toEqual([
+      { ifindex: 9, mac: '01:00:5e:00:00:01', users: 1, global: false },
+      { ifindex: 9, mac: '33:33:00:00:01:42', users: 2, global: true },
+    ])
+    expect(parseDevMcast(text, 'pt9')).toEqual([])
+  })
+})
