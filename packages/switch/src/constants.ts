@@ -1,0 +1,20 @@
+/**
+ * Constants of the CryptoVLAN switch, each beside the section that defines it.
+ */
+
+/** Plaintext kinds (DESIGN.md 5; docs/spec/04-sealed-payload.md §1). */
+export const KIND_ETHERNET = 0
+export const KIND_FRAGMENT = 1
+export const KIND_CONTROL = 2
+export const KIND_GSO = 3
+
+/** Hop limit of a frame this node originates (docs/spec/10-switch.md §3). */
+export const DEFAULT_HOP_LIMIT = 8
+
+/** An Ethernet header: destination MAC, source MAC, EtherType. */
+export const ETHERNET_HEADER_LENGTH = 14
+
+/** A MAC learned behind a local port is forgotten after this long unheard (802.1D default). */
+export const MAC_AGING_SECONDS = 300
+/** At most this many MACs learned per port; more are not learned and are counted. */
+export const MAX_LEARNED_MACS = 1024

@@ -1,0 +1,47 @@
+/**
+ * @packageDocumentation
+ *
+ * The CryptoVLAN switch of a PeerTap node: VLANs with their epoch keys,
+ * local ports (TAP devices, TUN-L2, 802.1Q trunks), MAC learning with aging,
+ * the subscriptions the node must hold (docs/spec/02-vft.md §4), the send
+ * path (learn, VFT choice, seal; src/send.ts) and the receive path (VFT
+ * lookup, replay check, open, local delivery; src/receive.ts). Pure:
+ * devices, the forwarding table and the clock come in as arguments, so it
+ * runs the same over real TAP devices and libp2p links or in a test.
+ *
+ * @example
+ * ```ts
+ * import { derivePskEpochSecrets } from '@peertap/crypto'
+ * import { Switch } from '@peertap/switch'
+ *
+ * const sw = new Switch({ hasRemoteSubscriber: (vft) => table.hasSubscriber(vft) })
+ * sw.addVlan('lab', { kind: 'psk', epoch: 0, secrets: derivePskEpochSecrets(secret) })
+ * sw.addPort('lab', 'tap0', { mac: tapMac, writeFrames: (frames) => tap.writeBatch(frames) })
+ * const change = sw.refresh(Date.now() / 1000)          // VFTs to SUB/UNSUB
+ * const sealed = sw.fromPort('lab', 'tap0', framesFromTap, Date.now() / 1000)
+ * sw.receive(framesRoutedHere)                           // opened, replay-checked, written to the TAP
+ * ```
+ */
+
+export {
+  DEFAULT_HOP_LIMIT,
+  ETHERNET_HEADER_LENGTH,
+  KIND_CONTROL,
+  KIND_ETHERNET,
+  KIND_FRAGMENT,
+  KIND_GSO,
+  MAC_AGING_SECONDS,
+  MAX_LEARNED_MACS,
+} from './constants.ts'
+export { SwitchError } from './errors.ts'
+export {
+  type LocalSubscription,
+  type ReceivedFrame,
+  type SealedFrame,
+  type SubscriptionChange,
+  Switch,
+  type SwitchCounters,
+  type SwitchInit,
+} from './switch.ts'
+export { VftMap } from './vft-map.ts'
+export type { EpochKeys, PortDevice, VlanCounters } from './vlan.ts'

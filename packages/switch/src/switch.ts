@@ -1,0 +1,241 @@
+import type { CryptoBackend, ReceiveCounters } from '@peertap/crypto'
+import { BROADCAST_MAC, heldWindows, type Mac, vftKey } from '@peertap/vft'
+import { DEFAULT_HOP_LIMIT } from './constants.ts'
+import { SwitchError } from './errors.ts'
+import { receiveFrames } from './receive.ts'
+import { type SendContext, sendFromPort } from './send.ts'
+import { VftMap } from './vft-map.ts'
+import { Epoch, type EpochKeys, Port, type PortDevice, Vlan, type VlanCounters } from './vlan.ts'
+
+/** A frame sealed for the trunk: the FRAME message's fields (DESIGN.md 5). */
+export interface SealedFrame {
+  readonly hopLimit: number
+  readonly vft: Uint8Array
+  readonly sealed: Uint8Array
+}
+
+/** A frame from the trunk that the forwarding table routed to this node. */
+export interface ReceivedFrame {
+  readonly vft: Uint8Array
+  readonly sealed: Uint8Array
+}
+
+/** What a VFT this node holds stands for. */
+export interface LocalSubscription {
+  readonly vlan: Vlan
+  readonly epoch: Epoch
+  readonly window: number
+  readonly mac: Mac
+  /** True for the VFT of a group MAC (broadcast or multicast). */
+  readonly groupVft: boolean
+}
+
+/** Node-wide counters, besides each VLAN's own. */
+export interface SwitchCounters {
+  /** Frames routed here under a VFT this node does not hold. */
+  dropNotHeld: number
+}
+
+export interface SwitchInit {
+  /**
+   * Whether any neighbour other than this node subscribes to `vft` (the
+   * forwarding table answers). Unicast nobody subscribes to is flooded
+   * under the broadcast VFT.
+   */
+  readonly hasRemoteSubscriber: (vft: Uint8Array) => boolean
+  /** Called with the body of kind-2 (control) plaintexts, MLS messages later. */
+  readonly onControl?: (vlan: string, body: Uint8Array) => void
+  /** Default: node:crypto. */
+  readonly backend?: CryptoBackend
+  /** Hop limit of frames this node originates. Default 8. */
+  readonly hopLimit?: number
+  /** Largest Ethernet frame taken from a port. Default 65535 (a GSO frame). */
+  readonly maxFrameLength?: number
+}
+
+/** The changes to this node's own subscriptions since the last refresh. */
+export interface SubscriptionChange {
+  readonly added: Uint8Array[]
+  readonly removed: Uint8Array[]
+}
+
+/**
+ * The CryptoVLAN switch of one node: VLANs with their epochs and local
+ * ports, MAC learning, the subscriptions the node must hold, the send path
+ * (port -> sealed frames, send.ts) and the receive path (sealed frames ->
+ * ports, receive.ts). Pure: devices come in as {@link PortDevice}s, the
+ * forwarding table as a predicate, and the time as an argument.
+ */
+export class Switch {
+  readonly counters: SwitchCounters = { dropNotHeld: 0 }
+  readonly #vlans = new Map<string, Vlan>()
+  readonly #local = new VftMap<LocalSubscription>()
+  readonly #send: SendContext
+  readonly #backend: CryptoBackend | undefined
+  readonly #onControl: ((vlan: string, body: Uint8Array) => void) | undefined
+  #windowsKey = ''
+
+  constructor(init: SwitchInit) {
+    this.#send = {
+      hopLimit: init.hopLimit ?? DEFAULT_HOP_LIMIT,
+      maxFrameLength: init.maxFrameLength ?? 65_535,
+      hasRemoteSubscriber: init.hasRemoteSubscriber,
+      plaintext: new Uint8Array(2048),
+    }
+    this.#backend = init.backend
+    this.#onControl = init.onControl
+  }
+
+  addVlan(name: string, keys: EpochKeys): void {
+    if (this.#vlans.has(name)) throw new SwitchError('ERR_VLAN_EXISTS', `VLAN ${name} exists`)
+    this.#vlans.set(name, new Vlan(name, keys, this.#backend))
+  }
+
+  addPort(vlan: string, portId: string, device: PortDevice): void {
+    const v = this.#vlan(vlan)
+    if (v.ports.has(portId))
+      throw new SwitchError('ERR_PORT_EXISTS', `port ${portId} exists on VLAN ${vlan}`)
+    v.ports.set(portId, new Port(portId, device))
+    v.dirty = true
+  }
+
+  /** Sets the multicast MACs a port's interface has joined (its device multicast list). */
+  setMulticast(vlan: string, portId: string, macs: readonly Mac[]): void {
+    const port = this.#port(vlan, portId)
+    const before = port.multicast.map(vftKey).sort().join()
+    const after = macs.map(vftKey).sort().join()
+    if (before === after) return
+    port.multicast = macs
+    this.#vlan(vlan).dirty = true
+  }
+
+  /**
+   * Moves a VLAN to a new epoch. The old one is kept for receiving while
+   * the change settles, until {@link dropPreviousEpoch}.
+   */
+  setEpoch(vlan: string, keys: EpochKeys): void {
+    const v = this.#vlan(vlan)
+    v.previous = v.current
+    v.current = new Epoch(keys, this.#backend)
+    v.dirty = true
+  }
+
+  dropPreviousEpoch(vlan: string): void {
+    const v = this.#vlan(vlan)
+    v.previous = undefined
+    v.dirty = true
+  }
+
+  /** The send path (send.ts): frames read from a local port, sealed for the trunk. */
+  fromPort(
+    vlan: string,
+    portId: string,
+    frames: readonly Uint8Array[],
+    now: number,
+  ): SealedFrame[] {
+    const v = this.#vlan(vlan)
+    const out: SealedFrame[] = []
+    sendFromPort(this.#send, v, this.#port(vlan, portId), frames, now, Vlan.windows(now).send, out)
+    return out
+  }
+
+  /** Seals a control plaintext (kind 2) for every member of a VLAN, under the broadcast VFT. */
+  sealControl(vlan: string, body: Uint8Array, now: number): SealedFrame {
+    const v = this.#vlan(vlan)
+    const vft = v.current.vftFor(BROADCAST_MAC, 0, Vlan.windows(now).send)
+    const plaintext = new Uint8Array(body.length + 1)
+    plaintext[0] = 2
+    plaintext.set(body, 1)
+    return { hopLimit: this.#send.hopLimit, vft, sealed: v.current.sender.seal(vft, plaintext) }
+  }
+
+  /** The receive path (receive.ts): frames routed to this node. */
+  receive(frames: readonly ReceivedFrame[]): void {
+    receiveFrames(this.#local, frames, this.counters, this.#onControl)
+  }
+
+  /** Whether this node holds `vft` (so the forwarding table routes it here). */
+  holds(vft: Uint8Array): boolean {
+    return this.#local.get(vft) !== undefined
+  }
+
+  /**
+   * Ages learned MACs, follows window turns, and recomputes the node's
+   * subscriptions where something changed; returns what changed, for
+   * SUB/UNSUB, or undefined when nothing did. Call it every second or so,
+   * and after a batch that learned a MAC.
+   */
+  refresh(now: number): SubscriptionChange | undefined {
+    const held = heldWindows(now)
+    const windowsKey = held.join()
+    const turned = windowsKey !== this.#windowsKey
+    this.#windowsKey = windowsKey
+    let changed = false
+    for (const v of this.#vlans.values()) {
+      v.age(now)
+      if (turned || v.dirty) changed = true
+      v.current.receiver.setOldestHeldWindow(held[0]!)
+      v.previous?.receiver.setOldestHeldWindow(held[0]!)
+    }
+    if (!changed) return undefined
+    const next = new VftMap<LocalSubscription>()
+    for (const v of this.#vlans.values()) {
+      v.dirty = false
+      for (const sub of v.subscriptions(now)) {
+        next.set(sub.vft, {
+          vlan: v,
+          epoch: sub.epoch,
+          window: sub.window,
+          mac: sub.mac,
+          groupVft: (sub.mac[0]! & 1) === 1,
+        })
+      }
+    }
+    const added: Uint8Array[] = []
+    const removed: Uint8Array[] = []
+    for (const [vft] of next.entries()) if (this.#local.get(vft) === undefined) added.push(vft)
+    for (const [vft] of this.#local.entries()) if (next.get(vft) === undefined) removed.push(vft)
+    this.#local.clear()
+    for (const [vft, sub] of next.entries()) this.#local.set(vft, sub)
+    return added.length === 0 && removed.length === 0 ? undefined : { added, removed }
+  }
+
+  /** Every VFT this node holds now. */
+  heldVfts(): Uint8Array[] {
+    return [...this.#local.entries()].map(([vft]) => vft)
+  }
+
+  /** Counters of every VLAN, with its epochs' receive counters. */
+  vlanCounters(): Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }> {
+    const out: Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }> = {}
+    for (const v of this.#vlans.values()) {
+      let learned = 0
+      for (const port of v.ports.values()) learned += port.learned.size
+      const receive = { ...v.current.receiver.counters }
+      if (v.previous !== undefined) {
+        for (const [reason, n] of Object.entries(v.previous.receiver.counters)) {
+          receive[reason as keyof ReceiveCounters] += n
+        }
+      }
+      out[v.name] = { ...v.counters, receive, learned }
+    }
+    return out
+  }
+
+  vlanNames(): string[] {
+    return [...this.#vlans.keys()]
+  }
+
+  #vlan(name: string): Vlan {
+    const v = this.#vlans.get(name)
+    if (v === undefined) throw new SwitchError('ERR_NO_VLAN', `no VLAN ${name}`)
+    return v
+  }
+
+  #port(vlan: string, portId: string): Port {
+    const port = this.#vlan(vlan).ports.get(portId)
+    if (port === undefined)
+      throw new SwitchError('ERR_NO_PORT', `no port ${portId} on VLAN ${vlan}`)
+    return port
+  }
+}

@@ -1,0 +1,209 @@
+import { type CryptoBackend, type EpochSecrets, FrameReceiver, FrameSender } from '@peertap/crypto'
+import { heldWindows, type Subscription, subscriptionSet, VftDeriver, windowOf } from '@peertap/vft'
+import { MAC_AGING_SECONDS, MAX_LEARNED_MACS } from './constants.ts'
+import { macFromNumber, macNumber } from './mac-key.ts'
+
+/** Where a switch delivers frames for a local port: a TAP device, TUN-L2, an 802.1Q trunk. */
+export interface PortDevice {
+  /** The port's own MAC address. */
+  readonly mac: Uint8Array
+  /** Writes a batch of Ethernet frames (destination MAC first, no FCS) to the port. */
+  writeFrames(frames: readonly Uint8Array[]): void
+}
+
+/** An epoch of a VLAN's keys: the four secrets and how KIDs are made (PSK or MLS). */
+export type EpochKeys =
+  | { readonly kind: 'psk'; readonly epoch: number; readonly secrets: EpochSecrets }
+  | {
+      readonly kind: 'mls'
+      readonly epoch: number
+      readonly secrets: EpochSecrets
+      readonly leafIndex: number
+      readonly acceptLeaf?: (leafIndex: number) => boolean
+    }
+
+/** One epoch's prepared state: VFT deriver, sender and receiver. */
+export class Epoch {
+  readonly epoch: number
+  readonly deriver: VftDeriver
+  readonly sender: FrameSender
+  readonly receiver: FrameReceiver
+  /** VFT per destination MAC in the current window, so a frame costs a lookup, not a derivation. */
+  readonly #vftCache = new Map<number, Uint8Array>()
+  #vftCacheWindow = -1
+
+  constructor(keys: EpochKeys, backend: CryptoBackend | undefined) {
+    this.epoch = keys.epoch
+    this.deriver = new VftDeriver(keys.secrets.vftKey)
+    const common =
+      backend === undefined ? { secrets: keys.secrets } : { secrets: keys.secrets, backend }
+    if (keys.kind === 'psk') {
+      this.sender = new FrameSender({ ...common, kind: 'psk' })
+      this.receiver = new FrameReceiver({ ...common, kind: 'psk' })
+    } else {
+      this.sender = new FrameSender({
+        ...common,
+        kind: 'mls',
+        leafIndex: keys.leafIndex,
+        epoch: keys.epoch,
+      })
+      this.receiver = new FrameReceiver(
+        keys.acceptLeaf === undefined
+          ? { ...common, kind: 'mls', epoch: keys.epoch }
+          : { ...common, kind: 'mls', epoch: keys.epoch, acceptLeaf: keys.acceptLeaf },
+      )
+    }
+  }
+
+  /** The VFT of the MAC at `bytes[offset..offset+6]` in `window`, cached per window. */
+  vftFor(bytes: Uint8Array, offset: number, window: number): Uint8Array {
+    if (window !== this.#vftCacheWindow) {
+      this.#vftCache.clear()
+      this.#vftCacheWindow = window
+    }
+    const key = macNumber(bytes, offset)
+    let vft = this.#vftCache.get(key)
+    if (vft === undefined) {
+      // A sender floods unknown MACs, so bound the cache like the MAC table.
+      if (this.#vftCache.size >= 4 * MAX_LEARNED_MACS) this.#vftCache.clear()
+      vft = this.deriver.derive(bytes.subarray(offset, offset + 6), window)
+      this.#vftCache.set(key, vft)
+    }
+    return vft
+  }
+}
+
+/** A local port of a VLAN, with the MACs learned behind it. */
+export class Port {
+  readonly id: string
+  readonly device: PortDevice
+  readonly ownMac: number
+  /** Learned source MAC -> last seen (unix seconds). */
+  readonly learned = new Map<number, number>()
+  multicast: readonly Uint8Array[] = []
+
+  constructor(id: string, device: PortDevice) {
+    this.id = id
+    this.device = device
+    this.ownMac = macNumber(device.mac, 0)
+  }
+
+  owns(mac: number): boolean {
+    return mac === this.ownMac || this.learned.has(mac)
+  }
+}
+
+/** Counters of one VLAN; every drop has a reason. */
+export interface VlanCounters {
+  /** Frames read from local ports. */
+  portFrames: number
+  /** Frames sealed for the trunk. */
+  sealed: number
+  sealedBytes: number
+  /** Unicast frames to a MAC nobody subscribes to, sent under the broadcast VFT. */
+  floodedUnknown: number
+  /** Frames switched between two local ports without the trunk. */
+  localSwitched: number
+  /** Frames opened and delivered to a local port. */
+  delivered: number
+  deliveredBytes: number
+  /** Drops on the send side. */
+  dropRunt: number
+  dropTooLarge: number
+  /** Source MACs not learned because the port's table was full. */
+  learnFull: number
+  /** Drops on the receive side (besides the crypto drops counted by each epoch's receiver). */
+  dropNotEthernet: number
+  dropUnsupportedKind: number
+  dropNoPort: number
+}
+
+export function emptyVlanCounters(): VlanCounters {
+  return {
+    portFrames: 0,
+    sealed: 0,
+    sealedBytes: 0,
+    floodedUnknown: 0,
+    localSwitched: 0,
+    delivered: 0,
+    deliveredBytes: 0,
+    dropRunt: 0,
+    dropTooLarge: 0,
+    learnFull: 0,
+    dropNotEthernet: 0,
+    dropUnsupportedKind: 0,
+    dropNoPort: 0,
+  }
+}
+
+/** A CryptoVLAN on this node: its epochs, local ports and learned MACs. */
+export class Vlan {
+  readonly name: string
+  readonly ports = new Map<string, Port>()
+  readonly counters = emptyVlanCounters()
+  readonly backend: CryptoBackend | undefined
+  current: Epoch
+  /** The previous epoch, held while an epoch change settles (DESIGN.md 4). */
+  previous: Epoch | undefined
+  /** Set when learned MACs or multicast lists change, so subscriptions are recomputed. */
+  dirty = true
+
+  constructor(name: string, keys: EpochKeys, backend: CryptoBackend | undefined) {
+    this.name = name
+    this.backend = backend
+    this.current = new Epoch(keys, backend)
+  }
+
+  /** Learns `mac` behind `port` at `now`; returns false when the table is full. */
+  learn(port: Port, mac: number, now: number): void {
+    if (mac === port.ownMac) return
+    const seen = port.learned.get(mac)
+    if (seen === undefined) {
+      if (port.learned.size >= MAX_LEARNED_MACS) {
+        this.counters.learnFull++
+        return
+      }
+      // A MAC that moved from another local port is forgotten there.
+      for (const other of this.ports.values()) if (other !== port) other.learned.delete(mac)
+      this.dirty = true
+    }
+    // Refresh at most once a second: a Map write per frame is measurable.
+    if (seen === undefined || now - seen >= 1) port.learned.set(mac, now)
+  }
+
+  /** Forgets MACs unheard for MAC_AGING_SECONDS. */
+  age(now: number): void {
+    for (const port of this.ports.values()) {
+      for (const [mac, seen] of port.learned) {
+        if (now - seen > MAC_AGING_SECONDS) {
+          port.learned.delete(mac)
+          this.dirty = true
+        }
+      }
+    }
+  }
+
+  /** The subscription set of every port in every held epoch at `now` (docs/spec/02-vft.md §4). */
+  subscriptions(now: number): Subscription<Epoch>[] {
+    const epochs = [{ epoch: this.current, deriver: this.current.deriver }]
+    if (this.previous !== undefined)
+      epochs.push({ epoch: this.previous, deriver: this.previous.deriver })
+    const out: Subscription<Epoch>[] = []
+    for (const port of this.ports.values()) {
+      out.push(
+        ...subscriptionSet({
+          unixSeconds: now,
+          epochs,
+          unicastMacs: [port.device.mac, ...[...port.learned.keys()].map(macFromNumber)],
+          multicastMacs: port.multicast,
+        }),
+      )
+    }
+    return out
+  }
+
+  /** The window a sender uses now, and the oldest window receivers still hold. */
+  static windows(now: number): { send: number; oldestHeld: number } {
+    return { send: windowOf(now), oldestHeld: heldWindows(now)[0]! }
+  }
+}
