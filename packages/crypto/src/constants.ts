@@ -90,7 +90,8 @@ export const TAG_LENGTH = 16
 /** 04-sealed-payload.md §2: plaintext carries at least its kind byte. */
 export const MIN_PLAINTEXT_LENGTH = 1
 /** 04-sealed-payload.md §5 rule 1: header (ctrLen 1) + 1 + tag. */
-export const MIN_SEALED_LENGTH = HEADER_FIXED_LENGTH + MIN_CTR_LENGTH + MIN_PLAINTEXT_LENGTH + TAG_LENGTH
+export const MIN_SEALED_LENGTH =
+  HEADER_FIXED_LENGTH + MIN_CTR_LENGTH + MIN_PLAINTEXT_LENGTH + TAG_LENGTH
 
 // ---------------------------------------------------------------------------
 // Receiver state (04-sealed-payload.md §6, §7)
@@ -100,3 +101,52 @@ export const MIN_SEALED_LENGTH = HEADER_FIXED_LENGTH + MIN_CTR_LENGTH + MIN_PLAI
 export const REPLAY_WINDOW_SIZE = 2048
 /** 04-sealed-payload.md §7: default bound of a receiver's KID cache. */
 export const DEFAULT_MAX_KIDS = 1024
+
+// ---------------------------------------------------------------------------
+// Control path: HPKE and membership proofs (06-hpke.md, 07-membership-proof.md).
+// Appended by the control-path half; VFT_LENGTH above is shared.
+// ---------------------------------------------------------------------------
+
+/** 06-hpke.md §3: every HPKE info starts with this (DESIGN.md 1). */
+export const HPKE_INFO_PREFIX = 'PeerTap v1'
+/** 06-hpke.md §1, RFC 9180 §7.1: DHKEM(X25519, HKDF-SHA256). */
+export const HPKE_KEM_ID = 0x0020
+/** 06-hpke.md §1, RFC 9180 §7.2: HKDF-SHA256. */
+export const HPKE_KDF_ID = 0x0001
+/** 06-hpke.md §1, RFC 9180 §7.3: AES-256-GCM. */
+export const HPKE_AEAD_ID = 0x0002
+/** 06-hpke.md §2: Nenc, Npk and Nsk of DHKEM(X25519): raw 32-byte X25519 keys. */
+export const HPKE_ENC_LENGTH = 32
+export const HPKE_PUBLIC_KEY_LENGTH = 32
+export const HPKE_PRIVATE_KEY_LENGTH = 32
+/** 06-hpke.md §4: Nt of AES-256-GCM. */
+export const HPKE_TAG_LENGTH = 16
+/** 06-hpke.md §4: the shortest sealed message, enc ‖ tag of an empty plaintext. */
+export const HPKE_MIN_SEALED_LENGTH = HPKE_ENC_LENGTH + HPKE_TAG_LENGTH
+/** 06-hpke.md §2, §3: longest info and ikm (@hpke/core's INPUT_LENGTH_LIMIT). */
+export const HPKE_MAX_INPUT_LENGTH = 8192
+/** 06-hpke.md §2: shortest ikm for DeriveKeyPair (RFC 9180 §7.1.3: at least Nsk bytes of entropy). */
+export const HPKE_MIN_IKM_LENGTH = 32
+
+/** 07-membership-proof.md §3: prefix of the signed message, 16 ASCII bytes, never on the wire. */
+export const PROOF_LABEL = 'PeerTap v1 proof'
+/** 07-membership-proof.md §1: an epoch's authSeed is an RFC 8032 Ed25519 private key. */
+export const PROOF_SEED_LENGTH = 32
+/** 07-membership-proof.md §2: Ed25519 public key and signature. */
+export const PROOF_PUBLIC_KEY_LENGTH = 32
+export const PROOF_SIGNATURE_LENGTH = 64
+/** 07-membership-proof.md §2: pk ‖ sig, before the body. */
+export const PROOF_HEADER_LENGTH = PROOF_PUBLIC_KEY_LENGTH + PROOF_SIGNATURE_LENGTH
+/** 07-membership-proof.md §2: u8 PeerId length, u64 expiry, u32 window, u16 VFT count. */
+export const PROOF_BODY_FIXED_LENGTH = 1 + 8 + 4 + 2
+/**
+ * 07-membership-proof.md §2: longest PeerId. libp2p inlines a public key only
+ * when its encoding is at most 42 bytes, so a PeerId multihash is at most 44.
+ */
+export const PROOF_PEER_ID_MAX_LENGTH = 64
+/** 07-membership-proof.md §2: at most 1024 VFTs (16 KiB) per proof, a quarter of a 64 KiB message. */
+export const PROOF_MAX_VFTS = 1024
+/** 07-membership-proof.md §4: a VFT window, the same 600 s as @peertap/vft (DESIGN.md 3). */
+export const PROOF_WINDOW_SECONDS = 600
+/** 07-membership-proof.md §4: clock skew a verifier allows either way (DESIGN.md 3). */
+export const PROOF_CLOCK_SKEW_SECONDS = 120
