@@ -131,7 +131,7 @@ export interface DeviceStats {
   readonly truncated: number
   readonly batchesWritten: number
   readonly framesWritten: number
-  /** Frames the kernel refused on write (malformed, too long), dropped. */
+  /** Frames the kernel refused on write (malformed), dropped. */
   readonly writeDrops: number
 }
 
@@ -257,7 +257,7 @@ export class TapDevice {
    * Writes a batch with one call into the addon: an array of frames, or
    * frames packed in one buffer (a FrameBatch from another device forwards
    * without a copy). Returns how many frames the kernel took; the rest were
-   * refused (malformed or too long for the MTU), dropped and counted in
+   * refused (malformed, e.g. shorter than an Ethernet header), dropped and counted in
    * `stats().writeDrops`. Throws only if the device itself is unusable.
    */
   writeBatch(frames: readonly Uint8Array[] | PackedFrames): number {
