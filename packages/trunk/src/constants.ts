@@ -1,0 +1,92 @@
+/**
+ * Wire constants of the trunk protocol. Each one cites the section of
+ * docs/spec/08-trunk.md that defines it.
+ */
+
+/** The libp2p protocol id of the stream link (spec 08-trunk.md §1). */
+export const TRUNK_PROTOCOL = '/peertap/trunk/1.0.0'
+
+/** The trunk protocol versions this implementation speaks (spec 08-trunk.md §4.1). */
+export const PROTOCOL_VERSION_MIN = 1
+export const PROTOCOL_VERSION_MAX = 1
+
+/**
+ * Hard maximum of a message's length field, type byte and body together
+ * (spec 08-trunk.md §2): 64 KiB, so that a whole GSO frame of up to 65 535
+ * bytes crosses a stream link, plus 1024 bytes for the sealed header, tag,
+ * plaintext kind, virtio-net header, VFT and hop limit. Below 2^21, so a
+ * length varint never needs more than 3 bytes.
+ */
+export const MESSAGE_LENGTH_LIMIT = 65_536 + 1024
+/** Longest varint a length field may take: 3 bytes cover MESSAGE_LENGTH_LIMIT (spec 08-trunk.md §2). */
+export const LENGTH_VARINT_MAX_BYTES = 3
+/** Smallest max message size a peer may advertise in HELLO (spec 08-trunk.md §4.1). */
+export const MIN_ADVERTISED_MESSAGE_SIZE = 2048
+
+/** Message types (spec 08-trunk.md §3). */
+export const MSG_HELLO = 0x01
+export const MSG_FRAME = 0x02
+export const MSG_SUB = 0x03
+export const MSG_UNSUB = 0x04
+export const MSG_BATCH = 0x05
+export const MSG_PING = 0x06
+export const MSG_PONG = 0x07
+export const MSG_CONTROL = 0x08
+
+/** Length of a VFT (spec 02-vft.md §2; 08-trunk.md §4.2). */
+export const VFT_LENGTH = 16
+/** Bytes of a FRAME body before the sealed payload: hop limit u8 ‖ VFT (spec 08-trunk.md §4.2). */
+export const FRAME_HEADER_LENGTH = 1 + VFT_LENGTH
+/**
+ * Shortest sealed payload: config u8 ‖ KID 8 ‖ CTR 1 ‖ one byte of
+ * ciphertext ‖ 16-byte tag (spec 04-sealed-payload.md; 08-trunk.md §4.2).
+ */
+export const SEALED_MIN_LENGTH = 1 + 8 + 1 + 1 + 16
+/** Hop limit a node puts on frames it originates (spec 08-trunk.md §4.2). */
+export const DEFAULT_HOP_LIMIT = 8
+
+/** HELLO: fixed part before the extension bytes (spec 08-trunk.md §4.1). */
+export const HELLO_FIXED_LENGTH = 2 + 2 + 1 + 4 + 4 + 2 + 8 + 2
+/** HELLO: longest extension area (spec 08-trunk.md §4.1). */
+export const HELLO_MAX_EXTENSION_LENGTH = 1024
+/** HELLO roles (spec 08-trunk.md §4.1). */
+export const ROLE_NODE = 0
+export const ROLE_RELAY = 1
+/** HELLO capability bits (spec 08-trunk.md §4.1). */
+export const CAP_GSO_FRAMES = 1 << 0
+export const CAP_DATAGRAM_LINK = 1 << 1
+
+/** SUB/UNSUB: most VFT entries in one message (spec 08-trunk.md §4.3). */
+export const MAX_SUB_ENTRIES = 1024
+/** SUB/UNSUB: longest membership proof (spec 08-trunk.md §4.3). */
+export const MAX_PROOF_LENGTH = 4096
+/** SUB/UNSUB entry flags (spec 08-trunk.md §4.3). */
+export const SUB_FLAG_RECEIVE = 1 << 0
+export const SUB_FLAG_SEND = 1 << 1
+export const SUB_FLAGS_KNOWN = SUB_FLAG_RECEIVE | SUB_FLAG_SEND
+
+/** BATCH: most messages in one BATCH (spec 08-trunk.md §4.4). */
+export const MAX_BATCH_COUNT = 1024
+
+/** PING/PONG: most PeerIds in a hop record, and longest PeerId (spec 08-trunk.md §4.5). */
+export const MAX_HOPS = 16
+export const MAX_PEER_ID_LENGTH = 64
+
+/** CONTROL channels (spec 08-trunk.md §4.6). */
+export const CONTROL_KEY_PACKAGE = 1
+export const CONTROL_WELCOME = 2
+export const CONTROL_COMMIT_CATCH_UP = 3
+export const CONTROL_DATAGRAM_OFFER = 4
+
+/** A peer must send HELLO within this long after the stream opens (spec 08-trunk.md §5). */
+export const HELLO_TIMEOUT_MS = 10_000
+/** Clock skew past which a node warns (spec 02-vft.md; 08-trunk.md §5). */
+export const SKEW_WARN_MS = 60_000
+/** Keepalive PING interval and idle timeout of a stream link (spec 08-trunk.md §5). */
+export const KEEPALIVE_INTERVAL_MS = 15_000
+export const IDLE_TIMEOUT_MS = 45_000
+
+/** Default per-link send queue bounds (an implementation choice, spec 08-trunk.md §6). */
+export const DEFAULT_MAX_QUEUED_FRAMES = 4096
+export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024
+export const DEFAULT_MAX_QUEUED_CONTROL_BYTES = 1024 * 1024
