@@ -273,7 +273,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
 
 /** The PeerId string that sorts first (plain UTF-16 string order). */
 function lowerOf(a: string, b: string): string {
-  return a.localeCompare(b, 'en') <= 0 && a < b ? a : b
+  return [a, b].sort()[0]!
 }
 
 /**

@@ -48,7 +48,10 @@ function toMessage(m: JsonMessage): Message {
     case 'batch':
       return { type: 'batch', messages: m.messages.map(toMessage) }
     case 'ping':
-      return { type: 'ping', ping: { nonce: BigInt(m.nonce), sentAt: m.sentAt, hops: m.hops.map(h) } }
+      return {
+        type: 'ping',
+        ping: { nonce: BigInt(m.nonce), sentAt: m.sentAt, hops: m.hops.map(h) },
+      }
     case 'pong':
       return {
         type: 'pong',
@@ -138,7 +141,10 @@ describe('encoder', () => {
   it('refuses what no receiver accepts', () => {
     const bad: Message[] = [
       { type: 'frame', frame: { hopLimit: 256, vft, sealed: new Uint8Array(27) } },
-      { type: 'frame', frame: { hopLimit: 1, vft: new Uint8Array(15), sealed: new Uint8Array(27) } },
+      {
+        type: 'frame',
+        frame: { hopLimit: 1, vft: new Uint8Array(15), sealed: new Uint8Array(27) },
+      },
       { type: 'frame', frame: { hopLimit: 1, vft, sealed: new Uint8Array(26) } },
       { type: 'frame', frame: { hopLimit: 1, vft, sealed: new Uint8Array(MESSAGE_LENGTH_LIMIT) } },
       { type: 'sub', sub: { ttl: 0, entries: [{ vft, flags: 1 }] } },
@@ -166,7 +172,10 @@ describe('encoder', () => {
       const buf = encodeFrameBatches(frames, 0, frames.length, limit)
       const out: Frame[] = []
       new MessageReader(limit, (b, s, e) => {
-        const m = decodeFramedMessage(b.subarray(s - (e - s < 128 ? 1 : e - s < 16384 ? 2 : 3), e), limit)
+        const m = decodeFramedMessage(
+          b.subarray(s - (e - s < 128 ? 1 : e - s < 16384 ? 2 : 3), e),
+          limit,
+        )
         if (m.type === 'frame') out.push(m.frame)
         else if (m.type === 'batch') {
           expect(m.messages.length).toBeGreaterThan(1)
@@ -193,9 +202,9 @@ describe('MessageReader', () => {
       for (let o = 0; o < stream.length; o += chunk) reader.push(stream.subarray(o, o + chunk))
       expect(reader.buffered).toBe(0)
       expect(seen.length).toBe(all.length)
-      expect(seen.map((x) => plain(decodeFramedMessage(h(Buffer.from(refLen(x)).toString('hex')))))).toEqual(
-        all.map((b) => plain(decodeFramedMessage(b))),
-      )
+      expect(
+        seen.map((x) => plain(decodeFramedMessage(h(Buffer.from(refLen(x)).toString('hex'))))),
+      ).toEqual(all.map((b) => plain(decodeFramedMessage(b))))
     }
   })
 
@@ -232,12 +241,22 @@ function refLen(hexBody: string): number[] {
 
 describe('version negotiation', () => {
   it('picks the highest common version', () => {
-    expect(negotiateVersion({ versionMin: 1, versionMax: 3 }, { versionMin: 2, versionMax: 5 })).toBe(3)
-    expect(negotiateVersion({ versionMin: 1, versionMax: 1 }, { versionMin: 1, versionMax: 1 })).toBe(1)
-    expect(negotiateVersion({ versionMin: 4, versionMax: 6 }, { versionMin: 1, versionMax: 9 })).toBe(6)
+    expect(
+      negotiateVersion({ versionMin: 1, versionMax: 3 }, { versionMin: 2, versionMax: 5 }),
+    ).toBe(3)
+    expect(
+      negotiateVersion({ versionMin: 1, versionMax: 1 }, { versionMin: 1, versionMax: 1 }),
+    ).toBe(1)
+    expect(
+      negotiateVersion({ versionMin: 4, versionMax: 6 }, { versionMin: 1, versionMax: 9 }),
+    ).toBe(6)
   })
   it('finds none in disjoint ranges', () => {
-    expect(negotiateVersion({ versionMin: 1, versionMax: 1 }, { versionMin: 2, versionMax: 3 })).toBe(undefined)
-    expect(negotiateVersion({ versionMin: 3, versionMax: 4 }, { versionMin: 1, versionMax: 2 })).toBe(undefined)
+    expect(
+      negotiateVersion({ versionMin: 1, versionMax: 1 }, { versionMin: 2, versionMax: 3 }),
+    ).toBe(undefined)
+    expect(
+      negotiateVersion({ versionMin: 3, versionMax: 4 }, { versionMin: 1, versionMax: 2 }),
+    ).toBe(undefined)
   })
 })

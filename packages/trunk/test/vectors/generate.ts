@@ -64,7 +64,12 @@ const valid: { name: string; message: JsonMessage }[] = [
   },
   {
     name: 'sub with proof',
-    message: { type: 'sub', ttl: 65535, entries: [{ vft: vft(0x33), flags: 2 }], proof: bytes(100) },
+    message: {
+      type: 'sub',
+      ttl: 65535,
+      entries: [{ vft: vft(0x33), flags: 2 }],
+      proof: bytes(100),
+    },
   },
   { name: 'unsub', message: { type: 'unsub', ttl: 0, entries: [{ vft: vft(0x44), flags: 1 }] } },
   {
@@ -82,7 +87,10 @@ const valid: { name: string; message: JsonMessage }[] = [
       ],
     },
   },
-  { name: 'ping, no hops', message: { type: 'ping', nonce: '1311768467463790320', sentAt: 1_767_225_600_000, hops: [] } },
+  {
+    name: 'ping, no hops',
+    message: { type: 'ping', nonce: '1311768467463790320', sentAt: 1_767_225_600_000, hops: [] },
+  },
   {
     name: 'ping, two hops',
     message: { type: 'ping', nonce: '18446744073709551615', sentAt: 5, hops: [peer(1), peer(2)] },
@@ -98,7 +106,10 @@ const valid: { name: string; message: JsonMessage }[] = [
     },
   },
   { name: 'control, empty payload', message: { type: 'control', channel: 1, payload: '' } },
-  { name: 'control, welcome channel', message: { type: 'control', channel: 2, payload: bytes(33) } },
+  {
+    name: 'control, welcome channel',
+    message: { type: 'control', channel: 2, payload: bytes(33) },
+  },
 ]
 
 /** Framed bytes from a raw type ‖ body. */
@@ -107,7 +118,11 @@ const f64 = refBody(frame(8, 9, 27))
 
 const invalid: { name: string; hex: string; reason: string }[] = [
   { name: 'zero length', hex: '00', reason: 'empty-message' },
-  { name: 'non-minimal varint (1 as 0x81 0x00)', hex: `8100${hexOf(f64.slice(0, 1))}`, reason: 'non-minimal-varint' },
+  {
+    name: 'non-minimal varint (1 as 0x81 0x00)',
+    hex: `8100${hexOf(f64.slice(0, 1))}`,
+    reason: 'non-minimal-varint',
+  },
   { name: 'varint of 4 bytes', hex: '80808001', reason: 'bad-varint' },
   { name: 'length above 66560', hex: hexOf(varint(66_561)), reason: 'oversized' },
   { name: 'unknown type 0x09', hex: framed([0x09, 1, 2, 3]), reason: 'unknown-type' },
@@ -156,7 +171,9 @@ const invalid: { name: string; hex: string; reason: string }[] = [
   },
   {
     name: 'batch inside batch',
-    hex: framed(refBody({ type: 'batch', messages: [{ type: 'batch', messages: [frame(8, 1, 27)] }] })),
+    hex: framed(
+      refBody({ type: 'batch', messages: [{ type: 'batch', messages: [frame(8, 1, 27)] }] }),
+    ),
     reason: 'nested-batch',
   },
   {
