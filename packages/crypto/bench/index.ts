@@ -1,7 +1,9 @@
 /**
  * Seal and open throughput of the sealed payload, header protection
  * included, for 64, 1400 and 9000-byte plaintexts, with the node:crypto
- * backend (the data path) and @noble/ciphers (portable) for comparison.
+ * backend (the data path), one frame per call and in batches of 32
+ * (sealBatch/openBatch: one header-protection call per batch), and
+ * @noble/ciphers (portable) for comparison. Rates are frames per second.
  * One core. The runs of all cases are interleaved, so that a noisy
  * neighbour hits every case alike, and the median of each case is printed.
  *
@@ -10,6 +12,7 @@
  */
 import {
   type CryptoBackend,
+  type DropReason,
   derivePskEpochSecrets,
   FrameReceiver,
   FrameSender,
@@ -21,6 +24,8 @@ const quick = process.argv.includes('--quick')
 const RUNS = quick ? 3 : 7
 const RUN_MS = quick ? 100 : 300
 const POOL = 4096
+/** Frames per sealBatch/openBatch call in the batch cases (POOL is a multiple of it). */
+const BATCH = 32
 
 const secrets = derivePskEpochSecrets(new TextEncoder().encode('bench secret'))
 const vft = new Uint8Array(16).fill(0xab)
@@ -45,8 +50,10 @@ function rate(op: (i: number) => void): { perSecond: number; ops: number } {
 }
 
 interface Case {
+  readonly label: string
   readonly backend: CryptoBackend
   readonly size: number
+  readonly batch: number
   readonly seal: (i: number) => void
   readonly open: (i: number) => void
   readonly sealRates: number[]
@@ -55,10 +62,15 @@ interface Case {
   readonly check: () => { attempted: number; opened: number }
 }
 
-function makeCase(backend: CryptoBackend, size: number): Case {
+/** One case: single-frame seal/open, or batches of `batch` frames (counted per frame). */
+function makeCase(backend: CryptoBackend, size: number, batch: number): Case {
   const plaintext = new Uint8Array(size).fill(0x5a)
   const sender = new FrameSender({ kind: 'psk', secrets, backend })
-  const out = new Uint8Array(sender.sealedLength(size) + 2)
+  const out = new Uint8Array((sender.sealedLength(size) + 2) * batch)
+  const plaintexts = Array.from({ length: batch }, () => plaintext)
+  const vfts = Array.from({ length: batch }, () => vft)
+  const windows = Array.from({ length: batch }, () => 0)
+  const offsets = Array.from({ length: batch }, (_, i) => i * (sender.sealedLength(size) + 2))
   // Open: a pool of frames sealed in order, opened in order by a fresh
   // receiver per pass (its first frame derives the sender key, counted in).
   const poolSender = new FrameSender({ kind: 'psk', secrets, backend })
@@ -67,19 +79,25 @@ function makeCase(backend: CryptoBackend, size: number): Case {
   let receiver = new FrameReceiver({ kind: 'psk', secrets, backend })
   let opened = 0
   let attempted = 0
+  const results: (Uint8Array | DropReason)[] = []
   return {
+    label: batch === 1 ? backend.name : `${backend.name} x${batch}`,
     backend,
     size,
-    seal: () => {
-      sender.sealInto(vft, plaintext, out, 0)
-    },
+    batch,
+    seal:
+      batch === 1
+        ? () => sender.sealInto(vft, plaintext, out, 0)
+        : () => sender.sealBatch(vfts, plaintexts, out, offsets),
     open: () => {
-      const k = attempted++ % POOL
+      const k = attempted % POOL
+      attempted += batch
       if (k === 0) {
         opened += receiver.counters.opened
         receiver = new FrameReceiver({ kind: 'psk', secrets, backend })
       }
-      receiver.open(pool[k]!, vft, 0)
+      if (batch === 1) receiver.open(pool[k]!, vft, 0)
+      else receiver.openBatch(pool.slice(k, k + batch), vfts, windows, results)
     },
     sealRates: [],
     openRates: [],
@@ -88,27 +106,28 @@ function makeCase(backend: CryptoBackend, size: number): Case {
 }
 
 const cases: Case[] = []
-for (const size of [64, 1400, 9000]) cases.push(makeCase(nodeBackend, size))
-for (const size of [64, 1400, 9000]) cases.push(makeCase(nobleBackend, size))
+for (const size of [64, 1400, 9000]) cases.push(makeCase(nodeBackend, size, 1))
+for (const size of [64, 1400, 9000]) cases.push(makeCase(nodeBackend, size, BATCH))
+for (const size of [64, 1400, 9000]) cases.push(makeCase(nobleBackend, size, 1))
 
 console.log(
   `@peertap/crypto bench: Node ${process.version}, ${RUNS} runs x ${RUN_MS} ms per case, medians`,
 )
 for (let r = 0; r < RUNS; r++) {
   for (const c of cases) {
-    c.sealRates.push(rate(c.seal).perSecond)
-    c.openRates.push(rate(c.open).perSecond)
+    c.sealRates.push(rate(c.seal).perSecond * c.batch)
+    c.openRates.push(rate(c.open).perSecond * c.batch)
   }
 }
 const fmt = (ops: number) => Math.round(ops).toLocaleString('en').padStart(9)
 for (const c of cases) {
   const { attempted, opened } = c.check()
   if (attempted !== opened)
-    throw new Error(`${c.backend.name} ${c.size}: opened ${opened} of ${attempted}`)
+    throw new Error(`${c.label} ${c.size}: opened ${opened} of ${attempted}`)
   const seal = median(c.sealRates)
   const open = median(c.openRates)
   const mb = (ops: number) => ((ops * c.size) / 1e6).toFixed(0).padStart(5)
   console.log(
-    `${c.backend.name.padEnd(15)} ${String(c.size).padStart(5)} B   seal ${fmt(seal)}/s ${mb(seal)} MB/s   open ${fmt(open)}/s ${mb(open)} MB/s`,
+    `${c.label.padEnd(19)} ${String(c.size).padStart(5)} B   seal ${fmt(seal)}/s ${mb(seal)} MB/s   open ${fmt(open)}/s ${mb(open)} MB/s`,
   )
 }

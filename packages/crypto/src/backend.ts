@@ -42,10 +42,14 @@ export interface AeadKey {
   ): Uint8Array | undefined
 }
 
-/** AES-256 of one block under the header-protection key (04-sealed-payload.md §4). */
+/** AES-256 under the header-protection key (04-sealed-payload.md §4). */
 export interface HeaderMaskKey {
-  /** AES-256-ECB(hpKey, sample) for a 16-byte sample. The result may be reused by the next call. */
-  mask(sample: Uint8Array): Uint8Array
+  /**
+   * AES-256-ECB(hpKey, samples) for one or more 16-byte samples back to back
+   * (a batch masks all its frames in one call). The result may be reused by
+   * the next call.
+   */
+  mask(samples: Uint8Array): Uint8Array
 }
 
 /** A backend: prepares AEAD and header-protection keys. */
@@ -120,8 +124,8 @@ class NodeHeaderMaskKey implements HeaderMaskKey {
     this.#ecb.setAutoPadding(false)
   }
 
-  mask(sample: Uint8Array): Uint8Array {
-    return this.#ecb.update(sample)
+  mask(samples: Uint8Array): Uint8Array {
+    return this.#ecb.update(samples)
   }
 }
 
@@ -179,9 +183,10 @@ class NobleHeaderMaskKey implements HeaderMaskKey {
     this.#key = hpKey.slice()
   }
 
-  mask(sample: Uint8Array): Uint8Array {
+  mask(samples: Uint8Array): Uint8Array {
     // A noble ECB instance encrypts once; making one per call keeps to the public API.
-    return ecb(this.#key, { disablePadding: true }).encrypt(sample, this.#out)
+    const cipher = ecb(this.#key, { disablePadding: true })
+    return samples.length === 16 ? cipher.encrypt(samples, this.#out) : cipher.encrypt(samples)
   }
 }
 

@@ -113,6 +113,15 @@ export class Scratch {
   readonly aadByCtrLength: Uint8Array[] = []
   /** A copy of the tag: the header-protection sample and node:crypto's setAuthTag() input. */
   readonly sample = new Uint8Array(TAG_LENGTH)
+  /** The tags of a batch, back to back: one AES-ECB call masks them all. Grows to the largest batch. */
+  samples = new Uint8Array(TAG_LENGTH * 64)
+
+  /** The first `count` samples, growing the buffer if the batch is larger than any before. */
+  samplesFor(count: number): Uint8Array {
+    if (this.samples.length < count * TAG_LENGTH)
+      this.samples = new Uint8Array(count * TAG_LENGTH * 2)
+    return this.samples
+  }
 
   constructor() {
     for (let n = 0; n <= MAX_CTR_LENGTH; n++) {
@@ -145,13 +154,12 @@ function checkVft(vft: Uint8Array): void {
 }
 
 /**
- * @internal Seals without checks on the arguments; returns the bytes written.
- * Stages: write header, AAD = VFT ‖ header, nonce = salt XOR CTR, AES-GCM,
- * mask = AES-ECB(hpKey, tag), header XOR mask.
+ * @internal Seal stages up to the AEAD, without checks on the arguments:
+ * write the header in the clear, AAD = VFT ‖ header, nonce = salt XOR CTR,
+ * AES-GCM. Returns the header length; the caller protects the header.
  */
-export function sealUnchecked(
+export function sealClear(
   s: Scratch,
-  hp: HeaderMaskKey,
   key: SenderKey,
   counter: number,
   vft: Uint8Array,
@@ -188,12 +196,43 @@ export function sealUnchecked(
     nonce[NONCE_LENGTH - ctrLen + i]! ^= out[offset + HEADER_FIXED_LENGTH + i]!
   }
   key.aead.seal(nonce, s.aadByCtrLength[ctrLen]!, plaintext, out, offset + headerLength)
+  return headerLength
+}
+
+/** @internal Copies 16 bytes (a tag) from src at `from` to dst at `to`. */
+export function copyTag(src: Uint8Array, from: number, dst: Uint8Array, to: number): void {
+  for (let i = 0; i < TAG_LENGTH; i++) dst[to + i] = src[from + i]!
+}
+
+/** @internal Header protection (§4): XOR the header with the mask at `maskOffset`. */
+export function protectHeader(
+  out: Uint8Array,
+  offset: number,
+  headerLength: number,
+  mask: Uint8Array,
+  maskOffset: number,
+): void {
+  for (let i = 0; i < headerLength; i++) out[offset + i]! ^= mask[maskOffset + i]!
+}
+
+/**
+ * @internal Seals without checks on the arguments; returns the bytes written.
+ * Stages: sealClear(), then mask = AES-ECB(hpKey, tag), header XOR mask.
+ */
+export function sealUnchecked(
+  s: Scratch,
+  hp: HeaderMaskKey,
+  key: SenderKey,
+  counter: number,
+  vft: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): number {
+  const headerLength = sealClear(s, key, counter, vft, plaintext, out, offset)
   // Header protection (§4): the sample is the tag.
-  const tagStart = offset + headerLength + plaintext.length
-  const sample = s.sample
-  for (let i = 0; i < TAG_LENGTH; i++) sample[i] = out[tagStart + i]!
-  const mask = hp.mask(sample)
-  for (let i = 0; i < headerLength; i++) out[offset + i]! ^= mask[i]!
+  copyTag(out, offset + headerLength + plaintext.length, s.sample, 0)
+  protectHeader(out, offset, headerLength, hp.mask(s.sample), 0)
   return headerLength + plaintext.length + TAG_LENGTH
 }
 
@@ -232,13 +271,25 @@ export function unprotectHeader(
   sealed: Uint8Array,
   vft: Uint8Array,
 ): number | DropReason {
+  if (sealed.length < MIN_SEALED_LENGTH) return 'short'
+  copyTag(sealed, sealed.length - TAG_LENGTH, s.sample, 0)
+  return unprotectHeaderWithMask(s, sealed, vft, hp.mask(s.sample), 0)
+}
+
+/**
+ * @internal Rules 2 to 4 with the mask already computed (a batch computes
+ * all masks at once); rule 1 (MIN_SEALED_LENGTH) was checked by the caller.
+ * Also leaves a copy of the tag in s.sample for the AEAD.
+ */
+export function unprotectHeaderWithMask(
+  s: Scratch,
+  sealed: Uint8Array,
+  vft: Uint8Array,
+  mask: Uint8Array,
+  m: number,
+): number | DropReason {
   const length = sealed.length
-  if (length < MIN_SEALED_LENGTH) return 'short'
-  const tagStart = length - TAG_LENGTH
-  const sample = s.sample
-  for (let i = 0; i < TAG_LENGTH; i++) sample[i] = sealed[tagStart + i]!
-  const mask = hp.mask(sample)
-  const config = sealed[0]! ^ mask[0]!
+  const config = sealed[0]! ^ mask[m]!
   // 0xF8..0xFE: ctrLen 1..7; 0xFF would mean an 8-byte CTR.
   if (config < CONFIG_BASE || config === 0xff) return 'bad-config'
   const ctrLen = (config & 0x07) + 1
@@ -247,8 +298,9 @@ export function unprotectHeader(
   const aad = s.aad
   aad.set(vft, 0)
   aad[VFT_LENGTH] = config
-  for (let i = 1; i < headerLength; i++) aad[VFT_LENGTH + i] = sealed[i]! ^ mask[i]!
+  for (let i = 1; i < headerLength; i++) aad[VFT_LENGTH + i] = sealed[i]! ^ mask[m + i]!
   if (ctrLen > 1 && aad[VFT_LENGTH + HEADER_FIXED_LENGTH] === 0) return 'non-minimal-ctr'
+  copyTag(sealed, length - TAG_LENGTH, s.sample, 0)
   return ctrLen
 }
 
