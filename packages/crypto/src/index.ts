@@ -1,4 +1,38 @@
-// @packageDocumentation block and explicit export list: see STYLE.md 1.
+/**
+ * PeerTap cryptography, pure (no I/O). The data path: BLAKE3 epoch secrets
+ * for PSK VLANs, KIDs and per-sender keys (docs/spec/03-keys.md), the sealed
+ * payload with header protection, the replay window and the KID cache
+ * (docs/spec/04-sealed-payload.md), on node:crypto or, byte for byte the
+ * same, @noble/ciphers. The control path: HPKE (docs/spec/06-hpke.md),
+ * membership proofs (docs/spec/07-membership-proof.md) and constant-time
+ * compare.
+ *
+ * The data path drops and counts, never throws on bad input: `open()`
+ * returns the plaintext or a stable drop code. Misuse (a VFT that is not 16
+ * bytes, an empty plaintext) throws a {@link PeerTapError}.
+ *
+ * @example
+ * ```ts
+ * import { derivePskEpochSecrets, FrameReceiver, FrameSender } from '@peertap/crypto'
+ *
+ * const secrets = derivePskEpochSecrets(new TextEncoder().encode('fabric secret'))
+ * const vft = new Uint8Array(16) // the frame's VLAN Forwarding Token (@peertap/vft)
+ * const window = 2_950_000 // its VFT window, floor(unixSeconds / 600)
+ *
+ * const sender = new FrameSender({ kind: 'psk', secrets })
+ * const receiver = new FrameReceiver({ kind: 'psk', secrets })
+ *
+ * const plaintext = new Uint8Array([0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) // kind 0 ‖ frame
+ * const sealed = sender.seal(vft, plaintext)
+ * const opened = receiver.open(sealed, vft, window)
+ * if (typeof opened === 'string') throw new Error(opened) // a drop code, e.g. 'auth'
+ * receiver.open(sealed, vft, window) // 'replay'
+ * receiver.counters // { opened: 1, replay: 1, short: 0, ... }
+ * ```
+ *
+ * @packageDocumentation
+ */
+
 // Data path (keys, KIDs, header, seal/open, replay window): exports below this line.
 export {
   type AeadKey,
