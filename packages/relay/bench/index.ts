@@ -1,0 +1,139 @@
+// Prints forwarding-table figures on this machine: frames per second routed
+// by the table alone (no I/O, no crypto) at 10, 10k and 100k subscriptions
+// with uniformly random VFTs, batches of 64 frames, each frame fanned out to
+// one subscriber; with the duplicate cache off and on, with proofs required,
+// and (at 100k) the MB/s that means for 64, 1400 and 9000-byte sealed
+// payloads. Medians of 5 runs. Run: pnpm run bench (in packages/relay).
+import {
+  FLAG_RECEIVE,
+  FLAG_SEND,
+  ForwardingTable,
+  type ForwardingTableOptions,
+  type Frame,
+  RouteBatch,
+} from '../src/index.ts'
+
+const RUNS = 5
+const BATCH = 64
+const POOL = 1 << 14 // distinct frames cycled through, picked at random
+const NEIGHBOURS = 64
+
+interface Result {
+  median: number
+  min: number
+  max: number
+}
+
+function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n)
+  globalThis.crypto.getRandomValues(out)
+  return out
+}
+
+function measure(framesPerRun: number, body: () => void): Result {
+  const batches = Math.ceil(framesPerRun / BATCH)
+  for (let i = 0; i < Math.min(batches, 20_000); i++) body() // warm up
+  const rates: number[] = []
+  for (let run = 0; run < RUNS; run++) {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < batches; i++) body()
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9
+    rates.push((batches * BATCH) / seconds)
+  }
+  rates.sort((a, b) => a - b)
+  return { median: rates[Math.floor(RUNS / 2)]!, min: rates[0]!, max: rates[RUNS - 1]! }
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en')
+}
+
+/** A table with `subs` receive subscriptions on random VFTs, and a batch source over them. */
+function setup(
+  subs: number,
+  options: ForwardingTableOptions,
+  sealedLength: number,
+  proofs: boolean,
+): { table: ForwardingTable; batches: Frame[][]; stampTags: boolean } {
+  const now = 1_000
+  const key = proofs ? randomBytes(32) : undefined
+  const table = new ForwardingTable({
+    ...options,
+    requireProofs: proofs,
+    limits: { maxSubscriptions: Number.POSITIVE_INFINITY },
+  })
+  const vfts: Uint8Array[] = []
+  for (let i = 0; i < subs; i++) vfts.push(randomBytes(16))
+  // Subscribe in SUB-sized chunks, round robin over the neighbours.
+  for (let i = 0; i < subs; i += 256) {
+    const chunk = vfts.slice(i, i + 256).map((vft) => ({ vft, flags: FLAG_RECEIVE }))
+    table.subscribe(`peer-${(i / 256) % NEIGHBOURS}`, chunk, 1_000, now, key)
+    if (proofs) {
+      const send = chunk.map(({ vft }) => ({ vft, flags: FLAG_SEND }))
+      table.subscribe('source', send, 1_000, now, key)
+    }
+  }
+  const frames: Frame[] = []
+  for (let i = 0; i < POOL; i++) {
+    const vft = vfts[Math.floor(Math.random() * subs)]!
+    frames.push({ hopLimit: 64, vft, sealed: randomBytes(sealedLength) })
+  }
+  const batches: Frame[][] = []
+  for (let i = 0; i < POOL; i += BATCH) batches.push(frames.slice(i, i + BATCH))
+  return { table, batches, stampTags: (options.duplicateCacheSize ?? 1) !== 0 }
+}
+
+function run(
+  label: string,
+  subs: number,
+  options: ForwardingTableOptions,
+  sealedLength: number,
+  proofs = false,
+): Result {
+  const { table, batches, stampTags } = setup(subs, options, sealedLength, proofs)
+  const out = new RouteBatch()
+  let next = 0
+  let serial = 0
+  const result = measure(2_000_000, () => {
+    const batch = batches[next]!
+    next = (next + 1) % batches.length
+    for (const frame of batch) {
+      frame.hopLimit = 64
+      if (stampTags) {
+        // A fresh tag per frame, as real traffic has: the cache sees no repeats.
+        const s = frame.sealed
+        const at = s.length - 4
+        serial++
+        s[at] = serial >>> 24
+        s[at + 1] = serial >>> 16
+        s[at + 2] = serial >>> 8
+        s[at + 3] = serial
+      }
+    }
+    table.route('source', batch, 1_000, out)
+  })
+  const { counters } = table
+  if (counters.framesForwarded !== counters.framesIn) {
+    throw new Error(`${label}: dropped frames ${JSON.stringify(counters.frameDrops)}`)
+  }
+  console.log(
+    `${label.padEnd(52)} ${fmt(result.median).padStart(11)} frames/s  (min ${fmt(result.min)}, max ${fmt(result.max)})${
+      sealedLength >= 1400 ? `  ${fmt((result.median * sealedLength) / 1e6)} MB/s` : ''
+    }`,
+  )
+  return result
+}
+
+console.log(
+  `@peertap/relay bench, Node ${process.version}, batches of ${BATCH}, fan-out 1, ${RUNS} runs, median`,
+)
+const off: ForwardingTableOptions = { duplicateCacheSize: 0 }
+const on: ForwardingTableOptions = {}
+for (const subs of [10, 10_000, 100_000]) {
+  run(`${fmt(subs)} subscriptions, 64 B, duplicate cache off`, subs, off, 64)
+  run(`${fmt(subs)} subscriptions, 64 B, duplicate cache on`, subs, on, 64)
+  run(`${fmt(subs)} subscriptions, 64 B, proofs required, cache on`, subs, on, 64, true)
+}
+for (const size of [1400, 9000]) {
+  run(`100,000 subscriptions, ${size} B, duplicate cache on`, 100_000, on, size)
+}

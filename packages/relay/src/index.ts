@@ -1,0 +1,79 @@
+/**
+ * @packageDocumentation
+ *
+ * The VFT forwarding table that PeerTap relays and nodes forward with: soft-
+ * state subscriptions from neighbours (TTL, receive/send flags, optional
+ * membership-proof keys), per batch of received frames the neighbours each
+ * frame goes to (split horizon, hop limit, duplicate suppression by tag),
+ * PeerId allow and deny lists, per-neighbour limits on subscriptions,
+ * frames/s and bytes/s, and a counter for every limit and drop reason.
+ * Pure: no I/O, no timers (callers pass the time in seconds), no
+ * dependencies; never depends on the switch, TAP devices or MLS.
+ * Normative definition: docs/spec/09-forwarding.md.
+ *
+ * @example
+ * ```ts
+ * import { FLAG_RECEIVE, FLAG_SEND, ForwardingTable, RouteBatch } from '@peertap/relay'
+ *
+ * const table = new ForwardingTable({ limits: { framesPerSecond: 50_000, frameBurst: 5_000 } })
+ * const vft = new Uint8Array(16).fill(7)
+ * const now = 1_000
+ * table.subscribe('peer-b', [{ vft, flags: FLAG_RECEIVE }], 600, now)
+ * table.subscribe('peer-c', [{ vft, flags: FLAG_RECEIVE | FLAG_SEND }], 600, now)
+ *
+ * // Per received batch: frames are views into the trunk's receive buffer.
+ * const out = new RouteBatch() // reuse it for every batch
+ * const frames = [{ hopLimit: 8, vft, sealed: new Uint8Array(100) }]
+ * table.route('peer-a', frames, now, out)
+ * for (let d = 0; d < out.length; d++) {
+ *   const { neighbour, count, frames: picked } = out.outputs[d]!
+ *   for (let i = 0; i < count; i++) {
+ *     const frame = frames[picked[i]!]! // send with frame.hopLimit (now 7)
+ *     console.log(neighbour, frame.hopLimit)
+ *   }
+ * }
+ * console.log(table.counters.copiesOut) // 2: peer-b and peer-c
+ * table.expire(now + 601) // soft state: both subscriptions lapse
+ * ```
+ */
+
+export {
+  DEFAULT_DUPLICATE_CACHE_SIZE,
+  DEFAULT_MAX_NEIGHBOURS,
+  DEFAULT_MAX_SEALED_LENGTH,
+  DEFAULT_MAX_SUBSCRIPTIONS,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_NEIGHBOUR,
+  DEFAULT_MAX_TTL_SECONDS,
+  FLAG_RECEIVE,
+  FLAG_SEND,
+  FLAGS_MASK,
+  FRAME_OVERHEAD,
+  MAX_HOP_LIMIT,
+  MIN_SEALED_LENGTH,
+  PROVING_KEY_LENGTH,
+  TAG_LENGTH,
+  VFT_LENGTH,
+} from './constants.ts'
+export {
+  createCounters,
+  FRAME_DROP_REASONS,
+  type FrameDropReason,
+  SUBSCRIPTION_DROP_REASONS,
+  type SubscriptionDropReason,
+  type TableCounters,
+} from './counters.ts'
+export { DuplicateCache } from './duplicate-cache.ts'
+export { RelayError, type RelayErrorCode } from './errors.ts'
+export { NeighbourOutput, RouteBatch } from './route-batch.ts'
+export {
+  type Access,
+  ForwardingTable,
+  type ForwardingTableOptions,
+  type Frame,
+  type NeighbourLimits,
+  type NeighbourStats,
+  type SubscribeResult,
+  type Subscription,
+  type SubscriptionEntry,
+} from './table.ts'
+export { TokenBucket } from './token-bucket.ts'
