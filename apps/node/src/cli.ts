@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+/**
+ * `peertap`: the PeerTap node's command line. Thin: it parses arguments,
+ * loads and validates the config, and calls into the daemon (node.ts), the
+ * status API (status-server.ts) or the demo (demo.ts).
+ */
+import { Command, InvalidArgumentError } from 'commander'
+import { ConfigError, loadConfig } from './config.ts'
+import { readControl } from './state.ts'
+
+const program = new Command()
+  .name('peertap')
+  .description('PeerTap: an encrypted peer-to-peer virtual Ethernet')
+  .showHelpAfterError()
+
+program
+  .command('up')
+  .description('run a node from a JSON config')
+  .requiredOption('-c, --config <file>', 'the node config (JSON)')
+  .option('--trace', 'log per-frame decisions (never keys or plaintext)')
+  .action(async (options: { config: string; trace?: boolean }) => {
+    const config = await loadConfig(options.config)
+    const { runNode } = await import('./node.ts')
+    await runNode(config, { trace: options.trace === true })
+  })
+
+program
+  .command('status')
+  .description('print what a running node sees: neighbours, VLANs, subscriptions, counters')
+  .requiredOption('-s, --state-dir <dir>', "the node's state directory")
+  .option('--json', 'print JSON')
+  .action(async (options: { stateDir: string; json?: boolean }) => {
+    const status = await request(options.stateDir, 'GET', '/status')
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(status, null, 2)}\n`)
+      return
+    }
+    const { formatStatus } = await import('./format.ts')
+    process.stdout.write(formatStatus(status))
+  })
+
+program
+  .command('ping')
+  .description('validate the path to a neighbour with PING/PONG: RTT and hop record')
+  .argument('<peer>', 'the neighbour PeerId')
+  .requiredOption('-s, --state-dir <dir>', "the node's state directory")
+  .option('-n, --count <n>', 'pings to send', positiveInt, 3)
+  .action(async (peer: string, options: { stateDir: string; count: number }) => {
+    for (let i = 0; i < options.count; i++) {
+      const result = (await request(
+        options.stateDir,
+        'POST',
+        `/ping?peer=${encodeURIComponent(peer)}`,
+      )) as {
+        rttMs: number
+        hops: string[]
+      }
+      process.stdout.write(
+        `pong from ${peer}: rtt ${result.rttMs.toFixed(3)} ms, hops ${result.hops.join(' -> ')}\n`,
+      )
+      if (i + 1 < options.count) await new Promise((r) => setTimeout(r, 500))
+    }
+  })
+
+program
+  .command('keygen')
+  .description("create the node's identity in a state directory (if absent) and print its PeerId")
+  .requiredOption('-s, --state-dir <dir>', 'the state directory')
+  .action(async (options: { stateDir: string }) => {
+    const { loadOrCreateIdentity } = await import('@peertap/trunk')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const key = await loadOrCreateIdentity(options.stateDir)
+    process.stdout.write(`${peerIdFromPrivateKey(key).toString()}\n`)
+  })
+
+program
+  .command('demo')
+  .description(
+    'build a small overlay in network namespaces, show it working, remove it (needs root)',
+  )
+  .action(async () => {
+    const { runDemo } = await import('./demo.ts')
+    await runDemo()
+  })
+
+function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer')
+  return n
+}
+
+/** One request to the local status API of the node whose state directory is given. */
+async function request(stateDir: string, method: string, path: string): Promise<unknown> {
+  const control = await readControl(stateDir)
+  let response: Response
+  try {
+    response = await fetch(`http://127.0.0.1:${control.port}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${control.token}` },
+    })
+  } catch {
+    throw new Error(
+      `the node (pid ${control.pid}) does not answer on 127.0.0.1:${control.port}; is it running?`,
+    )
+  }
+  const body = (await response.json()) as { error?: string }
+  if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`)
+  return body
+}
+
+program.parseAsync().catch((error: unknown) => {
+  const message =
+    error instanceof ConfigError ? `config error: ${error.message}` : (error as Error).message
+  process.stderr.write(`peertap: ${message}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,116 @@
+import { readFile } from 'node:fs/promises'
+import * as v from 'valibot'
+
+/**
+ * The node's JSON config (`peertap up --config FILE`). Unknown fields are
+ * errors, so a typo never silently falls back to a default; every error
+ * names the field.
+ */
+const Multiaddr = v.pipe(
+  v.string(),
+  v.regex(/^\/(ip4|ip6|dns|dns4|dns6)\//, 'a multiaddr such as /ip4/0.0.0.0/tcp/7400'),
+)
+const Hex32 = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, '32 bytes as 64 hex digits'))
+const Mac = v.pipe(
+  v.string(),
+  v.regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC such as 02:00:00:00:00:01'),
+  v.check(
+    (mac) => (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0,
+    'a unicast MAC (first byte even)',
+  ),
+)
+const DeviceName = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a Linux interface name of 1 to 15 characters'),
+)
+
+const Port = v.strictObject({
+  type: v.literal('tap'),
+  device: DeviceName,
+  mac: v.optional(Mac),
+  mtu: v.optional(v.pipe(v.number(), v.integer(), v.minValue(576), v.maxValue(65_535)), 1400),
+  /** Addresses to put on the device, as `ip addr add` takes them (for tests and the demo). */
+  addresses: v.optional(v.array(v.pipe(v.string(), v.maxLength(64))), []),
+})
+
+const Vlan = v.strictObject({
+  name: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  /** The pre-shared VLAN secret (DESIGN.md 4, PSK VLANs); MLS groups replace it later. */
+  secret: Hex32,
+  port: Port,
+})
+
+export const ConfigSchema = v.strictObject({
+  stateDir: v.pipe(v.string(), v.minLength(1)),
+  listen: v.optional(v.array(Multiaddr), ['/ip4/0.0.0.0/tcp/7400']),
+  /** Neighbours to dial: multiaddrs ending in /p2p/<PeerId>. */
+  peers: v.optional(
+    v.array(
+      v.pipe(
+        v.string(),
+        v.regex(/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/, 'a multiaddr ending in /p2p/<PeerId>'),
+      ),
+    ),
+    [],
+  ),
+  vlans: v.pipe(v.array(Vlan), v.minLength(1), v.maxLength(64)),
+  status: v.optional(
+    v.strictObject({
+      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 7480),
+    }),
+    {},
+  ),
+  log: v.optional(
+    v.strictObject({
+      level: v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error']), 'info'),
+    }),
+    {},
+  ),
+})
+
+export type Config = v.InferOutput<typeof ConfigSchema>
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG'
+  /** Dot path of the offending field, e.g. `vlans.0.secret`; empty for the file itself. */
+  readonly field: string
+
+  constructor(field: string, message: string) {
+    super(field === '' ? message : `${field}: ${message}`)
+    this.name = 'ConfigError'
+    this.field = field
+  }
+}
+
+/** Validates a parsed config; throws a {@link ConfigError} naming the first bad field. */
+export function parseConfig(input: unknown): Config {
+  const result = v.safeParse(ConfigSchema, input, { abortEarly: true })
+  if (result.success) return result.output
+  const issue = result.issues[0]
+  const field = v.getDotPath(issue) ?? ''
+  // valibot reports an unknown key of a strict object as expecting `never`.
+  const message =
+    issue.expected === 'never'
+      ? 'unknown field'
+      : issue.received === 'undefined'
+        ? 'required field is missing'
+        : issue.message
+  throw new ConfigError(field, message)
+}
+
+/** Reads and validates a config file. */
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new ConfigError('', `cannot read config ${path}: ${(error as Error).message}`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    throw new ConfigError('', `config ${path} is not JSON: ${(error as Error).message}`)
+  }
+  return parseConfig(json)
+}

@@ -1,0 +1,39 @@
+/** `peertap status` for people: the topology the node sees and its key counters. */
+export function formatStatus(status: unknown): string {
+  const s = status as {
+    peerId: string
+    listen: string[]
+    neighbours: Array<{
+      id: string
+      status: string
+      kind: string
+      mtu: number
+      clockSkewMs: number
+      counters: Record<string, number>
+    }>
+    vlans: Record<string, Record<string, number> & { receive: Record<string, number> }>
+    subscriptions: { held: number; table: number }
+  }
+  const lines = [`node ${s.peerId}`, ...s.listen.map((a) => `  listening ${a}`), '', 'neighbours:']
+  if (s.neighbours.length === 0) lines.push('  (none)')
+  for (const n of s.neighbours) {
+    lines.push(
+      `  ${n.id} ${n.status} ${n.kind} mtu ${n.mtu} skew ${n.clockSkewMs} ms  sent ${n.counters.framesSent} frames, received ${n.counters.framesReceived}, queue drops ${n.counters.dropQueueFull}`,
+    )
+  }
+  lines.push('', 'VLANs:')
+  for (const [name, v] of Object.entries(s.vlans)) {
+    const drops = Object.entries(v.receive)
+      .filter(([reason, n]) => reason !== 'opened' && n > 0)
+      .map(([reason, n]) => `${reason} ${n}`)
+    lines.push(
+      `  ${name}: sealed ${v.sealed}, delivered ${v.delivered}, flooded ${v.floodedUnknown}, learned MACs ${v.learned}, receive drops: ${drops.length > 0 ? drops.join(', ') : 'none'}`,
+    )
+  }
+  lines.push(
+    '',
+    `subscriptions: ${s.subscriptions.held} held by this node, ${s.subscriptions.table} in its table`,
+    '',
+  )
+  return lines.join('\n')
+}

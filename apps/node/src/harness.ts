@@ -1,0 +1,181 @@
+/**
+ * A PeerTap overlay in network namespaces: the topology, one real
+ * `peertap up` process per host, each with a TAP device on the overlay.
+ * Shared by the demo (`peertap demo`), the end-to-end tests and the
+ * benchmark, so that all three exercise exactly the same thing.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Topology } from '@peertap/tool-netns'
+
+export type Transport = 'tcp' | 'quic' | 'ws'
+
+export interface OverlayOptions {
+  readonly hosts?: readonly string[]
+  readonly transport?: Transport
+  /** Per-host VLAN secret override (hex); default: one shared random secret. */
+  readonly secrets?: Readonly<Record<string, string>>
+  /** Extra arguments for `peertap up`, e.g. ['--trace']. */
+  readonly upArgs?: readonly string[]
+  readonly mtu?: number
+}
+
+export interface OverlayNode {
+  readonly host: string
+  readonly stateDir: string
+  readonly peerId: string
+  readonly mac: string
+  readonly ip: string
+  readonly ip6: string
+  /** Output of the node process, for diagnosis. */
+  readonly log: string[]
+}
+
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
+export const NODE_ARGV = [process.execPath, '--conditions=peertap:source', CLI]
+export const TAP = 'pt0'
+
+const PORT: Record<Transport, string> = {
+  tcp: '/tcp/7400',
+  quic: '/udp/7400/quic-v1',
+  ws: '/tcp/7401/ws',
+}
+
+export class Overlay {
+  readonly topo: Topology
+  readonly nodes: OverlayNode[]
+  readonly transport: Transport
+  readonly #dir: string
+
+  private constructor(topo: Topology, nodes: OverlayNode[], transport: Transport, dir: string) {
+    this.topo = topo
+    this.nodes = nodes
+    this.transport = transport
+    this.#dir = dir
+  }
+
+  static async start(options: OverlayOptions = {}): Promise<Overlay> {
+    const hosts = options.hosts ?? ['a', 'b']
+    const transport = options.transport ?? 'tcp'
+    const topo = await Topology.create({ hosts })
+    const dir = await mkdtemp(join(tmpdir(), 'peertap-overlay-'))
+    const overlay = new Overlay(topo, [], transport, dir)
+    try {
+      const secret = randomBytes(32).toString('hex')
+      for (const [i, host] of hosts.entries()) {
+        const stateDir = join(dir, host)
+        const peerId = (
+          await topo.exec(host, [...NODE_ARGV, 'keygen', '--state-dir', stateDir])
+        ).trim()
+        overlay.nodes.push({
+          host,
+          stateDir,
+          peerId,
+          mac: `02:00:5e:00:00:${(i + 1).toString(16).padStart(2, '0')}`,
+          ip: `198.19.0.${i + 1}`,
+          ip6: `fd00:5055::${i + 1}`,
+          log: [],
+        })
+      }
+      for (const [i, node] of overlay.nodes.entries()) {
+        // Each node dials the ones before it, so every pair has one connection.
+        const peers = overlay.nodes
+          .slice(0, i)
+          .map((p) => `/ip4/${topo.address(p.host)}${PORT[transport]}/p2p/${p.peerId}`)
+        const config = {
+          stateDir: node.stateDir,
+          listen: [`/ip4/0.0.0.0${PORT[transport]}`],
+          peers,
+          vlans: [
+            {
+              name: 'demo',
+              secret: options.secrets?.[node.host] ?? secret,
+              port: {
+                type: 'tap',
+                device: TAP,
+                mac: node.mac,
+                mtu: options.mtu ?? 1400,
+                addresses: [`${node.ip}/24`, `${node.ip6}/64`],
+              },
+            },
+          ],
+        }
+        const configPath = join(dir, `${node.host}.json`)
+        await writeFile(configPath, JSON.stringify(config, null, 2))
+        const child = topo.spawn(node.host, [
+          ...NODE_ARGV,
+          'up',
+          '--config',
+          configPath,
+          ...(options.upArgs ?? []),
+        ])
+        const keep = (chunk: Buffer) => {
+          node.log.push(...chunk.toString().split('\n').filter(Boolean))
+          if (node.log.length > 2000) node.log.splice(0, node.log.length - 2000)
+        }
+        child.stdout?.on('data', keep)
+        child.stderr?.on('data', keep)
+      }
+      await overlay.waitReady()
+    } catch (error) {
+      await overlay.stop()
+      throw error
+    }
+    return overlay
+  }
+
+  node(host: string): OverlayNode {
+    const node = this.nodes.find((n) => n.host === host)
+    if (node === undefined) throw new Error(`no node ${host}`)
+    return node
+  }
+
+  /** `peertap status --json` of a node, run in its namespace. */
+  async status(host: string): Promise<NodeStatus> {
+    const out = await this.topo.exec(host, [
+      ...NODE_ARGV,
+      'status',
+      '--json',
+      '--state-dir',
+      this.node(host).stateDir,
+    ])
+    return JSON.parse(out) as NodeStatus
+  }
+
+  /** Waits until every node has its TAP up and a link to every other node. */
+  async waitReady(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (const node of this.nodes) {
+      for (;;) {
+        const status = await this.status(node.host).catch(() => undefined)
+        if (
+          status !== undefined &&
+          status.neighbours.filter((n) => n.status === 'up').length >= this.nodes.length - 1
+        ) {
+          break
+        }
+        if (Date.now() > deadline) {
+          throw new Error(
+            `node ${node.host} not ready after ${timeoutMs} ms; its log:\n${node.log.slice(-30).join('\n')}`,
+          )
+        }
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.topo.destroy()
+    await rm(this.#dir, { recursive: true, force: true })
+  }
+}
+
+/** The part of `peertap status --json` the harness reads. */
+export interface NodeStatus {
+  peerId: string
+  neighbours: Array<{ id: string; status: string; kind: string; rttMs?: number }>
+  vlans: Record<string, Record<string, unknown> & { receive: Record<string, number> }>
+}

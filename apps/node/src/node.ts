@@ -1,0 +1,320 @@
+/**
+ * The `peertap up` daemon: wiring and lifecycle, no protocol logic. The
+ * data path it wires, in order:
+ *
+ *   TAP read batch -> switch.fromPort (learn, VFT, seal)
+ *     -> table.route('@local') -> link.sendFrames per neighbour
+ *   link frames batch -> table.route(neighbour) -> '@local': switch.receive
+ *     (VFT lookup, replay check, open) -> TAP write batch; others: forwarded
+ *
+ * Control: the switch's subscription changes go into the table under
+ * '@local' and out to every neighbour as SUB/UNSUB; neighbours' SUBs go into
+ * the table under their PeerId. A 250 ms tick refreshes subscriptions
+ * (learning, aging, window turns), the device multicast lists and TTLs.
+ */
+import { execFile } from 'node:child_process'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { derivePskEpochSecrets } from '@peertap/crypto'
+import { FLAG_RECEIVE, FLAG_SEND, ForwardingTable, type Frame, RouteBatch } from '@peertap/relay'
+import { Switch } from '@peertap/switch'
+import { openTap, type TapDevice } from '@peertap/tap'
+import { createTrunk, type Link, type Trunk } from '@peertap/trunk'
+import { parseMac } from '@peertap/vft'
+import pino, { type Logger } from 'pino'
+import type { Config } from './config.ts'
+import { collectMetrics } from './metrics.ts'
+import { CONTROL_FILE, writeFileAtomic } from './state.ts'
+import { startStatusServer } from './status-server.ts'
+
+const run = promisify(execFile)
+
+/** The table's name for this node itself: not a PeerId (base58 has no '@'). */
+export const LOCAL = '@local'
+/** TTL of our SUBs at neighbours, and how often we renew them. */
+const SUB_TTL_SECONDS = 180
+const SUB_RENEW_MS = 60_000
+const TICK_MS = 250
+const REDIAL_MS = 2_000
+
+export interface RunningNode {
+  readonly peerId: string
+  stop(): Promise<void>
+}
+
+export async function runNode(config: Config, options: { trace: boolean }): Promise<void> {
+  const log = pino({
+    level: options.trace ? 'trace' : config.log.level,
+    base: null,
+    timestamp: pino.stdTimeFunctions.isoTime,
+  })
+  let node: RunningNode
+  try {
+    node = await startNode(config, log)
+  } catch (error) {
+    log.fatal({ err: error }, (error as Error).message)
+    await new Promise((r) => setTimeout(r, 50)) // let pino flush
+    process.exit(1)
+  }
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping')
+    node.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'error while stopping')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGINT', () => stop('SIGINT'))
+  process.once('SIGTERM', () => stop('SIGTERM'))
+}
+
+export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
+  const now = () => Date.now() / 1000
+  const trace = log.isLevelEnabled('trace')
+  const trunk: Trunk = await createTrunk({
+    stateDir: config.stateDir,
+    listen: config.listen,
+    role: 'node',
+    // Large (GSO) frames and the datagram link come with the fast path.
+    capabilities: 0,
+  })
+  const peerId = trunk.peerId.toString()
+  const table = new ForwardingTable()
+  const routeBatch = new RouteBatch()
+
+  // Whether a neighbour receives a VFT, asked once per unicast frame: cached
+  // per VFT object (the switch hands out one object per MAC and window) and
+  // forgotten whenever any subscription changes.
+  let subscriptionGeneration = 0
+  const remoteCache = new WeakMap<Uint8Array, { generation: number; has: boolean }>()
+  const hasRemoteSubscriber = (vft: Uint8Array): boolean => {
+    const cached = remoteCache.get(vft)
+    if (cached !== undefined && cached.generation === subscriptionGeneration) return cached.has
+    const has = table
+      .lookup(vft, now())
+      .some((s) => s.neighbour !== LOCAL && (s.flags & FLAG_RECEIVE) !== 0)
+    remoteCache.set(vft, { generation: subscriptionGeneration, has })
+    return has
+  }
+
+  const sw = new Switch({
+    hasRemoteSubscriber,
+    onControl: (vlan, body) =>
+      log.debug({ vlan, bytes: body.length }, 'control plaintext (no handler yet)'),
+  })
+
+  /** Routes a batch from `from` (a neighbour or LOCAL) and hands each output to its link or the switch. */
+  const forward = (from: string, frames: Frame[]): void => {
+    table.route(from, frames, now(), routeBatch)
+    for (let o = 0; o < routeBatch.length; o++) {
+      const output = routeBatch.outputs[o]!
+      const list: Frame[] = new Array(output.count)
+      for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
+      if (output.neighbour === LOCAL) {
+        sw.receive(list)
+      } else {
+        const link = trunk.getLink(output.neighbour)
+        if (link !== undefined) link.sendFrames(list)
+      }
+      if (trace) log.trace({ from, to: output.neighbour, frames: output.count }, 'route')
+    }
+    if (trace && routeBatch.dropped > 0)
+      log.trace({ from, dropped: routeBatch.dropped }, 'route drops')
+  }
+
+  // Ports.
+  const taps: TapDevice[] = []
+  const multicastPolls: Array<() => Promise<void>> = []
+  try {
+    for (const vlan of config.vlans) {
+      sw.addVlan(vlan.name, {
+        kind: 'psk',
+        epoch: 0,
+        secrets: derivePskEpochSecrets(Buffer.from(vlan.secret, 'hex')),
+      })
+      const port = vlan.port
+      const tap = openTap({
+        name: port.device,
+        mtu: port.mtu,
+        ...(port.mac === undefined ? {} : { mac: port.mac }),
+        up: true,
+      })
+      taps.push(tap)
+      const macText = port.mac ?? tap.link().mac
+      if (macText === undefined) throw new Error(`TAP ${port.device} has no MAC address`)
+      const mac = parseMac(macText)
+      for (const address of port.addresses) {
+        await run('ip', ['addr', 'add', address, 'dev', port.device])
+      }
+      sw.addPort(vlan.name, port.device, { mac, writeFrames: (frames) => tap.writeBatch(frames) })
+      tap.onBatch(
+        (batch) => {
+          const frames: Uint8Array[] = new Array(batch.count)
+          for (let i = 0; i < batch.count; i++) frames[i] = batch.frame(i)
+          const sealed = sw.fromPort(vlan.name, port.device, frames, now()) as Frame[]
+          if (trace)
+            log.trace({ vlan: vlan.name, read: batch.count, sealed: sealed.length }, 'port batch')
+          if (sealed.length > 0) forward(LOCAL, sealed)
+        },
+        { onError: (error) => log.error({ err: error, device: port.device }, 'TAP read failed') },
+      )
+      multicastPolls.push(async () => {
+        const macs = await tap.multicastMacs()
+        sw.setMulticast(vlan.name, port.device, macs.map(parseMac))
+      })
+      log.info({ vlan: vlan.name, device: port.device, mac: macText, mtu: port.mtu }, 'port up')
+    }
+  } catch (error) {
+    for (const tap of taps) tap.close()
+    throw error
+  }
+
+  // Subscriptions: ours into the table and out to neighbours.
+  const held = new Map<string, Uint8Array>()
+  const entries = (vfts: Iterable<Uint8Array>) =>
+    [...vfts].map((vft) => ({ vft, flags: FLAG_RECEIVE | FLAG_SEND }))
+  const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
+    // At most 1024 entries per message (spec 08-trunk.md §4.3).
+    for (let i = 0; i < vfts.length; i += 1024) {
+      const chunk = entries(vfts.slice(i, i + 1024))
+      link.sendSubscription({ ttl: unsubscribe ? 0 : SUB_TTL_SECONDS, entries: chunk }, unsubscribe)
+    }
+  }
+  const refresh = async () => {
+    for (const poll of multicastPolls) await poll()
+    const t = now()
+    const change = sw.refresh(t)
+    table.expire(t)
+    if (change === undefined) return
+    subscriptionGeneration++
+    for (const vft of change.removed) held.delete(Buffer.from(vft).toString('hex'))
+    for (const vft of change.added) held.set(Buffer.from(vft).toString('hex'), vft)
+    if (change.removed.length > 0) table.unsubscribe(LOCAL, entries(change.removed))
+    // Renewed on every change and every SUB_RENEW_MS, like a neighbour.
+    const local = table.subscribe(LOCAL, entries(held.values()), SUB_TTL_SECONDS, t)
+    if (local.rejected > 0) log.error({ ...local }, 'own subscriptions refused by the table')
+    for (const link of trunk.links()) {
+      if (change.added.length > 0) sendSubs(link, change.added, false)
+      if (change.removed.length > 0) sendSubs(link, change.removed, true)
+    }
+    log.debug(
+      { added: change.added.length, removed: change.removed.length, held: held.size },
+      'subscriptions',
+    )
+  }
+
+  trunk.setReceiver({
+    onFrames: (frames, link) => forward(link.id, frames),
+    onSubscription: (sub, unsubscribe, link) => {
+      subscriptionGeneration++
+      if (unsubscribe) table.unsubscribe(link.id, sub.entries)
+      else {
+        const result = table.subscribe(link.id, sub.entries, sub.ttl, now())
+        if (result.rejected > 0) log.warn({ peer: link.id, ...result }, 'subscriptions refused')
+      }
+    },
+    onControl: (control, link) =>
+      log.debug({ peer: link.id, channel: control.channel }, 'control message'),
+  })
+  trunk.addEventListener('link:up', (event) => {
+    const link = event.detail
+    log.info({ peer: link.id, kind: link.kind, skewMs: link.hello.clockSkewMs }, 'link up')
+    if (link.hello.skewWarning)
+      log.warn({ peer: link.id, skewMs: link.hello.clockSkewMs }, 'clock skew over 60 s')
+    sendSubs(link, [...held.values()], false)
+  })
+  trunk.addEventListener('link:down', (event) => {
+    const { link, reason } = event.detail
+    log.info({ peer: link.id, reason }, 'link down')
+    table.removeNeighbour(link.id)
+    subscriptionGeneration++
+  })
+
+  await trunk.start()
+  log.info({ peerId, listen: trunk.getMultiaddrs().map(String) }, 'trunk up')
+  await refresh()
+
+  // Neighbours from the config: dialled, and redialled while down.
+  let stopped = false
+  const dialLoop = async (address: string) => {
+    const peer = address.slice(address.lastIndexOf('/p2p/') + 5)
+    while (!stopped) {
+      if (trunk.getLink(peer)?.status !== 'up') {
+        try {
+          await trunk.dial(address, { signal: AbortSignal.timeout(10_000) })
+        } catch (error) {
+          log.debug({ address, err: (error as Error).message }, 'dial failed; retrying')
+        }
+      }
+      await new Promise((r) => setTimeout(r, REDIAL_MS))
+    }
+  }
+  for (const address of config.peers) void dialLoop(address)
+
+  let ticking = false
+  const tick = setInterval(() => {
+    if (ticking) return
+    ticking = true
+    refresh()
+      .catch((error: unknown) => log.error({ err: error }, 'refresh failed'))
+      .finally(() => {
+        ticking = false
+      })
+  }, TICK_MS)
+  const renew = setInterval(() => {
+    table.subscribe(LOCAL, entries(held.values()), SUB_TTL_SECONDS, now())
+    for (const link of trunk.links()) sendSubs(link, [...held.values()], false)
+  }, SUB_RENEW_MS)
+
+  const status = () => ({
+    peerId,
+    listen: trunk.getMultiaddrs().map(String),
+    neighbours: trunk.links().map((link) => ({
+      id: link.id,
+      status: link.status,
+      kind: link.kind,
+      mtu: link.mtu,
+      cost: link.cost,
+      clockSkewMs: link.hello.clockSkewMs,
+      counters: link.counters,
+    })),
+    vlans: sw.vlanCounters(),
+    subscriptions: { held: held.size, table: table.subscriptionCount },
+    switch: sw.counters,
+    table: table.counters,
+  })
+  const { randomBytes } = await import('node:crypto')
+  const token = randomBytes(24).toString('hex')
+  const server = await startStatusServer(config.status.port, token, {
+    status,
+    metrics: () => collectMetrics(status()),
+    ping: async (peer) => {
+      const link = trunk.getLink(peer)
+      if (link === undefined) throw new Error(`no link to ${peer}`)
+      const result = await link.ping({ timeoutMs: 5000 })
+      return { rttMs: result.rttMs, hops: result.hops.map((h) => Buffer.from(h).toString('hex')) }
+    },
+  })
+  const controlPath = join(config.stateDir, CONTROL_FILE)
+  await writeFileAtomic(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
+  log.info({ port: server.port }, 'status API on 127.0.0.1')
+
+  return {
+    peerId,
+    async stop() {
+      stopped = true
+      clearInterval(tick)
+      clearInterval(renew)
+      server.server.close()
+      await rm(controlPath, { force: true })
+      for (const tap of taps) tap.close()
+      await trunk.stop()
+    },
+  }
+}
