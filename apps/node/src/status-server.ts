@@ -75,10 +75,10 @@ function reply(res: ServerResponse, code: number, body: unknown): void {
   res.end(`${JSON.stringify(body, null, 2)}\n`)
 }
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 function page(status: unknown): string {
   return `<!doctype html><meta charset="utf-8"><title>PeerTap</title>
 <style>body{font:14px system-ui;margin:2em}pre{background:#f4f4f4;padding:1em}</style>
-<h1>PeerTap node</h1><pre>${escape(JSON.stringify(status, null, 2))}</pre>`
+<h1>PeerTap node</h1><pre>${escapeHtml(JSON.stringify(status, null, 2))}</pre>`
 }
