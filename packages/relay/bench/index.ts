@@ -3,7 +3,7 @@
 // with uniformly random VFTs, batches of 64 frames, each frame fanned out to
 // one subscriber; with the duplicate cache off and on, with proofs required,
 // and (at 100k) the MB/s that means for 64, 1400 and 9000-byte sealed
-// payloads. Medians of 5 runs. Run: pnpm run bench (in packages/relay).
+// payloads. Medians of 9 runs. Run: pnpm run bench (in packages/relay).
 import {
   FLAG_RECEIVE,
   FLAG_SEND,
@@ -13,7 +13,7 @@ import {
   RouteBatch,
 } from '../src/index.ts'
 
-const RUNS = 5
+const RUNS = 9
 const BATCH = 64
 const POOL = 1 << 14 // distinct frames cycled through, picked at random
 const NEIGHBOURS = 64
@@ -94,7 +94,7 @@ function run(
   const out = new RouteBatch()
   let next = 0
   let serial = 0
-  const result = measure(2_000_000, () => {
+  const result = measure(1_000_000, () => {
     const batch = batches[next]!
     next = (next + 1) % batches.length
     for (const frame of batch) {

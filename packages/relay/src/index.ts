@@ -7,8 +7,9 @@
  * frame goes to (split horizon, hop limit, duplicate suppression by tag),
  * PeerId allow and deny lists, per-neighbour limits on subscriptions,
  * frames/s and bytes/s, and a counter for every limit and drop reason.
- * Pure: no I/O, no timers (callers pass the time in seconds), no
- * dependencies; never depends on the switch, TAP devices or MLS.
+ * Pure: no I/O, no timers (callers pass the time in seconds); one
+ * dependency, @peertap/crypto, for `admitSubscription`'s proof check;
+ * never depends on the switch, TAP devices or MLS.
  * Normative definition: docs/spec/09-forwarding.md.
  *
  * @example
@@ -37,6 +38,11 @@
  * ```
  */
 
+export {
+  type AdmitSubscriptionParams,
+  type AdmitSubscriptionResult,
+  admitSubscription,
+} from './admit.ts'
 export {
   DEFAULT_DUPLICATE_CACHE_SIZE,
   DEFAULT_MAX_NEIGHBOURS,

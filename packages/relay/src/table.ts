@@ -274,6 +274,11 @@ export class ForwardingTable {
   readonly #keyFree: number[] = []
   /** Scratch: the key ids the current frame's source proved. */
   #sourceKeys = new Int32Array(4)
+  /** Scratch: per frame of a batch, its entry after stage 7, or -1 if dropped. */
+  #found = new Int32Array(64)
+  /** Sink for the loads that warm each frame's first subscription. */
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: written so the warming loads are not optimised away
+  #touched = 0
 
   constructor(options: ForwardingTableOptions = {}) {
     this.requireProofs = options.requireProofs ?? false
@@ -402,6 +407,34 @@ export class ForwardingTable {
       copiesCaused: n.copiesCaused,
       copiesReceived: n.copiesReceived,
     }
+  }
+
+  /**
+   * The first checks of a SUB with a membership proof, before anyone spends
+   * time on its signature (spec §3): the neighbour is admitted and its
+   * proof-check bucket has a token. Returns the reason it may not go on
+   * (and counts it for all `entries`), or undefined. admitSubscription
+   * calls this; a caller that verifies proofs itself should too.
+   */
+  chargeProofCheck(
+    neighbour: string,
+    entries: number,
+    now: number,
+  ): SubscriptionDropReason | undefined {
+    const source = this.#resolve(neighbour, now)
+    let reason: SubscriptionDropReason | undefined
+    if (typeof source === 'string') reason = SUBSCRIPTION_REFUSAL[source]
+    else {
+      source.proofChecks.refill(now)
+      if (!source.proofChecks.take(1)) reason = 'sub-rate'
+    }
+    if (reason !== undefined) this.counters.subscriptionDrops[reason] += entries
+    return reason
+  }
+
+  /** Counts `entries` subscription entries refused for `reason` by a check outside the table. */
+  countRefused(reason: SubscriptionDropReason, entries: number): void {
+    this.counters.subscriptionDrops[reason] += entries
   }
 
   // ---------------------------------------------------------------------------
@@ -621,13 +654,20 @@ export class ForwardingTable {
     let bytesOut = 0
     let dropped = 0
 
+    // Stages 3-7 run over the whole batch first, then 8-12: the lookups of
+    // a batch are independent, so the CPU overlaps their cache misses
+    // (measured: about 1.4x at 100k subscriptions). Nothing here has an
+    // effect but the frame-rate tokens, taken in frame order as before.
+    if (this.#found.length < count) this.#found = new Int32Array(count * 2)
+    const found = this.#found
+    let touched = 0
     for (let i = 0; i < count; i++) {
       const frame = frames[i]!
-      const sealed = frame.sealed
       const vft = frame.vft
-      const length = sealed.length
+      const length = frame.sealed.length
       const hopLimit = frame.hopLimit
       bytesIn += length
+      found[i] = -1
       // 3. shape (a hop limit that is not an integer in 0..255 fails `& 0xff`)
       if (
         vft.length !== VFT_LENGTH ||
@@ -663,6 +703,19 @@ export class ForwardingTable {
         dropped++
         continue
       }
+      found[i] = e
+      // Load the first subscription now, so its miss overlaps the next lookup.
+      touched += subs[entries[e * ENTRY_STRIDE + E_HEAD]! * SUB_STRIDE]!
+    }
+    this.#touched = touched
+
+    for (let i = 0; i < count; i++) {
+      const e = found[i]!
+      if (e < 0) continue
+      const frame = frames[i]!
+      const sealed = frame.sealed
+      const length = sealed.length
+      const hopLimit = frame.hopLimit
       // 8. proof: the keys the source proved for this VFT, by a live send subscription
       let keyCount = 0
       if (requireProofs) {
