@@ -9,6 +9,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { ReceiveCounters } from '@peertap/crypto'
+import type { TableCounters } from '@peertap/relay'
+import type { VlanCounters } from '@peertap/switch'
 import { Topology } from '@peertap/tool-netns'
 
 export type Transport = 'tcp' | 'quic' | 'ws'
@@ -177,5 +180,6 @@ export class Overlay {
 export interface NodeStatus {
   peerId: string
   neighbours: Array<{ id: string; status: string; kind: string; rttMs?: number }>
-  vlans: Record<string, Record<string, unknown> & { receive: Record<string, number> }>
+  vlans: Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }>
+  table: TableCounters
 }

@@ -1,0 +1,258 @@
+/**
+ * End to end: real `peertap up` processes in network namespaces this test
+ * creates, real TAP devices, real libp2p trunks between separate processes.
+ * Needs root and /dev/net/tun (CI has both); elsewhere it skips with the
+ * reason. Every namespace and process is removed afterwards, also on failure.
+ */
+import { readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { rootAndTun } from '@peertap/tool-netns'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { linkLocal, waitForIpv6 } from '../src/demo.ts'
+import { NODE_ARGV, Overlay, TAP, type Transport } from '../src/harness.ts'
+
+const can = rootAndTun()
+if (!can.ok) console.log(`end-to-end tests skipped: ${can.reason}`)
+
+const FIXTURES = new URL('./fixtures/', import.meta.url).pathname
+const fixture = (name: string) => [
+  process.execPath,
+  '--conditions=peertap:source',
+  join(FIXTURES, name),
+]
+
+describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
+  'two nodes over %s',
+  (transport) => {
+    let overlay: Overlay
+
+    beforeAll(async () => {
+      overlay = await Overlay.start({ transport })
+      await waitForIpv6(overlay)
+      // Answer broadcast pings, for the broadcast check.
+      for (const host of ['a', 'b']) {
+        await overlay.topo.exec(host, ['sysctl', '-qw', 'net.ipv4.icmp_echo_ignore_broadcasts=0'])
+      }
+    }, 60_000)
+    afterAll(async () => {
+      await overlay?.stop()
+    })
+
+    it('resolves ARP both ways, learning the peer TAP MAC', async () => {
+      const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
+      const out = await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip])
+      expect(out).toContain(`from ${b.mac}`)
+      const back = await overlay.topo.exec('b', ['arping', '-c', '2', '-w', '5', '-I', TAP, a.ip])
+      expect(back).toContain(`from ${a.mac}`)
+      const neigh = await overlay.topo.exec('a', ['ip', 'neigh', 'show', b.ip, 'dev', TAP])
+      expect(neigh).toContain(b.mac)
+    })
+
+    it('pings IPv4 both ways', async () => {
+      const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
+      expect(
+        await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.2', '-W', '2', b.ip]),
+      ).toMatch(/3 received/)
+      expect(
+        await overlay.topo.exec('b', ['ping', '-c', '3', '-i', '0.2', '-W', '2', a.ip]),
+      ).toMatch(/3 received/)
+    })
+
+    it('pings IPv6 global and link-local addresses (NDP over multicast subscriptions)', async () => {
+      const b = overlay.node('b')
+      expect(
+        await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', b.ip6]),
+      ).toMatch(/3 received/)
+      const ll = `${linkLocal(b.mac)}%${TAP}`
+      expect(
+        await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', ll]),
+      ).toMatch(/3 received/)
+    })
+
+    it('answers a broadcast ping', async () => {
+      const out = await overlay.topo.exec('a', [
+        'ping',
+        '-b',
+        '-c',
+        '2',
+        '-i',
+        '0.3',
+        '-W',
+        '2',
+        '198.19.0.255',
+      ])
+      expect(out).toContain(`from ${overlay.node('b').ip}`)
+    })
+  },
+)
+
+describe.skipIf(!can.ok)(
+  'two nodes over a TCP stream link: bulk, secrecy, wrong keys, replay',
+  () => {
+    let overlay: Overlay
+    const wrongSecret = 'ee'.repeat(32)
+
+    beforeAll(async () => {
+      // c runs a real node with the wrong VLAN secret.
+      overlay = await Overlay.start({
+        transport: 'tcp',
+        hosts: ['a', 'b', 'c'],
+        secrets: { c: wrongSecret },
+      })
+      await waitForIpv6(overlay)
+    }, 60_000)
+    afterAll(async () => {
+      await overlay?.stop()
+    })
+
+    it('carries a 50 MB TCP transfer intact, and the underlay shows no overlay MAC, address or payload', async () => {
+      const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
+      const pcap = join(tmpdir(), `peertap-e2e-${process.pid}.pcap`)
+      const capture = overlay.topo.spawn('sw', [
+        'tcpdump',
+        '-i',
+        'br0',
+        '-s',
+        '0',
+        '-U',
+        '-w',
+        pcap,
+      ])
+      try {
+        await new Promise((r) => setTimeout(r, 500))
+        const pattern = '5065657254617021c0ffee0ddba11dea' // "PeerTap!" c0ffee...
+        await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.2', '-p', pattern, b.ip])
+        await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-p', pattern, b.ip6])
+
+        const server = overlay.topo.spawn('b', [...fixture('transfer.ts'), 'server', b.ip, '5001'])
+        const serverOut = lines(server.stdout!)
+        await serverOut.next() // listening
+        const client = JSON.parse(
+          await overlay.topo.exec(
+            'a',
+            [...fixture('transfer.ts'), 'client', b.ip, '5001', '50'],
+            120_000,
+          ),
+        )
+        const received = JSON.parse((await serverOut.next()).value!)
+        expect(received).toEqual(client)
+        expect(received.bytes).toBe(50 * 1024 * 1024)
+
+        capture.kill('SIGTERM')
+        await new Promise((r) => capture.once('exit', r))
+        const bytes = await readFile(pcap)
+        // The capture saw the transfer: at least its 50 MB crossed the bridge.
+        expect(bytes.length).toBeGreaterThan(50 * 1024 * 1024)
+        const has = (hex: string) => bytes.includes(Buffer.from(hex, 'hex'))
+        for (const node of [a, b])
+          expect(has(node.mac.replaceAll(':', '')), `MAC ${node.mac}`).toBe(false)
+        // Source and destination addresses side by side, as in an IPv4 header.
+        expect(has('c6130001c6130002') || has('c6130002c6130001')).toBe(false)
+        expect(has('fd005055000000000000000000000002')).toBe(false)
+        expect(has(pattern)).toBe(false)
+        expect(has(Buffer.from('PeerTap!').toString('hex'))).toBe(false)
+      } finally {
+        capture.kill('SIGTERM')
+        await rm(pcap, { force: true })
+      }
+    }, 180_000)
+
+    it('a node with the wrong VLAN secret receives nothing and reaches nobody', async () => {
+      const c = overlay.node('c')
+      const before = (await overlay.status('c')).vlans.demo!
+      await overlay.topo
+        .exec('a', ['ping', '-b', '-c', '2', '-i', '0.2', '198.19.0.255'])
+        .catch(() => '')
+      await expect(
+        overlay.topo.exec('c', ['ping', '-c', '2', '-W', '1', overlay.node('a').ip]),
+      ).rejects.toThrow()
+      const after = (await overlay.status('c')).vlans.demo!
+      expect(after.delivered).toBe(before.delivered)
+      expect(after.receive.opened).toBe(0)
+      // c sealed frames (its ARP requests), but no neighbour holds their VFTs.
+      expect(after.sealed).toBeGreaterThan(0)
+      void c
+    })
+
+    it('drops replayed captures and frames sealed with a wrong secret, and counts them', async () => {
+      const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
+      const address = (n: typeof a) =>
+        `/ip4/${overlay.topo.address(n.host)}/tcp/7400/p2p/${n.peerId}`
+      const injector = overlay.topo.spawn('c', [
+        ...fixture('injector.ts'),
+        address(a),
+        address(b),
+        'dd'.repeat(32),
+      ])
+      const out = lines(injector.stdout!)
+      const ready = JSON.parse((await out.next()).value ?? '{}')
+      expect(ready.ready).toBe(true)
+      const statusBefore = await overlay.status('b')
+      const before = statusBefore.vlans.demo!
+      await overlay.topo.exec('a', ['ping', '-c', '8', '-i', '0.1', b.ip])
+      const result = JSON.parse((await out.next()).value ?? '{}')
+      expect(result.captured).toBeGreaterThanOrEqual(5)
+      expect(result.replayed).toBe(result.captured)
+      expect(result.forged).toBeGreaterThan(0)
+      await new Promise((r) => setTimeout(r, 500))
+      const statusAfter = await overlay.status('b')
+      const after = statusAfter.vlans.demo!
+      const drops = (v: typeof before) =>
+        Object.entries(v.receive).reduce(
+          (sum, [reason, n]) => (reason === 'opened' ? sum : sum + n),
+          0,
+        )
+      // A replay is stopped by the forwarding table's duplicate cache (same tag)
+      // or, once that has forgotten it, by the receiver's replay window.
+      const duplicates =
+        statusAfter.table.frameDrops.duplicate - statusBefore.table.frameDrops.duplicate
+      expect(duplicates + after.receive.replay - before.receive.replay).toBeGreaterThanOrEqual(
+        result.captured,
+      )
+      // Every forged frame was dropped before delivery: by header checks or the AEAD.
+      expect(drops(after) - drops(before) - (after.receive.replay - before.receive.replay)).toBe(
+        result.forged,
+      )
+    }, 60_000)
+  },
+)
+
+/** An async iterator over the lines a child writes. */
+function lines(stream: NodeJS.ReadableStream): AsyncIterator<string> {
+  const queue: string[] = []
+  const waiters: Array<(v: IteratorResult<string>) => void> = []
+  let rest = ''
+  let ended = false
+  stream.on('data', (chunk: Buffer) => {
+    rest += chunk.toString()
+    const parts = rest.split('\n')
+    rest = parts.pop()!
+    for (const line of parts) {
+      if (line.trim() === '') continue
+      const waiter = waiters.shift()
+      if (waiter) waiter({ value: line, done: false })
+      else queue.push(line)
+    }
+  })
+  stream.on('end', () => {
+    ended = true
+    for (const w of waiters.splice(0)) w({ value: undefined, done: true })
+  })
+  return {
+    next: () =>
+      new Promise((resolve, reject) => {
+        const line = queue.shift()
+        if (line !== undefined) return resolve({ value: line, done: false })
+        if (ended) return resolve({ value: undefined, done: true })
+        const timer = setTimeout(
+          () => reject(new Error('no output from child within 30 s')),
+          30_000,
+        )
+        waiters.push((v) => {
+          clearTimeout(timer)
+          resolve(v)
+        })
+      }),
+  }
+}
