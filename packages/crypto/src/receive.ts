@@ -189,6 +189,7 @@ export class FrameReceiver {
     for (let i = 0; i < n; i++) {
       if (vfts[i]!.length !== VFT_LENGTH) throw new InvalidArgumentError('a VFT is 16 bytes')
     }
+    if (n === 0) return
     const s = this.#scratch
     const samples = s.samplesFor(n)
     for (let i = 0; i < n; i++) {

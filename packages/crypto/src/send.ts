@@ -207,6 +207,7 @@ export class FrameSender {
     if (vfts.length !== n || offsets.length !== n) {
       throw new InvalidArgumentError('vfts, plaintexts and offsets differ in length')
     }
+    if (n === 0) return
     let counter = this.#counter
     for (let i = 0; i < n; i++) {
       this.#checkArgs(vfts[i]!, plaintexts[i]!)

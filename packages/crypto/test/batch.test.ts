@@ -101,4 +101,15 @@ describe.each([nodeBackend, nobleBackend])('batches on $name', (backend) => {
     expect(() => s.sealBatch([vftOf(1)], [], new Uint8Array(100), [])).toThrow(InvalidArgumentError)
     expect(s.counter).toBe(0)
   })
+
+  it('empty batches do nothing', () => {
+    const s = new FrameSender({ kind: 'psk', secrets, backend })
+    s.sealBatch([], [], new Uint8Array(0), [])
+    expect(s.counter).toBe(0)
+    const r = new FrameReceiver({ kind: 'psk', secrets, backend })
+    const results: (Uint8Array | DropReason)[] = []
+    r.openBatch([], [], [], results)
+    expect(results).toEqual([])
+    expect(r.counters.opened + r.counters.short).toBe(0)
+  })
 })
