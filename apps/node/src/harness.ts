@@ -35,6 +35,8 @@ export interface OverlayNode {
   readonly ip6: string
   /** Output of the node process, for diagnosis. */
   readonly log: string[]
+  /** PID of the `peertap up` process (ip netns exec execs it in place). */
+  pid: number
 }
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
@@ -81,6 +83,7 @@ export class Overlay {
           ip: `198.19.0.${i + 1}`,
           ip6: `fd00:5055::${i + 1}`,
           log: [],
+          pid: 0,
         })
       }
       for (const [i, node] of overlay.nodes.entries()) {
@@ -115,6 +118,7 @@ export class Overlay {
           configPath,
           ...(options.upArgs ?? []),
         ])
+        node.pid = child.pid ?? 0
         const keep = (chunk: Buffer) => {
           node.log.push(...chunk.toString().split('\n').filter(Boolean))
           if (node.log.length > 2000) node.log.splice(0, node.log.length - 2000)

@@ -1,0 +1,196 @@
+/**
+ * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
+ * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws]`).
+ *
+ * In one run, in namespaces it creates and removes: the bare underlay (veth
+ * and a bridge), then PeerTap over each transport, each measured the same
+ * way: ping RTT (min/avg/p99), iperf3 TCP with one and four streams, iperf3
+ * UDP 64-byte packets delivered per second, and the CPU seconds the PeerTap
+ * processes spent per GB delivered (during the one-stream TCP test). With
+ * several runs, each figure is the median. Prints a table, or with --json
+ * one JSON object per system and transport.
+ */
+import { readFile } from 'node:fs/promises'
+import { NODE_ARGV, Overlay, type Transport, waitForIpv6 } from '@peertap/node'
+import { rootAndTun, Topology } from '@peertap/tool-netns'
+
+interface Result {
+  system: string
+  transport: string
+  scenario: string
+  rtt_ms_min: number
+  rtt_ms_avg: number
+  rtt_ms_p99: number
+  tcp_mbps: number
+  tcp4_mbps: number
+  udp64_pps: number
+  cpu_s_per_gb: number | null
+}
+
+const args = process.argv.slice(2)
+const flag = (name: string) => args.includes(name)
+const option = (name: string) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : undefined
+}
+const quick = flag('--quick')
+const json = flag('--json')
+const runs = Number(option('--runs') ?? (quick ? 1 : 3))
+const seconds = quick ? 2 : 5
+const transports = (option('--transports') ?? 'tcp,quic,ws').split(',') as Transport[]
+
+interface Hosts {
+  exec(host: string, argv: readonly string[], timeoutMs?: number): Promise<string>
+  spawn: Topology['spawn']
+}
+
+async function ping(
+  hosts: Hosts,
+  address: string,
+): Promise<{ min: number; avg: number; p99: number }> {
+  const out = await hosts.exec(
+    'a',
+    ['ping', '-c', quick ? '30' : '100', '-i', '0.02', '-W', '2', address],
+    60_000,
+  )
+  const times = [...out.matchAll(/time=([\d.]+) ms/g)]
+    .map((m) => Number(m[1]))
+    .sort((x, y) => x - y)
+  if (times.length === 0) throw new Error(`no ping replies from ${address}`)
+  return {
+    min: times[0]!,
+    avg: times.reduce((s, t) => s + t, 0) / times.length,
+    p99: times[Math.min(times.length - 1, Math.floor(times.length * 0.99))]!,
+  }
+}
+
+async function iperf(hosts: Hosts, address: string, extra: string[]): Promise<Record<string, any>> {
+  const server = hosts.spawn('b', ['iperf3', '-s', '-1', '-B', address])
+  try {
+    await new Promise((r) => setTimeout(r, 300))
+    const out = await hosts.exec(
+      'a',
+      ['iperf3', '-c', address, '-t', String(seconds), '-J', ...extra],
+      (seconds + 20) * 1000,
+    )
+    return JSON.parse(out) as Record<string, any>
+  } finally {
+    if (server.exitCode === null) server.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+async function cpuSeconds(pids: number[]): Promise<number> {
+  let ticks = 0
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15)
+  }
+  return ticks / 100 // USER_HZ is 100 on Linux
+}
+
+async function measure(
+  hosts: Hosts,
+  address: string,
+  pids: number[],
+): Promise<Omit<Result, 'system' | 'transport' | 'scenario'>> {
+  const rtt = await ping(hosts, address)
+  const cpuBefore = pids.length > 0 ? await cpuSeconds(pids) : 0
+  const tcp = await iperf(hosts, address, [])
+  const cpuAfter = pids.length > 0 ? await cpuSeconds(pids) : 0
+  const tcp4 = await iperf(hosts, address, ['-P', '4'])
+  const udp = await iperf(hosts, address, ['-u', '-l', '64', '-b', '100M'])
+  const received = tcp.end.sum_received.bytes as number
+  const udpSum = udp.end.sum as { packets: number; lost_packets: number; seconds: number }
+  return {
+    rtt_ms_min: rtt.min,
+    rtt_ms_avg: rtt.avg,
+    rtt_ms_p99: rtt.p99,
+    tcp_mbps: tcp.end.sum_received.bits_per_second / 1e6,
+    tcp4_mbps: tcp4.end.sum_received.bits_per_second / 1e6,
+    udp64_pps: (udpSum.packets - udpSum.lost_packets) / udpSum.seconds,
+    cpu_s_per_gb: pids.length > 0 ? (cpuAfter - cpuBefore) / (received / 1e9) : null,
+  }
+}
+
+function median(results: Result[]): Result {
+  const pick = <K extends keyof Result>(key: K) => {
+    const values = results.map((r) => r[key] as number).sort((x, y) => x - y)
+    return values[Math.floor(values.length / 2)]!
+  }
+  const first = results[0]!
+  return {
+    ...first,
+    rtt_ms_min: pick('rtt_ms_min'),
+    rtt_ms_avg: pick('rtt_ms_avg'),
+    rtt_ms_p99: pick('rtt_ms_p99'),
+    tcp_mbps: pick('tcp_mbps'),
+    tcp4_mbps: pick('tcp4_mbps'),
+    udp64_pps: pick('udp64_pps'),
+    cpu_s_per_gb: first.cpu_s_per_gb === null ? null : pick('cpu_s_per_gb'),
+  }
+}
+
+async function main(): Promise<void> {
+  const can = rootAndTun()
+  if (!can.ok) {
+    console.log(`tools/bench: skipped, it ${can.reason}`)
+    return
+  }
+  const started = Date.now()
+  const results: Result[] = []
+  const bare: Result[] = []
+  for (let run = 0; run < runs; run++) {
+    const topo = await Topology.create({ hosts: ['a', 'b'] })
+    try {
+      bare.push({
+        system: 'bare',
+        transport: 'veth',
+        scenario: 'direct',
+        ...(await measure(topo, topo.address('b'), [])),
+      })
+    } finally {
+      await topo.destroy()
+    }
+  }
+  results.push(median(bare))
+  for (const transport of transports) {
+    const perRun: Result[] = []
+    for (let run = 0; run < runs; run++) {
+      const overlay = await Overlay.start({ transport })
+      try {
+        await waitForIpv6(overlay)
+        const pids = overlay.nodes.map((n) => n.pid)
+        perRun.push({
+          system: 'peertap',
+          transport,
+          scenario: 'direct',
+          ...(await measure(overlay.topo, overlay.node('b').ip, pids)),
+        })
+      } finally {
+        await overlay.stop()
+      }
+    }
+    results.push(median(perRun))
+  }
+  if (json) {
+    for (const r of results) console.log(JSON.stringify(r))
+    return
+  }
+  const f = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits))
+  console.log(
+    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  )
+  console.log(
+    'system    transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps   CPU s/GB',
+  )
+  for (const r of results) {
+    console.log(
+      `${r.system.padEnd(9)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
+    )
+  }
+}
+
+void NODE_ARGV
+await main()
