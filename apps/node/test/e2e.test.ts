@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { linkLocal, waitForIpv6 } from '../src/demo.ts'
-import { NODE_ARGV, Overlay, TAP, type Transport } from '../src/harness.ts'
+import { Overlay, TAP, type Transport } from '../src/harness.ts'
 
 const can = rootAndTun()
 if (!can.ok) console.log(`end-to-end tests skipped: ${can.reason}`)

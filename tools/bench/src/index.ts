@@ -11,7 +11,7 @@
  * one JSON object per system and transport.
  */
 import { readFile } from 'node:fs/promises'
-import { NODE_ARGV, Overlay, type Transport, waitForIpv6 } from '@peertap/node'
+import { Overlay, type Transport, waitForIpv6 } from '@peertap/node'
 import { rootAndTun, Topology } from '@peertap/tool-netns'
 
 interface Result {
@@ -64,7 +64,15 @@ async function ping(
   }
 }
 
-async function iperf(hosts: Hosts, address: string, extra: string[]): Promise<Record<string, any>> {
+/** The parts of iperf3's JSON report the bench reads. */
+interface IperfReport {
+  end: {
+    sum_received: { bytes: number; bits_per_second: number }
+    sum: { packets: number; lost_packets: number; seconds: number }
+  }
+}
+
+async function iperf(hosts: Hosts, address: string, extra: string[]): Promise<IperfReport> {
   const server = hosts.spawn('b', ['iperf3', '-s', '-1', '-B', address])
   try {
     await new Promise((r) => setTimeout(r, 300))
@@ -73,7 +81,7 @@ async function iperf(hosts: Hosts, address: string, extra: string[]): Promise<Re
       ['iperf3', '-c', address, '-t', String(seconds), '-J', ...extra],
       (seconds + 20) * 1000,
     )
-    return JSON.parse(out) as Record<string, any>
+    return JSON.parse(out) as IperfReport
   } finally {
     if (server.exitCode === null) server.kill('SIGTERM')
     await new Promise((r) => setTimeout(r, 200))
@@ -101,8 +109,8 @@ async function measure(
   const cpuAfter = pids.length > 0 ? await cpuSeconds(pids) : 0
   const tcp4 = await iperf(hosts, address, ['-P', '4'])
   const udp = await iperf(hosts, address, ['-u', '-l', '64', '-b', '100M'])
-  const received = tcp.end.sum_received.bytes as number
-  const udpSum = udp.end.sum as { packets: number; lost_packets: number; seconds: number }
+  const received = tcp.end.sum_received.bytes
+  const udpSum = udp.end.sum
   return {
     rtt_ms_min: rtt.min,
     rtt_ms_avg: rtt.avg,
@@ -192,5 +200,4 @@ async function main(): Promise<void> {
   }
 }
 
-void NODE_ARGV
 await main()
