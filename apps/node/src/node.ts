@@ -3,14 +3,18 @@
  * data path it wires, in order:
  *
  *   TAP read batch -> switch.fromPort (learn, VFT, seal)
- *     -> table.route('@local') -> link.sendFrames per neighbour
- *   link frames batch -> table.route(neighbour) -> '@local': switch.receive
- *     (VFT lookup, replay check, open) -> TAP write batch; others: forwarded
+ *     -> table.route(LOCAL) -> link.sendFrames per neighbour
+ *   link frames batch -> frames under VFTs this node holds: switch.receive
+ *     (VFT lookup, replay check, open) -> TAP write batch;
+ *     with other neighbours: table.route(neighbour) -> forwarded
  *
- * Control: the switch's subscription changes go into the table under
- * '@local' and out to every neighbour as SUB/UNSUB; neighbours' SUBs go into
- * the table under their PeerId. A 250 ms tick refreshes subscriptions
- * (learning, aging, window turns), the device multicast lists and TTLs.
+ * Local delivery is not forwarding (docs/spec/09-forwarding.md §5): a frame
+ * under a VFT this node holds is opened whatever its hop limit, and the
+ * table holds only neighbours' subscriptions. Control: the switch's
+ * subscription changes go out to every neighbour as SUB/UNSUB; neighbours'
+ * SUBs go into the table under their PeerId. A 250 ms tick refreshes
+ * subscriptions (learning, aging, window turns), the device multicast lists
+ * and TTLs.
  */
 import { execFile } from 'node:child_process'
 import { rm } from 'node:fs/promises'
@@ -30,7 +34,7 @@ import { startStatusServer } from './status-server.ts'
 
 const run = promisify(execFile)
 
-/** The table's name for this node itself: not a PeerId (base58 has no '@'). */
+/** The table's name for this node as the source of its own frames: not a PeerId (base58 has no '@'). */
 export const LOCAL = '@local'
 /** TTL of our SUBs at neighbours, and how often we renew them. */
 const SUB_TTL_SECONDS = 180
@@ -96,9 +100,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const hasRemoteSubscriber = (vft: Uint8Array): boolean => {
     const cached = remoteCache.get(vft)
     if (cached !== undefined && cached.generation === subscriptionGeneration) return cached.has
-    const has = table
-      .lookup(vft, now())
-      .some((s) => s.neighbour !== LOCAL && (s.flags & FLAG_RECEIVE) !== 0)
+    const has = table.lookup(vft, now()).some((s) => (s.flags & FLAG_RECEIVE) !== 0)
     remoteCache.set(vft, { generation: subscriptionGeneration, has })
     return has
   }
@@ -109,23 +111,36 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       log.debug({ vlan, bytes: body.length }, 'control plaintext (no handler yet)'),
   })
 
-  /** Routes a batch from `from` (a neighbour or LOCAL) and hands each output to its link or the switch. */
+  /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
   const forward = (from: string, frames: Frame[]): void => {
     table.route(from, frames, now(), routeBatch)
     for (let o = 0; o < routeBatch.length; o++) {
       const output = routeBatch.outputs[o]!
+      const link = trunk.getLink(output.neighbour)
+      if (link === undefined) continue
       const list: Frame[] = new Array(output.count)
       for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
-      if (output.neighbour === LOCAL) {
-        sw.receive(list)
-      } else {
-        const link = trunk.getLink(output.neighbour)
-        if (link !== undefined) link.sendFrames(list)
-      }
+      link.sendFrames(list)
       if (trace) log.trace({ from, to: output.neighbour, frames: output.count }, 'route')
     }
-    if (trace && routeBatch.dropped > 0)
+    if (trace && routeBatch.dropped > 0) {
       log.trace({ from, dropped: routeBatch.dropped }, 'route drops')
+    }
+  }
+  /** A batch from a neighbour: frames under VFTs we hold are opened here; the rest may go on. */
+  const fromNeighbour = (link: Link, frames: Frame[]): void => {
+    let mine: Frame[] | undefined
+    for (const frame of frames) {
+      if (sw.holds(frame.vft)) {
+        mine ??= []
+        mine.push(frame)
+      }
+    }
+    if (mine !== undefined) sw.receive(mine)
+    if (trace)
+      log.trace({ from: link.id, frames: frames.length, held: mine?.length ?? 0 }, 'link batch')
+    // Split horizon: with one neighbour there is nobody to forward to.
+    if (trunk.links().length > 1) forward(link.id, frames)
   }
 
   // Ports.
@@ -195,10 +210,6 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     subscriptionGeneration++
     for (const vft of change.removed) held.delete(Buffer.from(vft).toString('hex'))
     for (const vft of change.added) held.set(Buffer.from(vft).toString('hex'), vft)
-    if (change.removed.length > 0) table.unsubscribe(LOCAL, entries(change.removed))
-    // Renewed on every change and every SUB_RENEW_MS, like a neighbour.
-    const local = table.subscribe(LOCAL, entries(held.values()), SUB_TTL_SECONDS, t)
-    if (local.rejected > 0) log.error({ ...local }, 'own subscriptions refused by the table')
     for (const link of trunk.links()) {
       if (change.added.length > 0) sendSubs(link, change.added, false)
       if (change.removed.length > 0) sendSubs(link, change.removed, true)
@@ -210,7 +221,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   }
 
   trunk.setReceiver({
-    onFrames: (frames, link) => forward(link.id, frames),
+    onFrames: (frames, link) => fromNeighbour(link, frames),
     onSubscription: (sub, unsubscribe, link) => {
       subscriptionGeneration++
       if (unsubscribe) table.unsubscribe(link.id, sub.entries)
@@ -268,7 +279,6 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       })
   }, TICK_MS)
   const renew = setInterval(() => {
-    table.subscribe(LOCAL, entries(held.values()), SUB_TTL_SECONDS, now())
     for (const link of trunk.links()) sendSubs(link, [...held.values()], false)
   }, SUB_RENEW_MS)
 
