@@ -17,6 +17,8 @@ const PURE_DEPENDENCIES: Record<string, string[]> = {
   vft: ['@noble/hashes'],
   frag: [],
   crypto: ['@noble/hashes', '@noble/curves', '@noble/ciphers', '@hpke/core'],
+  relay: ['@peertap/crypto'],
+  switch: ['@peertap/crypto', '@peertap/vft'],
 }
 /** Modules that do OS I/O, which pure packages never import (node:crypto is computation). */
 const IO_MODULES =
