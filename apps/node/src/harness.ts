@@ -39,8 +39,14 @@ export interface OverlayNode {
   pid: number
 }
 
-const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
-export const NODE_ARGV = [process.execPath, '--conditions=peertap:source', CLI]
+// Run from sources (tests, `node src/cli.ts`) or from the build (`npm start`, the bin).
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+const CLI = fileURLToPath(new URL(FROM_SOURCE ? './cli.ts' : './cli.js', import.meta.url))
+export const NODE_ARGV = [
+  process.execPath,
+  ...(FROM_SOURCE ? ['--conditions=peertap:source'] : []),
+  CLI,
+]
 export const TAP = 'pt0'
 
 const PORT: Record<Transport, string> = {
