@@ -29,7 +29,7 @@ import { parseMac } from '@peertap/vft'
 import pino, { type Logger } from 'pino'
 import type { Config } from './config.ts'
 import { collectMetrics } from './metrics.ts'
-import { CONTROL_FILE, writeFileAtomic } from './state.ts'
+import { CONTROL_FILE, writeStateFile } from './state.ts'
 import { startStatusServer } from './status-server.ts'
 
 const run = promisify(execFile)
@@ -312,7 +312,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     },
   })
   const controlPath = join(config.stateDir, CONTROL_FILE)
-  await writeFileAtomic(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
+  await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
   log.info({ port: server.port }, 'status API on 127.0.0.1')
 
   return {

@@ -1,42 +1,17 @@
-import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { writeFileAtomic } from '@peertap/trunk'
 
 /**
  * Writes `data` to `path` so that a crash at any moment leaves either the old
- * file or the new one, never a mix (DESIGN.md 10): a temp file in the same
- * directory, fsync, rename over the target, fsync the directory.
+ * file or the new one, never a mix (DESIGN.md 10): the trunk's atomic write
+ * (temp file, fsync, rename, fsync the directory), which also keeps the
+ * node's identity.
  */
-export async function writeFileAtomic(
-  path: string,
-  data: string | Uint8Array,
-  mode = 0o600,
-): Promise<void> {
+export async function writeStateFile(path: string, data: string): Promise<void> {
   const dir = dirname(path)
   await mkdir(dir, { recursive: true, mode: 0o700 })
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  const file = await open(temp, 'wx', mode)
-  try {
-    await file.writeFile(data)
-    await file.sync()
-  } catch (error) {
-    await file.close()
-    await rm(temp, { force: true })
-    throw error
-  }
-  await file.close()
-  try {
-    await rename(temp, path)
-  } catch (error) {
-    await rm(temp, { force: true })
-    throw error
-  }
-  const dirHandle = await open(dir, 'r')
-  try {
-    await dirHandle.sync()
-  } finally {
-    await dirHandle.close()
-  }
+  await writeFileAtomic(dir, basename(path), new TextEncoder().encode(data))
 }
 
 /** How a CLI reaches a running daemon: written to `<stateDir>/control.json` while it runs. */

@@ -96,7 +96,7 @@ export {
   type TrunkErrorCode,
   WireError,
 } from './errors.ts'
-export { IDENTITY_FILE, loadOrCreateIdentity } from './identity.ts'
+export { IDENTITY_FILE, loadOrCreateIdentity, writeFileAtomic } from './identity.ts'
 export type {
   HelloResult,
   Link,
