@@ -20,12 +20,14 @@ import { execFile } from 'node:child_process'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { derivePskEpochSecrets } from '@peertap/crypto'
 import { FLAG_RECEIVE, FLAG_SEND, ForwardingTable, type Frame, RouteBatch } from '@peertap/relay'
 import { Switch } from '@peertap/switch'
 import { openTap, type TapDevice } from '@peertap/tap'
 import { createTrunk, type Link, type Trunk } from '@peertap/trunk'
 import { parseMac } from '@peertap/vft'
+import * as Digest from 'multiformats/hashes/digest'
 import pino, { type Logger } from 'pino'
 import type { Config } from './config.ts'
 import { collectMetrics } from './metrics.ts'
@@ -308,7 +310,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       const link = trunk.getLink(peer)
       if (link === undefined) throw new Error(`no link to ${peer}`)
       const result = await link.ping({ timeoutMs: 5000 })
-      return { rttMs: result.rttMs, hops: result.hops.map((h) => Buffer.from(h).toString('hex')) }
+      return { rttMs: result.rttMs, hops: result.hops.map(peerIdText) }
     },
   })
   const controlPath = join(config.stateDir, CONTROL_FILE)
@@ -326,5 +328,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       for (const tap of taps) tap.close()
       await trunk.stop()
     },
+  }
+}
+
+/** A hop of a PING's hop record (PeerId multihash bytes) as a PeerId string, or hex if it is not one. */
+function peerIdText(bytes: Uint8Array): string {
+  try {
+    return peerIdFromMultihash(Digest.decode(bytes)).toString()
+  } catch {
+    return Buffer.from(bytes).toString('hex')
   }
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { linkLocal, waitForIpv6 } from '../src/demo.ts'
-import { Overlay, TAP, type Transport } from '../src/harness.ts'
+import { NODE_ARGV, Overlay, TAP, type Transport } from '../src/harness.ts'
 
 const can = rootAndTun()
 if (!can.ok) console.log(`end-to-end tests skipped: ${can.reason}`)
@@ -68,6 +68,23 @@ describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
       expect(
         await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', ll]),
       ).toMatch(/3 received/)
+    })
+
+    it('peertap ping measures the trunk round trip and names the hops; peertap status shows the neighbour', async () => {
+      const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
+      const out = await overlay.topo.exec('a', [
+        ...NODE_ARGV,
+        'ping',
+        b.peerId,
+        '-s',
+        a.stateDir,
+        '-n',
+        '2',
+      ])
+      expect(out).toMatch(new RegExp(`pong from ${b.peerId}: rtt [0-9.]+ ms, hops .*${b.peerId}`))
+      const status = await overlay.topo.exec('a', [...NODE_ARGV, 'status', '-s', a.stateDir])
+      expect(status).toContain(`${b.peerId} up stream`)
+      expect(status).toMatch(/demo: sealed \d+, delivered \d+/)
     })
 
     it('answers a broadcast ping', async () => {

@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ConfigError, parseConfig } from '../src/config.ts'
+import { NODE_ARGV } from '../src/harness.ts'
+
+const good = {
+  stateDir: '/var/lib/peertap',
+  vlans: [{ name: 'lab', secret: 'ab'.repeat(32), port: { type: 'tap', device: 'pt0' } }],
+}
+
+function fieldOf(input: unknown): string {
+  try {
+    parseConfig(input)
+  } catch (error) {
+    if (error instanceof ConfigError) return `${error.field}: ${error.message}`
+    throw error
+  }
+  return 'accepted'
+}
+
+describe('config validation', () => {
+  it('accepts a minimal config and fills defaults', () => {
+    const config = parseConfig(good)
+    expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/7400'])
+    expect(config.vlans[0]!.port.mtu).toBe(1400)
+  })
+
+  it.each([
+    ['an unknown field', { ...good, bogus: 1 }, /^bogus: .*unknown field/],
+    [
+      'an unknown nested field',
+      { ...good, vlans: [{ ...good.vlans[0], port: { type: 'tap', device: 'pt0', x: 1 } }] },
+      /^vlans\.0\.port\.x: .*unknown field/,
+    ],
+    [
+      'a missing secret',
+      { ...good, vlans: [{ name: 'lab', port: { type: 'tap', device: 'pt0' } }] },
+      /^vlans\.0\.secret: .*required/,
+    ],
+    [
+      'a short secret',
+      { ...good, vlans: [{ ...good.vlans[0], secret: 'abcd' }] },
+      /^vlans\.0\.secret: .*64 hex digits/,
+    ],
+    [
+      'a wrong type',
+      { ...good, vlans: [{ ...good.vlans[0], port: { type: 'tap', device: 'pt0', mtu: '1400' } }] },
+      /^vlans\.0\.port\.mtu: /,
+    ],
+    [
+      'a multicast MAC',
+      {
+        ...good,
+        vlans: [
+          { ...good.vlans[0], port: { type: 'tap', device: 'pt0', mac: '01:00:5e:00:00:01' } },
+        ],
+      },
+      /^vlans\.0\.port\.mac: .*unicast/,
+    ],
+    ['a peer without /p2p/', { ...good, peers: ['/ip4/198.18.0.2/tcp/7400'] }, /^peers\.0: /],
+    ['no VLAN', { ...good, vlans: [] }, /^vlans: /],
+  ])('names the field for %s', (_what, input, pattern) => {
+    expect(fieldOf(input)).toMatch(pattern)
+  })
+})
+
+describe('peertap up with a bad config', () => {
+  let dir: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'peertap-config-'))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('exits non-zero with an error that names the field', async () => {
+    const path = join(dir, 'bad.json')
+    await writeFile(
+      path,
+      JSON.stringify({ ...good, vlans: [{ ...good.vlans[0], secret: undefined }] }),
+    )
+    const [node, ...args] = NODE_ARGV
+    const result = await promisify(execFile)(node!, [...args, 'up', '--config', path]).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    )
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/config error: vlans\.0\.secret: required field is missing/)
+  })
+
+  it('says so when the file is not JSON', async () => {
+    const path = join(dir, 'broken.json')
+    await writeFile(path, '{ "stateDir": ')
+    const [node, ...args] = NODE_ARGV
+    const result = await promisify(execFile)(node!, [...args, 'up', '--config', path]).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    )
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/is not JSON/)
+  })
+})
