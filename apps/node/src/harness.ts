@@ -192,4 +192,5 @@ export interface NodeStatus {
   neighbours: Array<{ id: string; status: string; kind: string; rttMs?: number }>
   vlans: Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }>
   table: TableCounters
+  trunk: { linksUp: number; linksDown: number; closeReasons: Record<string, number> }
 }

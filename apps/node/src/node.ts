@@ -300,6 +300,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     subscriptions: { held: held.size, table: table.subscriptionCount },
     switch: sw.counters,
     table: table.counters,
+    trunk: trunk.protocol.counters,
   })
   const { randomBytes } = await import('node:crypto')
   const token = randomBytes(24).toString('hex')

@@ -192,6 +192,40 @@ describe.skipIf(!can.ok)(
       void c
     })
 
+    it('survives a SUB flood and garbage on its trunk streams, and keeps serving', async () => {
+      const b = overlay.node('b')
+      const address = `/ip4/${overlay.topo.address('b')}/tcp/7400/p2p/${b.peerId}`
+      const before = await overlay.status('b')
+      const result = JSON.parse(
+        await overlay.topo.exec('c', [...fixture('hostile.ts'), address], 60_000),
+      )
+      expect(result).toEqual({ subs: 64 * 1024, garbageStreams: 4 })
+      const after = await overlay.status('b')
+      // The flood was cut at the per-neighbour limit and counted; garbage closed those streams.
+      const refused = (s: typeof before) => s.table.subscriptionDrops['sub-limit']
+      expect(refused(after) - refused(before)).toBeGreaterThan(60_000)
+      const closed = (s: typeof before) =>
+        Object.entries(s.trunk.closeReasons).reduce(
+          (sum, [reason, n]) =>
+            [
+              'bad-varint',
+              'oversized',
+              'unknown-type',
+              'truncated',
+              'hello-expected',
+              'bad-body',
+            ].includes(reason)
+              ? sum + n
+              : sum,
+          0,
+        )
+      expect(closed(after) - closed(before)).toBeGreaterThanOrEqual(4)
+      // b still carries traffic.
+      expect(
+        await overlay.topo.exec('a', ['ping', '-c', '2', '-i', '0.2', '-W', '2', b.ip]),
+      ).toMatch(/2 received/)
+    }, 90_000)
+
     it('drops replayed captures and frames sealed with a wrong secret, and counts them', async () => {
       const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
       const address = (n: typeof a) =>
