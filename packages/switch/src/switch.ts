@@ -200,6 +200,15 @@ export class Switch {
     return added.length === 0 && removed.length === 0 ? undefined : { added, removed }
   }
 
+  /**
+   * What a VFT this node holds stands for (VLAN, epoch, window, MAC), or
+   * undefined: the node groups its SUBs by VLAN and window so that each
+   * carries the membership proof for its own VFTs (spec 07, 12-relay.md).
+   */
+  subscriptionOf(vft: Uint8Array): LocalSubscription | undefined {
+    return this.#local.get(vft)
+  }
+
   /** Every VFT this node holds now. */
   heldVfts(): Uint8Array[] {
     return [...this.#local.entries()].map(([vft]) => vft)
