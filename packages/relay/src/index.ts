@@ -6,7 +6,9 @@
  * membership-proof keys), per batch of received frames the neighbours each
  * frame goes to (split horizon, hop limit, duplicate suppression by tag),
  * PeerId allow and deny lists, per-neighbour limits on subscriptions,
- * frames/s and bytes/s, and a counter for every limit and drop reason.
+ * frames/s and bytes/s, and a counter for every limit and drop reason;
+ * and what a relay passes on to each neighbour (`Propagation`: split
+ * horizon, TTLs, proofs verbatim).
  * Pure: no I/O, no timers (callers pass the time in seconds); one
  * dependency, @peertap/crypto, for `admitSubscription`'s proof check;
  * never depends on the switch, TAP devices or MLS.
@@ -70,6 +72,11 @@ export {
 } from './counters.ts'
 export { DuplicateCache } from './duplicate-cache.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
+export {
+  type PropagatedMessage,
+  Propagation,
+  type PropagationOptions,
+} from './propagation.ts'
 export { NeighbourOutput, RouteBatch } from './route-batch.ts'
 export {
   type Access,

@@ -1,0 +1,112 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ConfigError, parseWithSchema, readJsonConfig } from '@peertap/daemon'
+import * as v from 'valibot'
+
+/**
+ * The relay's JSON config (`peertap-relay up --config FILE`). Unknown fields
+ * are errors, so a typo never silently falls back to a default; every error
+ * names the field (ConfigError from @peertap/daemon). The admission and
+ * limit fields map onto the forwarding table of docs/spec/09-forwarding.md
+ * (§3, §7); the rules are in docs/spec/12-relay.md.
+ */
+const Multiaddr = v.pipe(
+  v.string(),
+  v.regex(/^\/(ip4|ip6|dns|dns4|dns6)\//, 'a multiaddr such as /ip4/0.0.0.0/tcp/7400'),
+)
+const PeerId = v.pipe(
+  v.string(),
+  v.check((text) => {
+    try {
+      return peerIdFromString(text).type === 'Ed25519'
+    } catch {
+      return false
+    }
+  }, 'an Ed25519 PeerId such as 12D3KooW…'),
+)
+const Rate = v.pipe(v.number(), v.minValue(0.001), v.maxValue(1e12))
+const Count = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 31 - 1))
+
+/** Per-peer limits (spec 09 §7); a rate left out is unlimited, a burst left out is one second of its rate. */
+const PeerLimits = v.strictObject({
+  maxSubscriptions: v.optional(Count),
+  framesPerSecond: v.optional(Rate),
+  frameBurst: v.optional(Rate),
+  bytesPerSecond: v.optional(Rate),
+  byteBurst: v.optional(Rate),
+  proofChecksPerSecond: v.optional(Rate),
+  proofCheckBurst: v.optional(Rate),
+})
+
+export const RelayConfigSchema = v.strictObject({
+  stateDir: v.pipe(v.string(), v.minLength(1)),
+  listen: v.optional(v.pipe(v.array(Multiaddr), v.minLength(1)), ['/ip4/0.0.0.0/tcp/7400']),
+  /** Neighbours to dial and keep dialled (other relays, or nodes): multiaddrs ending in /p2p/<PeerId>. */
+  peers: v.optional(
+    v.array(
+      v.pipe(
+        v.string(),
+        v.regex(/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/, 'a multiaddr ending in /p2p/<PeerId>'),
+      ),
+    ),
+    [],
+  ),
+  admission: v.optional(
+    v.strictObject({
+      /** SUBs must carry a valid membership proof; frames only from peers that proved the VFT's key. */
+      requireProofs: v.optional(v.boolean(), true),
+      /** Admit only peers on `allow` (a closed relay). */
+      allowListOnly: v.optional(v.boolean(), false),
+      allow: v.optional(v.array(PeerId), []),
+      deny: v.optional(v.array(PeerId), []),
+    }),
+    {},
+  ),
+  /** Defaults for every peer. */
+  limits: v.optional(
+    v.strictObject({
+      ...PeerLimits.entries,
+      proofChecksPerSecond: v.optional(Rate, 20),
+      proofCheckBurst: v.optional(Rate, 40),
+      /** Subscriptions in the whole table. */
+      maxTableSubscriptions: v.optional(Count),
+      /** Peers the table keeps state for. */
+      maxNeighbours: v.optional(Count),
+      /** Largest sealed payload forwarded, bytes. */
+      maxSealedLength: v.optional(v.pipe(v.number(), v.integer(), v.minValue(27))),
+      /** Longest TTL a SUB may ask for, seconds. */
+      maxTtlSeconds: v.optional(Count),
+    }),
+    {},
+  ),
+  /** Overrides per PeerId (a neighbour relay carries many peers' traffic). */
+  peerLimits: v.optional(v.record(PeerId, PeerLimits), {}),
+  status: v.optional(
+    v.strictObject({
+      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 7481),
+    }),
+    {},
+  ),
+  log: v.optional(
+    v.strictObject({
+      level: v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error']), 'info'),
+    }),
+    {},
+  ),
+})
+
+export type RelayConfig = v.InferOutput<typeof RelayConfigSchema>
+export type PeerLimitsConfig = v.InferOutput<typeof PeerLimits>
+
+/** Validates a parsed config; throws a ConfigError naming the first bad field. */
+export function parseRelayConfig(input: unknown): RelayConfig {
+  const config = parseWithSchema(RelayConfigSchema, input)
+  const denied = new Set(config.admission.deny)
+  const both = config.admission.allow.findIndex((id) => denied.has(id))
+  if (both >= 0) throw new ConfigError(`admission.allow.${both}`, 'also on admission.deny')
+  return config
+}
+
+/** Reads and validates a config file. */
+export async function loadRelayConfig(path: string): Promise<RelayConfig> {
+  return parseRelayConfig(await readJsonConfig(path))
+}

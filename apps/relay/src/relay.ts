@@ -1,0 +1,446 @@
+/**
+ * The `peertap-relay up` daemon: wiring and lifecycle around the forwarding
+ * table (@peertap/relay) and the trunk (@peertap/trunk), role 'relay' in
+ * HELLO. No TAP device, no switch, no MLS: a relay holds no VLAN key and
+ * forwards by VFT alone (DESIGN.md 6; docs/spec/12-relay.md).
+ *
+ *   link frames batch -> table.route(neighbour) (admission, size, hop limit,
+ *     rate, lookup, proof binding, duplicates, bytes) -> link.sendFrames per
+ *     neighbour of the fan-out
+ *   SUB with a proof -> admitSubscription (rate limit, then the signature)
+ *   SUB without   -> table.subscribe (refused with `sub-no-proof` when
+ *     proofs are required)
+ *   accepted SUB, UNSUB, neighbour down, expiry -> Propagation -> SUB/UNSUB
+ *     to every other admitted neighbour (split horizon, proofs verbatim)
+ *
+ * A one-second tick expires subscriptions in the table and in the
+ * propagation state (sending the UNSUBs that follow).
+ */
+import { randomBytes } from 'node:crypto'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { decodeMembershipProof, type MembershipProofRejection } from '@peertap/crypto'
+import {
+  CONTROL_FILE,
+  type MetricsSection,
+  metricsText,
+  startStatusServer,
+  writeStateFile,
+} from '@peertap/daemon'
+import {
+  admitSubscription,
+  ForwardingTable,
+  type Frame,
+  type NeighbourLimits,
+  type PropagatedMessage,
+  Propagation,
+  RouteBatch,
+  type SubscribeResult,
+  type SubscriptionEntry,
+} from '@peertap/relay'
+import { createTrunk, type Link, type Subscription, type Trunk } from '@peertap/trunk'
+import type { Logger } from 'pino'
+import type { PeerLimitsConfig, RelayConfig } from './config.ts'
+
+const TICK_MS = 1000
+const REDIAL_MS = 2000
+
+export interface RunningRelay {
+  readonly peerId: string
+  stop(): Promise<void>
+}
+
+/** Relay-level counters, besides the table's, the trunk's and each link's. */
+export interface RelayCounters {
+  subsReceived: number
+  unsubsReceived: number
+  /** SUB entries accepted into the table (new or renewed). */
+  subEntriesAccepted: number
+  /** SUB entries refused (the table's subscriptionDrops say why). */
+  subEntriesRefused: number
+  /** Why membership proofs were refused (spec 07 §4). */
+  proofRejections: Record<MembershipProofRejection, number>
+  /** Propagated SUB and UNSUB messages sent, and their entries. */
+  subsPropagated: number
+  unsubsPropagated: number
+  entriesPropagated: number
+  /** Propagated messages the link refused (control queue full or link down). */
+  propagationDropped: number
+}
+
+/** Limits as the table takes them: omitted rates unlimited, omitted bursts one second of the rate. */
+function tableLimits(limits: PeerLimitsConfig): Partial<NeighbourLimits> {
+  const out: Partial<NeighbourLimits> = {}
+  if (limits.maxSubscriptions !== undefined) out.maxSubscriptions = limits.maxSubscriptions
+  const rate = (
+    perSecond: number | undefined,
+    burst: number | undefined,
+    rateKey: 'framesPerSecond' | 'bytesPerSecond' | 'proofChecksPerSecond',
+    burstKey: 'frameBurst' | 'byteBurst' | 'proofCheckBurst',
+  ) => {
+    if (perSecond === undefined) return
+    out[rateKey] = perSecond
+    out[burstKey] = burst ?? perSecond
+  }
+  rate(limits.framesPerSecond, limits.frameBurst, 'framesPerSecond', 'frameBurst')
+  rate(limits.bytesPerSecond, limits.byteBurst, 'bytesPerSecond', 'byteBurst')
+  rate(
+    limits.proofChecksPerSecond,
+    limits.proofCheckBurst,
+    'proofChecksPerSecond',
+    'proofCheckBurst',
+  )
+  return out
+}
+
+export async function startRelay(config: RelayConfig, log: Logger): Promise<RunningRelay> {
+  const now = () => Date.now() / 1000
+  const trace = log.isLevelEnabled('trace')
+  const { admission, limits } = config
+  const trunk: Trunk = await createTrunk({
+    stateDir: config.stateDir,
+    listen: config.listen,
+    role: 'relay',
+    // GSO frames and the datagram link come with the fast path.
+    capabilities: 0,
+  })
+  const peerId = trunk.peerId.toString()
+  const defaults = tableLimits(limits)
+  const table = new ForwardingTable({
+    requireProofs: admission.requireProofs,
+    admitByDefault: !admission.allowListOnly,
+    limits: defaults,
+    ...(limits.maxTableSubscriptions === undefined
+      ? {}
+      : { maxSubscriptions: limits.maxTableSubscriptions }),
+    ...(limits.maxNeighbours === undefined ? {} : { maxNeighbours: limits.maxNeighbours }),
+    ...(limits.maxSealedLength === undefined ? {} : { maxSealedLength: limits.maxSealedLength }),
+    ...(limits.maxTtlSeconds === undefined ? {} : { maxTtlSeconds: limits.maxTtlSeconds }),
+  })
+  for (const id of admission.allow) table.setAccess(id, 'allow')
+  for (const id of admission.deny) table.setAccess(id, 'deny')
+  for (const [id, peerLimits] of Object.entries(config.peerLimits)) {
+    table.setLimits(id, tableLimits(peerLimits))
+  }
+  const propagation = new Propagation()
+  const routeBatch = new RouteBatch()
+  const counters: RelayCounters = {
+    subsReceived: 0,
+    unsubsReceived: 0,
+    subEntriesAccepted: 0,
+    subEntriesRefused: 0,
+    proofRejections: {
+      malformed: 0,
+      'wrong-peer': 0,
+      'wrong-window': 0,
+      'bad-expiry': 0,
+      expired: 0,
+      'bad-key': 0,
+      'bad-signature': 0,
+    },
+    subsPropagated: 0,
+    unsubsPropagated: 0,
+    entriesPropagated: 0,
+    propagationDropped: 0,
+  }
+
+  /** Whether the table admits this peer (allow list, deny list): only those hear propagated SUBs. */
+  const admitted = (id: string): boolean => {
+    const access = table.access(id)
+    return access === 'allow' || (access === 'default' && !admission.allowListOnly)
+  }
+  const admittedNeighbours = (): string[] =>
+    trunk
+      .links()
+      .map((l) => l.id)
+      .filter(admitted)
+  const send = (messages: PropagatedMessage[]): void => {
+    for (const m of messages) {
+      const link = trunk.getLink(m.neighbour)
+      const sub: Subscription =
+        m.proof === undefined
+          ? { ttl: m.ttl, entries: m.entries }
+          : { ttl: m.ttl, entries: m.entries, proof: m.proof }
+      if (link === undefined || !link.sendSubscription(sub, m.unsubscribe)) {
+        counters.propagationDropped++
+        continue
+      }
+      if (m.unsubscribe) counters.unsubsPropagated++
+      else counters.subsPropagated++
+      counters.entriesPropagated += m.entries.length
+      if (trace)
+        log.trace(
+          {
+            to: m.neighbour,
+            unsub: m.unsubscribe,
+            entries: m.entries.length,
+            proof: m.proof !== undefined,
+          },
+          'propagate',
+        )
+    }
+  }
+
+  // Frames: route per batch, one sendFrames per neighbour of the fan-out.
+  const dropsBefore: Record<string, number> = {}
+  const onFrames = (frames: Frame[], link: Link): void => {
+    if (trace) Object.assign(dropsBefore, table.counters.frameDrops)
+    table.route(link.id, frames, now(), routeBatch)
+    for (let o = 0; o < routeBatch.length; o++) {
+      const output = routeBatch.outputs[o]!
+      const out = trunk.getLink(output.neighbour)
+      if (out === undefined) continue
+      const list: Frame[] = new Array(output.count)
+      for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
+      out.sendFrames(list)
+    }
+    if (trace) {
+      const drops: Record<string, number> = {}
+      for (const [reason, n] of Object.entries(table.counters.frameDrops)) {
+        const d = n - (dropsBefore[reason] ?? 0)
+        if (d > 0) drops[reason] = d
+      }
+      log.trace(
+        {
+          from: link.id,
+          frames: frames.length,
+          to: routeBatch.outputs
+            .slice(0, routeBatch.length)
+            .map((o) => `${o.neighbour}:${o.count}`),
+          drops,
+        },
+        'route',
+      )
+    }
+  }
+
+  // Subscriptions: admission, then propagation of what the table accepted.
+  const peerIdBytes = new Map<string, Uint8Array>()
+  const bytesOf = (id: string): Uint8Array => {
+    let bytes = peerIdBytes.get(id)
+    if (bytes === undefined) {
+      bytes = peerIdFromString(id).toMultihash().bytes
+      peerIdBytes.set(id, bytes)
+    }
+    return bytes
+  }
+  /** The entries of a SUB that the table now holds for `from` (under `key` if given). */
+  const acceptedEntries = (
+    from: string,
+    entries: readonly SubscriptionEntry[],
+    result: SubscribeResult,
+    t: number,
+    key: Uint8Array | undefined,
+  ): SubscriptionEntry[] => {
+    if (result.rejected === 0) return [...entries]
+    return entries.filter((e) =>
+      table
+        .lookup(e.vft, t)
+        .some(
+          (s) =>
+            s.neighbour === from &&
+            s.flags === e.flags &&
+            (key === undefined || (s.provingKey !== undefined && equal(s.provingKey, key))),
+        ),
+    )
+  }
+  const onSubscription = (sub: Subscription, unsubscribe: boolean, link: Link): void => {
+    const t = now()
+    if (unsubscribe) {
+      counters.unsubsReceived++
+      table.unsubscribe(link.id, sub.entries)
+      send(propagation.forget(link.id, sub.entries, admittedNeighbours(), t))
+      return
+    }
+    counters.subsReceived++
+    let result: SubscribeResult
+    let key: Uint8Array | undefined
+    let expiresAt = t + Math.min(sub.ttl, table.maxTtlSeconds)
+    if (sub.proof !== undefined) {
+      // From a relay the proof speaks for the original subscriber, named in it;
+      // from anyone else, for the peer at the other end of the link.
+      const decoded = decodeMembershipProof(sub.proof)
+      const subscriber =
+        link.hello.remoteRole === 'relay' && decoded.ok ? decoded.proof.peerId : bytesOf(link.id)
+      const admitted = admitSubscription(table, {
+        neighbour: link.id,
+        peerId: subscriber,
+        entries: sub.entries,
+        ttlSeconds: sub.ttl,
+        now: t,
+        proof: sub.proof,
+      })
+      if (admitted.proofRejection !== undefined) counters.proofRejections[admitted.proofRejection]++
+      result = admitted
+      if (decoded.ok) {
+        key = decoded.proof.publicKey
+        expiresAt = Math.min(expiresAt, decoded.proof.expiry)
+      }
+    } else {
+      result = table.subscribe(link.id, sub.entries, sub.ttl, t)
+    }
+    counters.subEntriesAccepted += result.added + result.refreshed
+    counters.subEntriesRefused += result.rejected
+    if (result.rejected > 0) log.debug({ peer: link.id, ...result }, 'subscription entries refused')
+    if (result.added + result.refreshed === 0) return
+    const accepted = acceptedEntries(link.id, sub.entries, result, t, key)
+    send(propagation.learn(link.id, accepted, sub.proof, expiresAt, admittedNeighbours(), t))
+  }
+
+  trunk.setReceiver({
+    onFrames,
+    onSubscription,
+    onControl: (control, link) =>
+      // CONTROL is point to point and never forwarded (spec 08 §4.6).
+      log.debug({ peer: link.id, channel: control.channel }, 'control message ignored'),
+  })
+  trunk.addEventListener('link:up', (event) => {
+    const link = event.detail
+    const access = table.access(link.id)
+    log.info(
+      {
+        peer: link.id,
+        role: link.hello.remoteRole,
+        kind: link.kind,
+        access,
+        admitted: admitted(link.id),
+        skewMs: link.hello.clockSkewMs,
+      },
+      'link up',
+    )
+    if (link.hello.skewWarning)
+      log.warn({ peer: link.id, skewMs: link.hello.clockSkewMs }, 'clock skew over 60 s')
+    if (admitted(link.id)) send(propagation.snapshotFor(link.id, now()))
+  })
+  trunk.addEventListener('link:down', (event) => {
+    const { link, reason } = event.detail
+    log.info({ peer: link.id, reason }, 'link down')
+    table.removeNeighbour(link.id)
+    peerIdBytes.delete(link.id)
+    send(propagation.removeNeighbour(link.id, admittedNeighbours(), now()))
+  })
+
+  await trunk.start()
+  log.info(
+    {
+      peerId,
+      listen: trunk.getMultiaddrs().map(String),
+      requireProofs: admission.requireProofs,
+      allowListOnly: admission.allowListOnly,
+      allow: admission.allow.length,
+      deny: admission.deny.length,
+    },
+    'relay up',
+  )
+
+  let stopped = false
+  const dialLoop = async (address: string) => {
+    const peer = address.slice(address.lastIndexOf('/p2p/') + 5)
+    while (!stopped) {
+      if (trunk.getLink(peer)?.status !== 'up') {
+        try {
+          await trunk.dial(address, { signal: AbortSignal.timeout(10_000) })
+        } catch (error) {
+          log.debug({ address, err: (error as Error).message }, 'dial failed; retrying')
+        }
+      }
+      await new Promise((r) => setTimeout(r, REDIAL_MS))
+    }
+  }
+  for (const address of config.peers) void dialLoop(address)
+
+  const tick = setInterval(() => {
+    const t = now()
+    table.expire(t)
+    send(propagation.expire(admittedNeighbours(), t))
+  }, TICK_MS)
+
+  const status = () => ({
+    peerId,
+    role: 'relay',
+    listen: trunk.getMultiaddrs().map(String),
+    admission: {
+      requireProofs: admission.requireProofs,
+      allowListOnly: admission.allowListOnly,
+      allow: admission.allow,
+      deny: admission.deny,
+    },
+    limits: {
+      ...defaults,
+      maxTtlSeconds: table.maxTtlSeconds,
+      maxSealedLength: table.maxSealedLength,
+      maxTableSubscriptions: table.maxSubscriptions,
+      maxNeighbours: table.maxNeighbours,
+    },
+    neighbours: trunk.links().map((link) => ({
+      id: link.id,
+      status: link.status,
+      role: link.hello.remoteRole,
+      kind: link.kind,
+      access: table.access(link.id),
+      admitted: admitted(link.id),
+      mtu: link.mtu,
+      clockSkewMs: link.hello.clockSkewMs,
+      table: table.neighbourStats(link.id) ?? null,
+      counters: link.counters,
+    })),
+    subscriptions: {
+      table: table.subscriptionCount,
+      vfts: table.vftCount,
+      neighbours: table.neighbourCount,
+      propagated: propagation.size,
+    },
+    relay: counters,
+    table: table.counters,
+    trunk: trunk.protocol.counters,
+  })
+  const metrics = () => {
+    const s = status()
+    const sections: MetricsSection[] = [
+      { prefix: 'peertap_relay', value: s.relay },
+      { prefix: 'peertap_relay_table', value: s.table },
+      { prefix: 'peertap_relay_limit', value: s.limits },
+      { prefix: 'peertap_relay_subscriptions', value: s.subscriptions },
+      { prefix: 'peertap_relay_trunk', value: s.trunk },
+    ]
+    for (const n of s.neighbours) {
+      sections.push({ prefix: 'peertap_relay_link', labels: { peer: n.id }, value: n.counters })
+      if (n.table !== null)
+        sections.push({ prefix: 'peertap_relay_neighbour', labels: { peer: n.id }, value: n.table })
+    }
+    return metricsText(sections)
+  }
+  const token = randomBytes(24).toString('hex')
+  const server = await startStatusServer(config.status.port, token, {
+    title: 'PeerTap relay',
+    status,
+    metrics,
+    ping: async (peer) => {
+      const link = trunk.getLink(peer)
+      if (link === undefined) throw new Error(`no link to ${peer}`)
+      const result = await link.ping({ timeoutMs: 5000 })
+      return { rttMs: result.rttMs, hops: result.hops.map((h) => Buffer.from(h).toString('hex')) }
+    },
+  })
+  const controlPath = join(config.stateDir, CONTROL_FILE)
+  await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
+  log.info({ port: server.port }, 'status API on 127.0.0.1')
+
+  return {
+    peerId,
+    async stop() {
+      stopped = true
+      clearInterval(tick)
+      server.server.close()
+      await rm(controlPath, { force: true })
+      await trunk.stop()
+    },
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

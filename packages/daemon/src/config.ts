@@ -1,0 +1,49 @@
+import { readFile } from 'node:fs/promises'
+import * as v from 'valibot'
+
+/** A config that does not validate; `field` names the offending field. */
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG'
+  /** Dot path of the offending field, e.g. `vlans.0.secret`; empty for the file itself. */
+  readonly field: string
+
+  constructor(field: string, message: string) {
+    super(field === '' ? message : `${field}: ${message}`)
+    this.name = 'ConfigError'
+    this.field = field
+  }
+}
+
+/** Validates `input` against a valibot schema; throws a {@link ConfigError} naming the first bad field. */
+export function parseWithSchema<const S extends v.GenericSchema>(
+  schema: S,
+  input: unknown,
+): v.InferOutput<S> {
+  const result = v.safeParse(schema, input, { abortEarly: true })
+  if (result.success) return result.output
+  const issue = result.issues[0]
+  const field = v.getDotPath(issue) ?? ''
+  // valibot reports an unknown key of a strict object as expecting `never`.
+  const message =
+    issue.expected === 'never'
+      ? 'unknown field'
+      : issue.received === 'undefined'
+        ? 'required field is missing'
+        : issue.message
+  throw new ConfigError(field, message)
+}
+
+/** Reads a JSON file for a config; errors name the file. */
+export async function readJsonConfig(path: string): Promise<unknown> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new ConfigError('', `cannot read config ${path}: ${(error as Error).message}`)
+  }
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new ConfigError('', `config ${path} is not JSON: ${(error as Error).message}`)
+  }
+}

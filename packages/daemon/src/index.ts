@@ -1,0 +1,33 @@
+/**
+ * @packageDocumentation
+ *
+ * What the PeerTap daemons share (DESIGN.md 10): `peertap` (apps/node) and
+ * `peertap-relay` (apps/relay) both serve a status API, Prometheus metrics
+ * and a page on 127.0.0.1 behind a local token, keep a control file in their
+ * state directory written atomically, validate a JSON config with errors
+ * that name the field, log JSON lines and stop cleanly on SIGINT/SIGTERM.
+ * No PeerTap protocol logic lives here.
+ *
+ * @example
+ * ```ts
+ * import { startStatusServer, writeStateFile, CONTROL_FILE, metricsText } from '@peertap/daemon'
+ * const status = () => ({ counters: { framesIn: 1 } })
+ * const { port } = await startStatusServer(0, 'token', {
+ *   status,
+ *   metrics: () => metricsText([{ prefix: 'peertap_relay', value: status() }]),
+ *   ping: async () => ({}),
+ * })
+ * await writeStateFile(`/tmp/state/${CONTROL_FILE}`, JSON.stringify({ pid: process.pid, port, token: 'token' }))
+ * ```
+ */
+export { ConfigError, parseWithSchema, readJsonConfig } from './config.ts'
+export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
+export { type MetricsSection, metricName, metricsText } from './metrics.ts'
+export {
+  CONTROL_FILE,
+  type ControlInfo,
+  readControl,
+  requestDaemon,
+  writeStateFile,
+} from './state.ts'
+export { type StatusProvider, startStatusServer } from './status-server.ts'

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest'
+import { FLAG_RECEIVE, FLAG_SEND, Propagation } from '../src/index.ts'
+
+const vft = (n: number) => new Uint8Array(16).fill(n)
+const RS = FLAG_RECEIVE | FLAG_SEND
+const proofA = new Uint8Array(200).fill(0xa)
+const summary = (ms: ReturnType<Propagation['learn']>) =>
+  ms.map((m) => ({
+    to: m.neighbour,
+    unsub: m.unsubscribe,
+    ttl: m.ttl,
+    vfts: m.entries.map((e) => `${e.vft[0]}:${e.flags}`),
+    proof: m.proof?.[0],
+  }))
+
+describe('Propagation', () => {
+  it('passes a SUB to every other neighbour with its proof verbatim, never back (split horizon)', () => {
+    const p = new Propagation()
+    const out = p.learn('a', [{ vft: vft(1), flags: RS }], proofA, 1180, ['a', 'b', 'c'], 1000)
+    expect(summary(out)).toEqual([
+      { to: 'b', unsub: false, ttl: 180, vfts: ['1:3'], proof: 0xa },
+      { to: 'c', unsub: false, ttl: 180, vfts: ['1:3'], proof: 0xa },
+    ])
+    expect(out[0]!.proof).toEqual(proofA)
+  })
+
+  it('passes renewals on only when they move the expiry enough; a storm is not amplified', () => {
+    const p = new Propagation({ minRenewSeconds: 10 })
+    p.learn('a', [{ vft: vft(1), flags: RS }], undefined, 1180, ['a', 'b'], 1000)
+    for (let t = 1001; t < 1009; t++) {
+      expect(p.learn('a', [{ vft: vft(1), flags: RS }], undefined, t + 180, ['a', 'b'], t)).toEqual(
+        [],
+      )
+    }
+    expect(
+      summary(p.learn('a', [{ vft: vft(1), flags: RS }], undefined, 1250, ['a', 'b'], 1070)),
+    ).toEqual([{ to: 'b', unsub: false, ttl: 180, vfts: ['1:3'], proof: undefined }])
+    // A flags change goes on at once.
+    expect(
+      p.learn('a', [{ vft: vft(1), flags: FLAG_RECEIVE }], undefined, 1250, ['a', 'b'], 1071),
+    ).toHaveLength(1)
+  })
+
+  it('sends UNSUB only for flags no other neighbour still advertises', () => {
+    const p = new Propagation()
+    const all = ['a', 'b', 'c']
+    p.learn('a', [{ vft: vft(1), flags: RS }], undefined, 1180, all, 1000)
+    p.learn('b', [{ vft: vft(1), flags: RS }], undefined, 1180, all, 1000)
+    // a leaves: c still hears of VFT 1 from b, so c gets nothing; b heard of it only from a.
+    expect(summary(p.removeNeighbour('a', ['b', 'c'], 1001))).toEqual([
+      { to: 'b', unsub: true, ttl: 0, vfts: ['1:3'], proof: undefined },
+    ])
+    // b withdraws its send flag: c loses the send flag only.
+    expect(summary(p.forget('b', [{ vft: vft(1), flags: FLAG_SEND }], ['b', 'c'], 1002))).toEqual([
+      { to: 'c', unsub: true, ttl: 0, vfts: ['1:2'], proof: undefined },
+    ])
+  })
+
+  it('expires what lapsed and withdraws it; a new neighbour gets a snapshot of the others', () => {
+    const p = new Propagation()
+    p.learn('a', [{ vft: vft(1), flags: RS }], proofA, 1100, ['a'], 1000)
+    p.learn('a', [{ vft: vft(2), flags: FLAG_RECEIVE }], undefined, 1300, ['a'], 1000)
+    expect(summary(p.snapshotFor('b', 1050))).toEqual([
+      { to: 'b', unsub: false, ttl: 50, vfts: ['1:3'], proof: 0xa },
+      { to: 'b', unsub: false, ttl: 250, vfts: ['2:1'], proof: undefined },
+    ])
+    expect(p.snapshotFor('a', 1050)).toEqual([])
+    expect(summary(p.expire(['a', 'b'], 1100))).toEqual([
+      { to: 'b', unsub: true, ttl: 0, vfts: ['1:3'], proof: undefined },
+    ])
+    expect(p.size).toBe(1)
+  })
+
+  it('splits messages at maxEntries', () => {
+    const p = new Propagation({ maxEntries: 2 })
+    const entries = [1, 2, 3, 4, 5].map((n) => ({ vft: vft(n), flags: FLAG_RECEIVE }))
+    const out = p.learn('a', entries, undefined, 1100, ['a', 'b'], 1000)
+    expect(out.map((m) => m.entries.length)).toEqual([2, 2, 1])
+  })
+})
