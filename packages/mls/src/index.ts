@@ -1,0 +1,88 @@
+/**
+ * A PeerTap VLAN as an MLS group (RFC 9420, through ts-mls, suite 1:
+ * MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519), docs/spec/11-mls.md.
+ *
+ * - Credentials name the member's libp2p PeerId and are bound to its
+ *   identity key; key packages and commits whose credential does not match
+ *   are refused.
+ * - Only the owner commits (an admin only under an owner-signed lease);
+ *   members propose. Commits travel as bundles with the proposals they
+ *   reference, and every member keeps a log others catch up from.
+ * - Every change is written through a {@link StateStorage} before it is
+ *   returned; `@peertap/mls/file-storage` is the atomic file implementation.
+ * - Each epoch's data-path keys (frameBase, vftKey, hpKey, authSeed) come
+ *   from the MLS exporter and are handed over as @peertap/switch's
+ *   `EpochKeys` of kind 'mls'.
+ *
+ * Bad input never changes the state: it throws an {@link MlsError} with a
+ * stable `code`.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   createKeyPackage, createVlanGroup, joinVlanGroup, MemoryStorage,
+ *   nodeIdentityFromEd25519PrivateKey,
+ * } from '@peertap/mls'
+ *
+ * const vlanId = new Uint8Array(32) // derive_key("PeerTap v1 VLAN-ID", ...) in practice
+ * const owner = await nodeIdentityFromEd25519PrivateKey(crypto.getRandomValues(new Uint8Array(32)))
+ * const bob = await nodeIdentityFromEd25519PrivateKey(crypto.getRandomValues(new Uint8Array(32)))
+ *
+ * const group = await createVlanGroup({ vlanId, identity: owner, storage: new MemoryStorage() })
+ * const kp = await createKeyPackage({ identity: bob }) // bob keeps kp.secret
+ * const { bundle, welcome } = await group.addMembers({
+ *   keyPackages: [{ keyPackage: kp.keyPackage, from: bob.peerId }],
+ * })
+ * const bobGroup = await joinVlanGroup({
+ *   vlanId, ownerPeerId: owner.peerId, welcome: welcome!, keyPackageSecret: kp.secret,
+ *   identity: bob, storage: new MemoryStorage(),
+ * })
+ * // `bundle` goes to the other members: await member.processCommit({ bundle })
+ * const keys = bobGroup.epochKeys() // { kind: 'mls', epoch: 1, secrets, leafIndex: 1, acceptLeaf }
+ * console.log(keys.epoch === group.epochKeys().epoch, bundle.length > 0)
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+export { type CommitBundle, decodeBundle, encodeBundle } from './bundle.ts'
+export {
+  CIPHERSUITE_ID,
+  CIPHERSUITE_NAME,
+  CREDENTIAL_BINDING_LABEL,
+  DEFAULT_LOG_LIMIT,
+  LEASE_CLOCK_SKEW_SECONDS,
+  LEASE_LABEL,
+  MAX_LEASE_SECONDS,
+} from './constants.ts'
+export { MLS_ERROR_CODES, MlsError, type MlsErrorCode } from './errors.ts'
+export { type ExportEpochSecretsParams, exportEpochSecrets } from './exporter.ts'
+export {
+  type Clock,
+  type CommitOutput,
+  type CreateVlanGroupParams,
+  createKeyPackage,
+  createVlanGroup,
+  type JoinVlanGroupParams,
+  joinVlanGroup,
+  type KeyPackageOutput,
+  type LoadVlanGroupParams,
+  loadVlanGroup,
+  type Member,
+  type MlsEpochKeys,
+  type ProcessOutput,
+  type ProposalSummary,
+  recordName,
+  VlanGroup,
+  type VlanGroupOptions,
+  verifyKeyPackage,
+} from './group.ts'
+export {
+  type CredentialClaim,
+  ed25519PublicKeyOfPeerId,
+  type NodeIdentity,
+  nodeIdentityFromEd25519PrivateKey,
+  peerIdFromEd25519PublicKey,
+} from './identity.ts'
+export { decodeLease, type Lease, type LeaseFields, verifyLease } from './lease.ts'
+export { MemoryStorage, type StateStorage } from './storage.ts'
