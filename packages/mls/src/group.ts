@@ -910,6 +910,17 @@ export class VlanGroup {
   async #process(bytes: Uint8Array): Promise<ProcessOutput> {
     this.#checkActive()
     const bundle = decodeBundle(bytes)
+    const commitMessage = decodeMessage(bundle.commit, 'the commit')
+    if (commitMessage.wireformat !== 'mls_private_message') {
+      throw new MlsError('mls-malformed', 'a commit is a private MLS message')
+    }
+    const pm = commitMessage.privateMessage
+    if (pm.contentType !== 'commit') throw new MlsError('mls-malformed', 'not a commit')
+    if (pm.epoch !== bundle.epoch)
+      throw new MlsError('mls-malformed', 'the bundle and its commit name different epochs')
+    if (!bytesEqual(pm.groupId, this.#record.vlanId)) {
+      throw new MlsError('mls-wrong-group', 'the commit is for another group')
+    }
     if (bundle.epoch < this.epoch) {
       const mine = this.#record.commitLog.find((b) => bundleEpoch(b) === bundle.epoch)
       if (mine === undefined)
@@ -927,13 +938,6 @@ export class VlanGroup {
         `a commit for epoch ${bundle.epoch}, this member is at ${this.epoch}: catch up`,
       )
     }
-    const commitMessage = decodeMessage(bundle.commit, 'the commit')
-    if (commitMessage.wireformat !== 'mls_private_message') {
-      throw new MlsError('mls-malformed', 'a commit is a private MLS message')
-    }
-    const pm = commitMessage.privateMessage
-    if (pm.contentType !== 'commit') throw new MlsError('mls-malformed', 'not a commit')
-    this.#checkGroupAndEpoch(pm.groupId, pm.epoch, 'commit')
 
     // A lease in the authenticated data (an admin's commit): verify it now,
     // check the committer against it below, once MLS has named the sender.

@@ -5,6 +5,7 @@ import {
   joinVlanGroup,
   MemoryStorage,
   type MlsEpochKeys,
+  MlsError,
   type NodeIdentity,
   nodeIdentityFromEd25519PrivateKey,
   type VlanGroup,
@@ -94,4 +95,36 @@ export function sealAndOpen(from: MlsEpochKeys, to: MlsEpochKeys): Uint8Array | 
   })
   const plaintext = Uint8Array.of(0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 8, 6)
   return receiver.open(sender.seal(VFT, plaintext), VFT, WINDOW)
+}
+
+/** Asserts that `p` rejects with an MlsError of `code`. */
+export async function refused(p: Promise<unknown> | (() => unknown), code: string): Promise<void> {
+  const run = typeof p === 'function' ? Promise.resolve().then(p) : p
+  const e = await run.then(
+    () => undefined,
+    (err: unknown) => err,
+  )
+  if (!(e instanceof MlsError)) throw new Error(`expected MlsError ${code}, got ${String(e)}`)
+  if (e.code !== code) throw new Error(`expected ${code}, got ${e.code}: ${e.message}`)
+}
+
+/** Asserts that `f` is refused with `code` and leaves `group`'s state byte for byte unchanged. */
+export async function refusedUntouched(
+  group: VlanGroup,
+  f: () => Promise<unknown>,
+  code: string,
+): Promise<void> {
+  const before = group.snapshot()
+  await refused(f, code)
+  const after = group.snapshot()
+  if (!Buffer.from(before).equals(Buffer.from(after)))
+    throw new Error(`state changed by a refused input (${code})`)
+}
+
+/** A copy of a node's storage: a "stolen" or restored copy of its state. */
+export async function copyStorage(from: MemoryStorage, name: string): Promise<MemoryStorage> {
+  const copy = new MemoryStorage()
+  const bytes = await from.read(name)
+  if (bytes !== undefined) await copy.write(name, bytes)
+  return copy
 }

@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest'
+import { decodeLease, MAX_LEASE_SECONDS, verifyLease } from '../src/index.ts'
+import { decodeLeaseAad, encodeLeaseAad, leaseCovers, signLease } from '../src/lease.ts'
+import { identity, makeGroup, refused, refusedUntouched, sameSecrets, VLAN_ID } from './helpers.ts'
+
+const T0 = 1_900_000_000
+
+describe('lease format', () => {
+  it('signs, encodes, decodes and verifies; any flipped bit fails', async () => {
+    const owner = await identity(1)
+    const admin = await identity(2)
+    const lease = await signLease({
+      owner,
+      fields: { vlanId: VLAN_ID, adminPeerId: admin.peerId, notBefore: T0, notAfter: T0 + 600 },
+    })
+    expect(lease.bytes.length).toBe(32 + 1 + 38 + 8 + 8 + 64)
+    const d = decodeLease(lease.bytes)
+    expect(d.notBefore).toBe(T0)
+    expect(d.notAfter).toBe(T0 + 600)
+    expect(Buffer.from(d.adminPeerId).equals(Buffer.from(admin.peerId))).toBe(true)
+    const ok = await verifyLease({ lease: lease.bytes, vlanId: VLAN_ID, ownerPeerId: owner.peerId })
+    expect(ok.notAfter).toBe(T0 + 600)
+    for (let bit = 0; bit < lease.bytes.length * 8; bit += 37) {
+      const bad = lease.bytes.slice()
+      bad[bit >> 3]! ^= 1 << (bit & 7)
+      await refused(
+        verifyLease({ lease: bad, vlanId: VLAN_ID, ownerPeerId: owner.peerId }),
+        'mls-lease-invalid',
+      )
+    }
+    await refused(
+      verifyLease({ lease: lease.bytes, vlanId: new Uint8Array(32), ownerPeerId: owner.peerId }),
+      'mls-lease-invalid',
+    )
+    await refused(
+      verifyLease({ lease: lease.bytes, vlanId: VLAN_ID, ownerPeerId: admin.peerId }),
+      'mls-lease-invalid',
+    )
+    await refused(
+      verifyLease({ lease: lease.bytes.subarray(1), vlanId: VLAN_ID, ownerPeerId: owner.peerId }),
+      'mls-lease-invalid',
+    )
+    await refused(
+      signLease({
+        owner,
+        fields: {
+          vlanId: VLAN_ID,
+          adminPeerId: admin.peerId,
+          notBefore: T0,
+          notAfter: T0 + MAX_LEASE_SECONDS + 1,
+        },
+      }),
+      'mls-lease-invalid',
+    )
+  })
+
+  it('the authenticated data carries the lease and the commit time; coverage is within the lease and not from the future', () => {
+    const lease = new Uint8Array(143).fill(3)
+    const aad = encodeLeaseAad(lease, T0 + 5)
+    const d = decodeLeaseAad(aad)!
+    expect(d.commitTime).toBe(T0 + 5)
+    expect(Buffer.from(d.lease).equals(Buffer.from(lease))).toBe(true)
+    expect(decodeLeaseAad(new Uint8Array(0))).toBeUndefined()
+    expect(() => decodeLeaseAad(aad.subarray(1))).toThrow()
+    const f = {
+      vlanId: VLAN_ID,
+      adminPeerId: new Uint8Array(38),
+      notBefore: T0,
+      notAfter: T0 + 600,
+    }
+    expect(leaseCovers(f, T0, T0)).toBe(true)
+    expect(leaseCovers(f, T0 + 600, T0 + 10_000)).toBe(true) // catching up later is fine
+    expect(leaseCovers(f, T0 - 1, T0)).toBe(false)
+    expect(leaseCovers(f, T0 + 601, T0 + 601)).toBe(false)
+    expect(leaseCovers(f, T0 + 300, T0 + 300 - 121)).toBe(false) // from the receiver's future
+    expect(leaseCovers(f, T0 + 300, T0 + 300 - 120)).toBe(true)
+  })
+})
+
+describe('who commits', () => {
+  it('only the owner, or an admin while its lease runs; the owner waits it out', async () => {
+    const clock = { now: T0 }
+    const c = () => clock.now
+    const { owner, members } = await makeGroup(3, c)
+    const [admin, alice, bob] = members as [
+      (typeof members)[0],
+      (typeof members)[0],
+      (typeof members)[0],
+    ]
+    await refusedUntouched(admin.group, () => admin.group.update(), 'mls-not-committer')
+    await refused(
+      admin.group.issueLease({
+        adminPeerId: alice.identity.peerId,
+        notBefore: T0,
+        notAfter: T0 + 60,
+      }),
+      'mls-not-committer',
+    )
+
+    const lease = await owner.group.issueLease({
+      adminPeerId: admin.identity.peerId,
+      notBefore: T0,
+      notAfter: T0 + 600,
+    })
+    await refusedUntouched(owner.group, () => owner.group.update(), 'mls-lease-outstanding')
+    await refusedUntouched(
+      alice.group,
+      () => alice.group.acceptLease({ lease }),
+      'mls-lease-invalid',
+    ) // not hers
+    await refusedUntouched(
+      admin.group,
+      () => admin.group.acceptLease({ lease: lease.subarray(1) }),
+      'mls-lease-invalid',
+    )
+    await admin.group.acceptLease({ lease })
+
+    // the admin commits: an update and a removal
+    const upd = await admin.group.update()
+    for (const n of [owner, alice, bob]) await n.group.processCommit({ bundle: upd.bundle })
+    const rem = await admin.group.removeMembers({ peerIds: [bob.identity.peerId] })
+    for (const n of [owner, alice]) await n.group.processCommit({ bundle: rem.bundle })
+    expect(sameSecrets(owner.group.epochKeys(), admin.group.epochKeys())).toBe(true)
+    expect(sameSecrets(alice.group.epochKeys(), admin.group.epochKeys())).toBe(true)
+    await refused(
+      admin.group.removeMembers({ peerIds: [owner.identity.peerId] }),
+      'mls-owner-removal',
+    )
+
+    // the lease runs out: the admin stops, the owner resumes
+    clock.now = T0 + 601
+    await refusedUntouched(admin.group, () => admin.group.update(), 'mls-not-committer')
+    const own = await owner.group.update()
+    for (const n of [admin, alice]) await n.group.processCommit({ bundle: own.bundle })
+    expect(sameSecrets(owner.group.epochKeys(), alice.group.epochKeys())).toBe(true)
+  })
+
+  it('members refuse an admin commit made outside the lease or from their future', async () => {
+    const ownerClock = { now: T0 }
+    const { owner, members } = await makeGroup(2, () => ownerClock.now)
+    const [admin, alice] = members as [(typeof members)[0], (typeof members)[0]]
+    const lease = await owner.group.issueLease({
+      adminPeerId: admin.identity.peerId,
+      notBefore: T0 + 100,
+      notAfter: T0 + 700,
+    })
+    await admin.group.acceptLease({ lease })
+    // The admin's clock is the one in makeGroup: fixed at T0, before notBefore.
+    await refusedUntouched(admin.group, () => admin.group.update(), 'mls-not-committer')
+    expect(alice.group.epoch).toBe(1n)
+    // An admin with a fast clock commits at T0 + 500; Alice's clock reads T0 (more than 120 s behind).
+    const fastAdmin = await (await import('../src/index.ts')).loadVlanGroup({
+      vlanId: VLAN_ID,
+      identity: admin.identity,
+      storage: admin.storage,
+      clock: () => T0 + 500,
+    })
+    const upd = await fastAdmin!.update()
+    await refusedUntouched(
+      alice.group,
+      () => alice.group.processCommit({ bundle: upd.bundle }),
+      'mls-lease-invalid',
+    )
+    // The owner's clock catches up: accepted.
+    ownerClock.now = T0 + 450
+    await owner.group.processCommit({ bundle: upd.bundle })
+    expect(sameSecrets(owner.group.epochKeys(), fastAdmin!.epochKeys())).toBe(true)
+  })
+})
