@@ -13,6 +13,7 @@ import type { ReceiveCounters } from '@peertap/crypto'
 import type { TableCounters } from '@peertap/relay'
 import type { VlanCounters } from '@peertap/switch'
 import { Topology } from '@peertap/tool-netns'
+import type { RelayHost } from './relay-harness.ts'
 
 export type Transport = 'tcp' | 'quic' | 'ws'
 
@@ -24,6 +25,12 @@ export interface OverlayOptions {
   /** Extra arguments for `peertap up`, e.g. ['--trace']. */
   readonly upArgs?: readonly string[]
   readonly mtu?: number
+  /**
+   * Nodes reach each other only through this relay: its host is added as
+   * the hub of an isolated topology (spokes reach only the hub, as NAT'd
+   * peers would), it starts first, and every node dials it alone.
+   */
+  readonly relay?: RelayHost
 }
 
 export interface OverlayNode {
@@ -59,6 +66,8 @@ export class Overlay {
   readonly topo: Topology
   readonly nodes: OverlayNode[]
   readonly transport: Transport
+  /** The relay every node dials, when the overlay has one. */
+  relay: RelayHost | undefined = undefined
   readonly #dir: string
 
   private constructor(topo: Topology, nodes: OverlayNode[], transport: Transport, dir: string) {
@@ -71,10 +80,17 @@ export class Overlay {
   static async start(options: OverlayOptions = {}): Promise<Overlay> {
     const hosts = options.hosts ?? ['a', 'b']
     const transport = options.transport ?? 'tcp'
-    const topo = await Topology.create({ hosts })
+    const relay = options.relay
+    const topo = await Topology.create(
+      relay === undefined
+        ? { hosts }
+        : { hosts: [...hosts, relay.host], isolated: true, hubs: [relay.host] },
+    )
     const dir = await mkdtemp(join(tmpdir(), 'peertap-overlay-'))
     const overlay = new Overlay(topo, [], transport, dir)
+    overlay.relay = relay
     try {
+      await relay?.start(topo, dir, [`/ip4/0.0.0.0${PORT[transport]}`])
       const secret = randomBytes(32).toString('hex')
       for (const [i, host] of hosts.entries()) {
         const stateDir = join(dir, host)
@@ -94,9 +110,12 @@ export class Overlay {
       }
       for (const [i, node] of overlay.nodes.entries()) {
         // Each node dials the ones before it, so every pair has one connection.
-        const peers = overlay.nodes
-          .slice(0, i)
-          .map((p) => `/ip4/${topo.address(p.host)}${PORT[transport]}/p2p/${p.peerId}`)
+        const peers =
+          relay !== undefined
+            ? [relay.address(PORT[transport])]
+            : overlay.nodes
+                .slice(0, i)
+                .map((p) => `/ip4/${topo.address(p.host)}${PORT[transport]}/p2p/${p.peerId}`)
         const config = {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`],
@@ -158,7 +177,7 @@ export class Overlay {
     return JSON.parse(out) as NodeStatus
   }
 
-  /** Waits until every node has its TAP up and a link to every other node. */
+  /** Waits until every node has its TAP up and a link to every other node (or to the relay). */
   async waitReady(timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     for (const node of this.nodes) {
@@ -166,7 +185,8 @@ export class Overlay {
         const status = await this.status(node.host).catch(() => undefined)
         if (
           status !== undefined &&
-          status.neighbours.filter((n) => n.status === 'up').length >= this.nodes.length - 1
+          status.neighbours.filter((n) => n.status === 'up').length >=
+            (this.relay === undefined ? this.nodes.length - 1 : 1)
         ) {
           break
         }

@@ -28,3 +28,9 @@ export {
   type Transport,
 } from './harness.ts'
 export { LOCAL, type RunningNode, runNode, startNode } from './node.ts'
+export {
+  RELAY_ARGV,
+  RelayHost,
+  type RelayHostOptions,
+  type RelayStatus,
+} from './relay-harness.ts'

@@ -22,7 +22,14 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { derivePskEpochSecrets } from '@peertap/crypto'
-import { FLAG_RECEIVE, FLAG_SEND, ForwardingTable, type Frame, RouteBatch } from '@peertap/relay'
+import {
+  FLAG_RECEIVE,
+  FLAG_SEND,
+  ForwardingTable,
+  type Frame,
+  RouteBatch,
+  SubscriptionProofs,
+} from '@peertap/relay'
 import { Switch } from '@peertap/switch'
 import { openTap, type TapDevice } from '@peertap/tap'
 import { createTrunk, type Link, type Trunk } from '@peertap/trunk'
@@ -194,14 +201,37 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
 
   // Subscriptions: ours into the table and out to neighbours.
   const held = new Map<string, Uint8Array>()
-  const entries = (vfts: Iterable<Uint8Array>) =>
-    [...vfts].map((vft) => ({ vft, flags: FLAG_RECEIVE | FLAG_SEND }))
+  // Each SUB carries the membership proof of its VLAN epoch and window, signed
+  // with the epoch's authSeed, so relays that require proofs admit it
+  // (spec 07; 12-relay.md §2). UNSUBs need none.
+  const authSeeds = new Map(
+    config.vlans.map((v) => [v.name, derivePskEpochSecrets(Buffer.from(v.secret, 'hex')).authSeed]),
+  )
+  const proofs = new SubscriptionProofs({
+    peerId: trunk.peerId.toMultihash().bytes,
+    describe: (vft) => {
+      const sub = sw.subscriptionOf(vft)
+      const authSeed = sub === undefined ? undefined : authSeeds.get(sub.vlan.name)
+      return sub === undefined || authSeed === undefined
+        ? undefined
+        : { authSeed, window: sub.window }
+    },
+    authSeeds: () => authSeeds.values(),
+    holds: (vft) => sw.holds(vft),
+  })
   const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
-    // At most 1024 entries per message (spec 08-trunk.md §4.3).
-    for (let i = 0; i < vfts.length; i += 1024) {
-      const chunk = entries(vfts.slice(i, i + 1024))
-      link.sendSubscription({ ttl: unsubscribe ? 0 : SUB_TTL_SECONDS, entries: chunk }, unsubscribe)
+    if (unsubscribe) {
+      // At most 1024 entries per message (spec 08-trunk.md §4.3).
+      for (let i = 0; i < vfts.length; i += 1024) {
+        const entries = vfts
+          .slice(i, i + 1024)
+          .map((vft) => ({ vft, flags: FLAG_RECEIVE | FLAG_SEND }))
+        link.sendSubscription({ ttl: 0, entries }, true)
+      }
+      return
     }
+    for (const sub of proofs.subscriptions(vfts, FLAG_RECEIVE | FLAG_SEND, SUB_TTL_SECONDS, now()))
+      link.sendSubscription(sub)
   }
   const refresh = async () => {
     for (const poll of multicastPolls) await poll()
@@ -230,6 +260,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       else {
         const result = table.subscribe(link.id, sub.entries, sub.ttl, now())
         if (result.rejected > 0) log.warn({ peer: link.id, ...result }, 'subscriptions refused')
+        // A relay passing on a member's SUB: declare that we send to those VFTs, under our proof.
+        if (link.hello.remoteRole === 'relay')
+          for (const declaration of proofs.sendDeclaration(sub, SUB_TTL_SECONDS, now()))
+            link.sendSubscription(declaration)
       }
     },
     onControl: (control, link) =>

@@ -8,7 +8,8 @@
  * PeerId allow and deny lists, per-neighbour limits on subscriptions,
  * frames/s and bytes/s, and a counter for every limit and drop reason;
  * and what a relay passes on to each neighbour (`Propagation`: split
- * horizon, TTLs, proofs verbatim).
+ * horizon, TTLs, proofs verbatim); and the subscriber's side of membership
+ * proofs (`SubscriptionProofs`: one proof per VLAN epoch and window).
  * Pure: no I/O, no timers (callers pass the time in seconds); one
  * dependency, @peertap/crypto, for `admitSubscription`'s proof check;
  * never depends on the switch, TAP devices or MLS.
@@ -78,6 +79,13 @@ export {
   type PropagationOptions,
 } from './propagation.ts'
 export { NeighbourOutput, RouteBatch } from './route-batch.ts'
+export {
+  type HeldVft,
+  MAX_PROVED_VFTS,
+  type ProvedSubscription,
+  SubscriptionProofs,
+  type SubscriptionProofsInit,
+} from './subscription-proofs.ts'
 export {
   type Access,
   ForwardingTable,

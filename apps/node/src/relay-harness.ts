@@ -1,0 +1,154 @@
+/**
+ * A `peertap-relay up` process in a namespace host, for overlays whose nodes
+ * reach each other only through it (`Overlay.start({ relay: … })`): the
+ * end-to-end tests of apps/relay, the benchmark's relay scenario. The relay
+ * runs from source or from its build, as the node does.
+ */
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Topology } from '@peertap/tool-netns'
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+const RELAY_CLI = fileURLToPath(
+  new URL(FROM_SOURCE ? '../../relay/src/cli.ts' : '../../relay/dist/cli.js', import.meta.url),
+)
+export const RELAY_ARGV = [
+  process.execPath,
+  ...(FROM_SOURCE ? ['--conditions=peertap:source'] : []),
+  RELAY_CLI,
+]
+
+export interface RelayHostOptions {
+  /** The host (namespace) the relay runs in; default 'r'. */
+  readonly host?: string
+  /** Config fields besides stateDir and listen (admission, limits, peerLimits, log). */
+  readonly config?: Readonly<Record<string, unknown>>
+  /** Extra arguments for `peertap-relay up`, e.g. ['--trace']. */
+  readonly upArgs?: readonly string[]
+}
+
+export class RelayHost {
+  readonly host: string
+  readonly options: RelayHostOptions
+  stateDir = ''
+  peerId = ''
+  pid = 0
+  /** Output of the relay process (JSON lines), for diagnosis and the tests. */
+  readonly log: string[] = []
+  #topo: Topology | undefined
+
+  constructor(options: RelayHostOptions = {}) {
+    this.host = options.host ?? 'r'
+    this.options = options
+  }
+
+  /** Starts the relay listening on `listen` (multiaddrs) and waits for its status API. */
+  async start(topo: Topology, dir: string, listen: readonly string[]): Promise<void> {
+    this.#topo = topo
+    this.stateDir = join(dir, this.host)
+    this.peerId = (
+      await topo.exec(this.host, [...RELAY_ARGV, 'keygen', '--state-dir', this.stateDir])
+    ).trim()
+    const configPath = join(dir, `${this.host}.json`)
+    await writeFile(
+      configPath,
+      JSON.stringify({ stateDir: this.stateDir, listen, ...this.options.config }, null, 2),
+    )
+    const child = topo.spawn(this.host, [
+      ...RELAY_ARGV,
+      'up',
+      '--config',
+      configPath,
+      ...(this.options.upArgs ?? []),
+    ])
+    this.pid = child.pid ?? 0
+    let rest = ''
+    const keep = (chunk: Buffer) => {
+      const parts = (rest + chunk.toString()).split('\n')
+      rest = parts.pop() ?? ''
+      this.log.push(...parts.filter(Boolean))
+      if (this.log.length > 20_000) this.log.splice(0, this.log.length - 20_000)
+    }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+    const deadline = Date.now() + 15_000
+    for (;;) {
+      if (child.exitCode !== null)
+        throw new Error(`peertap-relay exited (${child.exitCode}):\n${this.log.join('\n')}`)
+      if (
+        await this.status().then(
+          () => true,
+          () => false,
+        )
+      )
+        return
+      if (Date.now() > deadline)
+        throw new Error(`peertap-relay not up after 15 s:\n${this.log.slice(-30).join('\n')}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+
+  /** The relay's multiaddr for a listen suffix such as '/tcp/7400'. */
+  address(suffix: string): string {
+    if (this.#topo === undefined) throw new Error('relay not started')
+    return `/ip4/${this.#topo.address(this.host)}${suffix}/p2p/${this.peerId}`
+  }
+
+  /** `peertap-relay status` (JSON), run in the relay's namespace. */
+  async status(): Promise<RelayStatus> {
+    if (this.#topo === undefined) throw new Error('relay not started')
+    const out = await this.#topo.exec(this.host, [
+      ...RELAY_ARGV,
+      'status',
+      '--state-dir',
+      this.stateDir,
+    ])
+    return JSON.parse(out) as RelayStatus
+  }
+
+  /** `peertap-relay metrics` (Prometheus text). */
+  async metrics(): Promise<string> {
+    if (this.#topo === undefined) throw new Error('relay not started')
+    return this.#topo.exec(this.host, [...RELAY_ARGV, 'metrics', '--state-dir', this.stateDir])
+  }
+}
+
+/** The part of `peertap-relay status` the harness and tests read. */
+export interface RelayStatus {
+  peerId: string
+  role: string
+  neighbours: Array<{
+    id: string
+    status: string
+    role: string
+    access: string
+    admitted: boolean
+    table: {
+      subscriptions: number
+      framesIn: number
+      framesDropped: number
+      copiesCaused: number
+      copiesReceived: number
+    } | null
+    counters: Record<string, number>
+  }>
+  subscriptions: { table: number; vfts: number; neighbours: number; propagated: number }
+  relay: {
+    subsReceived: number
+    unsubsReceived: number
+    subEntriesAccepted: number
+    subEntriesRefused: number
+    subsPropagated: number
+    unsubsPropagated: number
+    proofRejections: Record<string, number>
+  }
+  table: {
+    framesIn: number
+    framesForwarded: number
+    copiesOut: number
+    frameDrops: Record<string, number>
+    subscriptionDrops: Record<string, number>
+  }
+  trunk: { closeReasons: Record<string, number>; linksUp: number; linksDown: number }
+}

@@ -1,0 +1,415 @@
+/**
+ * End to end through a relay: real `peertap up` processes in spokes A and B
+ * that reach only the hub R (an isolated bridge: as two NAT'd peers that
+ * can reach only a relay), and a real `peertap-relay up` in R. Needs root
+ * and /dev/net/tun; elsewhere it skips with the reason. Every namespace and
+ * process is removed afterwards, also on failure (Overlay.stop in afterAll,
+ * Topology.destroy ends every process it started by PID).
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { derivePskEpochSecrets } from '@peertap/crypto'
+import { linkLocal, Overlay, RelayHost, TAP, type Transport, waitForIpv6 } from '@peertap/node'
+import { rootAndTun } from '@peertap/tool-netns'
+import { loadOrCreateIdentity } from '@peertap/trunk'
+import { deriveVlanId } from '@peertap/vft'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const can = rootAndTun()
+if (!can.ok) console.log(`relay end-to-end tests skipped: ${can.reason}`)
+
+const FIXTURES = new URL('./fixtures/', import.meta.url).pathname
+const NODE_FIXTURES = new URL('../../node/test/fixtures/', import.meta.url).pathname
+const fixture = (path: string) => [process.execPath, '--conditions=peertap:source', path]
+const PORT: Record<Transport, string> = {
+  tcp: '/tcp/7400',
+  quic: '/udp/7400/quic-v1',
+  ws: '/tcp/7401/ws',
+}
+const ping = (overlay: Overlay, from: string, to: string, extra: string[] = []) =>
+  overlay.topo.exec(from, ['ping', ...extra, '-c', '3', '-i', '0.2', '-W', '2', to])
+
+describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
+  'A and B only through a relay over %s',
+  (transport) => {
+    let overlay: Overlay
+    const relay = new RelayHost()
+
+    beforeAll(async () => {
+      overlay = await Overlay.start({ transport, relay })
+      await waitForIpv6(overlay)
+    }, 60_000)
+    afterAll(async () => {
+      await overlay?.stop()
+    })
+
+    it('has no direct path: the underlay isolates A from B, and each node has one neighbour, the relay', async () => {
+      await expect(
+        overlay.topo.exec('a', ['ping', '-c', '1', '-W', '1', overlay.topo.address('b')]),
+      ).rejects.toThrow()
+      for (const host of ['a', 'b']) {
+        const status = await overlay.status(host)
+        expect(status.neighbours.map((n) => n.id)).toEqual([relay.peerId])
+      }
+      const status = await relay.status()
+      expect(status.role).toBe('relay')
+      expect(status.neighbours.map((n) => n.id).sort()).toEqual(
+        overlay.nodes.map((n) => n.peerId).sort(),
+      )
+    })
+
+    it('resolves ARP both ways through the relay', async () => {
+      const [a, b] = [overlay.node('a'), overlay.node('b')]
+      expect(
+        await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip]),
+      ).toContain(`from ${b.mac}`)
+      expect(
+        await overlay.topo.exec('b', ['arping', '-c', '2', '-w', '5', '-I', TAP, a.ip]),
+      ).toContain(`from ${a.mac}`)
+    })
+
+    it('pings IPv4 both ways through the relay', async () => {
+      expect(await ping(overlay, 'a', overlay.node('b').ip)).toMatch(/3 received/)
+      expect(await ping(overlay, 'b', overlay.node('a').ip)).toMatch(/3 received/)
+    })
+
+    it('pings IPv6 global and link-local addresses through the relay', async () => {
+      const b = overlay.node('b')
+      expect(await ping(overlay, 'a', b.ip6, ['-6'])).toMatch(/3 received/)
+      expect(await ping(overlay, 'a', `${linkLocal(b.mac)}%${TAP}`, ['-6'])).toMatch(/3 received/)
+      expect(await ping(overlay, 'b', overlay.node('a').ip6, ['-6'])).toMatch(/3 received/)
+    })
+
+    it('admitted every SUB with a valid proof and forwarded by proof binding alone', async () => {
+      const s = await relay.status()
+      expect(s.table.framesForwarded).toBeGreaterThan(20)
+      expect(s.relay.subEntriesAccepted).toBeGreaterThan(0)
+      expect(s.relay.subEntriesRefused).toBe(0)
+      expect(s.relay.subsPropagated).toBeGreaterThan(0)
+      expect(Object.values(s.relay.proofRejections).every((n) => n === 0)).toBe(true)
+      expect(s.table.frameDrops['no-proof']).toBe(0)
+      expect(s.table.frameDrops['proof-mismatch']).toBe(0)
+    })
+  },
+)
+
+describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, admission', () => {
+  let overlay: Overlay
+  let keys: string
+  let deniedDir: string
+  let intruderDir: string
+  let deniedId: string
+  const secret = 'a5'.repeat(32)
+  let relay: RelayHost
+
+  beforeAll(async () => {
+    keys = await mkdtemp(join(tmpdir(), 'peertap-relay-e2e-'))
+    deniedDir = join(keys, 'denied')
+    intruderDir = join(keys, 'intruder')
+    deniedId = peerIdFromPrivateKey(await loadOrCreateIdentity(deniedDir)).toString()
+    await loadOrCreateIdentity(intruderDir)
+    relay = new RelayHost({
+      upArgs: ['--trace'],
+      config: { admission: { requireProofs: true, deny: [deniedId] } },
+    })
+    overlay = await Overlay.start({ transport: 'tcp', relay, secrets: { a: secret, b: secret } })
+    await waitForIpv6(overlay)
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+    if (keys !== undefined) await rm(keys, { recursive: true, force: true })
+  })
+
+  it("carries a 50 MB TCP transfer intact; R's underlay, status, metrics and trace show no VLAN-ID, key, MAC, overlay address or payload", async () => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    const pcap = join(tmpdir(), `peertap-relay-e2e-${process.pid}.pcap`)
+    const capture = overlay.topo.spawn('r', ['tcpdump', '-i', 'eth0', '-s', '0', '-U', '-w', pcap])
+    try {
+      await new Promise((r) => setTimeout(r, 500))
+      const pattern = '5065657254617021c0ffee0ddba11dea' // "PeerTap!" c0ffee...
+      await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.2', '-p', pattern, b.ip])
+      await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-p', pattern, b.ip6])
+      const transfer = [...fixture(join(NODE_FIXTURES, 'transfer.ts'))]
+      const server = overlay.topo.spawn('b', [...transfer, 'server', b.ip, '5001'])
+      const serverOut = lines(server.stdout!)
+      await serverOut.next() // listening
+      const started = Date.now()
+      const client = JSON.parse(
+        await overlay.topo.exec('a', [...transfer, 'client', b.ip, '5001', '50'], 120_000),
+      )
+      const received = JSON.parse((await serverOut.next()).value!)
+      const seconds = (Date.now() - started) / 1000
+      console.log(
+        `50 MB through the relay over TCP: ${seconds.toFixed(1)} s, ${((50 * 8 * 1.048576) / seconds).toFixed(0)} Mbit/s`,
+      )
+      expect(received).toEqual(client)
+      expect(received.bytes).toBe(50 * 1024 * 1024)
+      capture.kill('SIGTERM')
+      await new Promise((r) => capture.once('exit', r))
+
+      const bytes = await readFile(pcap)
+      // The capture saw the transfer twice: A to R, and R to B.
+      expect(bytes.length).toBeGreaterThan(100 * 1024 * 1024)
+      const status = JSON.stringify(await relay.status())
+      const metrics = await relay.metrics()
+      const log = relay.log.join('\n')
+      expect(log).toContain('"msg":"route"') // --trace logged forwarding decisions
+      expect(metrics).toMatch(/^peertap_relay_table_frames_forwarded \d+/m)
+      for (const reason of ['rate_frames', 'rate_bytes', 'no_proof', 'proof_mismatch', 'denied'])
+        expect(metrics).toMatch(new RegExp(`^peertap_relay_table_frame_drops_${reason} `, 'm'))
+      const texts = { status, metrics, log }
+
+      const keys = derivePskEpochSecrets(Buffer.from(secret, 'hex'))
+      const secrets: Record<string, Uint8Array> = {
+        'VLAN secret': Buffer.from(secret, 'hex'),
+        frameBase: keys.frameBase,
+        vftKey: keys.vftKey,
+        hpKey: keys.hpKey,
+        authSeed: keys.authSeed,
+      }
+      for (const node of [a, b]) {
+        secrets[`VLAN-ID owned by ${node.host}`] = deriveVlanId(
+          peerIdFromString(node.peerId).toMultihash().bytes,
+          'demo',
+        )
+      }
+      const has = (hex: string) => bytes.includes(Buffer.from(hex, 'hex'))
+      for (const [what, value] of Object.entries(secrets)) {
+        const hex = Buffer.from(value).toString('hex')
+        expect(has(hex), `${what} on the underlay`).toBe(false)
+        for (const [where, text] of Object.entries(texts))
+          expect(text.includes(hex), `${what} in ${where}`).toBe(false)
+      }
+      for (const node of [a, b]) {
+        expect(has(node.mac.replaceAll(':', '')), `MAC ${node.mac}`).toBe(false)
+        for (const [where, text] of Object.entries(texts)) {
+          expect(text.toLowerCase().includes(node.mac), `MAC ${node.mac} in ${where}`).toBe(false)
+          expect(text.includes(node.ip), `${node.ip} in ${where}`).toBe(false)
+          expect(text.includes(node.ip6), `${node.ip6} in ${where}`).toBe(false)
+        }
+      }
+      expect(has('c6130001c6130002') || has('c6130002c6130001')).toBe(false)
+      expect(has('fd005055000000000000000000000002')).toBe(false)
+      expect(has(pattern)).toBe(false)
+      expect(has(Buffer.from('PeerTap!').toString('hex'))).toBe(false)
+    } finally {
+      capture.kill('SIGTERM')
+      await rm(pcap, { force: true })
+    }
+  }, 150_000)
+
+  it('a peer without a valid membership proof gets nothing forwarded and reaches nobody, and is counted', async () => {
+    const before = await relay.status()
+    const peer = overlay.topo.spawn('a', [
+      ...fixture(join(FIXTURES, 'peer.ts')),
+      relay.address(PORT.tcp),
+      intruderDir,
+      'intruder',
+      '4',
+    ])
+    const out = lines(peer.stdout!)
+    const ready = JSON.parse((await out.next()).value ?? '{}')
+    expect(ready.ready).toBe(true)
+    // It heard the members' subscriptions (a relay cannot tell members from others) ...
+    expect(ready.stolen).toBeGreaterThan(0)
+    expect(ready.proofs).toBeGreaterThan(0)
+    // ... while the members talk.
+    expect(await ping(overlay, 'a', overlay.node('b').ip)).toMatch(/3 received/)
+    expect(await ping(overlay, 'b', overlay.node('a').ip)).toMatch(/3 received/)
+    const result = JSON.parse((await out.next()).value ?? '{}')
+    expect(result.received).toBe(0)
+    expect(result.receivedTotal).toBe(0)
+    const after = await relay.status()
+    const sub = (s: typeof before, r: string) => s.table.subscriptionDrops[r]!
+    const frame = (s: typeof before, r: string) => s.table.frameDrops[r]!
+    const entries = Math.min(ready.stolen, 200)
+    // No proof; a member's proof replayed (it names another PeerId).
+    expect(sub(after, 'sub-no-proof') - sub(before, 'sub-no-proof')).toBe(entries)
+    expect(sub(after, 'sub-proof-invalid') - sub(before, 'sub-proof-invalid')).toBe(entries)
+    expect(
+      after.relay.proofRejections['wrong-peer']! - before.relay.proofRejections['wrong-peer']!,
+    ).toBe(1)
+    // Its own key is admitted, but under it its frames reach none of the members.
+    const mismatch = frame(after, 'proof-mismatch') - frame(before, 'proof-mismatch')
+    const unheard = frame(after, 'no-subscriber') - frame(before, 'no-subscriber')
+    expect(mismatch).toBeGreaterThan(0)
+    expect(mismatch + unheard).toBe(ready.sent)
+  }, 60_000)
+
+  it('a denied PeerId gets nothing forwarded, its SUBs and frames are refused and counted', async () => {
+    const before = await relay.status()
+    const peer = overlay.topo.spawn('b', [
+      ...fixture(join(FIXTURES, 'peer.ts')),
+      relay.address(PORT.tcp),
+      deniedDir,
+      'denied',
+      '5',
+    ])
+    const out = lines(peer.stdout!)
+    const ready = JSON.parse((await out.next()).value ?? '{}')
+    expect(ready.ready).toBe(true)
+    expect(ready.peerId).toBe(deniedId)
+    // A denied peer is never told the members' subscriptions; it tries random VFTs.
+    expect(ready.stolen).toBe(0)
+    expect(await ping(overlay, 'a', overlay.node('b').ip)).toMatch(/3 received/)
+    // While it is connected, the relay shows it as denied.
+    const during = await relay.status()
+    const denied = during.neighbours.find((n) => n.id === deniedId)
+    expect(denied?.access).toBe('deny')
+    expect(denied?.admitted).toBe(false)
+    const result = JSON.parse((await out.next()).value ?? '{}')
+    expect(result.received).toBe(0)
+    const after = await relay.status()
+    // Its SUB without a proof and its SUB with its own proof: every entry refused.
+    expect(
+      after.table.subscriptionDrops['sub-denied']! - before.table.subscriptionDrops['sub-denied']!,
+    ).toBe(2 * ready.sent)
+    expect(after.table.frameDrops.denied! - before.table.frameDrops.denied!).toBe(ready.sent)
+  }, 60_000)
+
+  it('survives a SUB storm, bogus hop limits and garbage trunk streams, and keeps forwarding', async () => {
+    const before = await relay.status()
+    const result = JSON.parse(
+      await overlay.topo.exec(
+        'a',
+        [...fixture(join(FIXTURES, 'peer.ts')), relay.address(PORT.tcp), intruderDir, 'hostile'],
+        60_000,
+      ),
+    )
+    expect(result).toEqual({ done: true, subs: 88, hopFrames: 2, garbageStreams: 5 })
+    const after = await relay.status()
+    const sub = (s: typeof before, r: string) => s.table.subscriptionDrops[r]!
+    // Without proofs: refused entry by entry; with garbage proofs: rate-limited before any signature work.
+    expect(sub(after, 'sub-no-proof') - sub(before, 'sub-no-proof')).toBe(24 * 1024)
+    expect(sub(after, 'sub-rate') - sub(before, 'sub-rate')).toBeGreaterThan(0)
+    // The proof-check bucket (burst 40, 20/s) let only the first few reach verification.
+    const verified =
+      after.relay.proofRejections.malformed! - before.relay.proofRejections.malformed!
+    expect(verified).toBeGreaterThan(0)
+    expect(verified).toBeLessThanOrEqual(45)
+    expect(after.table.frameDrops['hop-limit']! - before.table.frameDrops['hop-limit']!).toBe(2)
+    const closed = (s: typeof before) =>
+      [
+        'bad-varint',
+        'oversized',
+        'unknown-type',
+        'truncated',
+        'non-minimal-varint',
+        'hello-expected',
+        'bad-body',
+      ].reduce((sum, r) => sum + (s.trunk.closeReasons[r] ?? 0), 0)
+    expect(closed(after) - closed(before)).toBeGreaterThanOrEqual(5)
+    // The relay still carries A and B.
+    expect(await ping(overlay, 'a', overlay.node('b').ip)).toMatch(/3 received/)
+  }, 90_000)
+})
+
+describe.skipIf(!can.ok)('through a rate-limited relay: a flood from one peer', () => {
+  let overlay: Overlay
+  const framesPerSecond = 2000
+  const relay = new RelayHost({
+    config: { limits: { framesPerSecond, frameBurst: 400 } },
+  })
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({ transport: 'tcp', relay, hosts: ['a', 'b', 'c'] })
+    await waitForIpv6(overlay)
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+  })
+
+  it("is cut to its frames/s limit and counted, and does not starve another peer's flow", async () => {
+    const [a, b, c] = [overlay.node('a'), overlay.node('b'), overlay.node('c')]
+    // Warm up ARP both ways so neither flow starts with a resolution.
+    await ping(overlay, 'a', b.ip)
+    await ping(overlay, 'c', b.ip)
+    const before = await relay.status()
+    const server = overlay.topo.spawn('b', ['iperf3', '-s', '-1', '-B', b.ip])
+    await new Promise((r) => setTimeout(r, 500))
+    const seconds = 4
+    const [flood, pings] = await Promise.all([
+      overlay.topo.exec(
+        'a',
+        ['iperf3', '-c', b.ip, '-u', '-b', '200M', '-l', '1000', '-t', String(seconds), '--json'],
+        60_000,
+      ),
+      (async () => {
+        await new Promise((r) => setTimeout(r, 500))
+        return overlay.topo.exec('c', ['ping', '-c', '50', '-i', '0.05', '-W', '2', b.ip], 30_000)
+      })(),
+    ])
+    void server
+    const after = await relay.status()
+    const result = JSON.parse(flood) as {
+      end: { sum: { packets: number; lost_packets: number } }
+    }
+    const offered = result.end.sum.packets / seconds
+    const delivered = (result.end.sum.packets - result.end.sum.lost_packets) / seconds
+    const pinged = Number(/(\d+) received/.exec(pings)?.[1] ?? 0)
+    const rtt = /= [\d.]+\/([\d.]+)\//.exec(pings)?.[1]
+    const rateDrops =
+      after.table.frameDrops['rate-frames']! - before.table.frameDrops['rate-frames']!
+    const statsOf = (s: typeof before, id: string) => s.neighbours.find((n) => n.id === id)?.table
+    const aDropped =
+      (statsOf(after, a.peerId)?.framesDropped ?? 0) -
+      (statsOf(before, a.peerId)?.framesDropped ?? 0)
+    const cDropped =
+      (statsOf(after, c.peerId)?.framesDropped ?? 0) -
+      (statsOf(before, c.peerId)?.framesDropped ?? 0)
+    console.log(
+      `flood through a relay limited to ${framesPerSecond} frames/s per peer: A offered ${offered.toFixed(0)} datagrams/s, ` +
+        `${delivered.toFixed(0)}/s delivered to B, ${rateDrops} frames dropped as rate-frames (A: ${aDropped}); ` +
+        `C meanwhile: ${pinged}/50 pings answered, avg RTT ${rtt} ms, ${cDropped} of its frames dropped`,
+    )
+    expect(offered).toBeGreaterThan(framesPerSecond * 2)
+    expect(rateDrops).toBeGreaterThan(0)
+    expect(aDropped).toBeGreaterThanOrEqual(rateDrops)
+    // What got through is the limit (plus the burst), not the flood.
+    expect(delivered).toBeLessThan(framesPerSecond * 1.3)
+    // C's flow was not starved: its own bucket is untouched by A's flood.
+    expect(cDropped).toBe(0)
+    expect(pinged).toBeGreaterThanOrEqual(48)
+  }, 60_000)
+})
+
+/** An async iterator over the lines a child writes. */
+function lines(stream: NodeJS.ReadableStream): AsyncIterator<string> {
+  const queue: string[] = []
+  const waiters: Array<(v: IteratorResult<string>) => void> = []
+  let rest = ''
+  let ended = false
+  stream.on('data', (chunk: Buffer) => {
+    rest += chunk.toString()
+    const parts = rest.split('\n')
+    rest = parts.pop()!
+    for (const line of parts) {
+      if (line.trim() === '') continue
+      const waiter = waiters.shift()
+      if (waiter) waiter({ value: line, done: false })
+      else queue.push(line)
+    }
+  })
+  stream.on('end', () => {
+    ended = true
+    for (const w of waiters.splice(0)) w({ value: undefined, done: true })
+  })
+  return {
+    next: () =>
+      new Promise((resolve, reject) => {
+        const line = queue.shift()
+        if (line !== undefined) return resolve({ value: line, done: false })
+        if (ended) return resolve({ value: undefined, done: true })
+        const timer = setTimeout(
+          () => reject(new Error('no output from child within 30 s')),
+          30_000,
+        )
+        waiters.push((v) => {
+          clearTimeout(timer)
+          resolve(v)
+        })
+      }),
+  }
+}
