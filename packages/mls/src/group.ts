@@ -174,8 +174,9 @@ function clientConfig(): ClientConfig {
     ...defaultClientConfig,
     authService: peerTapAuthenticationService(),
     // PeerTap sends no MLS application messages, so old epochs' receiver
-    // secrets have no use; keeping none also keeps the record small.
-    keyRetentionConfig: { ...defaultClientConfig.keyRetentionConfig, retainKeysForEpochs: 0 },
+    // secrets have no use. (0 would keep every epoch in ts-mls 1.6.4, whose
+    // pruning does slice(-max); see also #adopt, which drops them outright.)
+    keyRetentionConfig: { ...defaultClientConfig.keyRetentionConfig, retainKeysForEpochs: 1 },
   }
 }
 
@@ -1038,10 +1039,15 @@ export class VlanGroup {
 
   /** Stores the record for `state` (and a bundle to log), then adopts it. */
   async #adopt(
-    state: ClientState,
+    next: ClientState,
     change: { bundle?: Uint8Array },
     consumed: readonly Uint8Array[],
   ): Promise<void> {
+    // Drop the previous epochs' receiver secrets (secret trees and ratchet
+    // trees): they only serve late MLS application messages, which PeerTap
+    // never sends, and keeping them would grow the record by a tree per
+    // epoch and keep old-epoch secrets on disk (forward secrecy).
+    const state: ClientState = { ...next, historicalReceiverData: new Map() }
     let log = this.#record.commitLog
     if (change.bundle !== undefined) {
       log = [...log, change.bundle].slice(Math.max(0, log.length + 1 - this.#logLimit))
