@@ -1,0 +1,76 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { ConfigError } from '@peertap/daemon'
+import { afterAll, describe, expect, it } from 'vitest'
+import { parseRelayConfig } from '../src/config.ts'
+
+const ID = '12D3KooWK4oX9f1ymXiA6iiBqw7NGuTsarqeGYX7k28kPcjtKyGN'
+const CLI = new URL('../src/cli.ts', import.meta.url).pathname
+const fieldOf = (input: unknown): string => {
+  try {
+    parseRelayConfig(input)
+  } catch (error) {
+    if (error instanceof ConfigError) return `${error.field}: ${error.message}`
+    throw error
+  }
+  return 'valid'
+}
+
+describe('relay config', () => {
+  const dirs: string[] = []
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true })
+  })
+
+  it('fills defaults: proofs required, open admission, proof checks rate-limited', () => {
+    const c = parseRelayConfig({ stateDir: '/s' })
+    expect(c.listen).toEqual(['/ip4/0.0.0.0/tcp/7400'])
+    expect(c.admission).toEqual({ requireProofs: true, allowListOnly: false, allow: [], deny: [] })
+    expect(c.limits).toEqual({ proofChecksPerSecond: 20, proofCheckBurst: 40 })
+    expect(c.status.port).toBe(7481)
+  })
+
+  it('names the offending field', () => {
+    expect(fieldOf({})).toMatch(/^stateDir: /)
+    expect(fieldOf({ stateDir: '/s', admision: {} })).toBe('admision: admision: unknown field')
+    expect(fieldOf({ stateDir: '/s', admission: { deny: ['nope'] } })).toMatch(
+      /^admission\.deny\.0: .*PeerId/,
+    )
+    expect(fieldOf({ stateDir: '/s', limits: { framesPerSecond: -1 } })).toMatch(
+      /^limits\.framesPerSecond: /,
+    )
+    expect(fieldOf({ stateDir: '/s', peerLimits: { [ID]: { bytesPerSecond: 'x' } } })).toMatch(
+      new RegExp(`^peerLimits\\.${ID}\\.bytesPerSecond: `),
+    )
+    expect(fieldOf({ stateDir: '/s', listen: ['tcp:7400'] })).toMatch(/^listen\.0: /)
+    expect(fieldOf({ stateDir: '/s', admission: { allow: [ID], deny: [ID] } })).toBe(
+      'admission.allow.0: admission.allow.0: also on admission.deny',
+    )
+    expect(fieldOf({ stateDir: '/s', admission: { allow: [ID] }, peerLimits: { [ID]: {} } })).toBe(
+      'valid',
+    )
+  })
+
+  it('the CLI exits non-zero with the field named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'peertap-relay-config-'))
+    dirs.push(dir)
+    const path = join(dir, 'bad.json')
+    await writeFile(path, JSON.stringify({ stateDir: dir, admission: { deny: ['x'] } }))
+    const run = promisify(execFile)
+    const error = await run(process.execPath, [
+      '--conditions=peertap:source',
+      CLI,
+      'up',
+      '--config',
+      path,
+    ]).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    )
+    expect(error?.code).toBe(1)
+    expect(error?.stderr).toMatch(/^peertap-relay: config error: admission\.deny\.0: /)
+  })
+})
