@@ -4,9 +4,9 @@
  * loads and validates the config, and calls into the daemon (node.ts), the
  * status API (status-server.ts) or the demo (demo.ts).
  */
+import { requestDaemon } from '@peertap/daemon'
 import { Command, InvalidArgumentError } from 'commander'
 import { ConfigError, loadConfig } from './config.ts'
-import { readControl } from './state.ts'
 
 const program = new Command()
   .name('peertap')
@@ -90,22 +90,8 @@ function positiveInt(value: string): number {
 }
 
 /** One request to the local status API of the node whose state directory is given. */
-async function request(stateDir: string, method: string, path: string): Promise<unknown> {
-  const control = await readControl(stateDir)
-  let response: Response
-  try {
-    response = await fetch(`http://127.0.0.1:${control.port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${control.token}` },
-    })
-  } catch {
-    throw new Error(
-      `the node (pid ${control.pid}) does not answer on 127.0.0.1:${control.port}; is it running?`,
-    )
-  }
-  const body = (await response.json()) as { error?: string }
-  if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`)
-  return body
+function request(stateDir: string, method: string, path: string): Promise<unknown> {
+  return requestDaemon(stateDir, method, path, 'peertap up')
 }
 
 program.parseAsync().catch((error: unknown) => {

@@ -1,5 +1,7 @@
-import { readFile } from 'node:fs/promises'
+import { ConfigError, parseWithSchema, readJsonConfig } from '@peertap/daemon'
 import * as v from 'valibot'
+
+export { ConfigError }
 
 /**
  * The node's JSON config (`peertap up --config FILE`). Unknown fields are
@@ -70,47 +72,12 @@ export const ConfigSchema = v.strictObject({
 
 export type Config = v.InferOutput<typeof ConfigSchema>
 
-export class ConfigError extends Error {
-  readonly code = 'ERR_CONFIG'
-  /** Dot path of the offending field, e.g. `vlans.0.secret`; empty for the file itself. */
-  readonly field: string
-
-  constructor(field: string, message: string) {
-    super(field === '' ? message : `${field}: ${message}`)
-    this.name = 'ConfigError'
-    this.field = field
-  }
-}
-
 /** Validates a parsed config; throws a {@link ConfigError} naming the first bad field. */
 export function parseConfig(input: unknown): Config {
-  const result = v.safeParse(ConfigSchema, input, { abortEarly: true })
-  if (result.success) return result.output
-  const issue = result.issues[0]
-  const field = v.getDotPath(issue) ?? ''
-  // valibot reports an unknown key of a strict object as expecting `never`.
-  const message =
-    issue.expected === 'never'
-      ? 'unknown field'
-      : issue.received === 'undefined'
-        ? 'required field is missing'
-        : issue.message
-  throw new ConfigError(field, message)
+  return parseWithSchema(ConfigSchema, input)
 }
 
 /** Reads and validates a config file. */
 export async function loadConfig(path: string): Promise<Config> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    throw new ConfigError('', `cannot read config ${path}: ${(error as Error).message}`)
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (error) {
-    throw new ConfigError('', `config ${path} is not JSON: ${(error as Error).message}`)
-  }
-  return parseConfig(json)
+  return parseConfig(await readJsonConfig(path))
 }

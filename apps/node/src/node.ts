@@ -339,6 +339,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const { randomBytes } = await import('node:crypto')
   const token = randomBytes(24).toString('hex')
   const server = await startStatusServer(config.status.port, token, {
+    title: 'PeerTap node',
     status,
     metrics: () => collectMetrics(status()),
     ping: async (peer) => {
