@@ -42,9 +42,12 @@ import {
   zeroOutUint8Array,
 } from 'ts-mls'
 import { defaultClientConfig } from 'ts-mls/clientConfig.js'
-import { makeKeyPackageRef } from 'ts-mls/keyPackage.js'
+import {
+  makeKeyPackageRef,
+  verifyKeyPackage as verifyKeyPackageSignature,
+} from 'ts-mls/keyPackage.js'
 import { bundleEpoch, decodeBundle, encodeBundle } from './bundle.ts'
-import { DEFAULT_LOG_LIMIT, VLAN_ID_LENGTH } from './constants.ts'
+import { CIPHERSUITE_NAME, DEFAULT_LOG_LIMIT, VLAN_ID_LENGTH } from './constants.ts'
 import { MlsError } from './errors.ts'
 import { exportEpochSecrets } from './exporter.ts'
 import {
@@ -302,18 +305,30 @@ export async function verifyKeyPackage(params: {
   return parseCredential(kp.leafNode.credential)!.peerId
 }
 
+/**
+ * A key package's own checks (11-mls.md §2): suite 1, mls10, its signature,
+ * and a valid PeerTap credential. Catching a bad one here, rather than when
+ * a commit fails on it, keeps a bad proposal from blocking the committer.
+ */
+async function checkKeyPackage(kp: KeyPackage, cs: CiphersuiteImpl): Promise<void> {
+  if (kp.cipherSuite !== CIPHERSUITE_NAME || kp.version !== 'mls10') {
+    throw new MlsError('mls-rejected', 'a key package of another ciphersuite or version')
+  }
+  if (!(await verifyKeyPackageSignature(kp, cs.signature))) {
+    throw new MlsError('mls-rejected', 'the key package signature does not verify')
+  }
+  if (!(await verifyCredential(kp.leafNode.credential, kp.leafNode.signaturePublicKey))) {
+    throw new MlsError('mls-credential-invalid', 'the key package has no valid PeerTap credential')
+  }
+}
+
 async function checkedKeyPackage(bytes: Uint8Array, from: Uint8Array): Promise<KeyPackage> {
   const message = decodeMessage(bytes, 'the key package')
   if (message.wireformat !== 'mls_key_package')
     throw new MlsError('mls-malformed', 'not a key package')
   const kp = message.keyPackage
-  const claim = parseCredential(kp.leafNode.credential)
-  if (
-    claim === undefined ||
-    !(await verifyCredential(kp.leafNode.credential, kp.leafNode.signaturePublicKey))
-  ) {
-    throw new MlsError('mls-credential-invalid', 'the key package has no valid PeerTap credential')
-  }
+  await checkKeyPackage(kp, await suite())
+  const claim = parseCredential(kp.leafNode.credential)!
   if (!bytesEqual(claim.peerId, from)) {
     throw new MlsError(
       'mls-credential-mismatch',
@@ -757,15 +772,7 @@ export class VlanGroup {
       if (summary === undefined || result.actionTaken !== 'accept') {
         throw new MlsError('mls-proposal-refused', 'proposal refused')
       }
-      if (
-        added !== undefined &&
-        !(await verifyCredential(added.leafNode.credential, added.leafNode.signaturePublicKey))
-      ) {
-        throw new MlsError(
-          'mls-credential-invalid',
-          'the proposed key package has no valid credential',
-        )
-      }
+      if (added !== undefined) await checkKeyPackage(added, this.#cs)
       await this.#persist(result.newState, {
         ...this.#record,
         pendingProposals: [...this.#record.pendingProposals, params.message.slice()],
@@ -782,6 +789,21 @@ export class VlanGroup {
         throw new MlsError('mls-malformed', 'no pending proposals')
       }
       return this.#commit([])
+    })
+  }
+
+  /**
+   * Drops every pending proposal (they are valid for one epoch anyway):
+   * the committer's way out if a commit cannot include them.
+   */
+  discardProposals(): Promise<number> {
+    return this.#run(async () => {
+      const n = this.#record.pendingProposals.length
+      if (n === 0) return 0
+      const state: ClientState = { ...this.#state, unappliedProposals: {} }
+      await this.#persist(state, { ...this.#record, pendingProposals: [] })
+      this.#state = state
+      return n
     })
   }
 

@@ -92,3 +92,52 @@ describe('proposals from members', () => {
     )
   })
 })
+
+describe('a proposal that would block the committer', () => {
+  it('an add of a key package with a bad signature is refused on receipt; discardProposals clears the pending set', async () => {
+    const { createProposal, decodeGroupState, decodeMlsMessage, encodeMlsMessage } = await import(
+      'ts-mls'
+    )
+    const { defaultClientConfig } = await import('ts-mls/clientConfig.js')
+    const { decodeRecord } = await import('../src/record.ts')
+    const { suite } = await import('../src/suite.ts')
+    const { recordName } = await import('../src/index.ts')
+    const { owner, members } = await makeGroup(1)
+    const alice = members[0]!
+    // Alice's own state, driven through ts-mls directly, as a malicious member's code could.
+    const record = decodeRecord((await alice.storage.read(recordName(VLAN_ID)))!)
+    const state = {
+      ...decodeGroupState(record.groupState, 0)![0],
+      clientConfig: defaultClientConfig,
+    }
+    const dave = await identity(90)
+    const kp = await createKeyPackage({ identity: dave })
+    const decoded = decodeMlsMessage(kp.keyPackage, 0)![0]
+    if (decoded.wireformat !== 'mls_key_package') throw new Error('not a key package')
+    const badSig = decoded.keyPackage.signature.slice()
+    badSig[0]! ^= 1
+    const cs = await suite()
+    const bad = await createProposal(
+      state,
+      true,
+      { proposalType: 'add', add: { keyPackage: { ...decoded.keyPackage, signature: badSig } } },
+      cs,
+    )
+    await refusedUntouched(
+      owner.group,
+      () => owner.group.receiveProposal({ message: encodeMlsMessage(bad.message) }),
+      'mls-rejected',
+    )
+    // a good one is accepted, and can be discarded
+    const good = await alice.group.propose({
+      add: { keyPackage: kp.keyPackage, from: dave.peerId },
+    })
+    await owner.group.receiveProposal({ message: good })
+    expect(await owner.group.discardProposals()).toBe(1)
+    await refused(owner.group.commitPending(), 'mls-malformed')
+    const { bundle, welcome } = await owner.group.update()
+    expect(welcome).toBeUndefined()
+    await alice.group.processCommit({ bundle })
+    expect(sameSecrets(alice.group.epochKeys(), owner.group.epochKeys())).toBe(true)
+  })
+})
