@@ -142,6 +142,8 @@ export interface RelayStatus {
     subsPropagated: number
     unsubsPropagated: number
     proofRejections: Record<string, number>
+    credentialsAccepted: number
+    credentialsRefused: number
   }
   table: {
     framesIn: number

@@ -58,6 +58,16 @@ export const RelayConfigSchema = v.strictObject({
       allowListOnly: v.optional(v.boolean(), false),
       allow: v.optional(v.array(PeerId), []),
       deny: v.optional(v.array(PeerId), []),
+      /**
+       * Fabric credentials (DESIGN.md 5): the MVLAN epoch public keys (hex) under
+       * which a peer's membership proof admits it, as if it were on `allow`.
+       */
+      fabricKeys: v.optional(
+        v.array(
+          v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, 'a 32-byte public key as 64 hex digits')),
+        ),
+        [],
+      ),
     }),
     {},
   ),

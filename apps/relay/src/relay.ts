@@ -20,7 +20,11 @@ import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { decodeMembershipProof, type MembershipProofRejection } from '@peertap/crypto'
+import {
+  decodeMembershipProof,
+  type MembershipProofRejection,
+  verifyMembershipProof,
+} from '@peertap/crypto'
 import {
   CONTROL_FILE,
   type MetricsSection,
@@ -38,6 +42,7 @@ import {
   RouteBatch,
   type SubscribeResult,
   type SubscriptionEntry,
+  TokenBucket,
 } from '@peertap/relay'
 import { createTrunk, type Link, type Subscription, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
@@ -67,6 +72,12 @@ export interface RelayCounters {
   entriesPropagated: number
   /** Propagated messages the link refused (control queue full or link down). */
   propagationDropped: number
+  /** Fabric credentials (proofs under a configured MVLAN key) that admitted a peer. */
+  credentialsAccepted: number
+  /** Fabric credentials refused: invalid, or over the peer's proof-check rate. */
+  credentialsRefused: number
+  /** Admissions by credential that ended (credential expired, or the peer left). */
+  credentialsEnded: number
 }
 
 /** Limits as the table takes them: omitted rates unlimited, omitted bursts one second of the rate. */
@@ -143,7 +154,15 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     unsubsPropagated: 0,
     entriesPropagated: 0,
     propagationDropped: 0,
+    credentialsAccepted: 0,
+    credentialsRefused: 0,
+    credentialsEnded: 0,
   }
+  const fabricKeys = new Set(admission.fabricKeys.map((k) => k.toLowerCase()))
+  const configAllowed = new Set(admission.allow)
+  /** Peers admitted by a fabric credential, until the credential's expiry. */
+  const credentialed = new Map<string, number>()
+  const credentialChecks = new Map<string, TokenBucket>()
 
   /** Whether the table admits this peer (allow list, deny list): only those hear propagated SUBs. */
   const admitted = (id: string): boolean => {
@@ -245,8 +264,58 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         ),
     )
   }
+  /** Ends an admission by credential: the table then drops the peer's state unless it is admitted otherwise. */
+  const endCredential = (id: string): void => {
+    if (!credentialed.delete(id)) return
+    counters.credentialsEnded++
+    if (!configAllowed.has(id) && table.access(id) === 'allow') table.setAccess(id, 'default')
+    log.info({ peer: id }, 'admission by fabric credential ended')
+  }
+  /**
+   * A SUB whose proof is under a fabric key is the peer's fabric credential
+   * (DESIGN.md 5; 12-relay.md §4): checked at the peer's proof-check rate,
+   * then verified for the peer itself (never for a proof a relay passes on),
+   * it admits the peer until the proof's expiry.
+   */
+  const checkCredential = (sub: Subscription, link: Link, t: number): void => {
+    if (fabricKeys.size === 0 || sub.proof === undefined || link.hello.remoteRole === 'relay')
+      return
+    if (table.access(link.id) === 'deny') return
+    const decoded = decodeMembershipProof(sub.proof)
+    if (!decoded.ok || !fabricKeys.has(Buffer.from(decoded.proof.publicKey).toString('hex'))) return
+    let bucket = credentialChecks.get(link.id)
+    if (bucket === undefined) {
+      const rate = limits.proofChecksPerSecond ?? Number.POSITIVE_INFINITY
+      bucket = new TokenBucket(rate, limits.proofCheckBurst ?? rate, t)
+      credentialChecks.set(link.id, bucket)
+    }
+    bucket.refill(t)
+    if (!bucket.take(1)) {
+      counters.credentialsRefused++
+      return
+    }
+    const verdict = verifyMembershipProof({
+      proof: sub.proof,
+      peerId: bytesOf(link.id),
+      now: Math.floor(t),
+    })
+    if (!verdict.ok) {
+      counters.credentialsRefused++
+      log.debug({ peer: link.id, reason: verdict.reason }, 'fabric credential refused')
+      return
+    }
+    const wasAdmitted = admitted(link.id)
+    credentialed.set(link.id, Math.max(credentialed.get(link.id) ?? 0, verdict.proof.expiry))
+    if (table.access(link.id) === 'default') table.setAccess(link.id, 'allow')
+    counters.credentialsAccepted++
+    if (!wasAdmitted) {
+      log.info({ peer: link.id, until: verdict.proof.expiry }, 'admitted by fabric credential')
+      send(propagation.snapshotFor(link.id, t))
+    }
+  }
   const onSubscription = (sub: Subscription, unsubscribe: boolean, link: Link): void => {
     const t = now()
+    if (!unsubscribe) checkCredential(sub, link, t)
     if (unsubscribe) {
       counters.unsubsReceived++
       table.unsubscribe(link.id, sub.entries)
@@ -318,6 +387,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     log.info({ peer: link.id, reason }, 'link down')
     table.removeNeighbour(link.id)
     peerIdBytes.delete(link.id)
+    credentialChecks.delete(link.id)
+    endCredential(link.id)
     send(propagation.removeNeighbour(link.id, admittedNeighbours(), now()))
   })
 
@@ -352,6 +423,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
 
   const tick = setInterval(() => {
     const t = now()
+    for (const [id, until] of credentialed) if (until <= t) endCredential(id)
     table.expire(t)
     send(propagation.expire(admittedNeighbours(), t))
   }, TICK_MS)
@@ -365,6 +437,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       allowListOnly: admission.allowListOnly,
       allow: admission.allow,
       deny: admission.deny,
+      fabricKeys: [...fabricKeys],
     },
     limits: {
       ...defaults,
@@ -380,6 +453,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       kind: link.kind,
       access: table.access(link.id),
       admitted: admitted(link.id),
+      credentialUntil: credentialed.get(link.id) ?? null,
       mtu: link.mtu,
       clockSkewMs: link.hello.clockSkewMs,
       table: table.neighbourStats(link.id) ?? null,

@@ -28,7 +28,13 @@ describe('relay config', () => {
   it('fills defaults: proofs required, open admission, proof checks rate-limited', () => {
     const c = parseRelayConfig({ stateDir: '/s' })
     expect(c.listen).toEqual(['/ip4/0.0.0.0/tcp/7400'])
-    expect(c.admission).toEqual({ requireProofs: true, allowListOnly: false, allow: [], deny: [] })
+    expect(c.admission).toEqual({
+      requireProofs: true,
+      allowListOnly: false,
+      allow: [],
+      deny: [],
+      fabricKeys: [],
+    })
     expect(c.limits).toEqual({ proofChecksPerSecond: 20, proofCheckBurst: 40 })
     expect(c.status.port).toBe(7481)
   })
@@ -46,6 +52,9 @@ describe('relay config', () => {
       new RegExp(`^peerLimits\\.${ID}\\.bytesPerSecond: `),
     )
     expect(fieldOf({ stateDir: '/s', listen: ['tcp:7400'] })).toMatch(/^listen\.0: /)
+    expect(fieldOf({ stateDir: '/s', admission: { fabricKeys: ['ab'] } })).toMatch(
+      /^admission\.fabricKeys\.0: /,
+    )
     expect(fieldOf({ stateDir: '/s', admission: { allow: [ID], deny: [ID] } })).toBe(
       'admission.allow.0: admission.allow.0: also on admission.deny',
     )

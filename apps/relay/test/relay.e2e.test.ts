@@ -10,9 +10,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { derivePskEpochSecrets } from '@peertap/crypto'
+import { derivePskEpochSecrets, membershipProofPublicKey } from '@peertap/crypto'
 import { linkLocal, Overlay, RelayHost, TAP, type Transport, waitForIpv6 } from '@peertap/node'
-import { rootAndTun } from '@peertap/tool-netns'
+import { rootAndTun, Topology } from '@peertap/tool-netns'
 import { loadOrCreateIdentity } from '@peertap/trunk'
 import { deriveVlanId } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -373,6 +373,77 @@ describe.skipIf(!can.ok)('through a rate-limited relay: a flood from one peer', 
     expect(cDropped).toBe(0)
     expect(pinged).toBeGreaterThanOrEqual(48)
   }, 60_000)
+})
+
+describe.skipIf(!can.ok)('a closed relay admits peers by fabric credential', () => {
+  let topo: Topology
+  let dir: string
+  const fabricSeed = '5f'.repeat(32)
+  const vlanSeed = '7a'.repeat(32)
+  const vft = 'c3'.repeat(16)
+  const relay = new RelayHost({
+    config: {
+      admission: {
+        allowListOnly: true,
+        fabricKeys: [
+          Buffer.from(membershipProofPublicKey(Buffer.from(fabricSeed, 'hex'))).toString('hex'),
+        ],
+      },
+    },
+  })
+
+  beforeAll(async () => {
+    topo = await Topology.create({ hosts: ['r', 'x', 'y', 'z'], isolated: true, hubs: ['r'] })
+    dir = await mkdtemp(join(tmpdir(), 'peertap-relay-fabric-'))
+    await relay.start(topo, dir, ['/ip4/0.0.0.0/tcp/7400'])
+  }, 30_000)
+  afterAll(async () => {
+    await topo?.destroy()
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('forwards between peers with a credential, and refuses one without', async () => {
+    const member = (host: string, fabric: string, role: string) => {
+      const child = topo.spawn(host, [
+        ...fixture(join(FIXTURES, 'peer.ts')),
+        relay.address(PORT.tcp),
+        join(dir, `peer-${host}`),
+        'member',
+        '5',
+        fabric,
+        vlanSeed,
+        vft,
+        role,
+      ])
+      return lines(child.stdout!)
+    }
+    const x = member('x', fabricSeed, 'recv')
+    expect(JSON.parse((await x.next()).value!).ready).toBe(true)
+    const z = member('z', '-', 'send')
+    const y = member('y', fabricSeed, 'send')
+    const [zReady, yReady] = [
+      JSON.parse((await z.next()).value!),
+      JSON.parse((await y.next()).value!),
+    ]
+    const during = await relay.status()
+    const of = (id: string) => during.neighbours.find((n) => n.id === id)
+    expect(of(yReady.peerId)?.admitted).toBe(true)
+    expect(of(zReady.peerId)?.admitted).toBe(false)
+    const [yResult, zResult, xResult] = [
+      JSON.parse((await y.next()).value!),
+      JSON.parse((await z.next()).value!),
+      JSON.parse((await x.next()).value!),
+    ]
+    expect(yResult.sent).toBe(20)
+    expect(zResult.sent).toBe(20)
+    // x got y's frames, and none of z's.
+    expect(xResult.received).toBe(20)
+    expect(zResult.received).toBe(0)
+    const after = await relay.status()
+    expect(after.relay.credentialsAccepted).toBeGreaterThanOrEqual(2)
+    expect(after.table.subscriptionDrops['sub-not-admitted']).toBeGreaterThanOrEqual(1)
+    expect(after.table.frameDrops['not-admitted']).toBe(20)
+  }, 30_000)
 })
 
 /** An async iterator over the lines a child writes. */
