@@ -5,14 +5,16 @@
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
  * way: ping RTT (min/avg/p99), iperf3 TCP with one and four streams, iperf3
- * UDP 64-byte packets delivered per second, and the CPU seconds the PeerTap
- * processes spent per GB delivered (during the one-stream TCP test). With
- * several runs, each figure is the median. Prints a table, or with --json
- * one JSON object per system and transport.
+ * UDP 64-byte packets delivered per second, iperf3 UDP at a steady 100 Mbit/s
+ * with its default datagram size (the loss the receiver counts, in %), and
+ * the CPU seconds the PeerTap processes spent per GB delivered (during the
+ * one-stream TCP test). With several runs, each figure is the median. Prints
+ * a table, or with --json one JSON object per system and transport.
  */
 import { readFile } from 'node:fs/promises'
-import { Overlay, type Transport, waitForIpv6 } from '@peertap/node'
+import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
 import { rootAndTun, Topology } from '@peertap/tool-netns'
+import { routedTopology } from './routed.ts'
 
 interface Result {
   system: string
@@ -24,6 +26,8 @@ interface Result {
   tcp_mbps: number
   tcp4_mbps: number
   udp64_pps: number
+  /** Datagrams lost at a steady 100 Mbit/s (iperf3 -u -b 100M, default length), in %. */
+  udp100_loss_pct: number
   cpu_s_per_gb: number | null
 }
 
@@ -38,6 +42,8 @@ const json = flag('--json')
 const runs = Number(option('--runs') ?? (quick ? 1 : 3))
 const seconds = quick ? 2 : 5
 const transports = (option('--transports') ?? 'tcp,quic,ws').split(',') as Transport[]
+/** direct: A and B on one bridge; relay: A and B reach only R (beside R as a plain IP router). */
+const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Array<'direct' | 'relay'>
 
 interface Hosts {
   exec(host: string, argv: readonly string[], timeoutMs?: number): Promise<string>
@@ -70,6 +76,12 @@ interface IperfReport {
     sum_received: { bytes: number; bits_per_second: number }
     sum: { packets: number; lost_packets: number; seconds: number }
   }
+}
+
+/** Lost datagrams in % of those sent, as the iperf3 server counted them. */
+function lossPercent(report: IperfReport): number {
+  const { packets, lost_packets } = report.end.sum
+  return packets > 0 ? (100 * lost_packets) / packets : 100
 }
 
 async function iperf(hosts: Hosts, address: string, extra: string[]): Promise<IperfReport> {
@@ -109,6 +121,9 @@ async function measure(
   const cpuAfter = pids.length > 0 ? await cpuSeconds(pids) : 0
   const tcp4 = await iperf(hosts, address, ['-P', '4'])
   const udp = await iperf(hosts, address, ['-u', '-l', '64', '-b', '100M'])
+  // Steady 100 Mbit/s of full-size datagrams: iperf3 sizes them from the
+  // control connection's MSS, so they fit the path MTU (no IP fragments).
+  const udp100 = await iperf(hosts, address, ['-u', '-b', '100M'])
   const received = tcp.end.sum_received.bytes
   const udpSum = udp.end.sum
   return {
@@ -118,6 +133,7 @@ async function measure(
     tcp_mbps: tcp.end.sum_received.bits_per_second / 1e6,
     tcp4_mbps: tcp4.end.sum_received.bits_per_second / 1e6,
     udp64_pps: (udpSum.packets - udpSum.lost_packets) / udpSum.seconds,
+    udp100_loss_pct: lossPercent(udp100),
     cpu_s_per_gb: pids.length > 0 ? (cpuAfter - cpuBefore) / (received / 1e9) : null,
   }
 }
@@ -136,6 +152,7 @@ function median(results: Result[]): Result {
     tcp_mbps: pick('tcp_mbps'),
     tcp4_mbps: pick('tcp4_mbps'),
     udp64_pps: pick('udp64_pps'),
+    udp100_loss_pct: pick('udp100_loss_pct'),
     cpu_s_per_gb: first.cpu_s_per_gb === null ? null : pick('cpu_s_per_gb'),
   }
 }
@@ -163,24 +180,51 @@ async function main(): Promise<void> {
     }
   }
   results.push(median(bare))
-  for (const transport of transports) {
-    const perRun: Result[] = []
+  if (scenarios.includes('relay')) {
+    const routed: Result[] = []
     for (let run = 0; run < runs; run++) {
-      const overlay = await Overlay.start({ transport })
+      const topo = await routedTopology()
       try {
-        await waitForIpv6(overlay)
-        const pids = overlay.nodes.map((n) => n.pid)
-        perRun.push({
-          system: 'peertap',
-          transport,
-          scenario: 'direct',
-          ...(await measure(overlay.topo, overlay.node('b').ip, pids)),
+        routed.push({
+          system: 'bare',
+          transport: 'veth',
+          scenario: 'routed',
+          ...(await measure(topo, topo.address('b'), [])),
         })
       } finally {
-        await overlay.stop()
+        await topo.destroy()
       }
     }
-    results.push(median(perRun))
+    results.push(median(routed))
+  }
+  for (const scenario of scenarios) {
+    for (const transport of transports) {
+      const perRun: Result[] = []
+      for (let run = 0; run < runs; run++) {
+        const relay = scenario === 'relay' ? new RelayHost() : undefined
+        const overlay = await Overlay.start({
+          transport,
+          ...(relay === undefined ? {} : { relay }),
+        })
+        try {
+          await waitForIpv6(overlay)
+          // CPU of every PeerTap process on the path: both nodes, and the relay.
+          const pids = [
+            ...overlay.nodes.map((n) => n.pid),
+            ...(relay === undefined ? [] : [relay.pid]),
+          ]
+          perRun.push({
+            system: 'peertap',
+            transport,
+            scenario,
+            ...(await measure(overlay.topo, overlay.node('b').ip, pids)),
+          })
+        } finally {
+          await overlay.stop()
+        }
+      }
+      results.push(median(perRun))
+    }
   }
   if (json) {
     for (const r of results) console.log(JSON.stringify(r))
@@ -191,11 +235,11 @@ async function main(): Promise<void> {
     `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s`,
   )
   console.log(
-    'system    transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps   CPU s/GB',
+    'system    transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB',
   )
   for (const r of results) {
     console.log(
-      `${r.system.padEnd(9)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
+      `${r.system.padEnd(9)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
     )
   }
 }
