@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "poller.h"
 #include "reader.h"
 #include "tun.h"
 
@@ -303,22 +304,24 @@ napi_value WritePacked(napi_env env, napi_callback_info info) {
   return WriteResultValue(env, written, 0);
 }
 
-Reader* GetReader(napi_env env, napi_value v) {
+FrameSource* GetReader(napi_env env, napi_value v) {
   void* p = nullptr;
   if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) {
     napi_throw_type_error(env, nullptr, "expected a reader handle");
     return nullptr;
   }
-  return static_cast<Reader*>(p);
+  return static_cast<FrameSource*>(p);
 }
 
 // readerStart(fd, slots, batchFrames, slotBytes, frameMax, headroom,
-//             tailroom, callback) -> { handle, pool, dataOffset, slotBytes }
+//             tailroom, callback, mainThread) -> { handle, pool, dataOffset, slotBytes }
+// mainThread: a Poller on the event loop instead of a Reader thread.
 napi_value ReaderStart(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
+  napi_value argv[9];
   int32_t fd;
   ReaderConfig c;
-  if (!GetArgs(env, info, 8, argv) || !GetI32(env, argv[0], &fd) ||
+  bool main_thread = false;
+  if (!GetArgs(env, info, 9, argv) || !GetI32(env, argv[0], &fd) ||
       !GetU32(env, argv[1], &c.slots) || !GetU32(env, argv[2], &c.batch_frames) ||
       !GetU32(env, argv[3], &c.slot_bytes) || !GetU32(env, argv[4], &c.frame_max) ||
       !GetU32(env, argv[5], &c.headroom) || !GetU32(env, argv[6], &c.tailroom)) {
@@ -333,9 +336,20 @@ napi_value ReaderStart(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   c.slot_bytes = (c.slot_bytes + 63) / 64 * 64;
-  Reader* r = nullptr;
-  napi_value pool;
-  if (Reader::Create(env, fd, c, argv[7], &r, &pool) != napi_ok) {
+  napi_get_value_bool(env, argv[8], &main_thread);
+  FrameSource* r = nullptr;
+  napi_value pool = nullptr;
+  napi_status started;
+  if (main_thread) {
+    Poller* p = nullptr;
+    started = Poller::Create(env, fd, c, argv[7], &p, &pool);
+    r = p;
+  } else {
+    Reader* t = nullptr;
+    started = Reader::Create(env, fd, c, argv[7], &t, &pool);
+    r = t;
+  }
+  if (started != napi_ok) {
     ThrowIfNone(env, "could not start the reader (out of memory?)");
     return nullptr;
   }
@@ -344,7 +358,7 @@ napi_value ReaderStart(napi_env env, napi_callback_info info) {
   CHECK_NAPI(env, napi_create_external(
                       env, r,
                       [](napi_env, void* data, void*) {
-                        Reader* reader = static_cast<Reader*>(data);
+                        FrameSource* reader = static_cast<FrameSource*>(data);
                         reader->Stop();
                         reader->Unref();
                       },
@@ -361,7 +375,7 @@ napi_value ReaderRelease(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   uint32_t slot;
   if (!GetArgs(env, info, 2, argv)) return nullptr;
-  Reader* r = GetReader(env, argv[0]);
+  FrameSource* r = GetReader(env, argv[0]);
   if (r == nullptr || !GetU32(env, argv[1], &slot)) return nullptr;
   r->Release(slot);
   return nullptr;
@@ -370,7 +384,7 @@ napi_value ReaderRelease(napi_env env, napi_callback_info info) {
 napi_value ReaderStop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!GetArgs(env, info, 1, argv)) return nullptr;
-  Reader* r = GetReader(env, argv[0]);
+  FrameSource* r = GetReader(env, argv[0]);
   if (r == nullptr) return nullptr;
   r->Stop();
   return nullptr;
@@ -380,7 +394,7 @@ napi_value ReaderRef(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   bool ref = true;
   if (!GetArgs(env, info, 2, argv)) return nullptr;
-  Reader* r = GetReader(env, argv[0]);
+  FrameSource* r = GetReader(env, argv[0]);
   if (r == nullptr) return nullptr;
   napi_get_value_bool(env, argv[1], &ref);
   r->SetRef(ref);
@@ -391,7 +405,7 @@ napi_value ReaderRef(napi_env env, napi_callback_info info) {
 napi_value ReaderStats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!GetArgs(env, info, 1, argv)) return nullptr;
-  Reader* r = GetReader(env, argv[0]);
+  FrameSource* r = GetReader(env, argv[0]);
   if (r == nullptr) return nullptr;
   const peertap::ReaderStats& s = r->stats();
   napi_value out;

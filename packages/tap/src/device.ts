@@ -2,8 +2,10 @@
  * A TAP or TUN device: open, link control, batched reads and writes.
  *
  * Read path, in order:
- *   1. the addon's reader thread fills a slot of a fixed pool with frames
- *      (src/reader.h: until EAGAIN, `batchFrames`, or the slot is full);
+ *   1. the addon fills a slot of a fixed pool with frames (until EAGAIN,
+ *      `batchFrames`, or the slot is full): by default on a reader thread of
+ *      its own (src/reader.h), or with `mainThread: true` on the main thread
+ *      when the event loop reports the device readable (src/poller.h);
  *   2. one call into JavaScript per batch (#onNative), carrying the slot;
  *   3. the handler gets the slot's FrameBatch, reused, never reallocated;
  *      handlers run one at a time, in order;
@@ -99,6 +101,16 @@ export interface ReadOptions {
   readonly tailroom?: number
   /** Bytes per slot (default: `batchFrames` frames at the current MTU plus one `frameMax`). */
   readonly slotBytes?: number
+  /**
+   * Read on the main thread, when Node's event loop reports the device
+   * readable (true), or on a background thread of the addon's (false, the
+   * default). The main thread saves a thread wake and a cross-thread hop per
+   * batch: about 50 us off a ping's median across the overlay here. The
+   * thread takes the read(2) calls off a busy main thread: about 15 % more
+   * TCP throughput and small-packet rate here (README.md, "Read modes").
+   * Same batches, same backpressure.
+   */
+  readonly mainThread?: boolean
   /**
    * Called once if reading fails (the device was deleted: code ENODEV); the
    * reader has stopped. Without it the error is thrown as an uncaught
@@ -226,6 +238,7 @@ export class TapDevice {
       headroom,
       tailroom,
       (slot, count, errno) => this.#onNative(slot, count, errno),
+      options.mainThread ?? false,
     )
     const batches: Batch[] = []
     for (let s = 0; s < slots; s++) {

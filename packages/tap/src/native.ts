@@ -35,6 +35,7 @@ export interface Native {
     headroom: number,
     tailroom: number,
     onBatch: (slot: number, count: number, errno: number) => void,
+    mainThread: boolean,
   ): { handle: ReaderHandle; pool: ArrayBuffer; dataOffset: number; slotBytes: number }
   readerRelease(handle: ReaderHandle, slot: number): void
   readerStop(handle: ReaderHandle): void

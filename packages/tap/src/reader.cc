@@ -30,6 +30,16 @@ void* encode(int32_t slot, uint32_t value) {
 
 }  // namespace
 
+uint8_t* AllocatePool(const ReaderConfig& config, size_t* data_offset, size_t* bytes) {
+  size_t meta = size_t{config.slots} * config.batch_frames * 2 * sizeof(uint32_t);
+  *data_offset = align_up(meta, kAlign);
+  *bytes = *data_offset + size_t{config.slots} * config.slot_bytes;
+  void* mem = nullptr;
+  if (posix_memalign(&mem, kAlign, *bytes) != 0) return nullptr;
+  memset(mem, 0, *data_offset);
+  return static_cast<uint8_t*>(mem);
+}
+
 Reader::Reader(napi_env env, int fd, const ReaderConfig& config)
     : env_(env), fd_(fd), config_(config) {}
 
@@ -41,15 +51,11 @@ Reader::~Reader() {
 napi_status Reader::Create(napi_env env, int fd, const ReaderConfig& config, napi_value callback,
                            Reader** out, napi_value* pool) {
   Reader* r = new Reader(env, fd, config);
-  size_t meta = size_t{config.slots} * config.batch_frames * 2 * sizeof(uint32_t);
-  r->data_offset_ = align_up(meta, kAlign);
-  r->mem_bytes_ = r->data_offset_ + size_t{config.slots} * config.slot_bytes;
-  if (posix_memalign(reinterpret_cast<void**>(&r->mem_), kAlign, r->mem_bytes_) != 0) {
-    r->mem_ = nullptr;
+  r->mem_ = AllocatePool(config, &r->data_offset_, &r->mem_bytes_);
+  if (r->mem_ == nullptr) {
     delete r;
     return napi_generic_failure;
   }
-  memset(r->mem_, 0, r->data_offset_);
   r->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (r->wake_fd_ < 0) {
     delete r;
@@ -174,7 +180,6 @@ bool Reader::WaitReadable() {
 
 void Reader::Run() {
   const ReaderConfig& c = config_;
-  const size_t need = size_t{c.headroom} + c.frame_max + c.tailroom;
   for (;;) {
     // 1. Take a free slot, waiting for JavaScript to return one if needed.
     uint32_t slot;
@@ -193,54 +198,24 @@ void Reader::Run() {
         reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * 2;
     uint32_t* lengths = offsets + c.batch_frames;
 
-    // 2. Fill it: read until EAGAIN, the frame cap or the slot is full.
-    uint32_t count = 0;
-    uint64_t bytes = 0;
-    size_t pos = 0;
-    int err = 0;
-    bool stop = false;
-    while (count < c.batch_frames && pos + need <= c.slot_bytes) {
-      ssize_t n = read(fd_, data + pos + c.headroom, c.frame_max);
-      if (n > 0) {
-        // tun_put_user() reports the full frame length even when it copied
-        // only frame_max bytes; such a frame is cut short: drop it.
-        if (static_cast<size_t>(n) > c.frame_max) {
-          stats_.truncated.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        offsets[count] = static_cast<uint32_t>(pos + c.headroom);
-        lengths[count] = static_cast<uint32_t>(n);
-        count++;
-        bytes += static_cast<uint64_t>(n);
-        pos = align_up(pos + c.headroom + static_cast<size_t>(n) + c.tailroom, 8);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0 || errno == EAGAIN) {
-        if (count > 0) break;  // deliver what we have now: latency first
-        if (!WaitReadable()) {
-          stop = true;
-          break;
-        }
-        continue;
-      }
-      err = errno;  // EBADFD: the device was deleted or detached
-      break;
-    }
+    // 2. Fill it: read until EAGAIN, the frame cap or the slot is full; an
+    //    empty device is waited for in poll(2).
+    SlotFill f = FillSlot(fd_, c, data, offsets, lengths, stats_,
+                          [this] { return WaitReadable(); });
 
     // 3. Hand the batch over, or put the slot back if it is empty.
-    if (count > 0) {
+    if (f.count > 0) {
       stats_.batches.fetch_add(1, std::memory_order_relaxed);
-      stats_.frames.fetch_add(count, std::memory_order_relaxed);
-      stats_.bytes.fetch_add(bytes, std::memory_order_relaxed);
-      Post(static_cast<int32_t>(slot), count);
+      stats_.frames.fetch_add(f.count, std::memory_order_relaxed);
+      stats_.bytes.fetch_add(f.bytes, std::memory_order_relaxed);
+      Post(static_cast<int32_t>(slot), f.count);
     } else {
       std::lock_guard<std::mutex> lk(mu_);
       free_.push_back(slot);
     }
-    if (stop) return;
-    if (err != 0) {
-      Post(-1, static_cast<uint32_t>(err));
+    if (f.stop) return;
+    if (f.err != 0) {
+      Post(-1, static_cast<uint32_t>(f.err));
       return;
     }
   }

@@ -18,7 +18,9 @@
 // and the thread-safe function is finalized, whichever is last.
 #pragma once
 
+#include <errno.h>
 #include <node_api.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -46,7 +48,40 @@ struct ReaderStats {
   std::atomic<uint64_t> truncated{0};   // frames longer than frame_max, dropped
 };
 
-class Reader {
+// What the addon's reader functions (release, stop, ref, stats) need of a
+// frame source: the background Reader below or the main-thread Poller
+// (poller.h). Both lay out their pool the same way, so JavaScript builds the
+// same batches over either.
+class FrameSource {
+ public:
+  virtual ~FrameSource() = default;
+  virtual size_t data_offset() const = 0;
+  virtual size_t slot_bytes() const = 0;
+  virtual void Release(uint32_t slot) = 0;  // JavaScript is done with a slot
+  virtual void Stop() = 0;                  // idempotent
+  virtual void SetRef(bool ref) = 0;        // whether it keeps the loop alive
+  virtual void Unref() = 0;                 // drops one of its references
+  const ReaderStats& stats() const { return stats_; }
+
+ protected:
+  ReaderStats stats_;
+};
+
+// Frames read with one read(2) each into a slot until EAGAIN, the frame cap
+// or too little room; shared by Reader and Poller. Returns 0, or the errno
+// of a fatal read error (EAGAIN and EINTR are not). With `wait`, an empty
+// first read calls it to block until readable; it returns false to stop.
+struct SlotFill {
+  uint32_t count = 0;
+  uint64_t bytes = 0;
+  int err = 0;
+  bool stop = false;
+};
+template <typename Wait>
+SlotFill FillSlot(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* offsets,
+                  uint32_t* lengths, ReaderStats& stats, Wait wait);
+
+class Reader : public FrameSource {
  public:
   // Allocates the pool, starts the thread and returns the pool as an
   // external ArrayBuffer in *pool. `callback(slot, count, errno)` is called
@@ -56,22 +91,21 @@ class Reader {
                             napi_value callback, Reader** out, napi_value* pool);
 
   // Byte offset of slot data in the pool (after the offsets/lengths).
-  size_t data_offset() const { return data_offset_; }
-  size_t slot_bytes() const { return config_.slot_bytes; }
+  size_t data_offset() const override { return data_offset_; }
+  size_t slot_bytes() const override { return config_.slot_bytes; }
 
   // Main thread only.
-  void Release(uint32_t slot);  // JavaScript is done with a slot
-  void Stop();                  // wake, join, release the TSFN; idempotent
-  void SetRef(bool ref);        // whether the reader keeps the loop alive
-  const ReaderStats& stats() const { return stats_; }
+  void Release(uint32_t slot) override;  // JavaScript is done with a slot
+  void Stop() override;                  // wake, join, release the TSFN; idempotent
+  void SetRef(bool ref) override;        // whether the reader keeps the loop alive
 
   // Ownership: the JS handle, the pool ArrayBuffer and the TSFN each hold
   // one reference; the last Unref deletes the reader and its memory.
-  void Unref();
+  void Unref() override;
 
  private:
   Reader(napi_env env, int fd, const ReaderConfig& config);
-  ~Reader();
+  ~Reader() override;
   void Run();
   bool WaitReadable();  // false when asked to stop
   void Post(int32_t slot, uint32_t count_or_errno);
@@ -96,7 +130,47 @@ class Reader {
 
   napi_threadsafe_function tsfn_ = nullptr;
   std::atomic<int> refs_{3};
-  ReaderStats stats_;
 };
+
+// The pool both sources share: per-slot offsets and lengths (uint32), then
+// the slots, cache-line aligned. Returns nullptr when out of memory.
+uint8_t* AllocatePool(const ReaderConfig& config, size_t* data_offset, size_t* bytes);
+
+template <typename Wait>
+SlotFill FillSlot(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* offsets,
+                  uint32_t* lengths, ReaderStats& stats, Wait wait) {
+  SlotFill f;
+  const size_t need = size_t{c.headroom} + c.frame_max + c.tailroom;
+  size_t pos = 0;
+  while (f.count < c.batch_frames && pos + need <= c.slot_bytes) {
+    ssize_t n = read(fd, data + pos + c.headroom, c.frame_max);
+    if (n > 0) {
+      // tun_put_user() reports the full frame length even when it copied
+      // only frame_max bytes; such a frame is cut short: drop it.
+      if (static_cast<size_t>(n) > c.frame_max) {
+        stats.truncated.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      offsets[f.count] = static_cast<uint32_t>(pos + c.headroom);
+      lengths[f.count] = static_cast<uint32_t>(n);
+      f.count++;
+      f.bytes += static_cast<uint64_t>(n);
+      pos = (pos + c.headroom + static_cast<size_t>(n) + c.tailroom + 7) / 8 * 8;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || errno == EAGAIN) {
+      if (f.count > 0) break;  // deliver what we have now: latency first
+      if (!wait()) {
+        f.stop = true;
+        break;
+      }
+      continue;
+    }
+    f.err = errno;  // EBADFD: the device was deleted or detached
+    break;
+  }
+  return f;
+}
 
 }  // namespace peertap

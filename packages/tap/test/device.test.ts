@@ -130,213 +130,241 @@ describe.skipIf(!canRun)('a TAP/TUN device', () => {
   })
 })
 
-describe.skipIf(!canRun)('a TAP device in a network namespace', () => {
-  const ns = nsName('io')
-  const name = devName('io')
-  const hostMac = '02:00:00:77:00:02' // the station we play on the wire
-  let tap: TapDevice
-  let tapMac: string
-  const frames: Uint8Array[] = []
-  const counts: number[] = []
-  let hold: Promise<void> | undefined
+// Both read paths: the main-thread poller (the default) and the reader thread.
+for (const [mode, mainThread] of [
+  ['main thread', true],
+  ['reader thread', false],
+] as const) {
+  const tag = (t: string): string => (mainThread ? t : `${t}t`)
 
-  beforeAll(() => {
-    addNetns(ns)
-    // Opened here, then moved: the fd keeps working across the move.
-    tap = openTap({ name })
-    ip('link', 'set', name, 'netns', ns)
-    ip('-n', ns, 'addr', 'add', '10.77.0.1/24', 'dev', name)
-    ip('-n', ns, 'link', 'set', name, 'up')
-    tapMac = ipLink(name, ns).address
-    tap.onBatch(
-      (b) => {
-        counts.push(b.count)
-        frames.push(...copyFrames(b))
-        return hold
-      },
-      { slots: 2, batchFrames: 64 },
-    )
-  })
+  describe.skipIf(!canRun)(`a TAP device in a network namespace (${mode})`, () => {
+    const ns = nsName(tag('io'))
+    const name = devName(tag('io'))
+    const hostMac = '02:00:00:77:00:02' // the station we play on the wire
+    let tap: TapDevice
+    let tapMac: string
+    const frames: Uint8Array[] = []
+    const counts: number[] = []
+    let hold: Promise<void> | undefined
 
-  afterAll(() => {
-    tap?.close()
-    delNetns(ns)
-  })
-
-  it('reads the ARP requests the kernel sends for a neighbour', async () => {
-    const start = frames.length
-    const c = await child('ip', [
-      'netns',
-      'exec',
-      ns,
-      process.execPath,
-      ...nodeArgs('udp.ts', 'send', '10.77.0.2', '9', '1', '10'),
-    ])
-    expect(c.code).toBe(0)
-    let arp: ReturnType<typeof parseArp>
-    await until(
-      () => {
-        arp = frames
-          .slice(start)
-          .map(parseArp)
-          .find((a) => a?.targetIp === '10.77.0.2')
-        return arp !== undefined
-      },
-      5000,
-      'an ARP request',
-    )
-    expect(arp).toEqual({
-      op: 1,
-      senderMac: tapMac,
-      senderIp: '10.77.0.1',
-      targetMac: '00:00:00:00:00:00',
-      targetIp: '10.77.0.2',
+    beforeAll(() => {
+      addNetns(ns)
+      // Opened here, then moved: the fd keeps working across the move.
+      tap = openTap({ name })
+      ip('link', 'set', name, 'netns', ns)
+      ip('-n', ns, 'addr', 'add', '10.77.0.1/24', 'dev', name)
+      ip('-n', ns, 'link', 'set', name, 'up')
+      tapMac = ipLink(name, ns).address
+      tap.onBatch(
+        (b) => {
+          counts.push(b.count)
+          frames.push(...copyFrames(b))
+          return hold
+        },
+        { slots: 2, batchFrames: 64, mainThread },
+      )
     })
-  })
 
-  it('writes a batch the kernel takes: it answers the ARP request and echoes the UDP datagram', async () => {
-    const echo = spawnChild('ip', [
-      'netns',
-      'exec',
-      ns,
-      process.execPath,
-      ...nodeArgs('udp.ts', 'echo', '10.77.0.1', '7777', '1'),
-    ])
-    try {
-      expect(await echo.firstLine).toBe('listening')
+    afterAll(() => {
+      tap?.close()
+      delNetns(ns)
+    })
+
+    it('reads the ARP requests the kernel sends for a neighbour', async () => {
       const start = frames.length
-      const before = tap.stats()
-      const written = tap.writeBatch([
-        arpFrame({
-          op: 1,
-          srcMac: hostMac,
-          dstMac: 'ff:ff:ff:ff:ff:ff',
-          senderMac: hostMac,
-          senderIp: '10.77.0.2',
-          targetMac: '00:00:00:00:00:00',
-          targetIp: '10.77.0.1',
-        }),
-        udpFrame({
-          srcMac: hostMac,
-          dstMac: tapMac,
-          srcIp: '10.77.0.2',
-          dstIp: '10.77.0.1',
-          srcPort: 40_000,
-          dstPort: 7777,
-          frameLength: 100,
-        }),
-        new Uint8Array(5), // shorter than an Ethernet header: the kernel refuses it
+      const c = await child('ip', [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        ...nodeArgs('udp.ts', 'send', '10.77.0.2', '9', '1', '10'),
       ])
-      expect(written).toBe(2)
-      expect(tap.stats().framesWritten - before.framesWritten).toBe(2)
-      expect(tap.stats().writeDrops - before.writeDrops).toBe(1)
-      await until(() => frames.slice(start).some((f) => udpDstPort(f) === 40_000), 5000, 'the echo')
-      const reply = frames
-        .slice(start)
-        .map(parseArp)
-        .find((a) => a?.op === 2)
-      expect(reply).toEqual({
-        op: 2,
+      expect(c.code).toBe(0)
+      let arp: ReturnType<typeof parseArp>
+      await until(
+        () => {
+          arp = frames
+            .slice(start)
+            .map(parseArp)
+            .find((a) => a?.targetIp === '10.77.0.2')
+          return arp !== undefined
+        },
+        5000,
+        'an ARP request',
+      )
+      expect(arp).toEqual({
+        op: 1,
         senderMac: tapMac,
         senderIp: '10.77.0.1',
-        targetMac: hostMac,
+        targetMac: '00:00:00:00:00:00',
         targetIp: '10.77.0.2',
       })
-      expect(ip('-n', ns, 'neigh', 'show', '10.77.0.2', 'dev', name)).toContain(hostMac)
-      expect((await echo.done).code).toBe(0)
-    } finally {
-      echo.kill()
-    }
-  })
-
-  it('hands a burst over in batches and waits when JavaScript holds every slot', async () => {
-    ip(
-      '-n',
-      ns,
-      'neigh',
-      'replace',
-      '10.77.0.3',
-      'lladdr',
-      '02:00:00:77:00:03',
-      'dev',
-      name,
-      'nud',
-      'permanent',
-    )
-    let release = (): void => {}
-    hold = new Promise<void>((r) => {
-      release = r
     })
-    const start = frames.length
-    const startCounts = counts.length
-    const waitsBefore = tap.stats().readerWaits
-    // 300 datagrams, fewer than the device's queue (500): none is dropped.
-    const c = await child('ip', [
-      'netns',
-      'exec',
-      ns,
-      process.execPath,
-      ...nodeArgs('udp.ts', 'send', '10.77.0.3', '9999', '300', '100'),
-    ])
-    expect(c.code).toBe(0)
-    // The handler holds its slot, the reader fills the other and waits.
-    await until(() => tap.stats().readerWaits > waitsBefore, 5000, 'the reader to wait for a slot')
-    hold = undefined
-    release()
-    const burst = (): number => frames.slice(start).filter((f) => udpDstPort(f) === 9999).length
-    await until(() => burst() === 300, 5000, '300 frames')
-    const batches = counts.slice(startCounts)
-    expect(Math.max(...batches)).toBeGreaterThan(1)
-    expect(Math.max(...batches)).toBeLessThanOrEqual(64)
-    expect(batches.length).toBeLessThan(300)
-    const st = tap.stats()
-    expect(st.truncated).toBe(0)
-    expect(st.framesRead).toBe(frames.length)
-  })
-})
 
-describe.skipIf(!canRun)('closing', () => {
+    it('writes a batch the kernel takes: it answers the ARP request and echoes the UDP datagram', async () => {
+      const echo = spawnChild('ip', [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        ...nodeArgs('udp.ts', 'echo', '10.77.0.1', '7777', '1'),
+      ])
+      try {
+        expect(await echo.firstLine).toBe('listening')
+        const start = frames.length
+        const before = tap.stats()
+        const written = tap.writeBatch([
+          arpFrame({
+            op: 1,
+            srcMac: hostMac,
+            dstMac: 'ff:ff:ff:ff:ff:ff',
+            senderMac: hostMac,
+            senderIp: '10.77.0.2',
+            targetMac: '00:00:00:00:00:00',
+            targetIp: '10.77.0.1',
+          }),
+          udpFrame({
+            srcMac: hostMac,
+            dstMac: tapMac,
+            srcIp: '10.77.0.2',
+            dstIp: '10.77.0.1',
+            srcPort: 40_000,
+            dstPort: 7777,
+            frameLength: 100,
+          }),
+          new Uint8Array(5), // shorter than an Ethernet header: the kernel refuses it
+        ])
+        expect(written).toBe(2)
+        expect(tap.stats().framesWritten - before.framesWritten).toBe(2)
+        expect(tap.stats().writeDrops - before.writeDrops).toBe(1)
+        await until(
+          () => frames.slice(start).some((f) => udpDstPort(f) === 40_000),
+          5000,
+          'the echo',
+        )
+        const reply = frames
+          .slice(start)
+          .map(parseArp)
+          .find((a) => a?.op === 2)
+        expect(reply).toEqual({
+          op: 2,
+          senderMac: tapMac,
+          senderIp: '10.77.0.1',
+          targetMac: hostMac,
+          targetIp: '10.77.0.2',
+        })
+        expect(ip('-n', ns, 'neigh', 'show', '10.77.0.2', 'dev', name)).toContain(hostMac)
+        expect((await echo.done).code).toBe(0)
+      } finally {
+        echo.kill()
+      }
+    })
+
+    it('hands a burst over in batches and waits when JavaScript holds every slot', async () => {
+      ip(
+        '-n',
+        ns,
+        'neigh',
+        'replace',
+        '10.77.0.3',
+        'lladdr',
+        '02:00:00:77:00:03',
+        'dev',
+        name,
+        'nud',
+        'permanent',
+      )
+      let release = (): void => {}
+      hold = new Promise<void>((r) => {
+        release = r
+      })
+      const start = frames.length
+      const startCounts = counts.length
+      const waitsBefore = tap.stats().readerWaits
+      // 300 datagrams, fewer than the device's queue (500): none is dropped.
+      const c = await child('ip', [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        ...nodeArgs('udp.ts', 'send', '10.77.0.3', '9999', '300', '100'),
+      ])
+      expect(c.code).toBe(0)
+      // The handler holds its slot, the reader fills the other and waits.
+      await until(
+        () => tap.stats().readerWaits > waitsBefore,
+        5000,
+        'the reader to wait for a slot',
+      )
+      hold = undefined
+      release()
+      const burst = (): number => frames.slice(start).filter((f) => udpDstPort(f) === 9999).length
+      await until(() => burst() === 300, 5000, '300 frames')
+      const batches = counts.slice(startCounts)
+      expect(Math.max(...batches)).toBeGreaterThan(1)
+      expect(Math.max(...batches)).toBeLessThanOrEqual(64)
+      expect(batches.length).toBeLessThan(300)
+      const st = tap.stats()
+      expect(st.truncated).toBe(0)
+      expect(st.framesRead).toBe(frames.length)
+    })
+  })
+
+  describe.skipIf(!canRun)(`closing (${mode})`, () => {
+    afterEach(closeAll)
+
+    it('stops a reader blocked waiting for frames, at once', () => {
+      const tap = openTap({ name: devName(tag('cp')) })
+      tap.onBatch(() => {}, { mainThread })
+      const t0 = performance.now()
+      tap.close()
+      expect(performance.now() - t0).toBeLessThan(500)
+      expect(linkExists(tap.name)).toBe(false)
+    })
+
+    it('stops a reader waiting for JavaScript to return a slot', async () => {
+      const tap = track(openTap({ name: devName(tag('cs')), up: true }))
+      // The kernel sends IPv6 MLD and neighbour discovery frames on a link
+      // that comes up; the handler never returns its one slot.
+      tap.onBatch(() => new Promise<void>(() => {}), { slots: 1, mainThread })
+      ip('-6', 'addr', 'add', 'fd00:7a9::1/64', 'dev', tap.name, 'nodad')
+      await until(() => tap.stats().framesRead > 0, 10_000, 'a frame from the kernel')
+      const t0 = performance.now()
+      tap.close()
+      expect(performance.now() - t0).toBeLessThan(500)
+    })
+
+    it('reports a deleted device through onError with ENODEV', async () => {
+      const tap = track(openTap({ name: devName(tag('dl')) }))
+      let error: TapError | undefined
+      tap.onBatch(() => {}, {
+        mainThread,
+        onError: (e) => {
+          error = e
+        },
+      })
+      ip('link', 'del', tap.name)
+      await until(() => error !== undefined, 5000, 'onError')
+      expect(error?.code).toBe('ENODEV')
+      expect(error?.message).toMatch(/deleted/)
+      expect(() => tap.writeBatch([new Uint8Array(60)])).toThrow(
+        expect.objectContaining({ code: 'ENODEV' }),
+      )
+    })
+  })
+}
+
+describe.skipIf(!canRun)('process exit', () => {
   afterEach(closeAll)
 
-  it('stops a reader blocked waiting for frames, at once', () => {
-    const tap = openTap({ name: devName('cp') })
-    tap.onBatch(() => {})
-    const t0 = performance.now()
-    tap.close()
-    expect(performance.now() - t0).toBeLessThan(500)
-    expect(linkExists(tap.name)).toBe(false)
-  })
-
-  it('stops a reader waiting for JavaScript to return a slot', async () => {
-    const tap = track(openTap({ name: devName('cs'), up: true }))
-    // The kernel sends IPv6 MLD and neighbour discovery frames on a link
-    // that comes up; the handler never returns its one slot.
-    tap.onBatch(() => new Promise<void>(() => {}), { slots: 1 })
-    ip('-6', 'addr', 'add', 'fd00:7a9::1/64', 'dev', tap.name, 'nodad')
-    await until(() => tap.stats().framesRead > 0, 10_000, 'a frame from the kernel')
-    const t0 = performance.now()
-    tap.close()
-    expect(performance.now() - t0).toBeLessThan(500)
-  })
-
-  it('reports a deleted device through onError with ENODEV', async () => {
-    const tap = track(openTap({ name: devName('dl') }))
-    let error: TapError | undefined
-    tap.onBatch(() => {}, {
-      onError: (e) => {
-        error = e
-      },
-    })
-    ip('link', 'del', tap.name)
-    await until(() => error !== undefined, 5000, 'onError')
-    expect(error?.code).toBe('ENODEV')
-    expect(error?.message).toMatch(/deleted/)
-    expect(() => tap.writeBatch([new Uint8Array(60)])).toThrow(
-      expect.objectContaining({ code: 'ENODEV' }),
-    )
-  })
-
-  for (const mode of ['read-close', 'read-unref', 'read-exit']) {
+  for (const mode of [
+    'read-close',
+    'read-unref',
+    'read-exit',
+    'read-close-thread',
+    'read-unref-thread',
+    'read-exit-thread',
+  ]) {
     it(`lets the process exit (${mode})`, async () => {
       const r = await child(
         process.execPath,
