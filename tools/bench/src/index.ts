@@ -1,6 +1,7 @@
 /**
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
- * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws]`).
+ * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws]
+ * [--scenarios direct,relay]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -10,6 +11,11 @@
  * the CPU seconds the PeerTap processes spent per GB delivered (during the
  * one-stream TCP test). With several runs, each figure is the median. Prints
  * a table, or with --json one JSON object per system and transport.
+ *
+ * Scenarios: `direct`, A and B on one bridge; `relay`, A and B on isolated
+ * bridge ports that reach only R (as two NAT'd peers would), PeerTap through
+ * `peertap-relay` in R (the CPU figure includes the relay's), beside the
+ * kernel's ceiling for that path, `bare/routed`: R as a plain IP router.
  */
 import { readFile } from 'node:fs/promises'
 import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
@@ -235,11 +241,11 @@ async function main(): Promise<void> {
     `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s`,
   )
   console.log(
-    'system    transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB',
+    'system         transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB',
   )
   for (const r of results) {
     console.log(
-      `${r.system.padEnd(9)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
+      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
     )
   }
 }
