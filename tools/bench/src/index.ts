@@ -1,6 +1,7 @@
 /**
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
- * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws]`).
+ * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws]
+ * [--scenarios direct,relay]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -10,10 +11,16 @@
  * the CPU seconds the PeerTap processes spent per GB delivered (during the
  * one-stream TCP test). With several runs, each figure is the median. Prints
  * a table, or with --json one JSON object per system and transport.
+ *
+ * Scenarios: `direct`, A and B on one bridge; `relay`, A and B on isolated
+ * bridge ports that reach only R (as two NAT'd peers would), PeerTap through
+ * `peertap-relay` in R (the CPU figure includes the relay's), beside the
+ * kernel's ceiling for that path, `bare/routed`: R as a plain IP router.
  */
 import { readFile } from 'node:fs/promises'
-import { Overlay, type Transport, waitForIpv6 } from '@peertap/node'
+import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
 import { rootAndTun, Topology } from '@peertap/tool-netns'
+import { routedTopology } from './routed.ts'
 
 interface Result {
   system: string
@@ -41,6 +48,8 @@ const json = flag('--json')
 const runs = Number(option('--runs') ?? (quick ? 1 : 3))
 const seconds = quick ? 2 : 5
 const transports = (option('--transports') ?? 'tcp,quic,ws').split(',') as Transport[]
+/** direct: A and B on one bridge; relay: A and B reach only R (beside R as a plain IP router). */
+const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Array<'direct' | 'relay'>
 
 interface Hosts {
   exec(host: string, argv: readonly string[], timeoutMs?: number): Promise<string>
@@ -177,24 +186,51 @@ async function main(): Promise<void> {
     }
   }
   results.push(median(bare))
-  for (const transport of transports) {
-    const perRun: Result[] = []
+  if (scenarios.includes('relay')) {
+    const routed: Result[] = []
     for (let run = 0; run < runs; run++) {
-      const overlay = await Overlay.start({ transport })
+      const topo = await routedTopology()
       try {
-        await waitForIpv6(overlay)
-        const pids = overlay.nodes.map((n) => n.pid)
-        perRun.push({
-          system: 'peertap',
-          transport,
-          scenario: 'direct',
-          ...(await measure(overlay.topo, overlay.node('b').ip, pids)),
+        routed.push({
+          system: 'bare',
+          transport: 'veth',
+          scenario: 'routed',
+          ...(await measure(topo, topo.address('b'), [])),
         })
       } finally {
-        await overlay.stop()
+        await topo.destroy()
       }
     }
-    results.push(median(perRun))
+    results.push(median(routed))
+  }
+  for (const scenario of scenarios) {
+    for (const transport of transports) {
+      const perRun: Result[] = []
+      for (let run = 0; run < runs; run++) {
+        const relay = scenario === 'relay' ? new RelayHost() : undefined
+        const overlay = await Overlay.start({
+          transport,
+          ...(relay === undefined ? {} : { relay }),
+        })
+        try {
+          await waitForIpv6(overlay)
+          // CPU of every PeerTap process on the path: both nodes, and the relay.
+          const pids = [
+            ...overlay.nodes.map((n) => n.pid),
+            ...(relay === undefined ? [] : [relay.pid]),
+          ]
+          perRun.push({
+            system: 'peertap',
+            transport,
+            scenario,
+            ...(await measure(overlay.topo, overlay.node('b').ip, pids)),
+          })
+        } finally {
+          await overlay.stop()
+        }
+      }
+      results.push(median(perRun))
+    }
   }
   if (json) {
     for (const r of results) console.log(JSON.stringify(r))
@@ -205,11 +241,11 @@ async function main(): Promise<void> {
     `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s`,
   )
   console.log(
-    'system    transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB',
+    'system         transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB',
   )
   for (const r of results) {
     console.log(
-      `${r.system.padEnd(9)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
+      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
     )
   }
 }
