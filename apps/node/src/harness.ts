@@ -31,6 +31,11 @@ export interface OverlayOptions {
    * peers would), it starts first, and every node dials it alone.
    */
   readonly relay?: RelayHost
+  /**
+   * Several relays instead (a chain): each dials the ones before it, and
+   * node i dials relay i mod n alone, so A reaches B only across relays.
+   */
+  readonly relays?: readonly RelayHost[]
 }
 
 export interface OverlayNode {
@@ -66,7 +71,7 @@ export class Overlay {
   readonly topo: Topology
   readonly nodes: OverlayNode[]
   readonly transport: Transport
-  /** The relay every node dials, when the overlay has one. */
+  /** The relay every node dials (the first, with several), when the overlay has one. */
   relay: RelayHost | undefined = undefined
   readonly #dir: string
 
@@ -80,17 +85,21 @@ export class Overlay {
   static async start(options: OverlayOptions = {}): Promise<Overlay> {
     const hosts = options.hosts ?? ['a', 'b']
     const transport = options.transport ?? 'tcp'
-    const relay = options.relay
+    const relays = options.relays ?? (options.relay === undefined ? [] : [options.relay])
+    const relayHosts = relays.map((r) => r.host)
     const topo = await Topology.create(
-      relay === undefined
+      relays.length === 0
         ? { hosts }
-        : { hosts: [...hosts, relay.host], isolated: true, hubs: [relay.host] },
+        : { hosts: [...hosts, ...relayHosts], isolated: true, hubs: relayHosts },
     )
     const dir = await mkdtemp(join(tmpdir(), 'peertap-overlay-'))
     const overlay = new Overlay(topo, [], transport, dir)
-    overlay.relay = relay
+    overlay.relay = relays[0]
     try {
-      await relay?.start(topo, dir, [`/ip4/0.0.0.0${PORT[transport]}`])
+      for (const [i, relay] of relays.entries()) {
+        const before = relays.slice(0, i).map((r) => r.address(PORT[transport]))
+        await relay.start(topo, dir, [`/ip4/0.0.0.0${PORT[transport]}`], before)
+      }
       const secret = randomBytes(32).toString('hex')
       for (const [i, host] of hosts.entries()) {
         const stateDir = join(dir, host)
@@ -111,8 +120,8 @@ export class Overlay {
       for (const [i, node] of overlay.nodes.entries()) {
         // Each node dials the ones before it, so every pair has one connection.
         const peers =
-          relay !== undefined
-            ? [relay.address(PORT[transport])]
+          relays.length > 0
+            ? [relays[i % relays.length]!.address(PORT[transport])]
             : overlay.nodes
                 .slice(0, i)
                 .map((p) => `/ip4/${topo.address(p.host)}${PORT[transport]}/p2p/${p.peerId}`)

@@ -43,8 +43,16 @@ export class RelayHost {
     this.options = options
   }
 
-  /** Starts the relay listening on `listen` (multiaddrs) and waits for its status API. */
-  async start(topo: Topology, dir: string, listen: readonly string[]): Promise<void> {
+  /**
+   * Starts the relay listening on `listen` (multiaddrs), dialling `peers`
+   * (other relays), and waits for its status API.
+   */
+  async start(
+    topo: Topology,
+    dir: string,
+    listen: readonly string[],
+    peers: readonly string[] = [],
+  ): Promise<void> {
     this.#topo = topo
     this.stateDir = join(dir, this.host)
     this.peerId = (
@@ -53,7 +61,7 @@ export class RelayHost {
     const configPath = join(dir, `${this.host}.json`)
     await writeFile(
       configPath,
-      JSON.stringify({ stateDir: this.stateDir, listen, ...this.options.config }, null, 2),
+      JSON.stringify({ stateDir: this.stateDir, listen, peers, ...this.options.config }, null, 2),
     )
     const child = topo.spawn(this.host, [
       ...RELAY_ARGV,

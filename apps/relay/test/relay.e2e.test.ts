@@ -95,6 +95,40 @@ describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
   },
 )
 
+describe.skipIf(!can.ok)('A and B behind different relays (A - R - S - B) over TCP', () => {
+  let overlay: Overlay
+  const r = new RelayHost({ host: 'r' })
+  const s = new RelayHost({ host: 's' })
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({ transport: 'tcp', relays: [r, s] })
+    await waitForIpv6(overlay)
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+  })
+
+  it('carries ARP, IPv4 and IPv6 across both relays, which pass proofs on verbatim', async () => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    expect((await overlay.status('a')).neighbours.map((n) => n.id)).toEqual([r.peerId])
+    expect((await overlay.status('b')).neighbours.map((n) => n.id)).toEqual([s.peerId])
+    expect(
+      await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip]),
+    ).toContain(`from ${b.mac}`)
+    expect(await ping(overlay, 'a', b.ip)).toMatch(/3 received/)
+    expect(await ping(overlay, 'b', a.ip)).toMatch(/3 received/)
+    expect(await ping(overlay, 'a', b.ip6, ['-6'])).toMatch(/3 received/)
+    for (const relay of [r, s]) {
+      const status = await relay.status()
+      expect(status.neighbours.map((n) => n.role).sort()).toEqual(['node', 'relay'])
+      // Each verified the other's propagated proofs for the subscribers they name.
+      expect(status.relay.subEntriesRefused).toBe(0)
+      expect(status.table.framesForwarded).toBeGreaterThan(5)
+      expect(status.table.frameDrops['no-proof']).toBe(0)
+    }
+  }, 60_000)
+})
+
 describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, admission', () => {
   let overlay: Overlay
   let keys: string
