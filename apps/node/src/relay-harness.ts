@@ -4,6 +4,7 @@
  * end-to-end tests of apps/relay, the benchmark's relay scenario. The relay
  * runs from source or from its build, as the node does.
  */
+import type { ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +38,7 @@ export class RelayHost {
   /** Output of the relay process (JSON lines), for diagnosis and the tests. */
   readonly log: string[] = []
   #topo: Topology | undefined
+  #child: ChildProcess | undefined
 
   constructor(options: RelayHostOptions = {}) {
     this.host = options.host ?? 'r'
@@ -71,6 +73,7 @@ export class RelayHost {
       ...(this.options.upArgs ?? []),
     ])
     this.pid = child.pid ?? 0
+    this.#child = child
     let rest = ''
     const keep = (chunk: Buffer) => {
       const parts = (rest + chunk.toString()).split('\n')
@@ -95,6 +98,23 @@ export class RelayHost {
         throw new Error(`peertap-relay not up after 15 s:\n${this.log.slice(-30).join('\n')}`)
       await new Promise((r) => setTimeout(r, 200))
     }
+  }
+
+  /**
+   * Stops the relay with `signal` and resolves with its exit code once it
+   * has exited (SIGKILL after 5 s); `Topology.destroy` would also end it.
+   */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.#child
+    if (child === undefined) return null
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+      child.kill(signal)
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }
+    return child.exitCode
   }
 
   /** The relay's multiaddr for a listen suffix such as '/tcp/7400'. */

@@ -446,6 +446,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       maxTableSubscriptions: table.maxSubscriptions,
       maxNeighbours: table.maxNeighbours,
     },
+    peerLimits: Object.fromEntries(
+      Object.entries(config.peerLimits).map(([id, l]) => [id, tableLimits(l)]),
+    ),
     neighbours: trunk.links().map((link) => ({
       id: link.id,
       status: link.status,
@@ -478,6 +481,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       { prefix: 'peertap_relay_subscriptions', value: s.subscriptions },
       { prefix: 'peertap_relay_trunk', value: s.trunk },
     ]
+    for (const [peer, value] of Object.entries(s.peerLimits))
+      sections.push({ prefix: 'peertap_relay_peer_limit', labels: { peer }, value })
     for (const n of s.neighbours) {
       sections.push({ prefix: 'peertap_relay_link', labels: { peer: n.id }, value: n.counters })
       if (n.table !== null)

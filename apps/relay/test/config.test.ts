@@ -63,6 +63,19 @@ describe('relay config', () => {
     )
   })
 
+  it('needs no TAP device, switch or MLS: none is a dependency or imported', async () => {
+    const { readFile, readdir } = await import('node:fs/promises')
+    const root = new URL('../', import.meta.url).pathname
+    const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+    const forbidden = ['@peertap/tap', '@peertap/switch', '@peertap/mls', '@peertap/node', 'ts-mls']
+    for (const name of forbidden) expect(Object.keys(manifest.dependencies)).not.toContain(name)
+    for (const file of await readdir(join(root, 'src'))) {
+      const text = await readFile(join(root, 'src', file), 'utf8')
+      for (const name of forbidden)
+        expect(text, `${file} imports ${name}`).not.toContain(`'${name}`)
+    }
+  })
+
   it('the CLI exits non-zero with the field named', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'peertap-relay-config-'))
     dirs.push(dir)

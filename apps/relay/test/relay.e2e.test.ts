@@ -6,6 +6,7 @@
  * process is removed afterwards, also on failure (Overlay.stop in afterAll,
  * Topology.destroy ends every process it started by PID).
  */
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -478,6 +479,14 @@ describe.skipIf(!can.ok)('a closed relay admits peers by fabric credential', () 
     expect(after.table.subscriptionDrops['sub-not-admitted']).toBeGreaterThanOrEqual(1)
     expect(after.table.frameDrops['not-admitted']).toBe(20)
   }, 30_000)
+
+  it('stops cleanly on SIGINT: exit code 0, control file removed, identity kept', async () => {
+    expect(existsSync(join(relay.stateDir, 'control.json'))).toBe(true)
+    expect(await relay.stop('SIGINT')).toBe(0)
+    expect(existsSync(join(relay.stateDir, 'control.json'))).toBe(false)
+    expect(existsSync(join(relay.stateDir, 'identity.key'))).toBe(true)
+    expect(relay.log.some((line) => line.includes('"signal":"SIGINT"'))).toBe(true)
+  }, 15_000)
 })
 
 /** An async iterator over the lines a child writes. */
