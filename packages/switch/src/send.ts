@@ -9,7 +9,10 @@
  *   4. VFT choice: the destination MAC's VFT in the current epoch and window
  *      (cached per MAC and window); unicast nobody subscribes to is flooded
  *      under the broadcast VFT, as a switch floods unknown unicast
- *   5. seal: kind 0 ‖ frame, AES-256-GCM with header protection, per-sender key
+ *   5. seal, once per batch: kind 0 ‖ frame for every frame that goes on,
+ *      laid out in one reused buffer, sealed by FrameSender.sealBatch into
+ *      one new buffer (AES-256-GCM per frame, one AES-ECB call for every
+ *      header's protection); each sealed frame is a view into it
  *
  * Nothing here throws on a frame's content; the batch's sealed frames go to
  * the forwarding table, which picks neighbours.
@@ -24,8 +27,33 @@ export interface SendContext {
   readonly hopLimit: number
   readonly maxFrameLength: number
   readonly hasRemoteSubscriber: (vft: Uint8Array) => boolean
-  /** Reused plaintext buffer (kind byte ‖ frame). */
+  /** Reused buffer for a batch's plaintexts (kind byte ‖ frame), back to back; grows to the largest batch. */
   plaintext: Uint8Array
+  /** Reused per-batch arrays for sealBatch: the frames going on, their VFTs, plaintext views, lengths, offsets. */
+  readonly frames: Uint8Array[]
+  readonly vfts: Uint8Array[]
+  readonly plaintexts: Uint8Array[]
+  readonly lengths: number[]
+  readonly offsets: number[]
+}
+
+/** A fresh send context; `sendFromPort` reuses its buffers and arrays from batch to batch. */
+export function newSendContext(
+  hopLimit: number,
+  maxFrameLength: number,
+  hasRemoteSubscriber: (vft: Uint8Array) => boolean,
+): SendContext {
+  return {
+    hopLimit,
+    maxFrameLength,
+    hasRemoteSubscriber,
+    plaintext: new Uint8Array(64 * 1024),
+    frames: [],
+    vfts: [],
+    plaintexts: [],
+    lengths: [],
+    offsets: [],
+  }
 }
 
 export function sendFromPort(
@@ -77,16 +105,60 @@ export function sendFromPort(
       vft = epoch.vftFor(BROADCAST_MAC, 0, window)
       counters.floodedUnknown++
     }
-    // 5. seal
-    const plaintextLength = frame.length + 1
-    if (ctx.plaintext.length < plaintextLength) ctx.plaintext = new Uint8Array(plaintextLength)
-    const plaintext = ctx.plaintext.subarray(0, plaintextLength)
-    plaintext[0] = KIND_ETHERNET
-    plaintext.set(frame, 1)
-    const sealed = epoch.sender.seal(vft, plaintext)
-    counters.sealed++
-    counters.sealedBytes += sealed.length
-    out.push({ hopLimit: ctx.hopLimit, vft, sealed })
+    ctx.frames.push(frame)
+    ctx.vfts.push(vft)
   }
   if (local !== undefined) for (const [other, list] of local) other.device.writeFrames(list)
+  sealBatch(ctx, vlan, out)
+}
+
+/** Stage 5: seals the frames gathered in `ctx` under the VLAN's current epoch. */
+function sealBatch(ctx: SendContext, vlan: Vlan, out: SealedFrame[]): void {
+  const { frames, vfts, plaintexts, lengths, offsets } = ctx
+  const n = frames.length
+  if (n === 0) return
+  let plainBytes = 0
+  for (let i = 0; i < n; i++) plainBytes += frames[i]!.length + 1
+  if (ctx.plaintext.length < plainBytes) ctx.plaintext = new Uint8Array(plainBytes * 2)
+  const plain = ctx.plaintext
+  let p = 0
+  for (let i = 0; i < n; i++) {
+    const frame = frames[i]!
+    plain[p] = KIND_ETHERNET
+    plain.set(frame, p + 1)
+    plaintexts.push(plain.subarray(p, p + 1 + frame.length))
+    lengths.push(1 + frame.length)
+    p += 1 + frame.length
+  }
+  const sender = vlan.current.sender
+  try {
+    // Sealed lengths in place of plaintext lengths, then their offsets in one buffer.
+    sender.sealedLengths(lengths, lengths)
+    let total = 0
+    for (let i = 0; i < n; i++) {
+      offsets.push(total)
+      total += lengths[i]!
+    }
+    // One allocation per batch: the sealed frames outlive the call (the trunk
+    // queues them), so they cannot live in a reused buffer.
+    const sealed = new Uint8Array(total)
+    sender.sealBatch(vfts, plaintexts, sealed, offsets)
+    const counters = vlan.counters
+    counters.sealed += n
+    counters.sealedBytes += total
+    for (let i = 0; i < n; i++) {
+      const o = offsets[i]!
+      out.push({
+        hopLimit: ctx.hopLimit,
+        vft: vfts[i]!,
+        sealed: sealed.subarray(o, o + lengths[i]!),
+      })
+    }
+  } finally {
+    frames.length = 0
+    vfts.length = 0
+    plaintexts.length = 0
+    lengths.length = 0
+    offsets.length = 0
+  }
 }

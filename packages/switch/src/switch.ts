@@ -2,8 +2,8 @@ import type { CryptoBackend, ReceiveCounters } from '@peertap/crypto'
 import { BROADCAST_MAC, heldWindows, type Mac, vftKey } from '@peertap/vft'
 import { DEFAULT_HOP_LIMIT } from './constants.ts'
 import { SwitchError } from './errors.ts'
-import { receiveFrames } from './receive.ts'
-import { type SendContext, sendFromPort } from './send.ts'
+import { newReceiveContext, receiveFrames } from './receive.ts'
+import { newSendContext, type SendContext, sendFromPort } from './send.ts'
 import { VftMap } from './vft-map.ts'
 import { Epoch, type EpochKeys, Port, type PortDevice, Vlan, type VlanCounters } from './vlan.ts'
 
@@ -71,17 +71,17 @@ export class Switch {
   readonly #vlans = new Map<string, Vlan>()
   readonly #local = new VftMap<LocalSubscription>()
   readonly #send: SendContext
+  readonly #receive = newReceiveContext()
   readonly #backend: CryptoBackend | undefined
   readonly #onControl: ((vlan: string, body: Uint8Array) => void) | undefined
   #windowsKey = ''
 
   constructor(init: SwitchInit) {
-    this.#send = {
-      hopLimit: init.hopLimit ?? DEFAULT_HOP_LIMIT,
-      maxFrameLength: init.maxFrameLength ?? 65_535,
-      hasRemoteSubscriber: init.hasRemoteSubscriber,
-      plaintext: new Uint8Array(2048),
-    }
+    this.#send = newSendContext(
+      init.hopLimit ?? DEFAULT_HOP_LIMIT,
+      init.maxFrameLength ?? 65_535,
+      init.hasRemoteSubscriber,
+    )
     this.#backend = init.backend
     this.#onControl = init.onControl
   }
@@ -151,7 +151,7 @@ export class Switch {
 
   /** The receive path (receive.ts): frames routed to this node. */
   receive(frames: readonly ReceivedFrame[]): void {
-    receiveFrames(this.#local, frames, this.counters, this.#onControl)
+    receiveFrames(this.#local, frames, this.counters, this.#onControl, this.#receive)
   }
 
   /** Whether this node holds `vft` (so the forwarding table routes it here). */
