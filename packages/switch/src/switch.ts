@@ -111,13 +111,48 @@ export class Switch {
 
   /**
    * Moves a VLAN to a new epoch. The old one is kept for receiving while
-   * the change settles, until {@link dropPreviousEpoch}.
+   * the change settles, until {@link dropPreviousEpoch}. If the epoch was
+   * prepared ({@link prepareEpoch}), its receive state (replay windows) is
+   * kept; any other prepared epoch is forgotten.
    */
   setEpoch(vlan: string, keys: EpochKeys): void {
     const v = this.#vlan(vlan)
+    const prepared = v.next !== undefined && v.next.epoch === keys.epoch ? v.next : undefined
     v.previous = v.current
-    v.current = new Epoch(keys, this.#backend)
+    v.current = prepared ?? new Epoch(keys, this.#backend)
+    v.next = undefined
     v.dirty = true
+  }
+
+  /**
+   * Holds a VLAN's next epoch for receiving only (its VFTs join the
+   * subscriptions at the next refresh) while the node still seals under
+   * the current one; {@link setEpoch} with the same epoch then makes it
+   * current.
+   */
+  prepareEpoch(vlan: string, keys: EpochKeys): void {
+    const v = this.#vlan(vlan)
+    v.next = new Epoch(keys, this.#backend)
+    v.dirty = true
+  }
+
+  /** The epoch numbers a VLAN holds: current, and previous and next if held. */
+  epochsOf(vlan: string): { current: number; previous?: number; next?: number } {
+    const v = this.#vlan(vlan)
+    return {
+      current: v.current.epoch,
+      ...(v.previous === undefined ? {} : { previous: v.previous.epoch }),
+      ...(v.next === undefined ? {} : { next: v.next.epoch }),
+    }
+  }
+
+  /** The relay-auth seeds of every epoch the node holds, for membership proofs. */
+  authSeeds(): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (const v of this.#vlans.values()) {
+      for (const e of [v.current, v.previous, v.next]) if (e !== undefined) out.push(e.authSeed)
+    }
+    return out
   }
 
   dropPreviousEpoch(vlan: string): void {
@@ -176,6 +211,7 @@ export class Switch {
       if (turned || v.dirty) changed = true
       v.current.receiver.setOldestHeldWindow(held[0]!)
       v.previous?.receiver.setOldestHeldWindow(held[0]!)
+      v.next?.receiver.setOldestHeldWindow(held[0]!)
     }
     if (!changed) return undefined
     const next = new VftMap<LocalSubscription>()
@@ -221,8 +257,9 @@ export class Switch {
       let learned = 0
       for (const port of v.ports.values()) learned += port.learned.size
       const receive = { ...v.current.receiver.counters }
-      if (v.previous !== undefined) {
-        for (const [reason, n] of Object.entries(v.previous.receiver.counters)) {
+      for (const e of [v.previous, v.next]) {
+        if (e === undefined) continue
+        for (const [reason, n] of Object.entries(e.receiver.counters)) {
           receive[reason as keyof ReceiveCounters] += n
         }
       }

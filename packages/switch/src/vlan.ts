@@ -25,6 +25,8 @@ export type EpochKeys =
 /** One epoch's prepared state: VFT deriver, sender and receiver. */
 export class Epoch {
   readonly epoch: number
+  /** The epoch's relay-auth seed: SUBs under this epoch's VFTs carry proofs signed with it. */
+  readonly authSeed: Uint8Array
   readonly deriver: VftDeriver
   readonly sender: FrameSender
   readonly receiver: FrameReceiver
@@ -34,6 +36,7 @@ export class Epoch {
 
   constructor(keys: EpochKeys, backend: CryptoBackend | undefined) {
     this.epoch = keys.epoch
+    this.authSeed = keys.secrets.authSeed
     this.deriver = new VftDeriver(keys.secrets.vftKey)
     const common =
       backend === undefined ? { secrets: keys.secrets } : { secrets: keys.secrets, backend }
@@ -145,6 +148,12 @@ export class Vlan {
   current: Epoch
   /** The previous epoch, held while an epoch change settles (DESIGN.md 4). */
   previous: Epoch | undefined
+  /**
+   * The next epoch, held for receiving only before it takes effect for
+   * sending (an MLS add or update: members subscribe to it before they
+   * acknowledge the commit, DESIGN.md 4).
+   */
+  next: Epoch | undefined
   /** Set when learned MACs or multicast lists change, so subscriptions are recomputed. */
   dirty = true
 
@@ -188,6 +197,7 @@ export class Vlan {
     const epochs = [{ epoch: this.current, deriver: this.current.deriver }]
     if (this.previous !== undefined)
       epochs.push({ epoch: this.previous, deriver: this.previous.deriver })
+    if (this.next !== undefined) epochs.push({ epoch: this.next, deriver: this.next.deriver })
     const out: Subscription<Epoch>[] = []
     for (const port of this.ports.values()) {
       out.push(

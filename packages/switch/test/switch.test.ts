@@ -190,6 +190,36 @@ describe('Switch between two nodes', () => {
     expect(b.written).toHaveLength(2)
   })
 
+  it('holds a prepared next epoch for receiving while it still sends under the current one', () => {
+    const [a, b] = pair()
+    const next = {
+      kind: 'psk' as const,
+      epoch: 1,
+      secrets: derivePskEpochSecrets(new Uint8Array(32).fill(7)),
+    }
+    b.sw.prepareEpoch('lab', next)
+    b.sw.refresh(T0)
+    expect(b.sw.epochsOf('lab')).toEqual({ current: 0, next: 1 })
+    expect(b.sw.authSeeds()).toHaveLength(2)
+    // A already sends under epoch 1: B receives it through the prepared epoch.
+    a.sw.setEpoch('lab', next)
+    a.sw.refresh(T0)
+    route(a, a.sw.fromPort('lab', 'tap', [frame(macB, macA, 'new epoch')], T0))
+    expect(b.written).toHaveLength(1)
+    // B still seals under epoch 0, which A holds as its previous epoch.
+    route(b, b.sw.fromPort('lab', 'tap', [frame(macA, macB, 'old epoch')], T0))
+    expect(a.written).toHaveLength(1)
+    // Promoting keeps the prepared receiver: a replay of the first frame is still caught.
+    const sealed = a.sw.fromPort('lab', 'tap', [frame(macB, macA, 'again')], T0)
+    b.sw.setEpoch('lab', next)
+    b.sw.refresh(T0)
+    expect(b.sw.epochsOf('lab')).toEqual({ current: 1, previous: 0 })
+    route(a, sealed)
+    route(a, sealed)
+    expect(b.written).toHaveLength(2)
+    expect(b.sw.vlanCounters().lab!.receive.replay).toBe(1)
+  })
+
   it('drops runts and delivers control plaintexts to the handler', () => {
     const [a, b] = pair()
     expect(a.sw.fromPort('lab', 'tap', [new Uint8Array(13)], T0)).toHaveLength(0)
