@@ -96,9 +96,11 @@ export class Overlay {
     const overlay = new Overlay(topo, [], transport, dir)
     overlay.relay = relays[0]
     try {
+      for (const relay of relays) await relay.keygen(topo, dir)
       for (const [i, relay] of relays.entries()) {
         const before = relays.slice(0, i).map((r) => r.address(PORT[transport]))
-        await relay.start(topo, dir, [`/ip4/0.0.0.0${PORT[transport]}`], before)
+        const others = relays.filter((r) => r !== relay).map((r) => r.peerId)
+        await relay.start(topo, dir, [`/ip4/0.0.0.0${PORT[transport]}`], before, others)
       }
       const secret = randomBytes(32).toString('hex')
       for (const [i, host] of hosts.entries()) {

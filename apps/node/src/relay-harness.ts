@@ -45,25 +45,35 @@ export class RelayHost {
     this.options = options
   }
 
+  /** Creates the relay's identity in `dir` (if absent) and learns its PeerId. */
+  async keygen(topo: Topology, dir: string): Promise<string> {
+    this.#topo = topo
+    this.stateDir = join(dir, this.host)
+    this.peerId = (
+      await topo.exec(this.host, [...RELAY_ARGV, 'keygen', '--state-dir', this.stateDir])
+    ).trim()
+    return this.peerId
+  }
+
   /**
    * Starts the relay listening on `listen` (multiaddrs), dialling `peers`
-   * (other relays), and waits for its status API.
+   * and trusting `relays` (PeerIds of other relays) to pass proofs on, and
+   * waits for its status API.
    */
   async start(
     topo: Topology,
     dir: string,
     listen: readonly string[],
     peers: readonly string[] = [],
+    relays: readonly string[] = [],
   ): Promise<void> {
-    this.#topo = topo
-    this.stateDir = join(dir, this.host)
-    this.peerId = (
-      await topo.exec(this.host, [...RELAY_ARGV, 'keygen', '--state-dir', this.stateDir])
-    ).trim()
+    if (this.peerId === '') await this.keygen(topo, dir)
     const configPath = join(dir, `${this.host}.json`)
+    const config = this.options.config ?? {}
+    const admission = { ...(config.admission as object | undefined), relays }
     await writeFile(
       configPath,
-      JSON.stringify({ stateDir: this.stateDir, listen, peers, ...this.options.config }, null, 2),
+      JSON.stringify({ stateDir: this.stateDir, listen, peers, ...config, admission }, null, 2),
     )
     const child = topo.spawn(this.host, [
       ...RELAY_ARGV,

@@ -59,6 +59,12 @@ export const RelayConfigSchema = v.strictObject({
       allow: v.optional(v.array(PeerId), []),
       deny: v.optional(v.array(PeerId), []),
       /**
+       * Neighbour relays whose propagated subscriptions are taken with proofs that
+       * name other PeerIds (the original subscribers). Anyone else's proofs must
+       * name the neighbour itself, whatever role its HELLO claims.
+       */
+      relays: v.optional(v.array(PeerId), []),
+      /**
        * Fabric credentials (DESIGN.md 5): the MVLAN epoch public keys (hex) under
        * which a peer's membership proof admits it, as if it were on `allow`.
        */

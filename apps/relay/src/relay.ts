@@ -159,6 +159,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     credentialsEnded: 0,
   }
   const fabricKeys = new Set(admission.fabricKeys.map((k) => k.toLowerCase()))
+  const trustedRelays = new Set(admission.relays)
   const configAllowed = new Set(admission.allow)
   /** Peers admitted by a fabric credential, until the credential's expiry. */
   const credentialed = new Map<string, number>()
@@ -327,11 +328,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     let key: Uint8Array | undefined
     let expiresAt = t + Math.min(sub.ttl, table.maxTtlSeconds)
     if (sub.proof !== undefined) {
-      // From a relay the proof speaks for the original subscriber, named in it;
-      // from anyone else, for the peer at the other end of the link.
+      // From a configured neighbour relay the proof speaks for the original
+      // subscriber, named in it; from anyone else (whatever role its HELLO
+      // claims), for the peer at the other end of the link, so nobody can
+      // replay a member's proof by calling itself a relay.
       const decoded = decodeMembershipProof(sub.proof)
-      const subscriber =
-        link.hello.remoteRole === 'relay' && decoded.ok ? decoded.proof.peerId : bytesOf(link.id)
+      const passedOn = link.hello.remoteRole === 'relay' && trustedRelays.has(link.id) && decoded.ok
+      const subscriber = passedOn ? decoded.proof.peerId : bytesOf(link.id)
       const admitted = admitSubscription(table, {
         neighbour: link.id,
         peerId: subscriber,
@@ -437,6 +440,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       allowListOnly: admission.allowListOnly,
       allow: admission.allow,
       deny: admission.deny,
+      relays: admission.relays,
       fabricKeys: [...fabricKeys],
     },
     limits: {

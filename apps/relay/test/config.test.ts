@@ -33,6 +33,7 @@ describe('relay config', () => {
       allowListOnly: false,
       allow: [],
       deny: [],
+      relays: [],
       fabricKeys: [],
     })
     expect(c.limits).toEqual({ proofChecksPerSecond: 20, proofCheckBurst: 40 })

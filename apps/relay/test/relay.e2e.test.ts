@@ -309,6 +309,31 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
     expect(mismatch + unheard).toBe(ready.sent)
   }, 60_000)
 
+  it("a peer that claims the relay role cannot replay a member's proof", async () => {
+    const before = await relay.status()
+    const peer = overlay.topo.spawn('b', [
+      ...fixture(join(FIXTURES, 'peer.ts')),
+      relay.address(PORT.tcp),
+      intruderDir,
+      'fake-relay',
+      '3',
+    ])
+    const out = lines(peer.stdout!)
+    const ready = JSON.parse((await out.next()).value ?? '{}')
+    expect(ready.ready).toBe(true)
+    expect(ready.proofs).toBeGreaterThan(0)
+    expect(await ping(overlay, 'a', overlay.node('b').ip)).toMatch(/3 received/)
+    const during = await relay.status()
+    expect(during.neighbours.find((n) => n.id === ready.peerId)?.role).toBe('relay')
+    const result = JSON.parse((await out.next()).value ?? '{}')
+    expect(result.received).toBe(0)
+    const after = await relay.status()
+    // Not a configured relay: the proof must name the peer itself, and it names a member.
+    expect(
+      after.relay.proofRejections['wrong-peer']! - before.relay.proofRejections['wrong-peer']!,
+    ).toBe(1)
+  }, 60_000)
+
   it('a denied PeerId gets nothing forwarded, its SUBs and frames are refused and counted', async () => {
     const before = await relay.status()
     const peer = overlay.topo.spawn('b', [
