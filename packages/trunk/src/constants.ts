@@ -90,3 +90,48 @@ export const IDLE_TIMEOUT_MS = 45_000
 export const DEFAULT_MAX_QUEUED_FRAMES = 4096
 export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024
 export const DEFAULT_MAX_QUEUED_CONTROL_BYTES = 1024 * 1024
+
+// ---------------------------------------------------------------- datagram link (spec 13-datagram-link.md)
+
+/** Datagram types (spec 13-datagram-link.md §2). */
+export const DGRAM_DATA = 0x01
+export const DGRAM_PING = 0x02
+export const DGRAM_PONG = 0x03
+/** type u8 ‖ receiverIndex u32 ‖ counter u32 (spec 13-datagram-link.md §2). */
+export const DGRAM_HEADER_LENGTH = 1 + 4 + 4
+/** The hop tag: AES-256-GCM's full 16-byte tag (spec 13-datagram-link.md §3). */
+export const DGRAM_TAG_LENGTH = 16
+/** DATA: header ‖ protected(hop ‖ VFT) ‖ tag before the sealed payload (spec 13-datagram-link.md §2.1). */
+export const DGRAM_DATA_OVERHEAD = DGRAM_HEADER_LENGTH + FRAME_HEADER_LENGTH + DGRAM_TAG_LENGTH
+/** PING: nonce u64, then zero padding; PONG: nonce u64 ‖ size u16 (spec 13-datagram-link.md §2.2). */
+export const DGRAM_PING_MIN_LENGTH = DGRAM_HEADER_LENGTH + 8 + DGRAM_TAG_LENGTH
+export const DGRAM_PONG_LENGTH = DGRAM_HEADER_LENGTH + 8 + 2 + DGRAM_TAG_LENGTH
+/** Counters run from 0 to 2^31 - 1 per key; a sender re-offers before it would wrap (spec 13 §3). */
+export const DGRAM_COUNTER_LIMIT = 2 ** 31 - 1
+/**
+ * UDP payload every path starts with: the IPv6 minimum MTU 1280 minus a
+ * 40-byte IPv6 and an 8-byte UDP header (spec 13-datagram-link.md §6).
+ */
+export const DGRAM_SAFE_PAYLOAD = 1280 - 40 - 8
+/** UDP payload of the padded MTU probe: a 1500-byte Ethernet MTU minus IPv4 and UDP headers (spec 13 §6). */
+export const DGRAM_PROBE_PAYLOAD = 1500 - 20 - 8
+/** Largest sealed payload on a path that has not probed: 1232 - 42 = 1190 (spec 13 §6); advertised in HELLO. */
+export const DGRAM_SAFE_MTU = DGRAM_SAFE_PAYLOAD - DGRAM_DATA_OVERHEAD
+/** Offer (CONTROL channel 4) version and bounds (spec 13-datagram-link.md §4). */
+export const OFFER_VERSION = 1
+export const OFFER_PATH_KEY_LENGTH = 32
+export const OFFER_MAX_ADDRESSES = 8
+/** HKDF-SHA256 info of a direction's path key (spec 13-datagram-link.md §3). */
+export const PATH_KEY_LABEL = 'PeerTap v1 datagram path key'
+/** Timings (spec 13-datagram-link.md §5). */
+export const DGRAM_TICK_MS = 50
+export const DGRAM_PROBE_INTERVAL_MS = 250
+export const DGRAM_REPROBE_INTERVAL_MS = 1000
+/** While frames go out, a PING when no PONG came for this long... */
+export const DGRAM_BUSY_PING_MS = 100
+/** ...and the path is lost when a PING stays unanswered for this long. */
+export const DGRAM_DEAD_MS = 500
+/** An idle path PINGs this often (NAT bindings). */
+export const DGRAM_KEEPALIVE_MS = 10_000
+/** A peer sends unvalidated candidates at most this many times the bytes it received on the stream link (DESIGN.md 6). */
+export const DGRAM_AMPLIFICATION_FACTOR = 3

@@ -7,7 +7,8 @@
  * HELLO with version negotiation, FRAME and BATCH on the data path,
  * SUB/UNSUB, PING/PONG and CONTROL. The switch and the relay see each
  * neighbour as a `Link` (send a batch of frames, receive batches, an MTU, a
- * cost); this package implements the stream kind. Links batch what is
+ * cost); this package implements both kinds: the stream link, and the
+ * datagram link (UDP beside it, spec 13-datagram-link.md, `datagram: true`). Links batch what is
  * queued within a tick into one write, wait for 'drain' under backpressure,
  * bound their queues and tail-drop with counters; a malformed or oversized
  * message closes that stream with a counted reason and never crashes the
@@ -61,6 +62,15 @@ export {
   DEFAULT_MAX_QUEUED_BYTES,
   DEFAULT_MAX_QUEUED_CONTROL_BYTES,
   DEFAULT_MAX_QUEUED_FRAMES,
+  DGRAM_DATA,
+  DGRAM_DATA_OVERHEAD,
+  DGRAM_DEAD_MS,
+  DGRAM_HEADER_LENGTH,
+  DGRAM_PING,
+  DGRAM_PONG,
+  DGRAM_PROBE_PAYLOAD,
+  DGRAM_SAFE_MTU,
+  DGRAM_SAFE_PAYLOAD,
   FRAME_HEADER_LENGTH,
   HELLO_TIMEOUT_MS,
   IDLE_TIMEOUT_MS,
@@ -90,6 +100,25 @@ export {
   VFT_LENGTH,
 } from './constants.ts'
 export {
+  type DatagramDrop,
+  type DatagramOffer,
+  DatagramOpener,
+  DatagramSealer,
+  decodeOffer,
+  derivePathKey,
+  encodeOffer,
+  type OpenedDatagram,
+  receiverIndexOf,
+} from './datagram-codec.ts'
+export { DatagramEndpoint, type EndpointCounters } from './datagram-endpoint.ts'
+export {
+  type DatagramCounters,
+  DatagramLink,
+  type DatagramLinkInit,
+  type DatagramTransport,
+  type PathState,
+} from './datagram-link.ts'
+export {
   CLOSE_REASONS,
   type CloseReason,
   TrunkError,
@@ -111,6 +140,8 @@ export { cachedKeyNoiseCrypto } from './noise-crypto.ts'
 export type { SendQueueBounds } from './send.ts'
 export { negotiateVersion } from './stream-link.ts'
 export {
+  type DatagramLinkOptions,
+  DEFAULT_DATAGRAM_LINK_COST,
   DEFAULT_LINK_COSTS,
   type LinkDownEvent,
   type TransportName,

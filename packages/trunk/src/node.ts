@@ -14,6 +14,7 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import type { DatagramLink } from './datagram-link.ts'
 import { TrunkError } from './errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import type { Link, LinkReceiver } from './link.ts'
@@ -95,6 +96,11 @@ export class Trunk implements Startable {
 
   getLink(id: string): Link | undefined {
     return this.protocol.getLink(id)
+  }
+
+  /** The neighbour's datagram link, whatever its path's state (spec 13-datagram-link.md). */
+  getDatagramLink(id: string): DatagramLink | undefined {
+    return this.protocol.getDatagramLink(id)
   }
 
   setReceiver(receiver: LinkReceiver): void {

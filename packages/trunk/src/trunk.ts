@@ -20,16 +20,22 @@ import {
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Role } from './codec.ts'
 import {
+  CAP_DATAGRAM_LINK,
   CAP_GSO_FRAMES,
+  CONTROL_DATAGRAM_OFFER,
   DEFAULT_MAX_QUEUED_BYTES,
   DEFAULT_MAX_QUEUED_CONTROL_BYTES,
   DEFAULT_MAX_QUEUED_FRAMES,
+  DGRAM_SAFE_MTU,
   MESSAGE_LENGTH_LIMIT,
   MIN_ADVERTISED_MESSAGE_SIZE,
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
   TRUNK_PROTOCOL,
 } from './constants.ts'
+import { decodeOffer } from './datagram-codec.ts'
+import { DatagramEndpoint, type EndpointCounters } from './datagram-endpoint.ts'
+import { DatagramLink } from './datagram-link.ts'
 import { CLOSE_REASONS, type CloseReason, TrunkError } from './errors.ts'
 import type { Link, LinkReceiver } from './link.ts'
 import type { SendQueueBounds } from './send.ts'
@@ -47,6 +53,24 @@ export const DEFAULT_LINK_COSTS: Readonly<Record<TransportName, number>> = {
   tcp: 10,
   ws: 12,
   quic: 20,
+}
+
+/**
+ * Cost of a validated datagram link: below every stream link, so frames
+ * that fit take it (DESIGN.md 9: it wins for latency and under loss).
+ */
+export const DEFAULT_DATAGRAM_LINK_COST = 5
+
+/** The datagram link's options (spec 13-datagram-link.md). */
+export interface DatagramLinkOptions {
+  /** UDP port to bind (default 0: any free port; it is offered to each neighbour). */
+  port?: number
+  /** Address to bind (default 0.0.0.0). */
+  host?: string
+  /** IPv4/IPv6 addresses to offer beside the one each neighbour sees on the stream link. */
+  announce?: string[]
+  /** Link cost of a validated path (default DEFAULT_DATAGRAM_LINK_COST). */
+  cost?: number
 }
 
 export interface TrunkProtocolInit {
@@ -67,6 +91,12 @@ export interface TrunkProtocolInit {
   receiver?: LinkReceiver
   /** Link cost per transport. */
   costs?: Partial<Record<TransportName, number>>
+  /**
+   * Set up a datagram link (UDP) beside each stream link whose neighbour can
+   * (spec 13-datagram-link.md): true, or options. Default off. Advertises
+   * CAP_DATAGRAM_LINK and, unless set, datagramMtu = DGRAM_SAFE_MTU in HELLO.
+   */
+  datagram?: boolean | DatagramLinkOptions
 }
 
 /** The components the trunk service needs, and no more. */
@@ -107,6 +137,10 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   readonly #log: Logger
   readonly #links = new Map<string, StreamLink>()
   readonly #pending = new Set<StreamLink>()
+  readonly #datagramOptions: DatagramLinkOptions | undefined
+  readonly #datagramLinks = new Map<string, DatagramLink>()
+  readonly #observed = new WeakMap<StreamLink, string>()
+  #endpoint: DatagramEndpoint | undefined
   readonly #hello: {
     versionMin: number
     versionMax: number
@@ -133,13 +167,16 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
         `maxMessageSize must be ${MIN_ADVERTISED_MESSAGE_SIZE} to ${MESSAGE_LENGTH_LIMIT}`,
       )
     }
+    this.#datagramOptions =
+      init.datagram === true ? {} : init.datagram === false ? undefined : init.datagram
+    const datagram = this.#datagramOptions !== undefined
     this.#hello = {
       versionMin: init.versionMin ?? PROTOCOL_VERSION_MIN,
       versionMax: init.versionMax ?? PROTOCOL_VERSION_MAX,
       role: init.role ?? 'node',
-      capabilities: init.capabilities ?? CAP_GSO_FRAMES,
+      capabilities: (init.capabilities ?? CAP_GSO_FRAMES) | (datagram ? CAP_DATAGRAM_LINK : 0),
       maxMessageSize,
-      datagramMtu: init.datagramMtu ?? 0,
+      datagramMtu: init.datagramMtu ?? (datagram ? DGRAM_SAFE_MTU : 0),
     }
     this.#bounds = {
       maxFrames: init.queue?.maxFrames ?? DEFAULT_MAX_QUEUED_FRAMES,
@@ -158,6 +195,11 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   readonly [Symbol.toStringTag] = '@peertap/trunk'
 
   async start(): Promise<void> {
+    if (this.#datagramOptions !== undefined) {
+      const endpoint = new DatagramEndpoint()
+      await endpoint.bind(this.#datagramOptions.port ?? 0, this.#datagramOptions.host)
+      this.#endpoint = endpoint
+    }
     await this.#components.registrar.handle(
       TRUNK_PROTOCOL,
       (stream, connection) => {
@@ -173,6 +215,10 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     await this.#components.registrar.unhandle(TRUNK_PROTOCOL)
     const all = [...this.#links.values(), ...this.#pending]
     await Promise.all(all.map((l) => l.close('stopped')))
+    for (const d of this.#datagramLinks.values()) await d.close('stopped')
+    this.#datagramLinks.clear()
+    await this.#endpoint?.close()
+    this.#endpoint = undefined
   }
 
   /** Opens a trunk link to a neighbour at `target` and resolves once HELLO is exchanged. */
@@ -197,14 +243,44 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     return this.#links.get(link.id) ?? link
   }
 
-  /** The links that are up. */
+  /** The links that are up, one per neighbour: its datagram link when validated, else its stream link. */
   links(): Link[] {
-    return [...this.#links.values()]
+    return [...this.#links.values()].map((l) => this.#preferred(l))
   }
 
-  /** The link to the neighbour with this PeerId string, if up. */
+  /**
+   * The link to the neighbour with this PeerId string, if up: its datagram
+   * link while that path is validated (it sends frames over the path MTU on
+   * the stream link itself), else the stream link.
+   */
   getLink(id: string): Link | undefined {
+    const stream = this.#links.get(id)
+    return stream === undefined ? undefined : this.#preferred(stream)
+  }
+
+  /** The neighbour's stream link, whatever the datagram path's state. */
+  getStreamLink(id: string): Link | undefined {
     return this.#links.get(id)
+  }
+
+  /** The neighbour's datagram link, whatever its path's state (undefined if none was set up). */
+  getDatagramLink(id: string): DatagramLink | undefined {
+    return this.#datagramLinks.get(id)
+  }
+
+  /** Counters of the shared UDP socket, when the datagram link is on. */
+  get datagramCounters(): EndpointCounters | undefined {
+    return this.#endpoint?.counters
+  }
+
+  /** The UDP port datagram links are offered on (0 when off). */
+  get datagramPort(): number {
+    return this.#endpoint?.port ?? 0
+  }
+
+  #preferred(stream: StreamLink): Link {
+    const d = this.#datagramLinks.get(stream.id)
+    return d !== undefined && d.stream === stream && d.status === 'up' ? d : stream
   }
 
   /** Sets the receiver for links that come up from now on. */
@@ -220,6 +296,22 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       : addr.includes('/ws')
         ? 'ws'
         : 'tcp'
+    const user = this.#receiver
+    // CONTROL channel 4 (datagram-link offers) is the trunk's own (spec 13 §4).
+    const receiver: LinkReceiver =
+      this.#datagramOptions === undefined
+        ? user
+        : {
+            ...user,
+            onControl: (control, l) => {
+              if (control.channel === CONTROL_DATAGRAM_OFFER) {
+                const d = this.#datagramLinks.get(l.id)
+                if (d !== undefined && d.stream === l) d.acceptOffer(decodeOffer(control.payload))
+                return
+              }
+              user.onControl?.(control, l)
+            },
+          }
     const link: StreamLink = new StreamLink({
       stream,
       remotePeer,
@@ -227,12 +319,15 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       hello: this.#hello,
       localPeerIdBytes: this.#localPeerIdBytes,
       bounds: this.#bounds,
-      receiver: this.#receiver,
+      receiver,
       cost: this.#costs[transport],
       log: this.#log,
       onUp: (l) => this.#onUp(l),
       onClose: (l, reason) => this.#onClose(l, reason),
     })
+    // The neighbour's IP as this connection shows it: its first datagram candidate (spec 13 §4).
+    const ip = /^\/ip[46]\/([^/]+)/.exec(addr)?.[1]
+    if (ip !== undefined) this.#observed.set(link, ip)
     if (link.status === 'down') return link
     this.#pending.add(link)
     return link
@@ -255,14 +350,48 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       void existing.close('replaced')
     }
     this.#links.set(link.id, link)
+    this.#startDatagram(link)
     this.counters.linksUp++
     this.safeDispatchEvent('link:up', { detail: link })
     return true
   }
 
+  /** Sets up the datagram link beside a stream link that just came up, if both ends can. */
+  #startDatagram(link: StreamLink): void {
+    const old = this.#datagramLinks.get(link.id)
+    if (old !== undefined) this.#stopDatagram(old)
+    const endpoint = this.#endpoint
+    const options = this.#datagramOptions
+    if (endpoint === undefined || options === undefined) return
+    if ((link.hello.remoteCapabilities & CAP_DATAGRAM_LINK) === 0) return
+    const observed = this.#observed.get(link)
+    const d = new DatagramLink({
+      stream: link,
+      receiverIndex: endpoint.allocateIndex(),
+      port: endpoint.port,
+      ...(options.announce === undefined ? {} : { announce: options.announce }),
+      ...(observed === undefined ? {} : { observedAddress: observed }),
+      transport: endpoint,
+      receiver: this.#receiver,
+      cost: options.cost ?? DEFAULT_DATAGRAM_LINK_COST,
+      log: this.#log,
+    })
+    endpoint.register(d)
+    this.#datagramLinks.set(link.id, d)
+    d.sendOffer()
+  }
+
+  #stopDatagram(d: DatagramLink): void {
+    this.#endpoint?.unregister(d)
+    if (this.#datagramLinks.get(d.id) === d) this.#datagramLinks.delete(d.id)
+    void d.close()
+  }
+
   #onClose(link: StreamLink, reason: CloseReason): void {
     this.#pending.delete(link)
     this.counters.closeReasons[reason]++
+    const d = this.#datagramLinks.get(link.id)
+    if (d !== undefined && d.stream === link) this.#stopDatagram(d)
     if (this.#links.get(link.id) === link) {
       this.#links.delete(link.id)
       this.counters.linksDown++

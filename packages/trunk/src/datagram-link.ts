@@ -1,0 +1,617 @@
+/**
+ * The datagram link (DESIGN.md 5.1; docs/spec/13-datagram-link.md): UDP to
+ * one neighbour beside its stream link, behind the same `Link` interface.
+ *
+ * Life of a path:
+ *   1. offered   both ends send an offer on CONTROL channel 4 (index, fresh
+ *                path key, UDP port, candidate addresses)
+ *   2. probing   with both offers, keys per direction; PING every candidate
+ *                (bounded by 3x what the stream link received) until a PONG
+ *   3. up        frames that fit the path MTU go as DATA datagrams, the rest
+ *                on the stream link; padded PINGs probe the MTU up; PINGs
+ *                while sending, keepalives while idle
+ *   4. lost      a PING unanswered for 500 ms: frames go on the stream link,
+ *                PINGs every second until a PONG makes the path up again
+ *
+ * Send: frame -> fits? -> DatagramSealer.sealData -> transport.send, else
+ * the stream link. Receive: endpoint demux by receiver index -> open (replay
+ * check, GCM) -> replay update -> DATA batched per event-loop turn up to the
+ * receiver, PING answered, PONG validates. A datagram that fails any check
+ * is dropped and counted and changes nothing.
+ *
+ * SUB/UNSUB, CONTROL and PING (`ping()`) always use the stream link.
+ */
+import type { Logger } from '@libp2p/interface'
+import { ReplayWindow } from '@peertap/crypto'
+import type { Control, Frame, Subscription } from './codec.ts'
+import {
+  CONTROL_DATAGRAM_OFFER,
+  DGRAM_AMPLIFICATION_FACTOR,
+  DGRAM_BUSY_PING_MS,
+  DGRAM_DATA,
+  DGRAM_DATA_OVERHEAD,
+  DGRAM_DEAD_MS,
+  DGRAM_KEEPALIVE_MS,
+  DGRAM_PING,
+  DGRAM_PING_MIN_LENGTH,
+  DGRAM_PROBE_INTERVAL_MS,
+  DGRAM_PROBE_PAYLOAD,
+  DGRAM_REPROBE_INTERVAL_MS,
+  DGRAM_SAFE_PAYLOAD,
+  DGRAM_TICK_MS,
+  OFFER_PATH_KEY_LENGTH,
+  SEALED_MIN_LENGTH,
+  VFT_LENGTH,
+} from './constants.ts'
+import {
+  type DatagramOffer,
+  DatagramOpener,
+  DatagramSealer,
+  derivePathKey,
+  encodeOffer,
+} from './datagram-codec.ts'
+import type { CloseReason } from './errors.ts'
+import {
+  type HelloResult,
+  type Link,
+  type LinkCounters,
+  type LinkReceiver,
+  type LinkStatus,
+  newLinkCounters,
+  type PingResult,
+} from './link.ts'
+
+/** Sends one datagram; never throws (the endpoint counts errors). */
+export interface DatagramTransport {
+  send(buf: Uint8Array, port: number, address: string): void
+}
+
+export type PathState = 'offered' | 'probing' | 'up' | 'lost' | 'closed'
+
+/** Counters of the datagram path, beside the Link counters. */
+export interface DatagramCounters {
+  datagramsSent: number
+  datagramsReceived: number
+  /** Dropped: too short, bad length for its type, counter out of range. */
+  dropMalformed: number
+  dropUnknownType: number
+  /** Dropped: the GCM tag did not verify (forged, corrupted, or under an old key). */
+  dropAuth: number
+  /** Dropped by the replay window. */
+  dropReplay: number
+  dropTooOld: number
+  /** Dropped: arrived before both offers were known. */
+  dropNoKeys: number
+  pathPingsSent: number
+  pathPingsReceived: number
+  pathPongsReceived: number
+  /** PONGs for no PING we remember. */
+  stalePongs: number
+  /** Probes not sent: unvalidated candidates over the 3x budget. */
+  probeBudgetRefusals: number
+  /** Times the path became usable, and times it was lost. */
+  pathUps: number
+  pathLosses: number
+  /** Frames sent on the stream link because the path was not up. */
+  framesOnStreamPathDown: number
+  /** Frames sent on the stream link because they exceed the path MTU. */
+  framesOnStreamTooLarge: number
+  offersSent: number
+  offersReceived: number
+  badOffers: number
+}
+
+function newDatagramCounters(): DatagramCounters {
+  return {
+    datagramsSent: 0,
+    datagramsReceived: 0,
+    dropMalformed: 0,
+    dropUnknownType: 0,
+    dropAuth: 0,
+    dropReplay: 0,
+    dropTooOld: 0,
+    dropNoKeys: 0,
+    pathPingsSent: 0,
+    pathPingsReceived: 0,
+    pathPongsReceived: 0,
+    stalePongs: 0,
+    probeBudgetRefusals: 0,
+    pathUps: 0,
+    pathLosses: 0,
+    framesOnStreamPathDown: 0,
+    framesOnStreamTooLarge: 0,
+    offersSent: 0,
+    offersReceived: 0,
+    badOffers: 0,
+  }
+}
+
+export interface DatagramLinkInit {
+  /** The stream link to the same neighbour: control traffic, and frames the path cannot carry. */
+  stream: Link
+  /** Our receiver index (unique in our endpoint). */
+  receiverIndex: number
+  /** Our UDP port, offered. */
+  port: number
+  /** Extra addresses to offer beside the one the neighbour sees on the stream link. */
+  announce?: string[]
+  /** The neighbour's IP as the stream link's connection shows it, tried first. */
+  observedAddress?: string
+  transport: DatagramTransport
+  receiver: LinkReceiver
+  cost: number
+  log: Logger
+  /** Called when the path goes up or is lost. */
+  onStateChange?: (link: DatagramLink) => void
+  now?: () => number
+}
+
+interface PendingPing {
+  sentAt: number
+  size: number
+  address: string
+  port: number
+}
+
+interface Candidate {
+  address: string
+  port: number
+}
+
+const MAX_PENDING_PINGS = 64
+const MTU_PROBE_TRIES = 3
+const MTU_PROBE_INTERVAL_MS = 1000
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1'
+}
+
+export class DatagramLink implements Link {
+  readonly kind = 'datagram' as const
+  readonly id: string
+  readonly stream: Link
+  readonly counters: LinkCounters & DatagramCounters = {
+    ...newLinkCounters(),
+    ...newDatagramCounters(),
+  }
+  cost: number
+
+  #state: PathState = 'offered'
+  #localOffer: DatagramOffer
+  #remoteOffer: DatagramOffer | undefined
+  #sealer: DatagramSealer | undefined
+  #opener: DatagramOpener | undefined
+  #replay = new ReplayWindow()
+  #candidates: Candidate[] = []
+  #path: Candidate | undefined
+  #payloadMax = DGRAM_SAFE_PAYLOAD
+  #receiver: LinkReceiver
+  #paused = false
+  readonly #init: DatagramLinkInit
+  readonly #now: () => number
+  readonly #pings = new Map<bigint, PendingPing>()
+  #pending: Frame[] = []
+  #deliverScheduled = false
+  #timer: ReturnType<typeof setInterval> | undefined
+  #lastProbe = Number.NEGATIVE_INFINITY
+  #lastPing = Number.NEGATIVE_INFINITY
+  #lastPong = Number.NEGATIVE_INFINITY
+  #lastDataSend = Number.NEGATIVE_INFINITY
+  #outstandingSince: number | undefined
+  #mtuProbes = 0
+  #lastMtuProbe = Number.NEGATIVE_INFINITY
+  #validatedOnce = false
+  #unvalidatedBytes = 0
+  #rttMs: number | undefined
+
+  constructor(init: DatagramLinkInit) {
+    this.#init = init
+    this.stream = init.stream
+    this.id = init.stream.id
+    this.cost = init.cost
+    this.#receiver = init.receiver
+    this.#now = init.now ?? (() => performance.now())
+    this.#localOffer = this.#freshOffer()
+  }
+
+  // ------------------------------------------------------------ state
+
+  get state(): PathState {
+    return this.#state
+  }
+
+  get status(): LinkStatus {
+    return this.#state === 'up' && this.stream.status === 'up' ? 'up' : 'down'
+  }
+
+  /** Largest sealed payload one DATA datagram carries on this path. */
+  get mtu(): number {
+    return this.#payloadMax - DGRAM_DATA_OVERHEAD
+  }
+
+  /** The UDP payload size the path carries (starts at 1232, probed up to 1472). */
+  get payloadMax(): number {
+    return this.#payloadMax
+  }
+
+  /** The address the path uses, once a PONG validated it. */
+  get pathAddress(): string | undefined {
+    return this.#path === undefined ? undefined : `${this.#path.address}:${this.#path.port}`
+  }
+
+  /** The last round trip a PING/PONG measured on the path. */
+  get rttMs(): number | undefined {
+    return this.#rttMs
+  }
+
+  get hello(): HelloResult {
+    return this.stream.hello
+  }
+
+  get closeReason(): CloseReason | undefined {
+    return this.#state === 'closed' ? (this.stream.closeReason ?? 'local-close') : undefined
+  }
+
+  get receiverIndex(): number {
+    return this.#localOffer.receiverIndex
+  }
+
+  /** Our offer as carried on CONTROL channel 4. */
+  offerBytes(): Uint8Array {
+    return encodeOffer(this.#localOffer)
+  }
+
+  /** Sends our offer on the stream link (spec 13 §4). */
+  sendOffer(): boolean {
+    const ok = this.stream.sendControl({
+      channel: CONTROL_DATAGRAM_OFFER,
+      payload: this.offerBytes(),
+    })
+    if (ok) this.counters.offersSent++
+    return ok
+  }
+
+  /**
+   * Takes the neighbour's offer (decoded; undefined if it did not decode):
+   * derives both directions' keys and starts probing its candidates.
+   */
+  acceptOffer(offer: DatagramOffer | undefined): boolean {
+    if (this.#state === 'closed') return false
+    if (offer === undefined) {
+      this.counters.badOffers++
+      return false
+    }
+    this.counters.offersReceived++
+    this.#remoteOffer = offer
+    this.#rekey()
+    const candidates: Candidate[] = []
+    const add = (address: string) => {
+      // Loopback candidates only when the stream link itself runs over loopback.
+      if (isLoopback(address) && !isLoopback(this.#init.observedAddress ?? '')) return
+      if (!candidates.some((c) => c.address === address)) {
+        candidates.push({ address, port: offer.port })
+      }
+    }
+    if (this.#init.observedAddress !== undefined) add(this.#init.observedAddress)
+    for (const a of offer.addresses) add(a)
+    this.#candidates = candidates
+    this.#setState('probing')
+    this.#lastProbe = Number.NEGATIVE_INFINITY
+    this.#timer ??= setInterval(() => this.#tick(), DGRAM_TICK_MS)
+    this.#timer.unref?.()
+    this.#tick()
+    return true
+  }
+
+  #freshOffer(): DatagramOffer {
+    const pathKey = new Uint8Array(OFFER_PATH_KEY_LENGTH)
+    crypto.getRandomValues(pathKey)
+    return {
+      receiverIndex: this.#init.receiverIndex,
+      pathKey,
+      port: this.#init.port,
+      addresses: this.#init.announce ?? [],
+    }
+  }
+
+  #rekey(): void {
+    const remote = this.#remoteOffer!
+    const local = this.#localOffer
+    this.#sealer = new DatagramSealer(
+      derivePathKey(local.pathKey, remote.pathKey),
+      remote.receiverIndex,
+    )
+    this.#replay = new ReplayWindow()
+    this.#opener = new DatagramOpener(derivePathKey(remote.pathKey, local.pathKey), this.#replay)
+    this.#pings.clear()
+    this.#outstandingSince = undefined
+  }
+
+  /** Our sending counter is spent: a fresh offer gives both directions new keys (spec 13 §3). */
+  #renew(): void {
+    this.#localOffer = this.#freshOffer()
+    this.sendOffer()
+    this.#rekey()
+    this.#setState('probing')
+  }
+
+  #setState(state: PathState): void {
+    if (this.#state === state) return
+    const was = this.#state
+    this.#state = state
+    if (state === 'up') this.counters.pathUps++
+    if (was === 'up' && state !== 'closed') this.counters.pathLosses++
+    this.#init.log(
+      'datagram path to %s: %s -> %s (%s)',
+      this.id,
+      was,
+      state,
+      this.pathAddress ?? '-',
+    )
+    if (was === 'up' || state === 'up') this.#init.onStateChange?.(this)
+  }
+
+  // ------------------------------------------------------------ timers
+
+  #tick(): void {
+    const now = this.#now()
+    switch (this.#state) {
+      case 'probing':
+        if (now - this.#lastProbe >= DGRAM_PROBE_INTERVAL_MS) this.#probeCandidates(now)
+        return
+      case 'lost':
+        if (now - this.#lastProbe >= DGRAM_REPROBE_INTERVAL_MS) this.#probeCandidates(now)
+        return
+      case 'up':
+        break
+      default:
+        return
+    }
+    if (this.stream.status !== 'up') return
+    const path = this.#path!
+    if (this.#outstandingSince !== undefined && now - this.#outstandingSince > DGRAM_DEAD_MS) {
+      // Frames move to the stream link now; the path is probed again every second.
+      this.#setState('lost')
+      this.#lastProbe = now
+      this.#outstandingSince = undefined
+      return
+    }
+    const busy = now - this.#lastDataSend < DGRAM_BUSY_PING_MS
+    if (
+      (busy &&
+        now - this.#lastPong > DGRAM_BUSY_PING_MS &&
+        now - this.#lastPing > DGRAM_BUSY_PING_MS) ||
+      (now - this.#lastPong > DGRAM_KEEPALIVE_MS && now - this.#lastPing > DGRAM_KEEPALIVE_MS)
+    ) {
+      this.#sendPing(path, DGRAM_PING_MIN_LENGTH, now)
+    }
+    if (
+      this.#payloadMax < DGRAM_PROBE_PAYLOAD &&
+      this.#mtuProbes < MTU_PROBE_TRIES &&
+      now - this.#lastMtuProbe >= MTU_PROBE_INTERVAL_MS
+    ) {
+      this.#mtuProbes++
+      this.#lastMtuProbe = now
+      // A padded PING does not count as outstanding: its loss says the MTU is smaller, not that the path is lost.
+      this.#sendPing(path, DGRAM_PROBE_PAYLOAD, now, false)
+    }
+  }
+
+  #probeCandidates(now: number): void {
+    this.#lastProbe = now
+    const list =
+      this.#path !== undefined && !this.#candidates.includes(this.#path)
+        ? [this.#path, ...this.#candidates]
+        : this.#candidates
+    for (const c of list) {
+      if (!this.#validatedOnce) {
+        // Before any PONG, never send more than 3x what the neighbour sent us (DESIGN.md 6).
+        const budget = DGRAM_AMPLIFICATION_FACTOR * this.stream.counters.bytesReceived
+        if (this.#unvalidatedBytes + DGRAM_PING_MIN_LENGTH > budget) {
+          this.counters.probeBudgetRefusals++
+          continue
+        }
+        this.#unvalidatedBytes += DGRAM_PING_MIN_LENGTH
+      }
+      this.#sendPing(c, DGRAM_PING_MIN_LENGTH, now, false)
+    }
+  }
+
+  #sendPing(to: Candidate, size: number, now: number, outstanding = true): void {
+    const nonceBuf = new BigUint64Array(1)
+    crypto.getRandomValues(nonceBuf)
+    const nonce = nonceBuf[0]!
+    const buf = this.#sealer?.sealPing(nonce, size)
+    if (buf === undefined) {
+      if (this.#sealer?.exhausted) this.#renew()
+      return
+    }
+    if (this.#pings.size >= MAX_PENDING_PINGS) {
+      this.#pings.delete(this.#pings.keys().next().value!)
+    }
+    this.#pings.set(nonce, { sentAt: now, size, address: to.address, port: to.port })
+    this.#lastPing = now
+    if (outstanding && this.#outstandingSince === undefined) this.#outstandingSince = now
+    this.counters.pathPingsSent++
+    this.counters.datagramsSent++
+    this.#init.transport.send(buf, to.port, to.address)
+  }
+
+  // ------------------------------------------------------------ send
+
+  sendFrames(frames: readonly Frame[]): number {
+    if (this.#state !== 'up' || this.stream.status !== 'up') {
+      this.counters.framesOnStreamPathDown += frames.length
+      return this.stream.sendFrames(frames)
+    }
+    const c = this.counters
+    const mtu = this.mtu
+    const path = this.#path!
+    const sealer = this.#sealer!
+    const transport = this.#init.transport
+    let large: Frame[] | undefined
+    let sent = 0
+    for (const frame of frames) {
+      const sealedLength = frame.sealed.length
+      if (frame.vft.length !== VFT_LENGTH || sealedLength < SEALED_MIN_LENGTH) {
+        c.dropInvalid++
+        continue
+      }
+      if (sealedLength > mtu) {
+        large ??= []
+        large.push(frame)
+        continue
+      }
+      const buf = sealer.sealData(frame)
+      if (buf === undefined) {
+        large ??= []
+        large.push(frame)
+        continue
+      }
+      transport.send(buf, path.port, path.address)
+      c.framesSent++
+      c.bytesSent += buf.length
+      c.writes++
+      sent++
+    }
+    c.datagramsSent += sent
+    if (sent > 0) this.#lastDataSend = this.#now()
+    if (sealer.exhausted) this.#renew()
+    if (large !== undefined) {
+      c.framesOnStreamTooLarge += large.length
+      sent += this.stream.sendFrames(large)
+    }
+    return sent
+  }
+
+  sendSubscription(sub: Subscription, unsubscribe?: boolean): boolean {
+    return this.stream.sendSubscription(sub, unsubscribe)
+  }
+
+  sendControl(control: Control): boolean {
+    return this.stream.sendControl(control)
+  }
+
+  ping(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<PingResult> {
+    return this.stream.ping(options)
+  }
+
+  setReceiver(receiver: LinkReceiver): void {
+    this.#receiver = receiver
+  }
+
+  pauseReceive(): void {
+    this.#paused = true
+  }
+
+  resumeReceive(): void {
+    this.#paused = false
+  }
+
+  async close(_reason?: CloseReason): Promise<void> {
+    if (this.#state === 'closed') return
+    this.#setState('closed')
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    this.#pings.clear()
+    this.#pending = []
+  }
+
+  // ------------------------------------------------------------ receive
+
+  /** One datagram the endpoint demultiplexed to us; never throws. */
+  receive(buf: Uint8Array, address: string, port: number): void {
+    const c = this.counters
+    if (this.#state === 'closed') return
+    const opener = this.#opener
+    if (opener === undefined) {
+      c.dropNoKeys++
+      return
+    }
+    const r = opener.open(buf)
+    if (typeof r === 'string') {
+      switch (r) {
+        case 'malformed':
+          c.dropMalformed++
+          return
+        case 'unknown-type':
+          c.dropUnknownType++
+          return
+        case 'auth':
+          c.dropAuth++
+          return
+        case 'replay':
+          c.dropReplay++
+          return
+        case 'too-old':
+          c.dropTooOld++
+          return
+      }
+    }
+    // Authentic and fresh: only now may it change anything.
+    this.#replay.update(r.counter)
+    c.datagramsReceived++
+    c.bytesReceived += buf.length
+    if (r.type === DGRAM_DATA) {
+      if (this.#paused) {
+        c.dropQueueFull++
+        return
+      }
+      this.#pending.push(r.frame)
+      if (!this.#deliverScheduled) {
+        this.#deliverScheduled = true
+        // Everything read in this poll phase goes up as one batch.
+        setImmediate(this.#deliver)
+      }
+      return
+    }
+    if (r.type === DGRAM_PING) {
+      c.pathPingsReceived++
+      const pong = this.#sealer!.sealPong(r.nonce, r.size)
+      if (pong === undefined) return
+      c.datagramsSent++
+      this.#init.transport.send(pong, port, address)
+      return
+    }
+    c.pathPongsReceived++
+    const ping = this.#pings.get(r.nonce)
+    if (ping === undefined) {
+      c.stalePongs++
+      return
+    }
+    this.#pings.delete(r.nonce)
+    const now = this.#now()
+    this.#lastPong = now
+    this.#outstandingSince = undefined
+    this.#rttMs = now - ping.sentAt
+    if (r.size === ping.size && ping.size > this.#payloadMax) this.#payloadMax = ping.size
+    if (this.#state !== 'up') {
+      const candidate = this.#candidates.find(
+        (x) => x.address === ping.address && x.port === ping.port,
+      )
+      this.#path = candidate ?? { address: ping.address, port: ping.port }
+      this.#validatedOnce = true
+      this.#mtuProbes = 0
+      this.#lastMtuProbe = Number.NEGATIVE_INFINITY
+      this.#setState('up')
+    }
+  }
+
+  readonly #deliver = (): void => {
+    this.#deliverScheduled = false
+    const frames = this.#pending
+    if (frames.length === 0) return
+    this.#pending = []
+    const c = this.counters
+    c.framesReceived += frames.length
+    c.batchesReceived++
+    const r = this.#receiver
+    if (r.onFrames === undefined) return
+    try {
+      r.onFrames(frames, this)
+    } catch (err) {
+      c.receiverErrors++
+      this.#init.log.error('link receiver threw - %e', err)
+    }
+  }
+}
