@@ -62,6 +62,36 @@ program
     }
   })
 
+const vlan = program
+  .command('vlan')
+  .description("change an MLS VLAN's membership on its owner (through the running node)")
+for (const [action, what] of [
+  ['add', 'admit a member: its key package is added now or when it arrives'],
+  ['remove', 'remove a member: a removal commit, new keys at once'],
+] as const) {
+  vlan
+    .command(action)
+    .description(what)
+    .argument('<peer>', "the member's PeerId")
+    .requiredOption('-s, --state-dir <dir>', "the owner's state directory")
+    .option('--vlan <name>', 'the VLAN (default: the one MLS VLAN this node owns)')
+    .action(async (peer: string, options: { stateDir: string; vlan?: string }) => {
+      const query = new URLSearchParams({ peer, ...(options.vlan ? { vlan: options.vlan } : {}) })
+      const result = await request(options.stateDir, 'POST', `/vlan/${action}?${query}`)
+      process.stdout.write(`${JSON.stringify(result)}\n`)
+    })
+}
+vlan
+  .command('update')
+  .description("the owner's self-update: fresh keys and a new epoch, nobody added or removed")
+  .requiredOption('-s, --state-dir <dir>', "the owner's state directory")
+  .option('--vlan <name>', 'the VLAN (default: the one MLS VLAN this node owns)')
+  .action(async (options: { stateDir: string; vlan?: string }) => {
+    const query = new URLSearchParams(options.vlan ? { vlan: options.vlan } : {})
+    const result = await request(options.stateDir, 'POST', `/vlan/update?${query}`)
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+  })
+
 program
   .command('keygen')
   .description("create the node's identity in a state directory (if absent) and print its PeerId")

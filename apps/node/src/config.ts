@@ -1,3 +1,4 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import { ConfigError, parseWithSchema, readJsonConfig } from '@peertap/daemon'
 import * as v from 'valibot'
 
@@ -35,12 +36,57 @@ const Port = v.strictObject({
   addresses: v.optional(v.array(v.pipe(v.string(), v.maxLength(64))), []),
 })
 
-const Vlan = v.strictObject({
-  name: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
-  /** The pre-shared VLAN secret (DESIGN.md 4, PSK VLANs); MLS groups replace it later. */
-  secret: Hex32,
-  port: Port,
+/** A libp2p Ed25519 PeerId as text (base58btc, `12D3KooW...`). */
+const PeerIdText = v.pipe(
+  v.string(),
+  v.check((text) => {
+    try {
+      return peerIdFromString(text).type === 'Ed25519'
+    } catch {
+      return false
+    }
+  }, 'an Ed25519 PeerId such as 12D3KooW...'),
+)
+
+/**
+ * An MLS VLAN (docs/spec/11-mls.md): one MLS group whose VLAN-ID is
+ * deriveVlanId(owner, name). A member names the owner; the owner names
+ * itself ("self" or its own PeerId) and lists the members it admits (more
+ * can be admitted at run time with `peertap vlan add`).
+ */
+const Mls = v.strictObject({
+  owner: v.union([v.literal('self'), PeerIdText], '"self" or the owner\'s PeerId'),
+  /**
+   * On the owner: the PeerIds whose key packages it adds. A member that
+   * lists members is refused at start, when the node knows its own PeerId.
+   */
+  members: v.optional(v.pipe(v.array(PeerIdText), v.maxLength(1024))),
 })
+
+const Vlan = v.pipe(
+  v.strictObject({
+    name: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+    /** The pre-shared VLAN secret (DESIGN.md 4, PSK VLANs). */
+    secret: v.optional(Hex32),
+    /** Or an MLS group. */
+    mls: v.optional(Mls),
+    port: Port,
+  }),
+  v.forward(
+    v.check(
+      (vlan) => vlan.secret !== undefined || vlan.mls !== undefined,
+      'required field is missing (or give mls, for an MLS VLAN)',
+    ),
+    ['secret'],
+  ),
+  v.forward(
+    v.check(
+      (vlan) => vlan.secret === undefined || vlan.mls === undefined,
+      'a VLAN has a secret (PSK) or mls, not both',
+    ),
+    ['mls'],
+  ),
+)
 
 export const ConfigSchema = v.strictObject({
   stateDir: v.pipe(v.string(), v.minLength(1)),
@@ -55,7 +101,15 @@ export const ConfigSchema = v.strictObject({
     ),
     [],
   ),
-  vlans: v.pipe(v.array(Vlan), v.minLength(1), v.maxLength(64)),
+  vlans: v.pipe(
+    v.array(Vlan),
+    v.minLength(1),
+    v.maxLength(64),
+    v.check(
+      (vlans) => new Set(vlans.map((x) => x.name)).size === vlans.length,
+      'VLAN names must be unique',
+    ),
+  ),
   status: v.optional(
     v.strictObject({
       port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 7480),
@@ -71,6 +125,7 @@ export const ConfigSchema = v.strictObject({
 })
 
 export type Config = v.InferOutput<typeof ConfigSchema>
+export type VlanConfig = Config['vlans'][number]
 
 /** Validates a parsed config; throws a {@link ConfigError} naming the first bad field. */
 export function parseConfig(input: unknown): Config {

@@ -4,6 +4,7 @@
  * Shared by the demo (`peertap demo`), the end-to-end tests and the
  * benchmark, so that all three exercise exactly the same thing.
  */
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -36,6 +37,12 @@ export interface OverlayOptions {
    * node i dials relay i mod n alone, so A reaches B only across relays.
    */
   readonly relays?: readonly RelayHost[]
+  /**
+   * The VLAN is an MLS VLAN instead of a PSK one: `owner` (a host) owns it
+   * and admits the `admitted` hosts (default: all others); every other
+   * host's config names the VLAN and its owner, so it sends key packages.
+   */
+  readonly mls?: { readonly owner: string; readonly admitted?: readonly string[] }
 }
 
 export interface OverlayNode {
@@ -74,6 +81,8 @@ export class Overlay {
   /** The relay every node dials (the first, with several), when the overlay has one. */
   relay: RelayHost | undefined = undefined
   readonly #dir: string
+  readonly #children = new Map<string, ChildProcess>()
+  #upArgs: readonly string[] = []
 
   private constructor(topo: Topology, nodes: OverlayNode[], transport: Transport, dir: string) {
     this.topo = topo
@@ -103,6 +112,7 @@ export class Overlay {
         await relay.start(topo, dir, [`/ip4/0.0.0.0${PORT[transport]}`], before, others)
       }
       const secret = randomBytes(32).toString('hex')
+      overlay.#upArgs = options.upArgs ?? []
       for (const [i, host] of hosts.entries()) {
         const stateDir = join(dir, host)
         const peerId = (
@@ -127,6 +137,21 @@ export class Overlay {
             : overlay.nodes
                 .slice(0, i)
                 .map((p) => `/ip4/${topo.address(p.host)}${PORT[transport]}/p2p/${p.peerId}`)
+        const mls = options.mls
+        const owner = mls === undefined ? undefined : overlay.node(mls.owner)
+        const keys =
+          mls === undefined || owner === undefined
+            ? { secret: options.secrets?.[node.host] ?? secret }
+            : owner === node
+              ? {
+                  mls: {
+                    owner: 'self',
+                    members: overlay.nodes
+                      .filter((n) => n !== node && (mls.admitted ?? [n.host]).includes(n.host))
+                      .map((n) => n.peerId),
+                  },
+                }
+              : { mls: { owner: owner.peerId } }
         const config = {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`],
@@ -134,7 +159,7 @@ export class Overlay {
           vlans: [
             {
               name: 'demo',
-              secret: options.secrets?.[node.host] ?? secret,
+              ...keys,
               port: {
                 type: 'tap',
                 device: TAP,
@@ -145,22 +170,8 @@ export class Overlay {
             },
           ],
         }
-        const configPath = join(dir, `${node.host}.json`)
-        await writeFile(configPath, JSON.stringify(config, null, 2))
-        const child = topo.spawn(node.host, [
-          ...NODE_ARGV,
-          'up',
-          '--config',
-          configPath,
-          ...(options.upArgs ?? []),
-        ])
-        node.pid = child.pid ?? 0
-        const keep = (chunk: Buffer) => {
-          node.log.push(...chunk.toString().split('\n').filter(Boolean))
-          if (node.log.length > 2000) node.log.splice(0, node.log.length - 2000)
-        }
-        child.stdout?.on('data', keep)
-        child.stderr?.on('data', keep)
+        await writeFile(join(dir, `${node.host}.json`), JSON.stringify(config, null, 2))
+        overlay.#spawn(node)
       }
       await overlay.waitReady()
     } catch (error) {
@@ -168,6 +179,38 @@ export class Overlay {
       throw error
     }
     return overlay
+  }
+
+  /** Starts a node's `peertap up` from its config file. */
+  #spawn(node: OverlayNode): void {
+    const configPath = join(this.#dir, `${node.host}.json`)
+    const child = this.topo.spawn(node.host, [
+      ...NODE_ARGV,
+      'up',
+      '--config',
+      configPath,
+      ...this.#upArgs,
+    ])
+    node.pid = child.pid ?? 0
+    this.#children.set(node.host, child)
+    const keep = (chunk: Buffer) => {
+      node.log.push(...chunk.toString().split('\n').filter(Boolean))
+      if (node.log.length > 2000) node.log.splice(0, node.log.length - 2000)
+    }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+  }
+
+  /** Stops a node's process (SIGTERM, as an operator would) and starts it again from the same state dir. */
+  async restart(host: string): Promise<void> {
+    const node = this.node(host)
+    const child = this.#children.get(host)
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+    }
+    this.#spawn(node)
   }
 
   node(host: string): OverlayNode {

@@ -32,12 +32,13 @@ import {
 } from '@peertap/relay'
 import { Switch } from '@peertap/switch'
 import { openTap, type TapDevice } from '@peertap/tap'
-import { createTrunk, type Link, type Trunk } from '@peertap/trunk'
+import { createTrunk, type Link, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
 import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import pino, { type Logger } from 'pino'
 import type { Config } from './config.ts'
 import { collectMetrics } from './metrics.ts'
+import { MlsVlans } from './mls-vlans.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
 import { startStatusServer } from './status-server.ts'
 
@@ -114,10 +115,13 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     return has
   }
 
+  let mls: MlsVlans | undefined
   const sw = new Switch({
     hasRemoteSubscriber,
-    onControl: (vlan, body) =>
-      log.debug({ vlan, bytes: body.length }, 'control plaintext (no handler yet)'),
+    onControl: (vlan, body) => {
+      if (mls?.isMls(vlan)) mls.onVlanControl(vlan, body)
+      else log.debug({ vlan, bytes: body.length }, 'control plaintext (no handler)')
+    },
   })
 
   /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
@@ -152,16 +156,37 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     if (trunk.links().length > 1) forward(link.id, frames)
   }
 
+  // MLS VLANs (mls-vlans.ts): their groups from the state dir, their keys into the switch.
+  if (config.vlans.some((vlan) => vlan.mls !== undefined)) {
+    const key = await loadOrCreateIdentity(config.stateDir)
+    mls = await MlsVlans.open({
+      host: {
+        sw,
+        log,
+        getLink: (peer) => trunk.getLink(peer),
+        links: () => trunk.links(),
+        sendInVlan: (vlan, body) => forward(LOCAL, [sw.sealControl(vlan, body, now()) as Frame]),
+        refresh: () => refresh(),
+      },
+      stateDir: config.stateDir,
+      privateKey: key.raw,
+      selfPeerId: peerId,
+      vlans: config.vlans,
+    })
+  }
+
   // Ports.
   const taps: TapDevice[] = []
   const multicastPolls: Array<() => Promise<void>> = []
   try {
     for (const vlan of config.vlans) {
-      sw.addVlan(vlan.name, {
-        kind: 'psk',
-        epoch: 0,
-        secrets: derivePskEpochSecrets(Buffer.from(vlan.secret, 'hex')),
-      })
+      if (vlan.secret !== undefined) {
+        sw.addVlan(vlan.name, {
+          kind: 'psk',
+          epoch: 0,
+          secrets: derivePskEpochSecrets(Buffer.from(vlan.secret, 'hex')),
+        })
+      }
       const port = vlan.port
       const tap = openTap({
         name: port.device,
@@ -203,20 +228,15 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const held = new Map<string, Uint8Array>()
   // Each SUB carries the membership proof of its VLAN epoch and window, signed
   // with the epoch's authSeed, so relays that require proofs admit it
-  // (spec 07; 12-relay.md §2). UNSUBs need none.
-  const authSeeds = new Map(
-    config.vlans.map((v) => [v.name, derivePskEpochSecrets(Buffer.from(v.secret, 'hex')).authSeed]),
-  )
+  // (spec 07; 12-relay.md §2). UNSUBs need none. The seed is the VFT's own
+  // epoch's, so proofs follow MLS epoch changes.
   const proofs = new SubscriptionProofs({
     peerId: trunk.peerId.toMultihash().bytes,
     describe: (vft) => {
       const sub = sw.subscriptionOf(vft)
-      const authSeed = sub === undefined ? undefined : authSeeds.get(sub.vlan.name)
-      return sub === undefined || authSeed === undefined
-        ? undefined
-        : { authSeed, window: sub.window }
+      return sub === undefined ? undefined : { authSeed: sub.epoch.authSeed, window: sub.window }
     },
-    authSeeds: () => authSeeds.values(),
+    authSeeds: () => sw.authSeeds(),
     holds: (vft) => sw.holds(vft),
   })
   const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
@@ -266,8 +286,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
             link.sendSubscription(declaration)
       }
     },
-    onControl: (control, link) =>
-      log.debug({ peer: link.id, channel: control.channel }, 'control message'),
+    onControl: (control, link) => {
+      if (mls?.onControl(control, link) !== true)
+        log.debug({ peer: link.id, channel: control.channel }, 'control message')
+    },
   })
   trunk.addEventListener('link:up', (event) => {
     const link = event.detail
@@ -275,6 +297,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     if (link.hello.skewWarning)
       log.warn({ peer: link.id, skewMs: link.hello.clockSkewMs }, 'clock skew over 60 s')
     sendSubs(link, [...held.values()], false)
+    mls?.onLinkUp(link)
   })
   trunk.addEventListener('link:down', (event) => {
     const { link, reason } = event.detail
@@ -308,6 +331,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const tick = setInterval(() => {
     if (ticking) return
     ticking = true
+    mls?.tick()
     refresh()
       .catch((error: unknown) => log.error({ err: error }, 'refresh failed'))
       .finally(() => {
@@ -331,11 +355,16 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       counters: link.counters,
     })),
     vlans: sw.vlanCounters(),
+    mls: mls?.status() ?? {},
     subscriptions: { held: held.size, table: table.subscriptionCount },
     switch: sw.counters,
     table: table.counters,
     trunk: trunk.protocol.counters,
   })
+  const mlsOrThrow = (): MlsVlans => {
+    if (mls === undefined) throw new Error('this node has no MLS VLAN')
+    return mls
+  }
   const { randomBytes } = await import('node:crypto')
   const token = randomBytes(24).toString('hex')
   const server = await startStatusServer(config.status.port, token, {
@@ -348,6 +377,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       const result = await link.ping({ timeoutMs: 5000 })
       return { rttMs: result.rttMs, hops: result.hops.map(peerIdText) }
     },
+    // `peertap vlan add|remove|update` (the owner changes an MLS VLAN's membership).
+    actions: {
+      'vlan/add': (params) =>
+        mlsOrThrow().add(params.get('vlan') ?? undefined, required(params, 'peer')),
+      'vlan/remove': (params) =>
+        mlsOrThrow().remove(params.get('vlan') ?? undefined, required(params, 'peer')),
+      'vlan/update': (params) => mlsOrThrow().update(params.get('vlan') ?? undefined),
+    },
   })
   const controlPath = join(config.stateDir, CONTROL_FILE)
   await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
@@ -357,6 +394,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     peerId,
     async stop() {
       stopped = true
+      mls?.stop()
       clearInterval(tick)
       clearInterval(renew)
       server.server.close()
@@ -365,6 +403,13 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       await trunk.stop()
     },
   }
+}
+
+/** A required query parameter of a status API action. */
+function required(params: URLSearchParams, name: string): string {
+  const value = params.get(name)
+  if (value === null || value === '') throw new Error(`${name} is required`)
+  return value
 }
 
 /** A hop of a PING's hop record (PeerId multihash bytes) as a PeerId string, or hex if it is not one. */

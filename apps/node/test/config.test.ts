@@ -12,6 +12,9 @@ const good = {
   vlans: [{ name: 'lab', secret: 'ab'.repeat(32), port: { type: 'tap', device: 'pt0' } }],
 }
 
+const peerB = '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp'
+const mlsVlan = { name: 'mesh', mls: { owner: 'self' }, port: { type: 'tap', device: 'pt1' } }
+
 function fieldOf(input: unknown): string {
   try {
     parseConfig(input)
@@ -27,6 +30,18 @@ describe('config validation', () => {
     const config = parseConfig(good)
     expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/7400'])
     expect(config.vlans[0]!.port.mtu).toBe(1400)
+  })
+
+  it('accepts MLS VLANs: an owner with members, a member naming its owner', () => {
+    const config = parseConfig({
+      ...good,
+      vlans: [
+        { ...mlsVlan, mls: { owner: 'self', members: [peerB] } },
+        { ...mlsVlan, name: 'other', mls: { owner: peerB } },
+      ],
+    })
+    expect(config.vlans[0]!.mls).toEqual({ owner: 'self', members: [peerB] })
+    expect(config.vlans[1]!.secret).toBeUndefined()
   })
 
   it.each([
@@ -63,6 +78,31 @@ describe('config validation', () => {
     ],
     ['a peer without /p2p/', { ...good, peers: ['/ip4/198.18.0.2/tcp/7400'] }, /^peers\.0: /],
     ['no VLAN', { ...good, vlans: [] }, /^vlans: /],
+    [
+      'both a secret and mls',
+      { ...good, vlans: [{ ...good.vlans[0], mls: { owner: 'self' } }] },
+      /^vlans\.0\.mls: .*not both/,
+    ],
+    [
+      'an owner that is not a PeerId',
+      { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'alice' } }] },
+      /^vlans\.0\.mls\.owner: .*PeerId/,
+    ],
+    [
+      'a member that is not a PeerId',
+      { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'self', members: [peerB, 'bob'] } }] },
+      /^vlans\.0\.mls\.members\.1: .*PeerId/,
+    ],
+    [
+      'an unknown mls field',
+      { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'self', admins: [] } }] },
+      /^vlans\.0\.mls\.admins: .*unknown field/,
+    ],
+    [
+      'two VLANs of one name',
+      { ...good, vlans: [good.vlans[0], { ...mlsVlan, name: 'lab' }] },
+      /^vlans: .*unique/,
+    ],
   ])('names the field for %s', (_what, input, pattern) => {
     expect(fieldOf(input)).toMatch(pattern)
   })

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
  *   GET  /status        JSON: peers, VLANs, subscriptions, paths, counters
  *   GET  /metrics       Prometheus text
  *   POST /ping?peer=ID  a PING/PONG to a neighbour, with RTT and hop record
+ *   POST /<action>?...  a daemon's own actions (e.g. the node's `vlan/add`)
  *   GET  /              a minimal page with the status
  */
 export interface StatusProvider {
@@ -17,6 +18,8 @@ export interface StatusProvider {
   status(): unknown
   metrics(): Promise<string>
   ping(peer: string): Promise<unknown>
+  /** More POST endpoints by path (without the leading '/'), given the query parameters. */
+  readonly actions?: Readonly<Record<string, (params: URLSearchParams) => Promise<unknown>>>
 }
 
 export async function startStatusServer(
@@ -63,6 +66,14 @@ async function handle(
     const peer = url.searchParams.get('peer')
     if (peer === null) return reply(res, 400, { error: 'peer is required' })
     return reply(res, 200, await provider.ping(peer))
+  }
+  const action = provider.actions?.[url.pathname.slice(1)]
+  if (
+    req.method === 'POST' &&
+    action !== undefined &&
+    Object.hasOwn(provider.actions!, url.pathname.slice(1))
+  ) {
+    return reply(res, 200, await action(url.searchParams))
   }
   if (req.method === 'GET' && url.pathname === '/') {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })

@@ -1,0 +1,778 @@
+/**
+ * MLS VLANs on a running node (docs/spec/11-mls.md §11): the node's side of
+ * each VLAN's MLS group, wired to the switch and the trunk. No MLS logic
+ * lives here (that is @peertap/mls); this file carries the group's messages
+ * and decides when the switch changes keys:
+ *
+ *   trunk CONTROL (point to point, to or from the owner)
+ *     channel 1  KeyPackage   vlanId(32) ‖ MLSMessage key package      member -> owner
+ *     channel 2  Welcome      vlanId(32) ‖ MLSMessage Welcome          owner -> member
+ *     channel 3  catch-up     0x01 ‖ vlanId(32) ‖ u64 since            request
+ *                             0x02 ‖ vlanId(32) ‖ u16 n ‖ (u32 len ‖ bundle)^n   answer
+ *   kind-2 (control) plaintexts inside the VLAN, under its broadcast VFT
+ *     0x01 ‖ bundle                 a commit, to every member
+ *     0x02 ‖ u64 epoch ‖ u32 leaf   a member holds `epoch` for receiving (ack)
+ *     0x03 ‖ u64 epoch              the owner sends under `epoch` now
+ *
+ * Epoch timing (DESIGN.md 4): an add or update is held for receiving first
+ * (`prepareEpoch`, subscriptions refreshed), acknowledged, and takes effect
+ * for sending once every member acknowledged or after 2 s; a removal takes
+ * effect at once and the previous epoch is dropped at once.
+ */
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
+import { derivePskEpochSecrets } from '@peertap/crypto'
+import {
+  createKeyPackage,
+  createVlanGroup,
+  joinVlanGroup,
+  loadVlanGroup,
+  MlsError,
+  type NodeIdentity,
+  nodeIdentityFromEd25519PrivateKey,
+  type VlanGroup,
+} from '@peertap/mls'
+import { FileStorage } from '@peertap/mls/file-storage'
+import type { Switch } from '@peertap/switch'
+import type { Control, Link } from '@peertap/trunk'
+import { deriveVlanId } from '@peertap/vft'
+import * as Digest from 'multiformats/hashes/digest'
+import type { Logger } from 'pino'
+import type { VlanConfig } from './config.ts'
+
+export const CHANNEL_KEY_PACKAGE = 1
+export const CHANNEL_WELCOME = 2
+export const CHANNEL_CATCH_UP = 3
+const CATCH_UP_REQUEST = 1
+const CATCH_UP_ANSWER = 2
+export const VLAN_COMMIT = 1
+export const VLAN_ACK = 2
+export const VLAN_SWITCH = 3
+/** An add or update takes effect for sending after this long without every ack (DESIGN.md 4). */
+const ACK_TIMEOUT_MS = 2_000
+/** How long the previous epoch stays held for receiving after the switch to a new one. */
+const SETTLE_MS = 2_000
+/** A joining member resends its key package this often until its Welcome comes. */
+const KEY_PACKAGE_RESEND_MS = 3_000
+/** Key packages kept per VLAN from peers not (yet) admitted, for `vlan add`. */
+const MAX_HELD_KEY_PACKAGES = 256
+
+/** What the node lends the MLS layer. */
+export interface MlsHost {
+  readonly sw: Switch
+  readonly log: Logger
+  getLink(peer: string): Link | undefined
+  links(): Link[]
+  /** Seals a kind-2 plaintext for every member of a VLAN and sends it. */
+  sendInVlan(vlan: string, body: Uint8Array): void
+  /** Recomputes subscriptions now and sends the SUB/UNSUB changes. */
+  refresh(): Promise<void>
+}
+
+export interface MlsVlanCounters {
+  keyPackagesSent: number
+  keyPackagesReceived: number
+  keyPackagesRefused: number
+  welcomesSent: number
+  welcomesReceived: number
+  commitsSent: number
+  commitsApplied: number
+  commitsRefused: number
+  /** Owner: commits sent again to members that did not acknowledge them. */
+  commitsResent: number
+  acksSent: number
+  acksReceived: number
+  catchUpRequests: number
+  catchUpApplied: number
+  /** Times this member was removed by the owner. */
+  removed: number
+  /** Milliseconds from the last add or update commit to sending under its epoch. */
+  lastSwitchMs: number
+}
+
+type State = 'joining' | 'member' | 'removed'
+
+interface MlsVlan {
+  readonly name: string
+  readonly vlanId: Uint8Array
+  readonly vlanIdHex: string
+  readonly ownerPeerId: string
+  readonly isOwner: boolean
+  state: State
+  group: VlanGroup | undefined
+  /** Owner: PeerIds whose key packages it adds. */
+  readonly admitted: Set<string>
+  /** Owner: the latest key package from each peer that sent one. */
+  readonly heldKeyPackages: Map<string, Uint8Array>
+  /** Member while joining: the key package it sends and its secret. */
+  keyPackage: { keyPackage: Uint8Array; secret: Uint8Array } | undefined
+  lastKeyPackageAt: number
+  /** An add or update held for receiving, not yet sending. */
+  pending:
+    | { epoch: number; waiting: Set<number>; timer: NodeJS.Timeout; startedAt: number }
+    | undefined
+  settleTimer: NodeJS.Timeout | undefined
+  /** Owner: the members that have not acknowledged its last commit yet. */
+  acks: { epoch: number; waiting: Set<number>; timer: NodeJS.Timeout } | undefined
+  /** Serialises this VLAN's group operations with the switch changes that follow them. */
+  queue: Promise<unknown>
+  readonly counters: MlsVlanCounters
+}
+
+function emptyCounters(): MlsVlanCounters {
+  return {
+    keyPackagesSent: 0,
+    keyPackagesReceived: 0,
+    keyPackagesRefused: 0,
+    welcomesSent: 0,
+    welcomesReceived: 0,
+    commitsSent: 0,
+    commitsApplied: 0,
+    commitsRefused: 0,
+    commitsResent: 0,
+    acksSent: 0,
+    acksReceived: 0,
+    catchUpRequests: 0,
+    catchUpApplied: 0,
+    removed: 0,
+    lastSwitchMs: 0,
+  }
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+const peerIdBytes = (text: string) => peerIdFromString(text).toMultihash().bytes
+const peerIdText = (bytes: Uint8Array) => peerIdFromMultihash(Digest.decode(bytes)).toString()
+
+/** Keys nobody holds: a VLAN waiting for its Welcome, or whose member was removed, seals and opens nothing anyone else can. */
+function noKeys() {
+  return { kind: 'psk' as const, epoch: 0, secrets: derivePskEpochSecrets(randomBytes(32)) }
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  return Buffer.concat(parts)
+}
+
+function u64(n: bigint | number): Uint8Array {
+  const b = Buffer.alloc(8)
+  b.writeBigUInt64BE(BigInt(n))
+  return b
+}
+
+export class MlsVlans {
+  readonly #host: MlsHost
+  readonly #identity: NodeIdentity
+  readonly #storage: FileStorage
+  readonly #vlans = new Map<string, MlsVlan>()
+  readonly #byId = new Map<string, MlsVlan>()
+  #stopped = false
+
+  private constructor(host: MlsHost, identity: NodeIdentity, storage: FileStorage) {
+    this.#host = host
+    this.#identity = identity
+    this.#storage = storage
+  }
+
+  /**
+   * Opens the node's MLS state (`<stateDir>/mls`), loads or creates each MLS
+   * VLAN's group and adds the VLAN to the switch with its current keys.
+   */
+  static async open(params: {
+    readonly host: MlsHost
+    readonly stateDir: string
+    /** The node's libp2p Ed25519 private key, raw (64 bytes). */
+    readonly privateKey: Uint8Array
+    readonly selfPeerId: string
+    readonly vlans: readonly VlanConfig[]
+  }): Promise<MlsVlans> {
+    const identity = await nodeIdentityFromEd25519PrivateKey(params.privateKey)
+    const storage = await FileStorage.open(join(params.stateDir, 'mls'))
+    const self = new MlsVlans(params.host, identity, storage)
+    for (const [i, config] of params.vlans.entries()) {
+      if (config.mls === undefined) continue
+      const owner = config.mls.owner === 'self' ? params.selfPeerId : config.mls.owner
+      const isOwner = owner === params.selfPeerId
+      if (!isOwner && config.mls.members !== undefined) {
+        throw new Error(`vlans.${i}.mls.members: only the owner lists members`)
+      }
+      await self.#open(config.name, owner, isOwner, config.mls.members ?? [])
+    }
+    return self
+  }
+
+  async #open(name: string, owner: string, isOwner: boolean, members: string[]): Promise<void> {
+    const vlanId = deriveVlanId(peerIdBytes(owner), name)
+    const vlan: MlsVlan = {
+      name,
+      vlanId,
+      vlanIdHex: hex(vlanId),
+      ownerPeerId: owner,
+      isOwner,
+      state: 'joining',
+      group: undefined,
+      admitted: new Set(members),
+      heldKeyPackages: new Map(),
+      keyPackage: undefined,
+      lastKeyPackageAt: 0,
+      pending: undefined,
+      settleTimer: undefined,
+      acks: undefined,
+      queue: Promise.resolve(),
+      counters: emptyCounters(),
+    }
+    const options = { vlanId, identity: this.#identity, storage: this.#storage }
+    let group = await loadVlanGroup(options)
+    if (group === undefined && isOwner) group = await createVlanGroup(options)
+    if (group !== undefined && !group.removed) {
+      vlan.group = group
+      vlan.state = 'member'
+      this.#host.sw.addVlan(name, group.epochKeys())
+    } else {
+      this.#host.sw.addVlan(name, noKeys())
+      await this.#newKeyPackage(vlan)
+    }
+    this.#vlans.set(name, vlan)
+    this.#byId.set(vlan.vlanIdHex, vlan)
+    this.#host.log.info(
+      { vlan: name, owner, isOwner, state: vlan.state, epoch: group?.epoch.toString() },
+      'MLS VLAN',
+    )
+  }
+
+  /** A joining member's key package: the stored one (so a Welcome for it still works after a restart), or a fresh one. */
+  async #newKeyPackage(vlan: MlsVlan, fresh = false): Promise<void> {
+    const name = `kp-${vlan.vlanIdHex}`
+    const stored = fresh ? undefined : await this.#storage.read(name)
+    if (stored !== undefined && stored.length > 4) {
+      const len = Buffer.from(stored).readUInt32BE(0)
+      vlan.keyPackage = {
+        keyPackage: stored.subarray(4, 4 + len),
+        secret: stored.subarray(4 + len),
+      }
+      return
+    }
+    const kp = await createKeyPackage({ identity: this.#identity })
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(kp.keyPackage.length)
+    await this.#storage.write(name, concat(len, kp.keyPackage, kp.secret))
+    vlan.keyPackage = kp
+  }
+
+  #run<T>(vlan: MlsVlan, job: () => Promise<T>): Promise<T> {
+    const next = vlan.queue.then(job)
+    vlan.queue = next.catch(() => undefined)
+    return next
+  }
+
+  #vlan(name: string | undefined): MlsVlan {
+    if (name === undefined) {
+      const owned = [...this.#vlans.values()].filter((v) => v.isOwner)
+      if (owned.length !== 1) throw new Error('name the VLAN (this node owns several or none)')
+      return owned[0]!
+    }
+    const vlan = this.#vlans.get(name)
+    if (vlan === undefined) throw new Error(`no MLS VLAN ${name}`)
+    return vlan
+  }
+
+  // -- the owner's operations (status API: vlan add / remove / update) -----
+
+  /** Admits `peer`; adds it at once if its key package is here, else when it arrives. */
+  async add(vlanName: string | undefined, peer: string): Promise<unknown> {
+    const vlan = this.#vlan(vlanName)
+    if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
+    peerIdBytes(peer) // a PeerId, or throws
+    vlan.admitted.add(peer)
+    const kp = vlan.heldKeyPackages.get(peer)
+    if (kp !== undefined) await this.#addMember(vlan, peer, kp)
+    return { vlan: vlan.name, peer, admitted: true, ...this.#summary(vlan) }
+  }
+
+  async remove(vlanName: string | undefined, peer: string): Promise<unknown> {
+    const vlan = this.#vlan(vlanName)
+    if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
+    vlan.admitted.delete(peer)
+    vlan.heldKeyPackages.delete(peer)
+    const bytes = peerIdBytes(peer)
+    await this.#run(vlan, async () => {
+      const group = vlan.group!
+      if (!group.members().some((m) => Buffer.from(m.peerId).equals(bytes))) return
+      this.#promotePending(vlan)
+      const out = await group.removeMembers({ peerIds: [bytes] })
+      // Sealed under the epoch being left, which the members still hold.
+      this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), out.bundle))
+      vlan.counters.commitsSent++
+      this.#switchNow(vlan, group)
+      await this.#host.refresh()
+      this.#expectAcks(vlan, Number(out.epoch), undefined, false)
+      this.#host.log.info({ vlan: vlan.name, peer, epoch: Number(out.epoch) }, 'member removed')
+    })
+    return { vlan: vlan.name, peer, removed: true, ...this.#summary(vlan) }
+  }
+
+  /** The owner's self-update: fresh path secrets, a new epoch, taking effect like an add. */
+  async update(vlanName: string | undefined): Promise<unknown> {
+    const vlan = this.#vlan(vlanName)
+    if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
+    await this.#run(vlan, async () => {
+      this.#promotePending(vlan)
+      const out = await vlan.group!.update()
+      await this.#afterAddOrUpdate(vlan, out.bundle, undefined, undefined)
+    })
+    return { vlan: vlan.name, updated: true, ...this.#summary(vlan) }
+  }
+
+  #addMember(vlan: MlsVlan, peer: string, keyPackage: Uint8Array): Promise<void> {
+    return this.#run(vlan, async () => {
+      const group = vlan.group!
+      const bytes = peerIdBytes(peer)
+      if (group.members().some((m) => Buffer.from(m.peerId).equals(bytes))) return
+      if (!vlan.admitted.has(peer)) return
+      this.#promotePending(vlan)
+      const out = await group.addMembers({ keyPackages: [{ keyPackage, from: bytes }] })
+      vlan.heldKeyPackages.delete(peer)
+      await this.#afterAddOrUpdate(vlan, out.bundle, out.welcome, peer)
+      this.#host.log.info({ vlan: vlan.name, peer, epoch: Number(out.epoch) }, 'member added')
+    })
+  }
+
+  /** The owner after an add or update commit: hold the new epoch, tell everyone, wait for acks. */
+  async #afterAddOrUpdate(
+    vlan: MlsVlan,
+    bundle: Uint8Array,
+    welcome: Uint8Array | undefined,
+    joiner: string | undefined,
+  ): Promise<void> {
+    const group = vlan.group!
+    const keys = group.epochKeys()
+    const startedAt = performance.now()
+    this.#host.sw.prepareEpoch(vlan.name, keys)
+    await this.#host.refresh()
+    this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), bundle))
+    vlan.counters.commitsSent++
+    if (welcome !== undefined && joiner !== undefined) {
+      const link = this.#host.getLink(joiner)
+      if (link?.sendControl({ channel: CHANNEL_WELCOME, payload: concat(vlan.vlanId, welcome) }))
+        vlan.counters.welcomesSent++
+    }
+    const epoch = keys.epoch
+    const timer = setTimeout(() => {
+      void this.#run(vlan, async () => this.#promote(vlan, epoch, 'timeout'))
+    }, ACK_TIMEOUT_MS)
+    vlan.pending = { epoch, waiting: new Set(), timer, startedAt }
+    this.#expectAcks(vlan, epoch, joiner, true)
+  }
+
+  /**
+   * Owner: waits for every member but itself (and a joiner, who has its
+   * Welcome) to acknowledge `epoch`. With `promote`, all acks make the
+   * epoch take effect for sending. Members that have not acknowledged
+   * within ACK_TIMEOUT_MS (the commit was lost, e.g. sent before a new
+   * member's SUBs arrived) get the commit again, point to point over
+   * CONTROL channel 3.
+   */
+  #expectAcks(vlan: MlsVlan, epoch: number, joiner: string | undefined, promote: boolean): void {
+    const group = vlan.group!
+    if (vlan.acks !== undefined) clearTimeout(vlan.acks.timer)
+    const joinerBytes = joiner === undefined ? undefined : peerIdBytes(joiner)
+    const waiting = new Set(
+      group
+        .members()
+        .filter(
+          (m) =>
+            m.leafIndex !== group.leafIndex &&
+            (joinerBytes === undefined || !Buffer.from(m.peerId).equals(joinerBytes)),
+        )
+        .map((m) => m.leafIndex),
+    )
+    const timer = setTimeout(() => {
+      if (this.#stopped || vlan.acks?.epoch !== epoch) return
+      for (const leaf of vlan.acks.waiting) {
+        const member = group.members().find((m) => m.leafIndex === leaf)
+        const link =
+          member === undefined ? undefined : this.#host.getLink(peerIdText(member.peerId))
+        if (link !== undefined) this.#sendLog(vlan, link, BigInt(Math.max(0, epoch - 8)))
+        vlan.counters.commitsResent++
+      }
+      vlan.acks = undefined
+    }, ACK_TIMEOUT_MS)
+    vlan.acks = { epoch, waiting, timer }
+    if (waiting.size === 0 && promote) this.#promote(vlan, epoch, 'acked')
+  }
+
+  /** Sends under a held next epoch (acks in, or 2 s passed); the previous one settles, then goes. */
+  #promote(vlan: MlsVlan, epoch: number, why: string): void {
+    const pending = vlan.pending
+    if (pending !== undefined && pending.epoch === epoch) {
+      clearTimeout(pending.timer)
+      vlan.pending = undefined
+      vlan.counters.lastSwitchMs = Math.round(performance.now() - pending.startedAt)
+    }
+    const group = vlan.group
+    if (group === undefined || group.removed || Number(group.epoch) !== epoch) return
+    if (this.#host.sw.epochsOf(vlan.name).next !== epoch) return
+    this.#host.sw.setEpoch(vlan.name, group.epochKeys())
+    if (vlan.isOwner)
+      this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_SWITCH), u64(epoch)))
+    this.#settle(vlan)
+    void this.#host.refresh()
+    this.#host.log.info(
+      { vlan: vlan.name, epoch, why, switchMs: vlan.counters.lastSwitchMs },
+      'sending under new epoch',
+    )
+  }
+
+  /** Before another commit: a held epoch takes effect now. */
+  #promotePending(vlan: MlsVlan): void {
+    const next = this.#host.sw.epochsOf(vlan.name).next
+    if (next !== undefined) this.#promote(vlan, next, 'next commit')
+  }
+
+  /** Drops the previous epoch once the change has settled. */
+  #settle(vlan: MlsVlan): void {
+    clearTimeout(vlan.settleTimer)
+    vlan.settleTimer = setTimeout(() => {
+      if (this.#stopped) return
+      this.#host.sw.dropPreviousEpoch(vlan.name)
+      void this.#host.refresh()
+    }, SETTLE_MS)
+  }
+
+  /** A removal (or a catch-up): the new epoch for sending and receiving at once, the old one gone at once. */
+  #switchNow(vlan: MlsVlan, group: VlanGroup): void {
+    if (vlan.pending !== undefined) {
+      clearTimeout(vlan.pending.timer)
+      vlan.pending = undefined
+    }
+    clearTimeout(vlan.settleTimer)
+    this.#host.sw.setEpoch(vlan.name, group.epochKeys())
+    this.#host.sw.dropPreviousEpoch(vlan.name)
+  }
+
+  // -- messages -----------------------------------------------------------
+
+  /** A trunk CONTROL message on channels 1 to 3; others are not ours (returns false). */
+  onControl(control: Control, link: Link): boolean {
+    const { channel, payload } = control
+    if (
+      channel !== CHANNEL_KEY_PACKAGE &&
+      channel !== CHANNEL_WELCOME &&
+      channel !== CHANNEL_CATCH_UP
+    )
+      return false
+    const handle = async () => {
+      if (channel === CHANNEL_CATCH_UP) return this.#onCatchUp(payload, link)
+      if (payload.length < 33) return
+      const vlan = this.#byId.get(hex(payload.subarray(0, 32)))
+      if (vlan === undefined) return
+      const body = payload.slice(32)
+      if (channel === CHANNEL_KEY_PACKAGE) return this.#onKeyPackage(vlan, body, link)
+      return this.#onWelcome(vlan, body, link)
+    }
+    handle().catch((error: unknown) =>
+      this.#host.log.warn(
+        { peer: link.id, channel, err: (error as Error).message },
+        'MLS control refused',
+      ),
+    )
+    return true
+  }
+
+  async #onKeyPackage(vlan: MlsVlan, keyPackage: Uint8Array, link: Link): Promise<void> {
+    if (!vlan.isOwner) return
+    vlan.counters.keyPackagesReceived++
+    const peer = link.id
+    if (vlan.group!.members().some((m) => Buffer.from(m.peerId).equals(peerIdBytes(peer)))) return
+    if (!vlan.admitted.has(peer)) {
+      vlan.counters.keyPackagesRefused++
+      // Kept (bounded) so that `peertap vlan add` can add it at once.
+      if (vlan.heldKeyPackages.size < MAX_HELD_KEY_PACKAGES || vlan.heldKeyPackages.has(peer))
+        vlan.heldKeyPackages.set(peer, keyPackage)
+      this.#host.log.info({ vlan: vlan.name, peer }, 'key package from a peer not admitted')
+      return
+    }
+    try {
+      await this.#addMember(vlan, peer, keyPackage)
+    } catch (error) {
+      vlan.counters.keyPackagesRefused++
+      throw error
+    }
+  }
+
+  async #onWelcome(vlan: MlsVlan, welcome: Uint8Array, link: Link): Promise<void> {
+    if (vlan.isOwner || vlan.state === 'member' || link.id !== vlan.ownerPeerId) return
+    const kp = vlan.keyPackage
+    if (kp === undefined) return
+    await this.#run(vlan, async () => {
+      if (vlan.state === 'member') return
+      const group = await joinVlanGroup({
+        vlanId: vlan.vlanId,
+        ownerPeerId: peerIdBytes(vlan.ownerPeerId),
+        welcome,
+        keyPackageSecret: kp.secret,
+        identity: this.#identity,
+        storage: this.#storage,
+      })
+      vlan.counters.welcomesReceived++
+      // The key package is used: forget its secret.
+      await this.#storage.write(`kp-${vlan.vlanIdHex}`, new Uint8Array(0))
+      vlan.keyPackage = undefined
+      vlan.group = group
+      vlan.state = 'member'
+      this.#switchNow(vlan, group)
+      await this.#host.refresh()
+      this.#host.log.info({ vlan: vlan.name, epoch: Number(group.epoch) }, 'joined by Welcome')
+    })
+  }
+
+  /** A kind-2 plaintext of an MLS VLAN (from the switch). */
+  onVlanControl(vlanName: string, body: Uint8Array): void {
+    const vlan = this.#vlans.get(vlanName)
+    if (vlan === undefined || body.length === 0) return
+    const type = body[0]
+    const rest = body.slice(1)
+    if (type === VLAN_COMMIT) {
+      if (vlan.isOwner || vlan.group === undefined) return
+      this.#run(vlan, () => this.#onCommit(vlan, rest)).catch((error: unknown) => {
+        vlan.counters.commitsRefused++
+        this.#host.log.warn({ vlan: vlan.name, err: (error as Error).message }, 'commit refused')
+      })
+    } else if (type === VLAN_ACK && rest.length === 12) {
+      if (!vlan.isOwner) return
+      const b = Buffer.from(rest)
+      const epoch = Number(b.readBigUInt64BE(0))
+      const leaf = b.readUInt32BE(8)
+      vlan.counters.acksReceived++
+      const acks = vlan.acks
+      if (acks === undefined || acks.epoch !== epoch) return
+      acks.waiting.delete(leaf)
+      if (acks.waiting.size > 0) return
+      clearTimeout(acks.timer)
+      vlan.acks = undefined
+      if (vlan.pending?.epoch === epoch)
+        void this.#run(vlan, async () => this.#promote(vlan, epoch, 'acked'))
+    } else if (type === VLAN_SWITCH && rest.length === 8) {
+      if (vlan.isOwner) return
+      const epoch = Number(Buffer.from(rest).readBigUInt64BE(0))
+      void this.#run(vlan, async () => this.#promote(vlan, epoch, 'owner switched'))
+    }
+  }
+
+  async #onCommit(vlan: MlsVlan, bundle: Uint8Array): Promise<void> {
+    const group = vlan.group!
+    if (group.removed) return
+    this.#promotePending(vlan)
+    const before = group.members().map((m) => hex(m.peerId))
+    let result: { removed: boolean }
+    try {
+      result = await group.processCommit({ bundle })
+    } catch (error) {
+      if (error instanceof MlsError && error.code === 'mls-replayed') return
+      if (error instanceof MlsError && error.code === 'mls-gap') {
+        this.#requestCatchUp(vlan)
+        return
+      }
+      throw error
+    }
+    vlan.counters.commitsApplied++
+    if (result.removed) return this.#removed(vlan)
+    const after = new Set(group.members().map((m) => hex(m.peerId)))
+    const removal = before.some((p) => !after.has(p))
+    if (removal) {
+      // Security first: the new keys at once, the old epoch dropped at once.
+      this.#switchNow(vlan, group)
+      await this.#host.refresh()
+      this.#ack(vlan)
+      this.#host.log.info({ vlan: vlan.name, epoch: Number(group.epoch) }, 'removal applied')
+      return
+    }
+    // An add or update: hold the new epoch for receiving, subscribe, then acknowledge.
+    const keys = group.epochKeys()
+    this.#host.sw.prepareEpoch(vlan.name, keys)
+    await this.#host.refresh()
+    this.#ack(vlan)
+    const epoch = keys.epoch
+    const timer = setTimeout(() => {
+      void this.#run(vlan, async () => this.#promote(vlan, epoch, 'timeout'))
+    }, ACK_TIMEOUT_MS)
+    vlan.pending = { epoch, waiting: new Set(), timer, startedAt: performance.now() }
+  }
+
+  /** Tells the owner this member holds its current epoch (sealed under the epoch it sends under). */
+  #ack(vlan: MlsVlan): void {
+    const group = vlan.group
+    if (group === undefined || group.removed) return
+    const ack = Buffer.alloc(13)
+    ack[0] = VLAN_ACK
+    ack.writeBigUInt64BE(group.epoch, 1)
+    ack.writeUInt32BE(group.leafIndex, 9)
+    this.#host.sendInVlan(vlan.name, ack)
+    vlan.counters.acksSent++
+  }
+
+  async #removed(vlan: MlsVlan): Promise<void> {
+    if (vlan.pending !== undefined) clearTimeout(vlan.pending.timer)
+    vlan.pending = undefined
+    clearTimeout(vlan.settleTimer)
+    vlan.state = 'removed'
+    vlan.counters.removed++
+    // No keys any more: the VLAN seals and opens under keys nobody else holds.
+    this.#host.sw.setEpoch(vlan.name, noKeys())
+    this.#host.sw.dropPreviousEpoch(vlan.name)
+    await this.#host.refresh()
+    this.#host.log.warn({ vlan: vlan.name }, 'removed from the VLAN by its owner')
+    // Ready to be added again: a fresh key package goes to the owner, who admits it only if told to.
+    vlan.group = undefined
+    await this.#newKeyPackage(vlan, true)
+    vlan.state = 'joining'
+    vlan.lastKeyPackageAt = Date.now()
+  }
+
+  #requestCatchUp(vlan: MlsVlan): void {
+    const group = vlan.group
+    if (group === undefined) return
+    const request = concat(Uint8Array.of(CATCH_UP_REQUEST), vlan.vlanId, u64(group.epoch))
+    // The owner holds the log; any member would do.
+    const link = this.#host.getLink(vlan.ownerPeerId) ?? this.#host.links()[0]
+    if (link?.sendControl({ channel: CHANNEL_CATCH_UP, payload: request }))
+      vlan.counters.catchUpRequests++
+  }
+
+  async #onCatchUp(payload: Uint8Array, link: Link): Promise<void> {
+    if (payload.length < 33) return
+    const vlan = this.#byId.get(hex(payload.subarray(1, 33)))
+    if (vlan === undefined || vlan.group === undefined) return
+    const b = Buffer.from(payload)
+    if (payload[0] === CATCH_UP_REQUEST && payload.length === 41) {
+      this.#sendLog(vlan, link, b.readBigUInt64BE(33))
+      return
+    }
+    if (payload[0] !== CATCH_UP_ANSWER || payload.length < 35 || vlan.isOwner) return
+    const n = b.readUInt16BE(33)
+    const bundles: Uint8Array[] = []
+    let at = 35
+    for (let i = 0; i < n; i++) {
+      if (at + 4 > b.length) return
+      const len = b.readUInt32BE(at)
+      if (at + 4 + len > b.length) return
+      bundles.push(payload.slice(at + 4, at + 4 + len))
+      at += 4 + len
+    }
+    if (bundles.length === 0) return
+    await this.#run(vlan, async () => {
+      const group = vlan.group
+      if (group === undefined || group.removed) return
+      let applied: number
+      try {
+        applied = await group.catchUp({ bundles })
+      } catch (error) {
+        if (error instanceof MlsError && error.code === 'mls-gap') {
+          this.#requestCatchUp(vlan)
+          return
+        }
+        throw error
+      }
+      if (applied === 0) return
+      vlan.counters.catchUpApplied += applied
+      this.#host.log.info(
+        { vlan: vlan.name, applied, epoch: Number(group.epoch), from: link.id },
+        'caught up',
+      )
+      if (group.removed) return this.#removed(vlan)
+      this.#switchNow(vlan, group)
+      await this.#host.refresh()
+      this.#ack(vlan)
+    })
+  }
+
+  /** Sends the commits of epochs `since` on from this node's log (a catch-up answer). */
+  #sendLog(vlan: MlsVlan, link: Link, since: bigint): void {
+    const group = vlan.group
+    if (group === undefined || group.removed) return
+    // Commit bundles are MLS PrivateMessages: only members can open them.
+    const parts: Uint8Array[] = []
+    let size = 0
+    for (const bundle of group.commitLog({ since })) {
+      size += 4 + bundle.length
+      if (size > 60_000) break
+      const len = Buffer.alloc(4)
+      len.writeUInt32BE(bundle.length)
+      parts.push(len, bundle)
+    }
+    const n = Buffer.alloc(2)
+    n.writeUInt16BE(parts.length / 2)
+    link.sendControl({
+      channel: CHANNEL_CATCH_UP,
+      payload: concat(Uint8Array.of(CATCH_UP_ANSWER), vlan.vlanId, n, ...parts),
+    })
+  }
+
+  /** A link came up: a joining member sends its key package to the owner; a member asks for missed commits. */
+  onLinkUp(link: Link): void {
+    for (const vlan of this.#vlans.values()) {
+      if (vlan.isOwner || link.id !== vlan.ownerPeerId) continue
+      if (vlan.state === 'joining') this.#sendKeyPackage(vlan, link)
+      else if (vlan.state === 'member') this.#requestCatchUp(vlan)
+    }
+  }
+
+  #sendKeyPackage(vlan: MlsVlan, link: Link): void {
+    if (vlan.keyPackage === undefined) return
+    vlan.lastKeyPackageAt = Date.now()
+    const payload = concat(vlan.vlanId, vlan.keyPackage.keyPackage)
+    if (link.sendControl({ channel: CHANNEL_KEY_PACKAGE, payload })) vlan.counters.keyPackagesSent++
+  }
+
+  /** Called every tick: joining members resend their key package until a Welcome comes. */
+  tick(): void {
+    const now = Date.now()
+    for (const vlan of this.#vlans.values()) {
+      if (vlan.isOwner || vlan.state !== 'joining') continue
+      if (now - vlan.lastKeyPackageAt < KEY_PACKAGE_RESEND_MS) continue
+      const link = this.#host.getLink(vlan.ownerPeerId)
+      if (link?.status === 'up') this.#sendKeyPackage(vlan, link)
+    }
+  }
+
+  #summary(vlan: MlsVlan) {
+    const group = vlan.group
+    return {
+      epoch: group === undefined || group.removed ? undefined : Number(group.epoch),
+      members:
+        group === undefined || group.removed
+          ? []
+          : group.members().map((m) => peerIdText(m.peerId)),
+    }
+  }
+
+  /** Per MLS VLAN: role, state, epoch, members, held epochs, counters. */
+  status(): Record<string, unknown> {
+    const out: Record<string, unknown> = {}
+    for (const vlan of this.#vlans.values()) {
+      out[vlan.name] = {
+        vlanId: vlan.vlanIdHex,
+        owner: vlan.ownerPeerId,
+        role: vlan.isOwner ? 'owner' : 'member',
+        state: vlan.state,
+        ...this.#summary(vlan),
+        admitted: vlan.isOwner ? [...vlan.admitted] : undefined,
+        switchEpochs: vlan.state === 'member' ? this.#host.sw.epochsOf(vlan.name) : undefined,
+        counters: vlan.counters,
+      }
+    }
+    return out
+  }
+
+  isMls(vlan: string): boolean {
+    return this.#vlans.has(vlan)
+  }
+
+  stop(): void {
+    this.#stopped = true
+    for (const vlan of this.#vlans.values()) {
+      if (vlan.pending !== undefined) clearTimeout(vlan.pending.timer)
+      if (vlan.acks !== undefined) clearTimeout(vlan.acks.timer)
+      clearTimeout(vlan.settleTimer)
+    }
+  }
+}

@@ -1,0 +1,349 @@
+/**
+ * End to end over an MLS VLAN (docs/spec/11-mls.md §11): real `peertap up`
+ * processes in network namespaces this test creates. A owns the VLAN and
+ * admits B and C by config; D's config names the VLAN and its owner, but A
+ * never admitted it. B and C join by key package and Welcome over the
+ * trunk's CONTROL messages. Needs root and /dev/net/tun; elsewhere it skips.
+ */
+import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { rootAndTun } from '@peertap/tool-netns'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NODE_ARGV, type NodeStatus, Overlay, TAP } from '../src/harness.ts'
+
+const can = rootAndTun()
+if (!can.ok) console.log(`MLS end-to-end tests skipped: ${can.reason}`)
+
+const FIXTURES = new URL('./fixtures/', import.meta.url).pathname
+const fixture = (name: string) => [
+  process.execPath,
+  '--conditions=peertap:source',
+  join(FIXTURES, name),
+]
+
+interface MlsStatus {
+  role: string
+  state: string
+  epoch?: number
+  members: string[]
+  switchEpochs?: { current: number; previous?: number; next?: number }
+  counters: Record<string, number>
+}
+type Status = NodeStatus & { mls: Record<string, MlsStatus> }
+
+describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package and Welcome', () => {
+  let overlay: Overlay
+  let snapshots: string
+
+  const status = async (host: string) => (await overlay.status(host)) as Status
+  const mls = async (host: string) => (await status(host)).mls.demo!
+  const peertap = (host: string, args: string[]) =>
+    overlay.topo.exec(host, [...NODE_ARGV, ...args, '-s', overlay.node(host).stateDir])
+  const ping = (from: string, to: string, count = 3) =>
+    overlay.topo.exec(from, [
+      'ping',
+      '-c',
+      String(count),
+      '-i',
+      '0.2',
+      '-W',
+      '2',
+      overlay.node(to).ip,
+    ])
+  /** Waits until `hosts` are members in A's epoch, sending under it (no epoch pending). */
+  const settled = async (hosts: string[], timeoutMs = 15_000) => {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const owner = await mls('a')
+      const states = await Promise.all(hosts.map((h) => mls(h)))
+      if (
+        owner.switchEpochs?.next === undefined &&
+        states.every(
+          (s) =>
+            s.state === 'member' &&
+            s.epoch === owner.epoch &&
+            s.switchEpochs?.current === owner.epoch &&
+            s.switchEpochs?.next === undefined,
+        )
+      )
+        return owner
+      if (Date.now() > deadline)
+        throw new Error(
+          `not settled: ${JSON.stringify({ owner, states })}\n${hosts.map((h) => overlay.node(h).log.slice(-15).join('\n')).join('\n')}`,
+        )
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({
+      transport: 'tcp',
+      hosts: ['a', 'b', 'c', 'd'],
+      mls: { owner: 'a', admitted: ['b', 'c'] },
+    })
+    snapshots = await mkdtemp(join(tmpdir(), 'peertap-mls-e2e-'))
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+    if (snapshots !== undefined) await rm(snapshots, { recursive: true, force: true })
+  })
+
+  it('B and C join by key package and Welcome over CONTROL; ARP and ping work across the VLAN', async () => {
+    const startedAt = Date.now()
+    const owner = await settled(['b', 'c'])
+    const joinMs = Date.now() - startedAt
+    expect(owner.members.sort()).toEqual(['a', 'b', 'c'].map((h) => overlay.node(h).peerId).sort())
+    expect(owner.epoch).toBe(2) // two adds
+    expect(owner.counters.welcomesSent).toBe(2)
+    for (const host of ['b', 'c']) {
+      const m = await mls(host)
+      expect(m.role).toBe('member')
+      expect(m.counters.welcomesReceived).toBe(1)
+      expect(m.counters.keyPackagesSent).toBeGreaterThanOrEqual(1)
+    }
+    const out = await overlay.topo.exec('a', [
+      'arping',
+      '-c',
+      '2',
+      '-w',
+      '5',
+      '-I',
+      TAP,
+      overlay.node('b').ip,
+    ])
+    expect(out).toContain(`from ${overlay.node('b').mac}`)
+    expect(await ping('a', 'b')).toMatch(/3 received/)
+    expect(await ping('b', 'c')).toMatch(/3 received/)
+    expect(await ping('c', 'a')).toMatch(/3 received/)
+    console.log(`MLS join of B and C settled ${joinMs} ms after the overlay was up`)
+  }, 60_000)
+
+  it('a node A never admitted receives nothing and reaches nobody', async () => {
+    const d = await mls('d')
+    expect(d.state).toBe('joining')
+    expect(d.counters.keyPackagesSent).toBeGreaterThanOrEqual(1)
+    expect((await mls('a')).counters.keyPackagesRefused).toBeGreaterThanOrEqual(1)
+    await overlay.topo
+      .exec('a', ['ping', '-b', '-c', '2', '-i', '0.2', '198.19.0.255'])
+      .catch(() => '')
+    expect(await ping('a', 'b', 2)).toMatch(/2 received/)
+    await expect(ping('d', 'a', 2)).rejects.toThrow()
+    const vlan = (await status('d')).vlans.demo!
+    expect(vlan.delivered).toBe(0)
+    expect(vlan.receive.opened).toBe(0)
+    expect(vlan.sealed).toBeGreaterThan(0)
+  }, 30_000)
+
+  it('an add and an update during a running TCP transfer between A and B lose no connection', async () => {
+    const b = overlay.node('b')
+    const before = await mls('a')
+    const server = overlay.topo.spawn('b', [...fixture('transfer.ts'), 'server', b.ip, '5001'])
+    const serverOut = lines(server.stdout!)
+    await serverOut.next() // listening
+    const client = overlay.topo.spawn('a', [
+      ...fixture('transfer.ts'),
+      'client',
+      b.ip,
+      '5001',
+      '300',
+    ])
+    const clientOut = lines(client.stdout!)
+    let clientDone = false
+    client.once('exit', () => {
+      clientDone = true
+    })
+    // A ping from C to A beside it, every 50 ms, to see any interruption.
+    const pinger = overlay.topo.exec('c', [
+      'ping',
+      '-c',
+      '80',
+      '-i',
+      '0.05',
+      '-W',
+      '1',
+      overlay.node('a').ip,
+    ])
+    await new Promise((r) => setTimeout(r, 500))
+    // D's key package is already at A (refused until now): the add commits at once.
+    const t0 = performance.now()
+    const added = JSON.parse(await peertap('a', ['vlan', 'add', overlay.node('d').peerId]))
+    const afterAdd = await settled(['b', 'c', 'd'])
+    const addMs = performance.now() - t0
+    expect(afterAdd.epoch).toBe(before.epoch! + 1)
+    expect(added.members).toContain(overlay.node('d').peerId)
+    const t1 = performance.now()
+    await peertap('a', ['vlan', 'update'])
+    const afterUpdate = await settled(['b', 'c', 'd'])
+    const updateMs = performance.now() - t1
+    expect(afterUpdate.epoch).toBe(before.epoch! + 2)
+    // Both epoch changes happened while the transfer ran.
+    expect(clientDone).toBe(false)
+    const sent = JSON.parse((await clientOut.next()).value!)
+    const received = JSON.parse((await serverOut.next()).value!)
+    expect(received).toEqual(sent)
+    expect(received.bytes).toBe(300 * 1024 * 1024)
+    const pings = await pinger
+    const got = Number(/(\d+) received/.exec(pings)?.[1])
+    // The switch waited for every member's acknowledgement, not the 2 s timeout.
+    expect(afterUpdate.counters.lastSwitchMs).toBeLessThan(1500)
+    expect(await ping('d', 'b')).toMatch(/3 received/)
+    console.log(
+      `add settled in ${addMs.toFixed(0)} ms, update in ${updateMs.toFixed(0)} ms; owner's switch after acks ${afterUpdate.counters.lastSwitchMs} ms; C->A pings every 50 ms meanwhile: ${got}/80 answered`,
+    )
+    expect(got).toBeGreaterThanOrEqual(78)
+  }, 120_000)
+
+  it('after `peertap vlan remove C`, C opens nothing sent later and its frames are refused', async () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((h) => overlay.node(h)) as [
+      ReturnType<typeof overlay.node>,
+      ReturnType<typeof overlay.node>,
+      ReturnType<typeof overlay.node>,
+    ]
+    // C's keys as they are now, kept by a copy that will not forget them.
+    const copy = join(snapshots, 'c')
+    await cp(c.stateDir, copy, { recursive: true })
+    const address = (n: typeof a) => `/ip4/${overlay.topo.address(n.host)}/tcp/7400/p2p/${n.peerId}`
+    const stale = async (traffic: () => Promise<unknown>) => {
+      const child = overlay.topo.spawn('c', [
+        ...fixture('stale-member.ts'),
+        copy,
+        a.peerId,
+        'demo',
+        address(a),
+        address(b),
+        a.mac,
+        b.mac,
+        '2500',
+      ])
+      const out = lines(child.stdout!)
+      expect(JSON.parse((await out.next()).value ?? '{}').ready).toBe(true)
+      await traffic()
+      return JSON.parse((await out.next()).value ?? '{}') as {
+        received: number
+        opened: number
+        forged: number
+      }
+    }
+    const traffic = () =>
+      Promise.all([
+        ping('a', 'b', 5),
+        overlay.topo
+          .exec('a', ['ping', '-b', '-c', '3', '-i', '0.2', '198.19.0.255'])
+          .catch(() => ''),
+      ])
+
+    // Control: while C is a member, its keys open A's frames to B, and its frames are delivered.
+    const bBefore = (await status('b')).vlans.demo!.delivered
+    const control = await stale(traffic)
+    expect(control.opened).toBeGreaterThan(0)
+    expect(control.forged).toBe(16)
+    await new Promise((r) => setTimeout(r, 300))
+    expect((await status('b')).vlans.demo!.delivered - bBefore).toBeGreaterThanOrEqual(
+      5 + control.forged / 2,
+    )
+
+    const t0 = performance.now()
+    const removed = JSON.parse(await peertap('a', ['vlan', 'remove', c.peerId]))
+    const removeMs = performance.now() - t0
+    expect(removed.members).not.toContain(c.peerId)
+    const owner = await settled(['b', 'd'])
+    // A and B dropped the previous epoch at once: they hold only the new one.
+    expect(owner.switchEpochs).toEqual({ current: owner.epoch })
+    expect((await mls('b')).switchEpochs).toEqual({ current: owner.epoch })
+    const cState = await mls('c')
+    expect(cState.counters.removed).toBe(1)
+    expect(cState.epoch).toBeUndefined()
+
+    const drops = (s: Status) => s.table.frameDrops['no-subscriber']
+    const [aBefore, bStatus, cBefore] = await Promise.all([status('a'), status('b'), status('c')])
+    const after = await stale(traffic)
+    // Nothing sent after the removal opens under C's keys: A and B no longer
+    // even send under that epoch's VFTs.
+    expect(after.opened).toBe(0)
+    expect(after.forged).toBe(16)
+    await new Promise((r) => setTimeout(r, 300))
+    const [aAfter, bAfter, cAfter] = await Promise.all([status('a'), status('b'), status('c')])
+    // C's frames under the old epoch: A and B hold none of its VFTs, so they
+    // are not opened and are dropped (counted) with nobody to forward to.
+    expect(drops(aAfter) - drops(aBefore)).toBeGreaterThanOrEqual(after.forged / 2)
+    expect(drops(bAfter) - drops(bStatus)).toBeGreaterThanOrEqual(after.forged / 2)
+    expect(bAfter.vlans.demo!.receive.opened).toBeGreaterThanOrEqual(
+      bStatus.vlans.demo!.receive.opened,
+    )
+    // C's own node delivers nothing of A's pings to B, and reaches nobody.
+    expect(cAfter.vlans.demo!.delivered).toBe(cBefore.vlans.demo!.delivered)
+    await expect(ping('c', 'a', 2)).rejects.toThrow()
+    await expect(ping('c', 'b', 2)).rejects.toThrow()
+    expect((await status('c')).vlans.demo!.delivered).toBe(cBefore.vlans.demo!.delivered)
+    expect(await ping('a', 'b')).toMatch(/3 received/)
+    console.log(
+      `removal committed and applied in ${removeMs.toFixed(0)} ms (vlan remove round trip)`,
+    )
+  }, 60_000)
+
+  it('B restarts from its state dir in the same epoch and talks again', async () => {
+    const before = await mls('b')
+    await overlay.restart('b')
+    const deadline = Date.now() + 20_000
+    let after: MlsStatus | undefined
+    while (Date.now() < deadline) {
+      after = await mls('b').catch(() => undefined)
+      if (after?.state === 'member') break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    expect(after?.state).toBe('member')
+    expect(after?.epoch).toBe(before.epoch)
+    // It came back from its record, not by joining again.
+    expect(after?.counters.welcomesReceived).toBe(0)
+    expect(after?.counters.keyPackagesSent).toBe(0)
+    await overlay.waitReady()
+    let out = ''
+    while (Date.now() < deadline + 10_000) {
+      out = await ping('a', 'b', 2).catch(() => '')
+      if (/2 received/.test(out)) break
+    }
+    expect(out).toMatch(/2 received/)
+    expect(await ping('b', 'd')).toMatch(/3 received/)
+    expect((await mls('a')).epoch).toBe(before.epoch)
+  }, 60_000)
+})
+
+/** An async iterator over the lines a child writes. */
+function lines(stream: NodeJS.ReadableStream): AsyncIterator<string> {
+  const queue: string[] = []
+  const waiters: Array<(v: IteratorResult<string>) => void> = []
+  let rest = ''
+  let ended = false
+  stream.on('data', (chunk: Buffer) => {
+    rest += chunk.toString()
+    const parts = rest.split('\n')
+    rest = parts.pop()!
+    for (const line of parts) {
+      if (line.trim() === '') continue
+      const waiter = waiters.shift()
+      if (waiter) waiter({ value: line, done: false })
+      else queue.push(line)
+    }
+  })
+  stream.on('end', () => {
+    ended = true
+    for (const w of waiters.splice(0)) w({ value: undefined, done: true })
+  })
+  return {
+    next: () =>
+      new Promise((resolve, reject) => {
+        const line = queue.shift()
+        if (line !== undefined) return resolve({ value: line, done: false })
+        if (ended) return resolve({ value: undefined, done: true })
+        const timer = setTimeout(
+          () => reject(new Error('no output from child within 60 s')),
+          60_000,
+        )
+        waiters.push((v) => {
+          clearTimeout(timer)
+          resolve(v)
+        })
+      }),
+  }
+}
