@@ -103,6 +103,8 @@ interface MlsVlan {
   group: VlanGroup | undefined
   /** Owner: PeerIds whose key packages it adds. */
   readonly admitted: Set<string>
+  /** Owner: `vlan add` / `vlan remove` over the config's list, stored so a restart keeps them. */
+  readonly changes: { added: Set<string>; removed: Set<string> }
   /** Owner: the latest key package from each peer that sent one. */
   readonly heldKeyPackages: Map<string, Uint8Array>
   /** Member while joining: the key package it sends and its secret. */
@@ -211,6 +213,7 @@ export class MlsVlans {
       state: 'joining',
       group: undefined,
       admitted: new Set(members),
+      changes: { added: new Set(), removed: new Set() },
       heldKeyPackages: new Map(),
       keyPackage: undefined,
       lastKeyPackageAt: 0,
@@ -219,6 +222,19 @@ export class MlsVlans {
       acks: undefined,
       queue: Promise.resolve(),
       counters: emptyCounters(),
+    }
+    if (isOwner) {
+      const stored = await this.#storage.read(`admitted-${vlan.vlanIdHex}`)
+      if (stored !== undefined) {
+        const changes = JSON.parse(Buffer.from(stored).toString()) as {
+          added: string[]
+          removed: string[]
+        }
+        for (const p of changes.added) vlan.changes.added.add(p)
+        for (const p of changes.removed) vlan.changes.removed.add(p)
+      }
+      for (const p of vlan.changes.added) vlan.admitted.add(p)
+      for (const p of vlan.changes.removed) vlan.admitted.delete(p)
     }
     const options = { vlanId, identity: this.#identity, storage: this.#storage }
     let group = await loadVlanGroup(options)
@@ -283,6 +299,9 @@ export class MlsVlans {
     if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
     peerIdBytes(peer) // a PeerId, or throws
     vlan.admitted.add(peer)
+    vlan.changes.added.add(peer)
+    vlan.changes.removed.delete(peer)
+    await this.#storeChanges(vlan)
     const kp = vlan.heldKeyPackages.get(peer)
     if (kp !== undefined) await this.#addMember(vlan, peer, kp)
     return { vlan: vlan.name, peer, admitted: true, ...this.#summary(vlan) }
@@ -291,9 +310,12 @@ export class MlsVlans {
   async remove(vlanName: string | undefined, peer: string): Promise<unknown> {
     const vlan = this.#vlan(vlanName)
     if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
-    vlan.admitted.delete(peer)
-    vlan.heldKeyPackages.delete(peer)
     const bytes = peerIdBytes(peer)
+    vlan.admitted.delete(peer)
+    vlan.changes.removed.add(peer)
+    vlan.changes.added.delete(peer)
+    await this.#storeChanges(vlan)
+    vlan.heldKeyPackages.delete(peer)
     await this.#run(vlan, async () => {
       const group = vlan.group!
       if (!group.members().some((m) => Buffer.from(m.peerId).equals(bytes))) return
@@ -308,6 +330,15 @@ export class MlsVlans {
       this.#host.log.info({ vlan: vlan.name, peer, epoch: Number(out.epoch) }, 'member removed')
     })
     return { vlan: vlan.name, peer, removed: true, ...this.#summary(vlan) }
+  }
+
+  /** Stores the run-time admission changes (atomically, beside the group record). */
+  async #storeChanges(vlan: MlsVlan): Promise<void> {
+    const json = JSON.stringify({
+      added: [...vlan.changes.added],
+      removed: [...vlan.changes.removed],
+    })
+    await this.#storage.write(`admitted-${vlan.vlanIdHex}`, Buffer.from(json))
   }
 
   /** The owner's self-update: fresh path secrets, a new epoch, taking effect like an add. */

@@ -273,8 +273,10 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     )
     // C's own node delivers nothing of A's pings to B, and reaches nobody.
     expect(cAfter.vlans.demo!.delivered).toBe(cBefore.vlans.demo!.delivered)
-    await expect(ping('c', 'a', 2)).rejects.toThrow()
-    await expect(ping('c', 'b', 2)).rejects.toThrow()
+    await Promise.all([
+      expect(ping('c', 'a', 2)).rejects.toThrow(),
+      expect(ping('c', 'b', 2)).rejects.toThrow(),
+    ])
     expect((await status('c')).vlans.demo!.delivered).toBe(cBefore.vlans.demo!.delivered)
     expect(await ping('a', 'b')).toMatch(/3 received/)
     console.log(
@@ -306,6 +308,30 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     expect(out).toMatch(/2 received/)
     expect(await ping('b', 'd')).toMatch(/3 received/)
     expect((await mls('a')).epoch).toBe(before.epoch)
+  }, 60_000)
+
+  it('A restarts as owner in the same epoch and keeps C out, though its config still lists C', async () => {
+    const before = await mls('a')
+    await overlay.restart('a')
+    const deadline = Date.now() + 20_000
+    let after: MlsStatus | undefined
+    // C, removed, sends a fresh key package every 3 s: A refuses it.
+    while (Date.now() < deadline) {
+      after = await mls('a').catch(() => undefined)
+      if ((after?.counters.keyPackagesRefused ?? 0) > 0) break
+      await new Promise((r) => setTimeout(r, 300))
+    }
+    expect(after?.counters.keyPackagesRefused).toBeGreaterThan(0)
+    expect(after?.epoch).toBe(before.epoch)
+    expect(after?.members).toEqual(before.members)
+    expect(after?.members).not.toContain(overlay.node('c').peerId)
+    let out = ''
+    while (Date.now() < deadline + 10_000) {
+      out = await ping('b', 'a', 2).catch(() => '')
+      if (/2 received/.test(out)) break
+    }
+    expect(out).toMatch(/2 received/)
+    expect((await mls('c')).state).toBe('joining')
   }, 60_000)
 })
 
