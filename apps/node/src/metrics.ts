@@ -13,6 +13,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     switch: unknown
     table: unknown
     subscriptions: unknown
+    mls?: Record<string, { epoch?: number; members: unknown[]; counters: unknown }>
   }
   const sections: MetricsSection[] = [
     ...Object.entries(s.vlans).map(([vlan, value]) => ({
@@ -28,6 +29,11 @@ export async function collectMetrics(status: unknown): Promise<string> {
     { prefix: 'peertap_switch', value: s.switch },
     { prefix: 'peertap_table', value: s.table },
     { prefix: 'peertap_subscriptions', value: s.subscriptions },
+    ...Object.entries(s.mls ?? {}).map(([vlan, m]) => ({
+      prefix: 'peertap_mls',
+      labels: { vlan },
+      value: { epoch: m.epoch ?? -1, members: m.members.length, ...(m.counters as object) },
+    })),
   ]
   return metricsText(sections)
 }

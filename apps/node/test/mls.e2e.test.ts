@@ -5,7 +5,7 @@
  * never admitted it. B and C join by key package and Welcome over the
  * trunk's CONTROL messages. Needs root and /dev/net/tun; elsewhere it skips.
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rootAndTun } from '@peertap/tool-netns'
@@ -116,6 +116,17 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     expect(await ping('a', 'b')).toMatch(/3 received/)
     expect(await ping('b', 'c')).toMatch(/3 received/)
     expect(await ping('c', 'a')).toMatch(/3 received/)
+    // The MLS state is in the metrics too.
+    const control = JSON.parse(
+      await readFile(join(overlay.node('a').stateDir, 'control.json'), 'utf8'),
+    ) as { port: number; token: string }
+    const metrics = await overlay.topo.exec('a', [
+      process.execPath,
+      '-e',
+      `fetch('http://127.0.0.1:${control.port}/metrics', { headers: { authorization: 'Bearer ${control.token}' } }).then((r) => r.text()).then((t) => process.stdout.write(t))`,
+    ])
+    expect(metrics).toContain('peertap_mls_epoch{vlan="demo"} 2')
+    expect(metrics).toContain('peertap_mls_members{vlan="demo"} 3')
     console.log(`MLS join of B and C settled ${joinMs} ms after the overlay was up`)
   }, 60_000)
 
@@ -223,6 +234,9 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
         received: number
         opened: number
         forged: number
+        proofs: number
+        proofsValid: number
+        proofsUnderCopy: number
       }
     }
     const traffic = () =>
@@ -238,6 +252,10 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     const control = await stale(traffic)
     expect(control.opened).toBeGreaterThan(0)
     expect(control.forged).toBe(16)
+    // A's and B's SUBs carry valid proofs under this epoch's authSeed.
+    expect(control.proofs).toBeGreaterThan(0)
+    expect(control.proofsValid).toBe(control.proofs)
+    expect(control.proofsUnderCopy).toBeGreaterThan(0)
     await new Promise((r) => setTimeout(r, 300))
     expect((await status('b')).vlans.demo!.delivered - bBefore).toBeGreaterThanOrEqual(
       5 + control.forged / 2,
@@ -262,6 +280,10 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     // even send under that epoch's VFTs.
     expect(after.opened).toBe(0)
     expect(after.forged).toBe(16)
+    // Proofs followed the epoch change: valid, and none under the old epoch's key.
+    expect(after.proofs).toBeGreaterThan(0)
+    expect(after.proofsValid).toBe(after.proofs)
+    expect(after.proofsUnderCopy).toBe(0)
     await new Promise((r) => setTimeout(r, 300))
     const [aAfter, bAfter, cAfter] = await Promise.all([status('a'), status('b'), status('c')])
     // C's frames under the old epoch: A and B hold none of its VFTs, so they
