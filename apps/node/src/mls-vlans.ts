@@ -75,6 +75,8 @@ export interface MlsVlanCounters {
   keyPackagesReceived: number
   keyPackagesRefused: number
   welcomesSent: number
+  /** Owner: Welcomes sent again to members still sending the key package they were added with. */
+  welcomesResent: number
   welcomesReceived: number
   commitsSent: number
   commitsApplied: number
@@ -107,6 +109,8 @@ interface MlsVlan {
   readonly changes: { added: Set<string>; removed: Set<string> }
   /** Owner: the latest key package from each peer that sent one. */
   readonly heldKeyPackages: Map<string, Uint8Array>
+  /** Owner: the Welcome sent to each member it added since it started, by the key package it answered (sent again if that key package comes again: the Welcome was lost). */
+  readonly welcomes: Map<string, { keyPackage: Uint8Array; welcome: Uint8Array }>
   /** Member while joining: the key package it sends and its secret. */
   keyPackage: { keyPackage: Uint8Array; secret: Uint8Array } | undefined
   lastKeyPackageAt: number
@@ -128,6 +132,7 @@ function emptyCounters(): MlsVlanCounters {
     keyPackagesReceived: 0,
     keyPackagesRefused: 0,
     welcomesSent: 0,
+    welcomesResent: 0,
     welcomesReceived: 0,
     commitsSent: 0,
     commitsApplied: 0,
@@ -215,6 +220,7 @@ export class MlsVlans {
       admitted: new Set(members),
       changes: { added: new Set(), removed: new Set() },
       heldKeyPackages: new Map(),
+      welcomes: new Map(),
       keyPackage: undefined,
       lastKeyPackageAt: 0,
       pending: undefined,
@@ -316,6 +322,7 @@ export class MlsVlans {
     vlan.changes.added.delete(peer)
     await this.#storeChanges(vlan)
     vlan.heldKeyPackages.delete(peer)
+    vlan.welcomes.delete(peer)
     await this.#run(vlan, async () => {
       const group = vlan.group!
       if (!group.members().some((m) => Buffer.from(m.peerId).equals(bytes))) return
@@ -362,6 +369,7 @@ export class MlsVlans {
       this.#promotePending(vlan)
       const out = await group.addMembers({ keyPackages: [{ keyPackage, from: bytes }] })
       vlan.heldKeyPackages.delete(peer)
+      if (out.welcome !== undefined) vlan.welcomes.set(peer, { keyPackage, welcome: out.welcome })
       await this.#afterAddOrUpdate(vlan, out.bundle, out.welcome, peer)
       this.#host.log.info({ vlan: vlan.name, peer, epoch: Number(out.epoch) }, 'member added')
     })
@@ -513,7 +521,15 @@ export class MlsVlans {
     if (!vlan.isOwner) return
     vlan.counters.keyPackagesReceived++
     const peer = link.id
-    if (vlan.group!.members().some((m) => Buffer.from(m.peerId).equals(peerIdBytes(peer)))) return
+    if (vlan.group!.members().some((m) => Buffer.from(m.peerId).equals(peerIdBytes(peer)))) {
+      // A member still sending the key package it was added with lost its Welcome.
+      const sent = vlan.welcomes.get(peer)
+      if (sent !== undefined && Buffer.from(sent.keyPackage).equals(keyPackage)) {
+        const payload = concat(vlan.vlanId, sent.welcome)
+        if (link.sendControl({ channel: CHANNEL_WELCOME, payload })) vlan.counters.welcomesResent++
+      }
+      return
+    }
     if (!vlan.admitted.has(peer)) {
       vlan.counters.keyPackagesRefused++
       // Kept (bounded) so that `peertap vlan add` can add it at once.
@@ -553,6 +569,8 @@ export class MlsVlans {
       this.#switchNow(vlan, group)
       await this.#host.refresh()
       this.#host.log.info({ vlan: vlan.name, epoch: Number(group.epoch) }, 'joined by Welcome')
+      // Commits made since this Welcome (if it was sent again) come from the owner's log.
+      this.#requestCatchUp(vlan)
     })
   }
 
