@@ -201,8 +201,11 @@ export class Overlay {
     child.stderr?.on('data', keep)
   }
 
-  /** Stops a node's process (SIGTERM, as an operator would) and starts it again from the same state dir. */
-  async restart(host: string): Promise<void> {
+  /**
+   * Stops a node's process (SIGTERM, as an operator would), runs `whileDown`
+   * if given, and starts it again from the same state dir.
+   */
+  async restart(host: string, whileDown?: () => Promise<unknown>): Promise<void> {
     const node = this.node(host)
     const child = this.#children.get(host)
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
@@ -210,6 +213,7 @@ export class Overlay {
       child.kill('SIGTERM')
       await exited
     }
+    await whileDown?.()
     this.#spawn(node)
   }
 

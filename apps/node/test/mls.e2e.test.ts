@@ -332,6 +332,27 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     expect((await mls('a')).epoch).toBe(before.epoch)
   }, 60_000)
 
+  it("B misses an update while down and catches up from the owner's log over CONTROL channel 3", async () => {
+    const before = await mls('b')
+    let updated: { epoch: number } | undefined
+    await overlay.restart('b', async () => {
+      updated = JSON.parse(await peertap('a', ['vlan', 'update']))
+    })
+    expect(updated?.epoch).toBe(before.epoch! + 1)
+    const owner = await settled(['b', 'd'], 20_000)
+    expect(owner.epoch).toBe(before.epoch! + 1)
+    const b = await mls('b')
+    expect(b.counters.catchUpApplied).toBe(1)
+    expect(b.counters.welcomesReceived).toBe(0)
+    let out = ''
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline) {
+      out = await ping('a', 'b', 2).catch(() => '')
+      if (/2 received/.test(out)) break
+    }
+    expect(out).toMatch(/2 received/)
+  }, 60_000)
+
   it('A restarts as owner in the same epoch and keeps C out, though its config still lists C', async () => {
     const before = await mls('a')
     // C, removed, restarts too: from its record it knows it is out, and asks to join again.
