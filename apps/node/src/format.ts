@@ -13,6 +13,16 @@ export function formatStatus(status: unknown): string {
     }>
     vlans: Record<string, Record<string, number> & { receive: Record<string, number> }>
     subscriptions: { held: number; table: number }
+    mls?: Record<
+      string,
+      {
+        role: string
+        state: string
+        epoch?: number
+        members: string[]
+        switchEpochs?: { current: number; previous?: number; next?: number }
+      }
+    >
   }
   const lines = [`node ${s.peerId}`, ...s.listen.map((a) => `  listening ${a}`), '', 'neighbours:']
   if (s.neighbours.length === 0) lines.push('  (none)')
@@ -28,6 +38,16 @@ export function formatStatus(status: unknown): string {
       .map(([reason, n]) => `${reason} ${n}`)
     lines.push(
       `  ${name}: sealed ${v.sealed}, delivered ${v.delivered}, flooded ${v.floodedUnknown}, learned MACs ${v.learned}, receive drops: ${drops.length > 0 ? drops.join(', ') : 'none'}`,
+    )
+  }
+  for (const [name, m] of Object.entries(s.mls ?? {})) {
+    const held = m.switchEpochs
+    const epochs =
+      held === undefined
+        ? ''
+        : `, sending under ${held.current}${held.next === undefined ? '' : `, receiving ${held.next} too`}${held.previous === undefined ? '' : `, settling ${held.previous}`}`
+    lines.push(
+      `  ${name}: MLS ${m.role}, ${m.state}${m.epoch === undefined ? '' : `, epoch ${m.epoch}, ${m.members.length} members`}${epochs}`,
     )
   }
   lines.push(

@@ -116,7 +116,10 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     expect(await ping('a', 'b')).toMatch(/3 received/)
     expect(await ping('b', 'c')).toMatch(/3 received/)
     expect(await ping('c', 'a')).toMatch(/3 received/)
-    // The MLS state is in the metrics too.
+    // `peertap status` shows it, and so do the metrics.
+    expect(await peertap('b', ['status'])).toMatch(
+      /demo: MLS member, member, epoch 2, 3 members, sending under 2/,
+    )
     const control = JSON.parse(
       await readFile(join(overlay.node('a').stateDir, 'control.json'), 'utf8'),
     ) as { port: number; token: string }
@@ -157,7 +160,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
       'client',
       b.ip,
       '5001',
-      '300',
+      'until-signal',
     ])
     const clientOut = lines(client.stdout!)
     let clientDone = false
@@ -188,21 +191,23 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     const afterUpdate = await settled(['b', 'c', 'd'])
     const updateMs = performance.now() - t1
     expect(afterUpdate.epoch).toBe(before.epoch! + 2)
-    // Both epoch changes happened while the transfer ran.
+    // Both epoch changes happened while the transfer ran; now it may end.
     expect(clientDone).toBe(false)
+    client.kill('SIGUSR2')
     const sent = JSON.parse((await clientOut.next()).value!)
     const received = JSON.parse((await serverOut.next()).value!)
     expect(received).toEqual(sent)
-    expect(received.bytes).toBe(300 * 1024 * 1024)
+    expect(received.bytes).toBeGreaterThan(20 * 1024 * 1024)
     const pings = await pinger
     const got = Number(/(\d+) received/.exec(pings)?.[1])
     // The switch waited for every member's acknowledgement, not the 2 s timeout.
     expect(afterUpdate.counters.lastSwitchMs).toBeLessThan(1500)
     expect(await ping('d', 'b')).toMatch(/3 received/)
     console.log(
-      `add settled in ${addMs.toFixed(0)} ms, update in ${updateMs.toFixed(0)} ms; owner's switch after acks ${afterUpdate.counters.lastSwitchMs} ms; C->A pings every 50 ms meanwhile: ${got}/80 answered`,
+      `${(received.bytes / 2 ** 20).toFixed(0)} MiB carried across both changes; add settled in ${addMs.toFixed(0)} ms, update in ${updateMs.toFixed(0)} ms; owner's switch after acks ${afterUpdate.counters.lastSwitchMs} ms; C->A pings every 50 ms meanwhile: ${got}/80 answered`,
     )
-    expect(got).toBeGreaterThanOrEqual(78)
+    // A figure more than a bound: the transfer saturates the path, so a ping may meet a full queue.
+    expect(got).toBeGreaterThanOrEqual(72)
   }, 120_000)
 
   it('after `peertap vlan remove C`, C opens nothing sent later and its frames are refused', async () => {
