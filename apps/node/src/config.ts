@@ -110,6 +110,19 @@ export const ConfigSchema = v.strictObject({
       'VLAN names must be unique',
     ),
   ),
+  /**
+   * The datagram link (docs/spec/13-datagram-link.md), on by default: UDP
+   * beside each stream link whose neighbour has it too. `port` 0 binds any free port
+   * (it is offered over the stream link); `announce` lists extra IPs to offer.
+   */
+  datagram: v.optional(
+    v.strictObject({
+      enabled: v.optional(v.boolean(), true),
+      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 0),
+      announce: v.optional(v.pipe(v.array(v.pipe(v.string(), v.ip())), v.maxLength(8)), []),
+    }),
+    {},
+  ),
   status: v.optional(
     v.strictObject({
       port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 7480),

@@ -27,6 +27,12 @@ export interface OverlayOptions {
   readonly upArgs?: readonly string[]
   readonly mtu?: number
   /**
+   * The datagram link (UDP beside the stream link, spec 13) in every node's
+   * config; default off here, so that the transports' stream links carry
+   * the frames they are tested and measured with.
+   */
+  readonly datagram?: boolean
+  /**
    * Nodes reach each other only through this relay: its host is added as
    * the hub of an isolated topology (spokes reach only the hub, as NAT'd
    * peers would), it starts first, and every node dials it alone.
@@ -156,6 +162,7 @@ export class Overlay {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`],
           peers,
+          datagram: { enabled: options.datagram ?? false },
           vlans: [
             {
               name: 'demo',

@@ -95,8 +95,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     stateDir: config.stateDir,
     listen: config.listen,
     role: 'node',
-    // Large (GSO) frames and the datagram link come with the fast path.
+    // Large (GSO) frames come with the fast path.
     capabilities: 0,
+    datagram: config.datagram.enabled && {
+      port: config.datagram.port,
+      announce: config.datagram.announce,
+    },
   })
   const peerId = trunk.peerId.toString()
   const table = new ForwardingTable()

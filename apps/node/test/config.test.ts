@@ -143,4 +143,15 @@ describe('peertap up with a bad config', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/is not JSON/)
   })
+
+  it('turns the datagram link on by default, and checks its fields', () => {
+    expect(parseConfig(good).datagram).toEqual({ enabled: true, port: 0, announce: [] })
+    const off = parseConfig({ ...good, datagram: { enabled: false, port: 7402 } })
+    expect(off.datagram).toEqual({ enabled: false, port: 7402, announce: [] })
+    expect(fieldOf({ ...good, datagram: { port: 70_000 } })).toMatch(/^datagram\.port: /)
+    expect(fieldOf({ ...good, datagram: { announce: ['not-an-ip'] } })).toMatch(
+      /^datagram\.announce\.0: /,
+    )
+    expect(fieldOf({ ...good, datagram: { on: true } })).toMatch(/^datagram\.on: /)
+  })
 })
