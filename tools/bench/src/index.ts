@@ -1,7 +1,7 @@
 /**
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
- * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws]
- * [--scenarios direct,relay]`).
+ * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp]
+ * [--scenarios direct,relay] [--loss PCT] [--mtu N]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -16,6 +16,13 @@
  * bridge ports that reach only R (as two NAT'd peers would), PeerTap through
  * `peertap-relay` in R (the CPU figure includes the relay's), beside the
  * kernel's ceiling for that path, `bare/routed`: R as a plain IP router.
+ *
+ * Transport `udp`: the datagram link (docs/spec/13-datagram-link.md) beside
+ * TCP stream links, with a TAP MTU of 1380 unless --mtu says otherwise, so
+ * that every frame fits the probed path MTU (larger frames would take the
+ * stream link). `--loss PCT` drops that share of the frames the underlay
+ * bridge forwards (nftables `numgen random` in the switch namespace), for
+ * the bare underlay and every direct-scenario transport alike.
  */
 import { readFile } from 'node:fs/promises'
 import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
@@ -47,9 +54,25 @@ const quick = flag('--quick')
 const json = flag('--json')
 const runs = Number(option('--runs') ?? (quick ? 1 : 3))
 const seconds = quick ? 2 : 5
-const transports = (option('--transports') ?? 'tcp,quic,ws').split(',') as Transport[]
+const transports = (option('--transports') ?? 'tcp,quic,ws').split(',') as BenchTransport[]
 /** direct: A and B on one bridge; relay: A and B reach only R (beside R as a plain IP router). */
 const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Array<'direct' | 'relay'>
+/** Share of underlay frames the bridge drops, in % (direct scenario and bare underlay). */
+const lossPct = Number(option('--loss') ?? 0)
+/** TAP MTU of every overlay; default 1400, and 1380 for the datagram link. */
+const mtuOption = option('--mtu')
+/** Transport `udp` is the datagram link beside TCP stream links. */
+type BenchTransport = Transport | 'udp'
+
+/** Drops `lossPct` % of the frames the underlay bridge forwards (FACTS.md: no netem here). */
+async function impair(hosts: Hosts): Promise<void> {
+  if (lossPct <= 0) return
+  const permille = Math.round(lossPct * 10)
+  await hosts.exec('sw', [
+    'nft',
+    `add table bridge ptloss { chain c { type filter hook forward priority 0; policy accept; numgen random mod 1000 < ${permille} drop; }; }`,
+  ])
+}
 
 interface Hosts {
   exec(host: string, argv: readonly string[], timeoutMs?: number): Promise<string>
@@ -175,6 +198,7 @@ async function main(): Promise<void> {
   for (let run = 0; run < runs; run++) {
     const topo = await Topology.create({ hosts: ['a', 'b'] })
     try {
+      await impair(topo)
       bare.push({
         system: 'bare',
         transport: 'veth',
@@ -205,15 +229,22 @@ async function main(): Promise<void> {
   }
   for (const scenario of scenarios) {
     for (const transport of transports) {
+      // Relays have no datagram link yet (spec 13): nothing to measure there.
+      if (scenario === 'relay' && transport === 'udp') continue
       const perRun: Result[] = []
       for (let run = 0; run < runs; run++) {
         const relay = scenario === 'relay' ? new RelayHost() : undefined
+        const datagram = transport === 'udp'
         const overlay = await Overlay.start({
-          transport,
+          transport: datagram ? 'tcp' : transport,
+          datagram,
+          mtu: Number(mtuOption ?? (datagram ? 1380 : 1400)),
           ...(relay === undefined ? {} : { relay }),
         })
         try {
           await waitForIpv6(overlay)
+          if (datagram) await waitForDatagram(overlay)
+          if (scenario === 'direct') await impair(overlay.topo)
           // CPU of every PeerTap process on the path: both nodes, and the relay.
           const pids = [
             ...overlay.nodes.map((n) => n.pid),
@@ -238,7 +269,7 @@ async function main(): Promise<void> {
   }
   const f = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits))
   console.log(
-    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % underlay loss (direct)` : ''}`,
   )
   console.log(
     'system         transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB',
@@ -247,6 +278,17 @@ async function main(): Promise<void> {
     console.log(
       `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
     )
+  }
+}
+
+/** Waits until both nodes send on a validated datagram path (spec 13 §5). */
+async function waitForDatagram(overlay: Overlay, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (const node of overlay.nodes) {
+    while ((await overlay.status(node.host)).neighbours[0]?.kind !== 'datagram') {
+      if (Date.now() > deadline) throw new Error(`${node.host}: no datagram path`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
   }
 }
 
