@@ -22,6 +22,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { derivePskEpochSecrets } from '@peertap/crypto'
+import { createLogger, runUntilSignal } from '@peertap/daemon'
 import {
   FLAG_RECEIVE,
   FLAG_SEND,
@@ -35,7 +36,7 @@ import { openTap, type TapDevice } from '@peertap/tap'
 import { createTrunk, type Link, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
 import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { collectMetrics } from './metrics.ts'
 import { MlsVlans } from './mls-vlans.ts'
@@ -58,34 +59,8 @@ export interface RunningNode {
 }
 
 export async function runNode(config: Config, options: { trace: boolean }): Promise<void> {
-  const log = pino({
-    level: options.trace ? 'trace' : config.log.level,
-    base: null,
-    timestamp: pino.stdTimeFunctions.isoTime,
-  })
-  let node: RunningNode
-  try {
-    node = await startNode(config, log)
-  } catch (error) {
-    log.fatal({ err: error }, (error as Error).message)
-    await new Promise((r) => setTimeout(r, 50)) // let pino flush
-    process.exit(1)
-  }
-  let stopping = false
-  const stop = (signal: string) => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal }, 'stopping')
-    node.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, 'error while stopping')
-        process.exit(1)
-      },
-    )
-  }
-  process.once('SIGINT', () => stop('SIGINT'))
-  process.once('SIGTERM', () => stop('SIGTERM'))
+  const log = createLogger(options.trace ? 'trace' : config.log.level)
+  await runUntilSignal(log, () => startNode(config, log))
 }
 
 export async function startNode(config: Config, log: Logger): Promise<RunningNode> {

@@ -7,7 +7,7 @@
 import { readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { rootAndTun } from '@peertap/tool-netns'
+import { childLines, rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { linkLocal, waitForIpv6 } from '../src/demo.ts'
 import { NODE_ARGV, Overlay, TAP, type Transport } from '../src/harness.ts'
@@ -145,7 +145,7 @@ describe.skipIf(!can.ok)(
         await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-p', pattern, b.ip6])
 
         const server = overlay.topo.spawn('b', [...fixture('transfer.ts'), 'server', b.ip, '5001'])
-        const serverOut = lines(server.stdout!)
+        const serverOut = childLines(server.stdout!)
         await serverOut.next() // listening
         const client = JSON.parse(
           await overlay.topo.exec(
@@ -239,7 +239,7 @@ describe.skipIf(!can.ok)(
         address(b),
         'dd'.repeat(32),
       ])
-      const out = lines(injector.stdout!)
+      const out = childLines(injector.stdout!)
       const ready = JSON.parse((await out.next()).value ?? '{}')
       expect(ready.ready).toBe(true)
       const statusBefore = await overlay.status('b')
@@ -271,42 +271,3 @@ describe.skipIf(!can.ok)(
     }, 60_000)
   },
 )
-
-/** An async iterator over the lines a child writes. */
-function lines(stream: NodeJS.ReadableStream): AsyncIterator<string> {
-  const queue: string[] = []
-  const waiters: Array<(v: IteratorResult<string>) => void> = []
-  let rest = ''
-  let ended = false
-  stream.on('data', (chunk: Buffer) => {
-    rest += chunk.toString()
-    const parts = rest.split('\n')
-    rest = parts.pop()!
-    for (const line of parts) {
-      if (line.trim() === '') continue
-      const waiter = waiters.shift()
-      if (waiter) waiter({ value: line, done: false })
-      else queue.push(line)
-    }
-  })
-  stream.on('end', () => {
-    ended = true
-    for (const w of waiters.splice(0)) w({ value: undefined, done: true })
-  })
-  return {
-    next: () =>
-      new Promise((resolve, reject) => {
-        const line = queue.shift()
-        if (line !== undefined) return resolve({ value: line, done: false })
-        if (ended) return resolve({ value: undefined, done: true })
-        const timer = setTimeout(
-          () => reject(new Error('no output from child within 30 s')),
-          30_000,
-        )
-        waiters.push((v) => {
-          clearTimeout(timer)
-          resolve(v)
-        })
-      }),
-  }
-}

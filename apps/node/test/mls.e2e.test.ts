@@ -8,7 +8,7 @@
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { rootAndTun } from '@peertap/tool-netns'
+import { childLines, rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NODE_ARGV, type NodeStatus, Overlay, TAP } from '../src/harness.ts'
 
@@ -156,7 +156,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     const b = overlay.node('b')
     const before = await mls('a')
     const server = overlay.topo.spawn('b', [...fixture('transfer.ts'), 'server', b.ip, '5001'])
-    const serverOut = lines(server.stdout!)
+    const serverOut = childLines(server.stdout!, 60_000)
     await serverOut.next() // listening
     const client = overlay.topo.spawn('a', [
       ...fixture('transfer.ts'),
@@ -165,7 +165,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
       '5001',
       'until-signal',
     ])
-    const clientOut = lines(client.stdout!)
+    const clientOut = childLines(client.stdout!, 60_000)
     let clientDone = false
     client.once('exit', () => {
       clientDone = true
@@ -235,7 +235,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
         b.mac,
         '2500',
       ])
-      const out = lines(child.stdout!)
+      const out = childLines(child.stdout!, 60_000)
       expect(JSON.parse((await out.next()).value ?? '{}').ready).toBe(true)
       await traffic()
       return JSON.parse((await out.next()).value ?? '{}') as {
@@ -389,42 +389,3 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     expect(c.counters.keyPackagesSent).toBeGreaterThan(0)
   }, 60_000)
 })
-
-/** An async iterator over the lines a child writes. */
-function lines(stream: NodeJS.ReadableStream): AsyncIterator<string> {
-  const queue: string[] = []
-  const waiters: Array<(v: IteratorResult<string>) => void> = []
-  let rest = ''
-  let ended = false
-  stream.on('data', (chunk: Buffer) => {
-    rest += chunk.toString()
-    const parts = rest.split('\n')
-    rest = parts.pop()!
-    for (const line of parts) {
-      if (line.trim() === '') continue
-      const waiter = waiters.shift()
-      if (waiter) waiter({ value: line, done: false })
-      else queue.push(line)
-    }
-  })
-  stream.on('end', () => {
-    ended = true
-    for (const w of waiters.splice(0)) w({ value: undefined, done: true })
-  })
-  return {
-    next: () =>
-      new Promise((resolve, reject) => {
-        const line = queue.shift()
-        if (line !== undefined) return resolve({ value: line, done: false })
-        if (ended) return resolve({ value: undefined, done: true })
-        const timer = setTimeout(
-          () => reject(new Error('no output from child within 60 s')),
-          60_000,
-        )
-        waiters.push((v) => {
-          clearTimeout(timer)
-          resolve(v)
-        })
-      }),
-  }
-}

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { derivePskEpochSecrets, membershipProofPublicKey } from '@peertap/crypto'
 import { linkLocal, Overlay, RelayHost, TAP, type Transport, waitForIpv6 } from '@peertap/node'
-import { rootAndTun, Topology } from '@peertap/tool-netns'
+import { childLines, rootAndTun, Topology } from '@peertap/tool-netns'
 import { loadOrCreateIdentity } from '@peertap/trunk'
 import { deriveVlanId } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -204,7 +204,7 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-p', pattern, b.ip6])
       const transfer = [...fixture(join(NODE_FIXTURES, 'transfer.ts'))]
       const server = overlay.topo.spawn('b', [...transfer, 'server', b.ip, '5001'])
-      const serverOut = lines(server.stdout!)
+      const serverOut = childLines(server.stdout!)
       await serverOut.next() // listening
       const started = Date.now()
       const client = JSON.parse(
@@ -280,7 +280,7 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       'intruder',
       '4',
     ])
-    const out = lines(peer.stdout!)
+    const out = childLines(peer.stdout!)
     const ready = JSON.parse((await out.next()).value ?? '{}')
     expect(ready.ready).toBe(true)
     // It heard the members' subscriptions (a relay cannot tell members from others) ...
@@ -318,7 +318,7 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       'fake-relay',
       '3',
     ])
-    const out = lines(peer.stdout!)
+    const out = childLines(peer.stdout!)
     const ready = JSON.parse((await out.next()).value ?? '{}')
     expect(ready.ready).toBe(true)
     expect(ready.proofs).toBeGreaterThan(0)
@@ -343,7 +343,7 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       'denied',
       '5',
     ])
-    const out = lines(peer.stdout!)
+    const out = childLines(peer.stdout!)
     const ready = JSON.parse((await out.next()).value ?? '{}')
     expect(ready.ready).toBe(true)
     expect(ready.peerId).toBe(deniedId)
@@ -511,7 +511,7 @@ describe.skipIf(!can.ok)('a closed relay admits peers by fabric credential', () 
         vft,
         role,
       ])
-      return lines(child.stdout!)
+      return childLines(child.stdout!)
     }
     const x = member('x', fabricSeed, 'recv')
     expect(JSON.parse((await x.next()).value!).ready).toBe(true)
@@ -549,42 +549,3 @@ describe.skipIf(!can.ok)('a closed relay admits peers by fabric credential', () 
     expect(relay.log.some((line) => line.includes('"signal":"SIGINT"'))).toBe(true)
   }, 15_000)
 })
-
-/** An async iterator over the lines a child writes. */
-function lines(stream: NodeJS.ReadableStream): AsyncIterator<string> {
-  const queue: string[] = []
-  const waiters: Array<(v: IteratorResult<string>) => void> = []
-  let rest = ''
-  let ended = false
-  stream.on('data', (chunk: Buffer) => {
-    rest += chunk.toString()
-    const parts = rest.split('\n')
-    rest = parts.pop()!
-    for (const line of parts) {
-      if (line.trim() === '') continue
-      const waiter = waiters.shift()
-      if (waiter) waiter({ value: line, done: false })
-      else queue.push(line)
-    }
-  })
-  stream.on('end', () => {
-    ended = true
-    for (const w of waiters.splice(0)) w({ value: undefined, done: true })
-  })
-  return {
-    next: () =>
-      new Promise((resolve, reject) => {
-        const line = queue.shift()
-        if (line !== undefined) return resolve({ value: line, done: false })
-        if (ended) return resolve({ value: undefined, done: true })
-        const timer = setTimeout(
-          () => reject(new Error('no output from child within 30 s')),
-          30_000,
-        )
-        waiters.push((v) => {
-          clearTimeout(timer)
-          resolve(v)
-        })
-      }),
-  }
-}

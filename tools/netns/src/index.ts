@@ -216,3 +216,45 @@ export async function removeStaleNamespaces(): Promise<string[]> {
   for (const name of stale) await sh(['ip', 'netns', 'del', name]).catch(() => {})
   return stale
 }
+
+/** An async iterator over the lines a child writes; `next()` fails after `timeoutMs` without one. */
+export function childLines(
+  stream: NodeJS.ReadableStream,
+  timeoutMs = 30_000,
+): AsyncIterator<string> {
+  const queue: string[] = []
+  const waiters: Array<(v: IteratorResult<string>) => void> = []
+  let rest = ''
+  let ended = false
+  stream.on('data', (chunk: Buffer) => {
+    rest += chunk.toString()
+    const parts = rest.split('\n')
+    rest = parts.pop()!
+    for (const line of parts) {
+      if (line.trim() === '') continue
+      const waiter = waiters.shift()
+      if (waiter) waiter({ value: line, done: false })
+      else queue.push(line)
+    }
+  })
+  stream.on('end', () => {
+    ended = true
+    for (const w of waiters.splice(0)) w({ value: undefined, done: true })
+  })
+  return {
+    next: () =>
+      new Promise((resolve, reject) => {
+        const line = queue.shift()
+        if (line !== undefined) return resolve({ value: line, done: false })
+        if (ended) return resolve({ value: undefined, done: true })
+        const timer = setTimeout(
+          () => reject(new Error(`no output from child within ${timeoutMs / 1000} s`)),
+          timeoutMs,
+        )
+        waiters.push((v) => {
+          clearTimeout(timer)
+          resolve(v)
+        })
+      }),
+  }
+}
