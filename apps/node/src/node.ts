@@ -22,7 +22,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { derivePskEpochSecrets } from '@peertap/crypto'
-import { createLogger, runUntilSignal } from '@peertap/daemon'
+import { createLogger, keepNeighboursDialled, runUntilSignal } from '@peertap/daemon'
 import {
   FLAG_RECEIVE,
   FLAG_SEND,
@@ -290,21 +290,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   await refresh()
 
   // Neighbours from the config: dialled, and redialled while down.
-  let stopped = false
-  const dialLoop = async (address: string) => {
-    const peer = address.slice(address.lastIndexOf('/p2p/') + 5)
-    while (!stopped) {
-      if (trunk.getLink(peer)?.status !== 'up') {
-        try {
-          await trunk.dial(address, { signal: AbortSignal.timeout(10_000) })
-        } catch (error) {
-          log.debug({ address, err: (error as Error).message }, 'dial failed; retrying')
-        }
-      }
-      await new Promise((r) => setTimeout(r, REDIAL_MS))
-    }
-  }
-  for (const address of config.peers) void dialLoop(address)
+  const dialling = keepNeighboursDialled(trunk, config.peers, log, REDIAL_MS)
 
   let ticking = false
   const tick = setInterval(() => {
@@ -372,7 +358,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   return {
     peerId,
     async stop() {
-      stopped = true
+      dialling.stop()
       mls?.stop()
       clearInterval(tick)
       clearInterval(renew)

@@ -27,6 +27,7 @@ import {
 } from '@peertap/crypto'
 import {
   CONTROL_FILE,
+  keepNeighboursDialled,
   type MetricsSection,
   metricsText,
   startStatusServer,
@@ -408,21 +409,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     'relay up',
   )
 
-  let stopped = false
-  const dialLoop = async (address: string) => {
-    const peer = address.slice(address.lastIndexOf('/p2p/') + 5)
-    while (!stopped) {
-      if (trunk.getLink(peer)?.status !== 'up') {
-        try {
-          await trunk.dial(address, { signal: AbortSignal.timeout(10_000) })
-        } catch (error) {
-          log.debug({ address, err: (error as Error).message }, 'dial failed; retrying')
-        }
-      }
-      await new Promise((r) => setTimeout(r, REDIAL_MS))
-    }
-  }
-  for (const address of config.peers) void dialLoop(address)
+  // Neighbours from the config: dialled, and redialled while down.
+  const dialling = keepNeighboursDialled(trunk, config.peers, log, REDIAL_MS)
 
   const tick = setInterval(() => {
     const t = now()
@@ -513,7 +501,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   return {
     peerId,
     async stop() {
-      stopped = true
+      dialling.stop()
       clearInterval(tick)
       server.server.close()
       await rm(controlPath, { force: true })

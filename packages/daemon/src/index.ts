@@ -21,6 +21,7 @@
  * ```
  */
 export { ConfigError, parseWithSchema, readJsonConfig } from './config.ts'
+export { keepNeighboursDialled } from './dial.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
 export { type MetricsSection, metricName, metricsText } from './metrics.ts'
 export {
