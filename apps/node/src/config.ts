@@ -1,5 +1,12 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { ConfigError, parseWithSchema, readJsonConfig } from '@peertap/daemon'
+import {
+  ConfigError,
+  logSection,
+  PortNumber,
+  parseWithSchema,
+  readJsonConfig,
+  statusSection,
+} from '@peertap/daemon'
 import * as v from 'valibot'
 
 export { ConfigError }
@@ -118,23 +125,13 @@ export const ConfigSchema = v.strictObject({
   datagram: v.optional(
     v.strictObject({
       enabled: v.optional(v.boolean(), true),
-      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 0),
+      port: v.optional(PortNumber, 0),
       announce: v.optional(v.pipe(v.array(v.pipe(v.string(), v.ip())), v.maxLength(8)), []),
     }),
     {},
   ),
-  status: v.optional(
-    v.strictObject({
-      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 7480),
-    }),
-    {},
-  ),
-  log: v.optional(
-    v.strictObject({
-      level: v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error']), 'info'),
-    }),
-    {},
-  ),
+  status: statusSection(7480),
+  log: logSection,
 })
 
 export type Config = v.InferOutput<typeof ConfigSchema>

@@ -1,5 +1,11 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { ConfigError, parseWithSchema, readJsonConfig } from '@peertap/daemon'
+import {
+  ConfigError,
+  logSection,
+  parseWithSchema,
+  readJsonConfig,
+  statusSection,
+} from '@peertap/daemon'
 import * as v from 'valibot'
 
 /**
@@ -96,18 +102,8 @@ export const RelayConfigSchema = v.strictObject({
   ),
   /** Overrides per PeerId (a neighbour relay carries many peers' traffic). */
   peerLimits: v.optional(v.record(PeerId, PeerLimits), {}),
-  status: v.optional(
-    v.strictObject({
-      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 7481),
-    }),
-    {},
-  ),
-  log: v.optional(
-    v.strictObject({
-      level: v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error']), 'info'),
-    }),
-    {},
-  ),
+  status: statusSection(7481),
+  log: logSection,
 })
 
 export type RelayConfig = v.InferOutput<typeof RelayConfigSchema>

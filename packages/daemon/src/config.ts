@@ -47,3 +47,19 @@ export async function readJsonConfig(path: string): Promise<unknown> {
     throw new ConfigError('', `config ${path} is not JSON: ${(error as Error).message}`)
   }
 }
+
+/** A TCP or UDP port number in a config. */
+export const PortNumber = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535))
+
+/** The `status` section both daemons share: the status API's port on 127.0.0.1 (0: any). */
+export function statusSection(defaultPort: number) {
+  return v.optional(v.strictObject({ port: v.optional(PortNumber, defaultPort) }), {})
+}
+
+/** The `log` section both daemons share. */
+export const logSection = v.optional(
+  v.strictObject({
+    level: v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error']), 'info'),
+  }),
+  {},
+)

@@ -20,7 +20,14 @@
  * await writeStateFile(`/tmp/state/${CONTROL_FILE}`, JSON.stringify({ pid: process.pid, port, token: 'token' }))
  * ```
  */
-export { ConfigError, parseWithSchema, readJsonConfig } from './config.ts'
+export {
+  ConfigError,
+  logSection,
+  PortNumber,
+  parseWithSchema,
+  readJsonConfig,
+  statusSection,
+} from './config.ts'
 export { keepNeighboursDialled } from './dial.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
 export { type MetricsSection, metricName, metricsText } from './metrics.ts'
