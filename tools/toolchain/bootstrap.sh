@@ -33,7 +33,7 @@ export PATH="$node_dir/bin:$tc/node_modules/.bin:$PATH"
 export npm_config_nodedir="$node_dir"
 
 # 2. Workspace dependencies.
-ws_stamp=$(cd "$root" && stamp_of pnpm-lock.yaml pnpm-workspace.yaml package.json $(ls packages/*/package.json apps/*/package.json tools/*/package.json 2>/dev/null | grep -v '^tools/toolchain/'))
+ws_stamp=$(cd "$root" && stamp_of pnpm-lock.yaml pnpm-workspace.yaml package.json $(ls patches/*.patch 2>/dev/null) $(ls packages/*/package.json apps/*/package.json tools/*/package.json 2>/dev/null | grep -v '^tools/toolchain/'))
 if [ "$(cat "$stamp_dir/install" 2>/dev/null)" != "$ws_stamp" ]; then
   echo "bootstrap: pnpm install --frozen-lockfile" >&2
   (cd "$root" && pnpm install --frozen-lockfile --reporter=append-only >&2)
