@@ -43,6 +43,8 @@ export const MAX_BUNDLE_PROPOSALS = 1024
 export const DEFAULT_LOG_LIMIT = 64
 
 /** 11-mls.md §7: magic and version of the persisted record. */
-export const RECORD_MAGIC = Uint8Array.of(0x50, 0x54, 0x4d, 0x4c, 0x53, 0x01) // "PTMLS" 1
+export const RECORD_MAGIC = Uint8Array.of(0x50, 0x54, 0x4d, 0x4c, 0x53, 0x02) // "PTMLS" 2
+/** 11-mls.md §7: the earlier record version (no pendingUpdate), still loaded. */
+export const RECORD_VERSION_1 = 0x01
 /** 11-mls.md §7: SHA-256 checksum at the end of the record. */
 export const RECORD_CHECKSUM_LENGTH = 32

@@ -33,6 +33,7 @@ import {
   type IncomingMessageCallback,
   joinGroup,
   type KeyPackage,
+  type LeafNode,
   type MLSMessage,
   type PrivateKeyPackage,
   type Proposal,
@@ -42,10 +43,13 @@ import {
   zeroOutUint8Array,
 } from 'ts-mls'
 import { defaultClientConfig } from 'ts-mls/clientConfig.js'
+import { encode } from 'ts-mls/codec/tlsEncoder.js'
+import { signWithLabel } from 'ts-mls/crypto/signature.js'
 import {
   makeKeyPackageRef,
   verifyKeyPackage as verifyKeyPackageSignature,
 } from 'ts-mls/keyPackage.js'
+import { leafNodeTBSEncoder, verifyLeafNodeSignature } from 'ts-mls/leafNode.js'
 import { bundleEpoch, decodeBundle, encodeBundle } from './bundle.ts'
 import { CIPHERSUITE_NAME, DEFAULT_LOG_LIMIT, VLAN_ID_LENGTH } from './constants.ts'
 import { MlsError } from './errors.ts'
@@ -113,14 +117,19 @@ export interface ProcessOutput {
   readonly epoch: bigint
   /** True if the commit removed this member: it holds no keys any more. */
   readonly removed: boolean
+  /**
+   * True if the commit applied this member's own Update proposal
+   * ({@link VlanGroup.proposeUpdate}): its leaf now holds the fresh keys.
+   */
+  readonly updated: boolean
 }
 
 /** A proposal received by a committer, as it was recorded. */
 export interface ProposalSummary {
-  readonly kind: 'add' | 'remove'
+  readonly kind: 'add' | 'remove' | 'update'
   /** Who proposed it. */
   readonly proposer: Uint8Array
-  /** Whom it adds or removes. */
+  /** Whom it adds, removes or updates (an update's subject is its proposer). */
   readonly subject: Uint8Array
 }
 
@@ -218,7 +227,11 @@ async function mls<T>(what: string, f: () => Promise<T>): Promise<T> {
 // ---------------------------------------------------------------------------
 
 function encodeSecret(kp: Uint8Array, priv: PrivateKeyPackage): Uint8Array {
-  const parts = [kp, priv.initPrivateKey, priv.hpkePrivateKey, priv.signaturePrivateKey]
+  return encodeParts([kp, priv.initPrivateKey, priv.hpkePrivateKey, priv.signaturePrivateKey])
+}
+
+/** `(u32 len ‖ bytes)*`: key package secrets and a pending update's keys. */
+function encodeParts(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0))
   const view = new DataView(out.buffer)
   let o = 0
@@ -230,18 +243,24 @@ function encodeSecret(kp: Uint8Array, priv: PrivateKeyPackage): Uint8Array {
   return out
 }
 
-function decodeSecret(bytes: Uint8Array): { keyPackage: KeyPackage; priv: PrivateKeyPackage } {
+/** Exactly `n` parts of {@link encodeParts}, or undefined. */
+function decodeParts(bytes: Uint8Array, n: number): Uint8Array[] | undefined {
   const parts: Uint8Array[] = []
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let o = 0
-  while (o < bytes.length && parts.length < 4) {
+  while (o < bytes.length && parts.length < n) {
     if (o + 4 > bytes.length) break
     const len = view.getUint32(o)
     if (o + 4 + len > bytes.length) break
     parts.push(bytes.slice(o + 4, o + 4 + len))
     o += 4 + len
   }
-  if (parts.length !== 4 || o !== bytes.length) {
+  return parts.length === n && o === bytes.length ? parts : undefined
+}
+
+function decodeSecret(bytes: Uint8Array): { keyPackage: KeyPackage; priv: PrivateKeyPackage } {
+  const parts = decodeParts(bytes, 4)
+  if (parts === undefined) {
     throw new MlsError('mls-malformed', 'a key package secret does not decode')
   }
   const message = decodeMessage(parts[0]!, 'the key package')
@@ -362,6 +381,7 @@ export async function createVlanGroup(params: CreateVlanGroupParams): Promise<Vl
     leaseOutstandingUntil: 0,
     heldLease: new Uint8Array(0),
     pendingProposals: [],
+    pendingUpdate: new Uint8Array(0),
     groupState: new Uint8Array(0),
     commitLog: [],
   })
@@ -408,6 +428,7 @@ export async function joinVlanGroup(params: JoinVlanGroupParams): Promise<VlanGr
     leaseOutstandingUntil: 0,
     heldLease: new Uint8Array(0),
     pendingProposals: [],
+    pendingUpdate: new Uint8Array(0),
     groupState: new Uint8Array(0),
     commitLog: [],
   })
@@ -458,6 +479,48 @@ function leafPeerId(state: ClientState, leafIndex: number): Uint8Array | undefin
   const node = state.ratchetTree[leafIndex * 2]
   if (node?.nodeType !== 'leaf') return undefined
   return parseCredential(node.leaf.credential)?.peerId
+}
+
+/** A member's own Update proposal waiting for a commit, with its new leaf's private keys. */
+interface PendingUpdate {
+  /** The proposal as sent (an MLS PublicMessage). */
+  readonly message: Uint8Array
+  /** The epoch it was made in: it is void in any other. */
+  readonly epoch: bigint
+  /** The new leaf's HPKE private key. */
+  readonly hpkePrivateKey: Uint8Array
+  /** The new leaf's MLS signature private key. */
+  readonly signaturePrivateKey: Uint8Array
+}
+
+function decodePendingUpdate(bytes: Uint8Array): PendingUpdate | undefined {
+  if (bytes.length === 0) return undefined
+  const parts = decodeParts(bytes, 3)
+  if (parts === undefined)
+    throw new MlsError('mls-state-corrupt', 'the pending update does not decode')
+  const m = decodeMessage(parts[0]!, 'the pending update')
+  if (m.wireformat !== 'mls_public_message') {
+    throw new MlsError('mls-state-corrupt', 'the pending update is not a public message')
+  }
+  return {
+    message: parts[0]!,
+    epoch: m.publicMessage.content.epoch,
+    hpkePrivateKey: parts[1]!,
+    signaturePrivateKey: parts[2]!,
+  }
+}
+
+/**
+ * Leaves an Update or Remove proposal already pending for `leafIndex` would
+ * touch: MLS refuses a commit with two such proposals for one leaf (RFC
+ * §12.2), so a committer accepts at most one.
+ */
+function leafHasPendingChange(state: ClientState, leafIndex: number): boolean {
+  return Object.values(state.unappliedProposals).some(
+    ({ proposal, senderLeafIndex }) =>
+      (proposal.proposalType === 'update' && senderLeafIndex === leafIndex) ||
+      (proposal.proposalType === 'remove' && proposal.remove.removed === leafIndex),
+  )
 }
 
 // ---------------------------------------------------------------------------
@@ -707,12 +770,75 @@ export class VlanGroup {
   }
 
   /**
+   * 11-mls.md §4: a member's self-update (post-compromise security for its
+   * own leaf): an MLS Update proposal (RFC 9420 §12.1.2) carrying a fresh
+   * leaf (fresh HPKE key, fresh MLS signature key, its credential bound to
+   * the same PeerId). Send it to the committer; once a commit applies it
+   * ({@link ProcessOutput.updated}) the old leaf keys open nothing new.
+   * The new leaf's private keys are stored before this returns; asked again
+   * in the same epoch, it returns the same proposal (so it can be re-sent).
+   * A commit that leaves the epoch without it voids it: propose again.
+   */
+  proposeUpdate(): Promise<Uint8Array> {
+    return this.#run(async () => {
+      this.#checkActive()
+      if (this.isOwner) {
+        throw new MlsError('mls-proposal-refused', 'the owner updates by committing (update())')
+      }
+      const pending = decodePendingUpdate(this.#record.pendingUpdate)
+      if (pending !== undefined && pending.epoch === this.epoch) return pending.message.slice()
+      const cs = this.#cs
+      const current = this.#state.ratchetTree[this.leafIndex * 2]
+      if (current?.nodeType !== 'leaf') throw new MlsError('mls-removed', 'no leaf')
+      const hpke = await cs.hpke.generateKeyPair()
+      const hpkePrivateKey = await cs.hpke.exportPrivateKey(hpke.privateKey)
+      const hpkePublicKey = await cs.hpke.exportPublicKey(hpke.publicKey)
+      const sig = await cs.signature.keygen()
+      const credential = await createCredential(this.#identity, sig.publicKey)
+      const data = {
+        hpkePublicKey,
+        signaturePublicKey: sig.publicKey,
+        credential,
+        capabilities: current.leaf.capabilities,
+        leafNodeSource: 'update' as const,
+        extensions: [],
+      }
+      // RFC §7.2: an update leaf signs its group ID and leaf index too.
+      const tbs = encode(leafNodeTBSEncoder)({
+        ...data,
+        groupId: this.#record.vlanId,
+        leafIndex: this.leafIndex,
+      })
+      const leafNode: LeafNode = {
+        ...data,
+        signature: await signWithLabel(sig.signKey, 'LeafNodeTBS', tbs, cs.signature),
+      }
+      const result = await mls('proposal', () =>
+        createProposal(this.#state, true, { proposalType: 'update', update: { leafNode } }, cs),
+      )
+      const message = encodeMlsMessage(result.message)
+      await this.#persist(this.#state, {
+        ...this.#record,
+        pendingUpdate: encodeParts([message, hpkePrivateKey, sig.signKey]),
+      })
+      return message
+    })
+  }
+
+  /**
    * 11-mls.md §4: a committer records a member's proposal for its next
    * commit. Accepted: a member removing itself, and adds whose key package
    * carries a valid PeerTap credential of a non-member. The owner's removal
    * and a member removing another are refused ('mls-proposal-refused').
    */
-  receiveProposal(params: { readonly message: Uint8Array }): Promise<ProposalSummary> {
+  receiveProposal(params: {
+    readonly message: Uint8Array
+    /**
+     * The committer's policy lets this member remove other members too (not
+     * the owner); default false. The node decides it per proposer (config).
+     */
+    readonly allowRemoveOthers?: boolean
+  }): Promise<ProposalSummary> {
     return this.#run(async () => {
       this.#checkActive()
       const message = decodeMessage(params.message, 'the proposal')
@@ -729,6 +855,7 @@ export class VlanGroup {
       let summary: ProposalSummary | undefined
       let refusal: MlsError | undefined
       let added: KeyPackage | undefined
+      let updated: { leaf: LeafNode; leafIndex: number } | undefined
       const callback: IncomingMessageCallback = (incoming) => {
         if (incoming.kind !== 'proposal') return 'reject'
         const from = incoming.proposal.senderLeafIndex
@@ -741,12 +868,43 @@ export class VlanGroup {
           if (subject === undefined) refusal = new MlsError('mls-membership', 'not a member')
           else if (bytesEqual(subject, this.#record.ownerPeerId)) {
             refusal = new MlsError('mls-owner-removal', 'the owner cannot be removed')
-          } else if (p.remove.removed !== from) {
+          } else if (p.remove.removed !== from && params.allowRemoveOthers !== true) {
             refusal = new MlsError(
               'mls-proposal-refused',
               'a member may only propose to remove itself',
             )
+          } else if (
+            p.remove.removed === this.leafIndex ||
+            leafHasPendingChange(this.#state, p.remove.removed)
+          ) {
+            refusal = new MlsError(
+              'mls-proposal-refused',
+              'a change to that member is already pending, or it is the committer',
+            )
           } else summary = { kind: 'remove', proposer, subject }
+        } else if (p.proposalType === 'update') {
+          const leaf = p.update.leafNode
+          const claim = parseCredential(leaf.credential)
+          if (from === this.leafIndex) {
+            refusal = new MlsError('mls-proposal-refused', 'a committer updates by committing')
+          } else if (leaf.leafNodeSource !== 'update') {
+            refusal = new MlsError('mls-malformed', 'an update proposal carries an update leaf')
+          } else if (claim === undefined) {
+            refusal = new MlsError('mls-credential-invalid', 'not a PeerTap credential')
+          } else if (!bytesEqual(claim.peerId, proposer)) {
+            refusal = new MlsError(
+              'mls-credential-mismatch',
+              'an update must keep the PeerId of the leaf it replaces',
+            )
+          } else if (leafHasPendingChange(this.#state, from!)) {
+            refusal = new MlsError(
+              'mls-proposal-refused',
+              'a change to that member is already pending',
+            )
+          } else {
+            summary = { kind: 'update', proposer, subject: proposer }
+            updated = { leaf, leafIndex: from! }
+          }
         } else if (p.proposalType === 'add') {
           const subject = parseCredential(p.add.keyPackage.leafNode.credential)?.peerId
           if (subject === undefined) {
@@ -773,6 +931,7 @@ export class VlanGroup {
         throw new MlsError('mls-proposal-refused', 'proposal refused')
       }
       if (added !== undefined) await checkKeyPackage(added, this.#cs)
+      if (updated !== undefined) await this.#checkUpdateLeaf(updated.leaf, updated.leafIndex)
       await this.#persist(result.newState, {
         ...this.#record,
         pendingProposals: [...this.#record.pendingProposals, params.message.slice()],
@@ -886,6 +1045,25 @@ export class VlanGroup {
       throw new MlsError('mls-stale', `the ${what} is for epoch ${epoch}, now ${this.epoch}`)
     if (epoch > this.epoch)
       throw new MlsError('mls-gap', `the ${what} is for epoch ${epoch}, now ${this.epoch}`)
+  }
+
+  /**
+   * An update leaf's own checks, on receipt (so a bad one cannot block the
+   * committer's next commit): its signature over group ID and leaf index,
+   * and its credential's binding to the fresh signature key.
+   */
+  async #checkUpdateLeaf(leaf: LeafNode, leafIndex: number): Promise<void> {
+    if (
+      !(await verifyLeafNodeSignature(leaf, this.#record.vlanId, leafIndex, this.#cs.signature))
+    ) {
+      throw new MlsError('mls-rejected', 'the update leaf signature does not verify')
+    }
+    if (!(await verifyCredential(leaf.credential, leaf.signaturePublicKey))) {
+      throw new MlsError(
+        'mls-credential-invalid',
+        'the update leaf has no valid PeerTap credential',
+      )
+    }
   }
 
   /** Who may commit now: undefined (the owner), a lease to put in the AAD, or a refusal. */
@@ -1003,17 +1181,49 @@ export class VlanGroup {
       state = r.newState
     }
 
+    // This member's own Update proposal is in the bundle: the commit puts
+    // its new leaf in the tree and encrypts the path secret to that leaf's
+    // key, so process it holding the new leaf's private keys. The update
+    // blanks this member's direct path (RFC §12.1.2), so no older path key
+    // is kept: the commit's path supplies the ones that hold again.
+    const pending = decodePendingUpdate(this.#record.pendingUpdate)
+    const ownUpdate =
+      pending !== undefined &&
+      pending.epoch === this.epoch &&
+      bundle.proposals.some((p) => bytesEqual(p, pending.message))
+    if (ownUpdate) {
+      state = {
+        ...state,
+        privatePath: {
+          leafIndex: state.privatePath.leafIndex,
+          privateKeys: { [state.privatePath.leafIndex * 2]: pending.hpkePrivateKey },
+        },
+        signaturePrivateKey: pending.signaturePrivateKey,
+      }
+    }
+
     const now = this.#clock()
     let refusal: MlsError | undefined
     const callback: IncomingMessageCallback = (incoming) => {
       if (incoming.kind !== 'commit') return 'reject'
       refusal = this.#committerRefusal(state, incoming.senderLeafIndex, leaseRef, now)
       if (refusal === undefined) {
-        for (const { proposal } of incoming.proposals) {
+        for (const { proposal, senderLeafIndex } of incoming.proposals) {
           if (proposal.proposalType === 'remove') {
             const subject = leafPeerId(state, proposal.remove.removed)
             if (subject !== undefined && bytesEqual(subject, this.#record.ownerPeerId)) {
               refusal = new MlsError('mls-owner-removal', 'a commit may not remove the owner')
+            }
+          } else if (proposal.proposalType === 'update') {
+            // A member may refresh its leaf, never change whom it names.
+            const before =
+              senderLeafIndex === undefined ? undefined : leafPeerId(state, senderLeafIndex)
+            const after = parseCredential(proposal.update.leafNode.credential)?.peerId
+            if (before === undefined || after === undefined || !bytesEqual(before, after)) {
+              refusal = new MlsError(
+                'mls-credential-mismatch',
+                'an update leaf names another PeerId than the leaf it replaces',
+              )
             }
           }
         }
@@ -1028,7 +1238,7 @@ export class VlanGroup {
       throw new MlsError('mls-rejected', 'the commit was not applied')
     }
     await this.#adopt(result.newState, { bundle: bytes }, result.consumed)
-    return { epoch: this.epoch, removed: this.removed }
+    return { epoch: this.epoch, removed: this.removed, updated: ownUpdate && !this.removed }
   }
 
   #committerRefusal(
@@ -1080,13 +1290,16 @@ export class VlanGroup {
       commitLog: log,
       // Proposals are valid for one epoch; a commit consumes or voids them.
       pendingProposals: epochChanged ? [] : this.#record.pendingProposals,
+      pendingUpdate: epochChanged ? new Uint8Array(0) : this.#record.pendingUpdate,
       // A held lease stays until it expires; the owner's outstanding one too.
     }
     const keys =
       state.groupActiveState.kind === 'removedFromGroup' ? undefined : await this.#deriveKeys(state)
+    const dropped = epochChanged ? this.#record.pendingUpdate : undefined
     await this.#persist(state, record)
     this.#state = state
     this.#keys = keys
+    if (dropped !== undefined) zeroOutUint8Array(dropped)
     // The old epoch's secrets that ts-mls hands back are no longer needed.
     for (const c of consumed) zeroOutUint8Array(c)
   }

@@ -4,13 +4,22 @@
  * owner's pending proposals, in ONE blob, so that one atomic replace moves
  * all of them from one epoch to the next together.
  *
- *   record = "PTMLS" 0x01 ‖ vlanId(32) ‖ u8 len ‖ ownerPeerId ‖ u8 len ‖ selfPeerId
+ *   record = "PTMLS" 0x02 ‖ vlanId(32) ‖ u8 len ‖ ownerPeerId ‖ u8 len ‖ selfPeerId
  *            ‖ u64 leaseOutstandingUntil ‖ blob heldLease ‖ u32 n ‖ blob* pendingProposals
- *            ‖ blob groupState ‖ u32 n ‖ blob* commitLog ‖ SHA-256(everything before)
+ *            ‖ blob pendingUpdate ‖ blob groupState ‖ u32 n ‖ blob* commitLog
+ *            ‖ SHA-256(everything before)
  *   blob   = u32 len ‖ bytes
+ *
+ * Version 0x01 records (before member self-updates) lack pendingUpdate and
+ * still load, with none pending.
  */
 import { createHash } from 'node:crypto'
-import { RECORD_CHECKSUM_LENGTH, RECORD_MAGIC, VLAN_ID_LENGTH } from './constants.ts'
+import {
+  RECORD_CHECKSUM_LENGTH,
+  RECORD_MAGIC,
+  RECORD_VERSION_1,
+  VLAN_ID_LENGTH,
+} from './constants.ts'
 import { MlsError } from './errors.ts'
 
 /** What a record holds. */
@@ -24,6 +33,11 @@ export interface GroupRecord {
   readonly heldLease: Uint8Array
   /** Owner only: proposal messages received and not yet committed. */
   readonly pendingProposals: readonly Uint8Array[]
+  /**
+   * A member's own Update proposal not yet committed, with the private keys
+   * of the leaf it proposes (empty: none); see group.ts `proposeUpdate`.
+   */
+  readonly pendingUpdate: Uint8Array
   /** ts-mls encodeGroupState. */
   readonly groupState: Uint8Array
   /** Commit bundles, oldest first. */
@@ -32,7 +46,7 @@ export interface GroupRecord {
 
 /** 11-mls.md §7: encodes a record with its checksum. */
 export function encodeRecord(r: GroupRecord): Uint8Array {
-  const blobs = [r.heldLease, ...r.pendingProposals, r.groupState, ...r.commitLog]
+  const blobs = [r.heldLease, ...r.pendingProposals, r.pendingUpdate, r.groupState, ...r.commitLog]
   const size =
     RECORD_MAGIC.length +
     VLAN_ID_LENGTH +
@@ -67,6 +81,7 @@ export function encodeRecord(r: GroupRecord): Uint8Array {
   view.setUint32(o, r.pendingProposals.length)
   o += 4
   for (const p of r.pendingProposals) blob(p)
+  blob(r.pendingUpdate)
   blob(r.groupState)
   view.setUint32(o, r.commitLog.length)
   o += 4
@@ -84,8 +99,12 @@ export function decodeRecord(bytes: Uint8Array): GroupRecord {
   const bodyEnd = bytes.length - RECORD_CHECKSUM_LENGTH
   const sum = createHash('sha256').update(bytes.subarray(0, bodyEnd)).digest()
   if (!sum.equals(bytes.subarray(bodyEnd))) throw corrupt('checksum mismatch')
-  for (let i = 0; i < RECORD_MAGIC.length; i++) {
+  for (let i = 0; i < RECORD_MAGIC.length - 1; i++) {
     if (bytes[i] !== RECORD_MAGIC[i]) throw corrupt('not a PeerTap MLS record')
+  }
+  const version = bytes[RECORD_MAGIC.length - 1]
+  if (version !== RECORD_MAGIC[RECORD_MAGIC.length - 1] && version !== RECORD_VERSION_1) {
+    throw corrupt(`record version ${version}`)
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let o = RECORD_MAGIC.length
@@ -110,6 +129,7 @@ export function decodeRecord(bytes: Uint8Array): GroupRecord {
   const heldLease = blob()
   const pendingProposals: Uint8Array[] = []
   for (let n = u32(); n > 0; n--) pendingProposals.push(blob())
+  const pendingUpdate = version === RECORD_VERSION_1 ? new Uint8Array(0) : blob()
   const groupState = blob()
   const commitLog: Uint8Array[] = []
   for (let n = u32(); n > 0; n--) commitLog.push(blob())
@@ -121,6 +141,7 @@ export function decodeRecord(bytes: Uint8Array): GroupRecord {
     leaseOutstandingUntil: Number(until),
     heldLease,
     pendingProposals,
+    pendingUpdate,
     groupState,
     commitLog,
   }

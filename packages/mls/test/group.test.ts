@@ -59,7 +59,7 @@ describe('a VLAN group', () => {
     const rem = await owner.group.removeMembers({ peerIds: [members[1]!.identity.peerId] })
     const r0 = await members[0]!.group.processCommit({ bundle: rem.bundle })
     const r1 = await members[1]!.group.processCommit({ bundle: rem.bundle })
-    expect(r0).toEqual({ epoch: 4n, removed: false })
+    expect(r0).toEqual({ epoch: 4n, removed: false, updated: false })
     expect(r1.removed).toBe(true)
     expect(members[1]!.group.removed).toBe(true)
     await refused(

@@ -91,6 +91,31 @@ describe('proposals from members', () => {
       'mls-stale',
     )
   })
+
+  it("the committer's policy may let a member propose another's removal (never the owner's)", async () => {
+    const { owner, members } = await makeGroup(3)
+    const [alice, bob, carol] = members as [
+      (typeof members)[0],
+      (typeof members)[0],
+      (typeof members)[0],
+    ]
+    const ousting = await alice.group.propose({ remove: bob.identity.peerId })
+    const summary = await owner.group.receiveProposal({ message: ousting, allowRemoveOthers: true })
+    expect(summary.kind).toBe('remove')
+    expect(Buffer.from(summary.subject).equals(Buffer.from(bob.identity.peerId))).toBe(true)
+    // a second change to Bob's leaf in the same epoch is refused
+    const leave = await bob.group.propose({ remove: bob.identity.peerId })
+    await refusedUntouched(
+      owner.group,
+      () => owner.group.receiveProposal({ message: leave }),
+      'mls-proposal-refused',
+    )
+    const { bundle } = await owner.group.commitPending()
+    expect((await bob.group.processCommit({ bundle })).removed).toBe(true)
+    for (const m of [alice, carol]) await m.group.processCommit({ bundle })
+    expect(owner.group.members().length).toBe(3)
+    expect(sameSecrets(carol.group.epochKeys(), owner.group.epochKeys())).toBe(true)
+  })
 })
 
 describe('a proposal that would block the committer', () => {
