@@ -603,6 +603,20 @@ export class VlanGroup {
     return this.#state.groupActiveState.kind === 'removedFromGroup'
   }
 
+  /**
+   * True if this member may commit now (11-mls.md §4, §5): the owner while
+   * no lease it issued runs, or an admin within the lease it holds.
+   */
+  canCommit(): boolean {
+    if (this.removed) return false
+    try {
+      this.#committerAad(this.#clock())
+      return true
+    } catch {
+      return false
+    }
+  }
+
   /** The members of the current epoch, by leaf index. */
   members(): Member[] {
     return membersOf(this.#state)
@@ -827,18 +841,22 @@ export class VlanGroup {
 
   /**
    * 11-mls.md §4: a committer records a member's proposal for its next
-   * commit. Accepted: a member removing itself, and adds whose key package
-   * carries a valid PeerTap credential of a non-member. The owner's removal
-   * and a member removing another are refused ('mls-proposal-refused').
+   * commit. Always accepted: a member removing itself, and a member's
+   * Update of its own leaf. Adds (of a key package with a valid PeerTap
+   * credential of a non-member) and removals of other members go to
+   * `policy`; by default adds are accepted and removals of others refused.
+   * The owner's removal is always refused ('mls-owner-removal'), as is
+   * anything `policy` refuses ('mls-proposal-refused').
    */
   receiveProposal(params: {
     readonly message: Uint8Array
     /**
-     * The committer's policy lets this member remove other members too (not
-     * the owner); default false. The node decides it per proposer (config).
+     * The committer's policy for a member's proposal to add someone or to
+     * remove another member (the node decides by proposer, from its config).
      */
-    readonly allowRemoveOthers?: boolean
+    readonly policy?: (proposal: ProposalSummary) => boolean
   }): Promise<ProposalSummary> {
+    const policy = params.policy ?? ((p: ProposalSummary) => p.kind === 'add')
     return this.#run(async () => {
       this.#checkActive()
       const message = decodeMessage(params.message, 'the proposal')
@@ -868,10 +886,10 @@ export class VlanGroup {
           if (subject === undefined) refusal = new MlsError('mls-membership', 'not a member')
           else if (bytesEqual(subject, this.#record.ownerPeerId)) {
             refusal = new MlsError('mls-owner-removal', 'the owner cannot be removed')
-          } else if (p.remove.removed !== from && params.allowRemoveOthers !== true) {
+          } else if (p.remove.removed !== from && !policy({ kind: 'remove', proposer, subject })) {
             refusal = new MlsError(
               'mls-proposal-refused',
-              'a member may only propose to remove itself',
+              "this committer's policy does not let that member remove others",
             )
           } else if (
             p.remove.removed === this.leafIndex ||
@@ -911,6 +929,11 @@ export class VlanGroup {
             refusal = new MlsError('mls-credential-invalid', 'not a PeerTap credential')
           } else if (this.members().some((m) => bytesEqual(m.peerId, subject))) {
             refusal = new MlsError('mls-membership', 'that PeerId is already a member')
+          } else if (!policy({ kind: 'add', proposer, subject })) {
+            refusal = new MlsError(
+              'mls-proposal-refused',
+              "this committer's policy does not let that member propose adds",
+            )
           } else {
             summary = { kind: 'add', proposer, subject }
             added = p.add.keyPackage

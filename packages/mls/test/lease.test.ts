@@ -103,6 +103,8 @@ describe('who commits', () => {
       notAfter: T0 + 600,
     })
     await refusedUntouched(owner.group, () => owner.group.update(), 'mls-lease-outstanding')
+    expect(owner.group.canCommit()).toBe(false)
+    expect(admin.group.canCommit()).toBe(false) // not accepted yet
     await refusedUntouched(
       alice.group,
       () => alice.group.acceptLease({ lease }),
@@ -114,6 +116,7 @@ describe('who commits', () => {
       'mls-lease-invalid',
     )
     await admin.group.acceptLease({ lease })
+    expect(admin.group.canCommit()).toBe(true)
 
     // the admin commits: an update and a removal
     const upd = await admin.group.update()
@@ -129,6 +132,8 @@ describe('who commits', () => {
 
     // the lease runs out: the admin stops, the owner resumes
     clock.now = T0 + 601
+    expect(admin.group.canCommit()).toBe(false)
+    expect(owner.group.canCommit()).toBe(true)
     await refusedUntouched(admin.group, () => admin.group.update(), 'mls-not-committer')
     const own = await owner.group.update()
     for (const n of [admin, alice]) await n.group.processCommit({ bundle: own.bundle })

@@ -100,7 +100,27 @@ describe('proposals from members', () => {
       (typeof members)[0],
     ]
     const ousting = await alice.group.propose({ remove: bob.identity.peerId })
-    const summary = await owner.group.receiveProposal({ message: ousting, allowRemoveOthers: true })
+    const policy = (p: { kind: string; proposer: Uint8Array }) =>
+      Buffer.from(p.proposer).equals(Buffer.from(alice.identity.peerId))
+    // Carol may not: the policy names Alice alone
+    const carolOusting = await carol.group.propose({ remove: bob.identity.peerId })
+    await refusedUntouched(
+      owner.group,
+      () => owner.group.receiveProposal({ message: carolOusting, policy }),
+      'mls-proposal-refused',
+    )
+    // nor may Carol propose an add under that policy
+    const dave = await identity(81)
+    const kp = await createKeyPackage({ identity: dave })
+    const carolAdd = await carol.group.propose({
+      add: { keyPackage: kp.keyPackage, from: dave.peerId },
+    })
+    await refusedUntouched(
+      owner.group,
+      () => owner.group.receiveProposal({ message: carolAdd, policy }),
+      'mls-proposal-refused',
+    )
+    const summary = await owner.group.receiveProposal({ message: ousting, policy })
     expect(summary.kind).toBe('remove')
     expect(Buffer.from(summary.subject).equals(Buffer.from(bob.identity.peerId))).toBe(true)
     // a second change to Bob's leaf in the same epoch is refused
@@ -110,6 +130,8 @@ describe('proposals from members', () => {
       () => owner.group.receiveProposal({ message: leave }),
       'mls-proposal-refused',
     )
+    expect(owner.group.canCommit()).toBe(true)
+    expect(alice.group.canCommit()).toBe(false)
     const { bundle } = await owner.group.commitPending()
     expect((await bob.group.processCommit({ bundle })).removed).toBe(true)
     for (const m of [alice, carol]) await m.group.processCommit({ bundle })
