@@ -5,7 +5,7 @@
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
- * way: ping RTT (min/avg/p99), iperf3 TCP with one and four streams, iperf3
+ * way, after a warm-up (see `warmUp`): ping RTT (min/avg/p99), iperf3 TCP with one and four streams, iperf3
  * UDP 64-byte packets delivered per second, iperf3 UDP at a steady 100 Mbit/s
  * with its default datagram size (the loss the receiver counts, in %), and
  * the CPU seconds the PeerTap processes spent per GB delivered (during the
@@ -79,6 +79,17 @@ interface Hosts {
   spawn: Topology['spawn']
 }
 
+/**
+ * Brings the path to its steady state before anything is measured: a
+ * daemon that has run for a while has its JavaScript optimised, a fresh one
+ * runs it in V8's baseline tiers (the first pings across a new overlay took
+ * 2 to 3 times longer here). A bounded flood ping (at most 3000 echoes, 3 s)
+ * across the path under test, for every system alike, the bare underlay too.
+ */
+async function warmUp(hosts: Hosts, address: string): Promise<void> {
+  await hosts.exec('a', ['ping', '-f', '-q', '-c', '3000', '-w', '3', address], 30_000)
+}
+
 async function ping(
   hosts: Hosts,
   address: string,
@@ -144,6 +155,7 @@ async function measure(
   address: string,
   pids: number[],
 ): Promise<Omit<Result, 'system' | 'transport' | 'scenario'>> {
+  await warmUp(hosts, address)
   const rtt = await ping(hosts, address)
   const cpuBefore = pids.length > 0 ? await cpuSeconds(pids) : 0
   const tcp = await iperf(hosts, address, [])
