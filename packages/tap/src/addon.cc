@@ -8,6 +8,7 @@
 // message that says what to do.
 #include <errno.h>
 #include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include <node_api.h>
 #include <unistd.h>
 
@@ -151,6 +152,21 @@ napi_value Open(napi_env env, napi_callback_info info) {
   CHECK_NAPI(env, napi_set_named_property(env, out, "fd", fd_value));
   CHECK_NAPI(env, napi_set_named_property(env, out, "name", name_value));
   return out;
+}
+
+// setOffload(fd, tunFlags): TUNSETOFFLOAD, the offloads the kernel may hand
+// over in frames read from a device opened with IFF_VNET_HDR (TUN_F_CSUM,
+// TUN_F_TSO4, ...). Throws with errno EINVAL when the kernel does not know a
+// bit, so that the caller can retry without it.
+napi_value SetOffload(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  uint32_t offloads;
+  if (!GetArgs(env, info, 2, argv) || !GetI32(env, argv[0], &fd) || !GetU32(env, argv[1], &offloads))
+    return nullptr;
+  if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(offloads)) < 0)
+    return ThrowErrno(env, errno, "ioctl(TUNSETOFFLOAD)", "device");
+  return nullptr;
 }
 
 // close(fd): the caller stops the reader first.
@@ -429,6 +445,7 @@ napi_value Init(napi_env env, napi_value exports) {
   } fns[] = {
       {"open", Open},
       {"close", Close},
+      {"setOffload", SetOffload},
       {"ifGet", IfGet},
       {"ifSetMtu", IfSetMtu},
       {"ifSetMac", IfSetMac},
@@ -454,6 +471,14 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, flags, "IFF_NO_PI", U32(env, IFF_NO_PI));
   napi_set_named_property(env, flags, "IFF_VNET_HDR", U32(env, IFF_VNET_HDR));
   napi_set_named_property(env, exports, "flags", flags);
+  // TUNSETOFFLOAD bits, from <linux/if_tun.h> (USO since Linux 6.2).
+  napi_value offloads;
+  CHECK_NAPI(env, napi_create_object(env, &offloads));
+  napi_set_named_property(env, offloads, "TUN_F_CSUM", U32(env, TUN_F_CSUM));
+  napi_set_named_property(env, offloads, "TUN_F_TSO4", U32(env, TUN_F_TSO4));
+  napi_set_named_property(env, offloads, "TUN_F_TSO6", U32(env, TUN_F_TSO6));
+  napi_set_named_property(env, offloads, "TUN_F_TSO_ECN", U32(env, TUN_F_TSO_ECN));
+  napi_set_named_property(env, exports, "offloads", offloads);
   return exports;
 }
 

@@ -61,11 +61,21 @@ export interface OpenOptions {
   readonly mac?: string | Uint8Array
   /** Bring the link up after opening (default: leave it as it is). */
   readonly up?: boolean
-  // The offload issue adds `vnetHeader?: boolean` here: IFF_VNET_HDR at
-  // open and TUNSETOFFLOAD, each frame then led by a virtio_net_hdr. Open
-  // already passes flags through to TUNSETIFF, and batches carry frames by
-  // offset and length, so neither the addon nor FrameBatch changes shape.
+  /**
+   * Frames carry offloads (default false): the device is opened with
+   * IFF_VNET_HDR, every frame read and written is led by a 10-byte
+   * `struct virtio_net_hdr` (little-endian fields), and TUNSETOFFLOAD lets
+   * the kernel hand over frames with a partial checksum (TUN_F_CSUM) and TCP
+   * segments of up to 64 KiB (TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN), which
+   * it would otherwise segment and checksum itself before the read. Writes
+   * may then carry such frames too; the kernel checks each header. See
+   * README.md, "Offloads".
+   */
+  readonly vnetHeader?: boolean
 }
+
+/** Bytes of the virtio-net header leading each frame of a device opened with `vnetHeader`. */
+export const VNET_HEADER_BYTES = 10
 
 /** Frames laid out in one buffer: frame i is `data[offsets[i] .. offsets[i] + lengths[i])`. */
 export interface PackedFrames {
@@ -190,12 +200,16 @@ export class TapDevice {
   #framesWritten = 0
   #writeDrops = 0
 
+  /** Every frame read or written is led by a virtio-net header (OpenOptions.vnetHeader). */
+  readonly vnetHeader: boolean
+
   /** @internal Use openTap/openTun. */
-  constructor(nat: Native, fd: number, name: string, kind: DeviceKind) {
+  constructor(nat: Native, fd: number, name: string, kind: DeviceKind, vnetHeader = false) {
     this.#native = nat
     this.#fd = fd
     this.name = name
     this.kind = kind
+    this.vnetHeader = vnetHeader
   }
 
   get closed(): boolean {
@@ -517,7 +531,11 @@ function openDevice(kind: DeviceKind, options: OpenOptions): TapDevice {
     throw invalid('a TUN device has no MAC address', options.name)
   }
   const n = native()
-  const flags = (kind === 'tap' ? n.flags.IFF_TAP : n.flags.IFF_TUN) | n.flags.IFF_NO_PI
+  const vnet = options.vnetHeader === true
+  const flags =
+    (kind === 'tap' ? n.flags.IFF_TAP : n.flags.IFF_TUN) |
+    n.flags.IFF_NO_PI |
+    (vnet ? n.flags.IFF_VNET_HDR : 0)
   let opened: { fd: number; name: string }
   try {
     opened = n.open(CLONE_DEVICE, options.name, flags)
@@ -525,8 +543,18 @@ function openDevice(kind: DeviceKind, options: OpenOptions): TapDevice {
     if (isSystemFailure(e)) throw tapErrorFromSystem(e, 'open', options.name, CLONE_DEVICE, e)
     throw e
   }
-  const dev = new TapDevice(n, opened.fd, opened.name, kind)
+  const dev = new TapDevice(n, opened.fd, opened.name, kind, vnet)
   try {
+    if (vnet) {
+      const o = n.offloads
+      try {
+        n.setOffload(opened.fd, o.TUN_F_CSUM | o.TUN_F_TSO4 | o.TUN_F_TSO6 | o.TUN_F_TSO_ECN)
+      } catch (e) {
+        if (isSystemFailure(e))
+          throw tapErrorFromSystem(e, 'set the offloads of', opened.name, CLONE_DEVICE, e)
+        throw e
+      }
+    }
     if (options.mtu !== undefined) dev.setMtu(options.mtu)
     if (options.mac !== undefined) dev.setMac(options.mac)
     if (options.up === true) dev.setUp(true)

@@ -44,7 +44,7 @@ export type {
   PackedFrames,
   ReadOptions,
 } from './device.ts'
-export { openTap, openTun, TapDevice } from './device.ts'
+export { openTap, openTun, TapDevice, VNET_HEADER_BYTES } from './device.ts'
 export type { SystemFailure, TapErrorCode, TapErrorDetails, TapOperation } from './errors.ts'
 export { TapError, tapErrorFromSystem } from './errors.ts'
 export { formatMac, parseMac } from './mac.ts'

@@ -8,6 +8,7 @@ import { TapError } from './errors.ts'
 export interface Native {
   open(clonePath: string, name: string, flags: number): { fd: number; name: string }
   close(fd: number): void
+  setOffload(fd: number, offloads: number): void
   ifGet(name: string): {
     index: number
     mtu: number
@@ -48,6 +49,7 @@ export interface Native {
     truncated: number
   }
   flags: { IFF_TUN: number; IFF_TAP: number; IFF_NO_PI: number; IFF_VNET_HDR: number }
+  offloads: { TUN_F_CSUM: number; TUN_F_TSO4: number; TUN_F_TSO6: number; TUN_F_TSO_ECN: number }
 }
 
 declare const readerHandle: unique symbol
