@@ -64,17 +64,26 @@ program
 
 const vlan = program
   .command('vlan')
-  .description("change an MLS VLAN's membership on its owner (through the running node)")
+  .description(
+    "change an MLS VLAN's membership (through the running node): on the owner or an admin under a lease it commits; on another member it proposes to the owner",
+  )
+const VLAN_OPTION = 'the VLAN (default: the one MLS VLAN this node owns, or its only MLS VLAN)'
 for (const [action, what] of [
-  ['add', 'admit a member: its key package is added now or when it arrives'],
-  ['remove', 'remove a member: a removal commit, new keys at once'],
+  [
+    'add',
+    'admit a member: its key package is added now or when it arrives (a member proposes it, if the owner lets it)',
+  ],
+  [
+    'remove',
+    'remove a member: a removal commit, new keys at once (a member proposes it; its own PeerId: leave)',
+  ],
 ] as const) {
   vlan
     .command(action)
     .description(what)
     .argument('<peer>', "the member's PeerId")
-    .requiredOption('-s, --state-dir <dir>', "the owner's state directory")
-    .option('--vlan <name>', 'the VLAN (default: the one MLS VLAN this node owns)')
+    .requiredOption('-s, --state-dir <dir>', "the node's state directory")
+    .option('--vlan <name>', VLAN_OPTION)
     .action(async (peer: string, options: { stateDir: string; vlan?: string }) => {
       const query = new URLSearchParams({ peer, ...(options.vlan ? { vlan: options.vlan } : {}) })
       const result = await request(options.stateDir, 'POST', `/vlan/${action}?${query}`)
@@ -83,12 +92,32 @@ for (const [action, what] of [
 }
 vlan
   .command('update')
-  .description("the owner's self-update: fresh keys and a new epoch, nobody added or removed")
-  .requiredOption('-s, --state-dir <dir>', "the owner's state directory")
-  .option('--vlan <name>', 'the VLAN (default: the one MLS VLAN this node owns)')
+  .description(
+    'self-update: fresh keys and a new epoch (on the owner a commit; on a member an MLS Update proposal the owner commits)',
+  )
+  .requiredOption('-s, --state-dir <dir>', "the node's state directory")
+  .option('--vlan <name>', VLAN_OPTION)
   .action(async (options: { stateDir: string; vlan?: string }) => {
     const query = new URLSearchParams(options.vlan ? { vlan: options.vlan } : {})
     const result = await request(options.stateDir, 'POST', `/vlan/update?${query}`)
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+  })
+vlan
+  .command('lease')
+  .description(
+    'the owner lets an admin (config mls.admins) commit in its place for a while; the owner does not commit until the lease has run out',
+  )
+  .argument('<peer>', "the admin's PeerId")
+  .requiredOption('-s, --state-dir <dir>', "the owner's state directory")
+  .option('--seconds <n>', 'how long the lease runs (at most 86400)', '600')
+  .option('--vlan <name>', VLAN_OPTION)
+  .action(async (peer: string, options: { stateDir: string; vlan?: string; seconds: string }) => {
+    const query = new URLSearchParams({
+      peer,
+      seconds: options.seconds,
+      ...(options.vlan ? { vlan: options.vlan } : {}),
+    })
+    const result = await request(options.stateDir, 'POST', `/vlan/lease?${query}`)
     process.stdout.write(`${JSON.stringify(result)}\n`)
   })
 

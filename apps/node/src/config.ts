@@ -59,7 +59,8 @@ const PeerIdText = v.pipe(
  * An MLS VLAN (docs/spec/11-mls.md): one MLS group whose VLAN-ID is
  * deriveVlanId(owner, name). A member names the owner; the owner names
  * itself ("self" or its own PeerId) and lists the members it admits (more
- * can be admitted at run time with `peertap vlan add`).
+ * can be admitted at run time with `peertap vlan add`), the members whose
+ * proposals it commits, and the admins it may lease.
  */
 const Mls = v.strictObject({
   owner: v.union([v.literal('self'), PeerIdText], '"self" or the owner\'s PeerId'),
@@ -68,6 +69,19 @@ const Mls = v.strictObject({
    * lists members is refused at start, when the node knows its own PeerId.
    */
   members: v.optional(v.pipe(v.array(PeerIdText), v.maxLength(1024))),
+  /**
+   * On the owner: the members whose proposals to add or remove other
+   * members it commits. Default none: then only the owner (and an admin
+   * under a lease) changes membership. Every member may always propose its
+   * own update (`peertap vlan update`) and leaving (`vlan remove SELF`).
+   */
+  proposers: v.optional(v.pipe(v.array(PeerIdText), v.maxLength(1024))),
+  /**
+   * Members that may commit in the owner's place under a lease. On the
+   * owner: whom `peertap vlan lease` may grant one. On a joining member:
+   * it also sends its key package to them and accepts their Welcome.
+   */
+  admins: v.optional(v.pipe(v.array(PeerIdText), v.maxLength(16))),
 })
 
 const Vlan = v.pipe(

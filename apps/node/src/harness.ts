@@ -47,8 +47,15 @@ export interface OverlayOptions {
    * The VLAN is an MLS VLAN instead of a PSK one: `owner` (a host) owns it
    * and admits the `admitted` hosts (default: all others); every other
    * host's config names the VLAN and its owner, so it sends key packages.
+   * `proposers` (hosts) go into the owner's config; `admins` (hosts) into
+   * every host's config.
    */
-  readonly mls?: { readonly owner: string; readonly admitted?: readonly string[] }
+  readonly mls?: {
+    readonly owner: string
+    readonly admitted?: readonly string[]
+    readonly proposers?: readonly string[]
+    readonly admins?: readonly string[]
+  }
 }
 
 export interface OverlayNode {
@@ -145,6 +152,12 @@ export class Overlay {
                 .map((p) => `/ip4/${topo.address(p.host)}${PORT[transport]}/p2p/${p.peerId}`)
         const mls = options.mls
         const owner = mls === undefined ? undefined : overlay.node(mls.owner)
+        const admins =
+          mls?.admins === undefined ? {} : { admins: mls.admins.map((h) => overlay.node(h).peerId) }
+        const proposers =
+          mls?.proposers === undefined
+            ? {}
+            : { proposers: mls.proposers.map((h) => overlay.node(h).peerId) }
         const keys =
           mls === undefined || owner === undefined
             ? { secret: options.secrets?.[node.host] ?? secret }
@@ -155,9 +168,11 @@ export class Overlay {
                     members: overlay.nodes
                       .filter((n) => n !== node && (mls.admitted ?? [n.host]).includes(n.host))
                       .map((n) => n.peerId),
+                    ...proposers,
+                    ...admins,
                   },
                 }
-              : { mls: { owner: owner.peerId } }
+              : { mls: { owner: owner.peerId, ...admins } }
         const config = {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`],

@@ -9,6 +9,8 @@
  *     channel 2  Welcome      vlanId(32) ‖ MLSMessage Welcome          owner -> member
  *     channel 3  catch-up     0x01 ‖ vlanId(32) ‖ u64 since            request
  *                             0x02 ‖ vlanId(32) ‖ u16 n ‖ (u32 len ‖ bundle)^n   answer
+ *     channel 5  proposal     vlanId(32) ‖ MLSMessage proposal         member -> owner
+ *     channel 6  lease        vlanId(32) ‖ lease                       owner -> admin
  *   kind-2 (control) plaintexts inside the VLAN, under its broadcast VFT
  *     0x01 ‖ bundle                 a commit, to every member
  *     0x02 ‖ u64 epoch ‖ u32 leaf   a member holds `epoch` for receiving (ack)
@@ -18,6 +20,13 @@
  * (`prepareEpoch`, subscriptions refreshed), acknowledged, and takes effect
  * for sending once every member acknowledged or after 2 s; a removal takes
  * effect at once and the previous epoch is dropped at once.
+ *
+ * Who commits: the owner, or an admin while it holds a lease the owner
+ * issued (`peertap vlan lease`); every node processes the other's commits
+ * (the package checks the lease) and the committer collects the acks.
+ * Members propose: their own update (`vlan update` on a member), leaving
+ * (`vlan remove SELF`), and, if the owner's config lists them as
+ * proposers, adds and removals of others; the owner commits at once.
  */
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -31,6 +40,7 @@ import {
   MlsError,
   type NodeIdentity,
   nodeIdentityFromEd25519PrivateKey,
+  type ProposalSummary,
   type VlanGroup,
 } from '@peertap/mls'
 import { FileStorage } from '@peertap/mls/file-storage'
@@ -44,6 +54,8 @@ import type { VlanConfig } from './config.ts'
 export const CHANNEL_KEY_PACKAGE = 1
 export const CHANNEL_WELCOME = 2
 export const CHANNEL_CATCH_UP = 3
+export const CHANNEL_PROPOSAL = 5
+export const CHANNEL_LEASE = 6
 const CATCH_UP_REQUEST = 1
 const CATCH_UP_ANSWER = 2
 export const VLAN_COMMIT = 1
@@ -57,6 +69,8 @@ const SETTLE_MS = 2_000
 const KEY_PACKAGE_RESEND_MS = 3_000
 /** Key packages kept per VLAN from peers not (yet) admitted, for `vlan add`. */
 const MAX_HELD_KEY_PACKAGES = 256
+/** A member that asked for its own update sends its proposal again this often until a commit applies it. */
+const UPDATE_RESEND_MS = 2_000
 
 /** What the node lends the MLS layer. */
 export interface MlsHost {
@@ -91,6 +105,17 @@ export interface MlsVlanCounters {
   removed: number
   /** Milliseconds from the last add or update commit to sending under its epoch. */
   lastSwitchMs: number
+  /** Member: proposals sent to the owner (its update, leaving, adds and removals). */
+  proposalsSent: number
+  /** Committer: proposals recorded and committed. */
+  proposalsCommitted: number
+  /** Committer: proposals refused (policy, malformed, not a committer now). */
+  proposalsRefused: number
+  /** Member: commits that applied its own update (fresh leaf keys). */
+  updatesApplied: number
+  /** Owner: leases issued; admin: leases accepted. */
+  leasesIssued: number
+  leasesAccepted: number
 }
 
 type State = 'joining' | 'member' | 'removed'
@@ -105,6 +130,15 @@ interface MlsVlan {
   group: VlanGroup | undefined
   /** Owner: PeerIds whose key packages it adds. */
   readonly admitted: Set<string>
+  /** Owner: members whose proposals to add or remove others it commits (config `proposers`). */
+  readonly proposers: Set<string>
+  /** Config `admins`: the owner may lease them; a joiner also sends them its key package and takes their Welcome. */
+  readonly admins: Set<string>
+  /** Member: it asked for its own update, not yet applied (the proposal is resent until it is). */
+  wantUpdate: boolean
+  lastUpdateSentAt: number
+  /** The epoch this node's last commit started (it sends `switch` for it). */
+  committed: number | undefined
   /** Owner: `vlan add` / `vlan remove` over the config's list, stored so a restart keeps them. */
   readonly changes: { added: Set<string>; removed: Set<string> }
   /** Owner: the latest key package from each peer that sent one. */
@@ -144,6 +178,12 @@ function emptyCounters(): MlsVlanCounters {
     catchUpApplied: 0,
     removed: 0,
     lastSwitchMs: 0,
+    proposalsSent: 0,
+    proposalsCommitted: 0,
+    proposalsRefused: 0,
+    updatesApplied: 0,
+    leasesIssued: 0,
+    leasesAccepted: 0,
   }
 }
 
@@ -202,12 +242,24 @@ export class MlsVlans {
       if (!isOwner && config.mls.members !== undefined) {
         throw new Error(`vlans.${i}.mls.members: only the owner lists members`)
       }
-      await self.#open(config.name, owner, isOwner, config.mls.members ?? [])
+      if (!isOwner && config.mls.proposers !== undefined) {
+        throw new Error(`vlans.${i}.mls.proposers: only the owner lists proposers`)
+      }
+      await self.#open(config.name, owner, isOwner, {
+        members: config.mls.members ?? [],
+        proposers: config.mls.proposers ?? [],
+        admins: config.mls.admins ?? [],
+      })
     }
     return self
   }
 
-  async #open(name: string, owner: string, isOwner: boolean, members: string[]): Promise<void> {
+  async #open(
+    name: string,
+    owner: string,
+    isOwner: boolean,
+    lists: { members: string[]; proposers: string[]; admins: string[] },
+  ): Promise<void> {
     const vlanId = deriveVlanId(peerIdBytes(owner), name)
     const vlan: MlsVlan = {
       name,
@@ -217,7 +269,12 @@ export class MlsVlans {
       isOwner,
       state: 'joining',
       group: undefined,
-      admitted: new Set(members),
+      admitted: new Set(lists.members),
+      proposers: new Set(lists.proposers),
+      admins: new Set(lists.admins),
+      wantUpdate: false,
+      lastUpdateSentAt: 0,
+      committed: undefined,
       changes: { added: new Set(), removed: new Set() },
       heldKeyPackages: new Map(),
       welcomes: new Map(),
@@ -289,21 +346,43 @@ export class MlsVlans {
   #vlan(name: string | undefined): MlsVlan {
     if (name === undefined) {
       const owned = [...this.#vlans.values()].filter((v) => v.isOwner)
-      if (owned.length !== 1) throw new Error('name the VLAN (this node owns several or none)')
-      return owned[0]!
+      if (owned.length === 1) return owned[0]!
+      if (owned.length === 0 && this.#vlans.size === 1) return [...this.#vlans.values()][0]!
+      throw new Error('name the VLAN (this node owns several, or has several MLS VLANs)')
     }
     const vlan = this.#vlans.get(name)
     if (vlan === undefined) throw new Error(`no MLS VLAN ${name}`)
     return vlan
   }
 
-  // -- the owner's operations (status API: vlan add / remove / update) -----
+  // -- operations (status API: vlan add / remove / update / lease) ---------
 
-  /** Admits `peer`; adds it at once if its key package is here, else when it arrives. */
+  /**
+   * Owner: admits `peer`; adds it at once if its key package is here, else
+   * when it arrives. Admin under a lease: adds it from the key package it
+   * sent here. Other members: propose the add to the owner (with that key
+   * package), who commits it if its config lists this member as a proposer.
+   */
   async add(vlanName: string | undefined, peer: string): Promise<unknown> {
     const vlan = this.#vlan(vlanName)
-    if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
     peerIdBytes(peer) // a PeerId, or throws
+    if (!vlan.isOwner) {
+      const group = this.#memberGroup(vlan)
+      const keyPackage = vlan.heldKeyPackages.get(peer)
+      if (keyPackage === undefined) {
+        throw new Error(
+          `no key package from ${peer} here (a joiner sends it to the owner and to the admins its config names)`,
+        )
+      }
+      if (group.canCommit()) {
+        vlan.admitted.add(peer)
+        await this.#addMember(vlan, peer, keyPackage)
+        return { vlan: vlan.name, peer, committed: 'add', ...this.#summary(vlan) }
+      }
+      const proposal = await group.propose({ add: { keyPackage, from: peerIdBytes(peer) } })
+      this.#sendProposal(vlan, proposal)
+      return { vlan: vlan.name, peer, proposed: 'add', ...this.#summary(vlan) }
+    }
     vlan.admitted.add(peer)
     vlan.changes.added.add(peer)
     vlan.changes.removed.delete(peer)
@@ -313,30 +392,82 @@ export class MlsVlans {
     return { vlan: vlan.name, peer, admitted: true, ...this.#summary(vlan) }
   }
 
+  /**
+   * Owner: removes `peer` and stops admitting it. Admin under a lease:
+   * removes it. Other members: propose it to the owner (leaving, if `peer`
+   * is this node; removing another only if the owner's config lists this
+   * member as a proposer).
+   */
   async remove(vlanName: string | undefined, peer: string): Promise<unknown> {
     const vlan = this.#vlan(vlanName)
-    if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
     const bytes = peerIdBytes(peer)
+    if (!vlan.isOwner) {
+      const group = this.#memberGroup(vlan)
+      if (group.canCommit() && peer !== this.#selfPeerId()) {
+        await this.#run(vlan, () => this.#commitRemoval(vlan, peer))
+        return { vlan: vlan.name, peer, committed: 'remove', ...this.#summary(vlan) }
+      }
+      const proposal = await group.propose({ remove: bytes })
+      this.#sendProposal(vlan, proposal)
+      return { vlan: vlan.name, peer, proposed: 'remove', ...this.#summary(vlan) }
+    }
+    await this.#forget(vlan, peer)
+    await this.#run(vlan, () => this.#commitRemoval(vlan, peer))
+    return { vlan: vlan.name, peer, removed: true, ...this.#summary(vlan) }
+  }
+
+  /** Owner: `peer` is no longer admitted (stored), its key package and Welcome forgotten. */
+  async #forget(vlan: MlsVlan, peer: string): Promise<void> {
     vlan.admitted.delete(peer)
     vlan.changes.removed.add(peer)
     vlan.changes.added.delete(peer)
     await this.#storeChanges(vlan)
     vlan.heldKeyPackages.delete(peer)
     vlan.welcomes.delete(peer)
-    await this.#run(vlan, async () => {
-      const group = vlan.group!
-      if (!group.members().some((m) => Buffer.from(m.peerId).equals(bytes))) return
-      this.#promotePending(vlan)
-      const out = await group.removeMembers({ peerIds: [bytes] })
-      // Sealed under the epoch being left, which the members still hold.
-      this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), out.bundle))
-      vlan.counters.commitsSent++
-      this.#switchNow(vlan, group)
-      await this.#host.refresh()
-      this.#expectAcks(vlan, Number(out.epoch), undefined, false)
-      this.#host.log.info({ vlan: vlan.name, peer, epoch: Number(out.epoch) }, 'member removed')
-    })
-    return { vlan: vlan.name, peer, removed: true, ...this.#summary(vlan) }
+  }
+
+  /** The committer removes `peer` (in the VLAN's queue): new keys at once, the old epoch dropped. */
+  async #commitRemoval(vlan: MlsVlan, peer: string): Promise<void> {
+    const group = vlan.group!
+    const bytes = peerIdBytes(peer)
+    if (!group.members().some((m) => Buffer.from(m.peerId).equals(bytes))) return
+    this.#promotePending(vlan)
+    const out = await group.removeMembers({ peerIds: [bytes] })
+    await this.#afterRemoval(vlan, out.bundle, Number(out.epoch))
+    this.#host.log.info({ vlan: vlan.name, peer, epoch: Number(out.epoch) }, 'member removed')
+  }
+
+  async #afterRemoval(vlan: MlsVlan, bundle: Uint8Array, epoch: number): Promise<void> {
+    const group = vlan.group!
+    // Sealed under the epoch being left, which the members still hold.
+    this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), bundle))
+    vlan.counters.commitsSent++
+    vlan.committed = epoch
+    this.#switchNow(vlan, group)
+    await this.#host.refresh()
+    this.#expectAcks(vlan, epoch, undefined, false)
+  }
+
+  /** A member's group, or an error saying why it has none. */
+  #memberGroup(vlan: MlsVlan): VlanGroup {
+    const group = vlan.group
+    if (group === undefined || group.removed || vlan.state !== 'member') {
+      throw new Error(`this node is not a member of VLAN ${vlan.name} (${vlan.state})`)
+    }
+    return group
+  }
+
+  #selfPeerId(): string {
+    return peerIdText(this.#identity.peerId)
+  }
+
+  /** Sends a member's proposal to the owner over CONTROL channel 5. */
+  #sendProposal(vlan: MlsVlan, proposal: Uint8Array): void {
+    const link = this.#host.getLink(vlan.ownerPeerId)
+    if (link?.status !== 'up') throw new Error(`no link to the owner ${vlan.ownerPeerId}`)
+    if (!link.sendControl({ channel: CHANNEL_PROPOSAL, payload: concat(vlan.vlanId, proposal) }))
+      throw new Error('the link to the owner did not take the proposal (queue full)')
+    vlan.counters.proposalsSent++
   }
 
   /** Stores the run-time admission changes (atomically, beside the group record). */
@@ -348,16 +479,61 @@ export class MlsVlans {
     await this.#storage.write(`admitted-${vlan.vlanIdHex}`, Buffer.from(json))
   }
 
-  /** The owner's self-update: fresh path secrets, a new epoch, taking effect like an add. */
+  /**
+   * The committer's self-update (owner, or admin under a lease): fresh path
+   * secrets, a new epoch, taking effect like an add. A member's: an MLS
+   * Update proposal (fresh leaf keys) to the owner, sent again every 2 s
+   * and in each new epoch until a commit applies it (11-mls.md §4).
+   */
   async update(vlanName: string | undefined): Promise<unknown> {
     const vlan = this.#vlan(vlanName)
-    if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
+    const group = this.#memberGroup(vlan)
+    if (!vlan.isOwner && !group.canCommit()) {
+      vlan.wantUpdate = true
+      await this.#run(vlan, () => this.#proposeUpdate(vlan))
+      return { vlan: vlan.name, proposed: 'update', ...this.#summary(vlan) }
+    }
     await this.#run(vlan, async () => {
       this.#promotePending(vlan)
-      const out = await vlan.group!.update()
+      const out = await group.update()
       await this.#afterAddOrUpdate(vlan, out.bundle, undefined, undefined)
     })
     return { vlan: vlan.name, updated: true, ...this.#summary(vlan) }
+  }
+
+  /** Member: (re)sends its Update proposal for the current epoch (the same one within an epoch). */
+  async #proposeUpdate(vlan: MlsVlan): Promise<void> {
+    const group = vlan.group
+    if (!vlan.wantUpdate || group === undefined || group.removed) return
+    vlan.lastUpdateSentAt = Date.now()
+    const proposal = await group.proposeUpdate()
+    this.#sendProposal(vlan, proposal)
+  }
+
+  /**
+   * Owner: grants `peer` (a member its config names in `admins`) the right
+   * to commit for `seconds` (at most a day); the owner itself commits again
+   * only once the lease has run out (11-mls.md §5). The lease goes to the
+   * admin over CONTROL channel 6.
+   */
+  async lease(vlanName: string | undefined, peer: string, seconds: number): Promise<unknown> {
+    const vlan = this.#vlan(vlanName)
+    if (!vlan.isOwner) throw new Error(`this node does not own VLAN ${vlan.name}`)
+    if (!vlan.admins.has(peer)) throw new Error(`${peer} is not one of the config's admins`)
+    if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > 86_400)
+      throw new Error('a lease runs 1 to 86400 seconds')
+    const link = this.#host.getLink(peer)
+    if (link?.status !== 'up') throw new Error(`no link to ${peer}`)
+    const now = Math.floor(Date.now() / 1000)
+    const notAfter = now + seconds
+    const lease = await this.#run(vlan, async () => {
+      this.#promotePending(vlan)
+      return vlan.group!.issueLease({ adminPeerId: peerIdBytes(peer), notBefore: now, notAfter })
+    })
+    vlan.counters.leasesIssued++
+    link.sendControl({ channel: CHANNEL_LEASE, payload: concat(vlan.vlanId, lease) })
+    this.#host.log.info({ vlan: vlan.name, admin: peer, notAfter }, 'lease issued')
+    return { vlan: vlan.name, admin: peer, notBefore: now, notAfter }
   }
 
   #addMember(vlan: MlsVlan, peer: string, keyPackage: Uint8Array): Promise<void> {
@@ -395,6 +571,7 @@ export class MlsVlans {
         vlan.counters.welcomesSent++
     }
     const epoch = keys.epoch
+    vlan.committed = epoch
     const timer = setTimeout(() => {
       void this.#run(vlan, async () => this.#promote(vlan, epoch, 'timeout'))
     }, ACK_TIMEOUT_MS)
@@ -451,7 +628,7 @@ export class MlsVlans {
     if (group === undefined || group.removed || Number(group.epoch) !== epoch) return
     if (this.#host.sw.epochsOf(vlan.name).next !== epoch) return
     this.#host.sw.setEpoch(vlan.name, group.epochKeys())
-    if (vlan.isOwner)
+    if (vlan.committed === epoch)
       this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_SWITCH), u64(epoch)))
     this.#settle(vlan)
     void this.#host.refresh()
@@ -496,7 +673,9 @@ export class MlsVlans {
     if (
       channel !== CHANNEL_KEY_PACKAGE &&
       channel !== CHANNEL_WELCOME &&
-      channel !== CHANNEL_CATCH_UP
+      channel !== CHANNEL_CATCH_UP &&
+      channel !== CHANNEL_PROPOSAL &&
+      channel !== CHANNEL_LEASE
     )
       return false
     const handle = async () => {
@@ -506,6 +685,8 @@ export class MlsVlans {
       if (vlan === undefined) return
       const body = payload.slice(32)
       if (channel === CHANNEL_KEY_PACKAGE) return this.#onKeyPackage(vlan, body, link)
+      if (channel === CHANNEL_PROPOSAL) return this.#onProposal(vlan, body, link)
+      if (channel === CHANNEL_LEASE) return this.#onLease(vlan, body, link)
       return this.#onWelcome(vlan, body, link)
     }
     handle().catch((error: unknown) =>
@@ -518,9 +699,16 @@ export class MlsVlans {
   }
 
   async #onKeyPackage(vlan: MlsVlan, keyPackage: Uint8Array, link: Link): Promise<void> {
-    if (!vlan.isOwner) return
-    vlan.counters.keyPackagesReceived++
     const peer = link.id
+    if (!vlan.isOwner) {
+      // An admin (the joiner's config names it): kept for `vlan add` under a lease.
+      if (vlan.state !== 'member') return
+      vlan.counters.keyPackagesReceived++
+      if (vlan.heldKeyPackages.size < MAX_HELD_KEY_PACKAGES || vlan.heldKeyPackages.has(peer))
+        vlan.heldKeyPackages.set(peer, keyPackage)
+      return
+    }
+    vlan.counters.keyPackagesReceived++
     if (vlan.group!.members().some((m) => Buffer.from(m.peerId).equals(peerIdBytes(peer)))) {
       // A member still sending the key package it was added with lost its Welcome.
       const sent = vlan.welcomes.get(peer)
@@ -547,7 +735,9 @@ export class MlsVlans {
   }
 
   async #onWelcome(vlan: MlsVlan, welcome: Uint8Array, link: Link): Promise<void> {
-    if (vlan.isOwner || vlan.state === 'member' || link.id !== vlan.ownerPeerId) return
+    // From the owner, or an admin the config names (who commits under a lease).
+    if (vlan.isOwner || vlan.state === 'member') return
+    if (link.id !== vlan.ownerPeerId && !vlan.admins.has(link.id)) return
     const kp = vlan.keyPackage
     if (kp === undefined) return
     await this.#run(vlan, async () => {
@@ -574,6 +764,79 @@ export class MlsVlans {
     })
   }
 
+  /**
+   * Committer: a member's proposal (CONTROL 5). Its own update and leaving
+   * are always accepted; adds and removals of others only from the
+   * config's proposers. Committed at once, with the same epoch timing as
+   * the committer's own operations.
+   */
+  async #onProposal(vlan: MlsVlan, message: Uint8Array, link: Link): Promise<void> {
+    const group = vlan.group
+    if (group === undefined || group.removed || !group.canCommit()) {
+      vlan.counters.proposalsRefused++
+      return
+    }
+    await this.#run(vlan, async () => {
+      this.#promotePending(vlan)
+      let summary: ProposalSummary
+      try {
+        summary = await group.receiveProposal({
+          message,
+          policy: (p) => vlan.proposers.has(peerIdText(p.proposer)),
+        })
+      } catch (error) {
+        // The same update proposal again (resent before the commit reached its maker).
+        if (error instanceof MlsError && error.code === 'mls-replayed') return
+        vlan.counters.proposalsRefused++
+        throw error
+      }
+      const subject = peerIdText(summary.subject)
+      const before = group.members().map((m) => hex(m.peerId))
+      let out: Awaited<ReturnType<VlanGroup['commitPending']>>
+      try {
+        out = await group.commitPending()
+      } catch (error) {
+        await group.discardProposals()
+        throw error
+      }
+      vlan.counters.proposalsCommitted++
+      const after = new Set(group.members().map((m) => hex(m.peerId)))
+      this.#host.log.info(
+        {
+          vlan: vlan.name,
+          kind: summary.kind,
+          proposer: link.id,
+          subject,
+          epoch: Number(out.epoch),
+        },
+        'proposal committed',
+      )
+      if (vlan.isOwner && summary.kind === 'remove') await this.#forget(vlan, subject)
+      if (vlan.isOwner && summary.kind === 'add') {
+        vlan.admitted.add(subject)
+        vlan.changes.added.add(subject)
+        vlan.changes.removed.delete(subject)
+        await this.#storeChanges(vlan)
+      }
+      if (before.some((p) => !after.has(p))) {
+        await this.#afterRemoval(vlan, out.bundle, Number(out.epoch))
+        return
+      }
+      const joiner = out.welcome !== undefined ? subject : undefined
+      await this.#afterAddOrUpdate(vlan, out.bundle, out.welcome, joiner)
+    })
+  }
+
+  /** Admin: a lease from the owner (CONTROL 6); the package verifies it and stores it. */
+  async #onLease(vlan: MlsVlan, lease: Uint8Array, link: Link): Promise<void> {
+    if (vlan.isOwner || link.id !== vlan.ownerPeerId) return
+    const group = vlan.group
+    if (group === undefined || group.removed) return
+    await this.#run(vlan, () => group.acceptLease({ lease }))
+    vlan.counters.leasesAccepted++
+    this.#host.log.info({ vlan: vlan.name }, 'lease accepted: this node may commit while it runs')
+  }
+
   /** A kind-2 plaintext of an MLS VLAN (from the switch). */
   onVlanControl(vlanName: string, body: Uint8Array): void {
     const vlan = this.#vlans.get(vlanName)
@@ -581,13 +844,14 @@ export class MlsVlans {
     const type = body[0]
     const rest = body.slice(1)
     if (type === VLAN_COMMIT) {
-      if (vlan.isOwner || vlan.group === undefined) return
+      // The owner too: an admin commits under a lease (the package checks it).
+      if (vlan.group === undefined) return
       this.#run(vlan, () => this.#onCommit(vlan, rest)).catch((error: unknown) => {
         vlan.counters.commitsRefused++
         this.#host.log.warn({ vlan: vlan.name, err: (error as Error).message }, 'commit refused')
       })
     } else if (type === VLAN_ACK && rest.length === 12) {
-      if (!vlan.isOwner) return
+      // Whoever committed last collects the acks.
       const b = Buffer.from(rest)
       const epoch = Number(b.readBigUInt64BE(0))
       const leaf = b.readUInt32BE(8)
@@ -601,7 +865,6 @@ export class MlsVlans {
       if (vlan.pending?.epoch === epoch)
         void this.#run(vlan, async () => this.#promote(vlan, epoch, 'acked'))
     } else if (type === VLAN_SWITCH && rest.length === 8) {
-      if (vlan.isOwner) return
       const epoch = Number(Buffer.from(rest).readBigUInt64BE(0))
       void this.#run(vlan, async () => this.#promote(vlan, epoch, 'owner switched'))
     }
@@ -612,7 +875,7 @@ export class MlsVlans {
     if (group.removed) return
     this.#promotePending(vlan)
     const before = group.members().map((m) => hex(m.peerId))
-    let result: { removed: boolean }
+    let result: { removed: boolean; updated: boolean }
     try {
       result = await group.processCommit({ bundle })
     } catch (error) {
@@ -625,8 +888,17 @@ export class MlsVlans {
     }
     vlan.counters.commitsApplied++
     if (result.removed) return this.#removed(vlan)
+    if (result.updated) {
+      vlan.wantUpdate = false
+      vlan.counters.updatesApplied++
+      this.#host.log.info({ vlan: vlan.name, epoch: Number(group.epoch) }, 'own update applied')
+    } else if (vlan.wantUpdate) {
+      // The commit left the epoch without this member's update: propose it in the new one.
+      vlan.lastUpdateSentAt = 0
+    }
     const after = new Set(group.members().map((m) => hex(m.peerId)))
     const removal = before.some((p) => !after.has(p))
+    if (vlan.isOwner) await this.#adoptMembership(vlan, before, after)
     if (removal) {
       // Security first: the new keys at once, the old epoch dropped at once.
       this.#switchNow(vlan, group)
@@ -645,6 +917,26 @@ export class MlsVlans {
       void this.#run(vlan, async () => this.#promote(vlan, epoch, 'timeout'))
     }, ACK_TIMEOUT_MS)
     vlan.pending = { epoch, waiting: new Set(), timer, startedAt: performance.now() }
+  }
+
+  /**
+   * Owner, after an admin's commit: whom it removed is no longer admitted,
+   * whom it added is, so the owner's own adds (from its config) agree.
+   */
+  async #adoptMembership(vlan: MlsVlan, before: string[], after: Set<string>): Promise<void> {
+    const was = new Set(before)
+    for (const p of before)
+      if (!after.has(p)) await this.#forget(vlan, peerIdText(Buffer.from(p, 'hex')))
+    let changed = false
+    for (const p of after) {
+      if (was.has(p)) continue
+      const peer = peerIdText(Buffer.from(p, 'hex'))
+      vlan.admitted.add(peer)
+      vlan.changes.added.add(peer)
+      vlan.changes.removed.delete(peer)
+      changed = true
+    }
+    if (changed) await this.#storeChanges(vlan)
   }
 
   /** Tells the owner this member holds its current epoch (sealed under the epoch it sends under). */
@@ -677,12 +969,12 @@ export class MlsVlans {
     vlan.lastKeyPackageAt = Date.now()
   }
 
-  #requestCatchUp(vlan: MlsVlan): void {
+  #requestCatchUp(vlan: MlsVlan, to?: Link): void {
     const group = vlan.group
     if (group === undefined) return
     const request = concat(Uint8Array.of(CATCH_UP_REQUEST), vlan.vlanId, u64(group.epoch))
     // The owner holds the log; any member would do.
-    const link = this.#host.getLink(vlan.ownerPeerId) ?? this.#host.links()[0]
+    const link = to ?? this.#host.getLink(vlan.ownerPeerId) ?? this.#host.links()[0]
     if (link?.sendControl({ channel: CHANNEL_CATCH_UP, payload: request }))
       vlan.counters.catchUpRequests++
   }
@@ -696,7 +988,8 @@ export class MlsVlans {
       this.#sendLog(vlan, link, b.readBigUInt64BE(33))
       return
     }
-    if (payload[0] !== CATCH_UP_ANSWER || payload.length < 35 || vlan.isOwner) return
+    // The owner too: it catches up on an admin's commits made while it was away.
+    if (payload[0] !== CATCH_UP_ANSWER || payload.length < 35) return
     const n = b.readUInt16BE(33)
     const bundles: Uint8Array[] = []
     let at = 35
@@ -712,6 +1005,7 @@ export class MlsVlans {
       const group = vlan.group
       if (group === undefined || group.removed) return
       let applied: number
+      const beforeCatchUp = group.members().map((m) => hex(m.peerId))
       try {
         applied = await group.catchUp({ bundles })
       } catch (error) {
@@ -723,6 +1017,12 @@ export class MlsVlans {
       }
       if (applied === 0) return
       vlan.counters.catchUpApplied += applied
+      if (vlan.isOwner)
+        await this.#adoptMembership(
+          vlan,
+          beforeCatchUp,
+          new Set(group.members().map((m) => hex(m.peerId))),
+        )
       this.#host.log.info(
         { vlan: vlan.name, applied, epoch: Number(group.epoch), from: link.id },
         'caught up',
@@ -759,9 +1059,15 @@ export class MlsVlans {
   /** A link came up: a joining member sends its key package to the owner; a member asks for missed commits. */
   onLinkUp(link: Link): void {
     for (const vlan of this.#vlans.values()) {
-      if (vlan.isOwner || link.id !== vlan.ownerPeerId) continue
+      if (vlan.isOwner) {
+        // An admin may have committed while the owner was away.
+        if (vlan.admins.has(link.id)) this.#requestCatchUp(vlan, link)
+        continue
+      }
+      const toOwner = link.id === vlan.ownerPeerId
+      if (!toOwner && !vlan.admins.has(link.id)) continue
       if (vlan.state === 'joining') this.#sendKeyPackage(vlan, link)
-      else if (vlan.state === 'member') this.#requestCatchUp(vlan)
+      else if (vlan.state === 'member' && toOwner) this.#requestCatchUp(vlan)
     }
   }
 
@@ -772,14 +1078,32 @@ export class MlsVlans {
     if (link.sendControl({ channel: CHANNEL_KEY_PACKAGE, payload })) vlan.counters.keyPackagesSent++
   }
 
-  /** Called every tick: joining members resend their key package until a Welcome comes. */
+  /**
+   * Called every tick: joining members resend their key package (to the
+   * owner and the config's admins) until a Welcome comes; a member that
+   * asked for its own update resends its proposal until a commit applies it.
+   */
   tick(): void {
     const now = Date.now()
     for (const vlan of this.#vlans.values()) {
-      if (vlan.isOwner || vlan.state !== 'joining') continue
+      if (vlan.isOwner) continue
+      if (vlan.state === 'member' && vlan.wantUpdate) {
+        if (now - vlan.lastUpdateSentAt < UPDATE_RESEND_MS) continue
+        vlan.lastUpdateSentAt = now
+        this.#run(vlan, () => this.#proposeUpdate(vlan)).catch((error: unknown) =>
+          this.#host.log.warn(
+            { vlan: vlan.name, err: (error as Error).message },
+            'update proposal not sent',
+          ),
+        )
+        continue
+      }
+      if (vlan.state !== 'joining') continue
       if (now - vlan.lastKeyPackageAt < KEY_PACKAGE_RESEND_MS) continue
-      const link = this.#host.getLink(vlan.ownerPeerId)
-      if (link?.status === 'up') this.#sendKeyPackage(vlan, link)
+      for (const peer of [vlan.ownerPeerId, ...vlan.admins]) {
+        const link = this.#host.getLink(peer)
+        if (link?.status === 'up') this.#sendKeyPackage(vlan, link)
+      }
     }
   }
 
@@ -805,6 +1129,10 @@ export class MlsVlans {
         state: vlan.state,
         ...this.#summary(vlan),
         admitted: vlan.isOwner ? [...vlan.admitted] : undefined,
+        proposers: vlan.isOwner ? [...vlan.proposers] : undefined,
+        admins: vlan.admins.size > 0 ? [...vlan.admins] : undefined,
+        canCommit: vlan.group?.canCommit() ?? false,
+        wantUpdate: vlan.wantUpdate || undefined,
         switchEpochs: vlan.state === 'member' ? this.#host.sw.epochsOf(vlan.name) : undefined,
         counters: vlan.counters,
       }

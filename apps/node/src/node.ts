@@ -342,13 +342,19 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       const result = await link.ping({ timeoutMs: 5000 })
       return { rttMs: result.rttMs, hops: result.hops.map(peerIdText) }
     },
-    // `peertap vlan add|remove|update` (the owner changes an MLS VLAN's membership).
+    // `peertap vlan add|remove|update|lease` (MLS VLAN membership: the owner or an admin commits, members propose).
     actions: {
       'vlan/add': (params) =>
         mlsOrThrow().add(params.get('vlan') ?? undefined, required(params, 'peer')),
       'vlan/remove': (params) =>
         mlsOrThrow().remove(params.get('vlan') ?? undefined, required(params, 'peer')),
       'vlan/update': (params) => mlsOrThrow().update(params.get('vlan') ?? undefined),
+      'vlan/lease': (params) =>
+        mlsOrThrow().lease(
+          params.get('vlan') ?? undefined,
+          required(params, 'peer'),
+          Number(required(params, 'seconds')),
+        ),
     },
   })
   const controlPath = join(config.stateDir, CONTROL_FILE)

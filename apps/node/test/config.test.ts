@@ -37,11 +37,18 @@ describe('config validation', () => {
       ...good,
       vlans: [
         { ...mlsVlan, mls: { owner: 'self', members: [peerB] } },
-        { ...mlsVlan, name: 'other', mls: { owner: peerB } },
+        { ...mlsVlan, name: 'other', mls: { owner: peerB, admins: [peerB] } },
+        {
+          ...mlsVlan,
+          name: 'third',
+          mls: { owner: 'self', members: [peerB], proposers: [peerB], admins: [peerB] },
+        },
       ],
     })
     expect(config.vlans[0]!.mls).toEqual({ owner: 'self', members: [peerB] })
     expect(config.vlans[1]!.secret).toBeUndefined()
+    expect(config.vlans[1]!.mls?.admins).toEqual([peerB])
+    expect(config.vlans[2]!.mls?.proposers).toEqual([peerB])
   })
 
   it.each([
@@ -94,9 +101,19 @@ describe('config validation', () => {
       /^vlans\.0\.mls\.members\.1: .*PeerId/,
     ],
     [
+      'a proposer that is not a PeerId',
+      { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'self', proposers: ['bob'] } }] },
+      /^vlans\.0\.mls\.proposers\.0: .*PeerId/,
+    ],
+    [
+      'an admin that is not a PeerId',
+      { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'self', admins: [peerB, 'carol'] } }] },
+      /^vlans\.0\.mls\.admins\.1: .*PeerId/,
+    ],
+    [
       'an unknown mls field',
-      { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'self', admins: [] } }] },
-      /^vlans\.0\.mls\.admins: .*unknown field/,
+      { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'self', moderators: [] } }] },
+      /^vlans\.0\.mls\.moderators: .*unknown field/,
     ],
     [
       'two VLANs of one name',

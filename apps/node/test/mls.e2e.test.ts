@@ -3,12 +3,19 @@
  * processes in network namespaces this test creates. A owns the VLAN and
  * admits B and C by config; D's config names the VLAN and its owner, but A
  * never admitted it. B and C join by key package and Welcome over the
- * trunk's CONTROL messages. Needs root and /dev/net/tun; elsewhere it skips.
+ * trunk's CONTROL messages. A's config lets B propose membership changes
+ * and names B as an admin it may lease. Needs root and /dev/net/tun;
+ * elsewhere it skips.
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { loadVlanGroup, MlsError, nodeIdentityFromEd25519PrivateKey } from '@peertap/mls'
+import { FileStorage } from '@peertap/mls/file-storage'
 import { childLines, rootAndTun } from '@peertap/tool-netns'
+import { loadOrCreateIdentity } from '@peertap/trunk'
+import { deriveVlanId } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NODE_ARGV, type NodeStatus, Overlay, TAP } from '../src/harness.ts'
 
@@ -28,6 +35,8 @@ interface MlsStatus {
   epoch?: number
   members: string[]
   switchEpochs?: { current: number; previous?: number; next?: number }
+  admitted?: string[]
+  canCommit: boolean
   counters: Record<string, number>
 }
 type Status = NodeStatus & { mls: Record<string, MlsStatus> }
@@ -37,6 +46,28 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
   let snapshots: string
 
   const status = async (host: string) => (await overlay.status(host)) as Status
+  /** Loads the MLS group from a copy of a node's state directory (never a live one). */
+  const loadCopy = async (dir: string) => {
+    const key = await loadOrCreateIdentity(dir)
+    const vlanId = deriveVlanId(
+      peerIdFromString(overlay.node('a').peerId).toMultihash().bytes,
+      'demo',
+    )
+    const group = await loadVlanGroup({
+      vlanId,
+      identity: await nodeIdentityFromEd25519PrivateKey(key.raw),
+      storage: await FileStorage.open(join(dir, 'mls')),
+    })
+    if (group === undefined) throw new Error(`no MLS record in ${dir}`)
+    return group
+  }
+  const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs = 15_000) => {
+    const deadline = Date.now() + timeoutMs
+    while (!(await check().catch(() => false))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
   const mls = async (host: string) => (await status(host)).mls.demo!
   const peertap = (host: string, args: string[]) =>
     overlay.topo.exec(host, [...NODE_ARGV, ...args, '-s', overlay.node(host).stateDir])
@@ -83,7 +114,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     overlay = await Overlay.start({
       transport: 'tcp',
       hosts: ['a', 'b', 'c', 'd'],
-      mls: { owner: 'a', admitted: ['b', 'c'] },
+      mls: { owner: 'a', admitted: ['b', 'c'], proposers: ['b'], admins: ['b'] },
     })
     snapshots = await mkdtemp(join(tmpdir(), 'peertap-mls-e2e-'))
   }, 60_000)
@@ -212,6 +243,51 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     // A figure more than a bound: the transfer saturates the path, so a ping may meet a full queue.
     expect(got).toBeGreaterThanOrEqual(72)
   }, 120_000)
+
+  it("a member's self-update (`peertap vlan update` on D): an MLS Update proposal A commits; a copy of D's state from before decrypts nothing new", async () => {
+    const [c, d] = [overlay.node('c'), overlay.node('d')]
+    const before = await settled(['b', 'c', 'd'])
+    // What an attacker who copied D's disk before the update holds; and, as a
+    // control, a copy of C's, who does not update.
+    const stolen = join(snapshots, 'd-before-update')
+    const control = join(snapshots, 'c-before-update')
+    await cp(d.stateDir, stolen, { recursive: true })
+    await cp(c.stateDir, control, { recursive: true })
+    const t0 = performance.now()
+    const answer = JSON.parse(await peertap('d', ['vlan', 'update']))
+    expect(answer.proposed).toBe('update')
+    await waitFor(
+      'D to apply its update',
+      async () => (await mls('d')).counters.updatesApplied === 1,
+    )
+    const after = await settled(['b', 'c', 'd'])
+    const updateMs = performance.now() - t0
+    expect(after.epoch).toBe(before.epoch! + 1)
+    expect(after.members).toEqual(before.members)
+    expect(after.counters.proposalsCommitted).toBeGreaterThanOrEqual(1)
+    expect(await ping('d', 'b')).toMatch(/3 received/)
+    expect(await ping('a', 'd')).toMatch(/3 received/)
+
+    // The commit, from a copy of D's state now (its log holds it).
+    const now = join(snapshots, 'd-after-update')
+    await cp(d.stateDir, now, { recursive: true })
+    const dNow = await loadCopy(now)
+    const [bundle] = dNow.commitLog({ since: BigInt(before.epoch!) })
+    expect(bundle).toBeInstanceOf(Uint8Array)
+    const old = await loadCopy(stolen)
+    expect(Number(old.epoch)).toBe(before.epoch)
+    const refusal = await old.processCommit({ bundle: bundle! }).catch((e: unknown) => e)
+    expect(refusal).toBeInstanceOf(MlsError)
+    expect((refusal as MlsError).code).toBe('mls-rejected')
+    expect(Number(old.epoch)).toBe(before.epoch)
+    const fresh = dNow.epochKeys().secrets.frameBase
+    expect(Buffer.from(old.epochKeys().secrets.frameBase).equals(Buffer.from(fresh))).toBe(false)
+    // Control: C's copy, from the same moment, follows the same commit.
+    const cOld = await loadCopy(control)
+    expect((await cOld.processCommit({ bundle: bundle! })).epoch).toBe(BigInt(after.epoch!))
+    expect(Buffer.from(cOld.epochKeys().secrets.frameBase).equals(Buffer.from(fresh))).toBe(true)
+    console.log(`member self-update (proposal, commit, acks) settled in ${updateMs.toFixed(0)} ms`)
+  }, 60_000)
 
   it('after `peertap vlan remove C`, C opens nothing sent later and its frames are refused', async () => {
     const [a, b, c] = ['a', 'b', 'c'].map((h) => overlay.node(h)) as [
@@ -387,5 +463,67 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     expect(c.state).toBe('joining')
     expect(c.epoch).toBeUndefined()
     expect(c.counters.keyPackagesSent).toBeGreaterThan(0)
+  }, 60_000)
+  it('members propose: D (not a proposer) may not remove B; B (a proposer) removes D through A', async () => {
+    const [b, d] = [overlay.node('b'), overlay.node('d')]
+    const before = await settled(['b', 'd'], 20_000)
+    const refusedBefore = before.counters.proposalsRefused ?? 0
+    const ousting = JSON.parse(await peertap('d', ['vlan', 'remove', b.peerId]))
+    expect(ousting.proposed).toBe('remove')
+    await waitFor(
+      "A to refuse D's proposal",
+      async () => ((await mls('a')).counters.proposalsRefused ?? 0) > refusedBefore,
+    )
+    const stillThere = await mls('a')
+    expect(stillThere.epoch).toBe(before.epoch)
+    expect(stillThere.members).toContain(b.peerId)
+
+    const proposed = JSON.parse(await peertap('b', ['vlan', 'remove', d.peerId]))
+    expect(proposed.proposed).toBe('remove')
+    await waitFor('D to be removed', async () => (await mls('d')).counters.removed === 1)
+    const after = await settled(['b'])
+    expect(after.epoch).toBe(before.epoch! + 1)
+    expect(after.members).not.toContain(d.peerId)
+    // A stops admitting D, though A's own config never listed it.
+    expect((await mls('a')).admitted).not.toContain(d.peerId)
+    // a removal: A and B hold only the new epoch
+    expect(after.switchEpochs).toEqual({ current: after.epoch })
+    await expect(ping('d', 'b', 2)).rejects.toThrow()
+    expect(await ping('b', 'a')).toMatch(/3 received/)
+  }, 60_000)
+
+  it('A leases B; B commits while A is down; A catches up from B and may not commit until the lease runs out', async () => {
+    const b = overlay.node('b')
+    const before = await settled(['b'])
+    const lease = JSON.parse(await peertap('a', ['vlan', 'lease', b.peerId, '--seconds', '120']))
+    expect(lease.notAfter - lease.notBefore).toBe(120)
+    await waitFor(
+      'B to accept the lease',
+      async () => (await mls('b')).counters.leasesAccepted === 1,
+    )
+    expect((await mls('b')).canCommit).toBe(true)
+    expect((await mls('a')).canCommit).toBe(false)
+    let committed: { updated?: boolean; epoch?: number } | undefined
+    await overlay.restart('a', async () => {
+      committed = JSON.parse(await peertap('b', ['vlan', 'update']))
+    })
+    expect(committed?.updated).toBe(true)
+    expect(committed?.epoch).toBe(before.epoch! + 1)
+    await waitFor(
+      'A to catch up from B',
+      async () => (await mls('a')).epoch === before.epoch! + 1,
+      20_000,
+    )
+    const a = await mls('a')
+    expect(a.counters.catchUpApplied).toBeGreaterThanOrEqual(1)
+    expect(a.canCommit).toBe(false) // the lease still runs, and A stored it
+    await expect(peertap('a', ['vlan', 'update'])).rejects.toThrow()
+    let out = ''
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline) {
+      out = await ping('a', 'b', 2).catch(() => '')
+      if (/2 received/.test(out)) break
+    }
+    expect(out).toMatch(/2 received/)
   }, 60_000)
 })
