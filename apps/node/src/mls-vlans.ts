@@ -9,8 +9,10 @@
  *     channel 2  Welcome      vlanId(32) ‖ MLSMessage Welcome          owner -> member
  *     channel 3  catch-up     0x01 ‖ vlanId(32) ‖ u64 since            request
  *                             0x02 ‖ vlanId(32) ‖ u16 n ‖ (u32 len ‖ bundle)^n   answer
+ *                             0x03 ‖ vlanId(32) ‖ bundle   a commit too large for one frame
  *     channel 5  proposal     vlanId(32) ‖ MLSMessage proposal         member -> owner
  *     channel 6  lease        vlanId(32) ‖ lease                       owner -> admin
+ *     channel 7  fragment     a piece of a message too large for one trunk message (mls-fragments.ts)
  *   kind-2 (control) plaintexts inside the VLAN, under its broadcast VFT
  *     0x01 ‖ bundle                 a commit, to every member
  *     0x02 ‖ u64 epoch ‖ u32 leaf   a member holds `epoch` for receiving (ack)
@@ -50,6 +52,7 @@ import { deriveVlanId } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
+import { CHANNEL_FRAGMENT, ControlFragments, MAX_MESSAGE_BYTES } from './mls-fragments.ts'
 
 export const CHANNEL_KEY_PACKAGE = 1
 export const CHANNEL_WELCOME = 2
@@ -58,6 +61,15 @@ export const CHANNEL_PROPOSAL = 5
 export const CHANNEL_LEASE = 6
 const CATCH_UP_REQUEST = 1
 const CATCH_UP_ANSWER = 2
+const CATCH_UP_COMMIT = 3
+/**
+ * A commit bundle up to this size goes inside the VLAN as one kind-2 frame;
+ * a larger one (an add of hundreds of members) goes point to point to each
+ * member over CONTROL 3, in fragments (mls-fragments.ts).
+ */
+const MAX_IN_VLAN_COMMIT_BYTES = 60_000
+/** A catch-up answer carries at most this many bytes of bundles (in fragments if need be). */
+const MAX_CATCH_UP_BYTES = MAX_MESSAGE_BYTES - 1024
 export const VLAN_COMMIT = 1
 export const VLAN_ACK = 2
 export const VLAN_SWITCH = 3
@@ -212,6 +224,8 @@ export class MlsVlans {
   readonly #storage: FileStorage
   readonly #vlans = new Map<string, MlsVlan>()
   readonly #byId = new Map<string, MlsVlan>()
+  /** MLS messages larger than one trunk message, both ways. */
+  readonly #fragments = new ControlFragments()
   #stopped = false
 
   private constructor(host: MlsHost, identity: NodeIdentity, storage: FileStorage) {
@@ -440,8 +454,7 @@ export class MlsVlans {
   async #afterRemoval(vlan: MlsVlan, bundle: Uint8Array, epoch: number): Promise<void> {
     const group = vlan.group!
     // Sealed under the epoch being left, which the members still hold.
-    this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), bundle))
-    vlan.counters.commitsSent++
+    this.#sendCommit(vlan, bundle)
     vlan.committed = epoch
     this.#switchNow(vlan, group)
     await this.#host.refresh()
@@ -465,7 +478,7 @@ export class MlsVlans {
   #sendProposal(vlan: MlsVlan, proposal: Uint8Array): void {
     const link = this.#host.getLink(vlan.ownerPeerId)
     if (link?.status !== 'up') throw new Error(`no link to the owner ${vlan.ownerPeerId}`)
-    if (!link.sendControl({ channel: CHANNEL_PROPOSAL, payload: concat(vlan.vlanId, proposal) }))
+    if (!this.#fragments.send(link, CHANNEL_PROPOSAL, concat(vlan.vlanId, proposal)))
       throw new Error('the link to the owner did not take the proposal (queue full)')
     vlan.counters.proposalsSent++
   }
@@ -563,11 +576,13 @@ export class MlsVlans {
     const startedAt = performance.now()
     this.#host.sw.prepareEpoch(vlan.name, keys)
     await this.#host.refresh()
-    this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), bundle))
-    vlan.counters.commitsSent++
+    this.#sendCommit(vlan, bundle)
     if (welcome !== undefined && joiner !== undefined) {
       const link = this.#host.getLink(joiner)
-      if (link?.sendControl({ channel: CHANNEL_WELCOME, payload: concat(vlan.vlanId, welcome) }))
+      if (
+        link !== undefined &&
+        this.#fragments.send(link, CHANNEL_WELCOME, concat(vlan.vlanId, welcome))
+      )
         vlan.counters.welcomesSent++
     }
     const epoch = keys.epoch
@@ -669,6 +684,12 @@ export class MlsVlans {
 
   /** A trunk CONTROL message on channels 1 to 3; others are not ours (returns false). */
   onControl(control: Control, link: Link): boolean {
+    if (control.channel === CHANNEL_FRAGMENT) {
+      const whole = this.#fragments.receive(link.id, control.payload, performance.now())
+      // Only MLS channels travel in fragments (never a fragment in fragments).
+      if (whole !== undefined && whole.channel !== CHANNEL_FRAGMENT) this.onControl(whole, link)
+      return true
+    }
     const { channel, payload } = control
     if (
       channel !== CHANNEL_KEY_PACKAGE &&
@@ -714,7 +735,7 @@ export class MlsVlans {
       const sent = vlan.welcomes.get(peer)
       if (sent !== undefined && Buffer.from(sent.keyPackage).equals(keyPackage)) {
         const payload = concat(vlan.vlanId, sent.welcome)
-        if (link.sendControl({ channel: CHANNEL_WELCOME, payload })) vlan.counters.welcomesResent++
+        if (this.#fragments.send(link, CHANNEL_WELCOME, payload)) vlan.counters.welcomesResent++
       }
       return
     }
@@ -988,6 +1009,15 @@ export class MlsVlans {
       this.#sendLog(vlan, link, b.readBigUInt64BE(33))
       return
     }
+    if (payload[0] === CATCH_UP_COMMIT) {
+      // A commit too large for a frame: handled as if it had come inside the VLAN.
+      const bundle = payload.slice(33)
+      await this.#run(vlan, () => this.#onCommit(vlan, bundle)).catch((error: unknown) => {
+        vlan.counters.commitsRefused++
+        throw error
+      })
+      return
+    }
     // The owner too: it catches up on an admin's commits made while it was away.
     if (payload[0] !== CATCH_UP_ANSWER || payload.length < 35) return
     const n = b.readUInt16BE(33)
@@ -1043,17 +1073,39 @@ export class MlsVlans {
     let size = 0
     for (const bundle of group.commitLog({ since })) {
       size += 4 + bundle.length
-      if (size > 60_000) break
+      if (size > MAX_CATCH_UP_BYTES) break
       const len = Buffer.alloc(4)
       len.writeUInt32BE(bundle.length)
       parts.push(len, bundle)
     }
     const n = Buffer.alloc(2)
     n.writeUInt16BE(parts.length / 2)
-    link.sendControl({
-      channel: CHANNEL_CATCH_UP,
-      payload: concat(Uint8Array.of(CATCH_UP_ANSWER), vlan.vlanId, n, ...parts),
-    })
+    this.#fragments.send(
+      link,
+      CHANNEL_CATCH_UP,
+      concat(Uint8Array.of(CATCH_UP_ANSWER), vlan.vlanId, n, ...parts),
+    )
+  }
+
+  /**
+   * Sends a commit to every member: inside the VLAN as one frame if it fits,
+   * else point to point (CONTROL 3, in fragments) to each member this node
+   * has a link to. (Members reached only through relays then get it from
+   * the ack timeout's resend, or catch up when they see the next commit.)
+   */
+  #sendCommit(vlan: MlsVlan, bundle: Uint8Array): void {
+    vlan.counters.commitsSent++
+    if (bundle.length <= MAX_IN_VLAN_COMMIT_BYTES) {
+      this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), bundle))
+      return
+    }
+    const group = vlan.group!
+    const payload = concat(Uint8Array.of(CATCH_UP_COMMIT), vlan.vlanId, bundle)
+    for (const m of group.members()) {
+      if (m.leafIndex === group.leafIndex) continue
+      const link = this.#host.getLink(peerIdText(m.peerId))
+      if (link?.status === 'up') this.#fragments.send(link, CHANNEL_CATCH_UP, payload)
+    }
   }
 
   /** A link came up: a joining member sends its key package to the owner; a member asks for missed commits. */
@@ -1132,6 +1184,7 @@ export class MlsVlans {
         proposers: vlan.isOwner ? [...vlan.proposers] : undefined,
         admins: vlan.admins.size > 0 ? [...vlan.admins] : undefined,
         canCommit: vlan.group?.canCommit() ?? false,
+        fragments: this.#fragments.counters,
         wantUpdate: vlan.wantUpdate || undefined,
         switchEpochs: vlan.state === 'member' ? this.#host.sw.epochsOf(vlan.name) : undefined,
         counters: vlan.counters,

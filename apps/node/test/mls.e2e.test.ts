@@ -7,11 +7,17 @@
  * and names B as an admin it may lease. Needs root and /dev/net/tun;
  * elsewhere it skips.
  */
+import { randomBytes } from 'node:crypto'
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { loadVlanGroup, MlsError, nodeIdentityFromEd25519PrivateKey } from '@peertap/mls'
+import {
+  createKeyPackage,
+  loadVlanGroup,
+  MlsError,
+  nodeIdentityFromEd25519PrivateKey,
+} from '@peertap/mls'
 import { FileStorage } from '@peertap/mls/file-storage'
 import { childLines, rootAndTun } from '@peertap/tool-netns'
 import { loadOrCreateIdentity } from '@peertap/trunk'
@@ -491,6 +497,61 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     await expect(ping('d', 'b', 2)).rejects.toThrow()
     expect(await ping('b', 'a')).toMatch(/3 received/)
   }, 60_000)
+
+  it("a large group: 250 more members make A's commit and C's Welcome larger than a trunk message; B catches up and C joins through fragments", async () => {
+    const [a, b, c] = [overlay.node('a'), overlay.node('b'), overlay.node('c')]
+    const before = await settled(['b'])
+    let sizes = { bundle: 0, welcome: 0 }
+    // While A is down, its group grows by 250 members: real key packages of
+    // identities that run no node (so they never acknowledge: the 2 s bound applies).
+    await overlay.restart('a', async () => {
+      const group = await loadCopy(a.stateDir)
+      const phantoms = await Promise.all(
+        Array.from({ length: 250 }, () => nodeIdentityFromEd25519PrivateKey(randomBytes(32))),
+      )
+      const kps = await Promise.all(phantoms.map((identity) => createKeyPackage({ identity })))
+      const out = await group.addMembers({
+        keyPackages: kps.map((kp, i) => ({ keyPackage: kp.keyPackage, from: phantoms[i]!.peerId })),
+      })
+      sizes = { bundle: out.bundle.length, welcome: out.welcome!.length }
+    })
+    expect(sizes.bundle).toBeGreaterThan(66_560)
+    // B missed that commit: it catches up from A's log, the answer in fragments.
+    const grown = await settled(['b'], 30_000)
+    expect(grown.epoch).toBe(before.epoch! + 1)
+    expect(grown.members.length).toBe(252)
+    const bStatus = (await status('b')).mls.demo as MlsStatus & {
+      fragments: Record<string, number>
+    }
+    expect(bStatus.fragments.messagesReassembled).toBeGreaterThanOrEqual(1)
+
+    // C (removed earlier, still asking) is admitted again: its Welcome holds
+    // the 253-leaf tree and crosses in fragments.
+    const t0 = performance.now()
+    JSON.parse(await peertap('a', ['vlan', 'add', c.peerId]))
+    await waitFor('C to join', async () => (await mls('c')).state === 'member', 30_000)
+    const joined = await settled(['b', 'c'], 30_000)
+    const joinMs = performance.now() - t0
+    expect(joined.members).toContain(c.peerId)
+    const aStatus = (await status('a')).mls.demo as MlsStatus & {
+      fragments: Record<string, number>
+    }
+    expect(aStatus.fragments.messagesSplit).toBeGreaterThanOrEqual(1)
+    const cStatus = (await status('c')).mls.demo as MlsStatus & {
+      fragments: Record<string, number>
+    }
+    expect(cStatus.fragments.messagesReassembled).toBeGreaterThanOrEqual(1)
+    let out = ''
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline) {
+      out = await ping('c', 'b', 2).catch(() => '')
+      if (/2 received/.test(out)) break
+    }
+    expect(out).toMatch(/2 received/)
+    console.log(
+      `252-member group: add commit ${(sizes.bundle / 1024).toFixed(0)} KB (B caught up through fragments); C's Welcome into 253 members joined in ${joinMs.toFixed(0)} ms; ${b.host} reassembled ${bStatus.fragments.messagesReassembled}, ${a.host} split ${aStatus.fragments.messagesSplit}`,
+    )
+  }, 120_000)
 
   it('A leases B; B commits while A is down; A catches up from B and may not commit until the lease runs out', async () => {
     const b = overlay.node('b')

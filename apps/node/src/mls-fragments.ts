@@ -1,0 +1,154 @@
+/**
+ * MLS messages larger than one trunk message (docs/spec/11-mls.md §11): a
+ * 1000-member Welcome is about 429 KB, a trunk message at most 64 KiB +
+ * 1 KiB. Such a message (channel u16 ‖ payload, the CONTROL message it
+ * would have been) is split with @peertap/frag (05-fragmentation.md) into
+ * CONTROL messages on channel 7, each carrying one fragment, and
+ * reassembled by the neighbour, then handled as if it had come whole on its
+ * channel. Messages that fit go whole, as before.
+ *
+ * Receiving is bounded whatever a neighbour sends: at most
+ * MAX_MESSAGE_BYTES per message, per neighbour at most two reassemblies
+ * and 2 MAX_MESSAGE_BYTES of buffers, at most MAX_PEERS neighbours
+ * reassembling at once (fragments from others are dropped and counted),
+ * and a reassembly not complete after TIMEOUT_MS is dropped. The trunk
+ * authenticates each neighbour, so reassemblies are keyed by its PeerId.
+ */
+import { randomInt } from 'node:crypto'
+import { Fragmenter, Outcome, Reassembler } from '@peertap/frag'
+
+/** CONTROL channel of a fragment of a larger MLS message. */
+export const CHANNEL_FRAGMENT = 7
+/** Largest MLS message carried in fragments: a Welcome for about 2400 members. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024
+/** Largest CONTROL payload sent whole, and the size of each fragment (header included). */
+export const MAX_FRAGMENT_BYTES = 60_000
+/** Neighbours with reassemblies open at once. */
+export const MAX_PEERS = 8
+/** A message whose fragments have not all come after this long is dropped. */
+export const TIMEOUT_MS = 10_000
+
+/** What the node's link offers this module. */
+export interface ControlLink {
+  readonly id: string
+  sendControl(control: { channel: number; payload: Uint8Array }): boolean
+}
+
+export interface ControlFragmentsCounters {
+  /** Messages sent in fragments, and the fragments. */
+  messagesSplit: number
+  fragmentsSent: number
+  /** Messages not sent: over MAX_MESSAGE_BYTES, or the link refused a fragment (queue full). */
+  sendsFailed: number
+  /** Fragments received; messages reassembled. */
+  fragmentsReceived: number
+  messagesReassembled: number
+  /** Fragments dropped: too many neighbours reassembling, or refused by the reassembler's bounds. */
+  fragmentsDropped: number
+}
+
+export class ControlFragments {
+  readonly counters: ControlFragmentsCounters = {
+    messagesSplit: 0,
+    fragmentsSent: 0,
+    sendsFailed: 0,
+    fragmentsReceived: 0,
+    messagesReassembled: 0,
+    fragmentsDropped: 0,
+  }
+  readonly #fragmenter = new Fragmenter({
+    maxFragmentBytes: MAX_FRAGMENT_BYTES,
+    maxDatagramBytes: MAX_MESSAGE_BYTES + 2,
+    maxFragmentsPerDatagram: Math.ceil((MAX_MESSAGE_BYTES + 2) / (MAX_FRAGMENT_BYTES - 10)),
+    // 05-fragmentation.md §5.3: a random first id, so a restarted sender does not reuse ids.
+    firstId: randomInt(2 ** 32 - 1),
+  })
+  readonly #peers = new Map<string, Reassembler<string>>()
+
+  /**
+   * Sends `payload` on `channel` to the neighbour: whole if it fits
+   * MAX_FRAGMENT_BYTES, else in fragments on CHANNEL_FRAGMENT. False if it
+   * was not (all) sent.
+   */
+  send(link: ControlLink, channel: number, payload: Uint8Array): boolean {
+    if (payload.length <= MAX_FRAGMENT_BYTES) return link.sendControl({ channel, payload })
+    const message = new Uint8Array(2 + payload.length)
+    new DataView(message.buffer).setUint16(0, channel)
+    message.set(payload, 2)
+    const f = this.#fragmenter
+    const count = f.fragmentCount(message.length)
+    if (count === 0) {
+      this.counters.sendsFailed++
+      return false
+    }
+    const scratch = new Uint8Array(count * f.maxFragmentBytes)
+    f.split(message, scratch)
+    this.counters.messagesSplit++
+    for (let i = 0; i < count; i++) {
+      const at = i * f.maxFragmentBytes
+      const fragment = scratch.subarray(at, at + f.fragmentBytes(message.length, i))
+      if (!link.sendControl({ channel: CHANNEL_FRAGMENT, payload: fragment })) {
+        this.counters.sendsFailed++
+        return false
+      }
+      this.counters.fragmentsSent++
+    }
+    return true
+  }
+
+  /**
+   * A fragment from neighbour `peer`: the whole message (its channel and
+   * payload) when this fragment completes it, else undefined. Never throws.
+   */
+  receive(
+    peer: string,
+    fragment: Uint8Array,
+    now: number,
+  ): { channel: number; payload: Uint8Array } | undefined {
+    this.counters.fragmentsReceived++
+    let reassembler = this.#peers.get(peer)
+    if (reassembler === undefined) {
+      this.#expire(now)
+      if (this.#peers.size >= MAX_PEERS) {
+        this.counters.fragmentsDropped++
+        return undefined
+      }
+      reassembler = new Reassembler<string>({
+        maxDatagramBytes: MAX_MESSAGE_BYTES + 2,
+        maxFragmentsPerDatagram: Math.ceil((MAX_MESSAGE_BYTES + 2) / (MAX_FRAGMENT_BYTES - 10)),
+        maxReassemblies: 2,
+        maxBytes: 2 * (MAX_MESSAGE_BYTES + 2),
+        timeoutMs: TIMEOUT_MS,
+      })
+      this.#peers.set(peer, reassembler)
+    }
+    const outcome = reassembler.push(peer, fragment, now)
+    if (outcome === Outcome.Pending) return undefined
+    if (reassembler.reassemblies === 0) this.#peers.delete(peer)
+    if (outcome !== Outcome.Complete) {
+      this.counters.fragmentsDropped++
+      return undefined
+    }
+    const message = reassembler.datagram!
+    if (message.length < 3) {
+      this.counters.fragmentsDropped++
+      return undefined
+    }
+    this.counters.messagesReassembled++
+    const channel = (message[0]! << 8) | message[1]!
+    return { channel, payload: message.slice(2) }
+  }
+
+  /** Neighbours with reassemblies open now (for status and tests). */
+  get peers(): number {
+    return this.#peers.size
+  }
+
+  /** Drops expired reassemblies, and the neighbours left with none. */
+  #expire(now: number): void {
+    for (const [peer, r] of this.#peers) {
+      r.expire(now)
+      if (r.reassemblies === 0) this.#peers.delete(peer)
+    }
+  }
+}
