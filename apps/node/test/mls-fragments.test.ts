@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
   CHANNEL_FRAGMENT,
-  type ControlLink,
   ControlFragments,
+  type ControlLink,
   MAX_FRAGMENT_BYTES,
   MAX_MESSAGE_BYTES,
   MAX_PEERS,
