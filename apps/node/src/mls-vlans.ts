@@ -618,11 +618,13 @@ export class MlsVlans {
     )
     const timer = setTimeout(() => {
       if (this.#stopped || vlan.acks?.epoch !== epoch) return
+      // One pass over the members (a group may have thousands).
+      const byLeaf = new Map(group.members().map((m) => [m.leafIndex, m.peerId]))
       for (const leaf of vlan.acks.waiting) {
-        const member = group.members().find((m) => m.leafIndex === leaf)
-        const link =
-          member === undefined ? undefined : this.#host.getLink(peerIdText(member.peerId))
-        if (link !== undefined) this.#sendLog(vlan, link, BigInt(Math.max(0, epoch - 8)))
+        const peerId = byLeaf.get(leaf)
+        const link = peerId === undefined ? undefined : this.#host.getLink(peerIdText(peerId))
+        if (link === undefined) continue
+        this.#sendLog(vlan, link, BigInt(Math.max(0, epoch - 8)))
         vlan.counters.commitsResent++
       }
       vlan.acks = undefined

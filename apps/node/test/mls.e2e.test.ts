@@ -498,16 +498,16 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     expect(await ping('b', 'a')).toMatch(/3 received/)
   }, 60_000)
 
-  it("a large group: 250 more members make A's commit and C's Welcome larger than a trunk message; B catches up and C joins through fragments", async () => {
+  it("a 1000-member group: 997 more members make A's commit and C's Welcome (about 429 KB) larger than a trunk message; B catches up and C joins through fragments", async () => {
     const [a, b, c] = [overlay.node('a'), overlay.node('b'), overlay.node('c')]
     const before = await settled(['b'])
     let sizes = { bundle: 0, welcome: 0 }
-    // While A is down, its group grows by 250 members: real key packages of
+    // While A is down, its group grows by 997 members: real key packages of
     // identities that run no node (so they never acknowledge: the 2 s bound applies).
     await overlay.restart('a', async () => {
       const group = await loadCopy(a.stateDir)
       const phantoms = await Promise.all(
-        Array.from({ length: 250 }, () => nodeIdentityFromEd25519PrivateKey(randomBytes(32))),
+        Array.from({ length: 997 }, () => nodeIdentityFromEd25519PrivateKey(randomBytes(32))),
       )
       const kps = await Promise.all(phantoms.map((identity) => createKeyPackage({ identity })))
       const out = await group.addMembers({
@@ -519,14 +519,14 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     // B missed that commit: it catches up from A's log, the answer in fragments.
     const grown = await settled(['b'], 30_000)
     expect(grown.epoch).toBe(before.epoch! + 1)
-    expect(grown.members.length).toBe(252)
+    expect(grown.members.length).toBe(999)
     const bStatus = (await status('b')).mls.demo as MlsStatus & {
       fragments: Record<string, number>
     }
     expect(bStatus.fragments.messagesReassembled).toBeGreaterThanOrEqual(1)
 
     // C (removed earlier, still asking) is admitted again: its Welcome holds
-    // the 253-leaf tree and crosses in fragments.
+    // the 1000-leaf tree and crosses in fragments.
     const t0 = performance.now()
     JSON.parse(await peertap('a', ['vlan', 'add', c.peerId]))
     await waitFor('C to join', async () => (await mls('c')).state === 'member', 30_000)
@@ -549,13 +549,15 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     }
     expect(out).toMatch(/2 received/)
     console.log(
-      `252-member group: add commit ${(sizes.bundle / 1024).toFixed(0)} KB (B caught up through fragments); C's Welcome into 253 members joined in ${joinMs.toFixed(0)} ms; ${b.host} reassembled ${bStatus.fragments.messagesReassembled}, ${a.host} split ${aStatus.fragments.messagesSplit}`,
+      `1000-member group: offline add commit ${(sizes.bundle / 1024).toFixed(0)} KB (B caught up through fragments); C's Welcome into 1000 members joined in ${joinMs.toFixed(0)} ms; ${b.host} reassembled ${bStatus.fragments.messagesReassembled}, ${a.host} split ${aStatus.fragments.messagesSplit}`,
     )
   }, 120_000)
 
-  it('A leases B; B commits while A is down; A catches up from B and may not commit until the lease runs out', async () => {
+  it('A leases B; B commits while A is down (to C point to point: the 1000-member commit exceeds a frame); A catches up from B and may not commit until the lease runs out', async () => {
     const b = overlay.node('b')
-    const before = await settled(['b'])
+    const before = await settled(['b', 'c'])
+    type WithFragments = MlsStatus & { fragments: Record<string, number> }
+    const cBefore = ((await status('c')).mls.demo as WithFragments).fragments
     const lease = JSON.parse(await peertap('a', ['vlan', 'lease', b.peerId, '--seconds', '120']))
     expect(lease.notAfter - lease.notBefore).toBe(120)
     await waitFor(
@@ -578,6 +580,11 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     const a = await mls('a')
     expect(a.counters.catchUpApplied).toBeGreaterThanOrEqual(1)
     expect(a.canCommit).toBe(false) // the lease still runs, and A stored it
+    // C got B's commit (larger than one frame) point to point, in fragments.
+    const after = await settled(['b', 'c'], 20_000)
+    expect(after.epoch).toBe(before.epoch! + 1)
+    const cAfter = ((await status('c')).mls.demo as WithFragments).fragments
+    expect(cAfter.messagesReassembled).toBeGreaterThan(cBefore.messagesReassembled!)
     await expect(peertap('a', ['vlan', 'update'])).rejects.toThrow()
     let out = ''
     const deadline = Date.now() + 15_000
@@ -586,5 +593,5 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
       if (/2 received/.test(out)) break
     }
     expect(out).toMatch(/2 received/)
-  }, 60_000)
+  }, 90_000)
 })
