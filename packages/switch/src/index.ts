@@ -8,6 +8,9 @@
  * lookup, replay check, open, local delivery; src/receive.ts). Pure:
  * devices, the forwarding table and the clock come in as arguments, so it
  * runs the same over real TAP devices and libp2p links or in a test.
+ * Frames led by a virtio-net header (kind 3: partial checksums, GSO) are
+ * checked and, for a port without the header, finished in software
+ * (src/vnet.ts: `checkVnetFrame`, `toPlainFrames`).
  *
  * @example
  * ```ts
@@ -45,3 +48,21 @@ export {
 } from './switch.ts'
 export { VftMap } from './vft-map.ts'
 export type { EpochKeys, PortDevice, VlanCounters } from './vlan.ts'
+export {
+  checkVnetFrame,
+  readVnetHeader,
+  toPlainFrames,
+  VNET_F_DATA_VALID,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  VNET_GSO_UDP,
+  VNET_GSO_UDP_L4,
+  VNET_HEADER_LENGTH,
+  type VnetDropReason,
+  type VnetHeader,
+  withZeroVnetHeader,
+  writeVnetHeader,
+} from './vnet.ts'
