@@ -2,7 +2,9 @@
 // one commit, Welcome and commit sizes, and the median time for the owner to
 // create a commit (a self-update; each returns only after its record is
 // stored) and for a member to process it (also stored), for N = 2, 10, 100,
-// 1000 members. In-memory storage, so the figures are MLS and encoding work;
+// 1000 members; and a member's self-update (its Update proposal, the owner
+// receiving and committing it, the member processing the commit that
+// applies it). In-memory storage, so the figures are MLS and encoding work;
 // one line measures the file storage's atomic write (fsync) at N = 1000.
 // Progress goes to stderr, the table to stdout.
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -47,6 +49,12 @@ interface Row {
   commitBytes: number
   record: number
   runs: number
+  propose: number
+  ownerCommit: number
+  updaterProcess: number
+  proposalBytes: number
+  updateCommitBytes: number
+  updateRuns: number
 }
 
 const rows: Row[] = []
@@ -98,6 +106,31 @@ for (const n of SIZES) {
       `N = ${n}: commit ${r + 1}/${runs}: create ${ms(commit.at(-1)!)} ms, process ${ms(proc.at(-1)!)} ms`,
     )
   }
+  // A member's self-update: its proposal, the owner's commit of it, its own processing.
+  const updateRuns = n >= 1000 ? 3 : 5
+  const propose: number[] = []
+  const ownerCommit: number[] = []
+  const updaterProcess: number[] = []
+  let proposalBytes = 0
+  let updateCommitBytes = 0
+  for (let r = 0; r < updateRuns; r++) {
+    t = performance.now()
+    const proposal = await member.proposeUpdate()
+    propose.push(performance.now() - t)
+    t = performance.now()
+    await group.receiveProposal({ message: proposal })
+    const { bundle } = await group.commitPending()
+    ownerCommit.push(performance.now() - t)
+    t = performance.now()
+    const out = await member.processCommit({ bundle })
+    updaterProcess.push(performance.now() - t)
+    if (!out.updated) throw new Error('the update was not applied')
+    proposalBytes = proposal.length
+    updateCommitBytes = bundle.length
+    log(
+      `N = ${n}: member update ${r + 1}/${updateRuns}: propose ${ms(propose.at(-1)!)} ms, owner commit ${ms(ownerCommit.at(-1)!)} ms, process ${ms(updaterProcess.at(-1)!)} ms`,
+    )
+  }
   const record = (await ownerStorage.read(recordName(vlanId)))!
   if (n === Math.max(...SIZES)) {
     const dir = await mkdtemp(join(tmpdir(), 'peertap-mls-bench-'))
@@ -123,6 +156,12 @@ for (const n of SIZES) {
     commitBytes,
     record: record.length,
     runs,
+    propose: median(propose),
+    ownerCommit: median(ownerCommit),
+    updaterProcess: median(updaterProcess),
+    proposalBytes,
+    updateCommitBytes,
+    updateRuns,
   })
 }
 
@@ -137,6 +176,16 @@ console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const r of rows) {
   console.log(
     `| ${r.n} | ${ms(r.keyPackages)} ms | ${ms(r.createAdd)} ms | ${kb(r.welcome)} | ${kb(r.addBundle)} | ${ms(r.join)} ms | ${ms(r.commit)} ms | ${ms(r.process)} ms | ${kb(r.commitBytes)} | ${kb(r.record)} | ${r.runs} |`,
+  )
+}
+console.log('')
+console.log(
+  '| members N | member self-update: propose (median) | owner receives + commits (median) | the member processes (median) | proposal | commit (with the proposal) | runs |',
+)
+console.log('|---|---|---|---|---|---|---|')
+for (const r of rows) {
+  console.log(
+    `| ${r.n} | ${ms(r.propose)} ms | ${ms(r.ownerCommit)} ms | ${ms(r.updaterProcess)} ms | ${kb(r.proposalBytes)} | ${kb(r.updateCommitBytes)} | ${r.updateRuns} |`,
   )
 }
 if (fileWrite !== undefined) {
