@@ -98,6 +98,13 @@ const TCP_CWR = 0x80
  * 128): virtio_net_hdr_to_skb refuses a UDP_L4 frame with more segments.
  */
 const UDP_MAX_SEGMENTS = 128
+/**
+ * Most TCP segments one GSO frame may stand for. Linux never sends an MSS
+ * below TCP_MIN_MSS (88), so a 64 KiB frame is at most 745 segments; a peer
+ * that sends a tiny gso_size to make one frame into tens of thousands (work
+ * for a port without offloads) is refused.
+ */
+const TCP_MAX_SEGMENTS = 1024
 
 export function readVnetHeader(buf: Uint8Array, offset = 0): VnetHeader {
   if (offset < 0 || offset + VNET_HEADER_LENGTH > buf.length)
@@ -299,6 +306,8 @@ function parse(frame: Uint8Array, p: Parsed): VnetDropReason | undefined {
     const dataOffset = (frame[E + l4 + 12]! >> 4) * 4
     if (dataOffset < 20 || l4 + dataOffset > length) return 'bad-tcp-header'
     p.headerEnd = l4 + dataOffset
+    if (Math.ceil((length - p.headerEnd) / gsoSize) > TCP_MAX_SEGMENTS)
+      return 'gso-too-many-segments'
   } else {
     if (l4 + 8 > length) return 'bad-udp-header'
     if (u16be(frame, E + l4 + 4) !== length - l4) return 'udp-length-mismatch'

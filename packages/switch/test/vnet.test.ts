@@ -732,7 +732,14 @@ describe('checkVnetFrame and toPlainFrames refuse what does not hold up', () => 
     ['bad-tcp-header', mutate(tcp4, (b) => (b[E + 34 + 12] = 0x40))], // data offset 4
     ['udp-length-mismatch', mutate(udp4, (b) => b.set(be16(u16(b, E + 38) - 1), E + 38))],
     ['gso-too-many-segments', gsoFrame({ ip: 4, l4: 'udp', payload: payloadOf(129 * 8) }, 8).buf],
+    // A tiny MSS that would make one frame into more than 1024 TCP segments.
+    ['gso-too-many-segments', gsoFrame({ ip: 4, l4: 'tcp', payload: payloadOf(1025 * 8) }, 8).buf],
   ]
+  it('takes exactly 1024 TCP segments', () => {
+    const buf = gsoFrame({ ip: 4, l4: 'tcp', payload: payloadOf(1024 * 8) }, 8).buf
+    expect(checkVnetFrame(buf)).toBeUndefined()
+    expect(toPlainFrames(buf)).toHaveLength(1024)
+  })
   for (const [reason, buf] of cases) {
     it(`${reason}: ${Buffer.from(buf.subarray(0, 10)).toString('hex')} (${buf.length} bytes)`, () => {
       expect(checkVnetFrame(buf)).toBe(reason)
