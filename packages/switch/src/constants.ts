@@ -18,3 +18,11 @@ export const ETHERNET_HEADER_LENGTH = 14
 export const MAC_AGING_SECONDS = 300
 /** At most this many MACs learned per port; more are not learned and are counted. */
 export const MAX_LEARNED_MACS = 1024
+
+/**
+ * Largest Ethernet frame the switch takes from a port (docs/spec/10-switch.md):
+ * a GSO frame, an IP packet of up to 65 535 bytes behind an Ethernet header
+ * and one 802.1Q tag. Kind 1 + a 10-byte virtio-net header + this, sealed,
+ * stays within the trunk's 65 536 + 1024 message limit.
+ */
+export const MAX_FRAME_LENGTH = 65_535 + ETHERNET_HEADER_LENGTH + 4

@@ -9,19 +9,26 @@
  *      every header, then per frame KID and counter checks, the replay
  *      window before the AEAD, AES-256-GCM (each epoch's receiver counts
  *      its drops); runs keep the frames' order
- *   3. kind: 0 is an Ethernet frame; 2 goes to the control handler; others
- *      are dropped and counted (fragments and GSO frames come with the
- *      datagram link)
+ *   3. kind: 0 is an Ethernet frame; 3 is a virtio-net header ‖ frame
+ *      (partial checksum or GSO), checked (vnet.ts checkVnetFrame) and
+ *      dropped and counted if it does not hold up; 2 goes to the control
+ *      handler; others (fragments, with the datagram link's fragmentation)
+ *      are dropped and counted
  *   4. delivery: to the port that owns the destination MAC, or, for group
  *      destinations and unicast flooded under the broadcast VFT to a MAC no
- *      port owns, to every port of the VLAN; one write per port per batch
+ *      port owns, to every port of the VLAN; one write per port per batch;
+ *      in the form each port takes (port-frames.ts): a port with offloads
+ *      takes kind 3 whole and kind 0 behind a zero header, a port without
+ *      takes kind 3 finished in software (checksum, segmentation)
  */
 import type { DropReason, FrameReceiver } from '@peertap/crypto'
-import { ETHERNET_HEADER_LENGTH, KIND_CONTROL, KIND_ETHERNET } from './constants.ts'
+import { ETHERNET_HEADER_LENGTH, KIND_CONTROL, KIND_ETHERNET, KIND_GSO } from './constants.ts'
 import { isGroupAt, macNumber } from './mac-key.ts'
+import { pushForPort } from './port-frames.ts'
 import type { LocalSubscription, ReceivedFrame, SwitchCounters } from './switch.ts'
 import type { VftMap } from './vft-map.ts'
 import type { Port, Vlan } from './vlan.ts'
+import { checkVnetFrame, VNET_HEADER_LENGTH } from './vnet.ts'
 
 /** Reused per-batch arrays of the receive path: one run of frames under one epoch. */
 export interface ReceiveContext {
@@ -92,17 +99,26 @@ function openRun(
       onControl?.(vlan.name, plaintext.subarray(1))
       continue
     }
+    const frame = plaintext.subarray(1)
+    if (kind === KIND_GSO) {
+      if (checkVnetFrame(frame) !== undefined) {
+        vlan.counters.dropBadOffload++
+        continue
+      }
+      // 4. delivery
+      deliver(vlan, sub.groupVft, frame, VNET_HEADER_LENGTH, writes)
+      continue
+    }
     if (kind !== KIND_ETHERNET) {
       vlan.counters.dropUnsupportedKind++
       continue
     }
-    const frame = plaintext.subarray(1)
     if (frame.length < ETHERNET_HEADER_LENGTH) {
       vlan.counters.dropNotEthernet++
       continue
     }
     // 4. delivery
-    deliver(vlan, sub.groupVft, frame, writes)
+    deliver(vlan, sub.groupVft, frame, 0, writes)
   }
   clearRun(ctx)
 }
@@ -115,14 +131,16 @@ function clearRun(ctx: ReceiveContext): void {
   ctx.results.length = 0
 }
 
+/** `eth`: where the Ethernet frame starts in `frame` (after a virtio-net header, or 0). */
 function deliver(
   vlan: Vlan,
   groupVft: boolean,
   frame: Uint8Array,
+  eth: number,
   writes: Map<Port, Uint8Array[]>,
 ): void {
-  const group = isGroupAt(frame, 0)
-  const dst = group ? -1 : macNumber(frame, 0)
+  const group = isGroupAt(frame, eth)
+  const dst = group ? -1 : macNumber(frame, eth)
   let target: Port | undefined
   if (!group) for (const port of vlan.ports.values()) if (port.owns(dst)) target = port
   if (target === undefined && !group && !groupVft) {
@@ -137,8 +155,8 @@ function deliver(
       list = []
       writes.set(port, list)
     }
-    list.push(frame)
+    if (pushForPort(list, port, frame, eth > 0, vlan.counters) === 0) continue
     vlan.counters.delivered++
-    vlan.counters.deliveredBytes += frame.length
+    vlan.counters.deliveredBytes += frame.length - eth
   }
 }

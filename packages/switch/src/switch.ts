@@ -1,6 +1,6 @@
 import type { CryptoBackend, ReceiveCounters } from '@peertap/crypto'
 import { BROADCAST_MAC, heldWindows, type Mac, vftKey } from '@peertap/vft'
-import { DEFAULT_HOP_LIMIT } from './constants.ts'
+import { DEFAULT_HOP_LIMIT, MAX_FRAME_LENGTH } from './constants.ts'
 import { SwitchError } from './errors.ts'
 import { newReceiveContext, receiveFrames } from './receive.ts'
 import { newSendContext, type SendContext, sendFromPort } from './send.ts'
@@ -49,7 +49,7 @@ export interface SwitchInit {
   readonly backend?: CryptoBackend
   /** Hop limit of frames this node originates. Default 8. */
   readonly hopLimit?: number
-  /** Largest Ethernet frame taken from a port. Default 65535 (a GSO frame). */
+  /** Largest Ethernet frame taken from a port (without a virtio-net header). Default MAX_FRAME_LENGTH. */
   readonly maxFrameLength?: number
 }
 
@@ -79,7 +79,7 @@ export class Switch {
   constructor(init: SwitchInit) {
     this.#send = newSendContext(
       init.hopLimit ?? DEFAULT_HOP_LIMIT,
-      init.maxFrameLength ?? 65_535,
+      init.maxFrameLength ?? MAX_FRAME_LENGTH,
       init.hasRemoteSubscriber,
     )
     this.#backend = init.backend

@@ -9,6 +9,12 @@ export interface PortDevice {
   readonly mac: Uint8Array
   /** Writes a batch of Ethernet frames (destination MAC first, no FCS) to the port. */
   writeFrames(frames: readonly Uint8Array[]): void
+  /**
+   * Every frame read from and written to this port is led by a 10-byte
+   * virtio-net header (a TAP opened with offloads: partial checksums and
+   * TCP segments of up to 64 KiB). Default false: plain Ethernet frames.
+   */
+  readonly vnetHeader?: boolean
 }
 
 /** An epoch of a VLAN's keys: the four secrets and how KIDs are made (PSK or MLS). */
@@ -80,6 +86,8 @@ export class Epoch {
 export class Port {
   readonly id: string
   readonly device: PortDevice
+  /** The port's frames are led by a virtio-net header (PortDevice.vnetHeader). */
+  readonly vnet: boolean
   readonly ownMac: number
   /** Learned source MAC -> last seen (unix seconds). */
   readonly learned = new Map<number, number>()
@@ -88,6 +96,7 @@ export class Port {
   constructor(id: string, device: PortDevice) {
     this.id = id
     this.device = device
+    this.vnet = device.vnetHeader === true
     this.ownMac = macNumber(device.mac, 0)
   }
 
@@ -103,6 +112,8 @@ export interface VlanCounters {
   /** Frames sealed for the trunk. */
   sealed: number
   sealedBytes: number
+  /** Of those, frames sealed as kind 3 (virtio-net header: partial checksum or GSO). */
+  sealedOffload: number
   /** Unicast frames to a MAC nobody subscribes to, sent under the broadcast VFT. */
   floodedUnknown: number
   /** Frames switched between two local ports without the trunk. */
@@ -119,6 +130,10 @@ export interface VlanCounters {
   dropNotEthernet: number
   dropUnsupportedKind: number
   dropNoPort: number
+  /** Kind-3 frames whose virtio-net header or packet headers do not hold up (vnet.ts). */
+  dropBadOffload: number
+  /** Kind-3 frames finished in software (checksum, segmentation) for a port without the header. */
+  softwareOffload: number
 }
 
 export function emptyVlanCounters(): VlanCounters {
@@ -126,6 +141,7 @@ export function emptyVlanCounters(): VlanCounters {
     portFrames: 0,
     sealed: 0,
     sealedBytes: 0,
+    sealedOffload: 0,
     floodedUnknown: 0,
     localSwitched: 0,
     delivered: 0,
@@ -136,6 +152,8 @@ export function emptyVlanCounters(): VlanCounters {
     dropNotEthernet: 0,
     dropUnsupportedKind: 0,
     dropNoPort: 0,
+    dropBadOffload: 0,
+    softwareOffload: 0,
   }
 }
 

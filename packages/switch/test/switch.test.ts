@@ -1,7 +1,15 @@
 import { derivePskEpochSecrets } from '@peertap/crypto'
 import { parseMac, WINDOW_SECONDS } from '@peertap/vft'
 import { describe, expect, it } from 'vitest'
-import { type ReceivedFrame, type SealedFrame, Switch } from '../src/index.ts'
+import {
+  type ReceivedFrame,
+  type SealedFrame,
+  Switch,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_TCPV4,
+  VNET_HEADER_LENGTH,
+  writeVnetHeader,
+} from '../src/index.ts'
 
 const secret = new Uint8Array(32).fill(0x42)
 const macA = parseMac('02:00:00:00:00:0a')
@@ -33,7 +41,7 @@ interface Node {
 }
 
 /** A node with one VLAN and one port whose device records what it is given. */
-function node(mac: Uint8Array, key = secret, now = T0): Node {
+function node(mac: Uint8Array, key = secret, now = T0, vnetHeader = false): Node {
   const n: Node = { sw: undefined as unknown as Switch, written: [], peers: [], controls: [] }
   n.sw = new Switch({
     // What the forwarding table would answer: does any peer hold the VFT?
@@ -43,6 +51,7 @@ function node(mac: Uint8Array, key = secret, now = T0): Node {
   n.sw.addVlan('lab', { kind: 'psk', epoch: 0, secrets: derivePskEpochSecrets(key) })
   n.sw.addPort('lab', 'tap', {
     mac,
+    vnetHeader,
     writeFrames: (frames) => n.written.push(...frames.map((f) => new Uint8Array(f))),
   })
   n.sw.refresh(now)
@@ -248,3 +257,104 @@ describe('Switch with two local ports on one VLAN', () => {
     expect(got.p1).toEqual([])
   })
 })
+
+/**
+ * A TCP/IPv4 GSO frame as a TAP with offloads reads it: virtio-net header
+ * (NEEDS_CSUM, TCPV4, MSS `mss`) ‖ Ethernet ‖ IPv4 ‖ TCP ‖ `payload` bytes.
+ */
+function gsoFrame(dst: Uint8Array, src: Uint8Array, payload: number, mss: number): Uint8Array {
+  const ipLength = 20 + 20 + payload
+  const f = new Uint8Array(VNET_HEADER_LENGTH + 14 + ipLength)
+  writeVnetHeader(f, 0, {
+    flags: VNET_F_NEEDS_CSUM,
+    gsoType: VNET_GSO_TCPV4,
+    hdrLen: 14 + 40,
+    gsoSize: mss,
+    csumStart: 14 + 20,
+    csumOffset: 16,
+  })
+  const e = VNET_HEADER_LENGTH
+  f.set(dst, e)
+  f.set(src, e + 6)
+  f[e + 12] = 0x08 // IPv4
+  const ip = e + 14
+  f[ip] = 0x45
+  f[ip + 2] = ipLength >> 8
+  f[ip + 3] = ipLength & 0xff
+  f[ip + 8] = 64 // TTL
+  f[ip + 9] = 6 // TCP
+  f.set([198, 19, 0, 1], ip + 12)
+  f.set([198, 19, 0, 2], ip + 16)
+  let sum = 0 // IPv4 header checksum, so that the frame is a well-formed packet
+  for (let i = 0; i < 20; i += 2) sum += (f[ip + i]! << 8) | f[ip + i + 1]!
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+  f[ip + 10] = ~sum >> 8
+  f[ip + 11] = ~sum & 0xff
+  const tcp = ip + 20
+  f[tcp + 12] = 5 << 4 // data offset
+  f[tcp + 13] = 0x18 // PSH, ACK
+  for (let i = 0; i < payload; i++) f[tcp + 20 + i] = i & 0xff
+  return f
+}
+
+describe('Switch with offloads (virtio-net header ports)', () => {
+  function offloadPair(bHeader: boolean): [Node, Node] {
+    const a = node(macA, secret, T0, true)
+    const b = node(macB, secret, T0, bHeader)
+    a.peers.push(b)
+    b.peers.push(a)
+    return [a, b]
+  }
+
+  it('carries a GSO frame whole to a port with offloads (kind 3)', () => {
+    const [a, b] = offloadPair(true)
+    const big = gsoFrame(macB, macA, 8000, 1000)
+    const sealed = a.sw.fromPort('lab', 'tap', [big], T0)
+    expect(sealed).toHaveLength(1)
+    expect(a.sw.vlanCounters().lab!.sealedOffload).toBe(1)
+    route(a, sealed)
+    expect(b.written).toEqual([big])
+    expect(b.sw.vlanCounters().lab!.softwareOffload).toBe(0)
+  })
+
+  it('segments a GSO frame in software for a port without offloads', () => {
+    const [a, b] = offloadPair(false)
+    route(a, a.sw.fromPort('lab', 'tap', [gsoFrame(macB, macA, 8000, 1000)], T0))
+    expect(b.written).toHaveLength(8)
+    for (const seg of b.written) {
+      expect(seg.length).toBe(14 + 40 + 1000)
+      expect(Buffer.from(seg.subarray(0, 6))).toEqual(Buffer.from(macB))
+    }
+    const counters = b.sw.vlanCounters().lab!
+    expect(counters.softwareOffload).toBe(1)
+    expect(counters.delivered).toBe(1)
+  })
+
+  it('sends a header that asks for nothing as kind 0; a port with offloads gets a zero header', () => {
+    const [a, b] = offloadPair(false)
+    const plain = frame(macB, macA, 'plain')
+    const withHeader = new Uint8Array(VNET_HEADER_LENGTH + plain.length)
+    withHeader.set(plain, VNET_HEADER_LENGTH)
+    route(a, a.sw.fromPort('lab', 'tap', [withHeader], T0))
+    expect(a.sw.vlanCounters().lab!.sealedOffload).toBe(0)
+    expect(b.written).toEqual([plain])
+    // And back: from B (no offloads) to A's port with offloads.
+    route(b, b.sw.fromPort('lab', 'tap', [frame(macA, macB, 'back')], T0))
+    expect(a.written).toEqual([withZero(frame(macA, macB, 'back'))])
+  })
+
+  it('drops a kind-3 frame whose header does not hold up, and counts it', () => {
+    const [a, b] = offloadPair(true)
+    const bad = gsoFrame(macB, macA, 8000, 1000)
+    bad[1] = 0x42 // no such GSO type
+    route(a, a.sw.fromPort('lab', 'tap', [bad], T0))
+    expect(b.written).toEqual([])
+    expect(b.sw.vlanCounters().lab!.dropBadOffload).toBe(1)
+  })
+})
+
+function withZero(f: Uint8Array): Uint8Array {
+  const out = new Uint8Array(VNET_HEADER_LENGTH + f.length)
+  out.set(f, VNET_HEADER_LENGTH)
+  return out
+}
