@@ -41,6 +41,12 @@ const Port = v.strictObject({
   mtu: v.optional(v.pipe(v.number(), v.integer(), v.minValue(576), v.maxValue(65_535)), 1400),
   /** Addresses to put on the device, as `ip addr add` takes them (for tests and the demo). */
   addresses: v.optional(v.array(v.pipe(v.string(), v.maxLength(64))), []),
+  /**
+   * TAP offloads (default true): the kernel hands over TCP segments of up to
+   * 64 KiB with a partial checksum, and they cross the overlay whole (kind 3,
+   * docs/spec/10-switch.md). Off: plain frames of at most the MTU.
+   */
+  offload: v.optional(v.boolean(), true),
 })
 
 /** A libp2p Ed25519 PeerId as text (base58btc, `12D3KooW...`). */

@@ -27,6 +27,12 @@ export interface OverlayOptions {
   readonly upArgs?: readonly string[]
   readonly mtu?: number
   /**
+   * TAP offloads (the port's `offload`): one value for every node, or per
+   * host (hosts not named keep the default, on), to mix nodes with and
+   * without them.
+   */
+  readonly offload?: boolean | Readonly<Record<string, boolean>>
+  /**
    * The datagram link (UDP beside the stream link, spec 13) in every node's
    * config; default off here, so that the transports' stream links carry
    * the frames they are tested and measured with.
@@ -188,6 +194,10 @@ export class Overlay {
                 mac: node.mac,
                 mtu: options.mtu ?? 1400,
                 addresses: [`${node.ip}/24`, `${node.ip6}/64`],
+                offload:
+                  typeof options.offload === 'object'
+                    ? (options.offload[node.host] ?? true)
+                    : (options.offload ?? true),
               },
             },
           ],

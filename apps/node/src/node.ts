@@ -172,6 +172,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         mtu: port.mtu,
         ...(port.mac === undefined ? {} : { mac: port.mac }),
         up: true,
+        vnetHeader: port.offload,
       })
       taps.push(tap)
       const macText = port.mac ?? tap.link().mac
@@ -180,7 +181,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       for (const address of port.addresses) {
         await run('ip', ['addr', 'add', address, 'dev', port.device])
       }
-      sw.addPort(vlan.name, port.device, { mac, writeFrames: (frames) => tap.writeBatch(frames) })
+      sw.addPort(vlan.name, port.device, {
+        mac,
+        vnetHeader: tap.vnetHeader,
+        writeFrames: (frames) => tap.writeBatch(frames),
+      })
       tap.onBatch(
         (batch) => {
           const frames: Uint8Array[] = new Array(batch.count)
@@ -196,7 +201,16 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         const macs = await tap.multicastMacs()
         sw.setMulticast(vlan.name, port.device, macs.map(parseMac))
       })
-      log.info({ vlan: vlan.name, device: port.device, mac: macText, mtu: port.mtu }, 'port up')
+      log.info(
+        {
+          vlan: vlan.name,
+          device: port.device,
+          mac: macText,
+          mtu: port.mtu,
+          offload: port.offload,
+        },
+        'port up',
+      )
     }
   } catch (error) {
     for (const tap of taps) tap.close()

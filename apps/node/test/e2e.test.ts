@@ -157,6 +157,10 @@ describe.skipIf(!can.ok)(
         const received = JSON.parse((await serverOut.next()).value!)
         expect(received).toEqual(client)
         expect(received.bytes).toBe(50 * 1024 * 1024)
+        // TAP offloads are on: TCP crossed as large kind-3 frames, not per MTU.
+        const sent = (await overlay.status('a')).vlans.demo!
+        expect(sent.sealedOffload).toBeGreaterThan(0)
+        expect(sent.sealed).toBeLessThan((50 * 1024 * 1024) / 1400)
 
         capture.kill('SIGTERM')
         await new Promise((r) => capture.once('exit', r))
@@ -271,3 +275,51 @@ describe.skipIf(!can.ok)(
     }, 60_000)
   },
 )
+
+describe.skipIf(!can.ok)('a node with TAP offloads and one without, on one VLAN', () => {
+  let overlay: Overlay
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({ transport: 'tcp', offload: { b: false } })
+    await waitForIpv6(overlay)
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+  })
+
+  it('carries TCP both ways intact: large frames from a are segmented in software at b', async () => {
+    const a = overlay.node('a')
+    const b = overlay.node('b')
+    await overlay.topo.exec('a', ['ping', '-c', '2', '-i', '0.2', b.ip])
+    await overlay.topo.exec('b', ['ping', '-c', '2', '-i', '0.2', a.ip])
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const server = overlay.topo.spawn(to.host, [
+        ...fixture('transfer.ts'),
+        'server',
+        to.ip,
+        '5002',
+      ])
+      const serverOut = childLines(server.stdout!)
+      await serverOut.next() // listening
+      const client = JSON.parse(
+        await overlay.topo.exec(
+          from.host,
+          [...fixture('transfer.ts'), 'client', to.ip, '5002', '20'],
+          120_000,
+        ),
+      )
+      const received = JSON.parse((await serverOut.next()).value!)
+      expect(received).toEqual(client)
+      expect(received.bytes).toBe(20 * 1024 * 1024)
+    }
+    const sa = (await overlay.status('a')).vlans.demo!
+    const sb = (await overlay.status('b')).vlans.demo!
+    expect(sa.sealedOffload).toBeGreaterThan(0)
+    expect(sb.sealedOffload).toBe(0)
+    expect(sb.softwareOffload).toBeGreaterThan(0)
+    expect(sa.dropBadOffload + sb.dropBadOffload).toBe(0)
+  }, 180_000)
+})
