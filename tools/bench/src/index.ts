@@ -1,7 +1,7 @@
 /**
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
  * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp]
- * [--scenarios direct,relay] [--loss PCT] [--mtu N]`).
+ * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -61,6 +61,8 @@ const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Array<
 const lossPct = Number(option('--loss') ?? 0)
 /** TAP MTU of every overlay; default 1400, and 1380 for the datagram link. */
 const mtuOption = option('--mtu')
+/** TAP offloads of every overlay: default on, off for the datagram link (transport `udp`). */
+const offloadOption = option('--offload')
 /** Transport `udp` is the datagram link beside TCP stream links. */
 type BenchTransport = Transport | 'udp'
 
@@ -251,6 +253,10 @@ async function main(): Promise<void> {
           transport: datagram ? 'tcp' : transport,
           datagram,
           mtu: Number(mtuOption ?? (datagram ? 1380 : 1400)),
+          // TAP offloads: large frames cross a stream link whole; the
+          // datagram link carries frames up to its path MTU only, so there
+          // they stay off and every frame fits (--offload on|off overrides).
+          offload: offloadOption === undefined ? !datagram : offloadOption === 'on',
           ...(relay === undefined ? {} : { relay }),
         })
         try {
