@@ -447,14 +447,20 @@ export class MlsVlans {
     if (!group.members().some((m) => Buffer.from(m.peerId).equals(bytes))) return
     this.#promotePending(vlan)
     const out = await group.removeMembers({ peerIds: [bytes] })
-    await this.#afterRemoval(vlan, out.bundle, Number(out.epoch))
+    await this.#afterRemoval(vlan, out.bundle, Number(out.epoch), [peer])
     this.#host.log.info({ vlan: vlan.name, peer, epoch: Number(out.epoch) }, 'member removed')
   }
 
-  async #afterRemoval(vlan: MlsVlan, bundle: Uint8Array, epoch: number): Promise<void> {
+  /** `removed`: the peers the commit removes (they learn it from the commit too). */
+  async #afterRemoval(
+    vlan: MlsVlan,
+    bundle: Uint8Array,
+    epoch: number,
+    removed: readonly string[],
+  ): Promise<void> {
     const group = vlan.group!
     // Sealed under the epoch being left, which the members still hold.
-    this.#sendCommit(vlan, bundle)
+    this.#sendCommit(vlan, bundle, removed)
     vlan.committed = epoch
     this.#switchNow(vlan, group)
     await this.#host.refresh()
@@ -842,7 +848,10 @@ export class MlsVlans {
         await this.#storeChanges(vlan)
       }
       if (before.some((p) => !after.has(p))) {
-        await this.#afterRemoval(vlan, out.bundle, Number(out.epoch))
+        const gone = before
+          .filter((p) => !after.has(p))
+          .map((p) => peerIdText(Buffer.from(p, 'hex')))
+        await this.#afterRemoval(vlan, out.bundle, Number(out.epoch), gone)
         return
       }
       const joiner = out.welcome !== undefined ? subject : undefined
@@ -1095,7 +1104,7 @@ export class MlsVlans {
    * has a link to. (Members reached only through relays then get it from
    * the ack timeout's resend, or catch up when they see the next commit.)
    */
-  #sendCommit(vlan: MlsVlan, bundle: Uint8Array): void {
+  #sendCommit(vlan: MlsVlan, bundle: Uint8Array, removed: readonly string[] = []): void {
     vlan.counters.commitsSent++
     if (bundle.length <= MAX_IN_VLAN_COMMIT_BYTES) {
       this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), bundle))
@@ -1103,9 +1112,12 @@ export class MlsVlans {
     }
     const group = vlan.group!
     const payload = concat(Uint8Array.of(CATCH_UP_COMMIT), vlan.vlanId, bundle)
-    for (const m of group.members()) {
-      if (m.leafIndex === group.leafIndex) continue
-      const link = this.#host.getLink(peerIdText(m.peerId))
+    // The members now, and those the commit removed (so they learn they are out).
+    const self = group.members().find((m) => m.leafIndex === group.leafIndex)
+    const peers = new Set([...group.members().map((m) => peerIdText(m.peerId)), ...removed])
+    if (self !== undefined) peers.delete(peerIdText(self.peerId))
+    for (const peer of peers) {
+      const link = this.#host.getLink(peer)
       if (link?.status === 'up') this.#fragments.send(link, CHANNEL_CATCH_UP, payload)
     }
   }

@@ -553,11 +553,11 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     )
   }, 120_000)
 
-  it('A leases B; B commits while A is down (to C point to point: the 1000-member commit exceeds a frame); A catches up from B and may not commit until the lease runs out', async () => {
-    const b = overlay.node('b')
+  it('A leases B; B removes C while A is down (the 1000-member commit goes to C point to point, in fragments); A catches up from B, stops admitting C, and may not commit until the lease runs out', async () => {
+    const [b, c] = [overlay.node('b'), overlay.node('c')]
     const before = await settled(['b', 'c'])
     type WithFragments = MlsStatus & { fragments: Record<string, number> }
-    const cBefore = ((await status('c')).mls.demo as WithFragments).fragments
+    const cBefore = (await status('c')).mls.demo as WithFragments
     const lease = JSON.parse(await peertap('a', ['vlan', 'lease', b.peerId, '--seconds', '120']))
     expect(lease.notAfter - lease.notBefore).toBe(120)
     await waitFor(
@@ -566,25 +566,38 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     )
     expect((await mls('b')).canCommit).toBe(true)
     expect((await mls('a')).canCommit).toBe(false)
-    let committed: { updated?: boolean; epoch?: number } | undefined
+    let committed: { committed?: string; epoch?: number; members?: string[] } | undefined
     await overlay.restart('a', async () => {
-      committed = JSON.parse(await peertap('b', ['vlan', 'update']))
+      committed = JSON.parse(await peertap('b', ['vlan', 'remove', c.peerId]))
     })
-    expect(committed?.updated).toBe(true)
+    expect(committed?.committed).toBe('remove')
     expect(committed?.epoch).toBe(before.epoch! + 1)
+    expect(committed?.members).not.toContain(c.peerId)
     await waitFor(
-      'A to catch up from B',
-      async () => (await mls('a')).epoch === before.epoch! + 1,
+      'A to catch up from B and stop admitting C',
+      async () => {
+        const now = await mls('a')
+        return now.epoch === before.epoch! + 1 && !(now.admitted ?? []).includes(c.peerId)
+      },
       20_000,
     )
     const a = await mls('a')
     expect(a.counters.catchUpApplied).toBeGreaterThanOrEqual(1)
     expect(a.canCommit).toBe(false) // the lease still runs, and A stored it
-    // C got B's commit (larger than one frame) point to point, in fragments.
-    const after = await settled(['b', 'c'], 20_000)
-    expect(after.epoch).toBe(before.epoch! + 1)
-    const cAfter = ((await status('c')).mls.demo as WithFragments).fragments
-    expect(cAfter.messagesReassembled).toBeGreaterThan(cBefore.messagesReassembled!)
+    // A adopted the admin's removal: C is no longer admitted.
+    expect(a.admitted).not.toContain(c.peerId)
+    expect(a.members).not.toContain(c.peerId)
+    // C got B's removal commit (larger than one frame) point to point, in fragments.
+    await waitFor(
+      'C to learn it was removed',
+      async () => (await mls('c')).counters.removed === cBefore.counters.removed! + 1,
+    )
+    const cAfter = (await status('c')).mls.demo as WithFragments
+    expect(cAfter.fragments.messagesReassembled).toBeGreaterThan(
+      cBefore.fragments.messagesReassembled!,
+    )
+    expect(cAfter.epoch).toBeUndefined()
+    await settled(['b'])
     await expect(peertap('a', ['vlan', 'update'])).rejects.toThrow()
     let out = ''
     const deadline = Date.now() + 15_000
