@@ -88,6 +88,12 @@ const Mls = v.strictObject({
    * it also sends its key package to them and accepts their Welcome.
    */
   admins: v.optional(v.pipe(v.array(PeerIdText), v.maxLength(16))),
+  /**
+   * A self-update this often (seconds, 60 to 604800): a commit on the
+   * owner, an MLS Update proposal on a member. Default: only when asked
+   * (`peertap vlan update`).
+   */
+  updateSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(60), v.maxValue(604_800))),
 })
 
 const Vlan = v.pipe(

@@ -128,6 +128,8 @@ export interface MlsVlanCounters {
   /** Owner: leases issued; admin: leases accepted. */
   leasesIssued: number
   leasesAccepted: number
+  /** Self-updates started by the config's `updateSeconds` timer. */
+  periodicUpdates: number
 }
 
 type State = 'joining' | 'member' | 'removed'
@@ -151,6 +153,10 @@ interface MlsVlan {
   lastUpdateSentAt: number
   /** The epoch this node's last commit started (it sends `switch` for it). */
   committed: number | undefined
+  /** Config `updateSeconds` in ms: a self-update this often (undefined: only when asked). */
+  readonly updateEveryMs: number | undefined
+  /** When this node last started a self-update (or started), by the clock. */
+  lastSelfUpdateAt: number
   /** Owner: `vlan add` / `vlan remove` over the config's list, stored so a restart keeps them. */
   readonly changes: { added: Set<string>; removed: Set<string> }
   /** Owner: the latest key package from each peer that sent one. */
@@ -196,6 +202,7 @@ function emptyCounters(): MlsVlanCounters {
     updatesApplied: 0,
     leasesIssued: 0,
     leasesAccepted: 0,
+    periodicUpdates: 0,
   }
 }
 
@@ -226,12 +233,20 @@ export class MlsVlans {
   readonly #byId = new Map<string, MlsVlan>()
   /** MLS messages larger than one trunk message, both ways. */
   readonly #fragments = new ControlFragments()
+  /** Milliseconds; drives the periodic self-update (a parameter so tests control it). */
+  readonly #clock: () => number
   #stopped = false
 
-  private constructor(host: MlsHost, identity: NodeIdentity, storage: FileStorage) {
+  private constructor(
+    host: MlsHost,
+    identity: NodeIdentity,
+    storage: FileStorage,
+    clock: () => number,
+  ) {
     this.#host = host
     this.#identity = identity
     this.#storage = storage
+    this.#clock = clock
   }
 
   /**
@@ -245,10 +260,12 @@ export class MlsVlans {
     readonly privateKey: Uint8Array
     readonly selfPeerId: string
     readonly vlans: readonly VlanConfig[]
+    /** Milliseconds, for the periodic self-update; default Date.now. */
+    readonly clock?: () => number
   }): Promise<MlsVlans> {
     const identity = await nodeIdentityFromEd25519PrivateKey(params.privateKey)
     const storage = await FileStorage.open(join(params.stateDir, 'mls'))
-    const self = new MlsVlans(params.host, identity, storage)
+    const self = new MlsVlans(params.host, identity, storage, params.clock ?? Date.now)
     for (const [i, config] of params.vlans.entries()) {
       if (config.mls === undefined) continue
       const owner = config.mls.owner === 'self' ? params.selfPeerId : config.mls.owner
@@ -263,6 +280,7 @@ export class MlsVlans {
         members: config.mls.members ?? [],
         proposers: config.mls.proposers ?? [],
         admins: config.mls.admins ?? [],
+        updateSeconds: config.mls.updateSeconds,
       })
     }
     return self
@@ -272,7 +290,12 @@ export class MlsVlans {
     name: string,
     owner: string,
     isOwner: boolean,
-    lists: { members: string[]; proposers: string[]; admins: string[] },
+    lists: {
+      members: string[]
+      proposers: string[]
+      admins: string[]
+      updateSeconds: number | undefined
+    },
   ): Promise<void> {
     const vlanId = deriveVlanId(peerIdBytes(owner), name)
     const vlan: MlsVlan = {
@@ -289,6 +312,8 @@ export class MlsVlans {
       wantUpdate: false,
       lastUpdateSentAt: 0,
       committed: undefined,
+      updateEveryMs: lists.updateSeconds === undefined ? undefined : lists.updateSeconds * 1000,
+      lastSelfUpdateAt: this.#clock(),
       changes: { added: new Set(), removed: new Set() },
       heldKeyPackages: new Map(),
       welcomes: new Map(),
@@ -507,6 +532,7 @@ export class MlsVlans {
   async update(vlanName: string | undefined): Promise<unknown> {
     const vlan = this.#vlan(vlanName)
     const group = this.#memberGroup(vlan)
+    vlan.lastSelfUpdateAt = this.#clock()
     if (!vlan.isOwner && !group.canCommit()) {
       vlan.wantUpdate = true
       await this.#run(vlan, () => this.#proposeUpdate(vlan))
@@ -1137,6 +1163,24 @@ export class MlsVlans {
     }
   }
 
+  /**
+   * The config's `updateSeconds`: a self-update that often (a commit on the
+   * owner or a leased admin, an Update proposal on a member), so a key
+   * taken from a node stops opening anything after at most that long.
+   */
+  #periodicUpdate(vlan: MlsVlan): void {
+    if (vlan.updateEveryMs === undefined || vlan.state !== 'member' || vlan.wantUpdate) return
+    const group = vlan.group
+    if (group === undefined || group.removed) return
+    // The owner while its lease runs cannot commit: it waits.
+    if (vlan.isOwner && !group.canCommit()) return
+    if (this.#clock() - vlan.lastSelfUpdateAt < vlan.updateEveryMs) return
+    vlan.counters.periodicUpdates++
+    this.update(vlan.name).catch((error: unknown) =>
+      this.#host.log.warn({ vlan: vlan.name, err: (error as Error).message }, 'periodic update'),
+    )
+  }
+
   #sendKeyPackage(vlan: MlsVlan, link: Link): void {
     if (vlan.keyPackage === undefined) return
     vlan.lastKeyPackageAt = Date.now()
@@ -1152,6 +1196,7 @@ export class MlsVlans {
   tick(): void {
     const now = Date.now()
     for (const vlan of this.#vlans.values()) {
+      this.#periodicUpdate(vlan)
       if (vlan.isOwner) continue
       if (vlan.state === 'member' && vlan.wantUpdate) {
         if (now - vlan.lastUpdateSentAt < UPDATE_RESEND_MS) continue

@@ -41,7 +41,13 @@ describe('config validation', () => {
         {
           ...mlsVlan,
           name: 'third',
-          mls: { owner: 'self', members: [peerB], proposers: [peerB], admins: [peerB] },
+          mls: {
+            owner: 'self',
+            members: [peerB],
+            proposers: [peerB],
+            admins: [peerB],
+            updateSeconds: 3600,
+          },
         },
       ],
     })
@@ -49,6 +55,7 @@ describe('config validation', () => {
     expect(config.vlans[1]!.secret).toBeUndefined()
     expect(config.vlans[1]!.mls?.admins).toEqual([peerB])
     expect(config.vlans[2]!.mls?.proposers).toEqual([peerB])
+    expect(config.vlans[2]!.mls?.updateSeconds).toBe(3600)
   })
 
   it.each([
@@ -109,6 +116,11 @@ describe('config validation', () => {
       'an admin that is not a PeerId',
       { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'self', admins: [peerB, 'carol'] } }] },
       /^vlans\.0\.mls\.admins\.1: .*PeerId/,
+    ],
+    [
+      'an update interval under a minute',
+      { ...good, vlans: [{ ...mlsVlan, mls: { owner: 'self', updateSeconds: 5 } }] },
+      /^vlans\.0\.mls\.updateSeconds: /,
     ],
     [
       'an unknown mls field',
