@@ -692,7 +692,10 @@ export class VlanGroup {
         proposals.push({ proposalType: 'remove', remove: { removed: m.leafIndex } })
       }
       if (proposals.length === 0) throw new MlsError('mls-malformed', 'no members to remove')
-      return this.#commit(proposals)
+      return this.#commit(
+        proposals,
+        new Set(proposals.map((p) => (p.proposalType === 'remove' ? p.remove.removed : -1))),
+      )
     })
   }
 
@@ -1109,18 +1112,53 @@ export class VlanGroup {
     )
   }
 
-  async #commit(extraProposals: Proposal[]): Promise<CommitOutput> {
+  /**
+   * Commits the pending proposals and `extraProposals`. `removing`: leaves
+   * this commit removes; a pending Update from or Remove of one of them is
+   * left out (MLS refuses a commit with two changes to one leaf, RFC
+   * §12.2, and the removal supersedes it), so a member's pending update can
+   * never keep the committer from removing it.
+   */
+  async #commit(
+    extraProposals: Proposal[],
+    removing: ReadonlySet<number> = new Set(),
+  ): Promise<CommitOutput> {
     this.#checkActive()
     const authenticatedData = this.#committerAad(this.#clock())
+    let state = this.#state
+    let pending = this.#record.pendingProposals
+    if (removing.size > 0) {
+      const touches = (p: Proposal, sender: number | undefined) =>
+        (p.proposalType === 'update' && sender !== undefined && removing.has(sender)) ||
+        (p.proposalType === 'remove' && removing.has(p.remove.removed))
+      state = {
+        ...state,
+        unappliedProposals: Object.fromEntries(
+          Object.entries(state.unappliedProposals).filter(
+            ([, u]) => !touches(u.proposal, u.senderLeafIndex),
+          ),
+        ),
+      }
+      pending = pending.filter((bytes) => {
+        const m = decodeMessage(bytes, 'a pending proposal')
+        if (m.wireformat !== 'mls_public_message') return true
+        const c = m.publicMessage.content
+        if (c.contentType !== 'proposal') return true
+        return !touches(
+          c.proposal,
+          c.sender.senderType === 'member' ? c.sender.leafIndex : undefined,
+        )
+      })
+    }
     const result = await mls('commit', () =>
       createCommit(
-        { state: this.#state, cipherSuite: this.#cs },
+        { state, cipherSuite: this.#cs },
         { extraProposals, ratchetTreeExtension: true, authenticatedData },
       ),
     )
     const bundle = encodeBundle({
       epoch: this.epoch,
-      proposals: this.#record.pendingProposals,
+      proposals: pending,
       commit: encodeMlsMessage(result.commit),
     })
     const welcome =

@@ -232,6 +232,25 @@ describe('member self-update', () => {
     expect(sameSecrets(bob.group.epochKeys(), owner.group.epochKeys())).toBe(true)
   })
 
+  it('the owner can remove a member whose update is pending: the removal supersedes it', async () => {
+    const { owner, members } = await makeGroup(3)
+    const [alice, bob, carol] = members as [
+      (typeof members)[0],
+      (typeof members)[0],
+      (typeof members)[0],
+    ]
+    await owner.group.receiveProposal({ message: await bob.group.proposeUpdate() })
+    await owner.group.receiveProposal({ message: await carol.group.proposeUpdate() })
+    const { bundle } = await owner.group.removeMembers({ peerIds: [bob.identity.peerId] })
+    expect((await bob.group.processCommit({ bundle })).removed).toBe(true)
+    expect((await alice.group.processCommit({ bundle })).updated).toBe(false)
+    // Carol's update, about another leaf, went into the same commit.
+    expect((await carol.group.processCommit({ bundle })).updated).toBe(true)
+    expect(sameSecrets(carol.group.epochKeys(), owner.group.epochKeys())).toBe(true)
+    expect(sameSecrets(alice.group.epochKeys(), owner.group.epochKeys())).toBe(true)
+    expect(owner.group.members().length).toBe(3)
+  })
+
   it('members refuse a commit that carries an identity-swapping update', async () => {
     // A committer that does not check (here: the owner's state driven
     // directly through ts-mls) cannot make members accept the swap.
