@@ -9,7 +9,8 @@
  * UDP 64-byte packets delivered per second, iperf3 UDP at a steady 100 Mbit/s
  * with its default datagram size (the loss the receiver counts, in %), and
  * the CPU seconds the PeerTap processes spent per GB delivered (during the
- * one-stream TCP test). With several runs, each figure is the median. Prints
+ * one-stream TCP test; in the relay scenario also the relay's own share,
+ * `relay_cpu_s_per_gb`). With several runs, each figure is the median. Prints
  * a table, or with --json one JSON object per system and transport.
  *
  * Scenarios: `direct`, A and B on one bridge; `relay`, A and B on isolated
@@ -42,6 +43,8 @@ interface Result {
   /** Datagrams lost at a steady 100 Mbit/s (iperf3 -u -b 100M, default length), in %. */
   udp100_loss_pct: number
   cpu_s_per_gb: number | null
+  /** The relay process's own share of that (relay scenario only). */
+  relay_cpu_s_per_gb: number | null
 }
 
 const args = process.argv.slice(2)
@@ -156,12 +159,15 @@ async function measure(
   hosts: Hosts,
   address: string,
   pids: number[],
+  relayPid?: number,
 ): Promise<Omit<Result, 'system' | 'transport' | 'scenario'>> {
   await warmUp(hosts, address)
   const rtt = await ping(hosts, address)
   const cpuBefore = pids.length > 0 ? await cpuSeconds(pids) : 0
+  const relayBefore = relayPid === undefined ? 0 : await cpuSeconds([relayPid])
   const tcp = await iperf(hosts, address, [])
   const cpuAfter = pids.length > 0 ? await cpuSeconds(pids) : 0
+  const relayAfter = relayPid === undefined ? 0 : await cpuSeconds([relayPid])
   const tcp4 = await iperf(hosts, address, ['-P', '4'])
   const udp = await iperf(hosts, address, ['-u', '-l', '64', '-b', '100M'])
   // Steady 100 Mbit/s of full-size datagrams: iperf3 sizes them from the
@@ -178,6 +184,8 @@ async function measure(
     udp64_pps: (udpSum.packets - udpSum.lost_packets) / udpSum.seconds,
     udp100_loss_pct: lossPercent(udp100),
     cpu_s_per_gb: pids.length > 0 ? (cpuAfter - cpuBefore) / (received / 1e9) : null,
+    relay_cpu_s_per_gb:
+      relayPid === undefined ? null : (relayAfter - relayBefore) / (received / 1e9),
   }
 }
 
@@ -197,6 +205,7 @@ function median(results: Result[]): Result {
     udp64_pps: pick('udp64_pps'),
     udp100_loss_pct: pick('udp100_loss_pct'),
     cpu_s_per_gb: first.cpu_s_per_gb === null ? null : pick('cpu_s_per_gb'),
+    relay_cpu_s_per_gb: first.relay_cpu_s_per_gb === null ? null : pick('relay_cpu_s_per_gb'),
   }
 }
 
@@ -272,7 +281,7 @@ async function main(): Promise<void> {
             system: 'peertap',
             transport,
             scenario,
-            ...(await measure(overlay.topo, overlay.node('b').ip, pids)),
+            ...(await measure(overlay.topo, overlay.node('b').ip, pids, relay?.pid)),
           })
         } finally {
           await overlay.stop()
@@ -290,11 +299,11 @@ async function main(): Promise<void> {
     `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % underlay loss (direct)` : ''}`,
   )
   console.log(
-    'system         transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB',
+    'system         transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB',
   )
   for (const r of results) {
     console.log(
-      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)}`,
+      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)}`,
     )
   }
 }
