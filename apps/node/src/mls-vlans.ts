@@ -506,11 +506,20 @@ export class MlsVlans {
   }
 
   /** Sends a member's proposal to the owner over CONTROL channel 5. */
+  /**
+   * Sends a member's proposal to the owner and to the config's admins over
+   * CONTROL channel 5: only one of them can commit at a time (the owner, or
+   * the admin holding a lease while the owner is away), the others drop it.
+   */
   #sendProposal(vlan: MlsVlan, proposal: Uint8Array): void {
-    const link = this.#host.getLink(vlan.ownerPeerId)
-    if (link?.status !== 'up') throw new Error(`no link to the owner ${vlan.ownerPeerId}`)
-    if (!this.#fragments.send(link, CHANNEL_PROPOSAL, concat(vlan.vlanId, proposal)))
-      throw new Error('the link to the owner did not take the proposal (queue full)')
+    const payload = concat(vlan.vlanId, proposal)
+    let sent = 0
+    for (const peer of new Set([vlan.ownerPeerId, ...vlan.admins])) {
+      if (peer === this.#selfPeerId()) continue
+      const link = this.#host.getLink(peer)
+      if (link?.status === 'up' && this.#fragments.send(link, CHANNEL_PROPOSAL, payload)) sent++
+    }
+    if (sent === 0) throw new Error(`no link to the owner ${vlan.ownerPeerId} or an admin`)
     vlan.counters.proposalsSent++
   }
 

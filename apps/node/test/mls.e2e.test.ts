@@ -553,7 +553,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     )
   }, 120_000)
 
-  it('A leases B; B removes C while A is down (the 1000-member commit goes to C point to point, in fragments); A catches up from B, stops admitting C, and may not commit until the lease runs out', async () => {
+  it("A leases B; while A is down, B commits C's self-update and then removes C (1000-member commits go to C point to point, in fragments); A catches up from B, stops admitting C, and may not commit until the lease runs out", async () => {
     const [b, c] = [overlay.node('b'), overlay.node('c')]
     const before = await settled(['b', 'c'])
     type WithFragments = MlsStatus & { fragments: Record<string, number> }
@@ -568,16 +568,23 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     expect((await mls('a')).canCommit).toBe(false)
     let committed: { committed?: string; epoch?: number; members?: string[] } | undefined
     await overlay.restart('a', async () => {
+      // C's Update proposal goes to the owner (down) and the admin, who commits it.
+      expect(JSON.parse(await peertap('c', ['vlan', 'update'])).proposed).toBe('update')
+      await waitFor(
+        "B to commit C's update",
+        async () =>
+          (await mls('c')).counters.updatesApplied === cBefore.counters.updatesApplied! + 1,
+      )
       committed = JSON.parse(await peertap('b', ['vlan', 'remove', c.peerId]))
     })
     expect(committed?.committed).toBe('remove')
-    expect(committed?.epoch).toBe(before.epoch! + 1)
+    expect(committed?.epoch).toBe(before.epoch! + 2)
     expect(committed?.members).not.toContain(c.peerId)
     await waitFor(
       'A to catch up from B and stop admitting C',
       async () => {
         const now = await mls('a')
-        return now.epoch === before.epoch! + 1 && !(now.admitted ?? []).includes(c.peerId)
+        return now.epoch === before.epoch! + 2 && !(now.admitted ?? []).includes(c.peerId)
       },
       20_000,
     )
