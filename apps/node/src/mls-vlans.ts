@@ -505,7 +505,6 @@ export class MlsVlans {
     return peerIdText(this.#identity.peerId)
   }
 
-  /** Sends a member's proposal to the owner over CONTROL channel 5. */
   /**
    * Sends a member's proposal to the owner and to the config's admins over
    * CONTROL channel 5: only one of them can commit at a time (the owner, or
