@@ -92,7 +92,11 @@ interface Hosts {
  * across the path under test, for every system alike, the bare underlay too.
  */
 async function warmUp(hosts: Hosts, address: string): Promise<void> {
-  await hosts.exec('a', ['ping', '-f', '-q', '-c', '3000', '-w', '3', address], 30_000)
+  // ping exits 1 when a reply is missing (an impaired underlay loses some):
+  // fine for a warm-up; a path that answers nothing fails the ping that follows.
+  await hosts
+    .exec('a', ['ping', '-f', '-q', '-c', '3000', '-w', '3', address], 30_000)
+    .catch(() => '')
 }
 
 async function ping(
