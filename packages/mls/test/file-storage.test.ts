@@ -87,6 +87,7 @@ function runAndKill(
 }
 
 const KILLS = 30
+const UPDATE_KILLS = 20
 
 describe('crash safety (SIGKILL at random moments)', () => {
   it(`an owner killed mid-commit ${KILLS} times always reloads to the acknowledged epoch or the next`, async () => {
@@ -229,6 +230,71 @@ describe('crash safety (SIGKILL at random moments)', () => {
     expect(sameSecrets(reloaded.epochKeys(), keys.get(reloaded.epoch)!)).toBe(true)
     console.log(
       `member: ${KILLS} kills, epochs 1 -> ${before}, ${torn} reloads one past the last ack`,
+    )
+  }, 180_000)
+
+  it(`a member killed during its self-updates ${UPDATE_KILLS} times (with the owner in the same process) always finishes the update it started`, async () => {
+    const memberDir = await tempDir()
+    const ownerDir = await tempDir()
+    const ownerId = await identity(1)
+    const memberId = await identity(2)
+    const owner = await createVlanGroup({
+      vlanId: VLAN_ID,
+      identity: ownerId,
+      storage: await FileStorage.open(ownerDir),
+    })
+    const others = await Promise.all(Array.from({ length: 14 }, (_, i) => identity(100 + i)))
+    const kps = await Promise.all(
+      [memberId, ...others].map((id) => createKeyPackage({ identity: id })),
+    )
+    const { welcome } = await owner.addMembers({
+      keyPackages: kps.map((kp, i) => ({
+        keyPackage: kp.keyPackage,
+        from: [memberId, ...others][i]!.peerId,
+      })),
+    })
+    await joinVlanGroup({
+      vlanId: VLAN_ID,
+      ownerPeerId: ownerId.peerId,
+      welcome: welcome!,
+      keyPackageSecret: kps[0]!.secret,
+      identity: memberId,
+      storage: await FileStorage.open(memberDir),
+    })
+    const start = owner.epoch
+    let before = start
+    let behind = 0
+    for (let k = 0; k < UPDATE_KILLS; k++) {
+      const { acked } = await runAndKill(
+        ['updater', memberDir, hex(MEMBER_SEED), hex(VLAN_ID), ownerDir, hex(OWNER_SEED)],
+        150,
+      )
+      const load = async (id: typeof ownerId, dir: string) =>
+        (await loadVlanGroup({
+          vlanId: VLAN_ID,
+          identity: id,
+          storage: await FileStorage.open(dir),
+          logLimit: 100_000,
+        }))!
+      const o = await load(ownerId, ownerDir)
+      const m = await load(memberId, memberDir)
+      const floor = acked ?? before
+      expect(m.epoch >= floor, `kill ${k}: acked ${acked}, reloaded ${m.epoch}`).toBe(true)
+      expect(o.epoch - m.epoch, `kill ${k}`).toBeLessThanOrEqual(1n)
+      expect(o.epoch - m.epoch, `kill ${k}`).toBeGreaterThanOrEqual(0n)
+      if (o.epoch > m.epoch) {
+        // Killed after the owner committed the member's update, before the
+        // member processed it: its stored new-leaf keys still let it follow.
+        behind++
+        const [bundle] = o.commitLog({ since: m.epoch })
+        await m.processCommit({ bundle: bundle! })
+      }
+      expect(sameSecrets(m.epochKeys(), o.epochKeys()), `kill ${k} at epoch ${o.epoch}`).toBe(true)
+      before = m.epoch
+    }
+    expect(before).toBeGreaterThan(start + BigInt(UPDATE_KILLS / 2)) // updates happened between kills
+    console.log(
+      `updater: ${UPDATE_KILLS} kills, epochs ${start} -> ${before}, ${behind} reloads with the owner one commit ahead`,
     )
   }, 180_000)
 })
