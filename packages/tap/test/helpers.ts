@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { type FrameBatch, type OpenOptions, openTap, type TapDevice } from '../src/index.ts'
 
 /** Why these tests cannot run here, or undefined if they can. */
 function whyNot(): string | undefined {
@@ -184,4 +185,53 @@ export function spawnChild(cmd: string, args: readonly string[], timeoutMs = 15_
     })
   })
   return { firstLine, done, kill }
+}
+
+/**
+ * Two namespaces joined only by this process: a TAP in each (`options`
+ * passed to openTap), addresses `${subnet}.1` and `${subnet}.2`/24, links up,
+ * and a forwarder that writes every batch read on one TAP to the other.
+ * `onBatchA` sees each batch read on A before it is forwarded.
+ */
+export function forwardedPair(
+  tag: string,
+  subnet: string,
+  options: Omit<OpenOptions, 'name'> = {},
+  onBatchA: (batch: FrameBatch) => void = () => {},
+): { nsA: string; nsB: string; a: TapDevice; b: TapDevice; close(): void } {
+  const nsA = nsName(`${tag}a`)
+  const nsB = nsName(`${tag}b`)
+  const devA = devName(`${tag}a`)
+  const devB = devName(`${tag}b`)
+  addNetns(nsA)
+  addNetns(nsB)
+  const a = openTap({ ...options, name: devA })
+  const b = openTap({ ...options, name: devB })
+  for (const [dev, ns, host] of [
+    [devA, nsA, 1],
+    [devB, nsB, 2],
+  ] as const) {
+    ip('link', 'set', dev, 'netns', ns)
+    ip('-n', ns, 'addr', 'add', `${subnet}.${host}/24`, 'dev', dev)
+    ip('-n', ns, 'link', 'set', dev, 'up')
+  }
+  a.onBatch((batch) => {
+    onBatchA(batch)
+    b.writeBatch(batch)
+  })
+  b.onBatch((batch) => {
+    a.writeBatch(batch)
+  })
+  return {
+    nsA,
+    nsB,
+    a,
+    b,
+    close() {
+      a.close()
+      b.close()
+      delNetns(nsA)
+      delNetns(nsB)
+    },
+  }
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openTap, type TapDevice, VNET_HEADER_BYTES } from '../src/index.ts'
-import { addNetns, canRun, delNetns, devName, ip, nodeArgs, nsName, spawnChild } from './helpers.ts'
+import { VNET_HEADER_BYTES } from '../src/index.ts'
+import { canRun, forwardedPair, nodeArgs, spawnChild } from './helpers.ts'
 
 // virtio_net_hdr (little-endian): flags u8, gso_type u8, hdr_len u16,
 // gso_size u16, csum_start u16, csum_offset u16.
@@ -13,30 +13,13 @@ const MTU = 1400
 // (TSO) with a partial checksum, the forwarder writes them to the other TAP
 // whole, and that kernel takes them. A TCP transfer's checksum proves it.
 describe.skipIf(!canRun)('TAP offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
-  const nsA = nsName('oa')
-  const nsB = nsName('ob')
-  const devA = devName('oa')
-  const devB = devName('ob')
-  let a: TapDevice | undefined
-  let b: TapDevice | undefined
+  let pair: ReturnType<typeof forwardedPair> | undefined
   let largest = 0
   let largestHeader: Uint8Array | undefined
   let partialChecksums = 0
 
   beforeAll(() => {
-    addNetns(nsA)
-    addNetns(nsB)
-    a = openTap({ name: devA, vnetHeader: true, mtu: MTU })
-    b = openTap({ name: devB, vnetHeader: true, mtu: MTU })
-    ip('link', 'set', devA, 'netns', nsA)
-    ip('link', 'set', devB, 'netns', nsB)
-    ip('-n', nsA, 'addr', 'add', '10.79.0.1/24', 'dev', devA)
-    ip('-n', nsB, 'addr', 'add', '10.79.0.2/24', 'dev', devB)
-    ip('-n', nsA, 'link', 'set', devA, 'up')
-    ip('-n', nsB, 'link', 'set', devB, 'up')
-    const ta = a
-    const tb = b
-    ta.onBatch((batch) => {
+    pair = forwardedPair('o', '10.79.0', { vnetHeader: true, mtu: MTU }, (batch) => {
       for (let i = 0; i < batch.count; i++) {
         const len = batch.lengths[i]!
         const at = batch.offsets[i]!
@@ -46,28 +29,21 @@ describe.skipIf(!canRun)('TAP offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
           largestHeader = batch.data.slice(at, at + VNET_HEADER_BYTES)
         }
       }
-      tb.writeBatch(batch)
-    })
-    tb.onBatch((batch) => {
-      ta.writeBatch(batch)
     })
   })
 
   afterAll(() => {
-    a?.close()
-    b?.close()
-    delNetns(nsA)
-    delNetns(nsB)
+    pair?.close()
   })
 
   it('reports the header on the device', () => {
-    expect(a!.vnetHeader).toBe(true)
+    expect(pair!.a.vnetHeader).toBe(true)
+    expect(pair!.b.vnetHeader).toBe(true)
     expect(VNET_HEADER_BYTES).toBe(10)
-    // The kernel now offers TSO on the device: ethtool's view, through ip -d.
-    expect(ip('-n', nsA, '-d', 'link', 'show', devA)).toContain(devA)
   })
 
   it('carries TCP segments larger than the MTU whole, and the transfer matches', async () => {
+    const { nsA, nsB, a, b } = pair!
     const bytes = 32 * 1024 * 1024
     const sink = spawnChild(
       'ip',
@@ -102,7 +78,7 @@ describe.skipIf(!canRun)('TAP offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       expect(h.getUint16(4, true)).toBeGreaterThan(0) // gso_size: the MSS
       expect(h.getUint16(4, true)).toBeLessThanOrEqual(MTU - 40)
       expect(partialChecksums).toBeGreaterThan(0)
-      expect(a!.stats().writeDrops + b!.stats().writeDrops).toBe(0)
+      expect(a.stats().writeDrops + b.stats().writeDrops).toBe(0)
     } finally {
       sink.kill()
     }
