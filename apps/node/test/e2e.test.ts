@@ -22,6 +22,37 @@ const fixture = (name: string) => [
   join(FIXTURES, name),
 ]
 
+/**
+ * A TCP transfer of `mib` MiB from host `from` to `to` across the overlay
+ * (fixtures/transfer.ts); both ends' byte counts and SHA-256 must match.
+ */
+async function transfer(
+  overlay: Overlay,
+  from: string,
+  to: { host: string; ip: string },
+  port: number,
+  mib: number,
+): Promise<void> {
+  const server = overlay.topo.spawn(to.host, [
+    ...fixture('transfer.ts'),
+    'server',
+    to.ip,
+    String(port),
+  ])
+  const serverOut = childLines(server.stdout!)
+  await serverOut.next() // listening
+  const client = JSON.parse(
+    await overlay.topo.exec(
+      from,
+      [...fixture('transfer.ts'), 'client', to.ip, String(port), String(mib)],
+      120_000,
+    ),
+  )
+  const received = JSON.parse((await serverOut.next()).value!)
+  expect(received).toEqual(client)
+  expect(received.bytes).toBe(mib * 1024 * 1024)
+}
+
 describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
   'two nodes over %s',
   (transport) => {
@@ -144,19 +175,7 @@ describe.skipIf(!can.ok)(
         await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.2', '-p', pattern, b.ip])
         await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-p', pattern, b.ip6])
 
-        const server = overlay.topo.spawn('b', [...fixture('transfer.ts'), 'server', b.ip, '5001'])
-        const serverOut = childLines(server.stdout!)
-        await serverOut.next() // listening
-        const client = JSON.parse(
-          await overlay.topo.exec(
-            'a',
-            [...fixture('transfer.ts'), 'client', b.ip, '5001', '50'],
-            120_000,
-          ),
-        )
-        const received = JSON.parse((await serverOut.next()).value!)
-        expect(received).toEqual(client)
-        expect(received.bytes).toBe(50 * 1024 * 1024)
+        await transfer(overlay, 'a', b, 5001, 50)
         // TAP offloads are on: TCP crossed as large kind-3 frames, not per MTU.
         const sent = (await overlay.status('a')).vlans.demo!
         expect(sent.sealedOffload).toBeGreaterThan(0)
@@ -296,24 +315,7 @@ describe.skipIf(!can.ok)('a node with TAP offloads and one without, on one VLAN'
       [a, b],
       [b, a],
     ] as const) {
-      const server = overlay.topo.spawn(to.host, [
-        ...fixture('transfer.ts'),
-        'server',
-        to.ip,
-        '5002',
-      ])
-      const serverOut = childLines(server.stdout!)
-      await serverOut.next() // listening
-      const client = JSON.parse(
-        await overlay.topo.exec(
-          from.host,
-          [...fixture('transfer.ts'), 'client', to.ip, '5002', '20'],
-          120_000,
-        ),
-      )
-      const received = JSON.parse((await serverOut.next()).value!)
-      expect(received).toEqual(client)
-      expect(received.bytes).toBe(20 * 1024 * 1024)
+      await transfer(overlay, from.host, to, 5002, 20)
     }
     const sa = (await overlay.status('a')).vlans.demo!
     const sb = (await overlay.status('b')).vlans.demo!
