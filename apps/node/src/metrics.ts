@@ -12,6 +12,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     neighbours: Array<{ id: string; counters: unknown }>
     switch: unknown
     table: unknown
+    forwarding: unknown
     subscriptions: unknown
     mls?: Record<string, { epoch?: number; members: unknown[]; counters: unknown }>
   }
@@ -28,6 +29,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     })),
     { prefix: 'peertap_switch', value: s.switch },
     { prefix: 'peertap_table', value: s.table },
+    { prefix: 'peertap_forwarding', value: s.forwarding },
     { prefix: 'peertap_subscriptions', value: s.subscriptions },
     ...Object.entries(s.mls ?? {}).map(([vlan, m]) => ({
       prefix: 'peertap_mls',

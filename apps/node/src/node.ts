@@ -104,12 +104,17 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   })
 
   /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
+  /** Frames the table routed to a neighbour whose link had gone by the time of sending. */
+  const forwarding = { dropNoLink: 0 }
   const forward = (from: string, frames: Frame[]): void => {
     table.route(from, frames, now(), routeBatch)
     for (let o = 0; o < routeBatch.length; o++) {
       const output = routeBatch.outputs[o]!
       const link = trunk.getLink(output.neighbour)
-      if (link === undefined) continue
+      if (link === undefined) {
+        forwarding.dropNoLink += output.count
+        continue
+      }
       const list: Frame[] = new Array(output.count)
       for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
       link.sendFrames(list)
@@ -338,6 +343,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     subscriptions: { held: held.size, table: table.subscriptionCount },
     switch: sw.counters,
     table: table.counters,
+    forwarding,
     trunk: trunk.protocol.counters,
   })
   const mlsOrThrow = (): MlsVlans => {
