@@ -50,3 +50,36 @@ export const DEFAULT_MAX_SUBSCRIPTIONS = 1 << 20
 export const DEFAULT_MAX_NEIGHBOURS = 1 << 16
 /** Default number of tags the duplicate cache remembers (spec 09-forwarding.md §6); 0 turns it off. */
 export const DEFAULT_DUPLICATE_CACHE_SIZE = 1 << 17
+
+// Spanning tree over relay identities (spec 12-relay.md §7; DESIGN.md 6).
+
+/** CONTROL channel of the spanning-tree message between neighbour relays (spec 08-trunk.md §4.6). */
+export const TREE_CONTROL_CHANNEL = 8
+/**
+ * HELLO capability bit: the sender runs the relay spanning tree (spec
+ * 08-trunk.md §4.1, 12-relay.md §7.1). Only relay neighbours that set it
+ * take part in the tree; every other link is an edge link.
+ */
+export const CAP_SPANNING_TREE = 1 << 2
+/** Version byte of the spanning-tree message (spec 12-relay.md §7.2). */
+export const TREE_VERSION = 1
+/** Tree message flag: the receiver is the sender's parent (spec 12-relay.md §7.2). */
+export const TREE_FLAG_PARENT = 0x01
+/** Longest root id on the wire: a PeerId's base58btc text (spec 12-relay.md §7.2). */
+export const MAX_TREE_ID_LENGTH = 128
+/** Bytes of a tree message before the root id: version, flags, age, cost u32, id length. */
+export const TREE_HEADER_LENGTH = 8
+/** Seconds between periodic tree messages on each tree neighbour (spec 12-relay.md §7.3). */
+export const DEFAULT_TREE_HELLO_SECONDS = 1
+/** A neighbour's tree message counts for this long after it arrives (3 hellos, as RSTP). */
+export const DEFAULT_TREE_HOLD_SECONDS = 3
+/** Largest message age (hops from the root) a relay accepts; ends count-to-infinity. */
+export const DEFAULT_TREE_MAX_AGE = 16
+/** Default cost of one relay-relay link. */
+export const DEFAULT_TREE_LINK_COST = 10
+/** Largest cost one link may be given. */
+export const MAX_TREE_LINK_COST = 1000
+/** Largest root path cost a relay accepts: a path that costs more is no path. */
+export const DEFAULT_TREE_MAX_COST = 10_000
+/** Tree messages a neighbour may send per second (and burst) before the excess is dropped. */
+export const DEFAULT_TREE_MESSAGES_PER_SECOND = 20

@@ -9,7 +9,10 @@
  * frames/s and bytes/s, and a counter for every limit and drop reason;
  * and what a relay passes on to each neighbour (`Propagation`: split
  * horizon, TTLs, proofs verbatim); and the subscriber's side of membership
- * proofs (`SubscriptionProofs`: one proof per VLAN epoch and window).
+ * proofs (`SubscriptionProofs`: one proof per VLAN epoch and window);
+ * and the spanning tree over relay identities (`SpanningTree`: which
+ * relay-relay links frames and subscriptions may cross, so a relay mesh
+ * with loops forwards along a loop-free tree).
  * Pure: no I/O, no timers (callers pass the time in seconds); one
  * dependency, @peertap/crypto, for `admitSubscription`'s proof check;
  * never depends on the switch, TAP devices or MLS.
@@ -47,20 +50,32 @@ export {
   admitSubscription,
 } from './admit.ts'
 export {
+  CAP_SPANNING_TREE,
   DEFAULT_DUPLICATE_CACHE_SIZE,
   DEFAULT_MAX_NEIGHBOURS,
   DEFAULT_MAX_SEALED_LENGTH,
   DEFAULT_MAX_SUBSCRIPTIONS,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_NEIGHBOUR,
   DEFAULT_MAX_TTL_SECONDS,
+  DEFAULT_TREE_HELLO_SECONDS,
+  DEFAULT_TREE_HOLD_SECONDS,
+  DEFAULT_TREE_LINK_COST,
+  DEFAULT_TREE_MAX_AGE,
+  DEFAULT_TREE_MAX_COST,
+  DEFAULT_TREE_MESSAGES_PER_SECOND,
   FLAG_RECEIVE,
   FLAG_SEND,
   FLAGS_MASK,
   FRAME_OVERHEAD,
   MAX_HOP_LIMIT,
+  MAX_TREE_ID_LENGTH,
+  MAX_TREE_LINK_COST,
   MIN_SEALED_LENGTH,
   PROVING_KEY_LENGTH,
   TAG_LENGTH,
+  TREE_CONTROL_CHANNEL,
+  TREE_FLAG_PARENT,
+  TREE_VERSION,
   VFT_LENGTH,
 } from './constants.ts'
 export {
@@ -79,6 +94,22 @@ export {
   type PropagationOptions,
 } from './propagation.ts'
 export { NeighbourOutput, RouteBatch } from './route-batch.ts'
+export {
+  type DecodedTreeMessage,
+  decodeTreeMessage,
+  encodeTreeMessage,
+  SpanningTree,
+  type SpanningTreeOptions,
+  TREE_DROP_REASONS,
+  type TreeChange,
+  type TreeCounters,
+  type TreeDropReason,
+  type TreeLinkRole,
+  type TreeLinkStatus,
+  type TreeMessage,
+  type TreeOutgoing,
+  type TreeStatus,
+} from './spanning-tree.ts'
 export {
   type HeldVft,
   MAX_PROVED_VFTS,
