@@ -162,6 +162,8 @@ export interface RelayStatus {
     role: string
     access: string
     admitted: boolean
+    /** The link's part in the spanning tree: 'edge' (a node, or a relay outside it), 'parent', 'child', 'blocked'. */
+    tree: string
     table: {
       subscriptions: number
       framesIn: number
@@ -182,7 +184,20 @@ export interface RelayStatus {
     proofRejections: Record<string, number>
     credentialsAccepted: number
     credentialsRefused: number
+    framesBlocked: number
+    copiesBlocked: number
+    subsBlocked: number
   }
+  /** The spanning tree over relay identities (spec 12 §7), null when turned off. */
+  tree: {
+    root: string
+    isRoot: boolean
+    cost: number
+    parent: string | null
+    treeLinks: string[]
+    blockedLinks: string[]
+    counters: { topologyChanges: number; messagesIn: number; messagesOut: number }
+  } | null
   table: {
     framesIn: number
     framesForwarded: number

@@ -100,6 +100,26 @@ export const RelayConfigSchema = v.strictObject({
     }),
     {},
   ),
+  /**
+   * The spanning tree over relay identities (docs/spec/12-relay.md §7): with
+   * neighbour relays listed in `admission.relays` that also run it, frames and
+   * subscriptions cross only the tree's relay-relay links.
+   */
+  tree: v.optional(
+    v.strictObject({
+      enabled: v.optional(v.boolean(), true),
+      /** Seconds between tree messages on each relay-relay link. */
+      helloSeconds: v.optional(v.pipe(v.number(), v.minValue(0.1), v.maxValue(60)), 1),
+      /** Seconds a neighbour's tree message counts; more than helloSeconds (3 hellos by default). */
+      holdSeconds: v.optional(v.pipe(v.number(), v.minValue(0.3), v.maxValue(600)), 3),
+      /** Cost of the link to a neighbour relay (default 10); the cheapest path to the root wins. */
+      costs: v.optional(
+        v.record(PeerId, v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000))),
+        {},
+      ),
+    }),
+    {},
+  ),
   /** Overrides per PeerId (a neighbour relay carries many peers' traffic). */
   peerLimits: v.optional(v.record(PeerId, PeerLimits), {}),
   status: statusSection(7481),
@@ -115,6 +135,8 @@ export function parseRelayConfig(input: unknown): RelayConfig {
   const denied = new Set(config.admission.deny)
   const both = config.admission.allow.findIndex((id) => denied.has(id))
   if (both >= 0) throw new ConfigError(`admission.allow.${both}`, 'also on admission.deny')
+  if (config.tree.holdSeconds <= config.tree.helloSeconds)
+    throw new ConfigError('tree.holdSeconds', 'must be more than tree.helloSeconds')
   return config
 }
 

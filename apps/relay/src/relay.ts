@@ -12,9 +12,13 @@
  *     proofs are required)
  *   accepted SUB, UNSUB, neighbour down, expiry -> Propagation -> SUB/UNSUB
  *     to every other admitted neighbour (split horizon, proofs verbatim)
+ *   CONTROL 8 from a neighbour relay -> SpanningTree (spec 12 §7): frames,
+ *     SUBs and UNSUBs cross a relay-relay link only while it is in the
+ *     tree; links to nodes are edge links and always forward
  *
  * A one-second tick expires subscriptions in the table and in the
- * propagation state (sending the UNSUBs that follow).
+ * propagation state (sending the UNSUBs that follow); a 100 ms tick lets
+ * the tree's neighbour vectors lapse and sends its hellos.
  */
 import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
@@ -35,21 +39,27 @@ import {
 } from '@peertap/daemon'
 import {
   admitSubscription,
+  CAP_SPANNING_TREE,
+  DEFAULT_TREE_LINK_COST,
   ForwardingTable,
   type Frame,
   type NeighbourLimits,
   type PropagatedMessage,
   Propagation,
   RouteBatch,
+  SpanningTree,
   type SubscribeResult,
   type SubscriptionEntry,
   TokenBucket,
+  TREE_CONTROL_CHANNEL,
+  type TreeChange,
 } from '@peertap/relay'
 import { createTrunk, type Link, type Subscription, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { PeerLimitsConfig, RelayConfig } from './config.ts'
 
 const TICK_MS = 1000
+const TREE_TICK_MS = 100
 const REDIAL_MS = 2000
 
 export interface RunningRelay {
@@ -79,6 +89,14 @@ export interface RelayCounters {
   credentialsRefused: number
   /** Admissions by credential that ended (credential expired, or the peer left). */
   credentialsEnded: number
+  /** Frames received on a relay-relay link that is not in the spanning tree, dropped. */
+  framesBlocked: number
+  /** Copies the table routed to a link that is not in the tree, not sent (0 unless a race). */
+  copiesBlocked: number
+  /** SUBs and UNSUBs received on a link that is not in the tree, ignored. */
+  subsBlocked: number
+  /** Tree messages the link refused (control queue full or link down). */
+  treeSendDropped: number
 }
 
 /** Limits as the table takes them: omitted rates unlimited, omitted bursts one second of the rate. */
@@ -115,7 +133,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     listen: config.listen,
     role: 'relay',
     // GSO frames and the datagram link come with the fast path.
-    capabilities: 0,
+    capabilities: config.tree.enabled ? CAP_SPANNING_TREE : 0,
   })
   const peerId = trunk.peerId.toString()
   const defaults = tableLimits(limits)
@@ -158,6 +176,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     credentialsAccepted: 0,
     credentialsRefused: 0,
     credentialsEnded: 0,
+    framesBlocked: 0,
+    copiesBlocked: 0,
+    subsBlocked: 0,
+    treeSendDropped: 0,
   }
   const fabricKeys = new Set(admission.fabricKeys.map((k) => k.toLowerCase()))
   const trustedRelays = new Set(admission.relays)
@@ -171,11 +193,30 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     const access = table.access(id)
     return access === 'allow' || (access === 'default' && !admission.allowListOnly)
   }
+  /**
+   * The spanning tree over relay identities (spec 12 §7). Its neighbours are
+   * the relay-relay links: HELLO role relay, the tree capability, and listed
+   * in admission.relays (trusted to pass subscriptions on); any other link
+   * is an edge link, which always forwards.
+   */
+  const tree = config.tree.enabled
+    ? new SpanningTree({
+        self: peerId,
+        helloSeconds: config.tree.helloSeconds,
+        holdSeconds: config.tree.holdSeconds,
+      })
+    : undefined
+  const inTree = (link: Link): boolean =>
+    link.hello.remoteRole === 'relay' &&
+    (link.hello.remoteCapabilities & CAP_SPANNING_TREE) !== 0 &&
+    trustedRelays.has(link.id)
+  const forwards = (id: string): boolean => tree === undefined || tree.forwards(id)
+  /** Neighbours that hear propagated SUBs: admitted, and not a blocked relay-relay link. */
   const admittedNeighbours = (): string[] =>
     trunk
       .links()
       .map((l) => l.id)
-      .filter(admitted)
+      .filter((id) => admitted(id) && forwards(id))
   const send = (messages: PropagatedMessage[]): void => {
     for (const m of messages) {
       const link = trunk.getLink(m.neighbour)
@@ -206,12 +247,22 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   // Frames: route per batch, one sendFrames per neighbour of the fan-out.
   const dropsBefore: Record<string, number> = {}
   const onFrames = (frames: Frame[], link: Link): void => {
+    if (!forwards(link.id)) {
+      // A blocked relay-relay link: the other end sends here only while the
+      // two ends still disagree (spec 12 §7.4).
+      counters.framesBlocked += frames.length
+      return
+    }
     if (trace) Object.assign(dropsBefore, table.counters.frameDrops)
     table.route(link.id, frames, now(), routeBatch)
     for (let o = 0; o < routeBatch.length; o++) {
       const output = routeBatch.outputs[o]!
       const out = trunk.getLink(output.neighbour)
       if (out === undefined) continue
+      if (!forwards(output.neighbour)) {
+        counters.copiesBlocked += output.count
+        continue
+      }
       const list: Frame[] = new Array(output.count)
       for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
       out.sendFrames(list)
@@ -317,6 +368,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   }
   const onSubscription = (sub: Subscription, unsubscribe: boolean, link: Link): void => {
     const t = now()
+    if (!forwards(link.id)) {
+      counters.subsBlocked++
+      return
+    }
     if (!unsubscribe) checkCredential(sub, link, t)
     if (unsubscribe) {
       counters.unsubsReceived++
@@ -361,12 +416,54 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     send(propagation.learn(link.id, accepted, sub.proof, expiresAt, admittedNeighbours(), t))
   }
 
+  // The tree: its messages go out before anything that follows from a
+  // change, so a neighbour learns that a link joined the tree before the
+  // SUBs that cross it arrive (one ordered control queue per link).
+  const sendTree = (t: number): void => {
+    if (tree === undefined) return
+    for (const o of tree.outgoing(t)) {
+      const link = trunk.getLink(o.neighbour)
+      if (
+        link === undefined ||
+        !link.sendControl({ channel: TREE_CONTROL_CHANNEL, payload: o.payload })
+      )
+        counters.treeSendDropped++
+    }
+  }
+  const applyTree = (change: TreeChange, t: number): void => {
+    sendTree(t)
+    if (change.left.length === 0 && change.entered.length === 0) return
+    // Links that left first: what came over them is withdrawn before the
+    // new tree link's subscriptions go out.
+    for (const id of change.left) {
+      table.removeNeighbour(id)
+      send(propagation.removeNeighbour(id, admittedNeighbours(), t))
+    }
+    for (const id of change.entered) if (admitted(id)) send(propagation.snapshotFor(id, t))
+    log.info(
+      {
+        entered: change.entered,
+        left: change.left,
+        root: tree?.root,
+        cost: tree?.cost,
+        parent: tree?.parent ?? null,
+      },
+      'spanning tree changed',
+    )
+  }
+
   trunk.setReceiver({
     onFrames,
     onSubscription,
-    onControl: (control, link) =>
+    onControl: (control, link) => {
+      if (control.channel === TREE_CONTROL_CHANNEL && tree !== undefined) {
+        const t = now()
+        applyTree(tree.receive(link.id, control.payload, t), t)
+        return
+      }
       // CONTROL is point to point and never forwarded (spec 08 §4.6).
-      log.debug({ peer: link.id, channel: control.channel }, 'control message ignored'),
+      log.debug({ peer: link.id, channel: control.channel }, 'control message ignored')
+    },
   })
   trunk.addEventListener('link:up', (event) => {
     const link = event.detail
@@ -384,6 +481,15 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     )
     if (link.hello.skewWarning)
       log.warn({ peer: link.id, skewMs: link.hello.clockSkewMs }, 'clock skew over 60 s')
+    if (tree !== undefined && inTree(link)) {
+      // A relay-relay link starts blocked; it gets the snapshot when it joins the tree.
+      const t = now()
+      applyTree(
+        tree.addNeighbour(link.id, config.tree.costs[link.id] ?? DEFAULT_TREE_LINK_COST, t),
+        t,
+      )
+      return
+    }
     if (admitted(link.id)) send(propagation.snapshotFor(link.id, now()))
   })
   trunk.addEventListener('link:down', (event) => {
@@ -394,6 +500,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     credentialChecks.delete(link.id)
     endCredential(link.id)
     send(propagation.removeNeighbour(link.id, admittedNeighbours(), now()))
+    if (tree?.has(link.id)) {
+      const t = now()
+      applyTree(tree.removeNeighbour(link.id, t), t)
+    }
   })
 
   await trunk.start()
@@ -418,6 +528,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     table.expire(t)
     send(propagation.expire(admittedNeighbours(), t))
   }, TICK_MS)
+  const treeTick =
+    tree === undefined
+      ? undefined
+      : setInterval(() => {
+          const t = now()
+          applyTree(tree.tick(t), t)
+        }, TREE_TICK_MS)
 
   const status = () => ({
     peerId,
@@ -448,6 +565,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       kind: link.kind,
       access: table.access(link.id),
       admitted: admitted(link.id),
+      tree: tree?.role(link.id) ?? 'edge',
       credentialUntil: credentialed.get(link.id) ?? null,
       mtu: link.mtu,
       clockSkewMs: link.hello.clockSkewMs,
@@ -461,6 +579,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       propagated: propagation.size,
     },
     relay: counters,
+    tree: tree === undefined ? null : tree.status(now()),
     table: table.counters,
     trunk: trunk.protocol.counters,
   })
@@ -473,6 +592,26 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       { prefix: 'peertap_relay_subscriptions', value: s.subscriptions },
       { prefix: 'peertap_relay_trunk', value: s.trunk },
     ]
+    if (s.tree !== null) {
+      const { counters: treeCounters, isRoot, cost, age, treeLinks, blockedLinks } = s.tree
+      sections.push({
+        prefix: 'peertap_relay_tree',
+        value: {
+          ...treeCounters,
+          isRoot: isRoot ? 1 : 0,
+          cost,
+          age,
+          treeLinks: treeLinks.length,
+          blockedLinks: blockedLinks.length,
+        },
+      })
+      for (const l of s.tree.links)
+        sections.push({
+          prefix: 'peertap_relay_tree_link',
+          labels: { peer: l.id },
+          value: { blocked: l.role === 'blocked' ? 1 : 0, cost: l.cost },
+        })
+    }
     for (const [peer, value] of Object.entries(s.peerLimits))
       sections.push({ prefix: 'peertap_relay_peer_limit', labels: { peer }, value })
     for (const n of s.neighbours) {
@@ -503,6 +642,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     async stop() {
       dialling.stop()
       clearInterval(tick)
+      if (treeTick !== undefined) clearInterval(treeTick)
       server.server.close()
       await rm(controlPath, { force: true })
       await trunk.stop()

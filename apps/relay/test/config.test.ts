@@ -38,6 +38,24 @@ describe('relay config', () => {
     })
     expect(c.limits).toEqual({ proofChecksPerSecond: 20, proofCheckBurst: 40 })
     expect(c.status.port).toBe(7481)
+    expect(c.tree).toEqual({ enabled: true, helloSeconds: 1, holdSeconds: 3, costs: {} })
+  })
+
+  it('checks the spanning tree section (spec 12 §7)', () => {
+    expect(fieldOf({ stateDir: '/s', tree: { holdSeconds: 1 } })).toBe(
+      'tree.holdSeconds: tree.holdSeconds: must be more than tree.helloSeconds',
+    )
+    expect(fieldOf({ stateDir: '/s', tree: { costs: { [ID]: 0 } } })).toMatch(
+      new RegExp(`^tree\\.costs\\.${ID}: `),
+    )
+    expect(fieldOf({ stateDir: '/s', tree: { costs: { nope: 5 } } })).toMatch(/^tree\.costs/)
+    expect(fieldOf({ stateDir: '/s', tree: { maxAge: 5 } })).toMatch(/^tree\.maxAge: /)
+    expect(
+      fieldOf({
+        stateDir: '/s',
+        tree: { enabled: false, helloSeconds: 2, holdSeconds: 6, costs: { [ID]: 1000 } },
+      }),
+    ).toBe('valid')
   })
 
   it('names the offending field', () => {

@@ -12,7 +12,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { derivePskEpochSecrets, membershipProofPublicKey } from '@peertap/crypto'
-import { linkLocal, Overlay, RelayHost, TAP, type Transport, waitForIpv6 } from '@peertap/node'
+import {
+  linkLocal,
+  Overlay,
+  RelayHost,
+  type RelayStatus,
+  TAP,
+  type Transport,
+  waitForIpv6,
+} from '@peertap/node'
 import { childLines, rootAndTun, Topology } from '@peertap/tool-netns'
 import { loadOrCreateIdentity } from '@peertap/trunk'
 import { deriveVlanId } from '@peertap/vft'
@@ -133,6 +141,47 @@ describe.skipIf(!can.ok)('A and B behind different relays (A - R - S - B) over T
 describe.skipIf(!can.ok)('a loop of three relays (R, S, T all linked; A on R, B on S)', () => {
   let overlay: Overlay
   const relays = ['r', 's', 't'].map((host) => new RelayHost({ host }))
+  const [r, s] = relays as [RelayHost, RelayHost, RelayHost]
+  const statuses = () => Promise.all(relays.map((x) => x.status()))
+  /** Waits until the three agree on the lowest PeerId as root, with two tree links and one blocked. */
+  const treeSettled = async (timeoutMs: number, cut?: [string, string]) => {
+    const root = relays.map((x) => x.peerId).sort()[0]
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const all = await statuses()
+      const links = all.flatMap((x) => x.tree?.treeLinks.map((l) => `${x.peerId}>${l}`) ?? [])
+      const blocked = all.reduce((n, x) => n + (x.tree?.blockedLinks.length ?? 0), 0)
+      const cutInTree =
+        cut !== undefined &&
+        links.some((l) => l === `${cut[0]}>${cut[1]}` || l === `${cut[1]}>${cut[0]}`)
+      if (
+        all.every((x) => x.tree?.root === root) &&
+        links.length === 4 &&
+        blocked === 2 &&
+        !cutInTree
+      )
+        return all
+      if (Date.now() > deadline)
+        throw new Error(`tree not settled: ${JSON.stringify(all.map((x) => x.tree))}`)
+      await new Promise((res) => setTimeout(res, 100))
+    }
+  }
+  const duplicates = (before: RelayStatus[], after: RelayStatus[]) =>
+    after.reduce(
+      (sum, x, i) => sum + x.table.frameDrops.duplicate! - before[i]!.table.frameDrops.duplicate!,
+      0,
+    )
+  /** Frames each relay routed onto, or took in from, a link its tree blocks. */
+  const onBlocked = (before: RelayStatus[], after: RelayStatus[]) =>
+    after.reduce((sum, x, i) => {
+      let n = x.relay.framesBlocked - before[i]!.relay.framesBlocked
+      n += x.relay.copiesBlocked - before[i]!.relay.copiesBlocked
+      for (const id of x.tree?.blockedLinks ?? []) {
+        const was = before[i]!.neighbours.find((nb) => nb.id === id)?.table?.copiesReceived ?? 0
+        n += (x.neighbours.find((nb) => nb.id === id)?.table?.copiesReceived ?? 0) - was
+      }
+      return sum + n
+    }, 0)
 
   beforeAll(async () => {
     overlay = await Overlay.start({ transport: 'tcp', hosts: ['a', 'b'], relays })
@@ -142,27 +191,91 @@ describe.skipIf(!can.ok)('a loop of three relays (R, S, T all linked; A on R, B 
     await overlay?.stop()
   })
 
-  it('delivers each frame once: the duplicate cache drops the copies the loop makes, and SUBs do not circle', async () => {
+  it('forwards along a spanning tree: each frame once, none on the blocked link, SUBs do not circle', async () => {
     const [a, b] = [overlay.node('a'), overlay.node('b')]
-    // Let subscriptions settle around the loop and ARP resolve first.
-    await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.3', '-w', '10', b.ip]).catch(() => '')
-    const before = await Promise.all(relays.map((r) => r.status()))
+    const settled = await treeSettled(10_000)
+    const root = settled.find((x) => x.tree!.isRoot)!
+    // Both ends of the blocked link see it blocked; every node link is an edge link.
+    for (const x of settled) {
+      for (const n of x.neighbours) expect(n.tree).toBe(n.role === 'relay' ? n.tree : 'edge')
+      expect(x.tree!.blockedLinks.length).toBe(x.tree!.isRoot ? 0 : 1)
+    }
+    // ARP resolved first.
+    await overlay.topo.exec('a', ['ping', '-c', '2', '-i', '0.3', '-w', '10', b.ip]).catch(() => '')
+    const before = await statuses()
     const out = await overlay.topo.exec('a', ['ping', '-c', '10', '-i', '0.1', '-W', '2', b.ip])
     expect(out).toMatch(/10 received/)
     expect(out).not.toContain('DUP!')
     expect(await ping(overlay, 'b', a.ip)).toMatch(/3 received/)
-    const after = await Promise.all(relays.map((r) => r.status()))
-    const duplicates = after.reduce(
-      (sum, s, i) => sum + s.table.frameDrops.duplicate! - before[i]!.table.frameDrops.duplicate!,
-      0,
-    )
-    expect(duplicates).toBeGreaterThan(0)
-    // Propagation settled: within the test no relay kept passing SUBs around.
-    const propagated = after.map((s, i) => s.relay.subsPropagated - before[i]!.relay.subsPropagated)
+    const after = await statuses()
+    const dups = duplicates(before, after)
+    const blocked = onBlocked(before, after)
+    const propagated = after.map((x, i) => x.relay.subsPropagated - before[i]!.relay.subsPropagated)
     console.log(
-      `loop of three relays: ${duplicates} duplicate frames dropped during 13 pings; SUBs propagated meanwhile ${propagated.join('/')}`,
+      `loop of three relays: root ${root.peerId === r.peerId ? 'R' : root.peerId === s.peerId ? 'S' : 'T'}, ` +
+        `${dups} duplicates dropped and ${blocked} frames on the blocked link during 13 pings; ` +
+        `SUBs propagated meanwhile ${propagated.join('/')}`,
     )
+    expect(dups).toBe(0)
+    expect(blocked).toBe(0)
     for (const n of propagated) expect(n).toBeLessThan(20)
+  }, 60_000)
+
+  it('heals when a tree link on the path is cut: traffic crosses again within the hold time', async () => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    const now = await statuses()
+    // The tree path from R (A's relay) toward S (B's): cut its first link.
+    const rTree = now[0]!.tree!
+    const next = rTree.treeLinks.includes(s.peerId)
+      ? s
+      : relays.find((x) => x.peerId === rTree.treeLinks[0])!
+    const cut: [string, string] = [r.peerId, next.peerId]
+    const started = Date.now()
+    // Silently, as a pulled cable: no packet crosses, neither trunk sees the link close.
+    await overlay.topo.exec('r', [
+      'ip',
+      'route',
+      'add',
+      'blackhole',
+      `${overlay.topo.address(next.host)}/32`,
+    ])
+    await overlay.topo.exec(next.host, [
+      'ip',
+      'route',
+      'add',
+      'blackhole',
+      `${overlay.topo.address('r')}/32`,
+    ])
+    let healed = 0
+    for (;;) {
+      const ok = await overlay.topo.exec('a', ['ping', '-c', '1', '-W', '1', b.ip]).then(
+        () => true,
+        () => false,
+      )
+      if (ok) {
+        healed = (Date.now() - started) / 1000
+        break
+      }
+      if (Date.now() - started > 20_000) throw new Error('no path after 20 s')
+    }
+    const settled = await treeSettled(10_000, cut)
+    const converged = (Date.now() - started) / 1000
+    const changes = settled.map(
+      (x, i) => x.tree!.counters.topologyChanges - now[i]!.tree!.counters.topologyChanges,
+    )
+    console.log(
+      `tree link R-${next.host.toUpperCase()} cut: A reached B again after ${healed.toFixed(1)} s, tree settled after ${converged.toFixed(1)} s; topology changes ${changes.join('/')}`,
+    )
+    // Hold time 3 s, then one round trip of tree messages and SUB snapshots.
+    expect(healed).toBeLessThan(6)
+    const before = await statuses()
+    const out = await overlay.topo.exec('a', ['ping', '-c', '10', '-i', '0.1', '-W', '2', b.ip])
+    expect(out).toMatch(/10 received/)
+    expect(out).not.toContain('DUP!')
+    expect(await ping(overlay, 'b', a.ip)).toMatch(/3 received/)
+    const after = await statuses()
+    expect(duplicates(before, after)).toBe(0)
+    expect(onBlocked(before, after)).toBe(0)
   }, 60_000)
 })
 
