@@ -484,11 +484,17 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     if (tree !== undefined && inTree(link)) {
       // A relay-relay link starts blocked; it gets the snapshot when it joins the tree.
       const t = now()
-      applyTree(
-        tree.addNeighbour(link.id, config.tree.costs[link.id] ?? DEFAULT_TREE_LINK_COST, t),
-        t,
-      )
-      return
+      let change: TreeChange | undefined
+      try {
+        change = tree.addNeighbour(link.id, config.tree.costs[link.id] ?? DEFAULT_TREE_LINK_COST, t)
+      } catch (error) {
+        // Only an id the tree cannot carry (not base58btc text): an edge link then.
+        log.warn({ peer: link.id, err: String(error) }, 'relay link left out of the spanning tree')
+      }
+      if (change !== undefined) {
+        applyTree(change, t)
+        return
+      }
     }
     if (admitted(link.id)) send(propagation.snapshotFor(link.id, now()))
   })
@@ -604,6 +610,12 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
           treeLinks: treeLinks.length,
           blockedLinks: blockedLinks.length,
         },
+      })
+      // The root and parent as labels of an info gauge (PeerIds are not numbers).
+      sections.push({
+        prefix: 'peertap_relay_tree_root',
+        labels: { root: s.tree.root, parent: s.tree.parent ?? '' },
+        value: 1,
       })
       for (const l of s.tree.links)
         sections.push({

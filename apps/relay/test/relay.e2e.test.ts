@@ -200,6 +200,14 @@ describe.skipIf(!can.ok)('a loop of three relays (R, S, T all linked; A on R, B 
       for (const n of x.neighbours) expect(n.tree).toBe(n.role === 'relay' ? n.tree : 'edge')
       expect(x.tree!.blockedLinks.length).toBe(x.tree!.isRoot ? 0 : 1)
     }
+    const rMetrics = await r.metrics()
+    expect(rMetrics).toMatch(/^peertap_relay_tree_topology_changes [1-9]/m)
+    expect(rMetrics).toMatch(
+      new RegExp(`^peertap_relay_tree_root\\{root="${root.peerId}",parent="[^"]*"\\} 1$`, 'm'),
+    )
+    expect(rMetrics).toMatch(
+      new RegExp(`^peertap_relay_tree_blocked_links ${root.peerId === r.peerId ? 0 : 1}$`, 'm'),
+    )
     // ARP resolved first.
     await overlay.topo.exec('a', ['ping', '-c', '2', '-i', '0.3', '-w', '10', b.ip]).catch(() => '')
     const before = await statuses()
