@@ -231,6 +231,47 @@ class Mesh {
     }
   }
 
+  /**
+   * The slow reference: per component, shortest paths from its lowest id
+   * (Bellman-Ford), each relay's parent the neighbour with the lowest
+   * (distance + link cost, id). The distributed tree must be exactly this.
+   */
+  expectOptimal(): void {
+    const live = [...this.trees.keys()].filter((x) => !this.dead.has(x))
+    for (const x of live) {
+      const comp = this.component(x)
+      const root = [...comp].sort()[0]!
+      const dist = new Map([...comp].map((y) => [y, y === root ? 0 : Number.POSITIVE_INFINITY]))
+      const edges = [...this.links.values()].filter(
+        (l) => l.carries && comp.has(l.a) && comp.has(l.b),
+      )
+      for (let i = 0; i < comp.size; i++)
+        for (const l of edges) {
+          dist.set(l.b, Math.min(dist.get(l.b)!, dist.get(l.a)! + l.cost))
+          dist.set(l.a, Math.min(dist.get(l.a)!, dist.get(l.b)! + l.cost))
+        }
+      const tree = this.trees.get(x)!
+      expect(tree.root).toBe(root)
+      expect(tree.cost, `cost of ${NAME.get(x)}`).toBe(dist.get(x))
+      if (x === root) {
+        expect(tree.parent).toBeUndefined()
+        continue
+      }
+      let best: string | undefined
+      let bestCost = Number.POSITIVE_INFINITY
+      for (const l of edges) {
+        if (l.a !== x && l.b !== x) continue
+        const u = l.a === x ? l.b : l.a
+        const c = dist.get(u)! + l.cost
+        if (c < bestCost || (c === bestCost && u < best!)) {
+          best = u
+          bestCost = c
+        }
+      }
+      expect(tree.parent, `parent of ${NAME.get(x)}`).toBe(best)
+    }
+  }
+
   roles(name: Name): Record<string, string> {
     const s = this.tree(name).status(this.t)
     return Object.fromEntries(s.links.map((l) => [NAME.get(l.id)!, l.role]))
@@ -346,6 +387,20 @@ describe('SpanningTree on simulated meshes', () => {
     expect(m.tree('b').counters.topologyChanges).toBe(changes)
   })
 
+  it('triangle: when the root goes, poisoned reverse keeps the other two from counting to infinity', () => {
+    const m = triangle()
+    m.converge()
+    m.down(ID.a, ID.b)
+    m.down(ID.a, ID.c)
+    const t = m.converge()
+    expect(t).toBeLessThan(0.05)
+    expect(m.tree('c').parent).toBe(ID.b)
+    // B and C each offered the other a path to A, but through itself: refused, never counted up.
+    for (const x of ['b', 'c'] as Name[])
+      expect(m.tree(x).counters.overAge + m.tree(x).counters.overCost).toBe(0)
+    m.expectOptimal()
+  })
+
   it('square with a diagonal: the cheaper paths win, ties go to the lower PeerId', () => {
     const links: Array<[Name, Name, number?]> = [
       ['a', 'b'],
@@ -365,6 +420,8 @@ describe('SpanningTree on simulated meshes', () => {
     expect(dear.tree('c').cost).toBe(20)
     expect(dear.roles('c')).toEqual({ b: 'parent', d: 'blocked', a: 'blocked' })
     dear.expectEachOnce()
+    dear.expectOptimal()
+    m.expectOptimal()
   })
 
   it('chain: every link is in the tree, nothing blocked', () => {
@@ -412,7 +469,15 @@ describe('SpanningTree on simulated meshes', () => {
     clean.converge()
     for (const x of ['b', 'd'] as Name[]) clean.down(ID.a, ID[x])
     const t = clean.converge()
-    console.log(`root's links down cleanly: re-converged in ${t} s simulated`)
+    const bounded = ['b', 'c', 'd', 'e'].reduce(
+      (n, x) =>
+        n + clean.tree(x as Name).counters.overAge + clean.tree(x as Name).counters.overCost,
+      0,
+    )
+    // The ring B-C-D-E remains: its stale vectors for A circle until the hop bound ends them.
+    console.log(
+      `root's links down cleanly: re-converged in ${t} s simulated (${bounded} vectors ended by the bounds)`,
+    )
     expect(t).toBeLessThan(0.2)
     clean.expectEachOnce()
   })
@@ -504,6 +569,8 @@ describe('SpanningTree on simulated meshes', () => {
       }
       m.converge()
       m.expectEachOnce()
+      m.run(0.5)
+      m.expectOptimal()
       for (let change = 0; change < 4; change++) {
         const all = [...m.links.values()]
         const l = all[rand(all.length)]!
@@ -513,6 +580,10 @@ describe('SpanningTree on simulated meshes', () => {
         else m.kill(names[rand(8)]!)
         worst = Math.max(worst, m.converge())
         m.expectEachOnce()
+        // Once the vectors of the failure have lapsed, the tree is the cheapest one.
+        m.run(DEFAULT_TREE_HOLD_SECONDS + 0.5)
+        m.expectEachOnce()
+        m.expectOptimal()
       }
       for (const tree of m.trees.values()) bounded += tree.counters.overAge + tree.counters.overCost
     }
