@@ -55,6 +55,8 @@ interface Row {
   proposalBytes: number
   updateCommitBytes: number
   updateRuns: number
+  lateWelcome: number
+  lateJoin: number
 }
 
 const rows: Row[] = []
@@ -131,6 +133,24 @@ for (const n of SIZES) {
       `N = ${n}: member update ${r + 1}/${updateRuns}: propose ${ms(propose.at(-1)!)} ms, owner commit ${ms(ownerCommit.at(-1)!)} ms, process ${ms(updaterProcess.at(-1)!)} ms`,
     )
   }
+  // A joiner after those updates: the Welcome's tree now has filled parent
+  // nodes on the updaters' paths, whose parent hashes the joiner verifies.
+  log(`N = ${n}: one more member joins after the updates ...`)
+  const late = await nodeIdentityFromEd25519PrivateKey(seed(n))
+  const lateKp = await createKeyPackage({ identity: late })
+  const lateAdd = await group.addMembers({
+    keyPackages: [{ keyPackage: lateKp.keyPackage, from: late.peerId }],
+  })
+  t = performance.now()
+  await joinVlanGroup({
+    vlanId,
+    ownerPeerId: owner.peerId,
+    welcome: lateAdd.welcome!,
+    keyPackageSecret: lateKp.secret,
+    identity: late,
+    storage: new MemoryStorage(),
+  })
+  const lateJoin = performance.now() - t
   const record = (await ownerStorage.read(recordName(vlanId)))!
   if (n === Math.max(...SIZES)) {
     const dir = await mkdtemp(join(tmpdir(), 'peertap-mls-bench-'))
@@ -162,6 +182,8 @@ for (const n of SIZES) {
     proposalBytes,
     updateCommitBytes,
     updateRuns,
+    lateWelcome: lateAdd.welcome!.length,
+    lateJoin,
   })
 }
 
@@ -188,6 +210,10 @@ for (const r of rows) {
     `| ${r.n} | ${ms(r.propose)} ms | ${ms(r.ownerCommit)} ms | ${ms(r.updaterProcess)} ms | ${kb(r.proposalBytes)} | ${kb(r.updateCommitBytes)} | ${r.updateRuns} |`,
   )
 }
+console.log('')
+console.log('| members N | Welcome after the updates | join after the updates |')
+console.log('|---|---|---|')
+for (const r of rows) console.log(`| ${r.n + 1} | ${kb(r.lateWelcome)} | ${ms(r.lateJoin)} ms |`)
 if (fileWrite !== undefined) {
   console.log('')
   console.log(
