@@ -622,8 +622,10 @@ export class MlsVlans {
       if (
         link !== undefined &&
         this.#fragments.send(link, CHANNEL_WELCOME, concat(vlan.vlanId, welcome))
-      )
+      ) {
         vlan.counters.welcomesSent++
+        this.#host.log.info({ vlan: vlan.name, joiner, bytes: welcome.length }, 'Welcome sent')
+      }
     }
     const epoch = keys.epoch
     vlan.committed = epoch
@@ -729,7 +731,13 @@ export class MlsVlans {
     if (control.channel === CHANNEL_FRAGMENT) {
       const whole = this.#fragments.receive(link.id, control.payload, performance.now())
       // Only MLS channels travel in fragments (never a fragment in fragments).
-      if (whole !== undefined && whole.channel !== CHANNEL_FRAGMENT) this.onControl(whole, link)
+      if (whole !== undefined && whole.channel !== CHANNEL_FRAGMENT) {
+        this.#host.log.info(
+          { peer: link.id, channel: whole.channel, bytes: whole.payload.length },
+          'MLS message reassembled',
+        )
+        this.onControl(whole, link)
+      }
       return true
     }
     const { channel, payload } = control
