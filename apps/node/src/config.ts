@@ -1,8 +1,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   ConfigError,
+  datagramSection,
   logSection,
-  PortNumber,
   parseWithSchema,
   readJsonConfig,
   statusSection,
@@ -143,19 +143,8 @@ export const ConfigSchema = v.strictObject({
       'VLAN names must be unique',
     ),
   ),
-  /**
-   * The datagram link (docs/spec/13-datagram-link.md), on by default: UDP
-   * beside each stream link whose neighbour has it too. `port` 0 binds any free port
-   * (it is offered over the stream link); `announce` lists extra IPs to offer.
-   */
-  datagram: v.optional(
-    v.strictObject({
-      enabled: v.optional(v.boolean(), true),
-      port: v.optional(PortNumber, 0),
-      announce: v.optional(v.pipe(v.array(v.pipe(v.string(), v.ip())), v.maxLength(8)), []),
-    }),
-    {},
-  ),
+  /** The datagram link, on by default (`datagramSection` in @peertap/daemon). */
+  datagram: datagramSection,
   status: statusSection(7480),
   log: logSection,
 })

@@ -22,7 +22,12 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { derivePskEpochSecrets } from '@peertap/crypto'
-import { createLogger, keepNeighboursDialled, runUntilSignal } from '@peertap/daemon'
+import {
+  createLogger,
+  datagramOption,
+  keepNeighboursDialled,
+  runUntilSignal,
+} from '@peertap/daemon'
 import {
   FLAG_RECEIVE,
   FLAG_SEND,
@@ -72,10 +77,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     role: 'node',
     // Large (GSO) frames come with the fast path.
     capabilities: 0,
-    datagram: config.datagram.enabled && {
-      port: config.datagram.port,
-      announce: config.datagram.announce,
-    },
+    datagram: datagramOption(config.datagram),
   })
   const peerId = trunk.peerId.toString()
   const table = new ForwardingTable()

@@ -1,6 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   ConfigError,
+  datagramSection,
   logSection,
   parseWithSchema,
   readJsonConfig,
@@ -120,6 +121,12 @@ export const RelayConfigSchema = v.strictObject({
     }),
     {},
   ),
+  /**
+   * The datagram link to neighbours that have it too, on by default
+   * (`datagramSection` in @peertap/daemon): frames forwarded over UDP, each
+   * datagram authenticated hop by hop, with the stream link as fallback.
+   */
+  datagram: datagramSection,
   /** Overrides per PeerId (a neighbour relay carries many peers' traffic). */
   peerLimits: v.optional(v.record(PeerId, PeerLimits), {}),
   status: statusSection(7481),

@@ -31,6 +31,7 @@ import {
 } from '@peertap/crypto'
 import {
   CONTROL_FILE,
+  datagramOption,
   keepNeighboursDialled,
   type MetricsSection,
   metricsText,
@@ -132,8 +133,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     stateDir: config.stateDir,
     listen: config.listen,
     role: 'relay',
-    // GSO frames and the datagram link come with the fast path.
     capabilities: config.tree.enabled ? CAP_SPANNING_TREE : 0,
+    datagram: datagramOption(config.datagram),
   })
   const peerId = trunk.peerId.toString()
   const defaults = tableLimits(limits)

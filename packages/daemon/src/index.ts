@@ -22,6 +22,8 @@
  */
 export {
   ConfigError,
+  datagramOption,
+  datagramSection,
   logSection,
   PortNumber,
   parseWithSchema,
