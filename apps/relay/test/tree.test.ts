@@ -207,14 +207,18 @@ describe('the spanning tree in the relay app (three relays in one process)', () 
     tree(new Uint8Array(0))
     tree(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 200, 0x31]))
     tree(new Uint8Array([7, 0, 0, 0, 0, 0, 0, 1, 0x31]))
-    tree(encodeTreeMessage({ root: '1111', cost: 0xffff_ffff, age: 0, parent: false }))
-    tree(encodeTreeMessage({ root: '1111', cost: 0, age: 255, parent: false }))
+    tree(encodeTreeMessage({ root: '1111', cost: 0xffff_ffff, age: 1, parent: false }))
+    tree(encodeTreeMessage({ root: '1111', cost: 10, age: 255, parent: false }))
+    // Claiming to be the root (cost 0) under another identity.
+    tree(encodeTreeMessage({ root: '1111', cost: 0, age: 0, parent: false }))
     for (let i = 0; i < 200; i++)
-      tree(encodeTreeMessage({ root: '1111', cost: 0xffff_ffff, age: 0, parent: false }))
+      tree(encodeTreeMessage({ root: '1111', cost: 0xffff_ffff, age: 1, parent: false }))
     const counted = await until('drops counted', 3000, async () => {
       const s = await status('r')
       const d = s.tree.counters.drops
-      return d.malformed! >= 2 && d.version! >= 1 && d.rate! > 0 ? s : undefined
+      return d.malformed! >= 2 && d.version! >= 1 && d['false-root']! >= 1 && d.rate! > 0
+        ? s
+        : undefined
     })
     expect(counted.tree.counters.overCost).toBeGreaterThan(0)
     expect(counted.tree.counters.overAge).toBeGreaterThan(0)
@@ -224,7 +228,7 @@ describe('the spanning tree in the relay app (three relays in one process)', () 
     // A root lower than any relay's id, said once a second: every relay takes it, through H.
     await sleep(1100) // H's rate bucket refills
     const claim = setInterval(
-      () => tree(encodeTreeMessage({ root: '1111', cost: 0, age: 0, parent: false })),
+      () => tree(encodeTreeMessage({ root: '1111', cost: 10, age: 1, parent: false })),
       500,
     )
     try {
