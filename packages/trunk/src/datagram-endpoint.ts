@@ -60,7 +60,7 @@ export class DatagramEndpoint implements DatagramTransport {
     const onSendError = () => {
       this.counters.sendErrors++
     }
-    const socket = await (this.#factory ?? ((b) => dgramSocket(b, onSendError)))({ port, address })
+    const socket = await (this.#factory ?? dgramSocket)({ port, address, onSendError })
     this.#socket = socket
     socket.onBatch(this.#onBatch)
   }

@@ -53,10 +53,14 @@ export interface DatagramSocket {
   close(): void | Promise<void>
 }
 
-/** Opens and binds a socket; rejects (EADDRINUSE, ...) if it cannot. */
+/**
+ * Opens and binds a socket; rejects (EADDRINUSE, ...) if it cannot.
+ * `onSendError` counts send failures a socket learns of only later (node:dgram's callbacks).
+ */
 export type DatagramSocketFactory = (bind: {
   port: number
   address: string
+  onSendError: () => void
 }) => DatagramSocket | Promise<DatagramSocket>
 
 /** Socket buffer sizes asked for (the kernel caps them at its rmem_max/wmem_max). */
@@ -93,10 +97,12 @@ class OneDatagram implements ReceivedDatagrams {
  * The node:dgram socket (IPv4, as before the batched socket existed). Send
  * errors reported later by libuv go to `onSendError`.
  */
-export async function dgramSocket(
-  bind: { port: number; address: string },
-  onSendError: () => void = () => {},
-): Promise<DatagramSocket> {
+export async function dgramSocket(bind: {
+  port: number
+  address: string
+  onSendError?: () => void
+}): Promise<DatagramSocket> {
+  const onSendError = bind.onSendError ?? (() => {})
   const socket: Socket = createSocket({ type: 'udp4' })
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject)
