@@ -146,13 +146,19 @@ export const ConfigSchema = v.strictObject({
   /**
    * The datagram link (docs/spec/13-datagram-link.md), on by default: UDP
    * beside each stream link whose neighbour has it too. `port` 0 binds any free port
-   * (it is offered over the stream link); `announce` lists extra IPs to offer.
+   * (it is offered over the stream link); `announce` lists extra IPs to offer;
+   * `socket` picks the UDP socket (see src/datagram-socket.ts).
    */
   datagram: v.optional(
     v.strictObject({
       enabled: v.optional(v.boolean(), true),
       port: v.optional(PortNumber, 0),
       announce: v.optional(v.pipe(v.array(v.pipe(v.string(), v.ip())), v.maxLength(8)), []),
+      /**
+       * The UDP socket: `batched` (the tap addon: recvmmsg/sendmmsg), `dgram`
+       * (node:dgram), or `auto` (batched when the addon is built).
+       */
+      socket: v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
     }),
     {},
   ),

@@ -38,6 +38,7 @@ import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import { datagramSocketFactory } from './datagram-socket.ts'
 import { collectMetrics } from './metrics.ts'
 import { MlsVlans } from './mls-vlans.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
@@ -75,6 +76,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     datagram: config.datagram.enabled && {
       port: config.datagram.port,
       announce: config.datagram.announce,
+      socket: datagramSocketFactory(config.datagram.socket, log),
     },
   })
   const peerId = trunk.peerId.toString()
