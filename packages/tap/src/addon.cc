@@ -479,19 +479,21 @@ napi_value UdpOpen(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// udpSend(fd, family, datagrams: Uint8Array[], records: Uint8Array, count)
-// -> datagrams the kernel took. One crossing and, per 1024 datagrams, one
+// udpSend(fd, family, datagrams: Uint8Array[], records: Uint8Array, count,
+//         gso: Float64Array(3) | undefined) -> datagrams the kernel took.
+// gso: [enabled (1/0), GSO messages sent, datagrams in them], read and
+// updated here; undefined sends without GSO. One crossing and, per 1024 datagrams, one
 // sendmmsg(2) in the common case; record i (udp.h) is datagram i's
 // destination. Refused datagrams and those a full socket buffer left over
 // are not sent (the caller counts them); throws only when the socket itself
 // is unusable (EBADF, ...).
 napi_value UdpSend(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  napi_value argv[6];
   int32_t fd;
   uint32_t family, count, length;
   uint8_t* records;
   size_t records_len;
-  if (!GetArgs(env, info, 5, argv) || !GetI32(env, argv[0], &fd) ||
+  if (!GetArgs(env, info, 6, argv) || !GetI32(env, argv[0], &fd) ||
       !GetU32(env, argv[1], &family) || !GetBytes(env, argv[3], &records, &records_len) ||
       !GetU32(env, argv[4], &count)) {
     return nullptr;
@@ -512,7 +514,27 @@ napi_value UdpSend(napi_env env, napi_callback_info info) {
     datas[i] = p;
     lengths[i] = len;
   }
-  UdpSendResult r = udp_send(fd, static_cast<int>(family), count, datas.data(), lengths.data(), records);
+  double* gso_state = nullptr;
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[5], &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    size_t n = 0;
+    void* p = nullptr;
+    if (napi_get_typedarray_info(env, argv[5], &type, &n, &p, nullptr, nullptr) == napi_ok &&
+        type == napi_float64_array && n >= 3) {
+      gso_state = static_cast<double*>(p);
+    }
+  }
+  UdpGso gso;
+  if (gso_state != nullptr) gso.enabled = gso_state[0] != 0;
+  UdpSendResult r = udp_send(fd, static_cast<int>(family), count, datas.data(), lengths.data(),
+                             records, gso_state != nullptr ? &gso : nullptr);
+  if (gso_state != nullptr) {
+    gso_state[0] = gso.enabled ? 1 : 0;
+    gso_state[1] += static_cast<double>(gso.messages);
+    gso_state[2] += static_cast<double>(gso.segments);
+  }
   if (r.fatal != 0) return ThrowErrno(env, r.fatal, "sendmmsg", "UDP socket");
   return U32(env, r.sent);
 }

@@ -61,6 +61,7 @@ export interface Native {
     datagrams: readonly Uint8Array[],
     records: Uint8Array,
     count: number,
+    gso: Float64Array | undefined,
   ): number
   udpReaderStart(
     fd: number,

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -181,52 +182,160 @@ SlotFill RecvUdpBatch(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* me
   return f;
 }
 
+namespace {
+
+// One message of a round: `segs` datagrams from `first`; more than one
+// only as a UDP GSO super-datagram (segments of `seg_size`, the last may be
+// shorter; Documentation/networking/segmentation-offloads.rst).
+struct OutMsg {
+  uint32_t first;
+  uint32_t segs;
+  uint32_t seg_size;
+  size_t bytes;
+  bool open;  // every segment so far is seg_size long: one more may join
+};
+
+union GsoCmsg {
+  char buf[CMSG_SPACE(sizeof(uint16_t))];
+  cmsghdr align;
+};
+
+// Sends one datagram with sendmsg(2): the fallback for the datagrams of a
+// GSO message the kernel refused. Returns 0 or an errno.
+int send_one(int fd, int family, const uint8_t* data, size_t len, const uint8_t* rec) {
+  sockaddr_in6 name;
+  socklen_t nlen = from_record(rec, family, &name);
+  if (nlen == 0) return EAFNOSUPPORT;
+  iovec iov = {const_cast<uint8_t*>(data), len};
+  msghdr m;
+  memset(&m, 0, sizeof(m));
+  m.msg_name = &name;
+  m.msg_namelen = nlen;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  for (;;) {
+    if (sendmsg(fd, &m, 0) >= 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+}  // namespace
+
 UdpSendResult udp_send(int fd, int family, uint32_t count, const uint8_t* const* datas,
-                       const size_t* lengths, const uint8_t* addrs) {
+                       const size_t* lengths, const uint8_t* addrs, UdpGso* gso) {
   UdpSendResult r;
   static thread_local std::vector<mmsghdr> msgs(kUdpSendMax);
   static thread_local std::vector<iovec> iovs(kUdpSendMax);
   static thread_local std::vector<sockaddr_in6> names(kUdpSendMax);
+  static thread_local std::vector<OutMsg> outs(kUdpSendMax);
+  static thread_local std::vector<GsoCmsg> cmsgs(kUdpSendMax);
+  const uint8_t* rec_of = addrs;
   uint32_t done = 0;
   while (done < count) {
-    // Build up to kUdpSendMax messages; a record this socket cannot reach
-    // (another family) is refused here, as the kernel would.
-    uint32_t n = 0;
-    while (n < kUdpSendMax && done < count) {
-      socklen_t len = from_record(addrs + size_t{done} * kUdpAddrBytes, family, &names[n]);
-      if (len == 0) {
+    // 1. Group up to kUdpSendMax datagrams into messages: consecutive ones
+    //    to the same destination and of the same size (the last may be
+    //    shorter) become one GSO message while GSO works; the others one
+    //    message each. A record this socket cannot reach (another family)
+    //    is refused here, as the kernel would.
+    uint32_t n = 0, used = 0;
+    while (used < kUdpSendMax && done < count) {
+      const uint8_t* rec = rec_of + size_t{done} * kUdpAddrBytes;
+      size_t len = lengths[done];
+      if (gso != nullptr && gso->enabled && n > 0) {
+        OutMsg& o = outs[n - 1];
+        if (o.open && len > 0 && len <= o.seg_size && o.segs < kGsoMaxSegments &&
+            o.bytes + len <= kGsoMaxBytes &&
+            memcmp(rec_of + size_t{o.first} * kUdpAddrBytes, rec, kUdpAddrBytes) == 0) {
+          iovs[used++] = {const_cast<uint8_t*>(datas[done]), len};
+          o.segs++;
+          o.bytes += len;
+          if (len < o.seg_size) o.open = false;
+          msgs[n - 1].msg_hdr.msg_iovlen = o.segs;
+          done++;
+          continue;
+        }
+      }
+      socklen_t nlen = from_record(rec, family, &names[n]);
+      if (nlen == 0) {
         r.failed++;
         r.last_err = EAFNOSUPPORT;
         done++;
         continue;
       }
-      iovs[n] = {const_cast<uint8_t*>(datas[done]), lengths[done]};
+      iovs[used] = {const_cast<uint8_t*>(datas[done]), len};
+      outs[n] = {done, 1, static_cast<uint32_t>(len), len, len > 0};
       mmsghdr& m = msgs[n];
       memset(&m, 0, sizeof(m));
       m.msg_hdr.msg_name = &names[n];
-      m.msg_hdr.msg_namelen = len;
-      m.msg_hdr.msg_iov = &iovs[n];
+      m.msg_hdr.msg_namelen = nlen;
+      m.msg_hdr.msg_iov = &iovs[used];
       m.msg_hdr.msg_iovlen = 1;
+      used++;
       n++;
       done++;
     }
+    for (uint32_t k = 0; k < n; k++) {
+      if (outs[k].segs < 2) continue;
+      mmsghdr& m = msgs[k];
+      m.msg_hdr.msg_control = cmsgs[k].buf;
+      m.msg_hdr.msg_controllen = sizeof(cmsgs[k].buf);
+      cmsghdr* cm = CMSG_FIRSTHDR(&m.msg_hdr);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t size = static_cast<uint16_t>(outs[k].seg_size);
+      memcpy(CMSG_DATA(cm), &size, sizeof(size));
+    }
+    // 2. Send them, as few sendmmsg(2) calls as the kernel allows.
     uint32_t i = 0;
     while (i < n) {
       int k = sendmmsg(fd, msgs.data() + i, n - i, 0);
       if (k > 0) {
-        r.sent += static_cast<uint32_t>(k);
+        for (int j = 0; j < k; j++) {
+          const OutMsg& o = outs[i + j];
+          r.sent += o.segs;
+          if (o.segs > 1 && gso != nullptr) {
+            gso->messages++;
+            gso->segments += o.segs;
+          }
+        }
         i += static_cast<uint32_t>(k);
         continue;
       }
       int err = errno;
       if (err == EINTR) continue;
       r.last_err = err;
-      if (fatal_socket_error(err)) {
+      if (err == EBADF || err == ENOTSOCK || err == EFAULT) {
         r.fatal = err;
         return r;
       }
       if (err == EAGAIN || err == ENOBUFS) return r;  // full: drop the rest
-      r.failed++;  // this one datagram was refused: skip it
+      const OutMsg& o = outs[i];
+      if (o.segs > 1) {
+        // The kernel refused the GSO message (no checksum offload on the
+        // route's device: EIO; a segment over the device MTU: EINVAL; ...):
+        // send its datagrams one by one, and stop using GSO if it is GSO
+        // itself that does not work here.
+        if (gso != nullptr && (err == EIO || err == EOPNOTSUPP || err == ENOPROTOOPT)) {
+          gso->enabled = false;
+        }
+        for (uint32_t s = 0; s < o.segs; s++) {
+          uint32_t d = o.first + s;
+          int e = send_one(fd, family, datas[d], lengths[d], rec_of + size_t{d} * kUdpAddrBytes);
+          if (e == 0) {
+            r.sent++;
+          } else {
+            r.failed++;
+            r.last_err = e;
+          }
+        }
+      } else {
+        if (fatal_socket_error(err)) {
+          r.fatal = err;
+          return r;
+        }
+        r.failed++;  // this one datagram was refused: skip it
+      }
       i++;
     }
   }

@@ -21,8 +21,20 @@
 namespace peertap {
 
 constexpr size_t kUdpAddrBytes = kUdpAddrWords * 4;
-// sendmmsg(2) takes at most UIO_MAXIOV messages per call.
+// sendmmsg(2) takes at most UIO_MAXIOV messages per call (and a message
+// at most UIO_MAXIOV iovecs): datagrams handled per round.
 constexpr uint32_t kUdpSendMax = 1024;
+// UDP GSO: most segments per super-datagram (UDP_MAX_SEGMENTS, 64 on older
+// kernels) and most bytes (under the 65,507-byte IPv4 UDP payload limit).
+constexpr uint32_t kGsoMaxSegments = 64;
+constexpr size_t kGsoMaxBytes = 65000;
+
+// A socket's UDP GSO state, kept by the caller between sends.
+struct UdpGso {
+  bool enabled = true;    // cleared when the kernel refuses GSO itself (EIO, ...)
+  uint64_t messages = 0;  // GSO messages sent
+  uint64_t segments = 0;  // datagrams in them
+};
 
 // Opens a non-blocking UDP socket of `family` (4 or 6) and binds it to the
 // address record `bind_addr`; asks for the socket buffer sizes (0: leave),
@@ -41,11 +53,14 @@ struct UdpSendResult {
   int fatal = 0;        // errno that makes the socket unusable (EBADF, ...): stop
 };
 
-// Sends `count` datagrams with as few sendmmsg(2) calls as possible. A
+// Sends `count` datagrams with as few sendmmsg(2) calls as possible; with
+// `gso` (not null, enabled), consecutive datagrams to one destination of one
+// size go as one UDP GSO message (UDP_SEGMENT): the stack is traversed once
+// for up to 64 of them, and the receiver still gets separate datagrams. A
 // datagram the kernel refuses is skipped and counted; a full socket buffer
 // (EAGAIN, ENOBUFS) ends the batch: the rest are dropped, as a full NIC
 // queue drops. The caller counts count - sent as dropped.
 UdpSendResult udp_send(int fd, int family, uint32_t count, const uint8_t* const* datas,
-                       const size_t* lengths, const uint8_t* addrs);
+                       const size_t* lengths, const uint8_t* addrs, UdpGso* gso);
 
 }  // namespace peertap

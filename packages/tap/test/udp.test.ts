@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { type DatagramBatch, openUdp, TapError, type UdpSocket } from '../src/index.ts'
+import { addNetns, canRun, child, delNetns, ip, nodeArgs, nsName } from './helpers.ts'
 
 const opened: UdpSocket[] = []
 const track = (s: UdpSocket): UdpSocket => {
@@ -77,6 +78,55 @@ describe('a UDP socket with batched I/O', () => {
       expect(b.stats()).toMatchObject({ datagramsReceived: 300, batchesReceived: sizes.length })
     })
   }
+
+  it('sends runs of one size to one destination as UDP GSO messages, received as separate datagrams', async () => {
+    const a = track(openUdp({ address: '127.0.0.1' }))
+    const off = track(openUdp({ address: '127.0.0.1', gso: false }))
+    const b = track(openUdp({ address: '127.0.0.1', receiveBufferBytes: 1 << 20 }))
+    const c = track(openUdp({ address: '127.0.0.1' }))
+    const got: Received[] = []
+    const gotC: Received[] = []
+    b.onBatch((batch) => copy(batch, got))
+    c.onBatch((batch) => copy(batch, gotC))
+    // 100 of 1000 bytes and a shorter last one to b (GSO: 64 + 37 segments),
+    // then 3 to c, then 2 of other sizes to b (no run: one message each).
+    const sized = (i: number, n: number) => {
+      const d = new Uint8Array(n).fill(i)
+      new DataView(d.buffer).setUint32(0, i)
+      return d
+    }
+    const ds = [
+      ...Array.from({ length: 100 }, (_, i) => sized(i, 1000)),
+      sized(100, 300),
+      ...Array.from({ length: 3 }, (_, i) => sized(101 + i, 1000)),
+      sized(104, 1000),
+      sized(105, 1200),
+    ]
+    const to = ds.map((_, i) => (i >= 101 && i < 104 ? c.port : b.port))
+    expect(
+      a.send(
+        ds,
+        ds.map(() => '127.0.0.1'),
+        to,
+      ),
+    ).toBe(106)
+    await until(() => got.length === 103 && gotC.length === 3)
+    expect(got.map((g) => g.data)).toEqual([...ds.slice(0, 101), ds[104], ds[105]])
+    expect(gotC.map((g) => g.data)).toEqual(ds.slice(101, 104))
+    // Runs: 64 + 37 (with the short one) to b, 3 to c, then 105 and 106 apart (a larger one ends a run).
+    expect(a.stats()).toMatchObject({ gso: true, gsoMessages: 3, gsoDatagrams: 104 })
+    // Without GSO: the same datagrams, one message each.
+    expect(
+      off.send(
+        ds,
+        ds.map(() => '127.0.0.1'),
+        to,
+      ),
+    ).toBe(106)
+    await until(() => got.length === 206)
+    expect(got.slice(103).map((g) => g.data)).toEqual([...ds.slice(0, 101), ds[104], ds[105]])
+    expect(off.stats()).toMatchObject({ gso: false, gsoMessages: 0, gsoDatagrams: 0 })
+  })
 
   it('sends each datagram of a batch to its own destination', async () => {
     const a = track(openUdp({ address: '127.0.0.1' }))
@@ -195,5 +245,37 @@ describe('a UDP socket with batched I/O', () => {
       ['::1', a.port],
       ['::1', a.port],
     ])
+  })
+
+  it.runIf(canRun)('sends a GSO message the kernel refuses datagram by datagram', async () => {
+    // In a namespace of its own, loopback MTU 1280: 1400-byte segments are
+    // over it (EINVAL for the GSO message), 1000-byte ones are not.
+    const ns = nsName('gso')
+    addNetns(ns)
+    try {
+      ip('-n', ns, 'link', 'set', 'lo', 'mtu', '1280')
+      const r = await child('ip', [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        ...nodeArgs('udp-gso.ts'),
+      ])
+      expect(r.code, r.stderr).toBe(0)
+      const out = JSON.parse(r.stdout) as {
+        large: number
+        small: number
+        afterLarge: { gsoMessages: number; gso: boolean }
+        stats: { gsoMessages: number; gsoDatagrams: number; gso: boolean; sendDrops: number }
+        lengths: number[]
+      }
+      expect(out.large).toBe(10)
+      expect(out.afterLarge).toMatchObject({ gsoMessages: 0, gso: true })
+      expect(out.small).toBe(10)
+      expect(out.stats).toMatchObject({ gsoMessages: 1, gsoDatagrams: 10, gso: true, sendDrops: 0 })
+      expect(out.lengths).toEqual([...Array(10).fill(1400), ...Array(10).fill(1000)])
+    } finally {
+      delNetns(ns)
+    }
   })
 })

@@ -6,7 +6,8 @@
  *      the alternative the spec weighed: GCM with only the header as AAD;
  *  (b) frames/s through two real trunks on 127.0.0.1 (one process): the
  *      datagram link on node:dgram and on the batched socket (recvmmsg /
- *      sendmmsg, @peertap/tap's openUdp) against the TCP stream link, 64
+ *      sendmmsg, with and without UDP GSO, @peertap/tap's openUdp) against
+ *      the TCP stream link, 64
  *      and 1400 bytes, with the process's CPU seconds per frame.
  * Run: node --conditions=peertap:source bench/datagram.ts (BENCH_SECONDS=n).
  */
@@ -95,6 +96,10 @@ const batched: DatagramSocketFactory = (b) => openUdp({ address: b.address, port
 const kinds: Array<[string, false | { socket?: DatagramSocketFactory }]> = [
   ['stream', false],
   ['datagram/dgram', {}],
+  [
+    'datagram/batched, no GSO',
+    { socket: (b) => openUdp({ address: b.address, port: b.port, gso: false }) },
+  ],
   ['datagram/batched', { socket: batched }],
 ]
 for (const size of [64, 1400]) {
