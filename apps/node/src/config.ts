@@ -159,6 +159,11 @@ export const ConfigSchema = v.strictObject({
        * (node:dgram), or `auto` (batched when the addon is built).
        */
       socket: v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
+      /**
+       * UDP GSO on the batched socket: runs of equal datagrams to one
+       * neighbour cross the kernel's stack once (default true).
+       */
+      gso: v.optional(v.boolean(), true),
     }),
     {},
   ),

@@ -17,6 +17,7 @@ const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
 export function datagramSocketFactory(
   kind: DatagramSocketKind,
   log: Pick<Logger, 'info' | 'warn'>,
+  gso = true,
 ): DatagramSocketFactory {
   return (bind) => {
     if (kind !== 'dgram') {
@@ -26,8 +27,12 @@ export function datagramSocketFactory(
           port: bind.port,
           receiveBufferBytes: SOCKET_BUFFER_BYTES,
           sendBufferBytes: SOCKET_BUFFER_BYTES,
+          gso,
         })
-        log.info({ port: socket.port }, 'datagram link: batched UDP socket (recvmmsg/sendmmsg)')
+        log.info(
+          { port: socket.port, gso },
+          'datagram link: batched UDP socket (recvmmsg/sendmmsg)',
+        )
         return socket
       } catch (error) {
         // Only a missing addon falls back; EADDRINUSE and the like are real.

@@ -40,6 +40,8 @@ export interface OverlayOptions {
   readonly datagram?: boolean
   /** The datagram link's UDP socket (config `datagram.socket`; default auto: batched when built). */
   readonly datagramSocket?: 'auto' | 'batched' | 'dgram'
+  /** UDP GSO on the batched socket (config `datagram.gso`; default on). */
+  readonly datagramGso?: boolean
   /**
    * Nodes reach each other only through this relay: its host is added as
    * the hub of an isolated topology (spokes reach only the hub, as NAT'd
@@ -188,6 +190,7 @@ export class Overlay {
           datagram: {
             enabled: options.datagram ?? false,
             ...(options.datagramSocket === undefined ? {} : { socket: options.datagramSocket }),
+            ...(options.datagramGso === undefined ? {} : { gso: options.datagramGso }),
           },
           vlans: [
             {

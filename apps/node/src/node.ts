@@ -76,7 +76,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     datagram: config.datagram.enabled && {
       port: config.datagram.port,
       announce: config.datagram.announce,
-      socket: datagramSocketFactory(config.datagram.socket, log),
+      socket: datagramSocketFactory(config.datagram.socket, log, config.datagram.gso),
     },
   })
   const peerId = trunk.peerId.toString()

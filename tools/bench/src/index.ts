@@ -274,6 +274,10 @@ async function main(): Promise<void> {
           transport: datagram ? 'tcp' : (transport as Transport),
           datagram,
           ...(datagram ? { datagramSocket: transport === 'udp' ? 'batched' : 'dgram' } : {}),
+          // A GSO run crosses the veth and bridge as one packet (split only
+          // at the receiving socket), so the loss rule would drop whole runs
+          // where a real path loses datagrams one by one: GSO off under --loss.
+          ...(datagram && lossPct > 0 ? { datagramGso: false } : {}),
           mtu: Number(mtuOption ?? (datagram ? 1380 : 1400)),
           // TAP offloads: large frames cross a stream link whole; the
           // datagram link carries frames up to its path MTU only, so there
