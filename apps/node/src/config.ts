@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   ConfigError,
-  datagramSection,
+  datagramFields,
   logSection,
   parseWithSchema,
   readJsonConfig,
@@ -143,8 +143,26 @@ export const ConfigSchema = v.strictObject({
       'VLAN names must be unique',
     ),
   ),
-  /** The datagram link, on by default (`datagramSection` in @peertap/daemon). */
-  datagram: datagramSection,
+  /**
+   * The datagram link, on by default (`datagramFields` in @peertap/daemon),
+   * and the node's choice of UDP socket.
+   */
+  datagram: v.optional(
+    v.strictObject({
+      ...datagramFields,
+      /**
+       * The UDP socket: `batched` (the tap addon: recvmmsg/sendmmsg), `dgram`
+       * (node:dgram), or `auto` (batched when the addon is built).
+       */
+      socket: v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
+      /**
+       * UDP GSO on the batched socket: runs of equal datagrams to one
+       * neighbour cross the kernel's stack once (default true).
+       */
+      gso: v.optional(v.boolean(), true),
+    }),
+    {},
+  ),
   status: statusSection(7480),
   log: logSection,
 })

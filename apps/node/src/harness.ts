@@ -38,6 +38,10 @@ export interface OverlayOptions {
    * the frames they are tested and measured with.
    */
   readonly datagram?: boolean
+  /** The datagram link's UDP socket (config `datagram.socket`; default auto: batched when built). */
+  readonly datagramSocket?: 'auto' | 'batched' | 'dgram'
+  /** UDP GSO on the batched socket (config `datagram.gso`; default on). */
+  readonly datagramGso?: boolean
   /**
    * Nodes reach each other only through this relay: its host is added as
    * the hub of an isolated topology (spokes reach only the hub, as NAT'd
@@ -183,7 +187,11 @@ export class Overlay {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`],
           peers,
-          datagram: { enabled: options.datagram ?? false },
+          datagram: {
+            enabled: options.datagram ?? false,
+            ...(options.datagramSocket === undefined ? {} : { socket: options.datagramSocket }),
+            ...(options.datagramGso === undefined ? {} : { gso: options.datagramGso }),
+          },
           vlans: [
             {
               name: 'demo',

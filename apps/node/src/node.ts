@@ -43,6 +43,7 @@ import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import { datagramSocketFactory } from './datagram-socket.ts'
 import { collectMetrics } from './metrics.ts'
 import { MlsVlans } from './mls-vlans.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
@@ -77,7 +78,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     role: 'node',
     // Large (GSO) frames come with the fast path.
     capabilities: 0,
-    datagram: datagramOption(config.datagram),
+    datagram: config.datagram.enabled && {
+      ...datagramOption(config.datagram),
+      socket: datagramSocketFactory(config.datagram.socket, log, config.datagram.gso),
+    },
   })
   const peerId = trunk.peerId.toString()
   const table = new ForwardingTable()

@@ -22,6 +22,7 @@
  */
 export {
   ConfigError,
+  datagramFields,
   datagramOption,
   datagramSection,
   logSection,

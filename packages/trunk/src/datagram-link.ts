@@ -14,9 +14,10 @@
  *                PINGs every second until a PONG makes the path up again
  *
  * Send: frame -> fits? -> DatagramSealer.sealData -> transport.send, else
- * the stream link. Receive: endpoint demux by receiver index -> open (replay
- * check, GCM) -> replay update -> DATA batched per event-loop turn up to the
- * receiver, PING answered, PONG validates. A datagram that fails any check
+ * the stream link (the endpoint sends a task's datagrams in one batch).
+ * Receive: endpoint demux by receiver index -> open (replay check, GCM) ->
+ * replay update -> DATA up to the receiver once per socket batch (per
+ * event-loop turn on node:dgram), PING answered, PONG validates. A datagram that fails any check
  * is dropped and counted and changes nothing.
  *
  * SUB/UNSUB, CONTROL and PING (`ping()`) always use the stream link.
@@ -519,8 +520,13 @@ export class DatagramLink implements Link {
 
   // ------------------------------------------------------------ receive
 
-  /** One datagram the endpoint demultiplexed to us; never throws. */
-  receive(buf: Uint8Array, address: string, port: number): void {
+  /**
+   * One datagram the endpoint demultiplexed to us; never throws. Frames go
+   * up on the next loop turn with whatever else arrives in this poll phase,
+   * or, with `deferDelivery`, when the endpoint calls deliverReceived() at
+   * the end of its batch.
+   */
+  receive(buf: Uint8Array, address: string, port: number, deferDelivery = false): void {
     const c = this.counters
     if (this.#state === 'closed') return
     const opener = this.#opener
@@ -558,7 +564,7 @@ export class DatagramLink implements Link {
         return
       }
       this.#pending.push(r.frame)
-      if (!this.#deliverScheduled) {
+      if (!deferDelivery && !this.#deliverScheduled) {
         this.#deliverScheduled = true
         // Everything read in this poll phase goes up as one batch.
         setImmediate(this.#deliver)
@@ -595,6 +601,11 @@ export class DatagramLink implements Link {
       this.#lastMtuProbe = Number.NEGATIVE_INFINITY
       this.#setState('up')
     }
+  }
+
+  /** Hands up the frames received so far (the endpoint's batch ended). */
+  deliverReceived(): void {
+    this.#deliver()
   }
 
   readonly #deliver = (): void => {

@@ -36,6 +36,7 @@ import {
 import { decodeOffer } from './datagram-codec.ts'
 import { DatagramEndpoint, type EndpointCounters } from './datagram-endpoint.ts'
 import { DatagramLink } from './datagram-link.ts'
+import type { DatagramSocketFactory } from './datagram-socket.ts'
 import { CLOSE_REASONS, type CloseReason, TrunkError } from './errors.ts'
 import type { Link, LinkReceiver } from './link.ts'
 import type { SendQueueBounds } from './send.ts'
@@ -71,6 +72,12 @@ export interface DatagramLinkOptions {
   announce?: string[]
   /** Link cost of a validated path (default DEFAULT_DATAGRAM_LINK_COST). */
   cost?: number
+  /**
+   * Opens the UDP socket (default: node:dgram, one system call per
+   * datagram). An application with a batched socket (recvmmsg/sendmmsg,
+   * `@peertap/tap`'s `openUdp`) passes it here; the wire is the same.
+   */
+  socket?: DatagramSocketFactory
 }
 
 export interface TrunkProtocolInit {
@@ -196,7 +203,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
 
   async start(): Promise<void> {
     if (this.#datagramOptions !== undefined) {
-      const endpoint = new DatagramEndpoint()
+      const endpoint = new DatagramEndpoint(this.#datagramOptions.socket)
       await endpoint.bind(this.#datagramOptions.port ?? 0, this.#datagramOptions.host)
       this.#endpoint = endpoint
     }

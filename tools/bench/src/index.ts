@@ -1,6 +1,6 @@
 /**
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
- * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp]
+ * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp,udp-dgram]
  * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
@@ -19,7 +19,8 @@
  * kernel's ceiling for that path, `bare/routed`: R as a plain IP router.
  *
  * Transport `udp`: the datagram link (docs/spec/13-datagram-link.md) beside
- * TCP stream links, with a TAP MTU of 1380 unless --mtu says otherwise, so
+ * TCP stream links, on the batched UDP socket (recvmmsg/sendmmsg, the tap
+ * addon); `udp-dgram` the same on node:dgram (one system call per datagram), with a TAP MTU of 1380 unless --mtu says otherwise, so
  * that every frame fits the probed path MTU (larger frames would take the
  * stream link). `--loss PCT` drops that share of the frames the underlay
  * bridge forwards (nftables `numgen random` in the switch namespace), for
@@ -66,8 +67,8 @@ const lossPct = Number(option('--loss') ?? 0)
 const mtuOption = option('--mtu')
 /** TAP offloads of every overlay: default on, off for the datagram link (transport `udp`). */
 const offloadOption = option('--offload')
-/** Transport `udp` is the datagram link beside TCP stream links. */
-type BenchTransport = Transport | 'udp'
+/** Transport `udp` is the datagram link beside TCP stream links; `udp-dgram` on node:dgram. */
+type BenchTransport = Transport | 'udp' | 'udp-dgram'
 
 /** Drops `lossPct` % of the frames the underlay bridge forwards (FACTS.md: no netem here). */
 async function impair(hosts: Hosts): Promise<void> {
@@ -260,16 +261,23 @@ async function main(): Promise<void> {
     results.push(median(routed))
   }
   for (const scenario of scenarios) {
-    for (const transport of transports) {
-      // Relays have no datagram link yet (spec 13): nothing to measure there.
-      if (scenario === 'relay' && transport === 'udp') continue
-      const perRun: Result[] = []
-      for (let run = 0; run < runs; run++) {
+    // Relays have no datagram link yet (spec 13): nothing to measure there.
+    const measured = transports.filter((t) => scenario !== 'relay' || !t.startsWith('udp'))
+    // Runs interleave the transports (run 1 of each, then run 2 of each, ...)
+    // so that a slower minute on this shared machine hits all of them alike.
+    const perRun = new Map<BenchTransport, Result[]>(measured.map((t) => [t, []]))
+    for (let run = 0; run < runs; run++) {
+      for (const transport of measured) {
         const relay = scenario === 'relay' ? new RelayHost() : undefined
-        const datagram = transport === 'udp'
+        const datagram = transport === 'udp' || transport === 'udp-dgram'
         const overlay = await Overlay.start({
-          transport: datagram ? 'tcp' : transport,
+          transport: datagram ? 'tcp' : (transport as Transport),
           datagram,
+          ...(datagram ? { datagramSocket: transport === 'udp' ? 'batched' : 'dgram' } : {}),
+          // A GSO run crosses the veth and bridge as one packet (split only
+          // at the receiving socket), so the loss rule would drop whole runs
+          // where a real path loses datagrams one by one: GSO off under --loss.
+          ...(datagram && lossPct > 0 ? { datagramGso: false } : {}),
           mtu: Number(mtuOption ?? (datagram ? 1380 : 1400)),
           // TAP offloads: large frames cross a stream link whole; the
           // datagram link carries frames up to its path MTU only, so there
@@ -286,7 +294,7 @@ async function main(): Promise<void> {
             ...overlay.nodes.map((n) => n.pid),
             ...(relay === undefined ? [] : [relay.pid]),
           ]
-          perRun.push({
+          perRun.get(transport)!.push({
             system: 'peertap',
             transport,
             scenario,
@@ -296,8 +304,8 @@ async function main(): Promise<void> {
           await overlay.stop()
         }
       }
-      results.push(median(perRun))
     }
+    for (const t of measured) results.push(median(perRun.get(t)!))
   }
   if (json) {
     for (const r of results) console.log(JSON.stringify(r))
