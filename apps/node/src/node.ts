@@ -133,7 +133,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         mine.push(frame)
       }
     }
-    if (mine !== undefined) sw.receive(mine)
+    if (mine !== undefined) sw.receive(mine, now())
     if (trace)
       log.trace({ from: link.id, frames: frames.length, held: mine?.length ?? 0 }, 'link batch')
     // Split horizon: with one neighbour there is nobody to forward to.

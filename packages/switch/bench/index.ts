@@ -59,7 +59,7 @@ for (const size of [64, 1400, 9000]) {
     }
     const sendSeconds = Number(process.hrtime.bigint() - start) / 1e9
     start = process.hrtime.bigint()
-    for (const s of sealed) b.receive(s)
+    for (const s of sealed) b.receive(s, now)
     const recvSeconds = Number(process.hrtime.bigint() - start) / 1e9
     if (run === 0) continue // warm-up
     sendRates.push(frames / sendSeconds)
