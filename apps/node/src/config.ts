@@ -153,6 +153,12 @@ export const ConfigSchema = v.strictObject({
       enabled: v.optional(v.boolean(), true),
       port: v.optional(PortNumber, 0),
       announce: v.optional(v.pipe(v.array(v.pipe(v.string(), v.ip())), v.maxLength(8)), []),
+      /**
+       * What a TCP GSO frame too large for a datagram path becomes
+       * (docs/spec/10-switch.md §10.7): 'segment' (default), TCP segments
+       * that each fit; 'fragment', kind-1 fragments of the whole frame.
+       */
+      largeGso: v.optional(v.picklist(['segment', 'fragment']), 'segment'),
     }),
     {},
   ),

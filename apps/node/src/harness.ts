@@ -38,6 +38,8 @@ export interface OverlayOptions {
    * the frames they are tested and measured with.
    */
   readonly datagram?: boolean
+  /** The nodes' `datagram.largeGso` (10-switch.md §10.7); default the node's. */
+  readonly largeGso?: 'segment' | 'fragment'
   /**
    * Nodes reach each other only through this relay: its host is added as
    * the hub of an isolated topology (spokes reach only the hub, as NAT'd
@@ -183,7 +185,10 @@ export class Overlay {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`],
           peers,
-          datagram: { enabled: options.datagram ?? false },
+          datagram: {
+            enabled: options.datagram ?? false,
+            ...(options.largeGso === undefined ? {} : { largeGso: options.largeGso }),
+          },
           vlans: [
             {
               name: 'demo',

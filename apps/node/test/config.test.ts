@@ -174,9 +174,23 @@ describe('peertap up with a bad config', () => {
   })
 
   it('turns the datagram link on by default, and checks its fields', () => {
-    expect(parseConfig(good).datagram).toEqual({ enabled: true, port: 0, announce: [] })
-    const off = parseConfig({ ...good, datagram: { enabled: false, port: 7402 } })
-    expect(off.datagram).toEqual({ enabled: false, port: 7402, announce: [] })
+    expect(parseConfig(good).datagram).toEqual({
+      enabled: true,
+      port: 0,
+      announce: [],
+      largeGso: 'segment',
+    })
+    const off = parseConfig({
+      ...good,
+      datagram: { enabled: false, port: 7402, largeGso: 'fragment' },
+    })
+    expect(off.datagram).toEqual({
+      enabled: false,
+      port: 7402,
+      announce: [],
+      largeGso: 'fragment',
+    })
+    expect(fieldOf({ ...good, datagram: { largeGso: 'split' } })).toMatch(/^datagram\.largeGso: /)
     expect(fieldOf({ ...good, datagram: { port: 70_000 } })).toMatch(/^datagram\.port: /)
     expect(fieldOf({ ...good, datagram: { announce: ['not-an-ip'] } })).toMatch(
       /^datagram\.announce\.0: /,
