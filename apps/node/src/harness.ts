@@ -39,7 +39,7 @@ export interface OverlayOptions {
    */
   readonly datagram?: boolean
   /** The nodes' `datagram.largeGso` (10-switch.md §10.7); default the node's. */
-  readonly largeGso?: 'segment' | 'fragment'
+  readonly largeGso?: 'segment' | 'fragment' | 'stream'
   /**
    * Nodes reach each other only through this relay: its host is added as
    * the hub of an isolated topology (spokes reach only the hub, as NAT'd

@@ -36,4 +36,4 @@ export const MAX_FRAME_LENGTH = 65_535 + ETHERNET_HEADER_LENGTH + 4
 export const SEAL_OVERHEAD_MAX = 1 + 8 + 3 + 16
 
 /** What the send path does with a kind-3 TCP GSO frame too large for the path (10-switch.md §10.7). */
-export type LargeGso = 'fragment' | 'segment'
+export type LargeGso = 'segment' | 'fragment' | 'stream'

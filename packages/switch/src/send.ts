@@ -158,7 +158,8 @@ export function sendFromPort(
 
 /**
  * Stage 5 for a plaintext `kind ‖ body` larger than `maxPlain`: a TCP GSO
- * frame under largeGso 'segment' becomes TCP segments that fit; anything
+ * frame under largeGso 'segment' becomes TCP segments that fit, and under
+ * 'stream' goes whole (its link sends it on the stream link); anything
  * else (and segments that still do not fit) becomes kind-1 fragments. What
  * cannot be split within @peertap/frag's bounds goes whole (its link takes
  * it another way: the stream link), counted as fragmentUnsplit.
@@ -172,6 +173,13 @@ function fitPath(
   maxPlain: number,
 ): void {
   const counters = vlan.counters
+  if (kind === KIND_GSO && ctx.largeGso === 'stream') {
+    counters.largeGsoWhole++
+    ctx.frames.push(body)
+    ctx.kinds.push(kind)
+    ctx.vfts.push(vft)
+    return
+  }
   if (kind === KIND_GSO && ctx.largeGso === 'segment') {
     const segments = segmentTcpToFit(body, maxPlain - 1)
     if (typeof segments === 'string') {

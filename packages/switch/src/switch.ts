@@ -57,7 +57,8 @@ export interface SwitchInit {
    * `maxSealed`): 'segment' cuts it into TCP segments that each fit (they
    * are lost one by one on a lossy path), 'fragment' splits it into kind-1
    * fragments like any other plaintext (the receiver writes one large frame
-   * to its TAP). Default 'segment' (10-switch.md §10.7 has the figures).
+   * to its TAP), 'stream' sends it whole (a datagram link hands it to its
+   * stream link). Default 'segment' (10-switch.md §10.7 has the figures).
    */
   readonly largeGso?: LargeGso
 }

@@ -123,6 +123,8 @@ export interface VlanCounters {
   segmentedForPath: number
   /** Plaintexts too large for the path that @peertap/frag's bounds cannot split: sent whole. */
   fragmentUnsplit: number
+  /** Kind-3 frames too large for the path sent whole under largeGso 'stream'. */
+  largeGsoWhole: number
   /** Unicast frames to a MAC nobody subscribes to, sent under the broadcast VFT. */
   floodedUnknown: number
   /** Frames switched between two local ports without the trunk. */
@@ -157,6 +159,7 @@ export function emptyVlanCounters(): VlanCounters {
     fragmented: 0,
     segmentedForPath: 0,
     fragmentUnsplit: 0,
+    largeGsoWhole: 0,
     floodedUnknown: 0,
     localSwitched: 0,
     delivered: 0,

@@ -597,3 +597,21 @@ describe('Switch fragments for the path (10-switch.md §10.7)', () => {
     expect(b.written).toEqual([big])
   })
 })
+
+describe("Switch largeGso 'stream'", () => {
+  it('sends a TCP GSO frame too large for the path whole, counted; a plain frame still fragments', () => {
+    const a = node(macA, secret, T0, true, 'stream')
+    const b = node(macB, secret, T0, true)
+    a.peers.push(b)
+    b.peers.push(a)
+    const big = gsoFrame(macB, macA, 30_000, 1448)
+    const plain = withZero(sized(1514))
+    const sealed = a.sw.fromPort('lab', 'tap', [big, plain], T0, 1190)
+    expect(sealed).toHaveLength(1 + 2)
+    const ca = a.sw.vlanCounters().lab!
+    expect(ca.largeGsoWhole).toBe(1)
+    expect(ca.fragmented).toBe(1)
+    route(a, sealed)
+    expect(b.written).toEqual([big, plain])
+  })
+})

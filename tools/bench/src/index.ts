@@ -2,7 +2,7 @@
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
  * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp]
  * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]
- * [--large-gso segment,fragment]`).
+ * [--large-gso segment,fragment,stream]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -70,7 +70,7 @@ const mtuOption = option('--mtu')
 /** TAP offloads of every overlay: default on (the node's default). */
 const offloadOption = option('--offload')
 /** The nodes' datagram.largeGso: what TCP GSO frames too large for a datagram path become. */
-type LargeGso = 'segment' | 'fragment'
+type LargeGso = 'segment' | 'fragment' | 'stream'
 const largeGsoOptions = option('--large-gso')?.split(',') as LargeGso[] | undefined
 /** Each transport measured, with the largeGso of the `udp` ones (undefined: the node's default). */
 const variants: Array<{ transport: BenchTransport; label: string; largeGso?: LargeGso }> =
