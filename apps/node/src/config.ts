@@ -160,6 +160,13 @@ export const ConfigSchema = v.strictObject({
        * neighbour cross the kernel's stack once (default true).
        */
       gso: v.optional(v.boolean(), true),
+      /**
+       * What a TCP GSO frame too large for a datagram path becomes
+       * (docs/spec/10-switch.md §10.7): 'segment' (default), TCP segments
+       * that each fit; 'fragment', kind-1 fragments of the whole frame;
+       * 'stream', whole, on the stream link.
+       */
+      largeGso: v.optional(v.picklist(['segment', 'fragment', 'stream']), 'segment'),
     }),
     {},
   ),

@@ -42,6 +42,8 @@ export interface OverlayOptions {
   readonly datagramSocket?: 'auto' | 'batched' | 'dgram'
   /** UDP GSO on the batched socket (config `datagram.gso`; default on). */
   readonly datagramGso?: boolean
+  /** The nodes' `datagram.largeGso` (10-switch.md §10.7); default the node's. */
+  readonly largeGso?: 'segment' | 'fragment' | 'stream'
   /**
    * Nodes reach each other only through this relay: its host is added as
    * the hub of an isolated topology (spokes reach only the hub, as NAT'd
@@ -191,6 +193,7 @@ export class Overlay {
             enabled: options.datagram ?? false,
             ...(options.datagramSocket === undefined ? {} : { socket: options.datagramSocket }),
             ...(options.datagramGso === undefined ? {} : { gso: options.datagramGso }),
+            ...(options.largeGso === undefined ? {} : { largeGso: options.largeGso }),
           },
           vlans: [
             {

@@ -2,10 +2,11 @@
  * The `peertap up` daemon: wiring and lifecycle, no protocol logic. The
  * data path it wires, in order:
  *
- *   TAP read batch -> switch.fromPort (learn, VFT, seal)
+ *   TAP read batch -> switch.fromPort (learn, VFT, fit to the datagram
+ *     paths up: fragments or TCP segments, seal)
  *     -> table.route(LOCAL) -> link.sendFrames per neighbour
  *   link frames batch -> frames under VFTs this node holds: switch.receive
- *     (VFT lookup, replay check, open) -> TAP write batch;
+ *     (VFT lookup, replay check, open, reassembly) -> TAP write batch;
  *     with other neighbours: table.route(neighbour) -> forwarded
  *
  * Local delivery is not forwarding (docs/spec/09-forwarding.md §5): a frame
@@ -103,11 +104,29 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   let mls: MlsVlans | undefined
   const sw = new Switch({
     hasRemoteSubscriber,
+    largeGso: config.datagram.largeGso,
     onControl: (vlan, body) => {
       if (mls?.isMls(vlan)) mls.onVlanControl(vlan, body)
       else log.debug({ vlan, bytes: body.length }, 'control plaintext (no handler)')
     },
   })
+
+  /**
+   * The largest sealed payload our frames may have: the smallest MTU of the
+   * links up (docs/spec/10-switch.md §10.7), asked once per TAP batch: a
+   * datagram path's (1190, probed up to 1430), or, while every neighbour is
+   * on its stream link, a stream link's (64 KiB + 1 KiB: every frame fits
+   * whole). One bound
+   * for every frame: a frame may go to several neighbours, and relays never
+   * re-fragment. Frames to a neighbour on its stream link fragment too
+   * while some other neighbour has a datagram path (the stream link takes
+   * kind 1 like any plaintext).
+   */
+  const maxSealed = (): number => {
+    let mtu = Number.POSITIVE_INFINITY
+    for (const link of trunk.links()) if (link.status === 'up' && link.mtu < mtu) mtu = link.mtu
+    return mtu
+  }
 
   /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
   /** Frames the table routed to a neighbour whose link had gone by the time of sending. */
@@ -139,7 +158,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         mine.push(frame)
       }
     }
-    if (mine !== undefined) sw.receive(mine)
+    if (mine !== undefined) sw.receive(mine, now())
     if (trace)
       log.trace({ from: link.id, frames: frames.length, held: mine?.length ?? 0 }, 'link batch')
     // Split horizon: with one neighbour there is nobody to forward to.
@@ -201,7 +220,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         (batch) => {
           const frames: Uint8Array[] = new Array(batch.count)
           for (let i = 0; i < batch.count; i++) frames[i] = batch.frame(i)
-          const sealed = sw.fromPort(vlan.name, port.device, frames, now()) as Frame[]
+          const sealed = sw.fromPort(vlan.name, port.device, frames, now(), maxSealed()) as Frame[]
           if (trace)
             log.trace({ vlan: vlan.name, read: batch.count, sealed: sealed.length }, 'port batch')
           if (sealed.length > 0) forward(LOCAL, sealed)

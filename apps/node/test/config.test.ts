@@ -180,10 +180,11 @@ describe('peertap up with a bad config', () => {
       announce: [],
       socket: 'auto',
       gso: true,
+      largeGso: 'segment',
     })
     const off = parseConfig({
       ...good,
-      datagram: { enabled: false, port: 7402, socket: 'dgram', gso: false },
+      datagram: { enabled: false, port: 7402, socket: 'dgram', gso: false, largeGso: 'fragment' },
     })
     expect(off.datagram).toEqual({
       enabled: false,
@@ -191,8 +192,10 @@ describe('peertap up with a bad config', () => {
       announce: [],
       socket: 'dgram',
       gso: false,
+      largeGso: 'fragment',
     })
     expect(fieldOf({ ...good, datagram: { socket: 'mmsg' } })).toMatch(/^datagram\.socket: /)
+    expect(fieldOf({ ...good, datagram: { largeGso: 'split' } })).toMatch(/^datagram\.largeGso: /)
     expect(fieldOf({ ...good, datagram: { port: 70_000 } })).toMatch(/^datagram\.port: /)
     expect(fieldOf({ ...good, datagram: { announce: ['not-an-ip'] } })).toMatch(
       /^datagram\.announce\.0: /,

@@ -6,6 +6,11 @@
  * the path; larger frames (offloaded TCP segments of up to 64 KiB) would
  * take the stream link until the switch fragments them. Needs root
  * and /dev/net/tun; elsewhere it skips with the reason.
+ *
+ * The second suite runs the node's defaults instead (TAP MTU 1500 here,
+ * offloads on): frames larger than the path go as kind-1 fragments or, TCP
+ * GSO frames, as TCP segments that fit (docs/spec/10-switch.md §10.7), so
+ * nothing takes the stream link for its size.
  */
 import { join } from 'node:path'
 import { rootAndTun } from '@peertap/tool-netns'
@@ -35,6 +40,35 @@ interface DatagramNeighbour {
     framesOnStreamPathDown: number
     framesOnStreamTooLarge: number
   }
+}
+
+/** A transfer of `mb` MiB from A to B with the transfer fixture; both ends' summaries. */
+async function transfer(
+  overlay: Overlay,
+  port: number,
+  mb: number,
+): Promise<{ client: unknown; server: unknown }> {
+  const b = overlay.node('b')
+  const server = overlay.topo.spawn('b', [...fixture('transfer.ts'), 'server', b.ip, String(port)])
+  const out: string[] = []
+  let text = ''
+  server.stdout!.on('data', (c: Buffer) => {
+    text += c.toString()
+    const parts = text.split('\n')
+    text = parts.pop()!
+    out.push(...parts.filter(Boolean))
+  })
+  while (out.length === 0) await new Promise((r) => setTimeout(r, 50))
+  const client = JSON.parse(
+    await overlay.topo.exec(
+      'a',
+      [...fixture('transfer.ts'), 'client', b.ip, String(port), String(mb)],
+      120_000,
+    ),
+  )
+  const deadline = Date.now() + 10_000
+  while (out.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  return { client, server: out[1] === undefined ? undefined : JSON.parse(out[1]) }
 }
 
 describe.skipIf(!can.ok)('two nodes over the datagram link', () => {
@@ -212,3 +246,103 @@ describe.skipIf(!can.ok)('two nodes over the datagram link', () => {
     }
   }, 150_000)
 })
+
+interface VlanStatus {
+  sealedFragments: number
+  fragmented: number
+  segmentedForPath: number
+  fragmentUnsplit: number
+  fragmentsReceived: number
+  delivered: number
+  reassembly: { complete: number; pending: number; expired: number; evicted: number }
+}
+
+describe.skipIf(!can.ok).each(['segment', 'fragment'] as const)(
+  'two nodes over the datagram link with TAP MTU 1500 and offloads on, largeGso %s',
+  (largeGso) => {
+    let overlay: Overlay
+
+    const status = async (host: string) =>
+      (await overlay.status(host)) as unknown as {
+        neighbours: DatagramNeighbour[]
+        vlans: Record<string, VlanStatus>
+      }
+
+    beforeAll(async () => {
+      overlay = await Overlay.start({
+        transport: 'tcp',
+        datagram: true,
+        mtu: 1500,
+        offload: true,
+        largeGso,
+      })
+      await waitForIpv6(overlay)
+      for (const host of ['a', 'b']) {
+        const start = Date.now()
+        // The probed MTU (1430), so that the figures below are the path's.
+        for (;;) {
+          const n = (await status(host)).neighbours[0]
+          if (n?.kind === 'datagram' && n.mtu === 1430) break
+          if (Date.now() - start > 8000) throw new Error(`${host}: no probed datagram path`)
+          await new Promise((r) => setTimeout(r, 100))
+        }
+      }
+    }, 60_000)
+    afterAll(async () => {
+      await overlay?.stop()
+    })
+
+    it('carries pings of 1472 bytes (1514-byte frames) in fragments over the path', async () => {
+      const b = overlay.node('b')
+      const out = await overlay.topo.exec('a', [
+        'ping',
+        '-c',
+        '5',
+        '-i',
+        '0.2',
+        '-W',
+        '2',
+        '-M',
+        'do',
+        '-s',
+        '1472',
+        b.ip,
+      ])
+      expect(out).toMatch(/5 received/)
+      const [sa, sb] = [await status('a'), await status('b')]
+      // Echo request and reply: 1514-byte frames, two fragments each, both ways.
+      expect(sa.vlans.demo!.fragmented).toBeGreaterThanOrEqual(5)
+      expect(sb.vlans.demo!.fragmented).toBeGreaterThanOrEqual(5)
+      expect(sb.vlans.demo!.reassembly.complete).toBeGreaterThanOrEqual(5)
+      expect(sa.vlans.demo!.reassembly.complete).toBeGreaterThanOrEqual(5)
+      for (const s of [sa, sb]) {
+        expect(s.neighbours[0]!.kind).toBe('datagram')
+        expect(s.neighbours[0]!.counters.framesOnStreamTooLarge).toBe(0)
+      }
+    })
+
+    it('carries a 50 MB TCP transfer intact over UDP, nothing on the stream link for its size', async () => {
+      const before = (await status('a')).neighbours[0]!.counters
+      const { client, server } = await transfer(overlay, 5004, 50)
+      expect(server).toEqual(client)
+      expect((server as { bytes: number }).bytes).toBe(50 * 1024 * 1024)
+      const [sa, sb] = [await status('a'), await status('b')]
+      const after = sa.neighbours[0]!.counters
+      // 50 MiB in datagrams of at most 1430 sealed bytes: at least 37 000 of them.
+      expect(after.framesSent - before.framesSent).toBeGreaterThan(37_000)
+      expect(after.framesOnStreamTooLarge).toBe(0)
+      expect(sb.neighbours[0]!.counters.framesOnStreamTooLarge).toBe(0)
+      const va = sa.vlans.demo!
+      const vb = sb.vlans.demo!
+      expect(va.fragmentUnsplit).toBe(0)
+      if (largeGso === 'segment') {
+        // The TAP hands over GSO frames; each went as TCP segments that fit.
+        expect(va.segmentedForPath).toBeGreaterThan(100)
+      } else {
+        expect(va.fragmented).toBeGreaterThan(100)
+        expect(vb.reassembly.complete).toBeGreaterThan(100)
+        expect(vb.fragmentsReceived).toBeGreaterThan(30_000)
+      }
+    }, 180_000)
+  },
+)

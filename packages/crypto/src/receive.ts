@@ -174,13 +174,17 @@ export class FrameReceiver {
    * Opens sealed[i], which arrived under vfts[i] of window windows[i], into
    * results[i] (plaintext or drop code), in order. Same results as open()
    * one by one, but one AES-ECB call unmasks every header of the batch
-   * (DESIGN.md 9: work per batch).
+   * (DESIGN.md 9: work per batch). With `kids`, each opened frame's KID
+   * goes to kids[2i] (high 32 bits) and kids[2i + 1] (low 32 bits), so the
+   * caller can tell senders apart (reassembly per sender); entries of
+   * dropped frames are left as they were.
    */
   openBatch(
     sealed: readonly Uint8Array[],
     vfts: readonly Uint8Array[],
     windows: ArrayLike<number>,
     results: (Uint8Array | DropReason)[],
+    kids?: number[],
   ): void {
     const n = sealed.length
     if (vfts.length !== n || windows.length !== n) {
@@ -200,10 +204,15 @@ export class FrameReceiver {
     const masks = this.#hp.maskKey.mask(samples.subarray(0, n * TAG_LENGTH))
     for (let i = 0; i < n; i++) {
       const f = sealed[i]!
-      results[i] =
+      const result =
         f.length < MIN_SEALED_LENGTH
           ? this.#drop('short')
           : this.#openMasked(f, vfts[i]!, windows[i]!, masks, i * TAG_LENGTH)
+      results[i] = result
+      if (kids !== undefined && typeof result !== 'string') {
+        kids[2 * i] = headerKidHigh(s)
+        kids[2 * i + 1] = headerKidLow(s)
+      }
     }
   }
 

@@ -93,6 +93,27 @@ describe.each([nodeBackend, nobleBackend])('batches on $name', (backend) => {
     )
   })
 
+  it("openBatch tells each opened frame's KID, and leaves dropped ones alone", () => {
+    const one = new FrameSender({ kind: 'psk', secrets, backend })
+    const two = new FrameSender({ kind: 'psk', secrets, backend })
+    const inputs = [
+      one.seal(vftOf(1), new Uint8Array([0, 1])),
+      two.seal(vftOf(1), new Uint8Array([0, 2])),
+      new Uint8Array(40),
+      one.seal(vftOf(1), new Uint8Array([0, 3])),
+    ]
+    const r = new FrameReceiver({ kind: 'psk', secrets, backend })
+    const results: (Uint8Array | DropReason)[] = []
+    const kids = [-1, -1, -1, -1, -1, -1, -1, -1]
+    r.openBatch(inputs, [1, 1, 1, 1].map(vftOf), [7, 7, 7, 7], results, kids)
+    const kidOf = (i: number) => (BigInt(kids[2 * i]!) << 32n) | BigInt(kids[2 * i + 1]!)
+    expect(typeof results[2]).toBe('string')
+    expect(kidOf(0)).toBe(one.kid)
+    expect(kidOf(1)).toBe(two.kid)
+    expect(kids.slice(4, 6)).toEqual([-1, -1])
+    expect(kidOf(3)).toBe(one.kid)
+  })
+
   it('misuse throws before any frame is sealed', () => {
     const s = new FrameSender({ kind: 'psk', secrets, backend })
     expect(() => s.sealBatch([vftOf(1)], [new Uint8Array(4)], new Uint8Array(10), [0])).toThrow(

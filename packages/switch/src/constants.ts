@@ -26,3 +26,14 @@ export const MAX_LEARNED_MACS = 1024
  * stays within the trunk's 65 536 + 1024 message limit.
  */
 export const MAX_FRAME_LENGTH = 65_535 + ETHERNET_HEADER_LENGTH + 4
+
+/**
+ * Most bytes sealing adds to a plaintext (docs/spec/04-sealed-payload.md):
+ * config 1 ‖ KID 8 ‖ CTR of at most 3 bytes (counters stay below 2^23,
+ * §5 rule 5) before it, the 16-byte tag after. A plaintext of
+ * `maxSealed - SEAL_OVERHEAD_MAX` bytes always seals to `maxSealed` or less.
+ */
+export const SEAL_OVERHEAD_MAX = 1 + 8 + 3 + 16
+
+/** What the send path does with a kind-3 TCP GSO frame too large for the path (10-switch.md §10.7). */
+export type LargeGso = 'segment' | 'fragment' | 'stream'

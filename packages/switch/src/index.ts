@@ -22,7 +22,7 @@
  * sw.addPort('lab', 'tap0', { mac: tapMac, writeFrames: (frames) => tap.writeBatch(frames) })
  * const change = sw.refresh(Date.now() / 1000)          // VFTs to SUB/UNSUB
  * const sealed = sw.fromPort('lab', 'tap0', framesFromTap, Date.now() / 1000)
- * sw.receive(framesRoutedHere)                           // opened, replay-checked, written to the TAP
+ * sw.receive(framesRoutedHere, now)                        // opened, replay-checked, written to the TAP
  * ```
  */
 
@@ -33,8 +33,10 @@ export {
   KIND_ETHERNET,
   KIND_FRAGMENT,
   KIND_GSO,
+  type LargeGso,
   MAC_AGING_SECONDS,
   MAX_LEARNED_MACS,
+  SEAL_OVERHEAD_MAX,
 } from './constants.ts'
 export { SwitchError } from './errors.ts'
 export {
@@ -45,12 +47,14 @@ export {
   Switch,
   type SwitchCounters,
   type SwitchInit,
+  type VlanCountersOut,
 } from './switch.ts'
 export { VftMap } from './vft-map.ts'
 export type { EpochKeys, PortDevice, VlanCounters } from './vlan.ts'
 export {
   checkVnetFrame,
   readVnetHeader,
+  segmentTcpToFit,
   toPlainFrames,
   VNET_F_DATA_VALID,
   VNET_F_NEEDS_CSUM,

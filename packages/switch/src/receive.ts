@@ -12,8 +12,10 @@
  *   3. kind: 0 is an Ethernet frame; 3 is a virtio-net header ‖ frame
  *      (partial checksum or GSO), checked (vnet.ts checkVnetFrame) and
  *      dropped and counted if it does not hold up; 2 goes to the control
- *      handler; others (fragments, with the datagram link's fragmentation)
- *      are dropped and counted
+ *      handler; 1 is a fragment (10-switch.md §10.7): it goes to the VLAN's
+ *      bounded reassembler under its sender's KID, and a completed datagram
+ *      is taken as a plaintext of kind 0, 2 or 3 (a fragment inside a
+ *      fragment is dropped and counted); other kinds are dropped and counted
  *   4. delivery: to the port that owns the destination MAC, or, for group
  *      destinations and unicast flooded under the broadcast VFT to a MAC no
  *      port owns, to every port of the VLAN; one write per port per batch;
@@ -22,7 +24,14 @@
  *      takes kind 3 finished in software (checksum, segmentation)
  */
 import type { DropReason, FrameReceiver } from '@peertap/crypto'
-import { ETHERNET_HEADER_LENGTH, KIND_CONTROL, KIND_ETHERNET, KIND_GSO } from './constants.ts'
+import { Outcome } from '@peertap/frag'
+import {
+  ETHERNET_HEADER_LENGTH,
+  KIND_CONTROL,
+  KIND_ETHERNET,
+  KIND_FRAGMENT,
+  KIND_GSO,
+} from './constants.ts'
 import { isGroupAt, macNumber } from './mac-key.ts'
 import { pushForPort } from './port-frames.ts'
 import type { LocalSubscription, ReceivedFrame, SwitchCounters } from './switch.ts'
@@ -37,10 +46,14 @@ export interface ReceiveContext {
   readonly windows: number[]
   readonly subs: LocalSubscription[]
   readonly results: (Uint8Array | DropReason)[]
+  /** Each opened frame's KID, high and low 32 bits (FrameReceiver.openBatch). */
+  readonly kids: number[]
+  /** The batch's time in ms, for reassembly. */
+  nowMs: number
 }
 
 export function newReceiveContext(): ReceiveContext {
-  return { sealed: [], vfts: [], windows: [], subs: [], results: [] }
+  return { sealed: [], vfts: [], windows: [], subs: [], results: [], kids: [], nowMs: 0 }
 }
 
 export function receiveFrames(
@@ -49,7 +62,9 @@ export function receiveFrames(
   counters: SwitchCounters,
   onControl: ((vlan: string, body: Uint8Array) => void) | undefined,
   ctx: ReceiveContext,
+  now: number,
 ): void {
+  ctx.nowMs = now * 1000
   const writes = new Map<Port, Uint8Array[]>()
   let receiver: FrameReceiver | undefined
   try {
@@ -83,44 +98,72 @@ function openRun(
   onControl: ((vlan: string, body: Uint8Array) => void) | undefined,
   writes: Map<Port, Uint8Array[]>,
 ): void {
-  const { subs, results } = ctx
+  const { subs, results, kids } = ctx
   const n = subs.length
   // 2. open
   results.length = n
-  receiver.openBatch(ctx.sealed, ctx.vfts, ctx.windows, results)
+  receiver.openBatch(ctx.sealed, ctx.vfts, ctx.windows, results, kids)
   for (let i = 0; i < n; i++) {
     const plaintext = results[i]!
     if (typeof plaintext === 'string') continue
     const sub = subs[i]!
-    const vlan = sub.vlan
     // 3. kind
-    const kind = plaintext[0]
-    if (kind === KIND_CONTROL) {
-      onControl?.(vlan.name, plaintext.subarray(1))
+    if (plaintext[0] !== KIND_FRAGMENT) {
+      handlePlaintext(sub, plaintext, onControl, writes)
       continue
     }
-    const frame = plaintext.subarray(1)
-    if (kind === KIND_GSO) {
-      if (checkVnetFrame(frame) !== undefined) {
-        vlan.counters.dropBadOffload++
-        continue
-      }
-      // 4. delivery
-      deliver(vlan, sub.groupVft, frame, VNET_HEADER_LENGTH, writes)
+    const vlan = sub.vlan
+    vlan.counters.fragmentsReceived++
+    // The sender: its KID's high 32 bits (an MLS leaf and epoch byte) and the top 21 of
+    // the low ones, a safe integer; a PSK KID is 64 random bits.
+    const source = kids[2 * i]! * 0x20_0000 + (kids[2 * i + 1]! >>> 11)
+    if (ctx.nowMs > vlan.reassemblyClock) vlan.reassemblyClock = ctx.nowMs
+    const reassembler = vlan.reassembler
+    if (reassembler.push(source, plaintext.subarray(1), vlan.reassemblyClock) !== Outcome.Complete)
       continue
-    }
-    if (kind !== KIND_ETHERNET) {
+    const datagram = reassembler.datagram!
+    if (datagram[0] === KIND_FRAGMENT) {
       vlan.counters.dropUnsupportedKind++
       continue
     }
-    if (frame.length < ETHERNET_HEADER_LENGTH) {
-      vlan.counters.dropNotEthernet++
-      continue
-    }
-    // 4. delivery
-    deliver(vlan, sub.groupVft, frame, 0, writes)
+    handlePlaintext(sub, datagram, onControl, writes)
   }
   clearRun(ctx)
+}
+
+/** Stages 3 and 4 for a whole plaintext (not a fragment). */
+function handlePlaintext(
+  sub: LocalSubscription,
+  plaintext: Uint8Array,
+  onControl: ((vlan: string, body: Uint8Array) => void) | undefined,
+  writes: Map<Port, Uint8Array[]>,
+): void {
+  const vlan = sub.vlan
+  const kind = plaintext[0]
+  if (kind === KIND_CONTROL) {
+    onControl?.(vlan.name, plaintext.subarray(1))
+    return
+  }
+  const frame = plaintext.subarray(1)
+  if (kind === KIND_GSO) {
+    if (checkVnetFrame(frame) !== undefined) {
+      vlan.counters.dropBadOffload++
+      return
+    }
+    // 4. delivery
+    deliver(vlan, sub.groupVft, frame, VNET_HEADER_LENGTH, writes)
+    return
+  }
+  if (kind !== KIND_ETHERNET) {
+    vlan.counters.dropUnsupportedKind++
+    return
+  }
+  if (frame.length < ETHERNET_HEADER_LENGTH) {
+    vlan.counters.dropNotEthernet++
+    return
+  }
+  // 4. delivery
+  deliver(vlan, sub.groupVft, frame, 0, writes)
 }
 
 function clearRun(ctx: ReceiveContext): void {
@@ -129,6 +172,7 @@ function clearRun(ctx: ReceiveContext): void {
   ctx.windows.length = 0
   ctx.subs.length = 0
   ctx.results.length = 0
+  ctx.kids.length = 0
 }
 
 /** `eth`: where the Ethernet frame starts in `frame` (after a virtio-net header, or 0). */

@@ -1,6 +1,7 @@
 import type { CryptoBackend, ReceiveCounters } from '@peertap/crypto'
+import type { ReassemblerCounters } from '@peertap/frag'
 import { BROADCAST_MAC, heldWindows, type Mac, vftKey } from '@peertap/vft'
-import { DEFAULT_HOP_LIMIT, MAX_FRAME_LENGTH } from './constants.ts'
+import { DEFAULT_HOP_LIMIT, type LargeGso, MAX_FRAME_LENGTH } from './constants.ts'
 import { SwitchError } from './errors.ts'
 import { newReceiveContext, receiveFrames } from './receive.ts'
 import { newSendContext, type SendContext, sendFromPort } from './send.ts'
@@ -51,6 +52,23 @@ export interface SwitchInit {
   readonly hopLimit?: number
   /** Largest Ethernet frame taken from a port (without a virtio-net header). Default MAX_FRAME_LENGTH. */
   readonly maxFrameLength?: number
+  /**
+   * A TCP GSO frame (kind 3) too large for the path ({@link Switch.fromPort}'s
+   * `maxSealed`): 'segment' cuts it into TCP segments that each fit (they
+   * are lost one by one on a lossy path), 'fragment' splits it into kind-1
+   * fragments like any other plaintext (the receiver writes one large frame
+   * to its TAP), 'stream' sends it whole (a datagram link hands it to its
+   * stream link). Default 'segment' (10-switch.md §10.7 has the figures).
+   */
+  readonly largeGso?: LargeGso
+}
+
+/** What {@link Switch.vlanCounters} tells of one VLAN. */
+export type VlanCountersOut = VlanCounters & {
+  receive: ReceiveCounters
+  learned: number
+  /** Fragment reassembly: one outcome per fragment, expiries and evictions, and what it holds now. */
+  reassembly: ReassemblerCounters & { held: number; bytesHeld: number }
 }
 
 /** The changes to this node's own subscriptions since the last refresh. */
@@ -81,6 +99,7 @@ export class Switch {
       init.hopLimit ?? DEFAULT_HOP_LIMIT,
       init.maxFrameLength ?? MAX_FRAME_LENGTH,
       init.hasRemoteSubscriber,
+      init.largeGso ?? 'segment',
     )
     this.#backend = init.backend
     this.#onControl = init.onControl
@@ -161,16 +180,33 @@ export class Switch {
     v.dirty = true
   }
 
-  /** The send path (send.ts): frames read from a local port, sealed for the trunk. */
+  /**
+   * The send path (send.ts): frames read from a local port, sealed for the
+   * trunk. `maxSealed` is the largest sealed payload the frames' path
+   * carries in one datagram (the smallest MTU of the datagram links they
+   * may take); a plaintext that would seal larger is split into kind-1
+   * fragments that fit, or cut into TCP segments (SwitchInit.largeGso).
+   * Default: no bound (the stream link carries whole frames).
+   */
   fromPort(
     vlan: string,
     portId: string,
     frames: readonly Uint8Array[],
     now: number,
+    maxSealed = Number.POSITIVE_INFINITY,
   ): SealedFrame[] {
     const v = this.#vlan(vlan)
     const out: SealedFrame[] = []
-    sendFromPort(this.#send, v, this.#port(vlan, portId), frames, now, Vlan.windows(now).send, out)
+    sendFromPort(
+      this.#send,
+      v,
+      this.#port(vlan, portId),
+      frames,
+      now,
+      Vlan.windows(now).send,
+      out,
+      maxSealed,
+    )
     return out
   }
 
@@ -184,9 +220,12 @@ export class Switch {
     return { hopLimit: this.#send.hopLimit, vft, sealed: v.current.sender.seal(vft, plaintext) }
   }
 
-  /** The receive path (receive.ts): frames routed to this node. */
-  receive(frames: readonly ReceivedFrame[]): void {
-    receiveFrames(this.#local, frames, this.counters, this.#onControl, this.#receive)
+  /**
+   * The receive path (receive.ts): frames routed to this node, at `now`
+   * (unix seconds; the clock of fragment reassembly).
+   */
+  receive(frames: readonly ReceivedFrame[], now: number): void {
+    receiveFrames(this.#local, frames, this.counters, this.#onControl, this.#receive, now)
   }
 
   /** Whether this node holds `vft` (so the forwarding table routes it here). */
@@ -208,6 +247,9 @@ export class Switch {
     let changed = false
     for (const v of this.#vlans.values()) {
       v.age(now)
+      // Frees reassemblies that can no longer complete when no fragments come to do it.
+      if (now * 1000 > v.reassemblyClock) v.reassemblyClock = now * 1000
+      v.reassembler.expire(v.reassemblyClock)
       if (turned || v.dirty) changed = true
       v.current.receiver.setOldestHeldWindow(held[0]!)
       v.previous?.receiver.setOldestHeldWindow(held[0]!)
@@ -250,9 +292,9 @@ export class Switch {
     return [...this.#local.entries()].map(([vft]) => vft)
   }
 
-  /** Counters of every VLAN, with its epochs' receive counters. */
-  vlanCounters(): Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }> {
-    const out: Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }> = {}
+  /** Counters of every VLAN, with its epochs' receive counters and its reassembler's. */
+  vlanCounters(): Record<string, VlanCountersOut> {
+    const out: Record<string, VlanCountersOut> = {}
     for (const v of this.#vlans.values()) {
       let learned = 0
       for (const port of v.ports.values()) learned += port.learned.size
@@ -263,7 +305,16 @@ export class Switch {
           receive[reason as keyof ReceiveCounters] += n
         }
       }
-      out[v.name] = { ...v.counters, receive, learned }
+      out[v.name] = {
+        ...v.counters,
+        receive,
+        learned,
+        reassembly: {
+          ...v.reassembler.counters,
+          held: v.reassembler.reassemblies,
+          bytesHeld: v.reassembler.bytesHeld,
+        },
+      }
     }
     return out
   }

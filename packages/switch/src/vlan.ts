@@ -1,4 +1,5 @@
 import { type CryptoBackend, type EpochSecrets, FrameReceiver, FrameSender } from '@peertap/crypto'
+import { Reassembler } from '@peertap/frag'
 import { heldWindows, type Subscription, subscriptionSet, VftDeriver, windowOf } from '@peertap/vft'
 import { MAC_AGING_SECONDS, MAX_LEARNED_MACS } from './constants.ts'
 import { macFromNumber, macNumber } from './mac-key.ts'
@@ -114,6 +115,16 @@ export interface VlanCounters {
   sealedBytes: number
   /** Of those, frames sealed as kind 3 (virtio-net header: partial checksum or GSO). */
   sealedOffload: number
+  /** Of those, kind-1 fragments (10-switch.md §10.7). */
+  sealedFragments: number
+  /** Plaintexts too large for the path, split into kind-1 fragments. */
+  fragmented: number
+  /** TCP GSO frames too large for the path, cut into TCP segments (largeGso 'segment'). */
+  segmentedForPath: number
+  /** Plaintexts too large for the path that @peertap/frag's bounds cannot split: sent whole. */
+  fragmentUnsplit: number
+  /** Kind-3 frames too large for the path sent whole under largeGso 'stream'. */
+  largeGsoWhole: number
   /** Unicast frames to a MAC nobody subscribes to, sent under the broadcast VFT. */
   floodedUnknown: number
   /** Frames switched between two local ports without the trunk. */
@@ -134,6 +145,8 @@ export interface VlanCounters {
   dropBadOffload: number
   /** Kind-3 frames finished in software (checksum, segmentation) for a port without the header. */
   softwareOffload: number
+  /** Kind-1 fragments opened; each has one outcome in the VLAN's reassembler counters. */
+  fragmentsReceived: number
 }
 
 export function emptyVlanCounters(): VlanCounters {
@@ -142,6 +155,11 @@ export function emptyVlanCounters(): VlanCounters {
     sealed: 0,
     sealedBytes: 0,
     sealedOffload: 0,
+    sealedFragments: 0,
+    fragmented: 0,
+    segmentedForPath: 0,
+    fragmentUnsplit: 0,
+    largeGsoWhole: 0,
     floodedUnknown: 0,
     localSwitched: 0,
     delivered: 0,
@@ -154,6 +172,7 @@ export function emptyVlanCounters(): VlanCounters {
     dropNoPort: 0,
     dropBadOffload: 0,
     softwareOffload: 0,
+    fragmentsReceived: 0,
   }
 }
 
@@ -174,6 +193,14 @@ export class Vlan {
   next: Epoch | undefined
   /** Set when learned MACs or multicast lists change, so subscriptions are recomputed. */
   dirty = true
+  /**
+   * Kind-1 fragments under reassembly, keyed by sender (the KID, so ids of
+   * different senders never meet; 10-switch.md §10.7), with @peertap/frag's
+   * default bounds: 256 datagrams, 4 MiB, 1 s.
+   */
+  readonly reassembler = new Reassembler<number>()
+  /** The reassembler's clock (ms): kept from going back when the wall clock does. */
+  reassemblyClock = 0
 
   constructor(name: string, keys: EpochKeys, backend: CryptoBackend | undefined) {
     this.name = name

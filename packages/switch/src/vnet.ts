@@ -209,6 +209,33 @@ export function toPlainFrames(frame: Uint8Array): Uint8Array[] | VnetDropReason 
   return [finishChecksum(eth, p)]
 }
 
+/** Linux TCP_MIN_MSS: the smallest segment payload {@link segmentTcpToFit} cuts. */
+const TCP_MIN_MSS = 88
+
+/**
+ * Cuts a TCP GSO frame (header ‖ Ethernet frame, kind 3) into plain
+ * Ethernet frames of at most `maxEthernetLength` bytes each, checksums
+ * finished: the segmentation of {@link toPlainFrames} with the MSS lowered
+ * to what fits (TCP is a byte stream, so smaller segments change nothing
+ * for the receiver). Returns undefined when the frame is not TCP GSO or no
+ * MSS of at least 88 bytes fits: the caller carries it some other way
+ * (UDP GSO keeps its datagram size, which is the application's). Returns
+ * the reason when the frame does not hold up.
+ */
+export function segmentTcpToFit(
+  frame: Uint8Array,
+  maxEthernetLength: number,
+): Uint8Array[] | VnetDropReason | undefined {
+  const p = scratch
+  const reason = parse(frame, p)
+  if (reason !== undefined) return reason
+  if (p.gso !== VNET_GSO_TCPV4 && p.gso !== VNET_GSO_TCPV6) return undefined
+  const mss = Math.min(p.gsoSize, maxEthernetLength - p.headerEnd)
+  if (mss < TCP_MIN_MSS) return undefined
+  p.gsoSize = mss
+  return segmentTcp(frame.subarray(VNET_HEADER_LENGTH), p)
+}
+
 function parse(frame: Uint8Array, p: Parsed): VnetDropReason | undefined {
   // 1. header
   if (frame.length < VNET_HEADER_LENGTH) return 'short-vnet-header'

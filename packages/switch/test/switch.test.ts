@@ -1,8 +1,13 @@
-import { derivePskEpochSecrets } from '@peertap/crypto'
+import { derivePskEpochSecrets, FrameSender } from '@peertap/crypto'
+import { Fragmenter } from '@peertap/frag'
 import { parseMac, WINDOW_SECONDS } from '@peertap/vft'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  KIND_FRAGMENT,
+  type LargeGso,
   type ReceivedFrame,
+  SEAL_OVERHEAD_MAX,
   type SealedFrame,
   Switch,
   VNET_F_NEEDS_CSUM,
@@ -41,9 +46,16 @@ interface Node {
 }
 
 /** A node with one VLAN and one port whose device records what it is given. */
-function node(mac: Uint8Array, key = secret, now = T0, vnetHeader = false): Node {
+function node(
+  mac: Uint8Array,
+  key = secret,
+  now = T0,
+  vnetHeader = false,
+  largeGso: LargeGso = 'segment',
+): Node {
   const n: Node = { sw: undefined as unknown as Switch, written: [], peers: [], controls: [] }
   n.sw = new Switch({
+    largeGso,
     // What the forwarding table would answer: does any peer hold the VFT?
     hasRemoteSubscriber: (vft) => n.peers.some((p) => p.sw.holds(vft)),
     onControl: (_vlan, body) => n.controls.push(new Uint8Array(body)),
@@ -67,10 +79,10 @@ function pair(): [Node, Node] {
 }
 
 /** Routes sealed frames to every node that holds their VFT, as the forwarding table does. */
-function route(from: Node, sealed: SealedFrame[]): void {
+function route(from: Node, sealed: SealedFrame[], now = T0): void {
   for (const peer of from.peers) {
     const mine: ReceivedFrame[] = sealed.filter((f) => peer.sw.holds(f.vft))
-    if (mine.length > 0) peer.sw.receive(mine)
+    if (mine.length > 0) peer.sw.receive(mine, now)
   }
 }
 
@@ -146,11 +158,17 @@ describe('Switch between two nodes', () => {
       [frame(parseMac('ff:ff:ff:ff:ff:ff'), parseMac('02:00:00:00:00:0c'))],
       T0,
     )
-    b.sw.receive(fromC.map((f) => ({ vft: f.vft, sealed: f.sealed })))
+    b.sw.receive(
+      fromC.map((f) => ({ vft: f.vft, sealed: f.sealed })),
+      T0,
+    )
     expect(b.sw.counters.dropNotHeld).toBe(1)
     // Even under a VFT it stole from B's subscriptions, C's frames fail authentication.
     const stolen = b.sw.heldVfts()[0]!
-    b.sw.receive(fromC.map((f) => ({ vft: stolen, sealed: f.sealed })))
+    b.sw.receive(
+      fromC.map((f) => ({ vft: stolen, sealed: f.sealed })),
+      T0,
+    )
     const { opened, ...drops } = b.sw.vlanCounters().lab!.receive
     expect(opened).toBe(1) // A's broadcast only
     // Header protection under the wrong key garbles the header, so one of the
@@ -194,7 +212,7 @@ describe('Switch between two nodes', () => {
     const old = node(macA) // a sender still on epoch 0
     old.peers.push(b)
     const sealed = old.sw.fromPort('lab', 'tap', [frame(parseMac('ff:ff:ff:ff:ff:ff'), macA)], T0)
-    b.sw.receive(sealed)
+    b.sw.receive(sealed, T0)
     expect(b.sw.counters.dropNotHeld).toBe(1)
     expect(b.written).toHaveLength(2)
   })
@@ -358,3 +376,242 @@ function withZero(f: Uint8Array): Uint8Array {
   out.set(f, VNET_HEADER_LENGTH)
   return out
 }
+
+/** A frame of `length` bytes from A to B, its payload a pattern of `seed`. */
+function sized(length: number, seed = 1): Uint8Array {
+  const f = frame(macB, macA, '')
+  const out = new Uint8Array(length)
+  out.set(f, 0)
+  for (let i = 14; i < length; i++) out[i] = (i * seed) & 0xff
+  return out
+}
+
+/** The TCP payload of a plain Ethernet ‖ IPv4 ‖ TCP frame. */
+function tcpPayload(eth: Uint8Array): Uint8Array {
+  const ihl = (eth[14]! & 0x0f) * 4
+  const dataOffset = (eth[14 + ihl + 12]! >> 4) * 4
+  const ipLength = (eth[16]! << 8) | eth[17]!
+  return eth.subarray(14 + ihl + dataOffset, 14 + ipLength)
+}
+
+describe('Switch fragments for the path (10-switch.md §10.7)', () => {
+  const MTU = 1190
+
+  it('splits a frame too large for the path into kind-1 fragments that fit, and reassembles it', () => {
+    const [a, b] = pair()
+    const big = sized(3000)
+    const small = sized(800, 3)
+    const sealed = a.sw.fromPort('lab', 'tap', [small, big], T0, MTU)
+    expect(sealed.length).toBe(1 + 3)
+    for (const f of sealed) expect(f.sealed.length).toBeLessThanOrEqual(MTU)
+    const ca = a.sw.vlanCounters().lab!
+    expect(ca.fragmented).toBe(1)
+    expect(ca.sealedFragments).toBe(3)
+    expect(ca.sealed).toBe(4)
+    route(a, sealed)
+    expect(b.written).toEqual([small, big])
+    const cb = b.sw.vlanCounters().lab!
+    expect(cb.fragmentsReceived).toBe(3)
+    expect(cb.reassembly.complete).toBe(1)
+    expect(cb.reassembly.pending).toBe(2)
+    expect(cb.delivered).toBe(2)
+    // Without a bound, the same frame goes whole.
+    expect(a.sw.fromPort('lab', 'tap', [big], T0)).toHaveLength(1)
+  })
+
+  it('fits every size to every MTU: no sealed frame over the bound, every frame back intact', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 60, max: 9000 }),
+        fc.integer({ min: 100, max: 1500 }),
+        (length, mtu) => {
+          const [a, b] = pair()
+          const f = sized(length, length)
+          const sealed = a.sw.fromPort('lab', 'tap', [f], T0, mtu)
+          // Over 128 fragments (a small MTU, a large frame): whole, counted.
+          if (a.sw.vlanCounters().lab!.fragmentUnsplit === 0)
+            for (const s of sealed) expect(s.sealed.length).toBeLessThanOrEqual(mtu)
+          else expect(Math.ceil((length + 1) / (mtu - SEAL_OVERHEAD_MAX - 11))).toBeGreaterThan(128)
+          route(a, sealed)
+          expect(b.written).toEqual([f])
+        },
+      ),
+      { numRuns: 150 },
+    )
+  })
+
+  it('delivers reordered fragments; a network duplicate is a replay, dropped and counted', () => {
+    const [a, b] = pair()
+    const big = sized(5000)
+    const sealed = a.sw.fromPort('lab', 'tap', [big], T0, MTU)
+    expect(sealed).toHaveLength(5)
+    const shuffled = [sealed[3]!, sealed[0]!, sealed[3]!, sealed[4]!, sealed[1]!, sealed[2]!]
+    route(a, shuffled)
+    expect(b.written).toEqual([big])
+    const cb = b.sw.vlanCounters().lab!
+    expect(cb.receive.replay).toBe(1)
+    expect(cb.fragmentsReceived).toBe(5)
+  })
+
+  it('loses a datagram with a lost fragment, frees it after the timeout, and goes on', () => {
+    const [a, b] = pair()
+    const first = a.sw.fromPort('lab', 'tap', [sized(4000)], T0, MTU)
+    route(a, first.slice(1))
+    expect(b.written).toEqual([])
+    expect(b.sw.vlanCounters().lab!.reassembly.held).toBe(1)
+    b.sw.refresh(T0 + 2)
+    const cb = b.sw.vlanCounters().lab!
+    expect(cb.reassembly.expired).toBe(1)
+    expect(cb.reassembly.held).toBe(0)
+    expect(cb.reassembly.bytesHeld).toBe(0)
+    const next = sized(4000, 7)
+    route(a, a.sw.fromPort('lab', 'tap', [next], T0 + 2, MTU), T0 + 2)
+    expect(b.written).toEqual([next])
+  })
+
+  it('drops a forged fragment (bytes changed) and a replayed one, counted, and still completes', () => {
+    const [a, b] = pair()
+    const big = sized(3000)
+    const sealed = a.sw.fromPort('lab', 'tap', [big], T0, MTU)
+    const forged = sealed[1]!.sealed.slice()
+    forged[forged.length - 20]! ^= 1
+    route(a, [sealed[0]!, { ...sealed[1]!, sealed: forged }, sealed[0]!])
+    const mid = b.sw.vlanCounters().lab!
+    expect(mid.receive.auth + mid.receive.replay).toBe(2)
+    expect(mid.fragmentsReceived).toBe(1)
+    route(a, sealed.slice(1))
+    expect(b.written).toEqual([big])
+  })
+
+  it("drops a member's lying fragments (overlap, inconsistent total, nested fragment), counted", () => {
+    const [a, b] = pair()
+    // A member of the VLAN sealing kind-1 plaintexts of its own making.
+    const liar = new FrameSender({ kind: 'psk', secrets: derivePskEpochSecrets(secret) })
+    const vft = a.sw.fromPort('lab', 'tap', [sized(100)], T0)[0]!.vft
+    const seal = (body: Uint8Array) => {
+      const p = new Uint8Array(1 + body.length)
+      p[0] = KIND_FRAGMENT
+      p.set(body, 1)
+      return { vft, sealed: liar.seal(vft, p) }
+    }
+    const header = (id: number, total: number, offset: number, payload: number) => {
+      const h = new Uint8Array(10 + payload)
+      new DataView(h.buffer).setUint32(0, id)
+      h[4] = total >> 16
+      h[5] = total >> 8
+      h[6] = total
+      h[7] = offset >> 16
+      h[8] = offset >> 8
+      h[9] = offset
+      h.fill(1, 10)
+      return h
+    }
+    b.sw.receive(
+      [
+        seal(header(1, 100, 0, 50)),
+        seal(header(1, 100, 40, 20)), // overlaps: abandoned
+        seal(header(1, 100, 50, 50)), // of an abandoned datagram
+        seal(header(2, 100, 0, 50)),
+        seal(header(2, 90, 50, 40)), // inconsistent total
+        seal(header(3, 5, 0, 5)), // a whole datagram of kind 1 in one fragment: nested
+        seal(new Uint8Array(4)), // malformed
+      ],
+      T0,
+    )
+    const cb = b.sw.vlanCounters().lab!
+    expect(cb.reassembly.overlap).toBe(1)
+    expect(cb.reassembly.abandoned).toBe(1)
+    expect(cb.reassembly.inconsistent).toBe(1)
+    expect(cb.reassembly.malformed).toBe(1)
+    expect(cb.dropUnsupportedKind).toBe(1)
+    expect(b.written).toEqual([])
+  })
+
+  it('holds bounded memory under a flood of partial fragments, and still reassembles', () => {
+    const [a, b] = pair()
+    const liar = new FrameSender({ kind: 'psk', secrets: derivePskEpochSecrets(secret) })
+    const vft = a.sw.fromPort('lab', 'tap', [sized(100)], T0)[0]!.vft
+    const fragmenter = new Fragmenter({ maxFragmentBytes: 1000 })
+    const datagram = new Uint8Array(60_000)
+    const scratch = new Uint8Array(61 * 1000)
+    const flood: ReceivedFrame[] = []
+    for (let i = 0; i < 2000; i++) {
+      fragmenter.split(datagram, scratch)
+      const p = new Uint8Array(1001)
+      p[0] = KIND_FRAGMENT
+      p.set(scratch.subarray(0, 1000), 1)
+      flood.push({ vft, sealed: liar.seal(vft, p) })
+    }
+    b.sw.receive(flood, T0)
+    const cb = b.sw.vlanCounters().lab!
+    expect(cb.reassembly.pending).toBe(2000)
+    expect(cb.reassembly.bytesHeld).toBeLessThanOrEqual(4 * 1024 * 1024)
+    expect(cb.reassembly.held).toBeLessThanOrEqual(256)
+    expect(cb.reassembly.evicted).toBeGreaterThanOrEqual(2000 - 256)
+    const big = sized(9000)
+    route(a, a.sw.fromPort('lab', 'tap', [big], T0, MTU))
+    expect(b.written).toEqual([big])
+  })
+
+  it('sends a frame @peertap/frag cannot split within its bounds whole, counted', () => {
+    const [a, b] = pair()
+    const big = sized(9000)
+    // 40-byte plaintexts: 11 payload bytes per fragment, over 128 fragments.
+    const sealed = a.sw.fromPort('lab', 'tap', [big], T0, 40 + SEAL_OVERHEAD_MAX)
+    expect(sealed).toHaveLength(1)
+    expect(a.sw.vlanCounters().lab!.fragmentUnsplit).toBe(1)
+    route(a, sealed)
+    expect(b.written).toEqual([big])
+  })
+
+  it("largeGso 'segment': a TCP GSO frame goes as TCP segments that fit, the stream intact", () => {
+    const a = node(macA, secret, T0, true, 'segment')
+    const b = node(macB, secret, T0, true)
+    a.peers.push(b)
+    b.peers.push(a)
+    const big = gsoFrame(macB, macA, 30_000, 1448)
+    const sealed = a.sw.fromPort('lab', 'tap', [big], T0, MTU)
+    for (const f of sealed) expect(f.sealed.length).toBeLessThanOrEqual(MTU)
+    const ca = a.sw.vlanCounters().lab!
+    expect(ca.segmentedForPath).toBe(1)
+    expect(ca.fragmented).toBe(0)
+    route(a, sealed)
+    // B's port has offloads: plain segments behind zero headers, their TCP payloads the whole stream.
+    expect(b.written).toHaveLength(sealed.length)
+    const stream = Buffer.concat(b.written.map((w) => tcpPayload(w.subarray(VNET_HEADER_LENGTH))))
+    expect(Buffer.compare(stream, Buffer.from(tcpPayload(big.subarray(VNET_HEADER_LENGTH))))).toBe(
+      0,
+    )
+  })
+
+  it("largeGso 'fragment': a TCP GSO frame goes in fragments and arrives whole (kind 3)", () => {
+    const a = node(macA, secret, T0, true, 'fragment')
+    const b = node(macB, secret, T0, true)
+    a.peers.push(b)
+    b.peers.push(a)
+    const big = gsoFrame(macB, macA, 30_000, 1448)
+    const sealed = a.sw.fromPort('lab', 'tap', [big], T0, MTU)
+    for (const f of sealed) expect(f.sealed.length).toBeLessThanOrEqual(MTU)
+    expect(a.sw.vlanCounters().lab!.fragmented).toBe(1)
+    route(a, sealed)
+    expect(b.written).toEqual([big])
+  })
+})
+
+describe("Switch largeGso 'stream'", () => {
+  it('sends a TCP GSO frame too large for the path whole, counted; a plain frame still fragments', () => {
+    const a = node(macA, secret, T0, true, 'stream')
+    const b = node(macB, secret, T0, true)
+    a.peers.push(b)
+    b.peers.push(a)
+    const big = gsoFrame(macB, macA, 30_000, 1448)
+    const plain = withZero(sized(1514))
+    const sealed = a.sw.fromPort('lab', 'tap', [big, plain], T0, 1190)
+    expect(sealed).toHaveLength(1 + 2)
+    const ca = a.sw.vlanCounters().lab!
+    expect(ca.largeGsoWhole).toBe(1)
+    expect(ca.fragmented).toBe(1)
+    route(a, sealed)
+    expect(b.written).toEqual([big, plain])
+  })
+})

@@ -1,7 +1,8 @@
 /**
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
  * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp,udp-dgram]
- * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]`).
+ * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]
+ * [--large-gso segment,fragment,stream]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -19,10 +20,13 @@
  * kernel's ceiling for that path, `bare/routed`: R as a plain IP router.
  *
  * Transport `udp`: the datagram link (docs/spec/13-datagram-link.md) beside
- * TCP stream links, on the batched UDP socket (recvmmsg/sendmmsg, the tap
- * addon); `udp-dgram` the same on node:dgram (one system call per datagram), with a TAP MTU of 1380 unless --mtu says otherwise, so
- * that every frame fits the probed path MTU (larger frames would take the
- * stream link). `--loss PCT` drops that share of the frames the underlay
+ * TCP stream links, with the node's defaults (TAP MTU 1400, offloads on),
+ * on the batched UDP socket (recvmmsg/sendmmsg, the tap addon); `udp-dgram`
+ * the same on node:dgram (one system call per datagram). Frames larger than
+ * the path MTU are split or segmented to fit it (docs/spec/10-switch.md
+ * §10.7; `--large-gso` picks what TCP GSO frames become, default the node's;
+ * with several, each is a transport of its own, `udp-segment` and
+ * `udp-fragment`). Relays run the datagram link too. `--loss PCT` drops that share of the frames the underlay
  * bridge forwards (nftables `numgen random` in the switch namespace), for
  * the bare underlay and every direct-scenario transport alike.
  */
@@ -63,12 +67,26 @@ const transports = (option('--transports') ?? 'tcp,quic,ws').split(',') as Bench
 const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Array<'direct' | 'relay'>
 /** Share of underlay frames the bridge drops, in % (direct scenario and bare underlay). */
 const lossPct = Number(option('--loss') ?? 0)
-/** TAP MTU of every overlay; default 1400, and 1380 for the datagram link. */
+/** TAP MTU of every overlay; default 1400 (the node's default). */
 const mtuOption = option('--mtu')
-/** TAP offloads of every overlay: default on, off for the datagram link (transport `udp`). */
+/** TAP offloads of every overlay: default on (the node's default). */
 const offloadOption = option('--offload')
+/** The nodes' datagram.largeGso: what TCP GSO frames too large for a datagram path become. */
+type LargeGso = 'segment' | 'fragment' | 'stream'
+const largeGsoOptions = option('--large-gso')?.split(',') as LargeGso[] | undefined
 /** Transport `udp` is the datagram link beside TCP stream links; `udp-dgram` on node:dgram. */
 type BenchTransport = Transport | 'udp' | 'udp-dgram'
+/** Each transport measured, with the largeGso of the datagram ones (undefined: the node's default). */
+const variants: Array<{ transport: BenchTransport; label: string; largeGso?: LargeGso }> =
+  transports.flatMap((transport) =>
+    !transport.startsWith('udp') || largeGsoOptions === undefined
+      ? [{ transport, label: transport }]
+      : largeGsoOptions.map((largeGso) => ({
+          transport,
+          label: largeGsoOptions.length > 1 ? `${transport}-${largeGso}` : transport,
+          largeGso,
+        })),
+  )
 
 /** Drops `lossPct` % of the frames the underlay bridge forwards (FACTS.md: no netem here). */
 async function impair(hosts: Hosts): Promise<void> {
@@ -261,13 +279,11 @@ async function main(): Promise<void> {
     results.push(median(routed))
   }
   for (const scenario of scenarios) {
-    // Relays have no datagram link yet (spec 13): nothing to measure there.
-    const measured = transports.filter((t) => scenario !== 'relay' || !t.startsWith('udp'))
-    // Runs interleave the transports (run 1 of each, then run 2 of each, ...)
+    // Runs interleave the variants (run 1 of each, then run 2 of each, ...)
     // so that a slower minute on this shared machine hits all of them alike.
-    const perRun = new Map<BenchTransport, Result[]>(measured.map((t) => [t, []]))
+    const perRun = new Map<string, Result[]>(variants.map((v) => [v.label, []]))
     for (let run = 0; run < runs; run++) {
-      for (const transport of measured) {
+      for (const { transport, label, largeGso } of variants) {
         const relay = scenario === 'relay' ? new RelayHost() : undefined
         const datagram = transport === 'udp' || transport === 'udp-dgram'
         const overlay = await Overlay.start({
@@ -278,11 +294,11 @@ async function main(): Promise<void> {
           // at the receiving socket), so the loss rule would drop whole runs
           // where a real path loses datagrams one by one: GSO off under --loss.
           ...(datagram && lossPct > 0 ? { datagramGso: false } : {}),
-          mtu: Number(mtuOption ?? (datagram ? 1380 : 1400)),
-          // TAP offloads: large frames cross a stream link whole; the
-          // datagram link carries frames up to its path MTU only, so there
-          // they stay off and every frame fits (--offload on|off overrides).
-          offload: offloadOption === undefined ? !datagram : offloadOption === 'on',
+          mtu: Number(mtuOption ?? 1400),
+          // TAP offloads, on as in the node's default config: large frames
+          // cross a stream link whole, and a datagram path in pieces that fit.
+          offload: offloadOption === undefined ? true : offloadOption === 'on',
+          ...(largeGso === undefined ? {} : { largeGso }),
           ...(relay === undefined ? {} : { relay }),
         })
         try {
@@ -294,9 +310,9 @@ async function main(): Promise<void> {
             ...overlay.nodes.map((n) => n.pid),
             ...(relay === undefined ? [] : [relay.pid]),
           ]
-          perRun.get(transport)!.push({
+          perRun.get(label)!.push({
             system: 'peertap',
-            transport,
+            transport: label,
             scenario,
             ...(await measure(overlay.topo, overlay.node('b').ip, pids, relay?.pid)),
           })
@@ -305,7 +321,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    for (const t of measured) results.push(median(perRun.get(t)!))
+    for (const { label } of variants) results.push(median(perRun.get(label)!))
   }
   if (json) {
     for (const r of results) console.log(JSON.stringify(r))
@@ -316,11 +332,11 @@ async function main(): Promise<void> {
     `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % underlay loss (direct)` : ''}`,
   )
   console.log(
-    'system         transport  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB',
+    'system         transport     rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB',
   )
   for (const r of results) {
     console.log(
-      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(9)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)}`,
+      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(12)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)}`,
     )
   }
 }
