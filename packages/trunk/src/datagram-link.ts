@@ -248,6 +248,11 @@ export class DatagramLink implements Link {
     return this.stream.hello
   }
 
+  /** Whether its stream link (control, frames over the path MTU) runs over a relay's circuit. */
+  get relayed(): boolean {
+    return this.stream.relayed
+  }
+
   get closeReason(): CloseReason | undefined {
     return this.#state === 'closed' ? (this.stream.closeReason ?? 'local-close') : undefined
   }

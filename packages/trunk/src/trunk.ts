@@ -205,7 +205,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       (stream, connection) => {
         this.#accept(stream, connection, false)
       },
-      { maxInboundStreams: 4, maxOutboundStreams: 4 },
+      // A neighbour reached through a relay's circuit is a control link (spec 08 §5.5).
+      { maxInboundStreams: 4, maxOutboundStreams: 4, runOnLimitedConnection: true },
     )
     this.#started = true
   }
@@ -228,7 +229,10 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     let connection: Connection
     try {
       connection = await this.#components.connectionManager.openConnection(target, options)
-      stream = await connection.newStream(TRUNK_PROTOCOL, options)
+      stream = await connection.newStream(TRUNK_PROTOCOL, {
+        ...options,
+        runOnLimitedConnection: true,
+      })
     } catch (err) {
       throw new TrunkError(
         'ERR_LINK_FAILED',
@@ -291,6 +295,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   #accept(stream: Stream, connection: Connection, initiator: boolean): StreamLink {
     const remotePeer = connection.remotePeer
     const addr = connection.remoteAddr.toString()
+    // Through a relay's circuit-relay-v2 connection: a control link (spec 08 §5.5).
+    const relayed = addr.includes('/p2p-circuit')
     const transport: TransportName = addr.includes('/quic')
       ? 'quic'
       : addr.includes('/ws')
@@ -321,12 +327,14 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       bounds: this.#bounds,
       receiver,
       cost: this.#costs[transport],
+      relayed,
       log: this.#log,
       onUp: (l) => this.#onUp(l),
       onClose: (l, reason) => this.#onClose(l, reason),
     })
     // The neighbour's IP as this connection shows it: its first datagram candidate (spec 13 §4).
-    const ip = /^\/ip[46]\/([^/]+)/.exec(addr)?.[1]
+    // Not through a circuit: that address is the relay's.
+    const ip = relayed ? undefined : /^\/ip[46]\/([^/]+)/.exec(addr)?.[1]
     if (ip !== undefined) this.#observed.set(link, ip)
     if (link.status === 'down') return link
     this.#pending.add(link)
