@@ -3,10 +3,12 @@ export function formatStatus(status: unknown): string {
   const s = status as {
     peerId: string
     listen: string[]
+    reservations?: Array<{ relay: string; reserved: boolean; made: number; failures: number }>
     neighbours: Array<{
       id: string
       status: string
       kind: string
+      relayed?: boolean
       mtu: number
       clockSkewMs: number
       counters: Record<string, number>
@@ -24,11 +26,17 @@ export function formatStatus(status: unknown): string {
       }
     >
   }
-  const lines = [`node ${s.peerId}`, ...s.listen.map((a) => `  listening ${a}`), '', 'neighbours:']
+  const lines = [`node ${s.peerId}`, ...s.listen.map((a) => `  listening ${a}`)]
+  for (const r of s.reservations ?? []) {
+    lines.push(
+      `  reservation at relay ${r.relay}: ${r.reserved ? 'held' : 'missing'} (made ${r.made}, failed ${r.failures})`,
+    )
+  }
+  lines.push('', 'neighbours:')
   if (s.neighbours.length === 0) lines.push('  (none)')
   for (const n of s.neighbours) {
     lines.push(
-      `  ${n.id} ${n.status} ${n.kind} mtu ${n.mtu} skew ${n.clockSkewMs} ms  sent ${n.counters.framesSent} frames, received ${n.counters.framesReceived}, queue drops ${n.counters.dropQueueFull}`,
+      `  ${n.id} ${n.status} ${n.kind}${n.relayed === true ? ' (control link through a relay)' : ''} mtu ${n.mtu} skew ${n.clockSkewMs} ms  sent ${n.counters.framesSent} frames, received ${n.counters.framesReceived}, queue drops ${n.counters.dropQueueFull}`,
     )
   }
   lines.push('', 'VLANs:')

@@ -33,7 +33,13 @@ import {
 } from '@peertap/relay'
 import { Switch } from '@peertap/switch'
 import { openTap, type TapDevice } from '@peertap/tap'
-import { createTrunk, type Link, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
+import {
+  createTrunk,
+  type Link,
+  loadOrCreateIdentity,
+  type Subscription,
+  type Trunk,
+} from '@peertap/trunk'
 import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
@@ -52,6 +58,8 @@ const SUB_TTL_SECONDS = 180
 const SUB_RENEW_MS = 60_000
 const TICK_MS = 250
 const REDIAL_MS = 2_000
+/** SUBs per relay kept to declare for later (a VLAN we join after they came). */
+const MAX_UNDECLARED = 256
 
 export interface RunningNode {
   readonly peerId: string
@@ -238,6 +246,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     holds: (vft) => sw.holds(vft),
   })
   const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
+    // A link through a relay's circuit is for control only: frames keep going by VFT through the relay.
+    if (link.relayed) return
     if (unsubscribe) {
       // At most 1024 entries per message (spec 08-trunk.md §4.3).
       for (let i = 0; i < vfts.length; i += 1024) {
@@ -251,12 +261,35 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     for (const sub of proofs.subscriptions(vfts, FLAG_RECEIVE | FLAG_SEND, SUB_TTL_SECONDS, now()))
       link.sendSubscription(sub)
   }
+  // SUBs a relay passed on under a key none of our epochs had yet (we may
+  // join that VLAN later, spec 12 §2): kept, bounded, and declared for once
+  // our VFTs change (a new epoch), so that our frames to those members pass.
+  const undeclared = new Map<string, Array<{ sub: Subscription; at: number }>>()
+  const declare = (link: Link, sub: Subscription): boolean => {
+    const declarations = proofs.sendDeclaration(sub, SUB_TTL_SECONDS, now())
+    for (const declaration of declarations) link.sendSubscription(declaration)
+    return declarations.length > 0
+  }
+  const declareLate = () => {
+    for (const [id, list] of undeclared) {
+      const link = trunk.getLink(id)
+      if (link === undefined) {
+        undeclared.delete(id)
+        continue
+      }
+      const t = now()
+      const left = list.filter(({ sub, at }) => at + sub.ttl > t && !declare(link, sub))
+      if (left.length > 0) undeclared.set(id, left)
+      else undeclared.delete(id)
+    }
+  }
   const refresh = async () => {
     for (const poll of multicastPolls) await poll()
     const t = now()
     const change = sw.refresh(t)
     table.expire(t)
     if (change === undefined) return
+    if (change.added.length > 0) declareLate()
     subscriptionGeneration++
     for (const vft of change.removed) held.delete(Buffer.from(vft).toString('hex'))
     for (const vft of change.added) held.set(Buffer.from(vft).toString('hex'), vft)
@@ -273,15 +306,19 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   trunk.setReceiver({
     onFrames: (frames, link) => fromNeighbour(link, frames),
     onSubscription: (sub, unsubscribe, link) => {
+      if (link.relayed) return
       subscriptionGeneration++
       if (unsubscribe) table.unsubscribe(link.id, sub.entries)
       else {
         const result = table.subscribe(link.id, sub.entries, sub.ttl, now())
         if (result.rejected > 0) log.warn({ peer: link.id, ...result }, 'subscriptions refused')
         // A relay passing on a member's SUB: declare that we send to those VFTs, under our proof.
-        if (link.hello.remoteRole === 'relay')
-          for (const declaration of proofs.sendDeclaration(sub, SUB_TTL_SECONDS, now()))
-            link.sendSubscription(declaration)
+        if (link.hello.remoteRole === 'relay' && !declare(link, sub) && sub.proof !== undefined) {
+          const list = undeclared.get(link.id) ?? []
+          list.push({ sub, at: now() })
+          if (list.length > MAX_UNDECLARED) list.shift()
+          undeclared.set(link.id, list)
+        }
       }
     },
     onControl: (control, link) => {
@@ -301,6 +338,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     const { link, reason } = event.detail
     log.info({ peer: link.id, reason }, 'link down')
     table.removeNeighbour(link.id)
+    undeclared.delete(link.id)
     subscriptionGeneration++
   })
 
@@ -329,10 +367,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const status = () => ({
     peerId,
     listen: trunk.getMultiaddrs().map(String),
+    reservations: trunk.reservations(),
     neighbours: trunk.links().map((link) => ({
       id: link.id,
       status: link.status,
       kind: link.kind,
+      relayed: link.relayed,
       mtu: link.mtu,
       cost: link.cost,
       clockSkewMs: link.hello.clockSkewMs,

@@ -1,0 +1,120 @@
+/**
+ * End to end behind real NATs: nodes A and B each behind a NAT of their own
+ * (tools/netns `nat`: nftables masquerade, no unsolicited inbound), the
+ * relay R public. A owns an MLS VLAN and admits B; B reaches A only through
+ * R, so its key package and A's Welcome cross a circuit-relay-v2 circuit
+ * at R (the trunk's control link, spec 08 §5.5), while frames go through R
+ * by VFT. Needs root and /dev/net/tun; elsewhere it skips. Every namespace
+ * and process is removed afterwards, also on failure.
+ */
+import { Overlay, RelayHost, type RelayStatus, TAP } from '@peertap/node'
+import { rootAndTun } from '@peertap/tool-netns'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const can = rootAndTun()
+if (!can.ok) console.log(`NAT end-to-end tests skipped: ${can.reason}`)
+
+interface MlsStatus {
+  role: string
+  state: string
+  epoch?: number
+  members: string[]
+}
+
+type CircuitStatus = RelayStatus & {
+  circuit: { enabled: boolean; reservations: number; refusals: number }
+}
+
+describe.skipIf(!can.ok)('A and B behind NATs, R public', () => {
+  let overlay: Overlay
+  const relay = new RelayHost()
+
+  const status = async (host: string) => overlay.status(host)
+  const mls = async (host: string): Promise<MlsStatus | undefined> =>
+    ((await status(host)) as unknown as { mls: Record<string, MlsStatus> }).mls.demo
+  const controlLink = async (host: string, peer: string) =>
+    (await status(host)).neighbours.find((n) => n.id === peer && n.relayed === true)
+  const until = async (what: string, cond: () => Promise<boolean>, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs
+    while (!(await cond().catch(() => false))) {
+      if (Date.now() > deadline) {
+        const logs = overlay.nodes.map((n) => `${n.host}:\n${n.log.slice(-20).join('\n')}`)
+        throw new Error(`timed out waiting for ${what}\n${logs.join('\n')}`)
+      }
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({
+      transport: 'tcp',
+      relay,
+      nat: true,
+      mls: { owner: 'a' },
+      mtu: 1380,
+      offload: false,
+    })
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+  })
+
+  it('has no direct path: nothing unsolicited crosses either NAT', async () => {
+    const topo = overlay.topo
+    await expect(
+      topo.exec('a', ['ping', '-c', '1', '-W', '1', topo.address('b')]),
+    ).rejects.toThrow()
+    await expect(
+      topo.exec('b', ['ping', '-c', '1', '-W', '1', topo.address('a')]),
+    ).rejects.toThrow()
+    await expect(
+      topo.exec('r', ['ping', '-c', '1', '-W', '1', topo.address('a')]),
+    ).rejects.toThrow()
+  })
+
+  it('each node holds a reservation at R and a control link to the other through it', async () => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    await until('control links both ways', async () => {
+      return (
+        (await controlLink('a', b.peerId))?.status === 'up' &&
+        (await controlLink('b', a.peerId))?.status === 'up'
+      )
+    })
+    for (const host of ['a', 'b']) {
+      const s = await status(host)
+      expect(s.reservations).toMatchObject([{ relay: relay.peerId, reserved: true }])
+      expect(s.neighbours.find((n) => n.id === relay.peerId)?.relayed).toBe(false)
+    }
+    const r = (await relay.status()) as CircuitStatus
+    expect(r.circuit.enabled).toBe(true)
+    expect(r.circuit.reservations).toBe(2)
+    expect(r.circuit.refusals).toBe(0)
+    // R's trunk links are to A and B themselves; the circuit is libp2p's, between A and B.
+    expect(r.neighbours.map((n) => n.id).sort()).toEqual([a.peerId, b.peerId].sort())
+  }, 40_000)
+
+  it('B joins A’s MLS VLAN over the circuit (key package, Welcome), and frames go through R by VFT', async () => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    await until('B a member', async () => (await mls('b'))?.state === 'member')
+    const owner = await mls('a')
+    expect(owner?.members.sort()).toEqual([a.peerId, b.peerId].sort())
+    expect((await mls('b'))?.epoch).toBe(owner?.epoch)
+    const out = await overlay.topo.exec('a', ['ping', '-c', '5', '-i', '0.2', '-W', '2', b.ip])
+    expect(out).toMatch(/5 received/)
+    // The frames went through R's table, none through the circuit.
+    const r = await relay.status()
+    expect(r.table.framesForwarded).toBeGreaterThan(0)
+    for (const [host, peer] of [
+      ['a', b.peerId],
+      ['b', a.peerId],
+    ] as const) {
+      const link = await controlLink(host, peer)
+      expect(link?.counters.framesSent).toBe(0)
+      expect(link?.counters.framesReceived).toBe(0)
+      expect(link?.counters.controlSent).toBeGreaterThan(0)
+    }
+    expect(
+      await overlay.topo.exec('b', ['arping', '-c', '1', '-w', '3', '-I', TAP, a.ip]),
+    ).toContain(`from ${a.mac}`)
+  }, 60_000)
+})
