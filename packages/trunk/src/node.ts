@@ -12,7 +12,14 @@ import { quic } from '@chainsafe/libp2p-quic'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
-import type { ConnectionGater, Libp2p, PeerId, PrivateKey, Startable } from '@libp2p/interface'
+import type {
+  ConnectionGater,
+  IdentifyResult,
+  Libp2p,
+  PeerId,
+  PrivateKey,
+  Startable,
+} from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
@@ -322,5 +329,13 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
     },
   })
   const trunk = new Trunk(libp2p as unknown as Libp2p<TrunkServices>, circuitListen)
+  // What peers observe of our address (not through a circuit): reflexive candidates (spec 13 §4.1).
+  libp2p.addEventListener('peer:identify', (event: CustomEvent<IdentifyResult>) => {
+    const { observedAddr, connection, peerId } = event.detail
+    if (observedAddr === undefined || connection.remoteAddr.toString().includes('/p2p-circuit'))
+      return
+    const ip = /^\/ip4\/([^/]+)/.exec(observedAddr.toString())?.[1]
+    if (ip !== undefined) trunk.protocol.noteObservedAddress(peerId.toString(), ip)
+  })
   return trunk
 }

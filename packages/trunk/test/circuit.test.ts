@@ -120,4 +120,23 @@ describe('trunk links through a circuit-relay-v2 relay (spec 08 §5.5)', () => {
     const link = await a.dial(`${tcpAddress(again)}/p2p-circuit/p2p/${b.peerId.toString()}`)
     expect(link.relayed).toBe(true)
   })
+
+  it('takes the address a relay observes as a reflexive datagram candidate, and ignores other observers', async () => {
+    const relay = await startRelay(nodes, () => true)
+    const other = await startTrunk('tcp', {}, nodes)
+    const a = await startTrunk('tcp', { datagram: true }, nodes)
+    expect(a.protocol.reflexiveAddresses()).toEqual([])
+    // A node's observation is no reflexive address; a relay's is.
+    await a.dial(tcpAddress(other))
+    await new Promise((r) => setTimeout(r, 300))
+    expect(a.protocol.reflexiveAddresses()).toEqual([])
+    await a.dial(tcpAddress(relay))
+    await until(() => a.protocol.reflexiveAddresses().length === 1, 5000, 'the reflexive address')
+    expect(a.protocol.reflexiveAddresses()).toEqual(['127.0.0.1'])
+    // A peer cannot plant one by claiming it saw us elsewhere unless its HELLO says relay.
+    a.protocol.noteObservedAddress(other.peerId.toString(), '192.0.2.99')
+    expect(a.protocol.reflexiveAddresses()).toEqual(['127.0.0.1'])
+    a.protocol.noteObservedAddress(relay.peerId.toString(), '192.0.2.7')
+    expect(a.protocol.reflexiveAddresses()).toEqual(['192.0.2.7'])
+  })
 })
