@@ -15,6 +15,7 @@ export function formatStatus(status: unknown): string {
     }>
     vlans: Record<string, Record<string, number> & { receive: Record<string, number> }>
     subscriptions: { held: number; table: number }
+    direct?: Record<string, number>
     mls?: Record<
       string,
       {
@@ -56,6 +57,13 @@ export function formatStatus(status: unknown): string {
         : `, sending under ${held.current}${held.next === undefined ? '' : `, receiving ${held.next} too`}${held.previous === undefined ? '' : `, settling ${held.previous}`}`
     lines.push(
       `  ${name}: MLS ${m.role}, ${m.state}${m.epoch === undefined ? '' : `, epoch ${m.epoch}, ${m.members.length} members`}${epochs}`,
+    )
+  }
+  const d = s.direct
+  if (d !== undefined && (d.pathUps ?? 0) > 0) {
+    lines.push(
+      '',
+      `direct paths (punched past a relay): ${d.framesDirect} frames direct, ${d.relayCopiesSaved} relay copies saved, through the relay ${d.framesViaRelayPathDown} while down and ${d.framesViaRelayTooLarge} too large; up ${d.pathUps} times, down ${d.pathDowns}`,
     )
   }
   lines.push(

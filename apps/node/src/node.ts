@@ -44,6 +44,7 @@ import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import { DirectPaths } from './direct-paths.ts'
 import { collectMetrics } from './metrics.ts'
 import { MlsVlans } from './mls-vlans.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
@@ -87,6 +88,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   })
   const peerId = trunk.peerId.toString()
   const table = new ForwardingTable()
+  const direct = new DirectPaths(trunk, table)
   const routeBatch = new RouteBatch()
 
   // Whether a neighbour receives a VFT, asked once per unicast frame: cached
@@ -125,7 +127,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       }
       const list: Frame[] = new Array(output.count)
       for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
-      link.sendFrames(list)
+      // A punched path to a neighbour behind a relay takes its frames, once (direct-paths.ts).
+      const chosen = direct.select(output.neighbour, link, list, now())
+      if (chosen.length === 0) continue
+      link.sendFrames(chosen)
       if (trace) log.trace({ from, to: output.neighbour, frames: output.count }, 'route')
     }
     if (trace && routeBatch.dropped > 0) {
@@ -246,8 +251,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     holds: (vft) => sw.holds(vft),
   })
   const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
-    // A link through a relay's circuit is for control only: frames keep going by VFT through the relay.
-    if (link.relayed) return
+    // A link through a relay's circuit carries no SUB, so no frame, unless a path was punched
+    // to that neighbour: then our unicast VFTs, whose frames then come direct (direct-paths.ts).
+    if (link.relayed) {
+      if (direct.path(link.id) === undefined) return
+      const unicast = vfts.filter((vft) => sw.subscriptionOf(vft)?.groupVft === false)
+      if (!unsubscribe && unicast.length === 0) return
+      if (!unsubscribe) vfts = unicast
+    }
     if (unsubscribe) {
       // At most 1024 entries per message (spec 08-trunk.md §4.3).
       for (let i = 0; i < vfts.length; i += 1024) {
@@ -306,7 +317,15 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   trunk.setReceiver({
     onFrames: (frames, link) => fromNeighbour(link, frames),
     onSubscription: (sub, unsubscribe, link) => {
-      if (link.relayed) return
+      if (
+        link.relayed &&
+        !unsubscribe &&
+        !direct.accepts(
+          sub.entries.map((e) => e.vft),
+          (vft) => sw.holds(vft),
+        )
+      )
+        return
       subscriptionGeneration++
       if (unsubscribe) table.unsubscribe(link.id, sub.entries)
       else {
@@ -354,6 +373,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     if (ticking) return
     ticking = true
     mls?.tick()
+    for (const link of direct.refresh()) sendSubs(link, [...held.values()], false)
     refresh()
       .catch((error: unknown) => log.error({ err: error }, 'refresh failed'))
       .finally(() => {
@@ -386,6 +406,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     switch: sw.counters,
     table: table.counters,
     forwarding,
+    direct: direct.counters,
     trunk: trunk.protocol.counters,
   })
   const mlsOrThrow = (): MlsVlans => {

@@ -9,8 +9,8 @@
  * punches a hole through both NATs (spec 13 §4.1). Needs root and /dev/net/tun; elsewhere it skips. Every namespace
  * and process is removed afterwards, also on failure.
  */
-import { Overlay, RelayHost, type RelayStatus, TAP } from '@peertap/node'
-import { rootAndTun } from '@peertap/tool-netns'
+import { iperf, Overlay, RelayHost, type RelayStatus, TAP } from '@peertap/node'
+import { rootAndTun, sh } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const can = rootAndTun()
@@ -105,16 +105,23 @@ describe.skipIf(!can.ok)('A and B behind NATs, R public', () => {
     // The only way between A and B for CONTROL is the circuit: the key package and Welcome crossed it.
     const out = await overlay.topo.exec('a', ['ping', '-c', '5', '-i', '0.2', '-W', '2', b.ip])
     expect(out).toMatch(/5 received/)
-    // The frames went through R's table, none through the circuit.
+    // Broadcasts (ARP) went through R's table, never the circuit; unicast goes
+    // through R too until a direct path is up (tested below).
     const r = await relay.status()
     expect(r.table.framesForwarded).toBeGreaterThan(0)
     for (const [host, peer] of [
       ['a', b.peerId],
       ['b', a.peerId],
     ] as const) {
+      // Frames on the circuit itself: the stream link's, or those a datagram link handed to it.
       const link = await controlLink(host, peer)
-      expect(link?.counters.framesSent).toBe(0)
-      expect(link?.counters.framesReceived).toBe(0)
+      const c = link?.counters ?? {}
+      const onCircuit =
+        link?.kind === 'stream'
+          ? (c.framesSent ?? 0) + (c.framesReceived ?? 0)
+          : (c.framesOnStreamPathDown ?? 0) + (c.framesOnStreamTooLarge ?? 0)
+      expect(link).toBeDefined()
+      expect(onCircuit).toBe(0)
     }
     expect(
       await overlay.topo.exec('b', ['arping', '-c', '1', '-w', '3', '-I', TAP, a.ip]),
@@ -150,4 +157,82 @@ describe.skipIf(!can.ok)('A and B behind NATs, R public', () => {
     const flows = await topo.execNat('a', ['cat', '/proc/net/nf_conntrack'])
     expect(flows).toMatch(new RegExp(`udp .*dst=${topo.address('b').replaceAll('.', '\\.')}`))
   }, 40_000)
+
+  interface Direct {
+    framesDirect: number
+    relayCopiesSaved: number
+    framesViaRelayPathDown: number
+    pathUps: number
+    pathDowns: number
+  }
+  const directOf = async (host: string) =>
+    ((await status(host)) as unknown as { direct: Direct }).direct
+  const forwardedAtR = async () => (await relay.status()).table.framesForwarded
+  const pingCount = async (count: number, interval: string) => {
+    // ping fails when it loses any; its summary is what counts.
+    const cmd = `ping -c ${count} -i ${interval} -W 1 ${overlay.node('b').ip} || true`
+    const out = await overlay.topo.exec('a', ['sh', '-c', cmd], 60_000)
+    return Number(/(\d+) received/.exec(out)?.[1] ?? -1)
+  }
+  const BLOCK = (a: string, b: string) => `
+table bridge ptblock {
+  chain forward { type filter hook forward priority 0; policy accept;
+    ip saddr ${a} ip daddr ${b} ip protocol udp drop; ip saddr ${b} ip daddr ${a} ip protocol udp drop; }
+}`
+
+  it('a ping and a transfer go direct once the path is up: R forwards none of their frames', async () => {
+    await until('the punched path in use both ways', async () => {
+      const [a, b] = [await directOf('a'), await directOf('b')]
+      return a.pathUps > 0 && b.pathUps > 0
+    })
+    // ARP and the direct SUBs settle; then R's counters must stand still.
+    expect(await pingCount(3, '0.2')).toBe(3)
+    const before = await forwardedAtR()
+    const directBefore = (await directOf('a')).framesDirect
+    expect(await pingCount(20, '0.05')).toBe(20)
+    const mbits = await iperf(overlay, overlay.node('b').ip, 3)
+    const after = await forwardedAtR()
+    const d = await directOf('a')
+    console.log(
+      `direct: ${mbits.toFixed(0)} Mbit/s over the punched path; R forwarded ${after - before} frames meanwhile; A sent ${d.framesDirect - directBefore} frames direct, saved ${d.relayCopiesSaved} relay copies`,
+    )
+    expect(mbits).toBeGreaterThan(0)
+    // Not one of the ping's or the transfer's thousands of frames crossed R (an ARP refresh may).
+    expect(after - before).toBeLessThanOrEqual(4)
+    expect(d.framesDirect - directBefore).toBeGreaterThan(1000)
+    expect(d.relayCopiesSaved).toBeGreaterThan(1000)
+    // No frame came twice (a copy through R would be refused as a replay).
+    expect((await status('b')).vlans.demo!.receive.replay).toBe(0)
+    expect((await status('a')).vlans.demo!.receive.replay).toBe(0)
+  }, 60_000)
+
+  it('falls back to R within two seconds when the direct path is blocked, and goes direct again when it opens', async () => {
+    const topo = overlay.topo
+    const rule = BLOCK(topo.address('a'), topo.address('b'))
+    const before = await forwardedAtR()
+    const downsBefore = (await directOf('a')).pathDowns
+    // 40 pings at 10/s; the path is cut 1 s in.
+    const pinging = pingCount(40, '0.1')
+    await new Promise((r) => setTimeout(r, 1000))
+    await sh(['ip', 'netns', 'exec', topo.switchNs, 'nft', '-f', '-'], 20_000, rule)
+    const received = await pinging
+    const lost = 40 - received
+    const d = await directOf('a')
+    console.log(
+      `fallback: ${lost} of 40 pings (100 ms apart) lost when the direct path was cut; R forwarded ${(await forwardedAtR()) - before} frames`,
+    )
+    expect(lost).toBeLessThanOrEqual(20)
+    expect(d.pathDowns).toBeGreaterThan(downsBefore)
+    expect(d.framesViaRelayPathDown).toBeGreaterThan(0)
+    // The pings after the cut (about 3/4 of them) crossed R, each request at least.
+    expect((await forwardedAtR()) - before).toBeGreaterThan(received - 12)
+    // Opened again: the path is re-probed and traffic leaves R.
+    const ups = (await directOf('a')).pathUps
+    await sh(['ip', 'netns', 'exec', topo.switchNs, 'nft', 'delete', 'table', 'bridge', 'ptblock'])
+    await until('the path up again', async () => (await directOf('a')).pathUps > ups, 15_000)
+    expect(await pingCount(3, '0.2')).toBe(3)
+    const again = await forwardedAtR()
+    expect(await pingCount(10, '0.05')).toBe(10)
+    expect((await forwardedAtR()) - again).toBeLessThanOrEqual(2)
+  }, 60_000)
 })
