@@ -204,9 +204,11 @@ export class DatagramLink implements Link {
   #validatedOnce = false
   #unvalidatedBytes = 0
   #rttMs: number | undefined
+  #announce: string[]
 
   constructor(init: DatagramLinkInit) {
     this.#init = init
+    this.#announce = init.announce ?? []
     this.stream = init.stream
     this.id = init.stream.id
     this.cost = init.cost
@@ -247,6 +249,11 @@ export class DatagramLink implements Link {
 
   get hello(): HelloResult {
     return this.stream.hello
+  }
+
+  /** Whether its stream link (control, frames over the path MTU) runs over a relay's circuit. */
+  get relayed(): boolean {
+    return this.stream.relayed
   }
 
   get closeReason(): CloseReason | undefined {
@@ -311,7 +318,7 @@ export class DatagramLink implements Link {
       receiverIndex: this.#init.receiverIndex,
       pathKey,
       port: this.#init.port,
-      addresses: this.#init.announce ?? [],
+      addresses: this.#announce,
     }
   }
 
@@ -326,6 +333,22 @@ export class DatagramLink implements Link {
     this.#opener = new DatagramOpener(derivePathKey(remote.pathKey, local.pathKey), this.#replay)
     this.#pings.clear()
     this.#outstandingSince = undefined
+  }
+
+  /**
+   * Offers again with these addresses (the trunk learned a reflexive address
+   * from a relay, spec 13 §4.1): a fresh offer, so both directions get new
+   * keys and both sides probe again.
+   */
+  reoffer(announce: string[]): void {
+    if (this.#state === 'closed') return
+    this.#announce = announce
+    this.#localOffer = this.#freshOffer()
+    this.sendOffer()
+    if (this.#remoteOffer === undefined) return
+    this.#rekey()
+    this.#setState('probing')
+    this.#lastProbe = Number.NEGATIVE_INFINITY
   }
 
   /** Our sending counter is spent: a fresh offer gives both directions new keys (spec 13 §3). */
