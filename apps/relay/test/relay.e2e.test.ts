@@ -160,7 +160,10 @@ describe.skipIf(!can.ok)('A and B only through a relay over the datagram link', 
     expect(delta(b.peerId, 'framesSent')).toBeGreaterThan(15_000)
     for (const n of after) {
       expect(n.counters.framesOnStreamTooLarge).toBe(0)
-      expect(n.counters.dropAuth).toBe(0)
+      // No forgeries here; a re-offer (a reflexive address learned, spec 13
+      // §4.1) re-keys the path, and datagrams in flight under the old key
+      // fail: a handful at most.
+      expect(n.counters.dropAuth).toBeLessThanOrEqual(4)
     }
     const s = await relay.status()
     expect(s.table.frameDrops['no-proof']).toBe(0)
@@ -501,7 +504,8 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       relay.address(PORT.tcp),
       intruderDir,
       'fake-relay',
-      '3',
+      // Connected long enough for the pings and the status read below, under load too.
+      '8',
     ])
     const out = childLines(peer.stdout!)
     const ready = JSON.parse((await out.next()).value ?? '{}')
@@ -690,7 +694,9 @@ describe.skipIf(!can.ok)('a closed relay admits peers by fabric credential', () 
         relay.address(PORT.tcp),
         join(dir, `peer-${host}`),
         'member',
-        '5',
+        // The receiver listens long enough for both senders to start and send
+        // (each takes a node start-up and two seconds, longer on a busy machine).
+        role === 'recv' ? '12' : '5',
         fabric,
         vlanSeed,
         vft,
