@@ -178,7 +178,7 @@ describe('peertap up with a bad config', () => {
       enabled: true,
       port: 0,
       announce: [],
-      largeGso: 'segment',
+      largeGso: 'stream',
     })
     const off = parseConfig({
       ...good,
