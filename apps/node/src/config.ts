@@ -1,8 +1,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   ConfigError,
+  datagramFields,
   logSection,
-  PortNumber,
   parseWithSchema,
   readJsonConfig,
   statusSection,
@@ -144,15 +144,22 @@ export const ConfigSchema = v.strictObject({
     ),
   ),
   /**
-   * The datagram link (docs/spec/13-datagram-link.md), on by default: UDP
-   * beside each stream link whose neighbour has it too. `port` 0 binds any free port
-   * (it is offered over the stream link); `announce` lists extra IPs to offer.
+   * The datagram link, on by default (`datagramFields` in @peertap/daemon),
+   * and the node's choice of UDP socket.
    */
   datagram: v.optional(
     v.strictObject({
-      enabled: v.optional(v.boolean(), true),
-      port: v.optional(PortNumber, 0),
-      announce: v.optional(v.pipe(v.array(v.pipe(v.string(), v.ip())), v.maxLength(8)), []),
+      ...datagramFields,
+      /**
+       * The UDP socket: `batched` (the tap addon: recvmmsg/sendmmsg), `dgram`
+       * (node:dgram), or `auto` (batched when the addon is built).
+       */
+      socket: v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
+      /**
+       * UDP GSO on the batched socket: runs of equal datagrams to one
+       * neighbour cross the kernel's stack once (default true).
+       */
+      gso: v.optional(v.boolean(), true),
       /**
        * What a TCP GSO frame too large for a datagram path becomes
        * (docs/spec/10-switch.md §10.7): 'stream' (default), whole, on the

@@ -1,12 +1,17 @@
 /**
  * `peertap demo` (and `npm start`): a small PeerTap fabric in network
- * namespaces this process creates, shown working, then removed. Two nodes
- * on a bridged underlay, each with a TAP device on one VLAN, joined over a
- * libp2p TCP trunk: ARP, IPv4, IPv6 (NDP over multicast subscriptions) and
- * a throughput figure beside the bare underlay's.
+ * namespaces this process creates, shown working, then removed. Nodes a and
+ * b, each behind a NAT of its own, reach each other only through a relay r
+ * (DESIGN.md 10): a owns an MLS VLAN, b joins it with its key package and
+ * a's Welcome over a circuit through r (circuit relay v2), frames cross r by
+ * VFT alone until the datagram link punches through both NATs, then go
+ * direct. Shown: the join, ARP, IPv4, IPv6 (NDP over multicast
+ * subscriptions), the punched path and a throughput figure, with what r
+ * forwarded meanwhile.
  */
 import { rootAndTun } from '@peertap/tool-netns'
 import { Overlay, TAP } from './harness.ts'
+import { RelayHost } from './relay-harness.ts'
 
 const say = (line = '') => process.stdout.write(`${line}\n`)
 
@@ -17,8 +22,18 @@ export async function runDemo(): Promise<void> {
     process.exitCode = 1
     return
   }
-  say('Building two namespaces on a bridged underlay, one PeerTap node in each (TCP trunk)...')
-  const overlay = await Overlay.start({ transport: 'tcp' })
+  say('Building the fabric: nodes a and b, each behind its own NAT, and a relay r between them...')
+  const relay = new RelayHost()
+  const overlay = await Overlay.start({
+    transport: 'tcp',
+    relay,
+    nat: true,
+    mls: { owner: 'a' },
+    datagram: true,
+    // Every frame fits the datagram path (no TAP offloads, MTU below the path's).
+    mtu: 1380,
+    offload: false,
+  })
   const stop = () => {
     void overlay.stop().then(() => process.exit(130))
   }
@@ -27,9 +42,21 @@ export async function runDemo(): Promise<void> {
     const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
     for (const n of overlay.nodes) {
       say(
-        `  node ${n.host}: ${n.peerId}  ${TAP} ${n.mac}  ${n.ip}  ${n.ip6}  underlay ${overlay.topo.address(n.host)}`,
+        `  node ${n.host}: ${n.peerId}  ${TAP} ${n.mac}  ${n.ip}  ${n.ip6}  underlay ${overlay.topo.address(n.host)} (behind NAT)`,
       )
     }
+    say(`  relay r: ${relay.peerId}  underlay ${overlay.topo.address('r')}`)
+    await overlay.topo.exec('a', ['ping', '-c', '1', '-W', '1', overlay.topo.address('b')]).then(
+      () => say('  (a reaches b directly: the NATs are not isolating them)'),
+      () => say('  a cannot reach b on the underlay: only r is reachable from both.'),
+    )
+
+    say('\nMLS VLAN "demo" (owner a): b sends its key package over a circuit through r...')
+    const mls = async (host: string) =>
+      ((await overlay.status(host)) as unknown as { mls: Record<string, MlsView> }).mls.demo!
+    await until('b to join the VLAN', 30_000, async () => (await mls('b')).state === 'member')
+    const owner = await mls('a')
+    say(`  b joined from a's Welcome: epoch ${owner.epoch}, ${owner.members.length} members`)
     await waitForIpv6(overlay)
 
     say('\nARP across the overlay (arping from a to b):')
@@ -53,11 +80,26 @@ export async function runDemo(): Promise<void> {
       ),
     )
 
+    say('\nThe datagram link punches through both NATs (addresses r observed):')
+    const direct = async (host: string, peer: string) =>
+      (await overlay.status(host)).neighbours.find(
+        (n) => n.id === peer && n.kind === 'datagram' && n.status === 'up',
+      ) as { path?: string } | undefined
+    const punched = await until('the direct path', 20_000, async () => {
+      const [ab, ba] = [await direct('a', b.peerId), await direct('b', a.peerId)]
+      return ab !== undefined && ba !== undefined ? { ab, ba } : undefined
+    }).catch(() => undefined)
+    if (punched === undefined) say('  not up within 20 s: frames keep going through r')
+    else say(`  a -> b via ${punched.ab.path}, b -> a via ${punched.ba.path}`)
+
     say('\nThroughput, iperf3 TCP for 5 s, one stream:')
-    const bare = await iperf(overlay, overlay.topo.address('b'))
+    const bare = await iperf(overlay, overlay.topo.address('r'), 5, 1, 'r')
+    const forwardedBefore = (await relay.status()).table.framesForwarded
     const tunnel = await iperf(overlay, b.ip)
-    say(`  bare underlay:   ${bare.toFixed(0).padStart(6)} Mbit/s`)
-    say(`  PeerTap overlay: ${tunnel.toFixed(0).padStart(6)} Mbit/s`)
+    const forwarded = (await relay.status()).table.framesForwarded - forwardedBefore
+    say(`  bare underlay a -> r (through a's NAT): ${bare.toFixed(0).padStart(6)} Mbit/s`)
+    say(`  PeerTap overlay a -> b:                 ${tunnel.toFixed(0).padStart(6)} Mbit/s`)
+    say(`  frames r forwarded meanwhile: ${forwarded}`)
 
     say("\nWhat node a sees ('peertap status'):")
     const status = await overlay.status('a')
@@ -68,11 +110,30 @@ export async function runDemo(): Promise<void> {
     say(
       `  VLAN demo: sealed ${vlan.sealed} frames, delivered ${vlan.delivered}, replayed or forged dropped: ${dropCount(vlan.receive)}`,
     )
-    void a
   } finally {
-    say('\nRemoving the namespaces and nodes...')
+    say('\nRemoving the namespaces, nodes and relay...')
     await overlay.stop()
     say('Done.')
+  }
+}
+
+interface MlsView {
+  state: string
+  epoch?: number
+  members: string[]
+}
+
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined | false>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 200))
   }
 }
 
@@ -114,14 +175,15 @@ export async function waitForIpv6(overlay: Overlay, timeoutMs = 10_000): Promise
   }
 }
 
-/** iperf3 TCP from a to `address` (b runs the server); Mbit/s received. */
+/** iperf3 TCP from a to `address` (`serverHost`, b by default, runs the server); Mbit/s received. */
 export async function iperf(
   overlay: Overlay,
   address: string,
   seconds = 5,
   streams = 1,
+  serverHost = 'b',
 ): Promise<number> {
-  const server = overlay.topo.spawn('b', ['iperf3', '-s', '-1', '-B', address])
+  const server = overlay.topo.spawn(serverHost, ['iperf3', '-s', '-1', '-B', address])
   try {
     await new Promise((r) => setTimeout(r, 300))
     const out = await overlay.topo.exec(

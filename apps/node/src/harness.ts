@@ -38,6 +38,10 @@ export interface OverlayOptions {
    * the frames they are tested and measured with.
    */
   readonly datagram?: boolean
+  /** The datagram link's UDP socket (config `datagram.socket`; default auto: batched when built). */
+  readonly datagramSocket?: 'auto' | 'batched' | 'dgram'
+  /** UDP GSO on the batched socket (config `datagram.gso`; default on). */
+  readonly datagramGso?: boolean
   /** The nodes' `datagram.largeGso` (10-switch.md §10.7); default the node's. */
   readonly largeGso?: 'segment' | 'fragment' | 'stream'
   /**
@@ -51,6 +55,13 @@ export interface OverlayOptions {
    * node i dials relay i mod n alone, so A reaches B only across relays.
    */
   readonly relays?: readonly RelayHost[]
+  /**
+   * With `relay`: every node sits behind a NAT of its own (tools/netns
+   * `nat`) instead of on an isolated bridge port, reserves a slot at the
+   * relay (a `…/p2p-circuit` listen address) and dials every node before
+   * it through the relay's circuit (a control link, spec 08 §5.5).
+   */
+  readonly nat?: boolean
   /**
    * The VLAN is an MLS VLAN instead of a PSK one: `owner` (a host) owns it
    * and admits the `admitted` hosts (default: all others); every other
@@ -117,10 +128,13 @@ export class Overlay {
     const transport = options.transport ?? 'tcp'
     const relays = options.relays ?? (options.relay === undefined ? [] : [options.relay])
     const relayHosts = relays.map((r) => r.host)
+    const nat = options.nat === true && relays.length === 1
     const topo = await Topology.create(
       relays.length === 0
         ? { hosts }
-        : { hosts: [...hosts, ...relayHosts], isolated: true, hubs: relayHosts },
+        : nat
+          ? { hosts: [...hosts, ...relayHosts], nat: hosts }
+          : { hosts: [...hosts, ...relayHosts], isolated: true, hubs: relayHosts },
     )
     const dir = await mkdtemp(join(tmpdir(), 'peertap-overlay-'))
     const overlay = new Overlay(topo, [], transport, dir)
@@ -152,12 +166,18 @@ export class Overlay {
       }
       for (const [i, node] of overlay.nodes.entries()) {
         // Each node dials the ones before it, so every pair has one connection.
+        const circuit = nat ? `${relays[0]!.address(PORT[transport])}/p2p-circuit` : undefined
         const peers =
-          relays.length > 0
-            ? [relays[i % relays.length]!.address(PORT[transport])]
-            : overlay.nodes
-                .slice(0, i)
-                .map((p) => `/ip4/${topo.address(p.host)}${PORT[transport]}/p2p/${p.peerId}`)
+          circuit !== undefined
+            ? [
+                relays[0]!.address(PORT[transport]),
+                ...overlay.nodes.slice(0, i).map((p) => `${circuit}/p2p/${p.peerId}`),
+              ]
+            : relays.length > 0
+              ? [relays[i % relays.length]!.address(PORT[transport])]
+              : overlay.nodes
+                  .slice(0, i)
+                  .map((p) => `/ip4/${topo.address(p.host)}${PORT[transport]}/p2p/${p.peerId}`)
         const mls = options.mls
         const owner = mls === undefined ? undefined : overlay.node(mls.owner)
         const admins =
@@ -183,10 +203,12 @@ export class Overlay {
               : { mls: { owner: owner.peerId, ...admins } }
         const config = {
           stateDir: node.stateDir,
-          listen: [`/ip4/0.0.0.0${PORT[transport]}`],
+          listen: [`/ip4/0.0.0.0${PORT[transport]}`, ...(circuit === undefined ? [] : [circuit])],
           peers,
           datagram: {
             enabled: options.datagram ?? false,
+            ...(options.datagramSocket === undefined ? {} : { socket: options.datagramSocket }),
+            ...(options.datagramGso === undefined ? {} : { gso: options.datagramGso }),
             ...(options.largeGso === undefined ? {} : { largeGso: options.largeGso }),
           },
           vlans: [
@@ -304,7 +326,15 @@ export class Overlay {
 /** The part of `peertap status --json` the harness reads. */
 export interface NodeStatus {
   peerId: string
-  neighbours: Array<{ id: string; status: string; kind: string; rttMs?: number }>
+  neighbours: Array<{
+    id: string
+    status: string
+    kind: string
+    relayed?: boolean
+    rttMs?: number
+    counters: Record<string, number>
+  }>
+  reservations: Array<{ relay: string; reserved: boolean; made: number; failures: number }>
   vlans: Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }>
   table: TableCounters
   trunk: { linksUp: number; linksDown: number; closeReasons: Record<string, number> }

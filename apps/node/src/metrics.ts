@@ -13,6 +13,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     switch: unknown
     table: unknown
     forwarding: unknown
+    direct?: unknown
     subscriptions: unknown
     mls?: Record<string, { epoch?: number; members: unknown[]; counters: unknown }>
   }
@@ -30,6 +31,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     { prefix: 'peertap_switch', value: s.switch },
     { prefix: 'peertap_table', value: s.table },
     { prefix: 'peertap_forwarding', value: s.forwarding },
+    ...(s.direct === undefined ? [] : [{ prefix: 'peertap_direct', value: s.direct }]),
     { prefix: 'peertap_subscriptions', value: s.subscriptions },
     ...Object.entries(s.mls ?? {}).map(([vlan, m]) => ({
       prefix: 'peertap_mls',

@@ -10,9 +10,12 @@
  * Receiving is bounded whatever a neighbour sends: at most
  * MAX_MESSAGE_BYTES per message, per neighbour at most two reassemblies
  * and 2 MAX_MESSAGE_BYTES of buffers, at most MAX_PEERS neighbours
- * reassembling at once (fragments from others are dropped and counted),
- * and a reassembly not complete after TIMEOUT_MS is dropped. The trunk
- * authenticates each neighbour, so reassemblies are keyed by its PeerId.
+ * reassembling at once (a new one evicts the neighbour that started
+ * reassembling longest ago: a stale or slow one never locks the others
+ * out), and a reassembly not complete after TIMEOUT_MS is dropped. The
+ * trunk authenticates each neighbour, so reassemblies are keyed by its
+ * PeerId; the caller admits only neighbours that may send such messages
+ * (mls-vlans.ts: an owner, admin or member) and counts the others here.
  */
 import { randomInt } from 'node:crypto'
 import { Fragmenter, Outcome, Reassembler } from '@peertap/frag'
@@ -43,8 +46,12 @@ export interface ControlFragmentsCounters {
   /** Fragments received; messages reassembled. */
   fragmentsReceived: number
   messagesReassembled: number
-  /** Fragments dropped: too many neighbours reassembling, or refused by the reassembler's bounds. */
+  /** Fragments dropped: refused by the reassembler's bounds, or a reassembly evicted or timed out. */
   fragmentsDropped: number
+  /** Fragments from neighbours not allowed to send fragmented messages (counted by the caller). */
+  fragmentsRefused: number
+  /** Neighbours' reassemblies dropped to make room for a new neighbour's. */
+  peersEvicted: number
 }
 
 export class ControlFragments {
@@ -55,6 +62,8 @@ export class ControlFragments {
     fragmentsReceived: 0,
     messagesReassembled: 0,
     fragmentsDropped: 0,
+    fragmentsRefused: 0,
+    peersEvicted: 0,
   }
   readonly #fragmenter = new Fragmenter({
     maxFragmentBytes: MAX_FRAGMENT_BYTES,
@@ -110,8 +119,10 @@ export class ControlFragments {
     if (reassembler === undefined) {
       this.#expire(now)
       if (this.#peers.size >= MAX_PEERS) {
-        this.counters.fragmentsDropped++
-        return undefined
+        // The Map keeps insertion order: the first is the longest-reassembling neighbour.
+        const [oldest] = this.#peers.keys()
+        this.#peers.delete(oldest!)
+        this.counters.peersEvicted++
       }
       reassembler = new Reassembler<string>({
         maxDatagramBytes: MAX_MESSAGE_BYTES + 2,

@@ -37,6 +37,7 @@ import { derivePskEpochSecrets } from '@peertap/crypto'
 import {
   createKeyPackage,
   createVlanGroup,
+  decodeBundle,
   joinVlanGroup,
   loadVlanGroup,
   MlsError,
@@ -83,6 +84,11 @@ const KEY_PACKAGE_RESEND_MS = 3_000
 const MAX_HELD_KEY_PACKAGES = 256
 /** A member that asked for its own update sends its proposal again this often until a commit applies it. */
 const UPDATE_RESEND_MS = 2_000
+/** A node answers each member's catch-up requests at most this often (an answer may be 1 MiB). */
+const CATCH_UP_ANSWER_INTERVAL_MS = 1_000
+/** After a catch-up answer that did not reach back to its epoch, a member asks again after this long, doubling each time. */
+const CATCH_UP_RETRY_MS = 1_000
+const CATCH_UP_RETRY_LONGEST_MS = 60_000
 
 /** What the node lends the MLS layer. */
 export interface MlsHost {
@@ -113,6 +119,10 @@ export interface MlsVlanCounters {
   acksReceived: number
   catchUpRequests: number
   catchUpApplied: number
+  /** Catch-up requests not answered: not from a member, or sooner than CATCH_UP_ANSWER_INTERVAL_MS after the last. */
+  catchUpRefused: number
+  /** Catch-up requests from before this node's log begins: the asker must be added again. */
+  catchUpTooOld: number
   /** Times this member was removed by the owner. */
   removed: number
   /** Milliseconds from the last add or update commit to sending under its epoch. */
@@ -173,6 +183,10 @@ interface MlsVlan {
   settleTimer: NodeJS.Timeout | undefined
   /** Owner: the members that have not acknowledged its last commit yet. */
   acks: { epoch: number; waiting: Set<number>; timer: NodeJS.Timeout } | undefined
+  /** Committer: when it last answered each member's catch-up request (by the clock). */
+  readonly catchUpAnsweredAt: Map<string, number>
+  /** Member: the retry after a catch-up answer with a gap, and how long the next one waits. */
+  catchUp: { waitMs: number; timer: NodeJS.Timeout | undefined }
   /** Serialises this VLAN's group operations with the switch changes that follow them. */
   queue: Promise<unknown>
   readonly counters: MlsVlanCounters
@@ -194,6 +208,8 @@ function emptyCounters(): MlsVlanCounters {
     acksReceived: 0,
     catchUpRequests: 0,
     catchUpApplied: 0,
+    catchUpRefused: 0,
+    catchUpTooOld: 0,
     removed: 0,
     lastSwitchMs: 0,
     proposalsSent: 0,
@@ -319,6 +335,8 @@ export class MlsVlans {
       welcomes: new Map(),
       keyPackage: undefined,
       lastKeyPackageAt: 0,
+      catchUpAnsweredAt: new Map(),
+      catchUp: { waitMs: CATCH_UP_RETRY_MS, timer: undefined },
       pending: undefined,
       settleTimer: undefined,
       acks: undefined,
@@ -729,10 +747,17 @@ export class MlsVlans {
   /** A trunk CONTROL message on channels 1 to 3; others are not ours (returns false). */
   onControl(control: Control, link: Link): boolean {
     if (control.channel === CHANNEL_FRAGMENT) {
+      // Only an owner, an admin or a member sends MLS messages this large
+      // (a joiner's key package is small): nobody else may hold reassembly
+      // buffers here, or crowd out the owner's Welcome.
+      if (!this.#maySendLarge(link.id)) {
+        this.#fragments.counters.fragmentsRefused++
+        return true
+      }
       const whole = this.#fragments.receive(link.id, control.payload, performance.now())
       // Only MLS channels travel in fragments (never a fragment in fragments).
       if (whole !== undefined && whole.channel !== CHANNEL_FRAGMENT) {
-        this.#host.log.info(
+        this.#host.log.debug(
           { peer: link.id, channel: whole.channel, bytes: whole.payload.length },
           'MLS message reassembled',
         )
@@ -767,6 +792,27 @@ export class MlsVlans {
       ),
     )
     return true
+  }
+
+  /** Whether `peer` is a member of the VLAN's group now. */
+  #isMember(vlan: MlsVlan, peer: string): boolean {
+    const group = vlan.group
+    if (group === undefined || group.removed) return false
+    let bytes: Uint8Array
+    try {
+      bytes = peerIdBytes(peer)
+    } catch {
+      return false
+    }
+    return group.members().some((m) => Buffer.from(m.peerId).equals(bytes))
+  }
+
+  /** Whether `peer` may send MLS messages in fragments: an owner, an admin or a member of one of this node's VLANs. */
+  #maySendLarge(peer: string): boolean {
+    for (const vlan of this.#vlans.values())
+      if (peer === vlan.ownerPeerId || vlan.admins.has(peer) || this.#isMember(vlan, peer))
+        return true
+    return false
   }
 
   async #onKeyPackage(vlan: MlsVlan, keyPackage: Uint8Array, link: Link): Promise<void> {
@@ -848,7 +894,6 @@ export class MlsVlans {
       return
     }
     await this.#run(vlan, async () => {
-      this.#promotePending(vlan)
       let summary: ProposalSummary
       try {
         summary = await group.receiveProposal({
@@ -861,8 +906,14 @@ export class MlsVlans {
         vlan.counters.proposalsRefused++
         throw error
       }
+      // An authentic proposal: a held epoch takes effect before the next commit.
+      this.#promotePending(vlan)
       const subject = peerIdText(summary.subject)
       const before = group.members().map((m) => hex(m.peerId))
+      // Stored before the commit, as `remove` does: a crash between the two
+      // must not leave the removed peer admitted (its next key package would
+      // add it back).
+      if (vlan.isOwner && summary.kind === 'remove') await this.#forget(vlan, subject)
       let out: Awaited<ReturnType<VlanGroup['commitPending']>>
       try {
         out = await group.commitPending()
@@ -882,7 +933,6 @@ export class MlsVlans {
         },
         'proposal committed',
       )
-      if (vlan.isOwner && summary.kind === 'remove') await this.#forget(vlan, subject)
       if (vlan.isOwner && summary.kind === 'add') {
         vlan.admitted.add(subject)
         vlan.changes.added.add(subject)
@@ -947,7 +997,6 @@ export class MlsVlans {
   async #onCommit(vlan: MlsVlan, bundle: Uint8Array): Promise<void> {
     const group = vlan.group!
     if (group.removed) return
-    this.#promotePending(vlan)
     const before = group.members().map((m) => hex(m.peerId))
     let result: { removed: boolean; updated: boolean }
     try {
@@ -960,6 +1009,8 @@ export class MlsVlans {
       }
       throw error
     }
+    // Only an authentic commit: a held epoch takes effect before this one's.
+    this.#promotePending(vlan)
     vlan.counters.commitsApplied++
     if (result.removed) return this.#removed(vlan)
     if (result.updated) {
@@ -1045,7 +1096,7 @@ export class MlsVlans {
 
   #requestCatchUp(vlan: MlsVlan, to?: Link): void {
     const group = vlan.group
-    if (group === undefined) return
+    if (group === undefined || this.#stopped) return
     const request = concat(Uint8Array.of(CATCH_UP_REQUEST), vlan.vlanId, u64(group.epoch))
     // The owner holds the log; any member would do.
     const link = to ?? this.#host.getLink(vlan.ownerPeerId) ?? this.#host.links()[0]
@@ -1059,10 +1110,27 @@ export class MlsVlans {
     if (vlan === undefined || vlan.group === undefined) return
     const b = Buffer.from(payload)
     if (payload[0] === CATCH_UP_REQUEST && payload.length === 41) {
+      // Only a member may ask, and not more often than the interval: an
+      // answer can be a thousand times the request's size.
+      const now = Date.now()
+      if (
+        !this.#isMember(vlan, link.id) ||
+        now - (vlan.catchUpAnsweredAt.get(link.id) ?? 0) < CATCH_UP_ANSWER_INTERVAL_MS
+      ) {
+        vlan.counters.catchUpRefused++
+        return
+      }
+      if (vlan.catchUpAnsweredAt.size >= MAX_HELD_KEY_PACKAGES) vlan.catchUpAnsweredAt.clear()
+      vlan.catchUpAnsweredAt.set(link.id, now)
       this.#sendLog(vlan, link, b.readBigUInt64BE(33))
       return
     }
     if (payload[0] === CATCH_UP_COMMIT) {
+      // Sent point to point by the committer: the owner or an admin.
+      if (link.id !== vlan.ownerPeerId && !vlan.admins.has(link.id)) {
+        vlan.counters.commitsRefused++
+        return
+      }
       // A commit too large for a frame: handled as if it had come inside the VLAN.
       const bundle = payload.slice(33)
       await this.#run(vlan, () => this.#onCommit(vlan, bundle)).catch((error: unknown) => {
@@ -1093,12 +1161,15 @@ export class MlsVlans {
         applied = await group.catchUp({ bundles })
       } catch (error) {
         if (error instanceof MlsError && error.code === 'mls-gap') {
-          this.#requestCatchUp(vlan)
+          // The answer did not reach back to this epoch: ask again, later
+          // each time (at once, it would loop as fast as the answers come).
+          this.#retryCatchUp(vlan)
           return
         }
         throw error
       }
       if (applied === 0) return
+      vlan.catchUp.waitMs = CATCH_UP_RETRY_MS
       vlan.counters.catchUpApplied += applied
       if (vlan.isOwner)
         await this.#adoptMembership(
@@ -1117,14 +1188,36 @@ export class MlsVlans {
     })
   }
 
+  /** One catch-up request after the current wait, which then doubles (up to CATCH_UP_RETRY_LONGEST_MS). */
+  #retryCatchUp(vlan: MlsVlan): void {
+    const wait = vlan.catchUp
+    if (wait.timer !== undefined || this.#stopped) return
+    wait.timer = setTimeout(() => {
+      wait.timer = undefined
+      this.#requestCatchUp(vlan)
+    }, wait.waitMs)
+    wait.waitMs = Math.min(wait.waitMs * 2, CATCH_UP_RETRY_LONGEST_MS)
+  }
+
   /** Sends the commits of epochs `since` on from this node's log (a catch-up answer). */
   #sendLog(vlan: MlsVlan, link: Link, since: bigint): void {
     const group = vlan.group
     if (group === undefined || group.removed) return
     // Commit bundles are MLS PrivateMessages: only members can open them.
+    const log = group.commitLog({ since })
+    if (log.length === 0) return
+    if (decodeBundle(log[0]!).epoch !== since) {
+      // The asker is behind the start of this log: no answer could help it.
+      vlan.counters.catchUpTooOld++
+      this.#host.log.warn(
+        { vlan: vlan.name, peer: link.id, since: Number(since) },
+        'catch-up request from before the commit log: the member must be added again',
+      )
+      return
+    }
     const parts: Uint8Array[] = []
     let size = 0
-    for (const bundle of group.commitLog({ since })) {
+    for (const bundle of log) {
       size += 4 + bundle.length
       if (size > MAX_CATCH_UP_BYTES) break
       const len = Buffer.alloc(4)
@@ -1278,6 +1371,7 @@ export class MlsVlans {
       if (vlan.pending !== undefined) clearTimeout(vlan.pending.timer)
       if (vlan.acks !== undefined) clearTimeout(vlan.acks.timer)
       clearTimeout(vlan.settleTimer)
+      clearTimeout(vlan.catchUp.timer)
     }
   }
 }

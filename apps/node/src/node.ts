@@ -23,7 +23,12 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { derivePskEpochSecrets } from '@peertap/crypto'
-import { createLogger, keepNeighboursDialled, runUntilSignal } from '@peertap/daemon'
+import {
+  createLogger,
+  datagramOption,
+  keepNeighboursDialled,
+  runUntilSignal,
+} from '@peertap/daemon'
 import {
   FLAG_RECEIVE,
   FLAG_SEND,
@@ -34,11 +39,19 @@ import {
 } from '@peertap/relay'
 import { Switch } from '@peertap/switch'
 import { openTap, type TapDevice } from '@peertap/tap'
-import { createTrunk, type Link, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
+import {
+  createTrunk,
+  type Link,
+  loadOrCreateIdentity,
+  type Subscription,
+  type Trunk,
+} from '@peertap/trunk'
 import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import { datagramSocketFactory } from './datagram-socket.ts'
+import { DirectPaths } from './direct-paths.ts'
 import { collectMetrics } from './metrics.ts'
 import { MlsVlans } from './mls-vlans.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
@@ -53,6 +66,8 @@ const SUB_TTL_SECONDS = 180
 const SUB_RENEW_MS = 60_000
 const TICK_MS = 250
 const REDIAL_MS = 2_000
+/** SUBs per relay kept to declare for later (a VLAN we join after they came). */
+const MAX_UNDECLARED = 256
 
 export interface RunningNode {
   readonly peerId: string
@@ -74,12 +89,13 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     // Large (GSO) frames come with the fast path.
     capabilities: 0,
     datagram: config.datagram.enabled && {
-      port: config.datagram.port,
-      announce: config.datagram.announce,
+      ...datagramOption(config.datagram),
+      socket: datagramSocketFactory(config.datagram.socket, log, config.datagram.gso),
     },
   })
   const peerId = trunk.peerId.toString()
   const table = new ForwardingTable()
+  const direct = new DirectPaths(trunk, table)
   const routeBatch = new RouteBatch()
 
   // Whether a neighbour receives a VFT, asked once per unicast frame: cached
@@ -122,9 +138,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     return mtu
   }
 
-  /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
   /** Frames the table routed to a neighbour whose link had gone by the time of sending. */
   const forwarding = { dropNoLink: 0 }
+  /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
   const forward = (from: string, frames: Frame[]): void => {
     table.route(from, frames, now(), routeBatch)
     for (let o = 0; o < routeBatch.length; o++) {
@@ -136,7 +152,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       }
       const list: Frame[] = new Array(output.count)
       for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
-      link.sendFrames(list)
+      // A punched path to a neighbour behind a relay takes its frames, once (direct-paths.ts).
+      const chosen = direct.select(output.neighbour, link, list, now())
+      if (chosen.length === 0) continue
+      link.sendFrames(chosen)
       if (trace) log.trace({ from, to: output.neighbour, frames: output.count }, 'route')
     }
     if (trace && routeBatch.dropped > 0) {
@@ -257,6 +276,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     holds: (vft) => sw.holds(vft),
   })
   const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
+    // A link through a relay's circuit carries no SUB, so no frame, unless a path was punched
+    // to that neighbour: then our unicast VFTs, whose frames then come direct (direct-paths.ts).
+    if (link.relayed) {
+      if (direct.path(link.id) === undefined) return
+      const unicast = vfts.filter((vft) => sw.subscriptionOf(vft)?.groupVft === false)
+      if (!unsubscribe && unicast.length === 0) return
+      if (!unsubscribe) vfts = unicast
+    }
     if (unsubscribe) {
       // At most 1024 entries per message (spec 08-trunk.md §4.3).
       for (let i = 0; i < vfts.length; i += 1024) {
@@ -270,12 +297,35 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     for (const sub of proofs.subscriptions(vfts, FLAG_RECEIVE | FLAG_SEND, SUB_TTL_SECONDS, now()))
       link.sendSubscription(sub)
   }
+  // SUBs a relay passed on under a key none of our epochs had yet (we may
+  // join that VLAN later, spec 12 §2): kept, bounded, and declared for once
+  // our VFTs change (a new epoch), so that our frames to those members pass.
+  const undeclared = new Map<string, Array<{ sub: Subscription; at: number }>>()
+  const declare = (link: Link, sub: Subscription): boolean => {
+    const declarations = proofs.sendDeclaration(sub, SUB_TTL_SECONDS, now())
+    for (const declaration of declarations) link.sendSubscription(declaration)
+    return declarations.length > 0
+  }
+  const declareLate = () => {
+    for (const [id, list] of undeclared) {
+      const link = trunk.getLink(id)
+      if (link === undefined) {
+        undeclared.delete(id)
+        continue
+      }
+      const t = now()
+      const left = list.filter(({ sub, at }) => at + sub.ttl > t && !declare(link, sub))
+      if (left.length > 0) undeclared.set(id, left)
+      else undeclared.delete(id)
+    }
+  }
   const refresh = async () => {
     for (const poll of multicastPolls) await poll()
     const t = now()
     const change = sw.refresh(t)
     table.expire(t)
     if (change === undefined) return
+    if (change.added.length > 0) declareLate()
     subscriptionGeneration++
     for (const vft of change.removed) held.delete(Buffer.from(vft).toString('hex'))
     for (const vft of change.added) held.set(Buffer.from(vft).toString('hex'), vft)
@@ -292,15 +342,27 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   trunk.setReceiver({
     onFrames: (frames, link) => fromNeighbour(link, frames),
     onSubscription: (sub, unsubscribe, link) => {
+      if (
+        link.relayed &&
+        !unsubscribe &&
+        !direct.accepts(
+          sub.entries.map((e) => e.vft),
+          (vft) => sw.holds(vft),
+        )
+      )
+        return
       subscriptionGeneration++
       if (unsubscribe) table.unsubscribe(link.id, sub.entries)
       else {
         const result = table.subscribe(link.id, sub.entries, sub.ttl, now())
         if (result.rejected > 0) log.warn({ peer: link.id, ...result }, 'subscriptions refused')
         // A relay passing on a member's SUB: declare that we send to those VFTs, under our proof.
-        if (link.hello.remoteRole === 'relay')
-          for (const declaration of proofs.sendDeclaration(sub, SUB_TTL_SECONDS, now()))
-            link.sendSubscription(declaration)
+        if (link.hello.remoteRole === 'relay' && !declare(link, sub) && sub.proof !== undefined) {
+          const list = undeclared.get(link.id) ?? []
+          list.push({ sub, at: now() })
+          if (list.length > MAX_UNDECLARED) list.shift()
+          undeclared.set(link.id, list)
+        }
       }
     },
     onControl: (control, link) => {
@@ -320,6 +382,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     const { link, reason } = event.detail
     log.info({ peer: link.id, reason }, 'link down')
     table.removeNeighbour(link.id)
+    undeclared.delete(link.id)
     subscriptionGeneration++
   })
 
@@ -335,6 +398,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     if (ticking) return
     ticking = true
     mls?.tick()
+    for (const link of direct.refresh()) sendSubs(link, [...held.values()], false)
     refresh()
       .catch((error: unknown) => log.error({ err: error }, 'refresh failed'))
       .finally(() => {
@@ -348,10 +412,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const status = () => ({
     peerId,
     listen: trunk.getMultiaddrs().map(String),
+    reservations: trunk.reservations(),
     neighbours: trunk.links().map((link) => ({
       id: link.id,
       status: link.status,
       kind: link.kind,
+      relayed: link.relayed,
+      // A datagram link's validated path (ip:port), e.g. the hole punched through a NAT.
+      ...('pathAddress' in link ? { path: link.pathAddress } : {}),
       mtu: link.mtu,
       cost: link.cost,
       clockSkewMs: link.hello.clockSkewMs,
@@ -363,6 +431,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     switch: sw.counters,
     table: table.counters,
     forwarding,
+    direct: direct.counters,
     trunk: trunk.protocol.counters,
   })
   const mlsOrThrow = (): MlsVlans => {

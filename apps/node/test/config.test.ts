@@ -178,18 +178,23 @@ describe('peertap up with a bad config', () => {
       enabled: true,
       port: 0,
       announce: [],
+      socket: 'auto',
+      gso: true,
       largeGso: 'stream',
     })
     const off = parseConfig({
       ...good,
-      datagram: { enabled: false, port: 7402, largeGso: 'fragment' },
+      datagram: { enabled: false, port: 7402, socket: 'dgram', gso: false, largeGso: 'fragment' },
     })
     expect(off.datagram).toEqual({
       enabled: false,
       port: 7402,
       announce: [],
+      socket: 'dgram',
+      gso: false,
       largeGso: 'fragment',
     })
+    expect(fieldOf({ ...good, datagram: { socket: 'mmsg' } })).toMatch(/^datagram\.socket: /)
     expect(fieldOf({ ...good, datagram: { largeGso: 'split' } })).toMatch(/^datagram\.largeGso: /)
     expect(fieldOf({ ...good, datagram: { port: 70_000 } })).toMatch(/^datagram\.port: /)
     expect(fieldOf({ ...good, datagram: { announce: ['not-an-ip'] } })).toMatch(

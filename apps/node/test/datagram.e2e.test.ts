@@ -104,6 +104,8 @@ describe.skipIf(!can.ok)('two nodes over the datagram link', () => {
 
   it('validates the path and probes its MTU up to 1430', async () => {
     for (const host of ['a', 'b']) {
+      // The default socket: the tap addon's batched one (recvmmsg/sendmmsg).
+      expect(overlay.node(host).log.join('\n')).toContain('batched UDP socket')
       const n = await neighbour(host)
       expect(n.kind).toBe('datagram')
       expect(n.mtu).toBe(1430)

@@ -92,32 +92,49 @@ describe('MLS control fragments', () => {
     const { link, sent } = recordingLink('x')
     sender.send(link, 2, randomBytes(100_000))
     const first = sent[0]!.payload
-    // MAX_PEERS neighbours each hold an incomplete message; the next is turned away.
-    for (let p = 0; p < MAX_PEERS; p++) expect(receiver.receive(`p${p}`, first, 0)).toBeUndefined()
+    // MAX_PEERS neighbours each hold an incomplete message; the next evicts
+    // the one that started first (eight stale senders cannot lock out the
+    // owner's Welcome), and the peer count stays at the bound.
+    for (let p = 0; p < MAX_PEERS; p++) expect(receiver.receive(`p${p}`, first, p)).toBeUndefined()
     expect(receiver.peers).toBe(MAX_PEERS)
-    const dropped = receiver.counters.fragmentsDropped
-    expect(receiver.receive('late', first, 1)).toBeUndefined()
-    expect(receiver.counters.fragmentsDropped).toBe(dropped + 1)
+    expect(receiver.receive('owner', first, 10)).toBeUndefined()
+    expect(receiver.peers).toBe(MAX_PEERS)
+    expect(receiver.counters.peersEvicted).toBe(1)
+    // p0 was evicted: its second fragment alone completes nothing.
+    expect(receiver.receive('p0', sent[1]!.payload, 11)).toBeUndefined()
+    expect(receiver.counters.peersEvicted).toBe(2) // p0 came back and evicted p1
+    expect(receiver.receive('owner', sent[1]!.payload, 12)?.payload.length).toBe(100_000)
+    // A flood of neighbours, each sending one fragment: the owner's message,
+    // sent at once, still completes among them.
+    const flood = new ControlFragments()
+    for (let round = 0; round < 3; round++) {
+      for (let p = 0; p < 4 * MAX_PEERS; p++) flood.receive(`x${round}-${p}`, first, 20 + round)
+      expect(flood.receive('owner', first, 20 + round)).toBeUndefined()
+      expect(flood.receive('owner', sent[1]!.payload, 20 + round)?.payload.length).toBe(100_000)
+    }
+    expect(flood.peers).toBeLessThanOrEqual(MAX_PEERS)
     // After the timeout, their reassemblies go and a new neighbour is served.
-    expect(receiver.receive('late', first, TIMEOUT_MS + 1)).toBeUndefined()
+    expect(receiver.receive('late', first, TIMEOUT_MS + 20)).toBeUndefined()
     expect(receiver.peers).toBeLessThanOrEqual(1)
-    expect(receiver.receive('late', sent[1]!.payload, TIMEOUT_MS + 2)?.payload.length).toBe(100_000)
+    expect(receiver.receive('late', sent[1]!.payload, TIMEOUT_MS + 21)?.payload.length).toBe(
+      100_000,
+    )
 
     // A header claiming a message over the bound is dropped, nothing allocated.
     const huge = first.slice()
     huge[4] = 0x20 // total = 2 MiB + ...
-    expect(receiver.receive('liar', huge, TIMEOUT_MS + 3)).toBeUndefined()
+    expect(receiver.receive('liar', huge, TIMEOUT_MS + 23)).toBeUndefined()
     // An overlapping fragment abandons the message: it never completes.
     const other = new ControlFragments()
     const o = recordingLink('y')
     other.send(o.link, 2, randomBytes(100_000))
     const shifted = o.sent[1]!.payload.slice()
     shifted[9] = (shifted[9]! - 1) & 0xff // offset one byte earlier: overlaps fragment 0
-    expect(receiver.receive('y', o.sent[0]!.payload, TIMEOUT_MS + 4)).toBeUndefined()
-    expect(receiver.receive('y', shifted, TIMEOUT_MS + 5)).toBeUndefined()
-    expect(receiver.receive('y', o.sent[1]!.payload, TIMEOUT_MS + 6)).toBeUndefined()
-    expect(receiver.counters.messagesReassembled).toBe(1)
+    expect(receiver.receive('y', o.sent[0]!.payload, TIMEOUT_MS + 24)).toBeUndefined()
+    expect(receiver.receive('y', shifted, TIMEOUT_MS + 25)).toBeUndefined()
+    expect(receiver.receive('y', o.sent[1]!.payload, TIMEOUT_MS + 26)).toBeUndefined()
+    expect(receiver.counters.messagesReassembled).toBe(2)
     // Garbage (shorter than a header) is dropped and counted.
-    expect(receiver.receive('z', new Uint8Array(5), TIMEOUT_MS + 7)).toBeUndefined()
+    expect(receiver.receive('z', new Uint8Array(5), TIMEOUT_MS + 27)).toBeUndefined()
   })
 })

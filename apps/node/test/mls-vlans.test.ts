@@ -2,7 +2,8 @@
 // (real groups, real FileStorage, real switches), joined by in-memory links
 // that carry CONTROL messages and kind-2 bodies between them. The trunk and
 // the VLAN's sealing are left out (the e2e tests cover them); this covers
-// the periodic self-update, whose timer the e2e overlay cannot wait for.
+// the periodic self-update, whose timer the e2e overlay cannot wait for,
+// and what a stranger or a member far behind may and may not make a node do.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,7 +19,7 @@ import { MlsVlans } from '../src/mls-vlans.ts'
 interface Side {
   readonly peerId: string
   readonly privateKey: Uint8Array
-  mls?: MlsVlans
+  mls?: MlsVlans | undefined
   link?: Link
 }
 
@@ -72,6 +73,8 @@ async function open(self: Side, other: Side, mls: unknown, clock: () => number):
 }
 
 type Status = {
+  vlanId: string
+  fragments: Record<string, number>
   state: string
   epoch?: number
   members: string[]
@@ -155,4 +158,94 @@ describe('the MLS layer of two nodes in one process', () => {
     owner.mls.stop()
     member.mls.stop()
   }, 30_000)
+
+  it("refuses a stranger's fragments, catch-up requests and point-to-point commits; answers a member at most once a second; tells a member behind its log nothing, once", async () => {
+    const clock = { now: 1_000_000 }
+    const owner = await side()
+    const member = await side()
+    const stranger = await side()
+    owner.mls = await open(
+      owner,
+      member,
+      { owner: 'self', members: [member.peerId] },
+      () => clock.now,
+    )
+    member.mls = await open(member, owner, { owner: owner.peerId }, () => clock.now)
+    member.mls.onLinkUp(member.link!)
+    await until('the member to join', () => statusOf(member.mls!).state === 'member')
+    const vlanId = Buffer.from(statusOf(owner.mls).vlanId, 'hex')
+    // What the owner and the member send back to the stranger.
+    const toStranger: Control[] = []
+    const strangerLink = (id: string) =>
+      ({
+        id,
+        status: 'up',
+        sendControl: (c: Control) => toStranger.push(c) > 0,
+      }) as unknown as Link
+    const fromStranger = strangerLink(stranger.peerId)
+    const request = (epoch: bigint) => {
+      const r = Buffer.alloc(41)
+      r[0] = 1
+      vlanId.copy(r, 1)
+      r.writeBigUInt64BE(epoch, 33)
+      return { channel: 3, payload: new Uint8Array(r) }
+    }
+
+    // A stranger's fragment: refused before any buffer is held.
+    const fragment = new Uint8Array(60_000).fill(7)
+    fragment.set([0, 0, 0, 1, 0x01, 0, 0, 0, 0, 0])
+    member.mls.onControl({ channel: 7, payload: fragment }, fromStranger)
+    expect(statusOf(member.mls).fragments.fragmentsRefused).toBe(1)
+    expect(statusOf(member.mls).fragments.fragmentsReceived).toBe(0)
+
+    // A stranger's catch-up request: no answer.
+    owner.mls.onControl(request(0n), fromStranger)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(toStranger).toHaveLength(0)
+    expect(statusOf(owner.mls).counters.catchUpRefused).toBe(1)
+
+    // A point-to-point commit from a stranger (garbage here): refused unread.
+    const epochBefore = statusOf(member.mls).epoch
+    member.mls.onControl(
+      { channel: 3, payload: new Uint8Array([3, ...vlanId, 0, 1, 2, 3]) },
+      fromStranger,
+    )
+    await new Promise((r) => setTimeout(r, 50))
+    expect(statusOf(member.mls).counters.commitsRefused).toBe(1)
+    expect(statusOf(member.mls).epoch).toBe(epochBefore)
+
+    // The member asks twice in a row (from an epoch the log holds): one
+    // answer (after the interval since any request it made while joining).
+    await new Promise((r) => setTimeout(r, 1100))
+    const answers: Control[] = []
+    const memberSide = {
+      ...strangerLink(member.peerId),
+      sendControl: (c: Control) => answers.push(c) > 0,
+    }
+    const refusedBefore = statusOf(owner.mls).counters.catchUpRefused!
+    owner.mls.onControl(request(BigInt(epochBefore! - 1)), memberSide as unknown as Link)
+    owner.mls.onControl(request(BigInt(epochBefore! - 1)), memberSide as unknown as Link)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(answers).toHaveLength(1)
+    expect(statusOf(owner.mls).counters.catchUpRefused).toBe(refusedBefore + 1)
+
+    // The member misses more commits than the owner's log holds (64), then asks.
+    const away = member.mls
+    member.mls = undefined
+    for (let i = 0; i < 66; i++) await owner.mls.update(undefined)
+    member.mls = away
+    await new Promise((r) => setTimeout(r, 1100)) // past the answer interval
+    const asked = statusOf(away).counters.catchUpRequests!
+    away.onLinkUp(member.link!)
+    await until(
+      'the owner to find the request too old',
+      () => statusOf(owner.mls!).counters.catchUpTooOld === 1,
+    )
+    await new Promise((r) => setTimeout(r, 300))
+    expect(statusOf(away).epoch).toBe(epochBefore)
+    // One request, unanswered: the member does not loop asking.
+    expect(statusOf(away).counters.catchUpRequests).toBe(asked + 1)
+    owner.mls.stop()
+    away.stop()
+  }, 60_000)
 })

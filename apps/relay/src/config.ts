@@ -1,6 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   ConfigError,
+  datagramSection,
   logSection,
   parseWithSchema,
   readJsonConfig,
@@ -120,7 +121,45 @@ export const RelayConfigSchema = v.strictObject({
     }),
     {},
   ),
+  /**
+   * The datagram link to neighbours that have it too, on by default
+   * (`datagramSection` in @peertap/daemon): frames forwarded over UDP, each
+   * datagram authenticated hop by hop, with the stream link as fallback.
+   */
+  datagram: datagramSection,
   /** Overrides per PeerId (a neighbour relay carries many peers' traffic). */
+  /**
+   * The libp2p circuit-relay-v2 server (docs/spec/12-relay.md §8): nodes
+   * that reach each other only through this relay open their trunk control
+   * link over a circuit. Only admitted peers reserve and connect; frames
+   * still go by VFT, not through circuits.
+   */
+  circuit: v.optional(
+    v.strictObject({
+      enabled: v.optional(v.boolean(), true),
+      /** Reservations held at once. */
+      maxReservations: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65536)),
+        64,
+      ),
+      /** How long a reservation lasts before the node renews it. */
+      reservationSeconds: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(60), v.maxValue(86400)),
+        3600,
+      ),
+      /** How long one circuit may stay open. */
+      durationSeconds: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(86400)),
+        3600,
+      ),
+      /** Bytes one circuit may carry. */
+      dataBytes: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(65536), v.maxValue(2 ** 32)),
+        1 << 20,
+      ),
+    }),
+    {},
+  ),
   peerLimits: v.optional(v.record(PeerId, PeerLimits), {}),
   status: statusSection(7481),
   log: logSection,

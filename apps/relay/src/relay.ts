@@ -31,6 +31,7 @@ import {
 } from '@peertap/crypto'
 import {
   CONTROL_FILE,
+  datagramOption,
   keepNeighboursDialled,
   type MetricsSection,
   metricsText,
@@ -128,12 +129,30 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const now = () => Date.now() / 1000
   const trace = log.isLevelEnabled('trace')
   const { admission, limits } = config
+  // Circuit relay v2 (spec 12 §8): only for peers the relay admits anyway.
+  const circuitCounters = { refusals: 0 }
+  let admits: (id: string) => boolean = () => false
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,
     listen: config.listen,
     role: 'relay',
-    // GSO frames and the datagram link come with the fast path.
     capabilities: config.tree.enabled ? CAP_SPANNING_TREE : 0,
+    datagram: datagramOption(config.datagram),
+    ...(config.circuit.enabled
+      ? {
+          circuitRelayServer: {
+            admits: (id: string) => {
+              const ok = admits(id)
+              if (!ok) circuitCounters.refusals++
+              return ok
+            },
+            maxReservations: config.circuit.maxReservations,
+            reservationTtlMs: config.circuit.reservationSeconds * 1000,
+            durationLimitMs: config.circuit.durationSeconds * 1000,
+            dataLimitBytes: config.circuit.dataBytes,
+          },
+        }
+      : {}),
   })
   const peerId = trunk.peerId.toString()
   const defaults = tableLimits(limits)
@@ -192,6 +211,19 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const admitted = (id: string): boolean => {
     const access = table.access(id)
     return access === 'allow' || (access === 'default' && !admission.allowListOnly)
+  }
+  admits = admitted
+  const circuitStatus = () => {
+    const server = (trunk.libp2p.services as { circuitRelay?: { reservations: { size: number } } })
+      .circuitRelay
+    return {
+      enabled: config.circuit.enabled,
+      reservations: server?.reservations.size ?? 0,
+      maxReservations: config.circuit.maxReservations,
+      durationSeconds: config.circuit.durationSeconds,
+      dataBytes: config.circuit.dataBytes,
+      refusals: circuitCounters.refusals,
+    }
   }
   /**
    * The spanning tree over relay identities (spec 12 §7). Its neighbours are
@@ -586,6 +618,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     },
     relay: counters,
     tree: tree === undefined ? null : tree.status(now()),
+    circuit: circuitStatus(),
     table: table.counters,
     trunk: trunk.protocol.counters,
   })
@@ -597,6 +630,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       { prefix: 'peertap_relay_limit', value: s.limits },
       { prefix: 'peertap_relay_subscriptions', value: s.subscriptions },
       { prefix: 'peertap_relay_trunk', value: s.trunk },
+      { prefix: 'peertap_relay_circuit', value: s.circuit },
     ]
     if (s.tree !== null) {
       const { counters: treeCounters, isRoot, cost, age, treeLinks, blockedLinks } = s.tree

@@ -104,6 +104,70 @@ describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
   },
 )
 
+describe.skipIf(!can.ok)('A and B only through a relay over the datagram link', () => {
+  // TAP MTU 1380 and offloads off: every frame fits the probed path MTU, so
+  // each one crosses both of R's links as a UDP datagram.
+  let overlay: Overlay
+  const relay = new RelayHost()
+  type Neighbour = RelayStatus['neighbours'][number] & { kind: string }
+  const datagramLinks = async (): Promise<Neighbour[]> =>
+    ((await relay.status()).neighbours as Neighbour[]).filter((n) => n.kind === 'datagram')
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({
+      transport: 'tcp',
+      relay,
+      datagram: true,
+      mtu: 1380,
+      offload: false,
+    })
+    await waitForIpv6(overlay)
+    const deadline = Date.now() + 10_000
+    while ((await datagramLinks()).length < 2) {
+      if (Date.now() > deadline) throw new Error('R has no datagram link to both nodes')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+  })
+
+  it('forwards ARP, IPv4, IPv6 and a 20 MB transfer between two datagram links, none on the stream links', async () => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    const before = await datagramLinks()
+    expect(
+      await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip]),
+    ).toContain(`from ${b.mac}`)
+    expect(await ping(overlay, 'a', b.ip)).toMatch(/3 received/)
+    expect(await ping(overlay, 'b', a.ip6, ['-6'])).toMatch(/3 received/)
+    const transfer = fixture(join(NODE_FIXTURES, 'transfer.ts'))
+    const server = overlay.topo.spawn('b', [...transfer, 'server', b.ip, '5001'])
+    const serverOut = childLines(server.stdout!)
+    await serverOut.next() // listening
+    const client = JSON.parse(
+      await overlay.topo.exec('a', [...transfer, 'client', b.ip, '5001', '20'], 120_000),
+    )
+    expect(JSON.parse((await serverOut.next()).value!)).toEqual(client)
+    expect(client.bytes).toBe(20 * 1024 * 1024)
+    const after = await datagramLinks()
+    expect(after.map((n) => n.id).sort()).toEqual(overlay.nodes.map((n) => n.peerId).sort())
+    const delta = (id: string, counter: string) =>
+      after.find((n) => n.id === id)!.counters[counter]! -
+      before.find((n) => n.id === id)!.counters[counter]!
+    // 20 MiB in frames of at most 1328 bytes of TCP payload: at least 15 000
+    // frames came in from A and went out to B as datagrams.
+    expect(delta(a.peerId, 'framesReceived')).toBeGreaterThan(15_000)
+    expect(delta(b.peerId, 'framesSent')).toBeGreaterThan(15_000)
+    for (const n of after) {
+      expect(n.counters.framesOnStreamTooLarge).toBe(0)
+      expect(n.counters.dropAuth).toBe(0)
+    }
+    const s = await relay.status()
+    expect(s.table.frameDrops['no-proof']).toBe(0)
+    expect(s.table.frameDrops['proof-mismatch']).toBe(0)
+  }, 120_000)
+})
+
 describe.skipIf(!can.ok)('A and B behind different relays (A - R - S - B) over TCP', () => {
   let overlay: Overlay
   const r = new RelayHost({ host: 'r' })

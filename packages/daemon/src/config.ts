@@ -56,6 +56,28 @@ export function statusSection(defaultPort: number) {
   return v.optional(v.strictObject({ port: v.optional(PortNumber, defaultPort) }), {})
 }
 
+/**
+ * The `datagram` section both daemons share: the datagram link
+ * (docs/spec/13-datagram-link.md), on by default: UDP beside each stream
+ * link whose neighbour has it too. `port` 0 binds any free port (it is
+ * offered over the stream link); `announce` lists extra IPs to offer.
+ */
+export const datagramFields = {
+  enabled: v.optional(v.boolean(), true),
+  port: v.optional(PortNumber, 0),
+  announce: v.optional(v.pipe(v.array(v.pipe(v.string(), v.ip())), v.maxLength(8)), []),
+}
+export const datagramSection = v.optional(v.strictObject(datagramFields), {})
+
+/** The trunk's `datagram` option for a parsed `datagram` section: false when it is off. */
+export function datagramOption(section: {
+  readonly enabled: boolean
+  readonly port: number
+  readonly announce: string[]
+}) {
+  return section.enabled && { port: section.port, announce: section.announce }
+}
+
 /** The `log` section both daemons share. */
 export const logSection = v.optional(
   v.strictObject({

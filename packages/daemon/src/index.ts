@@ -22,6 +22,9 @@
  */
 export {
   ConfigError,
+  datagramFields,
+  datagramOption,
+  datagramSection,
   logSection,
   PortNumber,
   parseWithSchema,

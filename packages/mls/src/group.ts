@@ -51,7 +51,12 @@ import {
 } from 'ts-mls/keyPackage.js'
 import { leafNodeTBSEncoder, verifyLeafNodeSignature } from 'ts-mls/leafNode.js'
 import { bundleEpoch, decodeBundle, encodeBundle } from './bundle.ts'
-import { CIPHERSUITE_NAME, DEFAULT_LOG_LIMIT, VLAN_ID_LENGTH } from './constants.ts'
+import {
+  CIPHERSUITE_NAME,
+  DEFAULT_LOG_LIMIT,
+  LEASE_CLOCK_SKEW_SECONDS,
+  VLAN_ID_LENGTH,
+} from './constants.ts'
 import { MlsError } from './errors.ts'
 import { exportEpochSecrets } from './exporter.ts'
 import {
@@ -1095,7 +1100,10 @@ export class VlanGroup {
   /** Who may commit now: undefined (the owner), a lease to put in the AAD, or a refusal. */
   #committerAad(now: number): Uint8Array {
     if (this.isOwner) {
-      if (now <= this.#record.leaseOutstandingUntil) {
+      // 11-mls.md §5: past notAfter by the skew allowance too, so that an
+      // admin whose clock is behind (and members who accept its commit time)
+      // has stopped before the owner commits again.
+      if (now <= this.#record.leaseOutstandingUntil + LEASE_CLOCK_SKEW_SECONDS) {
         throw new MlsError('mls-lease-outstanding', 'a lease issued by the owner has not run out')
       }
       return new Uint8Array(0)

@@ -67,7 +67,11 @@ function runAndKill(
     let timer: NodeJS.Timeout | undefined
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString()
-      if (timer === undefined && out.includes('ready')) {
+      // The kill comes at a random moment after the child's first
+      // acknowledged operation, so every run makes progress however slow
+      // a loaded machine makes the child, and the kill can still land
+      // anywhere in the next write (temp file, fsync, rename).
+      if (timer === undefined && out.includes('acked ')) {
         timer = setTimeout(() => child.kill('SIGKILL'), Math.random() * maxMs)
       }
     })

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { decodeLease, MAX_LEASE_SECONDS, verifyLease } from '../src/index.ts'
+import {
+  decodeLease,
+  LEASE_CLOCK_SKEW_SECONDS,
+  MAX_LEASE_SECONDS,
+  verifyLease,
+} from '../src/index.ts'
 import { decodeLeaseAad, encodeLeaseAad, leaseCovers, signLease } from '../src/lease.ts'
 import { identity, makeGroup, refused, refusedUntouched, sameSecrets, VLAN_ID } from './helpers.ts'
 
@@ -130,9 +135,13 @@ describe('who commits', () => {
       'mls-owner-removal',
     )
 
-    // the lease runs out: the admin stops, the owner resumes
+    // the lease runs out: the admin stops; the owner waits out the clock-skew
+    // allowance too (an admin with a slow clock may still be committing), then resumes
     clock.now = T0 + 601
     expect(admin.group.canCommit()).toBe(false)
+    expect(owner.group.canCommit()).toBe(false)
+    await refusedUntouched(owner.group, () => owner.group.update(), 'mls-lease-outstanding')
+    clock.now = T0 + 600 + LEASE_CLOCK_SKEW_SECONDS + 1
     expect(owner.group.canCommit()).toBe(true)
     await refusedUntouched(admin.group, () => admin.group.update(), 'mls-not-committer')
     const own = await owner.group.update()

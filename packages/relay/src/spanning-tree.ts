@@ -56,7 +56,13 @@ export interface TreeMessage {
 }
 
 /** Why a received tree message was dropped (spec 12-relay.md §7.2). */
-export const TREE_DROP_REASONS = ['malformed', 'version', 'rate', 'not-tree-neighbour'] as const
+export const TREE_DROP_REASONS = [
+  'malformed',
+  'version',
+  'rate',
+  'not-tree-neighbour',
+  'false-root',
+] as const
 export type TreeDropReason = (typeof TREE_DROP_REASONS)[number]
 
 export type DecodedTreeMessage =
@@ -251,7 +257,7 @@ export class SpanningTree {
     this.counters = {
       messagesIn: 0,
       messagesOut: 0,
-      drops: { malformed: 0, version: 0, rate: 0, 'not-tree-neighbour': 0 },
+      drops: { malformed: 0, version: 0, rate: 0, 'not-tree-neighbour': 0, 'false-root': 0 },
       overCost: 0,
       overAge: 0,
       infoExpired: 0,
@@ -340,6 +346,13 @@ export class SpanningTree {
       return NO_CHANGE
     }
     const m = decoded.message
+    // Cost or age 0 says "I am the root": only under the sender's own
+    // identity. A neighbour may still claim a lower root behind itself
+    // (§7.3, Ghosts), but not be one under another name.
+    if ((m.cost === 0 || m.age === 0) && m.root !== from) {
+      this.counters.drops['false-root']++
+      return NO_CHANGE
+    }
     n.heard = { root: m.root, cost: m.cost, age: m.age, parent: m.parent, at: now }
     if (!m.parent) {
       if (m.cost + n.cost > this.maxCost) this.counters.overCost++

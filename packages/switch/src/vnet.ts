@@ -61,6 +61,7 @@ export type VnetDropReason =
   | 'unknown-gso-type'
   | 'unsupported-gso-type'
   | 'gso-size-zero'
+  | 'gso-size-too-small'
   | 'runt'
   | 'hdr-len-beyond-frame'
   | 'csum-start-in-ethernet-header'
@@ -105,6 +106,12 @@ const UDP_MAX_SEGMENTS = 128
  * for a port without offloads) is refused.
  */
 const TCP_MAX_SEGMENTS = 1024
+/**
+ * Smallest gso_size of a TCP GSO frame: Linux's tcp_min_snd_mss (48 by
+ * default; no Linux sender segments smaller), so that a peer cannot make a
+ * frame of a kilobyte into a thousand one-byte segments.
+ */
+const TCP_MIN_GSO_SIZE = 48
 
 export function readVnetHeader(buf: Uint8Array, offset = 0): VnetHeader {
   if (offset < 0 || offset + VNET_HEADER_LENGTH > buf.length)
@@ -246,6 +253,7 @@ function parse(frame: Uint8Array, p: Parsed): VnetDropReason | undefined {
   // ECN belongs to TCP only (virtio_net_hdr_to_skb refuses it with NONE or UDP_L4).
   if ((gsoType & VNET_GSO_ECN) !== 0 && !tcp) return 'unknown-gso-type'
   if (gso !== VNET_GSO_NONE && gsoSize === 0) return 'gso-size-zero'
+  if (tcp && gsoSize < TCP_MIN_GSO_SIZE) return 'gso-size-too-small'
   const length = frame.length - VNET_HEADER_LENGTH
   if (length < ETHERNET_HEADER) return 'runt'
   // tun_get_user refuses hdr_len beyond the frame.

@@ -732,11 +732,17 @@ describe('checkVnetFrame and toPlainFrames refuse what does not hold up', () => 
     ['bad-tcp-header', mutate(tcp4, (b) => (b[E + 34 + 12] = 0x40))], // data offset 4
     ['udp-length-mismatch', mutate(udp4, (b) => b.set(be16(u16(b, E + 38) - 1), E + 38))],
     ['gso-too-many-segments', gsoFrame({ ip: 4, l4: 'udp', payload: payloadOf(129 * 8) }, 8).buf],
-    // A tiny MSS that would make one frame into more than 1024 TCP segments.
-    ['gso-too-many-segments', gsoFrame({ ip: 4, l4: 'tcp', payload: payloadOf(1025 * 8) }, 8).buf],
+    // An MSS below Linux's smallest (48): a kilobyte would become a thousand segments.
+    ['gso-size-too-small', gsoFrame({ ip: 4, l4: 'tcp', payload: payloadOf(1000) }, 1).buf],
+    ['gso-size-too-small', gsoFrame({ ip: 6, l4: 'tcp', payload: payloadOf(1000) }, 47).buf],
+    // The smallest MSS, but more than 1024 TCP segments.
+    [
+      'gso-too-many-segments',
+      gsoFrame({ ip: 4, l4: 'tcp', payload: payloadOf(1025 * 48) }, 48).buf,
+    ],
   ]
   it('takes exactly 1024 TCP segments', () => {
-    const buf = gsoFrame({ ip: 4, l4: 'tcp', payload: payloadOf(1024 * 8) }, 8).buf
+    const buf = gsoFrame({ ip: 4, l4: 'tcp', payload: payloadOf(1024 * 48) }, 48).buf
     expect(checkVnetFrame(buf)).toBeUndefined()
     expect(toPlainFrames(buf)).toHaveLength(1024)
   })
@@ -748,12 +754,14 @@ describe('checkVnetFrame and toPlainFrames refuse what does not hold up', () => 
   }
 
   it('takes what the kernel takes at the edges', () => {
-    // 128 UDP segments (UDP_MAX_SEGMENTS), a TCP MSS of 1, hdr_len equal to the frame.
+    // 128 UDP segments (UDP_MAX_SEGMENTS), a TCP MSS of 48 (Linux's
+    // tcp_min_snd_mss; the kernel itself takes smaller, PeerTap does not),
+    // hdr_len equal to the frame.
     expect(
       checkVnetFrame(gsoFrame({ ip: 4, l4: 'udp', payload: payloadOf(128 * 8) }, 8).buf),
     ).toBeUndefined()
-    const tiny = gsoFrame({ ip: 6, l4: 'tcp', payload: payloadOf(100) }, 1)
-    expect(segments(tiny.buf)).toHaveLength(100)
+    const tiny = gsoFrame({ ip: 6, l4: 'tcp', payload: payloadOf(100) }, 48)
+    expect(segments(tiny.buf)).toHaveLength(3)
     expect(
       checkVnetFrame(mutate(tcp4, (b) => b.set(be16(b.length - 10).reverse(), 2))),
     ).toBeUndefined()

@@ -15,10 +15,12 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "poller.h"
 #include "reader.h"
 #include "tun.h"
+#include "udp.h"
 
 namespace peertap {
 namespace {
@@ -329,6 +331,45 @@ FrameSource* GetReader(napi_env env, napi_value v) {
   return static_cast<FrameSource*>(p);
 }
 
+// Starts a Reader thread or a main-thread Poller over fd and returns
+// { handle, pool, dataOffset, slotBytes } (readerStart, udpReaderStart).
+napi_value StartSource(napi_env env, int fd, const ReaderConfig& c, napi_value callback,
+                       bool main_thread) {
+  FrameSource* r = nullptr;
+  napi_value pool = nullptr;
+  napi_status started;
+  if (main_thread) {
+    Poller* p = nullptr;
+    started = Poller::Create(env, fd, c, callback, &p, &pool);
+    r = p;
+  } else {
+    Reader* t = nullptr;
+    started = Reader::Create(env, fd, c, callback, &t, &pool);
+    r = t;
+  }
+  if (started != napi_ok) {
+    ThrowIfNone(env, "could not start the reader (out of memory?)");
+    return nullptr;
+  }
+  napi_value out, handle;
+  // The handle owns one reference; collecting it stops a forgotten reader.
+  CHECK_NAPI(env, napi_create_external(
+                      env, r,
+                      [](napi_env, void* data, void*) {
+                        FrameSource* reader = static_cast<FrameSource*>(data);
+                        reader->Stop();
+                        reader->Unref();
+                      },
+                      nullptr, &handle));
+  CHECK_NAPI(env, napi_create_object(env, &out));
+  napi_set_named_property(env, out, "handle", handle);
+  napi_set_named_property(env, out, "pool", pool);
+  napi_set_named_property(env, out, "dataOffset", F64(env, static_cast<double>(r->data_offset())));
+  napi_set_named_property(env, out, "slotBytes", F64(env, static_cast<double>(r->slot_bytes())));
+  return out;
+}
+
+
 // readerStart(fd, slots, batchFrames, slotBytes, frameMax, headroom,
 //             tailroom, callback, mainThread) -> { handle, pool, dataOffset, slotBytes }
 // mainThread: a Poller on the event loop instead of a Reader thread.
@@ -353,38 +394,7 @@ napi_value ReaderStart(napi_env env, napi_callback_info info) {
   }
   c.slot_bytes = (c.slot_bytes + 63) / 64 * 64;
   napi_get_value_bool(env, argv[8], &main_thread);
-  FrameSource* r = nullptr;
-  napi_value pool = nullptr;
-  napi_status started;
-  if (main_thread) {
-    Poller* p = nullptr;
-    started = Poller::Create(env, fd, c, argv[7], &p, &pool);
-    r = p;
-  } else {
-    Reader* t = nullptr;
-    started = Reader::Create(env, fd, c, argv[7], &t, &pool);
-    r = t;
-  }
-  if (started != napi_ok) {
-    ThrowIfNone(env, "could not start the reader (out of memory?)");
-    return nullptr;
-  }
-  napi_value out, handle;
-  // The handle owns one reference; collecting it stops a forgotten reader.
-  CHECK_NAPI(env, napi_create_external(
-                      env, r,
-                      [](napi_env, void* data, void*) {
-                        FrameSource* reader = static_cast<FrameSource*>(data);
-                        reader->Stop();
-                        reader->Unref();
-                      },
-                      nullptr, &handle));
-  CHECK_NAPI(env, napi_create_object(env, &out));
-  napi_set_named_property(env, out, "handle", handle);
-  napi_set_named_property(env, out, "pool", pool);
-  napi_set_named_property(env, out, "dataOffset", F64(env, static_cast<double>(r->data_offset())));
-  napi_set_named_property(env, out, "slotBytes", F64(env, static_cast<double>(r->slot_bytes())));
-  return out;
+  return StartSource(env, fd, c, argv[7], main_thread);
 }
 
 napi_value ReaderRelease(napi_env env, napi_callback_info info) {
@@ -438,6 +448,124 @@ napi_value ReaderStats(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// udpOpen(family, bindRecord, rcvbuf, sndbuf, dontFragment) -> { fd, port }
+// bindRecord: an address record (udp.h). Throws with errno and syscall.
+napi_value UdpOpen(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  uint32_t family, rcvbuf, sndbuf;
+  uint8_t* rec;
+  size_t rec_len;
+  bool dont_fragment = false;
+  if (!GetArgs(env, info, 5, argv) || !GetU32(env, argv[0], &family) ||
+      !GetBytes(env, argv[1], &rec, &rec_len) || !GetU32(env, argv[2], &rcvbuf) ||
+      !GetU32(env, argv[3], &sndbuf)) {
+    return nullptr;
+  }
+  napi_get_value_bool(env, argv[4], &dont_fragment);
+  if ((family != 4 && family != 6) || rec_len < kUdpAddrBytes || rcvbuf > (1u << 30) ||
+      sndbuf > (1u << 30)) {
+    napi_throw_range_error(env, nullptr, "UDP socket configuration out of range");
+    return nullptr;
+  }
+  uint16_t port = 0;
+  const char* syscall = "";
+  int fd = udp_open(static_cast<int>(family), rec, static_cast<int>(rcvbuf),
+                    static_cast<int>(sndbuf), dont_fragment, &port, &syscall);
+  if (fd < 0) return ThrowErrno(env, -fd, syscall, "UDP socket");
+  napi_value out;
+  CHECK_NAPI(env, napi_create_object(env, &out));
+  napi_set_named_property(env, out, "fd", U32(env, static_cast<uint32_t>(fd)));
+  napi_set_named_property(env, out, "port", U32(env, port));
+  return out;
+}
+
+// udpSend(fd, family, datagrams: Uint8Array[], records: Uint8Array, count,
+//         gso: Float64Array(3) | undefined) -> datagrams the kernel took.
+// gso: [enabled (1/0), GSO messages sent, datagrams in them], read and
+// updated here; undefined sends without GSO. One crossing and, per 1024 datagrams, one
+// sendmmsg(2) in the common case; record i (udp.h) is datagram i's
+// destination. Refused datagrams and those a full socket buffer left over
+// are not sent (the caller counts them); throws only when the socket itself
+// is unusable (EBADF, ...).
+napi_value UdpSend(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  int32_t fd;
+  uint32_t family, count, length;
+  uint8_t* records;
+  size_t records_len;
+  if (!GetArgs(env, info, 6, argv) || !GetI32(env, argv[0], &fd) ||
+      !GetU32(env, argv[1], &family) || !GetBytes(env, argv[3], &records, &records_len) ||
+      !GetU32(env, argv[4], &count)) {
+    return nullptr;
+  }
+  CHECK_NAPI(env, napi_get_array_length(env, argv[2], &length));
+  if (count > length) count = length;
+  if (count > records_len / kUdpAddrBytes) count = static_cast<uint32_t>(records_len / kUdpAddrBytes);
+  static thread_local std::vector<const uint8_t*> datas;
+  static thread_local std::vector<size_t> lengths;
+  datas.resize(count);
+  lengths.resize(count);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value d;
+    uint8_t* p;
+    size_t len;
+    CHECK_NAPI(env, napi_get_element(env, argv[2], i, &d));
+    if (!GetBytes(env, d, &p, &len)) return nullptr;
+    datas[i] = p;
+    lengths[i] = len;
+  }
+  double* gso_state = nullptr;
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[5], &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    size_t n = 0;
+    void* p = nullptr;
+    if (napi_get_typedarray_info(env, argv[5], &type, &n, &p, nullptr, nullptr) == napi_ok &&
+        type == napi_float64_array && n >= 3) {
+      gso_state = static_cast<double*>(p);
+    }
+  }
+  UdpGso gso;
+  if (gso_state != nullptr) gso.enabled = gso_state[0] != 0;
+  UdpSendResult r = udp_send(fd, static_cast<int>(family), count, datas.data(), lengths.data(),
+                             records, gso_state != nullptr ? &gso : nullptr);
+  if (gso_state != nullptr) {
+    gso_state[0] = gso.enabled ? 1 : 0;
+    gso_state[1] += static_cast<double>(gso.messages);
+    gso_state[2] += static_cast<double>(gso.segments);
+  }
+  if (r.fatal != 0) return ThrowErrno(env, r.fatal, "sendmmsg", "UDP socket");
+  return U32(env, r.sent);
+}
+
+// udpReaderStart(fd, slots, batchFrames, frameMax, callback, mainThread)
+// -> { handle, pool, dataOffset, slotBytes }: recvmmsg(2) batches; the
+// reader functions (release, stop, ref, stats) take its handle.
+napi_value UdpReaderStart(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  int32_t fd;
+  ReaderConfig c;
+  bool main_thread = false;
+  if (!GetArgs(env, info, 6, argv) || !GetI32(env, argv[0], &fd) ||
+      !GetU32(env, argv[1], &c.slots) || !GetU32(env, argv[2], &c.batch_frames) ||
+      !GetU32(env, argv[3], &c.frame_max)) {
+    return nullptr;
+  }
+  if (c.slots < 1 || c.slots > 1024 || c.batch_frames < 1 || c.batch_frames > 1024 ||
+      c.frame_max < 64 || c.frame_max > 65535) {
+    napi_throw_range_error(env, nullptr, "UDP reader configuration out of range");
+    return nullptr;
+  }
+  c.kind = ReaderConfig::kUdp;
+  c.headroom = 0;
+  c.tailroom = 0;
+  c.slot_bytes = static_cast<uint32_t>((size_t{c.frame_max} + 7) / 8 * 8 * c.batch_frames);
+  c.slot_bytes = (c.slot_bytes + 63) / 64 * 64;
+  napi_get_value_bool(env, argv[5], &main_thread);
+  return StartSource(env, fd, c, argv[4], main_thread);
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   struct Fn {
     const char* name;
@@ -457,6 +585,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"readerStop", ReaderStop},
       {"readerRef", ReaderRef},
       {"readerStats", ReaderStats},
+      {"udpOpen", UdpOpen},
+      {"udpSend", UdpSend},
+      {"udpReaderStart", UdpReaderStart},
   };
   for (const Fn& f : fns) {
     napi_value fn;

@@ -12,6 +12,8 @@ import { constants } from 'node:os'
  * - `EINVAL`: an argument is out of range or malformed.
  * - `ECLOSED`: the device handle is closed.
  * - `ENOTSUP`: not Linux, or the native addon was not built.
+ * - `EADDRINUSE`: a UDP socket's port is taken (another socket holds it).
+ * - `EADDRNOTAVAIL`: a UDP socket's address is not one of this host's.
  * - `EIO`: any other system error; `errno` and `syscall` say which.
  */
 export type TapErrorCode =
@@ -23,6 +25,8 @@ export type TapErrorCode =
   | 'EINVAL'
   | 'ECLOSED'
   | 'ENOTSUP'
+  | 'EADDRINUSE'
+  | 'EADDRNOTAVAIL'
   | 'EIO'
 
 export interface TapErrorDetails {
@@ -153,6 +157,50 @@ export function tapErrorFromSystem(
       `cannot ${what}: the kernel refused the value (${errno} from ${syscall}).`,
       details,
     )
+  }
+  return new TapError('EIO', `cannot ${what}: ${errno} from ${syscall}.`, details)
+}
+
+/** What was being done with a UDP socket, for the message. */
+export type UdpOperation = 'bind' | 'send on' | 'receive on'
+
+/** Maps a failed socket call to a TapError (pure, as tapErrorFromSystem). */
+export function udpErrorFromSystem(
+  failure: SystemFailure,
+  op: UdpOperation,
+  socket: string,
+  cause?: unknown,
+): TapError {
+  const errno = errnoName(failure.errno)
+  const { syscall } = failure
+  const details: TapErrorDetails = { device: socket, errno, syscall, cause }
+  const what = `${op} UDP ${socket}`
+  if (errno === 'EADDRINUSE') {
+    return new TapError(
+      'EADDRINUSE',
+      `cannot ${what}: the port is in use by another socket (${errno}). Choose another port, ` +
+        'or 0 for any free one; `ss -ulpn` shows who holds it.',
+      details,
+    )
+  }
+  if (errno === 'EADDRNOTAVAIL') {
+    return new TapError(
+      'EADDRNOTAVAIL',
+      `cannot ${what}: the address is not one of this host's (${errno}); bind 0.0.0.0 or an ` +
+        'address `ip addr` lists in this network namespace.',
+      details,
+    )
+  }
+  if (errno === 'EACCES' || errno === 'EPERM') {
+    return new TapError(
+      'EPERM',
+      `cannot ${what}: permission denied (${errno} from ${syscall}); ports below 1024 need ` +
+        'CAP_NET_BIND_SERVICE.',
+      details,
+    )
+  }
+  if (errno === 'EINVAL' || errno === 'EAFNOSUPPORT') {
+    return new TapError('EINVAL', `cannot ${what}: ${errno} from ${syscall}.`, details)
   }
   return new TapError('EIO', `cannot ${what}: ${errno} from ${syscall}.`, details)
 }

@@ -3,7 +3,9 @@
  * Node-API addon built from source by node-gyp at install. Open a device by
  * name, set its MAC, MTU and link state, read frames in batches on a
  * background thread, write frames in batches, read its multicast list.
- * Device I/O only: no protocol logic.
+ * Device I/O only: no protocol logic. Also a UDP socket with batched I/O
+ * (`openUdp`: recvmmsg on the same background reader, sendmmsg per batch),
+ * which node:dgram cannot do.
  *
  * Needs Linux, /dev/net/tun and CAP_NET_ADMIN (to create a device or change
  * its link). Errors are {@link TapError}s with a stable `code`.
@@ -45,8 +47,22 @@ export type {
   ReadOptions,
 } from './device.ts'
 export { openTap, openTun, TapDevice, VNET_HEADER_BYTES } from './device.ts'
-export type { SystemFailure, TapErrorCode, TapErrorDetails, TapOperation } from './errors.ts'
-export { TapError, tapErrorFromSystem } from './errors.ts'
+export type {
+  SystemFailure,
+  TapErrorCode,
+  TapErrorDetails,
+  TapOperation,
+  UdpOperation,
+} from './errors.ts'
+export { TapError, tapErrorFromSystem, udpErrorFromSystem } from './errors.ts'
 export { formatMac, parseMac } from './mac.ts'
 export type { MulticastEntry } from './mcast.ts'
 export { parseDevMcast } from './mcast.ts'
+export type {
+  DatagramBatch,
+  DatagramHandler,
+  UdpOpenOptions,
+  UdpReadOptions,
+  UdpStats,
+} from './udp.ts'
+export { openUdp, UDP_BATCH_MAX, UDP_DATAGRAM_MAX, UDP_PAYLOAD_MAX, UdpSocket } from './udp.ts'

@@ -48,6 +48,29 @@ export interface Native {
     slotWaits: number
     truncated: number
   }
+  udpOpen(
+    family: number,
+    bindRecord: Uint8Array,
+    receiveBufferBytes: number,
+    sendBufferBytes: number,
+    dontFragment: boolean,
+  ): { fd: number; port: number }
+  udpSend(
+    fd: number,
+    family: number,
+    datagrams: readonly Uint8Array[],
+    records: Uint8Array,
+    count: number,
+    gso: Float64Array | undefined,
+  ): number
+  udpReaderStart(
+    fd: number,
+    slots: number,
+    batchDatagrams: number,
+    datagramMax: number,
+    onBatch: (slot: number, count: number, errno: number) => void,
+    mainThread: boolean,
+  ): { handle: ReaderHandle; pool: ArrayBuffer; dataOffset: number; slotBytes: number }
   flags: { IFF_TUN: number; IFF_TAP: number; IFF_NO_PI: number; IFF_VNET_HDR: number }
   offloads: { TUN_F_CSUM: number; TUN_F_TSO4: number; TUN_F_TSO6: number; TUN_F_TSO_ECN: number }
 }

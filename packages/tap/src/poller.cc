@@ -17,7 +17,9 @@ napi_status Poller::Create(napi_env env, int fd, const ReaderConfig& config, nap
   if (s != napi_ok) return s;
   Poller* p = new Poller(env, fd, config);
   p->mem_ = AllocatePool(config, &p->data_offset_, &p->mem_bytes_);
-  if (p->mem_ == nullptr || uv_poll_init(loop, &p->poll_, fd) != 0) {
+  if (config.kind == ReaderConfig::kUdp) p->udp_ = NewUdpScratch(config.batch_frames);
+  if (p->mem_ == nullptr || (config.kind == ReaderConfig::kUdp && p->udp_ == nullptr) ||
+      uv_poll_init(loop, &p->poll_, fd) != 0) {
     delete p;
     return napi_generic_failure;
   }
@@ -90,10 +92,9 @@ bool Poller::ReadBatch() {
   uint32_t slot = free_.back();
   free_.pop_back();
   uint8_t* data = mem_ + data_offset_ + size_t{slot} * c.slot_bytes;
-  uint32_t* offsets = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * 2;
-  uint32_t* lengths = offsets + c.batch_frames;
+  uint32_t* meta = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * MetaWords(c);
   // Non-blocking: an empty first read (a spurious report) ends the batch.
-  SlotFill f = FillSlot(fd_, c, data, offsets, lengths, stats_, [] { return false; });
+  SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [] { return false; });
   if (f.count == 0) free_.push_back(slot);
   if (f.err != 0) {
     uv_poll_stop(&poll_);

@@ -31,7 +31,7 @@ void* encode(int32_t slot, uint32_t value) {
 }  // namespace
 
 uint8_t* AllocatePool(const ReaderConfig& config, size_t* data_offset, size_t* bytes) {
-  size_t meta = size_t{config.slots} * config.batch_frames * 2 * sizeof(uint32_t);
+  size_t meta = size_t{config.slots} * config.batch_frames * MetaWords(config) * sizeof(uint32_t);
   *data_offset = align_up(meta, kAlign);
   *bytes = *data_offset + size_t{config.slots} * config.slot_bytes;
   void* mem = nullptr;
@@ -58,6 +58,10 @@ napi_status Reader::Create(napi_env env, int fd, const ReaderConfig& config, nap
   }
   r->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (r->wake_fd_ < 0) {
+    delete r;
+    return napi_generic_failure;
+  }
+  if (config.kind == ReaderConfig::kUdp && (r->udp_ = NewUdpScratch(config.batch_frames)) == nullptr) {
     delete r;
     return napi_generic_failure;
   }
@@ -194,14 +198,11 @@ void Reader::Run() {
       free_.pop_back();
     }
     uint8_t* data = mem_ + data_offset_ + size_t{slot} * c.slot_bytes;
-    uint32_t* offsets =
-        reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * 2;
-    uint32_t* lengths = offsets + c.batch_frames;
+    uint32_t* meta = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * MetaWords(c);
 
-    // 2. Fill it: read until EAGAIN, the frame cap or the slot is full; an
-    //    empty device is waited for in poll(2).
-    SlotFill f = FillSlot(fd_, c, data, offsets, lengths, stats_,
-                          [this] { return WaitReadable(); });
+    // 2. Fill it: read until EAGAIN, the frame cap or the slot is full (a
+    //    socket: one recvmmsg); an empty fd is waited for in poll(2).
+    SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [this] { return WaitReadable(); });
 
     // 3. Hand the batch over, or put the slot back if it is empty.
     if (f.count > 0) {

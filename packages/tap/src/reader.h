@@ -38,7 +38,17 @@ struct ReaderConfig {
   uint32_t frame_max;     // read size: the largest frame accepted
   uint32_t headroom;      // free bytes kept before each frame
   uint32_t tailroom;      // free bytes kept after each frame
+  // What fd is: a TAP/TUN device read with read(2), or a UDP socket read
+  // with recvmmsg(2), whose batches also carry each datagram's source (udp.h).
+  enum Kind : uint32_t { kDevice = 0, kUdp = 1 } kind = kDevice;
 };
+
+// uint32 words of per-frame metadata before the slots: offset and length;
+// a UDP datagram also has its source address record (kUdpAddrWords, udp.h).
+constexpr uint32_t kUdpAddrWords = 5;
+inline uint32_t MetaWords(const ReaderConfig& c) {
+  return c.kind == ReaderConfig::kUdp ? 2 + kUdpAddrWords : 2;
+}
 
 struct ReaderStats {
   std::atomic<uint64_t> batches{0};
@@ -52,9 +62,14 @@ struct ReaderStats {
 // frame source: the background Reader below or the main-thread Poller
 // (poller.h). Both lay out their pool the same way, so JavaScript builds the
 // same batches over either.
+// Scratch space of recvmmsg(2) for one batch (udp.cc); none for a device.
+struct UdpScratch;
+UdpScratch* NewUdpScratch(uint32_t batch_frames);  // nullptr when out of memory
+void DeleteUdpScratch(UdpScratch* s);              // accepts nullptr
+
 class FrameSource {
  public:
-  virtual ~FrameSource() = default;
+  virtual ~FrameSource() { DeleteUdpScratch(udp_); }
   virtual size_t data_offset() const = 0;
   virtual size_t slot_bytes() const = 0;
   virtual void Release(uint32_t slot) = 0;  // JavaScript is done with a slot
@@ -65,6 +80,7 @@ class FrameSource {
 
  protected:
   ReaderStats stats_;
+  UdpScratch* udp_ = nullptr;  // recvmmsg(2) scratch, UDP sockets only
 };
 
 // Frames read with one read(2) each into a slot until EAGAIN, the frame cap
@@ -80,6 +96,30 @@ struct SlotFill {
 template <typename Wait>
 SlotFill FillSlot(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* offsets,
                   uint32_t* lengths, ReaderStats& stats, Wait wait);
+
+// One recvmmsg(2) into a slot without waiting (udp.cc): datagrams packed as
+// FillSlot packs frames, each with its source address record (udp.h).
+// count 0 and err 0: nothing to read now.
+SlotFill RecvUdpBatch(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
+                      ReaderStats& stats, UdpScratch* scratch);
+
+// Fills a slot from either kind of fd; `meta` is the slot's metadata
+// (offsets, lengths, then for UDP the address records).
+template <typename Wait>
+SlotFill FillAny(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
+                 ReaderStats& stats, UdpScratch* scratch, Wait wait) {
+  if (c.kind == ReaderConfig::kDevice) {
+    return FillSlot(fd, c, data, meta, meta + c.batch_frames, stats, wait);
+  }
+  for (;;) {
+    SlotFill f = RecvUdpBatch(fd, c, data, meta, stats, scratch);
+    if (f.count > 0 || f.err != 0) return f;
+    if (!wait()) {
+      f.stop = true;
+      return f;
+    }
+  }
+}
 
 class Reader : public FrameSource {
  public:

@@ -14,9 +14,10 @@
  *                PINGs every second until a PONG makes the path up again
  *
  * Send: frame -> fits? -> DatagramSealer.sealData -> transport.send, else
- * the stream link. Receive: endpoint demux by receiver index -> open (replay
- * check, GCM) -> replay update -> DATA batched per event-loop turn up to the
- * receiver, PING answered, PONG validates. A datagram that fails any check
+ * the stream link (the endpoint sends a task's datagrams in one batch).
+ * Receive: endpoint demux by receiver index -> open (replay check, GCM) ->
+ * replay update -> DATA up to the receiver once per socket batch (per
+ * event-loop turn on node:dgram), PING answered, PONG validates. A datagram that fails any check
  * is dropped and counted and changes nothing.
  *
  * SUB/UNSUB, CONTROL and PING (`ping()`) always use the stream link.
@@ -203,9 +204,11 @@ export class DatagramLink implements Link {
   #validatedOnce = false
   #unvalidatedBytes = 0
   #rttMs: number | undefined
+  #announce: string[]
 
   constructor(init: DatagramLinkInit) {
     this.#init = init
+    this.#announce = init.announce ?? []
     this.stream = init.stream
     this.id = init.stream.id
     this.cost = init.cost
@@ -246,6 +249,11 @@ export class DatagramLink implements Link {
 
   get hello(): HelloResult {
     return this.stream.hello
+  }
+
+  /** Whether its stream link (control, frames over the path MTU) runs over a relay's circuit. */
+  get relayed(): boolean {
+    return this.stream.relayed
   }
 
   get closeReason(): CloseReason | undefined {
@@ -310,7 +318,7 @@ export class DatagramLink implements Link {
       receiverIndex: this.#init.receiverIndex,
       pathKey,
       port: this.#init.port,
-      addresses: this.#init.announce ?? [],
+      addresses: this.#announce,
     }
   }
 
@@ -325,6 +333,22 @@ export class DatagramLink implements Link {
     this.#opener = new DatagramOpener(derivePathKey(remote.pathKey, local.pathKey), this.#replay)
     this.#pings.clear()
     this.#outstandingSince = undefined
+  }
+
+  /**
+   * Offers again with these addresses (the trunk learned a reflexive address
+   * from a relay, spec 13 §4.1): a fresh offer, so both directions get new
+   * keys and both sides probe again.
+   */
+  reoffer(announce: string[]): void {
+    if (this.#state === 'closed') return
+    this.#announce = announce
+    this.#localOffer = this.#freshOffer()
+    this.sendOffer()
+    if (this.#remoteOffer === undefined) return
+    this.#rekey()
+    this.#setState('probing')
+    this.#lastProbe = Number.NEGATIVE_INFINITY
   }
 
   /** Our sending counter is spent: a fresh offer gives both directions new keys (spec 13 §3). */
@@ -519,8 +543,13 @@ export class DatagramLink implements Link {
 
   // ------------------------------------------------------------ receive
 
-  /** One datagram the endpoint demultiplexed to us; never throws. */
-  receive(buf: Uint8Array, address: string, port: number): void {
+  /**
+   * One datagram the endpoint demultiplexed to us; never throws. Frames go
+   * up on the next loop turn with whatever else arrives in this poll phase,
+   * or, with `deferDelivery`, when the endpoint calls deliverReceived() at
+   * the end of its batch.
+   */
+  receive(buf: Uint8Array, address: string, port: number, deferDelivery = false): void {
     const c = this.counters
     if (this.#state === 'closed') return
     const opener = this.#opener
@@ -558,7 +587,7 @@ export class DatagramLink implements Link {
         return
       }
       this.#pending.push(r.frame)
-      if (!this.#deliverScheduled) {
+      if (!deferDelivery && !this.#deliverScheduled) {
         this.#deliverScheduled = true
         // Everything read in this poll phase goes up as one batch.
         setImmediate(this.#deliver)
@@ -595,6 +624,11 @@ export class DatagramLink implements Link {
       this.#lastMtuProbe = Number.NEGATIVE_INFINITY
       this.#setState('up')
     }
+  }
+
+  /** Hands up the frames received so far (the endpoint's batch ended). */
+  deliverReceived(): void {
+    this.#deliver()
   }
 
   readonly #deliver = (): void => {

@@ -119,6 +119,12 @@ export {
   type PathState,
 } from './datagram-link.ts'
 export {
+  type DatagramSocket,
+  type DatagramSocketFactory,
+  dgramSocket,
+  type ReceivedDatagrams,
+} from './datagram-socket.ts'
+export {
   CLOSE_REASONS,
   type CloseReason,
   TrunkError,

@@ -136,6 +136,13 @@ export interface Link {
   readonly counters: LinkCounters
   /** Why the link went down, once it has. */
   readonly closeReason: CloseReason | undefined
+  /**
+   * True when the stream link runs over a libp2p circuit-relay-v2 connection
+   * (`…/p2p/R/p2p-circuit/p2p/B`): a control link (spec 08-trunk.md §5.5),
+   * which carries CONTROL, PING and datagram offers but no frames and no
+   * subscriptions of the node's own.
+   */
+  readonly relayed: boolean
 
   /**
    * Queues frames for the neighbour and returns how many were accepted.

@@ -2,18 +2,28 @@
  * The libp2p node of a PeerTap daemon: an Ed25519 identity from the state
  * directory, TCP with Noise and Yamux, QUIC, WebSocket, identify, and the
  * trunk service. Nothing else runs: no DHT, no AutoNAT, no connection
- * monitor (the trunk's own PING keepalive watches its links); circuit relay
- * and DCUtR come with a later issue.
+ * monitor (the trunk's own PING keepalive watches its links). Circuit relay
+ * v2: every node can dial `…/p2p/R/p2p-circuit/p2p/B` and reserve a slot at
+ * a relay by listening on `…/p2p/R/p2p-circuit`; a relay runs the server
+ * with bounded reservations and limits, for the peers it admits (spec 08-trunk.md §5.5).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { quic } from '@chainsafe/libp2p-quic'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PeerId, PrivateKey, Startable } from '@libp2p/interface'
+import type {
+  ConnectionGater,
+  IdentifyResult,
+  Libp2p,
+  PeerId,
+  PrivateKey,
+  Startable,
+} from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { DatagramLink } from './datagram-link.ts'
 import { TrunkError } from './errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -41,11 +51,85 @@ export interface TrunkInit extends TrunkProtocolInit {
    * (noise-crypto.ts); 'default' is js-libp2p-noise's own.
    */
   noiseCrypto?: 'cached-keys' | 'default'
+  /**
+   * Run the circuit-relay-v2 server (relays only): peers may reserve a slot
+   * here and reach each other through it, within these bounds (spec 08-trunk.md §5.5).
+   */
+  circuitRelayServer?: CircuitRelayServerOptions
 }
+
+/** Bounds of the circuit-relay-v2 server; `admits` decides who may use it at all. */
+export interface CircuitRelayServerOptions {
+  /** Whether a peer may reserve a slot and open or accept circuits (both ends must be admitted). */
+  admits: (peer: string) => boolean
+  /** Reservations held at once (default 64). */
+  maxReservations?: number
+  /** How long a reservation lasts before the peer must renew it, ms (default 1 h). */
+  reservationTtlMs?: number
+  /** How long one relayed connection may stay open, ms (default 1 h). */
+  durationLimitMs?: number
+  /** Bytes one relayed connection may carry before the relay resets it (default 1 MiB). */
+  dataLimitBytes?: number
+}
+
+/** Defaults of CircuitRelayServerOptions. */
+export const CIRCUIT_DEFAULTS = {
+  maxReservations: 64,
+  reservationTtlMs: 3_600_000,
+  durationLimitMs: 3_600_000,
+  dataLimitBytes: 1 << 20,
+} as const
 
 export interface TrunkServices extends Record<string, unknown> {
   identify: unknown
   trunk: TrunkProtocol
+}
+
+/** How often missing reservations at relays are tried again. */
+const RESERVE_RETRY_MS = 2_000
+
+/** A reservation this node keeps at a relay (a `…/p2p/R/p2p-circuit` listen address). */
+export interface RelayReservationState {
+  /** The listen address, `…/p2p/R/p2p-circuit`. */
+  address: string
+  /** The relay's PeerId. */
+  relay: string
+  /** Whether the relay holds our reservation now. */
+  reserved: boolean
+  /** Reservations made (the first, and again after the relay or its connection was lost). */
+  made: number
+  /** Attempts that failed (relay unreachable, or it refused us). */
+  failures: number
+}
+
+/** The parts of libp2p's internal transport manager the reservations use. */
+interface TransportManagerLike {
+  listen(addrs: Multiaddr[]): Promise<void>
+  getListeners(): CircuitListenerLike[]
+}
+
+/** What a circuit-relay-v2 listener (4.2.8) holds that matters here. */
+interface CircuitListenerLike {
+  getAddrs(): Multiaddr[]
+  dispatchEvent(event: Event): boolean
+  reservationStore?: { removeEventListener(type: string, listener: unknown): void }
+  _onRemoveRelayPeer?: unknown
+}
+
+/**
+ * Drops circuit listeners that hold no reservation (a failed or lost one)
+ * from libp2p's transport manager. Their own close() would cancel every
+ * reservation in the shared store, those at other relays too; this does the
+ * rest of what close() does: it unhooks the listener from the store and
+ * emits 'close', on which the transport manager forgets it. Without it each
+ * retry would leave one listener behind.
+ */
+function dropIdleCircuitListeners(tm: TransportManagerLike): void {
+  for (const l of tm.getListeners()) {
+    if (l._onRemoveRelayPeer === undefined || l.getAddrs().length > 0) continue
+    l.reservationStore?.removeEventListener('relay:removed', l._onRemoveRelayPeer)
+    l.dispatchEvent(new Event('close'))
+  }
 }
 
 /** A PeerTap trunk node: start it, dial neighbours, hold their links. */
@@ -54,10 +138,20 @@ export class Trunk implements Startable {
   readonly libp2p: Libp2p<TrunkServices>
   /** The trunk service: links, counters, `link:up` / `link:down` events. */
   readonly protocol: TrunkProtocol
+  readonly #reservations: RelayReservationState[]
+  #reserveTimer: ReturnType<typeof setInterval> | undefined
+  #reserving = false
 
-  constructor(libp2p: Libp2p<TrunkServices>) {
+  constructor(libp2p: Libp2p<TrunkServices>, circuitListen: readonly string[] = []) {
     this.libp2p = libp2p
     this.protocol = libp2p.services.trunk
+    this.#reservations = circuitListen.map((address) => ({
+      address,
+      relay: address.slice(address.lastIndexOf('/p2p/') + 5, address.lastIndexOf('/p2p-circuit')),
+      reserved: false,
+      made: 0,
+      failures: 0,
+    }))
   }
 
   get peerId(): PeerId {
@@ -66,10 +160,55 @@ export class Trunk implements Startable {
 
   async start(): Promise<void> {
     await this.libp2p.start()
+    if (this.#reservations.length > 0) {
+      await this.#reserve()
+      this.#reserveTimer = setInterval(() => void this.#reserve(), RESERVE_RETRY_MS)
+      this.#reserveTimer.unref?.()
+    }
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#reserveTimer)
+    this.#reserveTimer = undefined
     await this.libp2p.stop()
+  }
+
+  /** The reservations this node keeps at relays (its `/p2p-circuit` listen addresses). */
+  reservations(): RelayReservationState[] {
+    return this.#reservations.map((r) => ({ ...r }))
+  }
+
+  /**
+   * Makes every missing reservation (spec 08 §5.5). libp2p makes a
+   * configured reservation once, when it starts listening, and drops it for
+   * good when the relay's connection closes; the node keeps them instead:
+   * a listen address whose relay does not hold us is listened on again.
+   */
+  async #reserve(): Promise<void> {
+    if (this.#reserving) return
+    this.#reserving = true
+    try {
+      const tm = (
+        this.libp2p as unknown as { components?: { transportManager?: TransportManagerLike } }
+      ).components?.transportManager
+      if (tm === undefined)
+        throw new TrunkError('ERR_INVALID_OPTION', 'no libp2p transport manager')
+      for (const r of this.#reservations) {
+        const marker = `/p2p/${r.relay}/p2p-circuit`
+        r.reserved = this.libp2p.getMultiaddrs().some((m) => m.toString().includes(marker))
+        if (r.reserved || this.libp2p.status !== 'started') continue
+        try {
+          await tm.listen([multiaddr(r.address)])
+          r.made++
+          r.reserved = true
+        } catch {
+          r.failures++
+          dropIdleCircuitListeners(tm)
+        }
+      }
+    } finally {
+      this.#reserving = false
+    }
   }
 
   /** The addresses we listen on, with our /p2p/ PeerId. */
@@ -140,7 +279,8 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
   if (names.length === 0 || names.some((n) => !['tcp', 'quic', 'ws'].includes(n))) {
     throw new TrunkError('ERR_INVALID_OPTION', `transports must be some of tcp, quic, ws`)
   }
-  const transports = []
+  // Circuit relay v2 for dialling and reserving through relays (spec 08 §5.5).
+  const transports: NonNullable<Libp2pOptions['transports']> = [circuitRelayTransport()]
   if (names.includes('tcp')) transports.push(tcp())
   if (names.includes('quic')) transports.push(quic())
   if (names.includes('ws')) transports.push(webSockets())
@@ -154,18 +294,48 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
     }
   }
   const crypto = init.noiseCrypto === 'default' ? {} : { crypto: cachedKeyNoiseCrypto }
+  const server = init.circuitRelayServer
+  const connectionGater: ConnectionGater = {}
+  const services: Record<string, unknown> = {}
+  if (server !== undefined) {
+    connectionGater.denyInboundRelayReservation = (peer) => !server.admits(peer.toString())
+    connectionGater.denyOutboundRelayedConnection = (source, target) =>
+      !server.admits(source.toString()) || !server.admits(target.toString())
+    services.circuitRelay = circuitRelayServer({
+      reservations: {
+        maxReservations: server.maxReservations ?? CIRCUIT_DEFAULTS.maxReservations,
+        reservationTtl: server.reservationTtlMs ?? CIRCUIT_DEFAULTS.reservationTtlMs,
+        applyDefaultLimit: true,
+        defaultDurationLimit: server.durationLimitMs ?? CIRCUIT_DEFAULTS.durationLimitMs,
+        defaultDataLimit: BigInt(server.dataLimitBytes ?? CIRCUIT_DEFAULTS.dataLimitBytes),
+      },
+    })
+  }
+  // `…/p2p/R/p2p-circuit`: a reservation at relay R, which the Trunk keeps itself.
+  const circuitListen = (init.listen ?? []).filter((a) => a.endsWith('/p2p-circuit'))
   const libp2p = await createLibp2p({
     start: false,
     privateKey,
-    addresses: { listen: init.listen ?? [] },
+    addresses: { listen: (init.listen ?? []).filter((a) => !circuitListen.includes(a)) },
     transports,
     connectionEncrypters: [noise(crypto)],
     streamMuxers: [yamux()],
     connectionMonitor: { enabled: false },
+    connectionGater,
     services: {
+      ...services,
       identify: identify(),
       trunk: trunkProtocol(init),
     },
   })
-  return new Trunk(libp2p as unknown as Libp2p<TrunkServices>)
+  const trunk = new Trunk(libp2p as unknown as Libp2p<TrunkServices>, circuitListen)
+  // What peers observe of our address (not through a circuit): reflexive candidates (spec 13 §4.1).
+  libp2p.addEventListener('peer:identify', (event: CustomEvent<IdentifyResult>) => {
+    const { observedAddr, connection, peerId } = event.detail
+    if (observedAddr === undefined || connection.remoteAddr.toString().includes('/p2p-circuit'))
+      return
+    const ip = /^\/ip4\/([^/]+)/.exec(observedAddr.toString())?.[1]
+    if (ip !== undefined) trunk.protocol.noteObservedAddress(peerId.toString(), ip)
+  })
+  return trunk
 }

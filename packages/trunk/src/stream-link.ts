@@ -71,6 +71,8 @@ export interface StreamLinkInit {
   bounds: SendQueueBounds
   receiver: LinkReceiver
   cost: number
+  /** The stream runs over a circuit-relay-v2 connection (Link.relayed). */
+  relayed?: boolean
   log: Logger
   /** Called when HELLO succeeds; false means the trunk keeps another link to this neighbour. */
   onUp: (link: StreamLink) => boolean
@@ -101,6 +103,7 @@ export class StreamLink implements Link {
   readonly id: string
   readonly remotePeer: PeerId
   readonly initiator: boolean
+  readonly relayed: boolean
   readonly stream: Stream
   readonly counters: LinkCounters = newLinkCounters()
   cost: number
@@ -131,6 +134,7 @@ export class StreamLink implements Link {
     this.remotePeer = init.remotePeer
     this.id = init.remotePeer.toString()
     this.initiator = init.initiator
+    this.relayed = init.relayed ?? false
     this.cost = init.cost
     this.#receiver = init.receiver
     this.#log = init.log

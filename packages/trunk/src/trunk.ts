@@ -36,6 +36,7 @@ import {
 import { decodeOffer } from './datagram-codec.ts'
 import { DatagramEndpoint, type EndpointCounters } from './datagram-endpoint.ts'
 import { DatagramLink } from './datagram-link.ts'
+import type { DatagramSocketFactory } from './datagram-socket.ts'
 import { CLOSE_REASONS, type CloseReason, TrunkError } from './errors.ts'
 import type { Link, LinkReceiver } from './link.ts'
 import type { SendQueueBounds } from './send.ts'
@@ -71,6 +72,12 @@ export interface DatagramLinkOptions {
   announce?: string[]
   /** Link cost of a validated path (default DEFAULT_DATAGRAM_LINK_COST). */
   cost?: number
+  /**
+   * Opens the UDP socket (default: node:dgram, one system call per
+   * datagram). An application with a batched socket (recvmmsg/sendmmsg,
+   * `@peertap/tap`'s `openUdp`) passes it here; the wire is the same.
+   */
+  socket?: DatagramSocketFactory
 }
 
 export interface TrunkProtocolInit {
@@ -140,6 +147,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   readonly #datagramOptions: DatagramLinkOptions | undefined
   readonly #datagramLinks = new Map<string, DatagramLink>()
   readonly #observed = new WeakMap<StreamLink, string>()
+  /** Our IPv4 address as each peer's identify reported it (bounded, spec 13 §4.1). */
+  readonly #observedBy = new Map<string, string>()
   #endpoint: DatagramEndpoint | undefined
   readonly #hello: {
     versionMin: number
@@ -196,7 +205,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
 
   async start(): Promise<void> {
     if (this.#datagramOptions !== undefined) {
-      const endpoint = new DatagramEndpoint()
+      const endpoint = new DatagramEndpoint(this.#datagramOptions.socket)
       await endpoint.bind(this.#datagramOptions.port ?? 0, this.#datagramOptions.host)
       this.#endpoint = endpoint
     }
@@ -205,7 +214,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       (stream, connection) => {
         this.#accept(stream, connection, false)
       },
-      { maxInboundStreams: 4, maxOutboundStreams: 4 },
+      // A neighbour reached through a relay's circuit is a control link (spec 08 §5.5).
+      { maxInboundStreams: 4, maxOutboundStreams: 4, runOnLimitedConnection: true },
     )
     this.#started = true
   }
@@ -228,7 +238,10 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     let connection: Connection
     try {
       connection = await this.#components.connectionManager.openConnection(target, options)
-      stream = await connection.newStream(TRUNK_PROTOCOL, options)
+      stream = await connection.newStream(TRUNK_PROTOCOL, {
+        ...options,
+        runOnLimitedConnection: true,
+      })
     } catch (err) {
       throw new TrunkError(
         'ERR_LINK_FAILED',
@@ -278,6 +291,47 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     return this.#endpoint?.port ?? 0
   }
 
+  /**
+   * Notes our own address as a peer observed it (libp2p identify's
+   * observedAddr). Addresses observed by relays we hold a direct link to are
+   * our reflexive addresses: offered to every neighbour's datagram link, so
+   * that a peer behind another NAT can punch through to ours (spec 13 §4.1).
+   */
+  noteObservedAddress(peer: string, ip: string): void {
+    if (this.#observedBy.get(peer) === ip) return
+    this.#observedBy.delete(peer)
+    this.#observedBy.set(peer, ip)
+    while (this.#observedBy.size > MAX_OBSERVERS) {
+      this.#observedBy.delete(this.#observedBy.keys().next().value!)
+    }
+    const link = this.#links.get(peer)
+    if (link !== undefined && isRelayLink(link)) this.#reofferAll()
+  }
+
+  /** Our reflexive addresses: those relays with a direct link observed (at most 4). */
+  reflexiveAddresses(): string[] {
+    const out: string[] = []
+    for (const [peer, ip] of this.#observedBy) {
+      const link = this.#links.get(peer)
+      if (link === undefined || !isRelayLink(link) || out.includes(ip)) continue
+      out.push(ip)
+      if (out.length === MAX_REFLEXIVE) break
+    }
+    return out
+  }
+
+  #announce(): string[] {
+    const out = [...(this.#datagramOptions?.announce ?? [])]
+    for (const ip of this.reflexiveAddresses()) if (!out.includes(ip)) out.push(ip)
+    return out.slice(0, MAX_OFFER_ADDRESSES)
+  }
+
+  /** A reflexive address changed: datagram links whose path is not up offer again with it. */
+  #reofferAll(): void {
+    const announce = this.#announce()
+    for (const d of this.#datagramLinks.values()) if (d.state !== 'up') d.reoffer(announce)
+  }
+
   #preferred(stream: StreamLink): Link {
     const d = this.#datagramLinks.get(stream.id)
     return d !== undefined && d.stream === stream && d.status === 'up' ? d : stream
@@ -291,6 +345,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   #accept(stream: Stream, connection: Connection, initiator: boolean): StreamLink {
     const remotePeer = connection.remotePeer
     const addr = connection.remoteAddr.toString()
+    // Through a relay's circuit-relay-v2 connection: a control link (spec 08 §5.5).
+    const relayed = addr.includes('/p2p-circuit')
     const transport: TransportName = addr.includes('/quic')
       ? 'quic'
       : addr.includes('/ws')
@@ -321,12 +377,14 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       bounds: this.#bounds,
       receiver,
       cost: this.#costs[transport],
+      relayed,
       log: this.#log,
       onUp: (l) => this.#onUp(l),
       onClose: (l, reason) => this.#onClose(l, reason),
     })
     // The neighbour's IP as this connection shows it: its first datagram candidate (spec 13 §4).
-    const ip = /^\/ip[46]\/([^/]+)/.exec(addr)?.[1]
+    // Not through a circuit: that address is the relay's.
+    const ip = relayed ? undefined : /^\/ip[46]\/([^/]+)/.exec(addr)?.[1]
     if (ip !== undefined) this.#observed.set(link, ip)
     if (link.status === 'down') return link
     this.#pending.add(link)
@@ -351,6 +409,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     }
     this.#links.set(link.id, link)
     this.#startDatagram(link)
+    // Identify may have reported what this relay observes before its HELLO came.
+    if (isRelayLink(link) && this.#observedBy.has(link.id)) this.#reofferAll()
     this.counters.linksUp++
     this.safeDispatchEvent('link:up', { detail: link })
     return true
@@ -369,7 +429,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       stream: link,
       receiverIndex: endpoint.allocateIndex(),
       port: endpoint.port,
-      ...(options.announce === undefined ? {} : { announce: options.announce }),
+      announce: this.#announce(),
       ...(observed === undefined ? {} : { observedAddress: observed }),
       transport: endpoint,
       receiver: this.#receiver,
@@ -398,6 +458,18 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       this.safeDispatchEvent('link:down', { detail: { link, reason } })
     }
   }
+}
+
+/** Peers whose observation of our address we keep. */
+const MAX_OBSERVERS = 64
+/** Reflexive addresses we offer. */
+const MAX_REFLEXIVE = 4
+/** Addresses one offer carries (spec 13 §4). */
+const MAX_OFFER_ADDRESSES = 8
+
+/** A direct link to a peer whose HELLO says relay: its observations of our address count. */
+function isRelayLink(link: StreamLink): boolean {
+  return !link.relayed && link.status === 'up' && link.hello.remoteRole === 'relay'
 }
 
 /** The PeerId string that sorts first (plain UTF-16 string order). */

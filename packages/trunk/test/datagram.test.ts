@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram'
 import { ReplayWindow } from '@peertap/crypto'
+import { openUdp } from '@peertap/tap'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   CONTROL_DATAGRAM_OFFER,
@@ -7,6 +8,7 @@ import {
   DatagramLink,
   DatagramOpener,
   DatagramSealer,
+  type DatagramSocketFactory,
   DGRAM_DATA,
   DGRAM_DATA_OVERHEAD,
   DGRAM_HEADER_LENGTH,
@@ -296,15 +298,21 @@ describe('datagram link state (in-memory UDP pipe)', () => {
   })
 })
 
-describe('datagram link between two trunks on 127.0.0.1', () => {
+/** The two socket kinds behind the endpoint: node:dgram, and the tap addon's recvmmsg/sendmmsg one. */
+const SOCKETS: Array<[string, DatagramSocketFactory | undefined]> = [
+  ['node:dgram', undefined],
+  ['batched (recvmmsg/sendmmsg)', (b) => openUdp({ address: b.address, port: b.port })],
+]
+
+describe.each(SOCKETS)('datagram link between two trunks on 127.0.0.1 over %s', (_, socket) => {
   const nodes: Trunk[] = []
   afterEach(async () => {
     await Promise.all(nodes.splice(0).map((n) => n.stop()))
   })
 
   it('validates the path, prefers it, carries frames both ways, and counts forged UDP', async () => {
-    const a = await startTrunk('tcp', { datagram: true }, nodes)
-    const b = await startTrunk('tcp', { datagram: true }, nodes)
+    const a = await startTrunk('tcp', { datagram: socket === undefined ? true : { socket } }, nodes)
+    const b = await startTrunk('tcp', { datagram: socket === undefined ? true : { socket } }, nodes)
     const got: { a: Frame[]; b: Frame[]; kinds: string[] } = { a: [], b: [], kinds: [] }
     a.setReceiver({
       onFrames: (f, l) => {
@@ -320,7 +328,11 @@ describe('datagram link between two trunks on 127.0.0.1', () => {
     await until(() => b.getLink(aId)?.kind === 'datagram', 3000, 'b prefers datagram')
     await until(() => a.getLink(bId)?.kind === 'datagram', 3000, 'a prefers datagram')
     expect(b.links().map((l) => l.kind)).toEqual(['datagram'])
+    // The 50 datagrams of one sendFrames leave in one socket send (one sendmmsg).
+    const sentBefore = b.protocol.datagramCounters!.batchesSent
     b.getLink(aId)!.sendFrames(makeFrames(50, 1000, 1))
+    await Promise.resolve()
+    expect(b.protocol.datagramCounters!.batchesSent - sentBefore).toBe(1)
     a.getLink(bId)!.sendFrames(makeFrames(20, 300, 2))
     // One frame too large for the path: the datagram link hands it to the stream link.
     b.getLink(aId)!.sendFrames(makeFrames(1, 4000, 3))
@@ -353,7 +365,7 @@ describe('datagram link between two trunks on 127.0.0.1', () => {
   })
 
   it('keeps the stream link when the neighbour has no datagram link', async () => {
-    const a = await startTrunk('tcp', { datagram: true }, nodes)
+    const a = await startTrunk('tcp', { datagram: socket === undefined ? true : { socket } }, nodes)
     const b = await startTrunk('tcp', {}, nodes)
     const link = await b.dial(a.getMultiaddrs()[0]!)
     expect(link.hello.remoteDatagramMtu).toBe(DGRAM_SAFE_MTU)

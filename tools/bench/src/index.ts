@@ -1,6 +1,6 @@
 /**
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
- * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp]
+ * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp,udp-dgram]
  * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]
  * [--large-gso segment,fragment,stream]`).
  *
@@ -20,11 +20,13 @@
  * kernel's ceiling for that path, `bare/routed`: R as a plain IP router.
  *
  * Transport `udp`: the datagram link (docs/spec/13-datagram-link.md) beside
- * TCP stream links, with the node's defaults (TAP MTU 1400, offloads on):
- * frames larger than the path MTU are split to fit it, and TCP GSO frames
- * go as `--large-gso` says (docs/spec/10-switch.md §10.7; default the
- * node's, whole on the stream link; with several, each is a transport of
- * its own, `udp-segment`, `udp-stream`, `udp-fragment`). `--loss PCT` drops that share of the frames the underlay
+ * TCP stream links, with the node's defaults (TAP MTU 1400, offloads on),
+ * on the batched UDP socket (recvmmsg/sendmmsg, the tap addon); `udp-dgram`
+ * the same on node:dgram (one system call per datagram). Frames larger than
+ * the path MTU are split to fit it, and TCP GSO frames go as `--large-gso`
+ * says (docs/spec/10-switch.md §10.7; default the node's, whole on the
+ * stream link; with several, each is a transport of its own, `udp-segment`,
+ * `udp-stream`, `udp-fragment`). Relays run the datagram link too. `--loss PCT` drops that share of the frames the underlay
  * bridge forwards (nftables `numgen random` in the switch namespace), for
  * the bare underlay and every direct-scenario transport alike.
  */
@@ -72,19 +74,19 @@ const offloadOption = option('--offload')
 /** The nodes' datagram.largeGso: what TCP GSO frames too large for a datagram path become. */
 type LargeGso = 'segment' | 'fragment' | 'stream'
 const largeGsoOptions = option('--large-gso')?.split(',') as LargeGso[] | undefined
-/** Each transport measured, with the largeGso of the `udp` ones (undefined: the node's default). */
+/** Transport `udp` is the datagram link beside TCP stream links; `udp-dgram` on node:dgram. */
+type BenchTransport = Transport | 'udp' | 'udp-dgram'
+/** Each transport measured, with the largeGso of the datagram ones (undefined: the node's default). */
 const variants: Array<{ transport: BenchTransport; label: string; largeGso?: LargeGso }> =
   transports.flatMap((transport) =>
-    transport !== 'udp' || largeGsoOptions === undefined
+    !transport.startsWith('udp') || largeGsoOptions === undefined
       ? [{ transport, label: transport }]
       : largeGsoOptions.map((largeGso) => ({
           transport,
-          label: largeGsoOptions.length > 1 ? `udp-${largeGso}` : 'udp',
+          label: largeGsoOptions.length > 1 ? `${transport}-${largeGso}` : transport,
           largeGso,
         })),
   )
-/** Transport `udp` is the datagram link beside TCP stream links. */
-type BenchTransport = Transport | 'udp'
 
 /** Drops `lossPct` % of the frames the underlay bridge forwards (FACTS.md: no netem here). */
 async function impair(hosts: Hosts): Promise<void> {
@@ -277,16 +279,21 @@ async function main(): Promise<void> {
     results.push(median(routed))
   }
   for (const scenario of scenarios) {
-    for (const { transport, label, largeGso } of variants) {
-      // Relays have no datagram link yet (spec 13): nothing to measure there.
-      if (scenario === 'relay' && transport === 'udp') continue
-      const perRun: Result[] = []
-      for (let run = 0; run < runs; run++) {
+    // Runs interleave the variants (run 1 of each, then run 2 of each, ...)
+    // so that a slower minute on this shared machine hits all of them alike.
+    const perRun = new Map<string, Result[]>(variants.map((v) => [v.label, []]))
+    for (let run = 0; run < runs; run++) {
+      for (const { transport, label, largeGso } of variants) {
         const relay = scenario === 'relay' ? new RelayHost() : undefined
-        const datagram = transport === 'udp'
+        const datagram = transport === 'udp' || transport === 'udp-dgram'
         const overlay = await Overlay.start({
-          transport: datagram ? 'tcp' : transport,
+          transport: datagram ? 'tcp' : (transport as Transport),
           datagram,
+          ...(datagram ? { datagramSocket: transport === 'udp' ? 'batched' : 'dgram' } : {}),
+          // A GSO run crosses the veth and bridge as one packet (split only
+          // at the receiving socket), so the loss rule would drop whole runs
+          // where a real path loses datagrams one by one: GSO off under --loss.
+          ...(datagram && lossPct > 0 ? { datagramGso: false } : {}),
           mtu: Number(mtuOption ?? 1400),
           // TAP offloads, on as in the node's default config: large frames
           // cross a stream link whole, and a datagram path in pieces that fit.
@@ -303,7 +310,7 @@ async function main(): Promise<void> {
             ...overlay.nodes.map((n) => n.pid),
             ...(relay === undefined ? [] : [relay.pid]),
           ]
-          perRun.push({
+          perRun.get(label)!.push({
             system: 'peertap',
             transport: label,
             scenario,
@@ -313,8 +320,8 @@ async function main(): Promise<void> {
           await overlay.stop()
         }
       }
-      results.push(median(perRun))
     }
+    for (const { label } of variants) results.push(median(perRun.get(label)!))
   }
   if (json) {
     for (const r of results) console.log(JSON.stringify(r))

@@ -14,6 +14,19 @@
  * from each other except the ones named in `hubs`, as two NAT'd peers that
  * can reach only a relay would be.
  *
+ * With `nat: [hosts]` those hosts sit behind a NAT of their own, as a home
+ * router would put them: a namespace `pt<id>-nat<i>` holds the host's
+ * underlay address on its `eth0` (so `address(host)` is the host's public,
+ * translated address) and routes for the host's private network
+ * 10.<i+1>.0.0/24 on `lan0` (the host is 10.<i+1>.0.2, `privateAddress`).
+ * nftables there masquerades what leaves on `eth0` and drops every new
+ * connection that comes in on it (to the NAT itself or forwarded): only
+ * replies to what the host sent get in. Linux keeps the host's source port
+ * when it is free, and an unsolicited packet dropped before conntrack
+ * confirms it leaves no entry, so two such NATs let a UDP hole be punched
+ * when both hosts send to each other's public address and port at once.
+ * NAT'd hosts have no IPv6 underlay.
+ *
  * @example
  * ```ts
  * import { Topology, rootAndTun } from '@peertap/tool-netns'
@@ -40,6 +53,8 @@ export interface TopologyOptions {
   /** Isolate bridge ports from each other, except the `hubs`. */
   readonly isolated?: boolean
   readonly hubs?: readonly string[]
+  /** Hosts behind a NAT of their own (masquerade, no unsolicited inbound). */
+  readonly nat?: readonly string[]
   /** MTU of the underlay links; defaults to 1500. */
   readonly mtu?: number
 }
@@ -57,10 +72,30 @@ export function rootAndTun(): { ok: true } | { ok: false; reason: string } {
   return { ok: true }
 }
 
-/** Runs a command, failing with its stderr in the message. */
-export async function sh(argv: readonly string[], timeoutMs = 20_000): Promise<string> {
+/**
+ * A NAT's rules: masquerade on the public side; new connections from it,
+ * to the NAT or through it, are dropped (before conntrack confirms them,
+ * so they leave no state behind).
+ */
+const NAT_RULES = `
+table ip ptnat {
+  chain postrouting { type nat hook postrouting priority 100; oifname "eth0" masquerade; }
+}
+table inet ptfirewall {
+  chain inbound { type filter hook input priority 0; policy accept; iifname "eth0" ct state new drop; }
+  chain through { type filter hook forward priority 0; policy accept; iifname "eth0" ct state new drop; }
+}
+`
+
+/** Runs a command (with `input` on its stdin, if given), failing with its stderr in the message. */
+export async function sh(
+  argv: readonly string[],
+  timeoutMs = 20_000,
+  input?: string,
+): Promise<string> {
   const [file, ...args] = argv
   try {
+    if (input !== undefined) return await withInput(file!, args, input, timeoutMs)
     const { stdout } = await run(file!, args, { timeout: timeoutMs, maxBuffer: 64 << 20 })
     return stdout
   } catch (error) {
@@ -72,19 +107,27 @@ export async function sh(argv: readonly string[], timeoutMs = 20_000): Promise<s
 export class Topology {
   readonly id: string
   readonly hosts: readonly string[]
+  readonly nat: readonly string[]
   readonly #children = new Set<ChildProcess>()
   #destroyed = false
 
-  private constructor(id: string, hosts: readonly string[]) {
+  private constructor(id: string, hosts: readonly string[], nat: readonly string[]) {
     this.id = id
     this.hosts = hosts
+    this.nat = nat
   }
 
   static async create(options: TopologyOptions): Promise<Topology> {
     for (const host of options.hosts) {
       if (!/^[a-z0-9]{1,5}$/.test(host)) throw new Error(`host name ${host}: 1 to 5 of [a-z0-9]`)
     }
-    const topo = new Topology(randomBytes(3).toString('hex'), options.hosts)
+    const nat = options.nat ?? []
+    for (const host of nat)
+      if (!options.hosts.includes(host)) throw new Error(`nat: no host ${host}`)
+    if (options.hosts.some((h) => /^nat\d$/.test(h)))
+      throw new Error('host names nat0-nat9 are the NATs')
+    if (nat.length > 9) throw new Error('at most 9 NAT hosts')
+    const topo = new Topology(randomBytes(3).toString('hex'), options.hosts, nat)
     try {
       await topo.#build(options)
     } catch (error) {
@@ -103,9 +146,30 @@ export class Topology {
     return `pt${this.id}-sw`
   }
 
-  /** A host's underlay IPv4 address. */
+  /** A host's underlay IPv4 address (for a NAT'd host: its NAT's public address). */
   address(host: string): string {
     return `198.18.0.${this.#index(host) + 1}`
+  }
+
+  /** The namespace of a NAT'd host's NAT. */
+  natNs(host: string): string {
+    return `pt${this.id}-nat${this.#natIndex(host)}`
+  }
+
+  /** A NAT'd host's own (private) address. */
+  privateAddress(host: string): string {
+    return `10.${this.#natIndex(host) + 1}.0.2`
+  }
+
+  /** Runs a command inside a NAT'd host's NAT namespace. */
+  execNat(host: string, argv: readonly string[], timeoutMs = 20_000): Promise<string> {
+    return sh(['ip', 'netns', 'exec', this.natNs(host), ...argv], timeoutMs)
+  }
+
+  #natIndex(host: string): number {
+    const index = this.nat.indexOf(host)
+    if (index < 0) throw new Error(`host ${host} is not behind a NAT`)
+    return index
   }
 
   /** A host's underlay IPv6 address. */
@@ -134,7 +198,8 @@ export class Topology {
     if (this.#destroyed) return
     this.#destroyed = true
     await Promise.all([...this.#children].map((child) => stopChild(child)))
-    for (const ns of [...this.hosts.map((h) => this.ns(h)), this.switchNs]) {
+    const nats = this.nat.map((h) => this.natNs(h))
+    for (const ns of [...this.hosts.map((h) => this.ns(h)), ...nats, this.switchNs]) {
       await sh(['ip', 'netns', 'del', ns]).catch(() => {})
     }
   }
@@ -153,7 +218,9 @@ export class Topology {
     await sh(['ip', '-n', sw, 'link', 'set', 'br0', 'up'])
     await sh(['ip', '-n', sw, 'link', 'set', 'lo', 'up'])
     for (const [i, host] of this.hosts.entries()) {
-      const ns = this.ns(host)
+      const behindNat = this.nat.includes(host)
+      // A NAT'd host's bridge port belongs to its NAT, which holds its public address.
+      const ns = behindNat ? this.natNs(host) : this.ns(host)
       const port = `p${this.id}${i}`
       await sh(['ip', 'netns', 'add', ns])
       await sh([
@@ -191,10 +258,70 @@ export class Topology {
       }
       await sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up'])
       await sh(['ip', '-n', ns, 'addr', 'add', `${this.address(host)}/24`, 'dev', 'eth0'])
-      await sh(['ip', '-n', ns, 'addr', 'add', `${this.address6(host)}/64`, 'dev', 'eth0', 'nodad'])
+      if (!behindNat)
+        await sh([
+          'ip',
+          '-n',
+          ns,
+          'addr',
+          'add',
+          `${this.address6(host)}/64`,
+          'dev',
+          'eth0',
+          'nodad',
+        ])
       await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up'])
+      if (behindNat) await this.#buildNat(host, mtu)
     }
   }
+
+  /** The host's own namespace behind its NAT: private network, masquerade, no unsolicited inbound. */
+  async #buildNat(host: string, mtu: string): Promise<void> {
+    const nat = this.natNs(host)
+    const ns = this.ns(host)
+    const net = `10.${this.#natIndex(host) + 1}.0`
+    await sh(['ip', 'netns', 'add', ns])
+    await sh([
+      'ip',
+      '-n',
+      nat,
+      'link',
+      'add',
+      'lan0',
+      'mtu',
+      mtu,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      ns,
+    ])
+    await sh(['ip', '-n', nat, 'addr', 'add', `${net}.1/24`, 'dev', 'lan0'])
+    await sh(['ip', '-n', nat, 'link', 'set', 'lan0', 'up'])
+    await sh(['ip', 'netns', 'exec', nat, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'])
+    await sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up'])
+    await sh(['ip', '-n', ns, 'addr', 'add', `${net}.2/24`, 'dev', 'eth0'])
+    await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up'])
+    await sh(['ip', '-n', ns, 'route', 'add', 'default', 'via', `${net}.1`])
+    await sh(['ip', 'netns', 'exec', nat, 'nft', '-f', '-'], 20_000, NAT_RULES)
+  }
+}
+
+function withInput(
+  file: string,
+  args: string[],
+  input: string,
+  timeoutMs: number,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error) reject(Object.assign(error, { stderr }))
+      else resolve(stdout)
+    })
+    child.stdin?.end(input)
+  })
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {

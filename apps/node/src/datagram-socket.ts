@@ -1,0 +1,47 @@
+/**
+ * Which UDP socket the datagram link uses (config `datagram.socket`): the
+ * tap addon's batched one (recvmmsg on a reader thread, one sendmmsg per
+ * batch; packages/tap README "UDP sockets") or node:dgram (one system call
+ * and one event per datagram). `auto` takes the batched socket when the
+ * addon is built and falls back to node:dgram when it is not.
+ */
+import { openUdp, TapError } from '@peertap/tap'
+import { type DatagramSocketFactory, dgramSocket } from '@peertap/trunk'
+import type { Logger } from 'pino'
+
+export type DatagramSocketKind = 'auto' | 'batched' | 'dgram'
+
+/** Socket buffer sizes asked for, as node:dgram's (the kernel caps them at rmem_max/wmem_max). */
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
+
+export function datagramSocketFactory(
+  kind: DatagramSocketKind,
+  log: Pick<Logger, 'info' | 'warn'>,
+  gso = true,
+): DatagramSocketFactory {
+  return (bind) => {
+    if (kind !== 'dgram') {
+      try {
+        const socket = openUdp({
+          address: bind.address,
+          port: bind.port,
+          receiveBufferBytes: SOCKET_BUFFER_BYTES,
+          sendBufferBytes: SOCKET_BUFFER_BYTES,
+          gso,
+        })
+        log.info(
+          { port: socket.port, gso },
+          'datagram link: batched UDP socket (recvmmsg/sendmmsg)',
+        )
+        return socket
+      } catch (error) {
+        // Only a missing addon falls back; EADDRINUSE and the like are real.
+        if (kind === 'batched' || !(error instanceof TapError) || error.code !== 'ENOTSUP') {
+          throw error
+        }
+        log.warn({ err: error.message }, 'datagram link: no batched UDP socket, using node:dgram')
+      }
+    }
+    return dgramSocket(bind)
+  }
+}
