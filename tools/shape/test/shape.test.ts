@@ -18,7 +18,7 @@ const PURE_DEPENDENCIES: Record<string, string[]> = {
   frag: [],
   crypto: ['@noble/hashes', '@noble/curves', '@noble/ciphers', '@hpke/core'],
   relay: ['@peertap/crypto'],
-  switch: ['@peertap/crypto', '@peertap/vft'],
+  switch: ['@peertap/crypto', '@peertap/frag', '@peertap/vft'],
   mls: ['@peertap/crypto', 'ts-mls'],
 }
 /** Modules of pure packages that are their storage ports' OS side, kept out of the main entry. */
