@@ -162,11 +162,11 @@ export const ConfigSchema = v.strictObject({
       gso: v.optional(v.boolean(), true),
       /**
        * What a TCP GSO frame too large for a datagram path becomes
-       * (docs/spec/10-switch.md §10.7): 'segment' (default), TCP segments
-       * that each fit; 'fragment', kind-1 fragments of the whole frame;
-       * 'stream', whole, on the stream link.
+       * (docs/spec/10-switch.md §10.7): 'stream' (default), whole, on the
+       * stream link; 'segment', TCP segments that each fit the path;
+       * 'fragment', kind-1 fragments of the whole frame.
        */
-      largeGso: v.optional(v.picklist(['segment', 'fragment', 'stream']), 'segment'),
+      largeGso: v.optional(v.picklist(['stream', 'segment', 'fragment']), 'stream'),
     }),
     {},
   ),

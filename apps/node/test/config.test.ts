@@ -180,7 +180,7 @@ describe('peertap up with a bad config', () => {
       announce: [],
       socket: 'auto',
       gso: true,
-      largeGso: 'segment',
+      largeGso: 'stream',
     })
     const off = parseConfig({
       ...good,

@@ -23,10 +23,10 @@
  * TCP stream links, with the node's defaults (TAP MTU 1400, offloads on),
  * on the batched UDP socket (recvmmsg/sendmmsg, the tap addon); `udp-dgram`
  * the same on node:dgram (one system call per datagram). Frames larger than
- * the path MTU are split or segmented to fit it (docs/spec/10-switch.md
- * §10.7; `--large-gso` picks what TCP GSO frames become, default the node's;
- * with several, each is a transport of its own, `udp-segment` and
- * `udp-fragment`). Relays run the datagram link too. `--loss PCT` drops that share of the frames the underlay
+ * the path MTU are split to fit it, and TCP GSO frames go as `--large-gso`
+ * says (docs/spec/10-switch.md §10.7; default the node's, whole on the
+ * stream link; with several, each is a transport of its own, `udp-segment`,
+ * `udp-stream`, `udp-fragment`). Relays run the datagram link too. `--loss PCT` drops that share of the frames the underlay
  * bridge forwards (nftables `numgen random` in the switch namespace), for
  * the bare underlay and every direct-scenario transport alike.
  */
