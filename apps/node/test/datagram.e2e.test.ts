@@ -214,31 +214,13 @@ describe.skipIf(!can.ok)('two nodes over the datagram link', () => {
   }, 60_000)
 
   it('carries a TCP transfer intact with 2 % of underlay frames dropped', async () => {
-    const b = overlay.node('b')
     await overlay.topo.exec('sw', [
       'nft',
       'add table bridge ptloss { chain c { type filter hook forward priority 0; policy accept; numgen random mod 1000 < 20 drop; }; }',
     ])
     try {
-      const server = overlay.topo.spawn('b', [...fixture('transfer.ts'), 'server', b.ip, '5003'])
-      const out: string[] = []
-      let text = ''
-      server.stdout!.on('data', (c: Buffer) => {
-        text += c.toString()
-        const parts = text.split('\n')
-        text = parts.pop()!
-        out.push(...parts.filter(Boolean))
-      })
-      while (out.length === 0) await new Promise((r) => setTimeout(r, 50))
-      const client = JSON.parse(
-        await overlay.topo.exec(
-          'a',
-          [...fixture('transfer.ts'), 'client', b.ip, '5003', '10'],
-          120_000,
-        ),
-      )
-      while (out.length < 2) await new Promise((r) => setTimeout(r, 50))
-      expect(JSON.parse(out[1]!)).toEqual(client)
+      const { client, server } = await transfer(overlay, 5003, 10)
+      expect(server).toEqual(client)
       // The path survives the loss: still the datagram link.
       expect((await neighbour('a')).kind).toBe('datagram')
     } finally {
