@@ -86,6 +86,8 @@ const MAX_HELD_KEY_PACKAGES = 256
 const UPDATE_RESEND_MS = 2_000
 /** A node answers each member's catch-up requests at most this often (an answer may be 1 MiB). */
 const CATCH_UP_ANSWER_INTERVAL_MS = 1_000
+/** Members whose last answer time is kept; past it the record starts afresh. */
+const CATCH_UP_ANSWERED_MAX = 1024
 /** After a catch-up answer that did not reach back to its epoch, a member asks again after this long, doubling each time. */
 const CATCH_UP_RETRY_MS = 1_000
 const CATCH_UP_RETRY_LONGEST_MS = 60_000
@@ -1120,7 +1122,7 @@ export class MlsVlans {
         vlan.counters.catchUpRefused++
         return
       }
-      if (vlan.catchUpAnsweredAt.size >= MAX_HELD_KEY_PACKAGES) vlan.catchUpAnsweredAt.clear()
+      if (vlan.catchUpAnsweredAt.size >= CATCH_UP_ANSWERED_MAX) vlan.catchUpAnsweredAt.clear()
       vlan.catchUpAnsweredAt.set(link.id, now)
       this.#sendLog(vlan, link, b.readBigUInt64BE(33))
       return
