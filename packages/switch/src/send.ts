@@ -147,9 +147,7 @@ export function sendFromPort(
     const body = gso || eth === 0 ? frame : frame.subarray(eth)
     // 5. path fit
     if (1 + body.length <= maxPlain) {
-      ctx.frames.push(body)
-      ctx.kinds.push(kind)
-      ctx.vfts.push(vft)
+      queue(ctx, body, kind, vft)
     } else fitPath(ctx, vlan, kind, body, vft, maxPlain)
   }
   if (local !== undefined) for (const [other, list] of local) other.device.writeFrames(list)
@@ -175,9 +173,7 @@ function fitPath(
   const counters = vlan.counters
   if (kind === KIND_GSO && ctx.largeGso === 'stream') {
     counters.largeGsoWhole++
-    ctx.frames.push(body)
-    ctx.kinds.push(kind)
-    ctx.vfts.push(vft)
+    queue(ctx, body, kind, vft)
     return
   }
   if (kind === KIND_GSO && ctx.largeGso === 'segment') {
@@ -190,15 +186,20 @@ function fitPath(
       counters.segmentedForPath++
       for (const segment of segments) {
         if (1 + segment.length <= maxPlain) {
-          ctx.frames.push(segment)
-          ctx.kinds.push(KIND_ETHERNET)
-          ctx.vfts.push(vft)
+          queue(ctx, segment, KIND_ETHERNET, vft)
         } else fragment(ctx, vlan, KIND_ETHERNET, segment, vft, maxPlain)
       }
       return
     }
   }
   fragment(ctx, vlan, kind, body, vft, maxPlain)
+}
+
+/** Adds one plaintext body, its kind and its VFT to the batch `ctx` seals next. */
+function queue(ctx: SendContext, body: Uint8Array, kind: number, vft: Uint8Array): void {
+  ctx.frames.push(body)
+  ctx.kinds.push(kind)
+  ctx.vfts.push(vft)
 }
 
 /** Splits `kind ‖ body` into kind-1 plaintexts of at most `maxPlain` bytes (05-fragmentation.md §5.3). */
@@ -228,9 +229,7 @@ function fragment(
       : fragmenter.fragmentCount(total)
   if (fragmenter === undefined || count === 0) {
     counters.fragmentUnsplit++
-    ctx.frames.push(body)
-    ctx.kinds.push(kind)
-    ctx.vfts.push(vft)
+    queue(ctx, body, kind, vft)
     return
   }
   // The datagram (kind ‖ body) and then its fragments, in the batch's scratch.
@@ -247,9 +246,7 @@ function fragment(
   fragmenter.split(buf.subarray(at, at + total), buf, at + total)
   for (let i = 0; i < count; i++) {
     const start = at + total + i * maxFragmentBytes
-    ctx.frames.push(buf.subarray(start, start + fragmenter.fragmentBytes(total, i)))
-    ctx.kinds.push(KIND_FRAGMENT)
-    ctx.vfts.push(vft)
+    queue(ctx, buf.subarray(start, start + fragmenter.fragmentBytes(total, i)), KIND_FRAGMENT, vft)
   }
   ctx.fragUsed = at + need
   counters.fragmented++
