@@ -450,9 +450,12 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
 
   // The tree: its messages go out before anything that follows from a
   // change, so a neighbour learns that a link joined the tree before the
-  // SUBs that cross it arrive (one ordered control queue per link).
-  const sendTree = (t: number): void => {
+  // SUBs that cross it arrive (one ordered control queue per link). The
+  // tree says which neighbours get this relay's snapshot after its message
+  // (a link that entered, or a neighbour that took one in and asked, §7.4).
+  const applyTree = (change: TreeChange, t: number): void => {
     if (tree === undefined) return
+    const snapshots: string[] = []
     for (const o of tree.outgoing(t)) {
       const link = trunk.getLink(o.neighbour)
       if (
@@ -460,18 +463,16 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         !link.sendControl({ channel: TREE_CONTROL_CHANNEL, payload: o.payload })
       )
         counters.treeSendDropped++
+      if (o.snapshot) snapshots.push(o.neighbour)
     }
-  }
-  const applyTree = (change: TreeChange, t: number): void => {
-    sendTree(t)
-    if (change.left.length === 0 && change.entered.length === 0) return
     // Links that left first: what came over them is withdrawn before the
-    // new tree link's subscriptions go out.
+    // snapshots go out.
     for (const id of change.left) {
       table.removeNeighbour(id)
       send(propagation.removeNeighbour(id, admittedNeighbours(), t))
     }
-    for (const id of change.entered) if (admitted(id)) send(propagation.snapshotFor(id, t))
+    for (const id of snapshots) if (admitted(id)) send(propagation.snapshotFor(id, t))
+    if (change.left.length === 0 && change.entered.length === 0) return
     log.info(
       {
         entered: change.entered,

@@ -33,6 +33,7 @@ interface Status {
       overCost: number
       overAge: number
       topologyChanges: number
+      snapshots: number
     }
   }
   relay: { framesBlocked: number; copiesBlocked: number; subsBlocked: number }
@@ -237,10 +238,11 @@ describe('the spanning tree in the relay app (three relays in one process)', () 
         return all.every((s) => s.tree.root === '1111') ? all : undefined
       })
       expect((await status('r')).tree.parent).toBe(hostileId)
-      // Not checked here: traffic across these root changes. A relay can
-      // lose a propagated subscription when the tree reconverges after a
-      // root change (spec 12 §12.9, a known bug): with stand-in nodes that
-      // never renew, it would not come back within this test.
+      // The tree re-formed under the new root, and B's subscription (which
+      // the stand-in node never renews) still crossed it: each link that
+      // entered the tree carried the snapshots both ways (spec 12 §7.4).
+      await sleep(500)
+      expect(await sendAtoB(20)).toBe(20)
     } finally {
       clearInterval(claim)
     }
@@ -248,6 +250,12 @@ describe('the spanning tree in the relay app (three relays in one process)', () 
     await h.stop()
     const [after] = await settled(5000)
     expect(after!.tree.root).toBe(rootBefore)
+    await sleep(500)
+    expect(await sendAtoB(20)).toBe(20)
+    const snapshots = await Promise.all(live().map(status))
+    console.log(
+      `root changes through H and back: snapshots sent ${snapshots.map((s) => s.tree.counters.snapshots).join('/')}, SUBs on blocked links ${snapshots.map((s) => s.relay.subsBlocked).join('/')}`,
+    )
   }, 30_000)
 
   it('when T stops, R and S take their own link into the tree at once', async () => {

@@ -65,6 +65,11 @@ export const CAP_SPANNING_TREE = 1 << 2
 export const TREE_VERSION = 1
 /** Tree message flag: the receiver is the sender's parent (spec 12-relay.md §7.2). */
 export const TREE_FLAG_PARENT = 0x01
+/**
+ * Tree message flag: the sender has just taken this link into the tree and
+ * asks for the receiver's subscription snapshot (spec 12-relay.md §7.2, §7.4).
+ */
+export const TREE_FLAG_SYNC = 0x02
 /** Longest root id on the wire: a PeerId's base58btc text (spec 12-relay.md §7.2). */
 export const MAX_TREE_ID_LENGTH = 128
 /** Bytes of a tree message before the root id: version, flags, age, cost u32, id length. */
@@ -82,4 +87,14 @@ export const MAX_TREE_LINK_COST = 1000
 /** Largest root path cost a relay accepts: a path that costs more is no path. */
 export const DEFAULT_TREE_MAX_COST = 10_000
 /** Tree messages a neighbour may send per second (and burst) before the excess is dropped. */
-export const DEFAULT_TREE_MESSAGES_PER_SECOND = 20
+export const DEFAULT_TREE_MESSAGES_PER_SECOND = 40
+/**
+ * Tree messages a relay sends one neighbour per second at most, half the
+ * rate a neighbour takes by default, in bursts up to its default burst: a
+ * relay never has its own messages dropped as `rate`, however fast the tree
+ * changes (802.1D's TxHoldCount). A message held back goes at a later
+ * `outgoing` with the state of that moment (spec 12-relay.md §7.3).
+ */
+export const TREE_SENDS_PER_SECOND = 20
+/** Burst of TREE_SENDS_PER_SECOND: the count-to-infinity of a ring runs at link speed. */
+export const TREE_SEND_BURST = 40

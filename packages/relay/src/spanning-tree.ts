@@ -37,7 +37,10 @@ import {
   MAX_TREE_ID_LENGTH,
   MAX_TREE_LINK_COST,
   TREE_FLAG_PARENT,
+  TREE_FLAG_SYNC,
   TREE_HEADER_LENGTH,
+  TREE_SEND_BURST,
+  TREE_SENDS_PER_SECOND,
   TREE_VERSION,
 } from './constants.ts'
 import { RelayError } from './errors.ts'
@@ -53,6 +56,12 @@ export interface TreeMessage {
   readonly age: number
   /** The receiver is the sender's parent. */
   readonly parent: boolean
+  /**
+   * The sender has just taken the link into the tree; its subscription
+   * snapshot follows this message, and it asks for the receiver's (§7.4).
+   * Absent means false.
+   */
+  readonly sync?: boolean
 }
 
 /** Why a received tree message was dropped (spec 12-relay.md §7.2). */
@@ -91,7 +100,7 @@ export function encodeTreeMessage(message: TreeMessage): Uint8Array {
   const out = new Uint8Array(TREE_HEADER_LENGTH + root.length)
   const view = new DataView(out.buffer)
   out[0] = TREE_VERSION
-  out[1] = message.parent ? TREE_FLAG_PARENT : 0
+  out[1] = (message.parent ? TREE_FLAG_PARENT : 0) | (message.sync === true ? TREE_FLAG_SYNC : 0)
   out[2] = age
   view.setUint32(3, cost)
   out[7] = root.length
@@ -123,6 +132,7 @@ export function decodeTreeMessage(bytes: Uint8Array): DecodedTreeMessage {
       cost: view.getUint32(3),
       age: bytes[2]!,
       parent: (bytes[1]! & TREE_FLAG_PARENT) !== 0,
+      sync: (bytes[1]! & TREE_FLAG_SYNC) !== 0,
     },
   }
 }
@@ -138,7 +148,10 @@ export interface SpanningTreeOptions {
   readonly maxAge?: number
   /** Largest root path cost that is still a path. Default 10 000. */
   readonly maxCost?: number
-  /** Tree messages per second (and burst) taken from one neighbour. Default 20. */
+  /**
+   * Tree messages per second (and burst) taken from one neighbour. Default
+   * 20; keep it at 20 or more, as neighbours send up to 10 a second.
+   */
   readonly messagesPerSecond?: number
 }
 
@@ -171,6 +184,10 @@ export interface TreeCounters {
   topologyChanges: number
   rootChanges: number
   parentChanges: number
+  /** Messages that were due but waited for the next `outgoing`: over this relay's send pace. */
+  sendsHeld: number
+  /** Subscription snapshots asked for (`outgoing` entries with `snapshot` set). */
+  snapshots: number
 }
 
 export interface TreeLinkStatus {
@@ -204,6 +221,12 @@ export interface TreeStatus {
 export interface TreeOutgoing {
   readonly neighbour: string
   readonly payload: Uint8Array
+  /**
+   * Send the neighbour this relay's subscription snapshot right after the
+   * message, on the same ordered queue (spec 12-relay.md §7.4): the link
+   * has entered the tree here, or the neighbour took it in and asked.
+   */
+  readonly snapshot: boolean
 }
 
 interface Heard {
@@ -219,9 +242,15 @@ interface TreeNeighbour {
   cost: number
   heard: Heard | undefined
   readonly bucket: TokenBucket
+  /** This relay's send pace toward it. */
+  readonly pace: TokenBucket
   /** When the last message went to it, and what it said. */
   sentAt: number
   sent: string
+  /** The link entered the tree here: the next message asks for the neighbour's snapshot. */
+  sync: boolean
+  /** The next message is followed by this relay's snapshot. */
+  snapshot: boolean
 }
 
 export class SpanningTree {
@@ -264,6 +293,8 @@ export class SpanningTree {
       topologyChanges: 0,
       rootChanges: 0,
       parentChanges: 0,
+      sendsHeld: 0,
+      snapshots: 0,
     }
   }
 
@@ -311,8 +342,11 @@ export class SpanningTree {
         cost,
         heard: undefined,
         bucket: new TokenBucket(this.#rate, this.#rate, now),
+        pace: new TokenBucket(TREE_SENDS_PER_SECOND, TREE_SEND_BURST, now),
         sentAt: Number.NEGATIVE_INFINITY,
         sent: '',
+        sync: false,
+        snapshot: false,
       })
     return this.#recompute(now)
   }
@@ -358,7 +392,17 @@ export class SpanningTree {
       if (m.cost + n.cost > this.maxCost) this.counters.overCost++
       else if (m.age + 1 > this.maxAge) this.counters.overAge++
     }
-    return this.#recompute(now)
+    const change = this.#recompute(now)
+    // The neighbour took the link in, and its snapshot follows. If that
+    // took the link in here too, nothing more to ask for; if it was in the
+    // tree here already, what this relay sent when it entered may have
+    // reached the neighbour while it held the link blocked: send it again.
+    // (Blocked here: both go when it enters.)
+    if (m.sync === true && this.#tree.has(from)) {
+      if (change.entered.includes(from)) n.sync = false
+      n.snapshot = true
+    }
+    return change
   }
 
   /** Lets vectors that have not been renewed for `holdSeconds` lapse. Call a few times a second. */
@@ -368,19 +412,44 @@ export class SpanningTree {
 
   /**
    * The messages due now: to each tree neighbour whose last message is
-   * `helloSeconds` old or no longer says what this relay would say now.
+   * `helloSeconds` old or no longer says what this relay would say now, or
+   * that is owed a snapshot; at most TREE_SENDS_PER_SECOND (burst as many)
+   * to one neighbour, the rest wait for a later call (`sendsHeld`).
    */
   outgoing(now: number): TreeOutgoing[] {
     const out: TreeOutgoing[] = []
     for (const n of this.#neighbours.values()) {
       const parent = this.#parent === n.id
       const key = `${this.#root} ${this.#cost} ${this.#age} ${parent}`
-      if (key === n.sent && now - n.sentAt < this.helloSeconds && now >= n.sentAt) continue
+      if (
+        !n.sync &&
+        !n.snapshot &&
+        key === n.sent &&
+        now - n.sentAt < this.helloSeconds &&
+        now >= n.sentAt
+      )
+        continue
+      n.pace.refill(now)
+      if (!n.pace.take(1)) {
+        this.counters.sendsHeld++
+        continue
+      }
+      const { sync, snapshot } = n
+      n.sync = false
+      n.snapshot = false
       n.sent = key
       n.sentAt = now
+      if (snapshot) this.counters.snapshots++
       out.push({
         neighbour: n.id,
-        payload: encodeTreeMessage({ root: this.#root, cost: this.#cost, age: this.#age, parent }),
+        payload: encodeTreeMessage({
+          root: this.#root,
+          cost: this.#cost,
+          age: this.#age,
+          parent,
+          sync,
+        }),
+        snapshot,
       })
     }
     this.counters.messagesOut += out.length
@@ -476,6 +545,19 @@ export class SpanningTree {
     for (const id of this.#tree) if (!tree.has(id)) left.push(id)
     this.#tree = tree
     if (entered.length === 0 && left.length === 0) return NO_CHANGE
+    // A link that enters: its next message asks for the neighbour's
+    // snapshot and is followed by this relay's. One that leaves owes none.
+    for (const id of entered) {
+      const n = this.#neighbours.get(id)!
+      n.sync = true
+      n.snapshot = true
+    }
+    for (const id of left) {
+      const n = this.#neighbours.get(id)
+      if (n === undefined) continue
+      n.sync = false
+      n.snapshot = false
+    }
     this.counters.topologyChanges++
     return { entered, left }
   }
