@@ -15,6 +15,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     forwarding: unknown
     direct?: unknown
     subscriptions: unknown
+    scavenges?: unknown
     mls?: Record<string, { epoch?: number; members: unknown[]; counters: unknown }>
   }
   const sections: MetricsSection[] = [
@@ -33,6 +34,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     { prefix: 'peertap_forwarding', value: s.forwarding },
     ...(s.direct === undefined ? [] : [{ prefix: 'peertap_direct', value: s.direct }]),
     { prefix: 'peertap_subscriptions', value: s.subscriptions },
+    ...(s.scavenges === undefined ? [] : [{ prefix: 'peertap_scavenges', value: s.scavenges }]),
     ...Object.entries(s.mls ?? {}).map(([vlan, m]) => ({
       prefix: 'peertap_mls',
       labels: { vlan },

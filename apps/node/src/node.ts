@@ -28,6 +28,7 @@ import {
   datagramOption,
   keepNeighboursDialled,
   runUntilSignal,
+  ScavengePacer,
 } from '@peertap/daemon'
 import {
   FLAG_RECEIVE,
@@ -81,6 +82,9 @@ export async function runNode(config: Config, options: { trace: boolean }): Prom
 
 export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
   const now = () => Date.now() / 1000
+  // Frees the Buffers of the frames carried with cheap young-generation
+  // collections, before V8 answers their memory with full ones (packages/daemon/README.md, "Scavenges").
+  const scavenges = new ScavengePacer()
   const trace = log.isLevelEnabled('trace')
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,
@@ -165,7 +169,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   /** A batch from a neighbour: frames under VFTs we hold are opened here; the rest may go on. */
   const fromNeighbour = (link: Link, frames: Frame[]): void => {
     let mine: Frame[] | undefined
+    let bytes = 0
     for (const frame of frames) {
+      bytes += frame.sealed.length
       if (sw.holds(frame.vft)) {
         mine ??= []
         mine.push(frame)
@@ -176,6 +182,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       log.trace({ from: link.id, frames: frames.length, held: mine?.length ?? 0 }, 'link batch')
     // Split horizon: with one neighbour there is nobody to forward to.
     if (trunk.links().length > 1) forward(link.id, frames)
+    scavenges.note(bytes)
   }
 
   // MLS VLANs (mls-vlans.ts): their groups from the state dir, their keys into the switch.
@@ -236,7 +243,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           const sealed = sw.fromPort(vlan.name, port.device, frames, now(), maxSealed()) as Frame[]
           if (trace)
             log.trace({ vlan: vlan.name, read: batch.count, sealed: sealed.length }, 'port batch')
-          if (sealed.length > 0) forward(LOCAL, sealed)
+          if (sealed.length === 0) return
+          forward(LOCAL, sealed)
+          let bytes = 0
+          for (const frame of sealed) bytes += frame.sealed.length
+          scavenges.note(bytes)
         },
         { onError: (error) => log.error({ err: error, device: port.device }, 'TAP read failed') },
       )
@@ -433,6 +444,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     forwarding,
     direct: direct.counters,
     trunk: trunk.protocol.counters,
+    scavenges: scavenges.counters,
   })
   const mlsOrThrow = (): MlsVlans => {
     if (mls === undefined) throw new Error('this node has no MLS VLAN')

@@ -35,6 +35,7 @@ import {
   keepNeighboursDialled,
   type MetricsSection,
   metricsText,
+  ScavengePacer,
   startStatusServer,
   writeStateFile,
 } from '@peertap/daemon'
@@ -127,6 +128,9 @@ function tableLimits(limits: PeerLimitsConfig): Partial<NeighbourLimits> {
 
 export async function startRelay(config: RelayConfig, log: Logger): Promise<RunningRelay> {
   const now = () => Date.now() / 1000
+  // Frees the Buffers of the frames carried with cheap young-generation
+  // collections, before V8 answers their memory with full ones (packages/daemon/README.md, "Scavenges").
+  const scavenges = new ScavengePacer()
   const trace = log.isLevelEnabled('trace')
   const { admission, limits } = config
   // Circuit relay v2 (spec 12 §8): only for peers the relay admits anyway.
@@ -286,6 +290,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       return
     }
     if (trace) Object.assign(dropsBefore, table.counters.frameDrops)
+    let bytes = 0
+    for (const frame of frames) bytes += frame.sealed.length
+    scavenges.note(bytes)
     table.route(link.id, frames, now(), routeBatch)
     for (let o = 0; o < routeBatch.length; o++) {
       const output = routeBatch.outputs[o]!
@@ -622,6 +629,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     circuit: circuitStatus(),
     table: table.counters,
     trunk: trunk.protocol.counters,
+    scavenges: scavenges.counters,
   })
   const metrics = () => {
     const s = status()
@@ -632,6 +640,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       { prefix: 'peertap_relay_subscriptions', value: s.subscriptions },
       { prefix: 'peertap_relay_trunk', value: s.trunk },
       { prefix: 'peertap_relay_circuit', value: s.circuit },
+      { prefix: 'peertap_relay_scavenges', value: s.scavenges },
     ]
     if (s.tree !== null) {
       const { counters: treeCounters, isRoot, cost, age, treeLinks, blockedLinks } = s.tree

@@ -35,6 +35,11 @@ export { keepNeighboursDialled } from './dial.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
 export { type MetricsSection, metricName, metricsText } from './metrics.ts'
 export {
+  DEFAULT_SCAVENGE_EVERY_BYTES,
+  type ScavengeCounters,
+  ScavengePacer,
+} from './scavenge.ts'
+export {
   CONTROL_FILE,
   type ControlInfo,
   readControl,
