@@ -26,9 +26,11 @@
  * the path MTU are split to fit it, and TCP GSO frames go as `--large-gso`
  * says (docs/spec/10-switch.md §10.7; default the node's, whole on the
  * stream link; with several, each is a transport of its own, `udp-segment`,
- * `udp-stream`, `udp-fragment`). Relays run the datagram link too. `--loss PCT` drops that share of the frames the underlay
- * bridge forwards (nftables `numgen random` in the switch namespace), for
- * the bare underlay and every direct-scenario transport alike.
+ * `udp-stream`, `udp-fragment`). Relays run the datagram link too. `--loss PCT` drops that share of the packets the underlay
+ * bridge forwards (nftables `numgen random` in the switch namespace; the
+ * hosts' `eth0` set to one segment per GSO packet, so each loss is one
+ * wire-sized packet), for the bare underlay and every direct-scenario
+ * transport alike.
  */
 import { readFile } from 'node:fs/promises'
 import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
@@ -88,9 +90,17 @@ const variants: Array<{ transport: BenchTransport; label: string; largeGso?: Lar
         })),
   )
 
-/** Drops `lossPct` % of the frames the underlay bridge forwards (FACTS.md: no netem here). */
-async function impair(hosts: Hosts): Promise<void> {
+/**
+ * Drops `lossPct` % of the packets the underlay bridge forwards (FACTS.md:
+ * no netem here). The rule counts what crosses the bridge, and a veth hands
+ * it a TCP socket's GSO packets of up to 64 KiB whole, so first each host's
+ * `eth0` is set to one segment per packet (`gso_max_segs 1`): a loss then
+ * takes one wire-sized packet, as on a real path, not a run of 45.
+ */
+async function impair(hosts: Hosts, names: readonly string[] = ['a', 'b']): Promise<void> {
   if (lossPct <= 0) return
+  for (const host of names)
+    await hosts.exec(host, ['ip', 'link', 'set', 'dev', 'eth0', 'gso_max_segs', '1'])
   const permille = Math.round(lossPct * 10)
   await hosts.exec('sw', [
     'nft',
@@ -152,19 +162,30 @@ function lossPercent(report: IperfReport): number {
   return packets > 0 ? (100 * lost_packets) / packets : 100
 }
 
+/**
+ * One iperf3 test. Under `--loss`, a UDP test whose first datagram (iperf3's
+ * UDP "connect") is lost hangs until the timeout, as iperf3 never sends it
+ * again: such a test is tried up to three times, and says so.
+ */
 async function iperf(hosts: Hosts, address: string, extra: string[]): Promise<IperfReport> {
-  const server = hosts.spawn('b', ['iperf3', '-s', '-1', '-B', address])
-  try {
-    await new Promise((r) => setTimeout(r, 300))
-    const out = await hosts.exec(
-      'a',
-      ['iperf3', '-c', address, '-t', String(seconds), '-J', ...extra],
-      (seconds + 20) * 1000,
-    )
-    return JSON.parse(out) as IperfReport
-  } finally {
-    if (server.exitCode === null) server.kill('SIGTERM')
-    await new Promise((r) => setTimeout(r, 200))
+  const attempts = lossPct > 0 ? 3 : 1
+  for (let attempt = 1; ; attempt++) {
+    const server = hosts.spawn('b', ['iperf3', '-s', '-1', '-B', address])
+    try {
+      await new Promise((r) => setTimeout(r, 300))
+      const out = await hosts.exec(
+        'a',
+        ['iperf3', '-c', address, '-t', String(seconds), '-J', ...extra],
+        (seconds + 10) * 1000,
+      )
+      return JSON.parse(out) as IperfReport
+    } catch (error) {
+      if (attempt >= attempts) throw error
+      console.error(`iperf3 ${extra.join(' ')} failed under --loss, again (${attempt}/${attempts})`)
+    } finally {
+      if (server.exitCode === null) server.kill('SIGTERM')
+      await new Promise((r) => setTimeout(r, 200))
+    }
   }
 }
 

@@ -87,7 +87,11 @@ table inet ptfirewall {
 }
 `
 
-/** Runs a command (with `input` on its stdin, if given), failing with its stderr in the message. */
+/**
+ * Runs a command (with `input` on its stdin, if given), failing with its
+ * stderr in the message, or the end of its stdout when stderr is empty
+ * (iperf3 -J reports its errors there).
+ */
 export async function sh(
   argv: readonly string[],
   timeoutMs = 20_000,
@@ -99,8 +103,9 @@ export async function sh(
     const { stdout } = await run(file!, args, { timeout: timeoutMs, maxBuffer: 64 << 20 })
     return stdout
   } catch (error) {
-    const e = error as { stderr?: string; message: string }
-    throw new Error(`${argv.join(' ')}: ${e.stderr?.trim() || e.message}`)
+    const e = error as { stderr?: string; stdout?: string; message: string }
+    const said = e.stderr?.trim() || e.stdout?.trim().slice(-400)
+    throw new Error(`${argv.join(' ')}: ${said || e.message}`)
   }
 }
 
