@@ -150,7 +150,8 @@ export interface SpanningTreeOptions {
   readonly maxCost?: number
   /**
    * Tree messages per second (and burst) taken from one neighbour. Default
-   * 20; keep it at 20 or more, as neighbours send up to 10 a second.
+   * 40; keep it at 40 or more, as neighbours send up to TREE_SENDS_PER_SECOND
+   * (20) a second in bursts of TREE_SEND_BURST (40).
    */
   readonly messagesPerSecond?: number
 }
