@@ -87,6 +87,12 @@ table inet ptfirewall {
 }
 `
 
+/** A veth pair: `name` in namespace `ns`, its peer `eth0` in namespace `peerNs`, both of MTU `mtu`. */
+async function veth(ns: string, name: string, peerNs: string, mtu: string): Promise<void> {
+  const peer = ['peer', 'name', 'eth0', 'netns', peerNs]
+  await sh(['ip', '-n', ns, 'link', 'add', name, 'mtu', mtu, 'type', 'veth', ...peer])
+}
+
 /**
  * Runs a command (with `input` on its stdin, if given), failing with its
  * stderr in the message, or the end of its stdout when stderr is empty
@@ -228,23 +234,7 @@ export class Topology {
       const ns = behindNat ? this.natNs(host) : this.ns(host)
       const port = `p${this.id}${i}`
       await sh(['ip', 'netns', 'add', ns])
-      await sh([
-        'ip',
-        '-n',
-        sw,
-        'link',
-        'add',
-        port,
-        'mtu',
-        mtu,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        'eth0',
-        'netns',
-        ns,
-      ])
+      await veth(sw, port, ns, mtu)
       await sh(['ip', '-n', sw, 'link', 'set', port, 'master', 'br0', 'up'])
       if (options.isolated && !options.hubs?.includes(host)) {
         await sh([
@@ -286,23 +276,7 @@ export class Topology {
     const ns = this.ns(host)
     const net = `10.${this.#natIndex(host) + 1}.0`
     await sh(['ip', 'netns', 'add', ns])
-    await sh([
-      'ip',
-      '-n',
-      nat,
-      'link',
-      'add',
-      'lan0',
-      'mtu',
-      mtu,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'eth0',
-      'netns',
-      ns,
-    ])
+    await veth(nat, 'lan0', ns, mtu)
     await sh(['ip', '-n', nat, 'addr', 'add', `${net}.1/24`, 'dev', 'lan0'])
     await sh(['ip', '-n', nat, 'link', 'set', 'lan0', 'up'])
     await sh(['ip', 'netns', 'exec', nat, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'])
