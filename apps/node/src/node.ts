@@ -85,6 +85,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   // Frees the Buffers of the frames carried with cheap young-generation
   // collections, before V8 answers their memory with full ones (packages/daemon/README.md, "Scavenges").
   const scavenges = new ScavengePacer()
+  if (!scavenges.available)
+    log.warn('V8 gc function not available: no paced scavenges, full collections will cost CPU')
   const trace = log.isLevelEnabled('trace')
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,

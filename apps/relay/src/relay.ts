@@ -131,6 +131,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   // Frees the Buffers of the frames carried with cheap young-generation
   // collections, before V8 answers their memory with full ones (packages/daemon/README.md, "Scavenges").
   const scavenges = new ScavengePacer()
+  if (!scavenges.available)
+    log.warn('V8 gc function not available: no paced scavenges, full collections will cost CPU')
   const trace = log.isLevelEnabled('trace')
   const { admission, limits } = config
   // Circuit relay v2 (spec 12 §8): only for peers the relay admits anyway.
