@@ -218,9 +218,11 @@ const S_ENTRY = 5
 /** The expiry is a float64 in int32 slots 6 and 7: index `s * SUB_F64_STRIDE + S_EXPIRY` of the Float64Array view. */
 const SUB_F64_STRIDE = SUB_STRIDE / 2
 const S_EXPIRY = 3
-// Entry record layout: VFT words 0..3, then the head of its subscription list.
+// Entry record layout: VFT words 0..3, the head of its subscription list,
+// and 1 in E_USED; an entry lives in its slot of the index (all zero: empty).
 const ENTRY_STRIDE = 8
 const E_HEAD = 4
+const E_USED = 5
 const NO_KEY = -1
 const INITIAL_CAPACITY = 64
 
@@ -248,14 +250,13 @@ export class ForwardingTable {
   #mark = new Uint32Array(16)
   #serial = 0
 
-  // The VFT index: slot -> entry + 1, 0 empty.
-  #slots = new Int32Array(INITIAL_CAPACITY * 2)
+  // The VFT index, open addressing with linear probing, at most half full.
+  // Each entry is stored in its slot (32 bytes, ENTRY_STRIDE words), so a
+  // lookup reads one record, not a slot and then an entry elsewhere; an
+  // entry's number is its slot, and moves (with its subscriptions'
+  // S_ENTRY) when a removal or rehash moves it.
+  #entries = new Int32Array(INITIAL_CAPACITY * 2 * ENTRY_STRIDE)
   #slotMask = INITIAL_CAPACITY * 2 - 1
-  // Entries: VFT words and list head in one record; a free entry's head is the next free.
-  #entries = new Int32Array(INITIAL_CAPACITY * ENTRY_STRIDE)
-  #entryCapacity = INITIAL_CAPACITY
-  #entryHigh = 0
-  #entryFree = -1
   #entryCount = 0
 
   // Subscriptions: int32 fields and the float64 expiry share one buffer, so a
@@ -894,29 +895,27 @@ export class ForwardingTable {
   // ---------------------------------------------------------------------------
   // The VFT index and entries.
 
-  /** Entry index for the VFT with these words, or -1. */
+  /** Entry (slot) of the VFT with these words, or -1. */
   #find(w0: number, w1: number, w2: number, w3: number): number {
-    const slots = this.#slots
     const entries = this.#entries
     const mask = this.#slotMask
     let slot = mix4(this.#seed, w0, w1, w2, w3) & mask
     for (;;) {
-      const entry = slots[slot]!
-      if (entry === 0) return -1
-      const base = (entry - 1) * ENTRY_STRIDE
+      const base = slot * ENTRY_STRIDE
+      if (entries[base + E_USED] === 0) return -1
       if (
         entries[base] === w0 &&
         entries[base + 1] === w1 &&
         entries[base + 2] === w2 &&
         entries[base + 3] === w3
       ) {
-        return entry - 1
+        return slot
       }
       slot = (slot + 1) & mask
     }
   }
 
-  /** Home slot of entry `e`. */
+  /** Home slot of the entry in slot `e`. */
   #home(e: number): number {
     const entries = this.#entries
     const base = e * ENTRY_STRIDE
@@ -926,73 +925,71 @@ export class ForwardingTable {
     )
   }
 
+  /** Adds an entry with an empty list for a VFT not in the index; returns its slot. */
   #addEntry(w0: number, w1: number, w2: number, w3: number): number {
-    // Keep the index at most half full, so probe runs stay short.
-    if ((this.#entryCount + 1) * 2 > this.#slots.length) this.#rehash(this.#slots.length * 2)
-    let e = this.#entryFree
-    if (e >= 0) this.#entryFree = this.#entries[e * ENTRY_STRIDE + E_HEAD]!
-    else {
-      if (this.#entryHigh === this.#entryCapacity) this.#growEntries()
-      e = this.#entryHigh++
-    }
+    const slotCount = this.#slotMask + 1
+    if ((this.#entryCount + 1) * 2 > slotCount) this.#rehash(slotCount * 2)
     const entries = this.#entries
-    const base = e * ENTRY_STRIDE
+    const mask = this.#slotMask
+    let slot = mix4(this.#seed, w0, w1, w2, w3) & mask
+    while (entries[slot * ENTRY_STRIDE + E_USED] !== 0) slot = (slot + 1) & mask
+    const base = slot * ENTRY_STRIDE
     entries[base] = w0
     entries[base + 1] = w1
     entries[base + 2] = w2
     entries[base + 3] = w3
     entries[base + E_HEAD] = -1
-    this.#insertSlot(e)
+    entries[base + E_USED] = 1
     this.#entryCount++
-    return e
-  }
-
-  #insertSlot(e: number): void {
-    const mask = this.#slotMask
-    let slot = this.#home(e)
-    while (this.#slots[slot] !== 0) slot = (slot + 1) & mask
-    this.#slots[slot] = e + 1
+    return slot
   }
 
   /** Removes entry `e` (its list is empty) from the index: backward-shift deletion. */
   #removeEntry(e: number): void {
-    const slots = this.#slots
+    const entries = this.#entries
     const mask = this.#slotMask
-    let hole = this.#home(e)
-    while (slots[hole] !== e + 1) hole = (hole + 1) & mask
-    let slot = hole
+    let hole = e
+    let slot = e
     for (;;) {
       slot = (slot + 1) & mask
-      const entry = slots[slot]!
-      if (entry === 0) break
+      if (entries[slot * ENTRY_STRIDE + E_USED] === 0) break
       // Move the entry into the hole unless its home lies cyclically in (hole, slot].
-      const home = this.#home(entry - 1)
+      const home = this.#home(slot)
       if (((slot - home) & mask) >= ((slot - hole) & mask)) {
-        slots[hole] = entry
+        this.#moveEntry(entries, slot, entries, hole)
         hole = slot
       }
     }
-    slots[hole] = 0
-    this.#entries[e * ENTRY_STRIDE + E_HEAD] = this.#entryFree
-    this.#entryFree = e
+    entries.fill(0, hole * ENTRY_STRIDE, (hole + 1) * ENTRY_STRIDE)
     this.#entryCount--
   }
 
-  #rehash(size: number): void {
-    this.#slots = new Int32Array(size)
-    this.#slotMask = size - 1
-    // Live entries are those not on the free list; mark the free ones first.
-    const free = new Uint8Array(this.#entryHigh)
-    for (let e = this.#entryFree; e >= 0; e = this.#entries[e * ENTRY_STRIDE + E_HEAD]!) free[e] = 1
-    for (let e = 0; e < this.#entryHigh; e++) if (free[e] === 0) this.#insertSlot(e)
+  /** Copies the entry in slot `from` of `source` to slot `to` of `target`, and points its subscriptions there. */
+  #moveEntry(source: Int32Array, from: number, target: Int32Array, to: number): void {
+    target.set(source.subarray(from * ENTRY_STRIDE, (from + 1) * ENTRY_STRIDE), to * ENTRY_STRIDE)
+    const subs = this.#subs
+    for (
+      let s = source[from * ENTRY_STRIDE + E_HEAD]!;
+      s >= 0;
+      s = subs[s * SUB_STRIDE + S_NEXT]!
+    ) {
+      subs[s * SUB_STRIDE + S_ENTRY] = to
+    }
   }
 
-  #growEntries(): void {
-    const capacity = this.#entryCapacity * 2
-    const entries = new Int32Array(capacity * ENTRY_STRIDE)
-    entries.set(this.#entries)
+  #rehash(size: number): void {
+    const old = this.#entries
+    const entries = new Int32Array(size * ENTRY_STRIDE)
+    const mask = size - 1
     this.#entries = entries
-    this.#entryCapacity = capacity
+    this.#slotMask = mask
+    for (let e = 0; e * ENTRY_STRIDE < old.length; e++) {
+      const base = e * ENTRY_STRIDE
+      if (old[base + E_USED] === 0) continue
+      let slot = mix4(this.#seed, old[base]!, old[base + 1]!, old[base + 2]!, old[base + 3]!) & mask
+      while (entries[slot * ENTRY_STRIDE + E_USED] !== 0) slot = (slot + 1) & mask
+      this.#moveEntry(old, e, entries, slot)
+    }
   }
 
   // ---------------------------------------------------------------------------

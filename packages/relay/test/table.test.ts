@@ -154,6 +154,59 @@ describe('subscriptions', () => {
       t.counters.subscriptionDrops['sub-limit'] + t.counters.subscriptionDrops['sub-table-full'],
     ).toBe(40 * 4_000)
   })
+  it('finds every VFT through growth and removals, which move entries in the index', () => {
+    // Entries live in the index's slots: a rehash moves all of them, and a
+    // removal shifts the entries after it back. Check each VFT's
+    // subscribers against a plain model after each step.
+    let seed = 7
+    const random = () => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0
+      return seed / 2 ** 32
+    }
+    const peers = ['a', 'b', 'c']
+    const t = table({ limits: { maxSubscriptions: Number.POSITIVE_INFINITY } })
+    const model = new Map<number, Set<string>>()
+    const check = () => {
+      expect(t.vftCount).toBe([...model.values()].filter((set) => set.size > 0).length)
+      for (const [n, set] of model) {
+        const got = t.lookup(vft(n)).map((sub) => sub.neighbour)
+        expect(got.sort(), `VFT ${n}`).toEqual([...set].sort())
+        const sent = route(t, 'source', [frame(vft(n))])
+        expect(Object.keys(sent).sort(), `VFT ${n} routed`).toEqual([...set].sort())
+      }
+    }
+    for (let n = 0; n < 3_000; n++) {
+      const set = new Set<string>()
+      for (const peer of peers) {
+        if (random() < 0.5 || (peer === 'c' && set.size === 0)) {
+          t.subscribe(peer, [{ vft: vft(n), flags: R }], 60, NOW)
+          set.add(peer)
+        }
+      }
+      model.set(n, set)
+    }
+    check()
+    for (let round = 0; round < 3; round++) {
+      for (const [n, set] of model) {
+        for (const peer of [...set]) {
+          if (random() < 0.4) {
+            t.unsubscribe(peer, [{ vft: vft(n), flags: R }])
+            set.delete(peer)
+          }
+        }
+      }
+      check()
+      for (let n = 3_000 + round * 500; n < 3_500 + round * 500; n++) {
+        t.subscribe('a', [{ vft: vft(n), flags: R }], 60, NOW)
+        model.set(n, new Set(['a']))
+      }
+      check()
+    }
+    for (const [n, set] of model)
+      for (const peer of set) t.unsubscribe(peer, [{ vft: vft(n), flags: R }])
+    expect(t.vftCount).toBe(0)
+    expect(t.subscriptionCount).toBe(0)
+  })
 })
 
 describe('routing', () => {
