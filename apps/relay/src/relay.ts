@@ -470,8 +470,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       if (
         link === undefined ||
         !link.sendControl({ channel: TREE_CONTROL_CHANNEL, payload: o.payload })
-      )
+      ) {
+        // Not sent: the tree sends it again later, with its sync request;
+        // no snapshot before it, which the neighbour might drop.
         counters.treeSendDropped++
+        tree.unsent(o)
+        continue
+      }
       if (o.snapshot) snapshots.push(o.neighbour)
     }
     // Links that left first: what came over them is withdrawn before the

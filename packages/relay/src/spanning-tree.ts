@@ -189,6 +189,8 @@ export interface TreeCounters {
   sendsHeld: number
   /** Subscription snapshots asked for (`outgoing` entries with `snapshot` set). */
   snapshots: number
+  /** Messages the caller could not send and handed back (`unsent`), to go again. */
+  unsent: number
 }
 
 export interface TreeLinkStatus {
@@ -228,6 +230,8 @@ export interface TreeOutgoing {
    * has entered the tree here, or the neighbour took it in and asked.
    */
   readonly snapshot: boolean
+  /** The message asks for the neighbour's snapshot (the sync flag). */
+  readonly sync: boolean
 }
 
 interface Heard {
@@ -296,6 +300,7 @@ export class SpanningTree {
       parentChanges: 0,
       sendsHeld: 0,
       snapshots: 0,
+      unsent: 0,
     }
   }
 
@@ -451,10 +456,27 @@ export class SpanningTree {
           sync,
         }),
         snapshot,
+        sync,
       })
     }
     this.counters.messagesOut += out.length
     return out
+  }
+
+  /**
+   * The caller could not send `o` (the link's control queue was full, or
+   * the link went): it goes again on a later `outgoing`, with the state of
+   * then, still asking for the neighbour's snapshot if it asked, and still
+   * owing this relay's. The caller must not send the snapshot meanwhile:
+   * the neighbour may not yet take the link as in the tree.
+   */
+  unsent(o: TreeOutgoing): void {
+    const n = this.#neighbours.get(o.neighbour)
+    if (n === undefined) return
+    n.sent = ''
+    if (o.sync && this.#tree.has(n.id)) n.sync = true
+    if (o.snapshot && this.#tree.has(n.id)) n.snapshot = true
+    this.counters.unsent++
   }
 
   /** The role of a tree neighbour's link, or undefined for any other peer (an edge link). */

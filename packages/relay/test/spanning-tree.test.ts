@@ -902,6 +902,34 @@ describe('SpanningTree against hostile or broken neighbours', () => {
     expect(y.counters.snapshots).toBe(2)
   })
 
+  it('sends a message the caller could not queue again, with its sync request and snapshot', () => {
+    const pair = () => {
+      const x = new SpanningTree({ self: ID.a })
+      const y = new SpanningTree({ self: ID.b })
+      x.addNeighbour(ID.b, 10, 0)
+      y.addNeighbour(ID.a, 10, 0)
+      y.receive(ID.a, x.outgoing(0)[0]!.payload, 0.01) // the link enters at Y
+      return y
+    }
+    // Y's message that asks goes out; dropped on the floor, nothing more is due.
+    const dropped = pair()
+    expect(dropped.outgoing(0.01)[0]).toMatchObject({ snapshot: true, sync: true })
+    expect(dropped.outgoing(0.02)).toEqual([])
+    // Handed back (the control queue was full): it goes again, as it was.
+    const y = pair()
+    const [lost] = y.outgoing(0.01)
+    y.unsent(lost!)
+    expect(y.counters.unsent).toBe(1)
+    expect(y.outgoing(0.02)).toMatchObject([{ neighbour: ID.a, snapshot: true, sync: true }])
+    expect(y.outgoing(0.03)).toEqual([])
+    // A link that left meanwhile owes nothing.
+    const z = pair()
+    const [gone] = z.outgoing(0.01)
+    z.removeNeighbour(ID.a, 0.02)
+    z.unsent(gone!)
+    expect(z.outgoing(0.03)).toEqual([])
+  })
+
   it('paces its own messages below what a neighbour takes, sending the latest state when it may', () => {
     // B takes all H says (a high limit), so its own vector changes 500 times in one second.
     const b = new SpanningTree({ self: ID.b, messagesPerSecond: 1000 })
