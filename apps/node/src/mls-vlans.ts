@@ -47,6 +47,7 @@ import {
   type VlanGroup,
 } from '@peertap/mls'
 import { FileStorage } from '@peertap/mls/file-storage'
+import { TokenBucket } from '@peertap/relay'
 import type { Switch } from '@peertap/switch'
 import type { Control, Link } from '@peertap/trunk'
 import { deriveVlanId } from '@peertap/vft'
@@ -82,6 +83,11 @@ const SETTLE_MS = 2_000
 const KEY_PACKAGE_RESEND_MS = 3_000
 /** Key packages kept per VLAN from peers not (yet) admitted, for `vlan add`. */
 const MAX_HELD_KEY_PACKAGES = 256
+/** Proposals a committer takes from one peer at once, then PROPOSALS_PER_SECOND (each costs a commit). */
+export const PROPOSALS_BURST = 5
+export const PROPOSALS_PER_SECOND = 0.2
+/** Peers a committer keeps a proposal allowance for; beyond, a new peer's proposals wait. */
+const MAX_PROPOSAL_PEERS = 1024
 /** A member that asked for its own update sends its proposal again this often until a commit applies it. */
 const UPDATE_RESEND_MS = 2_000
 /** A node answers each member's catch-up requests at most this often (an answer may be 1 MiB). */
@@ -133,8 +139,10 @@ export interface MlsVlanCounters {
   proposalsSent: number
   /** Committer: proposals recorded and committed. */
   proposalsCommitted: number
-  /** Committer: proposals refused (policy, malformed, not a committer now). */
+  /** Committer: proposals refused (policy, malformed, not a committer now, over the rate). */
   proposalsRefused: number
+  /** Committer: proposals refused unread because their sender was over PROPOSALS_PER_SECOND. */
+  proposalsRateLimited: number
   /** Member: commits that applied its own update (fresh leaf keys). */
   updatesApplied: number
   /** Owner: leases issued; admin: leases accepted. */
@@ -187,6 +195,8 @@ interface MlsVlan {
   acks: { epoch: number; waiting: Set<number>; timer: NodeJS.Timeout } | undefined
   /** Committer: when it last answered each member's catch-up request (by the clock). */
   readonly catchUpAnsweredAt: Map<string, number>
+  /** Committer: per peer that sent proposals, its allowance (PROPOSALS_PER_SECOND). */
+  readonly proposalBuckets: Map<string, TokenBucket>
   /** Member: the retry after a catch-up answer with a gap, and how long the next one waits. */
   catchUp: { waitMs: number; timer: NodeJS.Timeout | undefined }
   /** Serialises this VLAN's group operations with the switch changes that follow them. */
@@ -217,6 +227,7 @@ function emptyCounters(): MlsVlanCounters {
     proposalsSent: 0,
     proposalsCommitted: 0,
     proposalsRefused: 0,
+    proposalsRateLimited: 0,
     updatesApplied: 0,
     leasesIssued: 0,
     leasesAccepted: 0,
@@ -338,6 +349,7 @@ export class MlsVlans {
       keyPackage: undefined,
       lastKeyPackageAt: 0,
       catchUpAnsweredAt: new Map(),
+      proposalBuckets: new Map(),
       catchUp: { waitMs: CATCH_UP_RETRY_MS, timer: undefined },
       pending: undefined,
       settleTimer: undefined,
@@ -895,6 +907,16 @@ export class MlsVlans {
       vlan.counters.proposalsRefused++
       return
     }
+    // Each proposal costs a commit (and every member its processing), so a
+    // peer gets PROPOSALS_BURST and then one every 1/PROPOSALS_PER_SECOND s,
+    // checked before the signature. A refused update is sent again by its
+    // member (every 2 s until applied), so it goes through later.
+    if (!this.#proposalAllowed(vlan, link.id)) {
+      vlan.counters.proposalsRefused++
+      vlan.counters.proposalsRateLimited++
+      this.#host.log.debug({ vlan: vlan.name, peer: link.id }, 'proposal over the rate, refused')
+      return
+    }
     await this.#run(vlan, async () => {
       let summary: ProposalSummary
       try {
@@ -951,6 +973,27 @@ export class MlsVlans {
       const joiner = out.welcome !== undefined ? subject : undefined
       await this.#afterAddOrUpdate(vlan, out.bundle, out.welcome, joiner)
     })
+  }
+
+  /** Takes a token from `peer`'s proposal allowance; false if it has none. */
+  #proposalAllowed(vlan: MlsVlan, peer: string): boolean {
+    const now = this.#clock() / 1000
+    const buckets = vlan.proposalBuckets
+    let bucket = buckets.get(peer)
+    if (bucket === undefined) {
+      // Bounded: peers whose allowance is whole again hold nothing worth keeping.
+      if (buckets.size >= MAX_PROPOSAL_PEERS) {
+        for (const [id, b] of buckets) {
+          b.refill(now)
+          if (b.tokens >= b.burst) buckets.delete(id)
+        }
+        if (buckets.size >= MAX_PROPOSAL_PEERS) return false
+      }
+      bucket = new TokenBucket(PROPOSALS_PER_SECOND, PROPOSALS_BURST, now)
+      buckets.set(peer, bucket)
+    }
+    bucket.refill(now)
+    return bucket.take(1)
   }
 
   /** Admin: a lease from the owner (CONTROL 6); the package verifies it and stores it. */

@@ -14,7 +14,7 @@ import type { Control, Link } from '@peertap/trunk'
 import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../src/config.ts'
-import { MlsVlans } from '../src/mls-vlans.ts'
+import { MlsVlans, PROPOSALS_BURST, PROPOSALS_PER_SECOND } from '../src/mls-vlans.ts'
 
 interface Side {
   readonly peerId: string
@@ -155,6 +155,48 @@ describe('the MLS layer of two nodes in one process', () => {
       () => statusOf(member.mls!).counters.updatesApplied === 2,
     )
     expect(statusOf(owner.mls).epoch).toBe(joined + 3)
+    owner.mls.stop()
+    member.mls.stop()
+  }, 30_000)
+
+  it('commits a burst of proposals from one member, then refuses the next unread until its allowance refills', async () => {
+    const clock = { now: 1_000_000 }
+    const owner = await side()
+    const member = await side()
+    owner.mls = await open(
+      owner,
+      member,
+      { owner: 'self', members: [member.peerId] },
+      () => clock.now,
+    )
+    member.mls = await open(member, owner, { owner: owner.peerId }, () => clock.now)
+    member.mls.onLinkUp(member.link!)
+    await until('the member to join', () => statusOf(member.mls!).state === 'member')
+    const joined = statusOf(owner.mls).epoch!
+    await until('the member at the owner epoch', () => statusOf(member.mls!).epoch === joined)
+
+    // A member asking for update after update: each one a commit, up to the burst.
+    for (let i = 1; i <= PROPOSALS_BURST; i++) {
+      await member.mls.update('demo')
+      await until(`update ${i} applied`, () => statusOf(member.mls!).counters.updatesApplied === i)
+    }
+    expect(statusOf(owner.mls).counters.proposalsCommitted).toBe(PROPOSALS_BURST)
+    // The next, at the same moment: refused before its signature is read, no commit.
+    await member.mls.update('demo')
+    await until('the refusal', () => statusOf(owner.mls!).counters.proposalsRateLimited === 1)
+    await new Promise((r) => setTimeout(r, 100))
+    expect(statusOf(owner.mls).epoch).toBe(joined + PROPOSALS_BURST)
+    expect(statusOf(owner.mls).counters.proposalsCommitted).toBe(PROPOSALS_BURST)
+    // One allowance later the member's resend (every 2 s until applied) goes through.
+    clock.now += 1_000 / PROPOSALS_PER_SECOND
+    await new Promise((r) => setTimeout(r, 2_100))
+    member.mls.tick()
+    await until(
+      'the held update applied',
+      () => statusOf(member.mls!).counters.updatesApplied === PROPOSALS_BURST + 1,
+    )
+    expect(statusOf(owner.mls).counters.proposalsRateLimited).toBe(1)
+    expect(statusOf(owner.mls).epoch).toBe(joined + PROPOSALS_BURST + 1)
     owner.mls.stop()
     member.mls.stop()
   }, 30_000)
