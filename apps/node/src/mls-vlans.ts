@@ -357,15 +357,21 @@ export class MlsVlans {
       queue: Promise.resolve(),
       counters: emptyCounters(),
     }
+    /** The group's members (hex PeerIds) at `epoch`, as the owner's record last saw them. */
+    let recorded: { epoch: number; members: string[] } | undefined
     if (isOwner) {
       const stored = await this.#storage.read(`admitted-${vlan.vlanIdHex}`)
       if (stored !== undefined) {
         const changes = JSON.parse(Buffer.from(stored).toString()) as {
           added: string[]
           removed: string[]
+          epoch?: number
+          members?: string[]
         }
         for (const p of changes.added) vlan.changes.added.add(p)
         for (const p of changes.removed) vlan.changes.removed.add(p)
+        if (changes.epoch !== undefined && Array.isArray(changes.members))
+          recorded = { epoch: changes.epoch, members: changes.members }
       }
       for (const p of vlan.changes.added) vlan.admitted.add(p)
       for (const p of vlan.changes.removed) vlan.admitted.delete(p)
@@ -377,6 +383,20 @@ export class MlsVlans {
       vlan.group = group
       vlan.state = 'member'
       this.#host.sw.addVlan(name, group.epochKeys())
+      // The group record and the admission record are two writes: a crash
+      // between an admin's commit and the owner adopting it (or the
+      // owner's own commit and its record) leaves the group ahead. Adopt
+      // what changed since the record's epoch, so a member an admin
+      // removed is not admitted again by its next key package.
+      if (recorded !== undefined && recorded.epoch !== Number(group.epoch)) {
+        const now = new Set(group.members().map((m) => hex(m.peerId)))
+        await this.#adoptMembership(vlan, recorded.members, now)
+        await this.#storeChanges(vlan)
+        this.#host.log.info(
+          { vlan: name, from: recorded.epoch, to: Number(group.epoch) },
+          'admission record brought up to the group',
+        )
+      }
     } else {
       this.#host.sw.addVlan(name, noKeys())
       await this.#newKeyPackage(vlan)
@@ -554,11 +574,19 @@ export class MlsVlans {
     vlan.counters.proposalsSent++
   }
 
-  /** Stores the run-time admission changes (atomically, beside the group record). */
+  /**
+   * Stores the run-time admission changes (atomically, beside the group
+   * record), with the group's epoch and members as of now: a load that
+   * finds the group at another epoch adopts what changed since.
+   */
   async #storeChanges(vlan: MlsVlan): Promise<void> {
+    const group = vlan.group
     const json = JSON.stringify({
       added: [...vlan.changes.added],
       removed: [...vlan.changes.removed],
+      ...(group === undefined || group.removed
+        ? {}
+        : { epoch: Number(group.epoch), members: group.members().map((m) => hex(m.peerId)) }),
     })
     await this.#storage.write(`admitted-${vlan.vlanIdHex}`, Buffer.from(json))
   }
@@ -1101,6 +1129,7 @@ export class MlsVlans {
     for (const p of after) {
       if (was.has(p)) continue
       const peer = peerIdText(Buffer.from(p, 'hex'))
+      if (vlan.admitted.has(peer)) continue
       vlan.admitted.add(peer)
       vlan.changes.added.add(peer)
       vlan.changes.removed.delete(peer)

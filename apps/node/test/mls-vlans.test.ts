@@ -4,11 +4,11 @@
 // the VLAN's sealing are left out (the e2e tests cover them); this covers
 // the periodic self-update, whose timer the e2e overlay cannot wait for,
 // and what a stranger or a member far behind may and may not make a node do.
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { Switch } from '@peertap/switch'
 import type { Control, Link } from '@peertap/trunk'
 import { pino } from 'pino'
@@ -21,6 +21,8 @@ interface Side {
   readonly privateKey: Uint8Array
   mls?: MlsVlans | undefined
   link?: Link
+  /** Its state directory (kept across a restart). */
+  dir?: string
 }
 
 const dirs: string[] = []
@@ -35,8 +37,11 @@ async function side(): Promise<Side> {
 
 /** Opens `self`'s MLS layer with `mls` config, wired to `other` (both ways, async like a network). */
 async function open(self: Side, other: Side, mls: unknown, clock: () => number): Promise<MlsVlans> {
-  const dir = await mkdtemp(join(tmpdir(), 'peertap-mls-vlans-'))
-  dirs.push(dir)
+  if (self.dir === undefined) {
+    self.dir = await mkdtemp(join(tmpdir(), 'peertap-mls-vlans-'))
+    dirs.push(self.dir)
+  }
+  const dir = self.dir
   const config = parseConfig({
     stateDir: dir,
     vlans: [{ name: 'demo', mls, port: { type: 'tap', device: 'pt0' } }],
@@ -199,6 +204,40 @@ describe('the MLS layer of two nodes in one process', () => {
     expect(statusOf(owner.mls).epoch).toBe(joined + PROPOSALS_BURST + 1)
     owner.mls.stop()
     member.mls.stop()
+  }, 30_000)
+
+  it('brings an admission record left behind by a crash up to the group on load: a removed member stays out', async () => {
+    const clock = { now: 1_000_000 }
+    const owner = await side()
+    const member = await side()
+    const config = { owner: 'self', members: [member.peerId] }
+    owner.mls = await open(owner, member, config, () => clock.now)
+    member.mls = await open(member, owner, { owner: owner.peerId }, () => clock.now)
+    member.mls.onLinkUp(member.link!)
+    await until('the member to join', () => statusOf(member.mls!).state === 'member')
+    const joined = statusOf(owner.mls)
+    const hexOf = (peer: string) =>
+      Buffer.from(peerIdFromString(peer).toMultihash().bytes).toString('hex')
+    // The admission record as of the join: nobody removed.
+    const before = JSON.stringify({
+      added: [],
+      removed: [],
+      epoch: joined.epoch,
+      members: [owner.peerId, member.peerId].map(hexOf),
+    })
+    await owner.mls.remove('demo', member.peerId)
+    expect(statusOf(owner.mls).members).toEqual([owner.peerId])
+    // A crash between a commit that removed the member and the owner's
+    // record of it (as after an admin's commit): the group record is at the
+    // new epoch, the admission record still at the old one.
+    owner.mls.stop()
+    member.mls.stop()
+    await writeFile(join(owner.dir!, 'mls', `admitted-${joined.vlanId}`), before)
+    owner.mls = await open(owner, member, config, () => clock.now)
+    const reloaded = statusOf(owner.mls) as Status & { admitted: string[] }
+    expect(reloaded.epoch).toBe(joined.epoch! + 1)
+    expect(reloaded.admitted).not.toContain(member.peerId)
+    owner.mls.stop()
   }, 30_000)
 
   it("refuses a stranger's fragments, catch-up requests and point-to-point commits; answers a member at most once a second; tells a member behind its log nothing, once", async () => {
