@@ -91,7 +91,10 @@ export class DuplicateCache {
 
   /** Adds the tag that ends `sealed`, dropping its bucket's oldest. Call only after `has` was false. */
   add(sealed: Uint8Array): void {
-    if (this.#lastSealed !== sealed && !this.#locate(sealed)) return
+    // Without the `has` just before (for this frame), look first: a held
+    // tag stays as it is, and `has` leaves where to put a new one.
+    if (this.#lastSealed !== sealed && this.has(sealed)) return
+    if (this.#lastSealed !== sealed) return // a zero fingerprint: never held
     this.#lastSealed = undefined
     this.#insert(this.#lastBase, this.#lastHi, this.#lastLo)
   }
@@ -111,21 +114,5 @@ export class DuplicateCache {
     this.#slots.fill(0)
     this.#size = 0
     this.#lastSealed = undefined
-  }
-
-  /** Computes bucket and fingerprint of `sealed` without looking; false for a tag never held. */
-  #locate(sealed: Uint8Array): boolean {
-    const at = sealed.length - TAG_LENGTH
-    const w0 = word(sealed, at)
-    const w1 = word(sealed, at + 4)
-    const w2 = word(sealed, at + 8)
-    const w3 = word(sealed, at + 12)
-    const hi = mix4(this.#seed, w0, w1, w2, w3)
-    const lo = mix4(this.#seed2, w0, w1, w2, w3)
-    if ((hi | lo) === 0) return false
-    this.#lastHi = hi
-    this.#lastLo = lo
-    this.#lastBase = (hi & this.#bucketMask) * BUCKET_WORDS
-    return true
   }
 }
