@@ -95,27 +95,39 @@ async function until(what: string, check: () => boolean, timeoutMs = 10_000): Pr
   }
 }
 
+/**
+ * An owner and a member (config `members: [member]`, plus `extra` for
+ * each side) with their MLS layers open and the member joined.
+ */
+async function joinedPair(
+  clock: { now: number },
+  extra: { owner?: object; member?: object } = {},
+): Promise<{ owner: Side; member: Side; epoch: number }> {
+  const owner = await side()
+  const member = await side()
+  const ownerConfig = { owner: 'self', members: [member.peerId], ...extra.owner }
+  owner.mls = await open(owner, member, ownerConfig, () => clock.now)
+  const memberConfig = { owner: owner.peerId, ...extra.member }
+  member.mls = await open(member, owner, memberConfig, () => clock.now)
+  member.mls.onLinkUp(member.link!) // sends its key package
+  await until('the member to join', () => statusOf(member.mls!).state === 'member')
+  const epoch = statusOf(owner.mls).epoch!
+  await until('the member at the owner epoch', () => statusOf(member.mls!).epoch === epoch)
+  return { owner, member, epoch }
+}
+
 describe('the MLS layer of two nodes in one process', () => {
   it("periodic self-update (config updateSeconds): the member's Update proposal, then the owner's commit, each when its timer runs out", async () => {
     const clock = { now: 1_000_000 }
-    const owner = await side()
-    const member = await side()
-    owner.mls = await open(
+    const {
       owner,
       member,
-      { owner: 'self', members: [member.peerId], updateSeconds: 600 },
-      () => clock.now,
-    )
-    member.mls = await open(
-      member,
-      owner,
-      { owner: owner.peerId, updateSeconds: 300 },
-      () => clock.now,
-    )
-    member.mls.onLinkUp(member.link!) // sends its key package
-    await until('the member to join', () => statusOf(member.mls!).state === 'member')
-    const joined = statusOf(owner.mls).epoch!
-    await until('the member at the owner epoch', () => statusOf(member.mls!).epoch === joined)
+      epoch: joined,
+    } = await joinedPair(clock, {
+      owner: { updateSeconds: 600 },
+      member: { updateSeconds: 300 },
+    })
+    if (owner.mls === undefined || member.mls === undefined) throw new Error('not open')
 
     // Before the timers run out, ticks change nothing.
     clock.now += 299_000
@@ -166,19 +178,8 @@ describe('the MLS layer of two nodes in one process', () => {
 
   it('commits a burst of proposals from one member, then refuses the next unread until its allowance refills', async () => {
     const clock = { now: 1_000_000 }
-    const owner = await side()
-    const member = await side()
-    owner.mls = await open(
-      owner,
-      member,
-      { owner: 'self', members: [member.peerId] },
-      () => clock.now,
-    )
-    member.mls = await open(member, owner, { owner: owner.peerId }, () => clock.now)
-    member.mls.onLinkUp(member.link!)
-    await until('the member to join', () => statusOf(member.mls!).state === 'member')
-    const joined = statusOf(owner.mls).epoch!
-    await until('the member at the owner epoch', () => statusOf(member.mls!).epoch === joined)
+    const { owner, member, epoch: joined } = await joinedPair(clock)
+    if (owner.mls === undefined || member.mls === undefined) throw new Error('not open')
 
     // A member asking for update after update: each one a commit, up to the burst.
     for (let i = 1; i <= PROPOSALS_BURST; i++) {
@@ -208,13 +209,9 @@ describe('the MLS layer of two nodes in one process', () => {
 
   it('brings an admission record left behind by a crash up to the group on load: a removed member stays out', async () => {
     const clock = { now: 1_000_000 }
-    const owner = await side()
-    const member = await side()
+    const { owner, member } = await joinedPair(clock)
+    if (owner.mls === undefined || member.mls === undefined) throw new Error('not open')
     const config = { owner: 'self', members: [member.peerId] }
-    owner.mls = await open(owner, member, config, () => clock.now)
-    member.mls = await open(member, owner, { owner: owner.peerId }, () => clock.now)
-    member.mls.onLinkUp(member.link!)
-    await until('the member to join', () => statusOf(member.mls!).state === 'member')
     const joined = statusOf(owner.mls)
     const hexOf = (peer: string) =>
       Buffer.from(peerIdFromString(peer).toMultihash().bytes).toString('hex')
