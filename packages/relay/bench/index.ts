@@ -7,7 +7,7 @@
 //
 // At 100k subscriptions the work is memory-bound, and on this VM a process
 // lands in a fast or a slow mode (about 2x apart, steady within the
-// process: where its memory happens to lie), so the 64-byte cases at 100k
+// process; most likely where its memory lies, README), so the 64-byte cases at 100k
 // run in PROCESSES processes of their own and print the median of their
 // medians with the spread.
 import { execFileSync } from 'node:child_process'
