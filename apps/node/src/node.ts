@@ -246,10 +246,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           if (trace)
             log.trace({ vlan: vlan.name, read: batch.count, sealed: sealed.length }, 'port batch')
           if (sealed.length === 0) return
+          const bytesBefore = table.counters.bytesIn
           forward(LOCAL, sealed)
-          let bytes = 0
-          for (const frame of sealed) bytes += frame.sealed.length
-          scavenges.note(bytes)
+          scavenges.note(table.counters.bytesIn - bytesBefore)
         },
         { onError: (error) => log.error({ err: error, device: port.device }, 'TAP read failed') },
       )

@@ -292,10 +292,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       return
     }
     if (trace) Object.assign(dropsBefore, table.counters.frameDrops)
-    let bytes = 0
-    for (const frame of frames) bytes += frame.sealed.length
-    scavenges.note(bytes)
+    const bytesBefore = table.counters.bytesIn
     table.route(link.id, frames, now(), routeBatch)
+    scavenges.note(table.counters.bytesIn - bytesBefore)
     for (let o = 0; o < routeBatch.length; o++) {
       const output = routeBatch.outputs[o]!
       const out = trunk.getLink(output.neighbour)
