@@ -338,4 +338,5 @@ export interface NodeStatus {
   vlans: Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }>
   table: TableCounters
   trunk: { linksUp: number; linksDown: number; closeReasons: Record<string, number> }
+  scavenges: { scavenges: number; seconds: number }
 }

@@ -180,6 +180,10 @@ describe.skipIf(!can.ok)(
         const sent = (await overlay.status('a')).vlans.demo!
         expect(sent.sealedOffload).toBeGreaterThan(0)
         expect(sent.sealed).toBeLessThan((50 * 1024 * 1024) / 1400)
+        // Both nodes paced young-generation collections by the bytes they
+        // carried (one per 4 MiB: A sealed 50 MiB, B received them).
+        for (const host of ['a', 'b'])
+          expect((await overlay.status(host)).scavenges.scavenges, host).toBeGreaterThanOrEqual(10)
 
         capture.kill('SIGTERM')
         await new Promise((r) => capture.once('exit', r))

@@ -416,6 +416,10 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       const log = relay.log.join('\n')
       expect(log).toContain('"msg":"route"') // --trace logged forwarding decisions
       expect(metrics).toMatch(/^peertap_relay_table_frames_forwarded \d+/m)
+      // The relay paced young-generation collections by the bytes it carried
+      // (one per 4 MiB: about 12 for 50 MiB in, more with the ACKs and pings).
+      const scavenges = Number(/^peertap_relay_scavenges_scavenges (\d+)/m.exec(metrics)?.[1])
+      expect(scavenges).toBeGreaterThanOrEqual(10)
       for (const reason of ['rate_frames', 'rate_bytes', 'no_proof', 'proof_mismatch', 'denied'])
         expect(metrics).toMatch(new RegExp(`^peertap_relay_table_frame_drops_${reason} `, 'm'))
       const texts = { status, metrics, log }
