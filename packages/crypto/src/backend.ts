@@ -3,6 +3,8 @@
  * node:crypto (OpenSSL, AES-NI; the data path) and @noble/ciphers (pure JS,
  * portable). A backend prepares a key once and then runs many frames under it.
  */
+
+import { Buffer } from 'node:buffer'
 import {
   type Cipheriv,
   createCipheriv,
@@ -201,4 +203,225 @@ export const nobleBackend: CryptoBackend = {
     checkKey(hpKey)
     return new NobleHeaderMaskKey(hpKey)
   },
+}
+
+/**
+ * AES-256-GCM under one key prepared once, one call per message: the
+ * primitive a faster backend is built on ({@link aesBackend}), and what the
+ * trunk's datagram hop protection uses. Tags are 16 bytes, nonces 12.
+ */
+export interface Aes256Gcm {
+  /**
+   * Encrypts `src[start, end)` with AAD `aad ‖ aad2` (aad2 may be undefined)
+   * and writes the ciphertext to `dst` at `dstOffset`, the tag right after
+   * it. `src` and `dst` may be the same bytes at the same offset (in place).
+   * Throws only on misuse (a range outside its array).
+   */
+  seal(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    aad2: Uint8Array | undefined,
+    src: Uint8Array,
+    start: number,
+    end: number,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): void
+  /**
+   * Opens `src[start, end)` whose tag is `src[end, end + 16)`, with AAD
+   * `aad ‖ aad2`, writing the plaintext to `dst` at `dstOffset` (in place
+   * allowed). Returns false when the tag does not verify; `dst`'s range then
+   * holds no plaintext. Throws only on misuse.
+   */
+  open(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    aad2: Uint8Array | undefined,
+    src: Uint8Array,
+    start: number,
+    end: number,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): boolean
+}
+
+/** AES-256-ECB under one key: whole 16-byte blocks of `src` into `dst` (at least as long). */
+export interface Aes256Ecb {
+  encrypt(src: Uint8Array, dst: Uint8Array): void
+}
+
+/**
+ * A source of AES-256 keys prepared once, e.g. the OpenSSL primitives of
+ * the @peertap/tap addon (`tapAes`), or {@link nodeAes}.
+ */
+export interface AesPrimitives {
+  readonly name: string
+  gcm(key: Uint8Array): Aes256Gcm
+  ecb(key: Uint8Array): Aes256Ecb
+}
+
+class NodeGcm implements Aes256Gcm {
+  readonly #key: KeyObject
+
+  constructor(key: Uint8Array) {
+    this.#key = createSecretKey(key)
+  }
+
+  seal(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    aad2: Uint8Array | undefined,
+    src: Uint8Array,
+    start: number,
+    end: number,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): void {
+    checkRange(src, start, end)
+    checkRange(dst, dstOffset, dstOffset + end - start + TAG_LENGTH)
+    const cipher = createCipheriv(GCM, this.#key, nonce, GCM_OPTIONS)
+    cipher.setAAD(aad)
+    if (aad2 !== undefined) cipher.setAAD(aad2)
+    const ct = cipher.update(src.subarray(start, end))
+    cipher.final()
+    dst.set(ct, dstOffset)
+    dst.set(cipher.getAuthTag(), dstOffset + ct.length)
+  }
+
+  open(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    aad2: Uint8Array | undefined,
+    src: Uint8Array,
+    start: number,
+    end: number,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): boolean {
+    checkRange(src, start, end + TAG_LENGTH)
+    checkRange(dst, dstOffset, dstOffset + end - start)
+    const decipher = createDecipheriv(GCM, this.#key, nonce, GCM_OPTIONS)
+    decipher.setAAD(aad)
+    if (aad2 !== undefined) decipher.setAAD(aad2)
+    decipher.setAuthTag(src.subarray(end, end + TAG_LENGTH))
+    const pt = decipher.update(src.subarray(start, end))
+    try {
+      decipher.final()
+    } catch {
+      return false
+    }
+    dst.set(pt, dstOffset)
+    return true
+  }
+}
+
+function checkRange(a: Uint8Array, start: number, end: number): void {
+  if (
+    !Number.isInteger(start) ||
+    !Number.isInteger(end) ||
+    start < 0 ||
+    start > end ||
+    end > a.length
+  ) {
+    throw new InvalidArgumentError('a range outside its array')
+  }
+}
+
+class NodeEcb implements Aes256Ecb {
+  readonly #ecb: Cipheriv
+
+  constructor(key: Uint8Array) {
+    this.#ecb = createCipheriv('aes-256-ecb', createSecretKey(key), null)
+    this.#ecb.setAutoPadding(false)
+  }
+
+  encrypt(src: Uint8Array, dst: Uint8Array): void {
+    if (src.length % 16 !== 0 || dst.length < src.length) {
+      throw new InvalidArgumentError('whole 16-byte blocks and room for them')
+    }
+    dst.set(this.#ecb.update(src))
+  }
+}
+
+/** {@link AesPrimitives} on node:crypto: a cipher object per GCM message. */
+export const nodeAes: AesPrimitives = {
+  name: 'node:crypto',
+  gcm(key) {
+    checkKey(key)
+    return new NodeGcm(key)
+  },
+  ecb(key) {
+    checkKey(key)
+    return new NodeEcb(key)
+  },
+}
+
+/**
+ * Plaintexts that open() returns come from Buffer's pool: one allocation in
+ * an 8 KiB slab, where a `new Uint8Array` over 64 bytes would get a backing
+ * store of its own from the allocator.
+ */
+class PrimitiveAeadKey implements AeadKey {
+  readonly #gcm: Aes256Gcm
+
+  constructor(gcm: Aes256Gcm) {
+    this.#gcm = gcm
+  }
+
+  seal(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): void {
+    this.#gcm.seal(nonce, aad, undefined, plaintext, 0, plaintext.length, out, offset)
+  }
+
+  open(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    src: Uint8Array,
+    start: number,
+    tagStart: number,
+    _tag: Uint8Array,
+  ): Uint8Array | undefined {
+    const pt = Buffer.allocUnsafe(tagStart - start)
+    return this.#gcm.open(nonce, aad, undefined, src, start, tagStart, pt, 0) ? pt : undefined
+  }
+}
+
+class PrimitiveHeaderMaskKey implements HeaderMaskKey {
+  readonly #ecb: Aes256Ecb
+  #out = new Uint8Array(16 * 64)
+
+  constructor(ecb: Aes256Ecb) {
+    this.#ecb = ecb
+  }
+
+  mask(samples: Uint8Array): Uint8Array {
+    if (this.#out.length < samples.length) this.#out = new Uint8Array(samples.length * 2)
+    const out = this.#out.subarray(0, samples.length)
+    this.#ecb.encrypt(samples, out)
+    return out
+  }
+}
+
+/**
+ * A backend over AES primitives (e.g. `tapAes` from @peertap/tap: OpenSSL
+ * contexts made once per key, one native call per frame). Same bytes as
+ * {@link nodeBackend}.
+ */
+export function aesBackend(primitives: AesPrimitives): CryptoBackend {
+  return {
+    name: `${primitives.name} primitives`,
+    aeadKey(key) {
+      checkKey(key)
+      return new PrimitiveAeadKey(primitives.gcm(key))
+    },
+    headerMaskKey(hpKey) {
+      checkKey(hpKey)
+      return new PrimitiveHeaderMaskKey(primitives.ecb(hpKey))
+    },
+  }
 }

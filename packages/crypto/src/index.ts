@@ -36,9 +36,14 @@
 // Data path (keys, KIDs, header, seal/open, replay window): exports below this line.
 export {
   type AeadKey,
+  type Aes256Ecb,
+  type Aes256Gcm,
+  type AesPrimitives,
+  aesBackend,
   type CryptoBackend,
   type HeaderMaskKey,
   nobleBackend,
+  nodeAes,
   nodeBackend,
 } from './backend.ts'
 export {

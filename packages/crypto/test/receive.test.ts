@@ -2,12 +2,14 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  aesBackend,
   DROP_REASONS,
   derivePskEpochSecrets,
   FrameReceiver,
   FrameSender,
   mlsKid,
   nobleBackend,
+  nodeAes,
   nodeBackend,
   parseMlsKid,
   type ReceiveCounters,
@@ -19,7 +21,7 @@ const vft = new Uint8Array(16).map((_, i) => 0x10 + i)
 const pt = (n = 64, seed = 0) => new Uint8Array(n).map((_, i) => (i + seed) & 0xff)
 const total = (c: ReceiveCounters) => Object.values(c).reduce((a, b) => a + b, 0)
 
-describe.each([nodeBackend, nobleBackend])('on $name', (backend) => {
+describe.each([nodeBackend, nobleBackend, aesBackend(nodeAes)])('on $name', (backend) => {
   const mlsSender = (generation = 7, leafIndex = 3, epoch = 5) =>
     new FrameSender({ kind: 'mls', secrets, backend, leafIndex, epoch, generation })
   const mlsReceiver = (extra: { acceptLeaf?: (l: number) => boolean; maxKids?: number } = {}) =>

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
+  aesBackend,
   type CryptoBackend,
   deriveKey,
   derivePskEpochSecrets,
@@ -17,6 +18,7 @@ import {
   FrameSender,
   HeaderProtection,
   nobleBackend,
+  nodeAes,
   nodeBackend,
   openPayload,
   SenderKey,
@@ -27,7 +29,7 @@ import seal from './vectors/seal.json' with { type: 'json' }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'))
-const backends: CryptoBackend[] = [nodeBackend, nobleBackend]
+const backends: CryptoBackend[] = [nodeBackend, nobleBackend, aesBackend(nodeAes)]
 
 function has(cmd: string, args: string[]): boolean {
   try {

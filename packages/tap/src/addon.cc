@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "aead.h"
 #include "poller.h"
 #include "reader.h"
 #include "tun.h"
@@ -593,6 +594,10 @@ napi_value Init(napi_env env, napi_value exports) {
     napi_value fn;
     CHECK_NAPI(env, napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn));
     CHECK_NAPI(env, napi_set_named_property(env, exports, f.name, fn));
+  }
+  if (!RegisterAead(env, exports)) {
+    ThrowIfNone(env, "internal Node-API failure: RegisterAead");
+    return nullptr;
   }
   // The flag values index.ts passes to open(), from <linux/if_tun.h>.
   napi_value flags;

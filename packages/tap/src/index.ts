@@ -5,7 +5,9 @@
  * background thread, write frames in batches, read its multicast list.
  * Device I/O only: no protocol logic. Also a UDP socket with batched I/O
  * (`openUdp`: recvmmsg on the same background reader, sendmmsg per batch),
- * which node:dgram cannot do.
+ * which node:dgram cannot do, and AES-256-GCM/ECB keys that keep their
+ * OpenSSL contexts (`opensslAes`: one native call per message, where
+ * node:crypto makes a cipher object per message).
  *
  * Needs Linux, /dev/net/tun and CAP_NET_ADMIN (to create a device or change
  * its link). Errors are {@link TapError}s with a stable `code`.
@@ -28,6 +30,7 @@
  * @packageDocumentation
  */
 
+export { type OpensslAes, OpensslEcb, OpensslGcm, opensslAes } from './aead.ts'
 export {
   BATCH_FRAMES,
   FRAME_MAX,

@@ -5,7 +5,7 @@ import { TapError } from './errors.ts'
  * The addon's private interface (src/addon.cc). Failing system calls throw
  * an Error with `errno` and `syscall`; device.ts turns them into TapErrors.
  */
-export interface Native {
+export interface Native extends NativeAead {
   open(clonePath: string, name: string, flags: number): { fd: number; name: string }
   close(fd: number): void
   setOffload(fd: number, offloads: number): void
@@ -73,6 +73,39 @@ export interface Native {
   ): { handle: ReaderHandle; pool: ArrayBuffer; dataOffset: number; slotBytes: number }
   flags: { IFF_TUN: number; IFF_TAP: number; IFF_NO_PI: number; IFF_VNET_HDR: number }
   offloads: { TUN_F_CSUM: number; TUN_F_TSO4: number; TUN_F_TSO6: number; TUN_F_TSO_ECN: number }
+}
+
+declare const aeadHandle: unique symbol
+/** An opaque native AES key. */
+export type AeadHandle = { readonly [aeadHandle]: true }
+
+/** The addon's AES functions (src/aead.cc). */
+export interface NativeAead {
+  gcmKey(key: Uint8Array): AeadHandle
+  gcmSeal(
+    h: AeadHandle,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    aad2: Uint8Array | undefined,
+    src: Uint8Array,
+    start: number,
+    end: number,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): void
+  gcmOpen(
+    h: AeadHandle,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    aad2: Uint8Array | undefined,
+    src: Uint8Array,
+    start: number,
+    end: number,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): boolean
+  ecbKey(key: Uint8Array): AeadHandle
+  ecbEncrypt(h: AeadHandle, src: Uint8Array, dst: Uint8Array): void
 }
 
 declare const readerHandle: unique symbol
