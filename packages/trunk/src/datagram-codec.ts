@@ -12,14 +12,9 @@
  * Opening never throws and never changes state: it returns a drop reason,
  * and the caller updates the replay window only after the tag checks.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createSecretKey,
-  hkdfSync,
-  type KeyObject,
-} from 'node:crypto'
+import { hkdfSync } from 'node:crypto'
 import { isIPv4, isIPv6 } from 'node:net'
+import { type Aes256Gcm, type AesPrimitives, nodeAes } from '@peertap/crypto'
 import type { Frame } from './codec.ts'
 import {
   DGRAM_COUNTER_LIMIT,
@@ -161,17 +156,18 @@ export function receiverIndexOf(buf: Uint8Array): number {
 }
 
 /**
- * Seals datagrams for one direction: the peer's receiver index, a KeyObject
- * made once, a nonce buffer reused, a counter from 0 (spec 13 §3).
+ * Seals datagrams for one direction: the peer's receiver index, a key
+ * prepared once (`aes`: node:crypto by default, or an application's faster
+ * primitives), a nonce buffer reused, a counter from 0 (spec 13 §3).
  */
 export class DatagramSealer {
-  readonly #key: KeyObject
+  readonly #gcm: Aes256Gcm
   readonly #receiverIndex: number
   readonly #nonce = Buffer.alloc(12)
   #counter = 0
 
-  constructor(key: Uint8Array, receiverIndex: number) {
-    this.#key = createSecretKey(key)
+  constructor(key: Uint8Array, receiverIndex: number, aes: AesPrimitives = nodeAes) {
+    this.#gcm = aes.gcm(key)
     this.#receiverIndex = receiverIndex
   }
 
@@ -190,17 +186,21 @@ export class DatagramSealer {
     const sealed = frame.sealed
     const out = Buffer.allocUnsafe(DGRAM_DATA_OVERHEAD + sealed.length)
     this.#header(out, DGRAM_DATA)
-    const cipher = createCipheriv('aes-256-gcm', this.#key, this.#nonce)
-    cipher.setAAD(out.subarray(0, DGRAM_HEADER_LENGTH))
-    cipher.setAAD(sealed)
-    // hop ‖ VFT is 17 bytes: build it in place, then encrypt it in place.
-    const hv = out.subarray(DGRAM_HEADER_LENGTH, DGRAM_HEADER_LENGTH + FRAME_HEADER_LENGTH)
-    hv[0] = frame.hopLimit
-    hv.set(frame.vft, 1)
-    hv.set(cipher.update(hv))
-    cipher.final()
-    out.set(cipher.getAuthTag(), DGRAM_HEADER_LENGTH + FRAME_HEADER_LENGTH)
+    // hop ‖ VFT is 17 bytes: build it in place, then encrypt it in place, the tag after it.
+    out[DGRAM_HEADER_LENGTH] = frame.hopLimit
+    out.set(frame.vft, DGRAM_HEADER_LENGTH + 1)
     out.set(sealed, DGRAM_DATA_OVERHEAD)
+    const hvEnd = DGRAM_HEADER_LENGTH + FRAME_HEADER_LENGTH
+    this.#gcm.seal(
+      this.#nonce,
+      out.subarray(0, DGRAM_HEADER_LENGTH),
+      sealed,
+      out,
+      DGRAM_HEADER_LENGTH,
+      hvEnd,
+      out,
+      DGRAM_HEADER_LENGTH,
+    )
     return out
   }
 
@@ -223,11 +223,16 @@ export class DatagramSealer {
     if (this.#counter >= DGRAM_COUNTER_LIMIT) return undefined
     const out = Buffer.allocUnsafe(DGRAM_HEADER_LENGTH + plain.length + DGRAM_TAG_LENGTH)
     this.#header(out, type)
-    const cipher = createCipheriv('aes-256-gcm', this.#key, this.#nonce)
-    cipher.setAAD(out.subarray(0, DGRAM_HEADER_LENGTH))
-    out.set(cipher.update(plain), DGRAM_HEADER_LENGTH)
-    cipher.final()
-    out.set(cipher.getAuthTag(), DGRAM_HEADER_LENGTH + plain.length)
+    this.#gcm.seal(
+      this.#nonce,
+      out.subarray(0, DGRAM_HEADER_LENGTH),
+      undefined,
+      plain,
+      0,
+      plain.length,
+      out,
+      DGRAM_HEADER_LENGTH,
+    )
     return out
   }
 
@@ -246,15 +251,16 @@ export class DatagramSealer {
  * (spec 13 §3, after 04-sealed-payload.md §6).
  */
 export class DatagramOpener {
-  readonly #key: KeyObject
+  readonly #gcm: Aes256Gcm
   readonly #nonce = Buffer.alloc(12)
   readonly #replay: { check(counter: number): 'replay' | 'too-old' | undefined }
 
   constructor(
     key: Uint8Array,
     replay: { check(counter: number): 'replay' | 'too-old' | undefined },
+    aes: AesPrimitives = nodeAes,
   ) {
-    this.#key = createSecretKey(key)
+    this.#gcm = aes.gcm(key)
     this.#replay = replay
   }
 
@@ -263,7 +269,6 @@ export class DatagramOpener {
     const type = buf[0]!
     const counter = ((buf[5]! << 24) | (buf[6]! << 16) | (buf[7]! << 8) | buf[8]!) >>> 0
     if (counter > DGRAM_COUNTER_LIMIT) return 'malformed'
-    const header = buf.subarray(0, DGRAM_HEADER_LENGTH)
     switch (type) {
       case DGRAM_DATA: {
         if (buf.length < DGRAM_DATA_OVERHEAD + SEALED_MIN_LENGTH) return 'malformed'
@@ -271,10 +276,10 @@ export class DatagramOpener {
         if (seen !== undefined) return seen
         const sealed = buf.subarray(DGRAM_DATA_OVERHEAD)
         const plain = this.#decrypt(
-          header,
+          buf,
           sealed,
-          buf.subarray(DGRAM_HEADER_LENGTH, DGRAM_HEADER_LENGTH + FRAME_HEADER_LENGTH),
-          buf.subarray(DGRAM_HEADER_LENGTH + FRAME_HEADER_LENGTH, DGRAM_DATA_OVERHEAD),
+          DGRAM_HEADER_LENGTH,
+          DGRAM_HEADER_LENGTH + FRAME_HEADER_LENGTH,
           counter,
         )
         if (plain === undefined) return 'auth'
@@ -296,13 +301,7 @@ export class DatagramOpener {
         const seen = this.#replay.check(counter)
         if (seen !== undefined) return seen
         const end = buf.length - DGRAM_TAG_LENGTH
-        const plain = this.#decrypt(
-          header,
-          undefined,
-          buf.subarray(DGRAM_HEADER_LENGTH, end),
-          buf.subarray(end),
-          counter,
-        )
+        const plain = this.#decrypt(buf, undefined, DGRAM_HEADER_LENGTH, end, counter)
         if (plain === undefined) return 'auth'
         const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength)
         const nonce = view.getBigUint64(0)
@@ -314,24 +313,17 @@ export class DatagramOpener {
     }
   }
 
+  /** Opens buf[start, end) whose tag is buf[end, end + 16); the plaintext in a new buffer. */
   #decrypt(
-    header: Uint8Array,
+    buf: Uint8Array,
     aad2: Uint8Array | undefined,
-    ciphertext: Uint8Array,
-    tag: Uint8Array,
+    start: number,
+    end: number,
     counter: number,
   ): Buffer | undefined {
     this.#nonce.writeUInt32BE(counter, 8)
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, this.#nonce)
-    decipher.setAAD(header)
-    if (aad2 !== undefined) decipher.setAAD(aad2)
-    decipher.setAuthTag(tag)
-    const plain = decipher.update(ciphertext)
-    try {
-      decipher.final()
-    } catch {
-      return undefined
-    }
-    return plain
+    const plain = Buffer.allocUnsafe(end - start)
+    const header = buf.subarray(0, DGRAM_HEADER_LENGTH)
+    return this.#gcm.open(this.#nonce, header, aad2, buf, start, end, plain, 0) ? plain : undefined
   }
 }

@@ -23,7 +23,7 @@
  * SUB/UNSUB, CONTROL and PING (`ping()`) always use the stream link.
  */
 import type { Logger } from '@libp2p/interface'
-import { ReplayWindow } from '@peertap/crypto'
+import { type AesPrimitives, ReplayWindow } from '@peertap/crypto'
 import type { Control, Frame, Subscription } from './codec.ts'
 import {
   CONTROL_DATAGRAM_OFFER,
@@ -141,6 +141,8 @@ export interface DatagramLinkInit {
   transport: DatagramTransport
   receiver: LinkReceiver
   cost: number
+  /** AES-256-GCM for hop protection (default node:crypto). */
+  aes?: AesPrimitives
   log: Logger
   /** Called when the path goes up or is lost. */
   onStateChange?: (link: DatagramLink) => void
@@ -328,9 +330,14 @@ export class DatagramLink implements Link {
     this.#sealer = new DatagramSealer(
       derivePathKey(local.pathKey, remote.pathKey),
       remote.receiverIndex,
+      this.#init.aes,
     )
     this.#replay = new ReplayWindow()
-    this.#opener = new DatagramOpener(derivePathKey(remote.pathKey, local.pathKey), this.#replay)
+    this.#opener = new DatagramOpener(
+      derivePathKey(remote.pathKey, local.pathKey),
+      this.#replay,
+      this.#init.aes,
+    )
     this.#pings.clear()
     this.#outstandingSince = undefined
   }

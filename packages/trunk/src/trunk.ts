@@ -18,6 +18,7 @@ import {
   TypedEventEmitter,
 } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { AesPrimitives } from '@peertap/crypto'
 import type { Role } from './codec.ts'
 import {
   CAP_DATAGRAM_LINK,
@@ -78,6 +79,13 @@ export interface DatagramLinkOptions {
    * `@peertap/tap`'s `openUdp`) passes it here; the wire is the same.
    */
   socket?: DatagramSocketFactory
+  /**
+   * AES-256-GCM for the hop protection of each datagram (default:
+   * node:crypto, a cipher object per datagram). An application with
+   * primitives that keep a key's context (`@peertap/tap`'s `opensslAes()`)
+   * passes them here; the wire is the same.
+   */
+  aes?: AesPrimitives
 }
 
 export interface TrunkProtocolInit {
@@ -434,6 +442,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       transport: endpoint,
       receiver: this.#receiver,
       cost: options.cost ?? DEFAULT_DATAGRAM_LINK_COST,
+      ...(options.aes === undefined ? {} : { aes: options.aes }),
       log: this.#log,
     })
     endpoint.register(d)

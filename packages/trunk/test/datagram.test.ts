@@ -1,6 +1,7 @@
+import { createCipheriv } from 'node:crypto'
 import { createSocket } from 'node:dgram'
-import { ReplayWindow } from '@peertap/crypto'
-import { openUdp } from '@peertap/tap'
+import { nodeAes, ReplayWindow } from '@peertap/crypto'
+import { opensslAes, openUdp } from '@peertap/tap'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   CONTROL_DATAGRAM_OFFER,
@@ -98,6 +99,34 @@ describe('datagram codec (spec 13 §2-§4)', () => {
     expect(new DatagramOpener(derivePathKey(key(2), key(1)), new ReplayWindow()).open(d)).toBe(
       'auth',
     )
+  })
+
+  it('makes the same datagrams on node:crypto and on the addon, as spec 13 §3 lays them out', () => {
+    const k = derivePathKey(key(5), key(6))
+    const [frame] = makeFrames(1, 80, 3) as [Frame]
+    const viaNode = new DatagramSealer(k, 77, nodeAes)
+    const viaAddon = new DatagramSealer(k, 77, opensslAes())
+    for (let i = 0; i < 3; i++) {
+      const d = viaNode.sealData(frame)!
+      expect(d.toString('hex')).toBe(viaAddon.sealData(frame)!.toString('hex'))
+      // GCM(hop ‖ VFT) ‖ tag ‖ sealed, aad = header ‖ sealed, nonce = 0^8 ‖ counter.
+      const nonce = Buffer.alloc(12)
+      nonce.writeUInt32BE(i, 8)
+      const c = createCipheriv('aes-256-gcm', k, nonce)
+      c.setAAD(Buffer.concat([d.subarray(0, DGRAM_HEADER_LENGTH), frame.sealed]))
+      const hv = Buffer.concat([Buffer.from([frame.hopLimit]), frame.vft])
+      const body = Buffer.concat([c.update(hv), c.final(), c.getAuthTag()])
+      expect(d.subarray(DGRAM_HEADER_LENGTH, DGRAM_DATA_OVERHEAD).toString('hex')).toBe(
+        body.toString('hex'),
+      )
+      // Each opens the other's.
+      const a = new DatagramOpener(k, new ReplayWindow(), nodeAes).open(d)
+      const b = new DatagramOpener(k, new ReplayWindow(), opensslAes()).open(d)
+      expect(a).toEqual(b)
+      expect(typeof a).toBe('object')
+    }
+    const pings = [viaNode.sealPing(5n, 200)!, viaAddon.sealPing(5n, 200)!]
+    expect(pings[0]!.toString('hex')).toBe(pings[1]!.toString('hex'))
   })
 
   it('seals PING and PONG; a PING carries its padding and the PONG the size it saw', () => {
