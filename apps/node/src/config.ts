@@ -170,6 +170,13 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
+  /**
+   * The AES implementation of the data path (frames sealed end to end, the
+   * datagram link's hop protection): `addon` (the tap addon's OpenSSL
+   * contexts, kept per key), `node` (node:crypto, a cipher object per
+   * frame), or `auto` (the addon when it is built). Same bytes either way.
+   */
+  aes: v.optional(v.picklist(['auto', 'addon', 'node']), 'auto'),
   status: statusSection(7480),
   log: logSection,
 })

@@ -14,6 +14,7 @@ import type { ReceiveCounters } from '@peertap/crypto'
 import type { TableCounters } from '@peertap/relay'
 import type { VlanCounters } from '@peertap/switch'
 import { Topology } from '@peertap/tool-netns'
+import type { AesKind } from './aes.ts'
 import type { RelayHost } from './relay-harness.ts'
 
 export type Transport = 'tcp' | 'quic' | 'ws'
@@ -42,6 +43,12 @@ export interface OverlayOptions {
   readonly datagramSocket?: 'auto' | 'batched' | 'dgram'
   /** UDP GSO on the batched socket (config `datagram.gso`; default on). */
   readonly datagramGso?: boolean
+  /**
+   * The nodes' `aes` (the data path's AES implementation): one value for
+   * every node, or per host (hosts not named keep the default, auto), to
+   * mix nodes on the tap addon with nodes on node:crypto.
+   */
+  readonly aes?: AesKind | Readonly<Record<string, AesKind>>
   /** The nodes' `datagram.largeGso` (10-switch.md §10.7); default the node's. */
   readonly largeGso?: 'segment' | 'fragment' | 'stream'
   /**
@@ -205,6 +212,11 @@ export class Overlay {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`, ...(circuit === undefined ? [] : [circuit])],
           peers,
+          ...(typeof options.aes === 'string'
+            ? { aes: options.aes }
+            : options.aes?.[node.host] === undefined
+              ? {}
+              : { aes: options.aes[node.host] }),
           datagram: {
             enabled: options.datagram ?? false,
             ...(options.datagramSocket === undefined ? {} : { socket: options.datagramSocket }),

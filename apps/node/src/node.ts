@@ -22,7 +22,7 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
-import { derivePskEpochSecrets } from '@peertap/crypto'
+import { aesBackend, derivePskEpochSecrets, nodeAes, nodeBackend } from '@peertap/crypto'
 import {
   createLogger,
   datagramOption,
@@ -50,6 +50,7 @@ import {
 import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
+import { aesPrimitives } from './aes.ts'
 import type { Config } from './config.ts'
 import { datagramSocketFactory } from './datagram-socket.ts'
 import { DirectPaths } from './direct-paths.ts'
@@ -88,6 +89,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   if (!scavenges.available)
     log.warn('V8 gc function not available: no paced scavenges, full collections will cost CPU')
   const trace = log.isLevelEnabled('trace')
+  const aes = aesPrimitives(config.aes, log)
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,
     listen: config.listen,
@@ -97,6 +99,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     datagram: config.datagram.enabled && {
       ...datagramOption(config.datagram),
       socket: datagramSocketFactory(config.datagram.socket, log, config.datagram.gso),
+      aes,
     },
   })
   const peerId = trunk.peerId.toString()
@@ -119,6 +122,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
 
   let mls: MlsVlans | undefined
   const sw = new Switch({
+    backend: aes === nodeAes ? nodeBackend : aesBackend(aes),
     hasRemoteSubscriber,
     largeGso: config.datagram.largeGso,
     onControl: (vlan, body) => {

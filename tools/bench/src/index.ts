@@ -2,7 +2,7 @@
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
  * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp,udp-dgram]
  * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]
- * [--large-gso segment,fragment,stream]`).
+ * [--large-gso segment,fragment,stream] [--aes addon,node]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -30,7 +30,9 @@
  * bridge forwards (nftables `numgen random` in the switch namespace; the
  * hosts' `eth0` set to one segment per GSO packet, so each loss is one
  * wire-sized packet), for the bare underlay and every direct-scenario
- * transport alike.
+ * transport alike. `--aes` sets the nodes' AES implementation (config `aes`:
+ * the tap addon's OpenSSL contexts, or node:crypto); with several, each is a
+ * variant of its own (`tcp-aes-node`, ...), interleaved like the rest.
  */
 import { readFile } from 'node:fs/promises'
 import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
@@ -76,17 +78,35 @@ const offloadOption = option('--offload')
 /** The nodes' datagram.largeGso: what TCP GSO frames too large for a datagram path become. */
 type LargeGso = 'segment' | 'fragment' | 'stream'
 const largeGsoOptions = option('--large-gso')?.split(',') as LargeGso[] | undefined
+/** The nodes' `aes`: the tap addon's OpenSSL contexts or node:crypto (default: the node's, auto). */
+type Aes = 'addon' | 'node'
+const aesOptions = option('--aes')?.split(',') as Aes[] | undefined
 /** Transport `udp` is the datagram link beside TCP stream links; `udp-dgram` on node:dgram. */
 type BenchTransport = Transport | 'udp' | 'udp-dgram'
+interface Variant {
+  transport: BenchTransport
+  label: string
+  largeGso?: LargeGso
+  aes?: Aes
+}
 /** Each transport measured, with the largeGso of the datagram ones (undefined: the node's default). */
-const variants: Array<{ transport: BenchTransport; label: string; largeGso?: LargeGso }> =
-  transports.flatMap((transport) =>
+const variants: Variant[] = transports
+  .flatMap((transport): Variant[] =>
     !transport.startsWith('udp') || largeGsoOptions === undefined
       ? [{ transport, label: transport }]
       : largeGsoOptions.map((largeGso) => ({
           transport,
           label: largeGsoOptions.length > 1 ? `${transport}-${largeGso}` : transport,
           largeGso,
+        })),
+  )
+  .flatMap((v): Variant[] =>
+    aesOptions === undefined
+      ? [v]
+      : aesOptions.map((aes) => ({
+          ...v,
+          label: aesOptions.length > 1 ? `${v.label}-aes-${aes}` : v.label,
+          aes,
         })),
   )
 
@@ -304,7 +324,7 @@ async function main(): Promise<void> {
     // so that a slower minute on this shared machine hits all of them alike.
     const perRun = new Map<string, Result[]>(variants.map((v) => [v.label, []]))
     for (let run = 0; run < runs; run++) {
-      for (const { transport, label, largeGso } of variants) {
+      for (const { transport, label, largeGso, aes } of variants) {
         const relay = scenario === 'relay' ? new RelayHost() : undefined
         const datagram = transport === 'udp' || transport === 'udp-dgram'
         const overlay = await Overlay.start({
@@ -320,6 +340,7 @@ async function main(): Promise<void> {
           // cross a stream link whole, and a datagram path in pieces that fit.
           offload: offloadOption === undefined ? true : offloadOption === 'on',
           ...(largeGso === undefined ? {} : { largeGso }),
+          ...(aes === undefined ? {} : { aes }),
           ...(relay === undefined ? {} : { relay }),
         })
         try {
