@@ -3,7 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { nodeAes } from '@peertap/crypto'
+import { opensslAes } from '@peertap/tap'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { aesPrimitives } from '../src/aes.ts'
 import { ConfigError, parseConfig } from '../src/config.ts'
 import { NODE_ARGV } from '../src/harness.ts'
 
@@ -171,6 +174,17 @@ describe('peertap up with a bad config', () => {
     )
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/is not JSON/)
+  })
+
+  it('takes the AES implementation from the addon when it can (aes: auto), and checks the field', () => {
+    expect(parseConfig(good).aes).toBe('auto')
+    expect(parseConfig({ ...good, aes: 'node' }).aes).toBe('node')
+    expect(parseConfig({ ...good, aes: 'addon' }).aes).toBe('addon')
+    expect(fieldOf({ ...good, aes: 'fast' })).toMatch(/^aes: /)
+    const log = { info: () => {}, warn: () => {} }
+    expect(aesPrimitives('node', log)).toBe(nodeAes)
+    expect(aesPrimitives('addon', log)).toBe(opensslAes())
+    expect(aesPrimitives('auto', log)).toBe(opensslAes())
   })
 
   it('turns the datagram link on by default, and checks its fields', () => {
