@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace peertap {
@@ -22,12 +23,19 @@ constexpr size_t kKeyBytes = 32;
 constexpr size_t kNonceBytes = 12;
 constexpr size_t kTagBytes = 16;
 
+// Each key starts with its kind, so that a handle of the other kind (only
+// reachable by calling the addon's private functions directly) is refused
+// instead of being read as the wrong struct.
+enum class Kind : uint32_t { kGcm = 0x67636d31, kEcb = 0x65636231 };
+
 struct GcmKey {
+  const Kind kind = Kind::kGcm;
   EVP_CIPHER_CTX* seal = nullptr;
   EVP_CIPHER_CTX* open = nullptr;
 };
 
 struct EcbKey {
+  const Kind kind = Kind::kEcb;
   EVP_CIPHER_CTX* ctx = nullptr;
 };
 
@@ -86,6 +94,8 @@ template <typename T>
 bool GetHandle(napi_env env, napi_value v, T** out) {
   void* p = nullptr;
   if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
+  // Both structs begin with their Kind (standard layout), so reading it is safe either way.
+  if (*static_cast<const Kind*>(p) != T().kind) return false;
   *out = static_cast<T*>(p);
   return true;
 }

@@ -16,6 +16,7 @@ import {
 } from '@peertap/crypto'
 import { describe, expect, it } from 'vitest'
 import { opensslAes } from '../src/index.ts'
+import { native } from '../src/native.ts'
 import { canLoadAddon } from './helpers.ts'
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
@@ -128,6 +129,19 @@ describe.skipIf(skip)('openssl AES primitives', () => {
     expect(() => key.open(n, a, undefined, src, 0, 17, src, 0)).toThrow(TypeError) // tag past the end
     expect(() => key.open(n, a, undefined, src, 0, 16, new Uint8Array(15), 0)).toThrow(TypeError)
     expect(() => key.open(n, a, undefined, src, 0, 0xffff_fff8, src, 0)).toThrow(TypeError)
+  })
+
+  it("refuses a handle of the other kind at the addon's private interface", () => {
+    const n = native()
+    const ecbHandle = n.ecbKey(randomBytes(32))
+    const gcmHandle = n.gcmKey(randomBytes(32))
+    const b = new Uint8Array(64)
+    const nonce = new Uint8Array(12)
+    expect(() => n.gcmSeal(ecbHandle, nonce, b, undefined, b, 0, 8, b, 8)).toThrow(TypeError)
+    expect(() => n.gcmOpen(ecbHandle, nonce, b, undefined, b, 0, 8, b, 32)).toThrow(TypeError)
+    expect(() => n.ecbEncrypt(gcmHandle, b.subarray(0, 16), b.subarray(16))).toThrow(TypeError)
+    // @ts-expect-error not a handle at all
+    expect(() => n.gcmSeal({}, nonce, b, undefined, b, 0, 8, b, 8)).toThrow(TypeError)
   })
 
   it('ECB matches @noble/ciphers, one block or many', () => {
