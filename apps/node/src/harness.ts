@@ -49,6 +49,12 @@ export interface OverlayOptions {
    * mix nodes on the tap addon with nodes on node:crypto.
    */
   readonly aes?: AesKind | Readonly<Record<string, AesKind>>
+  /**
+   * Called with the underlay once it is built, before any node or relay
+   * starts (e.g. tools/bench's delay line), so that the trunks' connections
+   * are made on the path as it will be measured.
+   */
+  readonly underlay?: (topo: Topology) => Promise<void>
   /** The nodes' `datagram.largeGso` (10-switch.md §10.7); default the node's. */
   readonly largeGso?: 'segment' | 'fragment' | 'stream'
   /**
@@ -147,6 +153,7 @@ export class Overlay {
     const overlay = new Overlay(topo, [], transport, dir)
     overlay.relay = relays[0]
     try {
+      await options.underlay?.(topo)
       for (const relay of relays) await relay.keygen(topo, dir)
       for (const [i, relay] of relays.entries()) {
         const before = relays.slice(0, i).map((r) => r.address(PORT[transport]))

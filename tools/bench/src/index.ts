@@ -2,7 +2,7 @@
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
  * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp,udp-dgram]
  * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]
- * [--large-gso segment,fragment,stream] [--aes addon,node]`).
+ * [--large-gso segment,fragment,stream] [--aes addon,node] [--delay MS]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -33,11 +33,20 @@
  * transport alike. `--aes` sets the nodes' AES implementation (config `aes`:
  * the tap addon's OpenSSL contexts, or node:crypto); with several, each is a
  * variant of its own (`tcp-aes-node`, ...), interleaved like the rest.
+ * `--delay MS` (direct scenario and bare underlay) puts a delay line of MS
+ * milliseconds each way between host b and the bridge (wan.ts: a userspace
+ * forwarder between two TAPs, since this kernel has no netem), inserted
+ * before the nodes start so that their connections are made on the longer
+ * path; with `--loss` the delay line drops that share of frames at random
+ * in each direction, instead of the bridge rule. The delay line is a
+ * JavaScript process that copies every frame: it, not PeerTap, bounds
+ * clean-path figures under `--delay` (a few hundred Mbit/s here).
  */
 import { readFile } from 'node:fs/promises'
 import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
 import { rootAndTun, Topology } from '@peertap/tool-netns'
 import { routedTopology } from './routed.ts'
+import { type DelayLine, insertDelayLine } from './wan.ts'
 
 interface Result {
   system: string
@@ -71,6 +80,8 @@ const transports = (option('--transports') ?? 'tcp,quic,ws').split(',') as Bench
 const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Array<'direct' | 'relay'>
 /** Share of underlay frames the bridge drops, in % (direct scenario and bare underlay). */
 const lossPct = Number(option('--loss') ?? 0)
+/** One-way delay in ms added to the direct path by a delay line (0: none). */
+const delayMs = Number(option('--delay') ?? 0)
 /** TAP MTU of every overlay; default 1400 (the node's default). */
 const mtuOption = option('--mtu')
 /** TAP offloads of every overlay: default on (the node's default). */
@@ -118,7 +129,8 @@ const variants: Variant[] = transports
  * takes one wire-sized packet, as on a real path, not a run of 45.
  */
 async function impair(hosts: Hosts, names: readonly string[] = ['a', 'b']): Promise<void> {
-  if (lossPct <= 0) return
+  // Under --delay the delay line drops frames itself.
+  if (lossPct <= 0 || delayMs > 0) return
   for (const host of names)
     await hosts.exec(host, ['ip', 'link', 'set', 'dev', 'eth0', 'gso_max_segs', '1'])
   const permille = Math.round(lossPct * 10)
@@ -289,7 +301,9 @@ async function main(): Promise<void> {
   const bare: Result[] = []
   for (let run = 0; run < runs; run++) {
     const topo = await Topology.create({ hosts: ['a', 'b'] })
+    let line: DelayLine | undefined
     try {
+      if (delayMs > 0) line = await insertDelayLine(topo, delayMs, lossPct)
       await impair(topo)
       bare.push({
         system: 'bare',
@@ -298,6 +312,7 @@ async function main(): Promise<void> {
         ...(await measure(topo, topo.address('b'), [])),
       })
     } finally {
+      await line?.stop()
       await topo.destroy()
     }
   }
@@ -326,6 +341,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < runs; run++) {
       for (const { transport, label, largeGso, aes } of variants) {
         const relay = scenario === 'relay' ? new RelayHost() : undefined
+        let line: DelayLine | undefined
         const datagram = transport === 'udp' || transport === 'udp-dgram'
         const overlay = await Overlay.start({
           transport: datagram ? 'tcp' : (transport as Transport),
@@ -342,6 +358,16 @@ async function main(): Promise<void> {
           ...(largeGso === undefined ? {} : { largeGso }),
           ...(aes === undefined ? {} : { aes }),
           ...(relay === undefined ? {} : { relay }),
+          ...(scenario === 'direct' && delayMs > 0
+            ? {
+                underlay: async (topo: Topology) => {
+                  line = await insertDelayLine(topo, delayMs, lossPct)
+                },
+              }
+            : {}),
+        }).catch(async (error: unknown) => {
+          await line?.stop()
+          throw error
         })
         try {
           await waitForIpv6(overlay)
@@ -360,6 +386,7 @@ async function main(): Promise<void> {
           })
         } finally {
           await overlay.stop()
+          await line?.stop()
         }
       }
     }
@@ -371,7 +398,7 @@ async function main(): Promise<void> {
   }
   const f = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits))
   console.log(
-    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % underlay loss (direct)` : ''}`,
+    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % underlay loss (direct)` : ''}${delayMs > 0 ? `; ${delayMs} ms each way through a delay line (direct)` : ''}`,
   )
   console.log(
     'system         transport     rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB',
