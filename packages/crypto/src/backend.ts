@@ -1,7 +1,13 @@
 /**
- * The two byte-identical backends of the data path (docs/spec/04-sealed-payload.md §3, §4):
- * node:crypto (OpenSSL, AES-NI; the data path) and @noble/ciphers (pure JS,
- * portable). A backend prepares a key once and then runs many frames under it.
+ * The byte-identical backends of the data path (docs/spec/04-sealed-payload.md §3, §4):
+ * node:crypto (OpenSSL, AES-NI), @noble/ciphers (pure JS, portable), and
+ * `aesBackend` over AES primitives that keep a key's context (the
+ * @peertap/tap addon's `opensslAes()`: the fast one). A backend prepares a
+ * key once and then runs many frames under it.
+ *
+ * `nodeBackend` stays its own code rather than `aesBackend(nodeAes)`: its
+ * open returns node:crypto's output buffer as the plaintext, where the
+ * primitive's open would copy it into a second buffer.
  */
 
 import { Buffer } from 'node:buffer'

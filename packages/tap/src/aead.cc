@@ -100,19 +100,58 @@ bool GetHandle(napi_env env, napi_value v, T** out) {
   return true;
 }
 
-// Lengths fit an int: every range is checked against a TypedArray first, and
-// OpenSSL's update takes int lengths.
-bool Range(const Bytes& b, uint32_t start, uint32_t end) {
-  return start <= end && end <= b.length && end - start <= 0x7fffffff;
+// The arguments of gcmSeal and gcmOpen:
+// (key, nonce, aad, aad2 | null, src, start, end, dst, dstOffset).
+struct GcmArgs {
+  GcmKey* key;
+  Bytes nonce, aad, aad2, src, dst;
+  uint32_t start, end, dst_offset;
+};
+
+// Reads and checks them: a nonce of 12 bytes, src[start, end + srcTail)
+// inside src, dst[dstOffset, dstOffset + end - start + dstTail) inside dst,
+// and every length one that OpenSSL's int lengths can take.
+bool GetGcmArgs(napi_env env, napi_callback_info info, size_t dst_tail, size_t src_tail,
+                GcmArgs* a) {
+  size_t argc = 9;
+  napi_value argv[9];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 9 ||
+      !GetHandle(env, argv[0], &a->key) || !GetBytes(env, argv[1], &a->nonce) ||
+      !GetBytes(env, argv[2], &a->aad) || !GetOptionalBytes(env, argv[3], &a->aad2) ||
+      !GetBytes(env, argv[4], &a->src) || napi_get_value_uint32(env, argv[5], &a->start) != napi_ok ||
+      napi_get_value_uint32(env, argv[6], &a->end) != napi_ok || !GetBytes(env, argv[7], &a->dst) ||
+      napi_get_value_uint32(env, argv[8], &a->dst_offset) != napi_ok) {
+    return false;
+  }
+  return a->nonce.length == kNonceBytes && a->start <= a->end &&
+         size_t{a->end} + src_tail <= a->src.length && a->end - a->start <= 0x7fffffff &&
+         size_t{a->dst_offset} + (a->end - a->start) + dst_tail <= a->dst.length &&
+         a->aad.length <= 0x7fffffff && a->aad2.length <= 0x7fffffff;
+}
+
+// The one argument of gcmKey and ecbKey: a Uint8Array of 32 bytes.
+bool GetKeyArg(napi_env env, napi_callback_info info, Bytes* key) {
+  size_t argc = 1;
+  napi_value argv[1];
+  return napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc >= 1 &&
+         GetBytes(env, argv[0], key) && key->length == kKeyBytes;
+}
+
+// Hands `k` to JavaScript as an external freed by `free` when collected.
+template <typename T>
+napi_value Wrap(napi_env env, T* k, napi_finalize free) {
+  napi_value handle;
+  if (napi_create_external(env, k, free, nullptr, &handle) != napi_ok) {
+    free(env, k, nullptr);
+    return Throw(env, "internal Node-API failure: napi_create_external");
+  }
+  return handle;
 }
 
 // gcmKey(key: Uint8Array(32)) -> handle
 napi_value GcmNew(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   Bytes key;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
-      !GetBytes(env, argv[0], &key) || key.length != kKeyBytes) {
+  if (!GetKeyArg(env, info, &key)) {
     return Throw(env, "an AES-256-GCM key is a Uint8Array of 32 bytes");
   }
   auto* k = new GcmKey();
@@ -125,51 +164,38 @@ napi_value GcmNew(napi_env env, napi_callback_info info) {
     napi_throw_error(env, nullptr, "OpenSSL could not set up AES-256-GCM");
     return nullptr;
   }
-  napi_value handle;
-  if (napi_create_external(env, k, FreeGcm, nullptr, &handle) != napi_ok) {
-    FreeGcm(env, k, nullptr);
-    return Throw(env, "internal Node-API failure: napi_create_external");
-  }
-  return handle;
+  return Wrap(env, k, FreeGcm);
+}
+
+// Sets the nonce, feeds aad and aad2, and runs src[start, end) into out;
+// the direction is the context's own (EVP_CipherInit_ex with enc = -1).
+bool Cipher(EVP_CIPHER_CTX* c, const GcmArgs& a, uint8_t* out) {
+  int n = 0;
+  int len = static_cast<int>(a.end - a.start);
+  return EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, a.nonce.data, -1) == 1 &&
+         (a.aad.length == 0 ||
+          EVP_CipherUpdate(c, nullptr, &n, a.aad.data, static_cast<int>(a.aad.length)) == 1) &&
+         (a.aad2.length == 0 ||
+          EVP_CipherUpdate(c, nullptr, &n, a.aad2.data, static_cast<int>(a.aad2.length)) == 1) &&
+         (len == 0 || EVP_CipherUpdate(c, out, &n, a.src.data + a.start, len) == 1);
 }
 
 // gcmSeal(h, nonce, aad, aad2|null, src, start, end, dst, dstOffset): writes
 // the ciphertext of src[start, end) to dst at dstOffset and the 16-byte tag
 // right after it. src and dst may be the same bytes (in place).
 napi_value GcmSeal(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  GcmKey* k;
-  Bytes nonce, aad, aad2, src, dst;
-  uint32_t start, end, dst_offset;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 9 ||
-      !GetHandle(env, argv[0], &k) || !GetBytes(env, argv[1], &nonce) ||
-      !GetBytes(env, argv[2], &aad) || !GetOptionalBytes(env, argv[3], &aad2) ||
-      !GetBytes(env, argv[4], &src) || napi_get_value_uint32(env, argv[5], &start) != napi_ok ||
-      napi_get_value_uint32(env, argv[6], &end) != napi_ok || !GetBytes(env, argv[7], &dst) ||
-      napi_get_value_uint32(env, argv[8], &dst_offset) != napi_ok) {
-    return Throw(env, "gcmSeal(key, nonce, aad, aad2, src, start, end, dst, dstOffset)");
+  GcmArgs a;
+  if (!GetGcmArgs(env, info, kTagBytes, 0, &a)) {
+    return Throw(env, "gcmSeal(key, nonce, aad, aad2, src, start, end, dst, dstOffset): a nonce of "
+                      "12 bytes, src[start, end) and room for its ciphertext and tag in dst");
   }
-  if (nonce.length != kNonceBytes || !Range(src, start, end) ||
-      size_t{dst_offset} + (end - start) + kTagBytes > dst.length || aad.length > 0x7fffffff ||
-      aad2.length > 0x7fffffff) {
-    return Throw(env, "gcmSeal: a nonce of 12 bytes and ranges inside their arrays");
-  }
-  EVP_CIPHER_CTX* c = k->seal;
-  uint8_t* out = dst.data + dst_offset;
+  EVP_CIPHER_CTX* c = a.key->seal;
+  uint8_t* out = a.dst.data + a.dst_offset;
+  uint8_t* tag = out + (a.end - a.start);
   int n = 0;
-  int len = static_cast<int>(end - start);
-  bool ok = EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data) == 1 &&
-            (aad.length == 0 ||
-             EVP_EncryptUpdate(c, nullptr, &n, aad.data, static_cast<int>(aad.length)) == 1) &&
-            (aad2.length == 0 ||
-             EVP_EncryptUpdate(c, nullptr, &n, aad2.data, static_cast<int>(aad2.length)) == 1) &&
-            (len == 0 || EVP_EncryptUpdate(c, out, &n, src.data + start, len) == 1) &&
-            EVP_EncryptFinal_ex(c, out + len, &n) == 1 &&
-            EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kTagBytes, out + len) == 1;
-  if (!ok) {
+  if (!Cipher(c, a, out) || EVP_EncryptFinal_ex(c, tag, &n) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) != 1) {
     napi_throw_error(env, nullptr, "OpenSSL AES-256-GCM encryption failed");
-    return nullptr;
   }
   return nullptr;
 }
@@ -179,40 +205,21 @@ napi_value GcmSeal(napi_env env, napi_callback_info info) {
 // plaintext to dst at dstOffset. false when the tag does not verify; dst's
 // range is then zeroed, so no unverified plaintext is left behind.
 napi_value GcmOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  GcmKey* k;
-  Bytes nonce, aad, aad2, src, dst;
-  uint32_t start, end, dst_offset;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 9 ||
-      !GetHandle(env, argv[0], &k) || !GetBytes(env, argv[1], &nonce) ||
-      !GetBytes(env, argv[2], &aad) || !GetOptionalBytes(env, argv[3], &aad2) ||
-      !GetBytes(env, argv[4], &src) || napi_get_value_uint32(env, argv[5], &start) != napi_ok ||
-      napi_get_value_uint32(env, argv[6], &end) != napi_ok || !GetBytes(env, argv[7], &dst) ||
-      napi_get_value_uint32(env, argv[8], &dst_offset) != napi_ok) {
-    return Throw(env, "gcmOpen(key, nonce, aad, aad2, src, start, end, dst, dstOffset)");
+  GcmArgs a;
+  if (!GetGcmArgs(env, info, 0, kTagBytes, &a)) {
+    return Throw(env, "gcmOpen(key, nonce, aad, aad2, src, start, end, dst, dstOffset): a nonce of "
+                      "12 bytes, src[start, end + 16) and room for its plaintext in dst");
   }
-  if (nonce.length != kNonceBytes || end > 0xffffffff - kTagBytes ||
-      !Range(src, start, end + kTagBytes) || size_t{dst_offset} + (end - start) > dst.length ||
-      aad.length > 0x7fffffff || aad2.length > 0x7fffffff) {
-    return Throw(env, "gcmOpen: a nonce of 12 bytes and ranges inside their arrays");
-  }
-  EVP_CIPHER_CTX* c = k->open;
-  uint8_t* out = dst.data + dst_offset;
-  int n = 0;
-  int len = static_cast<int>(end - start);
+  EVP_CIPHER_CTX* c = a.key->open;
+  uint8_t* out = a.dst.data + a.dst_offset;
+  size_t len = a.end - a.start;
   // The tag is copied out first: dst may overlap src (in place).
   uint8_t tag[kTagBytes];
-  std::memcpy(tag, src.data + end, kTagBytes);
-  bool ok = EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data) == 1 &&
-            (aad.length == 0 ||
-             EVP_DecryptUpdate(c, nullptr, &n, aad.data, static_cast<int>(aad.length)) == 1) &&
-            (aad2.length == 0 ||
-             EVP_DecryptUpdate(c, nullptr, &n, aad2.data, static_cast<int>(aad2.length)) == 1) &&
-            (len == 0 || EVP_DecryptUpdate(c, out, &n, src.data + start, len) == 1) &&
-            EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
+  std::memcpy(tag, a.src.data + a.end, kTagBytes);
+  int n = 0;
+  bool ok = Cipher(c, a, out) && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
             EVP_DecryptFinal_ex(c, out + len, &n) == 1;
-  if (!ok && len > 0) OPENSSL_cleanse(out, static_cast<size_t>(len));
+  if (!ok && len > 0) OPENSSL_cleanse(out, len);
   napi_value result;
   napi_get_boolean(env, ok, &result);
   return result;
@@ -220,11 +227,8 @@ napi_value GcmOpen(napi_env env, napi_callback_info info) {
 
 // ecbKey(key: Uint8Array(32)) -> handle
 napi_value EcbNew(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   Bytes key;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
-      !GetBytes(env, argv[0], &key) || key.length != kKeyBytes) {
+  if (!GetKeyArg(env, info, &key)) {
     return Throw(env, "an AES-256 key is a Uint8Array of 32 bytes");
   }
   auto* k = new EcbKey();
@@ -236,12 +240,7 @@ napi_value EcbNew(napi_env env, napi_callback_info info) {
     napi_throw_error(env, nullptr, "OpenSSL could not set up AES-256-ECB");
     return nullptr;
   }
-  napi_value handle;
-  if (napi_create_external(env, k, FreeEcb, nullptr, &handle) != napi_ok) {
-    FreeEcb(env, k, nullptr);
-    return Throw(env, "internal Node-API failure: napi_create_external");
-  }
-  return handle;
+  return Wrap(env, k, FreeEcb);
 }
 
 // ecbEncrypt(h, src, dst): dst = AES-256-ECB(key, src), whole 16-byte blocks,
