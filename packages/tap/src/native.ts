@@ -79,31 +79,24 @@ declare const aeadHandle: unique symbol
 /** An opaque native AES key. */
 export type AeadHandle = { readonly [aeadHandle]: true }
 
+/** The arguments of gcmSeal and gcmOpen (src/aead.cc). */
+export type GcmCall = [
+  h: AeadHandle,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  aad2: Uint8Array | undefined,
+  src: Uint8Array,
+  start: number,
+  end: number,
+  dst: Uint8Array,
+  dstOffset: number,
+]
+
 /** The addon's AES functions (src/aead.cc). */
 export interface NativeAead {
   gcmKey(key: Uint8Array): AeadHandle
-  gcmSeal(
-    h: AeadHandle,
-    nonce: Uint8Array,
-    aad: Uint8Array,
-    aad2: Uint8Array | undefined,
-    src: Uint8Array,
-    start: number,
-    end: number,
-    dst: Uint8Array,
-    dstOffset: number,
-  ): void
-  gcmOpen(
-    h: AeadHandle,
-    nonce: Uint8Array,
-    aad: Uint8Array,
-    aad2: Uint8Array | undefined,
-    src: Uint8Array,
-    start: number,
-    end: number,
-    dst: Uint8Array,
-    dstOffset: number,
-  ): boolean
+  gcmSeal(...args: GcmCall): void
+  gcmOpen(...args: GcmCall): boolean
   ecbKey(key: Uint8Array): AeadHandle
   ecbEncrypt(h: AeadHandle, src: Uint8Array, dst: Uint8Array): void
 }
