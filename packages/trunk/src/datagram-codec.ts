@@ -159,15 +159,27 @@ export function receiverIndexOf(buf: Uint8Array): number {
  * Seals datagrams for one direction: the peer's receiver index, a key
  * prepared once (`aes`: node:crypto by default, or an application's faster
  * primitives), a nonce buffer reused, a counter from 0 (spec 13 §3).
+ *
+ * One sealer lives as long as the sender's own offer: `rekey` (the
+ * neighbour's offer changed) keeps the counter, so no counter repeats under
+ * one local path key whatever remote keys come and go (spec 13 §3).
  */
 export class DatagramSealer {
-  readonly #gcm: Aes256Gcm
-  readonly #receiverIndex: number
+  readonly #aes: AesPrimitives
+  #gcm: Aes256Gcm
+  #receiverIndex: number
   readonly #nonce = Buffer.alloc(12)
   #counter = 0
 
   constructor(key: Uint8Array, receiverIndex: number, aes: AesPrimitives = nodeAes) {
+    this.#aes = aes
     this.#gcm = aes.gcm(key)
+    this.#receiverIndex = receiverIndex
+  }
+
+  /** Seals under `key` to `receiverIndex` from now on; the counter goes on where it was. */
+  rekey(key: Uint8Array, receiverIndex: number): void {
+    this.#gcm = this.#aes.gcm(key)
     this.#receiverIndex = receiverIndex
   }
 

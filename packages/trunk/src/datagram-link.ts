@@ -100,6 +100,8 @@ export interface DatagramCounters {
   offersSent: number
   offersReceived: number
   badOffers: number
+  /** Offers refused: a path key this link took before and has since replaced (spec 13 §4). */
+  staleOffers: number
 }
 
 function newDatagramCounters(): DatagramCounters {
@@ -124,6 +126,7 @@ function newDatagramCounters(): DatagramCounters {
     offersSent: 0,
     offersReceived: 0,
     badOffers: 0,
+    staleOffers: 0,
   }
 }
 
@@ -162,8 +165,14 @@ interface Candidate {
 }
 
 const MAX_PENDING_PINGS = 64
+/** Remote path keys a link remembers to refuse going back to (spec 13 §4). */
+const MAX_SEEN_PATH_KEYS = 64
 const MTU_PROBE_TRIES = 3
 const MTU_PROBE_INTERVAL_MS = 1000
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+}
 
 function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1'
@@ -182,7 +191,10 @@ export class DatagramLink implements Link {
   #state: PathState = 'offered'
   #localOffer: DatagramOffer
   #remoteOffer: DatagramOffer | undefined
+  /** Lives as long as our offer: its counter restarts only with a fresh path key of ours (spec 13 §3). */
   #sealer: DatagramSealer | undefined
+  /** The neighbour's path keys this link took, as hex, oldest first (spec 13 §4). */
+  readonly #seenPathKeys = new Set<string>()
   #opener: DatagramOpener | undefined
   #replay = new ReplayWindow()
   #candidates: Candidate[] = []
@@ -283,7 +295,9 @@ export class DatagramLink implements Link {
 
   /**
    * Takes the neighbour's offer (decoded; undefined if it did not decode):
-   * derives both directions' keys and starts probing its candidates.
+   * derives both directions' keys and starts probing its candidates. The
+   * offer in force sent again changes no key, counter or window; a path key
+   * taken before and since replaced is refused (spec 13 §4).
    */
   acceptOffer(offer: DatagramOffer | undefined): boolean {
     if (this.#state === 'closed') return false
@@ -291,9 +305,38 @@ export class DatagramLink implements Link {
       this.counters.badOffers++
       return false
     }
+    const pathKey = hex(offer.pathKey)
+    if (pathKey === hex(this.#localOffer.pathKey)) {
+      // Our own key back: both directions would seal under one key.
+      this.counters.badOffers++
+      return false
+    }
     this.counters.offersReceived++
+    const current = this.#remoteOffer
+    const same = current !== undefined && hex(current.pathKey) === pathKey
+    if (!same) {
+      // Going back to a replaced key would bring back a receive key whose datagrams we accepted.
+      if (this.#seenPathKeys.has(pathKey)) {
+        this.counters.staleOffers++
+        return false
+      }
+      if (this.#seenPathKeys.size >= MAX_SEEN_PATH_KEYS) {
+        // Forgetting a key is safe only once every key derived from it is dead:
+        // a fresh offer of ours makes it so.
+        this.#seenPathKeys.clear()
+        this.#offerAfresh()
+      }
+      this.#seenPathKeys.add(pathKey)
+    }
     this.#remoteOffer = offer
-    this.#rekey()
+    if (!same) {
+      this.#rekey()
+    } else if (offer.receiverIndex !== current!.receiverIndex) {
+      this.#sealer!.rekey(
+        derivePathKey(this.#localOffer.pathKey, offer.pathKey),
+        offer.receiverIndex,
+      )
+    }
     const candidates: Candidate[] = []
     const add = (address: string) => {
       // Loopback candidates only when the stream link itself runs over loopback.
@@ -305,6 +348,8 @@ export class DatagramLink implements Link {
     if (this.#init.observedAddress !== undefined) add(this.#init.observedAddress)
     for (const a of offer.addresses) add(a)
     this.#candidates = candidates
+    // Same keys on a path that answers: nothing to validate again.
+    if (same && this.#state === 'up') return true
     this.#setState('probing')
     this.#lastProbe = Number.NEGATIVE_INFINITY
     this.#timer ??= setInterval(() => this.#tick(), DGRAM_TICK_MS)
@@ -324,20 +369,35 @@ export class DatagramLink implements Link {
     }
   }
 
+  /** A fresh path key of ours, sent: the only place our sending counter starts again (spec 13 §3). */
+  #offerAfresh(): void {
+    this.#localOffer = this.#freshOffer()
+    this.#sealer = undefined
+    this.sendOffer()
+  }
+
+  /**
+   * Keys for the offers in force. The sealer is new (counter 0) only after a
+   * fresh offer of ours, else it keeps its counter. The receive key is one
+   * never used before (a fresh path key on one side, §4 refuses old ones),
+   * so its window starts empty.
+   */
   #rekey(): void {
     const remote = this.#remoteOffer!
     const local = this.#localOffer
-    this.#sealer = new DatagramSealer(
-      derivePathKey(local.pathKey, remote.pathKey),
-      remote.receiverIndex,
-      this.#init.aes,
-    )
+    const sendKey = derivePathKey(local.pathKey, remote.pathKey)
+    if (this.#sealer === undefined) {
+      this.#sealer = new DatagramSealer(sendKey, remote.receiverIndex, this.#init.aes)
+    } else {
+      this.#sealer.rekey(sendKey, remote.receiverIndex)
+    }
     this.#replay = new ReplayWindow()
     this.#opener = new DatagramOpener(
       derivePathKey(remote.pathKey, local.pathKey),
       this.#replay,
       this.#init.aes,
     )
+    // PINGs sent under the old keys can no longer be answered.
     this.#pings.clear()
     this.#outstandingSince = undefined
   }
@@ -350,8 +410,7 @@ export class DatagramLink implements Link {
   reoffer(announce: string[]): void {
     if (this.#state === 'closed') return
     this.#announce = announce
-    this.#localOffer = this.#freshOffer()
-    this.sendOffer()
+    this.#offerAfresh()
     if (this.#remoteOffer === undefined) return
     this.#rekey()
     this.#setState('probing')
@@ -360,8 +419,7 @@ export class DatagramLink implements Link {
 
   /** Our sending counter is spent: a fresh offer gives both directions new keys (spec 13 §3). */
   #renew(): void {
-    this.#localOffer = this.#freshOffer()
-    this.sendOffer()
+    this.#offerAfresh()
     this.#rekey()
     this.#setState('probing')
   }

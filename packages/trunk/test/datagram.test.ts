@@ -4,9 +4,7 @@ import { nodeAes, ReplayWindow } from '@peertap/crypto'
 import { opensslAes, openUdp } from '@peertap/tap'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  CONTROL_DATAGRAM_OFFER,
-  type Control,
-  DatagramLink,
+  type DatagramLink,
   DatagramOpener,
   DatagramSealer,
   type DatagramSocketFactory,
@@ -20,12 +18,9 @@ import {
   derivePathKey,
   encodeOffer,
   type Frame,
-  type Link,
-  type LinkCounters,
-  type LinkReceiver,
   type Trunk,
 } from '../src/index.ts'
-import { newLinkCounters } from '../src/link.ts'
+import { pair } from './datagram-pair.ts'
 import { makeFrames, startTrunk, until } from './helpers.ts'
 
 const key = (b: number) => new Uint8Array(32).fill(b)
@@ -148,66 +143,6 @@ describe('datagram codec (spec 13 §2-§4)', () => {
     expect(opener.open(Buffer.alloc(DGRAM_HEADER_LENGTH + 16))).toBe('unknown-type')
   })
 })
-
-/** A stream link stand-in: records frames, passes CONTROL to the other end's handler. */
-class PipeStream implements Partial<Link> {
-  readonly kind = 'stream' as const
-  readonly id: string
-  status: 'up' | 'down' = 'up'
-  readonly counters: LinkCounters = newLinkCounters()
-  frames: Frame[] = []
-  onControl: (c: Control) => void = () => {}
-  cost = 10
-  constructor(id: string) {
-    this.id = id
-    this.counters.bytesReceived = 10_000
-  }
-  sendFrames(frames: readonly Frame[]): number {
-    this.frames.push(...frames)
-    return frames.length
-  }
-  sendControl(control: Control): boolean {
-    queueMicrotask(() => this.onControl(control))
-    return true
-  }
-}
-
-/** Two datagram links joined by an in-memory UDP pipe that a test can cut. */
-function pair() {
-  const cut = { ab: false, ba: false }
-  const links: DatagramLink[] = []
-  const got: Frame[][] = [[], []]
-  const streams = [new PipeStream('peer-b'), new PipeStream('peer-a')]
-  const make = (i: number): DatagramLink => {
-    const receiver: LinkReceiver = { onFrames: (f) => got[i]!.push(...f) }
-    return new DatagramLink({
-      stream: streams[i] as unknown as Link,
-      receiverIndex: 100 + i,
-      port: 7000 + i,
-      observedAddress: i === 0 ? '10.0.0.2' : '10.0.0.1',
-      transport: {
-        send: (buf) => {
-          if (i === 0 ? cut.ab : cut.ba) return
-          const copy = Buffer.from(buf)
-          setImmediate(() =>
-            links[1 - i]!.receive(copy, i === 0 ? '10.0.0.1' : '10.0.0.2', 7000 + i),
-          )
-        },
-      },
-      receiver,
-      cost: 5,
-      log: Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false }) as never,
-    })
-  }
-  links.push(make(0), make(1))
-  streams[0]!.onControl = (c) => {
-    if (c.channel === CONTROL_DATAGRAM_OFFER) links[1]!.acceptOffer(decodeOffer(c.payload))
-  }
-  streams[1]!.onControl = (c) => {
-    if (c.channel === CONTROL_DATAGRAM_OFFER) links[0]!.acceptOffer(decodeOffer(c.payload))
-  }
-  return { a: links[0]!, b: links[1]!, cut, got, streams }
-}
 
 describe('datagram link state (in-memory UDP pipe)', () => {
   const open: DatagramLink[] = []
