@@ -91,6 +91,14 @@ export interface DatagramLinkOptions {
 export interface TrunkProtocolInit {
   /** Our role in HELLO (default 'node'). */
   role?: Role
+  /**
+   * Which neighbours are relays this node was configured to use (a PeerId
+   * string in, true out). Only such a neighbour's HELLO role counts: the
+   * address it observes for us becomes a reflexive datagram candidate
+   * (spec 13 §4.1). A peer that merely claims the relay role plants nothing.
+   * Default: none.
+   */
+  trustedRelays?: (peer: string) => boolean
   /** Capability bits advertised in HELLO (default CAP_GSO_FRAMES). */
   capabilities?: number
   /** Largest message we accept, advertised in HELLO (default and maximum MESSAGE_LENGTH_LIMIT). */
@@ -170,6 +178,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   readonly #costs: Record<TransportName, number>
   readonly #localId: string
   readonly #localPeerIdBytes: Uint8Array
+  readonly #trustedRelays: (peer: string) => boolean
   #receiver: LinkReceiver
   #started = false
 
@@ -202,6 +211,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     }
     this.#costs = { ...DEFAULT_LINK_COSTS, ...init.costs }
     this.#receiver = init.receiver ?? {}
+    this.#trustedRelays = init.trustedRelays ?? (() => false)
     this.#localId = components.peerId.toString()
     this.#localPeerIdBytes = components.peerId.toMultihash().bytes
     const closeReasons = {} as Record<CloseReason, number>
@@ -301,8 +311,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
 
   /**
    * Notes our own address as a peer observed it (libp2p identify's
-   * observedAddr). Addresses observed by relays we hold a direct link to are
-   * our reflexive addresses: offered to every neighbour's datagram link, so
+   * observedAddr). Addresses observed by configured relays we hold a direct
+   * link to are our reflexive addresses: offered to every neighbour's datagram link, so
    * that a peer behind another NAT can punch through to ours (spec 13 §4.1).
    */
   noteObservedAddress(peer: string, ip: string): void {
@@ -313,15 +323,15 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       this.#observedBy.delete(this.#observedBy.keys().next().value!)
     }
     const link = this.#links.get(peer)
-    if (link !== undefined && isRelayLink(link)) this.#reofferAll()
+    if (link !== undefined && this.#isRelayLink(link)) this.#reofferAll()
   }
 
-  /** Our reflexive addresses: those relays with a direct link observed (at most 4). */
+  /** Our reflexive addresses: those configured relays with a direct link observed (at most 4). */
   reflexiveAddresses(): string[] {
     const out: string[] = []
     for (const [peer, ip] of this.#observedBy) {
       const link = this.#links.get(peer)
-      if (link === undefined || !isRelayLink(link) || out.includes(ip)) continue
+      if (link === undefined || !this.#isRelayLink(link) || out.includes(ip)) continue
       out.push(ip)
       if (out.length === MAX_REFLEXIVE) break
     }
@@ -338,6 +348,16 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   #reofferAll(): void {
     const announce = this.#announce()
     for (const d of this.#datagramLinks.values()) if (d.state !== 'up') d.reoffer(announce)
+  }
+
+  /** A direct link to a configured relay whose HELLO says relay: its observations of our address count. */
+  #isRelayLink(link: StreamLink): boolean {
+    return (
+      !link.relayed &&
+      link.status === 'up' &&
+      link.hello.remoteRole === 'relay' &&
+      this.#trustedRelays(link.id)
+    )
   }
 
   #preferred(stream: StreamLink): Link {
@@ -418,7 +438,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     this.#links.set(link.id, link)
     this.#startDatagram(link)
     // Identify may have reported what this relay observes before its HELLO came.
-    if (isRelayLink(link) && this.#observedBy.has(link.id)) this.#reofferAll()
+    if (this.#isRelayLink(link) && this.#observedBy.has(link.id)) this.#reofferAll()
     this.counters.linksUp++
     this.safeDispatchEvent('link:up', { detail: link })
     return true
@@ -475,11 +495,6 @@ const MAX_OBSERVERS = 64
 const MAX_REFLEXIVE = 4
 /** Addresses one offer carries (spec 13 §4). */
 const MAX_OFFER_ADDRESSES = 8
-
-/** A direct link to a peer whose HELLO says relay: its observations of our address count. */
-function isRelayLink(link: StreamLink): boolean {
-  return !link.relayed && link.status === 'up' && link.hello.remoteRole === 'relay'
-}
 
 /** The PeerId string that sorts first (plain UTF-16 string order). */
 function lowerOf(a: string, b: string): string {

@@ -121,14 +121,24 @@ describe('trunk links through a circuit-relay-v2 relay (spec 08 §5.5)', () => {
     expect(link.relayed).toBe(true)
   })
 
-  it('takes the address a relay observes as a reflexive datagram candidate, and ignores other observers', async () => {
+  it('takes the address a configured relay observes as a reflexive datagram candidate, and ignores other observers', async () => {
     const relay = await startRelay(nodes, () => true)
     const other = await startTrunk('tcp', {}, nodes)
-    const a = await startTrunk('tcp', { datagram: true }, nodes)
+    // A peer whose HELLO claims the relay role, but which a's config does not name.
+    const claimer = await startTrunk('tcp', { role: 'relay' }, nodes)
+    const trusted = relay.peerId.toString()
+    const a = await startTrunk(
+      'tcp',
+      { datagram: true, trustedRelays: (peer) => peer === trusted },
+      nodes,
+    )
     expect(a.protocol.reflexiveAddresses()).toEqual([])
-    // A node's observation is no reflexive address; a relay's is.
+    // A node's observation is no reflexive address, nor is an unconfigured relay's; a configured relay's is.
     await a.dial(tcpAddress(other))
+    await a.dial(tcpAddress(claimer))
     await new Promise((r) => setTimeout(r, 300))
+    expect(a.protocol.reflexiveAddresses()).toEqual([])
+    a.protocol.noteObservedAddress(claimer.peerId.toString(), '192.0.2.98')
     expect(a.protocol.reflexiveAddresses()).toEqual([])
     await a.dial(tcpAddress(relay))
     await until(() => a.protocol.reflexiveAddresses().length === 1, 5000, 'the reflexive address')
