@@ -10,6 +10,8 @@
  * and what a relay passes on to each neighbour (`Propagation`: split
  * horizon, TTLs, proofs verbatim); and the subscriber's side of membership
  * proofs (`SubscriptionProofs`: one proof per VLAN epoch and window);
+ * whom a node deals with (`NeighbourAdmission`: configured peers, and
+ * peers that proved membership of one of its VLAN epochs);
  * and the spanning tree over relay identities (`SpanningTree`: which
  * relay-relay links frames and subscriptions may cross, so a relay mesh
  * with loops forwards along a loop-free tree).
@@ -92,6 +94,15 @@ export {
 export { DuplicateCache } from './duplicate-cache.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
 export {
+  DEFAULT_MAX_PROVEN_PEERS,
+  DEFAULT_PROOF_CHECK_BURST,
+  DEFAULT_PROOF_CHECKS_PER_SECOND,
+  type MembershipOutcome,
+  NeighbourAdmission,
+  type NeighbourAdmissionCounters,
+  type NeighbourAdmissionInit,
+} from './neighbour-admission.ts'
+export {
   type PropagatedMessage,
   Propagation,
   type PropagationOptions,
@@ -114,8 +125,12 @@ export {
   type TreeStatus,
 } from './spanning-tree.ts'
 export {
+  type DeclarationCounters,
   type HeldVft,
+  MAX_DECLARED_VFTS,
   MAX_PROVED_VFTS,
+  type MembershipRefusal,
+  type MembershipVerdict,
   type ProvedSubscription,
   SubscriptionProofs,
   type SubscriptionProofsInit,

@@ -13,8 +13,12 @@
 import {
   createMembershipProof,
   decodeMembershipProof,
+  type MembershipProofRejection,
+  type MembershipProofVerdict,
   membershipProofPublicKey,
   PROOF_WINDOW_SECONDS,
+  type VerifyMembershipProofParams,
+  verifyMembershipProof,
 } from '@peertap/crypto'
 import { FLAG_RECEIVE, FLAG_SEND } from './constants.ts'
 import type { SubscriptionEntry } from './table.ts'
@@ -28,6 +32,20 @@ const SKEW_SECONDS = 120
  */
 export const MAX_PROVED_VFTS = 245
 const MAX_CACHED_PROOFS = 512
+/**
+ * VFTs this node declares it sends to, live at once, per neighbour relay: a
+ * relay passes on the subscriptions of the members it serves, so this bounds
+ * the signatures a relay (or a peer posing as one) can draw from this node.
+ */
+export const MAX_DECLARED_VFTS = 4096
+
+/** Why a proof did not show its peer to be a member of one of this node's VLAN epochs. */
+export type MembershipRefusal = MembershipProofRejection | 'not-ours'
+
+/** The verdict on a neighbour's proof: a member of one of our VLAN epochs until `expiry`, or why not. */
+export type MembershipVerdict =
+  | { readonly ok: true; readonly publicKey: Uint8Array; readonly expiry: number }
+  | { readonly ok: false; readonly reason: MembershipRefusal }
 
 /** A SUB to send: as the trunk's Subscription. */
 export interface ProvedSubscription {
@@ -53,17 +71,55 @@ export interface SubscriptionProofsInit {
   readonly authSeeds: () => Iterable<Uint8Array>
   /** Whether this node holds the VFT itself (it then subscribes to it, and declares nothing). */
   readonly holds: (vft: Uint8Array) => boolean
+  /** Verifies a proof (default @peertap/crypto's verifyMembershipProof; a caching verifier fits here). */
+  readonly verify?: (params: VerifyMembershipProofParams) => MembershipProofVerdict
+}
+
+/** What declarations were refused, for status pages. */
+export interface DeclarationCounters {
+  /** SUBs passed on with a proof under one of our keys that did not verify: nothing declared. */
+  refusedProofs: number
+  /** VFTs not declared because the neighbour already had MAX_DECLARED_VFTS of them. */
+  overCap: number
 }
 
 export class SubscriptionProofs {
   readonly #init: SubscriptionProofsInit
   readonly #cache = new Map<string, Uint8Array>()
   readonly #seedByKey = new Map<string, Uint8Array>()
+  readonly #keyBySeed = new Map<string, string>()
+  readonly #verify: (params: VerifyMembershipProofParams) => MembershipProofVerdict
+  /** Per neighbour: the VFTs declared to it (hex) and until when. */
+  readonly #declared = new Map<string, Map<string, number>>()
   /** Proofs signed (cache misses), for status pages. */
   signed = 0
+  readonly declarations: DeclarationCounters = { refusedProofs: 0, overCap: 0 }
 
   constructor(init: SubscriptionProofsInit) {
     this.#init = init
+    this.#verify = init.verify ?? verifyMembershipProof
+  }
+
+  /** Why `proof` cannot be one of our VLAN epochs' (malformed, another key), without a signature check. */
+  notOurs(proof: Uint8Array): 'malformed' | 'not-ours' | undefined {
+    const decoded = decodeMembershipProof(proof)
+    if (!decoded.ok) return 'malformed'
+    return this.#seedFor(decoded.proof.publicKey) === undefined ? 'not-ours' : undefined
+  }
+
+  /**
+   * Whether `proof`, received from the neighbour whose PeerId (multihash
+   * bytes) is `peerId`, shows that neighbour to be a member of one of this
+   * node's VLAN epochs now (its key is one of our epochs' authSeed keys, and
+   * it verifies for that PeerId, spec 07 §4). The cheap checks run first:
+   * a proof under a key that is not ours costs no signature check.
+   */
+  membership(proof: Uint8Array, peerId: Uint8Array, now: number): MembershipVerdict {
+    const refusal = this.notOurs(proof)
+    if (refusal !== undefined) return { ok: false, reason: refusal }
+    const verdict = this.#verify({ proof, peerId, now: Math.floor(now) })
+    if (!verdict.ok) return verdict
+    return { ok: true, publicKey: verdict.proof.publicKey, expiry: verdict.proof.expiry }
   }
 
   /**
@@ -112,25 +168,44 @@ export class SubscriptionProofs {
 
   /**
    * A relay's SUB passes on another member's subscriptions with that
-   * member's proof. If the proof's key is one of this node's VLAN epochs,
-   * returns the SUB that declares, under this node's own proof for the same
-   * window, that it sends to those VFTs (receive entries only, and not the
-   * VFTs it holds itself, whose own SUB already carries both flags).
-   * Otherwise returns nothing.
+   * member's proof. If the proof's key is one of this node's VLAN epochs and
+   * the proof verifies for the member it names, returns the SUB that
+   * declares, under this node's own proof for the same window, that it sends
+   * to those VFTs (receive entries only, and not the VFTs it holds itself,
+   * whose own SUB already carries both flags), at most MAX_DECLARED_VFTS
+   * live per `neighbour`. Otherwise returns nothing. The caller asks only
+   * for relays its config names (a peer that merely claims the role gets
+   * nothing signed).
    */
   sendDeclaration(
     sub: { readonly entries: readonly SubscriptionEntry[]; readonly proof?: Uint8Array },
     ttl: number,
     now: number,
+    neighbour = '',
   ): ProvedSubscription[] {
     if (sub.proof === undefined) return []
     const decoded = decodeMembershipProof(sub.proof)
     if (!decoded.ok || !usable(decoded.proof.window, now)) return []
     const authSeed = this.#seedFor(decoded.proof.publicKey)
     if (authSeed === undefined) return []
-    const vfts = sub.entries
-      .filter((e) => (e.flags & FLAG_RECEIVE) !== 0 && !this.#init.holds(e.vft))
-      .map((e) => e.vft)
+    // Only for a member whose proof verifies: no signature of ours for a forged one.
+    const verdict = this.#verify({
+      proof: sub.proof,
+      peerId: decoded.proof.peerId,
+      now: Math.floor(now),
+    })
+    if (!verdict.ok) {
+      this.declarations.refusedProofs++
+      return []
+    }
+    const vfts = this.#withinCap(
+      neighbour,
+      sub.entries
+        .filter((e) => (e.flags & FLAG_RECEIVE) !== 0 && !this.#init.holds(e.vft))
+        .map((e) => e.vft),
+      now + ttl,
+      now,
+    )
     const out: ProvedSubscription[] = []
     const held = { authSeed, window: decoded.proof.window }
     for (let i = 0; i < vfts.length; i += MAX_PROVED_VFTS) {
@@ -140,6 +215,55 @@ export class SubscriptionProofs {
         entries: chunk.map((vft) => ({ vft, flags: FLAG_SEND })),
         proof: this.#prove(held, chunk),
       })
+    }
+    return out
+  }
+
+  /**
+   * The VLAN key (hex public key of the authSeed, spec 07 §1) of a VFT this
+   * node holds, or undefined if it cannot describe it.
+   */
+  keyOf(vft: Uint8Array): string | undefined {
+    const held = this.#init.describe(vft)
+    if (held === undefined) return undefined
+    const seed = hex(held.authSeed)
+    let key = this.#keyBySeed.get(seed)
+    if (key === undefined) {
+      key = hex(membershipProofPublicKey(held.authSeed))
+      if (this.#keyBySeed.size >= MAX_CACHED_PROOFS) this.#keyBySeed.clear()
+      this.#keyBySeed.set(seed, key)
+    }
+    return key
+  }
+
+  /** Forgets what was declared to a neighbour (its link went down). */
+  forgetNeighbour(neighbour: string): void {
+    this.#declared.delete(neighbour)
+  }
+
+  /** The VFTs of `vfts` that may be declared to `neighbour`: renewals, then new ones up to the cap. */
+  #withinCap(neighbour: string, vfts: Uint8Array[], until: number, now: number): Uint8Array[] {
+    let declared = this.#declared.get(neighbour)
+    if (declared === undefined) {
+      declared = new Map()
+      this.#declared.set(neighbour, declared)
+    }
+    const out: Uint8Array[] = []
+    let pruned = false
+    for (const vft of vfts) {
+      const key = hex(vft)
+      if (!declared.has(key) && declared.size >= MAX_DECLARED_VFTS) {
+        if (!pruned) {
+          for (const [k, t] of declared) if (t <= now) declared.delete(k)
+          pruned = true
+        }
+        if (declared.size >= MAX_DECLARED_VFTS) {
+          this.declarations.overCap++
+          continue
+        }
+      }
+      declared.set(key, until)
+      out.push(vft)
     }
     return out
   }

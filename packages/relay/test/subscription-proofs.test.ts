@@ -5,6 +5,7 @@ import {
   FLAG_RECEIVE,
   FLAG_SEND,
   ForwardingTable,
+  MAX_DECLARED_VFTS,
   MAX_PROVED_VFTS,
   SubscriptionProofs,
 } from '../src/index.ts'
@@ -107,6 +108,95 @@ describe('SubscriptionProofs', () => {
     const [fromB] = proofs.subscriptions([vft(2, 1)], FLAG_RECEIVE, 180, now)
     expect(a.sendDeclaration(fromB!, 180, now)).toEqual([])
     expect(a.sendDeclaration({ entries: fromC!.entries }, 180, now)).toEqual([])
+  })
+
+  it('declares nothing for a proof under its key that does not verify, and caps what one neighbour draws', () => {
+    const other = new SubscriptionProofs({
+      peerId: peerC,
+      describe: describe1,
+      authSeeds: () => [seedA],
+      holds: () => false,
+    })
+    const [fromC] = other.subscriptions([vft(1, 7)], FLAG_RECEIVE | FLAG_SEND, 180, now)
+    const a = new SubscriptionProofs({
+      peerId: peerA,
+      describe: describe1,
+      authSeeds: () => [seedA],
+      holds: () => false,
+    })
+    // Our key, a broken signature: a peer posing as a relay gets no signature of ours.
+    const forged = fromC!.proof!.slice()
+    forged[40]! ^= 1
+    const many = Array.from({ length: 1024 }, (_, i) => ({ vft: vft(1, 1000 + i), flags: 1 }))
+    expect(a.sendDeclaration({ entries: many, proof: forged }, 180, now, 'r')).toEqual([])
+    expect(a.declarations.refusedProofs).toBe(1)
+    expect(a.signed).toBe(0)
+    // A valid proof: at most MAX_DECLARED_VFTS VFTs live per neighbour; renewals still pass.
+    const declared = (list: { entries: { vft: Uint8Array }[] }[]) =>
+      list.reduce((n, d) => n + d.entries.length, 0)
+    let total = 0
+    for (let round = 0; round < MAX_DECLARED_VFTS / 1024 + 1; round++) {
+      const entries = Array.from({ length: 1024 }, (_, i) => ({
+        vft: vft(1, round * 1024 + i),
+        flags: FLAG_RECEIVE,
+      }))
+      total += declared(a.sendDeclaration({ entries, proof: fromC!.proof! }, 180, now, 'r'))
+    }
+    expect(total).toBe(MAX_DECLARED_VFTS)
+    expect(a.declarations.overCap).toBe(1024)
+    const renewal = [{ vft: vft(1, 5), flags: FLAG_RECEIVE }]
+    expect(
+      declared(a.sendDeclaration({ entries: renewal, proof: fromC!.proof! }, 180, now, 'r')),
+    ).toBe(1)
+    // Another neighbour has a budget of its own; one that left starts afresh.
+    expect(
+      declared(a.sendDeclaration({ entries: renewal, proof: fromC!.proof! }, 180, now, 's')),
+    ).toBe(1)
+    a.forgetNeighbour('r')
+    const fresh = [{ vft: vft(1, 9999), flags: FLAG_RECEIVE }]
+    expect(
+      declared(a.sendDeclaration({ entries: fresh, proof: fromC!.proof! }, 180, now, 'r')),
+    ).toBe(1)
+    // Once the declarations lapse, new VFTs are declared again.
+    const later = [{ vft: vft(1, 8888), flags: FLAG_RECEIVE }]
+    for (let i = 0; i < MAX_DECLARED_VFTS; i += 1024) {
+      const entries = Array.from({ length: 1024 }, (_, j) => ({ vft: vft(3, i + j), flags: 1 }))
+      a.sendDeclaration({ entries, proof: fromC!.proof! }, 180, now, 't')
+    }
+    expect(
+      declared(a.sendDeclaration({ entries: later, proof: fromC!.proof! }, 180, now + 1, 't')),
+    ).toBe(0)
+    expect(
+      declared(a.sendDeclaration({ entries: later, proof: fromC!.proof! }, 180, now + 181, 't')),
+    ).toBe(1)
+  })
+
+  it("says whether a neighbour's proof shows it a member of one of our VLAN epochs", () => {
+    const c = new SubscriptionProofs({
+      peerId: peerC,
+      describe: describe1,
+      authSeeds: () => [seedA, seedB],
+      holds: () => true,
+    })
+    const [subA, subB] = c.subscriptions([vft(1, 1), vft(2, 1)], FLAG_RECEIVE, 180, now)
+    const a = new SubscriptionProofs({
+      peerId: peerA,
+      describe: describe1,
+      authSeeds: () => [seedA],
+      holds: () => true,
+    })
+    const ok = a.membership(subA!.proof!, peerC, now)
+    if (!ok.ok) throw new Error(`refused: ${ok.reason}`)
+    expect(ok.expiry).toBe(600 * (w + 1) + 120)
+    expect(a.keyOf(vft(1, 3))).toBe(Buffer.from(ok.publicKey).toString('hex'))
+    // Another VLAN's key: refused before any signature work; a proof for another peer; garbage.
+    expect(a.membership(subB!.proof!, peerC, now)).toEqual({ ok: false, reason: 'not-ours' })
+    expect(a.membership(subA!.proof!, peerA, now)).toEqual({ ok: false, reason: 'wrong-peer' })
+    expect(a.membership(new Uint8Array(7), peerC, now)).toEqual({ ok: false, reason: 'malformed' })
+    const bad = subA!.proof!.slice()
+    bad[bad.length - 1]! ^= 1
+    expect(a.membership(bad, peerC, now)).toEqual({ ok: false, reason: 'bad-signature' })
+    expect(a.membership(subA!.proof!, peerC, 600 * (w + 1) + 120)).toMatchObject({ ok: false })
   })
 
   it('sends VFTs whose window a proof cannot cover any more without one', () => {
