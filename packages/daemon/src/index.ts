@@ -34,6 +34,7 @@ export {
 export { keepNeighboursDialled } from './dial.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
 export { type MetricsSection, metricName, metricsText } from './metrics.ts'
+export { RefusalLog, type RefusalLogOptions } from './refusals.ts'
 export {
   DEFAULT_SCAVENGE_EVERY_BYTES,
   type ScavengeCounters,
