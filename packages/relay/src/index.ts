@@ -7,8 +7,9 @@
  * frame goes to (split horizon, hop limit, duplicate suppression by tag),
  * PeerId allow and deny lists, per-neighbour limits on subscriptions,
  * frames/s and bytes/s, and a counter for every limit and drop reason;
- * and what a relay passes on to each neighbour (`Propagation`: split
- * horizon, TTLs, proofs verbatim); and the subscriber's side of membership
+ * and what a relay passes on to each neighbour (`Propagation`: only to
+ * members of the same VLAN epoch and configured relays, split horizon,
+ * TTLs, proofs verbatim); and the subscriber's side of membership
  * proofs (`SubscriptionProofs`: one proof per VLAN epoch and window);
  * whom a node deals with (`NeighbourAdmission`: configured peers, and
  * peers that proved membership of one of its VLAN epochs);
@@ -106,6 +107,7 @@ export {
   type PropagatedMessage,
   Propagation,
   type PropagationOptions,
+  type VerifiedProof,
 } from './propagation.ts'
 export { NeighbourOutput, RouteBatch } from './route-batch.ts'
 export {

@@ -1,27 +1,42 @@
 import { describe, expect, it } from 'vitest'
-import { FLAG_RECEIVE, FLAG_SEND, Propagation } from '../src/index.ts'
+import { FLAG_RECEIVE, FLAG_SEND, Propagation, type VerifiedProof } from '../src/index.ts'
 
 const vft = (n: number) => new Uint8Array(16).fill(n)
 const RS = FLAG_RECEIVE | FLAG_SEND
-const proofA = new Uint8Array(200).fill(0xa)
+const keyA = new Uint8Array(32).fill(0xa)
+/** A stand-in for a verified proof under `key` (spec 07 §2: the key at offset 0), tagged `tag` after it. */
+const proved = (key: Uint8Array, tag: number): VerifiedProof => {
+  const proof = new Uint8Array(200).fill(tag)
+  proof.set(key)
+  return { proof, provingKey: key }
+}
+const proofA = proved(keyA, 0xa)
 const summary = (ms: ReturnType<Propagation['learn']>) =>
   ms.map((m) => ({
     to: m.neighbour,
     unsub: m.unsubscribe,
     ttl: m.ttl,
     vfts: m.entries.map((e) => `${e.vft[0]}:${e.flags}`),
-    proof: m.proof?.[0],
+    proof: m.proof?.[32],
   }))
 
 describe('Propagation', () => {
-  it('passes a SUB to every other neighbour with its proof verbatim, never back (split horizon)', () => {
+  it('passes a SUB to every other member of its key with its proof verbatim, never back (split horizon)', () => {
+    // Before issue 14 every admitted neighbour heard it; now b and c first prove key A.
     const p = new Propagation()
-    const out = p.learn('a', [{ vft: vft(1), flags: RS }], proofA, 1180, ['a', 'b', 'c'], 1000)
+    const all = ['a', 'b', 'c']
+    p.learn('b', [{ vft: vft(2), flags: RS }], proved(keyA, 0xb), 1180, all, 1000)
+    p.learn('c', [{ vft: vft(3), flags: RS }], proved(keyA, 0xc), 1180, all, 1000)
+    const out = p.learn('a', [{ vft: vft(1), flags: RS }], proofA, 1180, all, 1000)
     expect(summary(out)).toEqual([
       { to: 'b', unsub: false, ttl: 180, vfts: ['1:3'], proof: 0xa },
       { to: 'c', unsub: false, ttl: 180, vfts: ['1:3'], proof: 0xa },
+      // a proved key A for the first time: the members before it.
+      { to: 'a', unsub: false, ttl: 180, vfts: ['2:3'], proof: 0xb },
+      { to: 'a', unsub: false, ttl: 180, vfts: ['3:3'], proof: 0xc },
     ])
-    expect(out[0]!.proof).toEqual(proofA)
+    expect(out[0]!.proof).toBe(out[1]!.proof)
+    expect(out[0]!.proof).toEqual(proofA.proof)
   })
 
   it('passes renewals on only when they move the expiry enough; a storm is not amplified', () => {
@@ -56,19 +71,27 @@ describe('Propagation', () => {
     ])
   })
 
-  it('expires what lapsed and withdraws it; a new neighbour gets a snapshot of the others', () => {
+  it('expires what lapsed and withdraws it; a new neighbour gets a snapshot of what it may hear', () => {
     const p = new Propagation()
     p.learn('a', [{ vft: vft(1), flags: RS }], proofA, 1100, ['a'], 1000)
     p.learn('a', [{ vft: vft(2), flags: FLAG_RECEIVE }], undefined, 1300, ['a'], 1000)
+    p.learn('c', [{ vft: vft(3), flags: FLAG_RECEIVE }], proved(keyA, 0xc), 1200, ['a'], 1000)
+    // b proved nothing: only the subscription without a proof (before issue 14, a's proved one too).
     expect(summary(p.snapshotFor('b', 1050))).toEqual([
-      { to: 'b', unsub: false, ttl: 50, vfts: ['1:3'], proof: 0xa },
       { to: 'b', unsub: false, ttl: 250, vfts: ['2:1'], proof: undefined },
     ])
-    expect(p.snapshotFor('a', 1050)).toEqual([])
-    expect(summary(p.expire(['a', 'b'], 1100))).toEqual([
-      { to: 'b', unsub: true, ttl: 0, vfts: ['1:3'], proof: undefined },
+    expect(summary(p.snapshotFor('c', 1050))).toEqual([
+      { to: 'c', unsub: false, ttl: 250, vfts: ['2:1'], proof: undefined },
+      { to: 'c', unsub: false, ttl: 50, vfts: ['1:3'], proof: 0xa },
     ])
-    expect(p.size).toBe(1)
+    expect(summary(p.snapshotFor('a', 1050))).toEqual([
+      { to: 'a', unsub: false, ttl: 150, vfts: ['3:1'], proof: 0xc },
+    ])
+    // Only c heard of VFT 1.
+    expect(summary(p.expire(['a', 'b', 'c'], 1100))).toEqual([
+      { to: 'c', unsub: true, ttl: 0, vfts: ['1:3'], proof: undefined },
+    ])
+    expect(p.size).toBe(2)
   })
 
   it('splits messages at maxEntries', () => {
