@@ -75,8 +75,9 @@ export interface LinkCounters {
   pongsReceived: number
   /** Exceptions thrown by the receiver's callbacks (caught and counted, never fatal). */
   receiverErrors: number
-  /** Frames and bytes waiting in the send queue now. */
+  /** Frames waiting in the send queue now. */
   queuedFrames: number
+  /** Bytes waiting to be written now: the send queue's, and those the stream has not written yet. */
   queuedBytes: number
 }
 

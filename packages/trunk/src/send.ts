@@ -13,6 +13,12 @@
  *    bounds, and tail-drops beyond them, until the stream's 'drain' event
  *    (not `onDrain()`, whose promise resolves at once after the first
  *    drain in @libp2p/utils 7.4.1: FACTS.md), then flushes again.
+ *
+ * The bounds cover what the stream still holds as well (its
+ * `writeBufferLength`): yamux emits 'drain' on every window update, while
+ * its buffer may still hold most of the last flush, so counting the queue
+ * alone let a slowly reading neighbour grow that buffer without end (70 MB
+ * in 6 s at 5 MB/s behind a 1 MiB bound; spec 08-trunk.md §6).
  */
 import type { Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -37,6 +43,8 @@ export class SendQueue {
   #frames = 0
   #bytes = 0
   #controlBytes = 0
+  /** Bytes the stream held unwritten when last looked at (they only shrink until our next send). */
+  #held = 0
   #waitingForDrain = false
   #scheduled = false
   #closed = false
@@ -51,8 +59,14 @@ export class SendQueue {
     this.#bounds = bounds
     stream.addEventListener('drain', () => {
       this.#waitingForDrain = false
-      this.flush()
+      if (this.#chunks.length > 0) {
+        this.flush()
+      } else {
+        // The stream writes from its buffer in a microtask of its own, queued before this one.
+        queueMicrotask(this.#sampleHeld)
+      }
     })
+    stream.addEventListener('idle', this.#sampleHeld)
   }
 
   /** True while the transport asked us to wait for 'drain'. */
@@ -70,9 +84,11 @@ export class SendQueue {
       c.dropLinkDown += frames.length
       return 0
     }
+    this.#sampleHeld()
     const { maxFrames, maxBytes } = this.#bounds
     let queuedFrames = this.#frames
-    let queuedBytes = this.#bytes
+    // What the stream holds counts against the frame bound too (it may hold control bytes: conservative).
+    let queuedBytes = this.#bytes + this.#held
     let accepted: Frame[] | undefined
     let count = 0
     for (let i = 0; i < frames.length; i++) {
@@ -110,20 +126,34 @@ export class SendQueue {
     this.#frames += count
     this.#bytes += encoded.length
     c.queuedFrames = this.#frames
-    c.queuedBytes = this.#bytes + this.#controlBytes
+    c.queuedBytes = this.#bytes + this.#controlBytes + this.#held
     this.#schedule()
     return count
   }
 
-  /** Queues one encoded control message; false (counted) if its bound is full or the link is down. */
+  /**
+   * Queues one encoded control message; false (counted) if its bound is
+   * full or the link is down. Control has its own bound beside the frames',
+   * and the link as a whole (stream included) at most both together.
+   */
   enqueueControl(encoded: Uint8Array): boolean {
-    if (this.#closed || this.#controlBytes + encoded.length > this.#bounds.maxControlBytes) {
+    if (this.#closed) {
+      this.#counters.controlDropped++
+      return false
+    }
+    this.#sampleHeld()
+    const { maxBytes, maxControlBytes } = this.#bounds
+    const len = encoded.length
+    if (
+      this.#controlBytes + len > maxControlBytes ||
+      this.#bytes + this.#held + this.#controlBytes + len > maxBytes + maxControlBytes
+    ) {
       this.#counters.controlDropped++
       return false
     }
     this.#chunks.push(encoded)
-    this.#controlBytes += encoded.length
-    this.#counters.queuedBytes = this.#bytes + this.#controlBytes
+    this.#controlBytes += len
+    this.#counters.queuedBytes = this.#bytes + this.#controlBytes + this.#held
     this.#schedule()
     return true
   }
@@ -142,7 +172,6 @@ export class SendQueue {
     this.#bytes = 0
     this.#controlBytes = 0
     c.queuedFrames = 0
-    c.queuedBytes = 0
     let ok: boolean
     try {
       ok = this.#stream.send(data)
@@ -151,6 +180,8 @@ export class SendQueue {
       this.close()
       return
     }
+    this.#held = this.#stream.writeBufferLength ?? 0
+    c.queuedBytes = this.#held
     if (!ok) {
       this.#waitingForDrain = true
       c.drainWaits++
@@ -165,8 +196,20 @@ export class SendQueue {
     this.#frames = 0
     this.#bytes = 0
     this.#controlBytes = 0
+    this.#held = 0
     this.#counters.queuedFrames = 0
     this.#counters.queuedBytes = 0
+  }
+
+  /**
+   * The stream writes from its buffer on its own: looked at before each
+   * decision, after each send, and when it reports its buffer empty.
+   */
+  readonly #sampleHeld = (): void => {
+    const held = this.#stream.writeBufferLength ?? 0
+    if (held === this.#held || this.#closed) return
+    this.#held = held
+    this.#counters.queuedBytes = this.#bytes + this.#controlBytes + held
   }
 
   #schedule(): void {
