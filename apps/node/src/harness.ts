@@ -55,6 +55,12 @@ export interface OverlayOptions {
    * are made on the path as it will be measured.
    */
   readonly underlay?: (topo: Topology) => Promise<void>
+  /**
+   * More peers a node's config names (multiaddrs ending in /p2p/<PeerId>),
+   * e.g. a test's own trunk peer: a node deals only with the peers its
+   * config names and with proven members (docs/spec/14-roles.md §14.2).
+   */
+  readonly extraPeers?: (host: string, topo: Topology) => readonly string[]
   /** The nodes' `datagram.largeGso` (10-switch.md §10.7); default the node's. */
   readonly largeGso?: 'segment' | 'fragment' | 'stream'
   /**
@@ -154,12 +160,6 @@ export class Overlay {
     overlay.relay = relays[0]
     try {
       await options.underlay?.(topo)
-      for (const relay of relays) await relay.keygen(topo, dir)
-      for (const [i, relay] of relays.entries()) {
-        const before = relays.slice(0, i).map((r) => r.address(PORT[transport]))
-        const others = relays.filter((r) => r !== relay).map((r) => r.peerId)
-        await relay.start(topo, dir, [`/ip4/0.0.0.0${PORT[transport]}`], before, others)
-      }
       const secret = randomBytes(32).toString('hex')
       overlay.#upArgs = options.upArgs ?? []
       for (const [i, host] of hosts.entries()) {
@@ -177,6 +177,14 @@ export class Overlay {
           log: [],
           pid: 0,
         })
+      }
+      // Relays are closed by default: each admits the overlay's nodes by PeerId.
+      for (const relay of relays) await relay.keygen(topo, dir)
+      for (const [i, relay] of relays.entries()) {
+        const before = relays.slice(0, i).map((r) => r.address(PORT[transport]))
+        const others = relays.filter((r) => r !== relay).map((r) => r.peerId)
+        const nodes = overlay.nodes.map((n) => n.peerId)
+        await relay.start(topo, dir, [`/ip4/0.0.0.0${PORT[transport]}`], before, others, nodes)
       }
       for (const [i, node] of overlay.nodes.entries()) {
         // Each node dials the ones before it, so every pair has one connection.
@@ -218,7 +226,7 @@ export class Overlay {
         const config = {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`, ...(circuit === undefined ? [] : [circuit])],
-          peers,
+          peers: [...peers, ...(options.extraPeers?.(node.host, topo) ?? [])],
           ...(typeof options.aes === 'string'
             ? { aes: options.aes }
             : options.aes?.[node.host] === undefined
@@ -350,9 +358,20 @@ export interface NodeStatus {
     status: string
     kind: string
     relayed?: boolean
+    /** Whom the node deals with: 'config', 'proof', or 'stranger' (docs/spec/14-roles.md §14.2). */
+    admitted: 'config' | 'proof' | 'stranger'
     rttMs?: number
     counters: Record<string, number>
   }>
+  /** Reflexive datagram candidates: what configured relays observe of this node. */
+  reflexive: string[]
+  forwarding: { dropNoLink: number; dropNotAdmitted: number; controlNotAdmitted: number }
+  admission: {
+    admittedByProof: number
+    provenPeers: number
+    declarations: { refusedProofs: number; overCap: number }
+    refusals: Record<string, number>
+  }
   reservations: Array<{ relay: string; reserved: boolean; made: number; failures: number }>
   vlans: Record<string, VlanCounters & { receive: ReceiveCounters; learned: number }>
   table: TableCounters

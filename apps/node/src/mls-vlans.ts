@@ -849,6 +849,24 @@ export class MlsVlans {
     return group.members().some((m) => Buffer.from(m.peerId).equals(bytes))
   }
 
+  /**
+   * Whether an MLS VLAN here names `peer`: its owner, an admin, a member
+   * the owner's config or a run-time add admits, or a member of its group
+   * now. The node deals with such peers as with configured ones
+   * (docs/spec/14-roles.md §14.2).
+   */
+  knows(peer: string): boolean {
+    for (const vlan of this.#vlans.values())
+      if (
+        peer === vlan.ownerPeerId ||
+        vlan.admins.has(peer) ||
+        vlan.admitted.has(peer) ||
+        this.#isMember(vlan, peer)
+      )
+        return true
+    return false
+  }
+
   /** Whether `peer` may send MLS messages in fragments: an owner, an admin or a member of one of this node's VLANs. */
   #maySendLarge(peer: string): boolean {
     for (const vlan of this.#vlans.values())

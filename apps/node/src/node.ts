@@ -9,6 +9,13 @@
  *     (VFT lookup, replay check, open, reassembly) -> TAP write batch;
  *     with other neighbours: table.route(neighbour) -> forwarded
  *
+ * Whom it deals with (docs/spec/14-roles.md §14.2): the peers its config
+ * names (`peers`, and the owners, admins and members of its MLS VLANs) and
+ * peers that proved membership of one of its VLAN epochs in a SUB
+ * (NeighbourAdmission, @peertap/relay). It sends a stranger nothing, drops
+ * what a stranger sends but its proofs (and key packages, for an MLS
+ * owner), and trusts the relay role only of relays its config names.
+ *
  * Local delivery is not forwarding (docs/spec/09-forwarding.md §5): a frame
  * under a VFT this node holds is opened whatever its hop limit, and the
  * table holds only neighbours' subscriptions. Control: the switch's
@@ -21,12 +28,13 @@ import { execFile } from 'node:child_process'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { aesBackend, derivePskEpochSecrets, nodeAes, nodeBackend } from '@peertap/crypto'
 import {
   createLogger,
   datagramOption,
   keepNeighboursDialled,
+  RefusalLog,
   runUntilSignal,
   ScavengePacer,
 } from '@peertap/daemon'
@@ -35,6 +43,7 @@ import {
   FLAG_SEND,
   ForwardingTable,
   type Frame,
+  NeighbourAdmission,
   RouteBatch,
   SubscriptionProofs,
 } from '@peertap/relay'
@@ -55,7 +64,7 @@ import type { Config } from './config.ts'
 import { datagramSocketFactory } from './datagram-socket.ts'
 import { DirectPaths } from './direct-paths.ts'
 import { collectMetrics } from './metrics.ts'
-import { MlsVlans } from './mls-vlans.ts'
+import { CHANNEL_KEY_PACKAGE, MlsVlans } from './mls-vlans.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
 import { startStatusServer } from './status-server.ts'
 
@@ -70,6 +79,8 @@ const TICK_MS = 250
 const REDIAL_MS = 2_000
 /** SUBs per relay kept to declare for later (a VLAN we join after they came). */
 const MAX_UNDECLARED = 256
+/** A link we do not deal with is asked again whether it is admitted at most this often (an MLS add may admit it). */
+const RECHECK_MS = 1_000
 
 export interface RunningNode {
   readonly peerId: string
@@ -90,10 +101,23 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     log.warn('V8 gc function not available: no paced scavenges, full collections will cost CPU')
   const trace = log.isLevelEnabled('trace')
   const aes = aesPrimitives(config.aes, log)
+  // The peers the config names: `peers` (dialled), and each MLS VLAN's owner and admins. Its
+  // members count through MlsVlans.knows, which follows removals made since (the config's list
+  // is only where the owner's admission record started).
+  const dialled = new Set(config.peers.map(peerOfAddress))
+  const configuredPeers = new Set(dialled)
+  for (const vlan of config.vlans) {
+    const m = vlan.mls
+    if (m === undefined) continue
+    if (m.owner !== 'self') configuredPeers.add(m.owner)
+    for (const id of m.admins ?? []) configuredPeers.add(id)
+  }
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,
     listen: config.listen,
     role: 'node',
+    // The relay role counts only for relays we dial (spec 13 §4.1: reflexive addresses).
+    trustedRelays: (id) => dialled.has(id),
     // Large (GSO) frames come with the fast path.
     capabilities: 0,
     datagram: config.datagram.enabled && {
@@ -103,7 +127,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     },
   })
   const peerId = trunk.peerId.toString()
-  const table = new ForwardingTable()
+  // Strangers have no place in the table: only LOCAL and the peers we deal with (admitted in greet()).
+  const table = new ForwardingTable({ admitByDefault: false })
+  table.setAccess(LOCAL, 'allow')
   const direct = new DirectPaths(trunk, table)
   const routeBatch = new RouteBatch()
 
@@ -131,6 +157,64 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     },
   })
 
+  // Each SUB carries the membership proof of its VLAN epoch and window, signed
+  // with the epoch's authSeed, so relays that require proofs admit it
+  // (spec 07; 12-relay.md §2). UNSUBs need none. The seed is the VFT's own
+  // epoch's, so proofs follow MLS epoch changes.
+  const proofs = new SubscriptionProofs({
+    peerId: trunk.peerId.toMultihash().bytes,
+    describe: (vft) => {
+      const sub = sw.subscriptionOf(vft)
+      return sub === undefined ? undefined : { authSeed: sub.epoch.authSeed, window: sub.window }
+    },
+    authSeeds: () => sw.authSeeds(),
+    holds: (vft) => sw.holds(vft),
+  })
+  // Whom we deal with (docs/spec/14-roles.md §14.2): configured peers, and
+  // peers that proved membership of one of our VLAN epochs. `greeted` holds
+  // the links we deal with and have sent our SUBs to.
+  const admission = new NeighbourAdmission({
+    configured: (id) => configuredPeers.has(id) || (mls?.knows(id) ?? false),
+    proofs,
+  })
+  const greeted = new Set<string>()
+  const checkedAt = new Map<string, number>()
+  const refusals = new RefusalLog(log, 'refused a peer we do not deal with')
+  const subscriptionRefusals = new RefusalLog(log, 'subscriptions refused')
+  const peerIdBytes = (id: string): Uint8Array => peerIdFromString(id).toMultihash().bytes
+  /** Starts dealing with a link's peer: the table takes it, it gets our SUBs, MLS may talk to it. */
+  const greet = (link: Link): void => {
+    greeted.add(link.id)
+    checkedAt.delete(link.id)
+    table.setAccess(link.id, 'allow')
+    refusals.forget(link.id)
+    log.info(
+      { peer: link.id, by: admission.configured(link.id) ? 'config' : 'proof' },
+      'dealing with peer',
+    )
+    sendSubs(link, [...held.values()], false)
+    mls?.onLinkUp(link)
+  }
+  /** Whether we deal with the link's peer; greets it the first time it is admitted. */
+  const dealsWith = (link: Link): boolean => {
+    if (greeted.has(link.id)) return true
+    const t = performance.now()
+    if (t - (checkedAt.get(link.id) ?? Number.NEGATIVE_INFINITY) < RECHECK_MS) return false
+    checkedAt.set(link.id, t)
+    if (!admission.admits(link.id, now())) return false
+    greet(link)
+    return true
+  }
+  /** Stops dealing with a peer (its last proof lapsed, or it left): the table forgets what it sent. */
+  const shun = (id: string): void => {
+    greeted.delete(id)
+    undeclared.delete(id)
+    proofs.forgetNeighbour(id)
+    subscriptionGeneration++
+    if (admission.configured(id)) table.removeNeighbour(id)
+    else table.setAccess(id, 'default')
+  }
+
   /**
    * The largest sealed payload our frames may have: the smallest MTU of the
    * links up (docs/spec/10-switch.md §10.7), asked once per TAP batch: a
@@ -148,8 +232,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     return mtu
   }
 
-  /** Frames the table routed to a neighbour whose link had gone by the time of sending. */
-  const forwarding = { dropNoLink: 0 }
+  /**
+   * Frames the table routed to a neighbour whose link had gone by the time
+   * of sending; frames and control messages from peers we do not deal with.
+   */
+  const forwarding = { dropNoLink: 0, dropNotAdmitted: 0, controlNotAdmitted: 0 }
   /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
   const forward = (from: string, frames: Frame[]): void => {
     table.route(from, frames, now(), routeBatch)
@@ -174,6 +261,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   }
   /** A batch from a neighbour: frames under VFTs we hold are opened here; the rest may go on. */
   const fromNeighbour = (link: Link, frames: Frame[]): void => {
+    if (!dealsWith(link)) {
+      forwarding.dropNotAdmitted += frames.length
+      refusals.note(link.id, 'frames', frames.length)
+      return
+    }
     let mine: Frame[] | undefined
     let bytes = 0
     for (const frame of frames) {
@@ -198,8 +290,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       host: {
         sw,
         log,
-        getLink: (peer) => trunk.getLink(peer),
-        links: () => trunk.links(),
+        // Only peers we deal with: MLS never talks to a stranger (a catch-up falls back to any
+        // link). A member just removed is still greeted until the next tick, so the commit that
+        // removes it reaches it.
+        getLink: (peer) =>
+          greeted.has(peer) || admission.admits(peer, now()) ? trunk.getLink(peer) : undefined,
+        links: () => trunk.links().filter((l) => greeted.has(l.id)),
         sendInVlan: (vlan, body) => forward(LOCAL, [sw.sealControl(vlan, body, now()) as Frame]),
         refresh: () => refresh(),
       },
@@ -278,19 +374,6 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
 
   // Subscriptions: ours into the table and out to neighbours.
   const held = new Map<string, Uint8Array>()
-  // Each SUB carries the membership proof of its VLAN epoch and window, signed
-  // with the epoch's authSeed, so relays that require proofs admit it
-  // (spec 07; 12-relay.md §2). UNSUBs need none. The seed is the VFT's own
-  // epoch's, so proofs follow MLS epoch changes.
-  const proofs = new SubscriptionProofs({
-    peerId: trunk.peerId.toMultihash().bytes,
-    describe: (vft) => {
-      const sub = sw.subscriptionOf(vft)
-      return sub === undefined ? undefined : { authSeed: sub.epoch.authSeed, window: sub.window }
-    },
-    authSeeds: () => sw.authSeeds(),
-    holds: (vft) => sw.holds(vft),
-  })
   const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
     // A link through a relay's circuit carries no SUB, so no frame, unless a path was punched
     // to that neighbour: then our unicast VFTs, whose frames then come direct (direct-paths.ts).
@@ -299,6 +382,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       const unicast = vfts.filter((vft) => sw.subscriptionOf(vft)?.groupVft === false)
       if (!unsubscribe && unicast.length === 0) return
       if (!unsubscribe) vfts = unicast
+    }
+    // A peer admitted by proof hears only of the VLAN epochs it proved (even an UNSUB names a VFT).
+    if (!admission.configured(link.id)) {
+      const t = now()
+      vfts = vfts.filter((vft) => admission.mayHear(link.id, proofs.keyOf(vft), t))
+      if (vfts.length === 0) return
     }
     if (unsubscribe) {
       // At most 1024 entries per message (spec 08-trunk.md §4.3).
@@ -318,7 +407,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   // our VFTs change (a new epoch), so that our frames to those members pass.
   const undeclared = new Map<string, Array<{ sub: Subscription; at: number }>>()
   const declare = (link: Link, sub: Subscription): boolean => {
-    const declarations = proofs.sendDeclaration(sub, SUB_TTL_SECONDS, now())
+    const declarations = proofs.sendDeclaration(sub, SUB_TTL_SECONDS, now(), link.id)
     for (const declaration of declarations) link.sendSubscription(declaration)
     return declarations.length > 0
   }
@@ -346,6 +435,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     for (const vft of change.removed) held.delete(Buffer.from(vft).toString('hex'))
     for (const vft of change.added) held.set(Buffer.from(vft).toString('hex'), vft)
     for (const link of trunk.links()) {
+      if (!greeted.has(link.id)) continue
       if (change.added.length > 0) sendSubs(link, change.added, false)
       if (change.removed.length > 0) sendSubs(link, change.removed, true)
     }
@@ -358,6 +448,16 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   trunk.setReceiver({
     onFrames: (frames, link) => fromNeighbour(link, frames),
     onSubscription: (sub, unsubscribe, link) => {
+      // A proof of one of our VLAN epochs admits its sender (verified before we send it anything);
+      // an admitted peer's new proofs (a new window, another VLAN) widen what it hears.
+      if (!unsubscribe && sub.proof !== undefined && !admission.configured(link.id)) {
+        const outcome = admission.prove(link.id, peerIdBytes(link.id), sub.proof, now())
+        if (outcome === 'admitted') checkedAt.delete(link.id)
+      }
+      if (!dealsWith(link)) {
+        refusals.note(link.id, sub.proof === undefined ? 'sub-no-proof' : 'sub-not-admitted')
+        return
+      }
       if (
         link.relayed &&
         !unsubscribe &&
@@ -371,9 +471,16 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       if (unsubscribe) table.unsubscribe(link.id, sub.entries)
       else {
         const result = table.subscribe(link.id, sub.entries, sub.ttl, now())
-        if (result.rejected > 0) log.warn({ peer: link.id, ...result }, 'subscriptions refused')
-        // A relay passing on a member's SUB: declare that we send to those VFTs, under our proof.
-        if (link.hello.remoteRole === 'relay' && !declare(link, sub) && sub.proof !== undefined) {
+        if (result.rejected > 0)
+          subscriptionRefusals.note(link.id, result.reason ?? 'refused', result.rejected)
+        // A relay we dial passing on a member's SUB: declare that we send to those VFTs, under our
+        // proof. A peer that only claims the relay role gets no declaration (spec 14 §14.2).
+        if (
+          link.hello.remoteRole === 'relay' &&
+          dialled.has(link.id) &&
+          !declare(link, sub) &&
+          sub.proof !== undefined
+        ) {
           const list = undeclared.get(link.id) ?? []
           list.push({ sub, at: now() })
           if (list.length > MAX_UNDECLARED) list.shift()
@@ -382,6 +489,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       }
     },
     onControl: (control, link) => {
+      // A stranger may send an MLS owner its key package (held, bounded, for `peertap vlan add`); nothing else.
+      if (!dealsWith(link) && control.channel !== CHANNEL_KEY_PACKAGE) {
+        forwarding.controlNotAdmitted++
+        refusals.note(link.id, 'control')
+        return
+      }
       if (mls?.onControl(control, link) !== true)
         log.debug({ peer: link.id, channel: control.channel }, 'control message')
     },
@@ -391,15 +504,18 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     log.info({ peer: link.id, kind: link.kind, skewMs: link.hello.clockSkewMs }, 'link up')
     if (link.hello.skewWarning)
       log.warn({ peer: link.id, skewMs: link.hello.clockSkewMs }, 'clock skew over 60 s')
-    sendSubs(link, [...held.values()], false)
-    mls?.onLinkUp(link)
+    // A stranger's link stays up, but it gets nothing until it proves membership of one of our VLANs.
+    if (!dealsWith(link))
+      log.info({ peer: link.id }, 'link from a peer we do not deal with: sending it nothing')
   })
   trunk.addEventListener('link:down', (event) => {
     const { link, reason } = event.detail
     log.info({ peer: link.id, reason }, 'link down')
-    table.removeNeighbour(link.id)
-    undeclared.delete(link.id)
-    subscriptionGeneration++
+    shun(link.id)
+    admission.remove(link.id)
+    checkedAt.delete(link.id)
+    refusals.forget(link.id)
+    subscriptionRefusals.forget(link.id)
   })
 
   await trunk.start()
@@ -414,7 +530,19 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     if (ticking) return
     ticking = true
     mls?.tick()
-    for (const link of direct.refresh()) sendSubs(link, [...held.values()], false)
+    for (const id of admission.expire(now())) {
+      log.info({ peer: id }, 'membership proof lapsed: no longer dealing with peer')
+      shun(id)
+    }
+    // A peer admitted by an MLS VLAN that no longer names it (a member removed, by us or by
+    // the committer whose commit we processed) stops hearing from us.
+    for (const id of greeted)
+      if (!admission.admits(id, now())) {
+        log.info({ peer: id }, 'no longer dealing with peer: its admission ended')
+        shun(id)
+      }
+    for (const link of direct.refresh())
+      if (greeted.has(link.id)) sendSubs(link, [...held.values()], false)
     refresh()
       .catch((error: unknown) => log.error({ err: error }, 'refresh failed'))
       .finally(() => {
@@ -422,18 +550,26 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       })
   }, TICK_MS)
   const renew = setInterval(() => {
-    for (const link of trunk.links()) sendSubs(link, [...held.values()], false)
+    for (const link of trunk.links())
+      if (greeted.has(link.id)) sendSubs(link, [...held.values()], false)
   }, SUB_RENEW_MS)
 
   const status = () => ({
     peerId,
     listen: trunk.getMultiaddrs().map(String),
     reservations: trunk.reservations(),
+    reflexive: trunk.protocol.reflexiveAddresses(),
     neighbours: trunk.links().map((link) => ({
       id: link.id,
       status: link.status,
       kind: link.kind,
       relayed: link.relayed,
+      // Whom we deal with: 'config' (named by the config or an MLS VLAN), 'proof', or 'stranger'.
+      admitted: !greeted.has(link.id)
+        ? 'stranger'
+        : admission.configured(link.id)
+          ? 'config'
+          : 'proof',
       // A datagram link's validated path (ip:port), e.g. the hole punched through a NAT.
       ...('pathAddress' in link ? { path: link.pathAddress } : {}),
       mtu: link.mtu,
@@ -447,6 +583,13 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     switch: sw.counters,
     table: table.counters,
     forwarding,
+    admission: {
+      ...admission.counters,
+      provenPeers: admission.provenPeers,
+      declarations: proofs.declarations,
+      refusals: refusals.counters,
+      subscriptionRefusals: subscriptionRefusals.counters,
+    },
     direct: direct.counters,
     trunk: trunk.protocol.counters,
     scavenges: scavenges.counters,
@@ -499,6 +642,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       await trunk.stop()
     },
   }
+}
+
+/** The PeerId at the end of a multiaddr (`…/p2p/<PeerId>`, as the config schema requires). */
+function peerOfAddress(address: string): string {
+  return address.slice(address.lastIndexOf('/p2p/') + 5)
 }
 
 /** A required query parameter of a status API action. */

@@ -56,9 +56,11 @@ export class RelayHost {
   }
 
   /**
-   * Starts the relay listening on `listen` (multiaddrs), dialling `peers`
-   * and trusting `relays` (PeerIds of other relays) to pass proofs on, and
-   * waits for its status API.
+   * Starts the relay listening on `listen` (multiaddrs), dialling `peers`,
+   * trusting `relays` (PeerIds of other relays) to pass proofs on, and
+   * admitting the `allow` PeerIds (the overlay's nodes: a relay is closed by
+   * default, docs/spec/14-roles.md §14.3) besides what its config admits,
+   * and waits for its status API.
    */
   async start(
     topo: Topology,
@@ -66,11 +68,17 @@ export class RelayHost {
     listen: readonly string[],
     peers: readonly string[] = [],
     relays: readonly string[] = [],
+    allow: readonly string[] = [],
   ): Promise<void> {
     if (this.peerId === '') await this.keygen(topo, dir)
     const configPath = join(dir, `${this.host}.json`)
     const config = this.options.config ?? {}
-    const admission = { ...(config.admission as object | undefined), relays }
+    const own = (config.admission ?? {}) as { allow?: string[]; deny?: string[] }
+    const admission = {
+      ...own,
+      relays,
+      allow: [...new Set([...(own.allow ?? []), ...allow.filter((id) => !own.deny?.includes(id))])],
+    }
     await writeFile(
       configPath,
       JSON.stringify({ stateDir: this.stateDir, listen, peers, ...config, admission }, null, 2),

@@ -4,14 +4,17 @@
  * Needs root and /dev/net/tun (CI has both); elsewhere it skips with the
  * reason. Every namespace and process is removed afterwards, also on failure.
  */
+import { execFile } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { childLines, rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { linkLocal, waitForIpv6 } from '../src/demo.ts'
 import { NODE_ARGV, Overlay, TAP, type Transport } from '../src/harness.ts'
 
+const run = promisify(execFile)
 const can = rootAndTun()
 if (!can.ok) console.log(`end-to-end tests skipped: ${can.reason}`)
 
@@ -139,20 +142,84 @@ describe.skipIf(!can.ok)(
   'two nodes over a TCP stream link: bulk, secrecy, wrong keys, replay',
   () => {
     let overlay: Overlay
+    const secret = 'a5'.repeat(32)
     const wrongSecret = 'ee'.repeat(32)
+    // The injector's identity: a and b name it in their configs (fixtures/injector.ts).
+    const injectorDir = join(tmpdir(), `peertap-injector-${process.pid}`)
+    let injectorId = ''
 
     beforeAll(async () => {
+      const { stdout } = await run(process.execPath, [
+        ...NODE_ARGV.slice(1),
+        'keygen',
+        '--state-dir',
+        injectorDir,
+      ])
+      injectorId = stdout.trim()
       // c runs a real node with the wrong VLAN secret.
       overlay = await Overlay.start({
         transport: 'tcp',
         hosts: ['a', 'b', 'c'],
-        secrets: { c: wrongSecret },
+        secrets: { a: secret, b: secret, c: wrongSecret },
+        extraPeers: (host, topo) =>
+          host === 'a' || host === 'b'
+            ? [`/ip4/${topo.address('c')}/tcp/7401/p2p/${injectorId}`]
+            : [],
       })
       await waitForIpv6(overlay)
     }, 60_000)
     afterAll(async () => {
       await overlay?.stop()
+      await rm(injectorDir, { recursive: true, force: true })
     })
+
+    it('tells a stranger nothing and passes on nothing it sends (docs/spec/14-roles.md §14.2)', async () => {
+      const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
+      const address = (n: typeof a) =>
+        `/ip4/${overlay.topo.address(n.host)}/tcp/7400/p2p/${n.peerId}`
+      const [beforeA, beforeB] = [await overlay.status('a'), await overlay.status('b')]
+      const stranger = overlay.topo.spawn('c', [
+        ...fixture('stranger.ts'),
+        address(a),
+        address(b),
+        secret,
+        b.mac,
+        '4',
+      ])
+      const out = childLines(stranger.stdout!)
+      const ready = JSON.parse((await out.next()).value ?? '{}')
+      expect(ready.ready).toBe(true)
+      // The members talk while the stranger listens and injects.
+      expect(
+        await overlay.topo.exec('a', ['ping', '-c', '10', '-i', '0.1', '-W', '2', b.ip]),
+      ).toMatch(/10 received/)
+      const [afterA, afterB] = [await overlay.status('a'), await overlay.status('b')]
+      const result = JSON.parse((await out.next()).value ?? '{}')
+      // No SUB (so no VFT, proof or declaration), no frame, no control message.
+      expect(result).toEqual({
+        subs: 0,
+        subEntries: 0,
+        proofs: 0,
+        frames: 0,
+        controls: 0,
+        sent: 32,
+      })
+      for (const [before, after] of [
+        [beforeA, afterA],
+        [beforeB, afterB],
+      ] as const) {
+        expect(after.neighbours.find((n) => n.id === ready.peerId)?.admitted).toBe('stranger')
+        // Its 16 frames to each node were dropped on arrival; its proofs admitted it nowhere.
+        expect(after.forwarding.dropNotAdmitted - before.forwarding.dropNotAdmitted).toBe(16)
+        expect(after.admission.admittedByProof).toBe(before.admission.admittedByProof)
+        expect(after.admission.refusals['sub-no-proof']).toBeGreaterThan(0)
+      }
+      // None reached B's switch, directly or passed on by A: every frame B's VLAN took in
+      // this time opened (the pings), where a stranger's would fail to.
+      const drops = (v: typeof beforeB.vlans.demo) =>
+        Object.entries(v!.receive).reduce((n, [reason, k]) => (reason === 'opened' ? n : n + k), 0)
+      expect(drops(afterB.vlans.demo)).toBe(drops(beforeB.vlans.demo))
+    }, 60_000)
 
     it('carries a 50 MB TCP transfer intact, and the underlay shows no overlay MAC, address or payload', async () => {
       const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
@@ -231,9 +298,13 @@ describe.skipIf(!can.ok)(
       )
       expect(result).toEqual({ subs: 64 * 1024, garbageStreams: 4 })
       const after = await overlay.status('b')
-      // The flood was cut at the per-neighbour limit and counted; garbage closed those streams.
-      const refused = (s: typeof before) => s.table.subscriptionDrops['sub-limit']
-      expect(refused(after) - refused(before)).toBeGreaterThan(60_000)
+      // The flood came from a stranger: each SUB was refused and counted on arrival, and none
+      // reached the table (docs/spec/14-roles.md §14.2); garbage closed those streams.
+      const refused = (s: typeof before) => s.admission.refusals['sub-no-proof'] ?? 0
+      expect(refused(after) - refused(before)).toBe(64)
+      expect(after.table.subscriptionDrops['sub-limit']).toBe(
+        before.table.subscriptionDrops['sub-limit'],
+      )
       const closed = (s: typeof before) =>
         Object.entries(s.trunk.closeReasons).reduce(
           (sum, [reason, n]) =>
@@ -265,6 +336,7 @@ describe.skipIf(!can.ok)(
         address(a),
         address(b),
         'dd'.repeat(32),
+        injectorDir,
       ])
       const out = childLines(injector.stdout!)
       const ready = JSON.parse((await out.next()).value ?? '{}')
