@@ -61,14 +61,21 @@ export const RelayConfigSchema = v.strictObject({
     v.strictObject({
       /** SUBs must carry a valid membership proof; frames only from peers that proved the VFT's key. */
       requireProofs: v.optional(v.boolean(), true),
-      /** Admit only peers on `allow` (a closed relay). */
-      allowListOnly: v.optional(v.boolean(), false),
+      /**
+       * Admit every peer not on `deny` (an open relay). Default false: a relay
+       * admits only the peers on `allow`, the relays on `relays`, and holders
+       * of a fabric credential (docs/spec/14-roles.md §14.3); it logs a
+       * warning at start when open.
+       */
+      open: v.optional(v.boolean(), false),
+      /** Peers admitted by PeerId. */
       allow: v.optional(v.array(PeerId), []),
       deny: v.optional(v.array(PeerId), []),
       /**
-       * Neighbour relays whose propagated subscriptions are taken with proofs that
-       * name other PeerIds (the original subscribers). Anyone else's proofs must
-       * name the neighbour itself, whatever role its HELLO claims.
+       * Neighbour relays, admitted, whose propagated subscriptions are taken with
+       * proofs that name other PeerIds (the original subscribers), and which hear
+       * every subscription passed on. Anyone else's proofs must name the neighbour
+       * itself, whatever role its HELLO claims.
        */
       relays: v.optional(v.array(PeerId), []),
       /**
@@ -170,6 +177,12 @@ export type PeerLimitsConfig = v.InferOutput<typeof PeerLimits>
 
 /** Validates a parsed config; throws a ConfigError naming the first bad field. */
 export function parseRelayConfig(input: unknown): RelayConfig {
+  const admission = (input as { admission?: Record<string, unknown> } | null)?.admission
+  if (typeof admission === 'object' && admission !== null && 'allowListOnly' in admission)
+    throw new ConfigError(
+      'admission.allowListOnly',
+      'no longer a setting: a relay admits only `allow`, `relays` and fabric credentials by default; write "open": true to admit everyone not on `deny`',
+    )
   const config = parseWithSchema(RelayConfigSchema, input)
   const denied = new Set(config.admission.deny)
   const both = config.admission.allow.findIndex((id) => denied.has(id))

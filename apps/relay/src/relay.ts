@@ -35,6 +35,7 @@ import {
   keepNeighboursDialled,
   type MetricsSection,
   metricsText,
+  RefusalLog,
   ScavengePacer,
   startStatusServer,
   writeStateFile,
@@ -142,6 +143,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     stateDir: config.stateDir,
     listen: config.listen,
     role: 'relay',
+    // The relay role of a neighbour counts only for the relays the config names.
+    trustedRelays: (id) => admission.relays.includes(id),
     capabilities: config.tree.enabled ? CAP_SPANNING_TREE : 0,
     datagram: datagramOption(config.datagram),
     ...(config.circuit.enabled
@@ -164,7 +167,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const defaults = tableLimits(limits)
   const table = new ForwardingTable({
     requireProofs: admission.requireProofs,
-    admitByDefault: !admission.allowListOnly,
+    // Closed unless the config says open (docs/spec/14-roles.md §14.3).
+    admitByDefault: admission.open,
     limits: defaults,
     ...(limits.maxTableSubscriptions === undefined
       ? {}
@@ -173,12 +177,19 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     ...(limits.maxSealedLength === undefined ? {} : { maxSealedLength: limits.maxSealedLength }),
     ...(limits.maxTtlSeconds === undefined ? {} : { maxTtlSeconds: limits.maxTtlSeconds }),
   })
-  for (const id of admission.allow) table.setAccess(id, 'allow')
+  for (const id of [...admission.allow, ...admission.relays]) table.setAccess(id, 'allow')
   for (const id of admission.deny) table.setAccess(id, 'deny')
   for (const [id, peerLimits] of Object.entries(config.peerLimits)) {
     table.setLimits(id, tableLimits(peerLimits))
   }
-  const propagation = new Propagation()
+  // A SUB with its proof goes only to neighbours that proved the same key, and to the
+  // relays the config names (spec 12 §12.3; 14-roles.md §14.3).
+  // Refused SUB entries: counted always, logged once per peer per minute (14-roles.md §14.4).
+  const refusals = new RefusalLog(log, 'subscription entries refused')
+  const propagation = new Propagation({
+    relays: (id) =>
+      admission.relays.includes(id) && trunk.getLink(id)?.hello.remoteRole === 'relay',
+  })
   const routeBatch = new RouteBatch()
   const counters: RelayCounters = {
     subsReceived: 0,
@@ -208,7 +219,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   }
   const fabricKeys = new Set(admission.fabricKeys.map((k) => k.toLowerCase()))
   const trustedRelays = new Set(admission.relays)
-  const configAllowed = new Set(admission.allow)
+  const configAllowed = new Set([...admission.allow, ...admission.relays])
   /** Peers admitted by a fabric credential, until the credential's expiry. */
   const credentialed = new Map<string, number>()
   const credentialChecks = new Map<string, TokenBucket>()
@@ -216,7 +227,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   /** Whether the table admits this peer (allow list, deny list): only those hear propagated SUBs. */
   const admitted = (id: string): boolean => {
     const access = table.access(id)
-    return access === 'allow' || (access === 'default' && !admission.allowListOnly)
+    return access === 'allow' || (access === 'default' && admission.open)
   }
   admits = admitted
   const circuitStatus = () => {
@@ -362,6 +373,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     if (!credentialed.delete(id)) return
     counters.credentialsEnded++
     if (!configAllowed.has(id) && table.access(id) === 'allow') table.setAccess(id, 'default')
+    // No longer admitted: what it subscribed to is withdrawn from the others now, not at expiry.
+    if (!admitted(id)) send(propagation.removeNeighbour(id, admittedNeighbours(), now()))
     log.info({ peer: id }, 'admission by fabric credential ended')
   }
   /**
@@ -450,10 +463,14 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     }
     counters.subEntriesAccepted += result.added + result.refreshed
     counters.subEntriesRefused += result.rejected
-    if (result.rejected > 0) log.debug({ peer: link.id, ...result }, 'subscription entries refused')
+    if (result.rejected > 0) refusals.note(link.id, result.reason ?? 'refused', result.rejected)
     if (result.added + result.refreshed === 0) return
     const accepted = acceptedEntries(link.id, sub.entries, result, t, key)
-    send(propagation.learn(link.id, accepted, sub.proof, expiresAt, admittedNeighbours(), t))
+    const verified =
+      sub.proof !== undefined && key !== undefined
+        ? { proof: sub.proof, provingKey: key }
+        : undefined
+    send(propagation.learn(link.id, accepted, verified, expiresAt, admittedNeighbours(), t))
   }
 
   // The tree: its messages go out before anything that follows from a
@@ -550,6 +567,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     table.removeNeighbour(link.id)
     peerIdBytes.delete(link.id)
     credentialChecks.delete(link.id)
+    refusals.forget(link.id)
     endCredential(link.id)
     send(propagation.removeNeighbour(link.id, admittedNeighbours(), now()))
     if (tree?.has(link.id)) {
@@ -564,12 +582,16 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       peerId,
       listen: trunk.getMultiaddrs().map(String),
       requireProofs: admission.requireProofs,
-      allowListOnly: admission.allowListOnly,
+      open: admission.open,
       allow: admission.allow.length,
       deny: admission.deny.length,
     },
     'relay up',
   )
+  if (admission.open)
+    log.warn(
+      'admission is open: any peer not on admission.deny may subscribe and send through this relay',
+    )
 
   // Neighbours from the config: dialled, and redialled while down.
   const dialling = keepNeighboursDialled(trunk, config.peers, log, REDIAL_MS)
@@ -594,7 +616,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     listen: trunk.getMultiaddrs().map(String),
     admission: {
       requireProofs: admission.requireProofs,
-      allowListOnly: admission.allowListOnly,
+      open: admission.open,
       allow: admission.allow,
       deny: admission.deny,
       relays: admission.relays,
@@ -631,6 +653,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       propagated: propagation.size,
     },
     relay: counters,
+    refusals: refusals.counters,
     tree: tree === undefined ? null : tree.status(now()),
     circuit: circuitStatus(),
     table: table.counters,

@@ -25,12 +25,12 @@ describe('relay config', () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true })
   })
 
-  it('fills defaults: proofs required, open admission, proof checks rate-limited', () => {
+  it('fills defaults: proofs required, closed admission, proof checks rate-limited', () => {
     const c = parseRelayConfig({ stateDir: '/s' })
     expect(c.listen).toEqual(['/ip4/0.0.0.0/tcp/7400'])
     expect(c.admission).toEqual({
       requireProofs: true,
-      allowListOnly: false,
+      open: false,
       allow: [],
       deny: [],
       relays: [],
@@ -39,6 +39,13 @@ describe('relay config', () => {
     expect(c.limits).toEqual({ proofChecksPerSecond: 20, proofCheckBurst: 40 })
     expect(c.status.port).toBe(7481)
     expect(c.tree).toEqual({ enabled: true, helloSeconds: 1, holdSeconds: 3, costs: {} })
+  })
+
+  it('says what replaced allowListOnly', () => {
+    expect(fieldOf({ stateDir: '/s', admission: { allowListOnly: true } })).toMatch(
+      /^admission\.allowListOnly: .*no longer a setting.*"open": true/,
+    )
+    expect(fieldOf({ stateDir: '/s', admission: { open: true } })).toBe('valid')
   })
 
   it('checks the spanning tree section (spec 12 §7)', () => {

@@ -11,7 +11,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { derivePskEpochSecrets, membershipProofPublicKey } from '@peertap/crypto'
+import {
+  createMembershipProof,
+  derivePskEpochSecrets,
+  membershipProofPublicKey,
+} from '@peertap/crypto'
 import {
   linkLocal,
   Overlay,
@@ -23,7 +27,7 @@ import {
 } from '@peertap/node'
 import { childLines, rootAndTun, Topology } from '@peertap/tool-netns'
 import { loadOrCreateIdentity } from '@peertap/trunk'
-import { deriveVlanId } from '@peertap/vft'
+import { deriveVft, deriveVlanId, parseMac } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const can = rootAndTun()
@@ -368,10 +372,11 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
     deniedDir = join(keys, 'denied')
     intruderDir = join(keys, 'intruder')
     deniedId = peerIdFromPrivateKey(await loadOrCreateIdentity(deniedDir)).toString()
-    await loadOrCreateIdentity(intruderDir)
+    // The intruder is admitted (on the allow list) but a member of no VLAN.
+    const intruderId = peerIdFromPrivateKey(await loadOrCreateIdentity(intruderDir)).toString()
     relay = new RelayHost({
       upArgs: ['--trace'],
-      config: { admission: { requireProofs: true, deny: [deniedId] } },
+      config: { admission: { requireProofs: true, deny: [deniedId], allow: [intruderId] } },
     })
     overlay = await Overlay.start({ transport: 'tcp', relay, secrets: { a: secret, b: secret } })
     await waitForIpv6(overlay)
@@ -380,6 +385,26 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
     await overlay?.stop()
     if (keys !== undefined) await rm(keys, { recursive: true, force: true })
   })
+  /**
+   * What a leak could give a peer that is no member (the relay tells it
+   * nothing): B's VFTs of this window and the next, and a proof A made for
+   * them, as the peer.ts arguments.
+   */
+  const leaked = (): [string, string] => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    const epoch = derivePskEpochSecrets(Buffer.from(secret, 'hex'))
+    const window = Math.floor(Date.now() / 1000 / 600)
+    const vfts = [window, window + 1].map((w) => deriveVft(epoch.vftKey, parseMac(b.mac), w))
+    const proof = createMembershipProof({
+      authSeed: epoch.authSeed,
+      peerId: peerIdFromString(a.peerId).toMultihash().bytes,
+      expiry: 600 * (window + 1) + 120,
+      window,
+      vfts,
+    })
+    const hex = (x: Uint8Array) => Buffer.from(x).toString('hex')
+    return [vfts.map(hex).join(','), hex(proof)]
+  }
 
   it("carries a 50 MB TCP transfer intact; R's underlay, status, metrics and trace show no VLAN-ID, key, MAC, overlay address or payload", async () => {
     const [a, b] = [overlay.node('a'), overlay.node('b')]
@@ -463,7 +488,37 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
     }
   }, 150_000)
 
-  it('a peer without a valid membership proof gets nothing forwarded and reaches nobody, and is counted', async () => {
+  it('a stranger that dials the relay learns no PeerId, proof or VFT of anyone, and its SUBs and frames are refused', async () => {
+    const before = await relay.status()
+    const b = overlay.node('b')
+    const address = relay.address(PORT.tcp)
+    const stranger = overlay.topo.spawn('a', [
+      ...fixture(join(NODE_FIXTURES, 'stranger.ts')),
+      address,
+      address,
+      secret,
+      b.mac,
+      '4',
+    ])
+    const out = childLines(stranger.stdout!)
+    const ready = JSON.parse((await out.next()).value ?? '{}')
+    expect(ready.ready).toBe(true)
+    // The members talk, renew and resubscribe while the stranger listens.
+    expect(await ping(overlay, 'a', b.ip)).toMatch(/3 received/)
+    const during = await relay.status()
+    expect(during.neighbours.find((n) => n.id === ready.peerId)?.admitted).toBe(false)
+    const result = JSON.parse((await out.next()).value ?? '{}')
+    expect(result).toEqual({ subs: 0, subEntries: 0, proofs: 0, frames: 0, controls: 0, sent: 16 })
+    const after = await relay.status()
+    // Three SUBs of two entries (no proof, its own VLAN's proof, a forged one), 16 frames: all refused.
+    const sub = (s: typeof before) => s.table.subscriptionDrops['sub-not-admitted']!
+    expect(sub(after) - sub(before)).toBe(6)
+    expect(after.table.frameDrops['not-admitted']! - before.table.frameDrops['not-admitted']!).toBe(
+      16,
+    )
+  }, 60_000)
+
+  it('an admitted peer that is a member of no VLAN hears no subscription, gets nothing forwarded and reaches nobody', async () => {
     const before = await relay.status()
     const peer = overlay.topo.spawn('a', [
       ...fixture(join(FIXTURES, 'peer.ts')),
@@ -471,23 +526,24 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       intruderDir,
       'intruder',
       '4',
+      ...leaked(),
     ])
     const out = childLines(peer.stdout!)
     const ready = JSON.parse((await out.next()).value ?? '{}')
     expect(ready.ready).toBe(true)
-    // It heard the members' subscriptions (a relay cannot tell members from others) ...
-    expect(ready.stolen).toBeGreaterThan(0)
-    expect(ready.proofs).toBeGreaterThan(0)
+    // Admitted, but it proved no member's key: the relay passed it nothing (spec 12 §12.3) ...
+    expect(ready.heard).toEqual({ entries: 0, proofs: 0 })
     // ... while the members talk.
     expect(await ping(overlay, 'a', overlay.node('b').ip)).toMatch(/3 received/)
     expect(await ping(overlay, 'b', overlay.node('a').ip)).toMatch(/3 received/)
     const result = JSON.parse((await out.next()).value ?? '{}')
     expect(result.received).toBe(0)
     expect(result.receivedTotal).toBe(0)
+    expect(result.heard).toEqual({ entries: 0, proofs: 0 })
     const after = await relay.status()
     const sub = (s: typeof before, r: string) => s.table.subscriptionDrops[r]!
     const frame = (s: typeof before, r: string) => s.table.frameDrops[r]!
-    const entries = Math.min(ready.stolen, 200)
+    const entries = ready.stolen
     // No proof; a member's proof replayed (it names another PeerId).
     expect(sub(after, 'sub-no-proof') - sub(before, 'sub-no-proof')).toBe(entries)
     expect(sub(after, 'sub-proof-invalid') - sub(before, 'sub-proof-invalid')).toBe(entries)
@@ -510,6 +566,7 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       'fake-relay',
       // Connected long enough for the pings and the status read below, under load too.
       '8',
+      ...leaked(),
     ])
     const out = childLines(peer.stdout!)
     const ready = JSON.parse((await out.next()).value ?? '{}')
@@ -673,7 +730,6 @@ describe.skipIf(!can.ok)('a closed relay admits peers by fabric credential', () 
   const relay = new RelayHost({
     config: {
       admission: {
-        allowListOnly: true,
         fabricKeys: [
           Buffer.from(membershipProofPublicKey(Buffer.from(fabricSeed, 'hex'))).toString('hex'),
         ],

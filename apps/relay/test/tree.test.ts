@@ -113,7 +113,7 @@ describe('the spanning tree in the relay app (three relays in one process)', () 
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'peertap-relay-tree-'))
-    for (const n of [...names, 'h'])
+    for (const n of [...names, 'h', 'a', 'b'])
       ids[n] = peerIdFromPrivateKey(await loadOrCreateIdentity(join(dir, n))).toString()
     hostileId = ids.h!
     for (const [i, n] of names.entries()) {
@@ -122,7 +122,12 @@ describe('the spanning tree in the relay app (three relays in one process)', () 
         stateDir: join(dir, n),
         listen: [`/ip4/127.0.0.1/tcp/${BASE + i}`],
         peers: names.slice(0, i).map(address),
-        admission: { requireProofs: false, relays: n === 'r' ? [...others, hostileId] : others },
+        // The nodes a and b by PeerId: a relay is closed by default (docs/spec/14-roles.md §14.3).
+        admission: {
+          requireProofs: false,
+          allow: [ids.a!, ids.b!],
+          relays: n === 'r' ? [...others, hostileId] : others,
+        },
         status: { port: 0 },
       })
       running.set(n, await startRelay(config, createLogger('error')))
