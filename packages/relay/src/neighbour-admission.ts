@@ -164,14 +164,17 @@ export class NeighbourAdmission {
   }
 
   /**
-   * Drops lapsed proofs; returns the peers whose admission by proof ended
-   * now (not configured, no live proof left), for the caller to drop their
+   * Drops lapsed proofs, and proofs of VLAN epochs this node no longer
+   * holds (a member removed from an MLS VLAN proved the epoch it was
+   * removed from); returns the peers whose admission by proof ended now
+   * (not configured, no live proof left), for the caller to drop their
    * state (forwarding table, subscriptions it sent).
    */
   expire(now: number): string[] {
     const ended: string[] = []
     for (const [peer, proven] of this.#proven) {
-      for (const [key, until] of proven.keys) if (until <= now) proven.keys.delete(key)
+      for (const [key, until] of proven.keys)
+        if (until <= now || !this.#init.proofs.ownsKey(key)) proven.keys.delete(key)
       if (proven.keys.size > 0) continue
       this.#proven.delete(peer)
       if (!this.#init.configured(peer)) {

@@ -86,7 +86,6 @@ export interface DeclarationCounters {
 export class SubscriptionProofs {
   readonly #init: SubscriptionProofsInit
   readonly #cache = new Map<string, Uint8Array>()
-  readonly #seedByKey = new Map<string, Uint8Array>()
   readonly #keyBySeed = new Map<string, string>()
   readonly #verify: (params: VerifyMembershipProofParams) => MembershipProofVerdict
   /** Per neighbour: the VFTs declared to it (hex) and until when. */
@@ -225,15 +224,13 @@ export class SubscriptionProofs {
    */
   keyOf(vft: Uint8Array): string | undefined {
     const held = this.#init.describe(vft)
-    if (held === undefined) return undefined
-    const seed = hex(held.authSeed)
-    let key = this.#keyBySeed.get(seed)
-    if (key === undefined) {
-      key = hex(membershipProofPublicKey(held.authSeed))
-      if (this.#keyBySeed.size >= MAX_CACHED_PROOFS) this.#keyBySeed.clear()
-      this.#keyBySeed.set(seed, key)
-    }
-    return key
+    return held === undefined ? undefined : this.#keyOfSeed(held.authSeed)
+  }
+
+  /** Whether `key` (hex) is the key of one of this node's VLAN epochs now. */
+  ownsKey(key: string): boolean {
+    for (const seed of this.#init.authSeeds()) if (this.#keyOfSeed(seed) === key) return true
+    return false
   }
 
   /** Forgets what was declared to a neighbour (its link went down). */
@@ -268,16 +265,27 @@ export class SubscriptionProofs {
     return out
   }
 
+  /**
+   * The authSeed of ours whose key is `publicKey`, among the epochs this
+   * node holds now: an epoch it dropped (a removal, 11) no longer counts,
+   * so a removed member's proof of it admits nobody and draws no declaration.
+   */
   #seedFor(publicKey: Uint8Array): Uint8Array | undefined {
     const key = hex(publicKey)
-    const known = this.#seedByKey.get(key)
-    if (known !== undefined) return known
-    for (const seed of this.#init.authSeeds()) {
-      const pk = hex(membershipProofPublicKey(seed))
-      this.#seedByKey.set(pk, seed)
-      if (pk === key) return seed
-    }
+    for (const seed of this.#init.authSeeds()) if (this.#keyOfSeed(seed) === key) return seed
     return undefined
+  }
+
+  /** The hex public key of an authSeed, cached (a derivation costs a scalar multiplication). */
+  #keyOfSeed(authSeed: Uint8Array): string {
+    const seed = hex(authSeed)
+    let key = this.#keyBySeed.get(seed)
+    if (key === undefined) {
+      key = hex(membershipProofPublicKey(authSeed))
+      if (this.#keyBySeed.size >= MAX_CACHED_PROOFS) this.#keyBySeed.clear()
+      this.#keyBySeed.set(seed, key)
+    }
+    return key
   }
 
   #prove(held: HeldVft, vfts: readonly Uint8Array[]): Uint8Array {

@@ -125,6 +125,34 @@ describe('NeighbourAdmission: whom a node deals with', () => {
     expect(verified()).toBe(2)
   })
 
+  it('ends the admission of a member whose epoch the node dropped (an MLS removal), and admits nobody by it again', () => {
+    let seeds = [seedA, seedB]
+    const proofs = new SubscriptionProofs({
+      peerId: self,
+      describe: describeVft,
+      authSeeds: () => seeds,
+      holds: () => true,
+    })
+    const a = new NeighbourAdmission({ configured: () => false, proofs })
+    const c = peerBytes(0xc)
+    const old = proofOf(c, 1)
+    expect(a.prove('c', c, old, now)).toBe('admitted')
+    expect(a.prove('c', c, proofOf(c, 2), now)).toBe('renewed')
+    // The node drops VLAN 1's epoch: c stays admitted by VLAN 2 alone, and hears nothing of VLAN 1.
+    seeds = [seedB]
+    expect(a.expire(now)).toEqual([])
+    expect(a.mayHear('c', proofs.keyOf(vft(1, 1)), now)).toBe(false)
+    // Then VLAN 2's too: the admission ends, and the old proofs admit nobody.
+    seeds = []
+    expect(a.expire(now)).toEqual(['c'])
+    expect(a.admits('c', now)).toBe(false)
+    const d = peerBytes(0xd)
+    expect(a.prove('d', d, proofOf(d, 1), now)).toBe('not-ours')
+    expect(
+      proofs.sendDeclaration({ entries: [{ vft: vft(1, 5), flags: 1 }], proof: old }, 180, now),
+    ).toEqual([])
+  })
+
   it('forgets a peer that left, and bounds the peers admitted by proof', () => {
     const proofs = new SubscriptionProofs({
       peerId: self,
