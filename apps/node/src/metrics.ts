@@ -3,7 +3,7 @@ import { type MetricsSection, metricsText } from '@peertap/daemon'
 /**
  * Prometheus metrics from a status snapshot (DESIGN.md 10): every counter
  * of the switch, each VLAN (with its crypto drop reasons), the forwarding
- * table and each link, as gauges labelled by what they belong to. Built per
+ * table, admission (docs/spec/14-roles.md) and each link, as gauges labelled by what they belong to. Built per
  * scrape from the same snapshot `peertap status` shows, so the two agree.
  */
 export async function collectMetrics(status: unknown): Promise<string> {
@@ -13,6 +13,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     switch: unknown
     table: unknown
     forwarding: unknown
+    admission?: unknown
     direct?: unknown
     subscriptions: unknown
     scavenges?: unknown
@@ -32,6 +33,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     { prefix: 'peertap_switch', value: s.switch },
     { prefix: 'peertap_table', value: s.table },
     { prefix: 'peertap_forwarding', value: s.forwarding },
+    ...(s.admission === undefined ? [] : [{ prefix: 'peertap_admission', value: s.admission }]),
     ...(s.direct === undefined ? [] : [{ prefix: 'peertap_direct', value: s.direct }]),
     { prefix: 'peertap_subscriptions', value: s.subscriptions },
     ...(s.scavenges === undefined ? [] : [{ prefix: 'peertap_scavenges', value: s.scavenges }]),
