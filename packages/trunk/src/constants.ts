@@ -90,6 +90,23 @@ export const IDLE_TIMEOUT_MS = 45_000
 export const DEFAULT_MAX_QUEUED_FRAMES = 4096
 export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024
 export const DEFAULT_MAX_QUEUED_CONTROL_BYTES = 1024 * 1024
+/**
+ * Default send budget of a trunk, all its links together (spec 08-trunk.md
+ * §6.1): 300 neighbours that read slowly would otherwise hold 300 times a
+ * link's bounds, about 1.5 GiB.
+ */
+export const DEFAULT_QUEUE_BUDGET_BYTES = 256 * 1024 * 1024
+/**
+ * Default reserve of each link in the budget (spec 08-trunk.md §6.1): the
+ * budget over 1024, so that the reserves of up to 1024 links never exceed it.
+ */
+export const DEFAULT_QUEUE_RESERVE_BYTES = DEFAULT_QUEUE_BUDGET_BYTES / 1024
+/**
+ * Control bytes a link may hold beyond its reserve, whatever the budget
+ * (spec 08-trunk.md §6.1): room for a SUB of 1024 entries with a full
+ * proof (21.5 KiB) and more, so a renewal is not lost to others' traffic.
+ */
+export const CONTROL_RESERVE_BYTES = 64 * 1024
 
 // ---------------------------------------------------------------- datagram link (spec 13-datagram-link.md)
 

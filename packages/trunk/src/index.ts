@@ -57,11 +57,14 @@ export {
   CONTROL_COMMIT_CATCH_UP,
   CONTROL_DATAGRAM_OFFER,
   CONTROL_KEY_PACKAGE,
+  CONTROL_RESERVE_BYTES,
   CONTROL_WELCOME,
   DEFAULT_HOP_LIMIT,
   DEFAULT_MAX_QUEUED_BYTES,
   DEFAULT_MAX_QUEUED_CONTROL_BYTES,
   DEFAULT_MAX_QUEUED_FRAMES,
+  DEFAULT_QUEUE_BUDGET_BYTES,
+  DEFAULT_QUEUE_RESERVE_BYTES,
   DGRAM_DATA,
   DGRAM_DATA_OVERHEAD,
   DGRAM_DEAD_MS,
@@ -144,6 +147,7 @@ export type {
 export { createTrunk, Trunk, type TrunkInit, type TrunkServices } from './node.ts'
 export { cachedKeyNoiseCrypto } from './noise-crypto.ts'
 export type { SendQueueBounds } from './send.ts'
+export { SendBudget, type SendBudgetCounters } from './send-budget.ts'
 export { negotiateVersion } from './stream-link.ts'
 export {
   type DatagramLinkOptions,

@@ -56,8 +56,10 @@ export interface LinkCounters {
   bytesReceived: number
   /** Received batches handed to the receiver (one `onFrames` call each). */
   batchesReceived: number
-  /** Frames tail-dropped because the send queue was full (frames or bytes bound). */
+  /** Frames tail-dropped because the send queue was full (frames or bytes bound, or the trunk's send budget). */
   dropQueueFull: number
+  /** Of dropQueueFull, those refused by the trunk's shared send budget rather than this link's own bounds. */
+  dropBudget: number
   /** Frames dropped because their FRAME exceeds the neighbour's max message size. */
   dropOversize: number
   /** Frames dropped because they were malformed (VFT length, sealed length, hop limit). */
@@ -91,6 +93,7 @@ export function newLinkCounters(): LinkCounters {
     bytesReceived: 0,
     batchesReceived: 0,
     dropQueueFull: 0,
+    dropBudget: 0,
     dropOversize: 0,
     dropInvalid: 0,
     dropLinkDown: 0,

@@ -3,10 +3,11 @@
  *
  * 1. `enqueueFrames` checks each frame (well-formed, FRAME within the
  *    neighbour's max message size, room in the queue's frame and byte
- *    bounds), drops and counts the rest, and encodes the accepted ones at
- *    once into one buffer of BATCHes (so callers may reuse their buffers);
- *    control messages (SUB, UNSUB, PING, PONG, CONTROL) are queued in order
- *    under their own byte bound;
+ *    bounds, then in the trunk's shared send budget: send-budget.ts), drops
+ *    and counts the rest, and encodes the accepted ones at once into one
+ *    buffer of BATCHes (so callers may reuse their buffers); control
+ *    messages (SUB, UNSUB, PING, PONG, CONTROL) are queued in order under
+ *    their own byte bound and the budget's control reserve;
  * 2. one flush per tick (a microtask) hands everything queued to the
  *    transport in one `stream.send()`;
  * 3. when `send()` returns false the queue holds further data, up to its
@@ -25,6 +26,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { encodeFrameBatches, type Frame, isValidFrame, varintLength } from './codec.ts'
 import { FRAME_HEADER_LENGTH } from './constants.ts'
 import type { LinkCounters } from './link.ts'
+import { SendBudget } from './send-budget.ts'
 
 export interface SendQueueBounds {
   /** Most frames waiting to be written. */
@@ -39,6 +41,9 @@ export class SendQueue {
   readonly #stream: Stream
   readonly #counters: LinkCounters
   readonly #bounds: SendQueueBounds
+  readonly #budget: SendBudget
+  /** True while this link counts in the budget (from open() to close()). */
+  #joined = false
   #chunks: Uint8Array[] = []
   #frames = 0
   #bytes = 0
@@ -53,10 +58,17 @@ export class SendQueue {
     this.flush()
   }
 
-  constructor(stream: Stream, counters: LinkCounters, bounds: SendQueueBounds) {
+  /** `budget`: the trunk's, shared by its links (default: none beyond the bounds). */
+  constructor(
+    stream: Stream,
+    counters: LinkCounters,
+    bounds: SendQueueBounds,
+    budget: SendBudget = new SendBudget(),
+  ) {
     this.#stream = stream
     this.#counters = counters
     this.#bounds = bounds
+    this.#budget = budget
     stream.addEventListener('drain', () => {
       this.#waitingForDrain = false
       if (this.#chunks.length > 0) {
@@ -67,6 +79,13 @@ export class SendQueue {
       }
     })
     stream.addEventListener('idle', this.#sampleHeld)
+  }
+
+  /** The link is up: from now on it holds its reserve and counts in the budget. */
+  open(): void {
+    if (this.#joined || this.#closed) return
+    this.#joined = true
+    this.#budget.join(this.#total())
   }
 
   /** True while the transport asked us to wait for 'drain'. */
@@ -89,6 +108,11 @@ export class SendQueue {
     let queuedFrames = this.#frames
     // What the stream holds counts against the frame bound too (it may hold control bytes: conservative).
     let queuedBytes = this.#bytes + this.#held
+    const held = queuedBytes + this.#controlBytes
+    // One look at the budget per call; the loop compares integers only.
+    const room = this.#budget.room(held)
+    let added = 0
+    let refused = 0
     let accepted: Frame[] | undefined
     let count = 0
     for (let i = 0; i < frames.length; i++) {
@@ -103,9 +127,13 @@ export class SendQueue {
           c.dropOversize++
         } else if (queuedFrames + 1 > maxFrames || queuedBytes + wire > maxBytes) {
           c.dropQueueFull++
+        } else if (added + wire > room) {
+          c.dropQueueFull++
+          refused++
         } else {
           queuedFrames++
           queuedBytes += wire
+          added += wire
           ok = true
         }
       }
@@ -117,6 +145,10 @@ export class SendQueue {
         accepted = frames.slice(0, i) as Frame[]
       }
     }
+    if (refused > 0) {
+      c.dropBudget += refused
+      this.#budget.counters.framesRefused += refused
+    }
     if (count === 0) return 0
     const encoded =
       accepted === undefined
@@ -125,6 +157,8 @@ export class SendQueue {
     this.#chunks.push(encoded)
     this.#frames += count
     this.#bytes += encoded.length
+    // BATCH headers make `encoded` up to 6 bytes per BATCH longer than `added`.
+    if (this.#joined) this.#budget.change(held, encoded.length)
     c.queuedFrames = this.#frames
     c.queuedBytes = this.#bytes + this.#controlBytes + this.#held
     this.#schedule()
@@ -134,7 +168,8 @@ export class SendQueue {
   /**
    * Queues one encoded control message; false (counted) if its bound is
    * full or the link is down. Control has its own bound beside the frames',
-   * and the link as a whole (stream included) at most both together.
+   * and the link as a whole (stream included) at most both together; the
+   * budget refuses it only beyond the link's control reserve.
    */
   enqueueControl(encoded: Uint8Array): boolean {
     if (this.#closed) {
@@ -144,15 +179,19 @@ export class SendQueue {
     this.#sampleHeld()
     const { maxBytes, maxControlBytes } = this.#bounds
     const len = encoded.length
-    if (
-      this.#controlBytes + len > maxControlBytes ||
-      this.#bytes + this.#held + this.#controlBytes + len > maxBytes + maxControlBytes
-    ) {
+    const held = this.#total()
+    if (this.#controlBytes + len > maxControlBytes || held + len > maxBytes + maxControlBytes) {
       this.#counters.controlDropped++
+      return false
+    }
+    if (!this.#budget.admitsControl(held, len)) {
+      this.#counters.controlDropped++
+      this.#budget.counters.controlRefused++
       return false
     }
     this.#chunks.push(encoded)
     this.#controlBytes += len
+    if (this.#joined) this.#budget.change(held, len)
     this.#counters.queuedBytes = this.#bytes + this.#controlBytes + this.#held
     this.#schedule()
     return true
@@ -167,6 +206,8 @@ export class SendQueue {
     c.framesSent += this.#frames
     c.bytesSent += this.#bytes + this.#controlBytes
     c.writes++
+    // The bytes move from the queue to the stream: the link holds as much as before, until looked at.
+    this.#held = this.#total()
     this.#chunks = []
     this.#frames = 0
     this.#bytes = 0
@@ -180,8 +221,7 @@ export class SendQueue {
       this.close()
       return
     }
-    this.#held = this.#stream.writeBufferLength ?? 0
-    c.queuedBytes = this.#held
+    this.#sampleHeld()
     if (!ok) {
       this.#waitingForDrain = true
       c.drainWaits++
@@ -190,6 +230,10 @@ export class SendQueue {
 
   /** Discards everything queued; later frames count as `dropLinkDown`. */
   close(): void {
+    if (this.#joined) {
+      this.#joined = false
+      this.#budget.leave(this.#total())
+    }
     this.#closed = true
     this.#chunks = []
     this.#counters.dropLinkDown += this.#frames
@@ -208,8 +252,14 @@ export class SendQueue {
   readonly #sampleHeld = (): void => {
     const held = this.#stream.writeBufferLength ?? 0
     if (held === this.#held || this.#closed) return
+    if (this.#joined) this.#budget.change(this.#total(), held - this.#held)
     this.#held = held
     this.#counters.queuedBytes = this.#bytes + this.#controlBytes + held
+  }
+
+  /** What this link holds: its queue and what its stream has not written. */
+  #total(): number {
+    return this.#bytes + this.#controlBytes + this.#held
   }
 
   #schedule(): void {

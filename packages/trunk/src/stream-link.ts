@@ -55,6 +55,7 @@ import {
 } from './link.ts'
 import { MessageReader } from './receive.ts'
 import { SendQueue, type SendQueueBounds } from './send.ts'
+import type { SendBudget } from './send-budget.ts'
 
 /** Most PINGs of one link waiting for their PONG. */
 const MAX_PENDING_PINGS = 64
@@ -69,6 +70,8 @@ export interface StreamLinkInit {
   /** Our PeerId as multihash bytes, appended to PONG hop records. */
   localPeerIdBytes: Uint8Array
   bounds: SendQueueBounds
+  /** The trunk's send budget, shared with its other links (spec 08-trunk.md §6.1). */
+  budget?: SendBudget
   receiver: LinkReceiver
   cost: number
   /** The stream runs over a circuit-relay-v2 connection (Link.relayed). */
@@ -146,7 +149,7 @@ export class StreamLink implements Link {
     // The trunk awaits `ready`; avoid an unhandled rejection if nobody does.
     this.ready.catch(() => {})
     this.#reader = new MessageReader(init.hello.maxMessageSize, this.#onMessage)
-    this.#queue = new SendQueue(init.stream, this.counters, init.bounds)
+    this.#queue = new SendQueue(init.stream, this.counters, init.bounds, init.budget)
 
     const stream = init.stream
     stream.addEventListener('message', (evt) => {
@@ -467,6 +470,7 @@ export class StreamLink implements Link {
     clearTimeout(this.#helloTimer)
     this.#helloTimer = undefined
     this.#status = 'up'
+    this.#queue.open()
     this.#lastReceive = this.#now()
     this.#keepalive = setInterval(() => this.#onKeepalive(), KEEPALIVE_INTERVAL_MS)
     this.#keepalive.unref?.()

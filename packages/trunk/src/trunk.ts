@@ -27,6 +27,8 @@ import {
   DEFAULT_MAX_QUEUED_BYTES,
   DEFAULT_MAX_QUEUED_CONTROL_BYTES,
   DEFAULT_MAX_QUEUED_FRAMES,
+  DEFAULT_QUEUE_BUDGET_BYTES,
+  DEFAULT_QUEUE_RESERVE_BYTES,
   DGRAM_SAFE_MTU,
   MESSAGE_LENGTH_LIMIT,
   MIN_ADVERTISED_MESSAGE_SIZE,
@@ -41,6 +43,7 @@ import type { DatagramSocketFactory } from './datagram-socket.ts'
 import { CLOSE_REASONS, type CloseReason, TrunkError } from './errors.ts'
 import type { Link, LinkReceiver } from './link.ts'
 import type { SendQueueBounds } from './send.ts'
+import { SendBudget, type SendBudgetCounters } from './send-budget.ts'
 import { StreamLink } from './stream-link.ts'
 
 export type TransportName = 'tcp' | 'quic' | 'ws'
@@ -110,6 +113,18 @@ export interface TrunkProtocolInit {
   versionMax?: number
   /** Send queue bounds per link. */
   queue?: Partial<SendQueueBounds>
+  /**
+   * Bytes all stream links together may hold to send, queued or unwritten
+   * in their streams (spec 08-trunk.md §6.1). Default
+   * DEFAULT_QUEUE_BUDGET_BYTES (256 MiB); 0 or Infinity: no shared budget.
+   */
+  queueBudgetBytes?: number
+  /**
+   * What each link up may always hold of the budget, whatever the others
+   * hold (spec 08-trunk.md §6.1). Default: the budget over 1024 links
+   * (256 KiB at the default budget); keep links × reserve within the budget.
+   */
+  queueReserveBytes?: number
   /** The receiver every new link starts with. */
   receiver?: LinkReceiver
   /** Link cost per transport. */
@@ -142,6 +157,8 @@ export interface TrunkCounters {
   closeReasons: Record<CloseReason, number>
   /** HELLOs whose timestamp was more than 60 s off our clock. */
   skewWarnings: number
+  /** The send budget shared by the stream links (spec 08-trunk.md §6.1). */
+  sendBudget: SendBudgetCounters
 }
 
 export interface LinkDownEvent {
@@ -175,6 +192,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     datagramMtu: number
   }
   readonly #bounds: SendQueueBounds
+  readonly #budget: SendBudget
   readonly #costs: Record<TransportName, number>
   readonly #localId: string
   readonly #localPeerIdBytes: Uint8Array
@@ -209,6 +227,19 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       maxBytes: init.queue?.maxBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       maxControlBytes: init.queue?.maxControlBytes ?? DEFAULT_MAX_QUEUED_CONTROL_BYTES,
     }
+    const budget = init.queueBudgetBytes ?? DEFAULT_QUEUE_BUDGET_BYTES
+    if (!(budget >= 0)) {
+      throw new TrunkError('ERR_INVALID_OPTION', 'queueBudgetBytes must be 0 or more')
+    }
+    const reserve =
+      init.queueReserveBytes ??
+      (budget === DEFAULT_QUEUE_BUDGET_BYTES
+        ? DEFAULT_QUEUE_RESERVE_BYTES
+        : Math.floor(budget / 1024))
+    if (!(reserve >= 0 && (budget === 0 || reserve <= budget))) {
+      throw new TrunkError('ERR_INVALID_OPTION', 'queueReserveBytes must be 0 to queueBudgetBytes')
+    }
+    this.#budget = new SendBudget(budget, reserve)
     this.#costs = { ...DEFAULT_LINK_COSTS, ...init.costs }
     this.#receiver = init.receiver ?? {}
     this.#trustedRelays = init.trustedRelays ?? (() => false)
@@ -216,7 +247,13 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     this.#localPeerIdBytes = components.peerId.toMultihash().bytes
     const closeReasons = {} as Record<CloseReason, number>
     for (const r of CLOSE_REASONS) closeReasons[r] = 0
-    this.counters = { linksUp: 0, linksDown: 0, closeReasons, skewWarnings: 0 }
+    this.counters = {
+      linksUp: 0,
+      linksDown: 0,
+      closeReasons,
+      skewWarnings: 0,
+      sendBudget: this.#budget.counters,
+    }
   }
 
   readonly [Symbol.toStringTag] = '@peertap/trunk'
@@ -403,6 +440,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       hello: this.#hello,
       localPeerIdBytes: this.#localPeerIdBytes,
       bounds: this.#bounds,
+      budget: this.#budget,
       receiver,
       cost: this.#costs[transport],
       relayed,

@@ -163,6 +163,52 @@ describe('limits and misbehaving peers (TCP)', () => {
     expect(link.counters.queuedFrames).toBe(0)
   })
 
+  it("a trunk's send budget holds against neighbours that never read; a fresh one still gets through", async () => {
+    const limit = 4 * 1024 * 1024
+    const reserve = 64 * 1024
+    const hub = await startTrunk(
+      'tcp',
+      { queueBudgetBytes: limit, queueReserveBytes: reserve },
+      nodes,
+    )
+    const addr = hub.getMultiaddrs()[0]!
+    // Four neighbours that stop reading as soon as their link is up (libp2p admits 5 connections per second per host).
+    for (let i = 0; i < 4; i++) {
+      const slow = await startTrunk('tcp', {}, nodes)
+      ;(await slow.dial(addr)).pauseReceive()
+    }
+    await until(() => hub.links().length === 4)
+    const slowLinks = hub.links()
+    const budget = hub.protocol.counters.sendBudget
+    expect(budget.links).toBe(4)
+    expect(budget.limitBytes).toBe(limit)
+    const burst = makeFrames(64, 1400)
+    for (let round = 0; round < 80; round++) {
+      for (const l of slowLinks) l.sendFrames(burst)
+      await new Promise((r) => setImmediate(r))
+      expect(budget.heldBytes).toBeLessThanOrEqual(limit + 4 * 12)
+    }
+    expect(budget.heldBytes).toBeGreaterThan(limit - 4 * 1500)
+    expect(slowLinks.reduce((n, l) => n + l.counters.queuedBytes, 0)).toBe(budget.heldBytes)
+    expect(budget.framesRefused).toBeGreaterThan(0)
+    expect(slowLinks.reduce((n, l) => n + l.counters.dropBudget, 0)).toBe(budget.framesRefused)
+
+    // A neighbour that reads: what fits its reserve per tick all arrives.
+    const fast = await startTrunk('tcp', {}, nodes)
+    let received = 0
+    fast.setReceiver({ onFrames: (f) => (received += f.length) })
+    await fast.dial(addr)
+    await until(() => hub.links().length === 5)
+    const fastLink = hub.getLink(fast.peerId.toString())!
+    for (let round = 0; round < 200; round++) {
+      expect(fastLink.sendFrames(makeFrames(10, 1400))).toBe(10)
+      await new Promise((r) => setTimeout(r, 1))
+    }
+    await until(() => received === 2000, 10_000, 'frames on the fast link')
+    expect(fastLink.counters.dropQueueFull).toBe(0)
+    expect(budget.heldBytes).toBeLessThanOrEqual(limit + 4 * 12)
+  })
+
   it('rejects a disjoint version range on both sides with a counted reason', async () => {
     const a = await startTrunk('tcp', { versionMin: 2, versionMax: 3 }, nodes)
     const b = await startTrunk('tcp', {}, nodes)
