@@ -98,9 +98,28 @@ export const DEFAULT_MAX_QUEUED_CONTROL_BYTES = 1024 * 1024
 export const DEFAULT_QUEUE_BUDGET_BYTES = 256 * 1024 * 1024
 /**
  * Default reserve of each link in the budget (spec 08-trunk.md §6.1): the
- * budget over 1024, so that the reserves of up to 1024 links never exceed it.
+ * budget over DEFAULT_MAX_CONNECTIONS (1024), so that the reserves of all
+ * links never exceed it.
  */
 export const DEFAULT_QUEUE_RESERVE_BYTES = DEFAULT_QUEUE_BUDGET_BYTES / 1024
+/**
+ * Inbound connection limits of a trunk node (spec 08-trunk.md §9).
+ * libp2p's own defaults are 300 connections, 10 handshakes at once and 5
+ * connections per second from one IP. 300 is below what a relay must hold
+ * (issue 14: 500 identities against one relay), and past it libp2p prunes
+ * open connections; 10 handshakes let one address that opens 10 sockets
+ * and stays silent shut every inbound connection out for libp2p's 10 s
+ * upgrade timeout. The per-address cap: a NAT puts honest peers behind one
+ * address (a home a few, an office or a carrier-grade NAT a few dozen),
+ * each holding one connection to a given neighbour (spec §5.3), briefly
+ * two; 32 lets them in while one address holds at most 1/32 of the
+ * connections, and a handshake limit of 128 leaves room for 4 such
+ * addresses at their cap.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1024
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 32
+export const DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS = 128
+export const DEFAULT_INBOUND_CONNECTION_THRESHOLD = 5
 /**
  * Control bytes a link may hold beyond its reserve, whatever the budget
  * (spec 08-trunk.md §6.1): room for a SUB of 1024 entries with a full

@@ -36,6 +36,12 @@
  */
 
 export {
+  AddressCap,
+  addressKey,
+  type InboundConnection,
+  type InboundCounters,
+} from './address-cap.ts'
+export {
   type Control,
   decodeFramedMessage,
   decodeMessage,
@@ -60,6 +66,10 @@ export {
   CONTROL_RESERVE_BYTES,
   CONTROL_WELCOME,
   DEFAULT_HOP_LIMIT,
+  DEFAULT_INBOUND_CONNECTION_THRESHOLD,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS,
   DEFAULT_MAX_QUEUED_BYTES,
   DEFAULT_MAX_QUEUED_CONTROL_BYTES,
   DEFAULT_MAX_QUEUED_FRAMES,

@@ -6,6 +6,8 @@
  * v2: every node can dial `…/p2p/R/p2p-circuit/p2p/B` and reserve a slot at
  * a relay by listening on `…/p2p/R/p2p-circuit`; a relay runs the server
  * with bounded reservations and limits, for the peers it admits (spec 08-trunk.md §5.5).
+ * Inbound connections are capped per source address before the Noise
+ * handshake, and libp2p's connection limits are set explicitly (spec §9).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { quic } from '@chainsafe/libp2p-quic'
@@ -24,6 +26,14 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import { AddressCap } from './address-cap.ts'
+import {
+  DEFAULT_INBOUND_CONNECTION_THRESHOLD,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS,
+  DEFAULT_QUEUE_BUDGET_BYTES,
+} from './constants.ts'
 import type { DatagramLink } from './datagram-link.ts'
 import { TrunkError } from './errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -56,6 +66,33 @@ export interface TrunkInit extends TrunkProtocolInit {
    * here and reach each other through it, within these bounds (spec 08-trunk.md §5.5).
    */
   circuitRelayServer?: CircuitRelayServerOptions
+  /**
+   * Most inbound connections at once from one source address: an IPv4
+   * address, or an IPv6 /64 (spec 08-trunk.md §9). Counted from acceptance,
+   * handshake included, until close; one more is refused before its Noise
+   * handshake. Connections through a relay's circuit are not counted.
+   * Default DEFAULT_MAX_CONNECTIONS_PER_ADDRESS (32); 0 or Infinity: no cap.
+   */
+  maxConnectionsPerAddress?: number
+  /**
+   * libp2p's `connectionManager.maxConnections`: inbound connections past
+   * it are refused, and libp2p prunes open ones down to it. Default
+   * DEFAULT_MAX_CONNECTIONS (1024; libp2p's own is 300). Without
+   * `queueReserveBytes`, each link's reserve is the send budget over this.
+   */
+  maxConnections?: number
+  /**
+   * libp2p's `maxIncomingPendingConnections`: inbound handshakes in
+   * progress at once, from all addresses. Default
+   * DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS (128; libp2p's own is 10).
+   */
+  maxIncomingPendingConnections?: number
+  /**
+   * libp2p's `inboundConnectionThreshold`: connections accepted per second
+   * from one IP address (not /64), the rest refused. Default
+   * DEFAULT_INBOUND_CONNECTION_THRESHOLD (5, libp2p's own).
+   */
+  inboundConnectionThreshold?: number
 }
 
 /** Bounds of the circuit-relay-v2 server; `admits` decides who may use it at all. */
@@ -294,8 +331,29 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
     }
   }
   const crypto = init.noiseCrypto === 'default' ? {} : { crypto: cachedKeyNoiseCrypto }
+  const maxConnections = init.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+  const perAddress = init.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
+  const pending = init.maxIncomingPendingConnections ?? DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS
+  const perSecond = init.inboundConnectionThreshold ?? DEFAULT_INBOUND_CONNECTION_THRESHOLD
+  if (!(maxConnections >= 1 && pending >= 1 && perSecond >= 1 && perAddress >= 0)) {
+    throw new TrunkError(
+      'ERR_INVALID_OPTION',
+      'maxConnections, maxIncomingPendingConnections and inboundConnectionThreshold must be 1 or more, maxConnectionsPerAddress 0 or more',
+    )
+  }
+  const budget = init.queueBudgetBytes ?? DEFAULT_QUEUE_BUDGET_BYTES
+  const queueReserveBytes =
+    init.queueReserveBytes ??
+    (budget > 0 && Number.isFinite(budget) && Number.isFinite(maxConnections)
+      ? Math.floor(budget / maxConnections)
+      : undefined)
   const server = init.circuitRelayServer
-  const connectionGater: ConnectionGater = {}
+  // Set once the trunk exists; libp2p asks the gater only after start.
+  let cap: AddressCap | undefined
+  const connectionGater: ConnectionGater = {
+    // Before the Noise handshake for TCP and WebSocket (libp2p's upgrader), after QUIC's own.
+    denyInboundConnection: (maConn) => cap !== undefined && !cap.admit(maConn),
+  }
   const services: Record<string, unknown> = {}
   if (server !== undefined) {
     connectionGater.denyInboundRelayReservation = (peer) => !server.admits(peer.toString())
@@ -321,14 +379,20 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
     connectionEncrypters: [noise(crypto)],
     streamMuxers: [yamux()],
     connectionMonitor: { enabled: false },
+    connectionManager: {
+      maxConnections,
+      maxIncomingPendingConnections: pending,
+      inboundConnectionThreshold: perSecond,
+    },
     connectionGater,
     services: {
       ...services,
       identify: identify(),
-      trunk: trunkProtocol(init),
+      trunk: trunkProtocol(queueReserveBytes === undefined ? init : { ...init, queueReserveBytes }),
     },
   })
   const trunk = new Trunk(libp2p as unknown as Libp2p<TrunkServices>, circuitListen)
+  cap = new AddressCap(perAddress, trunk.protocol.counters.inbound)
   // What peers observe of our address (not through a circuit): reflexive candidates (spec 13 §4.1).
   libp2p.addEventListener('peer:identify', (event: CustomEvent<IdentifyResult>) => {
     const { observedAddr, connection, peerId } = event.detail

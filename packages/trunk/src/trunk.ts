@@ -19,6 +19,7 @@ import {
 } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AesPrimitives } from '@peertap/crypto'
+import { type InboundCounters, newInboundCounters } from './address-cap.ts'
 import type { Role } from './codec.ts'
 import {
   CAP_DATAGRAM_LINK,
@@ -122,7 +123,8 @@ export interface TrunkProtocolInit {
   /**
    * What each link up may always hold of the budget, whatever the others
    * hold (spec 08-trunk.md §6.1). Default: the budget over 1024 links
-   * (256 KiB at the default budget); keep links × reserve within the budget.
+   * (256 KiB at the default budget; createTrunk: over its maxConnections);
+   * keep links × reserve within the budget.
    */
   queueReserveBytes?: number
   /** The receiver every new link starts with. */
@@ -159,6 +161,8 @@ export interface TrunkCounters {
   skewWarnings: number
   /** The send budget shared by the stream links (spec 08-trunk.md §6.1). */
   sendBudget: SendBudgetCounters
+  /** Inbound connections per source address: createTrunk's maxConnectionsPerAddress (spec 08-trunk.md §9). */
+  inbound: InboundCounters
 }
 
 export interface LinkDownEvent {
@@ -253,6 +257,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       closeReasons,
       skewWarnings: 0,
       sendBudget: this.#budget.counters,
+      inbound: newInboundCounters(),
     }
   }
 

@@ -89,6 +89,32 @@ describe('trunk links through a circuit-relay-v2 relay (spec 08 §5.5)', () => {
     expect(c.reservations()).toMatchObject([{ reserved: true, made: 1, failures: 0 }])
   })
 
+  it("does not count connections through a relay against the relay's address (spec 08 §9)", async () => {
+    const relay = await startRelay(nodes, () => true)
+    // B admits one connection per source address, and reserves a slot at the relay.
+    const b = await startTrunk(
+      'tcp',
+      {
+        listen: ['/ip4/127.0.0.1/tcp/0', `${tcpAddress(relay)}/p2p-circuit`],
+        maxConnectionsPerAddress: 1,
+      },
+      nodes,
+    )
+    await until(() => b.reservations()[0]!.reserved, 10_000, 'the reservation')
+    const direct = b.getMultiaddrs().find((m) => !m.toString().includes('/p2p-circuit'))!
+    // One direct connection from 127.0.0.1 fills B's cap for that address...
+    await (await startTrunk('tcp', {}, nodes)).dial(direct)
+    expect(b.protocol.counters.inbound).toMatchObject({ open: 1, refused: 0 })
+    // ...and two peers still reach B through the relay (also at 127.0.0.1).
+    for (let i = 0; i < 2; i++) {
+      const a = await startTrunk('tcp', {}, nodes)
+      const link = await a.dial(`${tcpAddress(relay)}/p2p-circuit/p2p/${b.peerId.toString()}`)
+      expect(link.relayed).toBe(true)
+    }
+    await until(() => b.links().length === 3, 5000, 'three links at B')
+    expect(b.protocol.counters.inbound).toMatchObject({ open: 1, refused: 0 })
+  })
+
   it('makes its reservation again when the relay comes back', async () => {
     const relayKey = await generateKeyPair('Ed25519')
     const relay = await startTrunk(
