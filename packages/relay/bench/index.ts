@@ -191,6 +191,44 @@ function runCase(c: Case): Result {
   return run(c.label, c.subs, c.options, c.sealedLength, c.proofs)
 }
 
+/**
+ * The control plane's fair share (spec 9.7): SUB entries per second that
+ * newcomers add to a table of 100k held by 1,000 neighbours, full (each
+ * add displaces the least recently renewed subscription of the largest
+ * holder) and, for comparison, with room to spare. Median of RUNS tables.
+ */
+function subscribeRates(): { full: number; room: number } {
+  const HOLDERS = 1_000
+  const EACH = 100
+  const rate = (full: boolean): number => {
+    const capacity = HOLDERS * EACH
+    const table = new ForwardingTable({ maxSubscriptions: full ? capacity : 2 * capacity })
+    for (let id = 0; id < HOLDERS; id++) {
+      const entries = Array.from({ length: EACH }, () => ({
+        vft: randomBytes(16),
+        flags: FLAG_RECEIVE,
+      }))
+      table.subscribe(`holder-${id}`, entries, 600, 1_000)
+    }
+    // 50 newcomers of 50 each: below their share of a full table (about 95).
+    const subs = Array.from({ length: 50 }, () =>
+      Array.from({ length: 50 }, () => ({ vft: randomBytes(16), flags: FLAG_RECEIVE })),
+    )
+    const start = process.hrtime.bigint()
+    for (const [id, entries] of subs.entries()) table.subscribe(`new-${id}`, entries, 600, 1_000)
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9
+    if (table.counters.subscriptionsDisplaced !== (full ? 2_500 : 0)) {
+      throw new Error('fair share: unexpected displacements')
+    }
+    return 2_500 / seconds
+  }
+  const median = (f: () => number): number => {
+    const xs = Array.from({ length: RUNS }, f).sort((a, b) => a - b)
+    return xs[Math.floor(RUNS / 2)]!
+  }
+  return { full: median(() => rate(true)), room: median(() => rate(false)) }
+}
+
 const one = process.argv.indexOf('--case')
 if (one >= 0) {
   // A child: one case, its result as JSON on stdout.
@@ -223,4 +261,8 @@ if (one >= 0) {
     }
     console.log(`${c.label.padEnd(52)} ${line}`)
   }
+  const { full, room } = subscribeRates()
+  console.log(
+    `${'SUB entries into a full table of 100k, displacing'.padEnd(52)} ${fmt(full).padStart(11)} entries/s  (with room: ${fmt(room)})`,
+  )
 }

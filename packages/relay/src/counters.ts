@@ -49,7 +49,9 @@ export type FrameDropReason = (typeof FRAME_DROP_REASONS)[number]
  * - `sub-ttl-invalid`: TTL not a finite number in (0, maxTtlSeconds].
  * - `sub-no-proof`: proofs are required and the SUB carries no proving key.
  * - `sub-limit`: the neighbour already holds `maxSubscriptions` subscriptions.
- * - `sub-table-full`: the table already holds `maxSubscriptions` in all.
+ * - `sub-table-full`: the table already holds `maxSubscriptions` in all and
+ *   the neighbour its fair share of them (spec 09-forwarding.md §7); below
+ *   its share, it takes a record from the neighbour holding the most instead.
  */
 export const SUBSCRIPTION_DROP_REASONS = [
   'sub-neighbour-limit',
@@ -91,6 +93,12 @@ export interface TableCounters {
   subscriptionsExpired: number
   /** Subscriptions removed because their neighbour left, was denied or lost admission. */
   subscriptionsEvicted: number
+  /**
+   * Subscriptions removed from a full table to make room for a neighbour
+   * below its fair share: the least recently renewed of the neighbour
+   * holding the most (spec 09-forwarding.md §7).
+   */
+  subscriptionsDisplaced: number
   /** Subscription entries refused, by reason. */
   subscriptionDrops: Record<SubscriptionDropReason, number>
 }
@@ -114,6 +122,7 @@ export function createCounters(): TableCounters {
     subscriptionsRemoved: 0,
     subscriptionsExpired: 0,
     subscriptionsEvicted: 0,
+    subscriptionsDisplaced: 0,
     subscriptionDrops,
   }
 }

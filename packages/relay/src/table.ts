@@ -37,7 +37,12 @@
  *     four words, backward-shift deletion) from VFT to entry;
  *   - entries: the VFT's words and the head of its subscription list;
  *   - subscriptions: a doubly linked list per entry, one record of 8 int32
- *     slots each (neighbour, key, flags, next, prev, entry) plus an expiry.
+ *     slots each (neighbour, key, flags, next, prev, entry) plus an expiry;
+ *   - beside the records, not in them: a second doubly linked list per
+ *     neighbour, in the order its subscriptions were last added or
+ *     refreshed, and a heap of neighbours by subscriptions held, so that a
+ *     full table finds the record to give up (spec §7, fair share) in
+ *     O(log neighbours) and routing reads no more bytes per record.
  */
 import {
   DEFAULT_DUPLICATE_CACHE_SIZE,
@@ -156,6 +161,8 @@ export interface NeighbourStats {
   readonly copiesCaused: number
   /** Copies of others' frames routed to it. */
   readonly copiesReceived: number
+  /** Its subscriptions given up to neighbours below their fair share of a full table (spec §7). */
+  readonly displaced: number
 }
 
 const DEFAULT_LIMITS: NeighbourLimits = {
@@ -172,8 +179,16 @@ const DEFAULT_LIMITS: NeighbourLimits = {
 class Neighbour {
   readonly id: string
   readonly index: number
+  /** Order of arrival: among neighbours holding equally many, the newest gives up a record first. */
+  readonly serial: number
   limits: NeighbourLimits
   subscriptions = 0
+  /** Its subscription records, most and least recently added or refreshed (-1: none). */
+  newest = -1
+  oldest = -1
+  /** Position in the table's heap of holders, -1 while it holds nothing. */
+  heapIndex = -1
+  displaced = 0
   readonly frames: TokenBucket
   readonly bytes: TokenBucket
   readonly proofChecks: TokenBucket
@@ -183,9 +198,10 @@ class Neighbour {
   copiesCaused = 0
   copiesReceived = 0
 
-  constructor(id: string, index: number, limits: NeighbourLimits, now: number) {
+  constructor(id: string, index: number, serial: number, limits: NeighbourLimits, now: number) {
     this.id = id
     this.index = index
+    this.serial = serial
     this.limits = limits
     this.frames = new TokenBucket(limits.framesPerSecond, limits.frameBurst, now)
     this.bytes = new TokenBucket(limits.bytesPerSecond, limits.byteBurst, now)
@@ -244,6 +260,7 @@ export class ForwardingTable {
   readonly #neighbours = new Map<string, Neighbour>()
   #byIndex: (Neighbour | undefined)[] = []
   readonly #freeIndices: number[] = []
+  #neighbourSerial = 0
   readonly #access = new Map<string, Access>()
   readonly #limits = new Map<string, Partial<NeighbourLimits>>()
   /** Per neighbour index: the serial of the frame that last reached it (fan-out dedupe). */
@@ -267,6 +284,12 @@ export class ForwardingTable {
   #subHigh = 0
   #subFree = -1
   #subCount = 0
+  // Per neighbour, its records from newest to oldest touch: slot 2s links
+  // record s to the next older one, 2s + 1 to the next newer. Kept out of
+  // the records so that routing reads 32 bytes per subscriber, as before.
+  #ownLinks = new Int32Array(INITIAL_CAPACITY * 2)
+  /** Neighbours holding subscriptions, a max-heap by (subscriptions, serial): its root gives up a record. */
+  readonly #holders: Neighbour[] = []
 
   // Proving keys, interned: hex -> id, with reference counts.
   readonly #keyIds = new Map<string, number>()
@@ -385,15 +408,9 @@ export class ForwardingTable {
   removeNeighbour(neighbour: string): void {
     const record = this.#neighbours.get(neighbour)
     if (record === undefined) return
-    if (record.subscriptions > 0) {
-      const subs = this.#subs
-      for (let s = 0; s < this.#subHigh; s++) {
-        const base = s * SUB_STRIDE
-        if (subs[base + S_FLAGS] !== 0 && subs[base + S_NEIGHBOUR] === record.index) {
-          this.#removeSub(s)
-          this.counters.subscriptionsEvicted++
-        }
-      }
+    while (record.newest >= 0) {
+      this.#removeSub(record.newest)
+      this.counters.subscriptionsEvicted++
     }
     this.#neighbours.delete(neighbour)
     this.#byIndex[record.index] = undefined
@@ -411,6 +428,7 @@ export class ForwardingTable {
       framesDropped: n.framesDropped,
       copiesCaused: n.copiesCaused,
       copiesReceived: n.copiesReceived,
+      displaced: n.displaced,
     }
   }
 
@@ -450,7 +468,9 @@ export class ForwardingTable {
    * subscription (VFT, neighbour, provingKey), whose flags become the
    * entry's and which lives until `now + ttlSeconds`. `provingKey` is the
    * 32-byte Ed25519 public key of a membership proof the caller has already
-   * verified for these VFTs (admitSubscription does both). Refused entries
+   * verified for these VFTs (admitSubscription does both). Refreshes are
+   * never refused; in a full table, a neighbour below its fair share takes
+   * a record from the neighbour holding the most (spec §7). Refused entries
    * are counted, never thrown.
    */
   subscribe(
@@ -492,6 +512,7 @@ export class ForwardingTable {
         if (s >= 0) {
           this.#subs[s * SUB_STRIDE + S_FLAGS] = flags
           this.#expiry[s * SUB_F64_STRIDE + S_EXPIRY] = expiresAt
+          this.#renewed(source, s)
           result.refreshed++
           this.counters.subscriptionsRefreshed++
           continue
@@ -502,8 +523,13 @@ export class ForwardingTable {
         continue
       }
       if (this.#subCount >= this.maxSubscriptions) {
-        this.#reject(result, 'sub-table-full')
-        continue
+        if (!this.#displaceFor(source)) {
+          this.#reject(result, 'sub-table-full')
+          continue
+        }
+        // The record given up may have been the last of its VFT: that
+        // entry's removal can move or remove this VFT's entry in the index.
+        e = this.#find(w0, w1, w2, w3)
       }
       if (e < 0) e = this.#addEntry(w0, w1, w2, w3)
       this.#addSub(e, source, key, flags, expiresAt)
@@ -894,7 +920,13 @@ export class ForwardingTable {
     if (refusal !== undefined) return refusal
     if (this.#neighbours.size >= this.maxNeighbours) return 'neighbour-limit'
     const index = this.#freeIndices.pop() ?? this.#byIndex.length
-    const record = new Neighbour(neighbour, index, this.#limitsOf(neighbour), now)
+    const record = new Neighbour(
+      neighbour,
+      index,
+      this.#neighbourSerial++,
+      this.#limitsOf(neighbour),
+      now,
+    )
     this.#neighbours.set(neighbour, record)
     this.#byIndex[index] = record
     if (index >= this.#mark.length) {
@@ -1084,7 +1116,13 @@ export class ForwardingTable {
     this.#entries[e * ENTRY_STRIDE + E_HEAD] = s
     this.#expiry[s * SUB_F64_STRIDE + S_EXPIRY] = expiresAt
     if (key !== NO_KEY) this.#keyRefs[key]!++
+    this.#linkNewest(neighbour, s)
     neighbour.subscriptions++
+    if (neighbour.heapIndex < 0) {
+      neighbour.heapIndex = this.#holders.length
+      this.#holders.push(neighbour)
+    }
+    this.#siftUp(neighbour.heapIndex)
     this.#subCount++
   }
 
@@ -1099,7 +1137,10 @@ export class ForwardingTable {
     if (next >= 0) subs[next * SUB_STRIDE + S_PREV] = prev
     const key = subs[base + S_KEY]!
     if (key !== NO_KEY) this.#releaseKey(key)
-    this.#byIndex[subs[base + S_NEIGHBOUR]!]!.subscriptions--
+    const neighbour = this.#byIndex[subs[base + S_NEIGHBOUR]!]!
+    this.#unlinkOwn(neighbour, s)
+    if (--neighbour.subscriptions === 0) this.#leaveHeap(neighbour)
+    else this.#siftDown(neighbour.heapIndex)
     subs[base + S_FLAGS] = 0
     subs[base + S_NEXT] = this.#subFree
     this.#subFree = s
@@ -1113,7 +1154,104 @@ export class ForwardingTable {
     subs.set(this.#subs)
     this.#subs = subs
     this.#expiry = new Float64Array(subs.buffer)
+    const links = new Int32Array(capacity * 2)
+    links.set(this.#ownLinks)
+    this.#ownLinks = links
     this.#subCapacity = capacity
+  }
+
+  // ---------------------------------------------------------------------------
+  // Fair share of a full table (spec §7): each neighbour's records in touch
+  // order, and the heap of holders.
+
+  /**
+   * Frees one record for `source` when the table is full and `source` holds
+   * less than its fair share, `floor(maxSubscriptions / holders)` with itself
+   * counted: the least recently touched record of the neighbour holding the
+   * most goes (the newest such neighbour on a tie). That neighbour holds more
+   * than the share (the others average above it), so it keeps at least the
+   * share, and a flood of identities can never push a neighbour below it.
+   */
+  #displaceFor(source: Neighbour): boolean {
+    const holders = this.#holders.length + (source.subscriptions === 0 ? 1 : 0)
+    if (source.subscriptions >= Math.floor(this.maxSubscriptions / holders)) return false
+    const victim = this.#holders[0]!
+    this.#removeSub(victim.oldest)
+    victim.displaced++
+    this.counters.subscriptionsDisplaced++
+    return true
+  }
+
+  #linkNewest(neighbour: Neighbour, s: number): void {
+    const links = this.#ownLinks
+    const head = neighbour.newest
+    links[2 * s] = head
+    links[2 * s + 1] = -1
+    if (head >= 0) links[2 * head + 1] = s
+    else neighbour.oldest = s
+    neighbour.newest = s
+  }
+
+  #unlinkOwn(neighbour: Neighbour, s: number): void {
+    const links = this.#ownLinks
+    const older = links[2 * s]!
+    const newer = links[2 * s + 1]!
+    if (newer >= 0) links[2 * newer] = older
+    else neighbour.newest = older
+    if (older >= 0) links[2 * older + 1] = newer
+    else neighbour.oldest = newer
+  }
+
+  /** A refreshed record becomes its neighbour's newest. */
+  #renewed(neighbour: Neighbour, s: number): void {
+    if (neighbour.newest === s) return
+    this.#unlinkOwn(neighbour, s)
+    this.#linkNewest(neighbour, s)
+  }
+
+  #leaveHeap(neighbour: Neighbour): void {
+    const heap = this.#holders
+    const i = neighbour.heapIndex
+    const last = heap.pop()!
+    neighbour.heapIndex = -1
+    if (last === neighbour) return
+    heap[i] = last
+    last.heapIndex = i
+    this.#siftUp(i)
+    this.#siftDown(last.heapIndex)
+  }
+
+  #siftUp(i: number): void {
+    const heap = this.#holders
+    const n = heap[i]!
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      const p = heap[parent]!
+      if (!before(n, p)) break
+      heap[i] = p
+      p.heapIndex = i
+      i = parent
+    }
+    heap[i] = n
+    n.heapIndex = i
+  }
+
+  #siftDown(i: number): void {
+    const heap = this.#holders
+    const n = heap[i]!
+    const size = heap.length
+    for (;;) {
+      let child = 2 * i + 1
+      if (child >= size) break
+      if (child + 1 < size && before(heap[child + 1]!, heap[child]!)) child++
+      const c = heap[child]!
+      if (!before(c, n)) break
+      heap[i] = c
+      c.heapIndex = i
+      i = child
+    }
+    heap[i] = n
+    n.heapIndex = i
   }
 
   // ---------------------------------------------------------------------------
@@ -1140,6 +1278,14 @@ export class ForwardingTable {
     this.#keyBytes[id] = undefined
     this.#keyFree.push(id)
   }
+}
+
+/** Heap order of holders: more subscriptions first; on a tie, the newer neighbour. */
+function before(a: Neighbour, b: Neighbour): boolean {
+  return (
+    a.subscriptions > b.subscriptions ||
+    (a.subscriptions === b.subscriptions && a.serial > b.serial)
+  )
 }
 
 function hex(bytes: Uint8Array): string {

@@ -243,6 +243,7 @@ describe('ForwardingTable against the reference', () => {
         tally('removed', fast.counters.subscriptionsRemoved)
         tally('expired', fast.counters.subscriptionsExpired)
         tally('evicted', fast.counters.subscriptionsEvicted)
+        tally('displaced', fast.counters.subscriptionsDisplaced)
       }),
       { numRuns: 500 },
     )
@@ -257,6 +258,7 @@ describe('ForwardingTable against the reference', () => {
       'removed',
       'expired',
       'evicted',
+      'displaced',
     ]
     for (const name of expected) expect(reached.get(name) ?? 0, name).toBeGreaterThan(0)
   })

@@ -34,6 +34,8 @@ interface RefSub {
   key: string // '' for none
   flags: number
   expiresAt: number
+  /** When a SUB last added or refreshed it (a serial): the oldest goes first (§7). */
+  touched: number
 }
 
 class RefBucket {
@@ -64,6 +66,8 @@ class RefBucket {
 interface RefNeighbour {
   frames: RefBucket
   bytes: RefBucket
+  /** Order of arrival: on a tie, the newest neighbour gives up a subscription (§7). */
+  serial: number
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -75,6 +79,7 @@ export class ReferenceTable {
   readonly access = new Map<string, 'allow' | 'deny'>()
   readonly seenTags = new Set<string>()
   readonly options: RefOptions
+  #serial = 0
 
   constructor(options: RefOptions) {
     this.options = options
@@ -97,6 +102,7 @@ export class ReferenceTable {
     const n = {
       frames: new RefBucket(limits.framesPerSecond, limits.frameBurst, now),
       bytes: new RefBucket(limits.bytesPerSecond, limits.byteBurst, now),
+      serial: this.#serial++,
     }
     this.neighbours.set(id, n)
     return n
@@ -154,6 +160,7 @@ export class ReferenceTable {
       if (existing) {
         existing.flags = flags
         existing.expiresAt = now + ttl
+        existing.touched = this.#serial++
         this.counters.subscriptionsRefreshed++
         continue
       }
@@ -163,11 +170,34 @@ export class ReferenceTable {
         continue
       }
       if (this.allSubs().length >= this.options.maxSubscriptions) {
-        drop('sub-table-full')
-        continue
+        // Fair share (§7): below it, take the oldest-touched subscription of
+        // the neighbour holding the most (the newest neighbour on a tie).
+        const held = new Map<string, number>()
+        for (const s of this.allSubs()) held.set(s.neighbour, (held.get(s.neighbour) ?? 0) + 1)
+        const mine = held.get(id) ?? 0
+        const holders = held.size + (mine === 0 ? 1 : 0)
+        if (mine >= Math.floor(this.options.maxSubscriptions / holders)) {
+          drop('sub-table-full')
+          continue
+        }
+        const most = Math.max(...held.values())
+        const victim = [...held]
+          .filter(([, n]) => n === most)
+          .map(([v]) => v)
+          .sort((x, y) => this.neighbours.get(y)!.serial - this.neighbours.get(x)!.serial)[0]!
+        const oldest = this.allSubs()
+          .filter((s) => s.neighbour === victim)
+          .sort((x, y) => x.touched - y.touched)[0]!
+        for (const [v, l] of this.subs) {
+          const kept = l.filter((s) => s !== oldest)
+          if (kept.length === 0) this.subs.delete(v)
+          else this.subs.set(v, kept)
+        }
+        this.counters.subscriptionsDisplaced++
       }
-      list.push({ neighbour: id, key: k, flags, expiresAt: now + ttl })
-      this.subs.set(hex(vft), list)
+      const current = this.subs.get(hex(vft)) ?? []
+      current.push({ neighbour: id, key: k, flags, expiresAt: now + ttl, touched: this.#serial++ })
+      this.subs.set(hex(vft), current)
       this.counters.subscriptionsAdded++
     }
   }
