@@ -4,8 +4,8 @@
  * payload with header protection, the replay window and the KID cache
  * (docs/spec/04-sealed-payload.md), on node:crypto or, byte for byte the
  * same, @noble/ciphers. The control path: HPKE (docs/spec/06-hpke.md),
- * membership proofs (docs/spec/07-membership-proof.md) and constant-time
- * compare.
+ * membership proofs and a cache of verified ones (ProofVerifier;
+ * docs/spec/07-membership-proof.md) and constant-time compare.
  *
  * The data path drops and counts, never throws on bad input: `open()`
  * returns the plaintext or a stable drop code. Misuse (a VFT that is not 16
@@ -154,4 +154,12 @@ export {
   type VerifyMembershipProofParams,
   verifyMembershipProof,
 } from './proof.ts'
+export {
+  DEFAULT_PROOF_CACHE_SIZE,
+  ProofVerifier,
+  type ProofVerifierCounters,
+  type ProofVerifierInit,
+  type ProofVerifierVerdict,
+  type ProofVerifyParams,
+} from './proof-verifier.ts'
 // -- control-path exports end --

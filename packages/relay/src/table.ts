@@ -433,11 +433,31 @@ export class ForwardingTable {
   }
 
   /**
-   * The first checks of a SUB with a membership proof, before anyone spends
-   * time on its signature (spec §3): the neighbour is admitted and its
-   * proof-check bucket has a token. Returns the reason it may not go on
-   * (and counts it for all `entries`), or undefined. admitSubscription
-   * calls this; a caller that verifies proofs itself should too.
+   * The admission checks of a SUB (spec §3 steps 1-2): state can be kept
+   * for the neighbour, it is not denied, it is admitted. Returns the reason
+   * it may not go on (and counts it for all `entries`), or undefined.
+   * admitSubscription calls this before it looks at the proof.
+   */
+  checkAdmission(
+    neighbour: string,
+    entries: number,
+    now: number,
+  ): SubscriptionDropReason | undefined {
+    const source = this.#resolve(neighbour, now)
+    if (typeof source !== 'string') return undefined
+    const reason = SUBSCRIPTION_REFUSAL[source]
+    this.counters.subscriptionDrops[reason] += entries
+    return reason
+  }
+
+  /**
+   * The checks of a SUB with a membership proof that come before anyone
+   * spends time on its signature (spec §3): the neighbour is admitted and
+   * its proof-check bucket has a token, which this takes. Returns the
+   * reason it may not go on (and counts it for all `entries`), or
+   * undefined. admitSubscription calls this only for a proof it must
+   * verify (not for one its ProofVerifier verified before); a caller that
+   * verifies proofs itself should too.
    */
   chargeProofCheck(
     neighbour: string,

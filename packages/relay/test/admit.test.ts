@@ -124,7 +124,7 @@ describe('admitSubscription', () => {
     expect(table.counters.frameDrops['proof-mismatch']).toBe(1)
   })
 
-  it('rate-limits proof checks before any signature work, and honours the deny list', () => {
+  it('rate-limits signature checks, not the cheap refusals before them, and honours the deny list', () => {
     const table = new ForwardingTable({
       requireProofs: true,
       limits: { proofChecksPerSecond: 1, proofCheckBurst: 2 },
@@ -136,16 +136,39 @@ describe('admitSubscription', () => {
       ttlSeconds: 600,
       now: NOW,
     }
-    // Garbage proofs cost a token each, then are refused without being parsed.
+    // Garbage fails the cheap checks (spec 09 §3) and costs no token.
     const garbage = new Uint8Array(200)
-    expect(admitSubscription(table, { ...base, proof: garbage }).reason).toBe('sub-proof-invalid')
-    expect(admitSubscription(table, { ...base, proof: garbage }).reason).toBe('sub-proof-invalid')
-    expect(admitSubscription(table, { ...base, proof: proof(peerA) }).reason).toBe('sub-rate')
+    for (let i = 0; i < 5; i++) {
+      expect(admitSubscription(table, { ...base, proof: garbage })).toMatchObject({
+        reason: 'sub-proof-invalid',
+        proofRejection: 'malformed',
+      })
+    }
+    // Forged signatures cost a token each; then the flood is refused before
+    // any signature work.
+    const forged = proof(peerA)
+    forged[40] = forged[40]! ^ 1
+    expect(admitSubscription(table, { ...base, proof: forged }).proofRejection).toBe(
+      'bad-signature',
+    )
+    expect(admitSubscription(table, { ...base, proof: forged }).proofRejection).toBe(
+      'bad-signature',
+    )
+    expect(admitSubscription(table, { ...base, proof: proof(peerA) })).toEqual({
+      added: 0,
+      refreshed: 0,
+      rejected: 1,
+      reason: 'sub-rate',
+    })
     expect(admitSubscription(table, { ...base, now: NOW + 1, proof: proof(peerA) }).added).toBe(1)
     table.setAccess('A', 'deny')
     expect(admitSubscription(table, { ...base, now: NOW + 5, proof: proof(peerA) }).reason).toBe(
       'sub-denied',
     )
-    expect(table.counters.subscriptionDrops).toMatchObject({ 'sub-rate': 1, 'sub-denied': 1 })
+    expect(table.counters.subscriptionDrops).toMatchObject({
+      'sub-rate': 1,
+      'sub-denied': 1,
+      'sub-proof-invalid': 7,
+    })
   })
 })
