@@ -118,6 +118,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     role: 'node',
     // The relay role counts only for relays we dial (spec 13 §4.1: reflexive addresses).
     trustedRelays: (id) => dialled.has(id),
+    // Our UDP port and addresses only for peers we deal with; one admitted later gets them in greet().
+    datagramFor: (id) => admission.admits(id, now()),
     // Large (GSO) frames come with the fast path.
     capabilities: 0,
     datagram: config.datagram.enabled && {
@@ -192,6 +194,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       { peer: link.id, by: admission.configured(link.id) ? 'config' : 'proof' },
       'dealing with peer',
     )
+    trunk.protocol.startDatagram(link.id)
     sendSubs(link, [...held.values()], false)
     mls?.onLinkUp(link)
   }

@@ -105,6 +105,20 @@ export const RelayConfigSchema = v.strictObject({
       maxSealedLength: v.optional(v.pipe(v.number(), v.integer(), v.minValue(27))),
       /** Longest TTL a SUB may ask for, seconds. */
       maxTtlSeconds: v.optional(Count),
+      /** Connections held at once (docs/spec/08-trunk.md §9). */
+      maxConnections: v.optional(Count, 1024),
+      /** Inbound connections from one IPv4 address or IPv6 /64 at once; 0: no cap (08 §9). */
+      maxConnectionsPerAddress: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(2 ** 31 - 1)),
+        32,
+      ),
+      /** Inbound connections accepted per second from one address (08 §9). */
+      inboundConnectionsPerSecond: v.optional(Count, 5),
+      /** Bytes queued for sending over all links together, shared fairly (08 §6.1); 0: no budget. */
+      queueBudgetBytes: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(2 ** 40)),
+        256 * 1024 * 1024,
+      ),
     }),
     {},
   ),

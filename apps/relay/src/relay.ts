@@ -145,6 +145,12 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     role: 'relay',
     // The relay role of a neighbour counts only for the relays the config names.
     trustedRelays: (id) => admission.relays.includes(id),
+    // Our UDP port only for peers we admit; one admitted later by credential gets it then.
+    datagramFor: (id) => admits(id),
+    maxConnections: limits.maxConnections,
+    maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+    inboundConnectionThreshold: limits.inboundConnectionsPerSecond,
+    queueBudgetBytes: limits.queueBudgetBytes,
     capabilities: config.tree.enabled ? CAP_SPANNING_TREE : 0,
     datagram: datagramOption(config.datagram),
     ...(config.circuit.enabled
@@ -416,6 +422,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     counters.credentialsAccepted++
     if (!wasAdmitted) {
       log.info({ peer: link.id, until: verdict.proof.expiry }, 'admitted by fabric credential')
+      trunk.protocol.startDatagram(link.id)
       send(propagation.snapshotFor(link.id, t))
     }
   }

@@ -36,7 +36,14 @@ describe('relay config', () => {
       relays: [],
       fabricKeys: [],
     })
-    expect(c.limits).toEqual({ proofChecksPerSecond: 20, proofCheckBurst: 40 })
+    expect(c.limits).toEqual({
+      proofChecksPerSecond: 20,
+      proofCheckBurst: 40,
+      maxConnections: 1024,
+      maxConnectionsPerAddress: 32,
+      inboundConnectionsPerSecond: 5,
+      queueBudgetBytes: 256 * 1024 * 1024,
+    })
     expect(c.status.port).toBe(7481)
     expect(c.tree).toEqual({ enabled: true, helloSeconds: 1, holdSeconds: 3, costs: {} })
   })

@@ -103,6 +103,14 @@ export interface TrunkProtocolInit {
    * Default: none.
    */
   trustedRelays?: (peer: string) => boolean
+  /**
+   * Whether to set up a datagram link with this neighbour when its stream
+   * link comes up (a PeerId string in): the offer tells the neighbour our
+   * UDP port and addresses, reflexive ones included, which a daemon shows
+   * only to peers it deals with (docs/spec/14-roles.md §14.2). A neighbour
+   * admitted later gets one with `startDatagram`. Default: every neighbour.
+   */
+  datagramFor?: (peer: string) => boolean
   /** Capability bits advertised in HELLO (default CAP_GSO_FRAMES). */
   capabilities?: number
   /** Largest message we accept, advertised in HELLO (default and maximum MESSAGE_LENGTH_LIMIT). */
@@ -201,6 +209,9 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   readonly #localId: string
   readonly #localPeerIdBytes: Uint8Array
   readonly #trustedRelays: (peer: string) => boolean
+  readonly #datagramFor: (peer: string) => boolean
+  /** The last offer a neighbour sent before we set up its datagram link (one per stream link). */
+  readonly #pendingOffers = new WeakMap<StreamLink, Uint8Array>()
   #receiver: LinkReceiver
   #started = false
 
@@ -247,6 +258,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     this.#costs = { ...DEFAULT_LINK_COSTS, ...init.costs }
     this.#receiver = init.receiver ?? {}
     this.#trustedRelays = init.trustedRelays ?? (() => false)
+    this.#datagramFor = init.datagramFor ?? (() => true)
     this.#localId = components.peerId.toString()
     this.#localPeerIdBytes = components.peerId.toMultihash().bytes
     const closeReasons = {} as Record<CloseReason, number>
@@ -433,6 +445,9 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
               if (control.channel === CONTROL_DATAGRAM_OFFER) {
                 const d = this.#datagramLinks.get(l.id)
                 if (d !== undefined && d.stream === l) d.acceptOffer(decodeOffer(control.payload))
+                // Not set up (yet): kept, the last one only, for startDatagram.
+                else if (l instanceof StreamLink)
+                  this.#pendingOffers.set(l, control.payload.slice())
                 return
               }
               user.onControl?.(control, l)
@@ -479,11 +494,32 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       void existing.close('replaced')
     }
     this.#links.set(link.id, link)
-    this.#startDatagram(link)
+    if (this.#datagramFor(link.id)) this.#startDatagram(link)
     // Identify may have reported what this relay observes before its HELLO came.
     if (this.#isRelayLink(link) && this.#observedBy.has(link.id)) this.#reofferAll()
     this.counters.linksUp++
     this.safeDispatchEvent('link:up', { detail: link })
+    return true
+  }
+
+  /**
+   * Sets up the datagram link to a neighbour whose stream link is up, if it
+   * has none yet and both ends can (the daemon admitted it after its link
+   * came up, `datagramFor`); an offer it sent meanwhile is taken at once.
+   * Returns whether a link was set up.
+   */
+  startDatagram(peer: string): boolean {
+    const link = this.#links.get(peer)
+    if (link === undefined || link.status !== 'up') return false
+    if (this.#datagramLinks.get(peer)?.stream === link) return false
+    this.#startDatagram(link)
+    const d = this.#datagramLinks.get(peer)
+    if (d === undefined) return false
+    const pending = this.#pendingOffers.get(link)
+    if (pending !== undefined) {
+      this.#pendingOffers.delete(link)
+      d.acceptOffer(decodeOffer(pending))
+    }
     return true
   }
 
