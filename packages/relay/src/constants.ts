@@ -48,6 +48,14 @@ export const DEFAULT_MAX_SUBSCRIPTIONS_PER_NEIGHBOUR = 4096
 export const DEFAULT_MAX_SUBSCRIPTIONS = 1 << 20
 /** Default neighbours the table keeps state for. */
 export const DEFAULT_MAX_NEIGHBOURS = 1 << 16
+/**
+ * Each neighbour's quiet allowance of proof checks outside the table-wide
+ * budget (spec 09-forwarding.md §7): 8 at once, one more every 10 s. A
+ * member needs a few checks per window turn or epoch change; a flood of
+ * identities gets at most this many each past the budget.
+ */
+export const QUIET_PROOF_CHECKS_PER_SECOND = 0.1
+export const QUIET_PROOF_CHECK_BURST = 8
 /** Default number of tags the duplicate cache remembers (spec 09-forwarding.md §6); 0 turns it off. */
 export const DEFAULT_DUPLICATE_CACHE_SIZE = 1 << 17
 

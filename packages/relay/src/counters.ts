@@ -101,6 +101,12 @@ export interface TableCounters {
   subscriptionsDisplaced: number
   /** Subscription entries refused, by reason. */
   subscriptionDrops: Record<SubscriptionDropReason, number>
+  /**
+   * Proof checks refused because the table-wide proof-check budget was
+   * spent (and the neighbour's quiet allowance too); their entries count
+   * as `sub-rate` (spec 09-forwarding.md §7).
+   */
+  proofChecksOverBudget: number
 }
 
 /** Fresh counters, all zero. */
@@ -124,5 +130,6 @@ export function createCounters(): TableCounters {
     subscriptionsEvicted: 0,
     subscriptionsDisplaced: 0,
     subscriptionDrops,
+    proofChecksOverBudget: 0,
   }
 }

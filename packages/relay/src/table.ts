@@ -57,6 +57,8 @@ import {
   FRAME_OVERHEAD,
   MIN_SEALED_LENGTH,
   PROVING_KEY_LENGTH,
+  QUIET_PROOF_CHECK_BURST,
+  QUIET_PROOF_CHECKS_PER_SECOND,
   VFT_LENGTH,
 } from './constants.ts'
 import { createCounters, type SubscriptionDropReason, type TableCounters } from './counters.ts'
@@ -144,6 +146,15 @@ export interface ForwardingTableOptions {
   readonly duplicateCacheSize?: number
   /** Default limits for every neighbour; see `setLimits` for one neighbour. */
   readonly limits?: Partial<NeighbourLimits>
+  /**
+   * Proof checks per second over all neighbours together, and the burst
+   * (spec §7): past the neighbour's own bucket, a check also takes a token
+   * from this budget, or from the neighbour's quiet allowance
+   * (QUIET_PROOF_CHECK_BURST, refilled at QUIET_PROOF_CHECKS_PER_SECOND).
+   * Bounds the signature work many identities can cause, while a member's
+   * occasional new proof always passes. Default: no budget.
+   */
+  readonly proofCheckBudget?: { readonly perSecond: number; readonly burst: number }
   /** 16 bytes seeding the keyed hashes (tests); default random. */
   readonly hashSeed?: Uint8Array
 }
@@ -192,6 +203,8 @@ class Neighbour {
   readonly frames: TokenBucket
   readonly bytes: TokenBucket
   readonly proofChecks: TokenBucket
+  /** Checks it may make outside the table-wide budget (QUIET_PROOF_CHECK_BURST, slowly refilled). */
+  readonly quietChecks: TokenBucket
   framesIn = 0
   bytesIn = 0
   framesDropped = 0
@@ -206,6 +219,7 @@ class Neighbour {
     this.frames = new TokenBucket(limits.framesPerSecond, limits.frameBurst, now)
     this.bytes = new TokenBucket(limits.bytesPerSecond, limits.byteBurst, now)
     this.proofChecks = new TokenBucket(limits.proofChecksPerSecond, limits.proofCheckBurst, now)
+    this.quietChecks = new TokenBucket(QUIET_PROOF_CHECKS_PER_SECOND, QUIET_PROOF_CHECK_BURST, now)
   }
 
   configure(limits: NeighbourLimits): void {
@@ -255,6 +269,7 @@ export class ForwardingTable {
   readonly #defaultLimits: NeighbourLimits
   readonly #seed: Int32Array
   readonly #duplicates: DuplicateCache | undefined
+  readonly #proofCheckBudget: TokenBucket | undefined
 
   // Neighbours: records for admitted neighbours only; policy kept for any id.
   readonly #neighbours = new Map<string, Neighbour>()
@@ -336,6 +351,14 @@ export class ForwardingTable {
       'duplicateCacheSize',
       options.duplicateCacheSize ?? DEFAULT_DUPLICATE_CACHE_SIZE,
     )
+    this.#proofCheckBudget =
+      options.proofCheckBudget === undefined
+        ? undefined
+        : new TokenBucket(
+            positive('proofCheckBudget.perSecond', options.proofCheckBudget.perSecond),
+            positive('proofCheckBudget.burst', options.proofCheckBudget.burst),
+            0,
+          )
     this.#duplicates =
       cacheSize === 0
         ? undefined
@@ -470,9 +493,27 @@ export class ForwardingTable {
     else {
       source.proofChecks.refill(now)
       if (!source.proofChecks.take(1)) reason = 'sub-rate'
+      else if (!this.#withinBudget(source, now)) {
+        source.proofChecks.tokens += 1 // not spent: the check does not happen
+        this.counters.proofChecksOverBudget++
+        reason = 'sub-rate'
+      }
     }
     if (reason !== undefined) this.counters.subscriptionDrops[reason] += entries
     return reason
+  }
+
+  /** A proof check within the table-wide budget, or the neighbour's quiet allowance (which goes first). */
+  #withinBudget(source: Neighbour, now: number): boolean {
+    const budget = this.#proofCheckBudget
+    if (budget === undefined) return true
+    source.quietChecks.refill(now)
+    if (source.quietChecks.tokens >= 1) {
+      source.quietChecks.tokens -= 1
+      return true
+    }
+    budget.refill(now)
+    return budget.take(1)
   }
 
   /** Counts `entries` subscription entries refused for `reason` by a check outside the table. */
