@@ -29,7 +29,13 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
-import { aesBackend, derivePskEpochSecrets, nodeAes, nodeBackend } from '@peertap/crypto'
+import {
+  aesBackend,
+  derivePskEpochSecrets,
+  nodeAes,
+  nodeBackend,
+  ProofVerifier,
+} from '@peertap/crypto'
 import {
   createLogger,
   datagramOption,
@@ -79,6 +85,8 @@ const TICK_MS = 250
 const REDIAL_MS = 2_000
 /** SUBs per relay kept to declare for later (a VLAN we join after they came). */
 const MAX_UNDECLARED = 256
+/** Verified proofs remembered (members' proofs relays pass on, renewed every minute). */
+const PROOF_CACHE_SIZE = 4096
 /** A link we do not deal with is asked again whether it is admitted at most this often (an MLS add may admit it). */
 const RECHECK_MS = 1_000
 
@@ -159,6 +167,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     },
   })
 
+  const verifier = new ProofVerifier({ cacheSize: PROOF_CACHE_SIZE })
   // Each SUB carries the membership proof of its VLAN epoch and window, signed
   // with the epoch's authSeed, so relays that require proofs admit it
   // (spec 07; 12-relay.md §2). UNSUBs need none. The seed is the VFT's own
@@ -171,6 +180,16 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     },
     authSeeds: () => sw.authSeeds(),
     holds: (vft) => sw.holds(vft),
+    // A relay passes the same members' proofs on with every renewal: each verified once.
+    verify: (params) => {
+      const verdict = verifier.verify(params)
+      if (verdict.ok) return { ok: true, proof: verdict.proof }
+      // 'not-checked' comes only from a beforeSignature hook, which we do not pass.
+      return {
+        ok: false,
+        reason: verdict.reason === 'not-checked' ? 'bad-signature' : verdict.reason,
+      }
+    },
   })
   // Whom we deal with (docs/spec/14-roles.md §14.2): configured peers, and
   // peers that proved membership of one of our VLAN epochs. `greeted` holds
@@ -590,6 +609,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       ...admission.counters,
       provenPeers: admission.provenPeers,
       declarations: proofs.declarations,
+      proofVerifier: verifier.counters,
       refusals: refusals.counters,
       subscriptionRefusals: subscriptionRefusals.counters,
     },

@@ -97,6 +97,14 @@ export const RelayConfigSchema = v.strictObject({
       ...PeerLimits.entries,
       proofChecksPerSecond: v.optional(Rate, 20),
       proofCheckBurst: v.optional(Rate, 40),
+      /**
+       * Membership-proof signatures verified per second over all peers together
+       * (docs/spec/09-forwarding.md §9.7); 0: no budget, only the per-peer rate.
+       */
+      proofCheckBudgetPerSecond: v.optional(
+        v.pipe(v.number(), v.minValue(0), v.maxValue(1e6)),
+        2000,
+      ),
       /** Subscriptions in the whole table. */
       maxTableSubscriptions: v.optional(Count),
       /** Peers the table keeps state for. */

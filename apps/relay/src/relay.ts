@@ -27,7 +27,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import {
   decodeMembershipProof,
   type MembershipProofRejection,
-  verifyMembershipProof,
+  ProofVerifier,
 } from '@peertap/crypto'
 import {
   CONTROL_FILE,
@@ -182,6 +182,15 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     ...(limits.maxNeighbours === undefined ? {} : { maxNeighbours: limits.maxNeighbours }),
     ...(limits.maxSealedLength === undefined ? {} : { maxSealedLength: limits.maxSealedLength }),
     ...(limits.maxTtlSeconds === undefined ? {} : { maxTtlSeconds: limits.maxTtlSeconds }),
+    // What many identities together may make the relay verify (spec 09 §9.7).
+    ...(limits.proofCheckBudgetPerSecond === 0
+      ? {}
+      : {
+          proofCheckBudget: {
+            perSecond: limits.proofCheckBudgetPerSecond,
+            burst: limits.proofCheckBudgetPerSecond,
+          },
+        }),
   })
   for (const id of [...admission.allow, ...admission.relays]) table.setAccess(id, 'allow')
   for (const id of admission.deny) table.setAccess(id, 'deny')
@@ -192,6 +201,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   // relays the config names (spec 12 §12.3; 14-roles.md §14.3).
   // Refused SUB entries: counted always, logged once per peer per minute (14-roles.md §14.4).
   const refusals = new RefusalLog(log, 'subscription entries refused')
+  // Verified proofs, remembered: a renewal is not verified again (spec 07 §4, 09 §3).
+  const verifier = new ProofVerifier()
   const propagation = new Propagation({
     relays: (id) =>
       admission.relays.includes(id) && trunk.getLink(id)?.hello.remoteRole === 'relay',
@@ -401,15 +412,15 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       bucket = new TokenBucket(rate, limits.proofCheckBurst ?? rate, t)
       credentialChecks.set(link.id, bucket)
     }
-    bucket.refill(t)
-    if (!bucket.take(1)) {
-      counters.credentialsRefused++
-      return
-    }
-    const verdict = verifyMembershipProof({
+    // A renewal under a credential verified before costs no token and no signature.
+    const verdict = verifier.verify({
       proof: sub.proof,
       peerId: bytesOf(link.id),
       now: Math.floor(t),
+      beforeSignature: () => {
+        bucket.refill(t)
+        return bucket.take(1)
+      },
     })
     if (!verdict.ok) {
       counters.credentialsRefused++
@@ -458,6 +469,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         ttlSeconds: sub.ttl,
         now: t,
         proof: sub.proof,
+        verifier,
       })
       if (admitted.proofRejection !== undefined) counters.proofRejections[admitted.proofRejection]++
       result = admitted
@@ -660,6 +672,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       propagated: propagation.size,
     },
     relay: counters,
+    proofVerifier: { ...verifier.counters, size: verifier.size },
     refusals: refusals.counters,
     tree: tree === undefined ? null : tree.status(now()),
     circuit: circuitStatus(),
@@ -671,6 +684,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     const s = status()
     const sections: MetricsSection[] = [
       { prefix: 'peertap_relay', value: s.relay },
+      { prefix: 'peertap_relay_proof_verifier', value: s.proofVerifier },
+      { prefix: 'peertap_relay_refusals', value: s.refusals },
       { prefix: 'peertap_relay_table', value: s.table },
       { prefix: 'peertap_relay_limit', value: s.limits },
       { prefix: 'peertap_relay_subscriptions', value: s.subscriptions },

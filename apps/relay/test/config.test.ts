@@ -39,6 +39,7 @@ describe('relay config', () => {
     expect(c.limits).toEqual({
       proofChecksPerSecond: 20,
       proofCheckBurst: 40,
+      proofCheckBudgetPerSecond: 2000,
       maxConnections: 1024,
       maxConnectionsPerAddress: 32,
       inboundConnectionsPerSecond: 5,
