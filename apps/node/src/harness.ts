@@ -75,6 +75,12 @@ export interface OverlayOptions {
    */
   readonly relays?: readonly RelayHost[]
   /**
+   * More hosts in the topology that run no node, for a test's own
+   * processes (`topo.spawn`), e.g. the relay load test's swarms. With a
+   * relay they are spokes as the nodes are, reaching only the relay.
+   */
+  readonly extraHosts?: readonly string[]
+  /**
    * With `relay`: every node sits behind a NAT of its own (tools/netns
    * `nat`) instead of on an isolated bridge port, reserves a slot at the
    * relay (a `…/p2p-circuit` listen address) and dials every node before
@@ -148,12 +154,14 @@ export class Overlay {
     const relays = options.relays ?? (options.relay === undefined ? [] : [options.relay])
     const relayHosts = relays.map((r) => r.host)
     const nat = options.nat === true && relays.length === 1
+    // Extra hosts come last, so the nodes' and relays' underlay addresses stay as they were.
+    const extra = options.extraHosts ?? []
     const topo = await Topology.create(
       relays.length === 0
-        ? { hosts }
+        ? { hosts: [...hosts, ...extra] }
         : nat
-          ? { hosts: [...hosts, ...relayHosts], nat: hosts }
-          : { hosts: [...hosts, ...relayHosts], isolated: true, hubs: relayHosts },
+          ? { hosts: [...hosts, ...relayHosts, ...extra], nat: hosts }
+          : { hosts: [...hosts, ...relayHosts, ...extra], isolated: true, hubs: relayHosts },
     )
     const dir = await mkdtemp(join(tmpdir(), 'peertap-overlay-'))
     const overlay = new Overlay(topo, [], transport, dir)
