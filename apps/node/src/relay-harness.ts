@@ -182,6 +182,8 @@ export interface RelayStatus {
     counters: Record<string, number>
   }>
   subscriptions: { table: number; vfts: number; neighbours: number; propagated: number }
+  /** The cache of verified proofs (@peertap/crypto ProofVerifier). */
+  proofVerifier: { hits: number; misses: number; signatureChecks: number; evictions: number }
   relay: {
     subsReceived: number
     unsubsReceived: number

@@ -627,14 +627,15 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
     expect(result).toEqual({ done: true, subs: 88, hopFrames: 2, garbageStreams: 5 })
     const after = await relay.status()
     const sub = (s: typeof before, r: string) => s.table.subscriptionDrops[r]!
-    // Without proofs: refused entry by entry; with garbage proofs: rate-limited before any signature work.
+    // Without proofs: refused entry by entry. With garbage proofs: refused by the proof's
+    // cheap checks (spec 09 §3), so none costs a proof-check token or any signature work.
     expect(sub(after, 'sub-no-proof') - sub(before, 'sub-no-proof')).toBe(24 * 1024)
-    expect(sub(after, 'sub-rate') - sub(before, 'sub-rate')).toBeGreaterThan(0)
-    // The proof-check bucket (burst 40, 20/s) let only the first few reach verification.
-    const verified =
-      after.relay.proofRejections.malformed! - before.relay.proofRejections.malformed!
-    expect(verified).toBeGreaterThan(0)
-    expect(verified).toBeLessThanOrEqual(45)
+    expect(after.relay.proofRejections.malformed! - before.relay.proofRejections.malformed!).toBe(
+      64,
+    )
+    expect(sub(after, 'sub-proof-invalid') - sub(before, 'sub-proof-invalid')).toBe(64 * 200)
+    expect(sub(after, 'sub-rate')).toBe(sub(before, 'sub-rate'))
+    expect(after.proofVerifier.signatureChecks).toBe(before.proofVerifier.signatureChecks)
     expect(after.table.frameDrops['hop-limit']! - before.table.frameDrops['hop-limit']!).toBe(2)
     const closed = (s: typeof before) =>
       [
