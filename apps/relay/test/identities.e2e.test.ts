@@ -41,6 +41,7 @@ import { readFileSync } from 'node:fs'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Overlay, RELAY_ARGV, RelayHost, type RelayStatus } from '@peertap/node'
 import { childLines, rootAndTun, sh } from '@peertap/tool-netns'
+import type { SendBudgetCounters } from '@peertap/trunk'
 import { heldWindows } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type SwarmOptions, swarmIdentity } from './fixtures/swarm.ts'
@@ -129,15 +130,6 @@ const nonZero = (r: Record<string, number> | undefined) =>
 type Neighbour = RelayStatus['neighbours'][number] & {
   table: (NonNullable<RelayStatus['neighbours'][number]['table']> & { displaced?: number }) | null
 }
-interface SendBudgetStatus {
-  limitBytes: number
-  reserveBytes: number
-  links: number
-  heldBytes: number
-  peakBytes: number
-  framesRefused: number
-  controlRefused: number
-}
 /** What this test reads of `peertap-relay status` beyond RelayStatus. */
 type Status = RelayStatus & {
   neighbours: Neighbour[]
@@ -150,7 +142,7 @@ type Status = RelayStatus & {
     proofChecksOverBudget?: number
   }
   relay: RelayStatus['relay'] & { propagationDropped: number }
-  trunk: RelayStatus['trunk'] & { sendBudget?: SendBudgetStatus }
+  trunk: RelayStatus['trunk'] & { sendBudget?: SendBudgetCounters }
   refusals: Record<string, number>
   proofVerifier?: Record<string, number>
   /** When the test asked (ms), to tell which VFT windows the members held. */

@@ -46,3 +46,10 @@ export function powerOfTwoAtLeast(n: number): number {
   while (size < n) size *= 2
   return size
 }
+
+/** Lowercase hex of `bytes`: map keys for proving keys, VFTs and proofs on the control plane (never per frame). */
+export function hex(bytes: Uint8Array): string {
+  let out = ''
+  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
+  return out
+}

@@ -22,6 +22,8 @@
  *
  * Pure: no I/O; time is an argument in seconds.
  */
+
+import { hex } from './hash.ts'
 import type { MembershipRefusal, SubscriptionProofs } from './subscription-proofs.ts'
 import { TokenBucket } from './token-bucket.ts'
 
@@ -217,10 +219,4 @@ export class NeighbourAdmission {
  */
 function fingerprint(proof: Uint8Array): string {
   return `${proof.length}:${hex(proof.subarray(32, 96))}`
-}
-
-function hex(bytes: Uint8Array): string {
-  let out = ''
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
-  return out
 }

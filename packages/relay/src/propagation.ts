@@ -24,6 +24,7 @@
  */
 import { FLAGS_MASK, PROVING_KEY_LENGTH } from './constants.ts'
 import { RelayError } from './errors.ts'
+import { hex } from './hash.ts'
 import type { SubscriptionEntry } from './table.ts'
 
 /** A SUB or UNSUB to send to one neighbour. */
@@ -456,10 +457,4 @@ function clear(cleared: Cleared, name: string, vft: Uint8Array, group: Group, fl
     vfts.set(name, c)
   }
   c.byGroup.set(group, (c.byGroup.get(group) ?? 0) | flags)
-}
-
-function hex(bytes: Uint8Array): string {
-  let out = ''
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
-  return out
 }

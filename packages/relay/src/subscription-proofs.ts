@@ -21,6 +21,7 @@ import {
   verifyMembershipProof,
 } from '@peertap/crypto'
 import { FLAG_RECEIVE, FLAG_SEND } from './constants.ts'
+import { hex } from './hash.ts'
 import type { SubscriptionEntry } from './table.ts'
 
 /** Clock skew the proof windows tolerate, in seconds (spec 07 §4). */
@@ -316,10 +317,4 @@ function usable(window: number, now: number): boolean {
     t >= PROOF_WINDOW_SECONDS * (window - 1) - SKEW_SECONDS &&
     t < PROOF_WINDOW_SECONDS * (window + 1) + SKEW_SECONDS
   )
-}
-
-function hex(bytes: Uint8Array): string {
-  let out = ''
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
-  return out
 }

@@ -64,7 +64,7 @@ import {
 import { createCounters, type SubscriptionDropReason, type TableCounters } from './counters.ts'
 import { DuplicateCache } from './duplicate-cache.ts'
 import { RelayError } from './errors.ts'
-import { makeSeed, mix4, word } from './hash.ts'
+import { hex, makeSeed, mix4, word } from './hash.ts'
 import type { RouteBatch } from './route-batch.ts'
 import { TokenBucket } from './token-bucket.ts'
 
@@ -1347,12 +1347,6 @@ function before(a: Neighbour, b: Neighbour): boolean {
     a.subscriptions > b.subscriptions ||
     (a.subscriptions === b.subscriptions && a.serial > b.serial)
   )
-}
-
-function hex(bytes: Uint8Array): string {
-  let out = ''
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
-  return out
 }
 
 function reversed(bytes: Uint8Array): Uint8Array {
