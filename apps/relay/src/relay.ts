@@ -47,6 +47,7 @@ import {
   ForwardingTable,
   type Frame,
   type NeighbourLimits,
+  originBudget,
   type PropagatedMessage,
   Propagation,
   RouteBatch,
@@ -206,6 +207,12 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const propagation = new Propagation({
     relays: (id) =>
       admission.relays.includes(id) && trunk.getLink(id)?.hello.remoteRole === 'relay',
+    // What one origin may make the relay hold for propagation: its table
+    // limit (spec 12 §12.3.1); configured relays carry many origins' SUBs.
+    budget: (id) =>
+      trustedRelays.has(id)
+        ? { subscriptions: Number.POSITIVE_INFINITY, proofBytes: Number.POSITIVE_INFINITY }
+        : originBudget(table.limitsOf(id).maxSubscriptions),
   })
   const routeBatch = new RouteBatch()
   const counters: RelayCounters = {
@@ -277,12 +284,26 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     (link.hello.remoteCapabilities & CAP_SPANNING_TREE) !== 0 &&
     trustedRelays.has(link.id)
   const forwards = (id: string): boolean => tree === undefined || tree.forwards(id)
-  /** Neighbours that hear propagated SUBs: admitted, and not a blocked relay-relay link. */
-  const admittedNeighbours = (): string[] =>
-    trunk
-      .links()
-      .map((l) => l.id)
-      .filter((id) => admitted(id) && forwards(id))
+  /**
+   * Neighbours that hear propagated SUBs: admitted, and not a blocked
+   * relay-relay link. One Set while they stay the same (Propagation derives
+   * what it needs from it once), made again after anything that changes
+   * them: a link up or down, an admission by credential begun or ended, a
+   * change of the tree.
+   */
+  let neighbourSet: ReadonlySet<string> | undefined
+  const neighboursChanged = (): void => {
+    neighbourSet = undefined
+  }
+  const admittedNeighbours = (): ReadonlySet<string> => {
+    neighbourSet ??= new Set(
+      trunk
+        .links()
+        .map((l) => l.id)
+        .filter((id) => admitted(id) && forwards(id)),
+    )
+    return neighbourSet
+  }
   const send = (messages: PropagatedMessage[]): void => {
     for (const m of messages) {
       const link = trunk.getLink(m.neighbour)
@@ -390,6 +411,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     if (!credentialed.delete(id)) return
     counters.credentialsEnded++
     if (!configAllowed.has(id) && table.access(id) === 'allow') table.setAccess(id, 'default')
+    neighboursChanged()
     // No longer admitted: what it subscribed to is withdrawn from the others now, not at expiry.
     if (!admitted(id)) send(propagation.removeNeighbour(id, admittedNeighbours(), now()))
     log.info({ peer: id }, 'admission by fabric credential ended')
@@ -430,6 +452,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     const wasAdmitted = admitted(link.id)
     credentialed.set(link.id, Math.max(credentialed.get(link.id) ?? 0, verdict.proof.expiry))
     if (table.access(link.id) === 'default') table.setAccess(link.id, 'allow')
+    neighboursChanged()
     counters.credentialsAccepted++
     if (!wasAdmitted) {
       log.info({ peer: link.id, until: verdict.proof.expiry }, 'admitted by fabric credential')
@@ -499,6 +522,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   // (a link that entered, or a neighbour that took one in and asked, §7.4).
   const applyTree = (change: TreeChange, t: number): void => {
     if (tree === undefined) return
+    // Links enter or leave the tree only with a change: only then may `forwards` differ.
+    if (change.entered.length > 0 || change.left.length > 0) neighboursChanged()
     const snapshots: string[] = []
     for (const o of tree.outgoing(t)) {
       const link = trunk.getLink(o.neighbour)
@@ -549,6 +574,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   })
   trunk.addEventListener('link:up', (event) => {
     const link = event.detail
+    neighboursChanged()
     const access = table.access(link.id)
     log.info(
       {
@@ -582,6 +608,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   })
   trunk.addEventListener('link:down', (event) => {
     const { link, reason } = event.detail
+    neighboursChanged()
     log.info({ peer: link.id, reason }, 'link down')
     table.removeNeighbour(link.id)
     peerIdBytes.delete(link.id)
@@ -663,6 +690,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       mtu: link.mtu,
       clockSkewMs: link.hello.clockSkewMs,
       table: table.neighbourStats(link.id) ?? null,
+      propagation: propagation.originStats(link.id) ?? null,
       counters: link.counters,
     })),
     subscriptions: {
@@ -670,6 +698,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       vfts: table.vftCount,
       neighbours: table.neighbourCount,
       propagated: propagation.size,
+      propagationOrigins: propagation.origins,
+      propagationOverBudget: propagation.counters.overBudget,
     },
     relay: counters,
     proofVerifier: { ...verifier.counters, size: verifier.size },

@@ -106,8 +106,13 @@ export {
   type NeighbourAdmissionInit,
 } from './neighbour-admission.ts'
 export {
+  type Neighbours,
+  type OriginBudget,
+  originBudget,
+  PROOF_BYTES_PER_SUBSCRIPTION,
   type PropagatedMessage,
   Propagation,
+  type PropagationCounters,
   type PropagationOptions,
   type VerifiedProof,
 } from './propagation.ts'

@@ -10,7 +10,8 @@
  *   first proves that key.
  * - Split horizon: never back to the origin.
  * - Verbatim: each subscription goes on with the flags and the membership
- *   proof it arrived with (DESIGN.md 5); the relay never signs anything.
+ *   proof of the latest SUB that renewed it (DESIGN.md 5); the relay never
+ *   signs anything.
  * - Soft state: a propagated SUB carries the TTL the relay granted, so it
  *   lapses downstream when it lapses here; the subscriber's own renewals
  *   renew it downstream. A renewal that would move the expiry by less than
@@ -18,11 +19,17 @@
  * - UNSUB: when a subscription goes (UNSUB, expiry, the neighbour leaves),
  *   each neighbour that may hear of it gets an UNSUB for the flags that no
  *   remaining subscription it may hear of still advertises to it.
+ * - Bounded (spec 12 §12.3.1): one entry per (origin, proving key, VFT), as
+ *   the forwarding table keeps them, with the proof of its latest SUB (an
+ *   older proof is kept only while entries still rest on it), within a
+ *   budget per origin of entries and proof bytes. The work per message
+ *   follows its audience, not the number of neighbours; expiry visits only
+ *   the origins and keys whose entries are due.
  *
  * Pure: the caller passes the neighbours that are up and the time in
  * seconds, and sends the messages returned.
  */
-import { FLAGS_MASK, PROVING_KEY_LENGTH } from './constants.ts'
+import { FLAGS_MASK, PROVING_KEY_LENGTH, VFT_LENGTH } from './constants.ts'
 import { RelayError } from './errors.ts'
 import { hex } from './hash.ts'
 import type { SubscriptionEntry } from './table.ts'
@@ -49,6 +56,37 @@ export interface VerifiedProof {
   readonly provingKey: Uint8Array
 }
 
+/** What one origin may hold for propagation (spec 12 §12.3.1). */
+export interface OriginBudget {
+  /** Entries, over all its keys: its table limit (maxSubscriptions). */
+  readonly subscriptions: number
+  /** Bytes of the distinct proofs kept for its entries. */
+  readonly proofBytes: number
+}
+
+/**
+ * Proof bytes an origin may keep per subscription it may hold: four times
+ * the 16 bytes a proof spends on each VFT it covers (spec 07 §2), room for
+ * the proofs' own fields and for VFTs a proof covers that its subscriber
+ * does not subscribe here.
+ */
+export const PROOF_BYTES_PER_SUBSCRIPTION = 64
+
+/** The budget of an origin the table lets hold `maxSubscriptions` (spec 12 §12.3.1). */
+export function originBudget(maxSubscriptions: number): OriginBudget {
+  return {
+    subscriptions: maxSubscriptions,
+    proofBytes: maxSubscriptions * PROOF_BYTES_PER_SUBSCRIPTION,
+  }
+}
+
+/**
+ * The neighbours that are up and may hear propagated SUBs. Pass the same
+ * object while they stay the same: what is derived from it (which are
+ * configured relays) is computed once per object.
+ */
+export type Neighbours = Iterable<string>
+
 export interface PropagationOptions {
   /** A renewal is passed on only if it moves the expiry by at least this much. Default 10. */
   readonly minRenewSeconds?: number
@@ -60,55 +98,102 @@ export interface PropagationOptions {
    * none.
    */
   readonly relays?: (neighbour: string) => boolean
+  /**
+   * What each origin may hold, asked once when it first subscribes: what
+   * would go over it is neither held nor passed on (counted in
+   * `counters.overBudget`). Default: no limit.
+   */
+  readonly budget?: (origin: string) => OriginBudget
 }
 
+export interface PropagationCounters {
+  /** Entries neither held nor passed on: their origin was at its budget. */
+  overBudget: number
+}
+
+/** One subscription of one origin under one key (or none). */
 interface Held {
-  readonly vft: Uint8Array
+  /** The proof it rests on: that of the latest SUB that renewed it. */
+  group: Group
   flags: number
   expiresAt: number
   /** Expiry of the copy downstream neighbours last heard of. */
   propagatedUntil: number
 }
 
-/** One origin's subscriptions under one proof (or none): the unit passed on together. */
+/** One proof (or none) of one origin, kept while entries rest on it. */
 interface Group {
-  readonly origin: string
-  /** Its key in the origin's map: the proof as hex, '' without one. */
-  readonly id: string
-  /** The proving key as hex, '' without a proof: who may hear this group. */
-  readonly key: string
-  readonly proof: Uint8Array | undefined
-  readonly entries: Map<string, Held>
   readonly proved: Proved
+  /** Its key in `proved.groups`: the proof's signature (see groupId), '' without a proof. */
+  readonly id: string
+  readonly proof: Uint8Array | undefined
+  /** Entries resting on it. */
+  size: number
 }
 
-/** One origin's groups under one key: it proves that key while `until` is ahead. */
+/** One origin's entries under one proving key (or none). */
 interface Proved {
-  /** The latest expiry among the groups' entries (exact, so membership needs no scan). */
+  readonly origin: Origin
+  /** The proving key as hex, '' without a proof: who may hear these entries. */
+  readonly key: string
+  /** VFT name -> entry. */
+  readonly entries: Map<string, Held>
+  readonly groups: Map<string, Group>
+  /** No entry expires before this (a lower bound): when expiry next looks here. */
+  due: number
+  /** No entry expires after this (an upper bound): `proves` is false from then on without a look. */
   until: number
-  readonly groups: Set<Group>
+  /** Removed: a heap slot still naming it is skipped. */
+  gone: boolean
+}
+
+interface Origin {
+  readonly id: string
+  readonly byKey: Map<string, Proved>
+  readonly budget: OriginBudget
+  entries: number
+  proofBytes: number
+}
+
+/** A neighbour list, with what is derived from it. */
+interface View {
+  readonly all: readonly string[]
+  readonly up: ReadonlySet<string>
+  /** Those of `all` that are configured relays. */
+  readonly relays: ReadonlySet<string>
 }
 
 /**
- * Flags withdrawn, by proving key (who may hear), then VFT, then the group
- * that held them (its origin, for split horizon). Keyed by proving key
- * first so that a neighbour skips, at one lookup each, the keys it may not
- * hear: a mass expiry stays proportional to what each neighbour may hear.
+ * Flags withdrawn, by proving key (who may hear), then VFT name, then
+ * origin (for split horizon). Keyed by proving key first so that the work
+ * follows each key's audience.
  */
-type Cleared = Map<string, Map<string, { vft: Uint8Array; byGroup: Map<Group, number> }>>
+type Cleared = Map<string, Map<string, Map<string, number>>>
 
 const NO_KEY = ''
+const UNLIMITED: OriginBudget = {
+  subscriptions: Number.POSITIVE_INFINITY,
+  proofBytes: Number.POSITIVE_INFINITY,
+}
+/** Spec 07 §2: the Ed25519 signature follows the 32-byte key. */
+const SIGNATURE_OFFSET = PROVING_KEY_LENGTH
+const SIGNATURE_LENGTH = 64
 
 export class Propagation {
+  readonly counters: PropagationCounters = { overBudget: 0 }
   readonly #minRenew: number
   readonly #maxEntries: number
   readonly #relays: (neighbour: string) => boolean
-  /** origin neighbour -> group id (proof hex, or '') -> group */
-  readonly #origins = new Map<string, Map<string, Group>>()
-  /** proving key hex (or '') -> origin -> its groups under that key: who proved what, and the per-key snapshot. */
+  readonly #budget: (origin: string) => OriginBudget
+  readonly #origins = new Map<string, Origin>()
+  /** proving key hex (or '') -> origin -> its entries under that key: who proves what, and the per-key snapshot. */
   readonly #byKey = new Map<string, Map<string, Proved>>()
-  /** VFT hex (its `name` below) -> the groups holding it, for "still advertised" without a scan of all origins. */
-  readonly #holders = new Map<string, Set<Group>>()
+  /** VFT name -> the entries holding it (one, or an array of several), for "still advertised" without a scan. */
+  readonly #holders = new Map<string, Held | Held[]>()
+  /** Min-heap of (due, Proved): what expiry looks at next. Slots of a moved or removed Proved are skipped. */
+  readonly #heapDue: number[] = []
+  readonly #heapProved: Proved[] = []
+  readonly #views = new WeakMap<object, View>()
   #size = 0
 
   constructor(options: PropagationOptions = {}) {
@@ -119,11 +204,32 @@ export class Propagation {
       throw new RelayError('ERR_INVALID_OPTION', 'relays: a function of a neighbour id')
     }
     this.#relays = relays
+    const budget = options.budget ?? (() => UNLIMITED)
+    if (typeof budget !== 'function') {
+      throw new RelayError('ERR_INVALID_OPTION', 'budget: a function of a neighbour id')
+    }
+    this.#budget = budget
   }
 
   /** Subscriptions held for propagation, over all origins. */
   get size(): number {
     return this.#size
+  }
+
+  /** Origins holding subscriptions here. */
+  get origins(): number {
+    return this.#origins.size
+  }
+
+  /** What `origin` holds here against its budget, or undefined when it holds nothing. */
+  originStats(
+    origin: string,
+  ): { subscriptions: number; proofs: number; proofBytes: number } | undefined {
+    const o = this.#origins.get(origin)
+    if (o === undefined) return undefined
+    let proofs = 0
+    for (const proved of o.byKey.values()) proofs += proved.groups.size
+    return { subscriptions: o.entries, proofs, proofBytes: o.proofBytes }
   }
 
   /**
@@ -139,27 +245,44 @@ export class Propagation {
     entries: readonly SubscriptionEntry[],
     proof: VerifiedProof | undefined,
     expiresAt: number,
-    neighbours: readonly string[],
+    neighbours: Neighbours,
     now: number,
   ): PropagatedMessage[] {
     if (proof !== undefined && proof.provingKey.length !== PROVING_KEY_LENGTH) {
       throw new RelayError('ERR_INVALID_ARGUMENT', `provingKey: ${PROVING_KEY_LENGTH} bytes`)
     }
     if (entries.length === 0 || expiresAt <= now) return []
-    const group = this.#group(from, proof)
-    const proved = group.proved
-    const wasProving = proved.until > now
+    const view = this.#view(neighbours)
+    const origin = this.#origin(from)
+    const proved = this.#proved(origin, proof === undefined ? NO_KEY : hex(proof.provingKey))
+    const wasProving = this.#proves(proved, now)
+    const group = this.#group(proved, proof)
+    if (group === undefined) {
+      // A new proof over the origin's proof budget: none of it is held.
+      this.counters.overBudget += entries.length
+      this.#releaseIfEmpty(proved)
+      return []
+    }
     const changed: SubscriptionEntry[] = []
-    let lowered = false
     for (const { vft, flags } of entries) {
-      const name = hex(vft)
-      const held = group.entries.get(name)
+      const name = nameOf(vft)
+      const held = proved.entries.get(name)
       if (held === undefined) {
-        this.#add(group, name, { vft: vft.slice(), flags, expiresAt, propagatedUntil: expiresAt })
+        if (origin.entries >= origin.budget.subscriptions) {
+          this.counters.overBudget++
+          continue
+        }
+        this.#add(proved, name, { group, flags, expiresAt, propagatedUntil: expiresAt })
         changed.push({ vft, flags })
-      } else if (held.flags !== flags || expiresAt - held.propagatedUntil >= this.#minRenew) {
-        // A flags change may shorten the expiry; `until` must then be recomputed.
-        if (expiresAt < held.expiresAt && held.expiresAt >= proved.until) lowered = true
+        continue
+      }
+      if (held.group !== group) {
+        // Renewed under a newer proof of the same key: it rests on that one now.
+        group.size++
+        this.#unref(held.group)
+        held.group = group
+      }
+      if (held.flags !== flags || expiresAt - held.propagatedUntil >= this.#minRenew) {
         held.flags = flags
         held.expiresAt = expiresAt
         held.propagatedUntil = expiresAt
@@ -167,26 +290,29 @@ export class Propagation {
       } else {
         held.expiresAt = Math.max(held.expiresAt, expiresAt)
       }
+      if (held.expiresAt < proved.due) this.#schedule(proved, held.expiresAt)
     }
-    if (lowered) this.#settle(proved, true)
-    else proved.until = Math.max(proved.until, expiresAt)
+    proved.until = Math.max(proved.until, expiresAt)
+    // Entries over the subscription budget may leave the new proof with none.
+    if (group.size === 0) this.#unref(group)
+    this.#releaseIfEmpty(proved)
     const out: PropagatedMessage[] = []
     if (changed.length > 0) {
       const ttl = Math.max(1, Math.min(65_535, Math.floor(expiresAt - now)))
-      for (const to of neighbours) {
+      for (const to of this.#audience(proved.key, view, now)) {
         if (to === from) continue // split horizon
-        if (!this.#hears(to, this.#relays(to), group.key, now)) continue
         out.push(...this.#chunks(to, false, ttl, changed, group.proof))
       }
     }
     // A member who joins later learns the existing ones (§3): `from` just proved the key.
     if (
-      group.key !== NO_KEY &&
+      proved.key !== NO_KEY &&
       !wasProving &&
-      !this.#relays(from) && // heard everything already
-      neighbours.includes(from)
+      proved.entries.size > 0 &&
+      !view.relays.has(from) && // heard everything already
+      view.up.has(from)
     ) {
-      out.push(...this.#keySnapshot(from, group.key, now))
+      out.push(...this.#keySnapshot(from, proved.key, now))
     }
     return out
   }
@@ -195,68 +321,74 @@ export class Propagation {
   forget(
     from: string,
     entries: readonly SubscriptionEntry[],
-    neighbours: readonly string[],
+    neighbours: Neighbours,
     now: number,
   ): PropagatedMessage[] {
-    if (!this.#origins.has(from)) return []
+    const origin = this.#origins.get(from)
+    if (origin === undefined) return []
     const cleared: Cleared = new Map()
-    /** Each group set touched, and whether it lost an entry at its latest expiry. */
-    const touched = new Map<Proved, boolean>()
+    const touched = new Set<Proved>()
     for (const { vft, flags } of entries) {
-      const name = hex(vft)
-      const holders = this.#holders.get(name)
-      if (holders === undefined) continue
-      for (const group of holders) {
-        if (group.origin !== from) continue
-        const held = group.entries.get(name)!
+      const name = nameOf(vft)
+      for (const held of holdersOf(this.#holders.get(name))) {
+        const proved = held.group.proved
+        if (proved.origin !== origin) continue
         const gone = held.flags & flags
         if (gone === 0) continue
         held.flags &= ~flags & FLAGS_MASK
         if (held.flags === 0) {
-          this.#drop(group, name)
-          const latest = held.expiresAt >= group.proved.until
-          touched.set(group.proved, (touched.get(group.proved) ?? false) || latest)
+          this.#drop(proved, name, held)
+          touched.add(proved)
         }
-        clear(cleared, name, held.vft, group, gone)
+        clear(cleared, proved.key, name, from, gone)
       }
     }
-    for (const [proved, latest] of touched) this.#settle(proved, latest)
-    return this.#withdraw(cleared, neighbours, now)
+    for (const proved of touched) this.#releaseIfEmpty(proved)
+    return this.#withdraw(cleared, this.#view(neighbours), now)
   }
 
   /** `from` left: everything it held is withdrawn from those that may have heard of it. */
-  removeNeighbour(from: string, neighbours: readonly string[], now: number): PropagatedMessage[] {
-    const groups = this.#origins.get(from)
-    if (groups === undefined) return []
+  removeNeighbour(from: string, neighbours: Neighbours, now: number): PropagatedMessage[] {
+    const origin = this.#origins.get(from)
+    if (origin === undefined) return []
     const cleared: Cleared = new Map()
-    for (const group of groups.values()) {
-      for (const [name, held] of group.entries) {
-        this.#drop(group, name)
+    for (const proved of [...origin.byKey.values()]) {
+      for (const [name, held] of proved.entries) {
+        this.#drop(proved, name, held)
         if (held.expiresAt <= now) continue // already lapsed downstream too
-        clear(cleared, name, held.vft, group, held.flags)
+        clear(cleared, proved.key, name, from, held.flags)
       }
-      this.#settle(group.proved, false)
+      this.#releaseIfEmpty(proved)
     }
-    return this.#withdraw(cleared, neighbours, now)
+    return this.#withdraw(cleared, this.#view(neighbours), now)
   }
 
-  /** Drops what has lapsed; returns the UNSUBs for flags nobody advertises any more. */
-  expire(neighbours: readonly string[], now: number): PropagatedMessage[] {
+  /**
+   * Drops what has lapsed; returns the UNSUBs for flags nobody advertises
+   * any more. Looks only at the origins and keys with an entry due by `now`.
+   */
+  expire(neighbours: Neighbours, now: number): PropagatedMessage[] {
     const cleared: Cleared = new Map()
-    const touched = new Set<Proved>()
-    for (const groups of this.#origins.values()) {
-      for (const group of groups.values()) {
-        for (const [name, held] of group.entries) {
-          if (held.expiresAt > now) continue
-          this.#drop(group, name)
-          clear(cleared, name, held.vft, group, held.flags)
-          touched.add(group.proved)
+    const dues = this.#heapDue
+    const proveds = this.#heapProved
+    while (dues.length > 0 && dues[0]! <= now) {
+      const due = dues[0]!
+      const proved = proveds[0]!
+      this.#pop()
+      if (proved.gone || due !== proved.due) continue // moved or removed since
+      let next = Number.POSITIVE_INFINITY
+      for (const [name, held] of proved.entries) {
+        if (held.expiresAt > now) {
+          if (held.expiresAt < next) next = held.expiresAt
+          continue
         }
+        this.#drop(proved, name, held)
+        clear(cleared, proved.key, name, proved.origin.id, held.flags)
       }
+      if (proved.entries.size === 0) this.#releaseIfEmpty(proved)
+      else this.#push(next, proved)
     }
-    // Only lapsed entries went: a set that keeps any keeps its latest expiry.
-    for (const proved of touched) this.#settle(proved, false)
-    return this.#withdraw(cleared, neighbours, now)
+    return this.#withdraw(cleared, this.#view(neighbours), now)
   }
 
   /**
@@ -267,162 +399,224 @@ export class Propagation {
   snapshotFor(to: string, now: number): PropagatedMessage[] {
     const out: PropagatedMessage[] = []
     if (this.#relays(to)) {
-      for (const [from, groups] of this.#origins) {
-        if (from === to) continue
-        for (const group of groups.values()) out.push(...this.#groupSnapshot(to, group, now))
+      for (const [id, origin] of this.#origins) {
+        if (id === to) continue
+        for (const proved of origin.byKey.values())
+          out.push(...this.#provedSnapshot(to, proved, now))
       }
       return out
     }
     out.push(...this.#keySnapshot(to, NO_KEY, now))
-    const proving = new Set<string>()
-    for (const group of this.#origins.get(to)?.values() ?? []) {
-      if (group.key !== NO_KEY && group.proved.until > now) proving.add(group.key)
+    for (const proved of this.#origins.get(to)?.byKey.values() ?? []) {
+      if (proved.key !== NO_KEY && this.#proves(proved, now)) {
+        out.push(...this.#keySnapshot(to, proved.key, now))
+      }
     }
-    for (const key of proving) out.push(...this.#keySnapshot(to, key, now))
     return out
+  }
+
+  /** Whether `proved` holds a live entry at `now`: its origin proves its key (§3). */
+  #proves(proved: Proved | undefined, now: number): boolean {
+    if (proved === undefined || proved.until <= now) return false
+    // Entries lapse only between expiry's visits, so the first look nearly always finds one.
+    let until = Number.NEGATIVE_INFINITY
+    for (const held of proved.entries.values()) {
+      if (held.expiresAt > now) return true
+      if (held.expiresAt > until) until = held.expiresAt
+    }
+    proved.until = until
+    return false
   }
 
   /** Whether `to` may hear of subscriptions under `key` (§3): the audience rule. */
   #hears(to: string, relay: boolean, key: string, now: number): boolean {
-    if (key === NO_KEY || relay) return true
-    const proved = this.#byKey.get(key)?.get(to)
-    return proved !== undefined && proved.until > now
+    return key === NO_KEY || relay || this.#proves(this.#byKey.get(key)?.get(to), now)
   }
 
-  #group(from: string, proof: VerifiedProof | undefined): Group {
-    let groups = this.#origins.get(from)
-    if (groups === undefined) {
-      groups = new Map()
-      this.#origins.set(from, groups)
+  /** The neighbours of `view` that may hear of subscriptions under `key`, now. */
+  #audience(key: string, view: View, now: number): Iterable<string> {
+    if (key === NO_KEY) return view.all
+    const out: string[] = []
+    for (const [id, proved] of this.#byKey.get(key) ?? []) {
+      if (view.up.has(id) && !view.relays.has(id) && this.#proves(proved, now)) out.push(id)
     }
-    const id = proof === undefined ? NO_KEY : hex(proof.proof)
-    let group = groups.get(id)
-    if (group === undefined) {
-      const key = proof === undefined ? NO_KEY : hex(proof.provingKey)
+    for (const id of view.relays) out.push(id)
+    return out
+  }
+
+  #view(neighbours: Neighbours): View {
+    let view = this.#views.get(neighbours as object)
+    if (view === undefined) {
+      const all = [...neighbours]
+      view = { all, up: new Set(all), relays: new Set(all.filter((id) => this.#relays(id))) }
+      this.#views.set(neighbours as object, view)
+    }
+    return view
+  }
+
+  #origin(id: string): Origin {
+    let origin = this.#origins.get(id)
+    if (origin === undefined) {
+      origin = { id, byKey: new Map(), budget: this.#budget(id), entries: 0, proofBytes: 0 }
+      this.#origins.set(id, origin)
+    }
+    return origin
+  }
+
+  #proved(origin: Origin, key: string): Proved {
+    let proved = origin.byKey.get(key)
+    if (proved === undefined) {
+      proved = {
+        origin,
+        key,
+        entries: new Map(),
+        groups: new Map(),
+        due: Number.POSITIVE_INFINITY,
+        until: Number.NEGATIVE_INFINITY,
+        gone: false,
+      }
+      origin.byKey.set(key, proved)
       let origins = this.#byKey.get(key)
       if (origins === undefined) {
         origins = new Map()
         this.#byKey.set(key, origins)
       }
-      let proved = origins.get(from)
-      if (proved === undefined) {
-        proved = { until: Number.NEGATIVE_INFINITY, groups: new Set() }
-        origins.set(from, proved)
-      }
-      group = { origin: from, id, key, proof: proof?.proof.slice(), entries: new Map(), proved }
-      groups.set(id, group)
-      proved.groups.add(group)
+      origins.set(origin.id, proved)
     }
+    return proved
+  }
+
+  /** The group of `proof` under `proved`; undefined if a new one would go over the proof budget. */
+  #group(proved: Proved, proof: VerifiedProof | undefined): Group | undefined {
+    const id = proof === undefined ? NO_KEY : groupId(proof.proof)
+    let group = proved.groups.get(id)
+    if (group !== undefined) return group
+    const origin = proved.origin
+    const bytes = proof?.proof.length ?? 0
+    if (origin.proofBytes + bytes > origin.budget.proofBytes) return undefined
+    group = { proved, id, proof: proof?.proof.slice(), size: 0 }
+    proved.groups.set(id, group)
+    origin.proofBytes += bytes
     return group
   }
 
-  #add(group: Group, name: string, held: Held): void {
-    group.entries.set(name, held)
-    let holders = this.#holders.get(name)
-    if (holders === undefined) {
-      holders = new Set()
-      this.#holders.set(name, holders)
-    }
-    holders.add(group)
-    this.#size++
+  /** One entry fewer rests on `group`: forgotten (and its proof's bytes given back) at none. */
+  #unref(group: Group): void {
+    if (--group.size > 0) return
+    group.proved.groups.delete(group.id)
+    group.proved.origin.proofBytes -= group.proof?.length ?? 0
   }
 
-  #drop(group: Group, name: string): void {
-    if (!group.entries.delete(name)) return
+  #add(proved: Proved, name: string, held: Held): void {
+    proved.entries.set(name, held)
+    held.group.size++
+    proved.origin.entries++
     const holders = this.#holders.get(name)
-    holders?.delete(group)
-    if (holders?.size === 0) this.#holders.delete(name)
+    if (holders === undefined) this.#holders.set(name, held)
+    else if (Array.isArray(holders)) holders.push(held)
+    else this.#holders.set(name, [holders, held])
+    this.#size++
+    if (held.expiresAt < proved.due) this.#schedule(proved, held.expiresAt)
+  }
+
+  #drop(proved: Proved, name: string, held: Held): void {
+    if (!proved.entries.delete(name)) return
+    this.#unref(held.group)
+    proved.origin.entries--
+    const holders = this.#holders.get(name)
+    if (holders === held) this.#holders.delete(name)
+    else if (Array.isArray(holders)) {
+      const i = holders.indexOf(held)
+      if (i >= 0) holders.splice(i, 1)
+      if (holders.length === 1) this.#holders.set(name, holders[0]!)
+    }
     this.#size--
   }
 
-  /**
-   * After entries left `proved`'s groups: forgets the empty groups (and the
-   * set, and the origin, once empty), and recomputes `until` when the entry
-   * holding the latest expiry may have gone.
-   */
-  #settle(proved: Proved, recompute: boolean): void {
-    let until = Number.NEGATIVE_INFINITY
-    for (const group of proved.groups) {
-      if (group.entries.size === 0) {
-        proved.groups.delete(group)
-        const groups = this.#origins.get(group.origin)
-        groups?.delete(group.id)
-        if (groups?.size === 0) this.#origins.delete(group.origin)
-        if (proved.groups.size === 0) {
-          const origins = this.#byKey.get(group.key)
-          origins?.delete(group.origin)
-          if (origins?.size === 0) this.#byKey.delete(group.key)
-        }
-      } else if (recompute) {
-        for (const held of group.entries.values()) until = Math.max(until, held.expiresAt)
-      }
-    }
-    if (recompute) proved.until = until
+  /** Forgets `proved` once it holds nothing (and its origin, once that holds nothing). */
+  #releaseIfEmpty(proved: Proved): void {
+    if (proved.entries.size > 0 || proved.gone) return
+    proved.gone = true
+    const origin = proved.origin
+    origin.byKey.delete(proved.key)
+    const origins = this.#byKey.get(proved.key)
+    origins?.delete(origin.id)
+    if (origins?.size === 0) this.#byKey.delete(proved.key)
+    if (origin.byKey.size === 0) this.#origins.delete(origin.id)
   }
 
-  /** Flags of VFT `name` still advertised to `to`: held live by an origin but `to`, in a group `to` may hear. */
+  /** Flags of VFT `name` still advertised to `to`: held live by an origin but `to`, under a key `to` may hear. */
   #advertised(name: string, to: string, relay: boolean, now: number): number {
-    const holders = this.#holders.get(name)
-    if (holders === undefined) return 0
     let flags = 0
-    for (const group of holders) {
-      if (group.origin === to || !this.#hears(to, relay, group.key, now)) continue
-      const held = group.entries.get(name)!
-      if (held.expiresAt > now) flags |= held.flags
+    for (const held of holdersOf(this.#holders.get(name))) {
+      const proved = held.group.proved
+      if (held.expiresAt <= now || proved.origin.id === to) continue
+      if (this.#hears(to, relay, proved.key, now)) flags |= held.flags
     }
     return flags
   }
 
-  #withdraw(cleared: Cleared, neighbours: readonly string[], now: number): PropagatedMessage[] {
+  #withdraw(cleared: Cleared, view: View, now: number): PropagatedMessage[] {
     if (cleared.size === 0) return []
-    const vftOf = new Map<string, Uint8Array>()
-    for (const vfts of cleared.values()) for (const [name, { vft }] of vfts) vftOf.set(name, vft)
-    const out: PropagatedMessage[] = []
-    for (const to of neighbours) {
-      const relay = this.#relays(to)
-      // Only groups `to` may hear of (an UNSUB naming a VFT tells as much as
-      // a SUB), never its own (split horizon), and what nobody still advertises.
-      const heard = new Map<string, number>()
-      for (const [key, vfts] of cleared) {
-        if (!this.#hears(to, relay, key, now)) continue
-        for (const [name, { byGroup }] of vfts) {
+    // Only keys `to` may hear of (an UNSUB naming a VFT tells as much as a
+    // SUB), never its own entries (split horizon), and what nobody still advertises.
+    const heard = new Map<string, Map<string, number>>()
+    for (const [key, vfts] of cleared) {
+      for (const to of this.#audience(key, view, now)) {
+        let mine = heard.get(to)
+        for (const [name, byOrigin] of vfts) {
           let flags = 0
-          for (const [group, f] of byGroup) if (group.origin !== to) flags |= f
-          if (flags !== 0) heard.set(name, (heard.get(name) ?? 0) | flags)
+          for (const [origin, f] of byOrigin) if (origin !== to) flags |= f
+          if (flags === 0) continue
+          if (mine === undefined) {
+            mine = new Map()
+            heard.set(to, mine)
+          }
+          mine.set(name, (mine.get(name) ?? 0) | flags)
         }
       }
+    }
+    const out: PropagatedMessage[] = []
+    for (const [to, names] of heard) {
+      const relay = view.relays.has(to)
       const entries: SubscriptionEntry[] = []
-      for (const [name, flags] of heard) {
+      for (const [name, flags] of names) {
         const gone = flags & ~this.#advertised(name, to, relay, now)
-        if (gone !== 0) entries.push({ vft: vftOf.get(name)!, flags: gone })
+        if (gone !== 0) entries.push({ vft: vftOf(name), flags: gone })
       }
       if (entries.length > 0) out.push(...this.#chunks(to, true, 0, entries, undefined))
     }
     return out
   }
 
-  /** The others' live groups under `key`, for `to`. */
+  /** The others' live entries under `key`, for `to`. */
   #keySnapshot(to: string, key: string, now: number): PropagatedMessage[] {
     const out: PropagatedMessage[] = []
     for (const [origin, proved] of this.#byKey.get(key) ?? []) {
-      if (origin === to) continue
-      for (const group of proved.groups) out.push(...this.#groupSnapshot(to, group, now))
+      if (origin !== to) out.push(...this.#provedSnapshot(to, proved, now))
     }
     return out
   }
 
-  /** One group's live entries, with the TTL of its latest expiry. */
-  #groupSnapshot(to: string, group: Group, now: number): PropagatedMessage[] {
-    const entries: SubscriptionEntry[] = []
-    let until = now
-    for (const held of group.entries.values()) {
+  /** One origin's live entries under one key: a SUB per proof, with the TTL of its latest expiry. */
+  #provedSnapshot(to: string, proved: Proved, now: number): PropagatedMessage[] {
+    const byGroup = new Map<Group, { entries: SubscriptionEntry[]; until: number }>()
+    for (const [name, held] of proved.entries) {
       if (held.expiresAt <= now) continue
-      entries.push({ vft: held.vft, flags: held.flags })
-      until = Math.max(until, held.expiresAt)
+      let batch = byGroup.get(held.group)
+      if (batch === undefined) {
+        batch = { entries: [], until: now }
+        byGroup.set(held.group, batch)
+      }
+      batch.entries.push({ vft: vftOf(name), flags: held.flags })
+      batch.until = Math.max(batch.until, held.expiresAt)
     }
-    if (entries.length === 0) return []
-    const ttl = Math.max(1, Math.min(65_535, Math.floor(until - now)))
-    return this.#chunks(to, false, ttl, entries, group.proof)
+    const out: PropagatedMessage[] = []
+    for (const [group, { entries, until }] of byGroup) {
+      const ttl = Math.max(1, Math.min(65_535, Math.floor(until - now)))
+      out.push(...this.#chunks(to, false, ttl, entries, group.proof))
+    }
+    return out
   }
 
   #chunks(
@@ -443,18 +637,98 @@ export class Propagation {
     }
     return out
   }
+
+  /** Expiry looks at `proved` by `due` (earlier than it would have). */
+  #schedule(proved: Proved, due: number): void {
+    proved.due = due
+    this.#push(due, proved)
+  }
+
+  #push(due: number, proved: Proved): void {
+    proved.due = due
+    const dues = this.#heapDue
+    const proveds = this.#heapProved
+    let i = dues.length
+    dues.push(due)
+    proveds.push(proved)
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (dues[parent]! <= due) break
+      dues[i] = dues[parent]!
+      proveds[i] = proveds[parent]!
+      i = parent
+    }
+    dues[i] = due
+    proveds[i] = proved
+  }
+
+  #pop(): void {
+    const dues = this.#heapDue
+    const proveds = this.#heapProved
+    const lastDue = dues.pop()!
+    const lastProved = proveds.pop()!
+    const n = dues.length
+    if (n === 0) return
+    let i = 0
+    for (;;) {
+      let child = 2 * i + 1
+      if (child >= n) break
+      if (child + 1 < n && dues[child + 1]! < dues[child]!) child++
+      if (dues[child]! >= lastDue) break
+      dues[i] = dues[child]!
+      proveds[i] = proveds[child]!
+      i = child
+    }
+    dues[i] = lastDue
+    proveds[i] = lastProved
+  }
 }
 
-function clear(cleared: Cleared, name: string, vft: Uint8Array, group: Group, flags: number): void {
-  let vfts = cleared.get(group.key)
+/** A VFT as a 16-character one-byte string: a compact map key. */
+function nameOf(vft: Uint8Array): string {
+  if (vft.length !== VFT_LENGTH) {
+    throw new RelayError('ERR_INVALID_ARGUMENT', `vft: ${VFT_LENGTH} bytes`)
+  }
+  return String.fromCharCode(...vft)
+}
+
+function vftOf(name: string): Uint8Array {
+  const vft = new Uint8Array(VFT_LENGTH)
+  for (let i = 0; i < VFT_LENGTH; i++) vft[i] = name.charCodeAt(i)
+  return vft
+}
+
+/**
+ * A proof's identity under its key: its Ed25519 signature (spec 07 §2),
+ * which under one key differs for any two messages (a collision would be
+ * one of SHA-512 in the signature's challenge), 64 bytes rather than the
+ * whole proof. A proof too short to hold one (never one the caller
+ * verified) is named by all of it.
+ */
+function groupId(proof: Uint8Array): string {
+  const end = SIGNATURE_OFFSET + SIGNATURE_LENGTH
+  const bytes = proof.length >= end ? proof.subarray(SIGNATURE_OFFSET, end) : proof
+  return String.fromCharCode(...bytes)
+}
+
+const NO_HOLDERS: readonly Held[] = []
+
+/** The entries holding a VFT, as a list (a copy when several, so the caller may drop as it goes). */
+function holdersOf(holders: Held | Held[] | undefined): readonly Held[] {
+  if (holders === undefined) return NO_HOLDERS
+  return Array.isArray(holders) ? [...holders] : [holders]
+}
+
+function clear(cleared: Cleared, key: string, name: string, origin: string, flags: number): void {
+  let vfts = cleared.get(key)
   if (vfts === undefined) {
     vfts = new Map()
-    cleared.set(group.key, vfts)
+    cleared.set(key, vfts)
   }
-  let c = vfts.get(name)
-  if (c === undefined) {
-    c = { vft, byGroup: new Map() }
-    vfts.set(name, c)
+  let byOrigin = vfts.get(name)
+  if (byOrigin === undefined) {
+    byOrigin = new Map()
+    vfts.set(name, byOrigin)
   }
-  c.byGroup.set(group, (c.byGroup.get(group) ?? 0) | flags)
+  byOrigin.set(origin, (byOrigin.get(origin) ?? 0) | flags)
 }

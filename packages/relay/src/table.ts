@@ -440,6 +440,11 @@ export class ForwardingTable {
     this.#freeIndices.push(record.index)
   }
 
+  /** The limits that apply to `neighbour` (its own merged over the defaults), whether or not it is up. */
+  limitsOf(neighbour: string): NeighbourLimits {
+    return { ...this.#limitsOf(neighbour) }
+  }
+
   /** Figures for one neighbour, or undefined if the table keeps no state for it. */
   neighbourStats(neighbour: string): NeighbourStats | undefined {
     const n = this.#neighbours.get(neighbour)

@@ -1,5 +1,6 @@
 // Propagation against a slow, obviously-correct reference (spec 12-relay.md
-// §3): random sequences of SUBs (under two keys, two proofs each, or none),
+// §3): random sequences of SUBs (under two keys, two proofs each, or none;
+// one entry per origin, key and VFT, resting on its latest SUB's proof),
 // UNSUBs, departures, expiry, snapshots and clock steps over five
 // neighbours, one of them a configured relay. After every step both must
 // agree on every message; and, checked apart from the reference, no message
@@ -35,10 +36,12 @@ interface RefEntry {
   flags: number
   expiresAt: number
   propagatedUntil: number
-}
-interface RefGroup {
-  key: number | undefined
+  /** The proof of the latest SUB that renewed it. */
   proof: string
+}
+/** One origin's entries under one key (or none): one per VFT, as the forwarding table keeps them. */
+interface RefKeyed {
+  key: number | undefined
   entries: Map<number, RefEntry>
 }
 interface Cleared {
@@ -56,18 +59,17 @@ const msg = (to: string, unsub: boolean, ttl: number, proof: string, entries: [n
     .sort()
     .join(',')}`
 const ttlOf = (until: number, now: number) => Math.max(1, Math.min(65_535, Math.floor(until - now)))
+const keyId = (key: number | undefined) => (key === undefined ? '-' : `${key}`)
 
 class ReferencePropagation {
-  /** origin -> proof id -> group */
-  readonly origins = new Map<string, Map<string, RefGroup>>()
-  /** What the last withdrawal cleared, by origin group. */
+  /** origin -> key id -> its entries under that key */
+  readonly origins = new Map<string, Map<string, RefKeyed>>()
+  /** What the last withdrawal cleared, by origin and key. */
   cleared: Cleared[] = []
 
   proves(to: string, key: number, now: number): boolean {
-    for (const g of this.origins.get(to)?.values() ?? []) {
-      if (g.key !== key) continue
-      for (const e of g.entries.values()) if (e.expiresAt > now) return true
-    }
+    const k = this.origins.get(to)?.get(keyId(key))
+    for (const e of k?.entries.values() ?? []) if (e.expiresAt > now) return true
     return false
   }
 
@@ -77,7 +79,7 @@ class ReferencePropagation {
 
   get size(): number {
     let n = 0
-    for (const gs of this.origins.values()) for (const g of gs.values()) n += g.entries.size
+    for (const ks of this.origins.values()) for (const k of ks.values()) n += k.entries.size
     return n
   }
 
@@ -93,24 +95,26 @@ class ReferencePropagation {
     if (entries.length === 0 || expiresAt <= now) return []
     const wasProving = key !== undefined && this.proves(from, key, now)
     const proof = key === undefined ? '-' : `${key}.${variant}`
-    let groups = this.origins.get(from)
-    if (groups === undefined) {
-      groups = new Map()
-      this.origins.set(from, groups)
+    let keys = this.origins.get(from)
+    if (keys === undefined) {
+      keys = new Map()
+      this.origins.set(from, keys)
     }
-    let g = groups.get(proof)
-    if (g === undefined) {
-      g = { key, proof, entries: new Map() }
-      groups.set(proof, g)
+    let k = keys.get(keyId(key))
+    if (k === undefined) {
+      k = { key, entries: new Map() }
+      keys.set(keyId(key), k)
     }
     const changed: [number, number][] = []
     for (const [v, flags] of entries) {
-      const e = g.entries.get(v)
+      const e = k.entries.get(v)
       if (e === undefined || e.flags !== flags || expiresAt - e.propagatedUntil >= MIN_RENEW) {
-        g.entries.set(v, { flags, expiresAt, propagatedUntil: expiresAt })
+        k.entries.set(v, { flags, expiresAt, propagatedUntil: expiresAt, proof })
         changed.push([v, flags])
       } else {
+        // A renewal too small to pass on; it rests on the newer proof all the same.
         e.expiresAt = Math.max(e.expiresAt, expiresAt)
+        e.proof = proof
       }
     }
     const out: Msg[] = []
@@ -130,12 +134,12 @@ class ReferencePropagation {
   forget(from: string, entries: [number, number][], up: string[], now: number): Msg[] {
     const cleared: Cleared[] = []
     for (const [v, flags] of entries) {
-      for (const g of this.origins.get(from)?.values() ?? []) {
-        const e = g.entries.get(v)
+      for (const k of this.origins.get(from)?.values() ?? []) {
+        const e = k.entries.get(v)
         if (e === undefined || (e.flags & flags) === 0) continue
-        cleared.push({ origin: from, key: g.key, vft: v, flags: e.flags & flags })
+        cleared.push({ origin: from, key: k.key, vft: v, flags: e.flags & flags })
         e.flags &= ~flags & 3
-        if (e.flags === 0) g.entries.delete(v)
+        if (e.flags === 0) k.entries.delete(v)
       }
     }
     this.prune()
@@ -144,9 +148,9 @@ class ReferencePropagation {
 
   remove(from: string, up: string[], now: number): Msg[] {
     const cleared: Cleared[] = []
-    for (const g of this.origins.get(from)?.values() ?? []) {
-      for (const [v, e] of g.entries) {
-        if (e.expiresAt > now) cleared.push({ origin: from, key: g.key, vft: v, flags: e.flags })
+    for (const k of this.origins.get(from)?.values() ?? []) {
+      for (const [v, e] of k.entries) {
+        if (e.expiresAt > now) cleared.push({ origin: from, key: k.key, vft: v, flags: e.flags })
       }
     }
     this.origins.delete(from)
@@ -155,12 +159,12 @@ class ReferencePropagation {
 
   expire(up: string[], now: number): Msg[] {
     const cleared: Cleared[] = []
-    for (const [origin, gs] of this.origins) {
-      for (const g of gs.values()) {
-        for (const [v, e] of g.entries) {
+    for (const [origin, ks] of this.origins) {
+      for (const k of ks.values()) {
+        for (const [v, e] of k.entries) {
           if (e.expiresAt > now) continue
-          cleared.push({ origin, key: g.key, vft: v, flags: e.flags })
-          g.entries.delete(v)
+          cleared.push({ origin, key: k.key, vft: v, flags: e.flags })
+          k.entries.delete(v)
         }
       }
     }
@@ -168,26 +172,28 @@ class ReferencePropagation {
     return this.withdraw(cleared, up, now)
   }
 
-  /** What `to` may hear (all keys, or only `only`'s), one message per live group. */
+  /** What `to` may hear (all keys, or only `only`'s): one message per origin and proof. */
   snapshotFor(to: string, now: number, only?: number): Msg[] {
     const out: Msg[] = []
-    for (const [origin, gs] of this.origins) {
+    for (const [origin, ks] of this.origins) {
       if (origin === to) continue
-      for (const g of gs.values()) {
-        if (only !== undefined && g.key !== only) continue
-        if (!this.hears(to, g.key, now)) continue
-        const live = [...g.entries].filter(([, e]) => e.expiresAt > now)
-        if (live.length === 0) continue
-        const until = Math.max(...live.map(([, e]) => e.expiresAt))
-        out.push(
-          msg(
-            to,
-            false,
-            ttlOf(until, now),
-            g.proof,
-            live.map(([v, e]) => [v, e.flags]),
-          ),
-        )
+      for (const k of ks.values()) {
+        if (only !== undefined && k.key !== only) continue
+        if (!this.hears(to, k.key, now)) continue
+        const live = [...k.entries].filter(([, e]) => e.expiresAt > now)
+        for (const proof of new Set(live.map(([, e]) => e.proof))) {
+          const group = live.filter(([, e]) => e.proof === proof)
+          const until = Math.max(...group.map(([, e]) => e.expiresAt))
+          out.push(
+            msg(
+              to,
+              false,
+              ttlOf(until, now),
+              proof,
+              group.map(([v, e]) => [v, e.flags]),
+            ),
+          )
+        }
       }
     }
     return out
@@ -205,11 +211,11 @@ class ReferencePropagation {
           if (c.vft === v && c.origin !== to && this.hears(to, c.key, now)) flags |= c.flags
         }
         let advertised = 0
-        for (const [origin, gs] of this.origins) {
+        for (const [origin, ks] of this.origins) {
           if (origin === to) continue
-          for (const g of gs.values()) {
-            const e = g.entries.get(v)
-            if (e !== undefined && e.expiresAt > now && this.hears(to, g.key, now)) {
+          for (const k of ks.values()) {
+            const e = k.entries.get(v)
+            if (e !== undefined && e.expiresAt > now && this.hears(to, k.key, now)) {
               advertised |= e.flags
             }
           }
@@ -223,9 +229,9 @@ class ReferencePropagation {
   }
 
   prune(): void {
-    for (const [origin, gs] of this.origins) {
-      for (const [id, g] of gs) if (g.entries.size === 0) gs.delete(id)
-      if (gs.size === 0) this.origins.delete(origin)
+    for (const [origin, ks] of this.origins) {
+      for (const [id, k] of ks) if (k.entries.size === 0) ks.delete(id)
+      if (ks.size === 0) this.origins.delete(origin)
     }
   }
 }
