@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system tools that the end-to-end tests, the demo and the
 # benchmark use, when they are missing: iproute2 (ip), iputils-ping (ping),
-# arping, iperf3, tcpdump, nftables (nft), and b3sum (an independent BLAKE3
-# that cross-checks the test vectors). Debian packages, installed with
-# apt-get only when we are root and one of them is absent; otherwise it
-# says what is missing and the tests that need them skip with that reason.
+# arping, iperf3, tcpdump, nftables (nft), b3sum (an independent BLAKE3
+# that cross-checks the test vectors), and fastd (the VPN daemon that
+# `tools/bench --compare fastd` measures beside PeerTap). Debian packages,
+# installed with apt-get only when we are root and one of them is absent;
+# otherwise it says what is missing and the tests that need them skip with
+# that reason.
 set -euo pipefail
 
 declare -A package_of=(
@@ -15,6 +17,7 @@ declare -A package_of=(
   [tcpdump]=tcpdump
   [nft]=nftables
   [b3sum]=b3sum
+  [fastd]=fastd
 )
 missing=()
 for tool in "${!package_of[@]}"; do

@@ -2,7 +2,8 @@
  * The end-to-end benchmark (`npm run bench`, or `node --conditions=peertap:source
  * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp,udp-dgram]
  * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]
- * [--large-gso segment,fragment,stream] [--aes addon,node] [--delay MS]`).
+ * [--large-gso segment,fragment,stream] [--aes addon,node] [--delay MS]
+ * [--compare fastd]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -41,10 +42,20 @@
  * in each direction, instead of the bridge rule. The delay line is a
  * JavaScript process that copies every frame: it, not PeerTap, bounds
  * clean-path figures under `--delay` (a few hundred Mbit/s here).
+ *
+ * `--compare fastd` measures Debian's fastd (a VPN daemon in C, Ethernet
+ * over UDP) the same way in each scenario, as system `fastd`, transport
+ * `udp` (direct, b dialling a) and `fastd/relay` (a and b each dialling a
+ * fastd hub in R that forwards between them), interleaved with PeerTap's
+ * runs, under the same `--loss` and `--delay`: fastd.ts says how it is
+ * configured (method salsa2012+umac, TAP mode, PeerTap's MTU) and why.
+ * fastd comes from tools/toolchain/system-tools.sh, which the bench runs
+ * when fastd is missing (Debian package; root).
  */
 import { readFile } from 'node:fs/promises'
 import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
 import { rootAndTun, Topology } from '@peertap/tool-netns'
+import { ensureFastd, FASTD_METHOD, type FastdOverlay, fastdMtu, startFastd } from './fastd.ts'
 import { routedTopology } from './routed.ts'
 import { type DelayLine, insertDelayLine } from './wan.ts'
 
@@ -84,6 +95,7 @@ const lossPct = Number(option('--loss') ?? 0)
 const delayMs = Number(option('--delay') ?? 0)
 /** TAP MTU of every overlay; default 1400 (the node's default). */
 const mtuOption = option('--mtu')
+const overlayMtu = Number(mtuOption ?? 1400)
 /** TAP offloads of every overlay: default on (the node's default). */
 const offloadOption = option('--offload')
 /** The nodes' datagram.largeGso: what TCP GSO frames too large for a datagram path become. */
@@ -92,6 +104,11 @@ const largeGsoOptions = option('--large-gso')?.split(',') as LargeGso[] | undefi
 /** The nodes' `aes`: the tap addon's OpenSSL contexts or node:crypto (default: the node's, auto). */
 type Aes = 'addon' | 'node'
 const aesOptions = option('--aes')?.split(',') as Aes[] | undefined
+/** Other overlays measured beside PeerTap in the same run and topologies (fastd.ts). */
+const compare = option('--compare')?.split(',') ?? []
+for (const other of compare)
+  if (other !== 'fastd') throw new Error(`--compare ${other}: only fastd is known`)
+const compareFastd = compare.includes('fastd')
 /** Transport `udp` is the datagram link beside TCP stream links; `udp-dgram` on node:dgram. */
 type BenchTransport = Transport | 'udp' | 'udp-dgram'
 interface Variant {
@@ -296,6 +313,7 @@ async function main(): Promise<void> {
     console.log(`tools/bench: skipped, it ${can.reason}`)
     return
   }
+  if (compareFastd) await ensureFastd()
   const started = Date.now()
   const results: Result[] = []
   const bare: Result[] = []
@@ -338,6 +356,7 @@ async function main(): Promise<void> {
     // Runs interleave the variants (run 1 of each, then run 2 of each, ...)
     // so that a slower minute on this shared machine hits all of them alike.
     const perRun = new Map<string, Result[]>(variants.map((v) => [v.label, []]))
+    const fastdRuns: Result[] = []
     for (let run = 0; run < runs; run++) {
       for (const { transport, label, largeGso, aes } of variants) {
         const relay = scenario === 'relay' ? new RelayHost() : undefined
@@ -351,7 +370,7 @@ async function main(): Promise<void> {
           // at the receiving socket), so the loss rule would drop whole runs
           // where a real path loses datagrams one by one: GSO off under --loss.
           ...(datagram && lossPct > 0 ? { datagramGso: false } : {}),
-          mtu: Number(mtuOption ?? 1400),
+          mtu: overlayMtu,
           // TAP offloads, on as in the node's default config: large frames
           // cross a stream link whole, and a datagram path in pieces that fit.
           offload: offloadOption === undefined ? true : offloadOption === 'on',
@@ -389,8 +408,10 @@ async function main(): Promise<void> {
           await line?.stop()
         }
       }
+      if (compareFastd) fastdRuns.push(await measureFastd(scenario))
     }
     for (const { label } of variants) results.push(median(perRun.get(label)!))
+    if (compareFastd) results.push(median(fastdRuns))
   }
   if (json) {
     for (const r of results) console.log(JSON.stringify(r))
@@ -398,7 +419,7 @@ async function main(): Promise<void> {
   }
   const f = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits))
   console.log(
-    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % underlay loss (direct)` : ''}${delayMs > 0 ? `; ${delayMs} ms each way through a delay line (direct)` : ''}`,
+    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % underlay loss (direct)` : ''}${delayMs > 0 ? `; ${delayMs} ms each way through a delay line (direct)` : ''}${compareFastd ? `; fastd: ${FASTD_METHOD}, TAP mode, MTU ${fastdMtu(overlayMtu)}` : ''}`,
   )
   console.log(
     'system         transport     rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB',
@@ -407,6 +428,40 @@ async function main(): Promise<void> {
     console.log(
       `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(12)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)}`,
     )
+  }
+}
+
+/**
+ * One run of fastd in a scenario (fastd.ts), set up as PeerTap's overlays
+ * are: the delay line inserted before fastd starts, the loss rule once it
+ * is up (direct scenario), the CPU of every fastd process on the path
+ * counted, the hub's own share as the relay's.
+ */
+async function measureFastd(scenario: 'direct' | 'relay'): Promise<Result> {
+  let line: DelayLine | undefined
+  let fastd: FastdOverlay | undefined
+  try {
+    fastd = await startFastd({
+      scenario,
+      mtu: overlayMtu,
+      ...(scenario === 'direct' && delayMs > 0
+        ? {
+            underlay: async (topo: Topology) => {
+              line = await insertDelayLine(topo, delayMs, lossPct)
+            },
+          }
+        : {}),
+    })
+    if (scenario === 'direct') await impair(fastd.topo)
+    return {
+      system: 'fastd',
+      transport: 'udp',
+      scenario,
+      ...(await measure(fastd.topo, fastd.address('b'), fastd.pids, fastd.relayPid)),
+    }
+  } finally {
+    await fastd?.stop()
+    await line?.stop()
   }
 }
 
