@@ -42,6 +42,8 @@ const PeerLimits = v.strictObject({
   byteBurst: v.optional(Rate),
   proofChecksPerSecond: v.optional(Rate),
   proofCheckBurst: v.optional(Rate),
+  subscriptionEntriesPerSecond: v.optional(Rate),
+  subscriptionEntryBurst: v.optional(Rate),
 })
 
 export const RelayConfigSchema = v.strictObject({
@@ -98,12 +100,21 @@ export const RelayConfigSchema = v.strictObject({
       proofChecksPerSecond: v.optional(Rate, 20),
       proofCheckBurst: v.optional(Rate, 40),
       /**
+       * SUB entries per second from one peer, renewals included (spec 09 §7):
+       * a node renews each subscription once a minute, so 128/s carries
+       * 4096 (maxSubscriptions) twice over; the burst, a node's whole set
+       * twice, at once. Configured relays (admission.relays) are not
+       * limited unless their peerLimits say so: they pass on others' SUBs.
+       */
+      subscriptionEntriesPerSecond: v.optional(Rate, 128),
+      subscriptionEntryBurst: v.optional(Rate, 8192),
+      /**
        * Membership-proof signatures verified per second over all peers together
        * (docs/spec/09-forwarding.md §9.7); 0: no budget, only the per-peer rate.
        */
       proofCheckBudgetPerSecond: v.optional(
         v.pipe(v.number(), v.minValue(0), v.maxValue(1e6)),
-        2000,
+        500,
       ),
       /** Subscriptions in the whole table. */
       maxTableSubscriptions: v.optional(Count),

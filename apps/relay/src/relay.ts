@@ -110,8 +110,12 @@ function tableLimits(limits: PeerLimitsConfig): Partial<NeighbourLimits> {
   const rate = (
     perSecond: number | undefined,
     burst: number | undefined,
-    rateKey: 'framesPerSecond' | 'bytesPerSecond' | 'proofChecksPerSecond',
-    burstKey: 'frameBurst' | 'byteBurst' | 'proofCheckBurst',
+    rateKey:
+      | 'framesPerSecond'
+      | 'bytesPerSecond'
+      | 'proofChecksPerSecond'
+      | 'subscriptionEntriesPerSecond',
+    burstKey: 'frameBurst' | 'byteBurst' | 'proofCheckBurst' | 'subscriptionEntryBurst',
   ) => {
     if (perSecond === undefined) return
     out[rateKey] = perSecond
@@ -124,6 +128,12 @@ function tableLimits(limits: PeerLimitsConfig): Partial<NeighbourLimits> {
     limits.proofCheckBurst,
     'proofChecksPerSecond',
     'proofCheckBurst',
+  )
+  rate(
+    limits.subscriptionEntriesPerSecond,
+    limits.subscriptionEntryBurst,
+    'subscriptionEntriesPerSecond',
+    'subscriptionEntryBurst',
   )
   return out
 }
@@ -195,7 +205,16 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   })
   for (const id of [...admission.allow, ...admission.relays]) table.setAccess(id, 'allow')
   for (const id of admission.deny) table.setAccess(id, 'deny')
+  // Configured relays pass on their side's SUBs: no entry rate unless their peerLimits set one.
+  const unlimitedEntries = {
+    subscriptionEntriesPerSecond: Number.POSITIVE_INFINITY,
+    subscriptionEntryBurst: Number.POSITIVE_INFINITY,
+  }
+  for (const id of admission.relays) {
+    table.setLimits(id, { ...unlimitedEntries, ...tableLimits(config.peerLimits[id] ?? {}) })
+  }
   for (const [id, peerLimits] of Object.entries(config.peerLimits)) {
+    if (admission.relays.includes(id)) continue
     table.setLimits(id, tableLimits(peerLimits))
   }
   // A SUB with its proof goes only to neighbours that proved the same key, and to the

@@ -39,7 +39,9 @@ describe('relay config', () => {
     expect(c.limits).toEqual({
       proofChecksPerSecond: 20,
       proofCheckBurst: 40,
-      proofCheckBudgetPerSecond: 2000,
+      subscriptionEntriesPerSecond: 128,
+      subscriptionEntryBurst: 8192,
+      proofCheckBudgetPerSecond: 500,
       maxConnections: 1024,
       maxConnectionsPerAddress: 32,
       inboundConnectionsPerSecond: 5,

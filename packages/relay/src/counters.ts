@@ -41,7 +41,8 @@ export type FrameDropReason = (typeof FRAME_DROP_REASONS)[number]
  * (spec 09-forwarding.md §3).
  * - `sub-neighbour-limit`: the table keeps state for `maxNeighbours` others.
  * - `sub-denied`, `sub-not-admitted`: as for frames.
- * - `sub-rate`: the neighbour's proof-check bucket is empty (before any signature work).
+ * - `sub-rate`: the neighbour's entry bucket or proof-check bucket is empty
+ *   (before any signature work).
  * - `sub-proof-invalid`: the membership proof did not verify.
  * - `sub-proof-vft`: the entry's VFT is not among the VFTs the proof signs.
  * - `sub-malformed`: VFT not 16 bytes, no flag or an unknown flag bit, or a

@@ -120,6 +120,12 @@ export interface NeighbourLimits {
   /** Membership proofs per second it may make the caller verify (admitSubscription). */
   proofChecksPerSecond: number
   proofCheckBurst: number
+  /**
+   * SUB entries per second it may send, renewals included: each SUB costs
+   * its number of entries, taken before any proof work (spec §7).
+   */
+  subscriptionEntriesPerSecond: number
+  subscriptionEntryBurst: number
 }
 
 /** Whether a neighbour is on the allow list, the deny list, or neither. */
@@ -184,6 +190,8 @@ const DEFAULT_LIMITS: NeighbourLimits = {
   byteBurst: Number.POSITIVE_INFINITY,
   proofChecksPerSecond: Number.POSITIVE_INFINITY,
   proofCheckBurst: Number.POSITIVE_INFINITY,
+  subscriptionEntriesPerSecond: Number.POSITIVE_INFINITY,
+  subscriptionEntryBurst: Number.POSITIVE_INFINITY,
 }
 
 /** The table's state for one admitted neighbour. */
@@ -203,6 +211,7 @@ class Neighbour {
   readonly frames: TokenBucket
   readonly bytes: TokenBucket
   readonly proofChecks: TokenBucket
+  readonly entries: TokenBucket
   /** Checks it may make outside the table-wide budget (QUIET_PROOF_CHECK_BURST, slowly refilled). */
   readonly quietChecks: TokenBucket
   framesIn = 0
@@ -219,6 +228,11 @@ class Neighbour {
     this.frames = new TokenBucket(limits.framesPerSecond, limits.frameBurst, now)
     this.bytes = new TokenBucket(limits.bytesPerSecond, limits.byteBurst, now)
     this.proofChecks = new TokenBucket(limits.proofChecksPerSecond, limits.proofCheckBurst, now)
+    this.entries = new TokenBucket(
+      limits.subscriptionEntriesPerSecond,
+      limits.subscriptionEntryBurst,
+      now,
+    )
     this.quietChecks = new TokenBucket(QUIET_PROOF_CHECKS_PER_SECOND, QUIET_PROOF_CHECK_BURST, now)
   }
 
@@ -227,6 +241,13 @@ class Neighbour {
     this.frames.configure(limits.framesPerSecond, limits.frameBurst)
     this.bytes.configure(limits.bytesPerSecond, limits.byteBurst)
     this.proofChecks.configure(limits.proofChecksPerSecond, limits.proofCheckBurst)
+    this.entries.configure(limits.subscriptionEntriesPerSecond, limits.subscriptionEntryBurst)
+  }
+
+  /** Whether its entry bucket lets a SUB through now (taken by subscribe). */
+  entriesAllowed(now: number): boolean {
+    this.entries.refill(now)
+    return this.entries.rate === Number.POSITIVE_INFINITY || this.entries.tokens > 0
   }
 }
 
@@ -462,9 +483,10 @@ export class ForwardingTable {
 
   /**
    * The admission checks of a SUB (spec §3 steps 1-2): state can be kept
-   * for the neighbour, it is not denied, it is admitted. Returns the reason
-   * it may not go on (and counts it for all `entries`), or undefined.
-   * admitSubscription calls this before it looks at the proof.
+   * for the neighbour, it is not denied, it is admitted, and its entry
+   * bucket lets the SUB through (`sub-rate`; subscribe takes the entries).
+   * Returns the reason it may not go on (and counts it for all `entries`),
+   * or undefined. admitSubscription calls this before it looks at the proof.
    */
   checkAdmission(
     neighbour: string,
@@ -472,9 +494,10 @@ export class ForwardingTable {
     now: number,
   ): SubscriptionDropReason | undefined {
     const source = this.#resolve(neighbour, now)
-    if (typeof source !== 'string') return undefined
-    const reason = SUBSCRIPTION_REFUSAL[source]
-    this.counters.subscriptionDrops[reason] += entries
+    let reason: SubscriptionDropReason | undefined
+    if (typeof source === 'string') reason = SUBSCRIPTION_REFUSAL[source]
+    else if (!source.entriesAllowed(now)) reason = 'sub-rate'
+    if (reason !== undefined) this.counters.subscriptionDrops[reason] += entries
     return reason
   }
 
@@ -551,6 +574,8 @@ export class ForwardingTable {
     if (typeof source === 'string') {
       return this.#rejectAll(result, entries.length, SUBSCRIPTION_REFUSAL[source])
     }
+    if (!source.entriesAllowed(now)) return this.#rejectAll(result, entries.length, 'sub-rate')
+    source.entries.take(entries.length)
     if (!(ttlSeconds > 0 && ttlSeconds <= this.maxTtlSeconds)) {
       return this.#rejectAll(result, entries.length, 'sub-ttl-invalid')
     }

@@ -1,6 +1,6 @@
 // admitSubscription: rate limit before the signature, a real Ed25519 proof
 // (@peertap/crypto), VFTs bound to the proof's key, TTL cut to its expiry.
-import { createMembershipProof, membershipProofPublicKey } from '@peertap/crypto'
+import { createMembershipProof, membershipProofPublicKey, ProofVerifier } from '@peertap/crypto'
 import { describe, expect, it } from 'vitest'
 import {
   admitSubscription,
@@ -170,5 +170,49 @@ describe('admitSubscription', () => {
       'sub-denied': 1,
       'sub-proof-invalid': 7,
     })
+  })
+
+  it('limits SUB entries per neighbour, renewals included, before any proof work', () => {
+    const table = new ForwardingTable({
+      requireProofs: true,
+      limits: { subscriptionEntriesPerSecond: 2, subscriptionEntryBurst: 4 },
+    })
+    const verifier = new ProofVerifier()
+    const good = proof(peerA)
+    const sub = (now: number, p = good) =>
+      admitSubscription(table, {
+        neighbour: 'A',
+        peerId: peerA,
+        entries: [
+          { vft: v1, flags: FLAG_RECEIVE },
+          { vft: v2, flags: FLAG_RECEIVE },
+        ],
+        ttlSeconds: 600,
+        now,
+        proof: p,
+        verifier,
+      })
+    // A burst of 4 tokens: two SUBs of 2 entries, then the bucket is empty.
+    expect(sub(NOW).added).toBe(2)
+    expect(sub(NOW).refreshed).toBe(2)
+    expect(sub(NOW)).toMatchObject({ rejected: 2, reason: 'sub-rate' })
+    // A SUB refused by its rate costs no signature, even with a proof never seen.
+    const checks = verifier.counters.signatureChecks
+    const forged = proof(peerA)
+    forged[40] = forged[40]! ^ 1
+    expect(sub(NOW, forged)).toMatchObject({ rejected: 2, reason: 'sub-rate' })
+    expect(verifier.counters.signatureChecks).toBe(checks)
+    // One second later, 2 tokens: one SUB of 2 entries.
+    expect(sub(NOW + 1).refreshed).toBe(2)
+    expect(sub(NOW + 1).reason).toBe('sub-rate')
+    // The same holds without a proof, through the table alone.
+    const open = new ForwardingTable({
+      limits: { subscriptionEntriesPerSecond: 2, subscriptionEntryBurst: 4 },
+    })
+    const entries = [{ vft: v1, flags: FLAG_RECEIVE }]
+    for (let i = 0; i < 4; i++) expect(open.subscribe('A', entries, 60, NOW).rejected).toBe(0)
+    expect(open.subscribe('A', entries, 60, NOW)).toMatchObject({ rejected: 1, reason: 'sub-rate' })
+    expect(open.counters.subscriptionDrops['sub-rate']).toBe(1)
+    expect(table.counters.subscriptionDrops['sub-rate']).toBe(6)
   })
 })

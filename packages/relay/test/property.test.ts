@@ -147,6 +147,8 @@ describe('ForwardingTable against the reference', () => {
           byteBurst: p.rates ? 100 : Number.POSITIVE_INFINITY,
           proofChecksPerSecond: Number.POSITIVE_INFINITY,
           proofCheckBurst: Number.POSITIVE_INFINITY,
+          subscriptionEntriesPerSecond: Number.POSITIVE_INFINITY,
+          subscriptionEntryBurst: Number.POSITIVE_INFINITY,
         }
         const options: RefOptions = {
           requireProofs: p.requireProofs,
