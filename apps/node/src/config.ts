@@ -144,22 +144,12 @@ export const ConfigSchema = v.strictObject({
     ),
   ),
   /**
-   * The datagram link, on by default (`datagramFields` in @peertap/daemon),
-   * and the node's choice of UDP socket.
+   * The datagram link, on by default, and its UDP socket (`datagramFields`
+   * in @peertap/daemon), and how the node's switch uses it.
    */
   datagram: v.optional(
     v.strictObject({
       ...datagramFields,
-      /**
-       * The UDP socket: `batched` (the tap addon: recvmmsg/sendmmsg), `dgram`
-       * (node:dgram), or `auto` (batched when the addon is built).
-       */
-      socket: v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
-      /**
-       * UDP GSO on the batched socket: runs of equal datagrams to one
-       * neighbour cross the kernel's stack once (default true).
-       */
-      gso: v.optional(v.boolean(), true),
       /**
        * What a TCP GSO frame too large for a datagram path becomes
        * (docs/spec/10-switch.md §10.7): 'stream' (default), whole, on the

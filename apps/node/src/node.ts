@@ -39,6 +39,7 @@ import {
 import {
   createLogger,
   datagramOption,
+  datagramSocketFactory,
   keepNeighboursDialled,
   RefusalLog,
   runUntilSignal,
@@ -67,7 +68,6 @@ import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import { aesPrimitives } from './aes.ts'
 import type { Config } from './config.ts'
-import { datagramSocketFactory } from './datagram-socket.ts'
 import { DirectPaths } from './direct-paths.ts'
 import { collectMetrics } from './metrics.ts'
 import { CHANNEL_KEY_PACKAGE, MlsVlans } from './mls-vlans.ts'

@@ -66,6 +66,17 @@ export const datagramFields = {
   enabled: v.optional(v.boolean(), true),
   port: v.optional(PortNumber, 0),
   announce: v.optional(v.pipe(v.array(v.pipe(v.string(), v.ip())), v.maxLength(8)), []),
+  /**
+   * The UDP socket (datagramSocketFactory): `batched` (the tap addon:
+   * recvmmsg on a reader thread, sendmmsg), `dgram` (node:dgram), or `auto`
+   * (batched when the addon is built).
+   */
+  socket: v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
+  /**
+   * UDP GSO on the batched socket: runs of equal datagrams to one
+   * neighbour cross the kernel's stack once (default true).
+   */
+  gso: v.optional(v.boolean(), true),
 }
 export const datagramSection = v.optional(v.strictObject(datagramFields), {})
 

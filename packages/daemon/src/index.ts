@@ -31,6 +31,7 @@ export {
   readJsonConfig,
   statusSection,
 } from './config.ts'
+export { type DatagramSocketKind, datagramSocketFactory } from './datagram-socket.ts'
 export { keepNeighboursDialled } from './dial.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
 export { type MetricsSection, metricName, metricsText } from './metrics.ts'

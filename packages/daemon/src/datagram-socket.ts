@@ -1,5 +1,6 @@
 /**
- * Which UDP socket the datagram link uses (config `datagram.socket`): the
+ * Which UDP socket a daemon's datagram link uses (config `datagram.socket`,
+ * both daemons): the
  * tap addon's batched one (recvmmsg on a reader thread, one sendmmsg per
  * batch; packages/tap README "UDP sockets") or node:dgram (one system call
  * and one event per datagram). `auto` takes the batched socket when the

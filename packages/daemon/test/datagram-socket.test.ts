@@ -7,7 +7,7 @@ const log = { info: () => {}, warn: () => {} }
 const open: DatagramSocket[] = []
 const bind = { port: 0, address: '127.0.0.1', onSendError: () => {} }
 
-describe('the datagram link socket the node picks (config datagram.socket)', () => {
+describe('the datagram link socket a daemon picks (config datagram.socket)', () => {
   afterEach(async () => {
     for (const s of open.splice(0)) await s.close()
   })
