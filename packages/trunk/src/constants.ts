@@ -163,9 +163,15 @@ export const PATH_KEY_LABEL = 'PeerTap v1 datagram path key'
 export const DGRAM_TICK_MS = 50
 export const DGRAM_PROBE_INTERVAL_MS = 250
 export const DGRAM_REPROBE_INTERVAL_MS = 1000
-/** While frames go out, a PING when no PONG came for this long... */
+/** While frames go out, or a PING is unanswered, a PING when no PONG came for this long... */
 export const DGRAM_BUSY_PING_MS = 100
-/** ...and the path is lost when a PING stays unanswered for this long. */
+/**
+ * ...and the path is lost when this many PINGs in a row are unanswered,
+ * the first of them at least DGRAM_DEAD_MS ago: a run of misses, not one
+ * lost datagram (at 5 % loss each way a PING's round trip fails 1 time in
+ * 10; 5 in a row, about 1 in 100,000).
+ */
+export const DGRAM_DEAD_PINGS = 5
 export const DGRAM_DEAD_MS = 500
 /** An idle path PINGs this often (NAT bindings). */
 export const DGRAM_KEEPALIVE_MS = 10_000

@@ -32,6 +32,7 @@ import {
   DGRAM_DATA,
   DGRAM_DATA_OVERHEAD,
   DGRAM_DEAD_MS,
+  DGRAM_DEAD_PINGS,
   DGRAM_KEEPALIVE_MS,
   DGRAM_PING,
   DGRAM_PING_MIN_LENGTH,
@@ -213,6 +214,8 @@ export class DatagramLink implements Link {
   #lastPong = Number.NEGATIVE_INFINITY
   #lastDataSend = Number.NEGATIVE_INFINITY
   #outstandingSince: number | undefined
+  /** PINGs sent since the last PONG (MTU probes and candidate probes not counted). */
+  #unanswered = 0
   #mtuProbes = 0
   #lastMtuProbe = Number.NEGATIVE_INFINITY
   #validatedOnce = false
@@ -400,6 +403,7 @@ export class DatagramLink implements Link {
     // PINGs sent under the old keys can no longer be answered.
     this.#pings.clear()
     this.#outstandingSince = undefined
+    this.#unanswered = 0
   }
 
   /**
@@ -458,14 +462,22 @@ export class DatagramLink implements Link {
     }
     if (this.stream.status !== 'up') return
     const path = this.#path!
-    if (this.#outstandingSince !== undefined && now - this.#outstandingSince > DGRAM_DEAD_MS) {
+    const waiting = this.#outstandingSince !== undefined
+    if (
+      waiting &&
+      now - this.#outstandingSince! > DGRAM_DEAD_MS &&
+      this.#unanswered >= DGRAM_DEAD_PINGS
+    ) {
       // Frames move to the stream link now; the path is probed again every second.
       this.#setState('lost')
       this.#lastProbe = now
       this.#outstandingSince = undefined
+      this.#unanswered = 0
       return
     }
-    const busy = now - this.#lastDataSend < DGRAM_BUSY_PING_MS
+    // While frames go out, and while a PING waits for its PONG (so that one
+    // lost keepalive is asked again, not taken for a lost path).
+    const busy = waiting || now - this.#lastDataSend < DGRAM_BUSY_PING_MS
     if (
       (busy &&
         now - this.#lastPong > DGRAM_BUSY_PING_MS &&
@@ -520,7 +532,10 @@ export class DatagramLink implements Link {
     }
     this.#pings.set(nonce, { sentAt: now, size, address: to.address, port: to.port })
     this.#lastPing = now
-    if (outstanding && this.#outstandingSince === undefined) this.#outstandingSince = now
+    if (outstanding) {
+      this.#outstandingSince ??= now
+      this.#unanswered++
+    }
     this.counters.pathPingsSent++
     this.counters.datagramsSent++
     this.#init.transport.send(buf, to.port, to.address)
@@ -677,6 +692,7 @@ export class DatagramLink implements Link {
     const now = this.#now()
     this.#lastPong = now
     this.#outstandingSince = undefined
+    this.#unanswered = 0
     this.#rttMs = now - ping.sentAt
     if (r.size === ping.size && ping.size > this.#payloadMax) this.#payloadMax = ping.size
     if (this.#state !== 'up') {

@@ -39,6 +39,8 @@ export interface PairOptions {
   aes?: AesPrimitives
   /** Sees every datagram just before the other side's link receives it. */
   onDelivered?: (from: 0 | 1, buf: Buffer) => void
+  /** Drops a datagram side `from` sends when it returns true (a lossy path). */
+  drop?: (from: 0 | 1) => boolean
 }
 
 /**
@@ -62,6 +64,7 @@ export function pair(options: PairOptions = {}) {
       transport: {
         send: (buf) => {
           if (i === 0 ? cut.ab : cut.ba) return
+          if (options.drop?.(i)) return
           const copy = Buffer.from(buf)
           setImmediate(() => {
             options.onDelivered?.(i, copy)
