@@ -12,8 +12,13 @@
  * with its default datagram size (the loss the receiver counts, in %), and
  * the CPU seconds the PeerTap processes spent per GB delivered (during the
  * one-stream TCP test; in the relay scenario also the relay's own share,
- * `relay_cpu_s_per_gb`). With several runs, each figure is the median. Prints
- * a table, or with --json one JSON object per system and transport.
+ * `relay_cpu_s_per_gb`). With several runs, each figure is the median. For
+ * the PeerTap rows over the datagram link also `flaps`: how many times a
+ * validated datagram path was lost during the iperf3 tests (the
+ * `pathLosses` of every datagram link of a, b and, in the relay scenario,
+ * R, from their status APIs; each side counts its own switches to the
+ * stream link), summed over the runs, not a median. Prints a table, or with
+ * --json one JSON object per system and transport.
  *
  * Scenarios: `direct`, A and B on one bridge; `relay`, A and B on isolated
  * bridge ports that reach only R (as two NAT'd peers would), PeerTap through
@@ -27,11 +32,17 @@
  * the path MTU are split to fit it, and TCP GSO frames go as `--large-gso`
  * says (docs/spec/10-switch.md §10.7; default the node's, whole on the
  * stream link; with several, each is a transport of its own, `udp-segment`,
- * `udp-stream`, `udp-fragment`). Relays run the datagram link too. `--loss PCT` drops that share of the packets the underlay
- * bridge forwards (nftables `numgen random` in the switch namespace; the
- * hosts' `eth0` set to one segment per GSO packet, so each loss is one
- * wire-sized packet), for the bare underlay and every direct-scenario
- * transport alike. `--aes` sets the nodes' AES implementation (config `aes`:
+ * `udp-stream`, `udp-fragment`). Relays run the datagram link too.
+ *
+ * `--loss PCT` drops that share of the packets the underlay bridge forwards
+ * (nftables `numgen random` in the switch namespace; every host's `eth0`,
+ * R's too, set to one segment per GSO packet, so each loss is one
+ * wire-sized packet), once the path under test is up, for every system in
+ * both scenarios: the bare underlay and `bare/routed`, PeerTap and fastd,
+ * direct and through R. Through R every packet crosses the bridge twice (A
+ * to R, R to B, the isolated ports reach only R), and each crossing loses
+ * PCT % on its own, as two lossy legs would: about twice PCT end to end.
+ * `--aes` sets the nodes' AES implementation (config `aes`:
  * the tap addon's OpenSSL contexts, or node:crypto); with several, each is a
  * variant of its own (`tcp-aes-node`, ...), interleaved like the rest.
  * `--delay MS` (direct scenario and bare underlay) puts a delay line of MS
@@ -39,7 +50,8 @@
  * forwarder between two TAPs, since this kernel has no netem), inserted
  * before the nodes start so that their connections are made on the longer
  * path; with `--loss` the delay line drops that share of frames at random
- * in each direction, instead of the bridge rule. The delay line is a
+ * in each direction, instead of the bridge rule (the relay scenario, which
+ * has no delay line, keeps the bridge rule). The delay line is a
  * JavaScript process that copies every frame: it, not PeerTap, bounds
  * clean-path figures under `--delay` (a few hundred Mbit/s here).
  *
@@ -74,6 +86,12 @@ interface Result {
   cpu_s_per_gb: number | null
   /** The relay process's own share of that (relay scenario only). */
   relay_cpu_s_per_gb: number | null
+  /**
+   * Datagram paths lost during the iperf3 tests (`pathLosses` of the nodes'
+   * and the relay's datagram links), summed over the runs; null without a
+   * datagram link.
+   */
+  flaps: number | null
 }
 
 const args = process.argv.slice(2)
@@ -89,7 +107,7 @@ const seconds = quick ? 2 : 5
 const transports = (option('--transports') ?? 'tcp,quic,ws').split(',') as BenchTransport[]
 /** direct: A and B on one bridge; relay: A and B reach only R (beside R as a plain IP router). */
 const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Array<'direct' | 'relay'>
-/** Share of underlay frames the bridge drops, in % (direct scenario and bare underlay). */
+/** Share of the packets the underlay bridge forwards that it drops, in % (every scenario). */
 const lossPct = Number(option('--loss') ?? 0)
 /** One-way delay in ms added to the direct path by a delay line (0: none). */
 const delayMs = Number(option('--delay') ?? 0)
@@ -141,13 +159,16 @@ const variants: Variant[] = transports
 /**
  * Drops `lossPct` % of the packets the underlay bridge forwards (FACTS.md:
  * no netem here). The rule counts what crosses the bridge, and a veth hands
- * it a TCP socket's GSO packets of up to 64 KiB whole, so first each host's
- * `eth0` is set to one segment per packet (`gso_max_segs 1`): a loss then
- * takes one wire-sized packet, as on a real path, not a run of 45.
+ * it a TCP socket's GSO packets of up to 64 KiB whole (and a UDP socket's
+ * GSO runs), so first the `eth0` of each host in `names` (every host on the
+ * bridge: R forwards too) is set to one segment per packet (`gso_max_segs
+ * 1`, the kernel splits larger ones before the veth): a loss then takes one
+ * wire-sized packet, as on a real path, not a run of 45. Through R a packet
+ * crosses the bridge twice, A to R and R to B, each a loss of its own.
+ * `delayLine`: the path has a delay line, which drops frames itself.
  */
-async function impair(hosts: Hosts, names: readonly string[] = ['a', 'b']): Promise<void> {
-  // Under --delay the delay line drops frames itself.
-  if (lossPct <= 0 || delayMs > 0) return
+async function impair(hosts: Hosts, names: readonly string[], delayLine: boolean): Promise<void> {
+  if (lossPct <= 0 || delayLine) return
   for (const host of names)
     await hosts.exec(host, ['ip', 'link', 'set', 'dev', 'eth0', 'gso_max_segs', '1'])
   const permille = Math.round(lossPct * 10)
@@ -248,14 +269,22 @@ async function cpuSeconds(pids: number[]): Promise<number> {
   return ticks / 100 // USER_HZ is 100 on Linux
 }
 
+/**
+ * `pathLosses` of every datagram link the path's PeerTap processes report,
+ * keyed by process and neighbour (a link made anew starts from 0).
+ */
+type PathLosses = () => Promise<Map<string, number>>
+
 async function measure(
   hosts: Hosts,
   address: string,
   pids: number[],
   relayPid?: number,
+  pathLosses?: PathLosses,
 ): Promise<Omit<Result, 'system' | 'transport' | 'scenario'>> {
   await warmUp(hosts, address)
   const rtt = await ping(hosts, address)
+  const lossesBefore = await pathLosses?.()
   const cpuBefore = pids.length > 0 ? await cpuSeconds(pids) : 0
   const relayBefore = relayPid === undefined ? 0 : await cpuSeconds([relayPid])
   const tcp = await iperf(hosts, address, [])
@@ -271,6 +300,15 @@ async function measure(
   // (UdpRcvbufErrors) although every frame had crossed; the figure is meant
   // to count what the path loses. The same for every system.
   const udp100 = await iperf(hosts, address, ['-u', '-b', '100M', '-w', '2M'])
+  const lossesAfter = await pathLosses?.()
+  let flaps: number | null = null
+  if (lossesBefore !== undefined && lossesAfter !== undefined) {
+    flaps = 0
+    for (const [key, after] of lossesAfter) {
+      const before = lossesBefore.get(key) ?? 0
+      flaps += after >= before ? after - before : after
+    }
+  }
   const received = tcp.end.sum_received.bytes
   const udpSum = udp.end.sum
   return {
@@ -284,6 +322,7 @@ async function measure(
     cpu_s_per_gb: pids.length > 0 ? (cpuAfter - cpuBefore) / (received / 1e9) : null,
     relay_cpu_s_per_gb:
       relayPid === undefined ? null : (relayAfter - relayBefore) / (received / 1e9),
+    flaps,
   }
 }
 
@@ -304,6 +343,8 @@ function median(results: Result[]): Result {
     udp100_loss_pct: pick('udp100_loss_pct'),
     cpu_s_per_gb: first.cpu_s_per_gb === null ? null : pick('cpu_s_per_gb'),
     relay_cpu_s_per_gb: first.relay_cpu_s_per_gb === null ? null : pick('relay_cpu_s_per_gb'),
+    // Every switch counts: the total over the runs, not a median.
+    flaps: first.flaps === null ? null : results.reduce((sum, r) => sum + (r.flaps ?? 0), 0),
   }
 }
 
@@ -322,7 +363,7 @@ async function main(): Promise<void> {
     let line: DelayLine | undefined
     try {
       if (delayMs > 0) line = await insertDelayLine(topo, delayMs, lossPct)
-      await impair(topo)
+      await impair(topo, ['a', 'b'], line !== undefined)
       bare.push({
         system: 'bare',
         transport: 'veth',
@@ -340,6 +381,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < runs; run++) {
       const topo = await routedTopology()
       try {
+        await impair(topo, ['a', 'b', 'r'], false)
         routed.push({
           system: 'bare',
           transport: 'veth',
@@ -391,7 +433,7 @@ async function main(): Promise<void> {
         try {
           await waitForIpv6(overlay)
           if (datagram) await waitForDatagram(overlay)
-          if (scenario === 'direct') await impair(overlay.topo)
+          await impair(overlay.topo, overlay.topo.hosts, line !== undefined)
           // CPU of every PeerTap process on the path: both nodes, and the relay.
           const pids = [
             ...overlay.nodes.map((n) => n.pid),
@@ -401,7 +443,13 @@ async function main(): Promise<void> {
             system: 'peertap',
             transport: label,
             scenario,
-            ...(await measure(overlay.topo, overlay.node('b').ip, pids, relay?.pid)),
+            ...(await measure(
+              overlay.topo,
+              overlay.node('b').ip,
+              pids,
+              relay?.pid,
+              datagram ? () => pathLosses(overlay, relay) : undefined,
+            )),
           })
         } finally {
           await overlay.stop()
@@ -419,14 +467,14 @@ async function main(): Promise<void> {
   }
   const f = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits))
   console.log(
-    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % underlay loss (direct)` : ''}${delayMs > 0 ? `; ${delayMs} ms each way through a delay line (direct)` : ''}${compareFastd ? `; fastd: ${FASTD_METHOD}, TAP mode, MTU ${fastdMtu(overlayMtu)}` : ''}`,
+    `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % loss per underlay bridge crossing${delayMs > 0 ? ' (direct: in the delay line)' : ''}` : ''}${delayMs > 0 ? `; ${delayMs} ms each way through a delay line (direct)` : ''}${compareFastd ? `; fastd: ${FASTD_METHOD}, TAP mode, MTU ${fastdMtu(overlayMtu)}` : ''}`,
   )
   console.log(
-    'system         transport     rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB',
+    'system         transport     rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB  flaps',
   )
   for (const r of results) {
     console.log(
-      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(12)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)}`,
+      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(12)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)} ${f(r.flaps).padStart(6)}`,
     )
   }
 }
@@ -434,8 +482,9 @@ async function main(): Promise<void> {
 /**
  * One run of fastd in a scenario (fastd.ts), set up as PeerTap's overlays
  * are: the delay line inserted before fastd starts, the loss rule once it
- * is up (direct scenario), the CPU of every fastd process on the path
- * counted, the hub's own share as the relay's.
+ * is up (both scenarios; direct under --delay the delay line's loss), the
+ * CPU of every fastd process on the path counted, the hub's own share as
+ * the relay's.
  */
 async function measureFastd(scenario: 'direct' | 'relay'): Promise<Result> {
   let line: DelayLine | undefined
@@ -452,7 +501,7 @@ async function measureFastd(scenario: 'direct' | 'relay'): Promise<Result> {
           }
         : {}),
     })
-    if (scenario === 'direct') await impair(fastd.topo)
+    await impair(fastd.topo, fastd.topo.hosts, line !== undefined)
     return {
       system: 'fastd',
       transport: 'udp',
@@ -463,6 +512,26 @@ async function measureFastd(scenario: 'direct' | 'relay'): Promise<Result> {
     await fastd?.stop()
     await line?.stop()
   }
+}
+
+/**
+ * The `pathLosses` of every datagram link of the overlay's nodes and of its
+ * relay (packages/trunk DatagramLink counters), keyed `host/neighbour`.
+ */
+async function pathLosses(overlay: Overlay, relay?: RelayHost): Promise<Map<string, number>> {
+  const losses = new Map<string, number>()
+  const note = (
+    host: string,
+    neighbours: ReadonlyArray<{ id: string; counters: Record<string, number> }>,
+  ) => {
+    for (const n of neighbours) {
+      const lost = n.counters.pathLosses
+      if (typeof lost === 'number') losses.set(`${host}/${n.id}`, lost)
+    }
+  }
+  for (const node of overlay.nodes) note(node.host, (await overlay.status(node.host)).neighbours)
+  if (relay !== undefined) note(relay.host, (await relay.status()).neighbours)
+  return losses
 }
 
 /** Waits until both nodes send on a validated datagram path (spec 13 §5). */
