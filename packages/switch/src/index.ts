@@ -26,6 +26,7 @@
  * ```
  */
 
+export { type CoalesceCounters, coalesceTcp, MAX_COALESCED_SEGMENTS } from './coalesce.ts'
 export {
   DEFAULT_HOP_LIMIT,
   ETHERNET_HEADER_LENGTH,

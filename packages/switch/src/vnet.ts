@@ -453,7 +453,7 @@ function pseudoAddressSum(eth: Uint8Array, p: Parsed): number {
  * above 64 KiB of words, so folding waits for the end. Long runs are read
  * as native 32-bit words (see {@link sum32}).
  */
-function sum16(b: Uint8Array, start: number, end: number, acc: number): number {
+export function sum16(b: Uint8Array, start: number, end: number, acc: number): number {
   let s = acc
   let i = start
   if (LITTLE_ENDIAN && end - i >= SUM32_MIN) {
@@ -494,7 +494,7 @@ const SUM32_MIN = 64
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** Folds a ones' complement sum to 16 bits (end-around carry). */
-function fold(sum: number): number {
+export function fold(sum: number): number {
   let s = sum
   while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000)
   return s

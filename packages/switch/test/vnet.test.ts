@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  type CoalesceCounters,
   checkVnetFrame,
+  coalesceTcp,
+  MAX_COALESCED_SEGMENTS,
   readVnetHeader,
   toPlainFrames,
   VNET_F_DATA_VALID,
@@ -811,5 +814,194 @@ describe('toPlainFrames on arbitrary input', () => {
     )
     // Most runs get past the checks (flips in the payload), so the property is not vacuous.
     expect(segmented).toBeGreaterThan(1000)
+  })
+})
+
+// ---------------------------------------------------------------------------
+// Receive-side coalescing (src/coalesce.ts, spec 10 §10.8): the inverse of
+// segmentation. Segments come from toPlainFrames of real GSO frames (every
+// checksum from scratch), one flow per source port.
+
+/** The plain segments of one TCP flow: `payload` bytes cut at `mss`, PSH on the last if `psh`. */
+function flowSegments(
+  ip: 4 | 6,
+  port: number,
+  payload: number,
+  mss: number,
+  options: { seq?: number; id?: number; psh?: boolean; timestamps?: boolean } = {},
+): Uint8Array[] {
+  const spec: PacketSpec = {
+    ip,
+    l4: 'tcp',
+    payload: payloadOf(payload, port),
+    seq: options.seq ?? 0x11223344,
+    id: options.id ?? 0x1234,
+    flags: options.psh ? ACK | PSH : ACK,
+    ...(options.timestamps ? { tcpOptions: hex('0101080a0000000100000002') } : {}),
+  }
+  const { p, buf } = gsoFrame(spec, mss)
+  // Another flow: its own source port (the segments' checksums are computed afresh).
+  buf[VNET_HEADER_LENGTH + p.l4] = port >>> 8
+  buf[VNET_HEADER_LENGTH + p.l4 + 1] = port & 0xff
+  return segments(buf).map((x) => x.slice())
+}
+
+const portOf = (frame: Uint8Array) => {
+  const l4 = frame[12] === 0x08 ? 14 + 20 : 14 + 40
+  return (frame[l4]! << 8) | frame[l4 + 1]!
+}
+const flowOf = (frame: Uint8Array) => `${frame[12]}:${portOf(frame)}`
+
+/** The outputs' plain frames again, grouped by flow, in order. */
+function byFlow(frames: readonly Uint8Array[]): Map<string, string[]> {
+  const flows = new Map<string, string[]>()
+  for (const f of frames) {
+    const key = flowOf(f)
+    flows.set(key, [...(flows.get(key) ?? []), Buffer.from(f).toString('hex')])
+  }
+  return flows
+}
+
+describe('coalescing TCP segments for a port with offloads', () => {
+  it("makes one GSO frame of a flow's consecutive segments, which splits back byte for byte", () => {
+    for (const ip of [4, 6] as const) {
+      for (const timestamps of [false, true]) {
+        const input = flowSegments(ip, 40001, 20_000, 1348, { psh: true, timestamps })
+        const counters: CoalesceCounters = { framesCoalesced: 0, segmentsCoalesced: 0 }
+        const out = coalesceTcp(input, counters)
+        expect(out).toHaveLength(1)
+        expect(checkVnetFrame(out[0]!)).toBeUndefined()
+        const h = readVnetHeader(out[0]!)
+        expect(h.gsoType).toBe(ip === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6)
+        expect(h.flags).toBe(VNET_F_NEEDS_CSUM)
+        expect(h.gsoSize).toBe(1348)
+        expect(counters).toEqual({ framesCoalesced: 1, segmentsCoalesced: input.length })
+        expect(segments(out[0]!)).toEqual(input)
+        // Delivered whole (a local TCP stack takes it so), its partial checksum,
+        // completed, verifies: the seed is right for the merged length.
+        const whole = out[0]!.slice()
+        writeVnetHeader(whole, 0, { ...h, gsoType: VNET_GSO_NONE, gsoSize: 0 })
+        const [done] = segments(whole)
+        expect(l4Verifies(done!, 14, ip, TCP)).toBe(true)
+      }
+    }
+  })
+
+  it('never merges across a gap, a duplicate, a reordering, PSH or a short segment', () => {
+    const s = flowSegments(4, 40002, 10 * 1000, 1000)
+    const resent = flowSegments(4, 40002, 10 * 1000, 1000, { id: 0x1234 + 50 })
+    const cases: [string, Uint8Array[], number[]][] = [
+      ['gap', [s[0]!, s[1]!, s[3]!, s[4]!], [2, 2]],
+      // The repeat ends the run; it and the next segment are consecutive again.
+      ['duplicate', [s[0]!, s[1]!, s[1]!, s[2]!], [2, 2]],
+      ['reordered', [s[0]!, s[2]!, s[1]!, s[3]!], [1, 1, 1, 1]],
+      // A resent segment: the same bytes at the same sequence number, a new IPv4 ID.
+      ['new IPv4 ID', [s[0]!, resent[1]!, s[2]!], [1, 1, 1]],
+    ]
+    for (const [what, input, runs] of cases) {
+      const out = coalesceTcp(input)
+      expect(
+        out.map((o) => segments(o).length),
+        what,
+      ).toEqual(runs)
+      expect(
+        out.flatMap((o) => segments(o)),
+        what,
+      ).toEqual(input)
+    }
+    // PSH ends a run; the segment after it starts a new one.
+    const pushed = flowSegments(4, 40003, 3000, 1000, { psh: true })
+    const after = flowSegments(4, 40003, 2000, 1000, { seq: 0x11223344 + 3000, id: 0x1234 + 3 })
+    expect(coalesceTcp([...pushed, ...after]).map((o) => segments(o).length)).toEqual([3, 2])
+    // A short segment ends its run.
+    const short = flowSegments(6, 40004, 2500, 1000)
+    const next = flowSegments(6, 40004, 2000, 1000, { seq: 0x11223344 + 2500 })
+    expect(coalesceTcp([...short, ...next]).map((o) => segments(o).length)).toEqual([3, 2])
+  })
+
+  it('passes on unmerged a segment whose TCP or IPv4 checksum fails, and anything not TCP', () => {
+    const s = flowSegments(4, 40005, 4000, 1000)
+    const badTcp = s[1]!.slice()
+    badTcp[badTcp.length - 1] = badTcp.at(-1)! ^ 1 // payload changed, checksum not
+    const badIp = s[2]!.slice()
+    badIp[14 + 8] = 63 // TTL changed, header checksum not
+    const udp = packet({ ip: 4, l4: 'udp', payload: payloadOf(100) }).frame
+    const out = coalesceTcp([s[0]!, badTcp, badIp, udp, s[3]!])
+    expect(out.map((o) => readVnetHeader(o).gsoType)).toEqual([0, 0, 0, 0, 0])
+    expect(out.map((o) => o.subarray(VNET_HEADER_LENGTH))).toEqual([s[0], badTcp, badIp, udp, s[3]])
+  })
+
+  it(`bounds a run at ${MAX_COALESCED_SEGMENTS} segments and an IP packet of 64 KiB`, () => {
+    const many = flowSegments(4, 40006, 100 * 200, 200)
+    const out = coalesceTcp(many)
+    expect(out.map((o) => segments(o).length)).toEqual([64, 36])
+    // 49 segments of 1400 bytes, 68,600 in all: more than one IPv6 packet holds.
+    const big = [
+      ...flowSegments(6, 40007, 42 * 1400, 1400),
+      ...flowSegments(6, 40007, 7 * 1400, 1400, { seq: 0x11223344 + 42 * 1400 }),
+    ]
+    const cut = coalesceTcp(big)
+    expect(cut.map((o) => segments(o).length)).toEqual([46, 3])
+    for (const o of cut) {
+      const ip6payload = (o[VNET_HEADER_LENGTH + 18]! << 8) | o[VNET_HEADER_LENGTH + 19]!
+      expect(ip6payload).toBeLessThanOrEqual(0xffff)
+    }
+    expect(cut.flatMap((o) => segments(o))).toEqual(big)
+  })
+
+  it("keeps every flow's segments in order, whatever is lost, repeated, reordered or interleaved", () => {
+    let merged = 0
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            ip: fc.constantFrom(4 as const, 6 as const),
+            payload: fc.integer({ min: 1, max: 30_000 }),
+            mss: fc.integer({ min: 88, max: 1400 }),
+            seq: fc.integer({ min: 0, max: 0xffffffff }),
+            id: fc.integer({ min: 0, max: 0xffff }),
+            psh: fc.boolean(),
+            timestamps: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 3 },
+        ),
+        fc.array(fc.integer({ min: 0, max: 99 }), { minLength: 1, maxLength: 400 }),
+        (flows, noise) => {
+          const queues = flows.map((f, k) => flowSegments(f.ip, 41000 + k, f.payload, f.mss, f))
+          // Loss, duplication and reordering within each flow, then interleaving.
+          let n = 0
+          const next = () => noise[n++ % noise.length]!
+          const mutated = queues.map((q) => {
+            const out: Uint8Array[] = []
+            for (const seg of q) {
+              const r = next()
+              if (r < 5) continue // lost
+              out.push(seg)
+              if (r >= 95) out.push(seg) // repeated
+              if (r >= 90 && r < 95 && out.length >= 2) {
+                const a = out.length - 1
+                ;[out[a], out[a - 1]] = [out[a - 1]!, out[a]!] // reordered
+              }
+            }
+            return out
+          })
+          const input: Uint8Array[] = []
+          const at = mutated.map(() => 0)
+          for (;;) {
+            const left = mutated.map((_, k) => k).filter((k) => at[k]! < mutated[k]!.length)
+            if (left.length === 0) break
+            const k = left[next() % left.length]!
+            input.push(mutated[k]![at[k]!++]!)
+          }
+          const counters: CoalesceCounters = { framesCoalesced: 0, segmentsCoalesced: 0 }
+          const out = coalesceTcp(input, counters)
+          merged += counters.framesCoalesced
+          for (const o of out) expect(checkVnetFrame(o)).toBeUndefined()
+          expect(byFlow(out.flatMap((o) => segments(o)))).toEqual(byFlow(input))
+        },
+      ),
+      { numRuns: 200 },
+    )
+    expect(merged).toBeGreaterThan(100)
   })
 })

@@ -1,0 +1,280 @@
+/**
+ * Receive-side coalescing for a port with offloads (spec 10 §10.8, issue
+ * 15), as the kernel's GRO does: consecutive TCP segments of one flow,
+ * received as plain Ethernet frames (kind 0) in one batch, become one TCP
+ * GSO frame (header ‖ Ethernet frame, kind 3) for a single TAP write. The
+ * inverse of {@link toPlainFrames}'s segmentation: splitting a coalesced
+ * frame gives back its segments byte for byte.
+ *
+ * A segment joins its flow's run only if it continues it exactly: the next
+ * sequence number, the run's segment size (a shorter one ends the run), the
+ * same Ethernet, IP and TCP headers but for lengths, IPv4 ID (one more than
+ * the last) and checksums, ACK alone or with PSH (PSH ends the run), no
+ * IPv4 options or fragments, no IPv6 extension headers, no Ethernet padding,
+ * and a TCP checksum that verifies (so a forged checksum is never laundered
+ * into a partial one the kernel completes). Anything else, a gap, a
+ * duplicate or a reordered segment included, ends the run and goes on as
+ * it came. Runs are bounded (MAX_COALESCED_SEGMENTS, an IP packet of 64
+ * KiB) and never wait: the batch is all there is. Order within a flow is
+ * kept; a run takes the place of its first segment among other flows'
+ * frames. Pure: no I/O; the input frames are never written to.
+ */
+import {
+  fold,
+  sum16,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  VNET_HEADER_LENGTH,
+  writeVnetHeader,
+} from './vnet.ts'
+
+/** Segments in one coalesced frame at most (Linux's GRO takes 64 KiB, about 45 at MTU 1500). */
+export const MAX_COALESCED_SEGMENTS = 64
+
+const ETHERNET_HEADER = 14
+const ETHERTYPE_IPV4 = 0x0800
+const ETHERTYPE_IPV6 = 0x86dd
+const IPPROTO_TCP = 6
+const TCP_ACK = 0x10
+const TCP_PSH = 0x08
+const TCP_CSUM_OFFSET = 16
+/** IPv4 total length and IPv6 payload length are 16-bit. */
+const MAX_IP_LENGTH = 0xffff
+
+/** What the coalescer made of a batch, for counters. */
+export interface CoalesceCounters {
+  /** Segments that went into coalesced frames. */
+  segmentsCoalesced: number
+  /** Coalesced frames made. */
+  framesCoalesced: number
+}
+
+interface Segment {
+  readonly frame: Uint8Array
+  readonly v4: boolean
+  readonly l3: number
+  readonly l4: number
+  /** End of the TCP header. */
+  readonly header: number
+  readonly seq: number
+  readonly payload: number
+  readonly id: number
+  readonly psh: boolean
+}
+
+interface Run {
+  /** Where its output goes in the batch's output. */
+  readonly slot: number
+  readonly segments: Segment[]
+  readonly mss: number
+  nextSeq: number
+  bytes: number
+  closed: boolean
+}
+
+/**
+ * The batch `frames` (plain Ethernet frames, in arrival order) for a port
+ * with offloads: each output is header ‖ Ethernet frame, either a zero
+ * header and the frame as it came or a TCP GSO frame of a run of two or
+ * more segments. `counters`, when given, is added to.
+ */
+export function coalesceTcp(
+  frames: readonly Uint8Array[],
+  counters?: CoalesceCounters,
+): Uint8Array[] {
+  const out: (Uint8Array | Run)[] = []
+  /** Open runs by flow: the segment's headers but for the fields that change. */
+  const open = new Map<string, Run>()
+  for (const frame of frames) {
+    const s = segmentOf(frame)
+    if (s === undefined) {
+      out.push(withZeroHeader(frame))
+      continue
+    }
+    const key = flowKey(s)
+    const run = open.get(key)
+    if (run !== undefined && continues(run, s)) {
+      run.segments.push(s)
+      run.nextSeq = (run.nextSeq + s.payload) >>> 0
+      run.bytes += s.payload
+      if (s.psh || s.payload < run.mss || run.segments.length >= MAX_COALESCED_SEGMENTS) {
+        run.closed = true
+        open.delete(key)
+      }
+      continue
+    }
+    if (run !== undefined) open.delete(key)
+    const fresh: Run = {
+      slot: out.length,
+      segments: [s],
+      mss: s.payload,
+      nextSeq: (s.seq + s.payload) >>> 0,
+      bytes: s.payload,
+      closed: s.psh,
+    }
+    out.push(fresh)
+    if (!s.psh) open.set(key, fresh)
+  }
+  const result: Uint8Array[] = new Array(out.length)
+  for (let i = 0; i < out.length; i++) {
+    const o = out[i]!
+    if (o instanceof Uint8Array) result[i] = o
+    else if (o.segments.length === 1) result[i] = withZeroHeader(o.segments[0]!.frame)
+    else {
+      result[i] = merge(o)
+      if (counters !== undefined) {
+        counters.framesCoalesced++
+        counters.segmentsCoalesced += o.segments.length
+      }
+    }
+  }
+  return result
+}
+
+function continues(run: Run, s: Segment): boolean {
+  const last = run.segments[run.segments.length - 1]!
+  // IPv4 total length, or IPv6 payload length, of the merged packet.
+  const ipLength = s.header - s.l3 - (s.v4 ? 0 : 40) + run.bytes + s.payload
+  return (
+    !run.closed &&
+    s.seq === run.nextSeq &&
+    s.payload <= run.mss &&
+    ipLength <= MAX_IP_LENGTH &&
+    (!s.v4 || s.id === ((last.id + 1) & 0xffff))
+  )
+}
+
+/**
+ * A plain frame's TCP segment if it may be coalesced at all (see the
+ * header), or undefined.
+ */
+function segmentOf(frame: Uint8Array): Segment | undefined {
+  if (frame.length < ETHERNET_HEADER + 40) return undefined
+  const type = (frame[12]! << 8) | frame[13]!
+  const l3 = ETHERNET_HEADER
+  let l4: number
+  let ipEnd: number
+  let id = 0
+  let v4: boolean
+  if (type === ETHERTYPE_IPV4) {
+    v4 = true
+    if (frame[l3] !== 0x45) return undefined // version 4, no options
+    if (frame[l3 + 9] !== IPPROTO_TCP) return undefined
+    // No fragments: MF clear and offset 0 (DF may be either).
+    if ((((frame[l3 + 6]! << 8) | frame[l3 + 7]!) & 0x3fff) !== 0) return undefined
+    ipEnd = l3 + ((frame[l3 + 2]! << 8) | frame[l3 + 3]!)
+    id = (frame[l3 + 4]! << 8) | frame[l3 + 5]!
+    l4 = l3 + 20
+    // The IPv4 header checksum must hold: the merged frame's is computed afresh.
+    if (fold(sum16(frame, l3, l4, 0)) !== 0xffff) return undefined
+  } else if (type === ETHERTYPE_IPV6) {
+    v4 = false
+    if (frame[l3]! >> 4 !== 6) return undefined
+    if (frame[l3 + 6] !== IPPROTO_TCP) return undefined
+    ipEnd = l3 + 40 + ((frame[l3 + 4]! << 8) | frame[l3 + 5]!)
+    l4 = l3 + 40
+  } else return undefined
+  if (ipEnd !== frame.length) return undefined // padding or a short frame
+  if (l4 + 20 > ipEnd) return undefined
+  const header = l4 + (frame[l4 + 12]! >> 4) * 4
+  if (header < l4 + 20 || header >= ipEnd) return undefined // no payload, nothing to coalesce
+  const flags = frame[l4 + 13]!
+  if ((flags & ~TCP_PSH) !== TCP_ACK || frame[l4 + 12]! & 0x0f) return undefined
+  // The TCP checksum verifies: pseudo-header, then the segment.
+  const tcpLength = ipEnd - l4
+  const pseudo = v4
+    ? sum16(frame, l3 + 12, l3 + 20, IPPROTO_TCP + tcpLength)
+    : sum16(frame, l3 + 8, l3 + 40, IPPROTO_TCP + tcpLength)
+  if (fold(sum16(frame, l4, ipEnd, pseudo)) !== 0xffff) return undefined
+  const seq =
+    ((frame[l4 + 4]! << 24) | (frame[l4 + 5]! << 16) | (frame[l4 + 6]! << 8) | frame[l4 + 7]!) >>> 0
+  return {
+    frame,
+    v4,
+    l3,
+    l4,
+    header,
+    seq,
+    payload: ipEnd - header,
+    id,
+    psh: (flags & TCP_PSH) !== 0,
+  }
+}
+
+/**
+ * The bytes two segments of one run must share, as a string: Ethernet
+ * header, the IP header but for its lengths, ID and checksum, and the TCP
+ * header but for sequence number, PSH and checksum.
+ */
+function flowKey(s: Segment): string {
+  const f = s.frame
+  const parts: number[] = []
+  const take = (from: number, to: number) => {
+    for (let i = from; i < to; i++) parts.push(f[i]!)
+  }
+  if (s.v4) {
+    take(0, s.l3 + 2) // Ethernet, version, IHL, TOS
+    take(s.l3 + 6, s.l3 + 10) // flags and fragment offset, TTL, protocol
+    take(s.l3 + 12, s.l4) // addresses
+  } else {
+    take(0, s.l3 + 4) // Ethernet, version, traffic class, flow label
+    take(s.l3 + 6, s.l4) // next header, hop limit, addresses
+  }
+  take(s.l4, s.l4 + 4) // ports
+  take(s.l4 + 8, s.l4 + 13) // acknowledgement, data offset
+  parts.push(f[s.l4 + 13]! & ~TCP_PSH)
+  take(s.l4 + 14, s.l4 + 16) // window
+  take(s.l4 + 18, s.header) // urgent pointer, options
+  return String.fromCharCode(...parts)
+}
+
+/** A run of two or more segments as one TCP GSO frame, its TCP checksum left partial. */
+function merge(run: Run): Uint8Array {
+  const first = run.segments[0]!
+  const { l3, l4, header, v4 } = first
+  const end = header + run.bytes
+  const buf = new Uint8Array(VNET_HEADER_LENGTH + end)
+  writeVnetHeader(buf, 0, {
+    flags: VNET_F_NEEDS_CSUM,
+    gsoType: v4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6,
+    hdrLen: header,
+    gsoSize: run.mss,
+    csumStart: l4,
+    csumOffset: TCP_CSUM_OFFSET,
+  })
+  const eth = buf.subarray(VNET_HEADER_LENGTH)
+  eth.set(first.frame.subarray(0, header), 0)
+  let at = header
+  for (const s of run.segments) {
+    eth.set(s.frame.subarray(s.header), at)
+    at += s.payload
+  }
+  const last = run.segments[run.segments.length - 1]!
+  if (last.psh) eth[l4 + 13] = eth[l4 + 13]! | TCP_PSH
+  if (v4) {
+    putU16be(eth, l3 + 2, end - l3)
+    eth[l3 + 10] = 0
+    eth[l3 + 11] = 0
+    putU16be(eth, l3 + 10, ~fold(sum16(eth, l3, l4, 0)) & 0xffff)
+  } else putU16be(eth, l3 + 4, end - l3 - 40)
+  // The partial checksum's seed: the pseudo-header sum for the whole length,
+  // folded, not complemented (Linux's CHECKSUM_PARTIAL convention).
+  const tcpLength = end - l4
+  const pseudo = v4
+    ? sum16(eth, l3 + 12, l3 + 20, IPPROTO_TCP + tcpLength)
+    : sum16(eth, l3 + 8, l3 + 40, IPPROTO_TCP + tcpLength)
+  putU16be(eth, l4 + TCP_CSUM_OFFSET, fold(pseudo))
+  return buf
+}
+
+function withZeroHeader(frame: Uint8Array): Uint8Array {
+  const out = new Uint8Array(VNET_HEADER_LENGTH + frame.length)
+  out.set(frame, VNET_HEADER_LENGTH)
+  return out
+}
+
+function putU16be(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff
+  b[o + 1] = v & 0xff
+}
