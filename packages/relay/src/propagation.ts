@@ -290,7 +290,7 @@ export class Propagation {
       } else {
         held.expiresAt = Math.max(held.expiresAt, expiresAt)
       }
-      if (held.expiresAt < proved.due) this.#schedule(proved, held.expiresAt)
+      if (held.expiresAt < proved.due) this.#push(held.expiresAt, proved)
     }
     proved.until = Math.max(proved.until, expiresAt)
     // Entries over the subscription budget may leave the new proof with none.
@@ -516,7 +516,7 @@ export class Propagation {
     else if (Array.isArray(holders)) holders.push(held)
     else this.#holders.set(name, [holders, held])
     this.#size++
-    if (held.expiresAt < proved.due) this.#schedule(proved, held.expiresAt)
+    if (held.expiresAt < proved.due) this.#push(held.expiresAt, proved)
   }
 
   #drop(proved: Proved, name: string, held: Held): void {
@@ -638,12 +638,7 @@ export class Propagation {
     return out
   }
 
-  /** Expiry looks at `proved` by `due` (earlier than it would have). */
-  #schedule(proved: Proved, due: number): void {
-    proved.due = due
-    this.#push(due, proved)
-  }
-
+  /** Expiry looks at `proved` by `due`; a slot with an older `due` is skipped when it comes up. */
   #push(due: number, proved: Proved): void {
     proved.due = due
     const dues = this.#heapDue

@@ -20,25 +20,28 @@
  * frames. Pure: no I/O; the input frames are never written to.
  */
 import {
+  ETHERNET_HEADER,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
   fold,
+  IPPROTO_TCP,
+  putU16be,
   sum16,
+  TCP_CSUM_OFFSET,
+  TCP_PSH,
+  u32be,
   VNET_F_NEEDS_CSUM,
   VNET_GSO_TCPV4,
   VNET_GSO_TCPV6,
   VNET_HEADER_LENGTH,
+  withZeroVnetHeader,
   writeVnetHeader,
 } from './vnet.ts'
 
 /** Segments in one coalesced frame at most (Linux's GRO takes 64 KiB, about 45 at MTU 1500). */
 export const MAX_COALESCED_SEGMENTS = 64
 
-const ETHERNET_HEADER = 14
-const ETHERTYPE_IPV4 = 0x0800
-const ETHERTYPE_IPV6 = 0x86dd
-const IPPROTO_TCP = 6
 const TCP_ACK = 0x10
-const TCP_PSH = 0x08
-const TCP_CSUM_OFFSET = 16
 /** IPv4 total length and IPv6 payload length are 16-bit. */
 const MAX_IP_LENGTH = 0xffff
 
@@ -70,7 +73,6 @@ interface Run {
   readonly mss: number
   nextSeq: number
   bytes: number
-  closed: boolean
 }
 
 /**
@@ -89,7 +91,7 @@ export function coalesceTcp(
   for (const frame of frames) {
     const s = segmentOf(frame)
     if (s === undefined) {
-      out.push(withZeroHeader(frame))
+      out.push(withZeroVnetHeader(frame))
       continue
     }
     const key = flowKey(s)
@@ -98,8 +100,8 @@ export function coalesceTcp(
       run.segments.push(s)
       run.nextSeq = (run.nextSeq + s.payload) >>> 0
       run.bytes += s.payload
+      // PSH, a short segment or the bound ends it: nothing joins it again.
       if (s.psh || s.payload < run.mss || run.segments.length >= MAX_COALESCED_SEGMENTS) {
-        run.closed = true
         open.delete(key)
       }
       continue
@@ -111,7 +113,6 @@ export function coalesceTcp(
       mss: s.payload,
       nextSeq: (s.seq + s.payload) >>> 0,
       bytes: s.payload,
-      closed: s.psh,
     }
     out.push(fresh)
     if (!s.psh) open.set(key, fresh)
@@ -120,7 +121,7 @@ export function coalesceTcp(
   for (let i = 0; i < out.length; i++) {
     const o = out[i]!
     if (o instanceof Uint8Array) result[i] = o
-    else if (o.segments.length === 1) result[i] = withZeroHeader(o.segments[0]!.frame)
+    else if (o.segments.length === 1) result[i] = withZeroVnetHeader(o.segments[0]!.frame)
     else {
       result[i] = merge(o)
       if (counters !== undefined) {
@@ -137,7 +138,6 @@ function continues(run: Run, s: Segment): boolean {
   // IPv4 total length, or IPv6 payload length, of the merged packet.
   const ipLength = s.header - s.l3 - (s.v4 ? 0 : 40) + run.bytes + s.payload
   return (
-    !run.closed &&
     s.seq === run.nextSeq &&
     s.payload <= run.mss &&
     ipLength <= MAX_IP_LENGTH &&
@@ -187,8 +187,7 @@ function segmentOf(frame: Uint8Array): Segment | undefined {
     ? sum16(frame, l3 + 12, l3 + 20, IPPROTO_TCP + tcpLength)
     : sum16(frame, l3 + 8, l3 + 40, IPPROTO_TCP + tcpLength)
   if (fold(sum16(frame, l4, ipEnd, pseudo)) !== 0xffff) return undefined
-  const seq =
-    ((frame[l4 + 4]! << 24) | (frame[l4 + 5]! << 16) | (frame[l4 + 6]! << 8) | frame[l4 + 7]!) >>> 0
+  const seq = u32be(frame, l4 + 4)
   return {
     frame,
     v4,
@@ -266,15 +265,4 @@ function merge(run: Run): Uint8Array {
     : sum16(eth, l3 + 8, l3 + 40, IPPROTO_TCP + tcpLength)
   putU16be(eth, l4 + TCP_CSUM_OFFSET, fold(pseudo))
   return buf
-}
-
-function withZeroHeader(frame: Uint8Array): Uint8Array {
-  const out = new Uint8Array(VNET_HEADER_LENGTH + frame.length)
-  out.set(frame, VNET_HEADER_LENGTH)
-  return out
-}
-
-function putU16be(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff
-  b[o + 1] = v & 0xff
 }

@@ -81,18 +81,18 @@ export type VnetDropReason =
   | 'gso-too-many-segments'
 
 const KNOWN_FLAGS = VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID
-const ETHERNET_HEADER = 14
-const ETHERTYPE_IPV4 = 0x0800
-const ETHERTYPE_IPV6 = 0x86dd
+export const ETHERNET_HEADER = 14
+export const ETHERTYPE_IPV4 = 0x0800
+export const ETHERTYPE_IPV6 = 0x86dd
 const ETHERTYPE_8021Q = 0x8100
 const ETHERTYPE_8021AD = 0x88a8
-const IPPROTO_TCP = 6
+export const IPPROTO_TCP = 6
 const IPPROTO_UDP = 17
 /** offsetof(struct tcphdr, check), offsetof(struct udphdr, check). */
-const TCP_CSUM_OFFSET = 16
+export const TCP_CSUM_OFFSET = 16
 const UDP_CSUM_OFFSET = 6
 const TCP_FIN = 0x01
-const TCP_PSH = 0x08
+export const TCP_PSH = 0x08
 const TCP_CWR = 0x80
 /**
  * Linux UDP_MAX_SEGMENTS (include/linux/udp.h; 64 in older kernels, raised to
@@ -513,12 +513,12 @@ function u16be(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!
 }
 
-function putU16be(b: Uint8Array, o: number, v: number): void {
+export function putU16be(b: Uint8Array, o: number, v: number): void {
   b[o] = (v >>> 8) & 0xff
   b[o + 1] = v & 0xff
 }
 
-function u32be(b: Uint8Array, o: number): number {
+export function u32be(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
 }
 
