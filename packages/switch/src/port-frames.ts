@@ -3,8 +3,11 @@
  * header (PortDevice.vnetHeader) takes header ‖ frame, any other port takes
  * plain Ethernet frames. A frame with a header for a port without one is
  * finished in software (checksum, TCP segmentation: vnet.ts); a plain frame
- * for a port with one gets a zero header (no offload asked for).
+ * for a port with one gets a zero header (no offload asked for), or, when
+ * the receive path coalesces, joins the consecutive TCP segments of its
+ * flow in one GSO frame (coalesce.ts).
  */
+import { coalesceTcp } from './coalesce.ts'
 import type { Port, VlanCounters } from './vlan.ts'
 import { toPlainFrames, withZeroVnetHeader } from './vnet.ts'
 
@@ -37,4 +40,71 @@ export function pushForPort(
   counters.softwareOffload++
   for (const f of plain) list.push(f)
   return plain.length
+}
+
+/**
+ * One port's writes of one receive batch. With `coalesce`, plain frames
+ * for a port with offloads wait in `#plain` until a frame with a header
+ * comes for the port or the batch ends, and then go through
+ * {@link coalesceTcp} as one run: the port's frames keep their order, and
+ * segments are coalesced only across frames that were consecutive for it.
+ */
+export class PortWrites {
+  readonly port: Port
+  readonly #list: Uint8Array[] = []
+  readonly #plain: Uint8Array[] = []
+  readonly #coalesce: boolean
+  #counters: VlanCounters | undefined
+
+  constructor(port: Port, coalesce: boolean) {
+    this.port = port
+    this.#coalesce = coalesce && port.vnet
+  }
+
+  /** As {@link pushForPort}: the number of frames the port will take for `frame`. */
+  push(frame: Uint8Array, hasHeader: boolean, counters: VlanCounters): number {
+    if (this.#coalesce && !hasHeader) {
+      this.#plain.push(frame)
+      this.#counters = counters
+      return 1
+    }
+    this.#flushPlain()
+    return pushForPort(this.#list, this.port, frame, hasHeader, counters)
+  }
+
+  /** The port's frames for one write; the batch is over. */
+  take(): Uint8Array[] {
+    this.#flushPlain()
+    return this.#list
+  }
+
+  #flushPlain(): void {
+    if (this.#plain.length === 0) return
+    for (const f of coalesceTcp(this.#plain, this.#counters)) this.#list.push(f)
+    this.#plain.length = 0
+  }
+}
+
+/** A receive batch's writes: one {@link PortWrites} per port that gets any. */
+export class BatchWrites {
+  readonly #ports = new Map<Port, PortWrites>()
+  readonly #coalesce: boolean
+
+  constructor(coalesce: boolean) {
+    this.#coalesce = coalesce
+  }
+
+  of(port: Port): PortWrites {
+    let w = this.#ports.get(port)
+    if (w === undefined) {
+      w = new PortWrites(port, this.#coalesce)
+      this.#ports.set(port, w)
+    }
+    return w
+  }
+
+  /** One write per port: the batch is over. */
+  write(): void {
+    for (const w of this.#ports.values()) w.port.device.writeFrames(w.take())
+  }
 }

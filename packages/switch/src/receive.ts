@@ -21,7 +21,10 @@
  *      port owns, to every port of the VLAN; one write per port per batch;
  *      in the form each port takes (port-frames.ts): a port with offloads
  *      takes kind 3 whole and kind 0 behind a zero header, a port without
- *      takes kind 3 finished in software (checksum, segmentation)
+ *      takes kind 3 finished in software (checksum, segmentation); a port
+ *      with offloads takes the consecutive TCP segments of one flow that
+ *      arrive as kind 0 in one batch coalesced into one GSO frame
+ *      (coalesce.ts, unless SwitchInit.coalesce is false)
  */
 import type { DropReason, FrameReceiver } from '@peertap/crypto'
 import { Outcome } from '@peertap/frag'
@@ -33,7 +36,7 @@ import {
   KIND_GSO,
 } from './constants.ts'
 import { isGroupAt, macNumber } from './mac-key.ts'
-import { pushForPort } from './port-frames.ts'
+import { BatchWrites } from './port-frames.ts'
 import type { LocalSubscription, ReceivedFrame, SwitchCounters } from './switch.ts'
 import type { VftMap } from './vft-map.ts'
 import type { Port, Vlan } from './vlan.ts'
@@ -50,10 +53,21 @@ export interface ReceiveContext {
   readonly kids: number[]
   /** The batch's time in ms, for reassembly. */
   nowMs: number
+  /** Whether plain TCP segments for a port with offloads are coalesced (SwitchInit.coalesce). */
+  readonly coalesce: boolean
 }
 
-export function newReceiveContext(): ReceiveContext {
-  return { sealed: [], vfts: [], windows: [], subs: [], results: [], kids: [], nowMs: 0 }
+export function newReceiveContext(coalesce: boolean): ReceiveContext {
+  return {
+    sealed: [],
+    vfts: [],
+    windows: [],
+    subs: [],
+    results: [],
+    kids: [],
+    nowMs: 0,
+    coalesce,
+  }
 }
 
 export function receiveFrames(
@@ -65,7 +79,7 @@ export function receiveFrames(
   now: number,
 ): void {
   ctx.nowMs = now * 1000
-  const writes = new Map<Port, Uint8Array[]>()
+  const writes = new BatchWrites(ctx.coalesce)
   let receiver: FrameReceiver | undefined
   try {
     for (const { vft, sealed } of frames) {
@@ -88,7 +102,7 @@ export function receiveFrames(
   } finally {
     clearRun(ctx)
   }
-  for (const [port, list] of writes) port.device.writeFrames(list)
+  writes.write()
 }
 
 /** Stages 2 to 4 for the run gathered in `ctx`, all under `receiver`. */
@@ -96,7 +110,7 @@ function openRun(
   ctx: ReceiveContext,
   receiver: FrameReceiver,
   onControl: ((vlan: string, body: Uint8Array) => void) | undefined,
-  writes: Map<Port, Uint8Array[]>,
+  writes: BatchWrites,
 ): void {
   const { subs, results, kids } = ctx
   const n = subs.length
@@ -136,7 +150,7 @@ function handlePlaintext(
   sub: LocalSubscription,
   plaintext: Uint8Array,
   onControl: ((vlan: string, body: Uint8Array) => void) | undefined,
-  writes: Map<Port, Uint8Array[]>,
+  writes: BatchWrites,
 ): void {
   const vlan = sub.vlan
   const kind = plaintext[0]
@@ -181,7 +195,7 @@ function deliver(
   groupVft: boolean,
   frame: Uint8Array,
   eth: number,
-  writes: Map<Port, Uint8Array[]>,
+  writes: BatchWrites,
 ): void {
   const group = isGroupAt(frame, eth)
   const dst = group ? -1 : macNumber(frame, eth)
@@ -194,12 +208,7 @@ function deliver(
   }
   for (const port of vlan.ports.values()) {
     if (target !== undefined && port !== target) continue
-    let list = writes.get(port)
-    if (list === undefined) {
-      list = []
-      writes.set(port, list)
-    }
-    if (pushForPort(list, port, frame, eth > 0, vlan.counters) === 0) continue
+    if (writes.of(port).push(frame, eth > 0, vlan.counters) === 0) continue
     vlan.counters.delivered++
     vlan.counters.deliveredBytes += frame.length - eth
   }

@@ -3,7 +3,7 @@ import type { ReassemblerCounters } from '@peertap/frag'
 import { BROADCAST_MAC, heldWindows, type Mac, vftKey } from '@peertap/vft'
 import { DEFAULT_HOP_LIMIT, type LargeGso, MAX_FRAME_LENGTH } from './constants.ts'
 import { SwitchError } from './errors.ts'
-import { newReceiveContext, receiveFrames } from './receive.ts'
+import { newReceiveContext, type ReceiveContext, receiveFrames } from './receive.ts'
 import { newSendContext, type SendContext, sendFromPort } from './send.ts'
 import { VftMap } from './vft-map.ts'
 import { Epoch, type EpochKeys, Port, type PortDevice, Vlan, type VlanCounters } from './vlan.ts'
@@ -63,6 +63,14 @@ export interface SwitchInit {
    * (10-switch.md §10.7 has the figures).
    */
   readonly largeGso?: LargeGso
+  /**
+   * Whether the receive path coalesces the consecutive TCP segments of a
+   * flow in one batch into one GSO frame for a port with offloads, as the
+   * kernel's GRO does (coalesce.ts; 10-switch.md §10.8): one port write
+   * and one pass through the receiving TCP stack instead of one per
+   * segment. Default true.
+   */
+  readonly coalesce?: boolean
 }
 
 /** What {@link Switch.vlanCounters} tells of one VLAN. */
@@ -91,7 +99,7 @@ export class Switch {
   readonly #vlans = new Map<string, Vlan>()
   readonly #local = new VftMap<LocalSubscription>()
   readonly #send: SendContext
-  readonly #receive = newReceiveContext()
+  readonly #receive: ReceiveContext
   readonly #backend: CryptoBackend | undefined
   readonly #onControl: ((vlan: string, body: Uint8Array) => void) | undefined
   #windowsKey = ''
@@ -103,6 +111,7 @@ export class Switch {
       init.hasRemoteSubscriber,
       init.largeGso ?? 'stream',
     )
+    this.#receive = newReceiveContext(init.coalesce ?? true)
     this.#backend = init.backend
     this.#onControl = init.onControl
   }

@@ -147,6 +147,10 @@ export interface VlanCounters {
   softwareOffload: number
   /** Kind-1 fragments opened; each has one outcome in the VLAN's reassembler counters. */
   fragmentsReceived: number
+  /** TCP segments a port with offloads took coalesced into GSO frames (coalesce.ts). */
+  segmentsCoalesced: number
+  /** The GSO frames they made: one port write each. */
+  framesCoalesced: number
 }
 
 export function emptyVlanCounters(): VlanCounters {
@@ -173,6 +177,8 @@ export function emptyVlanCounters(): VlanCounters {
     dropBadOffload: 0,
     softwareOffload: 0,
     fragmentsReceived: 0,
+    segmentsCoalesced: 0,
+    framesCoalesced: 0,
   }
 }
 

@@ -10,6 +10,7 @@ import {
   SEAL_OVERHEAD_MAX,
   type SealedFrame,
   Switch,
+  toPlainFrames,
   VNET_F_NEEDS_CSUM,
   VNET_GSO_TCPV4,
   VNET_HEADER_LENGTH,
@@ -52,10 +53,12 @@ function node(
   now = T0,
   vnetHeader = false,
   largeGso: LargeGso = 'segment',
+  coalesce = true,
 ): Node {
   const n: Node = { sw: undefined as unknown as Switch, written: [], peers: [], controls: [] }
   n.sw = new Switch({
     largeGso,
+    coalesce,
     // What the forwarding table would answer: does any peer hold the VFT?
     hasRemoteSubscriber: (vft) => n.peers.some((p) => p.sw.holds(vft)),
     onControl: (_vlan, body) => n.controls.push(new Uint8Array(body)),
@@ -567,7 +570,9 @@ describe('Switch fragments for the path (10-switch.md §10.7)', () => {
   it("largeGso 'segment': a TCP GSO frame goes as TCP segments that fit, the stream intact", () => {
     const a = node(macA, secret, T0, true, 'segment')
     const b = node(macB, secret, T0, true)
-    a.peers.push(b)
+    // A receiver that does not coalesce: it writes what came, segment by segment.
+    const plain = node(macB, secret, T0, true, 'segment', false)
+    a.peers.push(b, plain)
     b.peers.push(a)
     const big = gsoFrame(macB, macA, 30_000, 1448)
     const sealed = a.sw.fromPort('lab', 'tap', [big], T0, MTU)
@@ -576,12 +581,22 @@ describe('Switch fragments for the path (10-switch.md §10.7)', () => {
     expect(ca.segmentedForPath).toBe(1)
     expect(ca.fragmented).toBe(0)
     route(a, sealed)
-    // B's port has offloads: plain segments behind zero headers, their TCP payloads the whole stream.
-    expect(b.written).toHaveLength(sealed.length)
-    const stream = Buffer.concat(b.written.map((w) => tcpPayload(w.subarray(VNET_HEADER_LENGTH))))
-    expect(Buffer.compare(stream, Buffer.from(tcpPayload(big.subarray(VNET_HEADER_LENGTH))))).toBe(
-      0,
+    // Without coalescing: plain segments behind zero headers, their TCP payloads the whole stream.
+    expect(plain.written).toHaveLength(sealed.length)
+    const stream = Buffer.concat(
+      plain.written.map((w) => tcpPayload(w.subarray(VNET_HEADER_LENGTH))),
     )
+    const sent = Buffer.from(tcpPayload(big.subarray(VNET_HEADER_LENGTH)))
+    expect(Buffer.compare(stream, sent)).toBe(0)
+    // B coalesces them back into one GSO frame, one write, that segments into exactly those frames.
+    expect(b.written).toHaveLength(1)
+    const cb = b.sw.vlanCounters().lab!
+    expect(cb.framesCoalesced).toBe(1)
+    expect(cb.segmentsCoalesced).toBe(sealed.length)
+    expect(cb.delivered).toBe(sealed.length)
+    const again = toPlainFrames(b.written[0]!)
+    if (typeof again === 'string') throw new Error(again)
+    expect(again).toEqual(plain.written.map((w) => w.subarray(VNET_HEADER_LENGTH)))
   })
 
   it("largeGso 'fragment': a TCP GSO frame goes in fragments and arrives whole (kind 3)", () => {
