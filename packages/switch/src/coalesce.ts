@@ -1,23 +1,26 @@
 /**
  * Receive-side coalescing for a port with offloads (spec 10 §10.8, issue
  * 15), as the kernel's GRO does: consecutive TCP segments of one flow,
- * received as plain Ethernet frames (kind 0) in one batch, become one TCP
- * GSO frame (header ‖ Ethernet frame, kind 3) for a single TAP write. The
- * inverse of {@link toPlainFrames}'s segmentation: splitting a coalesced
- * frame gives back its segments byte for byte.
+ * received in one batch as plain Ethernet frames (kind 0) or as kind-3
+ * frames whose header asks only for the TCP checksum (what a sender's
+ * largeGso 'segment' makes), become one TCP GSO frame (header ‖ Ethernet
+ * frame, kind 3) for a single TAP write. The inverse of
+ * {@link toPlainFrames}'s segmentation: splitting a coalesced frame gives
+ * back its segments byte for byte (checksums finished).
  *
  * A segment joins its flow's run only if it continues it exactly: the next
  * sequence number, the run's segment size (a shorter one ends the run), the
  * same Ethernet, IP and TCP headers but for lengths, IPv4 ID (one more than
  * the last) and checksums, ACK alone or with PSH (PSH ends the run), no
  * IPv4 options or fragments, no IPv6 extension headers, no Ethernet padding,
- * and a TCP checksum that verifies (so a forged checksum is never laundered
- * into a partial one the kernel completes). Anything else, a gap, a
- * duplicate or a reordered segment included, ends the run and goes on as
- * it came. Runs are bounded (MAX_COALESCED_SEGMENTS, an IP packet of 64
- * KiB) and never wait: the batch is all there is. Order within a flow is
- * kept; a run takes the place of its first segment among other flows'
- * frames. Pure: no I/O; the input frames are never written to.
+ * and, for a plain frame, a TCP checksum that verifies (so a forged
+ * checksum is never laundered into a partial one the kernel completes; a
+ * partial checksum claims nothing). Anything else, a gap, a duplicate or a
+ * reordered segment included, ends the run and goes on as it came. Runs
+ * are bounded (MAX_COALESCED_SEGMENTS, an IP packet of 64 KiB) and never
+ * wait: the batch is all there is. Order within a flow is kept; a run takes
+ * the place of its first segment among other flows' frames. Pure: no I/O;
+ * the input frames are never written to.
  */
 import {
   ETHERNET_HEADER,
@@ -54,7 +57,12 @@ export interface CoalesceCounters {
 }
 
 interface Segment {
+  /** The frame as it came: plain, or header ‖ Ethernet frame when `partial`. */
+  readonly input: Uint8Array
+  /** Its Ethernet frame. */
   readonly frame: Uint8Array
+  /** Came as kind 3 with its TCP checksum partial (NEEDS_CSUM, GSO none). */
+  readonly partial: boolean
   readonly v4: boolean
   readonly l3: number
   readonly l4: number
@@ -76,22 +84,26 @@ interface Run {
 }
 
 /**
- * The batch `frames` (plain Ethernet frames, in arrival order) for a port
- * with offloads: each output is header ‖ Ethernet frame, either a zero
- * header and the frame as it came or a TCP GSO frame of a run of two or
- * more segments. `counters`, when given, is added to.
+ * The batch `frames` (in arrival order) for a port with offloads: plain
+ * Ethernet frames, or header ‖ Ethernet frame where `hasHeader[i]` is true
+ * (kind 3; by default none). Each output is header ‖ Ethernet frame: a
+ * frame as it came (a plain one behind a zero header), or a TCP GSO frame
+ * of a run of two or more segments. `counters`, when given, is added to.
  */
 export function coalesceTcp(
   frames: readonly Uint8Array[],
   counters?: CoalesceCounters,
+  hasHeader?: readonly boolean[],
 ): Uint8Array[] {
   const out: (Uint8Array | Run)[] = []
   /** Open runs by flow: the segment's headers but for the fields that change. */
   const open = new Map<string, Run>()
-  for (const frame of frames) {
-    const s = segmentOf(frame)
+  for (let i = 0; i < frames.length; i++) {
+    const frame = frames[i]!
+    const headered = hasHeader?.[i] === true
+    const s = headered ? partialSegmentOf(frame) : segmentOf(frame, frame, false)
     if (s === undefined) {
-      out.push(withZeroVnetHeader(frame))
+      out.push(headered ? frame : withZeroVnetHeader(frame))
       continue
     }
     const key = flowKey(s)
@@ -121,8 +133,10 @@ export function coalesceTcp(
   for (let i = 0; i < out.length; i++) {
     const o = out[i]!
     if (o instanceof Uint8Array) result[i] = o
-    else if (o.segments.length === 1) result[i] = withZeroVnetHeader(o.segments[0]!.frame)
-    else {
+    else if (o.segments.length === 1) {
+      const only = o.segments[0]!
+      result[i] = only.partial ? only.input : withZeroVnetHeader(only.frame)
+    } else {
       result[i] = merge(o)
       if (counters !== undefined) {
         counters.framesCoalesced++
@@ -146,10 +160,30 @@ function continues(run: Run, s: Segment): boolean {
 }
 
 /**
- * A plain frame's TCP segment if it may be coalesced at all (see the
- * header), or undefined.
+ * A kind-3 frame's TCP segment if it may be coalesced: a virtio-net header
+ * that asks for nothing but the TCP checksum (NEEDS_CSUM alone, GSO none,
+ * `csum_start` at the TCP header, `csum_offset` 16), as the sender's
+ * 'segment' makes them (10-switch.md §10.7), and a segment as
+ * {@link segmentOf} takes it but for the checksum, which is partial: there
+ * is nothing to verify, the receiving kernel completes it. Coalescing such
+ * segments gives a member nothing it could not send as one kind-3 frame.
  */
-function segmentOf(frame: Uint8Array): Segment | undefined {
+function partialSegmentOf(input: Uint8Array): Segment | undefined {
+  if (input.length < VNET_HEADER_LENGTH) return undefined
+  if (input[0] !== VNET_F_NEEDS_CSUM || input[1] !== 0) return undefined // flags, GSO type
+  const csumStart = input[6]! | (input[7]! << 8)
+  const csumOffset = input[8]! | (input[9]! << 8)
+  if (csumOffset !== TCP_CSUM_OFFSET) return undefined
+  const s = segmentOf(input, input.subarray(VNET_HEADER_LENGTH), true)
+  return s !== undefined && s.l4 === csumStart ? s : undefined
+}
+
+/**
+ * `frame`'s TCP segment if it may be coalesced at all (see the header), or
+ * undefined; `input` is the frame as it came (`frame` itself, or led by a
+ * virtio-net header when `partial`, whose TCP checksum is not checked).
+ */
+function segmentOf(input: Uint8Array, frame: Uint8Array, partial: boolean): Segment | undefined {
   if (frame.length < ETHERNET_HEADER + 40) return undefined
   const type = (frame[12]! << 8) | frame[13]!
   const l3 = ETHERNET_HEADER
@@ -181,15 +215,19 @@ function segmentOf(frame: Uint8Array): Segment | undefined {
   if (header < l4 + 20 || header >= ipEnd) return undefined // no payload, nothing to coalesce
   const flags = frame[l4 + 13]!
   if ((flags & ~TCP_PSH) !== TCP_ACK || frame[l4 + 12]! & 0x0f) return undefined
-  // The TCP checksum verifies: pseudo-header, then the segment.
-  const tcpLength = ipEnd - l4
-  const pseudo = v4
-    ? sum16(frame, l3 + 12, l3 + 20, IPPROTO_TCP + tcpLength)
-    : sum16(frame, l3 + 8, l3 + 40, IPPROTO_TCP + tcpLength)
-  if (fold(sum16(frame, l4, ipEnd, pseudo)) !== 0xffff) return undefined
+  if (!partial) {
+    // The TCP checksum verifies: pseudo-header, then the segment.
+    const tcpLength = ipEnd - l4
+    const pseudo = v4
+      ? sum16(frame, l3 + 12, l3 + 20, IPPROTO_TCP + tcpLength)
+      : sum16(frame, l3 + 8, l3 + 40, IPPROTO_TCP + tcpLength)
+    if (fold(sum16(frame, l4, ipEnd, pseudo)) !== 0xffff) return undefined
+  }
   const seq = u32be(frame, l4 + 4)
   return {
+    input,
     frame,
+    partial,
     v4,
     l3,
     l4,

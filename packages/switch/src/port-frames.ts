@@ -43,16 +43,16 @@ export function pushForPort(
 }
 
 /**
- * One port's writes of one receive batch. With `coalesce`, plain frames
- * for a port with offloads wait in `#plain` until a frame with a header
- * comes for the port or the batch ends, and then go through
- * {@link coalesceTcp} as one run: the port's frames keep their order, and
- * segments are coalesced only across frames that were consecutive for it.
+ * One port's writes of one receive batch. With `coalesce` (a port with
+ * offloads), the batch's frames for the port wait until it is over and
+ * then go through {@link coalesceTcp} together, plain ones and those with
+ * a header alike, so the port's frames keep their order; otherwise each is
+ * put in the port's form at once.
  */
 export class PortWrites {
   readonly port: Port
   readonly #list: Uint8Array[] = []
-  readonly #plain: Uint8Array[] = []
+  readonly #hasHeader: boolean[] = []
   readonly #coalesce: boolean
   #counters: VlanCounters | undefined
 
@@ -63,25 +63,17 @@ export class PortWrites {
 
   /** As {@link pushForPort}: the number of frames the port will take for `frame`. */
   push(frame: Uint8Array, hasHeader: boolean, counters: VlanCounters): number {
-    if (this.#coalesce && !hasHeader) {
-      this.#plain.push(frame)
-      this.#counters = counters
-      return 1
-    }
-    this.#flushPlain()
-    return pushForPort(this.#list, this.port, frame, hasHeader, counters)
+    if (!this.#coalesce) return pushForPort(this.#list, this.port, frame, hasHeader, counters)
+    this.#list.push(frame)
+    this.#hasHeader.push(hasHeader)
+    this.#counters = counters
+    return 1
   }
 
   /** The port's frames for one write; the batch is over. */
   take(): Uint8Array[] {
-    this.#flushPlain()
-    return this.#list
-  }
-
-  #flushPlain(): void {
-    if (this.#plain.length === 0) return
-    for (const f of coalesceTcp(this.#plain, this.#counters)) this.#list.push(f)
-    this.#plain.length = 0
+    if (!this.#coalesce || this.#list.length === 0) return this.#list
+    return coalesceTcp(this.#list, this.#counters, this.#hasHeader)
   }
 }
 

@@ -177,7 +177,9 @@ function fitPath(
     return
   }
   if (kind === KIND_GSO && ctx.largeGso === 'segment') {
-    const segments = segmentTcpToFit(body, maxPlain - 1)
+    // Kind-3 segments with their checksums left partial: `body` is the
+    // Ethernet frame behind its virtio-net header.
+    const segments = segmentTcpToFit(body, maxPlain - 1 - VNET_HEADER_LENGTH, true)
     if (typeof segments === 'string') {
       counters.dropBadOffload++
       return
@@ -186,8 +188,8 @@ function fitPath(
       counters.segmentedForPath++
       for (const segment of segments) {
         if (1 + segment.length <= maxPlain) {
-          queue(ctx, segment, KIND_ETHERNET, vft)
-        } else fragment(ctx, vlan, KIND_ETHERNET, segment, vft, maxPlain)
+          queue(ctx, segment, KIND_GSO, vft)
+        } else fragment(ctx, vlan, KIND_GSO, segment, vft, maxPlain)
       }
       return
     }

@@ -213,18 +213,25 @@ export function toPlainFrames(frame: Uint8Array): Uint8Array[] | VnetDropReason 
 const TCP_MIN_MSS = 88
 
 /**
- * Cuts a TCP GSO frame (header ‖ Ethernet frame, kind 3) into plain
- * Ethernet frames of at most `maxEthernetLength` bytes each, checksums
- * finished: the segmentation of {@link toPlainFrames} with the MSS lowered
- * to what fits (TCP is a byte stream, so smaller segments change nothing
- * for the receiver). Returns undefined when the frame is not TCP GSO or no
- * MSS of at least 88 bytes fits: the caller carries it some other way
- * (UDP GSO keeps its datagram size, which is the application's). Returns
- * the reason when the frame does not hold up.
+ * Cuts a TCP GSO frame (header ‖ Ethernet frame, kind 3) into segments of
+ * at most `maxEthernetLength` bytes of Ethernet frame each: the
+ * segmentation of {@link toPlainFrames} with the MSS lowered to what fits
+ * (TCP is a byte stream, so smaller segments change nothing for the
+ * receiver). By default plain Ethernet frames, checksums finished; with
+ * `partial`, each segment is header ‖ Ethernet frame with its TCP checksum
+ * left partial (NEEDS_CSUM, GSO none, the pseudo-header sum in the field,
+ * as the kernel hands such a frame over), so that no checksum is computed
+ * here at all: the receiver's kernel, or its software offload for a port
+ * without offloads, finishes it (10-switch.md §10.7). Returns undefined
+ * when the frame is not TCP GSO or no MSS of at least 88 bytes fits: the
+ * caller carries it some other way (UDP GSO keeps its datagram size, which
+ * is the application's). Returns the reason when the frame does not hold
+ * up.
  */
 export function segmentTcpToFit(
   frame: Uint8Array,
   maxEthernetLength: number,
+  partial = false,
 ): Uint8Array[] | VnetDropReason | undefined {
   const p = scratch
   const reason = parse(frame, p)
@@ -233,7 +240,7 @@ export function segmentTcpToFit(
   const mss = Math.min(p.gsoSize, maxEthernetLength - p.headerEnd)
   if (mss < TCP_MIN_MSS) return undefined
   p.gsoSize = mss
-  return segmentTcp(frame.subarray(VNET_HEADER_LENGTH), p)
+  return segmentTcp(frame.subarray(VNET_HEADER_LENGTH), p, partial)
 }
 
 function parse(frame: Uint8Array, p: Parsed): VnetDropReason | undefined {
@@ -364,12 +371,20 @@ function finishChecksum(eth: Uint8Array, p: Parsed): Uint8Array {
   return out
 }
 
-/** Stage 5 for TCPV4/TCPV6 (after tcp_gso_segment and inet_gso_segment / ipv6_gso_segment). */
-function segmentTcp(eth: Uint8Array, p: Parsed): Uint8Array[] {
+/**
+ * Stage 5 for TCPV4/TCPV6 (after tcp_gso_segment and inet_gso_segment /
+ * ipv6_gso_segment). With `partial`, each segment is led by a virtio-net
+ * header (NEEDS_CSUM at the TCP checksum, GSO none) and its checksum field
+ * holds the pseudo-header sum for its length, folded, not complemented
+ * (Linux's CHECKSUM_PARTIAL): no pass over the payload.
+ */
+function segmentTcp(eth: Uint8Array, p: Parsed, partial = false): Uint8Array[] {
   const { l3, l4, headerEnd: h, gsoSize: mss } = p
   const payload = p.ipEnd - h
   const n = payload === 0 ? 1 : Math.ceil(payload / mss)
-  const out = new Uint8Array(n * h + payload)
+  const lead = partial ? VNET_HEADER_LENGTH : 0
+  // Every byte is written below: no need for zeroed memory.
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(n * (lead + h) + payload).buffer)
   const segments: Uint8Array[] = new Array(n)
   const v4 = p.ipVersion === 4
   const pseudo = pseudoAddressSum(eth, p) + IPPROTO_TCP
@@ -379,8 +394,9 @@ function segmentTcp(eth: Uint8Array, p: Parsed): Uint8Array[] {
   for (let i = 0; i < n; i++) {
     const from = i * mss
     const size = Math.min(mss, payload - from)
-    const base = i * h + from
-    const seg = out.subarray(base, base + h + size)
+    const base = i * (lead + h) + from
+    const whole = out.subarray(base, base + lead + h + size)
+    const seg = partial ? whole.subarray(lead) : whole
     seg.set(eth.subarray(0, h), 0)
     seg.set(eth.subarray(h + from, h + from + size), h)
     setIpLengths(seg, p, h + size, (id0 + i) & 0xffff)
@@ -389,11 +405,24 @@ function segmentTcp(eth: Uint8Array, p: Parsed): Uint8Array[] {
     if (i > 0) f &= ~TCP_CWR
     if (i < n - 1) f &= ~(TCP_FIN | TCP_PSH)
     seg[l4 + 13] = f
-    seg[l4 + TCP_CSUM_OFFSET] = 0
-    seg[l4 + TCP_CSUM_OFFSET + 1] = 0
     const l4Length = h + size - l4
-    putU16be(seg, l4 + TCP_CSUM_OFFSET, ~fold(sum16(seg, l4, h + size, pseudo + l4Length)) & 0xffff)
-    segments[i] = seg
+    if (partial) {
+      writeVnetHeader(whole, 0, {
+        flags: VNET_F_NEEDS_CSUM,
+        gsoType: VNET_GSO_NONE,
+        hdrLen: h,
+        gsoSize: 0,
+        csumStart: l4,
+        csumOffset: TCP_CSUM_OFFSET,
+      })
+      putU16be(seg, l4 + TCP_CSUM_OFFSET, fold(pseudo + l4Length))
+    } else {
+      seg[l4 + TCP_CSUM_OFFSET] = 0
+      seg[l4 + TCP_CSUM_OFFSET + 1] = 0
+      const csum = ~fold(sum16(seg, l4, h + size, pseudo + l4Length)) & 0xffff
+      putU16be(seg, l4 + TCP_CSUM_OFFSET, csum)
+    }
+    segments[i] = whole
   }
   return segments
 }

@@ -390,6 +390,19 @@ function sized(length: number, seed = 1): Uint8Array {
 }
 
 /** The TCP payload of a plain Ethernet ‖ IPv4 ‖ TCP frame. */
+/** Whether a plain IPv4 frame's TCP checksum verifies (pseudo-header and segment, RFC 793). */
+function tcpChecksumHolds(eth: Uint8Array): boolean {
+  const ihl = (eth[14]! & 0x0f) * 4
+  const ipLength = (eth[16]! << 8) | eth[17]!
+  const l4 = 14 + ihl
+  const end = 14 + ipLength
+  let sum = 6 + (end - l4)
+  for (let i = 26; i < 34; i += 2) sum += (eth[i]! << 8) | eth[i + 1]!
+  for (let i = l4; i < end; i += 2) sum += (eth[i]! << 8) | (i + 1 < end ? eth[i + 1]! : 0)
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+  return sum === 0xffff
+}
+
 function tcpPayload(eth: Uint8Array): Uint8Array {
   const ihl = (eth[14]! & 0x0f) * 4
   const dataOffset = (eth[14 + ihl + 12]! >> 4) * 4
@@ -570,9 +583,11 @@ describe('Switch fragments for the path (10-switch.md §10.7)', () => {
   it("largeGso 'segment': a TCP GSO frame goes as TCP segments that fit, the stream intact", () => {
     const a = node(macA, secret, T0, true, 'segment')
     const b = node(macB, secret, T0, true)
-    // A receiver that does not coalesce: it writes what came, segment by segment.
-    const plain = node(macB, secret, T0, true, 'segment', false)
-    a.peers.push(b, plain)
+    // A receiver with offloads that does not coalesce: it writes what came, segment by segment.
+    const each = node(macB, secret, T0, true, 'segment', false)
+    // A receiver without offloads: it finishes each segment's checksum in software.
+    const bare = node(macB, secret, T0, false)
+    a.peers.push(b, each, bare)
     b.peers.push(a)
     const big = gsoFrame(macB, macA, 30_000, 1448)
     const sealed = a.sw.fromPort('lab', 'tap', [big], T0, MTU)
@@ -580,14 +595,22 @@ describe('Switch fragments for the path (10-switch.md §10.7)', () => {
     const ca = a.sw.vlanCounters().lab!
     expect(ca.segmentedForPath).toBe(1)
     expect(ca.fragmented).toBe(0)
+    // Each segment is kind 3, its TCP checksum left partial: nothing summed on the way out.
+    expect(ca.sealedOffload).toBe(sealed.length)
     route(a, sealed)
-    // Without coalescing: plain segments behind zero headers, their TCP payloads the whole stream.
-    expect(plain.written).toHaveLength(sealed.length)
-    const stream = Buffer.concat(
-      plain.written.map((w) => tcpPayload(w.subarray(VNET_HEADER_LENGTH))),
-    )
     const sent = Buffer.from(tcpPayload(big.subarray(VNET_HEADER_LENGTH)))
-    expect(Buffer.compare(stream, sent)).toBe(0)
+    // Without offloads: plain segments, checksums finished, their TCP payloads the whole stream.
+    expect(bare.written).toHaveLength(sealed.length)
+    for (const w of bare.written) expect(tcpChecksumHolds(w)).toBe(true)
+    expect(Buffer.compare(Buffer.concat(bare.written.map(tcpPayload)), sent)).toBe(0)
+    // With offloads, not coalescing: each segment as it came, behind its header.
+    expect(each.written).toHaveLength(sealed.length)
+    const finished = each.written.flatMap((w) => {
+      const plain = toPlainFrames(w)
+      if (typeof plain === 'string') throw new Error(plain)
+      return plain
+    })
+    expect(finished).toEqual(bare.written)
     // B coalesces them back into one GSO frame, one write, that segments into exactly those frames.
     expect(b.written).toHaveLength(1)
     const cb = b.sw.vlanCounters().lab!
@@ -596,7 +619,7 @@ describe('Switch fragments for the path (10-switch.md §10.7)', () => {
     expect(cb.delivered).toBe(sealed.length)
     const again = toPlainFrames(b.written[0]!)
     if (typeof again === 'string') throw new Error(again)
-    expect(again).toEqual(plain.written.map((w) => w.subarray(VNET_HEADER_LENGTH)))
+    expect(again).toEqual(bare.written)
   })
 
   it("largeGso 'fragment': a TCP GSO frame goes in fragments and arrives whole (kind 3)", () => {

@@ -7,6 +7,7 @@ import {
   coalesceTcp,
   MAX_COALESCED_SEGMENTS,
   readVnetHeader,
+  segmentTcpToFit,
   toPlainFrames,
   VNET_F_DATA_VALID,
   VNET_F_NEEDS_CSUM,
@@ -771,6 +772,31 @@ describe('checkVnetFrame and toPlainFrames refuse what does not hold up', () => 
   })
 })
 
+describe('segmentTcpToFit', () => {
+  it('cuts to fit, plain with checksums or kind 3 with them partial, the same segments either way', () => {
+    for (const ip of [4, 6] as const) {
+      const { buf } = gsoFrame(
+        { ip, l4: 'tcp', payload: payloadOf(30_000), tcpOptions: TS_OPTIONS },
+        1448,
+      )
+      const plain = segmentTcpToFit(buf, 1300)
+      const partial = segmentTcpToFit(buf, 1300, true)
+      if (!Array.isArray(plain) || !Array.isArray(partial)) throw new Error('not cut')
+      expect(partial).toHaveLength(plain.length)
+      for (const f of plain) expect(f.length).toBeLessThanOrEqual(1300)
+      for (const [i, f] of partial.entries()) {
+        expect(f.length).toBe(VNET_HEADER_LENGTH + plain[i]!.length)
+        expect(checkVnetFrame(f)).toBeUndefined()
+        const h = readVnetHeader(f)
+        expect([h.flags, h.gsoType, h.csumOffset]).toEqual([VNET_F_NEEDS_CSUM, VNET_GSO_NONE, 16])
+        // Finished in software, it is the plain segment, checksum and all.
+        expect(segments(f)).toEqual([plain[i]])
+      }
+      expect(segmentTcpToFit(buf, 40)).toBeUndefined() // no MSS of 88 fits
+    }
+  })
+})
+
 describe('toPlainFrames on arbitrary input', () => {
   const valid = [
     gsoFrame({ ip: 4, l4: 'tcp', payload: payloadOf(3000), tcpOptions: TS_OPTIONS }, 1000).buf,
@@ -993,8 +1019,11 @@ describe('coalescing TCP segments for a port with offloads', () => {
             const k = left[next() % left.length]!
             input.push(mutated[k]![at[k]!++]!)
           }
+          // Some segments come as a sender's 'segment' makes them: kind 3, checksum partial.
+          const hasHeader = input.map(() => next() < 50)
+          const given = input.map((f, i) => (hasHeader[i] ? asPartial(f) : f))
           const counters: CoalesceCounters = { framesCoalesced: 0, segmentsCoalesced: 0 }
-          const out = coalesceTcp(input, counters)
+          const out = coalesceTcp(given, counters, hasHeader)
           merged += counters.framesCoalesced
           for (const o of out) expect(checkVnetFrame(o)).toBeUndefined()
           expect(byFlow(out.flatMap((o) => segments(o)))).toEqual(byFlow(input))
@@ -1004,4 +1033,83 @@ describe('coalescing TCP segments for a port with offloads', () => {
     )
     expect(merged).toBeGreaterThan(100)
   })
+
+  it("coalesces the partial-checksum segments of a sender's 'segment', alone or among plain ones", () => {
+    for (const ip of [4, 6] as const) {
+      const plain = flowSegments(ip, 40010, 20_000, 1300, { psh: true })
+      const partial = plain.map(asPartial)
+      const counters: CoalesceCounters = { framesCoalesced: 0, segmentsCoalesced: 0 }
+      const out = coalesceTcp(
+        partial,
+        counters,
+        partial.map(() => true),
+      )
+      expect(out).toHaveLength(1)
+      expect(counters).toEqual({ framesCoalesced: 1, segmentsCoalesced: plain.length })
+      expect(segments(out[0]!)).toEqual(plain)
+      // Mixed with plain segments of the same flow: one run all the same.
+      const mixed = plain.map((f, i) => (i % 2 === 0 ? partial[i]! : f))
+      const flags = plain.map((_, i) => i % 2 === 0)
+      const both = coalesceTcp(mixed, undefined, flags)
+      expect(both).toHaveLength(1)
+      expect(segments(both[0]!)).toEqual(plain)
+      // A lone partial segment goes on as it came, header and all.
+      expect(coalesceTcp([partial[0]!], undefined, [true])).toEqual([partial[0]])
+    }
+  })
+
+  it('passes on as it came a kind-3 frame that asks for more than the TCP checksum', () => {
+    const plain = flowSegments(4, 40011, 3000, 1000)
+    const partial = plain.map(asPartial)
+    const flags = [true, true, true]
+    const variants: [string, (b: Uint8Array) => void][] = [
+      ['DATA_VALID as well', (b) => (b[0] = VNET_F_NEEDS_CSUM | 2)],
+      ['no NEEDS_CSUM', (b) => (b[0] = 0)],
+      ['a GSO type', (b) => (b[1] = VNET_GSO_TCPV4)],
+      ['csum_start elsewhere', (b) => (b[6] = 14)],
+      ['csum_offset of UDP', (b) => (b[8] = 6)],
+    ]
+    for (const [what, change] of variants) {
+      const odd = partial[1]!.slice()
+      change(odd)
+      const input = [partial[0]!, odd, partial[2]!]
+      expect(coalesceTcp(input, undefined, flags), what).toEqual(input)
+    }
+    // A partial segment whose IPv4 header checksum fails is not merged either.
+    const badIp = partial[1]!.slice()
+    badIp[VNET_HEADER_LENGTH + 14 + 8] = 63
+    expect(coalesceTcp([partial[0]!, badIp, partial[2]!], undefined, flags)).toEqual([
+      partial[0],
+      badIp,
+      partial[2],
+    ])
+  })
 })
+
+/**
+ * A plain TCP segment as a sender's largeGso 'segment' sends it: led by a
+ * header with NEEDS_CSUM at the TCP checksum, GSO none, the checksum field
+ * holding the pseudo-header sum for its length (folded, not complemented).
+ */
+function asPartial(frame: Uint8Array): Uint8Array {
+  const ip = frame[12] === 0x08 ? 4 : 6
+  const l4 = ip === 4 ? 14 + 20 : 14 + 40
+  const ipEnd = ip === 4 ? 14 + u16(frame, 16) : 14 + 40 + u16(frame, 18)
+  let sum = TCP + (ipEnd - l4)
+  const [from, to] = ip === 4 ? [14 + 12, 14 + 20] : [14 + 8, 14 + 40]
+  for (let i = from; i < to; i += 2) sum += u16(frame, i)
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+  const out = new Uint8Array(VNET_HEADER_LENGTH + frame.length)
+  const header = (frame[l4 + 12]! >> 4) * 4
+  writeVnetHeader(out, 0, {
+    flags: VNET_F_NEEDS_CSUM,
+    gsoType: VNET_GSO_NONE,
+    hdrLen: l4 + header,
+    gsoSize: 0,
+    csumStart: l4,
+    csumOffset: 16,
+  })
+  out.set(frame, VNET_HEADER_LENGTH)
+  out.set(be16(sum), VNET_HEADER_LENGTH + l4 + 16)
+  return out
+}
