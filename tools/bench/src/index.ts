@@ -408,10 +408,12 @@ async function main(): Promise<void> {
           transport: datagram ? 'tcp' : (transport as Transport),
           datagram,
           ...(datagram ? { datagramSocket: transport === 'udp' ? 'batched' : 'dgram' } : {}),
-          // A GSO run crosses the veth and bridge as one packet (split only
-          // at the receiving socket), so the loss rule would drop whole runs
-          // where a real path loses datagrams one by one: GSO off under --loss.
-          ...(datagram && lossPct > 0 ? { datagramGso: false } : {}),
+          // UDP GSO stays on under --loss, as on a real host: impair() sets
+          // every host's eth0 to one segment per packet, so the kernel splits
+          // a GSO run into wire-sized datagrams before the veth (counted: eth0
+          // sent as many packets as the link sent datagrams) and the bridge
+          // rule loses them one by one; the delay line's TAP, without
+          // offloads, takes them split too.
           mtu: overlayMtu,
           // TAP offloads, on as in the node's default config: large frames
           // cross a stream link whole, and a datagram path in pieces that fit.
