@@ -1,7 +1,10 @@
 // UDP datagrams per second and CPU per datagram between two sockets of this
 // process on 127.0.0.1, for node:dgram (one send() and one 'message' event
 // per datagram) and openUdp (one sendmmsg per batch, recvmmsg batches on the
-// reader thread), without and with UDP GSO. A closed loop keeps at most
+// reader thread), without and with UDP GSO on the sender and UDP GRO on the
+// receiver (on loopback a UDP_GRO socket gets each GSO message whole and
+// splits it itself; without UDP_GRO the kernel splits it before the socket).
+// A closed loop keeps at most
 // WINDOW datagrams in flight, below the socket buffers, so nothing is
 // dropped; the sender sends BATCH at a time, as the trunk sends a switch
 // batch. CPU is the process's (both threads, and the kernel work its system
@@ -44,9 +47,9 @@ async function dgramPair(size: number): Promise<Pair> {
   }
 }
 
-function batchedPair(size: number, gso: boolean): Pair {
+function batchedPair(size: number, gso: boolean, gro: boolean): Pair {
   const a = openUdp({ address: '127.0.0.1', gso })
-  const b = openUdp({ address: '127.0.0.1', receiveBufferBytes: 4 << 20 })
+  const b = openUdp({ address: '127.0.0.1', receiveBufferBytes: 4 << 20, gro })
   const ds = Array.from({ length: BATCH }, () => new Uint8Array(size).fill(1))
   const to = ds.map(() => '127.0.0.1')
   const ports = ds.map(() => b.port)
@@ -95,11 +98,13 @@ async function run(pair: Pair): Promise<{ pps: number; us: number }> {
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
 const kinds: Array<[string, (size: number) => Pair | Promise<Pair>]> = [
   ['node:dgram', dgramPair],
-  ['openUdp, no GSO', (s) => batchedPair(s, false)],
-  ['openUdp, GSO', (s) => batchedPair(s, true)],
+  ['openUdp, no GSO, no GRO', (s) => batchedPair(s, false, false)],
+  ['openUdp, no GSO, GRO', (s) => batchedPair(s, false, true)],
+  ['openUdp, GSO, no GRO', (s) => batchedPair(s, true, false)],
+  ['openUdp, GSO, GRO', (s) => batchedPair(s, true, true)],
 ]
 console.log(`UDP on 127.0.0.1, batches of ${BATCH}, ${RUNS} runs of ${SECONDS} s, medians`)
-console.log('bytes | socket           | datagrams/s | CPU µs per datagram')
+console.log('bytes | socket                  | datagrams/s | CPU µs per datagram')
 for (const size of SIZES) {
   const results = new Map<string, Array<{ pps: number; us: number }>>()
   // Runs interleave the kinds, so a busy moment on a shared machine hits all alike.
@@ -115,7 +120,7 @@ for (const size of SIZES) {
     const pps = median(list.map((x) => x.pps))
     const us = median(list.map((x) => x.us))
     console.log(
-      `${String(size).padStart(5)} | ${name.padEnd(16)} | ${Math.round(pps).toLocaleString('en-US').padStart(11)} | ${us.toFixed(2)}`,
+      `${String(size).padStart(5)} | ${name.padEnd(23)} | ${Math.round(pps).toLocaleString('en-US').padStart(11)} | ${us.toFixed(2)}`,
     )
   }
 }

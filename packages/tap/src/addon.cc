@@ -428,7 +428,8 @@ napi_value ReaderRef(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// readerStats(handle) -> { batches, frames, bytes, slotWaits, truncated }
+// readerStats(handle) -> { batches, frames, bytes, slotWaits, truncated, groMessages,
+//                          groDatagrams }
 napi_value ReaderStats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!GetArgs(env, info, 1, argv)) return nullptr;
@@ -446,23 +447,27 @@ napi_value ReaderStats(napi_env env, napi_callback_info info) {
   put("bytes", s.bytes);
   put("slotWaits", s.slot_waits);
   put("truncated", s.truncated);
+  put("groMessages", s.gro_messages);
+  put("groDatagrams", s.gro_datagrams);
   return out;
 }
 
-// udpOpen(family, bindRecord, rcvbuf, sndbuf, dontFragment) -> { fd, port }
-// bindRecord: an address record (udp.h). Throws with errno and syscall.
+// udpOpen(family, bindRecord, rcvbuf, sndbuf, dontFragment, gro) -> { fd, port, gro }
+// bindRecord: an address record (udp.h); gro (out): whether the kernel took
+// UDP_GRO. Throws with errno and syscall.
 napi_value UdpOpen(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  napi_value argv[6];
   uint32_t family, rcvbuf, sndbuf;
   uint8_t* rec;
   size_t rec_len;
-  bool dont_fragment = false;
-  if (!GetArgs(env, info, 5, argv) || !GetU32(env, argv[0], &family) ||
+  bool dont_fragment = false, gro = false, gro_on = false;
+  if (!GetArgs(env, info, 6, argv) || !GetU32(env, argv[0], &family) ||
       !GetBytes(env, argv[1], &rec, &rec_len) || !GetU32(env, argv[2], &rcvbuf) ||
       !GetU32(env, argv[3], &sndbuf)) {
     return nullptr;
   }
   napi_get_value_bool(env, argv[4], &dont_fragment);
+  napi_get_value_bool(env, argv[5], &gro);
   if ((family != 4 && family != 6) || rec_len < kUdpAddrBytes || rcvbuf > (1u << 30) ||
       sndbuf > (1u << 30)) {
     napi_throw_range_error(env, nullptr, "UDP socket configuration out of range");
@@ -471,12 +476,15 @@ napi_value UdpOpen(napi_env env, napi_callback_info info) {
   uint16_t port = 0;
   const char* syscall = "";
   int fd = udp_open(static_cast<int>(family), rec, static_cast<int>(rcvbuf),
-                    static_cast<int>(sndbuf), dont_fragment, &port, &syscall);
+                    static_cast<int>(sndbuf), dont_fragment, gro, &gro_on, &port, &syscall);
   if (fd < 0) return ThrowErrno(env, -fd, syscall, "UDP socket");
   napi_value out;
   CHECK_NAPI(env, napi_create_object(env, &out));
   napi_set_named_property(env, out, "fd", U32(env, static_cast<uint32_t>(fd)));
   napi_set_named_property(env, out, "port", U32(env, port));
+  napi_value gro_value;
+  napi_get_boolean(env, gro_on, &gro_value);
+  napi_set_named_property(env, out, "gro", gro_value);
   return out;
 }
 
@@ -540,15 +548,16 @@ napi_value UdpSend(napi_env env, napi_callback_info info) {
   return U32(env, r.sent);
 }
 
-// udpReaderStart(fd, slots, batchFrames, frameMax, callback, mainThread)
+// udpReaderStart(fd, slots, batchFrames, frameMax, callback, mainThread, gro)
 // -> { handle, pool, dataOffset, slotBytes }: recvmmsg(2) batches; the
-// reader functions (release, stop, ref, stats) take its handle.
+// reader functions (release, stop, ref, stats) take its handle. gro: the
+// socket has UDP_GRO on, so received messages are split (udp.h).
 napi_value UdpReaderStart(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
+  napi_value argv[7];
   int32_t fd;
   ReaderConfig c;
-  bool main_thread = false;
-  if (!GetArgs(env, info, 6, argv) || !GetI32(env, argv[0], &fd) ||
+  bool main_thread = false, gro = false;
+  if (!GetArgs(env, info, 7, argv) || !GetI32(env, argv[0], &fd) ||
       !GetU32(env, argv[1], &c.slots) || !GetU32(env, argv[2], &c.batch_frames) ||
       !GetU32(env, argv[3], &c.frame_max)) {
     return nullptr;
@@ -564,7 +573,94 @@ napi_value UdpReaderStart(napi_env env, napi_callback_info info) {
   c.slot_bytes = static_cast<uint32_t>((size_t{c.frame_max} + 7) / 8 * 8 * c.batch_frames);
   c.slot_bytes = (c.slot_bytes + 63) / 64 * 64;
   napi_get_value_bool(env, argv[5], &main_thread);
+  napi_get_value_bool(env, argv[6], &gro);
+  c.gro = gro;
   return StartSource(env, fd, c, argv[4], main_thread);
+}
+
+// udpGroReplay(messages: Uint8Array[], gsoSizes: number[], flags: number[],
+//              batchFrames, frameMax) -> { batches: Uint8Array[][],
+//              truncated, groMessages, groDatagrams }
+// For tests: the receive side's GRO split (udp.h NewUdpReplay, DrainUdp) over
+// messages as if one recvmmsg(2) had returned them (gsoSizes[i] < 0: no
+// UDP_GRO control message; flags: msg_flags), slot after slot of
+// batchFrames records; each batch's datagrams copied out.
+napi_value UdpGroReplay(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  uint32_t count, batch_frames, frame_max;
+  if (!GetArgs(env, info, 5, argv) || !GetU32(env, argv[3], &batch_frames) ||
+      !GetU32(env, argv[4], &frame_max)) {
+    return nullptr;
+  }
+  CHECK_NAPI(env, napi_get_array_length(env, argv[0], &count));
+  if (batch_frames < 1 || batch_frames > 1024 || frame_max < 1 || frame_max > 65535 ||
+      count > batch_frames || count > kGroMaxMessages) {
+    napi_throw_range_error(env, nullptr, "replay configuration out of range");
+    return nullptr;
+  }
+  std::vector<const uint8_t*> datas(count);
+  std::vector<size_t> lengths(count);
+  std::vector<int32_t> gso_sizes(count), flags(count);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value v;
+    uint8_t* p;
+    CHECK_NAPI(env, napi_get_element(env, argv[0], i, &v));
+    if (!GetBytes(env, v, &p, &lengths[i])) return nullptr;
+    datas[i] = p;
+    CHECK_NAPI(env, napi_get_element(env, argv[1], i, &v));
+    if (!GetI32(env, v, &gso_sizes[i])) return nullptr;
+    CHECK_NAPI(env, napi_get_element(env, argv[2], i, &v));
+    if (!GetI32(env, v, &flags[i])) return nullptr;
+  }
+  UdpScratch* s = NewUdpReplay(batch_frames, count, datas.data(), lengths.data(),
+                               gso_sizes.data(), flags.data());
+  if (s == nullptr) {
+    ThrowIfNone(env, "out of memory");
+    return nullptr;
+  }
+  ReaderConfig c;
+  c.kind = ReaderConfig::kUdp;
+  c.gro = true;
+  c.slots = 1;
+  c.batch_frames = batch_frames;
+  c.frame_max = frame_max;
+  c.slot_bytes = static_cast<uint32_t>((size_t{frame_max} + 7) / 8 * 8 * batch_frames);
+  std::vector<uint8_t> slot(c.slot_bytes);
+  std::vector<uint32_t> meta(size_t{batch_frames} * MetaWords(c));
+  peertap::ReaderStats stats;
+  napi_value out, batches;
+  uint32_t b = 0;
+  bool ok = napi_create_object(env, &out) == napi_ok && napi_create_array(env, &batches) == napi_ok;
+  // Every fill delivers at least one datagram or consumes one message, so
+  // this ends; a slot's datagrams never outlast it here.
+  while (ok && UdpPending(s)) {
+    SlotFill f = DrainUdp(c, slot.data(), meta.data(), stats, s);
+    if (f.count == 0) continue;
+    napi_value batch;
+    ok = napi_create_array_with_length(env, f.count, &batch) == napi_ok;
+    for (uint32_t i = 0; ok && i < f.count; i++) {
+      void* p = nullptr;
+      napi_value ab, view;
+      uint32_t len = meta[batch_frames + i];
+      ok = napi_create_arraybuffer(env, len, &p, &ab) == napi_ok &&
+           napi_create_typedarray(env, napi_uint8_array, len, ab, 0, &view) == napi_ok &&
+           napi_set_element(env, batch, i, view) == napi_ok;
+      if (ok && len > 0) memcpy(p, slot.data() + meta[i], len);
+    }
+    ok = ok && napi_set_element(env, batches, b++, batch) == napi_ok;
+  }
+  DeleteUdpScratch(s);
+  if (!ok) {
+    ThrowIfNone(env, "internal Node-API failure: udpGroReplay");
+    return nullptr;
+  }
+  napi_set_named_property(env, out, "batches", batches);
+  napi_set_named_property(env, out, "truncated", F64(env, static_cast<double>(stats.truncated)));
+  napi_set_named_property(env, out, "groMessages",
+                          F64(env, static_cast<double>(stats.gro_messages)));
+  napi_set_named_property(env, out, "groDatagrams",
+                          F64(env, static_cast<double>(stats.gro_datagrams)));
+  return out;
 }
 
 napi_value Init(napi_env env, napi_value exports) {
@@ -589,6 +685,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"udpOpen", UdpOpen},
       {"udpSend", UdpSend},
       {"udpReaderStart", UdpReaderStart},
+      {"udpGroReplay", UdpGroReplay},
   };
   for (const Fn& f : fns) {
     napi_value fn;

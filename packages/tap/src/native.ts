@@ -47,6 +47,8 @@ export interface Native extends NativeAead {
     bytes: number
     slotWaits: number
     truncated: number
+    groMessages: number
+    groDatagrams: number
   }
   udpOpen(
     family: number,
@@ -54,7 +56,8 @@ export interface Native extends NativeAead {
     receiveBufferBytes: number,
     sendBufferBytes: number,
     dontFragment: boolean,
-  ): { fd: number; port: number }
+    gro: boolean,
+  ): { fd: number; port: number; gro: boolean }
   udpSend(
     fd: number,
     family: number,
@@ -70,7 +73,20 @@ export interface Native extends NativeAead {
     datagramMax: number,
     onBatch: (slot: number, count: number, errno: number) => void,
     mainThread: boolean,
+    gro: boolean,
   ): { handle: ReaderHandle; pool: ArrayBuffer; dataOffset: number; slotBytes: number }
+  /**
+   * For tests: the receive side's UDP GRO split over messages as if one
+   * recvmmsg(2) had returned them (gsoSizes[i] < 0: no UDP_GRO control
+   * message; flags[i]: its msg_flags), in slots of batchFrames records.
+   */
+  udpGroReplay(
+    messages: readonly Uint8Array[],
+    gsoSizes: readonly number[],
+    flags: readonly number[],
+    batchFrames: number,
+    datagramMax: number,
+  ): { batches: Uint8Array[][]; truncated: number; groMessages: number; groDatagrams: number }
   flags: { IFF_TUN: number; IFF_TAP: number; IFF_NO_PI: number; IFF_VNET_HDR: number }
   offloads: { TUN_F_CSUM: number; TUN_F_TSO4: number; TUN_F_TSO6: number; TUN_F_TSO_ECN: number }
 }

@@ -17,7 +17,7 @@ napi_status Poller::Create(napi_env env, int fd, const ReaderConfig& config, nap
   if (s != napi_ok) return s;
   Poller* p = new Poller(env, fd, config);
   p->mem_ = AllocatePool(config, &p->data_offset_, &p->mem_bytes_);
-  if (config.kind == ReaderConfig::kUdp) p->udp_ = NewUdpScratch(config.batch_frames);
+  if (config.kind == ReaderConfig::kUdp) p->udp_ = NewUdpScratch(config.batch_frames, config.gro);
   if (p->mem_ == nullptr || (config.kind == ReaderConfig::kUdp && p->udp_ == nullptr) ||
       uv_poll_init(loop, &p->poll_, fd) != 0) {
     delete p;
@@ -46,6 +46,7 @@ napi_status Poller::Create(napi_env env, int fd, const ReaderConfig& config, nap
   if (s == napi_ok && uv_poll_start(&p->poll_, UV_READABLE, &Poller::OnPoll) != 0) {
     s = napi_generic_failure;
   }
+  p->events_ = UV_READABLE;
   if (s != napi_ok) {
     p->refs_ = 2;  // no JS handle; the pool's goes with the ArrayBuffer
     p->Stop();
@@ -74,7 +75,10 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   // On an error report (the device was deleted: POLLERR) a read still tells
   // the real errno (EBADFD), as the Reader would see it; libuv's own code
   // (a negated errno) is the fallback.
-  if (p->ReadBatch() || status >= 0 || p->stopped_) return;
+  if (p->ReadBatch() || status >= 0 || p->stopped_) {
+    if (p->polling_) p->Resume();  // GRO datagrams pending or not: writable or not
+    return;
+  }
   uv_poll_stop(&p->poll_);
   p->polling_ = false;
   p->Call(-1, 0, static_cast<uint32_t>(-status));
@@ -138,7 +142,12 @@ void Poller::Release(uint32_t slot) {
 }
 
 void Poller::Resume() {
-  if (uv_poll_start(&poll_, UV_READABLE, &Poller::OnPoll) == 0) polling_ = true;
+  int want = UV_READABLE | (UdpPending(udp_) ? UV_WRITABLE : 0);
+  if (polling_ && want == events_) return;  // a restart would cost an epoll_ctl
+  if (uv_poll_start(&poll_, want, &Poller::OnPoll) == 0) {
+    polling_ = true;
+    events_ = want;
+  }
 }
 
 void Poller::Stop() {

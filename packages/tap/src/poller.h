@@ -15,7 +15,11 @@
 //   5. JavaScript returns the slot (Release), usually before step 4 returns.
 // One batch per readiness report: the poll is level-triggered, so a device
 // with more to read is reported again on the next loop turn, after the
-// sockets had theirs.
+// sockets had theirs. A UDP socket with GRO may have datagrams already
+// received but not delivered (a coalesced message split over more records
+// than the slot had left), which no readiness report would announce: while
+// there are, it also polls for writable, which a UDP socket is at once
+// (or as soon as its send buffer drains), so the next loop turn gets them.
 //
 // Why: on a latency-bound path (an ICMP echo across the overlay) the
 // Reader's thread must wake, then wake the main thread through the TSFN's
@@ -56,7 +60,7 @@ class Poller : public FrameSource {
   static void CleanupHook(void* arg);
   bool ReadBatch();  // true when it delivered a batch or an error
   void Call(int32_t slot, uint32_t count, uint32_t err);
-  void Resume();
+  void Resume();  // (re)starts polling for what is wanted now, if that changed
 
   napi_env env_;
   int fd_;
@@ -67,6 +71,7 @@ class Poller : public FrameSource {
 
   uv_poll_t poll_;
   bool polling_ = false;
+  int events_ = 0;  // the events polled for while polling_
   bool stopped_ = false;
   bool hook_added_ = false;
   std::vector<uint32_t> free_;

@@ -61,7 +61,7 @@ napi_status Reader::Create(napi_env env, int fd, const ReaderConfig& config, nap
     delete r;
     return napi_generic_failure;
   }
-  if (config.kind == ReaderConfig::kUdp && (r->udp_ = NewUdpScratch(config.batch_frames)) == nullptr) {
+  if (config.kind == ReaderConfig::kUdp && (r->udp_ = NewUdpScratch(config.batch_frames, config.gro)) == nullptr) {
     delete r;
     return napi_generic_failure;
   }

@@ -41,6 +41,8 @@ struct ReaderConfig {
   // What fd is: a TAP/TUN device read with read(2), or a UDP socket read
   // with recvmmsg(2), whose batches also carry each datagram's source (udp.h).
   enum Kind : uint32_t { kDevice = 0, kUdp = 1 } kind = kDevice;
+  // A UDP socket with UDP_GRO on: messages may hold several datagrams (udp.h).
+  bool gro = false;
 };
 
 // uint32 words of per-frame metadata before the slots: offset and length;
@@ -56,6 +58,10 @@ struct ReaderStats {
   std::atomic<uint64_t> bytes{0};
   std::atomic<uint64_t> slot_waits{0};  // times the thread waited for a slot
   std::atomic<uint64_t> truncated{0};   // frames longer than frame_max, dropped
+  // UDP GRO: received messages that carried a UDP_GRO control message, and
+  // the datagrams they held (udp.h); zero for a device.
+  std::atomic<uint64_t> gro_messages{0};
+  std::atomic<uint64_t> gro_datagrams{0};
 };
 
 // What the addon's reader functions (release, stop, ref, stats) need of a
@@ -63,9 +69,14 @@ struct ReaderStats {
 // (poller.h). Both lay out their pool the same way, so JavaScript builds the
 // same batches over either.
 // Scratch space of recvmmsg(2) for one batch (udp.cc); none for a device.
+// With `gro`, it also holds the 64 KiB receive buffers GRO needs (udp.h).
 struct UdpScratch;
-UdpScratch* NewUdpScratch(uint32_t batch_frames);  // nullptr when out of memory
-void DeleteUdpScratch(UdpScratch* s);              // accepts nullptr
+UdpScratch* NewUdpScratch(uint32_t batch_frames, bool gro);  // nullptr when out of memory
+void DeleteUdpScratch(UdpScratch* s);                        // accepts nullptr
+// Whether the scratch holds received datagrams not yet delivered (a GRO
+// message split over more records than the last slot had left): the next
+// fill delivers them first, before it reads the socket again.
+bool UdpPending(const UdpScratch* s);  // accepts nullptr
 
 class FrameSource {
  public:
@@ -98,8 +109,9 @@ SlotFill FillSlot(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* offset
                   uint32_t* lengths, ReaderStats& stats, Wait wait);
 
 // One recvmmsg(2) into a slot without waiting (udp.cc): datagrams packed as
-// FillSlot packs frames, each with its source address record (udp.h).
-// count 0 and err 0: nothing to read now.
+// FillSlot packs frames, each with its source address record (udp.h); with
+// GRO, datagrams still pending from the last call first. count 0 and err 0:
+// nothing to read now.
 SlotFill RecvUdpBatch(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
                       ReaderStats& stats, UdpScratch* scratch);
 

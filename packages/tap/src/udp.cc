@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,20 +15,66 @@
 
 namespace peertap {
 
+#ifndef UDP_GRO
+#define UDP_GRO 104  // <linux/udp.h>, Linux 5.0; older C libraries lack it
+#endif
+
+namespace {
+
+// Room for the UDP_GRO control message (an int) and some to spare, so that
+// MSG_CTRUNC means something is wrong.
+union GroCmsg {
+  char buf[CMSG_SPACE(sizeof(int)) + 32];
+  cmsghdr align;
+};
+
+}  // namespace
+
 struct UdpScratch {
   std::vector<mmsghdr> msgs;
   std::vector<iovec> iovs;
   std::vector<sockaddr_in6> names;  // large enough for either family
+  // GRO only: gro_slots receive buffers of kGroBufBytes, kGroStride apart
+  // (udp.h), and where delivering the last recvmmsg's messages stands.
+  uint8_t* gro_mem = nullptr;
+  size_t gro_bytes = 0;
+  uint32_t gro_slots = 0;
+  std::vector<GroCmsg> cmsgs;
+  uint32_t received = 0;  // messages the last recvmmsg returned
+  uint32_t next = 0;      // the first of them not yet wholly delivered
+  bool open = false;      // whether `next` is parsed (seg, off, rec valid)
+  size_t seg = 0;         // its segment size (its length when it is one datagram)
+  size_t off = 0;         // its bytes already delivered or dropped
+  uint8_t rec[kUdpAddrBytes];  // its source
+
+  ~UdpScratch() {
+    if (gro_mem != nullptr) munmap(gro_mem, gro_bytes);
+  }
 };
 
-UdpScratch* NewUdpScratch(uint32_t batch_frames) {
+UdpScratch* NewUdpScratch(uint32_t batch_frames, bool gro) {
   UdpScratch* s = new (std::nothrow) UdpScratch();
   if (s == nullptr) return nullptr;
   s->msgs.resize(batch_frames);
   s->iovs.resize(batch_frames);
   s->names.resize(batch_frames);
+  if (gro) {
+    s->gro_slots = batch_frames < kGroMaxMessages ? batch_frames : kGroMaxMessages;
+    s->gro_bytes = size_t{s->gro_slots} * kGroStride;
+    // Anonymous pages, untouched until the kernel writes a message there.
+    void* mem = mmap(nullptr, s->gro_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (mem == MAP_FAILED) {
+      delete s;
+      return nullptr;
+    }
+    s->gro_mem = static_cast<uint8_t*>(mem);
+    s->cmsgs.resize(s->gro_slots);
+  }
   return s;
 }
+
+bool UdpPending(const UdpScratch* s) { return s != nullptr && s->next < s->received; }
 
 void DeleteUdpScratch(UdpScratch* s) { delete s; }
 
@@ -94,7 +141,8 @@ bool fatal_socket_error(int err) {
 }  // namespace
 
 int udp_open(int family, const uint8_t* bind_addr, int rcvbuf, int sndbuf, bool dont_fragment,
-             uint16_t* port, const char** syscall) {
+             bool gro, bool* gro_on, uint16_t* port, const char** syscall) {
+  *gro_on = false;
   int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *syscall = "socket";
@@ -115,6 +163,11 @@ int udp_open(int family, const uint8_t* bind_addr, int rcvbuf, int sndbuf, bool 
                         : setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
     if (r < 0) return fail("setsockopt(IP_MTU_DISCOVER)");
   }
+  if (gro) {
+    // Refused (ENOPROTOOPT) before Linux 5.0: GRO simply stays off.
+    int one = 1;
+    *gro_on = setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+  }
   sockaddr_in6 sa;
   socklen_t len = from_record(bind_addr, family, &sa);
   if (len == 0) {
@@ -132,8 +185,11 @@ int udp_open(int family, const uint8_t* bind_addr, int rcvbuf, int sndbuf, bool 
   return fd;
 }
 
-SlotFill RecvUdpBatch(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
-                      ReaderStats& stats, UdpScratch* s) {
+namespace {
+
+// Without GRO: one recvmmsg(2) straight into the slot.
+SlotFill RecvPlain(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
+                   ReaderStats& stats, UdpScratch* s) {
   SlotFill f;
   // Each datagram lands at a fixed stride (the kernel needs every buffer
   // before it knows any length), then is packed down behind the one before.
@@ -180,6 +236,170 @@ SlotFill RecvUdpBatch(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* me
     pos = (pos + len + 7) / 8 * 8;
   }
   return f;
+}
+
+// The UDP_GRO segment size of a received message: > 0 when the kernel put
+// several datagrams in it, 0 when it is one datagram (no control message).
+size_t gro_size(const msghdr& h) {
+  for (const cmsghdr* cm = CMSG_FIRSTHDR(&h); cm != nullptr;
+       cm = CMSG_NXTHDR(const_cast<msghdr*>(&h), const_cast<cmsghdr*>(cm))) {
+    if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO &&
+        cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int v;
+      memcpy(&v, CMSG_DATA(cm), sizeof(v));
+      return v > 0 ? static_cast<size_t>(v) : 0;
+    }
+  }
+  return 0;
+}
+
+// Delivers the scratch's received messages into the slot from `pos` on,
+// one datagram per record, until they are all out or the slot has
+// batch_frames records; what is left stays pending for the next slot.
+void Drain(const ReaderConfig& c, uint8_t* data, uint32_t* meta, ReaderStats& stats,
+           UdpScratch* s, SlotFill& f, size_t& pos) {
+  uint32_t* offsets = meta;
+  uint32_t* lengths = meta + c.batch_frames;
+  uint8_t* records = reinterpret_cast<uint8_t*>(meta + 2 * size_t{c.batch_frames});
+  while (s->next < s->received && f.count < c.batch_frames) {
+    const mmsghdr& m = s->msgs[s->next];
+    const uint8_t* msg = s->gro_mem + size_t{s->next} * kGroStride;
+    const size_t len = m.msg_len;
+    if (!s->open) {
+      size_t seg = gro_size(m.msg_hdr);
+      // Cut short (longer than a buffer: no GRO message is), or its control
+      // message lost (a GRO message would pass as one datagram): drop it.
+      if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0 ||
+          ((m.msg_hdr.msg_flags & MSG_CTRUNC) != 0 && seg == 0)) {
+        stats.truncated.fetch_add(1, std::memory_order_relaxed);
+        s->next++;
+        continue;
+      }
+      if (!to_record(static_cast<const sockaddr*>(m.msg_hdr.msg_name), s->rec)) {
+        s->next++;
+        continue;
+      }
+      if (seg > 0) {
+        // Segments of seg bytes, the last possibly shorter; a gso_size at or
+        // above the length (the kernel sends none) leaves one datagram.
+        stats.gro_messages.fetch_add(1, std::memory_order_relaxed);
+        stats.gro_datagrams.fetch_add(len == 0 ? 1 : (len + seg - 1) / seg,
+                                      std::memory_order_relaxed);
+      }
+      s->seg = seg == 0 || seg >= len ? len : seg;  // >= 1 unless len is 0
+      s->off = 0;
+      s->open = true;
+    }
+    // One datagram (an empty message is one empty datagram).
+    const size_t l = s->seg < len - s->off ? s->seg : len - s->off;
+    if (l > c.frame_max) {
+      stats.truncated.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      memcpy(data + pos, msg + s->off, l);
+      offsets[f.count] = static_cast<uint32_t>(pos);
+      lengths[f.count] = static_cast<uint32_t>(l);
+      memcpy(records + size_t{f.count} * kUdpAddrBytes, s->rec, kUdpAddrBytes);
+      f.count++;
+      f.bytes += l;
+      pos = (pos + l + 7) / 8 * 8;  // a slot fits batch_frames of frame_max: always room
+    }
+    s->off += l;
+    if (s->off >= len) {
+      s->open = false;
+      s->next++;
+    }
+  }
+}
+
+// With GRO: what is pending first, then (room left, nothing pending) one
+// recvmmsg(2) of up to gro_slots messages into the scratch's 64 KiB
+// buffers, split into the slot. One message per buffer: a message the
+// kernel coalesced takes one buffer and yields a record per datagram it
+// holds (up to 64 from a NIC's GRO; a local GSO sender's up to
+// UDP_MAX_SEGMENTS, 64 or 128 by kernel).
+SlotFill RecvGro(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
+                 ReaderStats& stats, UdpScratch* s) {
+  SlotFill f;
+  size_t pos = 0;
+  Drain(c, data, meta, stats, s, f, pos);
+  if (f.count >= c.batch_frames || UdpPending(s)) return f;
+  uint32_t vlen = c.batch_frames - f.count;
+  if (vlen > s->gro_slots) vlen = s->gro_slots;
+  for (uint32_t i = 0; i < vlen; i++) {
+    s->iovs[i] = {s->gro_mem + size_t{i} * kGroStride, kGroBufBytes};
+    mmsghdr& m = s->msgs[i];
+    memset(&m, 0, sizeof(m));
+    m.msg_hdr.msg_name = &s->names[i];
+    m.msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+    m.msg_hdr.msg_iov = &s->iovs[i];
+    m.msg_hdr.msg_iovlen = 1;
+    m.msg_hdr.msg_control = s->cmsgs[i].buf;
+    m.msg_hdr.msg_controllen = sizeof(s->cmsgs[i].buf);
+  }
+  int n;
+  do {
+    n = recvmmsg(fd, s->msgs.data(), vlen, MSG_DONTWAIT, nullptr);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    // As RecvPlain; datagrams already drained above still go up.
+    if (fatal_socket_error(errno) || errno == EINVAL) f.err = errno;
+    return f;
+  }
+  s->received = static_cast<uint32_t>(n);
+  s->next = 0;
+  s->open = false;
+  Drain(c, data, meta, stats, s, f, pos);
+  return f;
+}
+
+}  // namespace
+
+SlotFill RecvUdpBatch(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
+                      ReaderStats& stats, UdpScratch* s) {
+  return s->gro_mem != nullptr ? RecvGro(fd, c, data, meta, stats, s)
+                               : RecvPlain(fd, c, data, meta, stats, s);
+}
+
+SlotFill DrainUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta, ReaderStats& stats,
+                  UdpScratch* s) {
+  SlotFill f;
+  size_t pos = 0;
+  Drain(c, data, meta, stats, s, f, pos);
+  return f;
+}
+
+UdpScratch* NewUdpReplay(uint32_t batch_frames, uint32_t count, const uint8_t* const* datas,
+                         const size_t* lengths, const int32_t* gso_sizes, const int32_t* flags) {
+  UdpScratch* s = NewUdpScratch(batch_frames, true);
+  if (s == nullptr) return nullptr;
+  if (count > s->gro_slots) count = s->gro_slots;
+  for (uint32_t i = 0; i < count; i++) {
+    size_t len = lengths[i] < kGroBufBytes ? lengths[i] : kGroBufBytes;
+    memcpy(s->gro_mem + size_t{i} * kGroStride, datas[i], len);
+    sockaddr_in* in = reinterpret_cast<sockaddr_in*>(&s->names[i]);
+    memset(&s->names[i], 0, sizeof(s->names[i]));
+    in->sin_family = AF_INET;
+    in->sin_port = htons(9);
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    mmsghdr& m = s->msgs[i];
+    memset(&m, 0, sizeof(m));
+    m.msg_len = static_cast<unsigned int>(len);
+    m.msg_hdr.msg_name = &s->names[i];
+    m.msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    m.msg_hdr.msg_flags = flags[i];
+    if (gso_sizes[i] >= 0) {
+      m.msg_hdr.msg_control = s->cmsgs[i].buf;
+      m.msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int));
+      cmsghdr* cm = CMSG_FIRSTHDR(&m.msg_hdr);
+      cm->cmsg_level = IPPROTO_UDP;
+      cm->cmsg_type = UDP_GRO;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      int v = gso_sizes[i];
+      memcpy(CMSG_DATA(cm), &v, sizeof(v));
+    }
+  }
+  s->received = count;
+  return s;
 }
 
 namespace {

@@ -10,6 +10,8 @@
  *      reader as a device's (src/reader.h, src/poller.h);
  *   2. one call into JavaScript per batch, carrying the slot: datagrams
  *      packed by offset and length, each with its source address record;
+ *      with UDP GRO, a message the kernel coalesced is split into its
+ *      datagrams first, so a record is always one datagram;
  *   3. the handler gets the slot's DatagramBatch (reused); when it returns
  *      the slot goes back. If JavaScript holds every slot the thread waits,
  *      the socket's receive buffer fills and the kernel drops and counts
@@ -62,6 +64,16 @@ export interface UdpOpenOptions {
    * the route's device: EIO); those datagrams are then sent one by one.
    */
   readonly gso?: boolean
+  /**
+   * UDP GRO (UDP_GRO, default true): the kernel may hand over several
+   * datagrams of one sender as one message (a GSO message from this host
+   * kept whole, or datagrams the NIC's GRO coalesced), which crosses its
+   * receive path once; the socket splits it, so a batch still holds one
+   * datagram per record, with its source, in order. Costs up to 4 MiB of
+   * receive buffers per socket (64 KiB per message of a recvmmsg, at most
+   * 64 of them; src/udp.h). Off when the kernel refuses it (before Linux 5.0).
+   */
+  readonly gro?: boolean
 }
 
 export interface UdpReadOptions {
@@ -110,6 +122,11 @@ export interface UdpStats {
   readonly gsoDatagrams: number
   /** Whether GSO is (still) used. */
   readonly gso: boolean
+  /** Received messages the kernel coalesced (UDP GRO), and the datagrams in them. */
+  readonly groMessages: number
+  readonly groDatagrams: number
+  /** Whether UDP GRO is on (asked for and accepted by the kernel). */
+  readonly gro: boolean
 }
 
 /** Text form of an address record's address, cached (the same few peers send again and again). */
@@ -237,15 +254,25 @@ export class UdpSocket {
   #sendDrops = 0
   /** [enabled, GSO messages, datagrams in them], kept up to date by the addon. */
   readonly #gso: Float64Array | undefined
+  readonly #gro: boolean
 
   /** @internal Use {@link openUdp}. */
-  constructor(n: Native, fd: number, family: 4 | 6, address: string, port: number, gso: boolean) {
+  constructor(
+    n: Native,
+    fd: number,
+    family: 4 | 6,
+    address: string,
+    port: number,
+    gso: boolean,
+    gro: boolean,
+  ) {
     this.#native = n
     this.#fd = fd
     this.family = family
     this.address = address
     this.port = port
     this.#gso = gso ? Float64Array.of(1, 0, 0) : undefined
+    this.#gro = gro
   }
 
   /**
@@ -274,6 +301,7 @@ export class UdpSocket {
       datagramMax,
       (slot, count, errno) => this.#onNative(slot, count, errno),
       options.mainThread ?? false,
+      this.#gro,
     )
     // Per slot, batchDatagrams x 7 words: offsets, lengths, address records.
     const words = 7 * batchDatagrams
@@ -377,6 +405,9 @@ export class UdpSocket {
       gsoMessages: this.#gso?.[1] ?? 0,
       gsoDatagrams: this.#gso?.[2] ?? 0,
       gso: this.#gso?.[0] === 1,
+      groMessages: s?.groMessages ?? 0,
+      groDatagrams: s?.groDatagrams ?? 0,
+      gro: this.#gro,
     }
   }
 
@@ -444,7 +475,7 @@ export function openUdp(options: UdpOpenOptions = {}): UdpSocket {
   record[2] = port >> 8
   record[3] = port & 0xff
   record.set(parsed.bytes, 4)
-  let opened: { fd: number; port: number }
+  let opened: { fd: number; port: number; gro: boolean }
   try {
     opened = n.udpOpen(
       family,
@@ -452,10 +483,11 @@ export function openUdp(options: UdpOpenOptions = {}): UdpSocket {
       options.receiveBufferBytes ?? 0,
       options.sendBufferBytes ?? 0,
       options.dontFragment ?? false,
+      options.gro ?? true,
     )
   } catch (e) {
     if (isSystemFailure(e)) throw udpErrorFromSystem(e, 'bind', `${address}:${port}`, e)
     throw e
   }
-  return new UdpSocket(n, opened.fd, family, address, opened.port, options.gso ?? true)
+  return new UdpSocket(n, opened.fd, family, address, opened.port, options.gso ?? true, opened.gro)
 }
