@@ -132,7 +132,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     capabilities: 0,
     datagram: config.datagram.enabled && {
       ...datagramOption(config.datagram),
-      socket: datagramSocketFactory(config.datagram.socket, log, config.datagram.gso),
+      socket: datagramSocketFactory(
+        config.datagram.socket,
+        log,
+        config.datagram.gso,
+        config.datagram.gro,
+      ),
       aes,
     },
   })

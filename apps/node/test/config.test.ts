@@ -194,11 +194,19 @@ describe('peertap up with a bad config', () => {
       announce: [],
       socket: 'auto',
       gso: true,
+      gro: true,
       largeGso: 'stream',
     })
     const off = parseConfig({
       ...good,
-      datagram: { enabled: false, port: 7402, socket: 'dgram', gso: false, largeGso: 'fragment' },
+      datagram: {
+        enabled: false,
+        port: 7402,
+        socket: 'dgram',
+        gso: false,
+        gro: false,
+        largeGso: 'fragment',
+      },
     })
     expect(off.datagram).toEqual({
       enabled: false,
@@ -206,8 +214,10 @@ describe('peertap up with a bad config', () => {
       announce: [],
       socket: 'dgram',
       gso: false,
+      gro: false,
       largeGso: 'fragment',
     })
+    expect(fieldOf({ ...good, datagram: { gro: 'yes' } })).toMatch(/^datagram\.gro: /)
     expect(fieldOf({ ...good, datagram: { socket: 'mmsg' } })).toMatch(/^datagram\.socket: /)
     expect(fieldOf({ ...good, datagram: { largeGso: 'split' } })).toMatch(/^datagram\.largeGso: /)
     expect(fieldOf({ ...good, datagram: { port: 70_000 } })).toMatch(/^datagram\.port: /)

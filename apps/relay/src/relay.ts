@@ -172,7 +172,12 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     // 427 with the datagram link off.
     datagram: config.datagram.enabled && {
       ...datagramOption(config.datagram),
-      socket: datagramSocketFactory(config.datagram.socket, log, config.datagram.gso),
+      socket: datagramSocketFactory(
+        config.datagram.socket,
+        log,
+        config.datagram.gso,
+        config.datagram.gro,
+      ),
     },
     ...(config.circuit.enabled
       ? {

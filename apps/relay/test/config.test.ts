@@ -49,6 +49,15 @@ describe('relay config', () => {
     })
     expect(c.status.port).toBe(7481)
     expect(c.tree).toEqual({ enabled: true, helloSeconds: 1, holdSeconds: 3, costs: {} })
+    expect(c.datagram).toEqual({
+      enabled: true,
+      port: 0,
+      announce: [],
+      socket: 'auto',
+      gso: true,
+      gro: true,
+    })
+    expect(parseRelayConfig({ stateDir: '/s', datagram: { gro: false } }).datagram.gro).toBe(false)
   })
 
   it('says what replaced allowListOnly', () => {

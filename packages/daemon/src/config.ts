@@ -77,6 +77,12 @@ export const datagramFields = {
    * neighbour cross the kernel's stack once (default true).
    */
   gso: v.optional(v.boolean(), true),
+  /**
+   * UDP GRO on the batched socket: a run of datagrams from one neighbour
+   * that the kernel coalesced crosses its receive path as one and is split
+   * in the socket (default true).
+   */
+  gro: v.optional(v.boolean(), true),
 }
 export const datagramSection = v.optional(v.strictObject(datagramFields), {})
 

@@ -4,7 +4,9 @@
  * tap addon's batched one (recvmmsg on a reader thread, one sendmmsg per
  * batch; packages/tap README "UDP sockets") or node:dgram (one system call
  * and one event per datagram). `auto` takes the batched socket when the
- * addon is built and falls back to node:dgram when it is not.
+ * addon is built and falls back to node:dgram when it is not. `gso` and
+ * `gro` (config `datagram.gso`, `datagram.gro`) are the batched socket's
+ * UDP GSO and GRO.
  */
 import { openUdp, TapError } from '@peertap/tap'
 import { type DatagramSocketFactory, dgramSocket } from '@peertap/trunk'
@@ -19,6 +21,7 @@ export function datagramSocketFactory(
   kind: DatagramSocketKind,
   log: Pick<Logger, 'info' | 'warn'>,
   gso = true,
+  gro = true,
 ): DatagramSocketFactory {
   return (bind) => {
     if (kind !== 'dgram') {
@@ -29,9 +32,11 @@ export function datagramSocketFactory(
           receiveBufferBytes: SOCKET_BUFFER_BYTES,
           sendBufferBytes: SOCKET_BUFFER_BYTES,
           gso,
+          gro,
         })
+        // gro: what the kernel granted (UDP_GRO needs Linux 5.0).
         log.info(
-          { port: socket.port, gso },
+          { port: socket.port, gso, gro: socket.stats().gro },
           'datagram link: batched UDP socket (recvmmsg/sendmmsg)',
         )
         return socket

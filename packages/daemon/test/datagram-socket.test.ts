@@ -14,12 +14,13 @@ describe('the datagram link socket a daemon picks (config datagram.socket)', () 
 
   it('auto and batched open the addon socket, dgram node:dgram; all carry a datagram', async () => {
     const auto = await datagramSocketFactory('auto', log)(bind)
-    const batched = await datagramSocketFactory('batched', log, false)(bind)
+    const batched = await datagramSocketFactory('batched', log, false, false)(bind)
     const dgram = await datagramSocketFactory('dgram', log)(bind)
     open.push(auto, batched, dgram)
     expect(auto).toBeInstanceOf(UdpSocket)
     expect(batched).toBeInstanceOf(UdpSocket)
-    expect((batched as UdpSocket).stats().gso).toBe(false)
+    expect((batched as UdpSocket).stats()).toMatchObject({ gso: false, gro: false })
+    expect((auto as UdpSocket).stats()).toMatchObject({ gso: true, gro: true })
     expect(dgram).not.toBeInstanceOf(UdpSocket)
     // Each sends to the next: batched -> dgram -> auto -> batched.
     const got = new Map<DatagramSocket, string[]>()
