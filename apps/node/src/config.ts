@@ -1,5 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
+  aesField,
   ConfigError,
   datagramFields,
   logSection,
@@ -162,11 +163,9 @@ export const ConfigSchema = v.strictObject({
   ),
   /**
    * The AES implementation of the data path (frames sealed end to end, the
-   * datagram link's hop protection): `addon` (the tap addon's OpenSSL
-   * contexts, kept per key), `node` (node:crypto, a cipher object per
-   * frame), or `auto` (the addon when it is built). Same bytes either way.
+   * datagram link's hop protection): `aesField` in @peertap/daemon.
    */
-  aes: v.optional(v.picklist(['auto', 'addon', 'node']), 'auto'),
+  aes: aesField,
   status: statusSection(7480),
   log: logSection,
 })

@@ -37,6 +37,7 @@ import {
   ProofVerifier,
 } from '@peertap/crypto'
 import {
+  aesPrimitives,
   createLogger,
   datagramOption,
   datagramSocketFactory,
@@ -66,7 +67,6 @@ import {
 import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
-import { aesPrimitives } from './aes.ts'
 import type { Config } from './config.ts'
 import { DirectPaths } from './direct-paths.ts'
 import { collectMetrics } from './metrics.ts'

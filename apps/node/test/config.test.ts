@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { nodeAes } from '@peertap/crypto'
 import { opensslAes } from '@peertap/tap'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { aesPrimitives } from '../src/aes.ts'
+import { aesPrimitives } from '@peertap/daemon'
 import { ConfigError, parseConfig } from '../src/config.ts'
 import { NODE_ARGV } from '../src/harness.ts'
 

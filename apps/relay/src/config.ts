@@ -1,5 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
+  aesField,
   ConfigError,
   datagramSection,
   logSection,
@@ -201,6 +202,12 @@ export const RelayConfigSchema = v.strictObject({
     {},
   ),
   peerLimits: v.optional(v.record(PeerId, PeerLimits), {}),
+  /**
+   * The AES-256-GCM of the datagram link's hop protection, which the relay
+   * opens and seals for every datagram it forwards: `aesField` in
+   * @peertap/daemon (`auto`: the tap addon's OpenSSL contexts when built).
+   */
+  aes: aesField,
   status: statusSection(7481),
   log: logSection,
 })

@@ -30,6 +30,7 @@ import {
   ProofVerifier,
 } from '@peertap/crypto'
 import {
+  aesPrimitives,
   CONTROL_FILE,
   datagramOption,
   datagramSocketFactory,
@@ -178,6 +179,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         config.datagram.gso,
         config.datagram.gro,
       ),
+      // Every forwarded datagram is opened and sealed again (hop protection):
+      // on node:crypto that was a cipher object per datagram, several times
+      // the cost of the rest of the forwarding.
+      aes: aesPrimitives(config.aes, log),
     },
     ...(config.circuit.enabled
       ? {

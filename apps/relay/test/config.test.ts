@@ -58,6 +58,10 @@ describe('relay config', () => {
       gro: true,
     })
     expect(parseRelayConfig({ stateDir: '/s', datagram: { gro: false } }).datagram.gro).toBe(false)
+    // Hop protection on the tap addon's OpenSSL contexts when it is built.
+    expect(parseRelayConfig({ stateDir: '/s' }).aes).toBe('auto')
+    expect(parseRelayConfig({ stateDir: '/s', aes: 'node' }).aes).toBe('node')
+    expect(fieldOf({ stateDir: '/s', aes: 'fast' })).toMatch(/^aes: /)
   })
 
   it('says what replaced allowListOnly', () => {

@@ -20,6 +20,7 @@
  * await writeStateFile(`/tmp/state/${CONTROL_FILE}`, JSON.stringify({ pid: process.pid, port, token: 'token' }))
  * ```
  */
+export { type AesKind, aesField, aesPrimitives } from './aes.ts'
 export {
   ConfigError,
   datagramFields,
