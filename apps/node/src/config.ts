@@ -153,11 +153,12 @@ export const ConfigSchema = v.strictObject({
       ...datagramFields,
       /**
        * What a TCP GSO frame too large for a datagram path becomes
-       * (docs/spec/10-switch.md §10.7): 'stream' (default), whole, on the
-       * stream link; 'segment', TCP segments that each fit the path;
+       * (docs/spec/10-switch.md §10.7): 'segment' (default), TCP segments
+       * that each fit the path, lost one by one like the datagrams they
+       * travel in; 'stream', whole, on the stream link (TCP over TCP);
        * 'fragment', kind-1 fragments of the whole frame.
        */
-      largeGso: v.optional(v.picklist(['stream', 'segment', 'fragment']), 'stream'),
+      largeGso: v.optional(v.picklist(['stream', 'segment', 'fragment']), 'segment'),
     }),
     {},
   ),

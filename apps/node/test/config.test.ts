@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { nodeAes } from '@peertap/crypto'
+import { aesPrimitives } from '@peertap/daemon'
 import { opensslAes } from '@peertap/tap'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { aesPrimitives } from '@peertap/daemon'
 import { ConfigError, parseConfig } from '../src/config.ts'
 import { NODE_ARGV } from '../src/harness.ts'
 
@@ -195,7 +195,7 @@ describe('peertap up with a bad config', () => {
       socket: 'auto',
       gso: true,
       gro: true,
-      largeGso: 'stream',
+      largeGso: 'segment',
     })
     const off = parseConfig({
       ...good,
