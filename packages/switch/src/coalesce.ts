@@ -15,8 +15,12 @@
  * IPv4 options or fragments, no IPv6 extension headers, no Ethernet padding,
  * and, for a plain frame, a TCP checksum that verifies (so a forged
  * checksum is never laundered into a partial one the kernel completes; a
- * partial checksum claims nothing). Anything else, a gap, a duplicate or a
- * reordered segment included, ends the run and goes on as it came. Runs
+ * partial checksum claims nothing). A frame that is not such a segment goes
+ * on as it came and leaves open runs alone; a segment that does not
+ * continue its flow's run (a gap, a duplicate, a reordering) ends that run
+ * and starts one of its own; a segment under 48 bytes (TCP_MIN_GSO_SIZE)
+ * may end a run but never starts one, so that a merged frame's gso_size
+ * passes checkVnetFrame. Runs
  * are bounded (MAX_COALESCED_SEGMENTS, an IP packet of 64 KiB) and never
  * wait: the batch is all there is. Order within a flow is kept; a run takes
  * the place of its first segment among other flows' frames. Pure: no I/O;
@@ -31,6 +35,7 @@ import {
   putU16be,
   sum16,
   TCP_CSUM_OFFSET,
+  TCP_MIN_GSO_SIZE,
   TCP_PSH,
   u32be,
   VNET_F_NEEDS_CSUM,
@@ -119,6 +124,12 @@ export function coalesceTcp(
       continue
     }
     if (run !== undefined) open.delete(key)
+    // A merged frame's gso_size is its first segment's payload: a segment
+    // under checkVnetFrame's minimum may end a run, never start one.
+    if (s.payload < TCP_MIN_GSO_SIZE) {
+      out.push(s.partial ? s.input : withZeroVnetHeader(s.frame))
+      continue
+    }
     const fresh: Run = {
       slot: out.length,
       segments: [s],

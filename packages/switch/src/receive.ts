@@ -23,7 +23,8 @@
  *      takes kind 3 whole and kind 0 behind a zero header, a port without
  *      takes kind 3 finished in software (checksum, segmentation); a port
  *      with offloads takes the consecutive TCP segments of one flow that
- *      arrive as kind 0 in one batch coalesced into one GSO frame
+ *      arrive in one batch (as kind 0, or as kind 3 with only the TCP
+ *      checksum partial) coalesced into one GSO frame
  *      (coalesce.ts, unless SwitchInit.coalesce is false)
  */
 import type { DropReason, FrameReceiver } from '@peertap/crypto'

@@ -111,7 +111,7 @@ const TCP_MAX_SEGMENTS = 1024
  * default; no Linux sender segments smaller), so that a peer cannot make a
  * frame of a kilobyte into a thousand one-byte segments.
  */
-const TCP_MIN_GSO_SIZE = 48
+export const TCP_MIN_GSO_SIZE = 48
 
 export function readVnetHeader(buf: Uint8Array, offset = 0): VnetHeader {
   if (offset < 0 || offset + VNET_HEADER_LENGTH > buf.length)

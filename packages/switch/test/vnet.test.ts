@@ -1058,6 +1058,22 @@ describe('coalescing TCP segments for a port with offloads', () => {
     }
   })
 
+  it('starts no run with a segment under 48 bytes: a merged frame never has a gso_size checkVnetFrame refuses', () => {
+    // Consecutive single segments of one flow, each its own GSO frame cut once.
+    const run = (size: number) =>
+      [0, 1, 2].flatMap((k) =>
+        flowSegments(4, 40013, size, 1000, { seq: 0x11223344 + k * size, id: 0x1234 + k }),
+      )
+    expect(coalesceTcp(run(47)).map((o) => segments(o).length)).toEqual([1, 1, 1])
+    const merged = coalesceTcp(run(48))
+    expect(merged.map((o) => segments(o).length)).toEqual([3])
+    expect(checkVnetFrame(merged[0]!)).toBeUndefined()
+    expect(readVnetHeader(merged[0]!).gsoSize).toBe(48)
+    // A short one may still end a run of larger ones.
+    const tail = flowSegments(4, 40014, 1000 + 20, 1000)
+    expect(coalesceTcp(tail).map((o) => segments(o).length)).toEqual([2])
+  })
+
   it('passes on as it came a kind-3 frame that asks for more than the TCP checksum', () => {
     const plain = flowSegments(4, 40011, 3000, 1000)
     const partial = plain.map(asPartial)
