@@ -187,6 +187,31 @@ int udp_open(int family, const uint8_t* bind_addr, int rcvbuf, int sndbuf, bool 
 
 namespace {
 
+// Message i of a receive: iovec i (set by the caller), source address slot
+// i, and with `control` the control buffer for a UDP_GRO segment size.
+void InitMsg(UdpScratch* s, uint32_t i, bool control) {
+  mmsghdr& m = s->msgs[i];
+  memset(&m, 0, sizeof(m));
+  m.msg_hdr.msg_name = &s->names[i];
+  m.msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+  m.msg_hdr.msg_iov = &s->iovs[i];
+  m.msg_hdr.msg_iovlen = 1;
+  if (control) {
+    m.msg_hdr.msg_control = s->cmsgs[i].buf;
+    m.msg_hdr.msg_controllen = sizeof(s->cmsgs[i].buf);
+  }
+}
+
+// One recvmmsg(2) of the first `vlen` messages without waiting, again on
+// EINTR; its result (-1 with errno set on failure).
+int RecvMsgs(int fd, UdpScratch* s, uint32_t vlen) {
+  int n;
+  do {
+    n = recvmmsg(fd, s->msgs.data(), vlen, MSG_DONTWAIT, nullptr);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
 // Without GRO: one recvmmsg(2) straight into the slot.
 SlotFill RecvPlain(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
                    ReaderStats& stats, UdpScratch* s) {
@@ -198,17 +223,9 @@ SlotFill RecvPlain(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
   if (size_t{vlen} * stride > c.slot_bytes) vlen = static_cast<uint32_t>(c.slot_bytes / stride);
   for (uint32_t i = 0; i < vlen; i++) {
     s->iovs[i] = {data + i * stride, c.frame_max};
-    mmsghdr& m = s->msgs[i];
-    memset(&m, 0, sizeof(m));
-    m.msg_hdr.msg_name = &s->names[i];
-    m.msg_hdr.msg_namelen = sizeof(sockaddr_in6);
-    m.msg_hdr.msg_iov = &s->iovs[i];
-    m.msg_hdr.msg_iovlen = 1;
+    InitMsg(s, i, false);
   }
-  int n;
-  do {
-    n = recvmmsg(fd, s->msgs.data(), vlen, MSG_DONTWAIT, nullptr);
-  } while (n < 0 && errno == EINTR);
+  const int n = RecvMsgs(fd, s, vlen);
   if (n < 0) {
     // EAGAIN: nothing now. A queued socket error (an ICMP report) is
     // cleared by this call and means nothing to an unconnected socket.
@@ -327,19 +344,9 @@ SlotFill RecvGro(int fd, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
   if (vlen > s->gro_slots) vlen = s->gro_slots;
   for (uint32_t i = 0; i < vlen; i++) {
     s->iovs[i] = {s->gro_mem + size_t{i} * kGroStride, kGroBufBytes};
-    mmsghdr& m = s->msgs[i];
-    memset(&m, 0, sizeof(m));
-    m.msg_hdr.msg_name = &s->names[i];
-    m.msg_hdr.msg_namelen = sizeof(sockaddr_in6);
-    m.msg_hdr.msg_iov = &s->iovs[i];
-    m.msg_hdr.msg_iovlen = 1;
-    m.msg_hdr.msg_control = s->cmsgs[i].buf;
-    m.msg_hdr.msg_controllen = sizeof(s->cmsgs[i].buf);
+    InitMsg(s, i, true);
   }
-  int n;
-  do {
-    n = recvmmsg(fd, s->msgs.data(), vlen, MSG_DONTWAIT, nullptr);
-  } while (n < 0 && errno == EINTR);
+  const int n = RecvMsgs(fd, s, vlen);
   if (n < 0) {
     // As RecvPlain; datagrams already drained above still go up.
     if (fatal_socket_error(errno) || errno == EINVAL) f.err = errno;

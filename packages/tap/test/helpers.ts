@@ -1,7 +1,13 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { type FrameBatch, type OpenOptions, openTap, type TapDevice } from '../src/index.ts'
+import {
+  type DatagramBatch,
+  type FrameBatch,
+  type OpenOptions,
+  openTap,
+  type TapDevice,
+} from '../src/index.ts'
 
 const ADDON = fileURLToPath(new URL('../build/Release/peertap_tap.node', import.meta.url))
 
@@ -243,5 +249,24 @@ export function forwardedPair(
       delNetns(nsA)
       delNetns(nsB)
     },
+  }
+}
+
+/** A datagram copied out of a batch, with its source. */
+export interface Received {
+  data: Uint8Array
+  address: string
+  port: number
+}
+
+/** Copies a batch out (it is valid only during its handler). */
+export const copy = (b: DatagramBatch, into: Received[]): void => {
+  for (let i = 0; i < b.count; i++) {
+    const off = b.offsets[i]!
+    into.push({
+      data: b.data.slice(off, off + b.lengths[i]!),
+      address: b.address(i),
+      port: b.port(i),
+    })
   }
 }

@@ -4,39 +4,25 @@
 // (a socket without it gets the datagrams the kernel split), so GSO senders
 // on 127.0.0.1 and ::1 make real coalesced messages.
 import { afterEach, describe, expect, it } from 'vitest'
-import { type DatagramBatch, openUdp, type UdpSocket } from '../src/index.ts'
+import { openUdp, type UdpSocket } from '../src/index.ts'
 import { native } from '../src/native.ts'
-import { addNetns, canLoadAddon, canRun, child, delNetns, nodeArgs, nsName } from './helpers.ts'
+import {
+  addNetns,
+  canLoadAddon,
+  canRun,
+  child,
+  copy,
+  delNetns,
+  nodeArgs,
+  nsName,
+  type Received,
+  until,
+} from './helpers.ts'
 
 const opened: UdpSocket[] = []
 const track = (s: UdpSocket): UdpSocket => {
   opened.push(s)
   return s
-}
-
-interface Received {
-  data: Uint8Array
-  address: string
-  port: number
-}
-
-const copy = (b: DatagramBatch, into: Received[]): void => {
-  for (let i = 0; i < b.count; i++) {
-    const off = b.offsets[i]!
-    into.push({
-      data: b.data.slice(off, off + b.lengths[i]!),
-      address: b.address(i),
-      port: b.port(i),
-    })
-  }
-}
-
-const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 5))
-  }
 }
 
 /** A datagram of `size` bytes (at least 1): sender tag, sequence number, then a pattern. */

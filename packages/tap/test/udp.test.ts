@@ -1,37 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type DatagramBatch, openUdp, TapError, type UdpSocket } from '../src/index.ts'
-import { addNetns, canRun, child, delNetns, ip, nodeArgs, nsName } from './helpers.ts'
+import { openUdp, TapError, type UdpSocket } from '../src/index.ts'
+import {
+  addNetns,
+  canRun,
+  child,
+  copy,
+  delNetns,
+  ip,
+  nodeArgs,
+  nsName,
+  type Received,
+  until,
+} from './helpers.ts'
 
 const opened: UdpSocket[] = []
 const track = (s: UdpSocket): UdpSocket => {
   opened.push(s)
   return s
-}
-
-interface Received {
-  data: Uint8Array
-  address: string
-  port: number
-}
-
-/** Copies a batch out (it is valid only during its handler). */
-const copy = (b: DatagramBatch, into: Received[]): void => {
-  for (let i = 0; i < b.count; i++) {
-    const off = b.offsets[i]!
-    into.push({
-      data: b.data.slice(off, off + b.lengths[i]!),
-      address: b.address(i),
-      port: b.port(i),
-    })
-  }
-}
-
-const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 5))
-  }
 }
 
 /** Datagram i: its index in the first 4 bytes, then a pattern; 40 to 1439 bytes. */
