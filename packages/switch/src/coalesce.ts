@@ -22,8 +22,10 @@
  * may end a run but never starts one, so that a merged frame's gso_size
  * passes checkVnetFrame. Runs
  * are bounded (MAX_COALESCED_SEGMENTS, an IP packet of 64 KiB) and never
- * wait: the batch is all there is. Order within a flow is kept; a run takes
- * the place of its first segment among other flows' frames. Pure: no I/O;
+ * wait: the batch is all there is. A flow's segments keep their order; a
+ * run takes the place of its first segment among other frames (a frame of
+ * the same flow that is not a segment, a pure ACK, may so end up after
+ * segments sent after it: 10-switch.md §10.8). Pure: no I/O;
  * the input frames are never written to.
  */
 import {
@@ -127,7 +129,7 @@ export function coalesceTcp(
     // A merged frame's gso_size is its first segment's payload: a segment
     // under checkVnetFrame's minimum may end a run, never start one.
     if (s.payload < TCP_MIN_GSO_SIZE) {
-      out.push(s.partial ? s.input : withZeroVnetHeader(s.frame))
+      out.push(asItCame(s))
       continue
     }
     const fresh: Run = {
@@ -144,10 +146,8 @@ export function coalesceTcp(
   for (let i = 0; i < out.length; i++) {
     const o = out[i]!
     if (o instanceof Uint8Array) result[i] = o
-    else if (o.segments.length === 1) {
-      const only = o.segments[0]!
-      result[i] = only.partial ? only.input : withZeroVnetHeader(only.frame)
-    } else {
+    else if (o.segments.length === 1) result[i] = asItCame(o.segments[0]!)
+    else {
       result[i] = merge(o)
       if (counters !== undefined) {
         counters.framesCoalesced++
@@ -156,6 +156,11 @@ export function coalesceTcp(
     }
   }
   return result
+}
+
+/** A segment not merged, in the port's form: as it came, a plain one behind a zero header. */
+function asItCame(s: Segment): Uint8Array {
+  return s.partial ? s.input : withZeroVnetHeader(s.frame)
 }
 
 function continues(run: Run, s: Segment): boolean {
