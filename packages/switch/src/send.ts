@@ -177,8 +177,8 @@ function fitPath(
     return
   }
   if (kind === KIND_GSO && ctx.largeGso === 'segment') {
-    // Kind-3 segments with their checksums left partial: `body` is the
-    // Ethernet frame behind its virtio-net header.
+    // Kind-3 segments with their checksums left partial: each is a
+    // virtio-net header and an Ethernet frame, so 10 bytes less of frame fit.
     const segments = segmentTcpToFit(body, maxPlain - 1 - VNET_HEADER_LENGTH, true)
     if (typeof segments === 'string') {
       counters.dropBadOffload++
