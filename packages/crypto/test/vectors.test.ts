@@ -4,10 +4,10 @@
  * plaintext) and with a flipped bit (dropped).
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   aesBackend,
   type CryptoBackend,
@@ -68,6 +68,7 @@ describe('kdf.json', () => {
   // Live re-check with the independent tools where this machine has them.
   it.skipIf(!has('b3sum', ['--version']))('b3sum agrees on every PSK vector', () => {
     const dir = mkdtempSync(join(tmpdir(), 'peertap-b3-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     for (const v of kdf.psk) {
       const file = join(dir, v.name)
       writeFileSync(file, bytes(v.secret))
