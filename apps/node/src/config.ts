@@ -8,6 +8,8 @@ import {
   readJsonConfig,
   statusSection,
 } from '@peertap/daemon'
+import { portMtuFitting } from '@peertap/switch'
+import { DGRAM_PROBED_MTU } from '@peertap/trunk'
 import * as v from 'valibot'
 
 export { ConfigError }
@@ -35,11 +37,23 @@ const DeviceName = v.pipe(
   v.regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a Linux interface name of 1 to 15 characters'),
 )
 
+/**
+ * The TAP MTU when the config gives none: 1377, the largest whose frames
+ * seal whole within a probed datagram path (1430 bytes), so that on it no
+ * full-sized packet is fragmented and the TAP's TCP segments keep their
+ * boundaries (docs/spec/10-switch.md §10.7 has the measurements that chose
+ * it over 1400).
+ */
+export const DEFAULT_PORT_MTU = portMtuFitting(DGRAM_PROBED_MTU)
+
 const Port = v.strictObject({
   type: v.literal('tap'),
   device: DeviceName,
   mac: v.optional(Mac),
-  mtu: v.optional(v.pipe(v.number(), v.integer(), v.minValue(576), v.maxValue(65_535)), 1400),
+  mtu: v.optional(
+    v.pipe(v.number(), v.integer(), v.minValue(576), v.maxValue(65_535)),
+    DEFAULT_PORT_MTU,
+  ),
   /** Addresses to put on the device, as `ip addr add` takes them (for tests and the demo). */
   addresses: v.optional(v.array(v.pipe(v.string(), v.maxLength(64))), []),
   /**

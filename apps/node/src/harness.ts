@@ -26,6 +26,7 @@ export interface OverlayOptions {
   readonly secrets?: Readonly<Record<string, string>>
   /** Extra arguments for `peertap up`, e.g. ['--trace']. */
   readonly upArgs?: readonly string[]
+  /** The TAP MTU; default the node's own (`DEFAULT_PORT_MTU`, config.ts). */
   readonly mtu?: number
   /**
    * TAP offloads (the port's `offload`): one value for every node, or per
@@ -254,7 +255,7 @@ export class Overlay {
                 type: 'tap',
                 device: TAP,
                 mac: node.mac,
-                mtu: options.mtu ?? 1400,
+                ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
                 addresses: [`${node.ip}/24`, `${node.ip6}/64`],
                 offload:
                   typeof options.offload === 'object'

@@ -16,7 +16,14 @@
  * }
  * ```
  */
-export { type Config, ConfigError, ConfigSchema, loadConfig, parseConfig } from './config.ts'
+export {
+  type Config,
+  ConfigError,
+  ConfigSchema,
+  DEFAULT_PORT_MTU,
+  loadConfig,
+  parseConfig,
+} from './config.ts'
 export { iperf, linkLocal, waitForIpv6 } from './demo.ts'
 export {
   NODE_ARGV,

@@ -7,7 +7,7 @@ import { nodeAes } from '@peertap/crypto'
 import { aesPrimitives } from '@peertap/daemon'
 import { opensslAes } from '@peertap/tap'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ConfigError, parseConfig } from '../src/config.ts'
+import { ConfigError, DEFAULT_PORT_MTU, parseConfig } from '../src/config.ts'
 import { NODE_ARGV } from '../src/harness.ts'
 
 const good = {
@@ -32,7 +32,8 @@ describe('config validation', () => {
   it('accepts a minimal config and fills defaults', () => {
     const config = parseConfig(good)
     expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/7400'])
-    expect(config.vlans[0]!.port.mtu).toBe(1400)
+    expect(config.vlans[0]!.port.mtu).toBe(1377)
+    expect(config.vlans[0]!.port.mtu).toBe(DEFAULT_PORT_MTU)
   })
 
   it('accepts MLS VLANs: an owner with members, a member naming its owner', () => {

@@ -13,7 +13,7 @@
  * asked for, and the transfers that the bridge forwarded at least as many
  * packets as the sender sent datagrams (each met the loss on its own).
  *
- * The nodes run their default TAP MTU (1400) with offloads on and
+ * The nodes run their default TAP MTU (1377, `DEFAULT_PORT_MTU`) with offloads on and
  * `largeGso: 'segment'` (docs/spec/10-switch.md §10.7): the TAP's TCP GSO
  * frames go on the datagram path as TCP segments that fit it, none on the
  * stream link. The datagram sockets (nodes and relay) send without UDP GSO

@@ -2,6 +2,8 @@
  * Constants of the CryptoVLAN switch, each beside the section that defines it.
  */
 
+import { VNET_HEADER_LENGTH } from './vnet.ts'
+
 /** Plaintext kinds (DESIGN.md 5; docs/spec/04-sealed-payload.md §1). */
 export const KIND_ETHERNET = 0
 export const KIND_FRAGMENT = 1
@@ -34,6 +36,19 @@ export const MAX_FRAME_LENGTH = 65_535 + ETHERNET_HEADER_LENGTH + 4
  * `maxSealed - SEAL_OVERHEAD_MAX` bytes always seals to `maxSealed` or less.
  */
 export const SEAL_OVERHEAD_MAX = 1 + 8 + 3 + 16
+
+/**
+ * The largest port MTU (the IP packet of an untagged Ethernet frame) whose
+ * frames seal whole within `maxSealed` in the largest form the send path
+ * gives them: kind 3, a virtio-net header, the frame (1 + 10 + 14 + MTU,
+ * sealed). At this MTU nothing full-sized is fragmented on a path of
+ * `maxSealed`, and the port's TCP segments cross it with their boundaries
+ * instead of being cut again (10-switch.md §10.7). For the probed datagram
+ * path (1430) it is 1377, the node's default TAP MTU.
+ */
+export function portMtuFitting(maxSealed: number): number {
+  return maxSealed - SEAL_OVERHEAD_MAX - 1 - VNET_HEADER_LENGTH - ETHERNET_HEADER_LENGTH
+}
 
 /** What the send path does with a kind-3 TCP GSO frame too large for the path (10-switch.md §10.7). */
 export type LargeGso = 'segment' | 'fragment' | 'stream'

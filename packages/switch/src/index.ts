@@ -37,6 +37,7 @@ export {
   type LargeGso,
   MAC_AGING_SECONDS,
   MAX_LEARNED_MACS,
+  portMtuFitting,
   SEAL_OVERHEAD_MAX,
 } from './constants.ts'
 export { SwitchError } from './errors.ts'

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import {
   KIND_FRAGMENT,
   type LargeGso,
+  portMtuFitting,
   type ReceivedFrame,
   SEAL_OVERHEAD_MAX,
   type SealedFrame,
@@ -620,6 +621,47 @@ describe('Switch fragments for the path (10-switch.md §10.7)', () => {
     const again = toPlainFrames(b.written[0]!)
     if (typeof again === 'string') throw new Error(again)
     expect(again).toEqual(bare.written)
+  })
+
+  it('portMtuFitting: at that port MTU full-sized frames and TCP segments cross whole; one byte more and they are cut', () => {
+    const PROBED = 1430
+    const mtu = portMtuFitting(PROBED)
+    expect(mtu).toBe(1377)
+    for (const [portMtu, whole] of [
+      [mtu, true],
+      [mtu + 1, false],
+    ] as const) {
+      const a = node(macA, secret, T0, true, 'segment')
+      const b = node(macB, secret, T0, true, 'segment', false)
+      a.peers.push(b)
+      b.peers.push(a)
+      // The port's own TCP segments at this MTU (IPv4, no options: MSS = MTU - 40), five in a GSO frame.
+      const mss = portMtu - 40
+      const big = gsoFrame(macB, macA, 5 * mss, mss)
+      // One full-sized segment, its checksum partial (NEEDS_CSUM, GSO none): the largest form a frame takes.
+      const full = gsoFrame(macB, macA, mss, mss)
+      writeVnetHeader(full, 0, {
+        flags: VNET_F_NEEDS_CSUM,
+        gsoType: 0,
+        hdrLen: 14 + 40,
+        gsoSize: 0,
+        csumStart: 14 + 20,
+        csumOffset: 16,
+      })
+      const sealed = a.sw.fromPort('lab', 'tap', [big, full], T0, PROBED)
+      for (const f of sealed) expect(f.sealed.length).toBeLessThanOrEqual(PROBED)
+      const c = a.sw.vlanCounters().lab!
+      expect(c.segmentedForPath).toBe(1)
+      expect(c.fragmented).toBe(whole ? 0 : 1)
+      route(a, sealed)
+      const segments = b.written
+        .slice(0, -1)
+        .map((w) => tcpPayload(w.subarray(VNET_HEADER_LENGTH)).length)
+      // Whole: the sender's five segments of one MSS each. Cut: more, smaller ones.
+      if (whole) expect(segments).toEqual([mss, mss, mss, mss, mss])
+      else expect(segments.length).toBeGreaterThan(5)
+      expect(b.written.at(-1)).toEqual(full)
+    }
   })
 
   it("largeGso 'fragment': a TCP GSO frame goes in fragments and arrives whole (kind 3)", () => {

@@ -153,6 +153,8 @@ export const DGRAM_SAFE_PAYLOAD = 1280 - 40 - 8
 export const DGRAM_PROBE_PAYLOAD = 1500 - 20 - 8
 /** Largest sealed payload on a path that has not probed: 1232 - 42 = 1190 (spec 13 §6); advertised in HELLO. */
 export const DGRAM_SAFE_MTU = DGRAM_SAFE_PAYLOAD - DGRAM_DATA_OVERHEAD
+/** Largest sealed payload on a path whose padded probe was answered: 1472 - 42 = 1430 (spec 13 §6). */
+export const DGRAM_PROBED_MTU = DGRAM_PROBE_PAYLOAD - DGRAM_DATA_OVERHEAD
 /** Offer (CONTROL channel 4) version and bounds (spec 13-datagram-link.md §4). */
 export const OFFER_VERSION = 1
 export const OFFER_PATH_KEY_LENGTH = 32

@@ -13,7 +13,7 @@
  *   compare an overlay that encrypts with one that does not.
  * - `mode tap` (the default): one TAP device per daemon, Ethernet frames as
  *   PeerTap carries them.
- * - `mtu`: the overlay MTU PeerTap runs with (`--mtu`, default 1400), so
+ * - `mtu`: the overlay MTU PeerTap runs with (`--mtu`, default the node's, 1377), so
  *   that both carry the same inner packets (the same TCP MSS). fastd's
  *   default of 1500 would have its UDP packets fragmented by the underlay:
  *   its manual puts the overhead of TAP mode over IPv4 at 52 + 14 bytes, so

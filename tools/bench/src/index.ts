@@ -26,7 +26,7 @@
  * kernel's ceiling for that path, `bare/routed`: R as a plain IP router.
  *
  * Transport `udp`: the datagram link (docs/spec/13-datagram-link.md) beside
- * TCP stream links, with the node's defaults (TAP MTU 1400, offloads on),
+ * TCP stream links, with the node's defaults (TAP MTU 1377, offloads on),
  * on the batched UDP socket (recvmmsg/sendmmsg, the tap addon); `udp-dgram`
  * the same on node:dgram (one system call per datagram). Frames larger than
  * the path MTU are split to fit it, and TCP GSO frames go as `--large-gso`
@@ -65,7 +65,7 @@
  * when fastd is missing (Debian package; root).
  */
 import { readFile } from 'node:fs/promises'
-import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
+import { DEFAULT_PORT_MTU, Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
 import { rootAndTun, Topology } from '@peertap/tool-netns'
 import { ensureFastd, FASTD_METHOD, type FastdOverlay, fastdMtu, startFastd } from './fastd.ts'
 import { routedTopology } from './routed.ts'
@@ -111,9 +111,9 @@ const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Array<
 const lossPct = Number(option('--loss') ?? 0)
 /** One-way delay in ms added to the direct path by a delay line (0: none). */
 const delayMs = Number(option('--delay') ?? 0)
-/** TAP MTU of every overlay; default 1400 (the node's default). */
+/** TAP MTU of every overlay; default the node's (DEFAULT_PORT_MTU, 1377). */
 const mtuOption = option('--mtu')
-const overlayMtu = Number(mtuOption ?? 1400)
+const overlayMtu = Number(mtuOption ?? DEFAULT_PORT_MTU)
 /** TAP offloads of every overlay: default on (the node's default). */
 const offloadOption = option('--offload')
 /** The nodes' datagram.largeGso: what TCP GSO frames too large for a datagram path become. */
