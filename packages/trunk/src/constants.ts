@@ -175,6 +175,14 @@ export const DGRAM_BUSY_PING_MS = 100
  */
 export const DGRAM_DEAD_PINGS = 5
 export const DGRAM_DEAD_MS = 500
+/**
+ * ...and no DATA arrived on the path for this long: frames coming in show
+ * the path carries, whatever became of the PINGs (a receiver that drops
+ * datagrams under load drops PINGs and PONGs with the rest). A path cut
+ * one way is still left within a second: the far side, whose PINGs go
+ * unanswered and which receives nothing, stops sending DATA within 500 ms.
+ */
+export const DGRAM_QUIET_MS = 250
 /** An idle path PINGs this often (NAT bindings). */
 export const DGRAM_KEEPALIVE_MS = 10_000
 /** A peer sends unvalidated candidates at most this many times the bytes it received on the stream link (DESIGN.md 6). */

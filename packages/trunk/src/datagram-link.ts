@@ -10,7 +10,8 @@
  *   3. up        frames that fit the path MTU go as DATA datagrams, the rest
  *                on the stream link; padded PINGs probe the MTU up; PINGs
  *                while sending, keepalives while idle
- *   4. lost      a PING unanswered for 500 ms: frames go on the stream link,
+ *   4. lost      5 PINGs in a row unanswered over 500 ms, and no DATA came
+ *                for 250 ms: frames go on the stream link,
  *                PINGs every second until a PONG makes the path up again
  *
  * Send: frame -> fits? -> DatagramSealer.sealData -> transport.send, else
@@ -38,6 +39,7 @@ import {
   DGRAM_PING_MIN_LENGTH,
   DGRAM_PROBE_INTERVAL_MS,
   DGRAM_PROBE_PAYLOAD,
+  DGRAM_QUIET_MS,
   DGRAM_REPROBE_INTERVAL_MS,
   DGRAM_SAFE_PAYLOAD,
   DGRAM_TICK_MS,
@@ -213,6 +215,8 @@ export class DatagramLink implements Link {
   #lastPing = Number.NEGATIVE_INFINITY
   #lastPong = Number.NEGATIVE_INFINITY
   #lastDataSend = Number.NEGATIVE_INFINITY
+  /** When DATA last went up to the receiver (once per batch). */
+  #lastDataReceive = Number.NEGATIVE_INFINITY
   #outstandingSince: number | undefined
   /** PINGs sent since the last PONG (MTU probes and candidate probes not counted). */
   #unanswered = 0
@@ -466,7 +470,8 @@ export class DatagramLink implements Link {
     if (
       waiting &&
       now - this.#outstandingSince! > DGRAM_DEAD_MS &&
-      this.#unanswered >= DGRAM_DEAD_PINGS
+      this.#unanswered >= DGRAM_DEAD_PINGS &&
+      now - this.#lastDataReceive >= DGRAM_QUIET_MS
     ) {
       // Frames move to the stream link now; the path is probed again every second.
       this.#setState('lost')
@@ -717,6 +722,7 @@ export class DatagramLink implements Link {
     const frames = this.#pending
     if (frames.length === 0) return
     this.#pending = []
+    this.#lastDataReceive = this.#now()
     const c = this.counters
     c.framesReceived += frames.length
     c.batchesReceived++

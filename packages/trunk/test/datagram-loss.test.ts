@@ -81,6 +81,59 @@ describe('the datagram path under loss', () => {
     expect(got[1]!.length).toBeGreaterThan(0.9 * 15_000)
   }, 60_000)
 
+  it('stays validated while a receiver drops most of what comes, PINGs and PONGs with it, as long as DATA arrives', async () => {
+    // An overloaded receiver (a relay at its limit) drops datagrams of
+    // every type: here 80 % each way for 5 s, both sides sending a frame every
+    // 10 ms. A PING's round trip then fails 24 times in 25, so runs
+    // of 5 unanswered PINGs come within a second; the DATA that does
+    // arrive shows the path still carries, and it is not given up.
+    const random = seeded(21)
+    let overloaded = false
+    const { a, b, got } = pair({ drop: () => overloaded && random() < 0.8 })
+    open.push(a, b)
+    await upBoth(a, b)
+    const pongs = a.counters.pathPongsReceived + b.counters.pathPongsReceived
+    const pings = a.counters.pathPingsSent + b.counters.pathPingsSent
+    overloaded = true
+    for (let t = 0; t < 5000; t += STEP_MS) {
+      a.sendFrames(makeFrames(1, 100))
+      b.sendFrames(makeFrames(1, 100))
+      await vi.advanceTimersByTimeAsync(STEP_MS)
+    }
+    overloaded = false
+    const sent = a.counters.pathPingsSent + b.counters.pathPingsSent - pings
+    const answered = a.counters.pathPongsReceived + b.counters.pathPongsReceived - pongs
+    // Neither side gave the path up, and a fifth of the frames came through...
+    expect(a.counters.pathLosses + b.counters.pathLosses).toBe(0)
+    expect([a.status, b.status]).toEqual(['up', 'up'])
+    expect(got[0]!.length).toBeGreaterThan(0.15 * 500)
+    // ...while most PINGs went unanswered, runs of five among them.
+    expect(sent).toBeGreaterThan(50)
+    expect(answered).toBeLessThan(sent * 0.2)
+  }, 60_000)
+
+  it('is abandoned within a second by both sides when cut one way, both busy', async () => {
+    const { a, b, cut } = pair()
+    open.push(a, b)
+    await upBoth(a, b)
+    await vi.advanceTimersByTimeAsync(200)
+    // A's datagrams vanish; B's still reach A. B receives nothing and its
+    // PINGs go unanswered; A still gets B's DATA until B gives the path up,
+    // then nothing, and gives it up too.
+    cut.ab = true
+    const lostAt: (number | undefined)[] = [undefined, undefined]
+    for (let ms = 0; ms < 3000 && lostAt.includes(undefined); ms += STEP_MS) {
+      a.sendFrames(makeFrames(1, 100))
+      b.sendFrames(makeFrames(1, 100))
+      await vi.advanceTimersByTimeAsync(STEP_MS)
+      ;[a, b].forEach((l, i) => {
+        if (l.state === 'lost') lostAt[i] ??= ms
+      })
+    }
+    expect(lostAt[1]).toBeLessThan(1000)
+    expect(lostAt[0]).toBeLessThan(1000)
+  }, 60_000)
+
   it(`is abandoned within a second once cut (${DGRAM_DEAD_PINGS} PINGs unanswered), busy or idle, and comes back`, async () => {
     for (const busy of [true, false]) {
       const { a, b, cut } = pair()
