@@ -110,17 +110,14 @@ export type RefOpen =
   | { ok: true; kid: bigint; counter: bigint; plaintext: Buffer }
   | { ok: false; reason: string }
 
-/** Opens under the KID the header names: rules 1-4 and 8 of 04-sealed-payload.md §5. */
-export function refOpen(
-  frameBase: Uint8Array,
+/** Rules 1 to 4 of 04-sealed-payload.md §5: the header in the clear, or the drop code. */
+export function refUnprotect(
   hpKey: Uint8Array,
-  vft: Uint8Array,
   sealed: Uint8Array,
-): RefOpen {
+): { ok: true; header: Buffer; kid: bigint; counter: bigint } | { ok: false; reason: string } {
   const s = Buffer.from(sealed)
   if (s.length < 1 + 8 + 1 + 1 + 16) return { ok: false, reason: 'short' }
-  const tag = s.subarray(s.length - 16)
-  const mask = refMask(hpKey, tag)
+  const mask = refMask(hpKey, s.subarray(s.length - 16))
   const config = s[0]! ^ mask[0]!
   if (config < 0xf8 || config > 0xfe) return { ok: false, reason: 'bad-config' }
   const ctrLen = (config & 7) + 1
@@ -130,15 +127,158 @@ export function refOpen(
   if (ctrLen > 1 && header[9] === 0) return { ok: false, reason: 'non-minimal-ctr' }
   const kid = header.readBigUInt64BE(1)
   const counter = BigInt(`0x${header.subarray(9).toString('hex')}`)
+  return { ok: true, header, kid, counter }
+}
+
+/** Rule 8: AES-256-GCM under the key of `kid`; the plaintext, or undefined. */
+function refDecrypt(
+  frameBase: Uint8Array,
+  kid: bigint,
+  counter: bigint,
+  header: Buffer,
+  vft: Uint8Array,
+  sealed: Uint8Array,
+): Buffer | undefined {
+  const s = Buffer.from(sealed)
   const { key, salt } = refSenderKey(frameBase, kid)
   const d = createDecipheriv('aes-256-gcm', key, refNonce(salt, counter))
   d.setAAD(Buffer.concat([vft, header]))
-  d.setAuthTag(tag)
-  const pt = d.update(s.subarray(h, s.length - 16))
+  d.setAuthTag(s.subarray(s.length - 16))
+  const pt = d.update(s.subarray(header.length, s.length - 16))
   try {
     d.final()
   } catch {
-    return { ok: false, reason: 'auth' }
+    return undefined
   }
-  return { ok: true, kid, counter, plaintext: pt }
+  return pt
+}
+
+/** Opens under the KID the header names: rules 1-4 and 8 of 04-sealed-payload.md §5. */
+export function refOpen(
+  frameBase: Uint8Array,
+  hpKey: Uint8Array,
+  vft: Uint8Array,
+  sealed: Uint8Array,
+): RefOpen {
+  const u = refUnprotect(hpKey, sealed)
+  if (!u.ok) return u
+  const pt = refDecrypt(frameBase, u.kid, u.counter, u.header, vft, sealed)
+  if (pt === undefined) return { ok: false, reason: 'auth' }
+  return { ok: true, kid: u.kid, counter: u.counter, plaintext: pt }
+}
+
+/**
+ * The stateless layer of 04-sealed-payload.md §5 (openPayload): rules 1 to 4,
+ * then a header naming another KID than `keyKid` drops as unknown-sender,
+ * then rule 8. No counter limit, no replay window, no cache.
+ */
+export function refOpenWithKey(
+  frameBase: Uint8Array,
+  hpKey: Uint8Array,
+  keyKid: bigint,
+  vft: Uint8Array,
+  sealed: Uint8Array,
+): RefOpen {
+  const u = refUnprotect(hpKey, sealed)
+  if (!u.ok) return u
+  if (u.kid !== keyKid) return { ok: false, reason: 'unknown-sender' }
+  const pt = refDecrypt(frameBase, keyKid, u.counter, u.header, vft, sealed)
+  if (pt === undefined) return { ok: false, reason: 'auth' }
+  return { ok: true, kid: u.kid, counter: u.counter, plaintext: pt }
+}
+
+/** How a reference receiver is set up (04-sealed-payload.md §5, §7). */
+export interface RefReceiverConfig {
+  kind: 'psk' | 'mls'
+  /** MLS: the key set's epoch; KIDs must carry it mod 256. */
+  epoch?: number
+  /** MLS: the leaf indices in the group; absent: the caller cannot tell (rule 6b skipped). */
+  leaves?: number[]
+  maxKids: number
+  oldestHeldWindow: number
+}
+
+interface RefEntry {
+  /** The newest accepted counter (§6); every accepted counter is kept, the window is computed. */
+  last: bigint
+  seen: Set<bigint>
+  lastWindow: number
+}
+
+/**
+ * The stateful receiver of 04-sealed-payload.md §5 to §7, one rule per line of
+ * the §5 table, with a Map of KIDs and a Set of every counter accepted (no
+ * ring, no bit tricks). Throws if an eviction would have to choose between
+ * entries with the same lastWindow: the spec leaves that choice open, so the
+ * vectors never depend on it.
+ */
+export class RefReceiver {
+  readonly cache = new Map<bigint, RefEntry>()
+  readonly frameBase: Uint8Array
+  readonly hpKey: Uint8Array
+  readonly config: RefReceiverConfig
+  oldestHeldWindow: number
+
+  constructor(frameBase: Uint8Array, hpKey: Uint8Array, config: RefReceiverConfig) {
+    this.frameBase = frameBase
+    this.hpKey = hpKey
+    this.config = config
+    this.oldestHeldWindow = config.oldestHeldWindow
+  }
+
+  /** The evictable entry with the oldest lastWindow (§7), or undefined. */
+  #victim(): bigint | undefined {
+    let best: [bigint, RefEntry] | undefined
+    let tie = false
+    for (const [kid, e] of this.cache) {
+      if (e.lastWindow >= this.oldestHeldWindow) continue
+      if (best === undefined || e.lastWindow < best[1].lastWindow) {
+        best = [kid, e]
+        tie = false
+      } else if (e.lastWindow === best[1].lastWindow) tie = true
+    }
+    if (tie) throw new Error('eviction tie: the spec leaves the victim open')
+    return best?.[0]
+  }
+
+  open(sealed: Uint8Array, vft: Uint8Array, window: number): RefOpen {
+    if (window < this.oldestHeldWindow) throw new Error('a frame under a VFT no longer held')
+    const u = refUnprotect(this.hpKey, sealed) // rules 1-4
+    if (!u.ok) return u
+    if (u.counter >= 1n << 23n) return { ok: false, reason: 'ctr-limit' } // rule 5
+    const entry = this.cache.get(u.kid)
+    let victim: bigint | undefined
+    if (entry === undefined) {
+      if (this.config.kind === 'mls') {
+        const epochByte = Number((u.kid >> 32n) & 0xffn)
+        if (epochByte !== this.config.epoch! % 256) return { ok: false, reason: 'unknown-epoch' } // 6a
+        const leaf = Number(u.kid >> 40n)
+        if (this.config.leaves !== undefined && !this.config.leaves.includes(leaf)) {
+          return { ok: false, reason: 'unknown-sender' } // 6b
+        }
+      }
+      if (this.cache.size >= this.config.maxKids) {
+        victim = this.#victim()
+        if (victim === undefined) return { ok: false, reason: 'kid-cache-full' } // 6c
+      }
+    } else {
+      // rule 7, the window of §6
+      if (u.counter <= entry.last) {
+        if (entry.last - u.counter >= 2048n) return { ok: false, reason: 'too-old' }
+        if (entry.seen.has(u.counter)) return { ok: false, reason: 'replay' }
+      }
+    }
+    const pt = refDecrypt(this.frameBase, u.kid, u.counter, u.header, vft, sealed) // rule 8
+    if (pt === undefined) return { ok: false, reason: 'auth' }
+    // rule 9
+    if (entry === undefined) {
+      if (victim !== undefined) this.cache.delete(victim)
+      this.cache.set(u.kid, { last: u.counter, seen: new Set([u.counter]), lastWindow: window })
+    } else {
+      entry.seen.add(u.counter)
+      if (u.counter > entry.last) entry.last = u.counter
+      if (window > entry.lastWindow) entry.lastWindow = window
+    }
+    return { ok: true, kid: u.kid, counter: u.counter, plaintext: pt }
+  }
 }
