@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { Fragmenter, Outcome, Reassembler, type ReassemblerOptions } from '../src/index.ts'
+import {
+  FragError,
+  Fragmenter,
+  type FragmenterCounters,
+  type FragmenterOptions,
+  Outcome,
+  Reassembler,
+  type ReassemblerOptions,
+} from '../src/index.ts'
 import { hex, referenceSplit, unhex } from './reference.ts'
 
 interface SplitVector {
@@ -18,11 +26,27 @@ interface ReceiveVector {
   steps: { now: number; fragment: string; outcome: string; datagram?: string }[]
 }
 
+interface RefusalVector {
+  name: string
+  options: FragmenterOptions
+  steps: {
+    length: number
+    outcome: 'sent' | 'empty' | 'oversize' | 'tooManyFragments'
+    id?: number
+    fragmentCount?: number
+    datagram?: string
+    fragments?: string[]
+  }[]
+  counters: FragmenterCounters
+}
+
 const vectors = JSON.parse(
   readFileSync(new URL('./vectors/frag.json', import.meta.url), 'utf8'),
 ) as {
   splits: SplitVector[]
   receives: ReceiveVector[]
+  refusals: RefusalVector[]
+  senderOptions: { options: FragmenterOptions; error: string | null }[]
 }
 
 function splitAll(v: SplitVector, datagram: Uint8Array): Uint8Array[] {
@@ -114,6 +138,74 @@ describe('receive vectors', () => {
       for (const step of v.steps) expect(c[step.outcome as Outcome]).toBeGreaterThan(0)
       if (v.events !== undefined) {
         expect({ expired: c.expired, evicted: c.evicted }).toEqual(v.events)
+      }
+    })
+  }
+})
+
+describe('sender refusal vectors', () => {
+  it('has vectors with every refusal', () => {
+    const outcomes = new Set(vectors.refusals.flatMap((v) => v.steps.map((s) => s.outcome)))
+    expect([...outcomes].sort()).toEqual(['empty', 'oversize', 'sent', 'tooManyFragments'])
+  })
+
+  for (const v of vectors.refusals) {
+    it(v.name, () => {
+      const f = new Fragmenter(v.options)
+      for (const [i, step] of v.steps.entries()) {
+        const where = `step ${i}: ${step.length} bytes`
+        const before = { ...f.counters }
+        const id = f.nextId
+        const datagram =
+          step.datagram === undefined ? new Uint8Array(step.length) : unhex(step.datagram)
+        expect(datagram.length, where).toBe(step.length)
+        const stride = f.maxFragmentBytes
+        const dst = new Uint8Array(Math.max(1, f.fragmentCount(step.length)) * stride)
+        const n = f.split(datagram, dst)
+        if (step.outcome !== 'sent') {
+          // Refused: nothing written, no id taken, exactly the refusal's counter moved.
+          expect(n, where).toBe(0)
+          expect(f.fragmentCount(step.length), where).toBe(0)
+          expect(f.nextId, where).toBe(id)
+          expect(
+            dst.every((b) => b === 0),
+            where,
+          ).toBe(true)
+          expect(f.counters, where).toEqual({ ...before, [step.outcome]: before[step.outcome] + 1 })
+          // A refusal is decided before the output buffer is looked at (a fresh sender, same bounds).
+          expect(new Fragmenter(v.options).split(datagram, new Uint8Array(0)), where).toBe(0)
+          continue
+        }
+        expect(n, where).toBe(step.fragmentCount)
+        expect(id, where).toBe(step.id)
+        const fragments = Array.from({ length: n }, (_, j) =>
+          dst.subarray(j * stride, j * stride + f.fragmentBytes(step.length, j)),
+        )
+        for (const [j, fragment] of fragments.entries()) {
+          const header = new DataView(fragment.buffer, fragment.byteOffset, 10)
+          expect(header.getUint32(0), `${where}, fragment ${j} id`).toBe(step.id)
+          expect(header.getUint32(4) >>> 8, `${where}, fragment ${j} total`).toBe(step.length)
+        }
+        if (step.fragments !== undefined) expect(fragments.map(hex), where).toEqual(step.fragments)
+      }
+      expect(f.counters).toEqual(v.counters)
+    })
+  }
+})
+
+describe('sender option vectors', () => {
+  for (const v of vectors.senderOptions) {
+    it(`${JSON.stringify(v.options)}: ${v.error ?? 'valid'}`, () => {
+      let error: unknown
+      try {
+        new Fragmenter(v.options)
+      } catch (e) {
+        error = e
+      }
+      if (v.error === null) expect(error).toBeUndefined()
+      else {
+        expect(error).toBeInstanceOf(FragError)
+        expect((error as FragError).code).toBe(v.error)
       }
     })
   }

@@ -3,7 +3,9 @@
 
 An independent implementation of the sender (§5.3) in a few lines of Python,
 sharing no code with src/. The receive cases' expected outcomes are written by
-hand from §5.4, step by step, not computed by any implementation.
+hand from §5.4, step by step, not computed by any implementation. The sender's
+refusals (§5.3 rule 1) and invalid configurations are written by hand too, and
+this script stops unless its own sender (send() below) agrees with every one.
 Run: python3 test/vectors/generate.py > test/vectors/frag.json
 """
 import json
@@ -131,8 +133,134 @@ receives = [
     ]},
 ]
 
+
+# Sender refusals (§5.3 rule 1): datagram lengths pushed in order through one
+# sender, each with the outcome written by hand. A refused datagram's content
+# does not matter (rule 1 reads only its length), so refused steps give only
+# the length. A sent datagram is pattern(length, 200 + step index) and gives
+# the id its fragments carry and their count, plus the fragments themselves
+# when the datagram is at most 256 bytes.
+DEFAULTS = {'maxDatagramBytes': 66560, 'maxFragmentsPerDatagram': 128, 'firstId': 0}
+
+
+class Sender:
+    """§5.3: rule 1 (its three checks in the order of the spec), then an id, then rule 3."""
+
+    def __init__(self, options):
+        o = dict(DEFAULTS, **options)
+        self.mfb, self.max_d, self.max_f = o['maxFragmentBytes'], o['maxDatagramBytes'], o['maxFragmentsPerDatagram']
+        self.next_id = o['firstId']
+        self.counters = dict(datagrams=0, fragments=0, bytes=0, empty=0, oversize=0, tooManyFragments=0)
+
+    def send(self, datagram):
+        n = len(datagram)
+        p = self.mfb - 10
+        refusal = ('empty' if n == 0 else 'oversize' if n > self.max_d
+                   else 'tooManyFragments' if -(-n // p) > self.max_f else None)
+        if refusal:
+            self.counters[refusal] += 1
+            return refusal, None, []
+        ident, self.next_id = self.next_id, (self.next_id + 1) % 2**32
+        fragments = split(datagram, self.mfb, ident)
+        self.counters['datagrams'] += 1
+        self.counters['fragments'] += len(fragments)
+        self.counters['bytes'] += n
+        return 'sent', ident, fragments
+
+
+refusal_cases = [
+    ('small bounds: each refusal, the order of the checks, no id taken',
+     {'maxFragmentBytes': 20, 'maxDatagramBytes': 100, 'maxFragmentsPerDatagram': 3, 'firstId': 0xFFFFFFFE}, [
+         (0, 'empty'),
+         (31, 'tooManyFragments'),          # ceil(31 / 10) = 4 > 3
+         (101, 'oversize'),                 # also 11 fragments > 3: oversize is checked first
+         (30, 'sent', 0xFFFFFFFE, 3),       # the refusals took no id
+         (0, 'empty'),
+         (100, 'tooManyFragments'),         # not oversize (100 <= 100), but 10 fragments > 3
+         (1, 'sent', 0xFFFFFFFF, 1),
+         (21, 'sent', 0, 3),                # the id wraps
+     ]),
+    ('default bounds at 1400-byte fragments', {'maxFragmentBytes': 1400, 'firstId': 7}, [
+        (66561, 'oversize'),               # 48 fragments would do, but 66561 > 66560
+        (0, 'empty'),
+        (3, 'sent', 7, 1),
+        (66560, 'sent', 8, 48),
+    ]),
+    ('default bounds at 500-byte fragments: 128 fragments of 490 bytes hold 62720', {'maxFragmentBytes': 500}, [
+        (62721, 'tooManyFragments'),
+        (66560, 'tooManyFragments'),
+        (66561, 'oversize'),
+        (62720, 'sent', 0, 128),
+    ]),
+    ('one payload byte per fragment, one fragment per datagram',
+     {'maxFragmentBytes': 11, 'maxFragmentsPerDatagram': 1, 'firstId': 0x12345678}, [
+         (2, 'tooManyFragments'),
+         (1, 'sent', 0x12345678, 1),
+         (0, 'empty'),
+         (1, 'sent', 0x12345679, 1),
+     ]),
+]
+
+refusals = []
+for name, options, cases in refusal_cases:
+    sender = Sender(options)
+    steps = []
+    for i, case in enumerate(cases):
+        length, want = case[0], case[1]
+        datagram = pattern(length, 200 + i)
+        got, ident, fragments = sender.send(datagram)
+        assert got == want, (name, i, got, want)
+        if want != 'sent':
+            steps.append({'length': length, 'outcome': want})
+            continue
+        assert (ident, len(fragments)) == case[2:], (name, i, ident, len(fragments))
+        step = {'length': length, 'outcome': 'sent', 'id': ident, 'fragmentCount': len(fragments)}
+        if length <= 256:
+            step['datagram'] = h(datagram)
+            step['fragments'] = [h(f) for f in fragments]
+        steps.append(step)
+    refusals.append({'name': name, 'options': options, 'steps': steps, 'counters': sender.counters})
+
+# Sender configurations (§5.3, §5.5): each either valid, or refused with the
+# error code @peertap/frag throws (an API error, nothing on the wire).
+BAD = 'ERR_FRAG_INVALID_OPTIONS'
+option_cases = [
+    ({'maxFragmentBytes': 11}, None),
+    ({'maxFragmentBytes': 10}, BAD),
+    ({'maxFragmentBytes': 0}, BAD),
+    ({'maxFragmentBytes': 10 + 0xFFFFFF}, None),
+    ({'maxFragmentBytes': 11 + 0xFFFFFF}, BAD),
+    ({'maxFragmentBytes': 1400.5}, BAD),
+    ({'maxFragmentBytes': 1400, 'maxDatagramBytes': 1}, None),
+    ({'maxFragmentBytes': 1400, 'maxDatagramBytes': 0}, BAD),
+    ({'maxFragmentBytes': 1400, 'maxDatagramBytes': 0xFFFFFF}, None),
+    ({'maxFragmentBytes': 1400, 'maxDatagramBytes': 0x1000000}, BAD),
+    ({'maxFragmentBytes': 1400, 'maxFragmentsPerDatagram': 1}, None),
+    ({'maxFragmentBytes': 1400, 'maxFragmentsPerDatagram': 0}, BAD),
+    ({'maxFragmentBytes': 1400, 'maxFragmentsPerDatagram': 0xFFFFFF}, None),
+    ({'maxFragmentBytes': 1400, 'maxFragmentsPerDatagram': 0x1000000}, BAD),
+    ({'maxFragmentBytes': 1400, 'firstId': 0xFFFFFFFF}, None),
+    ({'maxFragmentBytes': 1400, 'firstId': 0x100000000}, BAD),
+    ({'maxFragmentBytes': 1400, 'firstId': -1}, BAD),
+]
+
+
+def options_valid(o):
+    """§5.3 and §5.5: the bounds a sender's configuration must be within."""
+    o = dict(DEFAULTS, **o)
+    ok = lambda v, lo, hi: isinstance(v, int) and lo <= v <= hi
+    return (ok(o['maxFragmentBytes'], 11, 10 + 0xFFFFFF) and ok(o['maxDatagramBytes'], 1, 0xFFFFFF)
+            and ok(o['maxFragmentsPerDatagram'], 1, 0xFFFFFF) and ok(o['firstId'], 0, 0xFFFFFFFF))
+
+
+for o, code in option_cases:
+    assert options_valid(o) == (code is None), o
+sender_options = [{'options': o, 'error': code} for o, code in option_cases]
+
 print(json.dumps({
     'spec': 'docs/spec/05-fragmentation.md',
     'splits': splits,
     'receives': receives,
+    'refusals': refusals,
+    'senderOptions': sender_options,
 }, indent=1))
