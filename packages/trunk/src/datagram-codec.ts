@@ -84,7 +84,8 @@ export function decodeOffer(buf: Uint8Array): DatagramOffer | undefined {
   const port = view.getUint16(o)
   const count = buf[o + 2]!
   o += 3
-  if (port === 0 || count > OFFER_MAX_ADDRESSES) return undefined
+  // Index 0 is never a link's (spec 13 §1): datagrams sent to it would go nowhere.
+  if (receiverIndex === 0 || port === 0 || count > OFFER_MAX_ADDRESSES) return undefined
   const addresses: string[] = []
   for (let i = 0; i < count; i++) {
     const family = buf[o]
