@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * `peertap`: the PeerTap node's command line. Thin: it parses arguments,
- * loads and validates the config, and calls into the daemon (node.ts), the
- * status API (status-server.ts) or the demo (demo.ts).
+ * loads and validates the config, and calls into the daemon (node.ts) or
+ * the status API of a running node. (The demo is `npm start`, in
+ * tools/overlay.)
  */
 import { requestDaemon } from '@peertap/daemon'
 import { Command, InvalidArgumentError } from 'commander'
@@ -130,16 +131,6 @@ program
     const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
     const key = await loadOrCreateIdentity(options.stateDir)
     process.stdout.write(`${peerIdFromPrivateKey(key).toString()}\n`)
-  })
-
-program
-  .command('demo')
-  .description(
-    'build a small overlay in network namespaces, show it working, remove it (needs root)',
-  )
-  .action(async () => {
-    const { runDemo } = await import('./demo.ts')
-    await runDemo()
   })
 
 function positiveInt(value: string): number {

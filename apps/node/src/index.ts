@@ -2,18 +2,14 @@
  * @packageDocumentation
  *
  * The PeerTap node as a library for the project's own tools: the daemon
- * (`startNode`), its config schema, and the namespace overlay harness that
- * the demo, the end-to-end tests and the benchmark share.
+ * (`startNode`, `runNode`) and its config schema. The CLI `peertap` is the
+ * `./cli` export (src/cli.ts), which tools/overlay's harness runs.
  *
  * @example
  * ```ts
- * import { Overlay } from '@peertap/node'
- * const overlay = await Overlay.start({ transport: 'tcp' })
- * try {
- *   console.log(await overlay.status('a'))
- * } finally {
- *   await overlay.stop()
- * }
+ * import { loadConfig, runNode } from '@peertap/node'
+ * // What `peertap up --config node.json` does: run until SIGTERM or SIGINT.
+ * await runNode(await loadConfig('node.json'), { trace: false })
  * ```
  */
 export {
@@ -24,20 +20,4 @@ export {
   loadConfig,
   parseConfig,
 } from './config.ts'
-export { iperf, linkLocal, waitForIpv6 } from './demo.ts'
-export {
-  NODE_ARGV,
-  type NodeStatus,
-  Overlay,
-  type OverlayNode,
-  type OverlayOptions,
-  TAP,
-  type Transport,
-} from './harness.ts'
 export { LOCAL, type RunningNode, runNode, startNode } from './node.ts'
-export {
-  RELAY_ARGV,
-  RelayHost,
-  type RelayHostOptions,
-  type RelayStatus,
-} from './relay-harness.ts'

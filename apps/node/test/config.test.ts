@@ -8,7 +8,13 @@ import { aesPrimitives } from '@peertap/daemon'
 import { opensslAes } from '@peertap/tap'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, DEFAULT_PORT_MTU, parseConfig } from '../src/config.ts'
-import { NODE_ARGV } from '../src/harness.ts'
+
+/** Runs the `peertap` CLI from source. */
+const NODE_ARGV = [
+  process.execPath,
+  '--conditions=peertap:source',
+  new URL('../src/cli.ts', import.meta.url).pathname,
+]
 
 const good = {
   stateDir: '/var/lib/peertap',

@@ -169,8 +169,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     // the datagram link fed while the event loop works through many
     // neighbours' messages. node:dgram reads a few datagrams per loop turn
     // (libuv's UDP read stops after 32): with 500 identities at their limits
-    // (identities.e2e.test.ts) members got 9 Mbit/s through node:dgram,
-    // 427 with the datagram link off.
+    // (tools/overlay/test/identities.e2e.test.ts) members got 9 Mbit/s
+    // through node:dgram, 427 with the datagram link off.
     datagram: config.datagram.enabled && {
       ...datagramOption(config.datagram),
       socket: datagramSocketFactory(

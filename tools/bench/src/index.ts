@@ -65,8 +65,9 @@
  * when fastd is missing (Debian package; root).
  */
 import { readFile } from 'node:fs/promises'
-import { DEFAULT_PORT_MTU, Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/node'
+import { DEFAULT_PORT_MTU } from '@peertap/node'
 import { rootAndTun, Topology } from '@peertap/tool-netns'
+import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/tool-overlay'
 import { ensureFastd, FASTD_METHOD, type FastdOverlay, fastdMtu, startFastd } from './fastd.ts'
 import { routedTopology } from './routed.ts'
 import { type DelayLine, insertDelayLine } from './wan.ts'

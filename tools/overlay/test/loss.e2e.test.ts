@@ -47,13 +47,18 @@
  * elsewhere it skips with the reason. Every namespace and process is
  * removed afterwards, also on failure (Overlay.stop in afterAll; the loss
  * rule is deleted in a finally).
+ *
+ * This tests the node (@peertap/node's `peertap` CLI, apps/node), directly
+ * and through the relay. It lives in tools/overlay/test (it was in
+ * apps/node/test) beside the namespace harness it runs on (../src: Overlay,
+ * RelayHost), which runs the apps' CLIs through their packages' `./cli`
+ * exports; the apps do not depend on this tool. Its child processes are in
+ * ./fixtures.
  */
 import { join } from 'node:path'
 import { childLines, rootAndTun, type Topology } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { linkLocal, waitForIpv6 } from '../src/demo.ts'
-import { Overlay, TAP } from '../src/harness.ts'
-import { RelayHost } from '../src/relay-harness.ts'
+import { linkLocal, Overlay, RelayHost, TAP, waitForIpv6 } from '../src/index.ts'
 
 const can = rootAndTun()
 if (!can.ok) console.log(`loss end-to-end tests skipped: ${can.reason}`)

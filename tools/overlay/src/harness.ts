@@ -1,20 +1,21 @@
 /**
  * A PeerTap overlay in network namespaces: the topology, one real
  * `peertap up` process per host, each with a TAP device on the overlay.
- * Shared by the demo (`peertap demo`), the end-to-end tests and the
- * benchmark, so that all three exercise exactly the same thing.
+ * Shared by the demo (`npm start`), the end-to-end tests (test/) and the
+ * benchmark (tools/bench), so that all three exercise exactly the same
+ * thing.
  */
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { ReceiveCounters } from '@peertap/crypto'
 import type { AesKind } from '@peertap/daemon'
 import type { TableCounters } from '@peertap/relay'
 import type { VlanCounters } from '@peertap/switch'
 import { Topology } from '@peertap/tool-netns'
+import { cliArgv } from './cli-argv.ts'
 import type { RelayHost } from './relay-harness.ts'
 
 export type Transport = 'tcp' | 'quic' | 'ws'
@@ -26,7 +27,7 @@ export interface OverlayOptions {
   readonly secrets?: Readonly<Record<string, string>>
   /** Extra arguments for `peertap up`, e.g. ['--trace']. */
   readonly upArgs?: readonly string[]
-  /** The TAP MTU; default the node's own (`DEFAULT_PORT_MTU`, config.ts). */
+  /** The TAP MTU; default the node's own (@peertap/node's `DEFAULT_PORT_MTU`). */
   readonly mtu?: number
   /**
    * TAP offloads (the port's `offload`): one value for every node, or per
@@ -116,14 +117,8 @@ export interface OverlayNode {
   pid: number
 }
 
-// Run from sources (tests, `node src/cli.ts`) or from the build (`npm start`, the bin).
-const FROM_SOURCE = import.meta.url.endsWith('.ts')
-const CLI = fileURLToPath(new URL(FROM_SOURCE ? './cli.ts' : './cli.js', import.meta.url))
-export const NODE_ARGV = [
-  process.execPath,
-  ...(FROM_SOURCE ? ['--conditions=peertap:source'] : []),
-  CLI,
-]
+/** The argv of the `peertap` CLI (@peertap/node's `./cli` export; see cli-argv.ts). */
+export const NODE_ARGV = cliArgv('@peertap/node/cli')
 export const TAP = 'pt0'
 
 const PORT: Record<Transport, string> = {

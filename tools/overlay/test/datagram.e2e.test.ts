@@ -12,12 +12,17 @@
  * fragments that fit (docs/spec/10-switch.md §10.7), so nothing takes the
  * stream link for its size. The third runs largeGso 'stream': GSO frames
  * whole on the stream link.
+ *
+ * This tests the node (@peertap/node's `peertap` CLI, apps/node). It lives
+ * in tools/overlay/test (it was in apps/node/test) beside the namespace
+ * harness it runs on (../src: Overlay, RelayHost), which runs the apps' CLIs
+ * through their packages' `./cli` exports; the apps do not depend on this
+ * tool. Its child processes are in ./fixtures.
  */
 import { join } from 'node:path'
 import { rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { linkLocal, waitForIpv6 } from '../src/demo.ts'
-import { Overlay, TAP } from '../src/harness.ts'
+import { linkLocal, Overlay, TAP, waitForIpv6 } from '../src/index.ts'
 
 const can = rootAndTun()
 

@@ -3,6 +3,12 @@
  * creates, real TAP devices, real libp2p trunks between separate processes.
  * Needs root and /dev/net/tun (CI has both); elsewhere it skips with the
  * reason. Every namespace and process is removed afterwards, also on failure.
+ *
+ * This tests the node (@peertap/node's `peertap` CLI, apps/node). It lives
+ * in tools/overlay/test (it was in apps/node/test) beside the namespace
+ * harness it runs on (../src: Overlay, RelayHost), which runs the apps' CLIs
+ * through their packages' `./cli` exports; the apps do not depend on this
+ * tool. Its child processes are in ./fixtures.
  */
 import { execFile } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
@@ -11,8 +17,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { childLines, rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { linkLocal, waitForIpv6 } from '../src/demo.ts'
-import { NODE_ARGV, Overlay, TAP, type Transport } from '../src/harness.ts'
+import { linkLocal, NODE_ARGV, Overlay, TAP, type Transport, waitForIpv6 } from '../src/index.ts'
 
 const run = promisify(execFile)
 const can = rootAndTun()

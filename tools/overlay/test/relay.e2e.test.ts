@@ -5,6 +5,13 @@
  * and /dev/net/tun; elsewhere it skips with the reason. Every namespace and
  * process is removed afterwards, also on failure (Overlay.stop in afterAll,
  * Topology.destroy ends every process it started by PID).
+ *
+ * This tests the relay (@peertap/relay-app's `peertap-relay` CLI,
+ * apps/relay) with real nodes. It lives in tools/overlay/test (it was in
+ * apps/relay/test) beside the namespace harness it runs on (../src: Overlay,
+ * RelayHost), which runs the apps' CLIs through their packages' `./cli`
+ * exports; the apps do not depend on this tool. Its child processes are in
+ * ./fixtures.
  */
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -16,6 +23,10 @@ import {
   derivePskEpochSecrets,
   membershipProofPublicKey,
 } from '@peertap/crypto'
+import { childLines, rootAndTun, Topology } from '@peertap/tool-netns'
+import { loadOrCreateIdentity } from '@peertap/trunk'
+import { deriveVft, deriveVlanId, parseMac } from '@peertap/vft'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   linkLocal,
   Overlay,
@@ -24,17 +35,12 @@ import {
   TAP,
   type Transport,
   waitForIpv6,
-} from '@peertap/node'
-import { childLines, rootAndTun, Topology } from '@peertap/tool-netns'
-import { loadOrCreateIdentity } from '@peertap/trunk'
-import { deriveVft, deriveVlanId, parseMac } from '@peertap/vft'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+} from '../src/index.ts'
 
 const can = rootAndTun()
 if (!can.ok) console.log(`relay end-to-end tests skipped: ${can.reason}`)
 
 const FIXTURES = new URL('./fixtures/', import.meta.url).pathname
-const NODE_FIXTURES = new URL('../../node/test/fixtures/', import.meta.url).pathname
 const fixture = (path: string) => [process.execPath, '--conditions=peertap:source', path]
 const PORT: Record<Transport, string> = {
   tcp: '/tcp/7400',
@@ -144,7 +150,7 @@ describe.skipIf(!can.ok)('A and B only through a relay over the datagram link', 
     ).toContain(`from ${b.mac}`)
     expect(await ping(overlay, 'a', b.ip)).toMatch(/3 received/)
     expect(await ping(overlay, 'b', a.ip6, ['-6'])).toMatch(/3 received/)
-    const transfer = fixture(join(NODE_FIXTURES, 'transfer.ts'))
+    const transfer = fixture(join(FIXTURES, 'transfer.ts'))
     const server = overlay.topo.spawn('b', [...transfer, 'server', b.ip, '5001'])
     const serverOut = childLines(server.stdout!)
     await serverOut.next() // listening
@@ -415,7 +421,7 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
       const pattern = '5065657254617021c0ffee0ddba11dea' // "PeerTap!" c0ffee...
       await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.2', '-p', pattern, b.ip])
       await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-p', pattern, b.ip6])
-      const transfer = [...fixture(join(NODE_FIXTURES, 'transfer.ts'))]
+      const transfer = [...fixture(join(FIXTURES, 'transfer.ts'))]
       const server = overlay.topo.spawn('b', [...transfer, 'server', b.ip, '5001'])
       const serverOut = childLines(server.stdout!)
       await serverOut.next() // listening
@@ -493,7 +499,7 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
     const b = overlay.node('b')
     const address = relay.address(PORT.tcp)
     const stranger = overlay.topo.spawn('a', [
-      ...fixture(join(NODE_FIXTURES, 'stranger.ts')),
+      ...fixture(join(FIXTURES, 'stranger.ts')),
       address,
       address,
       secret,

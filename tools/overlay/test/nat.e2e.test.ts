@@ -6,12 +6,20 @@
  * at R (the trunk's control link, spec 08 §5.5), while frames go through R
  * by VFT. The datagram link between A and B comes up directly: each offers
  * the address R observes for it (its NAT's), and both probe at once, which
- * punches a hole through both NATs (spec 13 §4.1). Needs root and /dev/net/tun; elsewhere it skips. Every namespace
- * and process is removed afterwards, also on failure.
+ * punches a hole through both NATs (spec 13 §4.1). Needs root and
+ * /dev/net/tun; elsewhere it skips. Every namespace and process is removed
+ * afterwards, also on failure.
+ *
+ * This tests the relay and the nodes behind NATs (the `peertap-relay` and
+ * `peertap` CLIs, apps/relay and apps/node). It lives in tools/overlay/test
+ * (it was in apps/relay/test) beside the namespace harness it runs on
+ * (../src: Overlay, RelayHost), which runs the apps' CLIs through their
+ * packages' `./cli` exports; the apps do not depend on this tool.
  */
-import { iperf, Overlay, RelayHost, type RelayStatus, TAP } from '@peertap/node'
+
 import { rootAndTun, sh } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { iperf, Overlay, RelayHost, type RelayStatus, TAP } from '../src/index.ts'
 
 const can = rootAndTun()
 if (!can.ok) console.log(`NAT end-to-end tests skipped: ${can.reason}`)

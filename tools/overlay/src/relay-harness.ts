@@ -1,24 +1,18 @@
 /**
  * A `peertap-relay up` process in a namespace host, for overlays whose nodes
  * reach each other only through it (`Overlay.start({ relay: … })`): the
- * end-to-end tests of apps/relay, the benchmark's relay scenario. The relay
- * runs from source or from its build, as the node does.
+ * demo, the relay's end-to-end tests (test/), the benchmark's relay
+ * scenario. The relay runs from source or from its build, as the node does
+ * (cli-argv.ts).
  */
 import type { ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Topology } from '@peertap/tool-netns'
+import { cliArgv } from './cli-argv.ts'
 
-const FROM_SOURCE = import.meta.url.endsWith('.ts')
-const RELAY_CLI = fileURLToPath(
-  new URL(FROM_SOURCE ? '../../relay/src/cli.ts' : '../../relay/dist/cli.js', import.meta.url),
-)
-export const RELAY_ARGV = [
-  process.execPath,
-  ...(FROM_SOURCE ? ['--conditions=peertap:source'] : []),
-  RELAY_CLI,
-]
+/** The argv of the `peertap-relay` CLI (@peertap/relay-app's `./cli` export). */
+export const RELAY_ARGV = cliArgv('@peertap/relay-app/cli')
 
 export interface RelayHostOptions {
   /** The host (namespace) the relay runs in; default 'r'. */

@@ -6,6 +6,12 @@
  * trunk's CONTROL messages. A's config lets B propose membership changes
  * and names B as an admin it may lease. Needs root and /dev/net/tun;
  * elsewhere it skips.
+ *
+ * This tests the node's MLS VLANs (@peertap/node's `peertap` CLI,
+ * apps/node). It lives in tools/overlay/test (it was in apps/node/test)
+ * beside the namespace harness it runs on (../src: Overlay, RelayHost),
+ * which runs the apps' CLIs through their packages' `./cli` exports; the
+ * apps do not depend on this tool. Its child processes are in ./fixtures.
  */
 import { randomBytes } from 'node:crypto'
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -23,7 +29,7 @@ import { childLines, rootAndTun } from '@peertap/tool-netns'
 import { loadOrCreateIdentity } from '@peertap/trunk'
 import { deriveVlanId } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NODE_ARGV, type NodeStatus, Overlay, TAP } from '../src/harness.ts'
+import { NODE_ARGV, type NodeStatus, Overlay, TAP } from '../src/index.ts'
 
 const can = rootAndTun()
 if (!can.ok) console.log(`MLS end-to-end tests skipped: ${can.reason}`)

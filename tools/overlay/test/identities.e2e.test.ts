@@ -36,16 +36,22 @@
  * every SOAK_MEASURE_EVERY seconds. Needs root and /dev/net/tun; elsewhere
  * it skips. Every namespace and process is removed afterwards, also on
  * failure (Overlay.stop: Topology.destroy ends every process it started).
+ *
+ * This tests the relay (@peertap/relay-app's `peertap-relay` CLI,
+ * apps/relay). It lives in tools/overlay/test (it was in apps/relay/test)
+ * beside the namespace harness it runs on (../src: Overlay, RelayHost),
+ * which runs the apps' CLIs through their packages' `./cli` exports; the
+ * apps do not depend on this tool. Its child processes are in ./fixtures.
  */
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { Overlay, RELAY_ARGV, RelayHost, type RelayStatus } from '@peertap/node'
 import { childLines, rootAndTun, sh } from '@peertap/tool-netns'
 import type { SendBudgetCounters } from '@peertap/trunk'
 import { heldWindows } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Overlay, RELAY_ARGV, RelayHost, type RelayStatus } from '../src/index.ts'
 import { type SwarmOptions, swarmIdentity } from './fixtures/swarm.ts'
 
 const can = rootAndTun()
@@ -72,7 +78,7 @@ const SWARMS = ['x0', 'x1', 'x2', 'x3']
 const PER_SWARM = 125
 const IDENTITIES = SWARMS.length * PER_SWARM
 const MEMBERS = ['a', 'b']
-/** The relay's per-peer limits: its defaults (config.ts, @peertap/relay), written out. */
+/** The relay's per-peer limits: its defaults (@peertap/relay-app's config, @peertap/relay), written out. */
 const MAX_SUBSCRIPTIONS = 4096
 const PROOF_CHECKS_PER_SECOND = 20
 const PROOF_CHECK_BURST = 40
