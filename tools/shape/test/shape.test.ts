@@ -1,9 +1,12 @@
 // The shape every package keeps (STYLE.md; docs/spec/README.md): a
 // documented entry point with an explicit export list, ESM with types first
 // after the source condition, a README, a bench/ for data-path packages, and
-// for pure packages a minimal dependency list and no OS I/O.
+// for pure packages a minimal dependency list and no OS I/O. And the apps
+// stay thin (issue 16): no app depends at run time on a tool, and no package
+// or app reaches into another by a relative path (which the cycle check
+// cannot see), only through its package exports.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 const root = new URL('../../../', import.meta.url).pathname
@@ -77,5 +80,80 @@ describe.each(packages)('packages/%s', (name) => {
       if (IO_EXEMPT.has(file.slice(packagesDir.length + 1))) continue
       expect(readFileSync(file, 'utf8'), file).not.toMatch(IO_MODULES)
     }
+  })
+})
+
+const appsDir = join(root, 'apps')
+const apps = readdirSync(appsDir).filter((name) => existsSync(join(appsDir, name, 'package.json')))
+
+it('finds the apps', () => {
+  expect(apps).toEqual(expect.arrayContaining(['node', 'relay']))
+})
+
+describe.each(apps)('apps/%s', (name) => {
+  it('has no runtime dependency on a tool (@peertap/tool-*)', () => {
+    const manifest = JSON.parse(readFileSync(join(appsDir, name, 'package.json'), 'utf8'))
+    const tools = Object.keys(manifest.dependencies ?? {}).filter((dependency) =>
+      dependency.startsWith('@peertap/tool-'),
+    )
+    expect(tools).toEqual([])
+  })
+})
+
+/** A package's own .ts files: its sources, tests, benchmarks; not node_modules, dist or build output. */
+function ownSourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) {
+      if (['node_modules', 'dist', 'build'].includes(entry.name) || entry.name.startsWith('.'))
+        return []
+      return ownSourceFiles(path)
+    }
+    return entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')
+      ? [path]
+      : []
+  })
+}
+
+/** Relative paths a module imports: static, dynamic, side-effect, re-export. */
+const RELATIVE_IMPORTS = [
+  /\bfrom\s*['"](\.\.?\/[^'"]*)['"]/g,
+  /\bimport\s*\(\s*['"](\.\.?\/[^'"]*)['"]/g,
+  /\bimport\s*['"](\.\.?\/[^'"]*)['"]/g,
+]
+/** A file named relative to the module (`new URL(…, import.meta.url)`, whatever the first argument's expression). */
+const URL_OF_MODULE = /\bnew URL\(([^()]*?),\s*import\.meta\.url\s*\)/g
+const RELATIVE_LITERAL = /['"`](\.\.?\/[^'"`]*)['"`]/g
+
+/** Every relative path a module imports or names by `new URL(…, import.meta.url)`. */
+function relativeReferences(text: string): string[] {
+  return [
+    ...RELATIVE_IMPORTS.flatMap((pattern) => [...text.matchAll(pattern)].map((m) => m[1]!)),
+    ...[...text.matchAll(URL_OF_MODULE)].flatMap(([, argument]) =>
+      [...argument!.matchAll(RELATIVE_LITERAL)].map((m) => m[1]!),
+    ),
+  ]
+}
+
+const packageDirs = [
+  ...packages.map((name) => join(packagesDir, name)),
+  ...apps.map((name) => join(appsDir, name)),
+]
+/** Where the workspace's packages, apps and tools live (docs/, say, may be named by path). */
+const WORKSPACE_DIRS = ['packages', 'apps', 'tools'].map((name) => join(root, name))
+const within = (path: string, dir: string) => path === dir || path.startsWith(dir + sep)
+
+describe.each(packageDirs.map((dir) => relative(root, dir)))('%s', (name) => {
+  it('reaches no other package, app or tool by a relative path', () => {
+    const dir = join(root, name)
+    const outside: string[] = []
+    for (const file of ownSourceFiles(dir)) {
+      for (const path of relativeReferences(readFileSync(file, 'utf8'))) {
+        const target = resolve(dirname(file), path)
+        if (!within(target, dir) && WORKSPACE_DIRS.some((parent) => within(target, parent)))
+          outside.push(`${relative(root, file)}: '${path}'`)
+      }
+    }
+    expect(outside).toEqual([])
   })
 })
