@@ -18,7 +18,7 @@ const say = (line = '') => process.stdout.write(`${line}\n`)
 export async function runDemo(): Promise<void> {
   const can = rootAndTun()
   if (!can.ok) {
-    say(`peertap demo ${can.reason}; run it as root on Linux (e.g. sudo npm start).`)
+    say(`The demo ${can.reason}; run it as root on Linux (e.g. sudo npm start).`)
     process.exitCode = 1
     return
   }
