@@ -114,7 +114,7 @@ const Mls = v.strictObject({
 const Vlan = v.pipe(
   v.strictObject({
     name: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
-    /** The pre-shared VLAN secret (DESIGN.md 4, PSK VLANs). */
+    /** The pre-shared VLAN secret (spec 03-keys.md §2, PSK VLANs). */
     secret: v.optional(Hex32),
     /** Or an MLS group. */
     mls: v.optional(Mls),

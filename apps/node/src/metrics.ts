@@ -1,7 +1,7 @@
 import { type MetricsSection, metricsText } from '@peertap/daemon'
 
 /**
- * Prometheus metrics from a status snapshot (DESIGN.md 10): every counter
+ * Prometheus metrics from a status snapshot (docs/design.md §10): every counter
  * of the switch, each VLAN (with its crypto drop reasons), the forwarding
  * table, admission (docs/spec/14-roles.md) and each link, as gauges labelled by what they belong to. Built per
  * scrape from the same snapshot `peertap status` shows, so the two agree.

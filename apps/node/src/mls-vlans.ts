@@ -18,7 +18,7 @@
  *     0x02 ‖ u64 epoch ‖ u32 leaf   a member holds `epoch` for receiving (ack)
  *     0x03 ‖ u64 epoch              the owner sends under `epoch` now
  *
- * Epoch timing (DESIGN.md 4): an add or update is held for receiving first
+ * Epoch timing (spec 11-mls.md §11): an add or update is held for receiving first
  * (`prepareEpoch`, subscriptions refreshed), acknowledged, and takes effect
  * for sending once every member acknowledged or after 2 s; a removal takes
  * effect at once and the previous epoch is dropped at once.
@@ -75,7 +75,10 @@ const MAX_CATCH_UP_BYTES = MAX_MESSAGE_BYTES - 1024
 export const VLAN_COMMIT = 1
 export const VLAN_ACK = 2
 export const VLAN_SWITCH = 3
-/** An add or update takes effect for sending after this long without every ack (DESIGN.md 4). */
+/**
+ * An add or update takes effect for sending after this long without every ack
+ * (spec 11-mls.md §11).
+ */
 const ACK_TIMEOUT_MS = 2_000
 /** How long the previous epoch stays held for receiving after the switch to a new one. */
 const SETTLE_MS = 2_000

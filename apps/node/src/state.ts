@@ -1,6 +1,6 @@
 /**
  * State files and the control file (`<stateDir>/control.json`: pid, status
  * port, token), shared with the relay through @peertap/daemon; written
- * atomically with the trunk's tested write (DESIGN.md 10).
+ * atomically with the trunk's tested write (docs/design.md §10).
  */
 export { CONTROL_FILE, type ControlInfo, readControl, writeStateFile } from '@peertap/daemon'

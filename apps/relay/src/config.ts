@@ -82,7 +82,7 @@ export const RelayConfigSchema = v.strictObject({
        */
       relays: v.optional(v.array(PeerId), []),
       /**
-       * Fabric credentials (DESIGN.md 5): the MVLAN epoch public keys (hex) under
+       * Fabric credentials (spec 12-relay.md §12.4): the MVLAN epoch public keys (hex) under
        * which a peer's membership proof admits it, as if it were on `allow`.
        */
       fabricKeys: v.optional(

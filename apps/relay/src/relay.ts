@@ -2,7 +2,7 @@
  * The `peertap-relay up` daemon: wiring and lifecycle around the forwarding
  * table (@peertap/relay) and the trunk (@peertap/trunk), role 'relay' in
  * HELLO. No TAP device, no switch, no MLS: a relay holds no VLAN key and
- * forwards by VFT alone (DESIGN.md 6; docs/spec/12-relay.md).
+ * forwards by VFT alone (docs/spec/09-forwarding.md, 12-relay.md).
  *
  *   link frames batch -> table.route(neighbour) (admission, size, hop limit,
  *     rate, lookup, proof binding, duplicates, bytes) -> link.sendFrames per
@@ -457,7 +457,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   }
   /**
    * A SUB whose proof is under a fabric key is the peer's fabric credential
-   * (DESIGN.md 5; 12-relay.md §4): checked at the peer's proof-check rate,
+   * (12-relay.md §12.4): checked at the peer's proof-check rate,
    * then verified for the peer itself (never for a proof a relay passes on),
    * it admits the peer until the proof's expiry.
    */

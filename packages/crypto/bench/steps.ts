@@ -1,9 +1,9 @@
 /**
- * The hot-path choices one by one (STYLE.md 4, FACTS.md), measured in one
+ * The hot-path choices one by one (docs/style.md §4, docs/facts.md §4), measured in one
  * process with interleaved runs, medians, per CPU-second, one core:
  *
  *   1. raw key buffers and a new AES-ECB cipher per frame (the naive way)
- *   2. KeyObjects made once per key (FACTS.md: raw key buffers are slow)
+ *   2. KeyObjects made once per key (docs/facts.md §4: raw key buffers are slow)
  *   3. nodeBackend: also one AES-ECB cipher per hpKey, reused
  *   4. nodeBackend with sealBatch/openBatch: one ECB call per 32 frames
  *

@@ -76,7 +76,10 @@ function checkKey(key: Uint8Array): void {
 const GCM = 'aes-256-gcm'
 const GCM_OPTIONS = { authTagLength: TAG_LENGTH } as const
 
-/** node:crypto AES-256-GCM with a KeyObject made once (FACTS.md: raw key buffers are 9x slower). */
+/**
+ * node:crypto AES-256-GCM with a KeyObject made once (docs/facts.md §4: raw key
+ * buffers are 9x slower).
+ */
 class NodeAeadKey implements AeadKey {
   readonly #key: KeyObject
 

@@ -1,12 +1,12 @@
 /**
  * Wire constants of the data path, each beside the spec section that defines
  * it. docs/spec/03-keys.md (keys, KIDs) and docs/spec/04-sealed-payload.md
- * (sealed payload, replay window, KID cache) are normative; DESIGN.md 1, 4, 5.
+ * (sealed payload, replay window, KID cache) are normative; docs/design.md §1, §4, §5 say why.
  */
 
 // ---------------------------------------------------------------------------
 // BLAKE3 derive_key contexts (03-keys.md §2). Every string starts with
-// "PeerTap v1" so a v2 never collides with v1 (DESIGN.md 1).
+// "PeerTap v1" so a v2 never collides with v1 (spec README, Conventions).
 // ---------------------------------------------------------------------------
 
 /** 03-keys.md §2: frameBase of a PSK VLAN or the MVLAN. */
@@ -107,7 +107,7 @@ export const DEFAULT_MAX_KIDS = 1024
 // Appended by the control-path half; VFT_LENGTH above is shared.
 // ---------------------------------------------------------------------------
 
-/** 06-hpke.md §3: every HPKE info starts with this (DESIGN.md 1). */
+/** 06-hpke.md §3: every HPKE info starts with this, as every v1 string does. */
 export const HPKE_INFO_PREFIX = 'PeerTap v1'
 /** 06-hpke.md §1, RFC 9180 §7.1: DHKEM(X25519, HKDF-SHA256). */
 export const HPKE_KEM_ID = 0x0020
@@ -146,7 +146,7 @@ export const PROOF_BODY_FIXED_LENGTH = 1 + 8 + 4 + 2
 export const PROOF_PEER_ID_MAX_LENGTH = 64
 /** 07-membership-proof.md §2: at most 1024 VFTs (16 KiB) per proof, a quarter of a 64 KiB message. */
 export const PROOF_MAX_VFTS = 1024
-/** 07-membership-proof.md §4: a VFT window, the same 600 s as @peertap/vft (DESIGN.md 3). */
+/** 07-membership-proof.md §4: a VFT window, the same 600 s as @peertap/vft (02-vft.md §2.1). */
 export const PROOF_WINDOW_SECONDS = 600
-/** 07-membership-proof.md §4: clock skew a verifier allows either way (DESIGN.md 3). */
+/** 07-membership-proof.md §4: clock skew a verifier allows either way (02-vft.md §2.3). */
 export const PROOF_CLOCK_SKEW_SECONDS = 120

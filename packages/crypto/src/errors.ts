@@ -1,5 +1,5 @@
 /**
- * Typed errors for API misuse and the control plane (STYLE.md 5). The data
+ * Typed errors for API misuse and the control plane (docs/style.md §5). The data
  * path never throws on bad input from the wire: it drops and counts.
  */
 

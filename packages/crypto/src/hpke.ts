@@ -1,7 +1,7 @@
 /**
  * HPKE (RFC 9180) base mode with DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and
  * AES-256-GCM: PeerTap's ECIES, sealing one message to one node's static
- * X25519 key (join requests to a VLAN owner, DESIGN.md 7). The protocol
+ * X25519 key (join requests to a VLAN owner, docs/design.md §7). The protocol
  * itself is @hpke/core's; this module fixes the suite, takes and returns raw
  * 32-byte keys, packs `enc ‖ ct` into one byte string and turns every failure
  * into a typed error. Normative text: docs/spec/06-hpke.md.
@@ -222,7 +222,7 @@ async function openUnchecked(params: HpkeOpenParams): Promise<Uint8Array> {
   }
 }
 
-/** DESIGN.md 1: every context string starts with "PeerTap v1". */
+/** 06-hpke.md §3: every context string starts with "PeerTap v1". */
 function checkInfo(info: Uint8Array): void {
   if (info.length > HPKE_MAX_INPUT_LENGTH) {
     throw new InvalidArgumentError(

@@ -31,11 +31,11 @@ import { checkKid, type Kid } from './kid.ts'
 export interface EpochSecrets {
   /** PRK of every sender's key in this epoch (03-keys.md §5). */
   readonly frameBase: Uint8Array
-  /** Key of the VLAN Forwarding Tokens (DESIGN.md 3). */
+  /** Key of the VLAN Forwarding Tokens (02-vft.md §2.2). */
   readonly vftKey: Uint8Array
   /** Header-protection key (04-sealed-payload.md §4). */
   readonly hpKey: Uint8Array
-  /** Seed of the epoch's relay-auth Ed25519 key pair (DESIGN.md 5). */
+  /** Seed of the epoch's relay-auth Ed25519 key pair (07-membership-proof.md §1). */
   readonly authSeed: Uint8Array
 }
 

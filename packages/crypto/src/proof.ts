@@ -1,5 +1,5 @@
 /**
- * Membership proofs (DESIGN.md 5, docs/spec/07-membership-proof.md): a
+ * Membership proofs (docs/spec/07-membership-proof.md): a
  * subscriber shows a relay that it holds a VLAN epoch's `authSeed` by signing
  * its PeerId, an expiry, a VFT window and the VFTs it subscribes to with the
  * Ed25519 key that seed makes (RFC 8032). The relay learns the public key
@@ -244,7 +244,7 @@ export function checkMembershipProofClaims(
   if (!decoded.ok) return decoded
   const { proof } = decoded
   if (!equalBytes(proof.peerId, params.peerId)) return { ok: false, reason: 'wrong-peer' }
-  // A node proves the current and the next window (DESIGN.md 3), so a proof
+  // A node proves the current and the next window (07-membership-proof.md §4), so a proof
   // for window w is in use from the start of w - 1 to the end of w; allow
   // the VFT layer's clock skew on both sides.
   const start = proof.window * PROOF_WINDOW_SECONDS
@@ -253,7 +253,7 @@ export function checkMembershipProofClaims(
     return { ok: false, reason: 'wrong-window' }
   }
   if (now >= end + PROOF_CLOCK_SKEW_SECONDS) return { ok: false, reason: 'wrong-window' }
-  // Proofs expire with their window (DESIGN.md 5): no expiry past its end plus skew.
+  // Proofs expire with their window (07-membership-proof.md §4): no expiry past its end plus skew.
   if (proof.expiry > end + PROOF_CLOCK_SKEW_SECONDS) return { ok: false, reason: 'bad-expiry' }
   if (now >= proof.expiry) return { ok: false, reason: 'expired' }
   return decoded

@@ -174,7 +174,7 @@ export class FrameReceiver {
    * Opens sealed[i], which arrived under vfts[i] of window windows[i], into
    * results[i] (plaintext or drop code), in order. Same results as open()
    * one by one, but one AES-ECB call unmasks every header of the batch
-   * (DESIGN.md 9: work per batch). With `kids`, each opened frame's KID
+   * (docs/design.md §9: work per batch). With `kids`, each opened frame's KID
    * goes to kids[2i] (high 32 bits) and kids[2i + 1] (low 32 bits), so the
    * caller can tell senders apart (reassembly per sender); entries of
    * dropped frames are left as they were.

@@ -194,7 +194,7 @@ export class FrameSender {
    * Seals plaintexts[i] for vfts[i] into `out` at offsets[i] (room for the
    * lengths sealedLengths() gives), in order. Same bytes as sealInto() one
    * by one, but one AES-ECB call protects every header of the batch
-   * (DESIGN.md 9: work per batch). Throws only on API misuse, before
+   * (docs/design.md §9: work per batch). Throws only on API misuse, before
    * sealing anything.
    */
   sealBatch(

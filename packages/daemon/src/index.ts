@@ -1,7 +1,7 @@
 /**
  * @packageDocumentation
  *
- * What the PeerTap daemons share (DESIGN.md 10): `peertap` (apps/node) and
+ * What the PeerTap daemons share (docs/design.md §10): `peertap` (apps/node) and
  * `peertap-relay` (apps/relay) both serve a status API, Prometheus metrics
  * and a page on 127.0.0.1 behind a local token, keep a control file in their
  * state directory written atomically, validate a JSON config with errors

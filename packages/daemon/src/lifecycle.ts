@@ -2,7 +2,10 @@ import pino, { type Logger } from 'pino'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error'
 
-/** The daemons' JSON-lines logger (DESIGN.md 10): ISO timestamps, no pid/hostname; `trace` for `--trace`. */
+/**
+ * The daemons' JSON-lines logger (docs/design.md §10): ISO timestamps, no
+ * pid/hostname; `trace` for `--trace`.
+ */
 export function createLogger(level: LogLevel): Logger {
   return pino({ level, base: null, timestamp: pino.stdTimeFunctions.isoTime })
 }

@@ -8,7 +8,7 @@ export interface MetricsSection {
 }
 
 /**
- * Prometheus text from a status snapshot (DESIGN.md 10): every number in
+ * Prometheus text from a status snapshot (docs/design.md §10): every number in
  * each section becomes a gauge named `<prefix>_<key>_<key>…` (camelCase
  * keys in snake_case) with the section's labels. Built per scrape from the
  * same snapshot the status API shows, so the two always agree.

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '@peertap/trunk'
 
 /**
  * Writes `data` to `path` so that a crash at any moment leaves either the old
- * file or the new one, never a mix (DESIGN.md 10): the trunk's atomic write
+ * file or the new one, never a mix (docs/design.md §10): the trunk's atomic write
  * (temp file, fsync, rename, fsync the directory), which also keeps the
  * daemon's identity.
  */

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 
 /**
- * The daemon's local control surface (DESIGN.md 10): on 127.0.0.1 only,
+ * The daemon's local control surface (docs/design.md §10): on 127.0.0.1 only,
  * every request must carry the local token (`Authorization: Bearer <token>`,
  * or `?token=` for the browser page). Serves:
  *

@@ -160,7 +160,7 @@ export interface VlanGroupOptions {
 
 /** Parameters of {@link createVlanGroup}. */
 export interface CreateVlanGroupParams extends VlanGroupOptions {
-  /** The VLAN-ID (DESIGN.md 1), 32 bytes: the MLS group ID and exporter context. */
+  /** The VLAN-ID (spec 01 §1.2), 32 bytes: the MLS group ID and exporter context. */
   readonly vlanId: Uint8Array
 }
 

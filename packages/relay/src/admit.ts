@@ -1,5 +1,5 @@
 /**
- * A SUB with a membership proof, end to end (DESIGN.md 5 "Membership
+ * A SUB with a membership proof, end to end (docs/design.md §5 "Membership
  * proof"; spec 09-forwarding.md §3-4): admission, the proof's cheap checks,
  * then, unless the proof was verified before (a ProofVerifier's cache), the
  * rate limit and the Ed25519 signature (@peertap/crypto); then the table
@@ -90,7 +90,7 @@ export function admitSubscription(
   const covered = entries.filter((e) => signs(proof.vfts, e.vft))
   const uncovered = entries.length - covered.length
   if (uncovered > 0) table.countRefused('sub-proof-vft', uncovered)
-  // A subscription never outlives its proof (DESIGN.md 5: proofs expire with their window).
+  // A subscription never outlives its proof (spec 07 §4: proofs expire with their window).
   const ttl = Math.min(params.ttlSeconds, proof.expiry - now)
   const result: AdmitSubscriptionResult = table.subscribe(
     neighbour,

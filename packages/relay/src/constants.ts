@@ -9,7 +9,7 @@ export const VFT_LENGTH = 16
 export const TAG_LENGTH = 16
 /**
  * Shortest legal sealed payload: a 10-byte header (config, KID 8, CTR 1),
- * one plaintext byte (the kind) and the tag (DESIGN.md 5; spec 04). A
+ * one plaintext byte (the kind) and the tag (spec 04 §5). A
  * shorter one cannot open anywhere, so a relay drops it as `malformed`.
  */
 export const MIN_SEALED_LENGTH = 1 + 8 + 1 + 1 + TAG_LENGTH
@@ -17,15 +17,15 @@ export const MIN_SEALED_LENGTH = 1 + 8 + 1 + 1 + TAG_LENGTH
  * Default largest sealed payload a table forwards (spec 09-forwarding.md §5):
  * a 64 KiB GSO frame, its kind byte and 12-byte virtio-net header, a 16-byte
  * header and the tag, rounded up. The max message size of the trunk is at
- * least 64 KiB plus overhead (DESIGN.md 5).
+ * least 64 KiB plus overhead (spec 08 §4.1).
  */
 export const DEFAULT_MAX_SEALED_LENGTH = 65_536 + 64
 /**
  * Bytes a FRAME message adds around the sealed payload: hop limit u8 and the
- * VFT (DESIGN.md 5). Byte limits charge `copies × (FRAME_OVERHEAD + sealed)`.
+ * VFT (spec 08 §4.2). Byte limits charge `copies × (FRAME_OVERHEAD + sealed)`.
  */
 export const FRAME_OVERHEAD = 1 + VFT_LENGTH
-/** Largest hop limit: it is a u8 on the wire (DESIGN.md 5). */
+/** Largest hop limit: it is a u8 on the wire (spec 08 §4.2). */
 export const MAX_HOP_LIMIT = 255
 /** Length of a membership proof's Ed25519 public key (spec 07; 09-forwarding.md §4). */
 export const PROVING_KEY_LENGTH = 32
@@ -59,7 +59,7 @@ export const QUIET_PROOF_CHECK_BURST = 8
 /** Default number of tags the duplicate cache remembers (spec 09-forwarding.md §6); 0 turns it off. */
 export const DEFAULT_DUPLICATE_CACHE_SIZE = 1 << 17
 
-// Spanning tree over relay identities (spec 12-relay.md §7; DESIGN.md 6).
+// Spanning tree over relay identities (spec 12-relay.md §7; docs/design.md §6).
 
 /** CONTROL channel of the spanning-tree message between neighbour relays (spec 08-trunk.md §4.6). */
 export const TREE_CONTROL_CHANNEL = 8

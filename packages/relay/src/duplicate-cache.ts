@@ -1,6 +1,6 @@
 /**
  * A bounded cache of the tags of recently forwarded frames, to stop frames
- * that loop in a relay mesh until a spanning tree exists (DESIGN.md 6;
+ * that loop in a relay mesh while a spanning tree converges (12-relay.md §7;
  * spec 09-forwarding.md §6). A frame's tag is the last 16 bytes of its
  * sealed payload: the AEAD tag, unique per sealed frame.
  *

@@ -10,7 +10,7 @@
  *   first proves that key.
  * - Split horizon: never back to the origin.
  * - Verbatim: each subscription goes on with the flags and the membership
- *   proof of the latest SUB that renewed it (DESIGN.md 5); the relay never
+ *   proof of the latest SUB that renewed it (12-relay.md §3); the relay never
  *   signs anything.
  * - Soft state: a propagated SUB carries the TTL the relay granted, so it
  *   lapses downstream when it lapses here; the subscriber's own renewals

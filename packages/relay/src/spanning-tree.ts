@@ -1,5 +1,5 @@
 /**
- * The spanning tree over relay identities (DESIGN.md 6, the seed's CRST;
+ * The spanning tree over relay identities (docs/design.md §6, the seed's CRST;
  * normative: spec 12-relay.md §7). Relays that link to each other in loops
  * agree on one loop-free tree of relay-relay links; frames and propagated
  * subscriptions cross only tree links (and every link to a node, which is

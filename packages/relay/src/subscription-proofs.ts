@@ -57,7 +57,7 @@ export interface ProvedSubscription {
 
 /** What a VFT this node holds stands for, as far as proofs care. */
 export interface HeldVft {
-  /** The authSeed of the VFT's VLAN epoch (DESIGN.md 4). */
+  /** The authSeed of the VFT's VLAN epoch (03-keys.md §1). */
   readonly authSeed: Uint8Array
   /** The VFT's window, floor(unixSeconds / 600). */
   readonly window: number

@@ -1,5 +1,5 @@
 /**
- * The VFT forwarding table (DESIGN.md 6; spec 09-forwarding.md): soft-state
+ * The VFT forwarding table (spec 09-forwarding.md): soft-state
  * subscriptions from neighbours, and per batch of received frames the
  * neighbours each frame goes to. Relays and nodes forward with the same
  * table. Neighbours are opaque ids (the remote PeerId string); the table

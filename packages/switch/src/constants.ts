@@ -4,7 +4,7 @@
 
 import { VNET_HEADER_LENGTH } from './vnet.ts'
 
-/** Plaintext kinds (DESIGN.md 5; docs/spec/04-sealed-payload.md §1). */
+/** Plaintext kinds (docs/design.md §5; docs/spec/04-sealed-payload.md §1). */
 export const KIND_ETHERNET = 0
 export const KIND_FRAGMENT = 1
 export const KIND_CONTROL = 2

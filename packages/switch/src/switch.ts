@@ -8,7 +8,7 @@ import { newSendContext, type SendContext, sendFromPort } from './send.ts'
 import { VftMap } from './vft-map.ts'
 import { Epoch, type EpochKeys, Port, type PortDevice, Vlan, type VlanCounters } from './vlan.ts'
 
-/** A frame sealed for the trunk: the FRAME message's fields (DESIGN.md 5). */
+/** A frame sealed for the trunk: the FRAME message's fields (spec 08-trunk.md §4.2). */
 export interface SealedFrame {
   readonly hopLimit: number
   readonly vft: Uint8Array

@@ -189,12 +189,12 @@ export class Vlan {
   readonly counters = emptyVlanCounters()
   readonly backend: CryptoBackend | undefined
   current: Epoch
-  /** The previous epoch, held while an epoch change settles (DESIGN.md 4). */
+  /** The previous epoch, held while an epoch change settles (spec 11-mls.md §11). */
   previous: Epoch | undefined
   /**
    * The next epoch, held for receiving only before it takes effect for
    * sending (an MLS add or update: members subscribe to it before they
-   * acknowledge the commit, DESIGN.md 4).
+   * acknowledge the commit, spec 11-mls.md §11).
    */
   next: Epoch | undefined
   /** Set when learned MACs or multicast lists change, so subscriptions are recomputed. */

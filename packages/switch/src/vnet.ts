@@ -1,5 +1,5 @@
 /**
- * Frames led by a virtio-net header (DESIGN.md 5, plaintext kind 3): what a
+ * Frames led by a virtio-net header (spec 10-switch.md §10.6, plaintext kind 3): what a
  * TAP opened with IFF_VNET_HDR and TUNSETOFFLOAD (TUN_F_CSUM, TUN_F_TSO4,
  * TUN_F_TSO6, TUN_F_USO4/6) reads and writes, and the software fallback for a
  * port without the header. Stages of {@link toPlainFrames}, in order:

@@ -1,5 +1,5 @@
 /**
- * Datagram link benchmark (STYLE.md 9; docs/spec/13-datagram-link.md §3):
+ * Datagram link benchmark (docs/style.md §9; docs/spec/13-datagram-link.md §3):
  *  (a) hop protection per datagram, one core: DatagramSealer.sealData and
  *      DatagramOpener.open (AES-256-GCM over hop ‖ VFT, header and sealed
  *      payload as AAD) at 64, 1400 and 9000 bytes of sealed payload, beside

@@ -1,5 +1,5 @@
 /**
- * Trunk benchmarks (STYLE.md 9; DESIGN.md 9). Prints:
+ * Trunk benchmarks (docs/style.md §9; docs/design.md §9). Prints:
  *  (a) codec: encode BATCHes of FRAMEs into one buffer, then split and
  *      decode them as the receive path does (views), at 64, 1400 and 9000
  *      bytes of sealed payload;

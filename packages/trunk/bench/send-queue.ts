@@ -1,5 +1,5 @@
 /**
- * The stream link's send path alone, one core (STYLE.md 9): `enqueueFrames`
+ * The stream link's send path alone, one core (docs/style.md §9): `enqueueFrames`
  * of a batch of 32 frames, then one flush into a stream that takes
  * everything, as a link does once per tick. No transport, no crypto: what
  * the queue's checks and its accounting cost per frame. Median of 5 runs

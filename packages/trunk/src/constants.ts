@@ -185,5 +185,5 @@ export const DGRAM_DEAD_MS = 500
 export const DGRAM_QUIET_MS = 250
 /** An idle path PINGs this often (NAT bindings). */
 export const DGRAM_KEEPALIVE_MS = 10_000
-/** A peer sends unvalidated candidates at most this many times the bytes it received on the stream link (DESIGN.md 6). */
+/** A peer sends unvalidated candidates at most this many times the bytes it received on the stream link (spec 13 §5). */
 export const DGRAM_AMPLIFICATION_FACTOR = 3

@@ -1,5 +1,5 @@
 /**
- * The datagram link (DESIGN.md 5.1; docs/spec/13-datagram-link.md): UDP to
+ * The datagram link (docs/spec/13-datagram-link.md): UDP to
  * one neighbour beside its stream link, behind the same `Link` interface.
  *
  * Life of a path:
@@ -511,7 +511,7 @@ export class DatagramLink implements Link {
         : this.#candidates
     for (const c of list) {
       if (!this.#validatedOnce) {
-        // Before any PONG, never send more than 3x what the neighbour sent us (DESIGN.md 6).
+        // Before any PONG, never send more than 3x what the neighbour sent us (spec 13 §5).
         const budget = DGRAM_AMPLIFICATION_FACTOR * this.stream.counters.bytesReceived
         if (this.#unvalidatedBytes + DGRAM_PING_MIN_LENGTH > budget) {
           this.counters.probeBudgetRefusals++

@@ -1,5 +1,5 @@
 /**
- * The UDP socket under the datagram endpoint, as a component (STYLE.md 3):
+ * The UDP socket under the datagram endpoint, as a component (docs/style.md §3):
  * the endpoint needs a bound socket that hands over received datagrams in
  * batches and sends a batch at once. Two kinds fit:
  *

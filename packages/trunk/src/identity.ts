@@ -3,7 +3,7 @@
  * `identity.key`: the libp2p protobuf encoding of the private key
  * (`privateKeyToProtobuf`), mode 0600. Created on first start and written
  * atomically (temp file in the same directory, fsync, rename, fsync the
- * directory: DESIGN.md 10), so a crash never leaves a half-written key. A
+ * directory: docs/design.md §10), so a crash never leaves a half-written key. A
  * file that does not decode is an error naming the file; it is never
  * silently replaced, because that would change the node's PeerId.
  */

@@ -1,5 +1,5 @@
 /**
- * The one abstraction the switch and the relay hold (DESIGN.md 5.1): a link
+ * The one abstraction the switch and the relay hold (docs/design.md §5.1): a link
  * to one neighbour that sends a batch of frames, delivers received frames a
  * batch at a time, and has an MTU and a cost. Two kinds implement it: the
  * stream link (`/peertap/trunk/1.0.0` over any libp2p transport, here) and

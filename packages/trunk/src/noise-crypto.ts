@@ -3,7 +3,7 @@
  * cipher key. js-libp2p-noise passes the raw 32-byte key to
  * `createCipheriv` for every message of 1200 bytes or more; on Node 24 that
  * re-imports the key each call, about 9x slower than with a KeyObject made
- * once (FACTS.md: 88k vs 783k calls/s). Noise keeps one key object per
+ * once (docs/facts.md §4: 88k vs 783k calls/s). Noise keeps one key object per
  * CipherState for the life of the session, so a WeakMap keyed by it hits on
  * every message and lets the entry go with the session. Below 1200 bytes the
  * default backend's WebAssembly ChaCha20-Poly1305 stays (it is faster there).

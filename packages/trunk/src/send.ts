@@ -1,5 +1,5 @@
 /**
- * The send path of a stream link, in order (spec 08-trunk.md §6; DESIGN.md 9):
+ * The send path of a stream link, in order (spec 08-trunk.md §6; docs/design.md §9):
  *
  * 1. `enqueueFrames` checks each frame (well-formed, FRAME within the
  *    neighbour's max message size, room in the queue's frame and byte
@@ -13,7 +13,7 @@
  * 3. when `send()` returns false the queue holds further data, up to its
  *    bounds, and tail-drops beyond them, until the stream's 'drain' event
  *    (not `onDrain()`, whose promise resolves at once after the first
- *    drain in @libp2p/utils 7.4.1: FACTS.md), then flushes again.
+ *    drain in @libp2p/utils 7.4.1: docs/facts.md §3), then flushes again.
  *
  * The bounds cover what the stream still holds as well (its
  * `writeBufferLength`): yamux emits 'drain' on every window update, while

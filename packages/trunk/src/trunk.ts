@@ -51,9 +51,9 @@ export type TransportName = 'tcp' | 'quic' | 'ws'
 
 /**
  * Relative cost per byte of a stream link by transport, lower preferred
- * (DESIGN.md 9: as measured here, not by reputation; see README's bench):
+ * (docs/design.md §9: as measured here, not by reputation; see README's bench):
  * TCP+Noise+Yamux moves the most bytes per CPU second, WebSocket adds its
- * framing, QUIC's 4 KiB reads cap it (FACTS.md).
+ * framing, QUIC's 4 KiB reads cap it (docs/facts.md §3).
  */
 export const DEFAULT_LINK_COSTS: Readonly<Record<TransportName, number>> = {
   tcp: 10,
@@ -63,7 +63,7 @@ export const DEFAULT_LINK_COSTS: Readonly<Record<TransportName, number>> = {
 
 /**
  * Cost of a validated datagram link: below every stream link, so frames
- * that fit take it (DESIGN.md 9: it wins for latency and under loss).
+ * that fit take it (docs/design.md §9: it wins for latency and under loss).
  */
 export const DEFAULT_DATAGRAM_LINK_COST = 5
 

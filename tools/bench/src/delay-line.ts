@@ -1,7 +1,7 @@
 /**
  * A delay line with random loss between two TAP devices, for an underlay
  * with a round trip longer than a veth's (this kernel has no netem;
- * FACTS.md). Run inside a namespace (tools/bench `--delay`, see wan.ts):
+ * docs/facts.md §1). Run inside a namespace (tools/bench `--delay`, see wan.ts):
  *
  *   node delay-line.ts TAP_X TAP_Y ONE_WAY_MS LOSS_PERMILLE
  *

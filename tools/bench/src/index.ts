@@ -158,7 +158,7 @@ const variants: Variant[] = transports
   )
 
 /**
- * Drops `lossPct` % of the packets the underlay bridge forwards (FACTS.md:
+ * Drops `lossPct` % of the packets the underlay bridge forwards (docs/facts.md §6:
  * no netem here). The rule counts what crosses the bridge, and a veth hands
  * it a TCP socket's GSO packets of up to 64 KiB whole (and a UDP socket's
  * GSO runs), so first the `eth0` of each host in `names` (every host on the

@@ -2,7 +2,7 @@
  * The demo (`npm start`, which runs demo-main.ts): a small PeerTap fabric
  * in network namespaces this process creates, shown working, then removed.
  * Nodes a and b, each behind a NAT of its own, reach each other only
- * through a relay r (DESIGN.md 10): a owns an MLS VLAN, b joins it with its
+ * through a relay r (docs/design.md §10): a owns an MLS VLAN, b joins it with its
  * key package and a's Welcome over a circuit through r (circuit relay v2),
  * frames cross r by VFT alone until the datagram link punches through both
  * NATs, then go direct. Shown: the join, ARP, IPv4, IPv6 (NDP over
