@@ -1,10 +1,12 @@
-// The shape every package keeps (STYLE.md; docs/spec/README.md): a
+// The shape every package keeps (docs/style.md; docs/spec/README.md): a
 // documented entry point with an explicit export list, ESM with types first
 // after the source condition, a README, a bench/ for data-path packages, and
 // for pure packages a minimal dependency list and no OS I/O. And the apps
 // stay thin (issue 16): no app depends at run time on a tool, and no package
 // or app reaches into another by a relative path (which the cycle check
-// cannot see), only through its package exports.
+// cannot see), only through its package exports. And the repository stands
+// alone (issue 16): no tracked file cites a document kept outside it.
+import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -156,4 +158,37 @@ describe.each(packageDirs.map((dir) => relative(root, dir)))('%s', (name) => {
     }
     expect(outside).toEqual([])
   })
+})
+
+/**
+ * Documents that were kept beside the repository, never in it: the original
+ * design brief, the measured facts and the style notes (now docs/design.md,
+ * docs/facts.md and docs/style.md), and any path into the folder beside the
+ * repository that held them. Spelled so that this file does not match itself.
+ */
+const OUTSIDE_CITATION = /\b(?:DESIGN|FACTS|STYLE)\.md\b|\.\.\/shared\b|\/work\/shared\b/
+const GENERATED_DIRS = ['node_modules', 'dist', 'build']
+
+/** Every tracked file, from the repository root, but generated or installed output. */
+function trackedFiles(): string[] {
+  const listing = execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' })
+  return listing
+    .split('\0')
+    .filter((path) => path && !path.split('/').some((part) => GENERATED_DIRS.includes(part)))
+}
+
+it('cites no document outside the repository (issue 16)', () => {
+  const citations: string[] = []
+  for (const path of trackedFiles()) {
+    if (!existsSync(join(root, path))) continue // deleted in the work tree, not yet committed
+    const bytes = readFileSync(join(root, path))
+    if (bytes.includes(0)) continue // binary
+    bytes
+      .toString('utf8')
+      .split('\n')
+      .forEach((line, index) => {
+        if (OUTSIDE_CITATION.test(line)) citations.push(`${path}:${index + 1}: ${line.trim()}`)
+      })
+  }
+  expect(citations).toEqual([])
 })
