@@ -19,9 +19,8 @@
  */
 import { randomInt } from 'node:crypto'
 import { Fragmenter, Outcome, Reassembler } from '@peertap/frag'
+import { CONTROL_FRAGMENT } from '@peertap/trunk'
 
-/** CONTROL channel of a fragment of a larger MLS message. */
-export const CHANNEL_FRAGMENT = 7
 /** Largest MLS message carried in fragments: a Welcome for about 2400 members. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024
 /** Largest CONTROL payload sent whole, and the size of each fragment (header included). */
@@ -76,7 +75,7 @@ export class ControlFragments {
 
   /**
    * Sends `payload` on `channel` to the neighbour: whole if it fits
-   * MAX_FRAGMENT_BYTES, else in fragments on CHANNEL_FRAGMENT. False if it
+   * MAX_FRAGMENT_BYTES, else in fragments on CONTROL_FRAGMENT. False if it
    * was not (all) sent.
    */
   send(link: ControlLink, channel: number, payload: Uint8Array): boolean {
@@ -96,7 +95,7 @@ export class ControlFragments {
     for (let i = 0; i < count; i++) {
       const at = i * f.maxFragmentBytes
       const fragment = scratch.subarray(at, at + f.fragmentBytes(message.length, i))
-      if (!link.sendControl({ channel: CHANNEL_FRAGMENT, payload: fragment })) {
+      if (!link.sendControl({ channel: CONTROL_FRAGMENT, payload: fragment })) {
         this.counters.sendsFailed++
         return false
       }

@@ -49,18 +49,22 @@ import {
 import { FileStorage } from '@peertap/mls/file-storage'
 import { TokenBucket } from '@peertap/relay'
 import type { Switch } from '@peertap/switch'
-import type { Control, Link } from '@peertap/trunk'
+import {
+  CONTROL_COMMIT_CATCH_UP,
+  CONTROL_FRAGMENT,
+  CONTROL_KEY_PACKAGE,
+  CONTROL_LEASE,
+  CONTROL_PROPOSAL,
+  CONTROL_WELCOME,
+  type Control,
+  type Link,
+} from '@peertap/trunk'
 import { deriveVlanId } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
-import { CHANNEL_FRAGMENT, ControlFragments, MAX_MESSAGE_BYTES } from './mls-fragments.ts'
+import { ControlFragments, MAX_MESSAGE_BYTES } from './mls-fragments.ts'
 
-export const CHANNEL_KEY_PACKAGE = 1
-export const CHANNEL_WELCOME = 2
-export const CHANNEL_CATCH_UP = 3
-export const CHANNEL_PROPOSAL = 5
-export const CHANNEL_LEASE = 6
 const CATCH_UP_REQUEST = 1
 const CATCH_UP_ANSWER = 2
 const CATCH_UP_COMMIT = 3
@@ -571,7 +575,7 @@ export class MlsVlans {
     for (const peer of new Set([vlan.ownerPeerId, ...vlan.admins])) {
       if (peer === this.#selfPeerId()) continue
       const link = this.#host.getLink(peer)
-      if (link?.status === 'up' && this.#fragments.send(link, CHANNEL_PROPOSAL, payload)) sent++
+      if (link?.status === 'up' && this.#fragments.send(link, CONTROL_PROPOSAL, payload)) sent++
     }
     if (sent === 0) throw new Error(`no link to the owner ${vlan.ownerPeerId} or an admin`)
     vlan.counters.proposalsSent++
@@ -647,7 +651,7 @@ export class MlsVlans {
       return vlan.group!.issueLease({ adminPeerId: peerIdBytes(peer), notBefore: now, notAfter })
     })
     vlan.counters.leasesIssued++
-    link.sendControl({ channel: CHANNEL_LEASE, payload: concat(vlan.vlanId, lease) })
+    link.sendControl({ channel: CONTROL_LEASE, payload: concat(vlan.vlanId, lease) })
     this.#host.log.info({ vlan: vlan.name, admin: peer, notAfter }, 'lease issued')
     return { vlan: vlan.name, admin: peer, notBefore: now, notAfter }
   }
@@ -684,7 +688,7 @@ export class MlsVlans {
       const link = this.#host.getLink(joiner)
       if (
         link !== undefined &&
-        this.#fragments.send(link, CHANNEL_WELCOME, concat(vlan.vlanId, welcome))
+        this.#fragments.send(link, CONTROL_WELCOME, concat(vlan.vlanId, welcome))
       ) {
         vlan.counters.welcomesSent++
         this.#host.log.info({ vlan: vlan.name, joiner, bytes: welcome.length }, 'Welcome sent')
@@ -791,7 +795,7 @@ export class MlsVlans {
 
   /** A trunk CONTROL message on channels 1 to 3; others are not ours (returns false). */
   onControl(control: Control, link: Link): boolean {
-    if (control.channel === CHANNEL_FRAGMENT) {
+    if (control.channel === CONTROL_FRAGMENT) {
       // Only an owner, an admin or a member sends MLS messages this large
       // (a joiner's key package is small): nobody else may hold reassembly
       // buffers here, or crowd out the owner's Welcome.
@@ -801,7 +805,7 @@ export class MlsVlans {
       }
       const whole = this.#fragments.receive(link.id, control.payload, performance.now())
       // Only MLS channels travel in fragments (never a fragment in fragments).
-      if (whole !== undefined && whole.channel !== CHANNEL_FRAGMENT) {
+      if (whole !== undefined && whole.channel !== CONTROL_FRAGMENT) {
         this.#host.log.debug(
           { peer: link.id, channel: whole.channel, bytes: whole.payload.length },
           'MLS message reassembled',
@@ -812,22 +816,22 @@ export class MlsVlans {
     }
     const { channel, payload } = control
     if (
-      channel !== CHANNEL_KEY_PACKAGE &&
-      channel !== CHANNEL_WELCOME &&
-      channel !== CHANNEL_CATCH_UP &&
-      channel !== CHANNEL_PROPOSAL &&
-      channel !== CHANNEL_LEASE
+      channel !== CONTROL_KEY_PACKAGE &&
+      channel !== CONTROL_WELCOME &&
+      channel !== CONTROL_COMMIT_CATCH_UP &&
+      channel !== CONTROL_PROPOSAL &&
+      channel !== CONTROL_LEASE
     )
       return false
     const handle = async () => {
-      if (channel === CHANNEL_CATCH_UP) return this.#onCatchUp(payload, link)
+      if (channel === CONTROL_COMMIT_CATCH_UP) return this.#onCatchUp(payload, link)
       if (payload.length < 33) return
       const vlan = this.#byId.get(hex(payload.subarray(0, 32)))
       if (vlan === undefined) return
       const body = payload.slice(32)
-      if (channel === CHANNEL_KEY_PACKAGE) return this.#onKeyPackage(vlan, body, link)
-      if (channel === CHANNEL_PROPOSAL) return this.#onProposal(vlan, body, link)
-      if (channel === CHANNEL_LEASE) return this.#onLease(vlan, body, link)
+      if (channel === CONTROL_KEY_PACKAGE) return this.#onKeyPackage(vlan, body, link)
+      if (channel === CONTROL_PROPOSAL) return this.#onProposal(vlan, body, link)
+      if (channel === CONTROL_LEASE) return this.#onLease(vlan, body, link)
       return this.#onWelcome(vlan, body, link)
     }
     handle().catch((error: unknown) =>
@@ -894,7 +898,7 @@ export class MlsVlans {
       const sent = vlan.welcomes.get(peer)
       if (sent !== undefined && Buffer.from(sent.keyPackage).equals(keyPackage)) {
         const payload = concat(vlan.vlanId, sent.welcome)
-        if (this.#fragments.send(link, CHANNEL_WELCOME, payload)) vlan.counters.welcomesResent++
+        if (this.#fragments.send(link, CONTROL_WELCOME, payload)) vlan.counters.welcomesResent++
       }
       return
     }
@@ -1195,7 +1199,7 @@ export class MlsVlans {
     const request = concat(Uint8Array.of(CATCH_UP_REQUEST), vlan.vlanId, u64(group.epoch))
     // The owner holds the log; any member would do.
     const link = to ?? this.#host.getLink(vlan.ownerPeerId) ?? this.#host.links()[0]
-    if (link?.sendControl({ channel: CHANNEL_CATCH_UP, payload: request }))
+    if (link?.sendControl({ channel: CONTROL_COMMIT_CATCH_UP, payload: request }))
       vlan.counters.catchUpRequests++
   }
 
@@ -1323,7 +1327,7 @@ export class MlsVlans {
     n.writeUInt16BE(parts.length / 2)
     this.#fragments.send(
       link,
-      CHANNEL_CATCH_UP,
+      CONTROL_COMMIT_CATCH_UP,
       concat(Uint8Array.of(CATCH_UP_ANSWER), vlan.vlanId, n, ...parts),
     )
   }
@@ -1348,7 +1352,7 @@ export class MlsVlans {
     if (self !== undefined) peers.delete(peerIdText(self.peerId))
     for (const peer of peers) {
       const link = this.#host.getLink(peer)
-      if (link?.status === 'up') this.#fragments.send(link, CHANNEL_CATCH_UP, payload)
+      if (link?.status === 'up') this.#fragments.send(link, CONTROL_COMMIT_CATCH_UP, payload)
     }
   }
 
@@ -1389,7 +1393,7 @@ export class MlsVlans {
     if (vlan.keyPackage === undefined) return
     vlan.lastKeyPackageAt = Date.now()
     const payload = concat(vlan.vlanId, vlan.keyPackage.keyPackage)
-    if (link.sendControl({ channel: CHANNEL_KEY_PACKAGE, payload })) vlan.counters.keyPackagesSent++
+    if (link.sendControl({ channel: CONTROL_KEY_PACKAGE, payload })) vlan.counters.keyPackagesSent++
   }
 
   /**

@@ -58,6 +58,7 @@ import {
 import { Switch } from '@peertap/switch'
 import { openTap, type TapDevice } from '@peertap/tap'
 import {
+  CONTROL_KEY_PACKAGE,
   createTrunk,
   type Link,
   loadOrCreateIdentity,
@@ -70,7 +71,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { DirectPaths } from './direct-paths.ts'
 import { collectMetrics } from './metrics.ts'
-import { CHANNEL_KEY_PACKAGE, MlsVlans } from './mls-vlans.ts'
+import { MlsVlans } from './mls-vlans.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
 import { startStatusServer } from './status-server.ts'
 
@@ -517,7 +518,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     },
     onControl: (control, link) => {
       // A stranger may send an MLS owner its key package (held, bounded, for `peertap vlan add`); nothing else.
-      if (!dealsWith(link) && control.channel !== CHANNEL_KEY_PACKAGE) {
+      if (!dealsWith(link) && control.channel !== CONTROL_KEY_PACKAGE) {
         forwarding.controlNotAdmitted++
         refusals.note(link.id, 'control')
         return

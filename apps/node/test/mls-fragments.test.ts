@@ -1,9 +1,9 @@
 // MLS messages larger than one trunk message, split with @peertap/frag over
 // CONTROL channel 7 and reassembled under bounds (mls-fragments.ts).
 import { randomBytes } from 'node:crypto'
+import { CONTROL_FRAGMENT } from '@peertap/trunk'
 import { describe, expect, it } from 'vitest'
 import {
-  CHANNEL_FRAGMENT,
   ControlFragments,
   type ControlLink,
   MAX_FRAGMENT_BYTES,
@@ -46,7 +46,7 @@ describe('MLS control fragments', () => {
     expect(sender.send(link, 2, welcome)).toBe(true)
     expect(sent.length).toBe(Math.ceil((welcome.length + 2) / (MAX_FRAGMENT_BYTES - 10)))
     for (const s of sent) {
-      expect(s.channel).toBe(CHANNEL_FRAGMENT)
+      expect(s.channel).toBe(CONTROL_FRAGMENT)
       // each fits one trunk message (64 KiB + 1 KiB, less type and channel)
       expect(s.payload.length).toBeLessThanOrEqual(MAX_FRAGMENT_BYTES)
     }

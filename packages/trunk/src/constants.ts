@@ -72,11 +72,25 @@ export const MAX_BATCH_COUNT = 1024
 export const MAX_HOPS = 16
 export const MAX_PEER_ID_LENGTH = 64
 
-/** CONTROL channels (spec 08-trunk.md §4.6). */
+// CONTROL channels: the one registry of their numbers (spec 08-trunk.md §4.6.1).
+// Whoever sends or handles a channel imports its number from here.
+
+/** CONTROL 1: an MLS key package, member to owner (spec 11-mls.md §11). */
 export const CONTROL_KEY_PACKAGE = 1
+/** CONTROL 2: an MLS Welcome, owner to joiner (spec 11-mls.md §11). */
 export const CONTROL_WELCOME = 2
+/** CONTROL 3: commit catch-up requests and answers, and commits too large for one frame (spec 11-mls.md §6, §11). */
 export const CONTROL_COMMIT_CATCH_UP = 3
+/** CONTROL 4: a datagram-link offer (spec 13-datagram-link.md §4). */
 export const CONTROL_DATAGRAM_OFFER = 4
+/** CONTROL 5: an MLS proposal, member to owner and admins (spec 11-mls.md §11). */
+export const CONTROL_PROPOSAL = 5
+/** CONTROL 6: an admin lease, owner to admin (spec 11-mls.md §5, §11). */
+export const CONTROL_LEASE = 6
+/** CONTROL 7: one fragment of a CONTROL message too large for one trunk message (spec 11-mls.md §11). */
+export const CONTROL_FRAGMENT = 7
+/** CONTROL 8: the spanning-tree message between neighbour relays (spec 12-relay.md §12.7.2). */
+export const CONTROL_SPANNING_TREE = 8
 
 /** A peer must send HELLO within this long after the stream opens (spec 08-trunk.md §5). */
 export const HELLO_TIMEOUT_MS = 10_000
