@@ -12,7 +12,7 @@
  *                             0x03 ‖ vlanId(32) ‖ bundle   a commit too large for one frame
  *     channel 5  proposal     vlanId(32) ‖ MLSMessage proposal         member -> owner
  *     channel 6  lease        vlanId(32) ‖ lease                       owner -> admin
- *     channel 7  fragment     a piece of a message too large for one trunk message (mls-fragments.ts)
+ *     channel 7  fragment     a piece of a message too large for one trunk message (08-trunk.md §4.6.2)
  *   kind-2 (control) plaintexts inside the VLAN, under its broadcast VFT
  *     0x01 ‖ bundle                 a commit, to every member
  *     0x02 ‖ u64 epoch ‖ u32 leaf   a member holds `epoch` for receiving (ack)
@@ -52,18 +52,19 @@ import type { Switch } from '@peertap/switch'
 import {
   CONTROL_COMMIT_CATCH_UP,
   CONTROL_FRAGMENT,
+  CONTROL_FRAGMENT_MAX_MESSAGE_BYTES,
   CONTROL_KEY_PACKAGE,
   CONTROL_LEASE,
   CONTROL_PROPOSAL,
   CONTROL_WELCOME,
   type Control,
+  ControlFragments,
   type Link,
 } from '@peertap/trunk'
 import { deriveVlanId } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
-import { ControlFragments, MAX_MESSAGE_BYTES } from './mls-fragments.ts'
 
 const CATCH_UP_REQUEST = 1
 const CATCH_UP_ANSWER = 2
@@ -71,11 +72,11 @@ const CATCH_UP_COMMIT = 3
 /**
  * A commit bundle up to this size goes inside the VLAN as one kind-2 frame;
  * a larger one (an add of hundreds of members) goes point to point to each
- * member over CONTROL 3, in fragments (mls-fragments.ts).
+ * member over CONTROL 3, in fragments (08-trunk.md §4.6.2).
  */
 const MAX_IN_VLAN_COMMIT_BYTES = 60_000
 /** A catch-up answer carries at most this many bytes of bundles (in fragments if need be). */
-const MAX_CATCH_UP_BYTES = MAX_MESSAGE_BYTES - 1024
+const MAX_CATCH_UP_BYTES = CONTROL_FRAGMENT_MAX_MESSAGE_BYTES - 1024
 export const VLAN_COMMIT = 1
 export const VLAN_ACK = 2
 export const VLAN_SWITCH = 3

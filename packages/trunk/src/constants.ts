@@ -87,10 +87,22 @@ export const CONTROL_DATAGRAM_OFFER = 4
 export const CONTROL_PROPOSAL = 5
 /** CONTROL 6: an admin lease, owner to admin (spec 11-mls.md §5, §11). */
 export const CONTROL_LEASE = 6
-/** CONTROL 7: one fragment of a CONTROL message too large for one trunk message (spec 11-mls.md §11). */
+/** CONTROL 7: one fragment of a CONTROL message too large for one trunk message (spec 08-trunk.md §4.6.2). */
 export const CONTROL_FRAGMENT = 7
 /** CONTROL 8: the spanning-tree message between neighbour relays (spec 12-relay.md §12.7.2). */
 export const CONTROL_SPANNING_TREE = 8
+
+/**
+ * Fragmented CONTROL messages (spec 08-trunk.md §4.6.2): the largest
+ * payload sent in fragments (1 MiB: a Welcome for about 2400 MLS members),
+ * the largest payload sent whole and the size of each fragment (header
+ * included), the neighbours with reassemblies open at once, and the time
+ * after which an incomplete message is dropped.
+ */
+export const CONTROL_FRAGMENT_MAX_MESSAGE_BYTES = 1024 * 1024
+export const CONTROL_FRAGMENT_BYTES = 60_000
+export const CONTROL_FRAGMENT_MAX_PEERS = 8
+export const CONTROL_FRAGMENT_TIMEOUT_MS = 10_000
 
 /** A peer must send HELLO within this long after the stream opens (spec 08-trunk.md §5). */
 export const HELLO_TIMEOUT_MS = 10_000

@@ -63,6 +63,10 @@ export {
   CONTROL_COMMIT_CATCH_UP,
   CONTROL_DATAGRAM_OFFER,
   CONTROL_FRAGMENT,
+  CONTROL_FRAGMENT_BYTES,
+  CONTROL_FRAGMENT_MAX_MESSAGE_BYTES,
+  CONTROL_FRAGMENT_MAX_PEERS,
+  CONTROL_FRAGMENT_TIMEOUT_MS,
   CONTROL_KEY_PACKAGE,
   CONTROL_LEASE,
   CONTROL_PROPOSAL,
@@ -119,6 +123,11 @@ export {
   TRUNK_PROTOCOL,
   VFT_LENGTH,
 } from './constants.ts'
+export {
+  ControlFragments,
+  type ControlFragmentsCounters,
+  type ControlSender,
+} from './control-fragments.ts'
 export {
   type DatagramDrop,
   type DatagramOffer,

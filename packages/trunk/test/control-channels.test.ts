@@ -25,7 +25,13 @@ const REGISTRY = {
   CONTROL_SPANNING_TREE: 8,
 }
 /** CONTROL_* constants that are not channel numbers. */
-const NOT_CHANNELS = new Set(['CONTROL_RESERVE_BYTES'])
+const NOT_CHANNELS = new Set([
+  'CONTROL_RESERVE_BYTES',
+  'CONTROL_FRAGMENT_BYTES',
+  'CONTROL_FRAGMENT_MAX_MESSAGE_BYTES',
+  'CONTROL_FRAGMENT_MAX_PEERS',
+  'CONTROL_FRAGMENT_TIMEOUT_MS',
+])
 
 describe('CONTROL channel registry', () => {
   it('exports every channel from the package entry, with the number the spec gives', () => {

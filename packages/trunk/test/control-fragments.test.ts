@@ -1,21 +1,21 @@
-// MLS messages larger than one trunk message, split with @peertap/frag over
-// CONTROL channel 7 and reassembled under bounds (mls-fragments.ts).
+// CONTROL messages larger than one trunk message, split with @peertap/frag
+// over CONTROL channel 7 and reassembled under bounds (spec 08-trunk.md §4.6.2).
 import { randomBytes } from 'node:crypto'
-import { CONTROL_FRAGMENT } from '@peertap/trunk'
 import { describe, expect, it } from 'vitest'
 import {
+  CONTROL_FRAGMENT,
   ControlFragments,
-  type ControlLink,
-  MAX_FRAGMENT_BYTES,
-  MAX_MESSAGE_BYTES,
-  MAX_PEERS,
-  TIMEOUT_MS,
-} from '../src/mls-fragments.ts'
+  type ControlSender,
+  CONTROL_FRAGMENT_BYTES as MAX_FRAGMENT_BYTES,
+  CONTROL_FRAGMENT_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES,
+  CONTROL_FRAGMENT_MAX_PEERS as MAX_PEERS,
+  CONTROL_FRAGMENT_TIMEOUT_MS as TIMEOUT_MS,
+} from '../src/index.ts'
 
 /** A link that records what was sent, as the trunk would carry it (copies). */
 function recordingLink(id: string, accept = Number.POSITIVE_INFINITY) {
   const sent: { channel: number; payload: Uint8Array }[] = []
-  const link: ControlLink = {
+  const link: ControlSender & { id: string } = {
     id,
     sendControl: (c) => {
       if (sent.length >= accept) return false
@@ -26,7 +26,7 @@ function recordingLink(id: string, accept = Number.POSITIVE_INFINITY) {
   return { link, sent }
 }
 
-describe('MLS control fragments', () => {
+describe('CONTROL fragments', () => {
   it('sends a message that fits whole, on its own channel', () => {
     const f = new ControlFragments()
     const { link, sent } = recordingLink('a')

@@ -1,46 +1,49 @@
 /**
- * MLS messages larger than one trunk message (docs/spec/11-mls.md §11): a
- * 1000-member Welcome is about 429 KB, a trunk message at most 64 KiB +
- * 1 KiB. Such a message (channel u16 ‖ payload, the CONTROL message it
- * would have been) is split with @peertap/frag (05-fragmentation.md) into
- * CONTROL messages on channel 7, each carrying one fragment, and
- * reassembled by the neighbour, then handled as if it had come whole on its
- * channel. Messages that fit go whole, as before.
+ * CONTROL messages larger than one trunk message (spec 08-trunk.md §4.6.2):
+ * a 1000-member MLS Welcome is about 429 KB, a trunk message at most
+ * 64 KiB + 1 KiB. Such a message (channel u16 ‖ payload, the CONTROL body
+ * it would have been) is split with @peertap/frag (05-fragmentation.md)
+ * into CONTROL messages on channel 7 (`CONTROL_FRAGMENT`), each carrying one
+ * fragment, and reassembled by the neighbour, which then handles it as if
+ * it had come whole on its channel. Messages that fit go whole.
  *
- * Receiving is bounded whatever a neighbour sends: at most
- * MAX_MESSAGE_BYTES per message, per neighbour at most two reassemblies
- * and 2 MAX_MESSAGE_BYTES of buffers, at most MAX_PEERS neighbours
- * reassembling at once (a new one evicts the neighbour that started
- * reassembling longest ago: a stale or slow one never locks the others
- * out), and a reassembly not complete after TIMEOUT_MS is dropped. The
- * trunk authenticates each neighbour, so reassemblies are keyed by its
- * PeerId; the caller admits only neighbours that may send such messages
- * (mls-vlans.ts: an owner, admin or member) and counts the others here.
+ * Receiving is bounded whatever a neighbour sends (spec 08-trunk.md
+ * §4.6.2): at most CONTROL_FRAGMENT_MAX_MESSAGE_BYTES per message, per
+ * neighbour at most two reassemblies and twice that in buffers, at most
+ * CONTROL_FRAGMENT_MAX_PEERS neighbours reassembling at once (a new one
+ * evicts the neighbour that started reassembling longest ago: a stale or
+ * slow one never locks the others out), and a reassembly not complete after
+ * CONTROL_FRAGMENT_TIMEOUT_MS is dropped. The trunk authenticates each
+ * neighbour, so reassemblies are keyed by its PeerId; the caller admits
+ * only neighbours that may send such messages (the node: an MLS owner,
+ * admin or member, spec 11-mls.md §11) and counts the others here.
  */
 import { randomInt } from 'node:crypto'
 import { Fragmenter, Outcome, Reassembler } from '@peertap/frag'
-import { CONTROL_FRAGMENT } from '@peertap/trunk'
+import type { Control } from './codec.ts'
+import {
+  CONTROL_FRAGMENT,
+  CONTROL_FRAGMENT_BYTES,
+  CONTROL_FRAGMENT_MAX_MESSAGE_BYTES,
+  CONTROL_FRAGMENT_MAX_PEERS,
+  CONTROL_FRAGMENT_TIMEOUT_MS,
+} from './constants.ts'
 
-/** Largest MLS message carried in fragments: a Welcome for about 2400 members. */
-export const MAX_MESSAGE_BYTES = 1024 * 1024
-/** Largest CONTROL payload sent whole, and the size of each fragment (header included). */
-export const MAX_FRAGMENT_BYTES = 60_000
-/** Neighbours with reassemblies open at once. */
-export const MAX_PEERS = 8
-/** A message whose fragments have not all come after this long is dropped. */
-export const TIMEOUT_MS = 10_000
-
-/** What the node's link offers this module. */
-export interface ControlLink {
-  readonly id: string
-  sendControl(control: { channel: number; payload: Uint8Array }): boolean
+/** What this module needs of a link: a `Link` is one. */
+export interface ControlSender {
+  sendControl(control: Control): boolean
 }
+
+/** The fragmented message: channel u16 ‖ payload (spec 08-trunk.md §4.6.2). */
+const MAX_DATAGRAM_BYTES = CONTROL_FRAGMENT_MAX_MESSAGE_BYTES + 2
+/** Fragments of the largest message: 05-fragmentation.md's header is 10 bytes. */
+const MAX_FRAGMENTS = Math.ceil(MAX_DATAGRAM_BYTES / (CONTROL_FRAGMENT_BYTES - 10))
 
 export interface ControlFragmentsCounters {
   /** Messages sent in fragments, and the fragments. */
   messagesSplit: number
   fragmentsSent: number
-  /** Messages not sent: over MAX_MESSAGE_BYTES, or the link refused a fragment (queue full). */
+  /** Messages not sent: over CONTROL_FRAGMENT_MAX_MESSAGE_BYTES, or the link refused a fragment (queue full). */
   sendsFailed: number
   /** Fragments received; messages reassembled. */
   fragmentsReceived: number
@@ -53,6 +56,7 @@ export interface ControlFragmentsCounters {
   peersEvicted: number
 }
 
+/** A node's fragmented CONTROL messages, both ways, over all its links (spec 08-trunk.md §4.6.2). */
 export class ControlFragments {
   readonly counters: ControlFragmentsCounters = {
     messagesSplit: 0,
@@ -65,9 +69,9 @@ export class ControlFragments {
     peersEvicted: 0,
   }
   readonly #fragmenter = new Fragmenter({
-    maxFragmentBytes: MAX_FRAGMENT_BYTES,
-    maxDatagramBytes: MAX_MESSAGE_BYTES + 2,
-    maxFragmentsPerDatagram: Math.ceil((MAX_MESSAGE_BYTES + 2) / (MAX_FRAGMENT_BYTES - 10)),
+    maxFragmentBytes: CONTROL_FRAGMENT_BYTES,
+    maxDatagramBytes: MAX_DATAGRAM_BYTES,
+    maxFragmentsPerDatagram: MAX_FRAGMENTS,
     // 05-fragmentation.md §5.3: a random first id, so a restarted sender does not reuse ids.
     firstId: randomInt(2 ** 32 - 1),
   })
@@ -75,11 +79,11 @@ export class ControlFragments {
 
   /**
    * Sends `payload` on `channel` to the neighbour: whole if it fits
-   * MAX_FRAGMENT_BYTES, else in fragments on CONTROL_FRAGMENT. False if it
-   * was not (all) sent.
+   * CONTROL_FRAGMENT_BYTES, else in fragments on CONTROL_FRAGMENT. False if
+   * it was not (all) sent.
    */
-  send(link: ControlLink, channel: number, payload: Uint8Array): boolean {
-    if (payload.length <= MAX_FRAGMENT_BYTES) return link.sendControl({ channel, payload })
+  send(link: ControlSender, channel: number, payload: Uint8Array): boolean {
+    if (payload.length <= CONTROL_FRAGMENT_BYTES) return link.sendControl({ channel, payload })
     const message = new Uint8Array(2 + payload.length)
     new DataView(message.buffer).setUint16(0, channel)
     message.set(payload, 2)
@@ -108,27 +112,23 @@ export class ControlFragments {
    * A fragment from neighbour `peer`: the whole message (its channel and
    * payload) when this fragment completes it, else undefined. Never throws.
    */
-  receive(
-    peer: string,
-    fragment: Uint8Array,
-    now: number,
-  ): { channel: number; payload: Uint8Array } | undefined {
+  receive(peer: string, fragment: Uint8Array, now: number): Control | undefined {
     this.counters.fragmentsReceived++
     let reassembler = this.#peers.get(peer)
     if (reassembler === undefined) {
       this.#expire(now)
-      if (this.#peers.size >= MAX_PEERS) {
+      if (this.#peers.size >= CONTROL_FRAGMENT_MAX_PEERS) {
         // The Map keeps insertion order: the first is the longest-reassembling neighbour.
         const [oldest] = this.#peers.keys()
         this.#peers.delete(oldest!)
         this.counters.peersEvicted++
       }
       reassembler = new Reassembler<string>({
-        maxDatagramBytes: MAX_MESSAGE_BYTES + 2,
-        maxFragmentsPerDatagram: Math.ceil((MAX_MESSAGE_BYTES + 2) / (MAX_FRAGMENT_BYTES - 10)),
+        maxDatagramBytes: MAX_DATAGRAM_BYTES,
+        maxFragmentsPerDatagram: MAX_FRAGMENTS,
         maxReassemblies: 2,
-        maxBytes: 2 * (MAX_MESSAGE_BYTES + 2),
-        timeoutMs: TIMEOUT_MS,
+        maxBytes: 2 * MAX_DATAGRAM_BYTES,
+        timeoutMs: CONTROL_FRAGMENT_TIMEOUT_MS,
       })
       this.#peers.set(peer, reassembler)
     }
