@@ -47,6 +47,7 @@ import {
   ScavengePacer,
 } from '@peertap/daemon'
 import {
+  DirectPaths,
   FLAG_RECEIVE,
   FLAG_SEND,
   ForwardingTable,
@@ -69,7 +70,6 @@ import { parseMac } from '@peertap/vft'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
-import { DirectPaths } from './direct-paths.ts'
 import { collectMetrics } from './metrics.ts'
 import { MlsVlans } from './mls-vlans.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'

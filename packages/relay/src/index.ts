@@ -15,7 +15,10 @@
  * peers that proved membership of one of its VLAN epochs);
  * and the spanning tree over relay identities (`SpanningTree`: which
  * relay-relay links frames and subscriptions may cross, so a relay mesh
- * with loops forwards along a loop-free tree).
+ * with loops forwards along a loop-free tree);
+ * and which frames a node sends on a direct path punched to a neighbour
+ * behind a relay rather than through the relay (`DirectPaths`, spec
+ * 12-relay.md §8.1).
  * Pure: no I/O, no timers (callers pass the time in seconds); one
  * dependency, @peertap/crypto, for `admitSubscription`'s proof check;
  * never depends on the switch, TAP devices or MLS.
@@ -94,6 +97,12 @@ export {
   type SubscriptionDropReason,
   type TableCounters,
 } from './counters.ts'
+export {
+  type DirectPathCounters,
+  type DirectPathLink,
+  type DirectPathLinks,
+  DirectPaths,
+} from './direct-paths.ts'
 export { DuplicateCache } from './duplicate-cache.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
 export {

@@ -1,7 +1,15 @@
-import { FLAG_RECEIVE, FLAG_SEND, ForwardingTable, type Frame } from '@peertap/relay'
-import type { Link, Trunk } from '@peertap/trunk'
+// Which frames go on a punched path to a neighbour behind a relay, and which
+// through the relay (spec 12-relay.md §8.1).
 import { describe, expect, it } from 'vitest'
-import { DirectPaths } from '../src/direct-paths.ts'
+import {
+  type DirectPathLink,
+  type DirectPathLinks,
+  DirectPaths,
+  FLAG_RECEIVE,
+  FLAG_SEND,
+  ForwardingTable,
+  type Frame,
+} from '../src/index.ts'
 
 const R = 'relay'
 const B = 'node-b'
@@ -12,8 +20,8 @@ const frame = (v: Uint8Array, length = 100): Frame => ({
   sealed: new Uint8Array(length),
 })
 
-/** The parts of a link DirectPaths reads; the rest is never called. */
-function link(id: string, fields: Partial<Link>): Link {
+/** A link as DirectPaths reads it (the trunk's Link has these and more). */
+function link(id: string, fields: Partial<DirectPathLink>): DirectPathLink {
   return {
     id,
     relayed: false,
@@ -22,13 +30,13 @@ function link(id: string, fields: Partial<Link>): Link {
     mtu: 66_000,
     hello: { remoteRole: 'node' },
     ...fields,
-  } as unknown as Link
+  }
 }
 
 /** A trunk holding relay R and node B (behind R, control link), B's path up or not. */
 function setup() {
   const state = { pathUp: true }
-  const relay = link(R, { hello: { remoteRole: 'relay' } as Link['hello'] })
+  const relay = link(R, { hello: { remoteRole: 'relay' } })
   const control = link(B, { relayed: true })
   const path = link(B, {
     relayed: true,
@@ -42,7 +50,7 @@ function setup() {
   const trunk = {
     getLink: (id: string) => (id === R ? relay : id === B ? current() : undefined),
     links: () => [relay, current()],
-  } as unknown as Trunk
+  } satisfies DirectPathLinks
   const table = new ForwardingTable()
   const direct = new DirectPaths(trunk, table)
   // R carries B's unicast VFT 1 and the group VFT 9 for B and others; B subscribed VFT 1 directly.

@@ -13,9 +13,35 @@
  * The choice is made per frame at send time from the path's state, so the
  * switch to the direct path and back loses nothing the paths deliver and
  * sends no frame twice. Pure selection: no I/O, nothing stored per frame.
+ * It reads the node's links through a narrow port (`DirectPathLinks`),
+ * which @peertap/trunk's `Trunk` and `Link` satisfy, so this package does
+ * not depend on the trunk.
  */
-import { FLAG_RECEIVE, type ForwardingTable, type Frame } from '@peertap/relay'
-import type { Link, Trunk } from '@peertap/trunk'
+import { FLAG_RECEIVE } from './constants.ts'
+import type { ForwardingTable, Frame } from './table.ts'
+
+/** What DirectPaths reads of a link; the trunk's `Link` is one (spec 08-trunk.md §5.5). */
+export interface DirectPathLink {
+  /** The neighbour's PeerId: the table's neighbour id. */
+  readonly id: string
+  /** A control link through a relay's circuit (spec 08-trunk.md §5.5). */
+  readonly relayed: boolean
+  /** A datagram link is a punched path when `relayed` (spec 13-datagram-link.md §4.1). */
+  readonly kind: 'stream' | 'datagram'
+  readonly status: 'up' | 'down'
+  /** Largest sealed payload the link carries in one frame. */
+  readonly mtu: number
+  /** The neighbour's role from its HELLO (spec 08-trunk.md §4.1). */
+  readonly hello: { readonly remoteRole: 'node' | 'relay' }
+}
+
+/** The node's links by neighbour; the trunk's `Trunk` is one. */
+export interface DirectPathLinks<L extends DirectPathLink = DirectPathLink> {
+  /** The preferred link to the neighbour, if any. */
+  getLink(id: string): L | undefined
+  /** Every link, one per neighbour. */
+  links(): Iterable<L>
+}
 
 export interface DirectPathCounters {
   /** Frames sent to a neighbour on its punched path instead of through a relay. */
@@ -33,7 +59,7 @@ export interface DirectPathCounters {
   pathDowns: number
 }
 
-export class DirectPaths {
+export class DirectPaths<L extends DirectPathLink = DirectPathLink> {
   readonly counters: DirectPathCounters = {
     framesDirect: 0,
     relayCopiesSaved: 0,
@@ -43,25 +69,25 @@ export class DirectPaths {
     pathUps: 0,
     pathDowns: 0,
   }
-  readonly #trunk: Trunk
+  readonly #links: DirectPathLinks<L>
   readonly #table: ForwardingTable
   readonly #up = new Set<string>()
 
-  constructor(trunk: Trunk, table: ForwardingTable) {
-    this.#trunk = trunk
+  constructor(links: DirectPathLinks<L>, table: ForwardingTable) {
+    this.#links = links
     this.#table = table
   }
 
   /** The neighbour's punched path, if it is a control-link neighbour whose datagram path is up. */
-  path(id: string): Link | undefined {
-    const link = this.#trunk.getLink(id)
+  path(id: string): L | undefined {
+    const link = this.#links.getLink(id)
     return link?.relayed && link.kind === 'datagram' && link.status === 'up' ? link : undefined
   }
 
   /** The links whose punched path came up since the last call (to subscribe on); counts ups and downs. */
-  refresh(): Link[] {
-    const now = new Map<string, Link>()
-    for (const link of this.#trunk.links())
+  refresh(): L[] {
+    const now = new Map<string, L>()
+    for (const link of this.#links.links())
       if (this.path(link.id) !== undefined) now.set(link.id, link)
     const risen = [...now.values()].filter((link) => !this.#up.has(link.id))
     this.counters.pathUps += risen.length
@@ -90,7 +116,7 @@ export class DirectPaths {
    * control-link neighbour, those that fit its up path (none while it is
    * down); for any other neighbour, all but those a direct path carries.
    */
-  select(neighbour: string, link: Link, frames: Frame[], now: number): Frame[] {
+  select(neighbour: string, link: DirectPathLink, frames: Frame[], now: number): Frame[] {
     if (link.relayed) {
       const path = this.path(neighbour)
       if (path === undefined) {
@@ -109,7 +135,7 @@ export class DirectPaths {
   }
 
   #anyUp(): boolean {
-    for (const link of this.#trunk.links()) if (this.path(link.id) !== undefined) return true
+    for (const link of this.#links.links()) if (this.path(link.id) !== undefined) return true
     return false
   }
 
@@ -117,7 +143,7 @@ export class DirectPaths {
   #carriedDirectly(frame: Frame, now: number): boolean {
     for (const sub of this.#table.lookup(frame.vft, now)) {
       if ((sub.flags & FLAG_RECEIVE) === 0) continue
-      const path = this.#trunk.getLink(sub.neighbour)
+      const path = this.#links.getLink(sub.neighbour)
       if (path?.relayed !== true) continue
       const up = this.path(sub.neighbour)
       if (up !== undefined && frame.sealed.length <= up.mtu) return true
