@@ -277,7 +277,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       }
       const list: Frame[] = new Array(output.count)
       for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
-      // A punched path to a neighbour behind a relay takes its frames, once (direct-paths.ts).
+      // A punched path to a neighbour behind a relay takes its frames, once (DirectPaths, @peertap/relay).
       const chosen = direct.select(output.neighbour, link, list, now())
       if (chosen.length === 0) continue
       link.sendFrames(chosen)
@@ -404,7 +404,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const held = new Map<string, Uint8Array>()
   const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
     // A link through a relay's circuit carries no SUB, so no frame, unless a path was punched
-    // to that neighbour: then our unicast VFTs, whose frames then come direct (direct-paths.ts).
+    // to that neighbour: then our unicast VFTs, whose frames then come direct (DirectPaths).
     if (link.relayed) {
       if (direct.path(link.id) === undefined) return
       const unicast = vfts.filter((vft) => sw.subscriptionOf(vft)?.groupVft === false)

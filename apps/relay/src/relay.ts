@@ -57,10 +57,15 @@ import {
   type SubscribeResult,
   type SubscriptionEntry,
   TokenBucket,
-  TREE_CONTROL_CHANNEL,
   type TreeChange,
 } from '@peertap/relay'
-import { createTrunk, type Link, type Subscription, type Trunk } from '@peertap/trunk'
+import {
+  CONTROL_SPANNING_TREE,
+  createTrunk,
+  type Link,
+  type Subscription,
+  type Trunk,
+} from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { PeerLimitsConfig, RelayConfig } from './config.ts'
 
@@ -568,7 +573,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       const link = trunk.getLink(o.neighbour)
       if (
         link === undefined ||
-        !link.sendControl({ channel: TREE_CONTROL_CHANNEL, payload: o.payload })
+        !link.sendControl({ channel: CONTROL_SPANNING_TREE, payload: o.payload })
       ) {
         // Not sent: the tree sends it again later, with its sync request;
         // no snapshot before it, which the neighbour might drop.
@@ -602,7 +607,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     onFrames,
     onSubscription,
     onControl: (control, link) => {
-      if (control.channel === TREE_CONTROL_CHANNEL && tree !== undefined) {
+      if (control.channel === CONTROL_SPANNING_TREE && tree !== undefined) {
         const t = now()
         applyTree(tree.receive(link.id, control.payload, t), t)
         return

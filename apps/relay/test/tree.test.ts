@@ -12,8 +12,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createLogger } from '@peertap/daemon'
-import { CAP_SPANNING_TREE, encodeTreeMessage, TREE_CONTROL_CHANNEL } from '@peertap/relay'
-import { createTrunk, type Link, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
+import { CAP_SPANNING_TREE, encodeTreeMessage } from '@peertap/relay'
+import {
+  CONTROL_SPANNING_TREE,
+  createTrunk,
+  type Link,
+  loadOrCreateIdentity,
+  type Trunk,
+} from '@peertap/trunk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseRelayConfig } from '../src/config.ts'
 import { type RunningRelay, startRelay } from '../src/relay.ts'
@@ -205,7 +211,7 @@ describe('the spanning tree in the relay app (three relays in one process)', () 
     await h.start()
     const link = await h.dial(address('r'))
     const tree = (payload: Uint8Array) =>
-      link.sendControl({ channel: TREE_CONTROL_CHANNEL, payload })
+      link.sendControl({ channel: CONTROL_SPANNING_TREE, payload })
     await until('R sees H', 3000, async () =>
       (await status('r')).neighbours.some((n) => n.id === hostileId) ? true : undefined,
     )

@@ -62,16 +62,6 @@ export const DEFAULT_DUPLICATE_CACHE_SIZE = 1 << 17
 // Spanning tree over relay identities (spec 12-relay.md §7; docs/design.md §6).
 
 /**
- * CONTROL channel of the spanning-tree message between neighbour relays.
- * The registry of CONTROL channels is @peertap/trunk's constants
- * (`CONTROL_SPANNING_TREE`, spec 08-trunk.md §4.6.1); this package is pure
- * and does not depend on the trunk, so it repeats that number here for the
- * callers that already import it from this package.
- *
- * @deprecated Import `CONTROL_SPANNING_TREE` from @peertap/trunk.
- */
-export const TREE_CONTROL_CHANNEL = 8
-/**
  * HELLO capability bit: the sender runs the relay spanning tree (spec
  * 08-trunk.md §4.1, 12-relay.md §7.1). Only relay neighbours that set it
  * take part in the tree; every other link is an edge link.
