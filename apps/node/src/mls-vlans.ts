@@ -1,22 +1,11 @@
 /**
  * MLS VLANs on a running node (docs/spec/11-mls.md §11): the node's side of
- * each VLAN's MLS group, wired to the switch and the trunk. No MLS logic
- * lives here (that is @peertap/mls); this file carries the group's messages
- * and decides when the switch changes keys:
- *
- *   trunk CONTROL (point to point, to or from the owner)
- *     channel 1  KeyPackage   vlanId(32) ‖ MLSMessage key package      member -> owner
- *     channel 2  Welcome      vlanId(32) ‖ MLSMessage Welcome          owner -> member
- *     channel 3  catch-up     0x01 ‖ vlanId(32) ‖ u64 since            request
- *                             0x02 ‖ vlanId(32) ‖ u16 n ‖ (u32 len ‖ bundle)^n   answer
- *                             0x03 ‖ vlanId(32) ‖ bundle   a commit too large for one frame
- *     channel 5  proposal     vlanId(32) ‖ MLSMessage proposal         member -> owner
- *     channel 6  lease        vlanId(32) ‖ lease                       owner -> admin
- *     channel 7  fragment     a piece of a message too large for one trunk message (08-trunk.md §4.6.2)
- *   kind-2 (control) plaintexts inside the VLAN, under its broadcast VFT
- *     0x01 ‖ bundle                 a commit, to every member
- *     0x02 ‖ u64 epoch ‖ u32 leaf   a member holds `epoch` for receiving (ack)
- *     0x03 ‖ u64 epoch              the owner sends under `epoch` now
+ * each VLAN's MLS group, wired to the switch and the trunk. The group is
+ * @peertap/mls's VlanGroup; the wire layouts (trunk CONTROL key package,
+ * Welcome, catch-up, proposal, lease; the in-VLAN commit, ack and switch;
+ * the key-package and admission records) are @peertap/mls's codec
+ * (spec §11.2, §11.3, §11.6), sent on the trunk registry's channels
+ * (08-trunk.md §4.6.1), in fragments when large (§4.6.2).
  *
  * Epoch timing (spec 11-mls.md §11): an add or update is held for receiving first
  * (`prepareEpoch`, subscriptions refreshed), acknowledged, and takes effect
@@ -37,10 +26,21 @@ import { derivePskEpochSecrets } from '@peertap/crypto'
 import {
   createKeyPackage,
   createVlanGroup,
+  decodeAdmissionRecord,
   decodeBundle,
+  decodeKeyPackageRecord,
+  decodeMlsControl,
+  decodeVlanControl,
+  encodeAdmissionRecord,
+  encodeKeyPackageRecord,
+  encodeMlsControl,
+  encodeVlanControl,
   joinVlanGroup,
   loadVlanGroup,
+  type MlsControlChannel,
+  type MlsControlMessage,
   MlsError,
+  mlsControlChannelOf,
   type NodeIdentity,
   nodeIdentityFromEd25519PrivateKey,
   type ProposalSummary,
@@ -66,9 +66,17 @@ import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
 
-const CATCH_UP_REQUEST = 1
-const CATCH_UP_ANSWER = 2
-const CATCH_UP_COMMIT = 3
+/** The trunk's CONTROL channel (its registry, 08-trunk.md §4.6.1) for each MLS message role. */
+const CHANNEL_OF: Record<MlsControlChannel, number> = {
+  'key-package': CONTROL_KEY_PACKAGE,
+  welcome: CONTROL_WELCOME,
+  'catch-up': CONTROL_COMMIT_CATCH_UP,
+  proposal: CONTROL_PROPOSAL,
+  lease: CONTROL_LEASE,
+}
+const ROLE_OF = new Map(
+  Object.entries(CHANNEL_OF).map(([role, channel]) => [channel, role as MlsControlChannel]),
+)
 /**
  * A commit bundle up to this size goes inside the VLAN as one kind-2 frame;
  * a larger one (an add of hundreds of members) goes point to point to each
@@ -77,9 +85,6 @@ const CATCH_UP_COMMIT = 3
 const MAX_IN_VLAN_COMMIT_BYTES = 60_000
 /** A catch-up answer carries at most this many bytes of bundles (in fragments if need be). */
 const MAX_CATCH_UP_BYTES = CONTROL_FRAGMENT_MAX_MESSAGE_BYTES - 1024
-export const VLAN_COMMIT = 1
-export const VLAN_ACK = 2
-export const VLAN_SWITCH = 3
 /**
  * An add or update takes effect for sending after this long without every ack
  * (spec 11-mls.md §11).
@@ -252,14 +257,9 @@ function noKeys() {
   return { kind: 'psk' as const, epoch: 0, secrets: derivePskEpochSecrets(randomBytes(32)) }
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  return Buffer.concat(parts)
-}
-
-function u64(n: bigint | number): Uint8Array {
-  const b = Buffer.alloc(8)
-  b.writeBigUInt64BE(BigInt(n))
-  return b
+/** A CONTROL message's channel number and payload (spec 11-mls.md §11). */
+function control(message: MlsControlMessage): Control {
+  return { channel: CHANNEL_OF[mlsControlChannelOf(message)], payload: encodeMlsControl(message) }
 }
 
 export class MlsVlans {
@@ -370,16 +370,13 @@ export class MlsVlans {
     if (isOwner) {
       const stored = await this.#storage.read(`admitted-${vlan.vlanIdHex}`)
       if (stored !== undefined) {
-        const changes = JSON.parse(Buffer.from(stored).toString()) as {
-          added: string[]
-          removed: string[]
-          epoch?: number
-          members?: string[]
-        }
+        const decoded = decodeAdmissionRecord(stored)
+        if (!decoded.ok) throw new Error(decoded.error.detail)
+        const changes = decoded.message
         for (const p of changes.added) vlan.changes.added.add(p)
         for (const p of changes.removed) vlan.changes.removed.add(p)
-        if (changes.epoch !== undefined && Array.isArray(changes.members))
-          recorded = { epoch: changes.epoch, members: changes.members }
+        if (changes.at !== undefined)
+          recorded = { epoch: changes.at.epoch, members: [...changes.at.members] }
       }
       for (const p of vlan.changes.added) vlan.admitted.add(p)
       for (const p of vlan.changes.removed) vlan.admitted.delete(p)
@@ -421,18 +418,13 @@ export class MlsVlans {
   async #newKeyPackage(vlan: MlsVlan, fresh = false): Promise<void> {
     const name = `kp-${vlan.vlanIdHex}`
     const stored = fresh ? undefined : await this.#storage.read(name)
-    if (stored !== undefined && stored.length > 4) {
-      const len = Buffer.from(stored).readUInt32BE(0)
-      vlan.keyPackage = {
-        keyPackage: stored.subarray(4, 4 + len),
-        secret: stored.subarray(4 + len),
-      }
+    const decoded = stored === undefined ? undefined : decodeKeyPackageRecord(stored)
+    if (decoded?.ok === true && decoded.message !== undefined) {
+      vlan.keyPackage = decoded.message
       return
     }
     const kp = await createKeyPackage({ identity: this.#identity })
-    const len = Buffer.alloc(4)
-    len.writeUInt32BE(kp.keyPackage.length)
-    await this.#storage.write(name, concat(len, kp.keyPackage, kp.secret))
+    await this.#storage.write(name, encodeKeyPackageRecord(kp))
     vlan.keyPackage = kp
   }
 
@@ -571,12 +563,13 @@ export class MlsVlans {
    * the admin holding a lease while the owner is away), the others drop it.
    */
   #sendProposal(vlan: MlsVlan, proposal: Uint8Array): void {
-    const payload = concat(vlan.vlanId, proposal)
+    const message = control({ type: 'proposal', vlanId: vlan.vlanId, proposal })
     let sent = 0
     for (const peer of new Set([vlan.ownerPeerId, ...vlan.admins])) {
       if (peer === this.#selfPeerId()) continue
       const link = this.#host.getLink(peer)
-      if (link?.status === 'up' && this.#fragments.send(link, CONTROL_PROPOSAL, payload)) sent++
+      if (link?.status === 'up' && this.#fragments.send(link, message.channel, message.payload))
+        sent++
     }
     if (sent === 0) throw new Error(`no link to the owner ${vlan.ownerPeerId} or an admin`)
     vlan.counters.proposalsSent++
@@ -589,14 +582,16 @@ export class MlsVlans {
    */
   async #storeChanges(vlan: MlsVlan): Promise<void> {
     const group = vlan.group
-    const json = JSON.stringify({
+    const record = encodeAdmissionRecord({
       added: [...vlan.changes.added],
       removed: [...vlan.changes.removed],
       ...(group === undefined || group.removed
         ? {}
-        : { epoch: Number(group.epoch), members: group.members().map((m) => hex(m.peerId)) }),
+        : {
+            at: { epoch: Number(group.epoch), members: group.members().map((m) => hex(m.peerId)) },
+          }),
     })
-    await this.#storage.write(`admitted-${vlan.vlanIdHex}`, Buffer.from(json))
+    await this.#storage.write(`admitted-${vlan.vlanIdHex}`, record)
   }
 
   /**
@@ -652,7 +647,7 @@ export class MlsVlans {
       return vlan.group!.issueLease({ adminPeerId: peerIdBytes(peer), notBefore: now, notAfter })
     })
     vlan.counters.leasesIssued++
-    link.sendControl({ channel: CONTROL_LEASE, payload: concat(vlan.vlanId, lease) })
+    link.sendControl(control({ type: 'lease', vlanId: vlan.vlanId, lease }))
     this.#host.log.info({ vlan: vlan.name, admin: peer, notAfter }, 'lease issued')
     return { vlan: vlan.name, admin: peer, notBefore: now, notAfter }
   }
@@ -687,10 +682,8 @@ export class MlsVlans {
     this.#sendCommit(vlan, bundle)
     if (welcome !== undefined && joiner !== undefined) {
       const link = this.#host.getLink(joiner)
-      if (
-        link !== undefined &&
-        this.#fragments.send(link, CONTROL_WELCOME, concat(vlan.vlanId, welcome))
-      ) {
+      const message = control({ type: 'welcome', vlanId: vlan.vlanId, welcome })
+      if (link !== undefined && this.#fragments.send(link, message.channel, message.payload)) {
         vlan.counters.welcomesSent++
         this.#host.log.info({ vlan: vlan.name, joiner, bytes: welcome.length }, 'Welcome sent')
       }
@@ -756,7 +749,7 @@ export class MlsVlans {
     if (this.#host.sw.epochsOf(vlan.name).next !== epoch) return
     this.#host.sw.setEpoch(vlan.name, group.epochKeys())
     if (vlan.committed === epoch)
-      this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_SWITCH), u64(epoch)))
+      this.#host.sendInVlan(vlan.name, encodeVlanControl({ type: 'switch', epoch: BigInt(epoch) }))
     this.#settle(vlan)
     void this.#host.refresh()
     this.#host.log.info(
@@ -816,24 +809,29 @@ export class MlsVlans {
       return true
     }
     const { channel, payload } = control
-    if (
-      channel !== CONTROL_KEY_PACKAGE &&
-      channel !== CONTROL_WELCOME &&
-      channel !== CONTROL_COMMIT_CATCH_UP &&
-      channel !== CONTROL_PROPOSAL &&
-      channel !== CONTROL_LEASE
-    )
-      return false
+    const role = ROLE_OF.get(channel)
+    if (role === undefined) return false
+    const decoded = decodeMlsControl(role, payload)
+    if (!decoded.ok) {
+      this.#host.log.debug({ peer: link.id, channel, err: decoded.error.detail }, 'MLS malformed')
+      return true
+    }
+    const message = decoded.message
     const handle = async () => {
-      if (channel === CONTROL_COMMIT_CATCH_UP) return this.#onCatchUp(payload, link)
-      if (payload.length < 33) return
-      const vlan = this.#byId.get(hex(payload.subarray(0, 32)))
+      const vlan = this.#byId.get(hex(message.vlanId))
       if (vlan === undefined) return
-      const body = payload.slice(32)
-      if (channel === CONTROL_KEY_PACKAGE) return this.#onKeyPackage(vlan, body, link)
-      if (channel === CONTROL_PROPOSAL) return this.#onProposal(vlan, body, link)
-      if (channel === CONTROL_LEASE) return this.#onLease(vlan, body, link)
-      return this.#onWelcome(vlan, body, link)
+      switch (message.type) {
+        case 'key-package':
+          return this.#onKeyPackage(vlan, message.keyPackage, link)
+        case 'proposal':
+          return this.#onProposal(vlan, message.proposal, link)
+        case 'lease':
+          return this.#onLease(vlan, message.lease, link)
+        case 'welcome':
+          return this.#onWelcome(vlan, message.welcome, link)
+        default:
+          return this.#onCatchUp(vlan, message, link)
+      }
     }
     handle().catch((error: unknown) =>
       this.#host.log.warn(
@@ -898,8 +896,12 @@ export class MlsVlans {
       // A member still sending the key package it was added with lost its Welcome.
       const sent = vlan.welcomes.get(peer)
       if (sent !== undefined && Buffer.from(sent.keyPackage).equals(keyPackage)) {
-        const payload = concat(vlan.vlanId, sent.welcome)
-        if (this.#fragments.send(link, CONTROL_WELCOME, payload)) vlan.counters.welcomesResent++
+        const { channel, payload } = control({
+          type: 'welcome',
+          vlanId: vlan.vlanId,
+          welcome: sent.welcome,
+        })
+        if (this.#fragments.send(link, channel, payload)) vlan.counters.welcomesResent++
       }
       return
     }
@@ -937,7 +939,7 @@ export class MlsVlans {
       })
       vlan.counters.welcomesReceived++
       // The key package is used: forget its secret.
-      await this.#storage.write(`kp-${vlan.vlanIdHex}`, new Uint8Array(0))
+      await this.#storage.write(`kp-${vlan.vlanIdHex}`, encodeKeyPackageRecord(undefined))
       vlan.keyPackage = undefined
       vlan.group = group
       vlan.state = 'member'
@@ -1063,21 +1065,26 @@ export class MlsVlans {
   /** A kind-2 plaintext of an MLS VLAN (from the switch). */
   onVlanControl(vlanName: string, body: Uint8Array): void {
     const vlan = this.#vlans.get(vlanName)
-    if (vlan === undefined || body.length === 0) return
-    const type = body[0]
-    const rest = body.slice(1)
-    if (type === VLAN_COMMIT) {
+    if (vlan === undefined) return
+    const decoded = decodeVlanControl(body)
+    if (!decoded.ok) {
+      // An empty commit is still refused as a commit (it was counted so before the codec).
+      if (decoded.error.reason === 'empty' && vlan.group !== undefined)
+        vlan.counters.commitsRefused++
+      return
+    }
+    const message = decoded.message
+    if (message.type === 'commit') {
       // The owner too: an admin commits under a lease (the package checks it).
       if (vlan.group === undefined) return
-      this.#run(vlan, () => this.#onCommit(vlan, rest)).catch((error: unknown) => {
+      this.#run(vlan, () => this.#onCommit(vlan, message.bundle)).catch((error: unknown) => {
         vlan.counters.commitsRefused++
         this.#host.log.warn({ vlan: vlan.name, err: (error as Error).message }, 'commit refused')
       })
-    } else if (type === VLAN_ACK && rest.length === 12) {
+    } else if (message.type === 'ack') {
       // Whoever committed last collects the acks.
-      const b = Buffer.from(rest)
-      const epoch = Number(b.readBigUInt64BE(0))
-      const leaf = b.readUInt32BE(8)
+      const epoch = Number(message.epoch)
+      const leaf = message.leafIndex
       vlan.counters.acksReceived++
       const acks = vlan.acks
       if (acks === undefined || acks.epoch !== epoch) return
@@ -1087,8 +1094,8 @@ export class MlsVlans {
       vlan.acks = undefined
       if (vlan.pending?.epoch === epoch)
         void this.#run(vlan, async () => this.#promote(vlan, epoch, 'acked'))
-    } else if (type === VLAN_SWITCH && rest.length === 8) {
-      const epoch = Number(Buffer.from(rest).readBigUInt64BE(0))
+    } else {
+      const epoch = Number(message.epoch)
       void this.#run(vlan, async () => this.#promote(vlan, epoch, 'owner switched'))
     }
   }
@@ -1168,10 +1175,7 @@ export class MlsVlans {
   #ack(vlan: MlsVlan): void {
     const group = vlan.group
     if (group === undefined || group.removed) return
-    const ack = Buffer.alloc(13)
-    ack[0] = VLAN_ACK
-    ack.writeBigUInt64BE(group.epoch, 1)
-    ack.writeUInt32BE(group.leafIndex, 9)
+    const ack = encodeVlanControl({ type: 'ack', epoch: group.epoch, leafIndex: group.leafIndex })
     this.#host.sendInVlan(vlan.name, ack)
     vlan.counters.acksSent++
   }
@@ -1197,19 +1201,19 @@ export class MlsVlans {
   #requestCatchUp(vlan: MlsVlan, to?: Link): void {
     const group = vlan.group
     if (group === undefined || this.#stopped) return
-    const request = concat(Uint8Array.of(CATCH_UP_REQUEST), vlan.vlanId, u64(group.epoch))
+    const request = control({ type: 'catch-up-request', vlanId: vlan.vlanId, since: group.epoch })
     // The owner holds the log; any member would do.
     const link = to ?? this.#host.getLink(vlan.ownerPeerId) ?? this.#host.links()[0]
-    if (link?.sendControl({ channel: CONTROL_COMMIT_CATCH_UP, payload: request }))
-      vlan.counters.catchUpRequests++
+    if (link?.sendControl(request)) vlan.counters.catchUpRequests++
   }
 
-  async #onCatchUp(payload: Uint8Array, link: Link): Promise<void> {
-    if (payload.length < 33) return
-    const vlan = this.#byId.get(hex(payload.subarray(1, 33)))
-    if (vlan === undefined || vlan.group === undefined) return
-    const b = Buffer.from(payload)
-    if (payload[0] === CATCH_UP_REQUEST && payload.length === 41) {
+  async #onCatchUp(
+    vlan: MlsVlan,
+    message: Extract<MlsControlMessage, { type: `catch-up-${string}` }>,
+    link: Link,
+  ): Promise<void> {
+    if (vlan.group === undefined) return
+    if (message.type === 'catch-up-request') {
       // Only a member may ask, and not more often than the interval: an
       // answer can be a thousand times the request's size.
       const now = Date.now()
@@ -1222,17 +1226,17 @@ export class MlsVlans {
       }
       if (vlan.catchUpAnsweredAt.size >= CATCH_UP_ANSWERED_MAX) vlan.catchUpAnsweredAt.clear()
       vlan.catchUpAnsweredAt.set(link.id, now)
-      this.#sendLog(vlan, link, b.readBigUInt64BE(33))
+      this.#sendLog(vlan, link, message.since)
       return
     }
-    if (payload[0] === CATCH_UP_COMMIT) {
+    if (message.type === 'catch-up-commit') {
       // Sent point to point by the committer: the owner or an admin.
       if (link.id !== vlan.ownerPeerId && !vlan.admins.has(link.id)) {
         vlan.counters.commitsRefused++
         return
       }
       // A commit too large for a frame: handled as if it had come inside the VLAN.
-      const bundle = payload.slice(33)
+      const bundle = message.bundle
       await this.#run(vlan, () => this.#onCommit(vlan, bundle)).catch((error: unknown) => {
         vlan.counters.commitsRefused++
         throw error
@@ -1240,18 +1244,7 @@ export class MlsVlans {
       return
     }
     // The owner too: it catches up on an admin's commits made while it was away.
-    if (payload[0] !== CATCH_UP_ANSWER || payload.length < 35) return
-    const n = b.readUInt16BE(33)
-    const bundles: Uint8Array[] = []
-    let at = 35
-    for (let i = 0; i < n; i++) {
-      if (at + 4 > b.length) return
-      const len = b.readUInt32BE(at)
-      if (at + 4 + len > b.length) return
-      bundles.push(payload.slice(at + 4, at + 4 + len))
-      at += 4 + len
-    }
-    if (bundles.length === 0) return
+    const bundles = [...message.bundles]
     await this.#run(vlan, async () => {
       const group = vlan.group
       if (group === undefined || group.removed) return
@@ -1315,22 +1308,16 @@ export class MlsVlans {
       )
       return
     }
-    const parts: Uint8Array[] = []
+    const bundles: Uint8Array[] = []
     let size = 0
     for (const bundle of log) {
       size += 4 + bundle.length
       if (size > MAX_CATCH_UP_BYTES) break
-      const len = Buffer.alloc(4)
-      len.writeUInt32BE(bundle.length)
-      parts.push(len, bundle)
+      bundles.push(bundle)
     }
-    const n = Buffer.alloc(2)
-    n.writeUInt16BE(parts.length / 2)
-    this.#fragments.send(
-      link,
-      CONTROL_COMMIT_CATCH_UP,
-      concat(Uint8Array.of(CATCH_UP_ANSWER), vlan.vlanId, n, ...parts),
-    )
+    if (bundles.length === 0) return
+    const answer = control({ type: 'catch-up-answer', vlanId: vlan.vlanId, bundles })
+    this.#fragments.send(link, answer.channel, answer.payload)
   }
 
   /**
@@ -1342,18 +1329,18 @@ export class MlsVlans {
   #sendCommit(vlan: MlsVlan, bundle: Uint8Array, removed: readonly string[] = []): void {
     vlan.counters.commitsSent++
     if (bundle.length <= MAX_IN_VLAN_COMMIT_BYTES) {
-      this.#host.sendInVlan(vlan.name, concat(Uint8Array.of(VLAN_COMMIT), bundle))
+      this.#host.sendInVlan(vlan.name, encodeVlanControl({ type: 'commit', bundle }))
       return
     }
     const group = vlan.group!
-    const payload = concat(Uint8Array.of(CATCH_UP_COMMIT), vlan.vlanId, bundle)
+    const { channel, payload } = control({ type: 'catch-up-commit', vlanId: vlan.vlanId, bundle })
     // The members now, and those the commit removed (so they learn they are out).
     const self = group.members().find((m) => m.leafIndex === group.leafIndex)
     const peers = new Set([...group.members().map((m) => peerIdText(m.peerId)), ...removed])
     if (self !== undefined) peers.delete(peerIdText(self.peerId))
     for (const peer of peers) {
       const link = this.#host.getLink(peer)
-      if (link?.status === 'up') this.#fragments.send(link, CONTROL_COMMIT_CATCH_UP, payload)
+      if (link?.status === 'up') this.#fragments.send(link, channel, payload)
     }
   }
 
@@ -1393,8 +1380,12 @@ export class MlsVlans {
   #sendKeyPackage(vlan: MlsVlan, link: Link): void {
     if (vlan.keyPackage === undefined) return
     vlan.lastKeyPackageAt = Date.now()
-    const payload = concat(vlan.vlanId, vlan.keyPackage.keyPackage)
-    if (link.sendControl({ channel: CONTROL_KEY_PACKAGE, payload })) vlan.counters.keyPackagesSent++
+    const message = control({
+      type: 'key-package',
+      vlanId: vlan.vlanId,
+      keyPackage: vlan.keyPackage.keyPackage,
+    })
+    if (link.sendControl(message)) vlan.counters.keyPackagesSent++
   }
 
   /**

@@ -86,3 +86,30 @@ export {
 } from './identity.ts'
 export { decodeLease, type Lease, type LeaseFields, verifyLease } from './lease.ts'
 export { MemoryStorage, type StateStorage } from './storage.ts'
+export {
+  type AdmissionRecord,
+  CATCH_UP_ANSWER,
+  CATCH_UP_COMMIT,
+  CATCH_UP_REQUEST,
+  type Decoded,
+  decodeAdmissionRecord,
+  decodeKeyPackageRecord,
+  decodeMlsControl,
+  decodeVlanControl,
+  encodeAdmissionRecord,
+  encodeKeyPackageRecord,
+  encodeMlsControl,
+  encodeVlanControl,
+  type KeyPackageRecord,
+  MLS_CONTROL_CHANNELS,
+  type MlsControlChannel,
+  type MlsControlMessage,
+  mlsControlChannelOf,
+  VLAN_ACK,
+  VLAN_COMMIT,
+  VLAN_SWITCH,
+  type VlanControlMessage,
+  WIRE_ERROR_REASONS,
+  type WireError,
+  type WireErrorReason,
+} from './vlan-wire.ts'
