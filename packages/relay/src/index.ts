@@ -18,7 +18,12 @@
  * with loops forwards along a loop-free tree);
  * and which frames a node sends on a direct path punched to a neighbour
  * behind a relay rather than through the relay (`DirectPaths`, spec
- * 12-relay.md §8.1).
+ * 12-relay.md §8.1);
+ * and the daemons' forwarding as one code over narrow link ports that
+ * @peertap/trunk's links satisfy: the forward loop and the subscriber
+ * cache (`Forwarder`), a node's subscriptions both ways
+ * (`SubscriptionAnnouncer`), and a relay's admission, propagation and
+ * tree gating (`RelayAdmission`).
  * Pure: no I/O, no timers (callers pass the time in seconds); one
  * dependency, @peertap/crypto, for `admitSubscription`'s proof check;
  * never depends on the switch, TAP devices or MLS.
@@ -55,6 +60,16 @@ export {
   type AdmitSubscriptionResult,
   admitSubscription,
 } from './admit.ts'
+export {
+  type AnnounceLink,
+  type AnnounceLinks,
+  DEFAULT_ANNOUNCE_TTL_SECONDS,
+  DEFAULT_MAX_UNDECLARED,
+  type LocalVfts,
+  SubscriptionAnnouncer,
+  type SubscriptionAnnouncerInit,
+  type VftChange,
+} from './announcer.ts'
 export {
   CAP_SPANNING_TREE,
   DEFAULT_DUPLICATE_CACHE_SIZE,
@@ -105,6 +120,13 @@ export {
 export { DuplicateCache } from './duplicate-cache.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
 export {
+  Forwarder,
+  type ForwarderCounters,
+  type ForwarderOptions,
+  type ForwardLink,
+  type ForwardLinks,
+} from './forwarder.ts'
+export {
   DEFAULT_MAX_PROVEN_PEERS,
   DEFAULT_PROOF_CHECK_BURST,
   DEFAULT_PROOF_CHECKS_PER_SECOND,
@@ -124,6 +146,14 @@ export {
   type PropagationOptions,
   type VerifiedProof,
 } from './propagation.ts'
+export {
+  RelayAdmission,
+  type RelayAdmissionCounters,
+  type RelayAdmissionEvents,
+  type RelayAdmissionInit,
+  type RelayLink,
+  type RelayLinks,
+} from './relay-admission.ts'
 export { NeighbourOutput, RouteBatch } from './route-batch.ts'
 export {
   type DecodedTreeMessage,
