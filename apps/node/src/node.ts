@@ -4,10 +4,10 @@
  *
  *   TAP read batch -> switch.fromPort (learn, VFT, fit to the datagram
  *     paths up: fragments or TCP segments, seal)
- *     -> table.route(LOCAL) -> link.sendFrames per neighbour
+ *     -> Forwarder (table.route(LOCAL), link.sendFrames per neighbour)
  *   link frames batch -> frames under VFTs this node holds: switch.receive
  *     (VFT lookup, replay check, open, reassembly) -> TAP write batch;
- *     with other neighbours: table.route(neighbour) -> forwarded
+ *     with other neighbours: Forwarder (table.route(neighbour)) -> forwarded
  *
  * Whom it deals with (docs/spec/14-roles.md §14.2): the peers its config
  * names (`peers`, and the owners, admins and members of its MLS VLANs) and
@@ -20,9 +20,10 @@
  * under a VFT this node holds is opened whatever its hop limit, and the
  * table holds only neighbours' subscriptions. Control: the switch's
  * subscription changes go out to every neighbour as SUB/UNSUB; neighbours'
- * SUBs go into the table under their PeerId. A 250 ms tick refreshes
- * subscriptions (learning, aging, window turns), the device multicast lists
- * and TTLs.
+ * SUBs go into the table under their PeerId (SubscriptionAnnouncer,
+ * @peertap/relay, the rules for relayed links and proven peers included).
+ * A 250 ms tick refreshes subscriptions (learning, aging, window turns),
+ * the device multicast lists and TTLs.
  */
 import { execFile } from 'node:child_process'
 import { rm } from 'node:fs/promises'
@@ -48,12 +49,11 @@ import {
 } from '@peertap/daemon'
 import {
   DirectPaths,
-  FLAG_RECEIVE,
-  FLAG_SEND,
+  Forwarder,
   ForwardingTable,
   type Frame,
   NeighbourAdmission,
-  RouteBatch,
+  SubscriptionAnnouncer,
   SubscriptionProofs,
 } from '@peertap/relay'
 import { Switch } from '@peertap/switch'
@@ -63,7 +63,6 @@ import {
   createTrunk,
   type Link,
   loadOrCreateIdentity,
-  type Subscription,
   type Trunk,
 } from '@peertap/trunk'
 import { parseMac } from '@peertap/vft'
@@ -79,13 +78,10 @@ const run = promisify(execFile)
 
 /** The table's name for this node as the source of its own frames: not a PeerId (base58 has no '@'). */
 export const LOCAL = '@local'
-/** TTL of our SUBs at neighbours, and how often we renew them. */
-const SUB_TTL_SECONDS = 180
+/** How often we renew our SUBs at neighbours (their TTL: DEFAULT_ANNOUNCE_TTL_SECONDS, 180 s). */
 const SUB_RENEW_MS = 60_000
 const TICK_MS = 250
 const REDIAL_MS = 2_000
-/** SUBs per relay kept to declare for later (a VLAN we join after they came). */
-const MAX_UNDECLARED = 256
 /** Verified proofs remembered (members' proofs relays pass on, renewed every minute). */
 const PROOF_CACHE_SIZE = 4096
 /** A link we do not deal with is asked again whether it is admitted at most this often (an MLS add may admit it). */
@@ -147,20 +143,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const table = new ForwardingTable({ admitByDefault: false })
   table.setAccess(LOCAL, 'allow')
   const direct = new DirectPaths(trunk, table)
-  const routeBatch = new RouteBatch()
-
-  // Whether a neighbour receives a VFT, asked once per unicast frame: cached
-  // per VFT object (the switch hands out one object per MAC and window) and
-  // forgotten whenever any subscription changes.
-  let subscriptionGeneration = 0
-  const remoteCache = new WeakMap<Uint8Array, { generation: number; has: boolean }>()
-  const hasRemoteSubscriber = (vft: Uint8Array): boolean => {
-    const cached = remoteCache.get(vft)
-    if (cached !== undefined && cached.generation === subscriptionGeneration) return cached.has
-    const has = table.lookup(vft, now()).some((s) => (s.flags & FLAG_RECEIVE) !== 0)
-    remoteCache.set(vft, { generation: subscriptionGeneration, has })
-    return has
-  }
+  // The forward loop (a punched path to a neighbour behind a relay takes its frames, once), and
+  // whether a neighbour receives a VFT, asked once per unicast frame (Forwarder, @peertap/relay).
+  const forwarder = new Forwarder({ table, links: trunk, select: direct.select.bind(direct) })
+  const hasRemoteSubscriber = (vft: Uint8Array): boolean => forwarder.hasReceiver(vft, now())
 
   let mls: MlsVlans | undefined
   const sw = new Switch({
@@ -204,23 +190,35 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     configured: (id) => configuredPeers.has(id) || (mls?.knows(id) ?? false),
     proofs,
   })
-  const greeted = new Set<string>()
+  // Our subscriptions out (SUB under proofs, renewal, UNSUB, send declarations), neighbours'
+  // in, and the relayed-link rules both ways (SubscriptionAnnouncer, @peertap/relay).
+  const announcer = new SubscriptionAnnouncer({
+    links: trunk,
+    local: {
+      holds: (vft) => sw.holds(vft),
+      isUnicast: (vft) => sw.subscriptionOf(vft)?.groupVft === false,
+    },
+    proofs,
+    admission,
+    forwarder,
+    direct,
+    dialled: (id) => dialled.has(id),
+  })
+  const greeted = announcer.greetedIds
   const checkedAt = new Map<string, number>()
   const refusals = new RefusalLog(log, 'refused a peer we do not deal with')
   const subscriptionRefusals = new RefusalLog(log, 'subscriptions refused')
   const peerIdBytes = (id: string): Uint8Array => peerIdFromString(id).toMultihash().bytes
   /** Starts dealing with a link's peer: the table takes it, it gets our SUBs, MLS may talk to it. */
   const greet = (link: Link): void => {
-    greeted.add(link.id)
     checkedAt.delete(link.id)
-    table.setAccess(link.id, 'allow')
     refusals.forget(link.id)
     log.info(
       { peer: link.id, by: admission.configured(link.id) ? 'config' : 'proof' },
       'dealing with peer',
     )
     trunk.protocol.startDatagram(link.id)
-    sendSubs(link, [...held.values()], false)
+    announcer.greet(link, now())
     mls?.onLinkUp(link)
   }
   /** Whether we deal with the link's peer; greets it the first time it is admitted. */
@@ -234,14 +232,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     return true
   }
   /** Stops dealing with a peer (its last proof lapsed, or it left): the table forgets what it sent. */
-  const shun = (id: string): void => {
-    greeted.delete(id)
-    undeclared.delete(id)
-    proofs.forgetNeighbour(id)
-    subscriptionGeneration++
-    if (admission.configured(id)) table.removeNeighbour(id)
-    else table.setAccess(id, 'default')
-  }
+  const shun = (id: string): void => announcer.shun(id)
 
   /**
    * The largest sealed payload our frames may have: the smallest MTU of the
@@ -260,37 +251,20 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     return mtu
   }
 
-  /**
-   * Frames the table routed to a neighbour whose link had gone by the time
-   * of sending; frames and control messages from peers we do not deal with.
-   */
-  const forwarding = { dropNoLink: 0, dropNotAdmitted: 0, controlNotAdmitted: 0 }
+  /** Frames and control messages from peers we do not deal with (the forwarder counts the rest). */
+  const refused = { dropNotAdmitted: 0, controlNotAdmitted: 0 }
   /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
   const forward = (from: string, frames: Frame[]): void => {
-    table.route(from, frames, now(), routeBatch)
-    for (let o = 0; o < routeBatch.length; o++) {
-      const output = routeBatch.outputs[o]!
-      const link = trunk.getLink(output.neighbour)
-      if (link === undefined) {
-        forwarding.dropNoLink += output.count
-        continue
-      }
-      const list: Frame[] = new Array(output.count)
-      for (let i = 0; i < output.count; i++) list[i] = frames[output.frames[i]!]!
-      // A punched path to a neighbour behind a relay takes its frames, once (DirectPaths, @peertap/relay).
-      const chosen = direct.select(output.neighbour, link, list, now())
-      if (chosen.length === 0) continue
-      link.sendFrames(chosen)
-      if (trace) log.trace({ from, to: output.neighbour, frames: output.count }, 'route')
-    }
-    if (trace && routeBatch.dropped > 0) {
-      log.trace({ from, dropped: routeBatch.dropped }, 'route drops')
-    }
+    forwarder.forward(from, frames, now())
+    if (!trace) return
+    const batch = forwarder.batch
+    const to = batch.outputs.slice(0, batch.length).map((o) => `${o.neighbour}:${o.count}`)
+    log.trace({ from, frames: frames.length, to, dropped: batch.dropped }, 'route')
   }
   /** A batch from a neighbour: frames under VFTs we hold are opened here; the rest may go on. */
   const fromNeighbour = (link: Link, frames: Frame[]): void => {
     if (!dealsWith(link)) {
-      forwarding.dropNotAdmitted += frames.length
+      refused.dropNotAdmitted += frames.length
       refusals.note(link.id, 'frames', frames.length)
       return
     }
@@ -400,75 +374,16 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     throw error
   }
 
-  // Subscriptions: ours into the table and out to neighbours.
-  const held = new Map<string, Uint8Array>()
-  const sendSubs = (link: Link, vfts: Uint8Array[], unsubscribe: boolean) => {
-    // A link through a relay's circuit carries no SUB, so no frame, unless a path was punched
-    // to that neighbour: then our unicast VFTs, whose frames then come direct (DirectPaths).
-    if (link.relayed) {
-      if (direct.path(link.id) === undefined) return
-      const unicast = vfts.filter((vft) => sw.subscriptionOf(vft)?.groupVft === false)
-      if (!unsubscribe && unicast.length === 0) return
-      if (!unsubscribe) vfts = unicast
-    }
-    // A peer admitted by proof hears only of the VLAN epochs it proved (even an UNSUB names a VFT).
-    if (!admission.configured(link.id)) {
-      const t = now()
-      vfts = vfts.filter((vft) => admission.mayHear(link.id, proofs.keyOf(vft), t))
-      if (vfts.length === 0) return
-    }
-    if (unsubscribe) {
-      // At most 1024 entries per message (spec 08-trunk.md §4.3).
-      for (let i = 0; i < vfts.length; i += 1024) {
-        const entries = vfts
-          .slice(i, i + 1024)
-          .map((vft) => ({ vft, flags: FLAG_RECEIVE | FLAG_SEND }))
-        link.sendSubscription({ ttl: 0, entries }, true)
-      }
-      return
-    }
-    for (const sub of proofs.subscriptions(vfts, FLAG_RECEIVE | FLAG_SEND, SUB_TTL_SECONDS, now()))
-      link.sendSubscription(sub)
-  }
-  // SUBs a relay passed on under a key none of our epochs had yet (we may
-  // join that VLAN later, spec 12 §2): kept, bounded, and declared for once
-  // our VFTs change (a new epoch), so that our frames to those members pass.
-  const undeclared = new Map<string, Array<{ sub: Subscription; at: number }>>()
-  const declare = (link: Link, sub: Subscription): boolean => {
-    const declarations = proofs.sendDeclaration(sub, SUB_TTL_SECONDS, now(), link.id)
-    for (const declaration of declarations) link.sendSubscription(declaration)
-    return declarations.length > 0
-  }
-  const declareLate = () => {
-    for (const [id, list] of undeclared) {
-      const link = trunk.getLink(id)
-      if (link === undefined) {
-        undeclared.delete(id)
-        continue
-      }
-      const t = now()
-      const left = list.filter(({ sub, at }) => at + sub.ttl > t && !declare(link, sub))
-      if (left.length > 0) undeclared.set(id, left)
-      else undeclared.delete(id)
-    }
-  }
+  // Subscriptions: ours out to neighbours (announcer), theirs into the table.
   const refresh = async () => {
     for (const poll of multicastPolls) await poll()
     const t = now()
     const change = sw.refresh(t)
-    table.expire(t)
+    forwarder.expire(t)
     if (change === undefined) return
-    if (change.added.length > 0) declareLate()
-    subscriptionGeneration++
-    for (const vft of change.removed) held.delete(Buffer.from(vft).toString('hex'))
-    for (const vft of change.added) held.set(Buffer.from(vft).toString('hex'), vft)
-    for (const link of trunk.links()) {
-      if (!greeted.has(link.id)) continue
-      if (change.added.length > 0) sendSubs(link, change.added, false)
-      if (change.removed.length > 0) sendSubs(link, change.removed, true)
-    }
+    announcer.apply(change, t)
     log.debug(
-      { added: change.added.length, removed: change.removed.length, held: held.size },
+      { added: change.added.length, removed: change.removed.length, held: announcer.held },
       'subscriptions',
     )
   }
@@ -486,40 +401,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         refusals.note(link.id, sub.proof === undefined ? 'sub-no-proof' : 'sub-not-admitted')
         return
       }
-      if (
-        link.relayed &&
-        !unsubscribe &&
-        !direct.accepts(
-          sub.entries.map((e) => e.vft),
-          (vft) => sw.holds(vft),
-        )
-      )
-        return
-      subscriptionGeneration++
-      if (unsubscribe) table.unsubscribe(link.id, sub.entries)
-      else {
-        const result = table.subscribe(link.id, sub.entries, sub.ttl, now())
-        if (result.rejected > 0)
-          subscriptionRefusals.note(link.id, result.reason ?? 'refused', result.rejected)
-        // A relay we dial passing on a member's SUB: declare that we send to those VFTs, under our
-        // proof. A peer that only claims the relay role gets no declaration (spec 14 §14.2).
-        if (
-          link.hello.remoteRole === 'relay' &&
-          dialled.has(link.id) &&
-          !declare(link, sub) &&
-          sub.proof !== undefined
-        ) {
-          const list = undeclared.get(link.id) ?? []
-          list.push({ sub, at: now() })
-          if (list.length > MAX_UNDECLARED) list.shift()
-          undeclared.set(link.id, list)
-        }
-      }
+      const result = announcer.receive(sub, unsubscribe, link, now())
+      if (result !== undefined && result.rejected > 0)
+        subscriptionRefusals.note(link.id, result.reason ?? 'refused', result.rejected)
     },
     onControl: (control, link) => {
       // A stranger may send an MLS owner its key package (held, bounded, for `peertap vlan add`); nothing else.
       if (!dealsWith(link) && control.channel !== CONTROL_KEY_PACKAGE) {
-        forwarding.controlNotAdmitted++
+        refused.controlNotAdmitted++
         refusals.note(link.id, 'control')
         return
       }
@@ -569,18 +458,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         log.info({ peer: id }, 'no longer dealing with peer: its admission ended')
         shun(id)
       }
-    for (const link of direct.refresh())
-      if (greeted.has(link.id)) sendSubs(link, [...held.values()], false)
+    announcer.refreshPaths(now())
     refresh()
       .catch((error: unknown) => log.error({ err: error }, 'refresh failed'))
       .finally(() => {
         ticking = false
       })
   }, TICK_MS)
-  const renew = setInterval(() => {
-    for (const link of trunk.links())
-      if (greeted.has(link.id)) sendSubs(link, [...held.values()], false)
-  }, SUB_RENEW_MS)
+  const renew = setInterval(() => announcer.renew(now()), SUB_RENEW_MS)
 
   const status = () => ({
     peerId,
@@ -607,10 +492,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     })),
     vlans: sw.vlanCounters(),
     mls: mls?.status() ?? {},
-    subscriptions: { held: held.size, table: table.subscriptionCount },
+    subscriptions: { held: announcer.held, table: table.subscriptionCount },
     switch: sw.counters,
     table: table.counters,
-    forwarding,
+    forwarding: { dropNoLink: forwarder.counters.dropNoLink, ...refused },
     admission: {
       ...admission.counters,
       provenPeers: admission.provenPeers,
