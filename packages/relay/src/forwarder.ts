@@ -162,8 +162,15 @@ export class Forwarder<L extends ForwardLink = ForwardLink> {
     this.table.setAccess(neighbour, access)
   }
 
-  /** `table.expire`: the number of subscriptions reaped. */
+  /**
+   * `table.expire`: the number of subscriptions reaped, and the cache
+   * forgotten if any were, so the switch floods under the group VFT again
+   * once the last receiver of a unicast VFT has lapsed (issue 16: the cache
+   * outlived a neighbour's SUB until this node's own subscriptions changed).
+   */
   expire(now: number): number {
-    return this.table.expire(now)
+    const reaped = this.table.expire(now)
+    if (reaped > 0) this.invalidate()
+    return reaped
   }
 }

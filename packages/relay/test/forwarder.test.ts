@@ -132,9 +132,9 @@ describe('Forwarder: the subscriber cache', () => {
   // forgot the cache only when its own switch's subscriptions changed, so
   // after a neighbour's SUB expired the switch kept choosing the unicast VFT
   // (nobody holds it any more: the table drops the frame) instead of
-  // flooding under the group VFT. Moved as it was, the cache keeps its
-  // answer: this test fails (`it.fails`) until expiry invalidates it.
-  it.fails('forgets a receiver whose SUB expired, with no other change', () => {
+  // flooding under the group VFT. Moved as it was, the cache kept its
+  // answer (this test failed); `expire` now forgets it when it reaps any.
+  it('forgets a receiver whose SUB expired, with no other change', () => {
     const { links, forwarder } = setup()
     const v = vft(1)
     forwarder.subscribe('b', [{ vft: v, flags: both }], 180, 0)
