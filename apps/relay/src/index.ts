@@ -23,4 +23,5 @@ export {
   type RelayConfig,
   RelayConfigSchema,
 } from './config.ts'
-export { type RelayCounters, type RunningRelay, startRelay } from './relay.ts'
+export { type RunningRelay, startRelay } from './relay.ts'
+export type { RelayCounters } from './status.ts'

@@ -32,8 +32,6 @@ import {
   datagramOption,
   datagramSocketFactory,
   keepNeighboursDialled,
-  type MetricsSection,
-  metricsText,
   RefusalLog,
   ScavengePacer,
   startStatusServer,
@@ -43,17 +41,16 @@ import {
   CAP_SPANNING_TREE,
   DEFAULT_TREE_LINK_COST,
   Forwarder,
-  ForwardingTable,
   type Frame,
-  type NeighbourLimits,
   type PropagatedMessage,
   RelayAdmission,
-  type RelayAdmissionCounters,
   SpanningTree,
 } from '@peertap/relay'
 import { CONTROL_SPANNING_TREE, createTrunk, type Link, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
-import type { PeerLimitsConfig, RelayConfig } from './config.ts'
+import type { RelayConfig } from './config.ts'
+import { type RelayParts, relayMetrics, relayStatus } from './status.ts'
+import { relayTable } from './table.ts'
 
 const TICK_MS = 1000
 const TREE_TICK_MS = 100
@@ -62,51 +59,6 @@ const REDIAL_MS = 2000
 export interface RunningRelay {
   readonly peerId: string
   stop(): Promise<void>
-}
-
-/** Relay-level counters, besides the table's, the trunk's and each link's. */
-export interface RelayCounters extends RelayAdmissionCounters {
-  /** Frames received on a relay-relay link that is not in the spanning tree, dropped. */
-  framesBlocked: number
-  /** Copies the table routed to a link that is not in the tree, not sent (0 unless a race). */
-  copiesBlocked: number
-  /** Copies the table routed to a neighbour whose link had gone by the time of sending. */
-  dropNoLink: number
-}
-
-/** Limits as the table takes them: omitted rates unlimited, omitted bursts one second of the rate. */
-function tableLimits(limits: PeerLimitsConfig): Partial<NeighbourLimits> {
-  const out: Partial<NeighbourLimits> = {}
-  if (limits.maxSubscriptions !== undefined) out.maxSubscriptions = limits.maxSubscriptions
-  const rate = (
-    perSecond: number | undefined,
-    burst: number | undefined,
-    rateKey:
-      | 'framesPerSecond'
-      | 'bytesPerSecond'
-      | 'proofChecksPerSecond'
-      | 'subscriptionEntriesPerSecond',
-    burstKey: 'frameBurst' | 'byteBurst' | 'proofCheckBurst' | 'subscriptionEntryBurst',
-  ) => {
-    if (perSecond === undefined) return
-    out[rateKey] = perSecond
-    out[burstKey] = burst ?? perSecond
-  }
-  rate(limits.framesPerSecond, limits.frameBurst, 'framesPerSecond', 'frameBurst')
-  rate(limits.bytesPerSecond, limits.byteBurst, 'bytesPerSecond', 'byteBurst')
-  rate(
-    limits.proofChecksPerSecond,
-    limits.proofCheckBurst,
-    'proofChecksPerSecond',
-    'proofCheckBurst',
-  )
-  rate(
-    limits.subscriptionEntriesPerSecond,
-    limits.subscriptionEntryBurst,
-    'subscriptionEntriesPerSecond',
-    'subscriptionEntryBurst',
-  )
-  return out
 }
 
 export async function startRelay(config: RelayConfig, log: Logger): Promise<RunningRelay> {
@@ -170,42 +122,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       : {}),
   })
   const peerId = trunk.peerId.toString()
-  const defaults = tableLimits(limits)
-  const table = new ForwardingTable({
-    requireProofs: admission.requireProofs,
-    // Closed unless the config says open (docs/spec/14-roles.md §14.3).
-    admitByDefault: admission.open,
-    limits: defaults,
-    ...(limits.maxTableSubscriptions === undefined
-      ? {}
-      : { maxSubscriptions: limits.maxTableSubscriptions }),
-    ...(limits.maxNeighbours === undefined ? {} : { maxNeighbours: limits.maxNeighbours }),
-    ...(limits.maxSealedLength === undefined ? {} : { maxSealedLength: limits.maxSealedLength }),
-    ...(limits.maxTtlSeconds === undefined ? {} : { maxTtlSeconds: limits.maxTtlSeconds }),
-    // What many identities together may make the relay verify (spec 09 §9.7).
-    ...(limits.proofCheckBudgetPerSecond === 0
-      ? {}
-      : {
-          proofCheckBudget: {
-            perSecond: limits.proofCheckBudgetPerSecond,
-            burst: limits.proofCheckBudgetPerSecond,
-          },
-        }),
-  })
-  for (const id of [...admission.allow, ...admission.relays]) table.setAccess(id, 'allow')
-  for (const id of admission.deny) table.setAccess(id, 'deny')
-  // Configured relays pass on their side's SUBs: no entry rate unless their peerLimits set one.
-  const unlimitedEntries = {
-    subscriptionEntriesPerSecond: Number.POSITIVE_INFINITY,
-    subscriptionEntryBurst: Number.POSITIVE_INFINITY,
-  }
-  for (const id of admission.relays) {
-    table.setLimits(id, { ...unlimitedEntries, ...tableLimits(config.peerLimits[id] ?? {}) })
-  }
-  for (const [id, peerLimits] of Object.entries(config.peerLimits)) {
-    if (admission.relays.includes(id)) continue
-    table.setLimits(id, tableLimits(peerLimits))
-  }
+  const table = relayTable(config)
   // Refused SUB entries: counted always, logged once per peer per minute (14-roles.md §14.4).
   const refusals = new RefusalLog(log, 'subscription entries refused')
   // Verified proofs, remembered: a renewal is not verified again (spec 07 §4, 09 §3).
@@ -285,19 +202,6 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   })
   const admitted = (id: string): boolean => rules.admitted(id)
   admits = admitted
-  const circuitStatus = () => {
-    const server = (trunk.libp2p.services as { circuitRelay?: { reservations: { size: number } } })
-      .circuitRelay
-    return {
-      enabled: config.circuit.enabled,
-      reservations: server?.reservations.size ?? 0,
-      maxReservations: config.circuit.maxReservations,
-      durationSeconds: config.circuit.durationSeconds,
-      dataBytes: config.circuit.dataBytes,
-      refusals: circuitCounters.refusals,
-    }
-  }
-
   // Frames: route per batch, one sendFrames per neighbour of the fan-out; a blocked
   // relay-relay link neither sends nor takes frames (Forwarder, @peertap/relay).
   const forwarder = new Forwarder({ table, links: trunk, forwards: (id) => rules.forwards(id) })
@@ -380,118 +284,25 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const treeTick =
     tree === undefined ? undefined : setInterval(() => rules.treeTick(now()), TREE_TICK_MS)
 
-  const status = () => ({
+  const parts: RelayParts = {
+    config,
     peerId,
-    role: 'relay',
-    listen: trunk.getMultiaddrs().map(String),
-    admission: {
-      requireProofs: admission.requireProofs,
-      open: admission.open,
-      allow: admission.allow,
-      deny: admission.deny,
-      relays: admission.relays,
-      fabricKeys: admission.fabricKeys.map((k) => k.toLowerCase()),
-    },
-    limits: {
-      ...defaults,
-      maxTtlSeconds: table.maxTtlSeconds,
-      maxSealedLength: table.maxSealedLength,
-      maxTableSubscriptions: table.maxSubscriptions,
-      maxNeighbours: table.maxNeighbours,
-    },
-    peerLimits: Object.fromEntries(
-      Object.entries(config.peerLimits).map(([id, l]) => [id, tableLimits(l)]),
-    ),
-    neighbours: trunk.links().map((link) => ({
-      id: link.id,
-      status: link.status,
-      role: link.hello.remoteRole,
-      kind: link.kind,
-      access: table.access(link.id),
-      admitted: admitted(link.id),
-      tree: tree?.role(link.id) ?? 'edge',
-      credentialUntil: rules.credentialUntil(link.id) ?? null,
-      mtu: link.mtu,
-      clockSkewMs: link.hello.clockSkewMs,
-      table: table.neighbourStats(link.id) ?? null,
-      propagation: rules.propagation.originStats(link.id) ?? null,
-      counters: link.counters,
-    })),
-    subscriptions: {
-      table: table.subscriptionCount,
-      vfts: table.vftCount,
-      neighbours: table.neighbourCount,
-      propagated: rules.propagation.size,
-      propagationOrigins: rules.propagation.origins,
-      propagationOverBudget: rules.propagation.counters.overBudget,
-    },
-    relay: {
-      ...rules.counters,
-      framesBlocked: forwarder.counters.framesBlocked,
-      copiesBlocked: forwarder.counters.copiesBlocked,
-      dropNoLink: forwarder.counters.dropNoLink,
-    } satisfies RelayCounters,
-    proofVerifier: { ...verifier.counters, size: verifier.size },
-    refusals: refusals.counters,
-    tree: tree === undefined ? null : tree.status(now()),
-    circuit: circuitStatus(),
-    table: table.counters,
-    trunk: trunk.protocol.counters,
-    scavenges: scavenges.counters,
-  })
-  const metrics = () => {
-    const s = status()
-    const sections: MetricsSection[] = [
-      { prefix: 'peertap_relay', value: s.relay },
-      { prefix: 'peertap_relay_proof_verifier', value: s.proofVerifier },
-      { prefix: 'peertap_relay_refusals', value: s.refusals },
-      { prefix: 'peertap_relay_table', value: s.table },
-      { prefix: 'peertap_relay_limit', value: s.limits },
-      { prefix: 'peertap_relay_subscriptions', value: s.subscriptions },
-      { prefix: 'peertap_relay_trunk', value: s.trunk },
-      { prefix: 'peertap_relay_circuit', value: s.circuit },
-      { prefix: 'peertap_relay_scavenges', value: s.scavenges },
-    ]
-    if (s.tree !== null) {
-      const { counters: treeCounters, isRoot, cost, age, treeLinks, blockedLinks } = s.tree
-      sections.push({
-        prefix: 'peertap_relay_tree',
-        value: {
-          ...treeCounters,
-          isRoot: isRoot ? 1 : 0,
-          cost,
-          age,
-          treeLinks: treeLinks.length,
-          blockedLinks: blockedLinks.length,
-        },
-      })
-      // The root and parent as labels of an info gauge (PeerIds are not numbers).
-      sections.push({
-        prefix: 'peertap_relay_tree_root',
-        labels: { root: s.tree.root, parent: s.tree.parent ?? '' },
-        value: 1,
-      })
-      for (const l of s.tree.links)
-        sections.push({
-          prefix: 'peertap_relay_tree_link',
-          labels: { peer: l.id },
-          value: { blocked: l.role === 'blocked' ? 1 : 0, cost: l.cost },
-        })
-    }
-    for (const [peer, value] of Object.entries(s.peerLimits))
-      sections.push({ prefix: 'peertap_relay_peer_limit', labels: { peer }, value })
-    for (const n of s.neighbours) {
-      sections.push({ prefix: 'peertap_relay_link', labels: { peer: n.id }, value: n.counters })
-      if (n.table !== null)
-        sections.push({ prefix: 'peertap_relay_neighbour', labels: { peer: n.id }, value: n.table })
-    }
-    return metricsText(sections)
+    trunk,
+    table,
+    rules,
+    forwarder,
+    verifier,
+    refusals,
+    tree,
+    scavenges,
+    circuitRefusals: () => circuitCounters.refusals,
   }
+  const status = () => relayStatus(parts, now())
   const token = randomBytes(24).toString('hex')
   const server = await startStatusServer(config.status.port, token, {
     title: 'PeerTap relay',
     status,
-    metrics,
+    metrics: () => relayMetrics(status()),
     ping: async (peer) => {
       const link = trunk.getLink(peer)
       if (link === undefined) throw new Error(`no link to ${peer}`)

@@ -1,0 +1,175 @@
+/**
+ * The relay's status (`peertap-relay status`, GET /status) and its
+ * Prometheus metrics (GET /metrics), read from the parts the daemon wires.
+ */
+
+import type { ProofVerifier } from '@peertap/crypto'
+import {
+  type MetricsSection,
+  metricsText,
+  type RefusalLog,
+  type ScavengePacer,
+} from '@peertap/daemon'
+import type {
+  Forwarder,
+  ForwardingTable,
+  RelayAdmission,
+  RelayAdmissionCounters,
+  SpanningTree,
+} from '@peertap/relay'
+import type { Link, Trunk } from '@peertap/trunk'
+import type { RelayConfig } from './config.ts'
+import { tableLimits } from './table.ts'
+
+/** Relay-level counters, besides the table's, the trunk's and each link's. */
+export interface RelayCounters extends RelayAdmissionCounters {
+  /** Frames received on a relay-relay link that is not in the spanning tree, dropped. */
+  framesBlocked: number
+  /** Copies the table routed to a link that is not in the tree, not sent (0 unless a race). */
+  copiesBlocked: number
+  /** Copies the table routed to a neighbour whose link had gone by the time of sending. */
+  dropNoLink: number
+}
+
+/** What the status reads. */
+export interface RelayParts {
+  readonly config: RelayConfig
+  readonly peerId: string
+  readonly trunk: Trunk
+  readonly table: ForwardingTable
+  readonly rules: RelayAdmission<Link>
+  readonly forwarder: Forwarder<Link>
+  readonly verifier: ProofVerifier
+  readonly refusals: RefusalLog
+  readonly tree: SpanningTree | undefined
+  readonly scavenges: ScavengePacer
+  /** Circuit reservations refused (the peer is not admitted). */
+  readonly circuitRefusals: () => number
+}
+
+function circuitStatus({ config, trunk, circuitRefusals }: RelayParts) {
+  const server = (trunk.libp2p.services as { circuitRelay?: { reservations: { size: number } } })
+    .circuitRelay
+  return {
+    enabled: config.circuit.enabled,
+    reservations: server?.reservations.size ?? 0,
+    maxReservations: config.circuit.maxReservations,
+    durationSeconds: config.circuit.durationSeconds,
+    dataBytes: config.circuit.dataBytes,
+    refusals: circuitRefusals(),
+  }
+}
+
+/** The relay's status now. */
+export function relayStatus(parts: RelayParts, now: number) {
+  const { config, peerId, trunk, table, rules, forwarder, verifier, refusals, tree, scavenges } =
+    parts
+  return {
+    peerId,
+    role: 'relay',
+    listen: trunk.getMultiaddrs().map(String),
+    admission: {
+      requireProofs: config.admission.requireProofs,
+      open: config.admission.open,
+      allow: config.admission.allow,
+      deny: config.admission.deny,
+      relays: config.admission.relays,
+      fabricKeys: config.admission.fabricKeys.map((k) => k.toLowerCase()),
+    },
+    limits: {
+      ...tableLimits(config.limits),
+      maxTtlSeconds: table.maxTtlSeconds,
+      maxSealedLength: table.maxSealedLength,
+      maxTableSubscriptions: table.maxSubscriptions,
+      maxNeighbours: table.maxNeighbours,
+    },
+    peerLimits: Object.fromEntries(
+      Object.entries(config.peerLimits).map(([id, l]) => [id, tableLimits(l)]),
+    ),
+    neighbours: trunk.links().map((link) => ({
+      id: link.id,
+      status: link.status,
+      role: link.hello.remoteRole,
+      kind: link.kind,
+      access: table.access(link.id),
+      admitted: rules.admitted(link.id),
+      tree: tree?.role(link.id) ?? 'edge',
+      credentialUntil: rules.credentialUntil(link.id) ?? null,
+      mtu: link.mtu,
+      clockSkewMs: link.hello.clockSkewMs,
+      table: table.neighbourStats(link.id) ?? null,
+      propagation: rules.propagation.originStats(link.id) ?? null,
+      counters: link.counters,
+    })),
+    subscriptions: {
+      table: table.subscriptionCount,
+      vfts: table.vftCount,
+      neighbours: table.neighbourCount,
+      propagated: rules.propagation.size,
+      propagationOrigins: rules.propagation.origins,
+      propagationOverBudget: rules.propagation.counters.overBudget,
+    },
+    relay: {
+      ...rules.counters,
+      framesBlocked: forwarder.counters.framesBlocked,
+      copiesBlocked: forwarder.counters.copiesBlocked,
+      dropNoLink: forwarder.counters.dropNoLink,
+    } satisfies RelayCounters,
+    proofVerifier: { ...verifier.counters, size: verifier.size },
+    refusals: refusals.counters,
+    tree: tree === undefined ? null : tree.status(now),
+    circuit: circuitStatus(parts),
+    table: table.counters,
+    trunk: trunk.protocol.counters,
+    scavenges: scavenges.counters,
+  }
+}
+
+/** The status as Prometheus text. */
+export function relayMetrics(s: ReturnType<typeof relayStatus>): Promise<string> {
+  const sections: MetricsSection[] = [
+    { prefix: 'peertap_relay', value: s.relay },
+    { prefix: 'peertap_relay_proof_verifier', value: s.proofVerifier },
+    { prefix: 'peertap_relay_refusals', value: s.refusals },
+    { prefix: 'peertap_relay_table', value: s.table },
+    { prefix: 'peertap_relay_limit', value: s.limits },
+    { prefix: 'peertap_relay_subscriptions', value: s.subscriptions },
+    { prefix: 'peertap_relay_trunk', value: s.trunk },
+    { prefix: 'peertap_relay_circuit', value: s.circuit },
+    { prefix: 'peertap_relay_scavenges', value: s.scavenges },
+  ]
+  if (s.tree !== null) {
+    const { counters: treeCounters, isRoot, cost, age, treeLinks, blockedLinks } = s.tree
+    sections.push({
+      prefix: 'peertap_relay_tree',
+      value: {
+        ...treeCounters,
+        isRoot: isRoot ? 1 : 0,
+        cost,
+        age,
+        treeLinks: treeLinks.length,
+        blockedLinks: blockedLinks.length,
+      },
+    })
+    // The root and parent as labels of an info gauge (PeerIds are not numbers).
+    sections.push({
+      prefix: 'peertap_relay_tree_root',
+      labels: { root: s.tree.root, parent: s.tree.parent ?? '' },
+      value: 1,
+    })
+    for (const l of s.tree.links)
+      sections.push({
+        prefix: 'peertap_relay_tree_link',
+        labels: { peer: l.id },
+        value: { blocked: l.role === 'blocked' ? 1 : 0, cost: l.cost },
+      })
+  }
+  for (const [peer, value] of Object.entries(s.peerLimits))
+    sections.push({ prefix: 'peertap_relay_peer_limit', labels: { peer }, value })
+  for (const n of s.neighbours) {
+    sections.push({ prefix: 'peertap_relay_link', labels: { peer: n.id }, value: n.counters })
+    if (n.table !== null)
+      sections.push({ prefix: 'peertap_relay_neighbour', labels: { peer: n.id }, value: n.table })
+  }
+  return metricsText(sections)
+}
