@@ -1,5 +1,6 @@
-// The node's MLS layer (mls-vlans.ts) in one process: two real MlsVlans
-// (real groups, real FileStorage, real switches), joined by in-memory links
+// The node's MLS layer (mls-vlans.ts over @peertap/mls's MlsVlanNode) in
+// one process: two real MlsVlans (real groups, real FileStorage, real
+// switches, one test clock for all their timing), joined by in-memory links
 // that carry CONTROL messages and kind-2 bodies between them. The trunk and
 // the VLAN's sealing are left out (the e2e tests cover them); this covers
 // the periodic self-update, whose timer the e2e overlay cannot wait for,
@@ -9,12 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { PROPOSALS_BURST, PROPOSALS_PER_SECOND } from '@peertap/mls'
 import { Switch } from '@peertap/switch'
 import type { Control, Link } from '@peertap/trunk'
 import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../src/config.ts'
-import { MlsVlans, PROPOSALS_BURST, PROPOSALS_PER_SECOND } from '../src/mls-vlans.ts'
+import { MlsVlans } from '../src/mls-vlans.ts'
 
 interface Side {
   readonly peerId: string
@@ -195,7 +197,6 @@ describe('the MLS layer of two nodes in one process', () => {
     expect(statusOf(owner.mls).counters.proposalsCommitted).toBe(PROPOSALS_BURST)
     // One allowance later the member's resend (every 2 s until applied) goes through.
     clock.now += 1_000 / PROPOSALS_PER_SECOND
-    await new Promise((r) => setTimeout(r, 2_100))
     member.mls.tick()
     await until(
       'the held update applied',
@@ -294,7 +295,7 @@ describe('the MLS layer of two nodes in one process', () => {
 
     // The member asks twice in a row (from an epoch the log holds): one
     // answer (after the interval since any request it made while joining).
-    await new Promise((r) => setTimeout(r, 1100))
+    clock.now += 1_100
     const answers: Control[] = []
     const memberSide = {
       ...strangerLink(member.peerId),
@@ -312,7 +313,8 @@ describe('the MLS layer of two nodes in one process', () => {
     member.mls = undefined
     for (let i = 0; i < 66; i++) await owner.mls.update(undefined)
     member.mls = away
-    await new Promise((r) => setTimeout(r, 1100)) // past the answer interval
+    await new Promise((r) => setTimeout(r, 100)) // the last commit lands: a gap, a request
+    clock.now += 1_100 // past the answer interval
     const asked = statusOf(away).counters.catchUpRequests!
     away.onLinkUp(member.link!)
     await until(

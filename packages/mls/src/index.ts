@@ -45,7 +45,30 @@
  * @packageDocumentation
  */
 
+export {
+  due,
+  holdKeyPackage,
+  KEY_PACKAGE_RESEND_MS,
+  MAX_HELD_KEY_PACKAGES,
+  MAX_PROPOSAL_PEERS,
+  PROPOSALS_BURST,
+  PROPOSALS_PER_SECOND,
+  ProposalAllowances,
+  UPDATE_RESEND_MS,
+} from './allowances.ts'
 export { type CommitBundle, decodeBundle, encodeBundle } from './bundle.ts'
+export {
+  CATCH_UP_ANSWER_INTERVAL_MS,
+  CATCH_UP_ANSWERED_MAX,
+  CATCH_UP_RETRY_LONGEST_MS,
+  CATCH_UP_RETRY_MS,
+  CatchUp,
+  type CatchUpAnswer,
+  catchUpAnswer,
+  MAX_CATCH_UP_BYTES,
+  RESEND_EPOCHS,
+  resendSince,
+} from './catch-up.ts'
 export {
   CIPHERSUITE_ID,
   CIPHERSUITE_NAME,
@@ -55,6 +78,13 @@ export {
   LEASE_LABEL,
   MAX_LEASE_SECONDS,
 } from './constants.ts'
+export {
+  ACK_TIMEOUT_MS,
+  EpochChange,
+  type EpochChangeAction,
+  type PromoteReason,
+  SETTLE_MS,
+} from './epoch-change.ts'
 export { MLS_ERROR_CODES, MlsError, type MlsErrorCode } from './errors.ts'
 export { type ExportEpochSecretsParams, exportEpochSecrets } from './exporter.ts'
 export {
@@ -86,6 +116,17 @@ export {
 } from './identity.ts'
 export { decodeLease, type Lease, type LeaseFields, verifyLease } from './lease.ts'
 export { MemoryStorage, type StateStorage } from './storage.ts'
+export {
+  type LogLevel,
+  MAX_IN_VLAN_COMMIT_BYTES,
+  type MlsVlanCounters,
+  MlsVlanNode,
+  type MlsVlanPorts,
+  type MlsVlanSpec,
+  type Reply,
+  type SwitchPort,
+  type VlanEpochKeys,
+} from './vlan-node.ts'
 export {
   type AdmissionRecord,
   CATCH_UP_ANSWER,
