@@ -49,6 +49,22 @@ export interface ForwarderOptions<L extends ForwardLink = ForwardLink> {
   readonly select?: (neighbour: string, link: L, frames: Frame[], now: number) => Frame[]
 }
 
+/** This node's own VFTs, as its switch holds them: where frames under them are opened. */
+export interface LocalDelivery<F extends Frame = Frame> {
+  /** Whether this node holds the VFT. */
+  holds(vft: Uint8Array): boolean
+  /** Opens frames under VFTs this node holds (replay check, reassembly, the TAP). */
+  receive(frames: F[], now: number): void
+}
+
+/** What `deliver` did with a batch. */
+export interface Delivered {
+  /** Frames under VFTs this node holds, opened here. */
+  readonly held: number
+  /** Sealed bytes in the batch. */
+  readonly bytes: number
+}
+
 export interface ForwarderCounters {
   /** Copies the table routed to a neighbour whose link had gone by the time of sending. */
   dropNoLink: number
@@ -114,6 +130,35 @@ export class Forwarder<L extends ForwardLink = ForwardLink> {
       if (this.#select !== undefined) list = this.#select(output.neighbour, link, list, now)
       if (list.length > 0) link.sendFrames(list)
     }
+  }
+
+  /**
+   * A batch from a neighbour at a node (spec 09-forwarding.md §5): frames
+   * under VFTs this node holds are opened here whatever their hop limit
+   * (local delivery is not forwarding), and every frame goes on to the
+   * other neighbours that receive it, unless `forwardOn` is false (split
+   * horizon: with one neighbour there is nobody to forward to).
+   */
+  deliver(
+    from: string,
+    frames: Frame[],
+    now: number,
+    local: LocalDelivery,
+    forwardOn: boolean,
+  ): Delivered {
+    let mine: Frame[] | undefined
+    let bytes = 0
+    for (const frame of frames) {
+      bytes += frame.sealed.length
+      if (local.holds(frame.vft)) {
+        mine ??= []
+        mine.push(frame)
+      }
+    }
+    if (mine !== undefined) local.receive(mine, now)
+    if (forwardOn) this.forward(from, frames, now)
+    else this.batch.begin()
+    return { held: mine?.length ?? 0, bytes }
   }
 
   /**

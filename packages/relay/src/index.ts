@@ -120,11 +120,13 @@ export {
 export { DuplicateCache } from './duplicate-cache.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
 export {
+  type Delivered,
   Forwarder,
   type ForwarderCounters,
   type ForwarderOptions,
   type ForwardLink,
   type ForwardLinks,
+  type LocalDelivery,
 } from './forwarder.ts'
 export {
   DEFAULT_MAX_PROVEN_PEERS,
@@ -135,6 +137,13 @@ export {
   type NeighbourAdmissionCounters,
   type NeighbourAdmissionInit,
 } from './neighbour-admission.ts'
+export {
+  DEFAULT_RECHECK_SECONDS,
+  type NodeNeighbourEvents,
+  NodeNeighbours,
+  type NodeNeighboursInit,
+  type ShunReason,
+} from './node-neighbours.ts'
 export {
   type Neighbours,
   type OriginBudget,
