@@ -53,6 +53,7 @@ import {
   ForwardingTable,
   type Frame,
   NeighbourAdmission,
+  NodeNeighbours,
   SubscriptionAnnouncer,
   SubscriptionProofs,
 } from '@peertap/relay'
@@ -84,8 +85,6 @@ const TICK_MS = 250
 const REDIAL_MS = 2_000
 /** Verified proofs remembered (members' proofs relays pass on, renewed every minute). */
 const PROOF_CACHE_SIZE = 4096
-/** A link we do not deal with is asked again whether it is admitted at most this often (an MLS add may admit it). */
-const RECHECK_MS = 1_000
 
 export interface RunningNode {
   readonly peerId: string
@@ -123,7 +122,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     role: 'node',
     // The relay role counts only for relays we dial (spec 13 §4.1: reflexive addresses).
     trustedRelays: (id) => dialled.has(id),
-    // Our UDP port and addresses only for peers we deal with; one admitted later gets them in greet().
+    // Our UDP port and addresses only for peers we deal with; one admitted later gets them when greeted.
     datagramFor: (id) => admission.admits(id, now()),
     // Large (GSO) frames come with the fast path.
     capabilities: 0,
@@ -139,7 +138,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     },
   })
   const peerId = trunk.peerId.toString()
-  // Strangers have no place in the table: only LOCAL and the peers we deal with (admitted in greet()).
+  // Strangers have no place in the table: only LOCAL and the peers we deal with (admitted when greeted).
   const table = new ForwardingTable({ admitByDefault: false })
   table.setAccess(LOCAL, 'allow')
   const direct = new DirectPaths(trunk, table)
@@ -205,34 +204,25 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     dialled: (id) => dialled.has(id),
   })
   const greeted = announcer.greetedIds
-  const checkedAt = new Map<string, number>()
   const refusals = new RefusalLog(log, 'refused a peer we do not deal with')
   const subscriptionRefusals = new RefusalLog(log, 'subscriptions refused')
-  const peerIdBytes = (id: string): Uint8Array => peerIdFromString(id).toMultihash().bytes
-  /** Starts dealing with a link's peer: the table takes it, it gets our SUBs, MLS may talk to it. */
-  const greet = (link: Link): void => {
-    checkedAt.delete(link.id)
-    refusals.forget(link.id)
-    log.info(
-      { peer: link.id, by: admission.configured(link.id) ? 'config' : 'proof' },
-      'dealing with peer',
-    )
-    trunk.protocol.startDatagram(link.id)
-    announcer.greet(link, now())
-    mls?.onLinkUp(link)
-  }
-  /** Whether we deal with the link's peer; greets it the first time it is admitted. */
-  const dealsWith = (link: Link): boolean => {
-    if (greeted.has(link.id)) return true
-    const t = performance.now()
-    if (t - (checkedAt.get(link.id) ?? Number.NEGATIVE_INFINITY) < RECHECK_MS) return false
-    checkedAt.set(link.id, t)
-    if (!admission.admits(link.id, now())) return false
-    greet(link)
-    return true
-  }
-  /** Stops dealing with a peer (its last proof lapsed, or it left): the table forgets what it sent. */
-  const shun = (id: string): void => announcer.shun(id)
+  // Greets a peer the first time it is admitted (the table takes it, it gets our SUBs, MLS may
+  // talk to it), asks a stranger again at most once a second, shuns a peer whose admission ended.
+  const neighbours = new NodeNeighbours({
+    admission,
+    announcer,
+    peerIdOf: (id) => peerIdFromString(id).toMultihash().bytes,
+    events: {
+      greeting: (link) => {
+        refusals.forget(link.id)
+        const by = admission.configured(link.id) ? 'config' : 'proof'
+        log.info({ peer: link.id, by }, 'dealing with peer')
+        trunk.protocol.startDatagram(link.id)
+      },
+      greeted: (link) => mls?.onLinkUp(link),
+    },
+  })
+  const dealsWith = (link: Link): boolean => neighbours.dealsWith(link, now())
 
   /**
    * The largest sealed payload our frames may have: the smallest MTU of the
@@ -268,20 +258,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       refusals.note(link.id, 'frames', frames.length)
       return
     }
-    let mine: Frame[] | undefined
-    let bytes = 0
-    for (const frame of frames) {
-      bytes += frame.sealed.length
-      if (sw.holds(frame.vft)) {
-        mine ??= []
-        mine.push(frame)
-      }
-    }
-    if (mine !== undefined) sw.receive(mine, now())
-    if (trace)
-      log.trace({ from: link.id, frames: frames.length, held: mine?.length ?? 0 }, 'link batch')
     // Split horizon: with one neighbour there is nobody to forward to.
-    if (trunk.links().length > 1) forward(link.id, frames)
+    const { held, bytes } = forwarder.deliver(link.id, frames, now(), sw, trunk.links().length > 1)
+    if (trace) log.trace({ from: link.id, frames: frames.length, held }, 'link batch')
     scavenges.note(bytes)
   }
 
@@ -391,18 +370,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   trunk.setReceiver({
     onFrames: (frames, link) => fromNeighbour(link, frames),
     onSubscription: (sub, unsubscribe, link) => {
-      // A proof of one of our VLAN epochs admits its sender (verified before we send it anything);
-      // an admitted peer's new proofs (a new window, another VLAN) widen what it hears.
-      if (!unsubscribe && sub.proof !== undefined && !admission.configured(link.id)) {
-        const outcome = admission.prove(link.id, peerIdBytes(link.id), sub.proof, now())
-        if (outcome === 'admitted') checkedAt.delete(link.id)
-      }
-      if (!dealsWith(link)) {
+      // A proof of one of our VLAN epochs admits its sender (verified before we send it anything).
+      const result = neighbours.onSubscription(sub, unsubscribe, link, now())
+      if (result === 'not-admitted')
         refusals.note(link.id, sub.proof === undefined ? 'sub-no-proof' : 'sub-not-admitted')
-        return
-      }
-      const result = announcer.receive(sub, unsubscribe, link, now())
-      if (result !== undefined && result.rejected > 0)
+      else if (result !== undefined && result.rejected > 0)
         subscriptionRefusals.note(link.id, result.reason ?? 'refused', result.rejected)
     },
     onControl: (control, link) => {
@@ -428,9 +400,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   trunk.addEventListener('link:down', (event) => {
     const { link, reason } = event.detail
     log.info({ peer: link.id, reason }, 'link down')
-    shun(link.id)
-    admission.remove(link.id)
-    checkedAt.delete(link.id)
+    neighbours.linkDown(link.id)
     refusals.forget(link.id)
     subscriptionRefusals.forget(link.id)
   })
@@ -447,17 +417,15 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     if (ticking) return
     ticking = true
     mls?.tick()
-    for (const id of admission.expire(now())) {
-      log.info({ peer: id }, 'membership proof lapsed: no longer dealing with peer')
-      shun(id)
-    }
-    // A peer admitted by an MLS VLAN that no longer names it (a member removed, by us or by
-    // the committer whose commit we processed) stops hearing from us.
-    for (const id of greeted)
-      if (!admission.admits(id, now())) {
-        log.info({ peer: id }, 'no longer dealing with peer: its admission ended')
-        shun(id)
-      }
+    // A lapsed proof, or an MLS VLAN that no longer names the peer (a member removed, by us or by
+    // the committer whose commit we processed): it stops hearing from us.
+    for (const { id, reason } of neighbours.expire(now()))
+      log.info(
+        { peer: id },
+        reason === 'proof-lapsed'
+          ? 'membership proof lapsed: no longer dealing with peer'
+          : 'no longer dealing with peer: its admission ended',
+      )
     announcer.refreshPaths(now())
     refresh()
       .catch((error: unknown) => log.error({ err: error }, 'refresh failed'))
@@ -478,11 +446,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       kind: link.kind,
       relayed: link.relayed,
       // Whom we deal with: 'config' (named by the config or an MLS VLAN), 'proof', or 'stranger'.
-      admitted: !greeted.has(link.id)
-        ? 'stranger'
-        : admission.configured(link.id)
-          ? 'config'
-          : 'proof',
+      admitted: neighbours.standing(link.id),
       // A datagram link's validated path (ip:port), e.g. the hole punched through a NAT.
       ...('pathAddress' in link ? { path: link.pathAddress } : {}),
       mtu: link.mtu,
