@@ -1,0 +1,430 @@
+// MlsVlanNode (docs/spec/11-mls.md §11) against its ports, no daemons:
+// real groups over MemoryStorage, a switch that records its epochs, and
+// in-memory links that carry every CONTROL message and in-VLAN body
+// through the codec, asynchronously like a network. One test clock drives
+// all the timing (the node keeps no timers). The node's in-process test
+// (apps/node/test/mls-vlans.test.ts) covers the same over the real switch,
+// FileStorage and libp2p PeerIds.
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  ACK_TIMEOUT_MS,
+  CATCH_UP_RETRY_MS,
+  decodeMlsControl,
+  decodeVlanControl,
+  encodeAdmissionRecord,
+  encodeBundle,
+  encodeMlsControl,
+  MemoryStorage,
+  type MlsControlMessage,
+  MlsVlanNode,
+  mlsControlChannelOf,
+  nodeIdentityFromEd25519PrivateKey,
+  PROPOSALS_BURST,
+  PROPOSALS_PER_SECOND,
+  SETTLE_MS,
+  type SwitchPort,
+  type VlanEpochKeys,
+} from '../src/index.ts'
+
+const VLAN = 'demo'
+const VLAN_ID = Uint8Array.from({ length: 32 }, (_, i) => 0xa0 + i)
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+
+/** The switch's epochs, as @peertap/switch keeps them. */
+class FakeSwitch implements SwitchPort {
+  readonly epochs = new Map<string, { current: number; previous?: number; next?: number }>()
+  readonly kinds: string[] = []
+  addVlan(name: string, keys: VlanEpochKeys): void {
+    this.epochs.set(name, { current: keys.epoch })
+    this.kinds.push(keys.kind)
+  }
+  prepareEpoch(name: string, keys: VlanEpochKeys): void {
+    this.epochs.get(name)!.next = keys.epoch
+  }
+  setEpoch(name: string, keys: VlanEpochKeys): void {
+    const e = this.epochs.get(name)!
+    this.epochs.set(name, { current: keys.epoch, previous: e.current })
+    this.kinds.push(keys.kind)
+  }
+  dropPreviousEpoch(name: string): void {
+    const { current, next } = this.epochs.get(name)!
+    this.epochs.set(name, { current, ...(next === undefined ? {} : { next }) })
+  }
+  epochsOf(name: string) {
+    return { ...this.epochs.get(name)! }
+  }
+}
+
+interface Side {
+  readonly peer: string
+  readonly seed: number
+  storage: MemoryStorage
+  sw: FakeSwitch
+  node?: MlsVlanNode | undefined
+  /** Every CONTROL message it sent: to whom and what. */
+  readonly sent: { to: string; message: MlsControlMessage }[]
+  /** Drop what it seals inside the VLAN (a lost ack, say). */
+  muteInVlan: boolean
+  wakeAt: number | undefined
+}
+
+const clock = { now: 1_000_000 }
+const sides: Side[] = []
+afterEach(() => {
+  for (const s of sides.splice(0)) s.node?.stop()
+})
+
+async function side(seed: number): Promise<Side> {
+  const identity = await nodeIdentityFromEd25519PrivateKey(new Uint8Array(32).fill(seed))
+  const s: Side = {
+    peer: hex(identity.peerId),
+    seed,
+    storage: new MemoryStorage(),
+    sw: new FakeSwitch(),
+    sent: [],
+    muteInVlan: false,
+    wakeAt: undefined,
+  }
+  sides.push(s)
+  return s
+}
+
+const later = (f: () => void) => setImmediate(f)
+
+/** Opens `self`'s node with one VLAN owned by `owner`, linked to every other side. */
+async function open(
+  self: Side,
+  owner: Side,
+  lists: { members?: Side[]; proposers?: Side[]; admins?: Side[]; updateSeconds?: number } = {},
+): Promise<MlsVlanNode> {
+  const identity = await nodeIdentityFromEd25519PrivateKey(new Uint8Array(32).fill(self.seed))
+  const others = () => sides.filter((s) => s !== self)
+  const node = new MlsVlanNode({
+    identity,
+    storage: self.storage,
+    now: clock.now,
+    ports: {
+      sw: self.sw,
+      send: (peer, message) => {
+        const to = others().find((s) => s.peer === peer)
+        if (to === undefined) return false
+        self.sent.push({ to: peer, message })
+        const payload = encodeMlsControl(message)
+        const decoded = decodeMlsControl(mlsControlChannelOf(message), payload)
+        if (!decoded.ok) throw new Error(decoded.error.detail)
+        later(() => void to.node?.receive(self.peer, decoded.message, clock.now).catch(() => {}))
+        return true
+      },
+      isUp: (peer) => others().some((s) => s.peer === peer),
+      hasLink: (peer) => others().some((s) => s.peer === peer),
+      anyPeer: () => others()[0]?.peer,
+      sendInVlan: (vlan, body) => {
+        if (self.muteInVlan) return
+        expect(decodeVlanControl(body).ok).toBe(true)
+        for (const s of others()) later(() => s.node?.receiveInVlan(vlan, body.slice(), clock.now))
+      },
+      refresh: async () => {},
+      peerIdBytes: (text) => {
+        if (!/^[0-9a-f]{76}$/.test(text)) throw new Error(`not a PeerId: ${text}`)
+        return new Uint8Array(Buffer.from(text, 'hex'))
+      },
+      peerIdText: hex,
+      log: () => {},
+      wakeAt: (at) => {
+        self.wakeAt = at
+      },
+    },
+  })
+  const isOwner = self === owner
+  await node.open(
+    {
+      name: VLAN,
+      vlanId: VLAN_ID,
+      owner: owner.peer,
+      isOwner,
+      members: isOwner ? (lists.members ?? []).map((s) => s.peer) : [],
+      proposers: isOwner ? (lists.proposers ?? []).map((s) => s.peer) : [],
+      admins: (lists.admins ?? []).map((s) => s.peer),
+      updateSeconds: lists.updateSeconds,
+    },
+    clock.now,
+  )
+  self.node = node
+  return node
+}
+
+type Status = {
+  state: string
+  epoch?: number
+  members: string[]
+  admitted?: string[]
+  switchEpochs?: { current: number; previous?: number; next?: number }
+  counters: Record<string, number>
+}
+const statusOf = (s: Side) => s.node!.status()[VLAN] as Status
+
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+const settle = () => new Promise((r) => setTimeout(r, 50))
+
+/** An owner and a member (admitted by the owner's config), the member joined. */
+async function joinedPair(
+  extra: { owner?: object; member?: object } = {},
+): Promise<{ owner: Side; member: Side; epoch: number }> {
+  const owner = await side(1)
+  const member = await side(2)
+  await open(owner, owner, { members: [member], ...extra.owner })
+  await open(member, owner, extra.member)
+  member.node!.linkUp(owner.peer, clock.now) // sends its key package
+  await until('the member to join', () => statusOf(member).state === 'member')
+  const epoch = statusOf(owner).epoch!
+  await until('the member at the owner epoch', () => statusOf(member).epoch === epoch)
+  return { owner, member, epoch }
+}
+
+describe('MlsVlanNode: joining and the epoch timing of §11.7', () => {
+  it('a joiner holds keys nobody has, sends its key package, and is added: the owner promotes at once (no one else to wait for)', async () => {
+    const { owner, member, epoch } = await joinedPair()
+    expect(member.sw.kinds[0]).toBe('psk') // keys nobody holds, while joining
+    expect(member.sent[0]!.message.type).toBe('key-package')
+    expect(owner.sent.map((s) => s.message.type)).toContain('welcome')
+    expect(statusOf(owner).switchEpochs).toMatchObject({ current: epoch })
+    expect(statusOf(owner).switchEpochs!.next).toBeUndefined()
+    // The joiner switches at once (nothing of the old epoch to settle) and asks for what it missed.
+    expect(statusOf(member).switchEpochs).toEqual({ current: epoch })
+    expect(member.sent.map((s) => s.message.type)).toContain('catch-up-request')
+    expect(statusOf(owner).counters.welcomesSent).toBe(1)
+  })
+
+  it('an update: held for receiving, acknowledged, promoted by the last ack, switched, settled 2 s later', async () => {
+    const { owner, member, epoch } = await joinedPair()
+    const t = clock.now
+    await owner.node!.update(VLAN, t)
+    // Sent under the old epoch, the new one held for receiving.
+    expect(statusOf(owner).switchEpochs).toMatchObject({ current: epoch, next: epoch + 1 })
+    await until('the ack promotes', () => statusOf(owner).switchEpochs!.current === epoch + 1)
+    await until(
+      'the switch reaches the member',
+      () => statusOf(member).switchEpochs!.current === epoch + 1,
+    )
+    expect(statusOf(member).counters.acksSent).toBeGreaterThan(0)
+    expect(statusOf(owner).switchEpochs!.previous).toBe(epoch)
+    expect(owner.wakeAt).toBe(t + SETTLE_MS)
+    owner.node!.tick(t + SETTLE_MS)
+    member.node!.tick(t + SETTLE_MS)
+    expect(statusOf(owner).switchEpochs).toEqual({ current: epoch + 1 })
+    expect(statusOf(member).switchEpochs).toEqual({ current: epoch + 1 })
+  })
+
+  it(`a lost ack: the owner promotes ${ACK_TIMEOUT_MS} ms after the commit and resends the commits to the silent member`, async () => {
+    const { owner, member, epoch } = await joinedPair()
+    member.muteInVlan = true
+    const t = clock.now
+    await owner.node!.update(VLAN, t)
+    await settle()
+    expect(statusOf(owner).switchEpochs!.current).toBe(epoch)
+    expect(owner.wakeAt).toBe(t + ACK_TIMEOUT_MS)
+    owner.node!.tick(t + ACK_TIMEOUT_MS - 1)
+    await settle()
+    expect(statusOf(owner).switchEpochs!.current).toBe(epoch)
+    owner.node!.tick(t + ACK_TIMEOUT_MS)
+    await until('the timeout promotes', () => statusOf(owner).switchEpochs!.current === epoch + 1)
+    expect(statusOf(owner).counters.commitsResent).toBe(1)
+    const resent = owner.sent.at(-1)!.message
+    expect(resent.type).toBe('catch-up-answer')
+    // The member holds the epoch for receiving, and switches on the owner's `switch`.
+    expect(statusOf(member).switchEpochs!.current).toBe(epoch + 1)
+  })
+
+  it('a removal takes effect at once, the old epoch dropped at once; the removed member waits to be added again', async () => {
+    const { owner, member, epoch } = await joinedPair()
+    await owner.node!.remove(VLAN, member.peer, clock.now)
+    expect(statusOf(owner).switchEpochs).toEqual({ current: epoch + 1 })
+    expect(statusOf(owner).members).toEqual([owner.peer])
+    expect(statusOf(owner).admitted).not.toContain(member.peer)
+    await until('the member learns it', () => statusOf(member).counters.removed === 1)
+    await until('the member joining again', () => statusOf(member).state === 'joining')
+    expect(member.sw.kinds.at(-1)).toBe('psk')
+    // Its fresh key package is refused (not admitted any more), but held for `vlan add`.
+    clock.now += 3_000
+    member.node!.tick(clock.now)
+    await until('the key package refused', () => statusOf(owner).counters.keyPackagesRefused === 1)
+    await owner.node!.add(VLAN, member.peer, clock.now)
+    await until('added again', () => statusOf(member).state === 'member')
+  })
+})
+
+describe('MlsVlanNode: proposals, periodic updates, records', () => {
+  it("periodic self-update (updateSeconds): the member's Update proposal, then the owner's commit, each when its timer runs out", async () => {
+    const {
+      owner,
+      member,
+      epoch: joined,
+    } = await joinedPair({
+      owner: { updateSeconds: 600 },
+      member: { updateSeconds: 300 },
+    })
+    clock.now += 299_000
+    owner.node!.tick(clock.now)
+    member.node!.tick(clock.now)
+    await settle()
+    expect(statusOf(owner).epoch).toBe(joined)
+    clock.now += 2_000
+    owner.node!.tick(clock.now)
+    member.node!.tick(clock.now)
+    await until('the member update applied', () => statusOf(member).counters.updatesApplied === 1)
+    expect(statusOf(member).counters.periodicUpdates).toBe(1)
+    expect(statusOf(member).epoch).toBe(joined + 1)
+    expect(statusOf(owner).counters.proposalsCommitted).toBe(1)
+    clock.now += 299_500
+    owner.node!.tick(clock.now)
+    await until('the owner update reached the member', () => statusOf(member).epoch === joined + 2)
+    expect(statusOf(owner).counters.periodicUpdates).toBe(1)
+    member.node!.tick(clock.now)
+    await settle()
+    expect(statusOf(member).counters.periodicUpdates).toBe(1)
+    clock.now += 1_000
+    member.node!.tick(clock.now)
+    await until('the second member update', () => statusOf(member).counters.updatesApplied === 2)
+    expect(statusOf(owner).epoch).toBe(joined + 3)
+  }, 30_000)
+
+  it('commits a burst of proposals from one member, then refuses the next unread until its allowance refills; the member resends it', async () => {
+    const { owner, member, epoch: joined } = await joinedPair()
+    for (let i = 1; i <= PROPOSALS_BURST; i++) {
+      await member.node!.update(VLAN, clock.now)
+      await until(`update ${i}`, () => statusOf(member).counters.updatesApplied === i)
+    }
+    await member.node!.update(VLAN, clock.now)
+    await until('the refusal', () => statusOf(owner).counters.proposalsRateLimited === 1)
+    await settle()
+    expect(statusOf(owner).epoch).toBe(joined + PROPOSALS_BURST)
+    clock.now += 1_000 / PROPOSALS_PER_SECOND
+    member.node!.tick(clock.now) // the resend (every 2 s until applied)
+    await until(
+      'the held update applied',
+      () => statusOf(member).counters.updatesApplied === PROPOSALS_BURST + 1,
+    )
+    expect(statusOf(owner).counters.proposalsRateLimited).toBe(1)
+  }, 30_000)
+
+  it('a member may not propose removing the owner; leaving is always accepted and stops its admission', async () => {
+    const { owner, member } = await joinedPair()
+    await expect(member.node!.remove(VLAN, owner.peer, clock.now)).rejects.toMatchObject({
+      code: 'mls-owner-removal',
+    })
+    const result = await member.node!.remove(VLAN, member.peer, clock.now)
+    expect(result).toMatchObject({ proposed: 'remove' })
+    await until('left', () => statusOf(owner).members.length === 1)
+    expect(statusOf(owner).admitted).not.toContain(member.peer)
+    await until('the member knows', () => statusOf(member).counters.removed === 1)
+  })
+
+  it('brings an admission record left behind by a crash up to the group on load: a removed member stays out', async () => {
+    const { owner, member, epoch } = await joinedPair()
+    const before = encodeAdmissionRecord({
+      added: [],
+      removed: [],
+      at: { epoch, members: [owner.peer, member.peer] },
+    })
+    await owner.node!.remove(VLAN, member.peer, clock.now)
+    owner.node!.stop()
+    await owner.storage.write(`admitted-${hex(VLAN_ID)}`, before)
+    owner.sw = new FakeSwitch()
+    await open(owner, owner, { members: [member] })
+    expect(statusOf(owner).epoch).toBe(epoch + 1)
+    expect(statusOf(owner).admitted).not.toContain(member.peer)
+  })
+
+  it('a joiner restarted before its Welcome keeps its stored key package', async () => {
+    const owner = await side(1)
+    const member = await side(2)
+    await open(member, owner)
+    const first = member.sent.length
+    member.node!.linkUp(owner.peer, clock.now)
+    const kp = member.sent[first]!.message
+    member.node!.stop()
+    await open(member, owner)
+    member.node!.linkUp(owner.peer, clock.now)
+    expect(member.sent.at(-1)!.message).toEqual(kp)
+  })
+})
+
+describe('MlsVlanNode: catch-up and strangers', () => {
+  it("refuses a stranger's catch-up requests and point-to-point commits; answers a member at most once a second; tells a member behind its log nothing", async () => {
+    const { owner, member, epoch } = await joinedPair()
+    const stranger = await side(3)
+    const request = (since: bigint): MlsControlMessage => ({
+      type: 'catch-up-request',
+      vlanId: VLAN_ID,
+      since,
+    })
+    const replies: MlsControlMessage[] = []
+    const reply = (m: MlsControlMessage) => replies.push(m) > 0
+    await owner.node!.receive(stranger.peer, request(0n), clock.now, reply)
+    expect(replies).toHaveLength(0)
+    expect(statusOf(owner).counters.catchUpRefused).toBe(1)
+    await member.node!.receive(
+      stranger.peer,
+      {
+        type: 'catch-up-commit',
+        vlanId: VLAN_ID,
+        bundle: Uint8Array.of(0, 1, 2, 3),
+      },
+      clock.now,
+    )
+    expect(statusOf(member).counters.commitsRefused).toBe(1)
+
+    clock.now += 1_100
+    await owner.node!.receive(member.peer, request(BigInt(epoch - 1)), clock.now, reply)
+    await owner.node!.receive(member.peer, request(BigInt(epoch - 1)), clock.now, reply)
+    expect(replies.map((m) => m.type)).toEqual(['catch-up-answer'])
+    clock.now += 1_100
+    // A request from before the owner's log: no answer, counted.
+    await owner.node!.update(VLAN, clock.now)
+    for (let i = 0; i < 65; i++) await owner.node!.update(VLAN, clock.now)
+    clock.now += 1_100
+    await owner.node!.receive(member.peer, request(BigInt(epoch)), clock.now, reply)
+    expect(replies).toHaveLength(1)
+    expect(statusOf(owner).counters.catchUpTooOld).toBe(1)
+  }, 60_000)
+
+  it('an answer that does not reach back (mls-gap): asks again after 1 s, then 2 s, …', async () => {
+    const { owner, member, epoch } = await joinedPair()
+    const gap: MlsControlMessage = {
+      type: 'catch-up-answer',
+      vlanId: VLAN_ID,
+      bundles: [
+        encodeBundle({ epoch: BigInt(epoch + 5), proposals: [], commit: Uint8Array.of(1, 2, 3) }),
+      ],
+    }
+    const asked = () => statusOf(member).counters.catchUpRequests!
+    const before = asked()
+    const t = clock.now
+    await member.node!.receive(owner.peer, gap, t)
+    expect(member.wakeAt).toBe(t + CATCH_UP_RETRY_MS)
+    member.node!.tick(t + CATCH_UP_RETRY_MS - 1)
+    expect(asked()).toBe(before)
+    member.node!.tick(t + CATCH_UP_RETRY_MS)
+    expect(asked()).toBe(before + 1)
+    const t2 = t + CATCH_UP_RETRY_MS
+    await member.node!.receive(owner.peer, gap, t2)
+    expect(member.wakeAt).toBe(t2 + 2 * CATCH_UP_RETRY_MS)
+  })
+
+  it('knows the owner, admins and members; lets only them send large messages', async () => {
+    const { owner, member } = await joinedPair()
+    const stranger = await side(3)
+    expect(owner.node!.knows(member.peer)).toBe(true)
+    expect(member.node!.knows(owner.peer)).toBe(true)
+    expect(owner.node!.knows(stranger.peer)).toBe(false)
+    expect(owner.node!.maySendLarge(member.peer)).toBe(true)
+    expect(owner.node!.maySendLarge(stranger.peer)).toBe(false)
+    expect(owner.node!.maySendLarge('not a peer id')).toBe(false)
+  })
+})
