@@ -14,6 +14,13 @@
  *   from the MLS exporter and are handed over as @peertap/switch's
  *   `EpochKeys` of kind 'mls'.
  *
+ * - How a node carries its VLANs' MLS messages (spec §11) is
+ *   {@link MlsVlanNode}, pure code over ports (switch, links, log) with
+ *   time passed in: the CONTROL and in-VLAN layouts (`encodeMlsControl`,
+ *   `encodeVlanControl` and their decoders, which never throw), the epoch
+ *   change ({@link EpochChange}), catch-up ({@link CatchUp}) and proposal
+ *   allowances ({@link ProposalAllowances}).
+ *
  * Bad input never changes the state: it throws an {@link MlsError} with a
  * stable `code`.
  *
