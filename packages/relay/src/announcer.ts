@@ -25,7 +25,7 @@ import type { DirectPathLink, DirectPaths } from './direct-paths.ts'
 import type { Forwarder, ForwardLink } from './forwarder.ts'
 import { hex } from './hash.ts'
 import type { NeighbourAdmission } from './neighbour-admission.ts'
-import type { ProvedSubscription, SubscriptionProofs } from './subscription-proofs.ts'
+import type { SubscriptionMessage, SubscriptionProofs } from './subscription-proofs.ts'
 import type { SubscribeResult } from './table.ts'
 
 /** TTL of a node's SUBs at its neighbours (seconds); renewed every minute. */
@@ -38,7 +38,7 @@ const MAX_ENTRIES = 1024
 /** What the announcer needs of a link; the trunk's `Link` is one. */
 export interface AnnounceLink extends DirectPathLink, ForwardLink {
   /** Queues a SUB (or, with `unsubscribe`, an UNSUB) on the link's control queue; false if refused. */
-  sendSubscription(sub: ProvedSubscription, unsubscribe?: boolean): boolean
+  sendSubscription(sub: SubscriptionMessage, unsubscribe?: boolean): boolean
 }
 
 /** The links by neighbour; the trunk's `Trunk` is one. */
@@ -83,7 +83,7 @@ export class SubscriptionAnnouncer<L extends AnnounceLink = AnnounceLink> {
   /** The neighbours this node deals with and has announced to. */
   readonly #greeted = new Set<string>()
   /** SUBs a relay passed on under a key none of our epochs had yet, per relay. */
-  readonly #undeclared = new Map<string, Array<{ sub: ProvedSubscription; at: number }>>()
+  readonly #undeclared = new Map<string, Array<{ sub: SubscriptionMessage; at: number }>>()
 
   constructor(init: SubscriptionAnnouncerInit<L>) {
     this.#init = init
@@ -191,7 +191,7 @@ export class SubscriptionAnnouncer<L extends AnnounceLink = AnnounceLink> {
    * UNSUB, or a relayed link's SUB for a VFT we hold).
    */
   receive(
-    sub: ProvedSubscription,
+    sub: SubscriptionMessage,
     unsubscribe: boolean,
     link: L,
     now: number,
@@ -226,7 +226,7 @@ export class SubscriptionAnnouncer<L extends AnnounceLink = AnnounceLink> {
     return result
   }
 
-  #declare(link: L, sub: ProvedSubscription, now: number): boolean {
+  #declare(link: L, sub: SubscriptionMessage, now: number): boolean {
     const declarations = this.#init.proofs.sendDeclaration(sub, this.#ttl, now, link.id)
     for (const declaration of declarations) link.sendSubscription(declaration)
     return declarations.length > 0

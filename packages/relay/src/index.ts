@@ -188,6 +188,7 @@ export {
   type MembershipRefusal,
   type MembershipVerdict,
   type ProvedSubscription,
+  type SubscriptionMessage,
   SubscriptionProofs,
   type SubscriptionProofsInit,
 } from './subscription-proofs.ts'
@@ -198,6 +199,7 @@ export {
   type Frame,
   type NeighbourLimits,
   type NeighbourStats,
+  type NeighbourSubscription,
   type SubscribeResult,
   type Subscription,
   type SubscriptionEntry,

@@ -14,7 +14,7 @@
  */
 import type { AnnounceLink, SubscriptionAnnouncer } from './announcer.ts'
 import type { NeighbourAdmission } from './neighbour-admission.ts'
-import type { ProvedSubscription } from './subscription-proofs.ts'
+import type { SubscriptionMessage } from './subscription-proofs.ts'
 import type { SubscribeResult } from './table.ts'
 
 /** How often a link we do not deal with is asked again whether it is admitted (seconds). */
@@ -73,7 +73,7 @@ export class NodeNeighbours<L extends AnnounceLink = AnnounceLink> {
    * did with a SUB (`SubscriptionAnnouncer.receive`).
    */
   onSubscription(
-    sub: ProvedSubscription,
+    sub: SubscriptionMessage,
     unsubscribe: boolean,
     link: L,
     now: number,

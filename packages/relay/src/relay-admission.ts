@@ -33,7 +33,7 @@ import { CAP_SPANNING_TREE, DEFAULT_TREE_LINK_COST } from './constants.ts'
 import { hex } from './hash.ts'
 import { originBudget, type PropagatedMessage, Propagation } from './propagation.ts'
 import type { SpanningTree, TreeChange } from './spanning-tree.ts'
-import type { ProvedSubscription } from './subscription-proofs.ts'
+import type { SubscriptionMessage } from './subscription-proofs.ts'
 import type { ForwardingTable, SubscribeResult, SubscriptionEntry } from './table.ts'
 import { TokenBucket } from './token-bucket.ts'
 
@@ -43,7 +43,7 @@ export interface RelayLink {
   /** The neighbour's role and capabilities from its HELLO (spec 08-trunk.md §4.1). */
   readonly hello: { readonly remoteRole: 'node' | 'relay'; readonly remoteCapabilities: number }
   /** Queues a SUB (or, with `unsubscribe`, an UNSUB) on the link's control queue; false if refused. */
-  sendSubscription(sub: ProvedSubscription, unsubscribe?: boolean): boolean
+  sendSubscription(sub: SubscriptionMessage, unsubscribe?: boolean): boolean
   /** Queues a CONTROL message (spec 08-trunk.md §4.6); false if refused. */
   sendControl(control: { channel: number; payload: Uint8Array }): boolean
 }
@@ -226,7 +226,7 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
   }
 
   /** A SUB or UNSUB from a neighbour: admission, the table, propagation of what it accepted. */
-  onSubscription(sub: ProvedSubscription, unsubscribe: boolean, link: L, now: number): void {
+  onSubscription(sub: SubscriptionMessage, unsubscribe: boolean, link: L, now: number): void {
     const table = this.#table
     if (!this.forwards(link.id)) {
       this.counters.subsBlocked++
@@ -371,7 +371,7 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
    * verified for the peer itself (never for a proof a relay passes on), it
    * admits the peer until the proof's expiry.
    */
-  #checkCredential(sub: ProvedSubscription, link: L, now: number): void {
+  #checkCredential(sub: SubscriptionMessage, link: L, now: number): void {
     const table = this.#table
     if (this.#fabricKeys.size === 0 || sub.proof === undefined || link.hello.remoteRole === 'relay')
       return
@@ -468,7 +468,7 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
   #send(messages: PropagatedMessage[]): void {
     for (const m of messages) {
       const link = this.#init.links.getLink(m.neighbour)
-      const sub: ProvedSubscription =
+      const sub: SubscriptionMessage =
         m.proof === undefined
           ? { ttl: m.ttl, entries: m.entries }
           : { ttl: m.ttl, entries: m.entries, proof: m.proof }

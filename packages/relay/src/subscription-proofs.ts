@@ -48,12 +48,19 @@ export type MembershipVerdict =
   | { readonly ok: true; readonly publicKey: Uint8Array; readonly expiry: number }
   | { readonly ok: false; readonly reason: MembershipRefusal }
 
-/** A SUB to send: as the trunk's Subscription. */
-export interface ProvedSubscription {
+/**
+ * The body of a SUB or UNSUB (spec 08-trunk.md §4.3), the same shape as
+ * @peertap/trunk's `SubscriptionMessage` (this package does not depend on
+ * the trunk).
+ */
+export interface SubscriptionMessage {
   ttl: number
   entries: SubscriptionEntry[]
   proof?: Uint8Array
 }
+
+/** @deprecated Use `SubscriptionMessage`; this name goes in the next major. */
+export type ProvedSubscription = SubscriptionMessage
 
 /** What a VFT this node holds stands for, as far as proofs care. */
 export interface HeldVft {
@@ -132,7 +139,7 @@ export class SubscriptionProofs {
     flags: number,
     ttl: number,
     now: number,
-  ): ProvedSubscription[] {
+  ): SubscriptionMessage[] {
     const groups = new Map<string, { held: HeldVft; vfts: Uint8Array[] }>()
     const unproved: Uint8Array[] = []
     for (const vft of vfts) {
@@ -149,7 +156,7 @@ export class SubscriptionProofs {
       }
       group.vfts.push(vft)
     }
-    const out: ProvedSubscription[] = []
+    const out: SubscriptionMessage[] = []
     for (const { held, vfts: list } of groups.values()) {
       for (let i = 0; i < list.length; i += MAX_PROVED_VFTS) {
         const chunk = list.slice(i, i + MAX_PROVED_VFTS)
@@ -182,7 +189,7 @@ export class SubscriptionProofs {
     ttl: number,
     now: number,
     neighbour = '',
-  ): ProvedSubscription[] {
+  ): SubscriptionMessage[] {
     if (sub.proof === undefined) return []
     const decoded = decodeMembershipProof(sub.proof)
     if (!decoded.ok || !usable(decoded.proof.window, now)) return []
@@ -206,7 +213,7 @@ export class SubscriptionProofs {
       now + ttl,
       now,
     )
-    const out: ProvedSubscription[] = []
+    const out: SubscriptionMessage[] = []
     const held = { authSeed, window: decoded.proof.window }
     for (let i = 0; i < vfts.length; i += MAX_PROVED_VFTS) {
       const chunk = vfts.slice(i, i + MAX_PROVED_VFTS)

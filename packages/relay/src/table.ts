@@ -85,8 +85,12 @@ export interface SubscriptionEntry {
   readonly flags: number
 }
 
-/** A subscription as `lookup` reports it. */
-export interface Subscription {
+/**
+ * A neighbour's subscription to a VFT as the table holds it and `lookup`
+ * reports it (not the SUB message, `SubscriptionMessage`, nor what a node
+ * holds itself, @peertap/switch's `LocalSubscription`).
+ */
+export interface NeighbourSubscription {
   readonly neighbour: string
   readonly flags: number
   /** The proving key it was made under (a copy), absent if none. */
@@ -94,6 +98,9 @@ export interface Subscription {
   /** Time (in the caller's seconds) at which it stops counting. */
   readonly expiresAt: number
 }
+
+/** @deprecated Use `NeighbourSubscription`; this name goes in the next major. */
+export type Subscription = NeighbourSubscription
 
 /** What a `subscribe` call did with its entries. */
 export interface SubscribeResult {
@@ -704,8 +711,8 @@ export class ForwardingTable {
    * The subscriptions to `vft` (control plane: allocates). With `now`, only
    * those still live at `now`.
    */
-  lookup(vft: Uint8Array, now?: number): Subscription[] {
-    const found: Subscription[] = []
+  lookup(vft: Uint8Array, now?: number): NeighbourSubscription[] {
+    const found: NeighbourSubscription[] = []
     if (vft.length !== VFT_LENGTH) return found
     const e = this.#find(word(vft, 0), word(vft, 4), word(vft, 8), word(vft, 12))
     if (e < 0) return found

@@ -1,6 +1,12 @@
 import { type CryptoBackend, type EpochSecrets, FrameReceiver, FrameSender } from '@peertap/crypto'
 import { Reassembler } from '@peertap/frag'
-import { heldWindows, type Subscription, subscriptionSet, VftDeriver, windowOf } from '@peertap/vft'
+import {
+  heldWindows,
+  type Subscription as PortSubscription,
+  subscriptionSet,
+  VftDeriver,
+  windowOf,
+} from '@peertap/vft'
 import { MAC_AGING_SECONDS, MAX_LEARNED_MACS } from './constants.ts'
 import { macFromNumber, macNumber } from './mac-key.ts'
 
@@ -244,12 +250,12 @@ export class Vlan {
   }
 
   /** The subscription set of every port in every held epoch at `now` (docs/spec/02-vft.md §4). */
-  subscriptions(now: number): Subscription<Epoch>[] {
+  subscriptions(now: number): PortSubscription<Epoch>[] {
     const epochs = [{ epoch: this.current, deriver: this.current.deriver }]
     if (this.previous !== undefined)
       epochs.push({ epoch: this.previous, deriver: this.previous.deriver })
     if (this.next !== undefined) epochs.push({ epoch: this.next, deriver: this.next.deriver })
-    const out: Subscription<Epoch>[] = []
+    const out: PortSubscription<Epoch>[] = []
     for (const port of this.ports.values()) {
       out.push(
         ...subscriptionSet({

@@ -68,14 +68,21 @@ export interface SubscriptionEntry {
   flags: number
 }
 
-/** The body of a SUB (ttl > 0) or an UNSUB (ttl 0) (spec 08-trunk.md §4.3). */
-export interface Subscription {
+/**
+ * The body of a SUB (ttl > 0) or an UNSUB (ttl 0) (spec 08-trunk.md §4.3).
+ * Not the table's record of it (@peertap/relay's `NeighbourSubscription`)
+ * nor what a node holds (@peertap/switch's `LocalSubscription`).
+ */
+export interface SubscriptionMessage {
   /** Seconds the subscription lives unless renewed; 0 in an UNSUB. */
   ttl: number
   entries: SubscriptionEntry[]
   /** Membership proof, opaque here (spec 07-membership-proof.md). */
   proof?: Uint8Array
 }
+
+/** @deprecated The SUB/UNSUB body is `SubscriptionMessage`; this name goes in the next major. */
+export type Subscription = SubscriptionMessage
 
 /** PING (spec 08-trunk.md §4.5). */
 export interface Ping {
@@ -106,8 +113,8 @@ export interface Control {
 export type Message =
   | { type: 'hello'; hello: Hello }
   | { type: 'frame'; frame: Frame }
-  | { type: 'sub'; sub: Subscription }
-  | { type: 'unsub'; sub: Subscription }
+  | { type: 'sub'; sub: SubscriptionMessage }
+  | { type: 'unsub'; sub: SubscriptionMessage }
   | { type: 'batch'; messages: Message[] }
   | { type: 'ping'; ping: Ping }
   | { type: 'pong'; pong: Pong }
@@ -413,7 +420,7 @@ export function decodeHelloBody(body: Uint8Array): Hello {
   return hello
 }
 
-export function decodeSubscriptionBody(body: Uint8Array, unsub: boolean): Subscription {
+export function decodeSubscriptionBody(body: Uint8Array, unsub: boolean): SubscriptionMessage {
   need(body, 4)
   const ttl = u16(body, 0)
   if (unsub !== (ttl === 0)) throw new WireError('bad-body', 'ttl is 0 exactly in an UNSUB')
@@ -434,7 +441,7 @@ export function decodeSubscriptionBody(body: Uint8Array, unsub: boolean): Subscr
   if (proofLength > MAX_PROOF_LENGTH) throw new WireError('too-many-entries', 'proof too long')
   o += 2
   done(body, o + proofLength)
-  const sub: Subscription = { ttl, entries }
+  const sub: SubscriptionMessage = { ttl, entries }
   if (proofLength > 0) sub.proof = body.subarray(o)
   return sub
 }

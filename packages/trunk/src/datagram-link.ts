@@ -25,7 +25,7 @@
  */
 import type { Logger } from '@libp2p/interface'
 import { type AesPrimitives, ReplayWindow } from '@peertap/crypto'
-import type { Control, Frame, Subscription } from './codec.ts'
+import type { Control, Frame, SubscriptionMessage } from './codec.ts'
 import {
   CONTROL_DATAGRAM_OFFER,
   DGRAM_AMPLIFICATION_FACTOR,
@@ -593,7 +593,7 @@ export class DatagramLink implements Link {
     return sent
   }
 
-  sendSubscription(sub: Subscription, unsubscribe?: boolean): boolean {
+  sendSubscription(sub: SubscriptionMessage, unsubscribe?: boolean): boolean {
     return this.stream.sendSubscription(sub, unsubscribe)
   }
 

@@ -56,6 +56,7 @@ export {
   type Role,
   type Subscription,
   type SubscriptionEntry,
+  type SubscriptionMessage,
 } from './codec.ts'
 export {
   CAP_DATAGRAM_LINK,

@@ -6,7 +6,7 @@
  * the datagram link (UDP, a later issue). Upper layers never care which kind
  * they hold; they read `kind` only to show it.
  */
-import type { Control, Frame, Role, Subscription } from './codec.ts'
+import type { Control, Frame, Role, SubscriptionMessage } from './codec.ts'
 import type { CloseReason } from './errors.ts'
 
 export type LinkKind = 'stream' | 'datagram'
@@ -121,7 +121,7 @@ export interface LinkReceiver {
   /** A batch of frames, in arrival order. The array is the receiver's to keep. */
   onFrames?(frames: Frame[], link: Link): void
   /** A SUB (`unsubscribe` false) or an UNSUB (`unsubscribe` true). */
-  onSubscription?(sub: Subscription, unsubscribe: boolean, link: Link): void
+  onSubscription?(sub: SubscriptionMessage, unsubscribe: boolean, link: Link): void
   /** A CONTROL message; never forwarded. */
   onControl?(control: Control, link: Link): void
 }
@@ -157,7 +157,7 @@ export interface Link {
    */
   sendFrames(frames: readonly Frame[]): number
   /** Sends a SUB (ttl > 0) or, with `unsubscribe`, an UNSUB; false if refused (counted). */
-  sendSubscription(sub: Subscription, unsubscribe?: boolean): boolean
+  sendSubscription(sub: SubscriptionMessage, unsubscribe?: boolean): boolean
   /** Sends a CONTROL message; false if refused (counted). */
   sendControl(control: Control): boolean
   /** Measures the round trip to the neighbour with a PING/PONG. */

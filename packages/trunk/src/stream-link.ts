@@ -20,7 +20,7 @@ import {
   type Hello,
   type Message,
   readLength,
-  type Subscription,
+  type SubscriptionMessage,
 } from './codec.ts'
 import {
   FRAME_HEADER_LENGTH,
@@ -212,7 +212,7 @@ export class StreamLink implements Link {
     return n
   }
 
-  sendSubscription(sub: Subscription, unsubscribe = false): boolean {
+  sendSubscription(sub: SubscriptionMessage, unsubscribe = false): boolean {
     const ok = this.#sendControlMessage(unsubscribe ? { type: 'unsub', sub } : { type: 'sub', sub })
     if (ok) this.counters.subsSent++
     return ok
