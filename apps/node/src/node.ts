@@ -323,7 +323,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         (batch) => {
           const frames: Uint8Array[] = new Array(batch.count)
           for (let i = 0; i < batch.count; i++) frames[i] = batch.frame(i)
-          const sealed = sw.fromPort(vlan.name, port.device, frames, now(), maxSealed()) as Frame[]
+          const sealed = sw.fromPort(vlan.name, port.device, frames, now(), maxSealed())
           if (trace)
             log.trace({ vlan: vlan.name, read: batch.count, sealed: sealed.length }, 'port batch')
           if (sealed.length === 0) return

@@ -8,9 +8,14 @@ import { newSendContext, type SendContext, sendFromPort } from './send.ts'
 import { VftMap } from './vft-map.ts'
 import { Epoch, type EpochKeys, Port, type PortDevice, Vlan, type VlanCounters } from './vlan.ts'
 
-/** A frame sealed for the trunk: the FRAME message's fields (spec 08-trunk.md §4.2). */
+/**
+ * A frame sealed for the trunk: the FRAME message's fields (spec
+ * 08-trunk.md §4.2), the same shape as @peertap/trunk's and
+ * @peertap/relay's `Frame`, so sealed frames go to the forwarding table
+ * without a cast; the table writes the outgoing hop limit into `hopLimit`.
+ */
 export interface SealedFrame {
-  readonly hopLimit: number
+  hopLimit: number
   readonly vft: Uint8Array
   readonly sealed: Uint8Array
 }
