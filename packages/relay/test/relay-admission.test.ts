@@ -33,13 +33,14 @@ function proofFor(peerId: Uint8Array, seed = vlanSeed, expiry = NOW + 300): Uint
 type Sent =
   | { kind: 'sub' | 'unsub'; entries: number; proof: boolean }
   | { kind: 'control'; channel: number; payload: Uint8Array }
-type TestLink = RelayLink & { sent: Sent[] }
+type TestLink = RelayLink & { sent: Sent[]; refuse: boolean }
 
 function link(id: string, role: 'node' | 'relay' = 'node', capabilities = 0): TestLink {
   const sent: Sent[] = []
-  return {
+  const l: TestLink = {
     id,
     sent,
+    refuse: false,
     hello: { remoteRole: role, remoteCapabilities: capabilities },
     sendSubscription(sub, unsubscribe = false) {
       sent.push({
@@ -50,10 +51,12 @@ function link(id: string, role: 'node' | 'relay' = 'node', capabilities = 0): Te
       return true
     },
     sendControl(control) {
+      if (l.refuse) return false
       sent.push({ kind: 'control', ...control })
       return true
     },
   }
+  return l
 }
 
 function relay(
@@ -208,12 +211,14 @@ describe('RelayAdmission: the spanning tree (spec 12 §7.4)', () => {
   const R2 = '12D3KooWB'
 
   /** Two relays linked to each other, each with a node; tree messages delivered by `pump`. */
-  function pair() {
+  function pair(options: { refuseTo2?: boolean } = {}) {
     const sides = [R1, R2].map((self) =>
       relay({ allow: ['N'], relays: [self === R1 ? R2 : R1], tree: new SpanningTree({ self }) }),
     )
     const [s1, s2] = sides as [ReturnType<typeof relay>, ReturnType<typeof relay>]
-    const to2 = s1.up(link(R2, 'relay', CAP_SPANNING_TREE))
+    const to2 = link(R2, 'relay', CAP_SPANNING_TREE)
+    to2.refuse = options.refuseTo2 ?? false
+    s1.up(to2)
     const to1 = s2.up(link(R1, 'relay', CAP_SPANNING_TREE))
     const delivered = new Map([
       [to2, 0],
@@ -252,6 +257,27 @@ describe('RelayAdmission: the spanning tree (spec 12 §7.4)', () => {
     expect(s1.rules.forwards(R2)).toBe(true)
     expect(s2.rules.forwards(R1)).toBe(true)
     // N's SUB went to R2 with the snapshot, after the tree message that put the link in the tree.
+    const firstSub = to2.sent.findIndex((m) => m.kind === 'sub')
+    expect(firstSub).toBeGreaterThan(0)
+    expect(to2.sent.slice(0, firstSub).some((m) => m.kind === 'control')).toBe(true)
+  })
+
+  it('counts tree messages the link refused; the link stays blocked, and SUBs follow the message sent later', () => {
+    const { s1, to2, pump } = pair({ refuseTo2: true })
+    const n = s1.up(link('N'))
+    s1.rules.onSubscription({ ttl: 180, entries: [{ vft: v1, flags: both }] }, false, n, NOW)
+    pump(NOW)
+    for (let t = NOW; t <= NOW + 10; t++) {
+      s1.rules.treeTick(t)
+      pump(t)
+    }
+    // Every tree message to R2 refused (queue full): counted, the link not in the tree, nothing sent.
+    expect(s1.rules.counters.treeSendDropped).toBeGreaterThan(0)
+    expect(s1.rules.forwards(R2)).toBe(false)
+    expect(to2.sent).toEqual([])
+    to2.refuse = false
+    s1.rules.treeTick(NOW + 11)
+    pump(NOW + 11)
     const firstSub = to2.sent.findIndex((m) => m.kind === 'sub')
     expect(firstSub).toBeGreaterThan(0)
     expect(to2.sent.slice(0, firstSub).some((m) => m.kind === 'control')).toBe(true)
