@@ -145,7 +145,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   // The forward loop (a punched path to a neighbour behind a relay takes its frames, once), and
   // whether a neighbour receives a VFT, asked once per unicast frame (Forwarder, @peertap/relay).
   const forwarder = new Forwarder({ table, links: trunk, select: direct.select.bind(direct) })
-  const hasRemoteSubscriber = (vft: Uint8Array): boolean => forwarder.hasReceiver(vft, now())
+  const hasRemoteSubscriber = (vft: Uint8Array): boolean =>
+    forwarder.knownReceiver(vft) ?? forwarder.hasReceiver(vft, now())
 
   let mls: MlsVlans | undefined
   const sw = new Switch({

@@ -166,11 +166,20 @@ export class Forwarder<L extends ForwardLink = ForwardLink> {
    * frame): cached per VFT object until the table changes.
    */
   hasReceiver(vft: Uint8Array, now: number): boolean {
-    const cached = this.#cache.get(vft)
-    if (cached !== undefined && cached.generation === this.#generation) return cached.has
+    const known = this.knownReceiver(vft)
+    if (known !== undefined) return known
     const has = this.table.lookup(vft, now).some((s) => (s.flags & FLAG_RECEIVE) !== 0)
     this.#cache.set(vft, { generation: this.#generation, has })
     return has
+  }
+
+  /**
+   * `hasReceiver`'s cached answer if it is still good, else undefined: the
+   * per-frame fast path, which needs no clock (`hasReceiver` then looks up).
+   */
+  knownReceiver(vft: Uint8Array): boolean | undefined {
+    const cached = this.#cache.get(vft)
+    return cached !== undefined && cached.generation === this.#generation ? cached.has : undefined
   }
 
   /** Forgets every cached answer of `hasReceiver`. */

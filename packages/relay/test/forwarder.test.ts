@@ -122,6 +122,17 @@ describe('Forwarder: the subscriber cache', () => {
     expect(forwarder.hasReceiver(v, 1)).toBe(false)
   })
 
+  it('knownReceiver gives the cached answer while it is good, without a clock', () => {
+    const { forwarder } = setup()
+    const v = vft(1)
+    expect(forwarder.knownReceiver(v)).toBeUndefined()
+    forwarder.subscribe('b', [{ vft: v, flags: both }], 180, 0)
+    expect(forwarder.hasReceiver(v, 1)).toBe(true)
+    expect(forwarder.knownReceiver(v)).toBe(true)
+    forwarder.invalidate()
+    expect(forwarder.knownReceiver(v)).toBeUndefined()
+  })
+
   it('a send-only subscription is no receiver', () => {
     const { forwarder } = setup()
     forwarder.subscribe('b', [{ vft: vft(1), flags: FLAG_SEND }], 180, 0)
