@@ -24,19 +24,14 @@
  * @peertap/relay, the rules for relayed links and proven peers included).
  * A 250 ms tick refreshes subscriptions (learning, aging, window turns),
  * the device multicast lists and TTLs.
+ *
+ * This file builds the parts and runs their lifecycle; the wiring of each
+ * seam is beside it: the TAP ports (ports.ts), what the links bring in
+ * (receivers.ts), the MLS VLANs (mls-vlans.ts), and the status API and
+ * control file (status-api.ts).
  */
-import { execFile } from 'node:child_process'
-import { rm } from 'node:fs/promises'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
-import {
-  aesBackend,
-  derivePskEpochSecrets,
-  nodeAes,
-  nodeBackend,
-  ProofVerifier,
-} from '@peertap/crypto'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { aesBackend, nodeAes, nodeBackend, ProofVerifier } from '@peertap/crypto'
 import {
   aesPrimitives,
   createLogger,
@@ -58,24 +53,13 @@ import {
   SubscriptionProofs,
 } from '@peertap/relay'
 import { Switch } from '@peertap/switch'
-import { openTap, type TapDevice } from '@peertap/tap'
-import {
-  CONTROL_KEY_PACKAGE,
-  createTrunk,
-  type Link,
-  loadOrCreateIdentity,
-  type Trunk,
-} from '@peertap/trunk'
-import { parseMac } from '@peertap/vft'
-import * as Digest from 'multiformats/hashes/digest'
+import { createTrunk, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
-import { collectMetrics } from './metrics.ts'
 import { MlsVlans } from './mls-vlans.ts'
-import { CONTROL_FILE, writeStateFile } from './state.ts'
-import { startStatusServer } from './status-server.ts'
-
-const run = promisify(execFile)
+import { openPorts } from './ports.ts'
+import { receiveFromLinks } from './receivers.ts'
+import { startStatusApi } from './status-api.ts'
 
 /** The table's name for this node as the source of its own frames: not a PeerId (base58 has no '@'). */
 export const LOCAL = '@local'
@@ -223,27 +207,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       greeted: (link) => mls?.onLinkUp(link),
     },
   })
-  const dealsWith = (link: Link): boolean => neighbours.dealsWith(link, now())
 
-  /**
-   * The largest sealed payload our frames may have: the smallest MTU of the
-   * links up (docs/spec/10-switch.md §10.7), asked once per TAP batch: a
-   * datagram path's (1190, probed up to 1430), or, while every neighbour is
-   * on its stream link, a stream link's (64 KiB + 1 KiB: every frame fits
-   * whole). One bound
-   * for every frame: a frame may go to several neighbours, and relays never
-   * re-fragment. Frames to a neighbour on its stream link fragment too
-   * while some other neighbour has a datagram path (the stream link takes
-   * kind 1 like any plaintext).
-   */
-  const maxSealed = (): number => {
-    let mtu = Number.POSITIVE_INFINITY
-    for (const link of trunk.links()) if (link.status === 'up' && link.mtu < mtu) mtu = link.mtu
-    return mtu
-  }
-
-  /** Frames and control messages from peers we do not deal with (the forwarder counts the rest). */
-  const refused = { dropNotAdmitted: 0, controlNotAdmitted: 0 }
   /** Routes a batch from `from` (a neighbour, or LOCAL for our own frames) to the neighbours' links. */
   const forward = (from: string, frames: Frame[]): void => {
     forwarder.forward(from, frames, now())
@@ -251,18 +215,6 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     const batch = forwarder.batch
     const to = batch.outputs.slice(0, batch.length).map((o) => `${o.neighbour}:${o.count}`)
     log.trace({ from, frames: frames.length, to, dropped: batch.dropped }, 'route')
-  }
-  /** A batch from a neighbour: frames under VFTs we hold are opened here; the rest may go on. */
-  const fromNeighbour = (link: Link, frames: Frame[]): void => {
-    if (!dealsWith(link)) {
-      refused.dropNotAdmitted += frames.length
-      refusals.note(link.id, 'frames', frames.length)
-      return
-    }
-    // Split horizon: with one neighbour there is nobody to forward to.
-    const { held, bytes } = forwarder.deliver(link.id, frames, now(), sw, trunk.links().length > 1)
-    if (trace) log.trace({ from: link.id, frames: frames.length, held }, 'link batch')
-    scavenges.note(bytes)
   }
 
   // MLS VLANs (mls-vlans.ts): their groups from the state dir, their keys into the switch.
@@ -278,7 +230,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         getLink: (peer) =>
           greeted.has(peer) || admission.admits(peer, now()) ? trunk.getLink(peer) : undefined,
         links: () => trunk.links().filter((l) => greeted.has(l.id)),
-        sendInVlan: (vlan, body) => forward(LOCAL, [sw.sealControl(vlan, body, now()) as Frame]),
+        sendInVlan: (vlan, body) => forward(LOCAL, [sw.sealControl(vlan, body, now())]),
         refresh: () => refresh(),
       },
       stateDir: config.stateDir,
@@ -288,75 +240,23 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     })
   }
 
-  // Ports.
-  const taps: TapDevice[] = []
-  const multicastPolls: Array<() => Promise<void>> = []
-  try {
-    for (const vlan of config.vlans) {
-      if (vlan.secret !== undefined) {
-        sw.addVlan(vlan.name, {
-          kind: 'psk',
-          epoch: 0,
-          secrets: derivePskEpochSecrets(Buffer.from(vlan.secret, 'hex')),
-        })
-      }
-      const port = vlan.port
-      const tap = openTap({
-        name: port.device,
-        mtu: port.mtu,
-        ...(port.mac === undefined ? {} : { mac: port.mac }),
-        up: true,
-        vnetHeader: port.offload,
-      })
-      taps.push(tap)
-      const macText = port.mac ?? tap.link().mac
-      if (macText === undefined) throw new Error(`TAP ${port.device} has no MAC address`)
-      const mac = parseMac(macText)
-      for (const address of port.addresses) {
-        await run('ip', ['addr', 'add', address, 'dev', port.device])
-      }
-      sw.addPort(vlan.name, port.device, {
-        mac,
-        vnetHeader: tap.vnetHeader,
-        writeFrames: (frames) => tap.writeBatch(frames),
-      })
-      tap.onBatch(
-        (batch) => {
-          const frames: Uint8Array[] = new Array(batch.count)
-          for (let i = 0; i < batch.count; i++) frames[i] = batch.frame(i)
-          const sealed = sw.fromPort(vlan.name, port.device, frames, now(), maxSealed())
-          if (trace)
-            log.trace({ vlan: vlan.name, read: batch.count, sealed: sealed.length }, 'port batch')
-          if (sealed.length === 0) return
-          const bytesBefore = table.counters.bytesIn
-          forward(LOCAL, sealed)
-          scavenges.note(table.counters.bytesIn - bytesBefore)
-        },
-        { onError: (error) => log.error({ err: error, device: port.device }, 'TAP read failed') },
-      )
-      multicastPolls.push(async () => {
-        const macs = await tap.multicastMacs()
-        sw.setMulticast(vlan.name, port.device, macs.map(parseMac))
-      })
-      log.info(
-        {
-          vlan: vlan.name,
-          device: port.device,
-          mac: macText,
-          mtu: port.mtu,
-          offload: port.offload,
-        },
-        'port up',
-      )
-    }
-  } catch (error) {
-    for (const tap of taps) tap.close()
-    throw error
-  }
+  // Ports: a TAP device per VLAN (ports.ts); their frames go on to the neighbours.
+  const ports = await openPorts(config.vlans, {
+    sw,
+    log,
+    trace,
+    now,
+    links: () => trunk.links(),
+    sendLocal: (sealed) => {
+      const bytesBefore = table.counters.bytesIn
+      forward(LOCAL, sealed)
+      scavenges.note(table.counters.bytesIn - bytesBefore)
+    },
+  })
 
   // Subscriptions: ours out to neighbours (announcer), theirs into the table.
   const refresh = async () => {
-    for (const poll of multicastPolls) await poll()
+    await ports.pollMulticast()
     const t = now()
     const change = sw.refresh(t)
     forwarder.expire(t)
@@ -368,42 +268,19 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     )
   }
 
-  trunk.setReceiver({
-    onFrames: (frames, link) => fromNeighbour(link, frames),
-    onSubscription: (sub, unsubscribe, link) => {
-      // A proof of one of our VLAN epochs admits its sender (verified before we send it anything).
-      const result = neighbours.onSubscription(sub, unsubscribe, link, now())
-      if (result === 'not-admitted')
-        refusals.note(link.id, sub.proof === undefined ? 'sub-no-proof' : 'sub-not-admitted')
-      else if (result !== undefined && result.rejected > 0)
-        subscriptionRefusals.note(link.id, result.reason ?? 'refused', result.rejected)
-    },
-    onControl: (control, link) => {
-      // A stranger may send an MLS owner its key package (held, bounded, for `peertap vlan add`); nothing else.
-      if (!dealsWith(link) && control.channel !== CONTROL_KEY_PACKAGE) {
-        refused.controlNotAdmitted++
-        refusals.note(link.id, 'control')
-        return
-      }
-      if (mls?.onControl(control, link) !== true)
-        log.debug({ peer: link.id, channel: control.channel }, 'control message')
-    },
-  })
-  trunk.addEventListener('link:up', (event) => {
-    const link = event.detail
-    log.info({ peer: link.id, kind: link.kind, skewMs: link.hello.clockSkewMs }, 'link up')
-    if (link.hello.skewWarning)
-      log.warn({ peer: link.id, skewMs: link.hello.clockSkewMs }, 'clock skew over 60 s')
-    // A stranger's link stays up, but it gets nothing until it proves membership of one of our VLANs.
-    if (!dealsWith(link))
-      log.info({ peer: link.id }, 'link from a peer we do not deal with: sending it nothing')
-  })
-  trunk.addEventListener('link:down', (event) => {
-    const { link, reason } = event.detail
-    log.info({ peer: link.id, reason }, 'link down')
-    neighbours.linkDown(link.id)
-    refusals.forget(link.id)
-    subscriptionRefusals.forget(link.id)
+  // What the links bring in: frames, SUBs, control messages, link events (receivers.ts).
+  const refused = receiveFromLinks({
+    trunk,
+    log,
+    trace,
+    now,
+    sw,
+    forwarder,
+    neighbours,
+    refusals,
+    subscriptionRefusals,
+    scavenges,
+    mls,
   })
 
   await trunk.start()
@@ -436,77 +313,25 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   }, TICK_MS)
   const renew = setInterval(() => announcer.renew(now()), SUB_RENEW_MS)
 
-  const status = () => ({
+  // GET /status, /metrics, PING and the MLS VLAN actions, and the control file (status-api.ts).
+  const statusApi = await startStatusApi(config, log, {
     peerId,
-    listen: trunk.getMultiaddrs().map(String),
-    reservations: trunk.reservations(),
-    reflexive: trunk.protocol.reflexiveAddresses(),
-    neighbours: trunk.links().map((link) => ({
-      id: link.id,
-      status: link.status,
-      kind: link.kind,
-      relayed: link.relayed,
-      // Whom we deal with: 'config' (named by the config or an MLS VLAN), 'proof', or 'stranger'.
-      admitted: neighbours.standing(link.id),
-      // A datagram link's validated path (ip:port), e.g. the hole punched through a NAT.
-      ...('pathAddress' in link ? { path: link.pathAddress } : {}),
-      mtu: link.mtu,
-      cost: link.cost,
-      clockSkewMs: link.hello.clockSkewMs,
-      counters: link.counters,
-    })),
-    vlans: sw.vlanCounters(),
-    mls: mls?.status() ?? {},
-    subscriptions: { held: announcer.held, table: table.subscriptionCount },
-    switch: sw.counters,
-    table: table.counters,
-    forwarding: { dropNoLink: forwarder.counters.dropNoLink, ...refused },
-    admission: {
-      ...admission.counters,
-      provenPeers: admission.provenPeers,
-      declarations: proofs.declarations,
-      proofVerifier: verifier.counters,
-      refusals: refusals.counters,
-      subscriptionRefusals: subscriptionRefusals.counters,
-    },
-    direct: direct.counters,
-    trunk: trunk.protocol.counters,
-    scavenges: scavenges.counters,
+    trunk,
+    sw,
+    table,
+    forwarder,
+    direct,
+    announcer,
+    admission,
+    proofs,
+    verifier,
+    neighbours,
+    refused,
+    refusals,
+    subscriptionRefusals,
+    scavenges,
+    mls,
   })
-  const mlsOrThrow = (): MlsVlans => {
-    if (mls === undefined) throw new Error('this node has no MLS VLAN')
-    return mls
-  }
-  const { randomBytes } = await import('node:crypto')
-  const token = randomBytes(24).toString('hex')
-  const server = await startStatusServer(config.status.port, token, {
-    title: 'PeerTap node',
-    status,
-    metrics: () => collectMetrics(status()),
-    ping: async (peer) => {
-      const link = trunk.getLink(peer)
-      if (link === undefined) throw new Error(`no link to ${peer}`)
-      const result = await link.ping({ timeoutMs: 5000 })
-      return { rttMs: result.rttMs, hops: result.hops.map(peerIdText) }
-    },
-    // `peertap vlan add|remove|update|lease` (MLS VLAN membership: the owner or an admin commits, members propose).
-    actions: {
-      'vlan/add': (params) =>
-        mlsOrThrow().add(params.get('vlan') ?? undefined, required(params, 'peer')),
-      'vlan/remove': (params) =>
-        mlsOrThrow().remove(params.get('vlan') ?? undefined, required(params, 'peer')),
-      'vlan/update': (params) => mlsOrThrow().update(params.get('vlan') ?? undefined),
-      'vlan/lease': (params) =>
-        mlsOrThrow().lease(
-          params.get('vlan') ?? undefined,
-          required(params, 'peer'),
-          Number(required(params, 'seconds')),
-        ),
-    },
-  })
-  const controlPath = join(config.stateDir, CONTROL_FILE)
-  await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
-  log.info({ port: server.port }, 'status API on 127.0.0.1')
 
   return {
     peerId,
@@ -515,9 +340,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       mls?.stop()
       clearInterval(tick)
       clearInterval(renew)
-      server.server.close()
-      await rm(controlPath, { force: true })
-      for (const tap of taps) tap.close()
+      await statusApi.close()
+      ports.close()
       await trunk.stop()
     },
   }
@@ -526,20 +350,4 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
 /** The PeerId at the end of a multiaddr (`…/p2p/<PeerId>`, as the config schema requires). */
 function peerOfAddress(address: string): string {
   return address.slice(address.lastIndexOf('/p2p/') + 5)
-}
-
-/** A required query parameter of a status API action. */
-function required(params: URLSearchParams, name: string): string {
-  const value = params.get(name)
-  if (value === null || value === '') throw new Error(`${name} is required`)
-  return value
-}
-
-/** A hop of a PING's hop record (PeerId multihash bytes) as a PeerId string, or hex if it is not one. */
-function peerIdText(bytes: Uint8Array): string {
-  try {
-    return peerIdFromMultihash(Digest.decode(bytes)).toString()
-  } catch {
-    return Buffer.from(bytes).toString('hex')
-  }
 }

@@ -1,0 +1,169 @@
+/**
+ * The node's status API (docs/design.md §10): the status snapshot
+ * (`peertap status`, GET /status) read from the parts the daemon wires, its
+ * Prometheus metrics (GET /metrics), PING, and the MLS VLAN membership
+ * actions (`peertap vlan add|remove|update|lease`); and the control file
+ * that tells the CLI the API's port and token.
+ */
+import { randomBytes } from 'node:crypto'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import type { ProofVerifier } from '@peertap/crypto'
+import type { RefusalLog, ScavengePacer } from '@peertap/daemon'
+import type {
+  DirectPaths,
+  Forwarder,
+  ForwardingTable,
+  NeighbourAdmission,
+  NodeNeighbours,
+  SubscriptionAnnouncer,
+  SubscriptionProofs,
+} from '@peertap/relay'
+import type { Switch } from '@peertap/switch'
+import type { Link, Trunk } from '@peertap/trunk'
+import * as Digest from 'multiformats/hashes/digest'
+import type { Logger } from 'pino'
+import type { Config } from './config.ts'
+import { collectMetrics } from './metrics.ts'
+import type { MlsVlans } from './mls-vlans.ts'
+import type { RefusedCounters } from './receivers.ts'
+import { CONTROL_FILE, writeStateFile } from './state.ts'
+import { startStatusServer } from './status-server.ts'
+
+/** What the status reads. */
+export interface NodeParts {
+  readonly peerId: string
+  readonly trunk: Trunk
+  readonly sw: Switch
+  readonly table: ForwardingTable
+  readonly forwarder: Forwarder<Link>
+  readonly direct: DirectPaths<Link>
+  readonly announcer: SubscriptionAnnouncer<Link>
+  readonly admission: NeighbourAdmission
+  readonly proofs: SubscriptionProofs
+  readonly verifier: ProofVerifier
+  readonly neighbours: NodeNeighbours<Link>
+  readonly refused: RefusedCounters
+  readonly refusals: RefusalLog
+  readonly subscriptionRefusals: RefusalLog
+  readonly scavenges: ScavengePacer
+  readonly mls: MlsVlans | undefined
+}
+
+/** The node's status now. */
+function nodeStatus(parts: NodeParts) {
+  const { peerId, trunk, sw, table, forwarder, direct, announcer, admission, proofs } = parts
+  const { verifier, neighbours, refused, refusals, subscriptionRefusals, scavenges, mls } = parts
+  return {
+    peerId,
+    listen: trunk.getMultiaddrs().map(String),
+    reservations: trunk.reservations(),
+    reflexive: trunk.protocol.reflexiveAddresses(),
+    neighbours: trunk.links().map((link) => ({
+      id: link.id,
+      status: link.status,
+      kind: link.kind,
+      relayed: link.relayed,
+      // Whom we deal with: 'config' (named by the config or an MLS VLAN), 'proof', or 'stranger'.
+      admitted: neighbours.standing(link.id),
+      // A datagram link's validated path (ip:port), e.g. the hole punched through a NAT.
+      ...('pathAddress' in link ? { path: link.pathAddress } : {}),
+      mtu: link.mtu,
+      cost: link.cost,
+      clockSkewMs: link.hello.clockSkewMs,
+      counters: link.counters,
+    })),
+    vlans: sw.vlanCounters(),
+    mls: mls?.status() ?? {},
+    subscriptions: { held: announcer.held, table: table.subscriptionCount },
+    switch: sw.counters,
+    table: table.counters,
+    forwarding: { dropNoLink: forwarder.counters.dropNoLink, ...refused },
+    admission: {
+      ...admission.counters,
+      provenPeers: admission.provenPeers,
+      declarations: proofs.declarations,
+      proofVerifier: verifier.counters,
+      refusals: refusals.counters,
+      subscriptionRefusals: subscriptionRefusals.counters,
+    },
+    direct: direct.counters,
+    trunk: trunk.protocol.counters,
+    scavenges: scavenges.counters,
+  }
+}
+
+/** The running status API. */
+export interface StatusApi {
+  /** Closes the server and removes the control file. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the status API on 127.0.0.1 (`config.status.port`) behind a fresh
+ * token, and writes the control file (pid, port, token) into the state directory.
+ */
+export async function startStatusApi(
+  config: Config,
+  log: Logger,
+  parts: NodeParts,
+): Promise<StatusApi> {
+  const { trunk, mls } = parts
+  const status = () => nodeStatus(parts)
+  const mlsOrThrow = (): MlsVlans => {
+    if (mls === undefined) throw new Error('this node has no MLS VLAN')
+    return mls
+  }
+  const token = randomBytes(24).toString('hex')
+  const server = await startStatusServer(config.status.port, token, {
+    title: 'PeerTap node',
+    status,
+    metrics: () => collectMetrics(status()),
+    ping: async (peer) => {
+      const link = trunk.getLink(peer)
+      if (link === undefined) throw new Error(`no link to ${peer}`)
+      const result = await link.ping({ timeoutMs: 5000 })
+      return { rttMs: result.rttMs, hops: result.hops.map(peerIdText) }
+    },
+    // `peertap vlan add|remove|update|lease` (MLS VLAN membership: the owner or an admin commits, members propose).
+    actions: {
+      'vlan/add': (params) =>
+        mlsOrThrow().add(params.get('vlan') ?? undefined, required(params, 'peer')),
+      'vlan/remove': (params) =>
+        mlsOrThrow().remove(params.get('vlan') ?? undefined, required(params, 'peer')),
+      'vlan/update': (params) => mlsOrThrow().update(params.get('vlan') ?? undefined),
+      'vlan/lease': (params) =>
+        mlsOrThrow().lease(
+          params.get('vlan') ?? undefined,
+          required(params, 'peer'),
+          Number(required(params, 'seconds')),
+        ),
+    },
+  })
+  const controlPath = join(config.stateDir, CONTROL_FILE)
+  await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
+  log.info({ port: server.port }, 'status API on 127.0.0.1')
+  return {
+    async close() {
+      server.server.close()
+      await rm(controlPath, { force: true })
+    },
+  }
+}
+
+/** A required query parameter of a status API action. */
+function required(params: URLSearchParams, name: string): string {
+  const value = params.get(name)
+  if (value === null || value === '') throw new Error(`${name} is required`)
+  return value
+}
+
+/** A hop of a PING's hop record (PeerId multihash bytes) as a PeerId string, or hex if it is not one. */
+function peerIdText(bytes: Uint8Array): string {
+  try {
+    return peerIdFromMultihash(Digest.decode(bytes)).toString()
+  } catch {
+    return Buffer.from(bytes).toString('hex')
+  }
+}
