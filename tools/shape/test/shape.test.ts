@@ -2,9 +2,11 @@
 // documented entry point with an explicit export list, ESM with types first
 // after the source condition, a README, a bench/ for data-path packages, and
 // for pure packages a minimal dependency list and no OS I/O. And the apps
-// stay thin (issue 16): no app depends at run time on a tool, and no package
-// or app reaches into another by a relative path (which the cycle check
-// cannot see), only through its package exports. And the repository stands
+// stay thin (issue 16): no app depends at run time on a tool; an app's
+// src/ files are wiring, none over 400 lines, none reading or writing a byte
+// layout (DataView, get/set*Int*, Buffer read/write*Int*) or defining a
+// CONTROL channel; and no package or app reaches into another by a relative
+// path (which the cycle check cannot see), only through its package exports. And the repository stands
 // alone (issue 16): no tracked file cites a document kept outside it.
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
@@ -92,6 +94,40 @@ it('finds the apps', () => {
   expect(apps).toEqual(expect.arrayContaining(['node', 'relay']))
 })
 
+/** The most lines a file in an app's src/ may have: an app is wiring (config, lifecycle, logs, CLI). */
+const APP_FILE_MAX_LINES = 400
+/**
+ * Reading or writing a byte layout, which belongs in a package: a DataView,
+ * its integer and float accessors, and Buffer's integer and float reads and
+ * writes (readUInt16BE, writeUint32LE, readBigUInt64LE, readFloatBE, …).
+ * Uint8Array views, copies and concatenation stay allowed.
+ */
+const BYTE_LAYOUT = [
+  /\bDataView\b/,
+  /\.(?:get|set)(?:Big)?(?:Uint|Int|Float)(?:8|16|32|64)\s*\(/,
+  /\.(?:read|write)(?:Big)?(?:UInt|Uint|Int)(?:8|16|32|64)?(?:LE|BE)?\s*\(/,
+  /\.(?:read|write)(?:Float|Double)(?:LE|BE)\s*\(/,
+]
+/** A numeric literal: decimal, hex, binary or octal, with separators. */
+const NUMBER = String.raw`(?:0[xX][\da-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|\d[\d_]*)\b`
+/**
+ * Defining a CONTROL channel, whose number belongs to the trunk's registry
+ * (packages/trunk, spec 08 §4.6.1), never to an app: a name like *CHANNEL*,
+ * CONTROL_*, *Channel or channel given a number literal, as a constant, an
+ * enum member or an object property (`channel: 9`). Naming the trunk's
+ * constants (`treeChannel: CONTROL_SPANNING_TREE`) is what apps do instead.
+ */
+const CHANNEL_DEFINITION = new RegExp(
+  String.raw`\b(?:[A-Z\d_]*CHANNEL[A-Z\d_]*|CONTROL_[A-Z\d_]+|\w*Channel|channel)\s*(?::\s*number\s*)?[=:](?!=)\s*${NUMBER}`,
+)
+
+/** A module's text without its comments (which may name what its code must not use), its lines kept. */
+function withoutComments(text: string): string {
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, (comment) => comment.replace(/[^\n]/g, ''))
+    .replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1')
+}
+
 describe.each(apps)('apps/%s', (name) => {
   it('has no runtime dependency on a tool (@peertap/tool-*)', () => {
     const manifest = JSON.parse(readFileSync(join(appsDir, name, 'package.json'), 'utf8'))
@@ -99,6 +135,45 @@ describe.each(apps)('apps/%s', (name) => {
       dependency.startsWith('@peertap/tool-'),
     )
     expect(tools).toEqual([])
+  })
+
+  const appSources = () => sourceFiles(join(appsDir, name, 'src'))
+  const where = (file: string) => relative(root, file)
+
+  it(`keeps each file in src/ to ${APP_FILE_MAX_LINES} lines (issue 16)`, () => {
+    const long: string[] = []
+    for (const file of appSources()) {
+      const text = readFileSync(file, 'utf8')
+      const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0)
+      if (lines > APP_FILE_MAX_LINES) long.push(`${where(file)}: ${lines} lines`)
+    }
+    expect(long).toEqual([])
+  })
+
+  it('reads and writes no byte layout in src/: no DataView, get/set*Int*, Buffer read/write*Int* (issue 16)', () => {
+    const found: string[] = []
+    for (const file of appSources()) {
+      withoutComments(readFileSync(file, 'utf8'))
+        .split('\n')
+        .forEach((line, index) => {
+          if (BYTE_LAYOUT.some((pattern) => pattern.test(line)))
+            found.push(`${where(file)}:${index + 1}: ${line.trim()}`)
+        })
+    }
+    expect(found).toEqual([])
+  })
+
+  it("defines no CONTROL channel in src/: channel numbers are the trunk's registry (issue 16)", () => {
+    const found: string[] = []
+    for (const file of appSources()) {
+      withoutComments(readFileSync(file, 'utf8'))
+        .split('\n')
+        .forEach((line, index) => {
+          if (CHANNEL_DEFINITION.test(line))
+            found.push(`${where(file)}:${index + 1}: ${line.trim()}`)
+        })
+    }
+    expect(found).toEqual([])
   })
 })
 
