@@ -21,7 +21,11 @@ export const KEY_PACKAGE_RESEND_MS = 3_000
 /** A member that asked for its own update sends its proposal again this often until a commit applies it. */
 export const UPDATE_RESEND_MS = 2_000
 
-/** A token bucket in seconds (the one of spec 09-forwarding.md §7, which may go into debt by one charge). */
+/**
+ * A token bucket in seconds (the one of spec 09-forwarding.md §7, which may
+ * go into debt by one charge): @peertap/relay's TokenBucket, repeated here
+ * because this package depends on nothing but @peertap/crypto and ts-mls.
+ */
 class Bucket {
   readonly rate: number
   readonly burst: number
