@@ -64,12 +64,17 @@ export interface MlsHost {
 const peerIdBytes = (text: string) => peerIdFromString(text).toMultihash().bytes
 const peerIdText = (bytes: Uint8Array) => peerIdFromMultihash(Digest.decode(bytes)).toString()
 
+/** Wall-clock milliseconds at the process's start plus the monotonic time since. */
+function monotonicMs(): number {
+  return performance.timeOrigin + performance.now()
+}
+
 export class MlsVlans {
   readonly #host: MlsHost
   readonly #node: MlsVlanNode
   /** MLS messages larger than one trunk message, both ways. */
   readonly #fragments: ControlFragments
-  /** Milliseconds (wall clock); a parameter so tests control it. */
+  /** Milliseconds since the epoch, never stepping back; a parameter so tests control it. */
   readonly #clock: () => number
   /** Wakes the protocol when its next epoch change or retry is due. */
   #timer: NodeJS.Timeout | undefined
@@ -98,11 +103,15 @@ export class MlsVlans {
     readonly privateKey: Uint8Array
     readonly selfPeerId: string
     readonly vlans: readonly VlanConfig[]
-    /** Milliseconds, wall clock; default Date.now. */
+    /**
+     * Milliseconds since the epoch; default the monotonic clock from the
+     * process's start (`monotonicMs`), so that a wall clock set back does not
+     * hold an epoch change or a retry.
+     */
     readonly clock?: () => number
   }): Promise<MlsVlans> {
     const { host } = params
-    const clock = params.clock ?? Date.now
+    const clock = params.clock ?? monotonicMs
     const identity = await nodeIdentityFromEd25519PrivateKey(params.privateKey)
     const storage = await FileStorage.open(join(params.stateDir, 'mls'))
     const fragments = new ControlFragments()
