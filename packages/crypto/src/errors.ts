@@ -3,20 +3,17 @@
  * path never throws on bad input from the wire: it drops and counts.
  */
 
-/** Base class of every error @peertap/crypto throws; `code` is stable. */
-export class PeerTapError extends Error {
-  /** Stable machine-readable code, e.g. 'invalid-argument'. */
-  readonly code: string
+import { PeerTapError } from '@peertap/errors'
 
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'PeerTapError'
-    this.code = code
-  }
-}
+/**
+ * The base of every PeerTap error, from @peertap/errors (its doc comment
+ * gives the `code` convention: kebab-case, stable); re-exported here so
+ * `import { PeerTapError } from '@peertap/crypto'` keeps working.
+ */
+export { PeerTapError }
 
 /** A caller passed a value of the wrong size or range (a bug, not bad input from the wire). */
-export class InvalidArgumentError extends PeerTapError {
+export class InvalidArgumentError extends PeerTapError<'invalid-argument'> {
   constructor(message: string) {
     super('invalid-argument', message)
     this.name = 'InvalidArgumentError'
@@ -32,7 +29,7 @@ export class InvalidArgumentError extends PeerTapError {
  * an AEAD tag that does not verify under this key, info and aad. One code for
  * all of them, so nothing tells a sender which check failed (06-hpke.md §5).
  */
-export class HpkeOpenError extends PeerTapError {
+export class HpkeOpenError extends PeerTapError<'hpke-open-failed'> {
   constructor(message: string, options?: ErrorOptions) {
     super('hpke-open-failed', message, options)
     this.name = 'HpkeOpenError'
@@ -44,7 +41,7 @@ export class HpkeOpenError extends PeerTapError {
  * key of low order, whose shared secret is all zero (RFC 9180 §7.1.4;
  * 06-hpke.md §2), or a key the platform refuses.
  */
-export class HpkeKeyError extends PeerTapError {
+export class HpkeKeyError extends PeerTapError<'hpke-invalid-key'> {
   constructor(message: string, options?: ErrorOptions) {
     super('hpke-invalid-key', message, options)
     this.name = 'HpkeKeyError'

@@ -29,7 +29,8 @@ export function aesPrimitives(kind: AesKind, log: Pick<Logger, 'info' | 'warn'>)
       return aes
     } catch (error) {
       // Only a missing addon falls back.
-      if (kind === 'addon' || !(error instanceof TapError) || error.code !== 'ENOTSUP') throw error
+      if (kind === 'addon' || !(error instanceof TapError) || error.code !== 'not-supported')
+        throw error
       log.warn({ err: error.message }, 'AES-256-GCM: no tap addon, using node:crypto')
     }
   }

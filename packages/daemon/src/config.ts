@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises'
+import { PeerTapError } from '@peertap/errors'
 import * as v from 'valibot'
 
 /** A config that does not validate; `field` names the offending field. */
-export class ConfigError extends Error {
-  readonly code = 'ERR_CONFIG'
+export class ConfigError extends PeerTapError<'invalid-config'> {
   /** Dot path of the offending field, e.g. `vlans.0.secret`; empty for the file itself. */
   readonly field: string
 
   constructor(field: string, message: string) {
-    super(field === '' ? message : `${field}: ${message}`)
+    super('invalid-config', field === '' ? message : `${field}: ${message}`)
     this.name = 'ConfigError'
     this.field = field
   }

@@ -41,8 +41,8 @@ export function datagramSocketFactory(
         )
         return socket
       } catch (error) {
-        // Only a missing addon falls back; EADDRINUSE and the like are real.
-        if (kind === 'batched' || !(error instanceof TapError) || error.code !== 'ENOTSUP') {
+        // Only a missing addon falls back; address-in-use and the like are real.
+        if (kind === 'batched' || !(error instanceof TapError) || error.code !== 'not-supported') {
           throw error
         }
         log.warn({ err: error.message }, 'datagram link: no batched UDP socket, using node:dgram')

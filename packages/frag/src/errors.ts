@@ -1,22 +1,21 @@
+import { PeerTapError } from '@peertap/errors'
+
 /**
- * Stable error codes. Errors are raised only for API misuse (invalid options,
+ * Stable error codes, kebab-case as every PeerTap error's (@peertap/errors). Errors are raised only for API misuse (invalid options,
  * an output buffer too small); bad fragments are dropped and counted, never thrown.
  */
 export const FragErrorCode = {
-  InvalidOptions: 'ERR_FRAG_INVALID_OPTIONS',
-  BufferTooSmall: 'ERR_FRAG_BUFFER_TOO_SMALL',
+  InvalidOptions: 'frag-invalid-options',
+  BufferTooSmall: 'frag-buffer-too-small',
 } as const
 
 export type FragErrorCode = (typeof FragErrorCode)[keyof typeof FragErrorCode]
 
 /** The one error class of this package; switch on `code`, not on the message. */
-export class FragError extends Error {
-  readonly code: FragErrorCode
-
+export class FragError extends PeerTapError<FragErrorCode> {
   constructor(code: FragErrorCode, message: string) {
-    super(message)
+    super(code, message)
     this.name = 'FragError'
-    this.code = code
   }
 }
 

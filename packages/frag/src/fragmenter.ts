@@ -123,8 +123,8 @@ export class Fragmenter {
    * caller's own per-fragment bytes (a type byte, a header).
    *
    * Returns the number of fragments written; 0 if the datagram was dropped
-   * (counted). Throws FragError ERR_FRAG_BUFFER_TOO_SMALL if `dst` cannot hold
-   * them all, or ERR_FRAG_INVALID_OPTIONS for a stride below maxFragmentBytes.
+   * (counted). Throws FragError `frag-buffer-too-small` if `dst` cannot hold
+   * them all, or `frag-invalid-options` for a stride below maxFragmentBytes.
    */
   split(
     datagram: Uint8Array,

@@ -5,7 +5,8 @@
  * fixed bounds on concurrent reassemblies, bytes held, fragments per datagram
  * and age. Lost, duplicated, reordered, overlapping, oversize and
  * inconsistent fragments are dropped and counted, never thrown. Pure: no I/O,
- * no timers, the clock is an argument; no dependencies.
+ * no timers, the clock is an argument; no dependency but @peertap/errors
+ * (the base of `FragError`, itself without dependencies).
  *
  * The wire format is docs/spec/05-fragmentation.md: a 10-byte header
  * (id u32 ‖ total u24 ‖ offset u24, big-endian) before each payload.

@@ -217,7 +217,7 @@ describe('Reassembler: keys, bounds and state', () => {
     ])
   })
 
-  it('rejects invalid options with ERR_FRAG_INVALID_OPTIONS', () => {
+  it('rejects invalid options with frag-invalid-options', () => {
     const bad = [
       { maxDatagramBytes: 0 },
       { maxDatagramBytes: 2 ** 24 },
@@ -234,7 +234,7 @@ describe('Reassembler: keys, bounds and state', () => {
       try {
         new Reassembler(options)
       } catch (e) {
-        expect((e as FragError).code).toBe('ERR_FRAG_INVALID_OPTIONS')
+        expect((e as FragError).code).toBe('frag-invalid-options')
       }
     }
     // maxBytes defaults up to maxDatagramBytes when that is larger than 4 MiB.
@@ -265,19 +265,19 @@ describe('Fragmenter', () => {
     expect(f.nextId).toBe(1)
   })
 
-  it('throws ERR_FRAG_BUFFER_TOO_SMALL before writing anything', () => {
+  it('throws frag-buffer-too-small before writing anything', () => {
     const f = new Fragmenter({ maxFragmentBytes: 20 })
     const dst = new Uint8Array(59).fill(0xaa)
     const datagram = new Uint8Array(30) // 3 fragments of 10 + 10 bytes: 60 bytes
     expect(() => f.split(datagram, dst)).toThrow(
-      expect.objectContaining({ code: 'ERR_FRAG_BUFFER_TOO_SMALL' }),
+      expect.objectContaining({ code: 'frag-buffer-too-small' }),
     )
     expect(() => f.split(datagram, new Uint8Array(60), 1)).toThrow(FragError)
     expect(dst.every((b) => b === 0xaa)).toBe(true)
     expect(f.nextId).toBe(0)
     expect(f.split(datagram, new Uint8Array(60))).toBe(3)
     expect(() => f.split(datagram, new Uint8Array(100), 0, 19)).toThrow(
-      expect.objectContaining({ code: 'ERR_FRAG_INVALID_OPTIONS' }),
+      expect.objectContaining({ code: 'frag-invalid-options' }),
     )
   })
 
@@ -300,7 +300,7 @@ describe('Fragmenter', () => {
       { maxFragmentBytes: 1400, maxFragmentsPerDatagram: 0 },
     ]) {
       expect(() => new Fragmenter(options), JSON.stringify(options)).toThrow(
-        expect.objectContaining({ code: 'ERR_FRAG_INVALID_OPTIONS' }),
+        expect.objectContaining({ code: 'frag-invalid-options' }),
       )
     }
   })

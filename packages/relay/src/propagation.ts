@@ -201,12 +201,12 @@ export class Propagation {
     this.#maxEntries = options.maxEntries ?? 1024
     const relays = options.relays ?? (() => false)
     if (typeof relays !== 'function') {
-      throw new RelayError('ERR_INVALID_OPTION', 'relays: a function of a neighbour id')
+      throw new RelayError('invalid-option', 'relays: a function of a neighbour id')
     }
     this.#relays = relays
     const budget = options.budget ?? (() => UNLIMITED)
     if (typeof budget !== 'function') {
-      throw new RelayError('ERR_INVALID_OPTION', 'budget: a function of a neighbour id')
+      throw new RelayError('invalid-option', 'budget: a function of a neighbour id')
     }
     this.#budget = budget
   }
@@ -249,7 +249,7 @@ export class Propagation {
     now: number,
   ): PropagatedMessage[] {
     if (proof !== undefined && proof.provingKey.length !== PROVING_KEY_LENGTH) {
-      throw new RelayError('ERR_INVALID_ARGUMENT', `provingKey: ${PROVING_KEY_LENGTH} bytes`)
+      throw new RelayError('invalid-argument', `provingKey: ${PROVING_KEY_LENGTH} bytes`)
     }
     if (entries.length === 0 || expiresAt <= now) return []
     const view = this.#view(neighbours)
@@ -682,7 +682,7 @@ export class Propagation {
 /** A VFT as a 16-character one-byte string: a compact map key. */
 function nameOf(vft: Uint8Array): string {
   if (vft.length !== VFT_LENGTH) {
-    throw new RelayError('ERR_INVALID_ARGUMENT', `vft: ${VFT_LENGTH} bytes`)
+    throw new RelayError('invalid-argument', `vft: ${VFT_LENGTH} bytes`)
   }
   return String.fromCharCode(...vft)
 }

@@ -92,11 +92,11 @@ function validId(id: string): boolean {
  */
 export function encodeTreeMessage(message: TreeMessage): Uint8Array {
   const { root, cost, age } = message
-  if (!validId(root)) throw new RelayError('ERR_INVALID_ARGUMENT', 'tree root: a PeerId text')
+  if (!validId(root)) throw new RelayError('invalid-argument', 'tree root: a PeerId text')
   if (!(Number.isInteger(cost) && cost >= 0 && cost <= 0xffff_ffff))
-    throw new RelayError('ERR_INVALID_ARGUMENT', 'tree cost: a u32')
+    throw new RelayError('invalid-argument', 'tree cost: a u32')
   if (!(Number.isInteger(age) && age >= 0 && age <= 0xff))
-    throw new RelayError('ERR_INVALID_ARGUMENT', 'tree age: a u8')
+    throw new RelayError('invalid-argument', 'tree age: a u8')
   const out = new Uint8Array(TREE_HEADER_LENGTH + root.length)
   const view = new DataView(out.buffer)
   out[0] = TREE_VERSION
@@ -275,13 +275,13 @@ export class SpanningTree {
 
   constructor(options: SpanningTreeOptions) {
     if (!validId(options.self))
-      throw new RelayError('ERR_INVALID_OPTION', 'self: a PeerId text (base58btc, 1 to 128 chars)')
+      throw new RelayError('invalid-option', 'self: a PeerId text (base58btc, 1 to 128 chars)')
     this.self = options.self
     this.#root = options.self
     this.helloSeconds = positive(options.helloSeconds ?? DEFAULT_TREE_HELLO_SECONDS, 'helloSeconds')
     this.holdSeconds = positive(options.holdSeconds ?? DEFAULT_TREE_HOLD_SECONDS, 'holdSeconds')
     if (this.holdSeconds <= this.helloSeconds)
-      throw new RelayError('ERR_INVALID_OPTION', 'holdSeconds must exceed helloSeconds')
+      throw new RelayError('invalid-option', 'holdSeconds must exceed helloSeconds')
     this.maxAge = integer(options.maxAge ?? DEFAULT_TREE_MAX_AGE, 'maxAge', 1, 255)
     this.maxCost = integer(options.maxCost ?? DEFAULT_TREE_MAX_COST, 'maxCost', 1, 0xffff_ffff)
     this.#rate = positive(
@@ -337,9 +337,9 @@ export class SpanningTree {
    * message goes to it at the next `outgoing`.
    */
   addNeighbour(id: string, cost: number, now: number): TreeChange {
-    if (!validId(id)) throw new RelayError('ERR_INVALID_ARGUMENT', 'neighbour: a PeerId text')
+    if (!validId(id)) throw new RelayError('invalid-argument', 'neighbour: a PeerId text')
     integer(cost, 'cost', 1, MAX_TREE_LINK_COST)
-    if (id === this.self) throw new RelayError('ERR_INVALID_ARGUMENT', 'neighbour: not self')
+    if (id === this.self) throw new RelayError('invalid-argument', 'neighbour: not self')
     const known = this.#neighbours.get(id)
     if (known !== undefined) known.cost = cost
     else
@@ -590,12 +590,12 @@ const NO_CHANGE: TreeChange = Object.freeze({ entered: [], left: [] })
 
 function positive(value: number, name: string): number {
   if (!(typeof value === 'number' && value > 0 && Number.isFinite(value)))
-    throw new RelayError('ERR_INVALID_OPTION', `${name}: a positive number`)
+    throw new RelayError('invalid-option', `${name}: a positive number`)
   return value
 }
 
 function integer(value: number, name: string, min: number, max: number): number {
   if (!(Number.isInteger(value) && value >= min && value <= max))
-    throw new RelayError('ERR_INVALID_OPTION', `${name}: an integer from ${min} to ${max}`)
+    throw new RelayError('invalid-option', `${name}: an integer from ${min} to ${max}`)
   return value
 }

@@ -360,7 +360,7 @@ export class ForwardingTable {
     )
     if (this.maxSealedLength < MIN_SEALED_LENGTH) {
       throw new RelayError(
-        'ERR_INVALID_OPTION',
+        'invalid-option',
         `maxSealedLength must be at least ${MIN_SEALED_LENGTH}`,
       )
     }
@@ -372,7 +372,7 @@ export class ForwardingTable {
     this.maxNeighbours = count('maxNeighbours', options.maxNeighbours ?? DEFAULT_MAX_NEIGHBOURS)
     this.#defaultLimits = mergeLimits(DEFAULT_LIMITS, options.limits)
     if (options.hashSeed !== undefined && options.hashSeed.length !== 16) {
-      throw new RelayError('ERR_INVALID_OPTION', 'hashSeed must be 16 bytes')
+      throw new RelayError('invalid-option', 'hashSeed must be 16 bytes')
     }
     this.#seed = makeSeed(options.hashSeed)
     const cacheSize = count(
@@ -1392,14 +1392,14 @@ function reversed(bytes: Uint8Array): Uint8Array {
 
 function positive(name: string, value: number): number {
   if (!(typeof value === 'number' && value > 0)) {
-    throw new RelayError('ERR_INVALID_OPTION', `${name} must be a positive number`)
+    throw new RelayError('invalid-option', `${name} must be a positive number`)
   }
   return value
 }
 
 function count(name: string, value: number): number {
   if (!(Number.isSafeInteger(value) && value >= 0)) {
-    throw new RelayError('ERR_INVALID_OPTION', `${name} must be a non-negative integer`)
+    throw new RelayError('invalid-option', `${name} must be a non-negative integer`)
   }
   return value
 }
@@ -1411,7 +1411,7 @@ function mergeLimits(
   const limits = { ...base, ...own }
   for (const [name, value] of Object.entries(limits)) {
     if (!(typeof value === 'number' && value >= 0)) {
-      throw new RelayError('ERR_INVALID_OPTION', `limit ${name} must be a non-negative number`)
+      throw new RelayError('invalid-option', `limit ${name} must be a non-negative number`)
     }
   }
   if (limits.maxSubscriptions !== Number.POSITIVE_INFINITY)

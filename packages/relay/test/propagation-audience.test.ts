@@ -198,7 +198,7 @@ describe('Propagation audience (issue 14: closed by default)', () => {
     const bad = { proof: new Uint8Array(165), provingKey: new Uint8Array(31) }
     expect(() => p.learn('a', sub(1), bad, 1180, ['a'], 1000)).toThrow(RelayError)
     expect(() => new Propagation({ relays: new Set(['r']) as never })).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+      expect.objectContaining({ code: 'invalid-option' }),
     )
   })
 })

@@ -1,10 +1,12 @@
-/** Errors of the switch's API (configuration mistakes); the data path drops and counts instead. */
-export class SwitchError extends Error {
-  readonly code: 'ERR_VLAN_EXISTS' | 'ERR_PORT_EXISTS' | 'ERR_NO_VLAN' | 'ERR_NO_PORT'
+import { PeerTapError } from '@peertap/errors'
 
-  constructor(code: SwitchError['code'], message: string) {
-    super(message)
+/** The codes of {@link SwitchError} (kebab-case, @peertap/errors). */
+export type SwitchErrorCode = 'vlan-exists' | 'port-exists' | 'no-vlan' | 'no-port'
+
+/** Errors of the switch's API (configuration mistakes); the data path drops and counts instead. */
+export class SwitchError extends PeerTapError<SwitchErrorCode> {
+  constructor(code: SwitchErrorCode, message: string) {
+    super(code, message)
     this.name = 'SwitchError'
-    this.code = code
   }
 }

@@ -40,7 +40,7 @@ export {
   portMtuFitting,
   SEAL_OVERHEAD_MAX,
 } from './constants.ts'
-export { SwitchError } from './errors.ts'
+export { SwitchError, type SwitchErrorCode } from './errors.ts'
 export {
   type LocalSubscription,
   type ReceivedFrame,

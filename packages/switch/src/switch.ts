@@ -124,14 +124,14 @@ export class Switch {
   }
 
   addVlan(name: string, keys: EpochKeys): void {
-    if (this.#vlans.has(name)) throw new SwitchError('ERR_VLAN_EXISTS', `VLAN ${name} exists`)
+    if (this.#vlans.has(name)) throw new SwitchError('vlan-exists', `VLAN ${name} exists`)
     this.#vlans.set(name, new Vlan(name, keys, this.#backend))
   }
 
   addPort(vlan: string, portId: string, device: PortDevice): void {
     const v = this.#vlan(vlan)
     if (v.ports.has(portId))
-      throw new SwitchError('ERR_PORT_EXISTS', `port ${portId} exists on VLAN ${vlan}`)
+      throw new SwitchError('port-exists', `port ${portId} exists on VLAN ${vlan}`)
     v.ports.set(portId, new Port(portId, device))
     v.dirty = true
   }
@@ -343,14 +343,13 @@ export class Switch {
 
   #vlan(name: string): Vlan {
     const v = this.#vlans.get(name)
-    if (v === undefined) throw new SwitchError('ERR_NO_VLAN', `no VLAN ${name}`)
+    if (v === undefined) throw new SwitchError('no-vlan', `no VLAN ${name}`)
     return v
   }
 
   #port(vlan: string, portId: string): Port {
     const port = this.#vlan(vlan).ports.get(portId)
-    if (port === undefined)
-      throw new SwitchError('ERR_NO_PORT', `no port ${portId} on VLAN ${vlan}`)
+    if (port === undefined) throw new SwitchError('no-port', `no port ${portId} on VLAN ${vlan}`)
     return port
   }
 }

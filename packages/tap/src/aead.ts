@@ -88,7 +88,7 @@ export interface OpensslAes {
 let primitives: OpensslAes | undefined
 
 /**
- * The addon's AES primitives. Throws a TapError `ENOTSUP` when the addon is
+ * The addon's AES primitives. Throws a TapError `not-supported` when the addon is
  * not built (then use node:crypto: @peertap/crypto's `nodeAes`).
  */
 export function opensslAes(): OpensslAes {

@@ -122,7 +122,7 @@ export interface ReadOptions {
    */
   readonly mainThread?: boolean
   /**
-   * Called once if reading fails (the device was deleted: code ENODEV); the
+   * Called once if reading fails (the device was deleted: code `no-device`); the
    * reader has stopped. Without it the error is thrown as an uncaught
    * exception, as an EventEmitter without an 'error' listener does.
    */

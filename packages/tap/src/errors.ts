@@ -1,33 +1,36 @@
 import { constants } from 'node:os'
+import { PeerTapError } from '@peertap/errors'
 
 /**
- * Stable error codes; see README.md "Errors".
+ * Stable error codes, kebab-case as every PeerTap error's (@peertap/errors);
+ * see README.md "Errors". The system error behind one, if any, is in `errno`.
  *
- * - `ENODEV_TUN`: /dev/net/tun is missing or the tun driver is not loaded.
- * - `EPERM`: the process lacks CAP_NET_ADMIN (or may not open /dev/net/tun).
- * - `EBUSY`: the device is already open (a device without multi-queue takes
- *   one file descriptor).
- * - `EEXIST`: the name belongs to an interface of another kind.
- * - `ENODEV`: the device is gone, or lives in another network namespace.
- * - `EINVAL`: an argument is out of range or malformed.
- * - `ECLOSED`: the device handle is closed.
- * - `ENOTSUP`: not Linux, or the native addon was not built.
- * - `EADDRINUSE`: a UDP socket's port is taken (another socket holds it).
- * - `EADDRNOTAVAIL`: a UDP socket's address is not one of this host's.
- * - `EIO`: any other system error; `errno` and `syscall` say which.
+ * - `tun-missing`: /dev/net/tun is missing or the tun driver is not loaded.
+ * - `permission-denied`: the process lacks CAP_NET_ADMIN (or may not open
+ *   /dev/net/tun, or bind a port below 1024).
+ * - `device-busy`: the device is already open (a device without multi-queue
+ *   takes one file descriptor).
+ * - `name-taken`: the name belongs to an interface of another kind.
+ * - `no-device`: the device is gone, or lives in another network namespace.
+ * - `invalid-argument`: an argument is out of range or malformed.
+ * - `closed`: the device handle is closed.
+ * - `not-supported`: not Linux, or the native addon was not built.
+ * - `address-in-use`: a UDP socket's port is taken (another socket holds it).
+ * - `address-not-available`: a UDP socket's address is not one of this host's.
+ * - `system-error`: any other system error; `errno` and `syscall` say which.
  */
 export type TapErrorCode =
-  | 'ENODEV_TUN'
-  | 'EPERM'
-  | 'EBUSY'
-  | 'EEXIST'
-  | 'ENODEV'
-  | 'EINVAL'
-  | 'ECLOSED'
-  | 'ENOTSUP'
-  | 'EADDRINUSE'
-  | 'EADDRNOTAVAIL'
-  | 'EIO'
+  | 'tun-missing'
+  | 'permission-denied'
+  | 'device-busy'
+  | 'name-taken'
+  | 'no-device'
+  | 'invalid-argument'
+  | 'closed'
+  | 'not-supported'
+  | 'address-in-use'
+  | 'address-not-available'
+  | 'system-error'
 
 export interface TapErrorDetails {
   /** The interface concerned, when there is one. */
@@ -40,16 +43,14 @@ export interface TapErrorDetails {
 }
 
 /** The one error class of this package: a stable `code` and a message that says what to do. */
-export class TapError extends Error {
+export class TapError extends PeerTapError<TapErrorCode> {
   override readonly name = 'TapError'
-  readonly code: TapErrorCode
   readonly device: string | undefined
   readonly errno: string | undefined
   readonly syscall: string | undefined
 
   constructor(code: TapErrorCode, message: string, details: TapErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause })
-    this.code = code
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause })
     this.device = details.device
     this.errno = details.errno
     this.syscall = details.syscall
@@ -108,7 +109,7 @@ export function tapErrorFromSystem(
   const what = `${op} "${device}"`
   if (syscall === 'open' && (errno === 'ENOENT' || errno === 'ENODEV' || errno === 'ENXIO')) {
     return new TapError(
-      'ENODEV_TUN',
+      'tun-missing',
       `cannot ${what}: ${clonePath} is missing or the tun driver is not loaded (${errno}). ` +
         'Load it with `modprobe tun` (create the node with `mkdir -p /dev/net && ' +
         'mknod /dev/net/tun c 10 200` if needed); in a container, pass the device in ' +
@@ -118,7 +119,7 @@ export function tapErrorFromSystem(
   }
   if (errno === 'EPERM' || errno === 'EACCES') {
     return new TapError(
-      'EPERM',
+      'permission-denied',
       `cannot ${what}: permission denied (${errno} from ${syscall}). This needs CAP_NET_ADMIN: ` +
         'run as root, grant the capability (`setcap cap_net_admin+ep "$(command -v node)"`), ' +
         'or create the device for this user beforehand ' +
@@ -128,7 +129,7 @@ export function tapErrorFromSystem(
   }
   if (syscall === 'TUNSETIFF' && errno === 'EBUSY') {
     return new TapError(
-      'EBUSY',
+      'device-busy',
       `cannot ${what}: the device is already open, by this or another process. A TAP/TUN ` +
         'device without multi-queue takes one reader: close the other handle or choose another name.',
       details,
@@ -136,7 +137,7 @@ export function tapErrorFromSystem(
   }
   if (syscall === 'TUNSETIFF' && errno === 'EINVAL') {
     return new TapError(
-      'EEXIST',
+      'name-taken',
       `cannot ${what}: an interface with this name exists and is not a device of the kind ` +
         `asked for (see \`ip -d link show ${device}\`). Choose another name.`,
       details,
@@ -144,7 +145,7 @@ export function tapErrorFromSystem(
   }
   if (errno === 'ENODEV' || errno === 'EBADFD' || errno === 'ENXIO') {
     return new TapError(
-      'ENODEV',
+      'no-device',
       `cannot ${what}: no such device in this network namespace (${errno} from ${syscall}). ` +
         'It was deleted, or moved to another namespace; link control works by name in the ' +
         "namespace of this process (use `ip -n NS link` for another namespace's devices).",
@@ -153,12 +154,12 @@ export function tapErrorFromSystem(
   }
   if (errno === 'EINVAL' || errno === 'EADDRNOTAVAIL') {
     return new TapError(
-      'EINVAL',
+      'invalid-argument',
       `cannot ${what}: the kernel refused the value (${errno} from ${syscall}).`,
       details,
     )
   }
-  return new TapError('EIO', `cannot ${what}: ${errno} from ${syscall}.`, details)
+  return new TapError('system-error', `cannot ${what}: ${errno} from ${syscall}.`, details)
 }
 
 /** What was being done with a UDP socket, for the message. */
@@ -177,7 +178,7 @@ export function udpErrorFromSystem(
   const what = `${op} UDP ${socket}`
   if (errno === 'EADDRINUSE') {
     return new TapError(
-      'EADDRINUSE',
+      'address-in-use',
       `cannot ${what}: the port is in use by another socket (${errno}). Choose another port, ` +
         'or 0 for any free one; `ss -ulpn` shows who holds it.',
       details,
@@ -185,7 +186,7 @@ export function udpErrorFromSystem(
   }
   if (errno === 'EADDRNOTAVAIL') {
     return new TapError(
-      'EADDRNOTAVAIL',
+      'address-not-available',
       `cannot ${what}: the address is not one of this host's (${errno}); bind 0.0.0.0 or an ` +
         'address `ip addr` lists in this network namespace.',
       details,
@@ -193,24 +194,24 @@ export function udpErrorFromSystem(
   }
   if (errno === 'EACCES' || errno === 'EPERM') {
     return new TapError(
-      'EPERM',
+      'permission-denied',
       `cannot ${what}: permission denied (${errno} from ${syscall}); ports below 1024 need ` +
         'CAP_NET_BIND_SERVICE.',
       details,
     )
   }
   if (errno === 'EINVAL' || errno === 'EAFNOSUPPORT') {
-    return new TapError('EINVAL', `cannot ${what}: ${errno} from ${syscall}.`, details)
+    return new TapError('invalid-argument', `cannot ${what}: ${errno} from ${syscall}.`, details)
   }
-  return new TapError('EIO', `cannot ${what}: ${errno} from ${syscall}.`, details)
+  return new TapError('system-error', `cannot ${what}: ${errno} from ${syscall}.`, details)
 }
 
 export function closedError(device: string): TapError {
-  return new TapError('ECLOSED', `device "${device}" is closed; open it again to use it.`, {
+  return new TapError('closed', `device "${device}" is closed; open it again to use it.`, {
     device,
   })
 }
 
 export function invalid(message: string, device?: string): TapError {
-  return new TapError('EINVAL', message, device === undefined ? {} : { device })
+  return new TapError('invalid-argument', message, device === undefined ? {} : { device })
 }

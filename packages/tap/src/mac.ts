@@ -2,7 +2,7 @@ import { invalid } from './errors.ts'
 
 const HEX = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i
 
-/** Parses `aa:bb:cc:dd:ee:ff` (or with `-`) or copies 6 bytes; throws TapError EINVAL. */
+/** Parses `aa:bb:cc:dd:ee:ff` (or with `-`) or copies 6 bytes; throws TapError `invalid-argument`. */
 export function parseMac(mac: string | Uint8Array): Uint8Array {
   if (typeof mac !== 'string') {
     if (mac.length !== 6) throw invalid(`a MAC address has 6 bytes, got ${mac.length}`)

@@ -127,14 +127,17 @@ let loaded: Native | undefined
 export function native(): Native {
   if (loaded !== undefined) return loaded
   if (process.platform !== 'linux') {
-    throw new TapError('ENOTSUP', `@peertap/tap needs Linux TAP/TUN; this is ${process.platform}.`)
+    throw new TapError(
+      'not-supported',
+      `@peertap/tap needs Linux TAP/TUN; this is ${process.platform}.`,
+    )
   }
   const require = createRequire(import.meta.url)
   try {
     loaded = require('../build/Release/peertap_tap.node') as Native
   } catch (cause) {
     throw new TapError(
-      'ENOTSUP',
+      'not-supported',
       'the @peertap/tap native addon is not built (build/Release/peertap_tap.node): it builds ' +
         'at install with node-gyp, which needs python3, make and a C++ compiler; rebuild it with ' +
         '`pnpm --filter @peertap/tap run install`.',

@@ -449,8 +449,9 @@ export class UdpSocket {
 
 /**
  * Opens and binds a UDP socket with batched I/O. Errors are TapErrors:
- * EADDRINUSE (the port is taken), EADDRNOTAVAIL (no such local address),
- * EPERM (a privileged port), EINVAL (bad options), ENOTSUP (no addon).
+ * `address-in-use` (the port is taken), `address-not-available` (no such
+ * local address), `permission-denied` (a privileged port), `invalid-argument`
+ * (bad options), `not-supported` (no addon).
  */
 export function openUdp(options: UdpOpenOptions = {}): UdpSocket {
   const address = options.address ?? '0.0.0.0'

@@ -24,13 +24,13 @@ afterEach(() => {
 })
 
 describe.skipIf(!canRun)('typed errors from real failures', () => {
-  it('EBUSY: the same device opened twice (no multi-queue)', () => {
+  it('device-busy: the same device opened twice (no multi-queue)', () => {
     const name = devName('bz')
     opened.push(openTap({ name }))
     expect(() => openTap({ name })).toThrow(
       expect.objectContaining({
         name: 'TapError',
-        code: 'EBUSY',
+        code: 'device-busy',
         device: name,
         syscall: 'TUNSETIFF',
       }),
@@ -40,37 +40,40 @@ describe.skipIf(!canRun)('typed errors from real failures', () => {
     expect(opened[0]?.link().name).toBe(name)
   })
 
-  it('EEXIST: the name belongs to an interface of another kind', () => {
+  it('name-taken: the name belongs to an interface of another kind', () => {
     const name = devName('ex')
     opened.push(openTun({ name }))
     expect(() => openTap({ name })).toThrow(
-      expect.objectContaining({ code: 'EEXIST', device: name }),
+      expect.objectContaining({ code: 'name-taken', device: name }),
     )
   })
 
   const setprivReason = has('setpriv') ? undefined : 'setpriv (util-linux) is missing'
-  if (setprivReason !== undefined) console.log(`EPERM test skipped: ${setprivReason}`)
-  it.skipIf(setprivReason !== undefined)('EPERM: a process without CAP_NET_ADMIN', async () => {
-    const name = devName('pm')
-    // Root, but with CAP_NET_ADMIN dropped from the bounding set: exec gives
-    // it no longer, so TUNSETIFF may not create the device.
-    const r = await child('setpriv', [
-      '--bounding-set=-net_admin',
-      '--inh-caps=-net_admin',
-      process.execPath,
-      ...nodeArgs('device-child.ts', 'open', name),
-    ])
-    expect(r.code).toBe(0)
-    const out = JSON.parse(r.stdout.trim())
-    expect(out).toMatchObject({ ok: false, code: 'EPERM' })
-    expect(out.message).toMatch(/CAP_NET_ADMIN/)
-    expect(linkExists(name)).toBe(false)
-  })
+  if (setprivReason !== undefined) console.log(`permission-denied test skipped: ${setprivReason}`)
+  it.skipIf(setprivReason !== undefined)(
+    'permission-denied: a process without CAP_NET_ADMIN',
+    async () => {
+      const name = devName('pm')
+      // Root, but with CAP_NET_ADMIN dropped from the bounding set: exec gives
+      // it no longer, so TUNSETIFF may not create the device.
+      const r = await child('setpriv', [
+        '--bounding-set=-net_admin',
+        '--inh-caps=-net_admin',
+        process.execPath,
+        ...nodeArgs('device-child.ts', 'open', name),
+      ])
+      expect(r.code).toBe(0)
+      const out = JSON.parse(r.stdout.trim())
+      expect(out).toMatchObject({ ok: false, code: 'permission-denied' })
+      expect(out.message).toMatch(/CAP_NET_ADMIN/)
+      expect(linkExists(name)).toBe(false)
+    },
+  )
 
   const unshareReason = has('unshare') ? undefined : 'unshare (util-linux) is missing'
-  if (unshareReason !== undefined) console.log(`ENODEV_TUN test skipped: ${unshareReason}`)
+  if (unshareReason !== undefined) console.log(`tun-missing test skipped: ${unshareReason}`)
   it.skipIf(unshareReason !== undefined)(
-    'ENODEV_TUN: no /dev/net/tun (hidden in a private mount namespace)',
+    'tun-missing: no /dev/net/tun (hidden in a private mount namespace)',
     async () => {
       // A child in its own mount namespace mounts an empty tmpfs over
       // /dev/net; the machine's /dev/net/tun is untouched.
@@ -87,7 +90,7 @@ describe.skipIf(!canRun)('typed errors from real failures', () => {
       ])
       expect(r.stderr).toBe('')
       const out = JSON.parse(r.stdout.trim())
-      expect(out).toMatchObject({ ok: false, code: 'ENODEV_TUN' })
+      expect(out).toMatchObject({ ok: false, code: 'tun-missing' })
       expect(out.message).toMatch(/modprobe tun/)
     },
   )
@@ -100,22 +103,22 @@ describe('the errno mapping (pure)', () => {
     tapErrorFromSystem({ errno, syscall }, 'open', 'pt0', '/dev/net/tun')
 
   it('maps open(/dev/net/tun) failures', () => {
-    expect(map(2, 'open').code).toBe('ENODEV_TUN') // ENOENT: no node
-    expect(map(19, 'open').code).toBe('ENODEV_TUN') // ENODEV: node, no driver
-    expect(map(6, 'open').code).toBe('ENODEV_TUN') // ENXIO
-    expect(map(13, 'open').code).toBe('EPERM') // EACCES: mode 0600, not root
+    expect(map(2, 'open').code).toBe('tun-missing') // ENOENT: no node
+    expect(map(19, 'open').code).toBe('tun-missing') // ENODEV: node, no driver
+    expect(map(6, 'open').code).toBe('tun-missing') // ENXIO
+    expect(map(13, 'open').code).toBe('permission-denied') // EACCES: mode 0600, not root
     expect(map(2, 'open').errno).toBe('ENOENT')
   })
 
   it('maps TUNSETIFF and link ioctl failures', () => {
-    expect(map(1, 'TUNSETIFF').code).toBe('EPERM')
-    expect(map(16, 'TUNSETIFF').code).toBe('EBUSY')
-    expect(map(22, 'TUNSETIFF').code).toBe('EEXIST')
-    expect(map(19, 'SIOCSIFMTU').code).toBe('ENODEV')
-    expect(map(77, 'read').code).toBe('ENODEV') // EBADFD
-    expect(map(22, 'SIOCSIFMTU').code).toBe('EINVAL')
+    expect(map(1, 'TUNSETIFF').code).toBe('permission-denied')
+    expect(map(16, 'TUNSETIFF').code).toBe('device-busy')
+    expect(map(22, 'TUNSETIFF').code).toBe('name-taken')
+    expect(map(19, 'SIOCSIFMTU').code).toBe('no-device')
+    expect(map(77, 'read').code).toBe('no-device') // EBADFD
+    expect(map(22, 'SIOCSIFMTU').code).toBe('invalid-argument')
     const other = map(28, 'write') // ENOSPC: nothing specific
-    expect(other.code).toBe('EIO')
+    expect(other.code).toBe('system-error')
     expect(other.message).toContain('ENOSPC')
     expect(other.syscall).toBe('write')
   })

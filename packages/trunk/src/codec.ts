@@ -200,7 +200,7 @@ export function messageSize(msg: Message): number {
 // ---------------------------------------------------------------- encoding
 
 function encodeError(message: string): TrunkError {
-  return new TrunkError('ERR_ENCODE', message)
+  return new TrunkError('unencodable', message)
 }
 
 function checkU16(n: number, what: string): void {
@@ -345,7 +345,7 @@ export function isValidFrame(frame: Frame): boolean {
 
 /**
  * Encodes one message with its length varint into a new buffer. Throws
- * `TrunkError` ERR_ENCODE for a message no receiver would accept, including
+ * `TrunkError` `unencodable` for a message no receiver would accept, including
  * one longer than `limit` (default MESSAGE_LENGTH_LIMIT).
  */
 export function encodeMessage(msg: Message, limit: number = MESSAGE_LENGTH_LIMIT): Uint8Array {

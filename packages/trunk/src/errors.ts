@@ -1,28 +1,28 @@
+import { PeerTapError } from '@peertap/errors'
+
 /**
  * Errors of this package. `TrunkError` is thrown only at API boundaries (a
  * bad option, a corrupt identity file, a failed dial); bad input from a peer
  * never throws out of the data path: it closes that peer's stream with a
- * counted `CloseReason` (spec 08-trunk.md §7).
+ * counted `CloseReason` (spec 08-trunk.md §7). Codes are kebab-case, as
+ * every PeerTap error's (@peertap/errors), and spelled as the close reasons.
  */
-export class TrunkError extends Error {
-  readonly code: TrunkErrorCode
-
+export class TrunkError extends PeerTapError<TrunkErrorCode> {
   constructor(code: TrunkErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
+    super(code, message, options)
     this.name = 'TrunkError'
-    this.code = code
   }
 }
 
 export type TrunkErrorCode =
-  | 'ERR_IDENTITY_CORRUPT'
-  | 'ERR_IDENTITY_KEY_TYPE'
-  | 'ERR_INVALID_OPTION'
-  | 'ERR_NOT_STARTED'
-  | 'ERR_LINK_FAILED'
-  | 'ERR_LINK_DOWN'
-  | 'ERR_PING_TIMEOUT'
-  | 'ERR_ENCODE'
+  | 'identity-corrupt'
+  | 'identity-key-type'
+  | 'invalid-option'
+  | 'not-started'
+  | 'link-failed'
+  | 'link-down'
+  | 'ping-timeout'
+  | 'unencodable'
 
 /**
  * Why a link closed or a message was refused; stable codes counted per trunk
@@ -73,12 +73,15 @@ export const CLOSE_REASONS: readonly CloseReason[] = [
   'stopped',
 ]
 
-/** Thrown inside the codec for malformed input; caught at the receive boundary. */
-export class WireError extends Error {
+/**
+ * Thrown inside the codec for malformed input; caught at the receive
+ * boundary. Its `code` is its `reason`, the close reason counted.
+ */
+export class WireError extends PeerTapError<CloseReason> {
   readonly reason: CloseReason
 
   constructor(reason: CloseReason, message?: string) {
-    super(message ?? reason)
+    super(reason, message ?? reason)
     this.name = 'WireError'
     this.reason = reason
   }

@@ -35,14 +35,14 @@ export async function loadOrCreateIdentity(stateDir: string): Promise<PrivateKey
     key = privateKeyFromProtobuf(bytes)
   } catch (err) {
     throw new TrunkError(
-      'ERR_IDENTITY_CORRUPT',
+      'identity-corrupt',
       `identity file ${path} is corrupt (not a libp2p protobuf private key); move it away to create a new identity`,
       { cause: err },
     )
   }
   if (key.type !== 'Ed25519') {
     throw new TrunkError(
-      'ERR_IDENTITY_KEY_TYPE',
+      'identity-key-type',
       `identity file ${path} holds a ${key.type} key, not Ed25519`,
     )
   }

@@ -228,8 +228,7 @@ export class Trunk implements Startable {
       const tm = (
         this.libp2p as unknown as { components?: { transportManager?: TransportManagerLike } }
       ).components?.transportManager
-      if (tm === undefined)
-        throw new TrunkError('ERR_INVALID_OPTION', 'no libp2p transport manager')
+      if (tm === undefined) throw new TrunkError('invalid-option', 'no libp2p transport manager')
       for (const r of this.#reservations) {
         const marker = `/p2p/${r.relay}/p2p-circuit`
         r.reserved = this.libp2p.getMultiaddrs().some((m) => m.toString().includes(marker))
@@ -259,7 +258,7 @@ export class Trunk implements Startable {
     try {
       ma = typeof address === 'string' ? multiaddr(address) : address
     } catch (err) {
-      throw new TrunkError('ERR_INVALID_OPTION', `not a multiaddr: ${String(address)}`, {
+      throw new TrunkError('invalid-option', `not a multiaddr: ${String(address)}`, {
         cause: err,
       })
     }
@@ -304,17 +303,17 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
     init.privateKey ??
     (init.stateDir !== undefined ? await loadOrCreateIdentity(init.stateDir) : undefined)
   if (privateKey === undefined) {
-    throw new TrunkError('ERR_INVALID_OPTION', 'createTrunk needs a stateDir or a privateKey')
+    throw new TrunkError('invalid-option', 'createTrunk needs a stateDir or a privateKey')
   }
   if (privateKey.type !== 'Ed25519') {
     throw new TrunkError(
-      'ERR_IDENTITY_KEY_TYPE',
+      'identity-key-type',
       `the identity must be Ed25519, not ${privateKey.type}`,
     )
   }
   const names = init.transports ?? ['tcp', 'quic', 'ws']
   if (names.length === 0 || names.some((n) => !['tcp', 'quic', 'ws'].includes(n))) {
-    throw new TrunkError('ERR_INVALID_OPTION', `transports must be some of tcp, quic, ws`)
+    throw new TrunkError('invalid-option', `transports must be some of tcp, quic, ws`)
   }
   // Circuit relay v2 for dialling and reserving through relays (spec 08 §5.5).
   const transports: NonNullable<Libp2pOptions['transports']> = [circuitRelayTransport()]
@@ -325,7 +324,7 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
     try {
       multiaddr(a)
     } catch (err) {
-      throw new TrunkError('ERR_INVALID_OPTION', `listen address is not a multiaddr: ${a}`, {
+      throw new TrunkError('invalid-option', `listen address is not a multiaddr: ${a}`, {
         cause: err,
       })
     }
@@ -337,7 +336,7 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
   const perSecond = init.inboundConnectionThreshold ?? DEFAULT_INBOUND_CONNECTION_THRESHOLD
   if (!(maxConnections >= 1 && pending >= 1 && perSecond >= 1 && perAddress >= 0)) {
     throw new TrunkError(
-      'ERR_INVALID_OPTION',
+      'invalid-option',
       'maxConnections, maxIncomingPendingConnections and inboundConnectionThreshold must be 1 or more, maxConnectionsPerAddress 0 or more',
     )
   }

@@ -192,7 +192,7 @@ export class StreamLink implements Link {
   }
 
   get hello(): HelloResult {
-    if (this.#hello === undefined) throw new TrunkError('ERR_LINK_DOWN', 'HELLO not yet exchanged')
+    if (this.#hello === undefined) throw new TrunkError('link-down', 'HELLO not yet exchanged')
     return this.#hello
   }
 
@@ -226,10 +226,10 @@ export class StreamLink implements Link {
 
   ping(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<PingResult> {
     if (this.#status !== 'up') {
-      return Promise.reject(new TrunkError('ERR_LINK_DOWN', `link to ${this.id} is down`))
+      return Promise.reject(new TrunkError('link-down', `link to ${this.id} is down`))
     }
     if (this.#pings.size >= MAX_PENDING_PINGS) {
-      return Promise.reject(new TrunkError('ERR_PING_TIMEOUT', 'too many PINGs in flight'))
+      return Promise.reject(new TrunkError('ping-timeout', 'too many PINGs in flight'))
     }
     const nonce = randomNonce()
     const timeoutMs = options.timeoutMs ?? 10_000
@@ -254,9 +254,7 @@ export class StreamLink implements Link {
           reject(e)
         },
         timer: setTimeout(() => {
-          entry.reject(
-            new TrunkError('ERR_PING_TIMEOUT', `no PONG from ${this.id} in ${timeoutMs} ms`),
-          )
+          entry.reject(new TrunkError('ping-timeout', `no PONG from ${this.id} in ${timeoutMs} ms`))
         }, timeoutMs),
       }
       options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -264,7 +262,7 @@ export class StreamLink implements Link {
       if (
         !this.#sendControlMessage({ type: 'ping', ping: { nonce, sentAt: this.#now(), hops: [] } })
       ) {
-        entry.reject(new TrunkError('ERR_LINK_DOWN', 'PING refused: control queue full'))
+        entry.reject(new TrunkError('link-down', 'PING refused: control queue full'))
         return
       }
       this.counters.pingsSent++
@@ -510,7 +508,7 @@ export class StreamLink implements Link {
   #fail(reason: CloseReason, abort = true): void {
     if (this.#status === 'down') return
     this.#down(reason)
-    if (abort) this.stream.abort(new TrunkError('ERR_LINK_DOWN', `trunk link closed: ${reason}`))
+    if (abort) this.stream.abort(new TrunkError('link-down', `trunk link closed: ${reason}`))
   }
 
   #down(reason: CloseReason): void {
@@ -521,11 +519,11 @@ export class StreamLink implements Link {
     clearTimeout(this.#helloTimer)
     clearInterval(this.#keepalive)
     for (const p of [...this.#pings.values()]) {
-      p.reject(new TrunkError('ERR_LINK_DOWN', `link to ${this.id} closed: ${reason}`))
+      p.reject(new TrunkError('link-down', `link to ${this.id} closed: ${reason}`))
     }
     this.#frames = []
     if (wasHello)
-      this.#readyReject(new TrunkError('ERR_LINK_FAILED', `trunk handshake failed: ${reason}`))
+      this.#readyReject(new TrunkError('link-failed', `trunk handshake failed: ${reason}`))
     this.#init.onClose(this, reason)
   }
 }

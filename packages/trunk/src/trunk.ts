@@ -222,7 +222,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     const maxMessageSize = init.maxMessageSize ?? MESSAGE_LENGTH_LIMIT
     if (maxMessageSize < MIN_ADVERTISED_MESSAGE_SIZE || maxMessageSize > MESSAGE_LENGTH_LIMIT) {
       throw new TrunkError(
-        'ERR_INVALID_OPTION',
+        'invalid-option',
         `maxMessageSize must be ${MIN_ADVERTISED_MESSAGE_SIZE} to ${MESSAGE_LENGTH_LIMIT}`,
       )
     }
@@ -244,7 +244,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     }
     const budget = init.queueBudgetBytes ?? DEFAULT_QUEUE_BUDGET_BYTES
     if (!(budget >= 0)) {
-      throw new TrunkError('ERR_INVALID_OPTION', 'queueBudgetBytes must be 0 or more')
+      throw new TrunkError('invalid-option', 'queueBudgetBytes must be 0 or more')
     }
     const reserve =
       init.queueReserveBytes ??
@@ -252,7 +252,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
         ? DEFAULT_QUEUE_RESERVE_BYTES
         : Math.floor(budget / 1024))
     if (!(reserve >= 0 && (budget === 0 || reserve <= budget))) {
-      throw new TrunkError('ERR_INVALID_OPTION', 'queueReserveBytes must be 0 to queueBudgetBytes')
+      throw new TrunkError('invalid-option', 'queueReserveBytes must be 0 to queueBudgetBytes')
     }
     this.#budget = new SendBudget(budget, reserve)
     this.#costs = { ...DEFAULT_LINK_COSTS, ...init.costs }
@@ -305,7 +305,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
 
   /** Opens a trunk link to a neighbour at `target` and resolves once HELLO is exchanged. */
   async connect(target: Multiaddr | PeerId, options: { signal?: AbortSignal } = {}): Promise<Link> {
-    if (!this.#started) throw new TrunkError('ERR_NOT_STARTED', 'the trunk is not started')
+    if (!this.#started) throw new TrunkError('not-started', 'the trunk is not started')
     let stream: Stream
     let connection: Connection
     try {
@@ -315,13 +315,9 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
         runOnLimitedConnection: true,
       })
     } catch (err) {
-      throw new TrunkError(
-        'ERR_LINK_FAILED',
-        `cannot open a trunk stream to ${target.toString()}`,
-        {
-          cause: err,
-        },
-      )
+      throw new TrunkError('link-failed', `cannot open a trunk stream to ${target.toString()}`, {
+        cause: err,
+      })
     }
     const link = this.#accept(stream, connection, true)
     await link.ready

@@ -36,7 +36,7 @@ it('refuses a corrupt identity file with an error naming it, and leaves it alone
   await writeFile(file, Buffer.from('not a key'))
   const err = await loadOrCreateIdentity(dir).catch((e: unknown) => e)
   expect(err).toBeInstanceOf(TrunkError)
-  expect((err as TrunkError).code).toBe('ERR_IDENTITY_CORRUPT')
+  expect((err as TrunkError).code).toBe('identity-corrupt')
   expect((err as TrunkError).message).toContain(file)
   expect((await readFile(file)).toString()).toBe('not a key')
 })

@@ -1,26 +1,26 @@
+import { PeerTapError } from '@peertap/errors'
+
 /**
  * The one error class of this package. It is thrown only at API boundaries,
  * for input a person or a config supplied (a bad VLAN name, a malformed MAC
- * string, a key of the wrong length); `code` is stable and safe to match on.
+ * string, a key of the wrong length); `code` is stable and safe to match on
+ * (kebab-case, the convention of @peertap/errors' `PeerTapError`).
  */
-export class VftError extends Error {
-  readonly code: VftErrorCode
-
+export class VftError extends PeerTapError<VftErrorCode> {
   constructor(code: VftErrorCode, message: string) {
-    super(message)
+    super(code, message)
     this.name = 'VftError'
-    this.code = code
   }
 }
 
 export type VftErrorCode =
-  | 'ERR_VLAN_NAME_EMPTY'
-  | 'ERR_VLAN_NAME_TOO_LONG'
-  | 'ERR_VLAN_NAME_INVALID_UTF8'
-  | 'ERR_VLAN_NAME_CONTROL_CHAR'
-  | 'ERR_PEER_ID_INVALID'
-  | 'ERR_VLAN_ID_INVALID'
-  | 'ERR_MAC_INVALID'
-  | 'ERR_KEY_LENGTH'
-  | 'ERR_WINDOW_RANGE'
-  | 'ERR_SECRET_EMPTY'
+  | 'vlan-name-empty'
+  | 'vlan-name-too-long'
+  | 'vlan-name-invalid-utf8'
+  | 'vlan-name-control-char'
+  | 'peer-id-invalid'
+  | 'vlan-id-invalid'
+  | 'mac-invalid'
+  | 'key-length'
+  | 'window-range'
+  | 'secret-empty'

@@ -4,7 +4,8 @@
  * VLAN Forwarding Tokens for PeerTap, and for anyone who wants opaque,
  * rotating forwarding labels: VLAN-IDs and the MVLAN-ID, VFT time windows,
  * VFT derivation, and the set of VFTs a port must subscribe to. Pure: no
- * I/O, no clock (callers pass the time), one dependency (@noble/hashes).
+ * I/O, no clock (callers pass the time), two small dependencies
+ * (@noble/hashes; @peertap/errors, the base of `VftError`).
  * Normative definitions: docs/spec/01-identifiers.md and docs/spec/02-vft.md.
  *
  * @example

@@ -9,7 +9,7 @@ const MAC_PATTERN = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i
 /** Parses `aa:bb:cc:dd:ee:ff` (or with dashes), case-insensitive. */
 export function parseMac(text: string): Mac {
   if (!MAC_PATTERN.test(text)) {
-    throw new VftError('ERR_MAC_INVALID', `not a MAC address: ${JSON.stringify(text)}`)
+    throw new VftError('mac-invalid', `not a MAC address: ${JSON.stringify(text)}`)
   }
   const mac = new Uint8Array(MAC_LENGTH)
   for (let i = 0; i < MAC_LENGTH; i++) mac[i] = Number.parseInt(text.slice(i * 3, i * 3 + 2), 16)
@@ -35,6 +35,6 @@ export function isBroadcastMac(mac: Mac): boolean {
 
 export function assertMac(mac: Uint8Array): void {
   if (mac.length !== MAC_LENGTH) {
-    throw new VftError('ERR_MAC_INVALID', `a MAC is ${MAC_LENGTH} bytes, got ${mac.length}`)
+    throw new VftError('mac-invalid', `a MAC is ${MAC_LENGTH} bytes, got ${mac.length}`)
   }
 }

@@ -31,10 +31,7 @@ export class VftDeriver {
 
   constructor(vftKey: Uint8Array) {
     if (vftKey.length !== VFT_KEY_LENGTH) {
-      throw new VftError(
-        'ERR_KEY_LENGTH',
-        `a vftKey is ${VFT_KEY_LENGTH} bytes, got ${vftKey.length}`,
-      )
+      throw new VftError('key-length', `a vftKey is ${VFT_KEY_LENGTH} bytes, got ${vftKey.length}`)
     }
     this.#keyed = blake3.create({ key: vftKey })
     this.#scratch = blake3.create({ key: vftKey })

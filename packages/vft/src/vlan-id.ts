@@ -32,27 +32,27 @@ export function normaliseVlanName(name: string | Uint8Array): Uint8Array {
   let text: string
   if (typeof name === 'string') {
     if (!name.isWellFormed()) {
-      throw new VftError('ERR_VLAN_NAME_INVALID_UTF8', 'VLAN name has an unpaired surrogate')
+      throw new VftError('vlan-name-invalid-utf8', 'VLAN name has an unpaired surrogate')
     }
     text = name
   } else {
     try {
       text = strictDecoder.decode(name)
     } catch {
-      throw new VftError('ERR_VLAN_NAME_INVALID_UTF8', 'VLAN name is not valid UTF-8')
+      throw new VftError('vlan-name-invalid-utf8', 'VLAN name is not valid UTF-8')
     }
   }
   text = text.normalize('NFC')
   if (CONTROL_CHAR.test(text)) {
-    throw new VftError('ERR_VLAN_NAME_CONTROL_CHAR', 'VLAN name contains a control character')
+    throw new VftError('vlan-name-control-char', 'VLAN name contains a control character')
   }
   const bytes = encoder.encode(text)
   if (bytes.length < VLAN_NAME_MIN_BYTES) {
-    throw new VftError('ERR_VLAN_NAME_EMPTY', 'VLAN name is empty')
+    throw new VftError('vlan-name-empty', 'VLAN name is empty')
   }
   if (bytes.length > VLAN_NAME_MAX_BYTES) {
     throw new VftError(
-      'ERR_VLAN_NAME_TOO_LONG',
+      'vlan-name-too-long',
       `VLAN name is ${bytes.length} bytes of UTF-8; at most ${VLAN_NAME_MAX_BYTES} are allowed`,
     )
   }
@@ -82,7 +82,7 @@ export function assertPeerIdBytes(peerId: Uint8Array): void {
   const code = readVarint()
   const length = readVarint()
   if (code < 0 || length < 1 || length > MAX_DIGEST_BYTES || offset + length !== peerId.length) {
-    throw new VftError('ERR_PEER_ID_INVALID', 'owner PeerId bytes are not a well-formed multihash')
+    throw new VftError('peer-id-invalid', 'owner PeerId bytes are not a well-formed multihash')
   }
 }
 
@@ -106,7 +106,7 @@ export function deriveVlanId(ownerPeerId: Uint8Array, name: string | Uint8Array)
  * (spec 01-identifiers.md §3).
  */
 export function deriveMvlanId(fabricSecret: Uint8Array): VlanId {
-  if (fabricSecret.length === 0) throw new VftError('ERR_SECRET_EMPTY', 'fabric secret is empty')
+  if (fabricSecret.length === 0) throw new VftError('secret-empty', 'fabric secret is empty')
   return blake3(fabricSecret, { context: MVLAN_ID_CONTEXT_BYTES, dkLen: VLAN_ID_LENGTH })
 }
 
@@ -141,7 +141,7 @@ export function formatVlanId(id: VlanId): string {
 export function parseVlanId(text: string): VlanId {
   const expectedChars = Math.ceil((VLAN_ID_LENGTH * 8) / 5)
   if (text.length !== expectedChars) {
-    throw new VftError('ERR_VLAN_ID_INVALID', `a VLAN-ID is ${expectedChars} base32 characters`)
+    throw new VftError('vlan-id-invalid', `a VLAN-ID is ${expectedChars} base32 characters`)
   }
   const out = new Uint8Array(VLAN_ID_LENGTH)
   let buffer = 0
@@ -150,7 +150,7 @@ export function parseVlanId(text: string): VlanId {
   for (const char of text.toLowerCase()) {
     const value = BASE32_ALPHABET.indexOf(char)
     if (value < 0) {
-      throw new VftError('ERR_VLAN_ID_INVALID', `not a base32 character: ${JSON.stringify(char)}`)
+      throw new VftError('vlan-id-invalid', `not a base32 character: ${JSON.stringify(char)}`)
     }
     buffer = ((buffer << 5) | value) & 0xffff
     bits += 5
@@ -160,16 +160,13 @@ export function parseVlanId(text: string): VlanId {
     }
   }
   if ((buffer & ((1 << bits) - 1)) !== 0) {
-    throw new VftError('ERR_VLAN_ID_INVALID', 'VLAN-ID has non-zero padding bits')
+    throw new VftError('vlan-id-invalid', 'VLAN-ID has non-zero padding bits')
   }
   return out
 }
 
 function assertVlanId(id: Uint8Array): void {
   if (id.length !== VLAN_ID_LENGTH) {
-    throw new VftError(
-      'ERR_VLAN_ID_INVALID',
-      `a VLAN-ID is ${VLAN_ID_LENGTH} bytes, got ${id.length}`,
-    )
+    throw new VftError('vlan-id-invalid', `a VLAN-ID is ${VLAN_ID_LENGTH} bytes, got ${id.length}`)
   }
 }

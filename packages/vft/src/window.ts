@@ -49,6 +49,6 @@ export function secondsUntilHeldWindowsChange(unixSeconds: number): number {
 
 export function assertWindow(window: number): void {
   if (!Number.isInteger(window) || window < 0 || window > MAX_WINDOW) {
-    throw new VftError('ERR_WINDOW_RANGE', `window ${window} is not a u32`)
+    throw new VftError('window-range', `window ${window} is not a u32`)
   }
 }

@@ -31,33 +31,33 @@ describe('VLAN names', () => {
   it('takes a name as bytes, which must be valid UTF-8', () => {
     expect(deriveVlanId(owner, new TextEncoder().encode('lab'))).toEqual(deriveVlanId(owner, 'lab'))
     expect(codeOf(() => normaliseVlanName(Uint8Array.of(0x6c, 0xff, 0x62)))).toBe(
-      'ERR_VLAN_NAME_INVALID_UTF8',
+      'vlan-name-invalid-utf8',
     )
-    expect(codeOf(() => normaliseVlanName(Uint8Array.of(0xc3)))).toBe('ERR_VLAN_NAME_INVALID_UTF8')
+    expect(codeOf(() => normaliseVlanName(Uint8Array.of(0xc3)))).toBe('vlan-name-invalid-utf8')
     // An overlong encoding of '/' is not UTF-8.
     expect(codeOf(() => normaliseVlanName(Uint8Array.of(0xc0, 0xaf)))).toBe(
-      'ERR_VLAN_NAME_INVALID_UTF8',
+      'vlan-name-invalid-utf8',
     )
   })
 
   it('refuses an unpaired surrogate in a string', () => {
-    expect(codeOf(() => normaliseVlanName('lab\ud800'))).toBe('ERR_VLAN_NAME_INVALID_UTF8')
+    expect(codeOf(() => normaliseVlanName('lab\ud800'))).toBe('vlan-name-invalid-utf8')
   })
 
   it('refuses empty and too long names, counting UTF-8 bytes after NFC', () => {
-    expect(codeOf(() => normaliseVlanName(''))).toBe('ERR_VLAN_NAME_EMPTY')
+    expect(codeOf(() => normaliseVlanName(''))).toBe('vlan-name-empty')
     expect(normaliseVlanName('x'.repeat(64))).toHaveLength(64)
-    expect(codeOf(() => normaliseVlanName('x'.repeat(65)))).toBe('ERR_VLAN_NAME_TOO_LONG')
+    expect(codeOf(() => normaliseVlanName('x'.repeat(65)))).toBe('vlan-name-too-long')
     // 21 three-byte characters are 63 bytes; one more crosses 64.
     expect(normaliseVlanName('ネ'.repeat(21))).toHaveLength(63)
-    expect(codeOf(() => normaliseVlanName('ネ'.repeat(22)))).toBe('ERR_VLAN_NAME_TOO_LONG')
+    expect(codeOf(() => normaliseVlanName('ネ'.repeat(22)))).toBe('vlan-name-too-long')
     // 64 bytes in NFD ("e" + U+0301 is 3 bytes) are 32 bytes in NFC ("é" is 2): allowed.
     expect(normaliseVlanName('e\u0301'.repeat(21))).toHaveLength(42)
   })
 
   it('refuses control characters', () => {
     for (const c of ['\u0000', '\n', '\u001b', '\u007f', '\u0085']) {
-      expect(codeOf(() => normaliseVlanName(`a${c}b`))).toBe('ERR_VLAN_NAME_CONTROL_CHAR')
+      expect(codeOf(() => normaliseVlanName(`a${c}b`))).toBe('vlan-name-control-char')
     }
   })
 })
@@ -77,8 +77,8 @@ describe('owner PeerId bytes', () => {
     ['non-minimal varint', [0x92, 0x00, 0x01, 0xaa]],
     ['unterminated varint', [0x80, 0x80, 0x80, 0x80, 0x80]],
   ])('refuses %s', (_name, bytes) => {
-    expect(codeOf(() => assertPeerIdBytes(Uint8Array.from(bytes)))).toBe('ERR_PEER_ID_INVALID')
-    expect(codeOf(() => deriveVlanId(Uint8Array.from(bytes), 'lab'))).toBe('ERR_PEER_ID_INVALID')
+    expect(codeOf(() => assertPeerIdBytes(Uint8Array.from(bytes)))).toBe('peer-id-invalid')
+    expect(codeOf(() => deriveVlanId(Uint8Array.from(bytes), 'lab'))).toBe('peer-id-invalid')
   })
 })
 
@@ -111,6 +111,6 @@ describe('VLAN-ID text form', () => {
 
 describe('MVLAN-ID', () => {
   it('refuses an empty fabric secret', () => {
-    expect(codeOf(() => deriveMvlanId(new Uint8Array(0)))).toBe('ERR_SECRET_EMPTY')
+    expect(codeOf(() => deriveMvlanId(new Uint8Array(0)))).toBe('secret-empty')
   })
 })

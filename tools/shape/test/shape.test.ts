@@ -1,7 +1,8 @@
 // The shape every package keeps (docs/style.md; docs/spec/README.md): a
 // documented entry point with an explicit export list, ESM with types first
 // after the source condition, a README, a bench/ for data-path packages, and
-// for pure packages a minimal dependency list and no OS I/O. And the apps
+// for pure packages a minimal dependency list and no OS I/O; every error
+// class extends @peertap/errors' PeerTapError (issue 16). And the apps
 // stay thin (issue 16): no app depends at run time on a tool; an app's
 // src/ files are wiring, none over 400 lines, none reading or writing a byte
 // layout (DataView, get/set*Int*, Buffer read/write*Int*) or defining a
@@ -21,11 +22,12 @@ const packages = readdirSync(packagesDir).filter((name) =>
 
 /** Runtime dependencies each pure package may have; nothing else. */
 const PURE_DEPENDENCIES: Record<string, string[]> = {
-  vft: ['@noble/hashes'],
-  frag: [],
-  crypto: ['@noble/hashes', '@noble/curves', '@noble/ciphers', '@hpke/core'],
-  relay: ['@peertap/crypto'],
-  switch: ['@peertap/crypto', '@peertap/frag', '@peertap/vft'],
+  errors: [],
+  vft: ['@noble/hashes', '@peertap/errors'],
+  frag: ['@peertap/errors'],
+  crypto: ['@noble/hashes', '@noble/curves', '@noble/ciphers', '@hpke/core', '@peertap/errors'],
+  relay: ['@peertap/crypto', '@peertap/errors'],
+  switch: ['@peertap/crypto', '@peertap/errors', '@peertap/frag', '@peertap/vft'],
   mls: ['@peertap/crypto', 'ts-mls'],
 }
 /** Modules of pure packages that are their storage ports' OS side, kept out of the main entry. */
@@ -85,6 +87,29 @@ describe.each(packages)('packages/%s', (name) => {
       expect(readFileSync(file, 'utf8'), file).not.toMatch(IO_MODULES)
     }
   })
+})
+
+/**
+ * One error base (issue 16): every error class a package or an app declares
+ * extends @peertap/errors' PeerTapError (directly or through another
+ * package's class), whose doc comment gives the one `code` convention.
+ */
+it('declares no error class on Error itself, only on PeerTapError (issue 16)', () => {
+  const direct: string[] = []
+  for (const dir of ['packages', 'apps']) {
+    for (const name of readdirSync(join(root, dir))) {
+      if (dir === 'packages' && name === 'errors') continue
+      for (const file of sourceFiles(join(root, dir, name, 'src'))) {
+        withoutComments(readFileSync(file, 'utf8'))
+          .split('\n')
+          .forEach((line, index) => {
+            if (/\bextends\s+(?:globalThis\.)?Error\b/.test(line))
+              direct.push(`${relative(root, file)}:${index + 1}: ${line.trim()}`)
+          })
+      }
+    }
+  }
+  expect(direct).toEqual([])
 })
 
 const appsDir = join(root, 'apps')
