@@ -87,6 +87,7 @@ export {
   type DropReason,
   HeaderProtection,
   openPayload,
+  type SealedFrame,
   SenderKey,
   sealedLength,
   sealPayload,

@@ -25,6 +25,24 @@ import { InvalidArgumentError } from './errors.ts'
 import { deriveSenderKeyMaterialHiLo } from './keys.ts'
 import { checkKid, type Kid } from './kid.ts'
 
+/**
+ * A sealed frame on its way between nodes and relays: the sealed payload,
+ * the VFT it was sealed under (the first part of its AAD) and the hops it may
+ * still take; the fields of the trunk's FRAME message (08-trunk.md §4.2).
+ * The one type of it: @peertap/trunk's and @peertap/relay's `Frame` and
+ * @peertap/switch's `SealedFrame` are this type, so frames pass between
+ * the three without a cast. The forwarding table writes the outgoing hop
+ * limit into `hopLimit`; `vft` and `sealed` are views nobody writes through.
+ */
+export interface SealedFrame {
+  /** Hops left; relays decrement it and drop at zero (09-forwarding.md). */
+  hopLimit: number
+  /** The 16-byte VLAN Forwarding Token. */
+  readonly vft: Uint8Array
+  /** The sealed payload, header ‖ ciphertext ‖ tag (04-sealed-payload.md). */
+  readonly sealed: Uint8Array
+}
+
 /** Why a receiver dropped a sealed payload; stable codes (04-sealed-payload.md §5). */
 export type DropReason =
   | 'short'

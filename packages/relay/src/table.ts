@@ -44,6 +44,7 @@
  *     full table finds the record to give up (spec §7, fair share) in
  *     O(log neighbours) and routing reads no more bytes per record.
  */
+import type { SealedFrame } from '@peertap/crypto'
 import {
   DEFAULT_DUPLICATE_CACHE_SIZE,
   DEFAULT_MAX_NEIGHBOURS,
@@ -71,13 +72,10 @@ import { TokenBucket } from './token-bucket.ts'
 /**
  * One received frame, as the trunk decoded it: views into its receive
  * buffer. `route` writes the outgoing hop limit into `hopLimit` of each frame
- * it forwards.
+ * it forwards. It is @peertap/crypto's `SealedFrame`, the one type the
+ * trunk's `Frame` and the switch's `SealedFrame` are too.
  */
-export interface Frame {
-  hopLimit: number
-  readonly vft: Uint8Array
-  readonly sealed: Uint8Array
-}
+export type Frame = SealedFrame
 
 /** One VFT of a SUB or UNSUB, with its flags (FLAG_RECEIVE, FLAG_SEND). */
 export interface SubscriptionEntry {

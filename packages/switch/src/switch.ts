@@ -1,4 +1,4 @@
-import type { CryptoBackend, ReceiveCounters } from '@peertap/crypto'
+import type { CryptoBackend, ReceiveCounters, SealedFrame } from '@peertap/crypto'
 import type { ReassemblerCounters } from '@peertap/frag'
 import { BROADCAST_MAC, heldWindows, type Mac, vftKey } from '@peertap/vft'
 import { DEFAULT_HOP_LIMIT, type LargeGso, MAX_FRAME_LENGTH } from './constants.ts'
@@ -9,16 +9,13 @@ import { VftMap } from './vft-map.ts'
 import { Epoch, type EpochKeys, Port, type PortDevice, Vlan, type VlanCounters } from './vlan.ts'
 
 /**
- * A frame sealed for the trunk: the FRAME message's fields (spec
- * 08-trunk.md §4.2), the same shape as @peertap/trunk's and
- * @peertap/relay's `Frame`, so sealed frames go to the forwarding table
- * without a cast; the table writes the outgoing hop limit into `hopLimit`.
+ * A frame sealed for the trunk: @peertap/crypto's `SealedFrame`, the FRAME
+ * message's fields (spec 08-trunk.md §4.2), the one type that
+ * @peertap/trunk's and @peertap/relay's `Frame` are too, so sealed frames go
+ * to the forwarding table without a cast; the table writes the outgoing hop
+ * limit into `hopLimit`.
  */
-export interface SealedFrame {
-  hopLimit: number
-  readonly vft: Uint8Array
-  readonly sealed: Uint8Array
-}
+export type { SealedFrame }
 
 /** A frame from the trunk that the forwarding table routed to this node. */
 export interface ReceivedFrame {

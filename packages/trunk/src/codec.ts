@@ -6,6 +6,7 @@
  * and throw a `WireError` naming the close reason, which the receive path
  * catches and counts.
  */
+import type { SealedFrame } from '@peertap/crypto'
 import {
   FRAME_HEADER_LENGTH,
   HELLO_FIXED_LENGTH,
@@ -33,15 +34,12 @@ import {
 } from './constants.ts'
 import { TrunkError, WireError } from './errors.ts'
 
-/** One sealed frame on its way across a link (spec 08-trunk.md §4.2). */
-export interface Frame {
-  /** Hops left; relays decrement it and drop at zero. */
-  hopLimit: number
-  /** The 16-byte VLAN Forwarding Token. */
-  vft: Uint8Array
-  /** The sealed payload (spec 04-sealed-payload.md), opaque here. */
-  sealed: Uint8Array
-}
+/**
+ * One sealed frame on its way across a link (spec 08-trunk.md §4.2):
+ * @peertap/crypto's `SealedFrame` (hop limit, VFT, sealed payload opaque
+ * here), the one type @peertap/relay and @peertap/switch use too.
+ */
+export type Frame = SealedFrame
 
 export type Role = 'node' | 'relay'
 

@@ -142,7 +142,7 @@ export class SendQueue {
         if (accepted !== undefined) accepted.push(f)
         count++
       } else if (accepted === undefined) {
-        accepted = frames.slice(0, i) as Frame[]
+        accepted = frames.slice(0, i)
       }
     }
     if (refused > 0) {
