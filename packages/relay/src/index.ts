@@ -187,7 +187,6 @@ export {
   MAX_PROVED_VFTS,
   type MembershipRefusal,
   type MembershipVerdict,
-  type ProvedSubscription,
   type SubscriptionMessage,
   SubscriptionProofs,
   type SubscriptionProofsInit,
@@ -201,7 +200,6 @@ export {
   type NeighbourStats,
   type NeighbourSubscription,
   type SubscribeResult,
-  type Subscription,
   type SubscriptionEntry,
 } from './table.ts'
 export { TokenBucket } from './token-bucket.ts'

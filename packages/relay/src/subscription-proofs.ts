@@ -59,9 +59,6 @@ export interface SubscriptionMessage {
   proof?: Uint8Array
 }
 
-/** @deprecated Use `SubscriptionMessage`; this name goes in the next major. */
-export type ProvedSubscription = SubscriptionMessage
-
 /** What a VFT this node holds stands for, as far as proofs care. */
 export interface HeldVft {
   /** The authSeed of the VFT's VLAN epoch (03-keys.md §1). */

@@ -97,9 +97,6 @@ export interface NeighbourSubscription {
   readonly expiresAt: number
 }
 
-/** @deprecated Use `NeighbourSubscription`; this name goes in the next major. */
-export type Subscription = NeighbourSubscription
-
 /** What a `subscribe` call did with its entries. */
 export interface SubscribeResult {
   /** Subscriptions created. */

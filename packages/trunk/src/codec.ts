@@ -79,9 +79,6 @@ export interface SubscriptionMessage {
   proof?: Uint8Array
 }
 
-/** @deprecated The SUB/UNSUB body is `SubscriptionMessage`; this name goes in the next major. */
-export type Subscription = SubscriptionMessage
-
 /** PING (spec 08-trunk.md §4.5). */
 export interface Ping {
   nonce: bigint

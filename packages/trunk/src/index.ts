@@ -54,7 +54,6 @@ export {
   type Ping,
   type Pong,
   type Role,
-  type Subscription,
   type SubscriptionEntry,
   type SubscriptionMessage,
 } from './codec.ts'

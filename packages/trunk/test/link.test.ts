@@ -7,7 +7,7 @@ import {
   type Link,
   SUB_FLAG_RECEIVE,
   SUB_FLAG_SEND,
-  type Subscription,
+  type SubscriptionMessage,
   TRUNK_PROTOCOL,
   type Trunk,
   TrunkError,
@@ -27,7 +27,7 @@ describe.each(['tcp', 'quic', 'ws'] as TransportName[])(
       const b = await startTrunk(transport, {}, nodes)
       const got: {
         frames: Frame[][]
-        subs: [Subscription, boolean][]
+        subs: [SubscriptionMessage, boolean][]
         control: [number, string][]
       } = {
         frames: [],
@@ -60,7 +60,7 @@ describe.each(['tcp', 'quic', 'ws'] as TransportName[])(
         ...makeFrames(10, 9000, 3),
       ]
       expect(link.sendFrames(frames)).toBe(frames.length)
-      const sub: Subscription = {
+      const sub: SubscriptionMessage = {
         ttl: 600,
         entries: [
           { vft: new Uint8Array(16).fill(7), flags: SUB_FLAG_RECEIVE },
