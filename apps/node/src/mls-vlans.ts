@@ -216,8 +216,7 @@ export class MlsVlans {
         return true
       }
       const whole = this.#fragments.receive(link.id, control.payload, performance.now())
-      // Only MLS channels travel in fragments (never a fragment in fragments).
-      if (whole !== undefined && whole.channel !== CONTROL_FRAGMENT) {
+      if (whole !== undefined) {
         this.#host.log.debug(
           { peer: link.id, channel: whole.channel, bytes: whole.payload.length },
           'MLS message reassembled',

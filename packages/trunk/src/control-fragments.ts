@@ -110,7 +110,8 @@ export class ControlFragments {
 
   /**
    * A fragment from neighbour `peer`: the whole message (its channel and
-   * payload) when this fragment completes it, else undefined. Never throws.
+   * payload) when this fragment completes it, else undefined (also when the
+   * message is shorter than its channel or names channel 7). Never throws.
    */
   receive(peer: string, fragment: Uint8Array, now: number): Control | undefined {
     this.counters.fragmentsReceived++
@@ -140,12 +141,13 @@ export class ControlFragments {
       return undefined
     }
     const message = reassembler.datagram!
-    if (message.length < 3) {
+    const channel = message.length < 3 ? undefined : (message[0]! << 8) | message[1]!
+    // A message naming channel 7 is dropped: no fragments within fragments (§4.6.2).
+    if (channel === undefined || channel === CONTROL_FRAGMENT) {
       this.counters.fragmentsDropped++
       return undefined
     }
     this.counters.messagesReassembled++
-    const channel = (message[0]! << 8) | message[1]!
     return { channel, payload: message.slice(2) }
   }
 

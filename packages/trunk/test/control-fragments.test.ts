@@ -62,6 +62,19 @@ describe('CONTROL fragments', () => {
     expect(receiver.peers).toBe(0) // nothing held once complete
   })
 
+  it('drops a reassembled message that names channel 7: no fragments within fragments', () => {
+    const sender = new ControlFragments()
+    const receiver = new ControlFragments()
+    const { link, sent } = recordingLink('liar')
+    expect(sender.send(link, CONTROL_FRAGMENT, randomBytes(3 * MAX_FRAGMENT_BYTES))).toBe(true)
+    expect(sent.length).toBeGreaterThan(1)
+    const outs = sent.map((s, i) => receiver.receive('liar', s.payload, 1000 + i))
+    expect(outs.every((o) => o === undefined)).toBe(true)
+    expect(receiver.counters.messagesReassembled).toBe(0)
+    expect(receiver.counters.fragmentsDropped).toBe(1)
+    expect(receiver.peers).toBe(0)
+  })
+
   it('keeps neighbours apart: the same fragments from another peer do not complete a message', () => {
     const sender = new ControlFragments()
     const receiver = new ControlFragments()
