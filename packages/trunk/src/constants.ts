@@ -91,6 +91,10 @@ export const CONTROL_LEASE = 6
 export const CONTROL_FRAGMENT = 7
 /** CONTROL 8: the spanning-tree message between neighbour relays (spec 12-relay.md §12.7.2). */
 export const CONTROL_SPANNING_TREE = 8
+/** CONTROL 9: an invitation's join request, joiner to VLAN owner, and the owner's verdict (spec 15-invitations.md). */
+export const CONTROL_JOIN = 9
+/** CONTROL 10: an owner-signed relay ticket, invitee to relay (spec 12-relay.md §12.8.2). */
+export const CONTROL_RELAY_TICKET = 10
 
 /**
  * Fragmented CONTROL messages (spec 08-trunk.md §4.6.2): the largest
