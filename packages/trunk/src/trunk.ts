@@ -192,6 +192,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   readonly #datagramOptions: DatagramLinkOptions | undefined
   readonly #datagramLinks = new Map<string, DatagramLink>()
   readonly #observed = new WeakMap<StreamLink, string>()
+  /** Where each stream link comes from, for per-source limits ({@link sourceOf}). */
+  readonly #sources = new WeakMap<StreamLink, string>()
   /** Our IPv4 address as each peer's identify reported it (bounded, spec 13 §4.1). */
   readonly #observedBy = new Map<string, string>()
   #endpoint: DatagramEndpoint | undefined
@@ -339,6 +341,18 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     return stream === undefined ? undefined : this.#preferred(stream)
   }
 
+  /**
+   * Where the neighbour's link comes from, for limits per source (a door a
+   * stranger may knock on, such as an invitation's join request): its IP
+   * address as the connection shows it, or `via <relay PeerId>` for a link
+   * through a relay's circuit (all of a relay's invitees share its limit).
+   * Undefined when there is no link to `id`.
+   */
+  sourceOf(id: string): string | undefined {
+    const stream = this.#links.get(id)
+    return stream === undefined ? undefined : this.#sources.get(stream)
+  }
+
   /** The neighbour's stream link, whatever the datagram path's state. */
   getStreamLink(id: string): Link | undefined {
     return this.#links.get(id)
@@ -468,6 +482,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     // Not through a circuit: that address is the relay's.
     const ip = relayed ? undefined : /^\/ip[46]\/([^/]+)/.exec(addr)?.[1]
     if (ip !== undefined) this.#observed.set(link, ip)
+    const relay = relayed ? /\/p2p\/([^/]+)\/p2p-circuit/.exec(addr)?.[1] : undefined
+    this.#sources.set(link, relay !== undefined ? `via ${relay}` : (ip ?? addr))
     if (link.status === 'down') return link
     this.#pending.add(link)
     return link

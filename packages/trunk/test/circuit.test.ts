@@ -51,9 +51,14 @@ describe('trunk links through a circuit-relay-v2 relay (spec 08 §5.5)', () => {
     expect(got[0]!.link.id).toBe(a.peerId.toString())
     const pong = await link.ping({ timeoutMs: 5000 })
     expect(pong.rttMs).toBeGreaterThanOrEqual(0)
-    // A direct link is not marked relayed.
+    // Its source, for per-source limits, is the relay it came through, not an IP.
+    expect(b.protocol.sourceOf(a.peerId.toString())).toBe(`via ${relay.peerId.toString()}`)
+    // A direct link is not marked relayed, and its source is the IP it came from.
     const direct = await a.dial(tcpAddress(relay))
     expect(direct.relayed).toBe(false)
+    await until(() => relay.getLink(a.peerId.toString()) !== undefined, 5000, 'the link at R')
+    expect(relay.protocol.sourceOf(a.peerId.toString())).toBe('127.0.0.1')
+    expect(relay.protocol.sourceOf(`${b.peerId.toString()}x`)).toBeUndefined()
   })
 
   it('refuses a reservation from a peer the relay does not admit, and circuits to it', async () => {
