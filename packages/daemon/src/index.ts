@@ -33,7 +33,7 @@ export {
   statusSection,
 } from './config.ts'
 export { type DatagramSocketKind, datagramSocketFactory } from './datagram-socket.ts'
-export { keepNeighboursDialled } from './dial.ts'
+export { Dialler, keepNeighboursDialled } from './dial.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
 export { type MetricsSection, metricName, metricsText } from './metrics.ts'
 export { RefusalLog, type RefusalLogOptions } from './refusals.ts'
