@@ -102,6 +102,11 @@ export class Switch {
   readonly counters: SwitchCounters = { dropNotHeld: 0 }
   readonly #vlans = new Map<string, Vlan>()
   readonly #local = new VftMap<LocalSubscription>()
+  /**
+   * VFTs of removed VLANs, dropped from {@link #local} at once (so their
+   * frames are not held) and reported as removed by the next refresh.
+   */
+  #unheld: Uint8Array[] = []
   readonly #send: SendContext
   readonly #receive: ReceiveContext
   readonly #backend: CryptoBackend | undefined
@@ -131,6 +136,37 @@ export class Switch {
       throw new SwitchError('port-exists', `port ${portId} exists on VLAN ${vlan}`)
     v.ports.set(portId, new Port(portId, device))
     v.dirty = true
+  }
+
+  /**
+   * Removes a local port with the MACs learned behind it and its multicast
+   * list; the next {@link refresh} reports the VFTs only it stood for as
+   * removed. Frames for its MACs arriving before then find no port and are
+   * dropped and counted (`dropNoPort`).
+   */
+  removePort(vlan: string, portId: string): void {
+    const v = this.#vlan(vlan)
+    if (!v.ports.delete(portId))
+      throw new SwitchError('no-port', `no port ${portId} on VLAN ${vlan}`)
+    v.dirty = true
+  }
+
+  /**
+   * Removes a VLAN and everything it holds: its epochs' keys, ports,
+   * learned MACs, multicast lists, reassembler and counters. Its VFTs stop
+   * being held at once (a frame under one is dropped and counted as any
+   * frame under a VFT this node does not hold, `dropNotHeld`) and the next
+   * {@link refresh} reports them as removed, for UNSUBs. Other VLANs are
+   * untouched; a VLAN of the same name may be added again.
+   */
+  removeVlan(name: string): void {
+    const v = this.#vlan(name)
+    this.#vlans.delete(name)
+    for (const [vft, sub] of [...this.#local.entries()]) {
+      if (sub.vlan !== v) continue
+      this.#local.delete(vft)
+      this.#unheld.push(vft)
+    }
   }
 
   /** Sets the multicast MACs a port's interface has joined (its device multicast list). */
@@ -259,7 +295,7 @@ export class Switch {
     const windowsKey = held.join()
     const turned = windowsKey !== this.#windowsKey
     this.#windowsKey = windowsKey
-    let changed = false
+    let changed = this.#unheld.length > 0
     for (const v of this.#vlans.values()) {
       v.age(now)
       // Frees reassemblies that can no longer complete when no fragments come to do it.
@@ -286,8 +322,14 @@ export class Switch {
     }
     const added: Uint8Array[] = []
     const removed: Uint8Array[] = []
-    for (const [vft] of next.entries()) if (this.#local.get(vft) === undefined) added.push(vft)
+    // A removed VLAN's VFTs: unsubscribed, unless a VLAN added since holds them again.
+    const unheld = new VftMap<true>()
+    for (const vft of this.#unheld) unheld.set(vft, true)
+    this.#unheld = []
+    for (const [vft] of next.entries())
+      if (this.#local.get(vft) === undefined && unheld.get(vft) === undefined) added.push(vft)
     for (const [vft] of this.#local.entries()) if (next.get(vft) === undefined) removed.push(vft)
+    for (const [vft] of unheld.entries()) if (next.get(vft) === undefined) removed.push(vft)
     this.#local.clear()
     for (const [vft, sub] of next.entries()) this.#local.set(vft, sub)
     return added.length === 0 && removed.length === 0 ? undefined : { added, removed }

@@ -280,6 +280,130 @@ describe('Switch with two local ports on one VLAN', () => {
   })
 })
 
+describe('Switch VLANs and ports removed at run time (10-switch.md §10.1)', () => {
+  const keyOps = new Uint8Array(32).fill(0x17)
+  const hex = (vft: Uint8Array) => Buffer.from(vft).toString('hex')
+  /** The VFTs `n` holds for `vlan`, as hex, sorted. */
+  const heldFor = (n: Node, vlan: string) =>
+    n.sw
+      .heldVfts()
+      .filter((vft) => n.sw.subscriptionOf(vft)?.vlan.name === vlan)
+      .map(hex)
+      .sort()
+  /** Two nodes each with VLANs 'lab' (from node()) and 'ops', one port on each. */
+  function twoVlans(): { a: Node; b: Node; opsWritten: Uint8Array[] } {
+    const [a, b] = pair()
+    const opsWritten: Uint8Array[] = []
+    for (const [n, mac] of [
+      [a, macA],
+      [b, macB],
+    ] as const) {
+      n.sw.addVlan('ops', { kind: 'psk', epoch: 0, secrets: derivePskEpochSecrets(keyOps) })
+      n.sw.addPort('ops', 'tap-ops', {
+        mac,
+        writeFrames: (frames) => {
+          if (n === b) opsWritten.push(...frames.map((f) => new Uint8Array(f)))
+        },
+      })
+      n.sw.refresh(T0)
+    }
+    return { a, b, opsWritten }
+  }
+
+  it("removeVlan: the VLAN's VFTs reported removed by the next refresh, its frames dropped as not held; the other VLAN untouched", () => {
+    const { a, b, opsWritten } = twoVlans()
+    b.sw.setMulticast('lab', 'tap', [parseMac('33:33:00:00:00:fb')])
+    b.sw.refresh(T0)
+    const labBefore = heldFor(b, 'lab')
+    const opsBefore = heldFor(b, 'ops')
+    expect(labBefore.length).toBeGreaterThan(0)
+    expect(opsBefore.length).toBeGreaterThan(0)
+    // Sealed by A under lab before B removes it.
+    const lab = a.sw.fromPort('lab', 'tap', [frame(macB, macA, 'to lab')], T0)
+
+    b.sw.removeVlan('lab')
+    expect(b.sw.vlanNames()).toEqual(['ops'])
+    expect(Object.keys(b.sw.vlanCounters())).toEqual(['ops'])
+    expect(heldFor(b, 'lab')).toEqual([])
+    for (const vft of labBefore) expect(b.sw.holds(Buffer.from(vft, 'hex'))).toBe(false)
+    expect(() => b.sw.fromPort('lab', 'tap', [frame(macA, macB)], T0)).toThrow(/no VLAN lab/)
+
+    // A frame for it arriving now is dropped and counted as any frame under an unknown VFT.
+    const dropped = b.sw.counters.dropNotHeld
+    b.sw.receive(lab, T0)
+    expect(b.sw.counters.dropNotHeld).toBe(dropped + lab.length)
+    expect(b.written).toEqual([])
+
+    // The next refresh reports exactly lab's VFTs as removed, nothing added; then nothing.
+    const change = b.sw.refresh(T0)
+    expect(change?.added).toEqual([])
+    expect(change?.removed.map(hex).sort()).toEqual(labBefore)
+    expect(b.sw.refresh(T0)).toBeUndefined()
+
+    // ops: the same subscriptions, and its traffic still flows.
+    expect(heldFor(b, 'ops')).toEqual(opsBefore)
+    const toOps = frame(macB, macA, 'to ops')
+    route(a, a.sw.fromPort('ops', 'tap-ops', [toOps], T0))
+    expect(opsWritten).toEqual([toOps])
+    expect(b.sw.vlanCounters().ops!.delivered).toBe(1)
+  })
+
+  it('a VLAN removed can be added again under the same name, and works', () => {
+    const { a, b } = twoVlans()
+    const labBefore = heldFor(b, 'lab')
+    b.sw.removeVlan('lab')
+    b.sw.refresh(T0)
+    b.sw.addVlan('lab', { kind: 'psk', epoch: 0, secrets: derivePskEpochSecrets(secret) })
+    b.sw.addPort('lab', 'tap', {
+      mac: macB,
+      writeFrames: (frames) => b.written.push(...frames.map((f) => new Uint8Array(f))),
+    })
+    const change = b.sw.refresh(T0)
+    expect(change?.added.map(hex).sort()).toEqual(labBefore)
+    expect(change?.removed).toEqual([])
+    expect(b.sw.vlanCounters().lab!.delivered).toBe(0) // fresh counters
+    const unicast = frame(macB, macA, 'again')
+    route(a, a.sw.fromPort('lab', 'tap', [unicast], T0))
+    expect(b.written).toEqual([unicast])
+  })
+
+  it('removed and added again before a refresh: its VFTs are neither added nor removed', () => {
+    const { b } = twoVlans()
+    const labBefore = heldFor(b, 'lab')
+    b.sw.removeVlan('lab')
+    b.sw.addVlan('lab', { kind: 'psk', epoch: 0, secrets: derivePskEpochSecrets(secret) })
+    b.sw.addPort('lab', 'tap', { mac: macB, writeFrames: () => {} })
+    expect(b.sw.refresh(T0)).toBeUndefined()
+    expect(heldFor(b, 'lab')).toEqual(labBefore)
+  })
+
+  it("removePort: the port's learned MACs and multicast go, the next refresh unsubscribes them; the other port and VLAN stay", () => {
+    const sw = new Switch({ hasRemoteSubscriber: () => false })
+    sw.addVlan('lab', { kind: 'psk', epoch: 0, secrets: derivePskEpochSecrets(secret) })
+    sw.addVlan('ops', { kind: 'psk', epoch: 0, secrets: derivePskEpochSecrets(keyOps) })
+    sw.addPort('lab', 'p1', { mac: macA, writeFrames: () => {} })
+    sw.addPort('lab', 'p2', { mac: macB, writeFrames: () => {} })
+    sw.addPort('ops', 'p1', { mac: macA, writeFrames: () => {} })
+    const behind = parseMac('02:00:00:00:00:0c')
+    sw.fromPort('lab', 'p2', [frame(parseMac('ff:ff:ff:ff:ff:ff'), behind)], T0) // learned behind p2
+    sw.setMulticast('lab', 'p2', [parseMac('33:33:00:00:00:fb')])
+    sw.refresh(T0)
+    const before = new Set(sw.heldVfts().map(hex))
+    sw.removePort('lab', 'p2')
+    expect(() => sw.fromPort('lab', 'p2', [frame(macA, macB)], T0)).toThrow(/no port p2/)
+    expect(() => sw.removePort('lab', 'p2')).toThrow(/no port p2/)
+    const change = sw.refresh(T0)!
+    expect(change.added).toEqual([])
+    // macB, the learned MAC and the multicast group, in the current and next window.
+    expect(change.removed).toHaveLength(6)
+    const after = new Set(sw.heldVfts().map(hex))
+    for (const vft of change.removed)
+      expect(before.has(hex(vft)) && !after.has(hex(vft))).toBe(true)
+    expect(sw.vlanCounters().lab!.learned).toBe(0)
+    expect(sw.vlanNames()).toEqual(['lab', 'ops'])
+  })
+})
+
 /**
  * A TCP/IPv4 GSO frame as a TAP with offloads reads it: virtio-net header
  * (NEEDS_CSUM, TCPV4, MSS `mss`) ‖ Ethernet ‖ IPv4 ‖ TCP ‖ `payload` bytes.
