@@ -10,7 +10,8 @@
  *   4. fsync the directory, so the rename itself survives a power loss
  *
  * A crash before 3 leaves the old file (and a stray temporary, removed at
- * the next start); after 3 the new one.
+ * the next start); after 3 the new one. A blob is deleted by unlinking its
+ * file and fsyncing the directory.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
@@ -77,6 +78,22 @@ export class FileStorage implements StateStorage {
       await unlink(temp).catch(() => undefined)
       throw e
     }
+    await this.#syncDir()
+  }
+
+  async delete(name: string): Promise<void> {
+    checkName(name)
+    try {
+      await unlink(join(this.dir, name))
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw e
+    }
+    // So the unlink itself survives a power loss, as the rename does.
+    await this.#syncDir()
+  }
+
+  async #syncDir(): Promise<void> {
     const dir = await open(this.dir, 'r')
     try {
       await dir.sync()

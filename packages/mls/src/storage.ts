@@ -16,6 +16,11 @@ export interface StateStorage {
    * a crash at any moment before leaves the old bytes or the new, never a mix.
    */
   write(name: string, bytes: Uint8Array): Promise<void>
+  /**
+   * Deletes the blob (a VLAN forgotten). When the promise resolves the
+   * deletion is durable; deleting a blob that does not exist is no error.
+   */
+  delete(name: string): Promise<void>
 }
 
 /** A {@link StateStorage} in memory (copies in and out, so callers cannot alias it). */
@@ -31,5 +36,14 @@ export class MemoryStorage implements StateStorage {
   async write(name: string, bytes: Uint8Array): Promise<void> {
     this.#blobs.set(name, bytes.slice())
     this.writes++
+  }
+
+  async delete(name: string): Promise<void> {
+    this.#blobs.delete(name)
+  }
+
+  /** The names of the blobs held, for tests. */
+  names(): string[] {
+    return [...this.#blobs.keys()]
   }
 }

@@ -46,6 +46,32 @@ describe('FileStorage', () => {
     expect(await readdir(join(dir, 'state'))).toEqual(['mls-a'])
     expect([...(await reopened.read('mls-a'))!]).toEqual([4, 5])
   })
+
+  it('deletes a blob (a missing one is no error), refuses bad names, and writes it again afresh', async () => {
+    const dir = await tempDir()
+    const s = await FileStorage.open(join(dir, 'state'))
+    await s.write('mls-a', Uint8Array.of(1))
+    await s.write('kp-a', Uint8Array.of(2))
+    await s.delete('mls-a')
+    expect(await s.read('mls-a')).toBeUndefined()
+    expect(await readdir(join(dir, 'state'))).toEqual(['kp-a'])
+    await s.delete('mls-a')
+    await s.delete('never-written')
+    await refused(s.delete('../kp-a'), 'mls-malformed')
+    await s.write('mls-a', Uint8Array.of(3))
+    expect([...(await s.read('mls-a'))!]).toEqual([3])
+  })
+})
+
+describe('MemoryStorage', () => {
+  it('deletes a blob; a missing one is no error', async () => {
+    const s = new MemoryStorage()
+    await s.write('mls-a', Uint8Array.of(1))
+    await s.delete('mls-a')
+    await s.delete('mls-a')
+    expect(await s.read('mls-a')).toBeUndefined()
+    expect(s.names()).toEqual([])
+  })
 })
 
 const CHILD = new URL('./fixtures/kill-child.ts', import.meta.url).pathname
