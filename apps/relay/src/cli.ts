@@ -4,17 +4,20 @@
  * arguments, loads and validates the config, and calls into the daemon
  * (relay.ts) or its local status API.
  */
+import { createRequire } from 'node:module'
 import { ConfigError, createLogger, requestDaemon, runUntilSignal } from '@peertap/daemon'
 import { Command, InvalidArgumentError } from 'commander'
 import { loadRelayConfig } from './config.ts'
 
 const START = 'peertap-relay up'
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
 
 const program = new Command()
   .name('peertap-relay')
   .description(
     'PeerTap relay: forwards sealed frames by VFT alone, for nodes that cannot reach each other',
   )
+  .version(version, '-V, --version', 'print the version')
   .showHelpAfterError()
 
 program
@@ -33,6 +36,10 @@ program
   .command('status')
   .description('print what a running relay sees: neighbours, subscriptions, counters (JSON)')
   .requiredOption('-s, --state-dir <dir>', "the relay's state directory")
+  .option(
+    '--json',
+    'print JSON (the only form: accepted so that scripts can say it, as for peertap)',
+  )
   .action(async (options: { stateDir: string }) => {
     const status = await requestDaemon(options.stateDir, 'GET', '/status', START)
     process.stdout.write(`${JSON.stringify(status, null, 2)}\n`)
