@@ -153,6 +153,7 @@ export {
   membershipProofMessage,
   membershipProofPublicKey,
   type VerifyMembershipProofParams,
+  verifyEd25519Strict,
   verifyMembershipProof,
 } from './proof.ts'
 export {
