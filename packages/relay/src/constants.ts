@@ -104,3 +104,38 @@ export const DEFAULT_TREE_MESSAGES_PER_SECOND = 40
 export const TREE_SENDS_PER_SECOND = 20
 /** Burst of TREE_SENDS_PER_SECOND: the count-to-infinity of a ring runs at link speed. */
 export const TREE_SEND_BURST = 40
+
+// Relay tickets: a circuit for an invitee (spec 12-relay.md §12.8.2).
+
+/** Version byte of a relay ticket (spec 12-relay.md §12.8.2). */
+export const RELAY_TICKET_VERSION = 1
+/** What an owner's signature over a ticket is prefixed with (spec 12-relay.md §12.8.2). */
+export const RELAY_TICKET_LABEL = 'PeerTap v1 relay ticket'
+/** Bytes of a ticket's random id. */
+export const RELAY_TICKET_ID_LENGTH = 16
+/** Bytes of a ticket's Ed25519 signature. */
+export const RELAY_TICKET_SIGNATURE_LENGTH = 64
+/**
+ * The multihash prefix of an Ed25519 PeerId (identity multihash of length
+ * 36 over the protobuf `PublicKey{Type: Ed25519, Data: 32 bytes}`), which a
+ * ticket's owner must be: the relay reads the key from it (spec 12 §12.8.2).
+ */
+export const ED25519_PEER_ID_PREFIX: readonly number[] = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20]
+/** Bytes of an Ed25519 PeerId: the prefix and the 32-byte public key. */
+export const ED25519_PEER_ID_LENGTH = 38
+/**
+ * A relay honours a ticket only if it expires within this many seconds (7
+ * days): a code shared once should not open a door for months, and an owner
+ * has no way to revoke a ticket but its expiry (spec 12-relay.md §12.8.2).
+ */
+export const RELAY_TICKET_MAX_LIFETIME_SECONDS = 7 * 86_400
+/** Owners one invitee may hold grants to at once; a fifth evicts its oldest (spec 12 §12.8.2). */
+export const DEFAULT_TICKET_OWNERS_PER_INVITEE = 4
+/** Grants held at once over all invitees; one more evicts the oldest. */
+export const DEFAULT_MAX_TICKET_GRANTS = 4096
+/** Ticket signatures checked per second per invitee, and burst. */
+export const DEFAULT_TICKET_CHECKS_PER_SECOND = 2
+export const DEFAULT_TICKET_CHECK_BURST = 4
+/** Ticket signatures checked per second over all peers, and burst (about 1 % of a core). */
+export const DEFAULT_TICKET_GLOBAL_CHECKS_PER_SECOND = 200
+export const DEFAULT_TICKET_GLOBAL_CHECK_BURST = 200

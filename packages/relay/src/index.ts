@@ -19,6 +19,10 @@
  * and which frames a node sends on a direct path punched to a neighbour
  * behind a relay rather than through the relay (`DirectPaths`, spec
  * 12-relay.md §8.1);
+ * and relay tickets (`signRelayTicket`, `verifyRelayTicket`,
+ * `TicketGrants`: an owner-signed, expiring word that lets an invitee
+ * open a circuit through a relay to the owner alone, spec 12-relay.md
+ * §12.8.2);
  * and the daemons' forwarding as one code over narrow link ports that
  * @peertap/trunk's links satisfy: the forward loop and the subscriber
  * cache (`Forwarder`), a node's subscriptions both ways
@@ -77,7 +81,9 @@ export {
   DEFAULT_MAX_SEALED_LENGTH,
   DEFAULT_MAX_SUBSCRIPTIONS,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_NEIGHBOUR,
+  DEFAULT_MAX_TICKET_GRANTS,
   DEFAULT_MAX_TTL_SECONDS,
+  DEFAULT_TICKET_OWNERS_PER_INVITEE,
   DEFAULT_TREE_HELLO_SECONDS,
   DEFAULT_TREE_HOLD_SECONDS,
   DEFAULT_TREE_LINK_COST,
@@ -95,6 +101,9 @@ export {
   PROVING_KEY_LENGTH,
   QUIET_PROOF_CHECK_BURST,
   QUIET_PROOF_CHECKS_PER_SECOND,
+  RELAY_TICKET_ID_LENGTH,
+  RELAY_TICKET_MAX_LIFETIME_SECONDS,
+  RELAY_TICKET_VERSION,
   TAG_LENGTH,
   TREE_FLAG_PARENT,
   TREE_FLAG_SYNC,
@@ -202,4 +211,21 @@ export {
   type SubscribeResult,
   type SubscriptionEntry,
 } from './table.ts'
+export {
+  isEd25519PeerId,
+  RELAY_TICKET_REJECTIONS,
+  type RelayTicketRejection,
+  type RelayTicketVerdict,
+  type SignRelayTicketParams,
+  signRelayTicket,
+  verifyRelayTicket,
+} from './ticket.ts'
+export {
+  base58btc,
+  TicketGrants,
+  type TicketGrantsCounters,
+  type TicketGrantsInit,
+  type TicketOffer,
+  type TicketRefusal,
+} from './ticket-grants.ts'
 export { TokenBucket } from './token-bucket.ts'
