@@ -174,6 +174,7 @@ export type {
 } from './link.ts'
 export { createTrunk, Trunk, type TrunkInit, type TrunkServices } from './node.ts'
 export { cachedKeyNoiseCrypto } from './noise-crypto.ts'
+export { sendRelayTicket } from './relay-ticket.ts'
 export type { SendQueueBounds } from './send.ts'
 export { SendBudget, type SendBudgetCounters } from './send-budget.ts'
 export { negotiateVersion } from './stream-link.ts'

@@ -99,6 +99,13 @@ export interface TrunkInit extends TrunkProtocolInit {
 export interface CircuitRelayServerOptions {
   /** Whether a peer may reserve a slot and open or accept circuits (both ends must be admitted). */
   admits: (peer: string) => boolean
+  /**
+   * Whether a circuit from `source` to `target` (which holds a reservation)
+   * may open, asked for each HOP CONNECT in place of `admits` of both ends:
+   * a relay honouring tickets lets a stranger through to a ticket's owner
+   * (spec 12-relay.md §12.8.2).
+   */
+  allowsCircuit?: (source: string, target: string) => boolean
   /** Reservations held at once (default 64). */
   maxReservations?: number
   /** How long a reservation lasts before the peer must renew it, ms (default 1 h). */
@@ -356,8 +363,10 @@ export async function createTrunk(init: TrunkInit): Promise<Trunk> {
   const services: Record<string, unknown> = {}
   if (server !== undefined) {
     connectionGater.denyInboundRelayReservation = (peer) => !server.admits(peer.toString())
+    const allowsCircuit =
+      server.allowsCircuit ?? ((source, target) => server.admits(source) && server.admits(target))
     connectionGater.denyOutboundRelayedConnection = (source, target) =>
-      !server.admits(source.toString()) || !server.admits(target.toString())
+      !allowsCircuit(source.toString(), target.toString())
     services.circuitRelay = circuitRelayServer({
       reservations: {
         maxReservations: server.maxReservations ?? CIRCUIT_DEFAULTS.maxReservations,
