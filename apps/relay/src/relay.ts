@@ -16,6 +16,11 @@
  *   CONTROL 8 from a neighbour relay -> SpanningTree (spec 12 §7): frames,
  *     SUBs and UNSUBs cross a relay-relay link only while it is in the
  *     tree; links to nodes are edge links and always forward
+ *   CONTROL 10 from any peer, strangers too -> TicketGrants (spec 12
+ *     §12.8.2): a grant of a circuit to the ticket's owner, or a counted
+ *     refusal; no answer either way
+ *   HOP CONNECT (libp2p's circuit server) -> both ends admitted, or the
+ *     source holds a grant to the (admitted, reserved) destination
  *
  * A one-second tick expires subscriptions in the table and in the
  * propagation state (sending the UNSUBs that follow); a 100 ms tick lets
@@ -45,8 +50,15 @@ import {
   type PropagatedMessage,
   RelayAdmission,
   SpanningTree,
+  TicketGrants,
 } from '@peertap/relay'
-import { CONTROL_SPANNING_TREE, createTrunk, type Link, type Trunk } from '@peertap/trunk'
+import {
+  CONTROL_RELAY_TICKET,
+  CONTROL_SPANNING_TREE,
+  createTrunk,
+  type Link,
+  type Trunk,
+} from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { RelayConfig } from './config.ts'
 import { type RelayParts, relayMetrics, relayStatus } from './status.ts'
@@ -70,9 +82,16 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     log.warn('V8 gc function not available: no paced scavenges, full collections will cost CPU')
   const trace = log.isLevelEnabled('trace')
   const { admission, limits } = config
-  // Circuit relay v2 (spec 12 §8): only for peers the relay admits anyway.
+  // Circuit relay v2 (spec 12 §8): only for peers the relay admits anyway,
+  // and for a ticket's holder to its owner (§12.8.2).
   const circuitCounters = { refusals: 0 }
+  const refused = (ok: boolean): boolean => {
+    if (!ok) circuitCounters.refusals++
+    return ok
+  }
   let admits: (id: string) => boolean = () => false
+  let denied: (id: string) => boolean = () => true
+  const tickets = new TicketGrants({ denied: (id) => denied(id) })
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,
     listen: config.listen,
@@ -108,11 +127,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     ...(config.circuit.enabled
       ? {
           circuitRelayServer: {
-            admits: (id: string) => {
-              const ok = admits(id)
-              if (!ok) circuitCounters.refusals++
-              return ok
-            },
+            admits: (id: string) => refused(admits(id)),
+            // The owner still holds its own reservation, made as an admitted peer.
+            allowsCircuit: (source: string, target: string) =>
+              refused(admits(target) && (admits(source) || tickets.allows(source, target, now()))),
             maxReservations: config.circuit.maxReservations,
             reservationTtlMs: config.circuit.reservationSeconds * 1000,
             durationLimitMs: config.circuit.durationSeconds * 1000,
@@ -125,6 +143,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const table = relayTable(config)
   // Refused SUB entries: counted always, logged once per peer per minute (14-roles.md §14.4).
   const refusals = new RefusalLog(log, 'subscription entries refused')
+  const ticketRefusals = new RefusalLog(log, 'relay tickets refused')
+  denied = (id) => table.access(id) === 'deny'
   // Verified proofs, remembered: a renewal is not verified again (spec 07 §4, 09 §3).
   const verifier = new ProofVerifier()
   const peerIdBytes = new Map<string, Uint8Array>()
@@ -231,6 +251,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         rules.onTreeMessage(link.id, control.payload, now())
         return
       }
+      if (control.channel === CONTROL_RELAY_TICKET) {
+        const offer = tickets.offer(link.id, control.payload, now())
+        if (offer.ok)
+          log.info({ peer: link.id, owner: offer.owner, until: offer.until }, 'relay ticket taken')
+        else ticketRefusals.note(link.id, offer.reason, 1)
+        return
+      }
       // CONTROL is point to point and never forwarded (spec 08 §4.6).
       log.debug({ peer: link.id, channel: control.channel }, 'control message ignored')
     },
@@ -258,6 +285,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     rules.linkDown(link.id, now())
     peerIdBytes.delete(link.id)
     refusals.forget(link.id)
+    tickets.forget(link.id)
   })
 
   await trunk.start()
@@ -280,7 +308,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   // Neighbours from the config: dialled, and redialled while down.
   const dialling = keepNeighboursDialled(trunk, config.peers, log, REDIAL_MS)
 
-  const tick = setInterval(() => rules.expire(now()), TICK_MS)
+  const tick = setInterval(() => {
+    rules.expire(now())
+    tickets.expire(now())
+  }, TICK_MS)
   const treeTick =
     tree === undefined ? undefined : setInterval(() => rules.treeTick(now()), TREE_TICK_MS)
 
@@ -296,6 +327,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     tree,
     scavenges,
     circuitRefusals: () => circuitCounters.refusals,
+    tickets,
   }
   const status = () => relayStatus(parts, now())
   const token = randomBytes(24).toString('hex')

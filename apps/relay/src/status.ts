@@ -16,6 +16,7 @@ import type {
   RelayAdmission,
   RelayAdmissionCounters,
   SpanningTree,
+  TicketGrants,
 } from '@peertap/relay'
 import type { Link, Trunk } from '@peertap/trunk'
 import type { RelayConfig } from './config.ts'
@@ -45,9 +46,11 @@ export interface RelayParts {
   readonly scavenges: ScavengePacer
   /** Circuit reservations refused (the peer is not admitted). */
   readonly circuitRefusals: () => number
+  /** Relay tickets taken and refused, and the grants they made (spec 12 §12.8.2). */
+  readonly tickets: TicketGrants
 }
 
-function circuitStatus({ config, trunk, circuitRefusals }: RelayParts) {
+function circuitStatus({ config, trunk, circuitRefusals, tickets }: RelayParts) {
   const server = (trunk.libp2p.services as { circuitRelay?: { reservations: { size: number } } })
     .circuitRelay
   return {
@@ -57,6 +60,11 @@ function circuitStatus({ config, trunk, circuitRefusals }: RelayParts) {
     durationSeconds: config.circuit.durationSeconds,
     dataBytes: config.circuit.dataBytes,
     refusals: circuitRefusals(),
+    tickets: {
+      ...tickets.counters,
+      refused: { ...tickets.counters.refused },
+      grants: tickets.size,
+    },
   }
 }
 
