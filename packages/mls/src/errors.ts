@@ -45,6 +45,8 @@ export const MLS_ERROR_CODES = [
   'mls-removed',
   /** The stored state is missing, truncated or fails its checksum. */
   'mls-state-corrupt',
+  /** No MLS VLAN of that name is open on this node (never opened, or closed). */
+  'mls-unknown-vlan',
 ] as const
 
 /** One of {@link MLS_ERROR_CODES}. */

@@ -124,6 +124,8 @@ export {
 export { decodeLease, type Lease, type LeaseFields, verifyLease } from './lease.ts'
 export { MemoryStorage, type StateStorage } from './storage.ts'
 export {
+  type AdmitOutcome,
+  type LeaveResult,
   type LogLevel,
   MAX_IN_VLAN_COMMIT_BYTES,
   type MlsVlanCounters,
@@ -133,6 +135,7 @@ export {
   type Reply,
   type SwitchPort,
   type VlanEpochKeys,
+  type VlanMember,
 } from './vlan-node.ts'
 export {
   type AdmissionRecord,

@@ -13,6 +13,7 @@ import { MlsError } from './errors.ts'
 import { requestCatchUp, sendLog } from './vlan-catch-up.ts'
 import { equal, toHex, type Vlan, type VlanContext } from './vlan-context.ts'
 import { ack, expectAcks, promote, promotePending, removed, switchNow } from './vlan-epochs.ts'
+import type { Reply } from './vlan-ports.ts'
 import { adoptMembership } from './vlan-records.ts'
 import { decodeVlanControl, encodeVlanControl, type MlsControlMessage } from './vlan-wire.ts'
 
@@ -47,13 +48,19 @@ export function sendCommit(
   for (const peer of peers) if (ctx.ports.isUp(peer)) ctx.ports.send(peer, message)
 }
 
-/** The committer after an add or update commit: hold the new epoch, tell everyone, wait for acks. */
+/**
+ * The committer after an add or update commit: hold the new epoch, tell
+ * everyone, wait for acks. The Welcome goes to the joiner by `reply` if
+ * given (an invitation's join request is answered on its own channel),
+ * else on the joiner's link.
+ */
 export async function afterAddOrUpdate(
   ctx: VlanContext,
   vlan: Vlan,
   bundle: Uint8Array,
   welcome: Uint8Array | undefined,
   joiner: string | undefined,
+  reply?: Reply,
 ): Promise<void> {
   const group = vlan.group!
   const keys = group.epochKeys()
@@ -62,10 +69,12 @@ export async function afterAddOrUpdate(
   await ctx.ports.refresh()
   sendCommit(ctx, vlan, bundle)
   if (welcome !== undefined && joiner !== undefined) {
-    if (
-      ctx.ports.hasLink(joiner) &&
-      ctx.ports.send(joiner, { type: 'welcome', vlanId: vlan.vlanId, welcome })
-    ) {
+    const message = { type: 'welcome', vlanId: vlan.vlanId, welcome } as const
+    const sent =
+      reply !== undefined
+        ? reply(message)
+        : ctx.ports.hasLink(joiner) && ctx.ports.send(joiner, message)
+    if (sent) {
       vlan.counters.welcomesSent++
       ctx.log('info', { vlan: vlan.name, joiner, bytes: welcome.length }, 'Welcome sent')
     }
@@ -93,24 +102,30 @@ export async function afterRemoval(
   expectAcks(ctx, vlan, epoch, undefined, false)
 }
 
-/** The committer adds `peer` from its key package (in the VLAN's queue), if admitted and not a member yet. */
+/**
+ * The committer adds `peer` from its key package (in the VLAN's queue), if
+ * admitted and not a member yet; the Welcome goes by `reply` if given.
+ * Resolves to whether it added it.
+ */
 export function addMember(
   ctx: VlanContext,
   vlan: Vlan,
   peer: string,
   keyPackage: Uint8Array,
-): Promise<void> {
+  reply?: Reply,
+): Promise<boolean> {
   return ctx.run(vlan, async () => {
     const group = vlan.group!
     const bytes = ctx.ports.peerIdBytes(peer)
-    if (group.members().some((m) => equal(m.peerId, bytes))) return
-    if (!vlan.admitted.has(peer)) return
+    if (group.members().some((m) => equal(m.peerId, bytes))) return false
+    if (!vlan.admitted.has(peer)) return false
     promotePending(ctx, vlan)
     const out = await group.addMembers({ keyPackages: [{ keyPackage, from: bytes }] })
     vlan.heldKeyPackages.delete(peer)
     if (out.welcome !== undefined) vlan.welcomes.set(peer, { keyPackage, welcome: out.welcome })
-    await afterAddOrUpdate(ctx, vlan, out.bundle, out.welcome, peer)
+    await afterAddOrUpdate(ctx, vlan, out.bundle, out.welcome, peer, reply)
     ctx.log('info', { vlan: vlan.name, peer, epoch: Number(out.epoch) }, 'member added')
+    return true
   })
 }
 
@@ -128,7 +143,11 @@ export async function commitRemoval(ctx: VlanContext, vlan: Vlan, peer: string):
 /** Carries out what the epoch-change machine asks for. */
 export function act(ctx: VlanContext, vlan: Vlan, action: EpochChangeAction): void {
   if (action.type === 'promote') {
-    void ctx.run(vlan, async () => promote(ctx, vlan, action.epoch, action.why))
+    ctx
+      .run(vlan, async () => promote(ctx, vlan, action.epoch, action.why))
+      .catch((error: unknown) =>
+        ctx.log('debug', { vlan: vlan.name, err: (error as Error).message }, 'not promoted'),
+      )
   } else if (action.type === 'resend') {
     const group = vlan.group
     if (group === undefined) return

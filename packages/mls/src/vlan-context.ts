@@ -8,6 +8,7 @@ import { derivePskEpochSecrets } from '@peertap/crypto'
 import { ProposalAllowances } from './allowances.ts'
 import { CatchUp } from './catch-up.ts'
 import { EpochChange } from './epoch-change.ts'
+import { MlsError } from './errors.ts'
 import type { VlanGroup } from './group.ts'
 import type { NodeIdentity } from './identity.ts'
 import type { StateStorage } from './storage.ts'
@@ -58,6 +59,10 @@ export interface Vlan {
   /** Serialises this VLAN's group operations with the switch changes that follow them. */
   queue: Promise<unknown>
   readonly counters: MlsVlanCounters
+  /** The config's hook for a joiner's key package (joining by invitation), if any. */
+  readonly sendKeyPackage: MlsVlanSpec['sendKeyPackage']
+  /** Closed (`MlsVlanNode.close`): operations still queued are refused, records no longer written. */
+  closed: boolean
 }
 
 export const toHex = (b: Uint8Array) =>
@@ -103,6 +108,8 @@ export function newVlan(spec: MlsVlanSpec, now: number): Vlan {
     allowances: new ProposalAllowances(),
     queue: Promise.resolve(),
     counters: emptyCounters(),
+    sendKeyPackage: spec.sendKeyPackage,
+    closed: false,
   }
 }
 
@@ -160,9 +167,16 @@ export class VlanContext {
     return next
   }
 
-  /** Runs `job` after the VLAN's earlier group operations (a failure does not stop the queue). */
+  /**
+   * Runs `job` after the VLAN's earlier group operations (a failure does
+   * not stop the queue); refused (`mls-unknown-vlan`) once the VLAN is
+   * closed, so nothing queued acts for it afterwards.
+   */
   run<T>(vlan: Vlan, job: () => Promise<T>): Promise<T> {
-    const next = vlan.queue.then(job)
+    const next = vlan.queue.then(() => {
+      if (vlan.closed) throw new MlsError('mls-unknown-vlan', `VLAN ${vlan.name} was closed`)
+      return job()
+    })
     vlan.queue = next.catch(() => undefined)
     return next
   }
@@ -176,7 +190,7 @@ export class VlanContext {
       throw new Error('name the VLAN (this node owns several, or has several MLS VLANs)')
     }
     const vlan = this.vlans.get(name)
-    if (vlan === undefined) throw new Error(`no MLS VLAN ${name}`)
+    if (vlan === undefined) throw new MlsError('mls-unknown-vlan', `no MLS VLAN ${name}`)
     return vlan
   }
 

@@ -34,6 +34,13 @@
  * update, leaving, and, if the owner's config lists them as proposers,
  * adds and removals of others; the committer commits at once.
  *
+ * VLANs come and go while the node runs (§11.5): {@link MlsVlanNode.open}
+ * and {@link MlsVlanNode.close} (with `forget`, its records deleted) one
+ * VLAN without touching the others; a member leaves by
+ * {@link MlsVlanNode.leave}, and a joiner admitted by invitation is
+ * added by {@link MlsVlanNode.admitJoiner} on the owner, its key package
+ * going through the config's `sendKeyPackage` hook.
+ *
  * No timers and no I/O: time comes in with every call (`now`, wall-clock
  * milliseconds), the caller calls {@link MlsVlanNode.tick} by
  * {@link MlsVlanNode.nextDeadline}, and the group records go through the
@@ -41,20 +48,43 @@
  * port); each VLAN's run one after another.
  */
 import { due, KEY_PACKAGE_RESEND_MS, UPDATE_RESEND_MS } from './allowances.ts'
+import { MlsError } from './errors.ts'
 import { createVlanGroup, loadVlanGroup } from './group.ts'
 import type { NodeIdentity } from './identity.ts'
 import type { StateStorage } from './storage.ts'
 import { onCatchUpAnswer, onCatchUpRequest, requestCatchUp } from './vlan-catch-up.ts'
 import { act, onInVlan, onLargeCommit } from './vlan-commits.ts'
 import { newVlan, noKeys, toHex, VlanContext } from './vlan-context.ts'
-import { onKeyPackage, onWelcome, sendKeyPackage } from './vlan-joining.ts'
-import { add, lease, periodicUpdate, remove, update } from './vlan-operations.ts'
-import type { MlsVlanPorts, MlsVlanSpec, Reply } from './vlan-ports.ts'
+import {
+  type AdmitOutcome,
+  admitJoiner,
+  onKeyPackage,
+  onWelcome,
+  sendKeyPackage,
+} from './vlan-joining.ts'
+import {
+  add,
+  type LeaveResult,
+  lease,
+  leave,
+  periodicUpdate,
+  remove,
+  update,
+} from './vlan-operations.ts'
+import type { MlsVlanPorts, MlsVlanSpec, Reply, VlanMember } from './vlan-ports.ts'
 import { onLease, onProposal, proposeUpdate } from './vlan-proposals.ts'
-import { adoptMembership, loadAdmission, newKeyPackage, storeChanges } from './vlan-records.ts'
+import {
+  adoptMembership,
+  deleteRecords,
+  loadAdmission,
+  newKeyPackage,
+  storeChanges,
+} from './vlan-records.ts'
 import type { MlsControlMessage } from './vlan-wire.ts'
 
 export { MAX_IN_VLAN_COMMIT_BYTES } from './vlan-commits.ts'
+export type { AdmitOutcome } from './vlan-joining.ts'
+export type { LeaveResult } from './vlan-operations.ts'
 export type {
   LogLevel,
   MlsVlanCounters,
@@ -63,6 +93,7 @@ export type {
   Reply,
   SwitchPort,
   VlanEpochKeys,
+  VlanMember,
 } from './vlan-ports.ts'
 
 export class MlsVlanNode {
@@ -123,6 +154,79 @@ export class MlsVlanNode {
       { vlan: name, owner: spec.owner, isOwner, state: vlan.state, epoch: group?.epoch.toString() },
       'MLS VLAN',
     )
+  }
+
+  /**
+   * Closes one MLS VLAN, leaving the others as they are: nothing more is
+   * handled or sent for it (pending epoch changes, resends, catch-up and
+   * group operations still queued are dropped; one already running
+   * finishes first), {@link knows} no longer counts its members, and it is
+   * removed from the switch (its VFTs unsubscribed). With `forget`, its
+   * records are deleted too (group record, `kp-`, `admitted-`): opening it
+   * again makes a fresh group (owner) or key package (member); without,
+   * opening it again loads the stored group. Throws `mls-unknown-vlan` for
+   * a VLAN not open.
+   */
+  async close(vlanName: string, options: { readonly forget: boolean }): Promise<void> {
+    const ctx = this.#ctx
+    const vlan = ctx.vlans.get(vlanName)
+    if (vlan === undefined) throw new MlsError('mls-unknown-vlan', `no MLS VLAN ${vlanName}`)
+    vlan.closed = true
+    ctx.vlans.delete(vlanName)
+    ctx.byId.delete(vlan.vlanIdHex)
+    vlan.epochs.stop()
+    vlan.catchUp.stop()
+    ctx.wake()
+    // The operation running now finishes; those queued behind it are refused (VlanContext.run).
+    await vlan.queue
+    ctx.ports.sw.removeVlan(vlanName)
+    if (options.forget) await deleteRecords(ctx, vlan)
+    await ctx.ports.refresh()
+    ctx.log('info', { vlan: vlanName, forget: options.forget }, 'MLS VLAN closed')
+  }
+
+  /**
+   * A member leaves (§11.5): its Remove proposal of itself goes to the
+   * owner and the config's admins, who commit it; then the node closes the
+   * VLAN with `forget`. `proposed` is false for a node that is not a
+   * member (joining: nothing to leave). Refused for the owner
+   * (`mls-owner-removal`): it deletes the VLAN, or hands it over first.
+   */
+  leave(vlanName: string, now: number): Promise<LeaveResult> {
+    return leave(this.#ctx, vlanName, now)
+  }
+
+  /**
+   * Joining by invitation, on the owner (or an admin holding a lease):
+   * admits `peer` as {@link add} does and takes `keyPackage` as one `peer`
+   * sent on channel 1 (its credential must name `peer`, else an MlsError
+   * and nobody is admitted): the Add is committed with the usual epoch
+   * timing and the Welcome goes by `reply`; the same key package again
+   * (the Welcome was lost) gets the same Welcome again (`again`).
+   */
+  admitJoiner(
+    vlanName: string,
+    peer: string,
+    keyPackage: Uint8Array,
+    now: number,
+    reply: Reply,
+  ): Promise<AdmitOutcome> {
+    return admitJoiner(this.#ctx, vlanName, peer, keyPackage, now, reply)
+  }
+
+  /** The members of a VLAN's group now (none while joining); throws `mls-unknown-vlan` for a VLAN not open. */
+  members(vlanName: string): VlanMember[] {
+    const ctx = this.#ctx
+    const vlan = ctx.vlans.get(vlanName)
+    if (vlan === undefined) throw new MlsError('mls-unknown-vlan', `no MLS VLAN ${vlanName}`)
+    const group = vlan.group
+    if (group === undefined || group.removed) return []
+    const self = group.leafIndex
+    return group.members().map((m) => ({
+      peerId: ctx.peerText(m.peerId),
+      leafIndex: m.leafIndex,
+      self: m.leafIndex === self,
+    }))
   }
 
   // -- operations (the node's `vlan add / remove / update / lease`): vlan-operations.ts
@@ -242,7 +346,11 @@ export class MlsVlanNode {
     return false
   }
 
-  /** A link came up: a joining member sends its key package to the owner; a member asks for missed commits. */
+  /**
+   * A link came up: a joining member sends its key package to the owner
+   * (or an admin; with the config's `sendKeyPackage` hook, through the hook
+   * and to the owner only); a member asks for missed commits.
+   */
   linkUp(peer: string, now: number, reply: Reply = (m) => this.#ctx.ports.send(peer, m)): void {
     const ctx = this.#ctx
     ctx.now = now
@@ -254,7 +362,7 @@ export class MlsVlanNode {
       }
       const toOwner = peer === vlan.ownerPeerId
       if (!toOwner && !vlan.admins.has(peer)) continue
-      if (vlan.state === 'joining') sendKeyPackage(ctx, vlan, reply)
+      if (vlan.state === 'joining') sendKeyPackage(ctx, vlan, peer, reply)
       else if (vlan.state === 'member' && toOwner) requestCatchUp(ctx, vlan)
     }
   }
@@ -262,8 +370,9 @@ export class MlsVlanNode {
   /**
    * What is due at `now`: epochs to promote or settle, commits to resend,
    * catch-up retries; the periodic self-update; joining members resend
-   * their key package (to the owner and the config's admins) until a
-   * Welcome comes; a member that asked for its own update resends its
+   * their key package (to the owner and the config's admins; with the
+   * `sendKeyPackage` hook, through it to the owner only) until a Welcome
+   * comes; a member that asked for its own update resends its
    * proposal until a commit applies it.
    */
   tick(now: number): void {
@@ -292,7 +401,7 @@ export class MlsVlanNode {
       if (vlan.state !== 'joining') continue
       if (!due(vlan.lastKeyPackageAt, KEY_PACKAGE_RESEND_MS, now)) continue
       for (const peer of [vlan.ownerPeerId, ...vlan.admins])
-        if (ctx.ports.isUp(peer)) sendKeyPackage(ctx, vlan, (m) => ctx.ports.send(peer, m))
+        if (ctx.ports.isUp(peer)) sendKeyPackage(ctx, vlan, peer, (m) => ctx.ports.send(peer, m))
     }
     ctx.woke()
     ctx.wake()

@@ -1,11 +1,12 @@
 /**
  * The node's commands on an MLS VLAN (`vlan add / remove / update /
- * lease`, docs/spec/11-mls.md §4, §5, §11.5) and the config's periodic
+ * lease`, leaving; docs/spec/11-mls.md §4, §5, §11.5) and the config's periodic
  * self-update: the owner, or an admin under a lease, commits; another
  * member proposes to them. Each sets the context's time to `now` first,
  * as every entry point does.
  */
 import { due } from './allowances.ts'
+import { MlsError } from './errors.ts'
 import { addMember, afterAddOrUpdate, commitRemoval } from './vlan-commits.ts'
 import type { Vlan, VlanContext } from './vlan-context.ts'
 import { promotePending } from './vlan-epochs.ts'
@@ -79,6 +80,43 @@ export async function remove(
   await forget(ctx, vlan, peer)
   await ctx.run(vlan, () => commitRemoval(ctx, vlan, peer))
   return { vlan: vlan.name, peer, removed: true, ...ctx.summary(vlan) }
+}
+
+/** What {@link leave} did: whether it sent the proposal, and the epoch it was made in. */
+export interface LeaveResult {
+  readonly vlan: string
+  /** False when this node is not a member (joining, or removed): there was nothing to leave. */
+  readonly proposed: boolean
+  readonly epoch: number | undefined
+}
+
+/**
+ * A member leaves: its Remove proposal of itself goes to the owner and the
+ * config's admins (as `remove` of itself), who commit it at once and stop
+ * admitting it. The node then closes the VLAN (forgetting it). Refused
+ * for the owner (`mls-owner-removal`): an owner deletes its VLAN instead,
+ * or hands it to another owner first. Rejects if no link to the owner or
+ * an admin is up.
+ */
+export async function leave(ctx: VlanContext, vlanName: string, now: number): Promise<LeaveResult> {
+  ctx.now = now
+  const vlan = ctx.vlan(vlanName)
+  if (vlan.isOwner) {
+    throw new MlsError(
+      'mls-owner-removal',
+      `this node owns VLAN ${vlan.name} and cannot leave it: delete the VLAN, or hand it to another owner first`,
+    )
+  }
+  const group = vlan.group
+  if (group === undefined || group.removed || vlan.state !== 'member')
+    return { vlan: vlan.name, proposed: false, epoch: undefined }
+  // In the queue, so that a close after it waits for it.
+  await ctx.run(vlan, async () => {
+    const proposal = await group.propose({ remove: ctx.identity.peerId })
+    sendProposal(ctx, vlan, proposal)
+  })
+  ctx.log('info', { vlan: vlan.name, epoch: Number(group.epoch) }, 'leaving: proposal sent')
+  return { vlan: vlan.name, proposed: true, epoch: Number(group.epoch) }
 }
 
 /**

@@ -20,6 +20,8 @@ export interface SwitchPort {
   setEpoch(name: string, keys: VlanEpochKeys): void
   dropPreviousEpoch(name: string): void
   epochsOf(name: string): { current: number; previous?: number; next?: number }
+  /** Removes the VLAN with everything it holds; the next refresh unsubscribes its VFTs. */
+  removeVlan(name: string): void
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn'
@@ -60,6 +62,27 @@ export interface MlsVlanSpec {
   readonly proposers: readonly string[]
   readonly admins: readonly string[]
   readonly updateSeconds: number | undefined
+  /**
+   * Joining by invitation (docs/spec/15-invitations.md): when set, a
+   * joining member hands its key package to this hook, for the owner only,
+   * instead of sending it on channel 1 to the owner and the admins (on
+   * link up and every 3 s until it is a member); the node seals it into a
+   * join request. Returns whether it was sent.
+   */
+  readonly sendKeyPackage?: (
+    peer: string,
+    vlanId: Uint8Array,
+    keyPackage: Uint8Array,
+  ) => boolean | Promise<boolean>
+}
+
+/** A member of a VLAN's group, as `MlsVlanNode.members` lists it. */
+export interface VlanMember {
+  /** Its PeerId, as text. */
+  readonly peerId: string
+  readonly leafIndex: number
+  /** Whether it is this node. */
+  readonly self: boolean
 }
 
 export interface MlsVlanCounters {

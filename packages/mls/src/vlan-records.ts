@@ -10,10 +10,11 @@
  *   members as of the write. A record that does not decode stops the VLAN
  *   from opening (`mls-state-corrupt`).
  *
- * The layouts are `vlan-wire.ts`'s; here is when they are read and written.
+ * The layouts are `vlan-wire.ts`'s; here is when they are read and written,
+ * and how a VLAN forgotten deletes them with its group record.
  */
 import { MlsError } from './errors.ts'
-import { createKeyPackage } from './group.ts'
+import { createKeyPackage, recordName } from './group.ts'
 import { fromHex, toHex, type Vlan, type VlanContext } from './vlan-context.ts'
 import {
   decodeAdmissionRecord,
@@ -77,6 +78,8 @@ export async function loadAdmission(
  * finds the group at another epoch adopts what changed since.
  */
 export async function storeChanges(ctx: VlanContext, vlan: Vlan): Promise<void> {
+  // Closed (and perhaps forgotten): a command still running must not write it back.
+  if (vlan.closed) return
   const group = vlan.group
   const record = encodeAdmissionRecord({
     added: [...vlan.changes.added],
@@ -131,4 +134,18 @@ export async function adoptMembership(
     changed = true
   }
   if (changed) await storeChanges(ctx, vlan)
+}
+
+/**
+ * A VLAN forgotten (closed with `forget`): every record keyed by its
+ * VLAN-ID is deleted, the group record (§7), `kp-` and `admitted-`, so
+ * that opening it again starts afresh.
+ */
+export async function deleteRecords(ctx: VlanContext, vlan: Vlan): Promise<void> {
+  for (const name of [
+    recordName(vlan.vlanId),
+    keyPackageRecordName(vlan),
+    admissionRecordName(vlan),
+  ])
+    await ctx.storage.delete(name)
 }

@@ -9,6 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   ACK_TIMEOUT_MS,
   CATCH_UP_RETRY_MS,
+  createKeyPackage,
+  decodeAdmissionRecord,
   decodeMlsControl,
   decodeVlanControl,
   encodeAdmissionRecord,
@@ -17,10 +19,12 @@ import {
   MemoryStorage,
   type MlsControlMessage,
   MlsVlanNode,
+  type MlsVlanSpec,
   mlsControlChannelOf,
   nodeIdentityFromEd25519PrivateKey,
   PROPOSALS_BURST,
   PROPOSALS_PER_SECOND,
+  type Reply,
   SETTLE_MS,
   type SwitchPort,
   type VlanEpochKeys,
@@ -52,6 +56,12 @@ class FakeSwitch implements SwitchPort {
   }
   epochsOf(name: string) {
     return { ...this.epochs.get(name)! }
+  }
+  /** VLANs removed, in order. */
+  readonly removed: string[] = []
+  removeVlan(name: string): void {
+    if (!this.epochs.delete(name)) throw new Error(`no VLAN ${name}`)
+    this.removed.push(name)
   }
 }
 
@@ -91,12 +101,32 @@ async function side(seed: number): Promise<Side> {
 
 const later = (f: () => void) => setImmediate(f)
 
+type Lists = {
+  members?: Side[]
+  proposers?: Side[]
+  admins?: Side[]
+  updateSeconds?: number
+  sendKeyPackage?: MlsVlanSpec['sendKeyPackage']
+}
+
+/** `self`'s config of the VLAN owned by `owner`. */
+function specOf(self: Side, owner: Side, lists: Lists = {}, name = VLAN, vlanId = VLAN_ID) {
+  const isOwner = self === owner
+  return {
+    name,
+    vlanId,
+    owner: owner.peer,
+    isOwner,
+    members: isOwner ? (lists.members ?? []).map((s) => s.peer) : [],
+    proposers: isOwner ? (lists.proposers ?? []).map((s) => s.peer) : [],
+    admins: (lists.admins ?? []).map((s) => s.peer),
+    updateSeconds: lists.updateSeconds,
+    ...(lists.sendKeyPackage === undefined ? {} : { sendKeyPackage: lists.sendKeyPackage }),
+  }
+}
+
 /** Opens `self`'s node with one VLAN owned by `owner`, linked to every other side. */
-async function open(
-  self: Side,
-  owner: Side,
-  lists: { members?: Side[]; proposers?: Side[]; admins?: Side[]; updateSeconds?: number } = {},
-): Promise<MlsVlanNode> {
+async function open(self: Side, owner: Side, lists: Lists = {}): Promise<MlsVlanNode> {
   const identity = await nodeIdentityFromEd25519PrivateKey(new Uint8Array(32).fill(self.seed))
   const others = () => sides.filter((s) => s !== self)
   const node = new MlsVlanNode({
@@ -135,20 +165,7 @@ async function open(
       },
     },
   })
-  const isOwner = self === owner
-  await node.open(
-    {
-      name: VLAN,
-      vlanId: VLAN_ID,
-      owner: owner.peer,
-      isOwner,
-      members: isOwner ? (lists.members ?? []).map((s) => s.peer) : [],
-      proposers: isOwner ? (lists.proposers ?? []).map((s) => s.peer) : [],
-      admins: (lists.admins ?? []).map((s) => s.peer),
-      updateSeconds: lists.updateSeconds,
-    },
-    clock.now,
-  )
+  await node.open(specOf(self, owner, lists), clock.now)
   self.node = node
   return node
 }
@@ -426,5 +443,258 @@ describe('MlsVlanNode: catch-up and strangers', () => {
     expect(owner.node!.maySendLarge(member.peer)).toBe(true)
     expect(owner.node!.maySendLarge(stranger.peer)).toBe(false)
     expect(owner.node!.maySendLarge('not a peer id')).toBe(false)
+  })
+})
+
+describe('MlsVlanNode: VLANs closed, left and joined by invitation at run time (issue 17)', () => {
+  const recordsOf = (s: Side) => s.storage.names().filter((n) => n.endsWith(hex(VLAN_ID)))
+  /** A reply from `from` to `to`, carried like `send` (a join request's answer). */
+  const replyTo =
+    (from: Side, to: Side): Reply =>
+    (message) => {
+      from.sent.push({ to: to.peer, message })
+      later(() => void to.node?.receive(from.peer, message, clock.now).catch(() => {}))
+      return true
+    }
+
+  it('close: nothing more handled or sent for it, removed from the switch; opened again, the stored group comes back', async () => {
+    const { owner, member, epoch } = await joinedPair()
+    const kept = recordsOf(member)
+    await member.node!.close(VLAN, { forget: false })
+    expect(member.sw.removed).toEqual([VLAN])
+    expect(member.node!.status()[VLAN]).toBeUndefined()
+    expect(member.node!.isMls(VLAN)).toBe(false)
+    expect(member.node!.knows(owner.peer)).toBe(false)
+    expect(recordsOf(member)).toEqual(kept)
+    await expect(member.node!.close(VLAN, { forget: false })).rejects.toMatchObject({
+      code: 'mls-unknown-vlan',
+    })
+    // The owner's update reaches it no more: no ack, no catch-up, nothing sent.
+    const sent = member.sent.length
+    await owner.node!.update(VLAN, clock.now)
+    await settle()
+    clock.now += 10_000
+    member.node!.tick(clock.now)
+    member.node!.linkUp(owner.peer, clock.now)
+    await settle()
+    expect(member.sent.length).toBe(sent)
+    // Opened again: the stored group, at the epoch it had; it catches up with the owner.
+    await member.node!.open(specOf(member, owner), clock.now)
+    expect(statusOf(member)).toMatchObject({ state: 'member', epoch })
+    member.node!.linkUp(owner.peer, clock.now)
+    await until('caught up', () => statusOf(member).epoch === epoch + 1)
+  })
+
+  it('close drops a pending epoch change and its resends: no deadline, nothing sent afterwards', async () => {
+    const { owner, member } = await joinedPair()
+    member.muteInVlan = true
+    const t = clock.now
+    await owner.node!.update(VLAN, t)
+    expect(owner.node!.nextDeadline()).toBe(t + ACK_TIMEOUT_MS)
+    await owner.node!.close(VLAN, { forget: false })
+    expect(owner.node!.nextDeadline()).toBeUndefined()
+    expect(owner.wakeAt).toBeUndefined()
+    const sent = owner.sent.length
+    owner.node!.tick(t + ACK_TIMEOUT_MS)
+    owner.node!.linkUp(member.peer, t + ACK_TIMEOUT_MS)
+    await owner.node!.receive(
+      member.peer,
+      { type: 'catch-up-request', vlanId: VLAN_ID, since: 0n },
+      t + ACK_TIMEOUT_MS,
+    )
+    await settle()
+    expect(owner.sent.length).toBe(sent)
+    expect(owner.node!.knows(member.peer)).toBe(false)
+  })
+
+  it("close leaves the node's other VLANs as they are", async () => {
+    const { owner, member, epoch } = await joinedPair()
+    const otherId = Uint8Array.from({ length: 32 }, (_, i) => 0x10 + i)
+    await owner.node!.open(specOf(owner, owner, {}, 'other', otherId), clock.now)
+    await owner.node!.close(VLAN, { forget: true })
+    expect(Object.keys(owner.node!.status())).toEqual(['other'])
+    expect(owner.sw.epochs.has('other')).toBe(true)
+    await owner.node!.update('other', clock.now)
+    expect(owner.node!.members('other')).toEqual([{ peerId: owner.peer, leafIndex: 0, self: true }])
+    expect(owner.storage.names()).toContain(`mls-${hex(otherId)}`)
+    expect(statusOf(member).epoch).toBe(epoch)
+  })
+
+  it('an owner closed with forget: its records deleted; opened again, a fresh group', async () => {
+    const { owner, member, epoch } = await joinedPair()
+    await owner.node!.add(VLAN, (await side(3)).peer, clock.now) // an admitted- record
+    expect(recordsOf(owner).sort()).toEqual([`admitted-${hex(VLAN_ID)}`, `mls-${hex(VLAN_ID)}`])
+    await owner.node!.close(VLAN, { forget: true })
+    expect(recordsOf(owner)).toEqual([])
+    await owner.node!.open(specOf(owner, owner), clock.now)
+    expect(statusOf(owner)).toMatchObject({ state: 'member', epoch: 0, members: [owner.peer] })
+    expect(statusOf(owner).admitted).toEqual([])
+    expect(epoch).toBeGreaterThan(0)
+    expect(owner.node!.knows(member.peer)).toBe(false)
+  })
+
+  it('a member leaves (its Remove proposal), closes with forget, and, opened again, joins afresh with a new key package', async () => {
+    const { owner, member } = await joinedPair()
+    const firstKp = member.sent.find((s) => s.message.type === 'key-package')!.message
+    const left = await member.node!.leave(VLAN, clock.now)
+    expect(left).toMatchObject({ vlan: VLAN, proposed: true })
+    expect(member.sent.at(-1)).toMatchObject({ to: owner.peer, message: { type: 'proposal' } })
+    await until('the owner commits it', () => statusOf(owner).members.length === 1)
+    expect(statusOf(owner).admitted).not.toContain(member.peer)
+    await member.node!.close(VLAN, { forget: true })
+    expect(recordsOf(member)).toEqual([])
+    await member.node!.open(specOf(member, owner), clock.now)
+    expect(statusOf(member).state).toBe('joining')
+    member.node!.linkUp(owner.peer, clock.now)
+    const kp = member.sent.at(-1)!.message
+    expect(kp.type).toBe('key-package')
+    expect(kp).not.toEqual(firstKp)
+    await until('held by the owner', () => statusOf(owner).counters.keyPackagesRefused === 1)
+    await owner.node!.add(VLAN, member.peer, clock.now)
+    await until('a member again', () => statusOf(member).state === 'member')
+    // A joiner has nothing to leave; the owner may not leave.
+    const joiner = await side(3)
+    await open(joiner, owner)
+    expect(await joiner.node!.leave(VLAN, clock.now)).toEqual({
+      vlan: VLAN,
+      proposed: false,
+      epoch: undefined,
+    })
+    await expect(owner.node!.leave(VLAN, clock.now)).rejects.toMatchObject({
+      code: 'mls-owner-removal',
+    })
+    await expect(owner.node!.leave('nope', clock.now)).rejects.toMatchObject({
+      code: 'mls-unknown-vlan',
+    })
+  })
+
+  it("members: the group's members with their leaves, this node marked; none while joining; an unknown VLAN refused", async () => {
+    const { owner, member } = await joinedPair()
+    expect(owner.node!.members(VLAN)).toEqual([
+      { peerId: owner.peer, leafIndex: 0, self: true },
+      { peerId: member.peer, leafIndex: 1, self: false },
+    ])
+    expect(member.node!.members(VLAN).find((m) => m.self)?.peerId).toBe(member.peer)
+    const joiner = await side(3)
+    await open(joiner, owner)
+    expect(joiner.node!.members(VLAN)).toEqual([])
+    expect(() => owner.node!.members('nope')).toThrow(
+      expect.objectContaining({ code: 'mls-unknown-vlan' }),
+    )
+  })
+
+  it('by invitation: the joiner hands its key package to the hook (owner only, on link up and every 3 s), the owner admits it, the Welcome goes by the reply; the same key package again gets the same Welcome', async () => {
+    const owner = await side(1)
+    const admin = await side(4)
+    const joiner = await side(2)
+    const handed: { peer: string; vlanId: Uint8Array; keyPackage: Uint8Array }[] = []
+    await open(owner, owner, { admins: [admin] })
+    await open(joiner, owner, {
+      admins: [admin],
+      sendKeyPackage: async (peer, vlanId, keyPackage) =>
+        handed.push({ peer, vlanId, keyPackage }) > 0,
+    })
+    joiner.node!.linkUp(admin.peer, clock.now)
+    expect(handed).toHaveLength(0)
+    joiner.node!.linkUp(owner.peer, clock.now)
+    expect(handed).toHaveLength(1)
+    expect(handed[0]).toMatchObject({ peer: owner.peer, vlanId: VLAN_ID })
+    clock.now += 3_000
+    joiner.node!.tick(clock.now)
+    expect(handed.map((h) => h.peer)).toEqual([owner.peer, owner.peer])
+    expect(joiner.sent.filter((s) => s.message.type === 'key-package')).toEqual([])
+    await until('counted', () => statusOf(joiner).counters.keyPackagesSent === 2)
+
+    const keyPackage = handed[0]!.keyPackage
+    const outcome = await owner.node!.admitJoiner(
+      VLAN,
+      joiner.peer,
+      keyPackage,
+      clock.now,
+      replyTo(owner, joiner),
+    )
+    expect(outcome).toBe('added')
+    expect(statusOf(owner).admitted).toContain(joiner.peer)
+    const record = decodeAdmissionRecord((await owner.storage.read(`admitted-${hex(VLAN_ID)}`))!)
+    expect(record.ok && record.message.added).toEqual([joiner.peer])
+    await until('joined by Welcome', () => statusOf(joiner).state === 'member')
+    expect(statusOf(joiner).epoch).toBe(statusOf(owner).epoch)
+    expect(statusOf(owner).counters.welcomesSent).toBe(1)
+
+    // Its Welcome was lost: the same key package again, the same Welcome again.
+    const welcome = owner.sent.find((s) => s.message.type === 'welcome')!.message
+    const again: MlsControlMessage[] = []
+    const outcome2 = await owner.node!.admitJoiner(
+      VLAN,
+      joiner.peer,
+      keyPackage,
+      clock.now,
+      (m) => again.push(m) > 0,
+    )
+    expect(outcome2).toBe('again')
+    expect(again).toEqual([welcome])
+    expect(statusOf(owner).counters.welcomesResent).toBe(1)
+    expect(statusOf(owner).members).toHaveLength(2)
+  })
+
+  it('by invitation, on an admin holding a lease: it admits and adds the joiner, whose Welcome comes from it', async () => {
+    // A lease is checked against the groups' clock, the wall clock.
+    clock.now = Math.max(clock.now, Date.now())
+    const owner = await side(1)
+    const admin = await side(2)
+    const joiner = await side(3)
+    await open(owner, owner, { members: [admin], admins: [admin] })
+    await open(admin, owner, { admins: [admin] })
+    admin.node!.linkUp(owner.peer, clock.now)
+    await until('the admin joined', () => statusOf(admin).state === 'member')
+    await owner.node!.lease(VLAN, admin.peer, 600, clock.now)
+    await until('the lease accepted', () => statusOf(admin).counters.leasesAccepted === 1)
+    const handed: Uint8Array[] = []
+    await open(joiner, owner, {
+      admins: [admin],
+      sendKeyPackage: (_peer, _vlanId, keyPackage) => handed.push(keyPackage) > 0,
+    })
+    joiner.node!.linkUp(owner.peer, clock.now)
+    expect(statusOf(joiner).counters.keyPackagesSent).toBe(1)
+    const outcome = await admin.node!.admitJoiner(
+      VLAN,
+      joiner.peer,
+      handed[0]!,
+      clock.now,
+      replyTo(admin, joiner),
+    )
+    expect(outcome).toBe('added')
+    await until('joined by the Welcome of the admin', () => statusOf(joiner).state === 'member')
+    await until('the owner has it', () => statusOf(owner).members.includes(joiner.peer))
+    expect(statusOf(owner).admitted).toContain(joiner.peer)
+  })
+
+  it("admitJoiner refuses a key package whose credential is not the peer's, admitting nobody; and refuses on a member that may not commit", async () => {
+    const { owner, member } = await joinedPair()
+    const joiner = await side(3)
+    const stranger = await nodeIdentityFromEd25519PrivateKey(new Uint8Array(32).fill(9))
+    const { keyPackage } = await createKeyPackage({ identity: stranger })
+    const replies: MlsControlMessage[] = []
+    const writes = owner.storage.writes
+    await expect(
+      owner.node!.admitJoiner(VLAN, joiner.peer, keyPackage, clock.now, (m) => replies.push(m) > 0),
+    ).rejects.toMatchObject({ code: 'mls-credential-mismatch' })
+    expect(statusOf(owner).admitted).not.toContain(joiner.peer)
+    expect(statusOf(owner).members).toHaveLength(2)
+    expect(statusOf(owner).counters.keyPackagesRefused).toBe(1)
+    expect(owner.storage.writes).toBe(writes)
+    expect(replies).toEqual([])
+    expect(owner.node!.knows(joiner.peer)).toBe(false)
+    // Garbage is refused as well.
+    await expect(
+      owner.node!.admitJoiner(VLAN, joiner.peer, Uint8Array.of(1, 2, 3), clock.now, () => true),
+    ).rejects.toMatchObject({ code: 'mls-malformed' })
+    // A member without a lease does not admit.
+    const own = await createKeyPackage({
+      identity: await nodeIdentityFromEd25519PrivateKey(new Uint8Array(32).fill(joiner.seed)),
+    })
+    await expect(
+      member.node!.admitJoiner(VLAN, joiner.peer, own.keyPackage, clock.now, () => true),
+    ).rejects.toMatchObject({ code: 'mls-not-committer' })
   })
 })
