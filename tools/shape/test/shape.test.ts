@@ -29,6 +29,7 @@ const PURE_DEPENDENCIES: Record<string, string[]> = {
   relay: ['@peertap/crypto', '@peertap/errors'],
   switch: ['@peertap/crypto', '@peertap/errors', '@peertap/frag', '@peertap/vft'],
   mls: ['@peertap/crypto', 'ts-mls'],
+  invite: ['@noble/hashes', '@peertap/crypto', '@peertap/errors', '@peertap/vft'],
 }
 /** Modules of pure packages that are their storage ports' OS side, kept out of the main entry. */
 const IO_EXEMPT = new Set(['mls/src/file-storage.ts'])
