@@ -113,6 +113,24 @@ export class JoinDoor {
     return true
   }
 
+  /**
+   * Whole seconds, at least 1, until a request from `source` would pass
+   * both buckets: what a `busy` verdict tells the joiner (§15.5). Changes
+   * nothing.
+   */
+  retryAfterSeconds(source: string, nowMs: number): number {
+    const wait = (bucket: Bucket | undefined, rate: number, burst: number) => {
+      if (bucket === undefined) return 0
+      const tokens = Math.min(burst, bucket.tokens + (Math.max(0, nowMs - bucket.at) * rate) / 1000)
+      return tokens >= 1 ? 0 : ((1 - tokens) * 1000) / rate
+    }
+    const ms = Math.max(
+      wait(this.#sources.get(source), this.#sourceRate, this.#sourceBurst),
+      wait(this.#global, this.#globalRate, this.#globalBurst),
+    )
+    return Math.min(0xffff, Math.max(1, Math.ceil(ms / 1000)))
+  }
+
   /** Counts what became of an admitted request: `accepted` (or `again`), or the refusal's reason. */
   record(outcome: JoinOutcome): void {
     if (outcome === 'accepted' || outcome === 'again') this.counters.accepted++

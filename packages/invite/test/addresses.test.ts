@@ -77,6 +77,15 @@ describe('JoinDoor', () => {
     expect(door.admit('a', -1000)).toBe(false)
   })
 
+  it('says how long to wait', () => {
+    const door = new JoinDoor({ sourceRate: 0.1, sourceBurst: 1 })
+    expect(door.admit('a', 0)).toBe(true)
+    expect(door.admit('a', 0)).toBe(false)
+    expect(door.retryAfterSeconds('a', 0)).toBe(10)
+    expect(door.retryAfterSeconds('a', 9_500)).toBe(1)
+    expect(door.retryAfterSeconds('b', 0)).toBe(1)
+  })
+
   it('counts outcomes', () => {
     const door = new JoinDoor()
     door.record('accepted')

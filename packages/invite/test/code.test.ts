@@ -1,3 +1,4 @@
+import { blake3 } from '@noble/hashes/blake3.js'
 import { deriveVlanId } from '@peertap/vft'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -5,6 +6,7 @@ import {
   CODE_PREFIX,
   decodeInvitationCode,
   encodeInvitationCode,
+  encodeInvitationPayload,
   type Invitation,
   InviteError,
   isExpired,
@@ -72,6 +74,39 @@ describe('the text form', () => {
         },
       ),
       { numRuns: 50 },
+    )
+  })
+})
+
+/** RFC 4648 §6 the slow way: the bits as a string of '0' and '1', five at a time. */
+function referenceBase32(bytes: Uint8Array): string {
+  const bits = [...bytes].map((b) => b.toString(2).padStart(8, '0')).join('')
+  const padded = bits.padEnd(Math.ceil(bits.length / 5) * 5, '0')
+  let out = ''
+  for (let i = 0; i < padded.length; i += 5)
+    out += 'abcdefghijklmnopqrstuvwxyz234567'[Number.parseInt(padded.slice(i, i + 5), 2)]
+  return out
+}
+
+describe('against a slow reference', () => {
+  it('the text is the prefix and the reference base32 of payload and checksum', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ maxLength: 40 }),
+        (secret, ticket) => {
+          const inv = { ...base, secret, ticket }
+          const payload = encodeInvitationPayload(inv)
+          const checksum = blake3(payload, {
+            context: new TextEncoder().encode('PeerTap v1 invitation code checksum'),
+            dkLen: 5,
+          })
+          expect(encodeInvitationCode(inv)).toBe(
+            CODE_PREFIX + referenceBase32(Uint8Array.from([...payload, ...checksum])),
+          )
+        },
+      ),
+      { numRuns: 100 },
     )
   })
 })

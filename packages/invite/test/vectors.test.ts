@@ -170,6 +170,17 @@ describe('join.json', () => {
     expect(toHex(encodeJoinVerdict(verdict))).toBe(v.payload)
     const read = decodeJoinVerdict(hex(v.payload))
     expect(read.ok && { ...read.verdict, vlanId: toHex(read.verdict.vlanId) }).toEqual(v.verdict)
+    // A flipped bit anywhere never reads as the same verdict.
+    const payload = hex(v.payload)
+    for (let bit = 0; bit < payload.length * 8; bit++) {
+      const flipped = payload.slice()
+      flipped[bit >> 3]! ^= 0x80 >> (bit & 7)
+      const again = decodeJoinVerdict(flipped)
+      if (again.ok)
+        expect({ ...again.verdict, vlanId: toHex(again.verdict.vlanId) }, `bit ${bit}`).not.toEqual(
+          v.verdict,
+        )
+    }
   })
 
   it.each(join.verdictRefusals)('refuses the verdict $comment: $reason', (v) => {
