@@ -53,6 +53,7 @@ export {
   ulaAddress,
   ulaPrefix,
 } from './addresses.ts'
+export { type AttemptState, JoinAttempt } from './attempt.ts'
 export {
   type CreateInvitationParams,
   InvitationBook,
@@ -98,6 +99,13 @@ export {
   MAX_USES,
   SECRET_LENGTH,
 } from './constants.ts'
+export {
+  type JoinAnswer,
+  JoinDesk,
+  type JoinDeskInit,
+  type JoinDeskPorts,
+  type JoinRequestIn,
+} from './desk.ts'
 export { JoinDoor, type JoinDoorCounters, type JoinDoorInit, type JoinOutcome } from './door.ts'
 export { InviteError, type InviteErrorCode } from './errors.ts'
 export {
