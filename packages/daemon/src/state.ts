@@ -3,15 +3,19 @@ import { basename, dirname, join } from 'node:path'
 import { writeFileAtomic } from '@peertap/trunk'
 
 /**
- * Writes `data` to `path` so that a crash at any moment leaves either the old
+ * Writes `data` (text as UTF-8, or bytes) to `path` so that a crash at any moment leaves either the old
  * file or the new one, never a mix (docs/design.md §10): the trunk's atomic write
  * (temp file, fsync, rename, fsync the directory), which also keeps the
  * daemon's identity.
  */
-export async function writeStateFile(path: string, data: string): Promise<void> {
+export async function writeStateFile(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path)
   await mkdir(dir, { recursive: true, mode: 0o700 })
-  await writeFileAtomic(dir, basename(path), new TextEncoder().encode(data))
+  await writeFileAtomic(
+    dir,
+    basename(path),
+    typeof data === 'string' ? new TextEncoder().encode(data) : data,
+  )
 }
 
 /** How a CLI reaches a running daemon: written to `<stateDir>/control.json` while it runs. */
