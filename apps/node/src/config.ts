@@ -64,6 +64,12 @@ const Port = v.strictObject({
   offload: v.optional(v.boolean(), true),
 })
 
+/** A multiaddr ending in /p2p/<PeerId>: a peer to dial. */
+const PeerAddress = v.pipe(
+  v.string(),
+  v.regex(/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/, 'a multiaddr ending in /p2p/<PeerId>'),
+)
+
 /** A libp2p Ed25519 PeerId as text (base58btc, `12D3KooW...`). */
 const PeerIdText = v.pipe(
   v.string(),
@@ -109,6 +115,18 @@ const Mls = v.strictObject({
    * (`peertap vlan update`).
    */
   updateSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(60), v.maxValue(604_800))),
+  /**
+   * On the owner: the IPv4 pool (a CIDR such as 10.77.0.0/24) from which it
+   * assigns each member joining by invitation an address, handed over with
+   * its Welcome (docs/spec/15-invitations.md). The owner takes the first
+   * host address. Default: no IPv4 addresses are handed out.
+   */
+  subnet: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR such as 10.77.0.0/24'),
+    ),
+  ),
 })
 
 const Vlan = v.pipe(
@@ -119,6 +137,18 @@ const Vlan = v.pipe(
     /** Or an MLS group. */
     mls: v.optional(Mls),
     port: Port,
+    /**
+     * Addresses to keep dialled for this VLAN (multiaddrs ending in
+     * /p2p/<PeerId>), beside the node's `peers`: a VLAN joined by
+     * invitation keeps its owner's here, so a restart dials it again.
+     */
+    peers: v.optional(v.pipe(v.array(PeerAddress), v.maxLength(16)), []),
+    /**
+     * The invitation code this node is joining the VLAN with
+     * (`peertap join`), kept until it is a member (the join request is sent
+     * again after a restart), then removed.
+     */
+    invitation: v.optional(v.pipe(v.string(), v.maxLength(4096))),
   }),
   v.forward(
     v.check(
@@ -136,28 +166,26 @@ const Vlan = v.pipe(
   ),
 )
 
+/** At most 64 VLANs, names unique. */
+export const VlanList = v.pipe(
+  v.array(Vlan),
+  v.maxLength(64),
+  v.check(
+    (vlans) => new Set(vlans.map((x) => x.name)).size === vlans.length,
+    'VLAN names must be unique',
+  ),
+)
+
 export const ConfigSchema = v.strictObject({
   stateDir: v.pipe(v.string(), v.minLength(1)),
   listen: v.optional(v.array(Multiaddr), ['/ip4/0.0.0.0/tcp/7400']),
   /** Neighbours to dial: multiaddrs ending in /p2p/<PeerId>. */
-  peers: v.optional(
-    v.array(
-      v.pipe(
-        v.string(),
-        v.regex(/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/, 'a multiaddr ending in /p2p/<PeerId>'),
-      ),
-    ),
-    [],
-  ),
-  vlans: v.pipe(
-    v.array(Vlan),
-    v.minLength(1),
-    v.maxLength(64),
-    v.check(
-      (vlans) => new Set(vlans.map((x) => x.name)).size === vlans.length,
-      'VLAN names must be unique',
-    ),
-  ),
+  peers: v.optional(v.array(PeerAddress), []),
+  /**
+   * The VLANs of the config (none is fine: `peertap vlan create` and
+   * `peertap join` add VLANs at run time, kept in the state directory).
+   */
+  vlans: v.optional(VlanList, []),
   /**
    * The datagram link, on by default, and its UDP socket (`datagramFields`
    * in @peertap/daemon), and how the node's switch uses it.
@@ -193,7 +221,14 @@ export function parseConfig(input: unknown): Config {
   return parseWithSchema(ConfigSchema, input)
 }
 
-/** Reads and validates a config file. */
-export async function loadConfig(path: string): Promise<Config> {
-  return parseConfig(await readJsonConfig(path))
+/**
+ * Reads and validates a config file; with `stateDir`, that state directory
+ * replaces the file's (`peertap up -c FILE -s DIR`). With no file, the
+ * defaults with `stateDir` (`peertap up -s DIR`).
+ */
+export async function loadConfig(path: string | undefined, stateDir?: string): Promise<Config> {
+  const input = path === undefined ? {} : await readJsonConfig(path)
+  if (stateDir !== undefined && typeof input === 'object' && input !== null)
+    (input as Record<string, unknown>).stateDir = stateDir
+  return parseConfig(input)
 }

@@ -80,21 +80,25 @@ export class MlsVlans {
   #timer: NodeJS.Timeout | undefined
   #stopped = false
 
+  readonly #selfPeerId: string
+
   private constructor(
     host: MlsHost,
     node: MlsVlanNode,
     fragments: ControlFragments,
     clock: () => number,
+    selfPeerId: string,
   ) {
     this.#host = host
     this.#node = node
     this.#fragments = fragments
     this.#clock = clock
+    this.#selfPeerId = selfPeerId
   }
 
   /**
-   * Opens the node's MLS state (`<stateDir>/mls`), loads or creates each MLS
-   * VLAN's group and adds the VLAN to the switch with its current keys.
+   * Opens the node's MLS state (`<stateDir>/mls`); its VLANs are opened
+   * with {@link openVlan}.
    */
   static async open(params: {
     readonly host: MlsHost
@@ -102,7 +106,6 @@ export class MlsVlans {
     /** The node's libp2p Ed25519 private key, raw (64 bytes). */
     readonly privateKey: Uint8Array
     readonly selfPeerId: string
-    readonly vlans: readonly VlanConfig[]
     /**
      * Milliseconds since the epoch; default the monotonic clock from the
      * process's start (`monotonicMs`), so that a wall clock set back does not
@@ -135,18 +138,32 @@ export class MlsVlans {
       },
     }
     const node = new MlsVlanNode({ ports, identity, storage, now: clock() })
-    self = new MlsVlans(host, node, fragments, clock)
-    for (const [i, config] of params.vlans.entries()) {
-      if (config.mls === undefined) continue
-      const owner = config.mls.owner === 'self' ? params.selfPeerId : config.mls.owner
-      const isOwner = owner === params.selfPeerId
-      if (!isOwner && config.mls.members !== undefined) {
-        throw new Error(`vlans.${i}.mls.members: only the owner lists members`)
-      }
-      if (!isOwner && config.mls.proposers !== undefined) {
-        throw new Error(`vlans.${i}.mls.proposers: only the owner lists proposers`)
-      }
-      const spec = {
+    self = new MlsVlans(host, node, fragments, clock, params.selfPeerId)
+    return self
+  }
+
+  /**
+   * Opens one MLS VLAN: loads its group (the owner creates it) or makes a
+   * key package to join with, and adds the VLAN to the switch with its
+   * current keys. `sendKeyPackage`, for a VLAN joined by invitation, sends
+   * the key package to the owner sealed in a join request instead of on
+   * channel 1 (docs/spec/15-invitations.md).
+   */
+  async openVlan(
+    config: VlanConfig,
+    sendKeyPackage?: (peer: string, vlanId: Uint8Array, keyPackage: Uint8Array) => boolean,
+  ): Promise<void> {
+    if (config.mls === undefined) throw new Error(`VLAN ${config.name} is not an MLS VLAN`)
+    const owner = config.mls.owner === 'self' ? this.#selfPeerId : config.mls.owner
+    const isOwner = owner === this.#selfPeerId
+    if (!isOwner && config.mls.members !== undefined) {
+      throw new Error(`VLAN ${config.name}: mls.members: only the owner lists members`)
+    }
+    if (!isOwner && config.mls.proposers !== undefined) {
+      throw new Error(`VLAN ${config.name}: mls.proposers: only the owner lists proposers`)
+    }
+    await this.#node.open(
+      {
         name: config.name,
         vlanId: deriveVlanId(peerIdBytes(owner), config.name),
         owner,
@@ -155,10 +172,18 @@ export class MlsVlans {
         proposers: config.mls.proposers ?? [],
         admins: config.mls.admins ?? [],
         updateSeconds: config.mls.updateSeconds,
-      }
-      await node.open(spec, clock())
-    }
-    return self
+        ...(sendKeyPackage === undefined ? {} : { sendKeyPackage }),
+      },
+      this.#clock(),
+    )
+  }
+
+  /**
+   * Stops handling the VLAN and removes it from the switch; with `forget`,
+   * deletes its group and records too (it was left or deleted).
+   */
+  closeVlan(name: string, forget: boolean): Promise<void> {
+    return this.#node.close(name, { forget })
   }
 
   /** Sends a CONTROL message on its channel (spec 11-mls.md §11.2), in fragments when large. */
@@ -201,6 +226,24 @@ export class MlsVlans {
   /** Owner: lets admin `peer` commit for `seconds` (the lease goes to it on CONTROL 6). */
   lease(vlan: string | undefined, peer: string, seconds: number): Promise<unknown> {
     return this.#node.lease(vlan, peer, seconds, this.#clock())
+  }
+
+  /** A member leaves: its Remove proposal of itself goes to the owner (then the VLAN is closed). */
+  leave(vlan: string): Promise<unknown> {
+    return this.#node.leave(vlan, this.#clock())
+  }
+
+  /** The group's members now. */
+  members(vlan: string): Array<{ peerId: string; leafIndex: number; self: boolean }> {
+    return this.#node.members(vlan)
+  }
+
+  /**
+   * Owner: admits `peer`, whose invitation's join request opened and was
+   * redeemed, and adds its key package: the Welcome goes back on `link`.
+   */
+  admitJoiner(vlan: string, peer: string, keyPackage: Uint8Array, link: Link): Promise<unknown> {
+    return this.#node.admitJoiner(vlan, peer, keyPackage, this.#clock(), this.#replyOn(link))
   }
 
   // -- messages -----------------------------------------------------------

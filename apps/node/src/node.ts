@@ -35,9 +35,9 @@ import { aesBackend, nodeAes, nodeBackend, ProofVerifier } from '@peertap/crypto
 import {
   aesPrimitives,
   createLogger,
+  Dialler,
   datagramOption,
   datagramSocketFactory,
-  keepNeighboursDialled,
   RefusalLog,
   runUntilSignal,
   ScavengePacer,
@@ -56,10 +56,13 @@ import { Switch } from '@peertap/switch'
 import { createTrunk, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import { Invitations } from './invitations.ts'
 import { MlsVlans } from './mls-vlans.ts'
-import { openPorts } from './ports.ts'
+import { Ports } from './ports.ts'
 import { receiveFromLinks } from './receivers.ts'
 import { startStatusApi } from './status-api.ts'
+import { VlanStore } from './vlan-store.ts'
+import { Vlans } from './vlans.ts'
 
 /** The table's name for this node as the source of its own frames: not a PeerId (base58 has no '@'). */
 export const LOCAL = '@local'
@@ -218,30 +221,28 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   }
 
   // MLS VLANs (mls-vlans.ts): their groups from the state dir, their keys into the switch.
-  if (config.vlans.some((vlan) => vlan.mls !== undefined)) {
-    const key = await loadOrCreateIdentity(config.stateDir)
-    mls = await MlsVlans.open({
-      host: {
-        sw,
-        log,
-        // Only peers we deal with: MLS never talks to a stranger (a catch-up falls back to any
-        // link). A member just removed is still greeted until the next tick, so the commit that
-        // removes it reaches it.
-        getLink: (peer) =>
-          greeted.has(peer) || admission.admits(peer, now()) ? trunk.getLink(peer) : undefined,
-        links: () => trunk.links().filter((l) => greeted.has(l.id)),
-        sendInVlan: (vlan, body) => forward(LOCAL, [sw.sealControl(vlan, body, now())]),
-        refresh: () => refresh(),
-      },
-      stateDir: config.stateDir,
-      privateKey: key.raw,
-      selfPeerId: peerId,
-      vlans: config.vlans,
-    })
-  }
+  const key = await loadOrCreateIdentity(config.stateDir)
+  const mlsVlans = await MlsVlans.open({
+    host: {
+      sw,
+      log,
+      // Only peers we deal with: MLS never talks to a stranger (a catch-up falls back to any
+      // link). A member just removed is still greeted until the next tick, so the commit that
+      // removes it reaches it.
+      getLink: (peer) =>
+        greeted.has(peer) || admission.admits(peer, now()) ? trunk.getLink(peer) : undefined,
+      links: () => trunk.links().filter((l) => greeted.has(l.id)),
+      sendInVlan: (vlan, body) => forward(LOCAL, [sw.sealControl(vlan, body, now())]),
+      refresh: () => refresh(),
+    },
+    stateDir: config.stateDir,
+    privateKey: key.raw,
+    selfPeerId: peerId,
+  })
+  mls = mlsVlans
 
   // Ports: a TAP device per VLAN (ports.ts); their frames go on to the neighbours.
-  const ports = await openPorts(config.vlans, {
+  const ports = new Ports({
     sw,
     log,
     trace,
@@ -253,6 +254,43 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       scavenges.note(table.counters.bytesIn - bytesBefore)
     },
   })
+
+  // Neighbours from the config, and each VLAN's (its owner's, for one joined by invitation):
+  // dialled, and redialled while down.
+  const dialler = new Dialler(trunk, log, REDIAL_MS)
+  // Invitations (invitations.ts): the owner's codes and join door, the joiner's requests.
+  const invitations = await Invitations.open({
+    stateDir: config.stateDir,
+    log,
+    trunk,
+    mls: mlsVlans,
+    privateKey: key.raw,
+    selfPeerId: peerId,
+    ownedByVlanId: (vlanIdHex) => vlans.ownedByVlanId(vlanIdHex),
+    portAddresses: () => vlans.portAddresses(),
+    dealsWith: (id) => admission.admits(id, now()),
+  })
+  // The VLANs (vlans.ts): the config's and the state directory's, opened now; made, joined,
+  // left and deleted at run time through the status API.
+  const vlans = new Vlans(
+    {
+      selfPeerId: peerId,
+      log,
+      ports,
+      mls: mlsVlans,
+      dialler,
+      invitations,
+      store: await VlanStore.open(config.stateDir),
+      trustRelay: (id) => dialled.add(id),
+    },
+    config.vlans,
+  )
+  try {
+    await vlans.start()
+  } catch (error) {
+    ports.closeAll()
+    throw error
+  }
 
   // Subscriptions: ours out to neighbours (announcer), theirs into the table.
   const refresh = async () => {
@@ -281,14 +319,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     subscriptionRefusals,
     scavenges,
     mls,
+    invitations,
   })
 
   await trunk.start()
   log.info({ peerId, listen: trunk.getMultiaddrs().map(String) }, 'trunk up')
   await refresh()
 
-  // Neighbours from the config: dialled, and redialled while down.
-  const dialling = keepNeighboursDialled(trunk, config.peers, log, REDIAL_MS)
+  for (const address of config.peers) dialler.add(address)
 
   let ticking = false
   const tick = setInterval(() => {
@@ -331,17 +369,20 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     subscriptionRefusals,
     scavenges,
     mls,
+    vlans,
+    invitations,
   })
 
   return {
     peerId,
     async stop() {
-      dialling.stop()
+      dialler.stop()
+      invitations.stop()
       mls?.stop()
       clearInterval(tick)
       clearInterval(renew)
       await statusApi.close()
-      ports.close()
+      ports.closeAll()
       await trunk.stop()
     },
   }

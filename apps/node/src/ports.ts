@@ -1,7 +1,9 @@
 /**
- * The node's ports: one TAP device per VLAN of the config (opened, its
- * addresses added, attached to the switch), the PSK VLANs' keys into the
- * switch, and the device multicast lists the tick polls. A TAP read batch
+ * The node's ports: one TAP device per VLAN (opened, its addresses added,
+ * attached to the switch; at start for the config's and the state
+ * directory's VLANs, and at run time for a VLAN created or joined, closed
+ * when it is left), the PSK VLANs' keys into the switch, and the device
+ * multicast lists the tick polls. A TAP read batch
  * goes through `switch.fromPort` (learn, VFT, fit to the datagram paths up:
  * fragments or TCP segments, seal) and on to the neighbours through the
  * node's `sendLocal`.
@@ -31,14 +33,6 @@ export interface PortsHost {
   sendLocal(frames: SealedFrame[]): void
 }
 
-/** The open ports. */
-export interface Ports {
-  /** Reads each device's multicast list into the switch, one device after the other. */
-  pollMulticast(): Promise<void>
-  /** Closes every TAP device. */
-  close(): void
-}
-
 /**
  * The largest sealed payload our frames may have: the smallest MTU of the
  * links up (docs/spec/10-switch.md §10.7), asked once per TAP batch: a
@@ -56,37 +50,56 @@ export function maxSealed(links: Iterable<{ readonly status: string; readonly mt
   return mtu
 }
 
-/** Opens a port for each VLAN; if one fails, closes those opened and throws. */
-export async function openPorts(vlans: readonly VlanConfig[], host: PortsHost): Promise<Ports> {
-  const { sw, log, trace, now } = host
-  const taps: TapDevice[] = []
-  const multicastPolls: Array<() => Promise<void>> = []
-  try {
-    for (const vlan of vlans) {
-      if (vlan.secret !== undefined) {
+/** The open ports, one per VLAN; opened and closed at run time (a VLAN created, joined, left). */
+export class Ports {
+  readonly #host: PortsHost
+  readonly #open = new Map<string, OpenPort>()
+
+  constructor(host: PortsHost) {
+    this.#host = host
+  }
+
+  /** Opens a port for each VLAN; if one fails, closes those opened and throws. */
+  async openAll(vlans: readonly VlanConfig[]): Promise<void> {
+    try {
+      for (const vlan of vlans) await this.open(vlan)
+    } catch (error) {
+      this.closeAll()
+      throw error
+    }
+  }
+
+  /**
+   * Opens the VLAN's TAP device, adds its addresses and attaches it to the
+   * switch (a PSK VLAN's keys too; an MLS VLAN's come from its group).
+   * Throws, having opened nothing, if the device cannot be made (a name
+   * taken by another device, no /dev/net/tun, no CAP_NET_ADMIN).
+   */
+  async open(vlan: VlanConfig): Promise<void> {
+    const { sw, log, trace, now } = this.#host
+    if (this.#open.has(vlan.name)) throw new Error(`VLAN ${vlan.name} already has a port`)
+    const port = vlan.port
+    const tap = openTap({
+      name: port.device,
+      mtu: port.mtu,
+      ...(port.mac === undefined ? {} : { mac: port.mac }),
+      up: true,
+      vnetHeader: port.offload,
+    })
+    const psk = vlan.secret !== undefined
+    try {
+      const macText = port.mac ?? tap.link().mac
+      if (macText === undefined) throw new Error(`TAP ${port.device} has no MAC address`)
+      for (const address of port.addresses) await addAddress(port.device, address)
+      if (psk) {
         sw.addVlan(vlan.name, {
           kind: 'psk',
           epoch: 0,
-          secrets: derivePskEpochSecrets(Buffer.from(vlan.secret, 'hex')),
+          secrets: derivePskEpochSecrets(Buffer.from(vlan.secret as string, 'hex')),
         })
       }
-      const port = vlan.port
-      const tap = openTap({
-        name: port.device,
-        mtu: port.mtu,
-        ...(port.mac === undefined ? {} : { mac: port.mac }),
-        up: true,
-        vnetHeader: port.offload,
-      })
-      taps.push(tap)
-      const macText = port.mac ?? tap.link().mac
-      if (macText === undefined) throw new Error(`TAP ${port.device} has no MAC address`)
-      const mac = parseMac(macText)
-      for (const address of port.addresses) {
-        await run('ip', ['addr', 'add', address, 'dev', port.device])
-      }
       sw.addPort(vlan.name, port.device, {
-        mac,
+        mac: parseMac(macText),
         vnetHeader: tap.vnetHeader,
         writeFrames: (frames) => tap.writeBatch(frames),
       })
@@ -94,18 +107,21 @@ export async function openPorts(vlans: readonly VlanConfig[], host: PortsHost): 
         (batch) => {
           const frames: Uint8Array[] = new Array(batch.count)
           for (let i = 0; i < batch.count; i++) frames[i] = batch.frame(i)
-          const sealed = sw.fromPort(vlan.name, port.device, frames, now(), maxSealed(host.links()))
+          const sealed = sw.fromPort(
+            vlan.name,
+            port.device,
+            frames,
+            now(),
+            maxSealed(this.#host.links()),
+          )
           if (trace)
             log.trace({ vlan: vlan.name, read: batch.count, sealed: sealed.length }, 'port batch')
           if (sealed.length === 0) return
-          host.sendLocal(sealed)
+          this.#host.sendLocal(sealed)
         },
         { onError: (error) => log.error({ err: error, device: port.device }, 'TAP read failed') },
       )
-      multicastPolls.push(async () => {
-        const macs = await tap.multicastMacs()
-        sw.setMulticast(vlan.name, port.device, macs.map(parseMac))
-      })
+      this.#open.set(vlan.name, { device: port.device, tap, psk })
       log.info(
         {
           vlan: vlan.name,
@@ -116,17 +132,71 @@ export async function openPorts(vlans: readonly VlanConfig[], host: PortsHost): 
         },
         'port up',
       )
+    } catch (error) {
+      tap.close()
+      if (psk && sw.vlanNames().includes(vlan.name)) sw.removeVlan(vlan.name)
+      throw error
     }
-  } catch (error) {
-    for (const tap of taps) tap.close()
-    throw error
   }
-  return {
-    async pollMulticast() {
-      for (const poll of multicastPolls) await poll()
-    },
-    close() {
-      for (const tap of taps) tap.close()
-    },
+
+  /** Adds an address to a VLAN's device (`ip addr add`), e.g. one its owner assigned. */
+  async addAddress(vlan: string, address: string): Promise<void> {
+    const open = this.#open.get(vlan)
+    if (open === undefined) throw new Error(`VLAN ${vlan} has no port`)
+    await addAddress(open.device, address)
+  }
+
+  /** The VLAN's device name, if it has a port. */
+  deviceOf(vlan: string): string | undefined {
+    return this.#open.get(vlan)?.device
+  }
+
+  /** Detaches the VLAN's port from the switch (a PSK VLAN's keys too) and closes its device. */
+  close(vlan: string): void {
+    const open = this.#open.get(vlan)
+    if (open === undefined) return
+    this.#open.delete(vlan)
+    const { sw, log } = this.#host
+    if (sw.vlanNames().includes(vlan)) {
+      sw.removePort(vlan, open.device)
+      if (open.psk) sw.removeVlan(vlan)
+    }
+    open.tap.close()
+    log.info({ vlan, device: open.device }, 'port closed')
+  }
+
+  /** Reads each device's multicast list into the switch, one device after the other. */
+  async pollMulticast(): Promise<void> {
+    for (const [vlan, open] of [...this.#open]) {
+      const macs = await open.tap.multicastMacs()
+      // Closed while we read: its VLAN may be gone from the switch.
+      if (this.#open.get(vlan) === open)
+        this.#host.sw.setMulticast(vlan, open.device, macs.map(parseMac))
+    }
+  }
+
+  /** Closes every port. */
+  closeAll(): void {
+    for (const vlan of [...this.#open.keys()]) this.close(vlan)
+  }
+}
+
+interface OpenPort {
+  readonly device: string
+  readonly tap: TapDevice
+  /** Whether the port added the VLAN's (PSK) keys to the switch, so removes them too. */
+  readonly psk: boolean
+}
+
+/** `ip addr add ADDRESS dev DEVICE`; an address the device has already is fine (a restart). */
+async function addAddress(device: string, address: string): Promise<void> {
+  try {
+    await run('ip', ['addr', 'add', address, 'dev', device])
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr ?? ''
+    if (!stderr.includes('File exists'))
+      throw new Error(
+        `ip addr add ${address} dev ${device}: ${stderr.trim() || (error as Error).message}`,
+      )
   }
 }

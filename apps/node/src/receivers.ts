@@ -2,15 +2,17 @@
  * What the node's links bring in, and their events: frames (opened here
  * when under a VFT this node holds, the rest forwarded on), neighbours'
  * SUB/UNSUB (whose proofs may admit their sender), CONTROL messages (MLS's,
- * and a stranger's key package for an MLS owner), and links up and down.
- * From a peer the node does not deal with (docs/spec/14-roles.md §14.2)
- * only proofs and key packages are taken; the rest is counted and dropped.
+ * a stranger's key package for an MLS owner, and join requests), and links
+ * up and down. From a peer the node does not deal with
+ * (docs/spec/14-roles.md §14.2) only proofs, key packages and join
+ * requests are taken; the rest is counted and dropped.
  */
 import type { RefusalLog, ScavengePacer } from '@peertap/daemon'
 import type { Forwarder, NodeNeighbours } from '@peertap/relay'
 import type { Switch } from '@peertap/switch'
-import { CONTROL_KEY_PACKAGE, type Link, type Trunk } from '@peertap/trunk'
+import { CONTROL_JOIN, CONTROL_KEY_PACKAGE, type Link, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
+import type { Invitations } from './invitations.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 
 /** Frames and control messages from peers we do not deal with (the forwarder counts the rest). */
@@ -36,6 +38,7 @@ export interface ReceiverParts {
   readonly subscriptionRefusals: RefusalLog
   readonly scavenges: ScavengePacer
   readonly mls: MlsVlans | undefined
+  readonly invitations: Invitations
 }
 
 /**
@@ -45,7 +48,7 @@ export interface ReceiverParts {
 export function receiveFromLinks(parts: ReceiverParts): RefusedCounters {
   const { trunk, log, trace, now, sw, forwarder, neighbours, refusals, subscriptionRefusals } =
     parts
-  const { scavenges, mls } = parts
+  const { scavenges, mls, invitations } = parts
   const refused: RefusedCounters = { dropNotAdmitted: 0, controlNotAdmitted: 0 }
   const dealsWith = (link: Link): boolean => neighbours.dealsWith(link, now())
 
@@ -77,6 +80,12 @@ export function receiveFromLinks(parts: ReceiverParts): RefusedCounters {
         subscriptionRefusals.note(link.id, result.reason ?? 'refused', result.rejected)
     },
     onControl: (control, link) => {
+      // Join requests and verdicts (docs/spec/15-invitations.md): the door a stranger may knock
+      // on, rate-limited per source before any work, answered with a verdict only.
+      if (control.channel === CONTROL_JOIN) {
+        invitations.onControl(control, link)
+        return
+      }
       // A stranger may send an MLS owner its key package (held, bounded, for `peertap vlan add`); nothing else.
       if (!dealsWith(link) && control.channel !== CONTROL_KEY_PACKAGE) {
         refused.controlNotAdmitted++

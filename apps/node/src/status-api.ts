@@ -25,11 +25,14 @@ import type { Link, Trunk } from '@peertap/trunk'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import type { Invitations } from './invitations.ts'
+import { decodeCode } from './invite-cli.ts'
 import { collectMetrics } from './metrics.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 import type { RefusedCounters } from './receivers.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
 import { startStatusServer } from './status-server.ts'
+import type { Vlans } from './vlans.ts'
 
 /** What the status reads. */
 export interface NodeParts {
@@ -49,12 +52,15 @@ export interface NodeParts {
   readonly subscriptionRefusals: RefusalLog
   readonly scavenges: ScavengePacer
   readonly mls: MlsVlans | undefined
+  readonly vlans: Vlans
+  readonly invitations: Invitations
 }
 
 /** The node's status now. */
 function nodeStatus(parts: NodeParts) {
   const { peerId, trunk, sw, table, forwarder, direct, announcer, admission, proofs } = parts
   const { verifier, neighbours, refused, refusals, subscriptionRefusals, scavenges, mls } = parts
+  const { invitations } = parts
   return {
     peerId,
     listen: trunk.getMultiaddrs().map(String),
@@ -76,6 +82,7 @@ function nodeStatus(parts: NodeParts) {
     })),
     vlans: sw.vlanCounters(),
     mls: mls?.status() ?? {},
+    invitations: invitations.status(),
     subscriptions: { held: announcer.held, table: table.subscriptionCount },
     switch: sw.counters,
     table: table.counters,
@@ -109,7 +116,7 @@ export async function startStatusApi(
   log: Logger,
   parts: NodeParts,
 ): Promise<StatusApi> {
-  const { trunk, mls } = parts
+  const { trunk, mls, vlans, invitations } = parts
   const status = () => nodeStatus(parts)
   const mlsOrThrow = (): MlsVlans => {
     if (mls === undefined) throw new Error('this node has no MLS VLAN')
@@ -139,6 +146,33 @@ export async function startStatusApi(
           required(params, 'peer'),
           Number(required(params, 'seconds')),
         ),
+      // `peertap vlan list|members|create|invite|invitations|revoke|leave|delete` and `peertap join`.
+      'vlan/list': async () => vlans.list(),
+      'vlan/members': async (params) => vlans.members(required(params, 'vlan')),
+      'vlan/create': (params) =>
+        vlans.create(required(params, 'vlan'), {
+          addresses: params.getAll('address'),
+          ...optional(params, 'subnet'),
+          ...optional(params, 'device'),
+        }),
+      'vlan/invite': async (params) =>
+        vlans.invite(required(params, 'vlan'), {
+          uses: Number(params.get('uses') ?? 1),
+          expiresSeconds: Number(params.get('expires') ?? 86_400),
+        }),
+      'vlan/invitations': async (params) => vlans.invitationsOf(required(params, 'vlan')),
+      'vlan/revoke': async (params) =>
+        vlans.revoke(required(params, 'vlan'), params.get('id') ?? undefined),
+      'vlan/leave': (params) => vlans.leave(required(params, 'vlan')),
+      'vlan/delete': (params) => vlans.delete(required(params, 'vlan')),
+      join: (params) => {
+        const code = required(params, 'code')
+        return vlans.join(decodeCode(code), code, {
+          addresses: params.getAll('address'),
+          ...optional(params, 'device'),
+          timeoutMs: Number(params.get('timeout') ?? 30) * 1000,
+        })
+      },
     },
   })
   const controlPath = join(config.stateDir, CONTROL_FILE)
@@ -157,6 +191,12 @@ function required(params: URLSearchParams, name: string): string {
   const value = params.get(name)
   if (value === null || value === '') throw new Error(`${name} is required`)
   return value
+}
+
+/** An optional query parameter, as a field to spread (absent when not given). */
+function optional<K extends string>(params: URLSearchParams, name: K): { [key in K]?: string } {
+  const value = params.get(name)
+  return (value === null || value === '' ? {} : { [name]: value }) as { [key in K]?: string }
 }
 
 /** A hop of a PING's hop record (PeerId multihash bytes) as a PeerId string, or hex if it is not one. */

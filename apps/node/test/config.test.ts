@@ -7,7 +7,7 @@ import { nodeAes } from '@peertap/crypto'
 import { aesPrimitives } from '@peertap/daemon'
 import { opensslAes } from '@peertap/tap'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ConfigError, DEFAULT_PORT_MTU, parseConfig } from '../src/config.ts'
+import { ConfigError, DEFAULT_PORT_MTU, loadConfig, parseConfig } from '../src/config.ts'
 
 /** Runs the `peertap` CLI from source. */
 const NODE_ARGV = [
@@ -40,6 +40,13 @@ describe('config validation', () => {
     expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/7400'])
     expect(config.vlans[0]!.port.mtu).toBe(1377)
     expect(config.vlans[0]!.port.mtu).toBe(DEFAULT_PORT_MTU)
+  })
+
+  it('accepts no config file at all: a state directory and the defaults, no VLAN (peertap up -s DIR)', async () => {
+    const config = await loadConfig(undefined, '/tmp/peertap-state')
+    expect(config.stateDir).toBe('/tmp/peertap-state')
+    expect(config.vlans).toEqual([])
+    expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/7400'])
   })
 
   it('accepts MLS VLANs: an owner with members, a member naming its owner', () => {
@@ -101,7 +108,11 @@ describe('config validation', () => {
       /^vlans\.0\.port\.mac: .*unicast/,
     ],
     ['a peer without /p2p/', { ...good, peers: ['/ip4/198.18.0.2/tcp/7400'] }, /^peers\.0: /],
-    ['no VLAN', { ...good, vlans: [] }, /^vlans: /],
+    [
+      'two VLANs of one name',
+      { ...good, vlans: [good.vlans[0], good.vlans[0]] },
+      /^vlans: .*VLAN names must be unique/,
+    ],
     [
       'both a secret and mls',
       { ...good, vlans: [{ ...good.vlans[0], mls: { owner: 'self' } }] },

@@ -59,7 +59,7 @@ async function open(self: Side, other: Side, mls: unknown, clock: () => number):
     },
   } as unknown as Link
   const sw = new Switch({ hasRemoteSubscriber: () => false })
-  return MlsVlans.open({
+  const node = await MlsVlans.open({
     host: {
       sw,
       log: pino({ level: 'silent' }),
@@ -74,9 +74,10 @@ async function open(self: Side, other: Side, mls: unknown, clock: () => number):
     stateDir: dir,
     privateKey: self.privateKey,
     selfPeerId: self.peerId,
-    vlans: config.vlans,
     clock,
   })
+  for (const vlan of config.vlans) if (vlan.mls !== undefined) await node.openVlan(vlan)
+  return node
 }
 
 type Status = {
