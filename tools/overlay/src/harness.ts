@@ -83,6 +83,11 @@ export interface OverlayOptions {
    */
   readonly extraHosts?: readonly string[]
   /**
+   * With `nat`: the extra hosts sit behind NATs of their own too, as the
+   * nodes do (e.g. an invitee behind a NAT that no relay admits).
+   */
+  readonly extraBehindNat?: boolean
+  /**
    * With `relay`: every node sits behind a NAT of its own (tools/netns
    * `nat`) instead of on an isolated bridge port, reserves a slot at the
    * relay (a `…/p2p-circuit` listen address) and dials every node before
@@ -135,6 +140,8 @@ export class Overlay {
   relay: RelayHost | undefined = undefined
   readonly #dir: string
   readonly #children = new Map<string, ChildProcess>()
+  /** Hosts whose node runs with no config (`startBare`). */
+  readonly #bare = new Set<string>()
   #upArgs: readonly string[] = []
 
   private constructor(topo: Topology, nodes: OverlayNode[], transport: Transport, dir: string) {
@@ -156,7 +163,10 @@ export class Overlay {
       relays.length === 0
         ? { hosts: [...hosts, ...extra] }
         : nat
-          ? { hosts: [...hosts, ...relayHosts, ...extra], nat: hosts }
+          ? {
+              hosts: [...hosts, ...relayHosts, ...extra],
+              nat: options.extraBehindNat === true ? [...hosts, ...extra] : hosts,
+            }
           : { hosts: [...hosts, ...relayHosts, ...extra], isolated: true, hubs: relayHosts },
     )
     const dir = await mkdtemp(join(tmpdir(), 'peertap-overlay-'))
@@ -271,14 +281,36 @@ export class Overlay {
     return overlay
   }
 
-  /** Starts a node's `peertap up` from its config file. */
+  /**
+   * Starts a node with no config on a host of the topology that runs none
+   * (an extra host): `peertap up -s DIR`, the defaults and no VLAN, as a
+   * person's first run; waits until its status answers.
+   */
+  async startBare(host: string, timeoutMs = 20_000): Promise<OverlayNode> {
+    const stateDir = join(this.#dir, host)
+    const peerId = (
+      await this.topo.exec(host, [...NODE_ARGV, 'keygen', '--state-dir', stateDir])
+    ).trim()
+    const node: OverlayNode = { host, stateDir, peerId, mac: '', ip: '', ip6: '', log: [], pid: 0 }
+    this.nodes.push(node)
+    this.#bare.add(host)
+    this.#spawn(node)
+    const deadline = Date.now() + timeoutMs
+    while ((await this.status(host).catch(() => undefined)) === undefined) {
+      if (Date.now() > deadline)
+        throw new Error(`bare node ${host} not up; its log:\n${node.log.slice(-30).join('\n')}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    return node
+  }
+
+  /** Starts a node's `peertap up` from its config file (a bare node: from its state directory alone). */
   #spawn(node: OverlayNode): void {
     const configPath = join(this.#dir, `${node.host}.json`)
     const child = this.topo.spawn(node.host, [
       ...NODE_ARGV,
       'up',
-      '--config',
-      configPath,
+      ...(this.#bare.has(node.host) ? ['-s', node.stateDir] : ['--config', configPath]),
       ...this.#upArgs,
     ])
     node.pid = child.pid ?? 0
