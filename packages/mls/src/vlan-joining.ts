@@ -17,7 +17,7 @@ import { holdKeyPackage } from './allowances.ts'
 import { MlsError } from './errors.ts'
 import { joinVlanGroup, verifyKeyPackage } from './group.ts'
 import { requestCatchUp } from './vlan-catch-up.ts'
-import { addMember } from './vlan-commits.ts'
+import { addMember, commitRemoval } from './vlan-commits.ts'
 import { equal, type Vlan, type VlanContext } from './vlan-context.ts'
 import { switchNow } from './vlan-epochs.ts'
 import type { Reply } from './vlan-ports.ts'
@@ -150,8 +150,14 @@ export async function admitJoiner(
     vlan.counters.keyPackagesRefused++
     throw error
   }
-  if (ctx.isMember(vlan, peer))
-    return welcomeAgain(vlan, peer, keyPackage, reply) ? 'again' : 'member'
+  if (ctx.isMember(vlan, peer)) {
+    if (welcomeAgain(vlan, peer, keyPackage, reply)) return 'again'
+    // A member that redeemed an invitation with a key package it was not added with has lost
+    // its group (it left and its leaving was not committed yet, or its state was reset): it can
+    // no longer read the group, so its old leaf goes, and the new key package is added below.
+    await ctx.run(vlan, () => commitRemoval(ctx, vlan, peer))
+    vlan.welcomes.delete(peer)
+  }
   if (vlan.isOwner) {
     admit(vlan, peer)
     await storeChanges(ctx, vlan)

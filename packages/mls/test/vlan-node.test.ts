@@ -635,6 +635,23 @@ describe('MlsVlanNode: VLANs closed, left and joined by invitation at run time (
     expect(again).toEqual([welcome])
     expect(statusOf(owner).counters.welcomesResent).toBe(1)
     expect(statusOf(owner).members).toHaveLength(2)
+
+    // It comes back with a new key package (it left, or lost its state, before the owner
+    // committed its leaving): its old leaf goes and the new key package is added.
+    const fresh = await createKeyPackage({
+      identity: await nodeIdentityFromEd25519PrivateKey(new Uint8Array(32).fill(joiner.seed)),
+    })
+    const epochBefore = statusOf(owner).epoch as number
+    const outcome3 = await owner.node!.admitJoiner(
+      VLAN,
+      joiner.peer,
+      fresh.keyPackage,
+      clock.now,
+      () => true,
+    )
+    expect(outcome3).toBe('added')
+    expect(statusOf(owner).members).toHaveLength(2)
+    expect(statusOf(owner).epoch).toBe(epochBefore + 2)
   })
 
   it('by invitation, on an admin holding a lease: it admits and adds the joiner, whose Welcome comes from it', async () => {
