@@ -251,11 +251,13 @@ export class Invitations {
     this.#presentTicket(joining)
     return {
       sendKeyPackage: (peer, _vlanId, keyPackage) => {
-        const link = this.#params.trunk.getLink(peer)
-        if (link === undefined || peer !== owner) return false
+        const { trunk } = this.#params
+        if (trunk.getLink(peer) === undefined || peer !== owner) return false
+        // Looked up again once sealed: a second link to the owner (both dialled at once) may
+        // have replaced the first meanwhile, and a request on a closed one is lost.
         void attempt
           .request(keyPackage)
-          .then((payload) => link.sendControl({ channel: CONTROL_JOIN, payload }))
+          .then((payload) => trunk.getLink(peer)?.sendControl({ channel: CONTROL_JOIN, payload }))
         return true
       },
     }
