@@ -68,7 +68,7 @@ describe.skipIf(!can.ok)('VLANs by invitation code, at run time', () => {
     ) {
       if (Date.now() > deadline) {
         const mls = async (h: string) =>
-          JSON.stringify((await overlay.status(h) as unknown as { mls: unknown }).mls)
+          JSON.stringify(((await overlay.status(h)) as unknown as { mls: unknown }).mls)
         throw new Error(
           `${ip} does not answer ${host} after ${timeoutMs} ms; MLS at a: ${await mls('a')}; at ${host}: ${await mls(host)}; ${host}'s log: ${overlay.node(host).log.slice(-25).join('\n')}`,
         )
@@ -342,7 +342,7 @@ describe.skipIf(!can.ok)(
       expect(out.other).toMatch(/^refused/)
     }, 60_000)
 
-    it('joins through the relay with the code, and reaches the owner', async () => {
+    it('joins through the relay with the code: a member, its address assigned', async () => {
       const code = (await cli('a', ['vlan', 'invite', 'lab'])).trim().split('\n').at(-1) as string
       const started = Date.now()
       const joined = JSON.parse(await cli('c', ['join', code, '--json'])) as VlanSummary
@@ -353,6 +353,9 @@ describe.skipIf(!can.ok)(
         circuit: { tickets: { accepted: number } }
       }
       expect(status.circuit.tickets.accepted).toBeGreaterThanOrEqual(2)
+      // C is a member now, but R still does not admit it: the VLAN's broadcasts (ARP) cross R's
+      // table, which carries frames only for peers R admits (its allow list today, a fabric
+      // credential with issue 18: spec 12 §12.4). The ticket opened the door to the owner only.
     }, 60_000)
   },
 )
