@@ -142,6 +142,7 @@ for (const [action, what] of [
     .argument('<peer>', "the member's PeerId")
     .requiredOption('-s, --state-dir <dir>', "the node's state directory")
     .option('--vlan <name>', VLAN_OPTION)
+    .option('--json', 'print JSON (as it does anyway)')
     .action(async (peer: string, options: { stateDir: string; vlan?: string }) => {
       const query = new URLSearchParams({ peer, ...(options.vlan ? { vlan: options.vlan } : {}) })
       const result = await request(options.stateDir, 'POST', `/vlan/${action}?${query}`)
@@ -155,6 +156,7 @@ vlan
   )
   .requiredOption('-s, --state-dir <dir>', "the node's state directory")
   .option('--vlan <name>', VLAN_OPTION)
+  .option('--json', 'print JSON (as it does anyway)')
   .action(async (options: { stateDir: string; vlan?: string }) => {
     const query = new URLSearchParams(options.vlan ? { vlan: options.vlan } : {})
     const result = await request(options.stateDir, 'POST', `/vlan/update?${query}`)
@@ -169,6 +171,7 @@ vlan
   .requiredOption('-s, --state-dir <dir>', "the owner's state directory")
   .option('--seconds <n>', 'how long the lease runs (at most 86400)', '600')
   .option('--vlan <name>', VLAN_OPTION)
+  .option('--json', 'print JSON (as it does anyway)')
   .action(async (peer: string, options: { stateDir: string; vlan?: string; seconds: string }) => {
     const query = new URLSearchParams({
       peer,
