@@ -196,6 +196,10 @@ describe.skipIf(!can.ok)('VLANs by invitation code, at run time', () => {
       expiresAt: late.invitation.expiresAt + 3600,
     })
     expect(await cliFails('c', ['join', moved])).toMatch(/expired/)
+    // A device name that is taken (pt0 is the config's VLAN's) is refused before anything is asked.
+    expect(await cliFails('c', ['join', code, '--device', 'pt0'])).toMatch(
+      /a network device named pt0 exists already: choose another with --device NAME/,
+    )
     // None of it left C a VLAN or a device.
     expect(await lab('c')).toBeUndefined()
     // And the code C was never refused for still works.
