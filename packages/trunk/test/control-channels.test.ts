@@ -6,9 +6,11 @@ import {
   CONTROL_COMMIT_CATCH_UP,
   CONTROL_DATAGRAM_OFFER,
   CONTROL_FRAGMENT,
+  CONTROL_JOIN,
   CONTROL_KEY_PACKAGE,
   CONTROL_LEASE,
   CONTROL_PROPOSAL,
+  CONTROL_RELAY_TICKET,
   CONTROL_SPANNING_TREE,
   CONTROL_WELCOME,
 } from '../src/index.ts'
@@ -23,6 +25,8 @@ const REGISTRY = {
   CONTROL_LEASE: 6,
   CONTROL_FRAGMENT: 7,
   CONTROL_SPANNING_TREE: 8,
+  CONTROL_JOIN: 9,
+  CONTROL_RELAY_TICKET: 10,
 }
 /** CONTROL_* constants that are not channel numbers. */
 const NOT_CHANNELS = new Set([
@@ -44,6 +48,8 @@ describe('CONTROL channel registry', () => {
       CONTROL_LEASE,
       CONTROL_FRAGMENT,
       CONTROL_SPANNING_TREE,
+      CONTROL_JOIN,
+      CONTROL_RELAY_TICKET,
     }).toEqual(REGISTRY)
   })
 
