@@ -34,6 +34,10 @@ export const LEASE_CLOCK_SKEW_SECONDS = 120
 export const MAX_LEASE_SECONDS = 86_400
 /** 11-mls.md §5: first byte of a commit's authenticated data when it carries a lease. */
 export const AAD_LEASE = 0x01
+/** 11-mls.md §12.1: label of the owner's signature over a transfer of ownership. */
+export const TRANSFER_LABEL = 'PeerTap v1 mls-transfer'
+/** 11-mls.md §12.1: first byte of a commit's authenticated data when it carries a transfer. */
+export const AAD_TRANSFER = 0x02
 
 /** 11-mls.md §6: version byte of a commit bundle. */
 export const BUNDLE_VERSION = 1

@@ -31,6 +31,12 @@ export const MLS_ERROR_CODES = [
   'mls-not-committer',
   /** A lease that is malformed, badly signed, for another VLAN or outside its validity. */
   'mls-lease-invalid',
+  /**
+   * A transfer of ownership that is malformed, not signed by the current
+   * owner, for another VLAN or epoch, naming a non-member, or carried by a
+   * commit that adds or removes anyone.
+   */
+  'mls-transfer-invalid',
   /** The owner holds out a lease to an admin, and may not commit until it expires. */
   'mls-lease-outstanding',
   /** The PeerId is already a member (add), or not a member (remove). */

@@ -80,6 +80,7 @@ import {
 import { decodeRecord, encodeRecord, type GroupRecord } from './record.ts'
 import type { StateStorage } from './storage.ts'
 import { suite } from './suite.ts'
+import { decodeTransferAad, encodeTransferAad, signTransfer, verifyTransfer } from './transfer.ts'
 
 /** Unix seconds now; the clock is a parameter so tests and the node control it. */
 export type Clock = () => number
@@ -127,6 +128,11 @@ export interface ProcessOutput {
    * ({@link VlanGroup.proposeUpdate}): its leaf now holds the fresh keys.
    */
   readonly updated: boolean
+  /**
+   * The new owner's PeerId if the commit transferred ownership (11-mls.md
+   * §12.1): from this epoch on only it commits (or an admin under its lease).
+   */
+  readonly newOwner: Uint8Array | undefined
 }
 
 /** A proposal received by a committer, as it was recorded. */
@@ -583,7 +589,10 @@ export class VlanGroup {
     return this.#record.vlanId.slice()
   }
 
-  /** The owner's PeerId. */
+  /**
+   * The current owner's PeerId: the founder (whose PeerId derived the
+   * VLAN-ID) until a transfer (11-mls.md §12.1) names another member.
+   */
   get ownerPeerId(): Uint8Array {
     return this.#record.ownerPeerId.slice()
   }
@@ -752,6 +761,58 @@ export class VlanGroup {
         throw new MlsError('mls-lease-invalid', 'the lease names another admin')
       }
       await this.#persist(this.#state, { ...this.#record, heldLease: lease.bytes })
+    })
+  }
+
+  /**
+   * 11-mls.md §12.1: the owner hands the VLAN to `newOwnerPeerId`, a
+   * member: an update commit that adds and removes nobody, carrying the
+   * transfer it signs with its identity key for this epoch. From the new
+   * epoch on this node is a plain member (its record names the new owner,
+   * stored with the commit) and every member that processes the commit
+   * takes the new owner. Refused: on a node that is not the owner
+   * ('mls-not-committer'), while a lease it issued runs
+   * ('mls-lease-outstanding'), for itself or a non-member
+   * ('mls-membership'), with proposals pending ('mls-proposal-refused':
+   * commit or discard them first, so the transfer commit carries none).
+   * `signed` is for tests only: a transfer to carry as it is instead of
+   * signing one (receivers check it).
+   */
+  transfer(params: {
+    readonly newOwnerPeerId: Uint8Array
+    /** @internal Tests only: the transfer to carry, unchecked here. */
+    readonly signed?: Uint8Array
+  }): Promise<CommitOutput> {
+    return this.#run(async () => {
+      this.#checkActive()
+      if (!this.isOwner) throw new MlsError('mls-not-committer', 'only the owner transfers a VLAN')
+      const to = params.newOwnerPeerId
+      if (bytesEqual(to, this.#record.ownerPeerId)) {
+        throw new MlsError('mls-membership', 'this node owns the VLAN already')
+      }
+      if (!this.members().some((m) => bytesEqual(m.peerId, to))) {
+        throw new MlsError('mls-membership', 'the new owner must be a member')
+      }
+      if (this.#record.pendingProposals.length > 0) {
+        throw new MlsError(
+          'mls-proposal-refused',
+          'proposals are pending: commit or discard them before transferring',
+        )
+      }
+      const now = this.#clock()
+      this.#committerAad(now) // the owner may commit now (no lease of its own runs)
+      const signed =
+        params.signed ??
+        (
+          await signTransfer({
+            owner: this.#identity,
+            fields: { vlanId: this.#record.vlanId, newOwnerPeerId: to, epoch: this.epoch },
+          })
+        ).bytes
+      return this.#commit([], new Set(), {
+        authenticatedData: encodeTransferAad(signed, now),
+        newOwner: to.slice(),
+      })
     })
   }
 
@@ -1130,9 +1191,10 @@ export class VlanGroup {
   async #commit(
     extraProposals: Proposal[],
     removing: ReadonlySet<number> = new Set(),
+    transfer?: { readonly authenticatedData: Uint8Array; readonly newOwner: Uint8Array },
   ): Promise<CommitOutput> {
     this.#checkActive()
-    const authenticatedData = this.#committerAad(this.#clock())
+    const authenticatedData = transfer?.authenticatedData ?? this.#committerAad(this.#clock())
     let state = this.#state
     let pending = this.#record.pendingProposals
     if (removing.size > 0) {
@@ -1173,7 +1235,7 @@ export class VlanGroup {
       result.welcome === undefined
         ? undefined
         : encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: result.welcome })
-    await this.#adopt(result.newState, { bundle }, result.consumed)
+    await this.#adopt(result.newState, { bundle, newOwner: transfer?.newOwner }, result.consumed)
     return { bundle, welcome, epoch: this.epoch }
   }
 
@@ -1209,10 +1271,29 @@ export class VlanGroup {
       )
     }
 
+    // A transfer of ownership in the authenticated data (§12.1): signed by
+    // the current owner for this VLAN and this epoch, in a commit that
+    // carries no proposal; the committer (the owner) and the new owner's
+    // membership are checked below, once MLS has named the sender.
+    const transferAad = decodeTransferAad(pm.authenticatedData)
+    const transfer =
+      transferAad === undefined
+        ? undefined
+        : await verifyTransfer({
+            transfer: transferAad.transfer,
+            vlanId: this.#record.vlanId,
+            epoch: bundle.epoch,
+            ownerPeerId: this.#record.ownerPeerId,
+          })
+    if (transfer !== undefined && bundle.proposals.length > 0) {
+      throw new MlsError('mls-transfer-invalid', 'a transfer commit carries no proposals')
+    }
+
     // A lease in the authenticated data (an admin's commit): verify it now,
     // check the committer against it below, once MLS has named the sender.
     let leaseRef: { lease: Lease; commitTime: number } | undefined
     const aad = (() => {
+      if (transfer !== undefined) return undefined
       try {
         return decodeLeaseAad(pm.authenticatedData)
       } catch (e) {
@@ -1276,6 +1357,16 @@ export class VlanGroup {
     const callback: IncomingMessageCallback = (incoming) => {
       if (incoming.kind !== 'commit') return 'reject'
       refusal = this.#committerRefusal(state, incoming.senderLeafIndex, leaseRef, now)
+      if (refusal === undefined && transfer !== undefined) {
+        if (incoming.proposals.length > 0) {
+          refusal = new MlsError(
+            'mls-transfer-invalid',
+            'a transfer commit adds and removes nobody',
+          )
+        } else if (!membersOf(state).some((m) => bytesEqual(m.peerId, transfer.newOwnerPeerId))) {
+          refusal = new MlsError('mls-transfer-invalid', 'the transfer names a non-member')
+        }
+      }
       if (refusal === undefined) {
         for (const { proposal, senderLeafIndex } of incoming.proposals) {
           if (proposal.proposalType === 'remove') {
@@ -1306,8 +1397,14 @@ export class VlanGroup {
     if (result.kind !== 'newState' || result.actionTaken !== 'accept') {
       throw new MlsError('mls-rejected', 'the commit was not applied')
     }
-    await this.#adopt(result.newState, { bundle: bytes }, result.consumed)
-    return { epoch: this.epoch, removed: this.removed, updated: ownUpdate && !this.removed }
+    const newOwner = transfer?.newOwnerPeerId
+    await this.#adopt(result.newState, { bundle: bytes, newOwner }, result.consumed)
+    return {
+      epoch: this.epoch,
+      removed: this.removed,
+      updated: ownUpdate && !this.removed,
+      newOwner: newOwner?.slice(),
+    }
   }
 
   #committerRefusal(
@@ -1338,10 +1435,13 @@ export class VlanGroup {
     return undefined
   }
 
-  /** Stores the record for `state` (and a bundle to log), then adopts it. */
+  /**
+   * Stores the record for `state` (and a bundle to log, and the new owner
+   * after a transfer, §12.1), then adopts it.
+   */
   async #adopt(
     next: ClientState,
-    change: { bundle?: Uint8Array },
+    change: { bundle?: Uint8Array; newOwner?: Uint8Array | undefined },
     consumed: readonly Uint8Array[],
   ): Promise<void> {
     // Drop the previous epochs' receiver secrets (secret trees and ratchet
@@ -1361,6 +1461,15 @@ export class VlanGroup {
       pendingProposals: epochChanged ? [] : this.#record.pendingProposals,
       pendingUpdate: epochChanged ? new Uint8Array(0) : this.#record.pendingUpdate,
       // A held lease stays until it expires; the owner's outstanding one too.
+      // A transfer ends every lease the old owner issued (§12.1): the new
+      // owner's record and the old lease's admin forget it in this write.
+      ...(change.newOwner === undefined
+        ? {}
+        : {
+            ownerPeerId: change.newOwner,
+            heldLease: new Uint8Array(0),
+            leaseOutstandingUntil: 0,
+          }),
     }
     const keys =
       state.groupActiveState.kind === 'removedFromGroup' ? undefined : await this.#deriveKeys(state)

@@ -7,7 +7,9 @@
  *   are refused.
  * - Only the owner commits (an admin only under an owner-signed lease);
  *   members propose. Commits travel as bundles with the proposals they
- *   reference, and every member keeps a log others catch up from.
+ *   reference, and every member keeps a log others catch up from. The
+ *   owner may hand the VLAN to a member by a signed transfer carried in a
+ *   commit (`VlanGroup.transfer`); the VLAN-ID stays the founder's.
  * - Every change is written through a {@link StateStorage} before it is
  *   returned; `@peertap/mls/file-storage` is the atomic file implementation.
  * - Each epoch's data-path keys (frameBase, vftKey, hpKey, authSeed) come
@@ -84,6 +86,7 @@ export {
   LEASE_CLOCK_SKEW_SECONDS,
   LEASE_LABEL,
   MAX_LEASE_SECONDS,
+  TRANSFER_LABEL,
 } from './constants.ts'
 export {
   ACK_TIMEOUT_MS,
@@ -124,6 +127,13 @@ export {
 export { decodeLease, type Lease, type LeaseFields, verifyLease } from './lease.ts'
 export { MemoryStorage, type StateStorage } from './storage.ts'
 export {
+  decodeTransfer,
+  signTransfer,
+  type Transfer,
+  type TransferFields,
+  verifyTransfer,
+} from './transfer.ts'
+export {
   type AdmitOutcome,
   type LeaveResult,
   type LogLevel,
@@ -134,6 +144,7 @@ export {
   type MlsVlanSpec,
   type Reply,
   type SwitchPort,
+  type TransferResult,
   type VlanEpochKeys,
   type VlanMember,
 } from './vlan-node.ts'

@@ -11,7 +11,7 @@ import { MlsError } from './errors.ts'
 import { toHex, type Vlan, type VlanContext } from './vlan-context.ts'
 import { ack, removed, switchNow } from './vlan-epochs.ts'
 import type { Reply } from './vlan-ports.ts'
-import { adoptMembership } from './vlan-records.ts'
+import { adoptMembership, followOwner } from './vlan-records.ts'
 import type { MlsControlMessage } from './vlan-wire.ts'
 
 /** Asks for the commits since this member's epoch: on `to`, else the owner's link, else any. */
@@ -104,6 +104,8 @@ export async function onCatchUpAnswer(
     if (applied === 0) return
     vlan.catchUp.applied()
     vlan.counters.catchUpApplied += applied
+    // A transfer among the commits (§12): follow the group's owner first.
+    if (!group.removed) await followOwner(ctx, vlan)
     if (vlan.isOwner)
       await adoptMembership(
         ctx,

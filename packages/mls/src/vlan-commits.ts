@@ -14,7 +14,7 @@ import { requestCatchUp, sendLog } from './vlan-catch-up.ts'
 import { equal, toHex, type Vlan, type VlanContext } from './vlan-context.ts'
 import { ack, expectAcks, promote, promotePending, removed, switchNow } from './vlan-epochs.ts'
 import type { Reply } from './vlan-ports.ts'
-import { adoptMembership } from './vlan-records.ts'
+import { adoptMembership, followOwner } from './vlan-records.ts'
 import { decodeVlanControl, encodeVlanControl, type MlsControlMessage } from './vlan-wire.ts'
 
 /**
@@ -172,7 +172,7 @@ export async function onCommit(ctx: VlanContext, vlan: Vlan, bundle: Uint8Array)
   const group = vlan.group!
   if (group.removed) return
   const before = group.members().map((m) => toHex(m.peerId))
-  let result: { removed: boolean; updated: boolean }
+  let result: { removed: boolean; updated: boolean; newOwner: Uint8Array | undefined }
   try {
     result = await group.processCommit({ bundle })
   } catch (error) {
@@ -197,7 +197,9 @@ export async function onCommit(ctx: VlanContext, vlan: Vlan, bundle: Uint8Array)
   }
   const after = new Set(group.members().map((m) => toHex(m.peerId)))
   const removal = before.some((p) => !after.has(p))
-  if (vlan.isOwner) await adoptMembership(ctx, vlan, before, after)
+  // A transfer (§12): this node may have become the owner, or learnt of a new one.
+  if (result.newOwner !== undefined) await followOwner(ctx, vlan)
+  else if (vlan.isOwner) await adoptMembership(ctx, vlan, before, after)
   if (removal) {
     // Security first: the new keys at once, the old epoch dropped at once.
     switchNow(ctx, vlan, group)
@@ -222,8 +224,10 @@ export async function onLargeCommit(
   bundle: Uint8Array,
   peer: string,
 ): Promise<void> {
-  // Sent point to point by the committer: the owner or an admin.
-  if (peer !== vlan.ownerPeerId && !vlan.admins.has(peer)) {
+  // Sent point to point by the committer: the owner, an admin, or a member
+  // that became the owner by a transfer this node has not processed yet
+  // (the group checks who may commit).
+  if (peer !== vlan.ownerPeerId && !vlan.admins.has(peer) && !ctx.isMember(vlan, peer)) {
     vlan.counters.commitsRefused++
     return
   }

@@ -27,8 +27,13 @@ export interface Vlan {
   readonly name: string
   readonly vlanId: Uint8Array
   readonly vlanIdHex: string
-  readonly ownerPeerId: string
-  readonly isOwner: boolean
+  /**
+   * The current owner: the config's until the group says otherwise (a
+   * stored group, or a transfer processed, 11-mls.md §12).
+   */
+  ownerPeerId: string
+  /** Whether this node is the current owner. */
+  isOwner: boolean
   state: State
   group: VlanGroup | undefined
   /** Owner: PeerIds whose key packages it adds. */

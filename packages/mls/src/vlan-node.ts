@@ -69,6 +69,8 @@ import {
   leave,
   periodicUpdate,
   remove,
+  type TransferResult,
+  transfer,
   update,
 } from './vlan-operations.ts'
 import type { MlsVlanPorts, MlsVlanSpec, Reply, VlanMember } from './vlan-ports.ts'
@@ -84,7 +86,7 @@ import type { MlsControlMessage } from './vlan-wire.ts'
 
 export { MAX_IN_VLAN_COMMIT_BYTES } from './vlan-commits.ts'
 export type { AdmitOutcome } from './vlan-joining.ts'
-export type { LeaveResult } from './vlan-operations.ts'
+export type { LeaveResult, TransferResult } from './vlan-operations.ts'
 export type {
   LogLevel,
   MlsVlanCounters,
@@ -116,14 +118,25 @@ export class MlsVlanNode {
   async open(spec: MlsVlanSpec, now: number): Promise<void> {
     const ctx = this.#ctx
     ctx.now = now
-    const { name, vlanId, isOwner } = spec
+    const { name, vlanId } = spec
     const vlan = newVlan(spec, now)
-    /** The group's members (hex PeerIds) at `epoch`, as the owner's record last saw them. */
-    let recorded: { epoch: number; members: readonly string[] } | undefined
-    if (isOwner) recorded = await loadAdmission(ctx, vlan)
     const options = { vlanId, identity: ctx.identity, storage: ctx.storage }
     let group = await loadVlanGroup(options)
-    if (group === undefined && isOwner) group = await createVlanGroup(options)
+    if (group === undefined && spec.isOwner) group = await createVlanGroup(options)
+    if (group !== undefined && !group.removed) {
+      // The stored group knows its current owner (11-mls.md §12.2): a
+      // transfer made or processed before a restart wins over the config.
+      const owner = ctx.peerText(group.ownerPeerId)
+      if (owner !== vlan.ownerPeerId || group.isOwner !== vlan.isOwner) {
+        vlan.ownerPeerId = owner
+        vlan.isOwner = group.isOwner
+        if (!vlan.isOwner) vlan.admitted.clear()
+        ctx.log('info', { vlan: name, config: spec.owner, owner }, 'the group names another owner')
+      }
+    }
+    /** The group's members (hex PeerIds) at `epoch`, as the owner's record last saw them. */
+    let recorded: { epoch: number; members: readonly string[] } | undefined
+    if (vlan.isOwner) recorded = await loadAdmission(ctx, vlan)
     if (group !== undefined && !group.removed) {
       vlan.group = group
       vlan.state = 'member'
@@ -151,7 +164,13 @@ export class MlsVlanNode {
     ctx.byId.set(vlan.vlanIdHex, vlan)
     ctx.log(
       'info',
-      { vlan: name, owner: spec.owner, isOwner, state: vlan.state, epoch: group?.epoch.toString() },
+      {
+        vlan: name,
+        owner: vlan.ownerPeerId,
+        isOwner: vlan.isOwner,
+        state: vlan.state,
+        epoch: group?.epoch.toString(),
+      },
       'MLS VLAN',
     )
   }
@@ -273,6 +292,31 @@ export class MlsVlanNode {
     now: number,
   ): Promise<unknown> {
     return lease(this.#ctx, vlanName, peer, seconds, now)
+  }
+
+  /**
+   * Owner only: hands the VLAN to `newOwner`, a member (11-mls.md §12):
+   * an update commit carrying the transfer it signs, sent as every commit
+   * is. From its epoch on `newOwner` is the owner (it commits, admits the
+   * group's members, takes proposals) and this node a plain member; the
+   * VLAN-ID does not change. Refused with an MlsError on a node that is
+   * not the owner (`mls-not-committer`), for a non-member or this node
+   * (`mls-membership`), while a lease this node issued runs
+   * (`mls-lease-outstanding`).
+   */
+  transfer(vlanName: string, newOwner: string, now: number): Promise<TransferResult> {
+    return transfer(this.#ctx, vlanName, newOwner, now)
+  }
+
+  /**
+   * The VLAN's current owner (PeerId text): the config's, or whom a
+   * transfer named (11-mls.md §12). Throws `mls-unknown-vlan` for a VLAN
+   * not open.
+   */
+  ownerOf(vlanName: string): string {
+    const vlan = this.#ctx.vlans.get(vlanName)
+    if (vlan === undefined) throw new MlsError('mls-unknown-vlan', `no MLS VLAN ${vlanName}`)
+    return vlan.ownerPeerId
   }
 
   // -- messages -----------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
  * The node's commands on an MLS VLAN (`vlan add / remove / update /
- * lease`, leaving; docs/spec/11-mls.md §4, §5, §11.5) and the config's periodic
+ * lease / transfer`, leaving; docs/spec/11-mls.md §4, §5, §11.5, §12) and the config's periodic
  * self-update: the owner, or an admin under a lease, commits; another
  * member proposes to them. Each sets the context's time to `now` first,
  * as every entry point does.
@@ -11,7 +11,7 @@ import { addMember, afterAddOrUpdate, commitRemoval } from './vlan-commits.ts'
 import type { Vlan, VlanContext } from './vlan-context.ts'
 import { promotePending } from './vlan-epochs.ts'
 import { proposeUpdate, sendProposal } from './vlan-proposals.ts'
-import { admit, forget, storeChanges } from './vlan-records.ts'
+import { admit, followOwner, forget, storeChanges } from './vlan-records.ts'
 
 /**
  * Owner: admits `peer`; adds it at once if its key package is here, else
@@ -180,6 +180,62 @@ export async function lease(
   ctx.ports.send(peer, { type: 'lease', vlanId: vlan.vlanId, lease: issued })
   ctx.log('info', { vlan: vlan.name, admin: peer, notAfter }, 'lease issued')
   return { vlan: vlan.name, admin: peer, notBefore, notAfter }
+}
+
+/** What {@link transfer} did. */
+export interface TransferResult {
+  readonly vlan: string
+  /** The new owner (PeerId text). */
+  readonly owner: string
+  /** The owner before (this node). */
+  readonly previousOwner: string
+  /** The epoch the transfer commit started. */
+  readonly epoch: number
+}
+
+/**
+ * Owner: hands the VLAN to `newOwner`, a member (11-mls.md §12.2): the
+ * transfer commit is stored, this node follows the new owner (it stops
+ * admitting), and the commit goes out as an update's does (held, acks,
+ * `switch`). Refused with an MlsError on a non-owner (`mls-not-committer`)
+ * and for a non-member (`mls-membership`).
+ */
+export async function transfer(
+  ctx: VlanContext,
+  vlanName: string,
+  newOwner: string,
+  now: number,
+): Promise<TransferResult> {
+  ctx.now = now
+  const vlan = ctx.vlan(vlanName)
+  if (!vlan.isOwner) {
+    throw new MlsError(
+      'mls-not-committer',
+      `this node does not own VLAN ${vlan.name} (its owner is ${vlan.ownerPeerId}): only the owner transfers it`,
+    )
+  }
+  let bytes: Uint8Array
+  try {
+    bytes = ctx.ports.peerIdBytes(newOwner)
+  } catch (cause) {
+    throw new MlsError('mls-membership', `${newOwner} is not a PeerId`, { cause })
+  }
+  if (newOwner === ctx.selfPeerId()) {
+    throw new MlsError('mls-membership', `this node owns VLAN ${vlan.name} already`)
+  }
+  if (!ctx.isMember(vlan, newOwner)) {
+    throw new MlsError('mls-membership', `${newOwner} is not a member of VLAN ${vlan.name}`)
+  }
+  const group = ctx.memberGroup(vlan)
+  const previousOwner = vlan.ownerPeerId
+  const epoch = await ctx.run(vlan, async () => {
+    promotePending(ctx, vlan)
+    const out = await group.transfer({ newOwnerPeerId: bytes })
+    await followOwner(ctx, vlan)
+    await afterAddOrUpdate(ctx, vlan, out.bundle, undefined, undefined)
+    return Number(out.epoch)
+  })
+  return { vlan: vlan.name, owner: newOwner, previousOwner, epoch }
 }
 
 /**

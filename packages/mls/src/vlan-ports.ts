@@ -49,6 +49,11 @@ export interface MlsVlanPorts {
   log(level: LogLevel, fields: Record<string, unknown>, message: string): void
   /** Call `tick` at `at` (replacing the previous request); undefined: nothing due. */
   wakeAt?(at: number | undefined): void
+  /**
+   * A VLAN's owner changed (11-mls.md §12): a transfer this node made or
+   * processed, so the node can store the new owner with its VLAN config.
+   */
+  ownerChanged?(vlan: string, owner: string): void
 }
 
 /** One MLS VLAN of the node's config. */
@@ -56,6 +61,11 @@ export interface MlsVlanSpec {
   readonly name: string
   /** deriveVlanId(ownerPeerId, name), 01-identifiers.md §1.2. */
   readonly vlanId: Uint8Array
+  /**
+   * The owner the config names. The founder's (the VLAN-ID's) or, after a
+   * transfer (11-mls.md §12), the new one's; a stored group's own record
+   * of its owner takes precedence on open.
+   */
   readonly owner: string
   readonly isOwner: boolean
   readonly members: readonly string[]

@@ -137,6 +137,41 @@ export async function adoptMembership(
 }
 
 /**
+ * After a transfer of ownership (11-mls.md §12.2) made or processed here,
+ * or on open when the stored group names another owner than the config:
+ * the VLAN follows the group's owner. The new owner admits the group's
+ * current members (stored in its `admitted-` record); the old one stops
+ * admitting anyone (its record deleted). Returns whether the owner changed.
+ */
+export async function followOwner(ctx: VlanContext, vlan: Vlan): Promise<boolean> {
+  const group = vlan.group
+  if (group === undefined || group.removed) return false
+  const owner = ctx.peerText(group.ownerPeerId)
+  if (owner === vlan.ownerPeerId && vlan.isOwner === group.isOwner) return false
+  const previous = vlan.ownerPeerId
+  vlan.ownerPeerId = owner
+  vlan.isOwner = group.isOwner
+  vlan.admitted.clear()
+  vlan.changes.added.clear()
+  vlan.changes.removed.clear()
+  vlan.welcomes.clear()
+  if (vlan.isOwner) {
+    for (const m of group.members())
+      if (m.leafIndex !== group.leafIndex) admit(vlan, ctx.peerText(m.peerId))
+    await storeChanges(ctx, vlan)
+  } else if (!vlan.closed) {
+    await ctx.storage.delete(admissionRecordName(vlan))
+  }
+  ctx.log(
+    'info',
+    { vlan: vlan.name, from: previous, to: owner, epoch: Number(group.epoch) },
+    vlan.isOwner ? 'ownership transferred to this node' : 'ownership transferred',
+  )
+  ctx.ports.ownerChanged?.(vlan.name, owner)
+  return true
+}
+
+/**
  * A VLAN forgotten (closed with `forget`): every record keyed by its
  * VLAN-ID is deleted, the group record (§7), `kp-` and `admitted-`, so
  * that opening it again starts afresh.

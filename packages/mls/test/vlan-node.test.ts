@@ -76,6 +76,8 @@ interface Side {
   /** Drop what it seals inside the VLAN (a lost ack, say). */
   muteInVlan: boolean
   wakeAt: number | undefined
+  /** Owners its node reported (`ownerChanged`), in order. */
+  readonly owners: string[]
 }
 
 const clock = { now: 1_000_000 }
@@ -94,6 +96,7 @@ async function side(seed: number): Promise<Side> {
     sent: [],
     muteInVlan: false,
     wakeAt: undefined,
+    owners: [],
   }
   sides.push(s)
   return s
@@ -163,6 +166,10 @@ async function open(self: Side, owner: Side, lists: Lists = {}): Promise<MlsVlan
       wakeAt: (at) => {
         self.wakeAt = at
       },
+      ownerChanged: (vlan, owner) => {
+        expect(vlan).toBe(VLAN)
+        self.owners.push(owner)
+      },
     },
   })
   await node.open(specOf(self, owner, lists), clock.now)
@@ -171,6 +178,9 @@ async function open(self: Side, owner: Side, lists: Lists = {}): Promise<MlsVlan
 }
 
 type Status = {
+  owner: string
+  role: string
+  canCommit: boolean
   state: string
   epoch?: number
   members: string[]
@@ -713,5 +723,135 @@ describe('MlsVlanNode: VLANs closed, left and joined by invitation at run time (
     await expect(
       member.node!.admitJoiner(VLAN, joiner.peer, own.keyPackage, clock.now, () => true),
     ).rejects.toMatchObject({ code: 'mls-not-committer' })
+  })
+})
+
+describe('MlsVlanNode: transfer of ownership (11-mls.md §12, issue 17)', () => {
+  /** Owner A with members B and C (admitted by A's config), all joined at one epoch. */
+  async function trio(): Promise<{ a: Side; b: Side; c: Side }> {
+    const a = await side(1)
+    const b = await side(2)
+    const c = await side(3)
+    await open(a, a, { members: [b, c] })
+    for (const m of [b, c]) {
+      await open(m, a)
+      m.node!.linkUp(a.peer, clock.now)
+      await until('joined', () => statusOf(m).state === 'member')
+    }
+    const epoch = statusOf(a).epoch!
+    for (const m of [b, c]) await until('same epoch', () => statusOf(m).epoch === epoch)
+    return { a, b, c }
+  }
+
+  it('A transfers to B: roles, ownerOf and the admitted set move; B adds and removes; A can no longer commit', async () => {
+    const { a, b, c } = await trio()
+    const epoch = statusOf(a).epoch!
+    const out = await a.node!.transfer(VLAN, b.peer, clock.now)
+    expect(out).toEqual({ vlan: VLAN, owner: b.peer, previousOwner: a.peer, epoch: epoch + 1 })
+    expect(statusOf(a)).toMatchObject({ role: 'member', owner: b.peer, canCommit: false })
+    expect(statusOf(a).admitted).toBeUndefined()
+    expect(a.storage.names()).not.toContain(`admitted-${hex(VLAN_ID)}`)
+    expect(a.owners).toEqual([b.peer])
+    for (const s of [b, c])
+      await until('the transfer processed', () => s.node!.ownerOf(VLAN) === b.peer)
+    expect(statusOf(b)).toMatchObject({ role: 'owner', owner: b.peer, canCommit: true })
+    expect(new Set(statusOf(b).admitted)).toEqual(new Set([a.peer, c.peer]))
+    expect(statusOf(c)).toMatchObject({ role: 'member', owner: b.peer })
+    expect([b.owners, c.owners]).toEqual([[b.peer], [b.peer]])
+    // Everyone switches to the transfer's epoch (acks to A, A's switch).
+    for (const s of [a, b, c])
+      await until('switched', () => statusOf(s).switchEpochs!.current === epoch + 1)
+
+    // B adds D (whose config names B) and removes C; A follows.
+    const d = await side(4)
+    await open(d, b)
+    d.node!.linkUp(b.peer, clock.now)
+    await until('D key package held', () => statusOf(b).counters.keyPackagesRefused === 1)
+    await b.node!.add(VLAN, d.peer, clock.now)
+    await until('D joined', () => statusOf(d).state === 'member')
+    await until('A has D', () => statusOf(a).members.includes(d.peer))
+    await b.node!.remove(VLAN, c.peer, clock.now)
+    await until('C removed', () => statusOf(c).counters.removed === 1)
+    await until('A without C', () => !statusOf(a).members.includes(c.peer))
+    expect(statusOf(b).admitted).not.toContain(c.peer)
+
+    // A is a plain member: it may not transfer, and its update is a proposal B commits.
+    await expect(a.node!.transfer(VLAN, d.peer, clock.now)).rejects.toMatchObject({
+      code: 'mls-not-committer',
+    })
+    const before = statusOf(b).epoch!
+    expect(await a.node!.update(VLAN, clock.now)).toMatchObject({ proposed: 'update' })
+    await until('A update applied by B', () => statusOf(a).counters.updatesApplied === 1)
+    expect(statusOf(b).epoch).toBe(before + 1)
+    // The founder may now be removed by the new owner, and may leave.
+    await b.node!.remove(VLAN, a.peer, clock.now)
+    await until('A removed', () => statusOf(a).counters.removed === 1)
+  }, 30_000)
+
+  it('refuses a transfer on a member, to a non-member, to itself, of an unknown VLAN', async () => {
+    const { a, b } = await trio()
+    const stranger = await side(9)
+    await expect(b.node!.transfer(VLAN, a.peer, clock.now)).rejects.toMatchObject({
+      name: 'MlsError',
+      code: 'mls-not-committer',
+    })
+    await expect(a.node!.transfer(VLAN, stranger.peer, clock.now)).rejects.toMatchObject({
+      code: 'mls-membership',
+    })
+    await expect(a.node!.transfer(VLAN, 'not a peer', clock.now)).rejects.toMatchObject({
+      code: 'mls-membership',
+    })
+    await expect(a.node!.transfer(VLAN, a.peer, clock.now)).rejects.toMatchObject({
+      code: 'mls-membership',
+    })
+    await expect(a.node!.transfer('nope', b.peer, clock.now)).rejects.toMatchObject({
+      code: 'mls-unknown-vlan',
+    })
+    expect(() => a.node!.ownerOf('nope')).toThrow(
+      expect.objectContaining({ code: 'mls-unknown-vlan' }),
+    )
+    expect(statusOf(a).role).toBe('owner')
+  })
+
+  it('restarts: A with its old config comes back a member of B; B with its member config comes back the owner, admitting the members', async () => {
+    const { a, b, c } = await trio()
+    await a.node!.transfer(VLAN, b.peer, clock.now)
+    for (const s of [b, c]) await until('processed', () => s.node!.ownerOf(VLAN) === b.peer)
+    for (const s of [a, b]) {
+      s.node!.stop()
+      await open(s, a) // the config still names A
+    }
+    expect(a.node!.ownerOf(VLAN)).toBe(b.peer)
+    expect(statusOf(a)).toMatchObject({ role: 'member', owner: b.peer, state: 'member' })
+    expect(statusOf(a).admitted).toBeUndefined()
+    expect(statusOf(b)).toMatchObject({ role: 'owner', owner: b.peer, canCommit: true })
+    expect(new Set(statusOf(b).admitted)).toEqual(new Set([a.peer, c.peer]))
+    // The restarted B commits, the restarted A follows.
+    const epoch = statusOf(b).epoch!
+    await b.node!.update(VLAN, clock.now)
+    await until('A follows', () => statusOf(a).epoch === epoch + 1)
+    expect(a.node!.knows(b.peer)).toBe(true)
+  })
+
+  it('C, away during the transfer and the new owner commits, catches up when it comes back and follows B', async () => {
+    const { a, b, c } = await trio()
+    c.node!.stop()
+    c.node = undefined
+    await a.node!.transfer(VLAN, b.peer, clock.now)
+    await until('B is the owner', () => b.node!.ownerOf(VLAN) === b.peer)
+    await b.node!.update(VLAN, clock.now)
+    const epoch = statusOf(b).epoch!
+    await until('A at B epoch', () => statusOf(a).epoch === epoch)
+    await open(c, a) // its config still names A: it asks A for what it missed
+    expect(c.node!.ownerOf(VLAN)).toBe(a.peer)
+    clock.now += 1_000 // A answers C at most once a second
+    c.node!.linkUp(a.peer, clock.now)
+    await until('C caught up', () => statusOf(c).epoch === epoch)
+    expect(statusOf(c)).toMatchObject({ role: 'member', owner: b.peer })
+    expect(c.owners).toEqual([b.peer])
+    // Its proposals now go to B.
+    await c.node!.update(VLAN, clock.now)
+    await until('C update applied', () => statusOf(c).counters.updatesApplied === 1)
+    expect(c.sent.at(-1)).toMatchObject({ to: b.peer, message: { type: 'proposal' } })
   })
 })
