@@ -76,6 +76,8 @@ import {
 import type { MlsVlanPorts, MlsVlanSpec, Reply, VlanMember } from './vlan-ports.ts'
 import { onLease, onProposal, proposeUpdate } from './vlan-proposals.ts'
 import {
+  admissionRecordName,
+  admitMembers,
   adoptMembership,
   deleteRecords,
   loadAdmission,
@@ -136,11 +138,18 @@ export class MlsVlanNode {
     }
     /** The group's members (hex PeerIds) at `epoch`, as the owner's record last saw them. */
     let recorded: { epoch: number; members: readonly string[] } | undefined
+    // Owner by a transfer, with no admission record yet (a crash right
+    // after the transfer commit): it admits the members, as after one.
+    const admitAll =
+      vlan.isOwner &&
+      !spec.isOwner &&
+      (await ctx.storage.read(admissionRecordName(vlan))) === undefined
     if (vlan.isOwner) recorded = await loadAdmission(ctx, vlan)
     if (group !== undefined && !group.removed) {
       vlan.group = group
       vlan.state = 'member'
       ctx.ports.sw.addVlan(name, group.epochKeys())
+      if (admitAll) await admitMembers(ctx, vlan)
       // The group record and the admission record are two writes: a crash
       // between an admin's commit and the owner adopting it (or the
       // owner's own commit and its record) leaves the group ahead. Adopt

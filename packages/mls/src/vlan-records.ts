@@ -156,9 +156,7 @@ export async function followOwner(ctx: VlanContext, vlan: Vlan): Promise<boolean
   vlan.changes.removed.clear()
   vlan.welcomes.clear()
   if (vlan.isOwner) {
-    for (const m of group.members())
-      if (m.leafIndex !== group.leafIndex) admit(vlan, ctx.peerText(m.peerId))
-    await storeChanges(ctx, vlan)
+    await admitMembers(ctx, vlan)
   } else if (!vlan.closed) {
     await ctx.storage.delete(admissionRecordName(vlan))
   }
@@ -169,6 +167,20 @@ export async function followOwner(ctx: VlanContext, vlan: Vlan): Promise<boolean
   )
   ctx.ports.ownerChanged?.(vlan.name, owner)
   return true
+}
+
+/**
+ * A new owner (§12.2) admits the group's current members, stored as its
+ * `admitted-` record; also on open, when the group makes this node the
+ * owner and no such record was written (a crash between the transfer
+ * commit and the record).
+ */
+export async function admitMembers(ctx: VlanContext, vlan: Vlan): Promise<void> {
+  const group = vlan.group
+  if (group === undefined || group.removed) return
+  for (const m of group.members())
+    if (m.leafIndex !== group.leafIndex) admit(vlan, ctx.peerText(m.peerId))
+  await storeChanges(ctx, vlan)
 }
 
 /**

@@ -3,12 +3,16 @@
 // the old one refused, persistence across a reload, catch-up over a
 // transfer, and every forged transfer refused with the state untouched
 // and the member still on the old owner.
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import {
   createKeyPackage,
+  decodeBundle,
   decodeTransfer,
+  encodeBundle,
   loadVlanGroup,
   MemoryStorage,
+  nodeIdentityFromEd25519PrivateKey,
   recordName,
   signTransfer,
   TRANSFER_LABEL,
@@ -82,6 +86,98 @@ describe('transfer format (11-mls.md §12.1)', () => {
     expect(decodeTransferAad(new Uint8Array(0))).toBeUndefined()
     expect(decodeTransferAad(Uint8Array.of(0x01, 0, 0))).toBeUndefined()
     expect(() => decodeTransferAad(aad.subarray(0, aad.length - 1))).toThrow(/bad authenticated/)
+  })
+})
+
+describe('transfer vectors (mls-transfer.json, written from 11-mls.md §12.1)', () => {
+  type Bad = { name: string; bytes: string; why: string }
+  const v = JSON.parse(
+    readFileSync(new URL('./vectors/mls-transfer.json', import.meta.url), 'utf8'),
+  ) as {
+    keys: Record<'owner' | 'newOwner', { seed: string; peerId: string }>
+    receiver: { vlanId: string; epoch: string; ownerPeerId: string }
+    valid: {
+      name: string
+      vlanId: string
+      ownerPeerId: string
+      newOwnerPeerId: string
+      epoch: string
+      bytes: string
+    }[]
+    invalid: Bad[]
+    authenticatedData: {
+      valid: { name: string; bytes: string; transfer: string; commitTime: string }[]
+      invalid: Bad[]
+    }
+  }
+  const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'))
+  const message: Record<string, RegExp> = {
+    'bad length': /bad length/,
+    'another VLAN': /another VLAN/,
+    'another epoch': /the transfer is for epoch/,
+    'not signed by the owner': /not signed by the current owner/,
+    'names the owner': /names the current owner/,
+    'bad authenticated data': /bad authenticated data/,
+  }
+
+  it('forwards: signTransfer with the vector keys makes the exact bytes', async () => {
+    const owner = await nodeIdentityFromEd25519PrivateKey(bytes(v.keys.owner.seed))
+    expect(Buffer.from(owner.peerId).toString('hex')).toBe(v.keys.owner.peerId)
+    for (const c of v.valid) {
+      const t = await signTransfer({
+        owner,
+        fields: {
+          vlanId: bytes(c.vlanId),
+          newOwnerPeerId: bytes(c.newOwnerPeerId),
+          epoch: BigInt(c.epoch),
+        },
+      })
+      expect(Buffer.from(t.bytes).toString('hex'), c.name).toBe(c.bytes)
+    }
+    for (const c of v.authenticatedData.valid) {
+      const aad = encodeTransferAad(bytes(c.transfer), Number(c.commitTime))
+      expect(Buffer.from(aad).toString('hex'), c.name).toBe(c.bytes)
+    }
+  })
+
+  it('backwards: each valid transfer decodes to its fields and verifies; every flipped bit fails', async () => {
+    for (const c of v.valid) {
+      const params = {
+        transfer: bytes(c.bytes),
+        vlanId: bytes(c.vlanId),
+        epoch: BigInt(c.epoch),
+        ownerPeerId: bytes(c.ownerPeerId),
+      }
+      const t = await verifyTransfer(params)
+      expect(t.epoch.toString(), c.name).toBe(c.epoch)
+      expect(Buffer.from(t.newOwnerPeerId).toString('hex')).toBe(c.newOwnerPeerId)
+      for (let bit = 0; bit < params.transfer.length * 8; bit += 7) {
+        const bad = params.transfer.slice()
+        bad[bit >> 3]! ^= 1 << (bit & 7)
+        await refused(verifyTransfer({ ...params, transfer: bad }), 'mls-transfer-invalid')
+      }
+    }
+    for (const c of v.authenticatedData.valid) {
+      const d = decodeTransferAad(bytes(c.bytes))!
+      expect(Buffer.from(d.transfer).toString('hex')).toBe(c.transfer)
+      expect(d.commitTime.toString()).toBe(c.commitTime)
+    }
+  })
+
+  it('invalid: each refused with mls-transfer-invalid, for its reason', async () => {
+    const receiver = {
+      vlanId: bytes(v.receiver.vlanId),
+      epoch: BigInt(v.receiver.epoch),
+      ownerPeerId: bytes(v.receiver.ownerPeerId),
+    }
+    for (const c of v.invalid) {
+      const e = await verifyTransfer({ ...receiver, transfer: bytes(c.bytes) }).catch((x) => x)
+      expect(e, c.name).toMatchObject({ name: 'MlsError', code: 'mls-transfer-invalid' })
+      expect((e as Error).message, c.name).toMatch(message[c.why]!)
+    }
+    for (const c of v.authenticatedData.invalid) {
+      expect(() => decodeTransferAad(bytes(c.bytes)), c.name).toThrow(message[c.why]!)
+    }
   })
 })
 
@@ -364,33 +460,28 @@ describe('forged transfers are refused, the member stays on the old owner (11-ml
     }
   })
 
-  it('a transfer commit that also adds a member', async () => {
-    // The owner's own transfer refuses pending proposals; a commit built
-    // with a proposal must still be refused by receivers. Made here by
-    // accepting B's update proposal and then committing with the
-    // transfer carried in a lease-free commit: the bundle has a proposal.
+  it('a transfer bundle that carries a proposal (and the owner refusing to transfer with one pending)', async () => {
     const { a, b, c } = await abc()
     const proposal = await c.group.proposeUpdate()
     await a.group.receiveProposal({ message: proposal })
     const valid = await sign(a, { to: b })
-    await a.group.discardProposals()
-    await a.group.receiveProposal({ message: proposal })
-    // The group refuses to transfer with a proposal pending (so no such commit is made here) ...
     await refused(
       () => a.group.transfer({ newOwnerPeerId: b.identity.peerId, signed: valid }),
       'mls-proposal-refused',
     )
-    // ... and a bundle that carries one beside a transfer is refused before MLS.
     await a.group.discardProposals()
     const { bundle } = await a.group.transfer({ newOwnerPeerId: b.identity.peerId, signed: valid })
-    const { decodeBundle, encodeBundle } = await import('../src/bundle.ts')
-    const decoded = decodeBundle(bundle)
-    const withProposal = encodeBundle({ ...decoded, proposals: [proposal] })
-    await refusedUntouched(
-      b.group,
-      () => b.group.processCommit({ bundle: withProposal }),
-      'mls-transfer-invalid',
-    )
-    ownedBy(b.group, a)
+    const withProposal = encodeBundle({ ...decodeBundle(bundle), proposals: [proposal] })
+    for (const m of [b, c]) {
+      await refusedUntouched(
+        m.group,
+        () => m.group.processCommit({ bundle: withProposal }),
+        'mls-transfer-invalid',
+      )
+      ownedBy(m.group, a)
+    }
+    // The same commit without it is the owner's valid transfer.
+    await b.group.processCommit({ bundle })
+    ownedBy(b.group, b)
   })
 })

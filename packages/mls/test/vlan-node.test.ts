@@ -826,6 +826,14 @@ describe('MlsVlanNode: transfer of ownership (11-mls.md §12, issue 17)', () => 
     expect(statusOf(a).admitted).toBeUndefined()
     expect(statusOf(b)).toMatchObject({ role: 'owner', owner: b.peer, canCommit: true })
     expect(new Set(statusOf(b).admitted)).toEqual(new Set([a.peer, c.peer]))
+    // A crash between the transfer commit and B's admission record: B,
+    // restarted, admits the members all the same (and writes the record).
+    const admitted = `admitted-${hex(VLAN_ID)}`
+    b.node!.stop()
+    await b.storage.delete(admitted)
+    await open(b, a)
+    expect(new Set(statusOf(b).admitted)).toEqual(new Set([a.peer, c.peer]))
+    expect(decodeAdmissionRecord((await b.storage.read(admitted))!).ok).toBe(true)
     // The restarted B commits, the restarted A follows.
     const epoch = statusOf(b).epoch!
     await b.node!.update(VLAN, clock.now)
