@@ -125,9 +125,10 @@ export class MlsVlanNode {
     const options = { vlanId, identity: ctx.identity, storage: ctx.storage }
     let group = await loadVlanGroup(options)
     if (group === undefined && spec.isOwner) group = await createVlanGroup(options)
-    if (group !== undefined && !group.removed) {
+    if (group !== undefined) {
       // The stored group knows its current owner (11-mls.md §12.2): a
-      // transfer made or processed before a restart wins over the config.
+      // transfer made or processed before a restart wins over the config
+      // (a removed member's too: it joins again through that owner).
       const owner = ctx.peerText(group.ownerPeerId)
       if (owner !== vlan.ownerPeerId || group.isOwner !== vlan.isOwner) {
         vlan.ownerPeerId = owner

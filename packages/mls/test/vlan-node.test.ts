@@ -774,6 +774,18 @@ describe('MlsVlanNode: transfer of ownership (11-mls.md §12, issue 17)', () => 
     await until('C removed', () => statusOf(c).counters.removed === 1)
     await until('A without C', () => !statusOf(a).members.includes(c.peer))
     expect(statusOf(b).admitted).not.toContain(c.peer)
+    // C, removed and restarted with a config that still names A, joins again through B.
+    c.node!.stop()
+    await open(c, a)
+    expect(statusOf(c)).toMatchObject({ state: 'joining', owner: b.peer })
+    c.node!.linkUp(b.peer, clock.now)
+    expect(c.sent.at(-1)).toMatchObject({ to: b.peer, message: { type: 'key-package' } })
+    await until('C key package held', () => statusOf(b).counters.keyPackagesRefused === 2)
+    await b.node!.add(VLAN, c.peer, clock.now)
+    await until('C back', () => statusOf(c).state === 'member')
+    await until('A has C', () => statusOf(a).members.includes(c.peer))
+    await b.node!.remove(VLAN, c.peer, clock.now)
+    await until('A without C again', () => !statusOf(a).members.includes(c.peer))
 
     // A is a plain member: it may not transfer, and its update is a proposal B commits.
     await expect(a.node!.transfer(VLAN, d.peer, clock.now)).rejects.toMatchObject({
