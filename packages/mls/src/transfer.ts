@@ -91,8 +91,9 @@ export function decodeTransfer(bytes: Uint8Array): Transfer {
   ) {
     throw invalid('a transfer has a bad length')
   }
-  const copy = bytes.slice()
-  const view = new DataView(copy.buffer)
+  // A copy of its own (not Buffer#slice, which shares a pooled buffer): the view starts at 0.
+  const copy = new Uint8Array(bytes)
+  const view = new DataView(copy.buffer, copy.byteOffset, copy.byteLength)
   return {
     vlanId: copy.slice(0, VLAN_ID_LENGTH),
     newOwnerPeerId: copy.slice(VLAN_ID_LENGTH + 1, VLAN_ID_LENGTH + 1 + len),

@@ -59,6 +59,11 @@ describe('transfer format (11-mls.md §12.1)', () => {
     const d = decodeTransfer(t.bytes)
     expect(d.epoch).toBe(7n)
     expect(eq(d.newOwnerPeerId, b.peerId)).toBe(true)
+    // As it comes off the wire: a Buffer inside a larger pooled one (Buffer#slice shares it).
+    const pooled = Buffer.concat([Buffer.from('prefix bytes'), Buffer.from(t.bytes)])
+    const onWire = decodeTransfer(pooled.subarray(12))
+    expect(onWire.epoch).toBe(7n)
+    expect(eq(onWire.newOwnerPeerId, b.peerId)).toBe(true)
     const ok = { transfer: t.bytes, vlanId: VLAN_ID, epoch: 7n, ownerPeerId: a.peerId }
     expect((await verifyTransfer(ok)).epoch).toBe(7n)
     for (let bit = 0; bit < t.bytes.length * 8; bit += 29) {
