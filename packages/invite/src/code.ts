@@ -252,7 +252,7 @@ export function decodeInvitationPayload(payload: Uint8Array): PayloadDecoding {
   const expires = take(4)
   const ticketLength = take(2)
   if (secret === undefined || expires === undefined || ticketLength === undefined) return cut()
-  const expiresAt = new DataView(expires.buffer).getUint32(0)
+  const expiresAt = new DataView(expires.buffer, expires.byteOffset, 4).getUint32(0)
   const ticketBytes = ((ticketLength[0] ?? 0) << 8) | (ticketLength[1] ?? 0)
   if (ticketBytes > MAX_TICKET_BYTES)
     return refuse('bad-field', `ticket of ${ticketBytes} bytes; at most ${MAX_TICKET_BYTES}`)
