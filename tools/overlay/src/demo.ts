@@ -1,120 +1,36 @@
 /**
  * The demo (`npm start`, which runs demo-main.ts): a small PeerTap fabric
- * in network namespaces this process creates, shown working, then removed.
- * Nodes a and b, each behind a NAT of its own, reach each other only
- * through a relay r (docs/design.md §10): a owns an MLS VLAN, b joins it with its
- * key package and a's Welcome over a circuit through r (circuit relay v2),
- * frames cross r by VFT alone until the datagram link punches through both
- * NATs, then go direct. Shown: the join, ARP, IPv4, IPv6 (NDP over
- * multicast subscriptions), the punched path and a throughput figure, with
- * what r forwarded meanwhile.
+ * in network namespaces this process creates, shown working, then removed,
+ * a line per step with the time since the start.
+ *
+ * A relay r and three nodes: a and b each behind a NAT of its own, c
+ * public. The nodes' configs name only r (and, through r's circuit, the
+ * nodes before them) and give them a PSK VLAN `demo` on pt0, left as it is;
+ * r admits the three. At run time, with the `peertap` CLI, a creates an
+ * MLS VLAN `lab` with an IPv4 pool (`vlan create`) and invites b (`vlan
+ * invite`), which joins with the code (`join`) and gets an address. Across
+ * `lab`, a to b: ARP, IPv4, IPv6, the datagram path punched through both
+ * NATs by the addresses r observed, and a throughput figure beside the bare
+ * underlay's, with what r forwarded meanwhile. Then c joins by code too,
+ * IPv4 crosses every pair, and a removes c (`vlan remove`): c is cut off,
+ * a and b still talk. Everything is removed at the end, also on failure
+ * and on Ctrl-C.
  */
 import { rootAndTun } from '@peertap/tool-netns'
-import { Overlay, TAP } from './harness.ts'
+import { iperf, peertap, ping, Steps, say, until, waitForIpv6 } from './demo-helpers.ts'
+import { Overlay } from './harness.ts'
 import { RelayHost } from './relay-harness.ts'
 
-const say = (line = '') => process.stdout.write(`${line}\n`)
+const SUBNET = '10.77.0.0/24'
 
-export async function runDemo(): Promise<void> {
-  const can = rootAndTun()
-  if (!can.ok) {
-    say(`The demo ${can.reason}; run it as root on Linux (e.g. sudo npm start).`)
-    process.exitCode = 1
-    return
-  }
-  say('Building the fabric: nodes a and b, each behind its own NAT, and a relay r between them...')
-  const relay = new RelayHost()
-  const overlay = await Overlay.start({
-    transport: 'tcp',
-    relay,
-    nat: true,
-    mls: { owner: 'a' },
-    datagram: true,
-    // Every frame fits the datagram path (no TAP offloads, MTU below the path's).
-    mtu: 1380,
-    offload: false,
-  })
-  const stop = () => {
-    void overlay.stop().then(() => process.exit(130))
-  }
-  process.once('SIGINT', stop)
-  try {
-    const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
-    for (const n of overlay.nodes) {
-      say(
-        `  node ${n.host}: ${n.peerId}  ${TAP} ${n.mac}  ${n.ip}  ${n.ip6}  underlay ${overlay.topo.address(n.host)} (behind NAT)`,
-      )
-    }
-    say(`  relay r: ${relay.peerId}  underlay ${overlay.topo.address('r')}`)
-    await overlay.topo.exec('a', ['ping', '-c', '1', '-W', '1', overlay.topo.address('b')]).then(
-      () => say('  (a reaches b directly: the NATs are not isolating them)'),
-      () => say('  a cannot reach b on the underlay: only r is reachable from both.'),
-    )
-
-    say('\nMLS VLAN "demo" (owner a): b sends its key package over a circuit through r...')
-    const mls = async (host: string) =>
-      ((await overlay.status(host)) as unknown as { mls: Record<string, MlsView> }).mls.demo!
-    await until('b to join the VLAN', 30_000, async () => (await mls('b')).state === 'member')
-    const owner = await mls('a')
-    say(`  b joined from a's Welcome: epoch ${owner.epoch}, ${owner.members.length} members`)
-    await waitForIpv6(overlay)
-
-    say('\nARP across the overlay (arping from a to b):')
-    say(indent(await overlay.topo.exec('a', ['arping', '-c', '3', '-w', '5', '-I', TAP, b.ip])))
-    say('\nIPv4 ping a -> b:')
-    say(indent(await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.2', b.ip])))
-    say('\nIPv6 ping a -> b (neighbour discovery over multicast subscriptions):')
-    say(indent(await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', b.ip6])))
-    say(`\nIPv6 link-local ping a -> b (${linkLocal(b.mac)}%${TAP}):`)
-    say(
-      indent(
-        await overlay.topo.exec('a', [
-          'ping',
-          '-6',
-          '-c',
-          '3',
-          '-i',
-          '0.2',
-          `${linkLocal(b.mac)}%${TAP}`,
-        ]),
-      ),
-    )
-
-    say('\nThe datagram link punches through both NATs (addresses r observed):')
-    const direct = async (host: string, peer: string) =>
-      (await overlay.status(host)).neighbours.find(
-        (n) => n.id === peer && n.kind === 'datagram' && n.status === 'up',
-      ) as { path?: string } | undefined
-    const punched = await until('the direct path', 20_000, async () => {
-      const [ab, ba] = [await direct('a', b.peerId), await direct('b', a.peerId)]
-      return ab !== undefined && ba !== undefined ? { ab, ba } : undefined
-    }).catch(() => undefined)
-    if (punched === undefined) say('  not up within 20 s: frames keep going through r')
-    else say(`  a -> b via ${punched.ab.path}, b -> a via ${punched.ba.path}`)
-
-    say('\nThroughput, iperf3 TCP for 5 s, one stream:')
-    const bare = await iperf(overlay, overlay.topo.address('r'), 5, 1, 'r')
-    const forwardedBefore = (await relay.status()).table.framesForwarded
-    const tunnel = await iperf(overlay, b.ip)
-    const forwarded = (await relay.status()).table.framesForwarded - forwardedBefore
-    say(`  bare underlay a -> r (through a's NAT): ${bare.toFixed(0).padStart(6)} Mbit/s`)
-    say(`  PeerTap overlay a -> b:                 ${tunnel.toFixed(0).padStart(6)} Mbit/s`)
-    say(`  frames r forwarded meanwhile: ${forwarded}`)
-
-    say("\nWhat node a sees ('peertap status'):")
-    const status = await overlay.status('a')
-    const vlan = status.vlans.demo!
-    say(
-      `  neighbours: ${status.neighbours.map((n) => `${n.id.slice(0, 16)}... ${n.status} (${n.kind})`).join(', ')}`,
-    )
-    say(
-      `  VLAN demo: sealed ${vlan.sealed} frames, delivered ${vlan.delivered}, replayed or forged dropped: ${dropCount(vlan.receive)}`,
-    )
-  } finally {
-    say('\nRemoving the namespaces, nodes and relay...')
-    await overlay.stop()
-    say('Done.')
-  }
+interface VlanSummary {
+  name: string
+  kind: string
+  role?: string
+  state?: string
+  device: string
+  addresses: string[]
+  members?: number
 }
 
 interface MlsView {
@@ -123,77 +39,259 @@ interface MlsView {
   members: string[]
 }
 
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
+export async function runDemo(): Promise<void> {
+  const can = rootAndTun()
+  if (!can.ok) {
+    say(`The demo ${can.reason}; run it as root on Linux (e.g. sudo npm start).`)
+    process.exitCode = 1
+    return
   }
+  const steps = new Steps()
+  steps.step('Starting relay r and nodes a, b (each behind a NAT of its own) and c (public)')
+  const relay = new RelayHost()
+  const abort = new AbortController()
+  const starting = Overlay.start({
+    signal: abort.signal,
+    transport: 'tcp',
+    hosts: ['a', 'b', 'c'],
+    relay,
+    nat: ['a', 'b'],
+    datagram: true,
+  })
+  // Ctrl-C (or a kill): remove everything, whatever the demo was doing.
+  let interrupted = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return
+    interrupted = true
+    say(`\n${signal}: removing the namespaces, nodes and relay...`)
+    abort.abort()
+    void starting
+      .then((overlay) => overlay.stop())
+      .catch(() => {})
+      .finally(() => process.exit(130))
+  }
+  // Not once: a second Ctrl-C while removing must not leave half of it behind.
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  const failed = (error: unknown) => {
+    say(`\nThe demo failed: ${error instanceof Error ? error.message : String(error)}`)
+    process.exitCode = 1
+  }
+  try {
+    // Overlay.start removes whatever it built when it fails.
+    const overlay = await starting.catch((error: unknown) => {
+      if (!interrupted) failed(error)
+      return undefined
+    })
+    if (overlay === undefined || interrupted) return
+    try {
+      await story(overlay, relay, steps)
+    } catch (error) {
+      if (!interrupted) failed(error)
+    } finally {
+      if (!interrupted) {
+        steps.step('Removing the namespaces, nodes and relay')
+        await overlay.stop()
+        steps.step('Done')
+      }
+    }
+  } finally {
+    if (!interrupted) {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+  }
+}
+
+async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<void> {
+  const topo = overlay.topo
+  const [a, b, c] = (['a', 'b', 'c'] as const).map((h) => overlay.node(h)) as [Node, Node, Node]
+  for (const n of overlay.nodes) {
+    const where = n === c ? 'public' : `behind a NAT, seen as ${topo.address(n.host)}`
+    say(`    node ${n.host}: ${n.peerId}  underlay ${where}`)
+  }
+  say(`    relay r: ${relay.peerId}  underlay ${topo.address('r')}, admits a, b and c`)
+  const direct = await topo.exec('a', ['ping', '-c', '1', '-W', '1', topo.address('b')]).then(
+    () => 'a reaches b on the underlay (the NATs do not isolate them)',
+    () => 'a cannot reach b on the underlay (nothing unsolicited crosses a NAT)',
+  )
+  say(`    ${direct}; each node dials only r, and the others through r's circuit`)
+  say(`    their configs share a PSK VLAN "demo" on pt0 (${a.ip}/24, ...), left as it is`)
+
+  // The MLS VLAN, made and joined at run time with the CLI (every command also gets -s DIR).
+  steps.step(`a creates an MLS VLAN: peertap vlan create lab --subnet ${SUBNET}`)
+  say(indent(await peertap(overlay, 'a', ['vlan', 'create', 'lab', '--subnet', SUBNET])))
+  await invite(overlay, steps, b)
+  const lab = await addresses(overlay, steps, [a, b])
+
+  // IPv6 is shown while a and b are lab's only members: with a third node behind the same
+  // relay, neighbour discovery through r is unreliable today (on the config's PSK VLAN too).
+  steps.step(`ARP across lab: arping from a to b (${lab.ip4('b')}) on pt-lab`)
+  const arp = await topo.exec('a', ['arping', '-c', '3', '-w', '5', '-I', 'pt-lab', lab.ip4('b')])
+  const mac = /from ([0-9a-f:]{17})/i.exec(arp)?.[1] ?? '?'
+  say(`    ${/(\d+) packets received/.exec(arp)?.[1] ?? 0}/3 answered, from b's port ${mac}`)
+  steps.step('IPv4 and IPv6 across lab, a -> b (IPv6: neighbour discovery by multicast)')
+  const v4 = await ping(overlay, 'a', lab.ip4('b'))
+  say(`    ${lab.ip4('b').padEnd(38)} ${v4.line}`)
+  holds(v4.received > 0, 'b does not answer a on lab over IPv4')
+  await waitForIpv6(overlay, 10_000, 'pt-lab', ['a', 'b'])
+  const found = await pingUntil(overlay, 'a', lab.ip6('b'), 15_000, ['-6'])
+  const v6 = await ping(overlay, 'a', lab.ip6('b'), 3, ['-6'])
+  say(`    ${lab.ip6('b').padEnd(38)} ${v6.line} (first answer after ${found.toFixed(1)} s)`)
+
+  steps.step('The datagram link between a and b, punched through both NATs (addresses r observed)')
+  const path = async (host: string, peer: string) =>
+    (await overlay.status(host)).neighbours.find(
+      (n) => n.id === peer && n.kind === 'datagram' && n.status === 'up',
+    ) as { path?: string } | undefined
+  const punched = await until('the direct path', 20_000, async () => {
+    const [ab, ba] = [await path('a', b.peerId), await path('b', a.peerId)]
+    return ab !== undefined && ba !== undefined ? { ab, ba } : undefined
+  }).catch(() => undefined)
+  if (punched === undefined) say('    not up within 20 s: frames keep going through r')
+  else say(`    a -> b via ${punched.ab.path} (b's NAT), b -> a via ${punched.ba.path} (a's NAT)`)
+
+  steps.step('Throughput, iperf3 TCP, 5 s, one stream')
+  const bare = await iperf(overlay, topo.address('r'), 5, 1, 'r')
+  say(`    bare underlay a -> r (through a's NAT): ${bare.toFixed(0).padStart(6)} Mbit/s`)
+  const forwardedBefore = (await relay.status()).table.framesForwarded
+  const tunnel = await iperf(overlay, lab.ip4('b'))
+  const forwarded = (await relay.status()).table.framesForwarded - forwardedBefore
+  say(`    PeerTap, lab a -> b:                    ${tunnel.toFixed(0).padStart(6)} Mbit/s`)
+  say(`    frames r forwarded meanwhile: ${forwarded}`)
+
+  // c's code is good for a few seconds only: a node removed while its code is still good
+  // joins again with it today (the owner takes it for a lost Welcome), which would undo
+  // the removal shown below.
+  const expired = await invite(overlay, steps, c, CODE_LIFE)
+  const all = await addresses(overlay, steps, [a, b, c])
+  steps.step('IPv4 across lab, every pair')
+  for (const [from, to] of PAIRS) {
+    const result = await ping(overlay, from, all.ip4(to))
+    say(`    ${from} -> ${to} ${all.ip4(to).padEnd(10)} ${result.line}`)
+    holds(result.received > 0, `${to} does not answer ${from} on lab`)
+  }
+
+  const wait = expired - Date.now()
+  if (wait > 0) {
+    const why = `(--expires ${CODE_LIFE}s) to run out, so that c cannot use it again`
+    steps.step(`Waiting ${(wait / 1000).toFixed(1)} s for c's code ${why}`)
+    await new Promise((r) => setTimeout(r, wait + 200))
+  }
+  steps.step(`a removes c: peertap vlan remove ${c.peerId.slice(0, 12)}... --vlan lab`)
+  const epochBefore = (await mls(overlay, 'a')).epoch ?? 0
+  await peertap(overlay, 'a', ['vlan', 'remove', c.peerId, '--vlan', 'lab'])
+  // The removal commit: a and b move to new keys at once, which c never gets.
+  const after = await until('the removal to apply at a and b', 15_000, async () => {
+    const [atA, atB] = [await mls(overlay, 'a'), await mls(overlay, 'b')]
+    const done = (atA.epoch ?? 0) > epochBefore && atB.epoch === atA.epoch
+    return done && !atA.members.includes(c.peerId) ? atA : undefined
+  })
+  say(`    a and b at epoch ${after.epoch}, ${after.members.length} members: c is not one`)
+  steps.step('c is cut off; a and b still talk')
+  for (const [from, to] of [
+    ['c', 'a'],
+    ['c', 'b'],
+    ['a', 'c'],
+    ['a', 'b'],
+    ['b', 'a'],
+  ] as const) {
+    const result = await ping(overlay, from, all.ip4(to), 2)
+    say(`    ${from} -> ${to} ${all.ip4(to).padEnd(10)} ${result.line}`)
+    if (from === 'c' || to === 'c') holds(result.received === 0, `c still reaches ${to}`)
+    else holds(result.received > 0, `${to} does not answer ${from} after c's removal`)
+  }
+
+  steps.step("a's VLANs side by side: peertap vlan list")
+  const vlans = JSON.parse(await peertap(overlay, 'a', ['vlan', 'list', '--json'])) as VlanSummary[]
+  for (const v of vlans) {
+    const role = v.role === undefined ? '' : ` ${v.role}`
+    say(`    ${v.name.padEnd(5)} ${v.kind}${role}, ${v.device}: ${v.addresses.join(' ')}`)
+  }
+}
+
+type Node = Overlay['nodes'][number]
+
+/** How long c's invitation code is good for, in seconds (`--expires`). */
+const CODE_LIFE = 10
+
+/**
+ * The owner a invites `joiner` (the code: the last line `vlan invite`
+ * prints), which joins with it; when the code has run out at the latest (ms).
+ */
+async function invite(
+  overlay: Overlay,
+  steps: Steps,
+  joiner: Node,
+  seconds?: number,
+): Promise<number> {
+  const extra = seconds === undefined ? [] : ['--expires', `${seconds}s`]
+  steps.step(`a invites ${joiner.host}: peertap vlan invite lab ${extra.join(' ')}`.trimEnd())
+  const code = lastLine(await peertap(overlay, 'a', ['vlan', 'invite', 'lab', ...extra]))
+  const expired = Date.now() + (seconds ?? 86_400) * 1000
+  say(`    ${code.slice(0, 40)}... (${code.length} characters)`)
+  steps.step(`${joiner.host} joins with the code: peertap join CODE`)
+  say(indent(await peertap(overlay, joiner.host, ['join', code])))
+  return expired
+}
+
+/** `peertap vlan members lab` on a: each node's addresses on lab, printed. */
+async function addresses(overlay: Overlay, steps: Steps, nodes: readonly Node[]) {
+  steps.step("lab's members, as a sees them: peertap vlan members lab (IPv4 from a's pool)")
+  const members = JSON.parse(
+    await peertap(overlay, 'a', ['vlan', 'members', 'lab', '--json']),
+  ) as Array<{ peerId: string; ipv4?: string; ipv6: string }>
+  const lab = new Map<string, { ipv4: string; ipv6: string }>()
+  for (const n of nodes) {
+    const m = members.find((x) => x.peerId === n.peerId)
+    if (m?.ipv4 === undefined) throw new Error(`${n.host} is not a member of lab with an address`)
+    lab.set(n.host, { ipv4: m.ipv4.split('/')[0]!, ipv6: m.ipv6.split('/')[0]! })
+    say(`    ${n.host}: ${m.ipv4.padEnd(14)} ${m.ipv6}`)
+  }
+  return { ip4: (host: string) => lab.get(host)!.ipv4, ip6: (host: string) => lab.get(host)!.ipv6 }
+}
+
+/** Pings once at a time until an answer comes; the seconds it took (throws after `timeoutMs`). */
+async function pingUntil(
+  overlay: Overlay,
+  host: string,
+  address: string,
+  timeoutMs: number,
+  extra: readonly string[] = [],
+): Promise<number> {
+  const started = Date.now()
+  await until(`an answer from ${address}`, timeoutMs, async () => {
+    return (await ping(overlay, host, address, 1, extra)).received > 0
+  })
+  return (Date.now() - started) / 1000
+}
+
+const PAIRS = [
+  ['a', 'b'],
+  ['a', 'c'],
+  ['b', 'c'],
+] as const
+
+async function mls(overlay: Overlay, host: string): Promise<MlsView> {
+  const status = (await overlay.status(host)) as unknown as { mls: Record<string, MlsView> }
+  const view = status.mls.lab
+  if (view === undefined) throw new Error(`${host} has no MLS VLAN lab`)
+  return view
+}
+
+/** The story as shown must be true: a step that does not show what it says fails the demo. */
+function holds(condition: boolean, otherwise: string): void {
+  if (!condition) throw new Error(otherwise)
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? ''
 }
 
 function indent(text: string): string {
   return text
     .trim()
     .split('\n')
-    .map((l) => `  ${l}`)
+    .map((l) => `    ${l}`)
     .join('\n')
-}
-
-function dropCount(receive: Record<string, number>): number {
-  return Object.entries(receive).reduce(
-    (sum, [reason, n]) => (reason === 'opened' ? sum : sum + n),
-    0,
-  )
-}
-
-/** The IPv6 link-local address the kernel derives from a MAC (EUI-64, RFC 4291 appendix A). */
-export function linkLocal(mac: string): string {
-  const b = mac.split(':').map((x) => Number.parseInt(x, 16))
-  const eui = [b[0]! ^ 2, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!]
-  const groups = [0, 2, 4, 6].map((i) => ((eui[i]! << 8) | eui[i + 1]!).toString(16))
-  return `fe80::${groups.join(':')}`
-}
-
-/** Waits until no IPv6 address on any node's TAP is still tentative (DAD runs over the overlay). */
-export async function waitForIpv6(overlay: Overlay, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (const n of overlay.nodes) {
-    while (
-      (
-        await overlay.topo.exec(n.host, ['ip', '-6', 'addr', 'show', 'dev', TAP, 'tentative'])
-      ).trim() !== ''
-    ) {
-      if (Date.now() > deadline) throw new Error(`IPv6 addresses on ${n.host} still tentative`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
-}
-
-/** iperf3 TCP from a to `address` (`serverHost`, b by default, runs the server); Mbit/s received. */
-export async function iperf(
-  overlay: Overlay,
-  address: string,
-  seconds = 5,
-  streams = 1,
-  serverHost = 'b',
-): Promise<number> {
-  const server = overlay.topo.spawn(serverHost, ['iperf3', '-s', '-1', '-B', address])
-  try {
-    await new Promise((r) => setTimeout(r, 300))
-    const out = await overlay.topo.exec(
-      'a',
-      ['iperf3', '-c', address, '-t', String(seconds), '-P', String(streams), '-J'],
-      (seconds + 15) * 1000,
-    )
-    const result = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }
-    return result.end.sum_received.bits_per_second / 1e6
-  } finally {
-    if (server.exitCode === null) server.kill('SIGTERM')
-  }
 }

@@ -91,9 +91,17 @@ export interface OverlayOptions {
    * With `relay`: every node sits behind a NAT of its own (tools/netns
    * `nat`) instead of on an isolated bridge port, reserves a slot at the
    * relay (a `…/p2p-circuit` listen address) and dials every node before
-   * it through the relay's circuit (a control link, spec 08 §5.5).
+   * it through the relay's circuit (a control link, spec 08 §5.5). A list
+   * of hosts instead of `true`: only those sit behind NATs; the other nodes
+   * are public, on the underlay's bridge as the relay is, and dial the same
+   * way.
    */
-  readonly nat?: boolean
+  readonly nat?: boolean | readonly string[]
+  /**
+   * Aborts the start (e.g. on Ctrl-C): checked between its steps and while
+   * it waits for the nodes; whatever was built is removed and `start` rejects.
+   */
+  readonly signal?: AbortSignal
   /**
    * The VLAN is an MLS VLAN instead of a PSK one: `owner` (a host) owns it
    * and admits the `admitted` hosts (default: all others); every other
@@ -156,7 +164,8 @@ export class Overlay {
     const transport = options.transport ?? 'tcp'
     const relays = options.relays ?? (options.relay === undefined ? [] : [options.relay])
     const relayHosts = relays.map((r) => r.host)
-    const nat = options.nat === true && relays.length === 1
+    const nat = (options.nat ?? false) !== false && relays.length === 1
+    const natHosts = typeof options.nat === 'object' ? options.nat : hosts
     // Extra hosts come last, so the nodes' and relays' underlay addresses stay as they were.
     const extra = options.extraHosts ?? []
     const topo = await Topology.create(
@@ -165,7 +174,7 @@ export class Overlay {
         : nat
           ? {
               hosts: [...hosts, ...relayHosts, ...extra],
-              nat: options.extraBehindNat === true ? [...hosts, ...extra] : hosts,
+              nat: options.extraBehindNat === true ? [...natHosts, ...extra] : natHosts,
             }
           : { hosts: [...hosts, ...relayHosts, ...extra], isolated: true, hubs: relayHosts },
     )
@@ -173,6 +182,7 @@ export class Overlay {
     const overlay = new Overlay(topo, [], transport, dir)
     overlay.relay = relays[0]
     try {
+      options.signal?.throwIfAborted()
       await options.underlay?.(topo)
       const secret = randomBytes(32).toString('hex')
       overlay.#upArgs = options.upArgs ?? []
@@ -271,9 +281,10 @@ export class Overlay {
           ],
         }
         await writeFile(join(dir, `${node.host}.json`), JSON.stringify(config, null, 2))
+        options.signal?.throwIfAborted()
         overlay.#spawn(node)
       }
-      await overlay.waitReady()
+      await overlay.waitReady(20_000, options.signal)
     } catch (error) {
       await overlay.stop()
       throw error
@@ -358,10 +369,11 @@ export class Overlay {
   }
 
   /** Waits until every node has its TAP up and a link to every other node (or to the relay). */
-  async waitReady(timeoutMs = 20_000): Promise<void> {
+  async waitReady(timeoutMs = 20_000, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + timeoutMs
     for (const node of this.nodes) {
       for (;;) {
+        signal?.throwIfAborted()
         const status = await this.status(node.host).catch(() => undefined)
         if (
           status !== undefined &&

@@ -19,7 +19,7 @@
  * }
  * ```
  */
-export { iperf, linkLocal, waitForIpv6 } from './demo.ts'
+export { iperf, linkLocal, waitForIpv6 } from './demo-helpers.ts'
 export {
   NODE_ARGV,
   type NodeStatus,
