@@ -233,6 +233,16 @@ export class MlsVlans {
     return this.#node.leave(vlan, this.#clock())
   }
 
+  /** The owner hands the VLAN to a member (11-mls.md §12): a signed transfer in an update commit. */
+  transfer(vlan: string, newOwner: string): Promise<unknown> {
+    return this.#node.transfer(vlan, newOwner, this.#clock())
+  }
+
+  /** The VLAN's owner now (after a transfer, not the one its VLAN-ID was derived from). */
+  ownerOf(vlan: string): string {
+    return this.#node.ownerOf(vlan)
+  }
+
   /** The group's members now. */
   members(vlan: string): Array<{ peerId: string; leafIndex: number; self: boolean }> {
     return this.#node.members(vlan)

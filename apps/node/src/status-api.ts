@@ -164,6 +164,8 @@ export async function startStatusApi(
       'vlan/revoke': async (params) =>
         vlans.revoke(required(params, 'vlan'), params.get('id') ?? undefined),
       'vlan/leave': (params) => vlans.leave(required(params, 'vlan')),
+      'vlan/transfer': (params) =>
+        vlans.transfer(required(params, 'vlan'), required(params, 'peer')),
       'vlan/delete': (params) => vlans.delete(required(params, 'vlan')),
       join: (params) => {
         const code = required(params, 'code')

@@ -77,3 +77,40 @@ export interface VlanSummary {
   readonly device: string
   readonly addresses: readonly string[]
 }
+
+/** The VLANs as `peertap vlan list` shows them: each entry with its MLS group's state, if it has one. */
+export function summarize(
+  vlans: readonly VlanConfig[],
+  stored: ReadonlySet<string>,
+  mlsStatus: Record<string, unknown>,
+): VlanSummary[] {
+  return vlans.map((vlan) => {
+    const status = mlsStatus[vlan.name] as
+      | {
+          role: 'owner' | 'member'
+          state: string
+          vlanId: string
+          owner: string
+          epoch?: number
+          members?: string[]
+        }
+      | undefined
+    return {
+      name: vlan.name,
+      kind: vlan.mls === undefined ? 'psk' : 'mls',
+      source: stored.has(vlan.name) ? 'state' : 'config',
+      ...(status === undefined
+        ? {}
+        : {
+            role: status.role,
+            state: status.state,
+            vlanId: status.vlanId,
+            owner: status.owner,
+            ...(status.epoch === undefined ? {} : { epoch: status.epoch }),
+            ...(status.members === undefined ? {} : { members: status.members.length }),
+          }),
+      device: vlan.port.device,
+      addresses: vlan.port.addresses,
+    }
+  })
+}

@@ -23,6 +23,7 @@ import {
   defaultDevice,
   parseVlan,
   randomMac,
+  summarize,
   type VlanSummary,
 } from './vlan-entries.ts'
 import type { VlanStore } from './vlan-store.ts'
@@ -73,37 +74,8 @@ export class Vlans {
 
   /** Every VLAN of the node. */
   list(): VlanSummary[] {
-    const mlsStatus = this.#host.mls.status()
     const stored = new Set(this.#host.store.list().map((x) => x.name))
-    return this.#all().map((vlan) => {
-      const status = mlsStatus[vlan.name] as
-        | {
-            role: 'owner' | 'member'
-            state: string
-            vlanId: string
-            owner: string
-            epoch?: number
-            members?: number
-          }
-        | undefined
-      return {
-        name: vlan.name,
-        kind: vlan.mls === undefined ? 'psk' : 'mls',
-        source: stored.has(vlan.name) ? 'state' : 'config',
-        ...(status === undefined
-          ? {}
-          : {
-              role: status.role,
-              state: status.state,
-              vlanId: status.vlanId,
-              owner: status.owner,
-              ...(status.epoch === undefined ? {} : { epoch: status.epoch }),
-              ...(status.members === undefined ? {} : { members: status.members }),
-            }),
-        device: vlan.port.device,
-        addresses: vlan.port.addresses,
-      }
-    })
+    return summarize(this.#all(), stored, this.#host.mls.status())
   }
 
   /** The members of an MLS VLAN, with the addresses each has in it. */
@@ -246,8 +218,23 @@ export class Vlans {
   invite(name: string, options: { uses: number; expiresSeconds: number }) {
     const vlan = this.#mlsVlan(name)
     if (!this.#isOwner(vlan))
-      throw new Error(`only the owner of ${name} invites (${vlan.mls?.owner} owns it)`)
+      throw new Error(`only the owner of ${name} invites (${this.#host.mls.ownerOf(name)} owns it)`)
+    // A code names the owner its VLAN-ID derives from (spec 15 §15.3): a VLAN handed over
+    // cannot say both yet.
+    if (!this.#isFounder(vlan))
+      throw new Error(
+        `${name} was handed to this node by transfer, and codes to such a VLAN are not built yet: admit members with peertap vlan add PEER --vlan ${name}`,
+      )
     return this.#host.invitations.create(name, options)
+  }
+
+  /** The owner hands its MLS VLAN `name` to the member `peer`, which commits from then on. */
+  transfer(name: string, peer: string): Promise<unknown> {
+    return this.#serial(async () => {
+      const vlan = this.#mlsVlan(name)
+      if (!this.#isOwner(vlan)) throw new Error(`only the owner of ${name} hands it over`)
+      return this.#host.mls.transfer(name, peer)
+    })
   }
 
   /** Revokes one invitation of the owner's VLAN `name` (by id), or all of them. */
@@ -314,14 +301,22 @@ export class Vlans {
     throw new Error(`no VLAN named ${JSON.stringify(name)} here (see peertap vlan list)`)
   }
 
+  /** Whether this node owns the VLAN now: its group says (after a transfer), else its entry. */
   #isOwner(vlan: VlanConfig): boolean {
+    if (vlan.mls !== undefined && this.#host.mls.isMls(vlan.name))
+      return this.#host.mls.ownerOf(vlan.name) === this.#host.selfPeerId
+    return this.#isFounder(vlan)
+  }
+
+  /** Whether the VLAN's ID was derived from this node's PeerId (its entry names it as owner). */
+  #isFounder(vlan: VlanConfig): boolean {
     const owner = vlan.mls?.owner
     return owner === 'self' || owner === this.#host.selfPeerId
   }
 
   #vlanIdOf(vlan: VlanConfig): Uint8Array {
-    const owner = this.#isOwner(vlan) ? this.#host.selfPeerId : (vlan.mls?.owner as string)
-    return deriveVlanId(peerIdFromString(owner).toMultihash().bytes, vlan.name)
+    const founder = this.#isFounder(vlan) ? this.#host.selfPeerId : (vlan.mls?.owner as string)
+    return deriveVlanId(peerIdFromString(founder).toMultihash().bytes, vlan.name)
   }
 
   #ownUla(vlanId: Uint8Array): string {
