@@ -28,6 +28,12 @@ export interface JoinDeskPorts {
    * key package is not its sender's uses nothing.
    */
   checkKeyPackage(keyPackage: Uint8Array, from: Uint8Array): Promise<boolean>
+  /**
+   * For a joiner redeeming again (`again`: its use was taken by it
+   * before): whether the owner still admits it. False once the owner
+   * removed it: a removed member's old code does not bring it back.
+   */
+  stillAdmits(vlanName: string, from: Uint8Array): boolean
   /** Stores the book (and the pool, when given) durably: called before any verdict that used an invitation. */
   save(vlanId: Uint8Array, pool: Ipv4Pool | undefined): Promise<void>
   /**
@@ -130,6 +136,11 @@ export class JoinDesk {
     if (outcome !== 'accepted' && outcome !== 'again') {
       send({ vlanId, verdict: outcome })
       return { outcome, vlan }
+    }
+    if (outcome === 'again' && !ports.stillAdmits(vlan, request.from)) {
+      // Removed since it joined with this code: as for a revoked one.
+      send({ vlanId, verdict: 'revoked' })
+      return { outcome: 'revoked', vlan }
     }
     const pool = await ports.pool(vlanId)
     const joiner = toHex(request.from)

@@ -35,9 +35,10 @@ async function owned(options: { uses?: number; door?: JoinDoor } = {}) {
   const verdicts: Array<{ verdict: JoinVerdictName; ipv4?: string }> = []
   const admitted: Array<{ vlan: string; keyPackage: number[] }> = []
   let saves = 0
-  const o = { dealt: false }
+  const o = { dealt: false, removed: false }
   const ports: JoinDeskPorts = {
     dealsWith: (from) => toHex(from) === toHex(joiner) && o.dealt,
+    stillAdmits: () => !o.removed,
     // A stand-in for MLS's check: here a key package "names" its sender when its first byte is 0x22.
     checkKeyPackage: async (keyPackage, from) => keyPackage[0] === from[6],
     ownedVlan: (vlanId) => (toHex(vlanId) === toHex(invitation.vlanId) ? 'lab' : undefined),
@@ -70,6 +71,9 @@ async function owned(options: { uses?: number; door?: JoinDoor } = {}) {
     dealWithJoiner: () => {
       o.dealt = true
     },
+    removeJoiner: () => {
+      o.removed = true
+    },
   }
 }
 
@@ -99,6 +103,17 @@ describe('JoinDesk (the owner, spec 15 §15.9)', () => {
     // The same address again, and one use of the two left.
     expect(o.verdicts[2]?.ipv4).toBe('10.77.0.2')
     expect(o.book.list(o.invitation.vlanId, NOW + 3)[0]?.usesLeft).toBe(1)
+  })
+
+  it('does not let a member the owner removed back in with its old code', async () => {
+    const o = await owned({ uses: 2 })
+    const request = await new JoinAttempt(o.invitation, joiner).request(Uint8Array.of(0x22))
+    expect((await o.ask(request)).outcome).toBe('accepted')
+    o.removeJoiner()
+    const again = await new JoinAttempt(o.invitation, joiner).request(Uint8Array.of(0x22, 1))
+    expect((await o.ask(again, joiner, '198.51.100.7', 1000)).outcome).toBe('revoked')
+    expect(o.verdicts.at(-1)).toEqual({ verdict: 'revoked' })
+    expect(o.admitted).toHaveLength(1)
   })
 
   it('tells a second joiner of a one-use code that it is used up, and admits nobody', async () => {
