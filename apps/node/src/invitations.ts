@@ -195,6 +195,7 @@ export class Invitations {
     }
     const ports: JoinDeskPorts = {
       dealsWith: () => this.#params.dealsWith(link.id),
+      stillAdmits: (vlan) => mls.admits(vlan, link.id),
       ownedVlan: (vlanId) => this.#params.ownedByVlanId(hex(vlanId))?.name,
       checkKeyPackage: (keyPackage, from) =>
         verifyKeyPackage({ keyPackage, from }).then(
@@ -230,10 +231,6 @@ export class Invitations {
 
   // -- joiner -------------------------------------------------------------
 
-  ownerText(invitation: Invitation): string {
-    return peerText(invitation.owner)
-  }
-
   /**
    * Starts (or after a restart resumes) joining with a code: the key
    * package the MLS VLAN would send on channel 1 goes sealed in a join
@@ -252,6 +249,9 @@ export class Invitations {
     return {
       sendKeyPackage: (peer, _vlanId, keyPackage) => {
         const { trunk } = this.#params
+        // Only while this join runs: a member removed later makes a fresh key package, which
+        // must not go out under the code it joined with.
+        if (this.#joining.get(key)?.attempt !== attempt) return false
         if (trunk.getLink(peer) === undefined || peer !== owner) return false
         // Looked up again once sealed: a second link to the owner (both dialled at once) may
         // have replaced the first meanwhile, and a request on a closed one is lost.

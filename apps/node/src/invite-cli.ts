@@ -25,7 +25,15 @@ export function decodeCode(code: string): Invitation {
 
 /** The VLAN name and owner a code names; throws with what is wrong with the code and what to do. */
 export function describeCode(code: string): { name: string; owner: string; expiresAt: number } {
-  const invitation = decodeCode(code)
+  return describeInvitation(decodeCode(code))
+}
+
+/** An invitation's VLAN name, owner (PeerId text) and expiry. */
+export function describeInvitation(invitation: Invitation): {
+  name: string
+  owner: string
+  expiresAt: number
+} {
   return {
     name: invitation.name,
     owner: peerIdFromMultihash(Digest.decode(invitation.owner)).toString(),

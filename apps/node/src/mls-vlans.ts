@@ -243,6 +243,12 @@ export class MlsVlans {
     return this.#node.ownerOf(vlan)
   }
 
+  /** Owner: whether it admits `peer` to the VLAN now (its admitted set, 11-mls.md §11.5). */
+  admits(vlan: string, peer: string): boolean {
+    const status = this.#node.status()[vlan] as { admitted?: string[] } | undefined
+    return status?.admitted?.includes(peer) ?? false
+  }
+
   /** The group's members now. */
   members(vlan: string): Array<{ peerId: string; leafIndex: number; self: boolean }> {
     return this.#node.members(vlan)

@@ -15,6 +15,7 @@ import { deriveVlanId } from '@peertap/vft'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
 import type { Invitations } from './invitations.ts'
+import { describeInvitation } from './invite-cli.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 import type { Ports } from './ports.ts'
 import {
@@ -134,7 +135,7 @@ export class Vlans {
   ): Promise<VlanSummary> {
     return this.#serial(async () => {
       const { invitations, selfPeerId } = this.#host
-      const owner = invitations.ownerText(invitation)
+      const owner = describeInvitation(invitation).owner
       if (owner === selfPeerId)
         throw new Error(
           'this is an invitation to a VLAN this node owns: give the code to another node',
