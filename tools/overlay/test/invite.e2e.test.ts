@@ -10,8 +10,11 @@
  * Every namespace and process is removed afterwards, also on failure.
  */
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { decodeInvitationCode, encodeInvitationCode } from '@peertap/invite'
 import { rootAndTun } from '@peertap/tool-netns'
+import { deriveVlanId } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NODE_ARGV, Overlay, RelayHost } from '../src/index.ts'
 
@@ -196,6 +199,21 @@ describe.skipIf(!can.ok)('VLANs by invitation code, at run time', () => {
       expiresAt: late.invitation.expiresAt + 3600,
     })
     expect(await cliFails('c', ['join', moved])).toMatch(/expired/)
+    // An owner that cannot be reached at the code's addresses (one that never ran): said so,
+    // with what to check; nothing of it is left behind.
+    const nobody = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const nobodyBytes = nobody.toMultihash().bytes
+    const unreachable = encodeInvitationCode({
+      ...decoded.invitation,
+      name: 'lab9',
+      owner: nobodyBytes,
+      vlanId: deriveVlanId(nobodyBytes, 'lab9'),
+      addresses: [`/ip4/198.18.0.99/tcp/7400/p2p/${nobody.toString()}`],
+    })
+    expect(await cliFails('c', ['join', unreachable, '--timeout', '3'])).toMatch(
+      /the owner was not reachable at the code's addresses .*check that it is running/,
+    )
+    expect((await list('c')).map((v) => v.name)).not.toContain('lab9')
     // A device name that is taken (pt0 is the config's VLAN's) is refused before anything is asked.
     expect(await cliFails('c', ['join', code, '--device', 'pt0'])).toMatch(
       /a network device named pt0 exists already: choose another with --device NAME/,
