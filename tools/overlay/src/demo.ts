@@ -160,10 +160,7 @@ async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<
   say(`    PeerTap, lab a -> b:                    ${tunnel.toFixed(0).padStart(6)} Mbit/s`)
   say(`    frames r forwarded meanwhile: ${forwarded}`)
 
-  // c's code is good for a few seconds only: a node removed while its code is still good
-  // joins again with it today (the owner takes it for a lost Welcome), which would undo
-  // the removal shown below.
-  const expired = await invite(overlay, steps, c, CODE_LIFE)
+  await invite(overlay, steps, c)
   const all = await addresses(overlay, steps, [a, b, c])
   steps.step('IPv4 across lab, every pair')
   for (const [from, to] of PAIRS) {
@@ -172,12 +169,6 @@ async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<
     holds(result.received > 0, `${to} does not answer ${from} on lab`)
   }
 
-  const wait = expired - Date.now()
-  if (wait > 0) {
-    const why = `(--expires ${CODE_LIFE}s) to run out, so that c cannot use it again`
-    steps.step(`Waiting ${(wait / 1000).toFixed(1)} s for c's code ${why}`)
-    await new Promise((r) => setTimeout(r, wait + 200))
-  }
   steps.step(`a removes c: peertap vlan remove ${c.peerId.slice(0, 12)}... --vlan lab`)
   const epochBefore = (await mls(overlay, 'a')).epoch ?? 0
   await peertap(overlay, 'a', ['vlan', 'remove', c.peerId, '--vlan', 'lab'])
@@ -212,27 +203,16 @@ async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<
 
 type Node = Overlay['nodes'][number]
 
-/** How long c's invitation code is good for, in seconds (`--expires`). */
-const CODE_LIFE = 10
-
 /**
  * The owner a invites `joiner` (the code: the last line `vlan invite`
- * prints), which joins with it; when the code has run out at the latest (ms).
+ * prints: one use, 24 hours), which joins with it.
  */
-async function invite(
-  overlay: Overlay,
-  steps: Steps,
-  joiner: Node,
-  seconds?: number,
-): Promise<number> {
-  const extra = seconds === undefined ? [] : ['--expires', `${seconds}s`]
-  steps.step(`a invites ${joiner.host}: peertap vlan invite lab ${extra.join(' ')}`.trimEnd())
-  const code = lastLine(await peertap(overlay, 'a', ['vlan', 'invite', 'lab', ...extra]))
-  const expired = Date.now() + (seconds ?? 86_400) * 1000
+async function invite(overlay: Overlay, steps: Steps, joiner: Node): Promise<void> {
+  steps.step(`a invites ${joiner.host}: peertap vlan invite lab`)
+  const code = lastLine(await peertap(overlay, 'a', ['vlan', 'invite', 'lab']))
   say(`    ${code.slice(0, 40)}... (${code.length} characters)`)
   steps.step(`${joiner.host} joins with the code: peertap join CODE`)
   say(indent(await peertap(overlay, joiner.host, ['join', code])))
-  return expired
 }
 
 /** `peertap vlan members lab` on a: each node's addresses on lab, printed. */
