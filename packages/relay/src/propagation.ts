@@ -9,9 +9,11 @@
  *   neighbour. A member hears the others' subscriptions under a key when it
  *   first proves that key.
  * - Split horizon: never back to the origin.
- * - Verbatim: each subscription goes on with the flags and the membership
- *   proof of the latest SUB that renewed it (12-relay.md §3); the relay never
- *   signs anything.
+ * - Verbatim: each subscription goes on with the membership proof of the
+ *   latest SUB that renewed it (12-relay.md §3); the relay never signs
+ *   anything. Its flags are those of every origin but the hearer that
+ *   advertise the VFT to it: downstream keeps one subscription per (VFT,
+ *   relay), with the flags of the last SUB.
  * - Soft state: a propagated SUB carries the TTL the relay granted, so it
  *   lapses downstream when it lapses here; the subscriber's own renewals
  *   renew it downstream. A renewal that would move the expiry by less than
@@ -301,7 +303,8 @@ export class Propagation {
       const ttl = Math.max(1, Math.min(65_535, Math.floor(expiresAt - now)))
       for (const to of this.#audience(proved.key, view, now)) {
         if (to === from) continue // split horizon
-        out.push(...this.#chunks(to, false, ttl, changed, group.proof))
+        const heard = this.#withOthers(changed, to, view.relays.has(to), now)
+        out.push(...this.#chunks(to, false, ttl, heard, group.proof))
       }
     }
     // A member who joins later learns the existing ones (§3): `from` just proved the key.
@@ -402,7 +405,7 @@ export class Propagation {
       for (const [id, origin] of this.#origins) {
         if (id === to) continue
         for (const proved of origin.byKey.values())
-          out.push(...this.#provedSnapshot(to, proved, now))
+          out.push(...this.#provedSnapshot(to, true, proved, now))
       }
       return out
     }
@@ -552,8 +555,36 @@ export class Propagation {
       const proved = held.group.proved
       if (held.expiresAt <= now || proved.origin.id === to) continue
       if (this.#hears(to, relay, proved.key, now)) flags |= held.flags
+      if (flags === FLAGS_MASK) break
     }
     return flags
+  }
+
+  /**
+   * `entries` as `to` is to hear them (§3 rule 1): each with the flags every
+   * origin but `to` advertises to it. `to` keeps one subscription per (VFT,
+   * this relay) and takes the flags of the last SUB, so a member's send
+   * declaration passed on with its own flags alone would take the receive
+   * flag of the VFT's subscriber away there (issue 17: a node then saw no
+   * receiver for another member's solicited-node group). The same array
+   * when no entry can gain a flag.
+   */
+  #withOthers(
+    entries: SubscriptionEntry[],
+    to: string,
+    relay: boolean,
+    now: number,
+  ): SubscriptionEntry[] {
+    let out: SubscriptionEntry[] | undefined
+    for (let i = 0; i < entries.length; i++) {
+      const { vft, flags } = entries[i]!
+      if (flags === FLAGS_MASK) continue
+      const all = flags | this.#advertised(nameOf(vft), to, relay, now)
+      if (all === flags) continue
+      out ??= entries.slice()
+      out[i] = { vft, flags: all }
+    }
+    return out ?? entries
   }
 
   #withdraw(cleared: Cleared, view: View, now: number): PropagatedMessage[] {
@@ -592,14 +623,19 @@ export class Propagation {
   /** The others' live entries under `key`, for `to`. */
   #keySnapshot(to: string, key: string, now: number): PropagatedMessage[] {
     const out: PropagatedMessage[] = []
+    const relay = this.#relays(to)
     for (const [origin, proved] of this.#byKey.get(key) ?? []) {
-      if (origin !== to) out.push(...this.#provedSnapshot(to, proved, now))
+      if (origin !== to) out.push(...this.#provedSnapshot(to, relay, proved, now))
     }
     return out
   }
 
-  /** One origin's live entries under one key: a SUB per proof, with the TTL of its latest expiry. */
-  #provedSnapshot(to: string, proved: Proved, now: number): PropagatedMessage[] {
+  /**
+   * One origin's live entries under one key: a SUB per proof, with the TTL
+   * of its latest expiry, each entry with the flags the others advertise
+   * to `to` too (`#withOthers`).
+   */
+  #provedSnapshot(to: string, relay: boolean, proved: Proved, now: number): PropagatedMessage[] {
     const byGroup = new Map<Group, { entries: SubscriptionEntry[]; until: number }>()
     for (const [name, held] of proved.entries) {
       if (held.expiresAt <= now) continue
@@ -614,7 +650,9 @@ export class Propagation {
     const out: PropagatedMessage[] = []
     for (const [group, { entries, until }] of byGroup) {
       const ttl = Math.max(1, Math.min(65_535, Math.floor(until - now)))
-      out.push(...this.#chunks(to, false, ttl, entries, group.proof))
+      out.push(
+        ...this.#chunks(to, false, ttl, this.#withOthers(entries, to, relay, now), group.proof),
+      )
     }
     return out
   }

@@ -5,7 +5,9 @@
 // neighbours, one of them a configured relay. After every step both must
 // agree on every message; and, checked apart from the reference, no message
 // to a neighbour carries an entry of a key that neighbour does not prove at
-// that moment, unless it is the relay or the entry came without a proof.
+// that moment, unless it is the relay or the entry came without a proof. A
+// SUB's entries carry the flags every origin but the hearer advertises to
+// it (issue 17).
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type PropagatedMessage, Propagation, type VerifiedProof } from '../src/index.ts'
@@ -121,7 +123,7 @@ class ReferencePropagation {
     if (changed.length > 0) {
       for (const to of up) {
         if (to !== from && this.hears(to, key, now)) {
-          out.push(msg(to, false, ttlOf(expiresAt, now), proof, changed))
+          out.push(msg(to, false, ttlOf(expiresAt, now), proof, this.heard(to, changed, now)))
         }
       }
     }
@@ -190,7 +192,11 @@ class ReferencePropagation {
               false,
               ttlOf(until, now),
               proof,
-              group.map(([v, e]) => [v, e.flags]),
+              this.heard(
+                to,
+                group.map(([v, e]) => [v, e.flags]),
+                now,
+              ),
             ),
           )
         }
@@ -210,22 +216,32 @@ class ReferencePropagation {
         for (const c of cleared) {
           if (c.vft === v && c.origin !== to && this.hears(to, c.key, now)) flags |= c.flags
         }
-        let advertised = 0
-        for (const [origin, ks] of this.origins) {
-          if (origin === to) continue
-          for (const k of ks.values()) {
-            const e = k.entries.get(v)
-            if (e !== undefined && e.expiresAt > now && this.hears(to, k.key, now)) {
-              advertised |= e.flags
-            }
-          }
-        }
-        const gone = flags & ~advertised
+        const gone = flags & ~this.advertised(to, v, now)
         if (gone !== 0) entries.push([v, gone])
       }
       if (entries.length > 0) out.push(msg(to, true, 0, '-', entries))
     }
     return out
+  }
+
+  /** Flags of VFT `v` that origins but `to` advertise to it, live, under keys it may hear. */
+  advertised(to: string, v: number, now: number): number {
+    let advertised = 0
+    for (const [origin, ks] of this.origins) {
+      if (origin === to) continue
+      for (const k of ks.values()) {
+        const e = k.entries.get(v)
+        if (e !== undefined && e.expiresAt > now && this.hears(to, k.key, now)) {
+          advertised |= e.flags
+        }
+      }
+    }
+    return advertised
+  }
+
+  /** Entries as `to` hears them: with the flags the others advertise to it too (issue 17). */
+  heard(to: string, entries: [number, number][], now: number): [number, number][] {
+    return entries.map(([v, f]) => [v, f | this.advertised(to, v, now)])
   }
 
   prune(): void {

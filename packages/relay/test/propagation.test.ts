@@ -94,6 +94,51 @@ describe('Propagation', () => {
     expect(p.size).toBe(2)
   })
 
+  it("passes a send declaration on with the receive flag others advertise: it never takes a subscriber's away downstream (issue 17)", () => {
+    // c subscribes to its VFT 3 (receive|send); b declares that it sends to it (send only).
+    // a, like every node, keeps one subscription per (VFT, relay) with the flags of the
+    // last SUB: b's declaration passed on with its own flags left a no receiver of VFT 3.
+    const p = new Propagation()
+    const all = ['a', 'b', 'c']
+    p.learn('a', [{ vft: vft(1), flags: RS }], proofA, 1180, all, 1000)
+    p.learn('c', [{ vft: vft(3), flags: RS }], proved(keyA, 0xc), 1180, all, 1000)
+    p.learn('b', [{ vft: vft(2), flags: RS }], proved(keyA, 0xb), 1180, all, 1000)
+    const declared = p.learn(
+      'b',
+      [{ vft: vft(3), flags: FLAG_SEND }],
+      proved(keyA, 0xbb),
+      1181,
+      all,
+      1001,
+    )
+    expect(summary(declared)).toEqual([
+      { to: 'a', unsub: false, ttl: 180, vfts: ['3:3'], proof: 0xbb },
+      // c subscribes itself: from the others it hears only of b's send flag.
+      { to: 'c', unsub: false, ttl: 180, vfts: ['3:2'], proof: 0xbb },
+    ])
+    // A member proving key A later hears the same, whichever SUB comes last.
+    const d = p.learn(
+      'd',
+      [{ vft: vft(4), flags: RS }],
+      proved(keyA, 0xd),
+      1182,
+      [...all, 'd'],
+      1002,
+    )
+    expect(summary(d).filter((m) => m.to === 'd')).toEqual([
+      { to: 'd', unsub: false, ttl: 178, vfts: ['1:3'], proof: 0xa },
+      { to: 'd', unsub: false, ttl: 178, vfts: ['3:3'], proof: 0xc },
+      { to: 'd', unsub: false, ttl: 178, vfts: ['2:3'], proof: 0xb },
+      { to: 'd', unsub: false, ttl: 179, vfts: ['3:3'], proof: 0xbb },
+    ])
+    // c leaves: a loses the receive flag of VFT 3 and keeps b's send flag.
+    expect(summary(p.removeNeighbour('c', ['a', 'b', 'd'], 1003))).toEqual([
+      { to: 'a', unsub: true, ttl: 0, vfts: ['3:1'], proof: undefined },
+      { to: 'b', unsub: true, ttl: 0, vfts: ['3:3'], proof: undefined },
+      { to: 'd', unsub: true, ttl: 0, vfts: ['3:1'], proof: undefined },
+    ])
+  })
+
   it('splits messages at maxEntries', () => {
     const p = new Propagation({ maxEntries: 2 })
     const entries = [1, 2, 3, 4, 5].map((n) => ({ vft: vft(n), flags: FLAG_RECEIVE }))

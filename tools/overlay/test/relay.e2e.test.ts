@@ -114,6 +114,32 @@ describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
   },
 )
 
+describe.skipIf(!can.ok)('A, B and C through one relay over TCP', () => {
+  // Issue 17: with a third member, the relay passed B's send declaration for C's VFTs on to A
+  // with B's flags (send only), which replaced C's receive flag in A's table: A saw no receiver
+  // for C's solicited-node group, so neighbour discovery, and IPv6, failed (ARP, under the
+  // broadcast VFT nobody declares, worked).
+  let overlay: Overlay
+  const relay = new RelayHost()
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({ transport: 'tcp', hosts: ['a', 'b', 'c'], relay })
+    await waitForIpv6(overlay)
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+  })
+
+  it('pings IPv6 between each pair, both ways, right after the addresses are up', async () => {
+    for (const from of ['a', 'b', 'c']) {
+      for (const to of ['a', 'b', 'c']) {
+        if (from === to) continue
+        expect(await ping(overlay, from, overlay.node(to).ip6, ['-6'])).toMatch(/3 received/)
+      }
+    }
+  }, 30_000)
+})
+
 describe.skipIf(!can.ok)('A and B only through a relay over the datagram link', () => {
   // TAP MTU 1380 and offloads off: every frame fits the probed path MTU, so
   // each one crosses both of R's links as a UDP datagram.
