@@ -282,6 +282,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       invitations,
       store: await VlanStore.open(config.stateDir),
       trustRelay: (id) => dialled.add(id),
+      untrustRelay: (id) => {
+        if (!config.peers.some((address) => peerOfAddress(address) === id)) dialled.delete(id)
+      },
     },
     config.vlans,
   )

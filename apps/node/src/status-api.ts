@@ -116,7 +116,7 @@ export async function startStatusApi(
   log: Logger,
   parts: NodeParts,
 ): Promise<StatusApi> {
-  const { trunk, mls, vlans, invitations } = parts
+  const { trunk, mls, vlans } = parts
   const status = () => nodeStatus(parts)
   const mlsOrThrow = (): MlsVlans => {
     if (mls === undefined) throw new Error('this node has no MLS VLAN')
@@ -138,7 +138,7 @@ export async function startStatusApi(
       'vlan/add': (params) =>
         mlsOrThrow().add(params.get('vlan') ?? undefined, required(params, 'peer')),
       'vlan/remove': (params) =>
-        mlsOrThrow().remove(params.get('vlan') ?? undefined, required(params, 'peer')),
+        vlans.owner.remove(params.get('vlan') ?? undefined, required(params, 'peer')),
       'vlan/update': (params) => mlsOrThrow().update(params.get('vlan') ?? undefined),
       'vlan/lease': (params) =>
         mlsOrThrow().lease(
@@ -148,7 +148,7 @@ export async function startStatusApi(
         ),
       // `peertap vlan list|members|create|invite|invitations|revoke|leave|delete` and `peertap join`.
       'vlan/list': async () => vlans.list(),
-      'vlan/members': async (params) => vlans.members(required(params, 'vlan')),
+      'vlan/members': async (params) => vlans.owner.members(required(params, 'vlan')),
       'vlan/create': (params) =>
         vlans.create(required(params, 'vlan'), {
           addresses: params.getAll('address'),
@@ -156,23 +156,23 @@ export async function startStatusApi(
           ...optional(params, 'device'),
         }),
       'vlan/invite': async (params) =>
-        vlans.invite(required(params, 'vlan'), {
-          uses: Number(params.get('uses') ?? 1),
-          expiresSeconds: Number(params.get('expires') ?? 86_400),
+        vlans.owner.invite(required(params, 'vlan'), {
+          uses: seconds(params.get('uses') ?? '1', 1, 1000, 'uses'),
+          expiresSeconds: seconds(params.get('expires') ?? '86400', 1, 365 * 86_400, 'expires'),
         }),
-      'vlan/invitations': async (params) => vlans.invitationsOf(required(params, 'vlan')),
+      'vlan/invitations': async (params) => vlans.owner.invitationsOf(required(params, 'vlan')),
       'vlan/revoke': async (params) =>
-        vlans.revoke(required(params, 'vlan'), params.get('id') ?? undefined),
+        vlans.owner.revoke(required(params, 'vlan'), params.get('id') ?? undefined),
       'vlan/leave': (params) => vlans.leave(required(params, 'vlan')),
       'vlan/transfer': (params) =>
-        vlans.transfer(required(params, 'vlan'), required(params, 'peer')),
-      'vlan/delete': (params) => vlans.delete(required(params, 'vlan')),
+        vlans.owner.transfer(required(params, 'vlan'), required(params, 'peer')),
+      'vlan/delete': (params) => vlans.owner.delete(required(params, 'vlan')),
       join: (params) => {
         const code = required(params, 'code')
         return vlans.join(decodeCode(code), code, {
           addresses: params.getAll('address'),
           ...optional(params, 'device'),
-          timeoutMs: Number(params.get('timeout') ?? 30) * 1000,
+          timeoutMs: seconds(params.get('timeout') ?? '30', 1, 600, 'timeout') * 1000,
         })
       },
     },
@@ -193,6 +193,14 @@ function required(params: URLSearchParams, name: string): string {
   const value = params.get(name)
   if (value === null || value === '') throw new Error(`${name} is required`)
   return value
+}
+
+/** A whole number from a query parameter, `min` to `max`, or an error naming it. */
+function seconds(text: string, min: number, max: number, name: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new Error(`${name} must be a whole number from ${min} to ${max}`)
+  return n
 }
 
 /** An optional query parameter, as a field to spread (absent when not given). */

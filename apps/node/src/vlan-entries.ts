@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { normaliseVlanName } from '@peertap/vft'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { formatIpv6, ulaAddress } from '@peertap/invite'
+import { deriveVlanId, normaliseVlanName } from '@peertap/vft'
 import * as v from 'valibot'
 import { type VlanConfig, VlanList } from './config.ts'
 
@@ -113,4 +115,26 @@ export function summarize(
       addresses: vlan.port.addresses,
     }
   })
+}
+
+/** Whether the VLAN's ID derives from this node's PeerId: its entry names it as owner (`self`). */
+export function isFounder(vlan: VlanConfig, self: string): boolean {
+  const owner = vlan.mls?.owner
+  return owner === 'self' || owner === self
+}
+
+/** The VLAN-ID: from the owner its entry names (its founder, whoever owns it after a transfer). */
+export function founderVlanId(vlan: VlanConfig, self: string): Uint8Array {
+  const founder = isFounder(vlan, self) ? self : (vlan.mls?.owner as string)
+  return deriveVlanId(peerIdFromString(founder).toMultihash().bytes, vlan.name)
+}
+
+/** This node's stable ULA address in the VLAN, as CIDR text (spec 15 §15.7). */
+export function ulaCidr(vlanId: Uint8Array, self: string): string {
+  return `${formatIpv6(ulaAddress(vlanId, peerIdFromString(self).toMultihash().bytes))}/64`
+}
+
+/** The relays of a VLAN's circuit addresses (`…/p2p/R/p2p-circuit/p2p/OWNER`). */
+export function relaysOf(vlan: VlanConfig): string[] {
+  return vlan.peers.flatMap((a) => /\/p2p\/([^/]+)\/p2p-circuit\//.exec(a)?.[1] ?? [])
 }

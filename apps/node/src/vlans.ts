@@ -10,23 +10,29 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Dialler } from '@peertap/daemon'
-import { formatIpv6, type Invitation, ulaAddress } from '@peertap/invite'
+import type { Invitation } from '@peertap/invite'
 import { deriveVlanId } from '@peertap/vft'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
 import type { Invitations } from './invitations.ts'
 import { describeInvitation } from './invite-cli.ts'
+import type { JoinHandle } from './joining.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 import type { Ports } from './ports.ts'
 import {
   checkDevice,
   checkNewName,
   defaultDevice,
+  founderVlanId,
+  isFounder,
   parseVlan,
   randomMac,
+  relaysOf,
   summarize,
+  ulaCidr,
   type VlanSummary,
 } from './vlan-entries.ts'
+import { VlanOwner } from './vlan-owner.ts'
 import type { VlanStore } from './vlan-store.ts'
 
 /** What the VLANs use of the node. */
@@ -44,6 +50,8 @@ export interface VlansHost {
    * names its owner's relay in a circuit address the owner put in its code.
    */
   trustRelay(peerId: string): void
+  /** Stops trusting a relay that no VLAN names any more (one the config names stays trusted). */
+  untrustRelay(peerId: string): void
 }
 
 export class Vlans {
@@ -52,10 +60,24 @@ export class Vlans {
   readonly #configured: readonly VlanConfig[]
   /** One change at a time: each waits for the one before. */
   #queue: Promise<unknown> = Promise.resolve()
+  /** The joins under way, by VLAN name (joining.ts). */
+  readonly #joins = new Map<string, JoinHandle>()
+
+  /** The owner's commands (vlan-owner.ts): members, invite, revoke, remove, transfer, delete. */
+  readonly owner: VlanOwner
 
   constructor(host: VlansHost, configured: readonly VlanConfig[]) {
     this.#host = host
     this.#configured = configured
+    this.owner = new VlanOwner({
+      host,
+      serial: (run) => this.#serial(run),
+      mlsVlan: (name) => this.#mlsVlan(name),
+      storedOrThrow: (name, what) => this.#storedOrThrow(name, what),
+      isOwner: (vlan) => this.#isOwner(vlan),
+      all: () => this.#all(),
+      drop: (name, forget) => this.#drop(name, forget),
+    })
   }
 
   /**
@@ -71,27 +93,14 @@ export class Vlans {
         )
     }
     for (const vlan of [...this.#configured, ...store.list()]) await this.#open(vlan)
+    // Joins a restart interrupted: finished (or undone) in the background, as `join` would.
+    for (const [name, handle] of this.#joins) void this.#finish(name, handle.wait())
   }
 
   /** Every VLAN of the node. */
   list(): VlanSummary[] {
     const stored = new Set(this.#host.store.list().map((x) => x.name))
     return summarize(this.#all(), stored, this.#host.mls.status())
-  }
-
-  /** The members of an MLS VLAN, with the addresses each has in it. */
-  members(name: string) {
-    const vlan = this.#mlsVlan(name)
-    const vlanId = this.#vlanIdOf(vlan)
-    const { invitations } = this.#host
-    return this.#host.mls.members(name).map((m) => {
-      const ipv4 = invitations.addressOf(vlanId, m.peerId)
-      return {
-        ...m,
-        ipv6: formatIpv6(ulaAddress(vlanId, peerIdFromString(m.peerId).toMultihash().bytes)),
-        ...(ipv4 === undefined ? {} : { ipv4 }),
-      }
-    })
   }
 
   /**
@@ -106,18 +115,34 @@ export class Vlans {
     return this.#serial(async () => {
       checkNewName(this.#all(), name)
       const device = checkDevice(this.#all(), options.device ?? defaultDevice(name))
-      const vlanId = deriveVlanId(peerIdFromString(this.#host.selfPeerId).toMultihash().bytes, name)
-      const addresses = [...options.addresses, this.#ownUla(vlanId)]
-      if (options.subnet !== undefined)
-        addresses.push(
-          await this.#host.invitations.openPool(vlanId, options.subnet, this.#host.selfPeerId),
-        )
-      const vlan = parseVlan({
+      const { invitations, selfPeerId } = this.#host
+      const vlanId = deriveVlanId(peerIdFromString(selfPeerId).toMultihash().bytes, name)
+      const subnet = options.subnet === undefined ? {} : { subnet: options.subnet }
+      const entry = {
         name,
-        mls: { owner: 'self', ...(options.subnet === undefined ? {} : { subnet: options.subnet }) },
-        port: { type: 'tap', device, mac: randomMac(), addresses },
-      })
-      await this.#add(vlan)
+        mls: { owner: 'self', ...subnet },
+        port: { type: 'tap', device, mac: randomMac(), addresses: [...options.addresses] },
+      }
+      parseVlan(entry) // every field checked before anything is written
+      // A pool left by an earlier VLAN of this name (a failed create, a deletion) is not reused.
+      await invitations.forget(vlanId)
+      try {
+        const pool =
+          options.subnet === undefined
+            ? []
+            : [await invitations.openPool(vlanId, options.subnet, selfPeerId)]
+        const vlan = parseVlan({
+          ...entry,
+          port: {
+            ...entry.port,
+            addresses: [...options.addresses, ulaCidr(vlanId, this.#host.selfPeerId), ...pool],
+          },
+        })
+        await this.#add(vlan)
+      } catch (error) {
+        await invitations.forget(vlanId).catch(() => undefined)
+        throw error
+      }
       return this.#summary(name)
     })
   }
@@ -128,15 +153,15 @@ export class Vlans {
    * node is a member with its port up and the addresses it was given, and
    * rejects, having left no trace, with what went wrong otherwise.
    */
-  join(
+  async join(
     invitation: Invitation,
     code: string,
     options: { addresses: readonly string[]; device?: string; timeoutMs: number },
   ): Promise<VlanSummary> {
-    return this.#serial(async () => {
-      const { invitations, selfPeerId } = this.#host
+    // Recorded and opened in the queue; waited for outside it, so other changes go on meanwhile.
+    const handle = await this.#serial(async () => {
       const owner = describeInvitation(invitation).owner
-      if (owner === selfPeerId)
+      if (owner === this.#host.selfPeerId)
         throw new Error(
           'this is an invitation to a VLAN this node owns: give the code to another node',
         )
@@ -149,18 +174,11 @@ export class Vlans {
         peers: invitation.addresses.filter((a) => a.endsWith(`/p2p/${owner}`)),
         invitation: code,
       })
-      const joined = invitations.expectJoin(invitation, options.timeoutMs)
-      try {
-        await this.#add(vlan)
-        const verdict = await joined
-        await this.#joined(vlan.name, verdict.ipv4)
-      } catch (error) {
-        joined.catch(() => undefined)
-        await this.#drop(vlan.name, true).catch(() => undefined)
-        throw error
-      }
-      return this.#summary(vlan.name)
+      await this.#add(vlan)
+      return this.#joins.get(vlan.name) as JoinHandle
     })
+    await this.#finish(handle.name, handle.wait(options.timeoutMs), true)
+    return this.#summary(handle.name)
   }
 
   /**
@@ -191,65 +209,6 @@ export class Vlans {
     })
   }
 
-  /**
-   * The owner deletes its MLS VLAN: every other member is removed (new
-   * keys they do not get, so each is cut off at once), its invitations
-   * revoked, its group and port gone.
-   */
-  delete(name: string): Promise<{ deleted: string; removed: string[] }> {
-    return this.#serial(async () => {
-      const vlan = this.#storedOrThrow(name, 'delete')
-      const removed: string[] = []
-      if (vlan.mls !== undefined) {
-        if (!this.#isOwner(vlan))
-          throw new Error(`this node does not own ${name}: leave it (peertap vlan leave ${name})`)
-        for (const member of this.#host.mls.members(name)) {
-          if (member.self) continue
-          await this.#host.mls.remove(name, member.peerId)
-          removed.push(member.peerId)
-        }
-        await this.#host.invitations.forget(this.#vlanIdOf(vlan))
-      }
-      await this.#drop(name, true)
-      return { deleted: name, removed }
-    })
-  }
-
-  /** An invitation code to the owner's MLS VLAN `name`. */
-  invite(name: string, options: { uses: number; expiresSeconds: number }) {
-    const vlan = this.#mlsVlan(name)
-    if (!this.#isOwner(vlan))
-      throw new Error(`only the owner of ${name} invites (${this.#host.mls.ownerOf(name)} owns it)`)
-    // A code names the owner its VLAN-ID derives from (spec 15 §15.3): a VLAN handed over
-    // cannot say both yet.
-    if (!this.#isFounder(vlan))
-      throw new Error(
-        `${name} was handed to this node by transfer, and codes to such a VLAN are not built yet: admit members with peertap vlan add PEER --vlan ${name}`,
-      )
-    return this.#host.invitations.create(name, options)
-  }
-
-  /** The owner hands its MLS VLAN `name` to the member `peer`, which commits from then on. */
-  transfer(name: string, peer: string): Promise<unknown> {
-    return this.#serial(async () => {
-      const vlan = this.#mlsVlan(name)
-      if (!this.#isOwner(vlan)) throw new Error(`only the owner of ${name} hands it over`)
-      return this.#host.mls.transfer(name, peer)
-    })
-  }
-
-  /** Revokes one invitation of the owner's VLAN `name` (by id), or all of them. */
-  revoke(name: string, id: string | undefined) {
-    const vlan = this.#mlsVlan(name)
-    if (!this.#isOwner(vlan)) throw new Error(`only the owner of ${name} revokes its invitations`)
-    return this.#host.invitations.revoke(this.#vlanIdOf(vlan), id)
-  }
-
-  /** The owner's invitations to `name`, live and spent. */
-  invitationsOf(name: string) {
-    return this.#host.invitations.list(this.#vlanIdOf(this.#mlsVlan(name)))
-  }
-
   /** The IP addresses on every VLAN port of this node (without their prefix lengths). */
   portAddresses(): Set<string> {
     return new Set(
@@ -263,7 +222,7 @@ export class Vlans {
       (vlan) =>
         vlan.mls !== undefined &&
         this.#isOwner(vlan) &&
-        Buffer.from(this.#vlanIdOf(vlan)).toString('hex') === vlanIdHex,
+        Buffer.from(founderVlanId(vlan, this.#host.selfPeerId)).toString('hex') === vlanIdHex,
     )
   }
 
@@ -306,22 +265,7 @@ export class Vlans {
   #isOwner(vlan: VlanConfig): boolean {
     if (vlan.mls !== undefined && this.#host.mls.isMls(vlan.name))
       return this.#host.mls.ownerOf(vlan.name) === this.#host.selfPeerId
-    return this.#isFounder(vlan)
-  }
-
-  /** Whether the VLAN's ID was derived from this node's PeerId (its entry names it as owner). */
-  #isFounder(vlan: VlanConfig): boolean {
-    const owner = vlan.mls?.owner
-    return owner === 'self' || owner === this.#host.selfPeerId
-  }
-
-  #vlanIdOf(vlan: VlanConfig): Uint8Array {
-    const founder = this.#isFounder(vlan) ? this.#host.selfPeerId : (vlan.mls?.owner as string)
-    return deriveVlanId(peerIdFromString(founder).toMultihash().bytes, vlan.name)
-  }
-
-  #ownUla(vlanId: Uint8Array): string {
-    return `${formatIpv6(ulaAddress(vlanId, peerIdFromString(this.#host.selfPeerId).toMultihash().bytes))}/64`
+    return isFounder(vlan, this.#host.selfPeerId)
   }
 
   /** Stores a new VLAN, then opens it; a VLAN that does not open is not kept. */
@@ -335,40 +279,67 @@ export class Vlans {
     }
   }
 
-  /** Opens a VLAN's group (MLS) and port, and dials its peers. */
+  /** Opens a VLAN's group (MLS) and port, and dials its peers; a join a code started goes on. */
   async #open(vlan: VlanConfig): Promise<void> {
     const { mls, ports, dialler, invitations, log } = this.#host
+    if (vlan.mls?.subnet !== undefined && isFounder(vlan, this.#host.selfPeerId))
+      await invitations.openPool(
+        founderVlanId(vlan, this.#host.selfPeerId),
+        vlan.mls.subnet,
+        this.#host.selfPeerId,
+      )
+    let join: JoinHandle | undefined
     if (vlan.mls !== undefined) {
-      const joining =
-        vlan.invitation === undefined ? undefined : invitations.resume(vlan.invitation)
-      await mls.openVlan(vlan, joining?.sendKeyPackage)
+      join = vlan.invitation === undefined ? undefined : invitations.joins.resume(vlan.invitation)
+      await mls.openVlan(vlan, join?.sendKeyPackage)
     }
     try {
       await ports.open(vlan)
     } catch (error) {
+      join?.cancel()
       if (vlan.mls !== undefined) await mls.closeVlan(vlan.name, false)
       throw error
     }
-    for (const address of vlan.peers) {
-      dialler.add(address)
-      const relay = /\/p2p\/([^/]+)\/p2p-circuit\//.exec(address)?.[1]
-      if (relay !== undefined) this.#host.trustRelay(relay)
-    }
+    if (join !== undefined) this.#joins.set(vlan.name, join)
+    for (const address of vlan.peers) dialler.add(address)
+    // The relays of its owner's circuit addresses count as dialled relays once this node is a member.
+    if (join === undefined) for (const relay of relaysOf(vlan)) this.#host.trustRelay(relay)
     log.info({ vlan: vlan.name, kind: vlan.mls === undefined ? 'psk' : 'mls' }, 'VLAN open')
   }
 
-  /** Closes a VLAN (its port, group and dialled peers) and, with `forget`, removes it and its group. */
+  /**
+   * Waits for a join to end: a member gets its addresses and its entry loses
+   * the code; a refused or failed join is undone (VLAN, port, group). With
+   * `rethrow` (the `join` command) the failure goes on to the caller.
+   */
+  async #finish(name: string, joined: Promise<{ ipv4?: string }>, rethrow = false): Promise<void> {
+    try {
+      const { ipv4 } = await joined
+      await this.#serial(() => this.#joined(name, ipv4))
+    } catch (error) {
+      this.#host.log.warn(
+        { vlan: name, err: (error as Error).message },
+        'join failed: VLAN removed',
+      )
+      await this.#serial(() => this.#drop(name, true)).catch(() => undefined)
+      if (rethrow) throw error
+    }
+  }
+
+  /** Closes a VLAN (its port, group, join and dialled peers) and, with `forget`, removes it and its group. */
   async #drop(name: string, forget: boolean): Promise<void> {
     const { mls, ports, dialler, store, log } = this.#host
     const vlan = store.get(name)
+    this.#joins.get(name)?.cancel()
+    this.#joins.delete(name)
     ports.close(name)
     if (mls.isMls(name)) await mls.closeVlan(name, forget)
-    const stillDialled = new Set(
-      this.#all()
-        .filter((x) => x.name !== name)
-        .flatMap((x) => x.peers),
-    )
+    const others = this.#all().filter((x) => x.name !== name)
+    const stillDialled = new Set(others.flatMap((x) => x.peers))
     for (const address of vlan?.peers ?? []) if (!stillDialled.has(address)) dialler.remove(address)
+    const stillTrusted = new Set(others.flatMap(relaysOf))
+    for (const relay of vlan === undefined ? [] : relaysOf(vlan))
+      if (!stillTrusted.has(relay)) this.#host.untrustRelay(relay)
     if (forget) await store.remove(name)
     log.info({ vlan: name }, forget ? 'VLAN removed' : 'VLAN closed')
   }
@@ -380,10 +351,13 @@ export class Vlans {
     if (vlan === undefined) return
     const owner = vlan.mls?.owner as string
     const vlanId = deriveVlanId(peerIdFromString(owner).toMultihash().bytes, name)
-    const added = [this.#ownUla(vlanId), ...(ipv4 === undefined ? [] : [ipv4])].filter(
-      (a) => !vlan.port.addresses.includes(a),
-    )
+    const added = [
+      ulaCidr(vlanId, this.#host.selfPeerId),
+      ...(ipv4 === undefined ? [] : [ipv4]),
+    ].filter((a) => !vlan.port.addresses.includes(a))
     for (const address of added) await ports.addAddress(name, address)
+    this.#joins.delete(name)
+    for (const relay of relaysOf(vlan)) this.#host.trustRelay(relay)
     const { invitation: _done, ...rest } = vlan
     await store.put({
       ...rest,
