@@ -9,6 +9,7 @@
  * flood from one source. Needs root and /dev/net/tun; elsewhere it skips.
  * Every namespace and process is removed afterwards, also on failure.
  */
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -81,6 +82,9 @@ describe.skipIf(!can.ok)('VLANs by invitation code, at run time', () => {
   }
   const ipv6Of = (vlan: VlanSummary | undefined) =>
     vlan?.addresses.find((a) => a.startsWith('fd'))?.split('/')[0]
+
+  /** A code that has run out (from the refusals test). */
+  let expiredCode = ''
 
   beforeAll(async () => {
     overlay = await Overlay.start({ transport: 'tcp', hosts: ['a', 'b', 'c'], datagram: true })
@@ -184,6 +188,10 @@ describe.skipIf(!can.ok)('VLANs by invitation code, at run time', () => {
     }
     await cli('a', ['vlan', 'revoke', 'lab', revoked.id])
     expect(await cliFails('c', ['join', revoked.code])).toMatch(/revoked/)
+    // Revoking it again, or an id that never was, says so (a typo must not look like success).
+    expect(await cliFails('a', ['vlan', 'revoke', 'lab', revoked.id])).toMatch(
+      /no live invitation .* see peertap vlan invitations lab/,
+    )
     // Expired: the joiner's CLI says so at once; a code whose expiry was moved on is refused by the owner.
     const short = JSON.parse(
       await cli('a', ['vlan', 'invite', 'lab', '--expires', '1s', '--json']),
@@ -192,6 +200,7 @@ describe.skipIf(!can.ok)('VLANs by invitation code, at run time', () => {
     }
     await new Promise((r) => setTimeout(r, 2_100))
     expect(await cliFails('c', ['join', short.code])).toMatch(/expired at .*peertap vlan invite/)
+    expiredCode = short.code
     const late = decodeInvitationCode(short.code)
     if (!late.ok) throw new Error(late.detail)
     const moved = encodeInvitationCode({
@@ -268,6 +277,38 @@ describe.skipIf(!can.ok)('VLANs by invitation code, at run time', () => {
     // The code itself is untouched by the flood.
     expect(decodeInvitationCode(code).ok).toBe(true)
   }, 60_000)
+
+  it('a join a restart interrupted, whose code ran out meanwhile, is undone and the node starts', async () => {
+    const c = overlay.node('c')
+    const a = overlay.node('a')
+    // As if c had stopped in the middle of `peertap join` with that code, long ago.
+    await overlay.restart('c', async () => {
+      const path = join(c.stateDir, 'vlans.json')
+      const store = JSON.parse(await readFile(path, 'utf8')) as { vlans: unknown[] }
+      store.vlans.push({
+        name: 'stale',
+        mls: { owner: a.peerId },
+        port: { type: 'tap', device: 'pt-stale' },
+        peers: [`/ip4/${overlay.topo.address('a')}/tcp/7400/p2p/${a.peerId}`],
+        invitation: expiredCode,
+      })
+      await writeFile(path, JSON.stringify(store))
+    })
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const names = await list('c').then(
+        (vlans) => vlans.map((v) => v.name),
+        () => undefined,
+      )
+      if (names !== undefined && !names.includes('stale')) break
+      if (Date.now() > deadline)
+        throw new Error(
+          `the stale join is still there: ${names}; c's log:\n${c.log.slice(-10).join('\n')}`,
+        )
+      await new Promise((r) => setTimeout(r, 250))
+    }
+    expect(c.log.join('\n')).toMatch(/join failed: VLAN removed/)
+  }, 40_000)
 
   it('comes back after a restart with its VLANs, addresses and memberships', async () => {
     const beforeA = await lab('a')
