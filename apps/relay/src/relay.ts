@@ -17,8 +17,9 @@
  *     SUBs and UNSUBs cross a relay-relay link only while it is in the
  *     tree; links to nodes are edge links and always forward
  *   CONTROL 10 from any peer, strangers too -> TicketGrants (spec 12
- *     §12.8.2): a grant of a circuit to the ticket's owner, or a counted
- *     refusal; no answer either way
+ *     §12.8.2): a grant of a circuit to the ticket's owner (an owner this
+ *     relay admits, else refused before the signature check), or a
+ *     counted refusal; no answer either way
  *   HOP CONNECT (libp2p's circuit server) -> both ends admitted, or the
  *     source holds a grant to the (admitted, reserved) destination
  *
@@ -91,7 +92,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   }
   let admits: (id: string) => boolean = () => false
   let denied: (id: string) => boolean = () => true
-  const tickets = new TicketGrants({ denied: (id) => denied(id) })
+  // A ticket for an owner this relay does not admit is refused before any
+  // signature check: its grant would open nothing (the gate below).
+  const tickets = new TicketGrants({ admits: (owner) => admits(owner), denied: (id) => denied(id) })
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,
     listen: config.listen,
@@ -253,8 +256,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       }
       if (control.channel === CONTROL_RELAY_TICKET) {
         const offer = tickets.offer(link.id, control.payload, now())
+        // Taken and renewed at debug (an invitee presents its ticket every few
+        // seconds); refused at most once per peer per minute.
         if (offer.ok)
-          log.info({ peer: link.id, owner: offer.owner, until: offer.until }, 'relay ticket taken')
+          log.debug({ peer: link.id, owner: offer.owner, until: offer.until }, 'relay ticket taken')
         else ticketRefusals.note(link.id, offer.reason, 1)
         return
       }

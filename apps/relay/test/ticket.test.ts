@@ -3,8 +3,10 @@
  * process on 127.0.0.1: a real `startRelay` daemon R that admits owner O and
  * another peer P (both hold a reservation at R), and a stranger S that R
  * knows nothing of. S's circuit to O is refused without a ticket, and with a
- * forged one; once S sent O's ticket on its link to R (CONTROL 10), the
- * circuit to O opens, and one to P stays refused.
+ * forged one; a ticket S signed naming itself as owner is refused for an
+ * owner R does not admit, with no signature checked; once S sent O's ticket
+ * on its link to R (CONTROL 10), the circuit to O opens, and one to P stays
+ * refused.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -25,6 +27,7 @@ interface Status {
     refusals: number
     tickets: {
       accepted: number
+      signatureChecks: number
       refused: Record<string, number>
       circuits: number
       grants: number
@@ -140,6 +143,21 @@ describe('relay tickets: a circuit for an invitee (spec 12 §12.8.2)', () => {
     // Refused by R's circuit gate (not lost on the way): counted there.
     const refusalsForged = (await status()).circuit.refusals
     expect(refusalsForged).toBeGreaterThan(refusalsBefore)
+
+    // S's own ticket, signed by S and naming S as owner, many times over: R
+    // does not admit S, so each is refused before any budget or signature
+    // (a flood of them cannot spend the relay's signature budget or its grants).
+    const checksBefore = (await status()).circuit.tickets.signatureChecks
+    const strangerKey = await loadOrCreateIdentity(join(dir, 's'))
+    for (let i = 0; i < 20; i++) expect(sendRelayTicket(toRelay, ticketOf(strangerKey))).toBe(true)
+    await until('the self-signed tickets refused', 5000, async () =>
+      (await status()).circuit.tickets.refused['owner-not-admitted'] === 20 ? true : undefined,
+    )
+    const selfSigned = (await status()).circuit.tickets
+    expect(selfSigned.signatureChecks).toBe(checksBefore)
+    expect(selfSigned.refused.rate).toBe(0)
+    expect(selfSigned.accepted).toBe(0)
+    expect(selfSigned.grants).toBe(0)
 
     expect(sendRelayTicket(toRelay, ticketOf(ownerKey))).toBe(true)
     await until('the ticket taken', 5000, async () =>

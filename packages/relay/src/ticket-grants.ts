@@ -5,14 +5,19 @@
  * that owner alone while `now ≤ until`.
  *
  *   CONTROL 10 from a link -> offer: denied peer, layout and time
- *     (`checkRelayTicket`), the invitee's and the global signature budget,
- *     the owner's signature -> a grant (renewed if held), or a counted
- *     refusal; the invitee gets no answer either way
+ *     (`checkRelayTicket`), an owner the relay admits (`admits`), the
+ *     invitee's and the global signature budget, the owner's signature ->
+ *     a grant (renewed if held), or a counted refusal; the invitee gets no
+ *     answer either way
  *   HOP CONNECT (the circuit gate) -> allows(invitee, owner, now)
  *   link down -> forget(invitee); the one-second tick -> expire(now)
  *
  * Bounded: a few owners per invitee and a few thousand grants in all, the
  * oldest evicted first; signature checks per invitee and over all peers.
+ * A ticket for an owner the relay does not admit is refused before both
+ * budgets and the signature: its grant would open nothing (the circuit
+ * gate wants the owner admitted), and anyone can sign a ticket naming
+ * itself, so it must cost no budget, no grant and no signature check.
  * Pure: no I/O, no timers (`now` in seconds is an argument).
  */
 import {
@@ -32,10 +37,24 @@ import {
 } from './ticket.ts'
 import { TokenBucket } from './token-bucket.ts'
 
-/** Why an offered ticket granted nothing: the ticket's own rejections, `rate`, `denied`. */
-export type TicketRefusal = RelayTicketRejection | 'rate' | 'denied'
+/**
+ * Why an offered ticket granted nothing: the ticket's own rejections,
+ * `denied`, `owner-not-admitted`, `rate`.
+ */
+export type TicketRefusal = RelayTicketRejection | 'rate' | 'denied' | 'owner-not-admitted'
+
+/** The relay's own refusals in check order: `denied` first, the others after layout and time. */
+const RELAY_REFUSALS = ['denied', 'owner-not-admitted', 'rate'] as const
 
 export interface TicketGrantsInit {
+  /**
+   * Whether the relay admits `owner` (its PeerId text) now: a ticket for
+   * any other owner is refused as `owner-not-admitted` before the budgets
+   * and the signature. Called once per ticket past the layout and time
+   * checks, so it must be cheap (a lookup). No default: a relay that
+   * admits everyone says so.
+   */
+  readonly admits: (owner: string) => boolean
   /** Owners one invitee may hold grants to at once (default 4); one more evicts its oldest. */
   readonly maxOwnersPerInvitee?: number
   /** Grants held at once over all invitees (default 4096); one more evicts the oldest. */
@@ -53,6 +72,8 @@ export interface TicketGrantsInit {
 export interface TicketGrantsCounters {
   /** Tickets that verified and granted (or renewed) a circuit to their owner. */
   accepted: number
+  /** Owners' signatures verified (tickets past every cheap refusal and both budgets). */
+  signatureChecks: number
   /** Tickets refused, by reason. */
   refused: Record<TicketRefusal, number>
   /** Grants dropped for room (the invitee's or the relay's bound). */
@@ -81,6 +102,7 @@ export class TicketGrants {
   readonly #burst: number
   readonly #global: TokenBucket | undefined
   readonly #denied: (peer: string) => boolean
+  readonly #admits: (owner: string) => boolean
   /** Every grant, oldest first (a renewal moves it to the end). Key: invitee, space, owner. */
   readonly #grants = new Map<string, Grant>()
   /** Each invitee's owners, oldest first. */
@@ -88,7 +110,10 @@ export class TicketGrants {
   /** Each invitee's signature budget, oldest first, at most maxGrants of them. */
   readonly #checks = new Map<string, TokenBucket>()
 
-  constructor(init: TicketGrantsInit = {}) {
+  constructor(init: TicketGrantsInit) {
+    if (typeof init?.admits !== 'function')
+      throw new RelayError('invalid-option', 'admits: which owners the relay admits, a function')
+    this.#admits = init.admits
     this.#maxOwners = count(
       init.maxOwnersPerInvitee ?? DEFAULT_TICKET_OWNERS_PER_INVITEE,
       'maxOwnersPerInvitee',
@@ -110,9 +135,15 @@ export class TicketGrants {
         : new TokenBucket(globalRate, globalBurst, 0)
     this.#denied = init.denied ?? (() => false)
     const refused = {} as Record<TicketRefusal, number>
-    for (const reason of [...RELAY_TICKET_REJECTIONS, 'rate', 'denied'] as const)
-      refused[reason] = 0
-    this.counters = { accepted: 0, refused, evicted: 0, expired: 0, circuits: 0 }
+    for (const reason of [...RELAY_TICKET_REJECTIONS, ...RELAY_REFUSALS]) refused[reason] = 0
+    this.counters = {
+      accepted: 0,
+      signatureChecks: 0,
+      refused,
+      evicted: 0,
+      expired: 0,
+      circuits: 0,
+    }
   }
 
   /** Grants held now (lapsed ones until the next `expire`). */
@@ -128,10 +159,13 @@ export class TicketGrants {
     if (this.#denied(invitee)) return this.#refuse('denied')
     const checked = checkRelayTicket(ticket, now)
     if (!checked.ok) return this.#refuse(checked.reason)
+    // Before the budgets: a stranger's own ticket must not spend what real invitees need.
+    const owner = base58btc(checked.owner)
+    if (!this.#admits(owner)) return this.#refuse('owner-not-admitted')
     if (!this.#takeCheck(invitee, now)) return this.#refuse('rate')
+    this.counters.signatureChecks++
     const verified = verifyRelayTicketSignature(ticket, checked)
     if (!verified.ok) return this.#refuse(verified.reason)
-    const owner = base58btc(verified.owner)
     this.#grant(invitee, owner, verified.notAfter)
     this.counters.accepted++
     return { ok: true, owner, until: verified.notAfter }
