@@ -10,6 +10,7 @@
  * authenticated data of each commit it sends, so every member (also one that
  * catches up later) can check it.
  */
+import { verifyEd25519Strict } from '@peertap/crypto'
 import {
   AAD_LEASE,
   ED25519_SIGNATURE_LENGTH,
@@ -20,12 +21,7 @@ import {
   VLAN_ID_LENGTH,
 } from './constants.ts'
 import { MlsError } from './errors.ts'
-import {
-  bytesEqual,
-  ed25519PublicKeyOfPeerId,
-  type NodeIdentity,
-  verifyEd25519,
-} from './identity.ts'
+import { bytesEqual, ed25519PublicKeyOfPeerId, type NodeIdentity } from './identity.ts'
 
 const LABEL = new TextEncoder().encode(LEASE_LABEL)
 
@@ -123,7 +119,10 @@ export function decodeLease(bytes: Uint8Array): Lease {
 
 /**
  * 11-mls.md §5: decodes and verifies a lease for `vlanId` signed by the
- * identity key inside `ownerPeerId`. Throws 'mls-lease-invalid'.
+ * identity key inside `ownerPeerId`, by the strict rule of membership
+ * proofs (`verifyEd25519Strict`, 07 §4 steps 6-7: no non-canonical or
+ * small-order key or R, S below L), whatever the OpenSSL underneath
+ * accepts. Throws 'mls-lease-invalid'.
  */
 export async function verifyLease(params: {
   readonly lease: Uint8Array
@@ -141,7 +140,7 @@ export async function verifyLease(params: {
   const body = lease.bytes.subarray(0, lease.bytes.length - ED25519_SIGNATURE_LENGTH)
   if (
     ownerKey === undefined ||
-    !(await verifyEd25519(ownerKey, lease.signature, signedMessage(body)))
+    verifyEd25519Strict(ownerKey, signedMessage(body), lease.signature) !== 'ok'
   ) {
     throw new MlsError('mls-lease-invalid', 'the lease is not signed by the owner')
   }

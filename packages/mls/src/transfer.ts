@@ -11,6 +11,7 @@
  * every member, also one catching up from a log later, checks it and takes
  * the new owner from that epoch on.
  */
+import { verifyEd25519Strict } from '@peertap/crypto'
 import {
   AAD_TRANSFER,
   ED25519_SIGNATURE_LENGTH,
@@ -19,12 +20,7 @@ import {
   VLAN_ID_LENGTH,
 } from './constants.ts'
 import { MlsError } from './errors.ts'
-import {
-  bytesEqual,
-  ed25519PublicKeyOfPeerId,
-  type NodeIdentity,
-  verifyEd25519,
-} from './identity.ts'
+import { bytesEqual, ed25519PublicKeyOfPeerId, type NodeIdentity } from './identity.ts'
 
 const LABEL = new TextEncoder().encode(TRANSFER_LABEL)
 const U64_MAX = (1n << 64n) - 1n
@@ -105,8 +101,10 @@ export function decodeTransfer(bytes: Uint8Array): Transfer {
 
 /**
  * 11-mls.md §12.1: decodes and verifies a transfer of `vlanId` at `epoch`
- * signed by the identity key inside `ownerPeerId` (the current owner).
- * Throws 'mls-transfer-invalid'.
+ * signed by the identity key inside `ownerPeerId` (the current owner), by
+ * the strict rule of membership proofs (`verifyEd25519Strict`, 07 §4 steps
+ * 6-7: no non-canonical or small-order key or R, S below L), whatever the
+ * OpenSSL underneath accepts. Throws 'mls-transfer-invalid'.
  */
 export async function verifyTransfer(params: {
   readonly transfer: Uint8Array
@@ -123,7 +121,7 @@ export async function verifyTransfer(params: {
   const body = t.bytes.subarray(0, t.bytes.length - ED25519_SIGNATURE_LENGTH)
   if (
     ownerKey === undefined ||
-    !(await verifyEd25519(ownerKey, t.signature, signedMessage(body)))
+    verifyEd25519Strict(ownerKey, signedMessage(body), t.signature) !== 'ok'
   ) {
     throw invalid('the transfer is not signed by the current owner')
   }

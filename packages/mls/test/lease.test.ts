@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   decodeLease,
   LEASE_CLOCK_SKEW_SECONDS,
@@ -9,6 +9,16 @@ import { decodeLeaseAad, encodeLeaseAad, leaseCovers, signLease } from '../src/l
 import { identity, makeGroup, refused, refusedUntouched, sameSecrets, VLAN_ID } from './helpers.ts'
 
 const T0 = 1_900_000_000
+
+/**
+ * An owner PeerId whose key is the identity point (small order), and a
+ * signature that satisfies RFC 8032's equation [S]B = R + [k]A for every
+ * message: R the identity, S = 0. Anyone can "sign" for such an owner.
+ */
+const IDENTITY_POINT = Uint8Array.of(1, ...new Uint8Array(31))
+const SMALL_ORDER_OWNER = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20, ...IDENTITY_POINT)
+const ANY_MESSAGE_SIGNATURE = Uint8Array.of(...IDENTITY_POINT, ...new Uint8Array(32))
+const L = 2n ** 252n + 27742317777372353535851937790883648493n
 
 describe('lease format', () => {
   it('signs, encodes, decodes and verifies; any flipped bit fails', async () => {
@@ -57,6 +67,48 @@ describe('lease format', () => {
       }),
       'mls-lease-invalid',
     )
+  })
+
+  it('verifies strictly (verifyEd25519Strict): a non-canonical S and a small-order owner key are refused', async () => {
+    const owner = await identity(1)
+    const admin = await identity(2)
+    const lease = await signLease({
+      owner,
+      fields: { vlanId: VLAN_ID, adminPeerId: admin.peerId, notBefore: T0, notAfter: T0 + 600 },
+    })
+    const ok = { lease: lease.bytes, vlanId: VLAN_ID, ownerPeerId: owner.peerId }
+    expect((await verifyLease(ok)).notAfter).toBe(T0 + 600)
+    // The owner's own signature with S + L: the same point equation, S not below L.
+    const nonCanonical = lease.bytes.slice()
+    const at = nonCanonical.length - 32
+    let s = nonCanonical.subarray(at).reduceRight((x, byte) => (x << 8n) | BigInt(byte), 0n) + L
+    for (let i = 0; i < 32; i++, s >>= 8n) nonCanonical[at + i] = Number(s & 0xffn)
+    await refused(verifyLease({ ...ok, lease: nonCanonical }), 'mls-lease-invalid')
+    // An owner whose PeerId holds a small-order key: a signature valid for any lease.
+    const forged = lease.bytes.slice()
+    forged.set(ANY_MESSAGE_SIGNATURE, forged.length - 64)
+    const forgedFor = { ...ok, lease: forged, ownerPeerId: SMALL_ORDER_OWNER }
+    await refused(verifyLease(forgedFor), 'mls-lease-invalid')
+    // A Web Crypto that accepts it, as a verifier of RFC 8032's equation
+    // without order checks does (OpenSSL 3.0 accepted small-order keys in
+    // ed25519-speccheck; Node 24's bundled OpenSSL 3.5 refuses it): still refused.
+    const subtle = globalThis.crypto.subtle
+    const verify = subtle.verify.bind(subtle)
+    const spy = vi.spyOn(subtle, 'verify').mockImplementation(async (algorithm, key, sig, data) => {
+      const bytes = ArrayBuffer.isView(sig)
+        ? new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength)
+        : new Uint8Array(sig)
+      return (
+        Buffer.from(bytes).equals(Buffer.from(ANY_MESSAGE_SIGNATURE)) ||
+        verify(algorithm, key, sig, data)
+      )
+    })
+    try {
+      await refused(verifyLease(forgedFor), 'mls-lease-invalid')
+      expect((await verifyLease(ok)).notAfter).toBe(T0 + 600)
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   it('the authenticated data carries the lease and the commit time; coverage is within the lease and not from the future', () => {

@@ -4,7 +4,7 @@
 // transfer, and every forged transfer refused with the state untouched
 // and the member still on the old owner.
 import { readFileSync } from 'node:fs'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   createKeyPackage,
   decodeBundle,
@@ -34,6 +34,53 @@ import {
 } from './helpers.ts'
 
 const eq = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b))
+
+/** RFC 8032 §5.1.3: the group order L, and a little-endian 32-byte scalar. */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n
+const scalarLe = (x: bigint) =>
+  Uint8Array.from({ length: 32 }, (_, i) => Number((x >> BigInt(8 * i)) & 0xffn))
+const leScalar = (b: Uint8Array) => b.reduceRight((x, byte) => (x << 8n) | BigInt(byte), 0n)
+
+/** The same signature with S + L in place of S (S is then not below L: non-canonical). */
+function sPlusL(signed: Uint8Array): Uint8Array {
+  const out = signed.slice()
+  const at = out.length - 32
+  out.set(scalarLe(leScalar(out.subarray(at)) + L), at)
+  return out
+}
+
+/**
+ * An owner PeerId whose key is the identity point (small order), and a
+ * signature that satisfies RFC 8032's equation [S]B = R + [k]A for every
+ * message: R the identity, S = 0. Anyone can "sign" for such an owner.
+ */
+const IDENTITY_POINT = Uint8Array.of(1, ...new Uint8Array(31))
+const SMALL_ORDER_OWNER = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20, ...IDENTITY_POINT)
+const ANY_MESSAGE_SIGNATURE = Uint8Array.of(...IDENTITY_POINT, ...new Uint8Array(32))
+
+/**
+ * Runs `body` with a Web Crypto whose Ed25519 accepts ANY_MESSAGE_SIGNATURE,
+ * as a verifier of RFC 8032's equation that checks neither the key's nor
+ * R's order does (OpenSSL 3.0 accepted small-order keys and R in
+ * ed25519-speccheck). The OpenSSL 3.5 bundled with Node 24 refuses it; a
+ * Node linked to another OpenSSL may not. The strict rule refuses it by
+ * its bytes either way.
+ */
+async function withLenientWebCrypto(body: () => Promise<void>): Promise<void> {
+  const subtle = globalThis.crypto.subtle
+  const verify = subtle.verify.bind(subtle)
+  const spy = vi.spyOn(subtle, 'verify').mockImplementation(async (algorithm, key, sig, data) => {
+    const bytes = ArrayBuffer.isView(sig)
+      ? new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength)
+      : new Uint8Array(sig)
+    return eq(bytes, ANY_MESSAGE_SIGNATURE) || verify(algorithm, key, sig, data)
+  })
+  try {
+    await body()
+  } finally {
+    spy.mockRestore()
+  }
+}
 
 /** Owner A, members B and C, all at epoch 1. */
 async function abc(clock?: () => number) {
@@ -91,6 +138,39 @@ describe('transfer format (11-mls.md §12.1)', () => {
     expect(decodeTransferAad(new Uint8Array(0))).toBeUndefined()
     expect(decodeTransferAad(Uint8Array.of(0x01, 0, 0))).toBeUndefined()
     expect(() => decodeTransferAad(aad.subarray(0, aad.length - 1))).toThrow(/bad authenticated/)
+  })
+
+  it('verifies strictly (verifyEd25519Strict): a non-canonical S and a small-order owner key are refused', async () => {
+    const a = await identity(1)
+    const b = await identity(2)
+    const t = await signTransfer({
+      owner: a,
+      fields: { vlanId: VLAN_ID, newOwnerPeerId: b.peerId, epoch: 7n },
+    })
+    const ok = { transfer: t.bytes, vlanId: VLAN_ID, epoch: 7n, ownerPeerId: a.peerId }
+    expect((await verifyTransfer(ok)).epoch).toBe(7n)
+    // The owner's own signature with S + L: the same point equation, S not below L.
+    await refused(verifyTransfer({ ...ok, transfer: sPlusL(t.bytes) }), 'mls-transfer-invalid')
+    // An owner whose PeerId holds a small-order key: a signature valid for any transfer.
+    const forged = t.bytes.slice()
+    forged.set(ANY_MESSAGE_SIGNATURE, forged.length - 64)
+    const forgedFor = { ...ok, transfer: forged, ownerPeerId: SMALL_ORDER_OWNER }
+    await refused(verifyTransfer(forgedFor), 'mls-transfer-invalid')
+    await withLenientWebCrypto(async () => {
+      // The stand-in accepts it, the transfer check does not.
+      const key = await globalThis.crypto.subtle.importKey(
+        'raw',
+        IDENTITY_POINT,
+        'Ed25519',
+        false,
+        ['verify'],
+      )
+      expect(
+        await globalThis.crypto.subtle.verify('Ed25519', key, ANY_MESSAGE_SIGNATURE, forged),
+      ).toBe(true)
+      await refused(verifyTransfer(forgedFor), 'mls-transfer-invalid')
+      expect((await verifyTransfer(ok)).epoch).toBe(7n)
+    })
   })
 })
 
