@@ -171,13 +171,55 @@ export class InvitationBook {
    * The owner's check of a join request's secret (§15.6), in this order:
    * no invitation of this VLAN with this secret: `refused`; revoked;
    * expired; the same joiner again (its Welcome was lost): `again`, using
-   * nothing; no use left: `used-up`; else `accepted`, taking one use.
+   * nothing (the book is unchanged); no use left: `used-up`; else
+   * `accepted`, taking one use ({@link unredeem} gives it back).
    */
   redeem(params: RedeemParams): Redemption {
+    const { found, outcome, joinerHex } = this.#judge(params)
+    if (outcome !== 'accepted' || found === undefined) return outcome
+    found.usesLeft--
+    found.joiners.push(joinerHex)
+    if (found.usesLeft === 0) found.endedAt = params.now
+    return 'accepted'
+  }
+
+  /**
+   * What {@link redeem} would answer now, taking nothing: the owner asks it
+   * before anything else, so that a secret naming no invitation of this
+   * VLAN is `refused` before the owner says anything about its VLANs (§15.9).
+   */
+  peek(params: RedeemParams): Redemption {
+    return this.#judge(params).outcome
+  }
+
+  /**
+   * Gives back the use `joiner` took of the invitation with this secret
+   * (its admission failed: §15.9): `joiner` leaves `joiners`, `usesLeft`
+   * grows by one and the invitation is no longer ended unless revoked.
+   * False, changing nothing, when no invitation of this VLAN with this
+   * secret lists `joiner`.
+   */
+  unredeem(params: Omit<RedeemParams, 'now'>): boolean {
+    const { found, joinerHex } = this.#judge({ ...params, now: 0 })
+    const at = found?.joiners.indexOf(joinerHex) ?? -1
+    if (found === undefined || at < 0) return false
+    found.joiners.splice(at, 1)
+    found.usesLeft++
+    if (!found.revoked) found.endedAt = null
+    return true
+  }
+
+  #judge(params: RedeemParams): {
+    found: Entry | undefined
+    outcome: Redemption
+    joinerHex: string
+  } {
     const { vlanId, secret, joiner, now } = params
-    if (!isBytes(vlanId, VLAN_ID_LENGTH) || !isBytes(secret, SECRET_LENGTH)) return 'refused'
+    if (!isBytes(vlanId, VLAN_ID_LENGTH) || !isBytes(secret, SECRET_LENGTH))
+      return { found: undefined, outcome: 'refused', joinerHex: '' }
     if (!isBytes(joiner) || !isPeerIdBytes(joiner))
       throw new InviteError('invalid-argument', 'joiner must be PeerId multihash bytes')
+    const joinerHex = toHex(joiner)
     const hash = invitationHash(secret)
     const vlan = toHex(vlanId)
     let found: Entry | undefined
@@ -186,25 +228,33 @@ export class InvitationBook {
       const match = constantTimeEqual(entry.hash, hash)
       if (match && entry.vlan === vlan) found = entry
     }
-    if (found === undefined) return 'refused'
-    if (found.revoked) return 'revoked'
-    if (now >= found.expiresAt) return 'expired'
-    const joinerHex = toHex(joiner)
-    if (found.joiners.includes(joinerHex)) return 'again'
-    if (found.usesLeft === 0) return 'used-up'
-    found.usesLeft--
-    found.joiners.push(joinerHex)
-    if (found.usesLeft === 0) found.endedAt = now
-    return 'accepted'
+    const outcome: Redemption =
+      found === undefined
+        ? 'refused'
+        : found.revoked
+          ? 'revoked'
+          : now >= found.expiresAt
+            ? 'expired'
+            : found.joiners.includes(joinerHex)
+              ? 'again'
+              : found.usesLeft === 0
+                ? 'used-up'
+                : 'accepted'
+    return { found, outcome, joinerHex }
   }
 
-  /** Revokes the VLAN's live invitation with this id, or all its live ones; returns how many. */
+  /**
+   * Revokes the VLAN's live invitation with this id (16 hex digits, in
+   * either case), or all its live ones; returns how many: 0 when the id
+   * names no live invitation of the VLAN.
+   */
   revoke(params: {
     readonly vlanId: Uint8Array
     readonly id?: string
     readonly now: number
   }): number {
-    const { vlanId, id, now } = params
+    const { vlanId, now } = params
+    const id = params.id?.toLowerCase()
     const vlan = toHex(vlanId)
     let count = 0
     for (const entry of this.#entries) {

@@ -75,3 +75,6 @@ export const DEFAULT_SOURCE_BURST = 5
 export const DEFAULT_GLOBAL_RATE = 50
 export const DEFAULT_GLOBAL_BURST = 50
 export const DEFAULT_MAX_SOURCES = 4096
+
+/** §15.9: the owner's desk drops ended invitations from its book at most this often (seconds). */
+export const DESK_PRUNE_INTERVAL_SECONDS = 60

@@ -1,8 +1,9 @@
 /**
  * The join door (docs/spec/15-invitations.md §15.8): rate limits on join
- * requests, applied before any HPKE work, per source (a token bucket per IP
- * address) and overall (one bucket), with a bounded source table and
- * counters. Pure: the caller passes the time in milliseconds.
+ * requests, applied before any HPKE work, per source (a token bucket per
+ * source key: an IPv4 address, an IPv6 /64, a relay) and overall (one
+ * bucket), with a bounded source table and counters. Pure: the caller
+ * passes the time in milliseconds.
  */
 
 import type { Redemption } from './book.ts'
@@ -14,7 +15,59 @@ import {
   DEFAULT_SOURCE_RATE,
 } from './constants.ts'
 import { InviteError } from './errors.ts'
+import { parseIpv4 } from './ipv4.ts'
 import type { JoinRequestRefusal } from './join.ts'
+
+/**
+ * The bucket a request's source falls in (§15.8): an IPv4 address whole
+ * (`192.0.2.7`); an IPv6 address by its /64, the least a provider gives
+ * one host, so a host cannot earn a bucket per address it makes up
+ * (`2001:db8:0:7::/64`; an IPv4-mapped address as its IPv4 address; a zone
+ * dropped); anything else, such as `via <relay PeerId>` for a link through
+ * a relay's circuit (all of that relay's links share one bucket), as it
+ * is. The caller passes where the link comes from, never a PeerId: a
+ * stranger makes PeerIds for free.
+ */
+export function doorSourceKey(source: string): string {
+  if (parseIpv4(source) !== undefined) return source
+  const groups = parseIpv6(source)
+  if (groups === undefined) return source
+  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff
+  if (mapped)
+    return [groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join('.')
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`
+}
+
+/** IPv6 text (RFC 4291 §2.2: `::`, a dotted IPv4 tail, a `%zone` dropped) to 8 groups, else undefined. */
+function parseIpv6(text: string): number[] | undefined {
+  const address = text.replace(/%[^%]*$/, '')
+  if (!address.includes(':') || !/^[0-9A-Fa-f:.]+$/.test(address)) return undefined
+  const halves = address.split('::')
+  if (halves.length > 2) return undefined
+  const read = (part: string): number[] | undefined => {
+    if (part === '') return []
+    const out: number[] = []
+    const pieces = part.split(':')
+    for (const [i, piece] of pieces.entries()) {
+      if (i === pieces.length - 1 && piece.includes('.')) {
+        const v4 = parseIpv4(piece)
+        if (v4 === undefined) return undefined
+        out.push(v4 >>> 16, v4 & 0xffff)
+      } else if (/^[0-9A-Fa-f]{1,4}$/.test(piece)) out.push(Number.parseInt(piece, 16))
+      else return undefined
+    }
+    return out
+  }
+  const head = read(halves[0]!)
+  const tail = halves.length === 2 ? read(halves[1]!) : []
+  if (head === undefined || tail === undefined) return undefined
+  if (halves.length === 1) return head.length === 8 ? head : undefined
+  const missing = 8 - head.length - tail.length
+  return missing >= 1 ? [...head, ...new Array<number>(missing).fill(0), ...tail] : undefined
+}
 
 /** What became of a request the door let through: the book's answer, the opener's refusal, or the owner's own. */
 export type JoinOutcome = Redemption | JoinRequestRefusal | 'vlan-unknown' | 'bad-key-package'
@@ -81,11 +134,14 @@ export class JoinDoor {
   }
 
   /**
-   * True if a request from `source` (its IP address) may go on to be opened
-   * at `nowMs`. It takes a token from the source's bucket and the overall
-   * one only when both have one; a request turned away costs nothing.
+   * True if a request from `source` (the link's IP address, or `via
+   * <relay>`) may go on to be opened at `nowMs`. Its bucket is
+   * {@link doorSourceKey}'s. It takes a token from the source's bucket and
+   * the overall one only when both have one; a request turned away costs
+   * nothing.
    */
-  admit(source: string, nowMs: number): boolean {
+  admit(from: string, nowMs: number): boolean {
+    const source = doorSourceKey(from)
     let bucket = this.#sources.get(source)
     if (bucket === undefined) {
       bucket = { tokens: this.#sourceBurst, at: nowMs }
@@ -114,11 +170,12 @@ export class JoinDoor {
   }
 
   /**
-   * Whole seconds, at least 1, until a request from `source` would pass
+   * Whole seconds, at least 1, until a request from `from` would pass
    * both buckets: what a `busy` verdict tells the joiner (§15.5). Changes
    * nothing.
    */
-  retryAfterSeconds(source: string, nowMs: number): number {
+  retryAfterSeconds(from: string, nowMs: number): number {
+    const source = doorSourceKey(from)
     const wait = (bucket: Bucket | undefined, rate: number, burst: number) => {
       if (bucket === undefined) return 0
       const tokens = Math.min(burst, bucket.tokens + (Math.max(0, nowMs - bucket.at) * rate) / 1000)

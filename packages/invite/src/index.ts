@@ -106,7 +106,13 @@ export {
   type JoinDeskPorts,
   type JoinRequestIn,
 } from './desk.ts'
-export { JoinDoor, type JoinDoorCounters, type JoinDoorInit, type JoinOutcome } from './door.ts'
+export {
+  doorSourceKey,
+  JoinDoor,
+  type JoinDoorCounters,
+  type JoinDoorInit,
+  type JoinOutcome,
+} from './door.ts'
 export { InviteError, type InviteErrorCode } from './errors.ts'
 export {
   formatIpv4,

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { formatIpv6, InviteError, Ipv4Pool, JoinDoor, ulaAddress, ulaPrefix } from '../src/index.ts'
+import {
+  doorSourceKey,
+  formatIpv6,
+  InviteError,
+  Ipv4Pool,
+  JoinDoor,
+  ulaAddress,
+  ulaPrefix,
+} from '../src/index.ts'
 import { ed25519Peer, toHex } from './helpers.ts'
 
 const vlanId = new Uint8Array(32).fill(1)
@@ -47,6 +55,34 @@ describe('Ipv4Pool', () => {
 })
 
 describe('JoinDoor', () => {
+  it('keys IPv4 by the address, IPv6 by its /64, a relay by its whole string (§15.8)', () => {
+    expect(doorSourceKey('192.0.2.7')).toBe('192.0.2.7')
+    expect(doorSourceKey('2001:db8:0:7::1')).toBe('2001:db8:0:7::/64')
+    expect(doorSourceKey('2001:DB8:0:7:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:0:7::/64')
+    expect(doorSourceKey('2001:0db8:0000:0007:0:0:0:2%eth0')).toBe('2001:db8:0:7::/64')
+    expect(doorSourceKey('::1')).toBe('0:0:0:0::/64')
+    expect(doorSourceKey('::ffff:192.0.2.7')).toBe('192.0.2.7')
+    expect(doorSourceKey('::ffff:c000:207')).toBe('192.0.2.7')
+    expect(doorSourceKey('via 12D3KooWRelay')).toBe('via 12D3KooWRelay')
+    for (const odd of ['1:2:3', '1::2::3', '1:2:3:4:5:6:7:8:9', '12345::', '1.2.3.256', ''])
+      expect(doorSourceKey(odd)).toBe(odd)
+  })
+
+  it('gives one bucket to all the addresses of an IPv6 /64, and one to each IPv4 address', () => {
+    const door = new JoinDoor({ sourceRate: 1, sourceBurst: 1 })
+    expect(door.admit('2001:db8:0:7::1', 0)).toBe(true)
+    expect(door.admit('2001:db8:0:7::2', 0)).toBe(false)
+    expect(door.admit('2001:db8:0:7:1:2:3:4', 0)).toBe(false)
+    expect(door.retryAfterSeconds('2001:db8:0:7::99', 0)).toBe(1)
+    expect(door.admit('2001:db8:0:8::1', 0)).toBe(true)
+    expect(door.admit('192.0.2.1', 0)).toBe(true)
+    expect(door.admit('192.0.2.2', 0)).toBe(true)
+    expect(door.admit('::ffff:192.0.2.2', 0)).toBe(false)
+    expect(door.admit('via 12D3KooWRelay', 0)).toBe(true)
+    expect(door.admit('via 12D3KooWRelay', 0)).toBe(false)
+    expect(door.sources).toBe(5)
+  })
+
   it('lets a burst of 5 through per source, then 2 per second', () => {
     const door = new JoinDoor()
     const results = Array.from({ length: 7 }, () => door.admit('192.0.2.1', 0))

@@ -56,6 +56,40 @@ describe('InvitationBook', () => {
     expect(book.redeem({ vlanId: other, secret: b.secret, joiner: bob, now })).toBe('refused')
   })
 
+  it('revokes by an id in either case, and says 0 for an id that names nothing', () => {
+    const book = new InvitationBook()
+    const a = book.create({ vlanId, now, random })
+    const b = book.create({ vlanId, now, random })
+    expect(book.revoke({ vlanId, id: 'f'.repeat(16), now })).toBe(0)
+    expect(book.revoke({ vlanId: other, id: a.id, now })).toBe(0)
+    expect(book.revoke({ vlanId, id: a.id.toUpperCase(), now })).toBe(1)
+    expect(book.list(vlanId, now).map((s) => s.state)).toEqual(
+      a.id < b.id ? ['revoked', 'live'] : ['live', 'revoked'],
+    )
+  })
+
+  it('peeks without taking a use, and gives a use back', () => {
+    const book = new InvitationBook()
+    const { secret } = book.create({ vlanId, now, random })
+    expect(book.peek({ vlanId, secret, joiner: bob, now })).toBe('accepted')
+    expect(book.peek({ vlanId: other, secret, joiner: bob, now })).toBe('refused')
+    expect(book.list(vlanId, now)[0]).toMatchObject({ usesLeft: 1, endedAt: null })
+    expect(book.redeem({ vlanId, secret, joiner: bob, now })).toBe('accepted')
+    expect(book.peek({ vlanId, secret, joiner: bob, now })).toBe('again')
+    expect(book.peek({ vlanId, secret, joiner: carol, now })).toBe('used-up')
+    expect(book.unredeem({ vlanId, secret, joiner: carol })).toBe(false)
+    expect(book.unredeem({ vlanId, secret, joiner: bob })).toBe(true)
+    expect(book.list(vlanId, now)[0]).toMatchObject({
+      usesLeft: 1,
+      endedAt: null,
+      state: 'live',
+      joiners: [],
+    })
+    // The record it then writes is one a reader accepts.
+    expect(InvitationBook.decode(book.encode()).ok).toBe(true)
+    expect(book.redeem({ vlanId, secret, joiner: carol, now })).toBe('accepted')
+  })
+
   it('revokes all of a VLAN, forgets a VLAN, prunes a day after the end', () => {
     const book = new InvitationBook()
     book.create({ vlanId, now, random })

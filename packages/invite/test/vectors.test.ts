@@ -191,7 +191,7 @@ describe('join.json', () => {
 
 describe('book.json', () => {
   const book = vectors<{
-    steps: Array<Record<string, string | number>>
+    steps: Array<Record<string, string | number | boolean>>
     record: string
     list: {
       now: number
@@ -207,6 +207,12 @@ describe('book.json', () => {
     for (const step of book.steps) {
       const vlanId = hex(step.vlanId as string)
       const now = step.now as number
+      const redeeming = () => ({
+        vlanId,
+        now,
+        secret: hex(step.secret as string),
+        joiner: hex(step.joiner as string),
+      })
       if (step.op === 'create') {
         const made = b.create({
           vlanId,
@@ -217,13 +223,11 @@ describe('book.json', () => {
         })
         expect(made.id).toBe(step.id)
       } else if (step.op === 'redeem') {
-        const outcome = b.redeem({
-          vlanId,
-          now,
-          secret: hex(step.secret as string),
-          joiner: hex(step.joiner as string),
-        })
-        expect(outcome, JSON.stringify(step)).toBe(step.outcome)
+        expect(b.redeem(redeeming()), JSON.stringify(step)).toBe(step.outcome)
+      } else if (step.op === 'peek') {
+        expect(b.peek(redeeming()), JSON.stringify(step)).toBe(step.outcome)
+      } else if (step.op === 'unredeem') {
+        expect(b.unredeem(redeeming()), JSON.stringify(step)).toBe(step.undone)
       } else {
         expect(b.revoke({ vlanId, id: step.id as string, now })).toBe(step.count)
       }

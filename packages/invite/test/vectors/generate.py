@@ -400,6 +400,8 @@ steps = [
     {'op': 'create', 'vlanId': lab.hex(), 'uses': 2, 'now': T + 10, 'secret': secrets[1].hex(), 'expiresAt': T + 3_600},
     {'op': 'create', 'vlanId': office.hex(), 'uses': 1, 'now': T + 20, 'secret': secrets[2].hex(), 'expiresAt': T + 86_400},
     {'op': 'create', 'vlanId': lab.hex(), 'uses': 5, 'now': T + 30, 'secret': secrets[3].hex(), 'expiresAt': T + 86_400},
+    {'op': 'peek', 'vlanId': lab.hex(), 'secret': secrets[0].hex(), 'joiner': bob.hex(), 'now': T + 99, 'outcome': 'accepted'},
+    {'op': 'peek', 'vlanId': office.hex(), 'secret': secrets[0].hex(), 'joiner': bob.hex(), 'now': T + 99, 'outcome': 'refused'},
     {'op': 'redeem', 'vlanId': lab.hex(), 'secret': secrets[0].hex(), 'joiner': bob.hex(), 'now': T + 100, 'outcome': 'accepted'},
     {'op': 'redeem', 'vlanId': lab.hex(), 'secret': secrets[0].hex(), 'joiner': bob.hex(), 'now': T + 101, 'outcome': 'again'},
     {'op': 'redeem', 'vlanId': lab.hex(), 'secret': secrets[0].hex(), 'joiner': carol.hex(), 'now': T + 102, 'outcome': 'used-up'},
@@ -407,9 +409,15 @@ steps = [
     {'op': 'redeem', 'vlanId': lab.hex(), 'secret': label('never issued')[:16].hex(), 'joiner': carol.hex(), 'now': T + 104, 'outcome': 'refused'},
     {'op': 'redeem', 'vlanId': lab.hex(), 'secret': secrets[1].hex(), 'joiner': carol.hex(), 'now': T + 200, 'outcome': 'accepted'},
     {'op': 'redeem', 'vlanId': lab.hex(), 'secret': secrets[1].hex(), 'joiner': bob.hex(), 'now': T + 3_600, 'outcome': 'expired'},
-    {'op': 'revoke', 'vlanId': office.hex(), 'id': inv_hash(secrets[2])[:8].hex(), 'now': T + 300, 'count': 1},
+    # An id names nothing in another VLAN; an id is matched in either case.
+    {'op': 'revoke', 'vlanId': lab.hex(), 'id': inv_hash(secrets[2])[:8].hex(), 'now': T + 299, 'count': 0},
+    {'op': 'revoke', 'vlanId': office.hex(), 'id': inv_hash(secrets[2])[:8].hex().upper(), 'now': T + 300, 'count': 1},
     {'op': 'redeem', 'vlanId': office.hex(), 'secret': secrets[2].hex(), 'joiner': bob.hex(), 'now': T + 301, 'outcome': 'revoked'},
     {'op': 'redeem', 'vlanId': lab.hex(), 'secret': secrets[3].hex(), 'joiner': carol.hex(), 'now': T + 400, 'outcome': 'accepted'},
+    # A use taken and given back (its admission failed, §15.9): the record is as before it.
+    {'op': 'redeem', 'vlanId': lab.hex(), 'secret': secrets[3].hex(), 'joiner': bob.hex(), 'now': T + 401, 'outcome': 'accepted'},
+    {'op': 'unredeem', 'vlanId': lab.hex(), 'secret': secrets[3].hex(), 'joiner': bob.hex(), 'undone': True},
+    {'op': 'unredeem', 'vlanId': lab.hex(), 'secret': secrets[3].hex(), 'joiner': bob.hex(), 'undone': False},
 ]
 for s in steps:
     if s['op'] == 'create':
