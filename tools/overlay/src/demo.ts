@@ -124,8 +124,6 @@ async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<
   await invite(overlay, steps, b)
   const lab = await addresses(overlay, steps, [a, b])
 
-  // IPv6 is shown while a and b are lab's only members: with a third node behind the same
-  // relay, neighbour discovery through r is unreliable today (on the config's PSK VLAN too).
   steps.step(`ARP across lab: arping from a to b (${lab.ip4('b')}) on pt-lab`)
   const arp = await topo.exec('a', ['arping', '-c', '3', '-w', '5', '-I', 'pt-lab', lab.ip4('b')])
   const mac = /from ([0-9a-f:]{17})/i.exec(arp)?.[1] ?? '?'
@@ -162,11 +160,16 @@ async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<
 
   await invite(overlay, steps, c)
   const all = await addresses(overlay, steps, [a, b, c])
-  steps.step('IPv4 across lab, every pair')
+  steps.step('IPv4 and IPv6 across lab, every pair')
+  await waitForIpv6(overlay, 10_000, 'pt-lab', ['a', 'b', 'c'])
   for (const [from, to] of PAIRS) {
     const result = await ping(overlay, from, all.ip4(to))
-    say(`    ${from} -> ${to} ${all.ip4(to).padEnd(10)} ${result.line}`)
+    say(`    ${from} -> ${to} ${all.ip4(to).padEnd(38)} ${result.line}`)
     holds(result.received > 0, `${to} does not answer ${from} on lab`)
+    await pingUntil(overlay, from, all.ip6(to), 15_000, ['-6'])
+    const v6 = await ping(overlay, from, all.ip6(to), 3, ['-6'])
+    say(`    ${from} -> ${to} ${all.ip6(to).padEnd(38)} ${v6.line}`)
+    holds(v6.received > 0, `${to} does not answer ${from} on lab over IPv6`)
   }
 
   steps.step(`a removes c: peertap vlan remove ${c.peerId.slice(0, 12)}... --vlan lab`)
