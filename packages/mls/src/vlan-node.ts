@@ -477,6 +477,9 @@ export class MlsVlanNode {
         state: vlan.state,
         ...this.#ctx.summary(vlan),
         admitted: vlan.isOwner ? [...vlan.admitted] : undefined,
+        // Whom the owner removed (by `vlan remove`, or a committed leaving) and has not admitted since.
+        removed:
+          vlan.isOwner && vlan.changes.removed.size > 0 ? [...vlan.changes.removed] : undefined,
         proposers: vlan.isOwner ? [...vlan.proposers] : undefined,
         admins: vlan.admins.size > 0 ? [...vlan.admins] : undefined,
         canCommit: vlan.group?.canCommit() ?? false,

@@ -185,6 +185,7 @@ type Status = {
   epoch?: number
   members: string[]
   admitted?: string[]
+  removed?: string[]
   switchEpochs?: { current: number; previous?: number; next?: number }
   counters: Record<string, number>
 }
@@ -274,6 +275,8 @@ describe('MlsVlanNode: joining and the epoch timing of §11.7', () => {
     expect(statusOf(owner).switchEpochs).toEqual({ current: epoch + 1 })
     expect(statusOf(owner).members).toEqual([owner.peer])
     expect(statusOf(owner).admitted).not.toContain(member.peer)
+    // Shown as removed, so that an old invitation of its does not bring it back (spec 15 §15.9).
+    expect(statusOf(owner).removed).toEqual([member.peer])
     await until('the member learns it', () => statusOf(member).counters.removed === 1)
     await until('the member joining again', () => statusOf(member).state === 'joining')
     expect(member.sw.kinds.at(-1)).toBe('psk')
@@ -283,6 +286,7 @@ describe('MlsVlanNode: joining and the epoch timing of §11.7', () => {
     await until('the key package refused', () => statusOf(owner).counters.keyPackagesRefused === 1)
     await owner.node!.add(VLAN, member.peer, clock.now)
     await until('added again', () => statusOf(member).state === 'member')
+    expect(statusOf(owner).removed).toBeUndefined()
   })
 })
 
