@@ -185,13 +185,14 @@ export class Invitations {
       payload,
       from: peerBytes(link.id),
       // Per source before any work: a flood costs a map lookup each.
-      source: trunk.protocol.sourceOf(link.id) ?? link.id,
+      // Never a PeerId (a stranger makes new ones for nothing): a link with no known source shares one bucket.
+      source: trunk.protocol.sourceOf(link.id) ?? 'unknown',
       nowMs: performance.now(),
       nowSeconds: nowSeconds(),
     }
     const ports: JoinDeskPorts = {
       dealsWith: () => this.#params.dealsWith(link.id),
-      stillAdmits: (vlan) => mls.admits(vlan, link.id),
+      removed: (vlan) => mls.removed(vlan, link.id),
       ownedVlan: (vlanId) => this.#params.ownedByVlanId(hex(vlanId))?.name,
       checkKeyPackage: (keyPackage, from) =>
         verifyKeyPackage({ keyPackage, from }).then(

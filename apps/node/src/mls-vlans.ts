@@ -243,10 +243,10 @@ export class MlsVlans {
     return this.#node.ownerOf(vlan)
   }
 
-  /** Owner: whether it admits `peer` to the VLAN now (its admitted set, 11-mls.md §11.5). */
-  admits(vlan: string, peer: string): boolean {
-    const status = this.#node.status()[vlan] as { admitted?: string[] } | undefined
-    return status?.admitted?.includes(peer) ?? false
+  /** Owner: whether it removed `peer` (and has not admitted it since): its old code must not bring it back. */
+  removed(vlan: string, peer: string): boolean {
+    const status = this.#node.status()[vlan] as { removed?: string[] } | undefined
+    return status?.removed?.includes(peer) ?? false
   }
 
   /** The group's members now. */
