@@ -11,6 +11,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { RefusalLog } from '@peertap/daemon'
 import {
+  encodeJoinVerdict,
   type InvitationBook,
   Ipv4Pool,
   issueInvitation,
@@ -27,6 +28,8 @@ import { InvitationFiles } from './invitation-files.ts'
 import { Joins } from './joining.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 
+/** Join requests that may wait to be answered; more are answered busy at once. */
+const MAX_PENDING = 64
 /** A relay honours a ticket for at most this long (12-relay.md §12.8.2): a longer code's ticket is cut to it. */
 const MAX_TICKET_SECONDS = 7 * 86_400
 
@@ -47,7 +50,9 @@ export class Invitations {
   readonly #self: Uint8Array
   /** Owner work, one request at a time (the book and pools are written after each). */
   #queue: Promise<unknown> = Promise.resolve()
-  readonly counters = { requests: 0, verdictsSent: 0, malformed: 0 }
+  /** Join requests waiting in the queue. */
+  #pending = 0
+  readonly counters = { requests: 0, verdictsSent: 0, malformed: 0, overflow: 0 }
 
   private constructor(
     params: InvitationsParams,
@@ -210,8 +215,20 @@ export class Invitations {
           this.counters.verdictsSent++
       },
     }
-    // The door's limit is taken at once; the rest, one request at a time (the book and pools).
+    // One request at a time (the book and pools), the door's limits first in each. Beyond
+    // MAX_PENDING waiting, a request is answered busy at once and nothing of it is kept.
+    if (this.#pending >= MAX_PENDING) {
+      const vlanId = payload.slice(1, 33)
+      if (vlanId.length === 32)
+        ports.reply(encodeJoinVerdict({ vlanId, verdict: 'busy', retryAfterSeconds: 1 }))
+      this.counters.overflow++
+      return
+    }
+    this.#pending++
     void this.#serial(() => this.#desk.answer(request, ports))
+      .finally(() => {
+        this.#pending--
+      })
       .then((answer) => {
         // A stranger's refused, turned-away or dropped requests are counted by the door and
         // logged at most once a minute per peer: a flood floods neither the log nor the disk.
