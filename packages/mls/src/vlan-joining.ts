@@ -158,9 +158,27 @@ export async function admitJoiner(
     await ctx.run(vlan, () => commitRemoval(ctx, vlan, peer))
     vlan.welcomes.delete(peer)
   }
+  // As it was before, so that a failed add admits nobody (the invitation's use is given back).
+  const before = {
+    admitted: vlan.admitted.has(peer),
+    added: vlan.changes.added.has(peer),
+    removed: vlan.changes.removed.has(peer),
+  }
+  const restore = async () => {
+    if (!before.admitted) vlan.admitted.delete(peer)
+    if (!vlan.isOwner) return
+    if (!before.added) vlan.changes.added.delete(peer)
+    if (before.removed) vlan.changes.removed.add(peer)
+    await storeChanges(ctx, vlan).catch(() => undefined)
+  }
   if (vlan.isOwner) {
     admit(vlan, peer)
-    await storeChanges(ctx, vlan)
+    try {
+      await storeChanges(ctx, vlan)
+    } catch (error) {
+      await restore()
+      throw error
+    }
   } else {
     vlan.admitted.add(peer)
   }
@@ -169,6 +187,7 @@ export async function admitJoiner(
     added = await addMember(ctx, vlan, peer, keyPackage, reply)
   } catch (error) {
     vlan.counters.keyPackagesRefused++
+    await restore()
     throw error
   }
   if (added) return 'added'

@@ -728,6 +728,27 @@ describe('MlsVlanNode: VLANs closed, left and joined by invitation at run time (
       member.node!.admitJoiner(VLAN, joiner.peer, own.keyPackage, clock.now, () => true),
     ).rejects.toMatchObject({ code: 'mls-not-committer' })
   })
+
+  it('admitJoiner that fails after admitting (the Add not stored) admits nobody: the admission is undone and stored', async () => {
+    const { owner } = await joinedPair()
+    const joiner = await side(3)
+    const { keyPackage } = await createKeyPackage({
+      identity: await nodeIdentityFromEd25519PrivateKey(new Uint8Array(32).fill(joiner.seed)),
+    })
+    // The disk refuses every write but the admission record's.
+    const write = owner.storage.write.bind(owner.storage)
+    owner.storage.write = async (name, bytes) => {
+      if (!name.startsWith('admitted-')) throw new Error('disk full')
+      return write(name, bytes)
+    }
+    await expect(
+      owner.node!.admitJoiner(VLAN, joiner.peer, keyPackage, clock.now, () => true),
+    ).rejects.toThrow()
+    expect(statusOf(owner).admitted).not.toContain(joiner.peer)
+    expect(owner.node!.knows(joiner.peer)).toBe(false)
+    const record = decodeAdmissionRecord((await owner.storage.read(`admitted-${hex(VLAN_ID)}`))!)
+    expect(record.ok && record.message.added).not.toContain(joiner.peer)
+  })
 })
 
 describe('MlsVlanNode: transfer of ownership (11-mls.md §12, issue 17)', () => {
