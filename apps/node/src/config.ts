@@ -84,13 +84,20 @@ const PeerIdText = v.pipe(
 
 /**
  * An MLS VLAN (docs/spec/11-mls.md): one MLS group whose VLAN-ID is
- * deriveVlanId(owner, name). A member names the owner; the owner names
+ * deriveVlanId(founder ?? owner, name). A member names the owner; the owner names
  * itself ("self" or its own PeerId) and lists the members it admits (more
  * can be admitted at run time with `peertap vlan add`), the members whose
  * proposals it commits, and the admins it may lease.
  */
 const Mls = v.strictObject({
   owner: v.union([v.literal('self'), PeerIdText], '"self" or the owner\'s PeerId'),
+  /**
+   * The founder, when it is not `owner`: a VLAN joined through the code of
+   * an owner it was handed to (11-mls.md §12, 15-invitations.md §15.1). The
+   * VLAN-ID derives from the founder; `owner` is the owner that admitted
+   * this node. Absent: the VLAN-ID derives from `owner`.
+   */
+  founder: v.optional(PeerIdText),
   /**
    * On the owner: the PeerIds whose key packages it adds. A member that
    * lists members is refused at start, when the node knows its own PeerId.

@@ -85,11 +85,13 @@ export class Invitations {
   /**
    * A code to the owner's VLAN: the node's addresses (its circuit addresses
    * with a ticket for their relays), a fresh secret whose hash the book
-   * keeps, `uses` joins until `expiresSeconds` from now.
+   * keeps, `uses` joins until `expiresSeconds` from now. `founder`: the
+   * PeerId the VLAN-ID derives from when this node owns the VLAN by a
+   * transfer (the code names it beside this node, spec 15 §15.1).
    */
   async create(
     name: string,
-    options: { uses: number; expiresSeconds: number },
+    options: { uses: number; expiresSeconds: number; founder?: string },
   ): Promise<{ code: string; id: string; uses: number; expiresAt: number }> {
     return this.#serial(async () => {
       const now = nowSeconds()
@@ -106,6 +108,7 @@ export class Invitations {
       const { code, id } = issueInvitation({
         book: this.#book,
         owner: this.#self,
+        ...(options.founder === undefined ? {} : { founder: peerBytes(options.founder) }),
         name,
         ownerHpkeKey: this.#hpke.publicKey,
         addresses,
@@ -116,7 +119,14 @@ export class Invitations {
       })
       await this.#files.saveBook(this.#book, nowSeconds())
       this.#params.log.info(
-        { vlan: name, id, uses: options.uses, expiresAt, addresses: addresses.length },
+        {
+          vlan: name,
+          id,
+          uses: options.uses,
+          expiresAt,
+          addresses: addresses.length,
+          ...(options.founder === undefined ? {} : { founder: options.founder }),
+        },
         'invitation made',
       )
       return { code, id, uses: options.uses, expiresAt }

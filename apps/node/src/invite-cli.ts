@@ -24,19 +24,31 @@ export function decodeCode(code: string): Invitation {
 }
 
 /** The VLAN name and owner a code names; throws with what is wrong with the code and what to do. */
-export function describeCode(code: string): { name: string; owner: string; expiresAt: number } {
+export function describeCode(code: string): {
+  name: string
+  owner: string
+  founder?: string
+  expiresAt: number
+} {
   return describeInvitation(decodeCode(code))
 }
 
-/** An invitation's VLAN name, owner (PeerId text) and expiry. */
+/**
+ * An invitation's VLAN name, owner (PeerId text), founder (PeerId text,
+ * when the code names one: the VLAN was handed to its owner) and expiry.
+ */
 export function describeInvitation(invitation: Invitation): {
   name: string
   owner: string
+  founder?: string
   expiresAt: number
 } {
   return {
     name: invitation.name,
     owner: peerIdFromMultihash(Digest.decode(invitation.owner)).toString(),
+    ...(invitation.founder === undefined
+      ? {}
+      : { founder: peerIdFromMultihash(Digest.decode(invitation.founder)).toString() }),
     expiresAt: invitation.expiresAt,
   }
 }

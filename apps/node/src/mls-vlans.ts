@@ -156,6 +156,9 @@ export class MlsVlans {
     if (config.mls === undefined) throw new Error(`VLAN ${config.name} is not an MLS VLAN`)
     const owner = config.mls.owner === 'self' ? this.#selfPeerId : config.mls.owner
     const isOwner = owner === this.#selfPeerId
+    // The VLAN-ID derives from the founder (11-mls.md §12): the entry's own
+    // when it joined through a code of an owner the VLAN was handed to.
+    const founder = config.mls.founder ?? owner
     if (!isOwner && config.mls.members !== undefined) {
       throw new Error(`VLAN ${config.name}: mls.members: only the owner lists members`)
     }
@@ -165,7 +168,7 @@ export class MlsVlans {
     await this.#node.open(
       {
         name: config.name,
-        vlanId: deriveVlanId(peerIdBytes(owner), config.name),
+        vlanId: deriveVlanId(peerIdBytes(founder), config.name),
         owner,
         isOwner,
         members: config.mls.members ?? [],

@@ -117,16 +117,25 @@ export function summarize(
   })
 }
 
-/** Whether the VLAN's ID derives from this node's PeerId: its entry names it as owner (`self`). */
-export function isFounder(vlan: VlanConfig, self: string): boolean {
-  const owner = vlan.mls?.owner
-  return owner === 'self' || owner === self
+/**
+ * The PeerId the VLAN's ID derives from (11-mls.md §12): the entry's
+ * `founder` when it has one (joined through a code of an owner the VLAN was
+ * handed to), else the owner it names (its founder, whoever owns it after a
+ * transfer); this node's own for `self`.
+ */
+export function founderOf(vlan: VlanConfig, self: string): string {
+  const founder = vlan.mls?.founder ?? vlan.mls?.owner
+  return founder === undefined || founder === 'self' ? self : founder
 }
 
-/** The VLAN-ID: from the owner its entry names (its founder, whoever owns it after a transfer). */
+/** Whether the VLAN's ID derives from this node's PeerId: it founded the VLAN. */
+export function isFounder(vlan: VlanConfig, self: string): boolean {
+  return founderOf(vlan, self) === self
+}
+
+/** The VLAN-ID: from its founder ({@link founderOf}), whoever owns it now. */
 export function founderVlanId(vlan: VlanConfig, self: string): Uint8Array {
-  const founder = isFounder(vlan, self) ? self : (vlan.mls?.owner as string)
-  return deriveVlanId(peerIdFromString(founder).toMultihash().bytes, vlan.name)
+  return deriveVlanId(peerIdFromString(founderOf(vlan, self)).toMultihash().bytes, vlan.name)
 }
 
 /** This node's stable ULA address in the VLAN, as CIDR text (spec 15 §15.7). */

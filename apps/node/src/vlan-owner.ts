@@ -6,7 +6,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { formatIpv6, ulaAddress } from '@peertap/invite'
 import type { VlanConfig } from './config.ts'
-import { founderVlanId, isFounder } from './vlan-entries.ts'
+import { founderOf, founderVlanId, isFounder } from './vlan-entries.ts'
 import type { VlansHost } from './vlans.ts'
 
 /** What the owner's commands use of the VLANs. */
@@ -73,13 +73,16 @@ export class VlanOwner {
       throw new Error(
         `only the owner of ${name} invites (${this.#c.host.mls.ownerOf(name)} owns it)`,
       )
-    // A code names the owner its VLAN-ID derives from (spec 15 §15.3): a VLAN handed over
-    // cannot say both yet.
-    if (!isFounder(vlan, this.#c.host.selfPeerId))
-      throw new Error(
-        `${name} was handed to this node by transfer, and codes to such a VLAN are not built yet: admit members with peertap vlan add PEER --vlan ${name}`,
-      )
-    return this.#c.serial(() => this.#c.host.invitations.create(name, options))
+    // A VLAN handed to this node by transfer: the code names this node as the owner that
+    // answers and the founder its VLAN-ID derives from (spec 15 §15.1).
+    const self = this.#c.host.selfPeerId
+    const founder = isFounder(vlan, self) ? undefined : founderOf(vlan, self)
+    return this.#c.serial(() =>
+      this.#c.host.invitations.create(name, {
+        ...options,
+        ...(founder === undefined ? {} : { founder }),
+      }),
+    )
   }
 
   /**

@@ -160,7 +160,7 @@ export class Vlans {
   ): Promise<VlanSummary> {
     // Recorded and opened in the queue; waited for outside it, so other changes go on meanwhile.
     const handle = await this.#serial(async () => {
-      const owner = describeInvitation(invitation).owner
+      const { owner, founder } = describeInvitation(invitation)
       if (owner === this.#host.selfPeerId)
         throw new Error(
           'this is an invitation to a VLAN this node owns: give the code to another node',
@@ -169,7 +169,8 @@ export class Vlans {
       const device = checkDevice(this.#all(), options.device ?? defaultDevice(invitation.name))
       const vlan = parseVlan({
         name: invitation.name,
-        mls: { owner },
+        // A code of an owner the VLAN was handed to names its founder too: the VLAN-ID's.
+        mls: { owner, ...(founder === undefined ? {} : { founder }) },
         port: { type: 'tap', device, mac: randomMac(), addresses: [...options.addresses] },
         peers: invitation.addresses.filter((a) => a.endsWith(`/p2p/${owner}`)),
         invitation: code,
@@ -349,8 +350,7 @@ export class Vlans {
     const { store, ports } = this.#host
     const vlan = store.get(name)
     if (vlan === undefined) return
-    const owner = vlan.mls?.owner as string
-    const vlanId = deriveVlanId(peerIdFromString(owner).toMultihash().bytes, name)
+    const vlanId = founderVlanId(vlan, this.#host.selfPeerId)
     const added = [
       ulaCidr(vlanId, this.#host.selfPeerId),
       ...(ipv4 === undefined ? [] : [ipv4]),

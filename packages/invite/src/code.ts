@@ -34,12 +34,18 @@ import { InviteError } from './errors.ts'
 
 /** What an invitation code carries (§15.1). */
 export interface Invitation {
-  /** 32 bytes: deriveVlanId(owner, name). */
+  /** 32 bytes: deriveVlanId(founder ?? owner, name). */
   readonly vlanId: Uint8Array
   /** The VLAN name, NFC (01-identifiers.md §1.1). */
   readonly name: string
-  /** The owner's PeerId as multihash bytes. */
+  /** The owner's PeerId as multihash bytes: who answers the join request. */
   readonly owner: Uint8Array
+  /**
+   * The founder's PeerId as multihash bytes, the VLAN-ID's basis, when the
+   * owner is not the founder (the VLAN was handed over, 11-mls.md §12);
+   * absent: the owner founded it.
+   */
+  readonly founder?: Uint8Array
   /** The owner's static X25519 public key (06-hpke.md), 32 bytes. */
   readonly ownerHpkeKey: Uint8Array
   /** 0 to 8 multiaddrs where the owner (or a relay circuit to it) answers. */
@@ -93,6 +99,13 @@ export function encodeInvitationPayload(inv: Invitation): Uint8Array {
   }
   if (!isBytes(inv.owner) || !isPeerIdBytes(inv.owner) || inv.owner.length > 255)
     bad('owner must be PeerId multihash bytes')
+  const founder = inv.founder ?? new Uint8Array(0)
+  if (inv.founder !== undefined) {
+    if (!isBytes(inv.founder) || !isPeerIdBytes(inv.founder) || inv.founder.length > 255)
+      bad('founder must be PeerId multihash bytes')
+    if (sameBytes(inv.founder, inv.owner))
+      bad('founder must be absent when the owner is the founder')
+  }
   if (!isBytes(inv.ownerHpkeKey, HPKE_KEY_LENGTH)) bad('ownerHpkeKey must be 32 bytes')
   if (!Array.isArray(inv.addresses) || inv.addresses.length > MAX_ADDRESSES)
     bad(`addresses: at most ${MAX_ADDRESSES}`)
@@ -114,6 +127,8 @@ export function encodeInvitationPayload(inv: Invitation): Uint8Array {
     name,
     Uint8Array.of(inv.owner.length),
     inv.owner,
+    Uint8Array.of(founder.length),
+    founder,
     inv.ownerHpkeKey,
     Uint8Array.of(addresses.length),
   ]
@@ -231,6 +246,18 @@ export function decodeInvitationPayload(payload: Uint8Array): PayloadDecoding {
   const owner = take(ownerLength)
   if (owner === undefined) return cut()
   if (!isPeerIdBytes(owner)) return refuse('bad-field', 'the owner is not a PeerId multihash')
+  const founderLength = u8()
+  if (founderLength === undefined) return cut()
+  const founderBytes = take(founderLength)
+  if (founderBytes === undefined) return cut()
+  let founder: Uint8Array | undefined
+  if (founderLength > 0) {
+    if (!isPeerIdBytes(founderBytes))
+      return refuse('bad-field', 'the founder is not a PeerId multihash')
+    if (sameBytes(founderBytes, owner))
+      return refuse('bad-field', 'the founder is the owner: a code writes no founder then')
+    founder = founderBytes
+  }
   const ownerHpkeKey = take(HPKE_KEY_LENGTH)
   const count = u8()
   if (ownerHpkeKey === undefined || count === undefined) return cut()
@@ -261,11 +288,26 @@ export function decodeInvitationPayload(payload: Uint8Array): PayloadDecoding {
   if (offset !== payload.length)
     return refuse('trailing-bytes', `${payload.length - offset} bytes after the last field`)
 
-  if (!sameBytes(deriveVlanId(owner, nameBytes), vlanId))
-    return refuse('vlan-id-mismatch', 'the VLAN-ID is not the one the owner and the name give')
+  if (!sameBytes(deriveVlanId(founder ?? owner, nameBytes), vlanId))
+    return refuse(
+      'vlan-id-mismatch',
+      founder === undefined
+        ? 'the VLAN-ID is not the one the owner and the name give'
+        : 'the VLAN-ID is not the one the founder and the name give',
+    )
   return {
     ok: true,
-    invitation: { vlanId, name, owner, ownerHpkeKey, addresses, secret, expiresAt, ticket },
+    invitation: {
+      vlanId,
+      name,
+      owner,
+      ...(founder === undefined ? {} : { founder }),
+      ownerHpkeKey,
+      addresses,
+      secret,
+      expiresAt,
+      ticket,
+    },
   }
 }
 

@@ -11,6 +11,12 @@ export interface IssueInvitationParams {
   readonly book: InvitationBook
   /** The owner's PeerId (this node's), multihash bytes. */
   readonly owner: Uint8Array
+  /**
+   * The VLAN's founder, multihash bytes, when this node owns it by a
+   * transfer (11-mls.md §12): the VLAN-ID derives from it. Absent, or equal
+   * to `owner`: this node founded it, and the code names no founder.
+   */
+  readonly founder?: Uint8Array
   /** The VLAN's name. */
   readonly name: string
   /** This node's static X25519 public key. */
@@ -40,9 +46,14 @@ export function issueInvitation(params: IssueInvitationParams): {
   invitation: Invitation
 } {
   const { book, owner, name, ownerHpkeKey, now } = params
+  const founder =
+    params.founder === undefined ||
+    (params.founder.length === owner.length && params.founder.every((b, i) => b === owner[i]))
+      ? undefined
+      : params.founder
   let vlanId: Uint8Array
   try {
-    vlanId = deriveVlanId(owner, name)
+    vlanId = deriveVlanId(founder ?? owner, name)
   } catch (error) {
     throw new InviteError('invalid-argument', (error as Error).message)
   }
@@ -51,6 +62,7 @@ export function issueInvitation(params: IssueInvitationParams): {
     vlanId,
     name: name.normalize('NFC'),
     owner,
+    ...(founder === undefined ? {} : { founder }),
     ownerHpkeKey,
     addresses: params.addresses ?? [],
     secret: new Uint8Array(SECRET_LENGTH),

@@ -1,3 +1,4 @@
+import { deriveVlanId } from '@peertap/vft'
 import { describe, expect, it } from 'vitest'
 import {
   decodeInvitationCode,
@@ -157,6 +158,36 @@ describe('issueInvitation', () => {
     const read = decodeInvitationCode(code)
     expect(read.ok && invitationId(read.invitation.secret)).toBe(id)
     expect(read.ok && read.invitation.expiresAt).toBe(now + 86_400)
+  })
+
+  it('names the founder of a VLAN this owner was handed, whose VLAN-ID the entry and code carry', () => {
+    const book = new InvitationBook()
+    const owner = ed25519Peer(0xaa)
+    const founder = ed25519Peer(0xbb)
+    const { code, invitation } = issueInvitation({
+      book,
+      owner,
+      founder,
+      name: 'lab',
+      ownerHpkeKey: new Uint8Array(32),
+      now,
+    })
+    const read = decodeInvitationCode(code)
+    expect(read.ok && read.invitation.founder).toEqual(founder)
+    expect(read.ok && read.invitation.owner).toEqual(owner)
+    expect(invitation.vlanId).toEqual(deriveVlanId(founder, 'lab'))
+    expect(book.list(invitation.vlanId, now)).toHaveLength(1)
+    // a founder equal to the owner is no founder
+    const own = issueInvitation({
+      book,
+      owner,
+      founder: owner,
+      name: 'lab',
+      ownerHpkeKey: new Uint8Array(32),
+      now,
+    })
+    expect(own.invitation.founder).toBeUndefined()
+    expect(own.invitation.vlanId).toEqual(deriveVlanId(owner, 'lab'))
   })
 
   it('leaves the book untouched when a field is refused', () => {

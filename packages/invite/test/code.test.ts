@@ -123,8 +123,33 @@ describe('encoding refuses fields out of range', () => {
     ['expiresAt past u32', { expiresAt: 2 ** 32 }],
     ['expiresAt fractional', { expiresAt: 1.5 }],
     ['an owner that is not a multihash', { owner: new Uint8Array([1, 2, 3]) }],
+    ['a founder that is not a multihash', { founder: new Uint8Array([1, 2, 3]) }],
+    ['a founder equal to the owner', { founder: owner }],
   ])('%s', (_, change) => {
     expect(() => encodeInvitationCode({ ...base, ...change } as Invitation)).toThrow(InviteError)
+  })
+})
+
+describe('a code to a VLAN handed over (a founder)', () => {
+  const founder = ed25519Peer(0xbb)
+  const handed: Invitation = { ...base, founder, vlanId: deriveVlanId(founder, 'lab') }
+
+  it('round-trips, one founder-length byte plus the founder longer', () => {
+    const read = decodeInvitationCode(encodeInvitationCode(handed))
+    expect(read.ok && read.invitation).toEqual(handed)
+    expect(encodeInvitationPayload(handed).length).toBe(
+      encodeInvitationPayload(base).length + founder.length,
+    )
+  })
+
+  it('an ordinary code decodes with no founder', () => {
+    const read = decodeInvitationCode(code)
+    expect(read.ok && 'founder' in read.invitation).toBe(false)
+  })
+
+  it("checks the VLAN-ID against the founder's, not the owner's", () => {
+    const wrong = encodeInvitationCode({ ...handed, vlanId: deriveVlanId(owner, 'lab') })
+    expect(decodeInvitationCode(wrong)).toMatchObject({ ok: false, reason: 'vlan-id-mismatch' })
   })
 })
 

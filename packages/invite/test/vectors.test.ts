@@ -26,6 +26,7 @@ interface InvitationJson {
   vlanId: string
   name: string
   owner: string
+  founder?: string
   ownerHpkeKey: string
   addresses: string[]
   secret: string
@@ -36,6 +37,7 @@ const fromJson = (j: InvitationJson): Invitation => ({
   vlanId: hex(j.vlanId),
   name: j.name,
   owner: hex(j.owner),
+  ...(j.founder === undefined ? {} : { founder: hex(j.founder) }),
   ownerHpkeKey: hex(j.ownerHpkeKey),
   addresses: j.addresses,
   secret: hex(j.secret),
@@ -46,6 +48,7 @@ const asJson = (inv: Invitation): InvitationJson => ({
   vlanId: toHex(inv.vlanId),
   name: inv.name,
   owner: toHex(inv.owner),
+  ...(inv.founder === undefined ? {} : { founder: toHex(inv.founder) }),
   ownerHpkeKey: toHex(inv.ownerHpkeKey),
   addresses: [...inv.addresses],
   secret: toHex(inv.secret),

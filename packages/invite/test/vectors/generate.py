@@ -79,7 +79,8 @@ PREFIX = 'peertap-invite:'
 def payload_of(inv, version=1):
     name = inv['name'].encode()
     out = bytes([version]) + inv['vlanId'] + bytes([len(name)]) + name
-    out += bytes([len(inv['owner'])]) + inv['owner'] + inv['ownerHpkeKey']
+    founder = inv.get('founder', b'')  # absent: the owner founded the VLAN, written as length 0
+    out += bytes([len(inv['owner'])]) + inv['owner'] + bytes([len(founder)]) + founder + inv['ownerHpkeKey']
     out += bytes([len(inv['addresses'])])
     for a in inv['addresses']:
         b = a.encode()
@@ -97,19 +98,24 @@ def code_of_payload(payload):
 
 
 def inv_json(inv):
-    return {
-        'vlanId': inv['vlanId'].hex(), 'name': inv['name'], 'owner': inv['owner'].hex(),
+    out = {'vlanId': inv['vlanId'].hex(), 'name': inv['name'], 'owner': inv['owner'].hex()}
+    if 'founder' in inv:
+        out['founder'] = inv['founder'].hex()
+    out.update({
         'ownerHpkeKey': inv['ownerHpkeKey'].hex(), 'addresses': inv['addresses'], 'secret': inv['secret'].hex(),
         'expiresAt': inv['expiresAt'], 'ticket': inv['ticket'].hex(),
-    }
+    })
+    return out
 
 
-def invitation(owner, name, **fields):
+def invitation(owner, name, founder=None, **fields):
     inv = {
-        'vlanId': vlan_id(owner, name), 'name': name, 'owner': owner,
+        'vlanId': vlan_id(founder or owner, name), 'name': name, 'owner': owner,
         'ownerHpkeKey': label('hpke ' + name), 'addresses': [], 'secret': label('secret ' + name)[:16],
         'expiresAt': 1_800_000_000, 'ticket': b'',
     }
+    if founder is not None:
+        inv['founder'] = founder
     inv.update(fields)
     return inv
 
@@ -137,6 +143,10 @@ valid_cases = [
      invitation(sha256_peer('dave'), long_name, addresses=[long_address] + [f'/ip6/2001:db8::{i}/udp/7400/quic-v1' for i in range(1, 8)],
                 ticket=pattern(1024, 2), expiresAt=0xFFFF_FFFF)),
     ('expired long ago: decoding does not look at the time', invitation(bob, 'old', expiresAt=0)),
+    ('handed over: bob owns alice\'s lab (the VLAN-ID is alice\'s), a direct address',
+     invitation(bob, 'lab', founder=alice, addresses=['/ip4/10.1.0.3/tcp/7400'])),
+    ('handed over to a sha2-256 owner by an Ed25519 founder, no address',
+     invitation(sha256_peer('dave'), 'office', founder=carol)),
 ]
 
 valid = []
@@ -178,6 +188,7 @@ def field_payload(**over):
 
 
 good = payload_of(base_inv)
+handed_inv = valid_cases[4][1]
 mid = len(PREFIX) + len(body) // 2
 damaged = [
     ('wrong prefix', 'peertap:' + body, 'not-a-code'),
@@ -206,6 +217,17 @@ damaged = [
     ('name not in NFC (e + U+0301)', with_payload(field_payload(name='cafe\u0301', vlanId=vlan_id(alice, 'caf\u00e9'))), 'bad-field'),
     ('name with a newline', with_payload(field_payload(name='lab\n')), 'bad-field'),
     ('name not UTF-8', with_payload(good[:33] + b'\x02\xc3\x28' + good[33 + 1 + len('office'):]), 'bad-field'),
+    ('founder not a multihash (length byte says 33, 32 follow)',
+     with_payload(field_payload(founder=bytes.fromhex('0021') + bytes(32))), 'bad-field'),
+    ('founder length 1: not a multihash',
+     with_payload(field_payload(founder=b'\x00')), 'bad-field'),
+    ('founder written out equal to the owner',
+     with_payload(field_payload(founder=alice)), 'bad-field'),
+    ('payload cut inside the founder', with_payload(payload_of(handed_inv)[:100]), 'truncated'),
+    ('a founder, but the VLAN-ID of the owner and the name',
+     with_payload(field_payload(founder=carol)), 'vlan-id-mismatch'),
+    ('a founder dropped from a handed-over code: the VLAN-ID is the founder\'s',
+     with_payload(payload_of({k: v for k, v in handed_inv.items() if k != 'founder'})), 'vlan-id-mismatch'),
     ('owner not a multihash (length byte says 33, 32 follow)',
      with_payload(field_payload(owner=bytes.fromhex('0021') + bytes(32))), 'bad-field'),
     ('an empty address', with_payload(field_payload(addresses=[''])), 'bad-field'),
