@@ -22,6 +22,7 @@ import {
 } from './constants.ts'
 import { MlsError } from './errors.ts'
 import { bytesEqual, ed25519PublicKeyOfPeerId, type NodeIdentity } from './identity.ts'
+import { decodeTaggedAad, encodeTaggedAad } from './tagged-aad.ts'
 
 const LABEL = new TextEncoder().encode(LEASE_LABEL)
 
@@ -150,13 +151,7 @@ export async function verifyLease(params: {
 /** 11-mls.md §5: a commit's authenticated data when sent under a lease: 0x01 ‖ u16 len ‖ lease ‖ u64 commitTime. */
 export function encodeLeaseAad(lease: Uint8Array, commitTime: number): Uint8Array {
   checkTime('commitTime', commitTime)
-  const out = new Uint8Array(1 + 2 + lease.length + 8)
-  const view = new DataView(out.buffer)
-  out[0] = AAD_LEASE
-  view.setUint16(1, lease.length)
-  out.set(lease, 3)
-  view.setBigUint64(3 + lease.length, BigInt(commitTime))
-  return out
+  return encodeTaggedAad(AAD_LEASE, lease, commitTime)
 }
 
 /** Parses a commit's authenticated data: empty (an owner's commit) or a lease and a commit time. */
@@ -164,15 +159,11 @@ export function decodeLeaseAad(
   aad: Uint8Array,
 ): { readonly lease: Uint8Array; readonly commitTime: number } | undefined {
   if (aad.length === 0) return undefined
-  if (aad[0] !== AAD_LEASE || aad.length < 11)
-    throw new MlsError('mls-lease-invalid', 'bad authenticated data')
-  const view = new DataView(aad.buffer, aad.byteOffset, aad.byteLength)
-  const len = view.getUint16(1)
-  if (aad.length !== 3 + len + 8) throw new MlsError('mls-lease-invalid', 'bad authenticated data')
-  const t = view.getBigUint64(3 + len)
-  if (t > BigInt(Number.MAX_SAFE_INTEGER))
+  const decoded = aad[0] === AAD_LEASE ? decodeTaggedAad(aad) : undefined
+  if (decoded === undefined) throw new MlsError('mls-lease-invalid', 'bad authenticated data')
+  if (decoded.commitTime > BigInt(Number.MAX_SAFE_INTEGER))
     throw new MlsError('mls-lease-invalid', 'bad commit time')
-  return { lease: aad.slice(3, 3 + len), commitTime: Number(t) }
+  return { lease: decoded.body, commitTime: Number(decoded.commitTime) }
 }
 
 /**

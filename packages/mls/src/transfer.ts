@@ -21,6 +21,7 @@ import {
 } from './constants.ts'
 import { MlsError } from './errors.ts'
 import { bytesEqual, ed25519PublicKeyOfPeerId, type NodeIdentity } from './identity.ts'
+import { decodeTaggedAad, encodeTaggedAad } from './tagged-aad.ts'
 
 const LABEL = new TextEncoder().encode(TRANSFER_LABEL)
 const U64_MAX = (1n << 64n) - 1n
@@ -135,13 +136,7 @@ export async function verifyTransfer(params: {
 export function encodeTransferAad(transfer: Uint8Array, commitTime: number): Uint8Array {
   if (!Number.isSafeInteger(commitTime) || commitTime < 0)
     throw invalid('commitTime is unix seconds')
-  const out = new Uint8Array(1 + 2 + transfer.length + 8)
-  const view = new DataView(out.buffer)
-  out[0] = AAD_TRANSFER
-  view.setUint16(1, transfer.length)
-  out.set(transfer, 3)
-  view.setBigUint64(3 + transfer.length, BigInt(commitTime))
-  return out
+  return encodeTaggedAad(AAD_TRANSFER, transfer, commitTime)
 }
 
 /**
@@ -152,9 +147,7 @@ export function decodeTransferAad(
   aad: Uint8Array,
 ): { readonly transfer: Uint8Array; readonly commitTime: bigint } | undefined {
   if (aad[0] !== AAD_TRANSFER) return undefined
-  if (aad.length < 11) throw invalid('bad authenticated data')
-  const view = new DataView(aad.buffer, aad.byteOffset, aad.byteLength)
-  const len = view.getUint16(1)
-  if (aad.length !== 3 + len + 8) throw invalid('bad authenticated data')
-  return { transfer: aad.slice(3, 3 + len), commitTime: view.getBigUint64(3 + len) }
+  const decoded = decodeTaggedAad(aad)
+  if (decoded === undefined) throw invalid('bad authenticated data')
+  return { transfer: decoded.body, commitTime: decoded.commitTime }
 }
