@@ -18,12 +18,11 @@ import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { deriveHpkeKeyPair } from '@peertap/crypto'
 import { InvitationBook, Ipv4Pool } from '@peertap/invite'
+import { hex } from './peer-ids.ts'
 import { writeStateFile } from './state.ts'
 
 const HPKE_SEED_FILE = 'hpke-seed'
 const BOOK_FILE = 'invitations.json'
-
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
 
 export class InvitationFiles {
   readonly #stateDir: string

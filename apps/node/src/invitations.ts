@@ -8,7 +8,6 @@
  *
  * Its state files are invitation-files.ts's.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { RefusalLog } from '@peertap/daemon'
 import {
   encodeJoinVerdict,
@@ -27,14 +26,13 @@ import type { VlanConfig } from './config.ts'
 import { InvitationFiles } from './invitation-files.ts'
 import { Joins } from './joining.ts'
 import type { MlsVlans } from './mls-vlans.ts'
+import { hex, peerIdBytes } from './peer-ids.ts'
 
 /** Join requests that may wait to be answered; more are answered busy at once. */
 const MAX_PENDING = 64
 /** A relay honours a ticket for at most this long (12-relay.md §12.8.2): a longer code's ticket is cut to it. */
 const MAX_TICKET_SECONDS = 7 * 86_400
 
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
-const peerBytes = (text: string) => peerIdFromString(text).toMultihash().bytes
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 
 export class Invitations {
@@ -64,7 +62,7 @@ export class Invitations {
     this.#files = files
     this.#hpke = hpke
     this.#book = book
-    this.#self = peerBytes(params.selfPeerId)
+    this.#self = peerIdBytes(params.selfPeerId)
     this.joins = new Joins(params)
     this.#refusals = new RefusalLog(params.log, 'join requests refused')
     this.#desk = new JoinDesk({
@@ -108,7 +106,7 @@ export class Invitations {
       const { code, id } = issueInvitation({
         book: this.#book,
         owner: this.#self,
-        ...(options.founder === undefined ? {} : { founder: peerBytes(options.founder) }),
+        ...(options.founder === undefined ? {} : { founder: peerIdBytes(options.founder) }),
         name,
         ownerHpkeKey: this.#hpke.publicKey,
         addresses,
@@ -167,7 +165,7 @@ export class Invitations {
         `the IPv4 pool of VLAN ${hex(vlanId).slice(0, 16)}… is ${stored.cidr} in the state directory but ${fresh.cidr} in its entry: restore one to match the other`,
       )
     const pool = stored ?? fresh
-    const own = pool.addressOf(hex(peerBytes(owner))) ?? pool.assign(hex(peerBytes(owner)))
+    const own = pool.addressOf(hex(peerIdBytes(owner))) ?? pool.assign(hex(peerIdBytes(owner)))
     await this.#files.savePool(vlanId, pool)
     return `${own.address}/${own.prefixLength}`
   }
@@ -175,12 +173,12 @@ export class Invitations {
   /** The owner removed `peer`: its IPv4 address goes back to the pool (a member that leaves keeps it). */
   async release(vlanId: Uint8Array, peer: string): Promise<void> {
     const pool = await this.#files.pool(vlanId)
-    if (pool?.release(hex(peerBytes(peer))) === true) await this.#files.savePool(vlanId, pool)
+    if (pool?.release(hex(peerIdBytes(peer))) === true) await this.#files.savePool(vlanId, pool)
   }
 
   /** The IPv4 address (CIDR text) the VLAN's pool assigned `peer`, if any. */
   addressOf(vlanId: Uint8Array, peer: string): string | undefined {
-    const a = this.#files.cachedPool(vlanId)?.addressOf(hex(peerBytes(peer)))
+    const a = this.#files.cachedPool(vlanId)?.addressOf(hex(peerIdBytes(peer)))
     return a === undefined ? undefined : `${a.address}/${a.prefixLength}`
   }
 
@@ -198,7 +196,7 @@ export class Invitations {
     const { log, mls, trunk } = this.#params
     const request = {
       payload,
-      from: peerBytes(link.id),
+      from: peerIdBytes(link.id),
       // Per source before any work: a flood costs a map lookup each.
       // Never a PeerId (a stranger makes new ones for nothing): a link with no known source shares one bucket.
       source: trunk.protocol.sourceOf(link.id) ?? 'unknown',

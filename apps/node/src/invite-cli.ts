@@ -4,9 +4,8 @@
  * caught before any network traffic (docs/spec/15-invitations.md); the
  * daemon checks it the same way.
  */
-import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { decodeInvitationCode, type Invitation, isExpired } from '@peertap/invite'
-import * as Digest from 'multiformats/hashes/digest'
+import { peerIdText } from './peer-ids.ts'
 
 /** A code's invitation; throws with what is wrong with the code (damaged, expired) and what to do. */
 export function decodeCode(code: string): Invitation {
@@ -45,10 +44,8 @@ export function describeInvitation(invitation: Invitation): {
 } {
   return {
     name: invitation.name,
-    owner: peerIdFromMultihash(Digest.decode(invitation.owner)).toString(),
-    ...(invitation.founder === undefined
-      ? {}
-      : { founder: peerIdFromMultihash(Digest.decode(invitation.founder)).toString() }),
+    owner: peerIdText(invitation.owner),
+    ...(invitation.founder === undefined ? {} : { founder: peerIdText(invitation.founder) }),
     expiresAt: invitation.expiresAt,
   }
 }

@@ -7,12 +7,11 @@
  * tells whoever waits (the `join` command, or the node finishing a join a
  * restart interrupted) when the node is a member, or why not.
  */
-import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { decodeInvitationCode, isExpired, JoinAttempt } from '@peertap/invite'
 import { CONTROL_JOIN, type Link, sendRelayTicket, type Trunk } from '@peertap/trunk'
-import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { MlsVlans } from './mls-vlans.ts'
+import { hex, peerIdBytes, peerIdText } from './peer-ids.ts'
 
 /** How often a joiner presents its ticket to the code's relays while it waits. */
 const TICKET_EVERY_MS = 3_000
@@ -20,10 +19,6 @@ const TICKET_EVERY_MS = 3_000
 const TICKET_SETTLE_MS = 100
 /** How often a wait looks at the VLAN's state. */
 const POLL_MS = 50
-
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
-const peerBytes = (text: string) => peerIdFromString(text).toMultihash().bytes
-const peerText = (bytes: Uint8Array) => peerIdFromMultihash(Digest.decode(bytes)).toString()
 
 /** One join this node is making. */
 export interface JoinHandle {
@@ -59,7 +54,7 @@ export class Joins {
 
   constructor(params: { log: Logger; trunk: Trunk; mls: MlsVlans; selfPeerId: string }) {
     this.#params = params
-    this.#self = peerBytes(params.selfPeerId)
+    this.#self = peerIdBytes(params.selfPeerId)
   }
 
   /**
@@ -76,7 +71,7 @@ export class Joins {
     this.#stop(key)
     const joining: Joining = {
       attempt,
-      owner: peerText(attempt.invitation.owner),
+      owner: peerIdText(attempt.invitation.owner),
       cancelled: false,
     }
     this.#joining.set(key, joining)
@@ -96,7 +91,7 @@ export class Joins {
   onVerdict(payload: Uint8Array, link: Link): void {
     this.counters.verdictsReceived++
     for (const { attempt } of this.#joining.values()) {
-      const taken = attempt.onVerdict(payload, peerBytes(link.id))
+      const taken = attempt.onVerdict(payload, peerIdBytes(link.id))
       if (taken === 'malformed') this.counters.malformed++
       if (taken === 'taken')
         this.#params.log.info({ owner: link.id, verdict: attempt.verdict?.verdict }, 'join verdict')

@@ -8,7 +8,6 @@
  * directory's file storage, and turns the config into VLAN specs.
  */
 import { join } from 'node:path'
-import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import {
   decodeMlsControl,
   encodeMlsControl,
@@ -33,9 +32,9 @@ import {
   type Link,
 } from '@peertap/trunk'
 import { deriveVlanId } from '@peertap/vft'
-import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
+import { peerIdBytes, peerIdText } from './peer-ids.ts'
 
 /** The trunk registry's channel for each MLS message role (08-trunk.md §4.6.1). */
 const CHANNEL_OF: Record<MlsControlChannel, number> = {
@@ -60,9 +59,6 @@ export interface MlsHost {
   /** Recomputes subscriptions now and sends the SUB/UNSUB changes. */
   refresh(): Promise<void>
 }
-
-const peerIdBytes = (text: string) => peerIdFromString(text).toMultihash().bytes
-const peerIdText = (bytes: Uint8Array) => peerIdFromMultihash(Digest.decode(bytes)).toString()
 
 /** Wall-clock milliseconds at the process's start plus the monotonic time since. */
 function monotonicMs(): number {

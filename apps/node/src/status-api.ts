@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { peerIdFromMultihash } from '@libp2p/peer-id'
 import type { ProofVerifier } from '@peertap/crypto'
 import type { RefusalLog, ScavengePacer } from '@peertap/daemon'
 import type {
@@ -22,13 +21,13 @@ import type {
 } from '@peertap/relay'
 import type { Switch } from '@peertap/switch'
 import type { Link, Trunk } from '@peertap/trunk'
-import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import type { Invitations } from './invitations.ts'
 import { decodeCode } from './invite-cli.ts'
 import { collectMetrics } from './metrics.ts'
 import type { MlsVlans } from './mls-vlans.ts'
+import { hex, peerIdText as toText } from './peer-ids.ts'
 import type { RefusedCounters } from './receivers.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
 import { startStatusServer } from './status-server.ts'
@@ -131,7 +130,7 @@ export async function startStatusApi(
       const link = trunk.getLink(peer)
       if (link === undefined) throw new Error(`no link to ${peer}`)
       const result = await link.ping({ timeoutMs: 5000 })
-      return { rttMs: result.rttMs, hops: result.hops.map(peerIdText) }
+      return { rttMs: result.rttMs, hops: result.hops.map(hopText) }
     },
     // `peertap vlan add|remove|update|lease` (MLS VLAN membership: the owner or an admin commits, members propose).
     actions: {
@@ -210,10 +209,10 @@ function optional<K extends string>(params: URLSearchParams, name: K): { [key in
 }
 
 /** A hop of a PING's hop record (PeerId multihash bytes) as a PeerId string, or hex if it is not one. */
-function peerIdText(bytes: Uint8Array): string {
+function hopText(bytes: Uint8Array): string {
   try {
-    return peerIdFromMultihash(Digest.decode(bytes)).toString()
+    return toText(bytes)
   } catch {
-    return Buffer.from(bytes).toString('hex')
+    return hex(bytes)
   }
 }

@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { formatIpv6, ulaAddress } from '@peertap/invite'
 import { deriveVlanId, normaliseVlanName } from '@peertap/vft'
 import * as v from 'valibot'
 import { type VlanConfig, VlanList } from './config.ts'
+import { peerIdBytes } from './peer-ids.ts'
 
 /** Validates a VLAN made here as the store will read it back (defaults filled in). */
 export function parseVlan(input: unknown): VlanConfig {
@@ -135,12 +135,12 @@ export function isFounder(vlan: VlanConfig, self: string): boolean {
 
 /** The VLAN-ID: from its founder ({@link founderOf}), whoever owns it now. */
 export function founderVlanId(vlan: VlanConfig, self: string): Uint8Array {
-  return deriveVlanId(peerIdFromString(founderOf(vlan, self)).toMultihash().bytes, vlan.name)
+  return deriveVlanId(peerIdBytes(founderOf(vlan, self)), vlan.name)
 }
 
 /** This node's stable ULA address in the VLAN, as CIDR text (spec 15 §15.7). */
 export function ulaCidr(vlanId: Uint8Array, self: string): string {
-  return `${formatIpv6(ulaAddress(vlanId, peerIdFromString(self).toMultihash().bytes))}/64`
+  return `${formatIpv6(ulaAddress(vlanId, peerIdBytes(self)))}/64`
 }
 
 /** The relays of a VLAN's circuit addresses (`…/p2p/R/p2p-circuit/p2p/OWNER`). */

@@ -3,9 +3,9 @@
  * revoke | remove | transfer | delete`), for vlans.ts: each runs in the
  * VLANs' one-at-a-time queue and acts through MLS and the invitations.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { formatIpv6, ulaAddress } from '@peertap/invite'
 import type { VlanConfig } from './config.ts'
+import { peerIdBytes } from './peer-ids.ts'
 import { founderOf, founderVlanId, isFounder } from './vlan-entries.ts'
 import type { VlansHost } from './vlans.ts'
 
@@ -36,7 +36,7 @@ export class VlanOwner {
       const ipv4 = invitations.addressOf(vlanId, m.peerId)
       return {
         ...m,
-        ipv6: formatIpv6(ulaAddress(vlanId, peerIdFromString(m.peerId).toMultihash().bytes)),
+        ipv6: formatIpv6(ulaAddress(vlanId, peerIdBytes(m.peerId))),
         ...(ipv4 === undefined ? {} : { ipv4 }),
       }
     })

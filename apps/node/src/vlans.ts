@@ -8,7 +8,6 @@
  * requests, addresses) is @peertap/invite's and @peertap/mls's; this file
  * sequences them.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { Dialler } from '@peertap/daemon'
 import type { Invitation } from '@peertap/invite'
 import { deriveVlanId } from '@peertap/vft'
@@ -18,6 +17,7 @@ import type { Invitations } from './invitations.ts'
 import { describeInvitation } from './invite-cli.ts'
 import type { JoinHandle } from './joining.ts'
 import type { MlsVlans } from './mls-vlans.ts'
+import { peerIdBytes } from './peer-ids.ts'
 import type { Ports } from './ports.ts'
 import {
   checkDevice,
@@ -116,7 +116,7 @@ export class Vlans {
       checkNewName(this.#all(), name)
       const device = checkDevice(this.#all(), options.device ?? defaultDevice(name))
       const { invitations, selfPeerId } = this.#host
-      const vlanId = deriveVlanId(peerIdFromString(selfPeerId).toMultihash().bytes, name)
+      const vlanId = deriveVlanId(peerIdBytes(selfPeerId), name)
       const subnet = options.subnet === undefined ? {} : { subnet: options.subnet }
       const entry = {
         name,
