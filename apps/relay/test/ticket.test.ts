@@ -18,9 +18,9 @@ import { createTrunk, loadOrCreateIdentity, sendRelayTicket, type Trunk } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseRelayConfig } from '../src/config.ts'
 import { type RunningRelay, startRelay } from '../src/relay.ts'
+import { until } from './wait.ts'
 
 const PORT = 30_000 + Math.floor(Math.random() * 20_000)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 interface Status {
   circuit: {
@@ -32,16 +32,6 @@ interface Status {
       circuits: number
       grants: number
     }
-  }
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await sleep(50)
   }
 }
 

@@ -23,9 +23,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseRelayConfig } from '../src/config.ts'
 import { type RunningRelay, startRelay } from '../src/relay.ts'
+import { sleep, until } from './wait.ts'
 
 const BASE = 30_000 + Math.floor(Math.random() * 20_000)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 interface Status {
   tree: {
@@ -45,16 +45,6 @@ interface Status {
   relay: { framesBlocked: number; copiesBlocked: number; subsBlocked: number }
   table: { frameDrops: Record<string, number> }
   neighbours: Array<{ id: string; tree: string }>
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await sleep(50)
-  }
 }
 
 describe('the spanning tree in the relay app (three relays in one process)', () => {
