@@ -95,6 +95,12 @@ export const CONTROL_SPANNING_TREE = 8
 export const CONTROL_JOIN = 9
 /** CONTROL 10: an owner-signed relay ticket, invitee to relay (spec 12-relay.md §12.8.2). */
 export const CONTROL_RELAY_TICKET = 10
+/** CONTROL 11: a root-signed fabric epoch statement, node to relay and relay to relay (spec 12-relay.md §12.4, 16-fabric.md). */
+export const CONTROL_FABRIC_EPOCH = 11
+/** CONTROL 12: a batch of signed presence records: relay to node, relay to relay, node to node (spec 12-relay.md §12.9, 16-fabric.md). */
+export const CONTROL_PRESENCE = 12
+/** CONTROL 13: a fabric's secret and state, admin to member over an authenticated trunk link (spec 16-fabric.md). */
+export const CONTROL_FABRIC_GRANT = 13
 
 /**
  * Fragmented CONTROL messages (spec 08-trunk.md §4.6.2): the largest
