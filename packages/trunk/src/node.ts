@@ -276,6 +276,23 @@ export class Trunk implements Startable {
     return this.protocol.links()
   }
 
+  /**
+   * Closes every direct (not circuit) libp2p connection, and with them
+   * their links: for a node whose underlay address changed (it roamed),
+   * whose connections from the old address are dead but would be reused by
+   * a dial until their idle timeout. Circuits ride on a relay's connection
+   * and close with it. Returns how many were closed.
+   */
+  dropDirectConnections(reason: string): number {
+    let closed = 0
+    for (const connection of this.libp2p.getConnections()) {
+      if (connection.remoteAddr.toString().includes('/p2p-circuit')) continue
+      connection.abort(new TrunkError('link-down', reason))
+      closed++
+    }
+    return closed
+  }
+
   getLink(id: string): Link | undefined {
     return this.protocol.getLink(id)
   }

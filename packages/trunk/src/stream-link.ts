@@ -127,6 +127,8 @@ export class StreamLink implements Link {
   #helloTimer: ReturnType<typeof setTimeout> | undefined
   #keepalive: ReturnType<typeof setInterval> | undefined
   #lastReceive = 0
+  /** When HELLO completed (ms, the link's clock); 0 before. */
+  #upAt = 0
   #sentSinceKeepalive = 0
   #readyResolve!: () => void
   #readyReject!: (e: Error) => void
@@ -181,6 +183,11 @@ export class StreamLink implements Link {
     } catch {
       this.#fail('stream-error', false)
     }
+  }
+
+  /** How long the link has been up, in ms (0 before HELLO completed). */
+  upForMs(): number {
+    return this.#upAt === 0 ? 0 : this.#now() - this.#upAt
   }
 
   get status(): LinkStatus {
@@ -470,6 +477,7 @@ export class StreamLink implements Link {
     this.#status = 'up'
     this.#queue.open()
     this.#lastReceive = this.#now()
+    this.#upAt = this.#lastReceive
     this.#keepalive = setInterval(() => this.#onKeepalive(), KEEPALIVE_INTERVAL_MS)
     this.#keepalive.unref?.()
     this.#init.onUp(this)

@@ -494,10 +494,15 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
     if (link.hello.skewWarning) this.counters.skewWarnings++
     const existing = this.#links.get(link.id)
     if (existing !== undefined) {
-      // One link per neighbour; both ends pick the same survivor (spec 08-trunk.md §5).
+      // One link per neighbour; both ends pick the same survivor (spec 08-trunk.md §5.3). A link
+      // up for a while is taken to be dead (the neighbour roamed, or restarted): the new one wins.
       const opener = (l: StreamLink): string => (l.initiator ? this.#localId : l.id)
-      const keepNew =
-        opener(existing) === opener(link) || opener(link) === lowerOf(this.#localId, link.id)
+      const keepNew = keepsNewLink({
+        olderUpForMs: existing.upForMs(),
+        olderOpener: opener(existing),
+        newerOpener: opener(link),
+        ends: [this.#localId, link.id],
+      })
       if (!keepNew) {
         queueMicrotask(() => void link.close('replaced'))
         return false
@@ -580,12 +585,36 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
   }
 }
 
+/**
+ * A second link to a neighbour whose first has been up this long is a
+ * reconnect, not a crossed dial, and replaces it (spec 08-trunk.md §5.3).
+ */
+export const LINK_RACE_MS = 3_000
 /** Peers whose observation of our address we keep. */
 const MAX_OBSERVERS = 64
 /** Reflexive addresses we offer. */
 const MAX_REFLEXIVE = 4
 /** Addresses one offer carries (spec 13 §4). */
 const MAX_OFFER_ADDRESSES = 8
+
+/**
+ * Which of two links to one neighbour survives (spec 08-trunk.md §5.3):
+ * true for the newer. Both ends compute the same answer from what both
+ * know (who opened each link, the two PeerIds), and from the older link's
+ * age, which only a crossed dial (both fresh) leaves to the other rules.
+ */
+export function keepsNewLink(p: {
+  olderUpForMs: number
+  olderOpener: string
+  newerOpener: string
+  ends: readonly [string, string]
+}): boolean {
+  return (
+    p.olderUpForMs >= LINK_RACE_MS ||
+    p.olderOpener === p.newerOpener ||
+    p.newerOpener === lowerOf(p.ends[0], p.ends[1])
+  )
+}
 
 /** The PeerId string that sorts first (plain UTF-16 string order). */
 function lowerOf(a: string, b: string): string {
