@@ -55,6 +55,16 @@ export {
   STATEMENT_LABEL,
   STATEMENT_LENGTH,
 } from './constants.ts'
+export {
+  Directory,
+  type DirectoryCounters,
+  type DirectoryEntry,
+  type DirectoryInit,
+  type DirectoryLimits,
+  type DirectoryOffer,
+  type DirectoryOfferOptions,
+  type DirectoryVlan,
+} from './directory.ts'
 export { MvlanError, type MvlanErrorCode } from './errors.ts'
 export { type FabricKeys, fabricKeys, mvlanPortMac } from './fabric.ts'
 export {
@@ -86,3 +96,11 @@ export {
   signFabricEpoch,
   verifyFabricEpoch,
 } from './statement.ts'
+export {
+  decodeFabricGrant,
+  encodeFabricGrant,
+  type FabricGrant,
+  type FabricGrantDecoding,
+  GRANT_VERSION,
+  MAX_GRANT_ADMINS,
+} from './grant.ts'
