@@ -4,7 +4,7 @@
 // if they cannot be stored or the admission fails), the verdict, and only
 // then the admission. What it needs of the
 // node (which VLANs it owns, their pools, storage, MLS) comes through ports.
-import type { InvitationBook } from './book.ts'
+import { type InvitationBook, invitationId } from './book.ts'
 import { toHex } from './bytes.ts'
 import { DESK_PRUNE_INTERVAL_SECONDS, VLAN_ID_LENGTH } from './constants.ts'
 import type { JoinDoor, JoinOutcome } from './door.ts'
@@ -104,6 +104,8 @@ export interface JoinAnswer {
   readonly outcome: JoinOutcome | 'busy' | 'dropped' | 'closed'
   readonly vlan?: string
   readonly ipv4?: Ipv4Assignment
+  /** The invitation redeemed (its id, §15.6), when the joiner was admitted: what the owner gave with it may follow (a fabric grant, 16-fabric.md §16.8). */
+  readonly invitation?: string
 }
 
 export class JoinDesk {
@@ -265,6 +267,11 @@ export class JoinDesk {
     } finally {
       this.#admitting.delete(key)
     }
-    return { outcome, vlan, ...(ipv4 === undefined ? {} : { ipv4 }) }
+    return {
+      outcome,
+      vlan,
+      ...(ipv4 === undefined ? {} : { ipv4 }),
+      invitation: invitationId(secret),
+    }
   }
 }

@@ -4,6 +4,7 @@ import {
   decodeJoinVerdict,
   InvitationBook,
   Ipv4Pool,
+  invitationId,
   issueInvitation,
   JoinAttempt,
   JoinDesk,
@@ -106,6 +107,8 @@ describe('JoinDesk (the owner, spec 15 §15.9)', () => {
       outcome: 'accepted',
       vlan: 'lab',
       ipv4: { address: '10.77.0.2' },
+      // The invitation redeemed, by its id (what the owner may give with it: a fabric grant).
+      invitation: invitationId(o.invitation.secret),
     })
     expect(o.verdicts).toEqual([{ verdict: 'accepted', ipv4: '10.77.0.2' }])
     expect(o.admitted).toEqual([{ vlan: 'lab', keyPackage: [0x22, 2, 3] }])
