@@ -3,10 +3,12 @@
  * 12-relay.md §2, §3, §7.4, §12.4; 14-roles.md §14.3):
  *
  * - admission: the table's allow and deny lists, `open` for the rest; and
- *   fabric credentials: a SUB whose proof is under a configured fabric key
- *   admits the peer at the other end of the link until the proof's expiry,
- *   checked at the peer's proof-check rate (never a proof a relay passes
- *   on, and never from a peer calling itself a relay);
+ *   fabric credentials: a SUB whose proof is under a current fabric
+ *   credential key admits the peer at the other end of the link until the
+ *   proof's expiry, checked at the peer's proof-check rate (never a proof a
+ *   relay passes on, and never from a peer calling itself a relay); the
+ *   keys follow the fabrics' epochs (`setFabricKeys`), and a key retired
+ *   ends the admissions it made at once;
  * - whose PeerId a SUB's proof speaks for: from a configured neighbour
  *   relay, the original subscriber named in it; from anyone else, whatever
  *   role its HELLO claims, the peer at the other end of the link;
@@ -81,7 +83,10 @@ export interface RelayAdmissionInit<L extends RelayLink = RelayLink> {
   readonly relays: Iterable<string>
   /** Peers the config allows (allow list and relays): a credential's end does not close them. */
   readonly allowed: Iterable<string>
-  /** Fabric keys (hex of the MVLAN epoch's Ed25519 public key) whose proofs admit their peer. */
+  /**
+   * Fabric credential keys (hex of an Ed25519 public key) whose proofs admit
+   * their peer, at start; `setFabricKeys` changes them (spec 12 §12.4).
+   */
   readonly fabricKeys?: Iterable<string>
   /** Proof checks per second and burst for credentials, per peer; default unlimited. */
   readonly proofChecksPerSecond?: number
@@ -117,8 +122,10 @@ export interface RelayAdmissionCounters {
   credentialsAccepted: number
   /** Fabric credentials refused: invalid, or over the peer's proof-check rate. */
   credentialsRefused: number
-  /** Admissions by credential that ended (credential expired, or the peer left). */
+  /** Admissions by credential that ended (credential expired, its key retired, or the peer left). */
   credentialsEnded: number
+  /** Of those, admissions ended because their fabric credential key was retired (a rotation, a root removed). */
+  credentialsRetired: number
   /** SUBs and UNSUBs received on a link that is not in the tree, ignored. */
   subsBlocked: number
   /** Tree messages the link refused (control queue full or link down). */
@@ -147,6 +154,7 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
     credentialsAccepted: 0,
     credentialsRefused: 0,
     credentialsEnded: 0,
+    credentialsRetired: 0,
     subsBlocked: 0,
     treeSendDropped: 0,
   }
@@ -156,9 +164,9 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
   readonly #table: ForwardingTable
   readonly #relays: ReadonlySet<string>
   readonly #allowed: ReadonlySet<string>
-  readonly #fabricKeys: ReadonlySet<string>
-  /** Peers admitted by a fabric credential, until the credential's expiry. */
-  readonly #credentialed = new Map<string, number>()
+  #fabricKeys: ReadonlySet<string>
+  /** Peers admitted by a fabric credential: until when, per credential key (hex). */
+  readonly #credentialed = new Map<string, Map<string, number>>()
   readonly #credentialChecks = new Map<string, TokenBucket>()
   #neighbours: ReadonlySet<string> | undefined
 
@@ -167,7 +175,7 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
     this.#table = init.table
     this.#relays = new Set(init.relays)
     this.#allowed = new Set(init.allowed)
-    this.#fabricKeys = new Set([...(init.fabricKeys ?? [])].map((k) => k.toLowerCase()))
+    this.#fabricKeys = lowerCase(init.fabricKeys ?? [])
     this.propagation = new Propagation({
       relays: (id) => this.#relays.has(id) && init.links.getLink(id)?.hello.remoteRole === 'relay',
       // What one origin may make the relay hold for propagation: its table
@@ -187,7 +195,43 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
 
   /** Until when a fabric credential admits the peer, if one does. */
   credentialUntil(id: string): number | undefined {
-    return this.#credentialed.get(id)
+    const keys = this.#credentialed.get(id)
+    return keys === undefined ? undefined : Math.max(...keys.values())
+  }
+
+  /** The credential keys (hex) that admit the peer now. */
+  credentialKeysOf(id: string): string[] {
+    return [...(this.#credentialed.get(id)?.keys() ?? [])]
+  }
+
+  /** Peers admitted by a fabric credential now. */
+  credentialed(): string[] {
+    return [...this.#credentialed.keys()]
+  }
+
+  /** The fabric credential keys (lower-case hex) that admit now. */
+  get fabricKeys(): ReadonlySet<string> {
+    return this.#fabricKeys
+  }
+
+  /**
+   * The fabric credential keys from now on (spec 12 §12.4: the current
+   * epochs' keys of the configured roots). A peer admitted only under keys
+   * no longer among them is no longer admitted, at once, as when its
+   * credential expires: what it subscribed to is withdrawn from the others
+   * (counted as `credentialsRetired`). Returns the peers whose admission ended.
+   */
+  setFabricKeys(keys: Iterable<string>, now: number): string[] {
+    this.#fabricKeys = lowerCase(keys)
+    const ended: string[] = []
+    for (const [id, held] of [...this.#credentialed]) {
+      for (const key of [...held.keys()]) if (!this.#fabricKeys.has(key)) held.delete(key)
+      if (held.size > 0) continue
+      this.counters.credentialsRetired++
+      this.#endCredential(id, now)
+      ended.push(id)
+    }
+    return ended
   }
 
   /** Whether frames and SUBs may cross the link: always, but for a relay-relay link out of the tree. */
@@ -322,7 +366,10 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
 
   /** The once-a-second tick: credentials, table and propagation expiry, and the UNSUBs that follow. */
   expire(now: number): void {
-    for (const [id, until] of this.#credentialed) if (until <= now) this.#endCredential(id, now)
+    for (const [id, held] of [...this.#credentialed]) {
+      for (const [key, until] of [...held]) if (until <= now) held.delete(key)
+      if (held.size === 0) this.#endCredential(id, now)
+    }
     this.#table.expire(now)
     this.#send(this.propagation.expire(this.neighbours(), now))
   }
@@ -377,7 +424,9 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
       return
     if (table.access(link.id) === 'deny') return
     const decoded = decodeMembershipProof(sub.proof)
-    if (!decoded.ok || !this.#fabricKeys.has(hex(decoded.proof.publicKey))) return
+    if (!decoded.ok) return
+    const key = hex(decoded.proof.publicKey)
+    if (!this.#fabricKeys.has(key)) return
     let bucket = this.#credentialChecks.get(link.id)
     if (bucket === undefined) {
       const rate = this.#init.proofChecksPerSecond ?? Number.POSITIVE_INFINITY
@@ -401,10 +450,12 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
       return
     }
     const wasAdmitted = this.admitted(link.id)
-    this.#credentialed.set(
-      link.id,
-      Math.max(this.#credentialed.get(link.id) ?? 0, verdict.proof.expiry),
-    )
+    let held = this.#credentialed.get(link.id)
+    if (held === undefined) {
+      held = new Map()
+      this.#credentialed.set(link.id, held)
+    }
+    held.set(key, Math.max(held.get(key) ?? 0, verdict.proof.expiry))
     if (table.access(link.id) === 'default') table.setAccess(link.id, 'allow')
     this.#neighbours = undefined
     this.counters.credentialsAccepted++
@@ -482,6 +533,10 @@ export class RelayAdmission<L extends RelayLink = RelayLink> {
       this.#init.events?.propagated?.(m)
     }
   }
+}
+
+function lowerCase(keys: Iterable<string>): ReadonlySet<string> {
+  return new Set([...keys].map((k) => k.toLowerCase()))
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -192,6 +192,52 @@ describe('RelayAdmission: fabric credentials (spec 12 §12.4)', () => {
     expect(rules.counters).toMatchObject({ credentialsAccepted: 0, credentialsRefused: 1 })
   })
 
+  it('follow the fabric epochs: a retired key ends the admissions it made at once', () => {
+    const newSeed = new Uint8Array(32).fill(7)
+    const newKey = hex(membershipProofPublicKey(newSeed))
+    const { up, rules, table, events } = relay({ allow: ['A'], fabricKeys })
+    up(link('A'))
+    const f = up(link('F'))
+    const b = up(link('B'))
+    rules.onSubscription(
+      { ttl: 180, entries: [{ vft: v1, flags: both }], proof: proofFor(PEERS.F!, fabricSeed) },
+      false,
+      f,
+      NOW,
+    )
+    expect(rules.admitted('F')).toBe(true)
+    expect(rules.credentialKeysOf('F')).toEqual([fabricKeys[0]!.toLowerCase()])
+    expect(table.lookup(v1, NOW).map((s) => s.neighbour)).toEqual(['F'])
+    // Rotation: the new key only. F, admitted under the old one, is out at
+    // once, and what it subscribed to is gone from the table.
+    expect(rules.setFabricKeys([newKey], NOW + 1)).toEqual(['F'])
+    expect(rules.admitted('F')).toBe(false)
+    expect(table.access('F')).toBe('default')
+    expect(events).toEqual(['admitted F', 'ended F'])
+    expect(table.lookup(v1, NOW + 1)).toEqual([])
+    expect(rules.counters).toMatchObject({ credentialsEnded: 1, credentialsRetired: 1 })
+    // F's old credential again: admits nothing, costs no check.
+    rules.onSubscription(
+      { ttl: 180, entries: [], proof: proofFor(PEERS.F!, fabricSeed) },
+      false,
+      f,
+      NOW + 2,
+    )
+    expect(rules.admitted('F')).toBe(false)
+    // B proves under the new key: admitted.
+    rules.onSubscription(
+      { ttl: 180, entries: [], proof: proofFor(PEERS.B!, newSeed) },
+      false,
+      b,
+      NOW + 2,
+    )
+    expect(rules.admitted('B')).toBe(true)
+    // A, on the allow list, stays whatever the keys.
+    expect(rules.setFabricKeys([], NOW + 3)).toEqual(['B'])
+    expect(rules.admitted('A')).toBe(true)
+    expect(rules.credentialed()).toEqual([])
+  })
+
   it("are checked at the peer's proof-check rate", () => {
     const { up, rules, events } = relay({ fabricKeys, proofChecksPerSecond: 0, proofCheckBurst: 0 })
     const f = up(link('F'))
