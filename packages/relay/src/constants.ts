@@ -139,3 +139,22 @@ export const DEFAULT_TICKET_CHECK_BURST = 4
 /** Ticket signatures checked per second over all peers, and burst (about 1 % of a core). */
 export const DEFAULT_TICKET_GLOBAL_CHECKS_PER_SECOND = 200
 export const DEFAULT_TICKET_GLOBAL_CHECK_BURST = 200
+
+// Fabric roots and relay presence (spec 12-relay.md §12.4, §12.9; 16-fabric.md).
+
+/** Fabric epoch statements' signatures checked per second per peer, and burst (spec 12 §12.4). */
+export const DEFAULT_FABRIC_EPOCH_CHECKS_PER_SECOND = 2
+export const DEFAULT_FABRIC_EPOCH_CHECK_BURST = 4
+/** Fabric epoch statements' signatures checked per second over all peers, and burst. */
+export const DEFAULT_FABRIC_EPOCH_GLOBAL_CHECKS_PER_SECOND = 50
+export const DEFAULT_FABRIC_EPOCH_GLOBAL_CHECK_BURST = 50
+/** Peers whose statement budgets are kept at once; one more evicts the oldest. */
+export const DEFAULT_FABRIC_EPOCH_MAX_PEERS = 4096
+/** Statements of roots no longer configured kept (so a root added again never goes back an epoch). */
+export const DEFAULT_FABRIC_EPOCH_MAX_RETIRED = 64
+/** How long a relay's own presence record lasts, seconds (spec 12 §12.9). */
+export const RELAY_PRESENCE_LIFETIME_SECONDS = 900
+/** A relay signs its presence again this often, seconds, and whenever its addresses change. */
+export const RELAY_PRESENCE_RESIGN_SECONDS = 300
+/** Neighbour relays' presence records a relay keeps and passes on (the directory's default, 16-fabric.md §16.5). */
+export const DEFAULT_MAX_RELAY_PRESENCE = 64

@@ -19,6 +19,10 @@
  * and which frames a node sends on a direct path punched to a neighbour
  * behind a relay rather than through the relay (`DirectPaths`, spec
  * 12-relay.md §8.1);
+ * and the fabrics a relay admits the members of (`FabricEpochs`: per
+ * fabric root, the newest root-signed epoch statement, whose credential
+ * key admits) and the relay's own presence (`RelayPresence`), spec
+ * 12-relay.md §12.4, §12.9;
  * and relay tickets (`signRelayTicket`, `verifyRelayTicket`,
  * `TicketGrants`: an owner-signed, expiring word that lets an invitee
  * open a circuit through a relay to the owner alone, spec 12-relay.md
@@ -28,8 +32,9 @@
  * cache (`Forwarder`), a node's subscriptions both ways
  * (`SubscriptionAnnouncer`), and a relay's admission, propagation and
  * tree gating (`RelayAdmission`).
- * Pure: no I/O, no timers (callers pass the time in seconds); one
- * dependency, @peertap/crypto, for `admitSubscription`'s proof check;
+ * Pure: no I/O, no timers (callers pass the time in seconds); two
+ * dependencies, @peertap/crypto, for `admitSubscription`'s proof check,
+ * and @peertap/mvlan, for the fabric's statements and presence records;
  * never depends on the switch, TAP devices or MLS.
  * Normative definition: docs/spec/09-forwarding.md.
  *
@@ -77,7 +82,12 @@ export {
 export {
   CAP_SPANNING_TREE,
   DEFAULT_DUPLICATE_CACHE_SIZE,
+  DEFAULT_FABRIC_EPOCH_CHECK_BURST,
+  DEFAULT_FABRIC_EPOCH_CHECKS_PER_SECOND,
+  DEFAULT_FABRIC_EPOCH_GLOBAL_CHECK_BURST,
+  DEFAULT_FABRIC_EPOCH_GLOBAL_CHECKS_PER_SECOND,
   DEFAULT_MAX_NEIGHBOURS,
+  DEFAULT_MAX_RELAY_PRESENCE,
   DEFAULT_MAX_SEALED_LENGTH,
   DEFAULT_MAX_SUBSCRIPTIONS,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_NEIGHBOUR,
@@ -101,6 +111,8 @@ export {
   PROVING_KEY_LENGTH,
   QUIET_PROOF_CHECK_BURST,
   QUIET_PROOF_CHECKS_PER_SECOND,
+  RELAY_PRESENCE_LIFETIME_SECONDS,
+  RELAY_PRESENCE_RESIGN_SECONDS,
   RELAY_TICKET_ID_LENGTH,
   RELAY_TICKET_MAX_LIFETIME_SECONDS,
   RELAY_TICKET_VERSION,
@@ -128,6 +140,15 @@ export {
 } from './direct-paths.ts'
 export { DuplicateCache } from './duplicate-cache.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
+export {
+  FABRIC_EPOCH_REFUSALS,
+  type FabricEpochOffer,
+  type FabricEpochRefusal,
+  FabricEpochs,
+  type FabricEpochsCounters,
+  type FabricEpochsInit,
+  type HeldFabricEpoch,
+} from './fabric-epochs.ts'
 export {
   type Delivered,
   Forwarder,
@@ -172,6 +193,11 @@ export {
   type RelayLink,
   type RelayLinks,
 } from './relay-admission.ts'
+export {
+  RelayPresence,
+  type RelayPresenceCounters,
+  type RelayPresenceInit,
+} from './relay-presence.ts'
 export { NeighbourOutput, RouteBatch } from './route-batch.ts'
 export {
   type DecodedTreeMessage,
