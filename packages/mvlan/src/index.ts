@@ -68,6 +68,14 @@ export {
 export { MvlanError, type MvlanErrorCode } from './errors.ts'
 export { type FabricKeys, fabricKeys, mvlanPortMac } from './fabric.ts'
 export {
+  decodeFabricGrant,
+  encodeFabricGrant,
+  type FabricGrant,
+  type FabricGrantDecoding,
+  GRANT_VERSION,
+  MAX_GRANT_ADMINS,
+} from './grant.ts'
+export {
   decodePresenceBatch,
   decodePresenceFrame,
   encodePresenceBatch,
@@ -96,11 +104,3 @@ export {
   signFabricEpoch,
   verifyFabricEpoch,
 } from './statement.ts'
-export {
-  decodeFabricGrant,
-  encodeFabricGrant,
-  type FabricGrant,
-  type FabricGrantDecoding,
-  GRANT_VERSION,
-  MAX_GRANT_ADMINS,
-} from './grant.ts'
