@@ -60,6 +60,14 @@ export interface DirectoryLimits {
 export interface DirectoryInit extends DirectoryLimits {
   /** Our own PeerId (multihash bytes): records of it are never stored (refused as `stale`). */
   readonly self?: Uint8Array
+  /**
+   * The signature check, step 9; default {@link verifyPresence}. A caller
+   * that meets the same records many times (a relay hearing them from
+   * several neighbours, a simulation of many members) may pass one that
+   * caches verdicts by the record's bytes; it MUST give verifyPresence's
+   * answer.
+   */
+  readonly verify?: (record: PresenceRecord) => boolean
 }
 
 export interface DirectoryEntry {
@@ -106,6 +114,7 @@ export class Directory {
   readonly #maxLifetime: number
   readonly #skew: number
   readonly #self: Uint8Array | undefined
+  readonly #verify: (record: PresenceRecord) => boolean
   readonly #slots = new Map<string, Slot>()
   #nodes = 0
   #relays = 0
@@ -132,6 +141,10 @@ export class Directory {
       throw new MvlanError('invalid-argument', 'self is a PeerId as multihash bytes')
     }
     this.#self = init.self
+    if (init.verify !== undefined && typeof init.verify !== 'function') {
+      throw new MvlanError('invalid-argument', 'verify is a function of a record')
+    }
+    this.#verify = init.verify ?? verifyPresence
     const refused = {} as Record<PresenceRejection, number>
     for (const reason of PRESENCE_REJECTIONS) refused[reason] = 0
     this.counters = { accepted: 0, refused }
@@ -145,7 +158,8 @@ export class Directory {
   /** §16.5: checks a record in the order of the header and keeps it if it passes. */
   offer(bytes: Uint8Array, now: number, options: DirectoryOfferOptions = {}): DirectoryOffer {
     checkNow(now)
-    const decoded = decodePresence(bytes)
+    // Decoded from a copy, so an accepted entry never shares the caller's buffer.
+    const decoded = decodePresence(bytes instanceof Uint8Array ? bytes.slice() : bytes)
     if (!decoded.ok) return this.#refuse(decoded.reason)
     const { record } = decoded
     if (record.expiresAt - record.issuedAt > this.#maxLifetime) return this.#refuse('lifetime')
@@ -168,11 +182,8 @@ export class Directory {
     ) {
       return this.#refuse('full')
     }
-    if (!verifyPresence(record)) return this.#refuse('bad-signature')
-    // Accepted: a copy, so the caller may reuse its buffer.
-    const copy = decodePresence(bytes.slice())
-    if (!copy.ok) throw new Error('unreachable: a decoded record decodes again')
-    const entry: DirectoryEntry = { record: copy.record, peerId, receivedAt: now }
+    if (!this.#verify(record)) return this.#refuse('bad-signature')
+    const entry: DirectoryEntry = { record, peerId, receivedAt: now }
     // #isFull may have pruned this PeerId's expired entry: look again.
     const held = this.#slots.get(peerId)
     if (held === undefined) {

@@ -238,14 +238,12 @@ export function decodePresence(bytes: Uint8Array): PresenceDecoding {
   const vlanCount = bytes[at++]!
   if (vlanCount > MAX_VLANS) return MALFORMED
   const vlans: PresenceVlan[] = []
-  const seen = new Set<string>()
   for (let i = 0; i < vlanCount; i++) {
     if (at + VLAN_ID_LENGTH + 1 > end) return MALFORMED
     const vlanId = bytes.subarray(at, at + VLAN_ID_LENGTH)
     at += VLAN_ID_LENGTH
-    const id = toHex(vlanId)
-    if (seen.has(id)) return MALFORMED
-    seen.add(id)
+    // At most 32 VLANs: comparing pairs is cheaper than building strings.
+    for (const other of vlans) if (equalBytes(other.vlanId, vlanId)) return MALFORMED
     const nameLength = bytes[at++]!
     if (nameLength > MAX_VLAN_NAME_BYTES || at + nameLength > end) return MALFORMED
     if (nameLength === 0) {

@@ -8,6 +8,7 @@ import {
   MvlanError,
   type PresenceRole,
   signPresence,
+  verifyPresence,
 } from '../src/index.ts'
 import { flip, type Identity, identity, rawRecord } from './helpers.ts'
 
@@ -136,6 +137,26 @@ describe('Directory', () => {
       ok: false,
       reason: 'lifetime',
     })
+  })
+
+  it('calls the signature check only for records that passed every other check', () => {
+    let calls = 0
+    const d = new Directory({
+      verify: (record) => {
+        calls++
+        return verifyPresence(record)
+      },
+    })
+    expect(d.offer(presence(alice, { seq: 1n }), NOW).ok).toBe(true)
+    expect(calls).toBe(1)
+    for (let i = 0; i < 50; i++) d.offer(presence(alice, { seq: 1n }), NOW) // stale
+    for (let i = 2; i < 50; i++) d.offer(presence(alice, { seq: BigInt(i) }), NOW) // 5 pass, then rate
+    d.offer(presence(bob, { issuedAt: NOW + 1000 }), NOW) // future
+    expect(calls).toBe(6)
+    expect(d.counters.accepted).toBe(6)
+    // A check that refuses refuses.
+    const never = new Directory({ verify: () => false })
+    expect(never.offer(presence(alice), NOW)).toEqual({ ok: false, reason: 'bad-signature' })
   })
 
   it('never stores our own records', () => {
