@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module'
 import { Command } from 'commander'
+import { addFabricCommands } from './cli-fabric.ts'
 import { collect, positiveInt, printJson, request } from './cli-util.ts'
 import { addVlanCommands } from './cli-vlan.ts'
 import { ConfigError, loadConfig } from './config.ts'
@@ -122,6 +123,7 @@ program
   })
 
 addVlanCommands(program)
+addFabricCommands(program)
 
 program
   .command('keygen')

@@ -23,7 +23,7 @@ const Multiaddr = v.pipe(
   v.string(),
   v.regex(/^\/(ip4|ip6|dns|dns4|dns6)\//, 'a multiaddr such as /ip4/0.0.0.0/tcp/7400'),
 )
-const Hex32 = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, '32 bytes as 64 hex digits'))
+export const Hex32 = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, '32 bytes as 64 hex digits'))
 const Mac = v.pipe(
   v.string(),
   v.regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC such as 02:00:00:00:00:01'),
@@ -65,13 +65,13 @@ const Port = v.strictObject({
 })
 
 /** A multiaddr ending in /p2p/<PeerId>: a peer to dial. */
-const PeerAddress = v.pipe(
+export const PeerAddress = v.pipe(
   v.string(),
   v.regex(/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/, 'a multiaddr ending in /p2p/<PeerId>'),
 )
 
 /** A libp2p Ed25519 PeerId as text (base58btc, `12D3KooW...`). */
-const PeerIdText = v.pipe(
+export const PeerIdText = v.pipe(
   v.string(),
   v.check((text) => {
     try {

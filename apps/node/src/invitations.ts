@@ -240,9 +240,10 @@ export class Invitations {
       .then((answer) => {
         // A stranger's refused, turned-away or dropped requests are counted by the door and
         // logged at most once a minute per peer: a flood floods neither the log nor the disk.
-        if (answer.outcome === 'accepted' || answer.outcome === 'again')
+        if (answer.outcome === 'accepted' || answer.outcome === 'again') {
           log.info({ peer: link.id, ...answer }, 'join request accepted')
-        else this.#refusals.note(link.id, answer.outcome)
+          this.#params.admitted?.(link.id, answer.invitation)
+        } else this.#refusals.note(link.id, answer.outcome)
       })
       .catch((error: unknown) =>
         log.warn({ peer: link.id, err: (error as Error).message }, 'join request failed'),
@@ -306,4 +307,6 @@ export interface InvitationsParams {
   readonly portAddresses: () => ReadonlySet<string>
   /** The VLAN with this VLAN-ID (hex) that this node owns, if any. */
   readonly ownedByVlanId: (vlanIdHex: string) => VlanConfig | undefined
+  /** A joiner was admitted with this invitation (its id): what came with it may follow. */
+  readonly admitted?: (peer: string, invitation: string | undefined) => void
 }

@@ -56,9 +56,10 @@ import { Switch } from '@peertap/switch'
 import { createTrunk, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import { Fabric } from './fabric.ts'
 import { Invitations } from './invitations.ts'
 import { MlsVlans } from './mls-vlans.ts'
-import { Ports } from './ports.ts'
+import { maxSealed, Ports } from './ports.ts'
 import { receiveFromLinks } from './receivers.ts'
 import { startStatusApi } from './status-api.ts'
 import { VlanStore } from './vlan-store.ts'
@@ -136,6 +137,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     forwarder.knownReceiver(vft) ?? forwarder.hasReceiver(vft, now())
 
   let mls: MlsVlans | undefined
+  // The fabric (fabric.ts): opened once the VLANs are; its members count as configured peers.
+  let fabric: Fabric | undefined
   const sw = new Switch({
     backend: aes === nodeAes ? nodeBackend : aesBackend(aes),
     hasRemoteSubscriber,
@@ -174,7 +177,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   // peers that proved membership of one of our VLAN epochs. `greeted` holds
   // the links we deal with and have sent our SUBs to.
   const admission = new NeighbourAdmission({
-    configured: (id) => configuredPeers.has(id) || (mls?.knows(id) ?? false),
+    configured: (id) =>
+      configuredPeers.has(id) || (mls?.knows(id) ?? false) || (fabric?.knows(id) ?? false),
     proofs,
   })
   // Our subscriptions out (SUB under proofs, renewal, UNSUB, send declarations), neighbours'
@@ -206,8 +210,13 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         const by = admission.configured(link.id) ? 'config' : 'proof'
         log.info({ peer: link.id, by }, 'dealing with peer')
         trunk.protocol.startDatagram(link.id)
+        // A relay takes our fabric's epoch statement before the SUBs that carry our credential.
+        fabric?.greeting(link)
       },
-      greeted: (link) => mls?.onLinkUp(link),
+      greeted: (link) => {
+        mls?.onLinkUp(link)
+        fabric?.greeted(link)
+      },
     },
   })
 
@@ -269,6 +278,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     ownedByVlanId: (vlanIdHex) => vlans.ownedByVlanId(vlanIdHex),
     portAddresses: () => vlans.portAddresses(),
     dealsWith: (id) => admission.admits(id, now()),
+    // A joiner whose invitation carried the fabric gets the fabric's grant (16-fabric.md §16.8).
+    admitted: (peer, invitation) => fabric?.admitted(peer, invitation),
   })
   // The VLANs (vlans.ts): the config's and the state directory's, opened now; made, joined,
   // left and deleted at run time through the status API.
@@ -294,6 +305,30 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     ports.closeAll()
     throw error
   }
+  fabric = await Fabric.open({
+    selfPeerId: peerId,
+    // libp2p's raw Ed25519 private key is the seed and the public key: the seed signs presence.
+    seed: key.raw.subarray(0, 32),
+    stateDir: config.stateDir,
+    log,
+    sw,
+    trunk,
+    dialler,
+    verifier,
+    now,
+    sendLocal: (sealed) => forward(LOCAL, sealed),
+    maxSealed: () => maxSealed(trunk.links()),
+    refresh: () => refresh(),
+    announceAll: (link) => {
+      if (greeted.has(link.id)) announcer.announceAll(link, now())
+      // Not greeted yet: greeted now, if we deal with it (which sends all our SUBs).
+      else neighbours.dealsWith(link, now())
+    },
+    trustRelay: (id) => dialled.add(id),
+    vlans: () => vlans.presenceVlans(),
+    portAddresses: () => vlans.portAddresses(),
+    joiningFrom: (peer) => vlans.joiningFrom(peer),
+  })
 
   // Subscriptions: ours out to neighbours (announcer), theirs into the table.
   const refresh = async () => {
@@ -323,6 +358,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     scavenges,
     mls,
     invitations,
+    fabric,
   })
 
   await trunk.start()
@@ -336,6 +372,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     if (ticking) return
     ticking = true
     mls?.tick()
+    fabric?.tick()
     // A lapsed proof, or an MLS VLAN that no longer names the peer (a member removed, by us or by
     // the committer whose commit we processed): it stops hearing from us.
     for (const { id, reason } of neighbours.expire(now()))
@@ -374,6 +411,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     mls,
     vlans,
     invitations,
+    fabric,
   })
 
   return {

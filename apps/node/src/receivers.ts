@@ -12,6 +12,7 @@ import type { Forwarder, NodeNeighbours } from '@peertap/relay'
 import type { Switch } from '@peertap/switch'
 import { CONTROL_JOIN, CONTROL_KEY_PACKAGE, type Link, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
+import type { Fabric } from './fabric.ts'
 import type { Invitations } from './invitations.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 
@@ -39,6 +40,7 @@ export interface ReceiverParts {
   readonly scavenges: ScavengePacer
   readonly mls: MlsVlans | undefined
   readonly invitations: Invitations
+  readonly fabric: Fabric
 }
 
 /**
@@ -48,7 +50,7 @@ export interface ReceiverParts {
 export function receiveFromLinks(parts: ReceiverParts): RefusedCounters {
   const { trunk, log, trace, now, sw, forwarder, neighbours, refusals, subscriptionRefusals } =
     parts
-  const { scavenges, mls, invitations } = parts
+  const { scavenges, mls, invitations, fabric } = parts
   const refused: RefusedCounters = { dropNotAdmitted: 0, controlNotAdmitted: 0 }
   const dealsWith = (link: Link): boolean => neighbours.dealsWith(link, now())
 
@@ -78,6 +80,9 @@ export function receiveFromLinks(parts: ReceiverParts): RefusedCounters {
         refusals.note(link.id, sub.proof === undefined ? 'sub-no-proof' : 'sub-not-admitted')
       else if (result !== undefined && result.rejected > 0)
         subscriptionRefusals.note(link.id, result.reason ?? 'refused', result.rejected)
+      // A proof under the fabric's credential key, from a peer we deal with: a fabric member.
+      if (sub.proof !== undefined && result !== 'not-admitted' && dealsWith(link))
+        fabric.onProof(link, sub.proof)
     },
     onControl: (control, link) => {
       // Join requests and verdicts (docs/spec/15-invitations.md): the door a stranger may knock
@@ -86,6 +91,9 @@ export function receiveFromLinks(parts: ReceiverParts): RefusedCounters {
         invitations.onControl(control, link)
         return
       }
+      // The fabric's channels (11, 12, 13): presence batches only from peers we deal with; a
+      // grant by its own rules (an admin of our fabric, or the owner of a VLAN we join).
+      if (fabric.onControl(control, link, dealsWith(link))) return
       // A stranger may send an MLS owner its key package (held, bounded, for `peertap vlan add`); nothing else.
       if (!dealsWith(link) && control.channel !== CONTROL_KEY_PACKAGE) {
         refused.controlNotAdmitted++
@@ -109,6 +117,7 @@ export function receiveFromLinks(parts: ReceiverParts): RefusedCounters {
     const { link, reason } = event.detail
     log.info({ peer: link.id, reason }, 'link down')
     neighbours.linkDown(link.id)
+    fabric.linkDown(link.id)
     refusals.forget(link.id)
     subscriptionRefusals.forget(link.id)
   })

@@ -23,6 +23,7 @@ import type { Switch } from '@peertap/switch'
 import type { Link, Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import type { Fabric } from './fabric.ts'
 import type { Invitations } from './invitations.ts'
 import { decodeCode } from './invite-cli.ts'
 import { collectMetrics } from './metrics.ts'
@@ -53,13 +54,14 @@ export interface NodeParts {
   readonly mls: MlsVlans | undefined
   readonly vlans: Vlans
   readonly invitations: Invitations
+  readonly fabric: Fabric
 }
 
 /** The node's status now. */
 function nodeStatus(parts: NodeParts) {
   const { peerId, trunk, sw, table, forwarder, direct, announcer, admission, proofs } = parts
   const { verifier, neighbours, refused, refusals, subscriptionRefusals, scavenges, mls } = parts
-  const { invitations } = parts
+  const { invitations, fabric } = parts
   return {
     peerId,
     listen: trunk.getMultiaddrs().map(String),
@@ -82,6 +84,7 @@ function nodeStatus(parts: NodeParts) {
     vlans: sw.vlanCounters(),
     mls: mls?.status() ?? {},
     invitations: invitations.status(),
+    fabric: fabric.joined ? fabric.show() : null,
     subscriptions: { held: announcer.held, table: table.subscriptionCount },
     switch: sw.counters,
     table: table.counters,
@@ -115,7 +118,7 @@ export async function startStatusApi(
   log: Logger,
   parts: NodeParts,
 ): Promise<StatusApi> {
-  const { trunk, mls, vlans } = parts
+  const { trunk, mls, vlans, fabric } = parts
   const status = () => nodeStatus(parts)
   const mlsOrThrow = (): MlsVlans => {
     if (mls === undefined) throw new Error('this node has no MLS VLAN')
@@ -154,11 +157,17 @@ export async function startStatusApi(
           ...optional(params, 'subnet'),
           ...optional(params, 'device'),
         }),
-      'vlan/invite': async (params) =>
-        vlans.owner.invite(required(params, 'vlan'), {
+      'vlan/invite': async (params) => {
+        // With the fabric (`peertap fabric invite`): its joiners get the fabric's grant too.
+        const withFabric = params.get('fabric') === '1'
+        if (withFabric) fabric.check()
+        const invitation = await vlans.owner.invite(required(params, 'vlan'), {
           uses: seconds(params.get('uses') ?? '1', 1, 1000, 'uses'),
           expiresSeconds: seconds(params.get('expires') ?? '86400', 1, 365 * 86_400, 'expires'),
-        }),
+        })
+        if (withFabric) await fabric.carryWith(invitation.id, invitation.expiresAt)
+        return { ...invitation, fabric: withFabric }
+      },
       'vlan/invitations': async (params) => vlans.owner.invitationsOf(required(params, 'vlan')),
       'vlan/revoke': async (params) =>
         vlans.owner.revoke(required(params, 'vlan'), params.get('id') ?? undefined),
@@ -166,6 +175,11 @@ export async function startStatusApi(
       'vlan/transfer': (params) =>
         vlans.owner.transfer(required(params, 'vlan'), required(params, 'peer')),
       'vlan/delete': (params) => vlans.owner.delete(required(params, 'vlan')),
+      // `peertap fabric init|show|rotate|leave` (docs/spec/16-fabric.md §16.7).
+      'fabric/init': (params) => fabric.init(params.getAll('bootstrap')),
+      'fabric/show': async () => fabric.show(),
+      'fabric/rotate': (params) => fabric.rotate(params.getAll('expel')),
+      'fabric/leave': () => fabric.leave(),
       join: (params) => {
         const code = required(params, 'code')
         return vlans.join(decodeCode(code), code, {

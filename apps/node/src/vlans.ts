@@ -54,6 +54,9 @@ export interface VlansHost {
   untrustRelay(peerId: string): void
 }
 
+/** How long after a join by invitation began its owner's fabric grant is taken. */
+const JOIN_GRANT_WINDOW_MS = 10 * 60_000
+
 export class Vlans {
   readonly #host: VlansHost
   /** The config file's VLANs (changed only by editing the file). */
@@ -62,6 +65,12 @@ export class Vlans {
   #queue: Promise<unknown> = Promise.resolve()
   /** The joins under way, by VLAN name (joining.ts). */
   readonly #joins = new Map<string, JoinHandle>()
+  /**
+   * Owners of VLANs this node began joining by invitation, until when (ms):
+   * the fabric grant such an owner sends with its Welcome is taken
+   * (docs/spec/16-fabric.md §16.8).
+   */
+  readonly #joinedFrom = new Map<string, number>()
 
   /** The owner's commands (vlan-owner.ts): members, invite, revoke, remove, transfer, delete. */
   readonly owner: VlanOwner
@@ -217,6 +226,19 @@ export class Vlans {
     )
   }
 
+  /** Whether this node began joining, in the last 10 minutes, a VLAN by invitation whose owner is `peer`. */
+  joiningFrom(peer: string): boolean {
+    const until = this.#joinedFrom.get(peer)
+    return until !== undefined && until > Date.now()
+  }
+
+  /** The MLS VLANs this node holds, by VLAN-ID and name: what its fabric presence lists (16 §16.7). */
+  presenceVlans(): Array<{ vlanId: Uint8Array; name: string }> {
+    return this.#all()
+      .filter((vlan) => vlan.mls !== undefined)
+      .map((vlan) => ({ vlanId: founderVlanId(vlan, this.#host.selfPeerId), name: vlan.name }))
+  }
+
   /** The VLAN an incoming join request names, if this node owns it. */
   ownedByVlanId(vlanIdHex: string): VlanConfig | undefined {
     return this.#all().find(
@@ -301,7 +323,12 @@ export class Vlans {
       if (vlan.mls !== undefined) await mls.closeVlan(vlan.name, false)
       throw error
     }
-    if (join !== undefined) this.#joins.set(vlan.name, join)
+    if (join !== undefined) {
+      this.#joins.set(vlan.name, join)
+      const owner = vlan.mls?.owner
+      if (owner !== undefined && owner !== 'self')
+        this.#joinedFrom.set(owner, Date.now() + JOIN_GRANT_WINDOW_MS)
+    }
     for (const address of vlan.peers) dialler.add(address)
     // The relays of its owner's circuit addresses count as dialled relays once this node is a member.
     if (join === undefined) for (const relay of relaysOf(vlan)) this.#host.trustRelay(relay)
