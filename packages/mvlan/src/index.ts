@@ -11,15 +11,11 @@
  *
  * @example
  * ```ts
- * import { Directory, fabricKeys, signPresence } from '@peertap/mvlan'
- * import { createPrivateKey, createPublicKey } from 'node:crypto'
+ * import { Directory, ed25519PeerIdOf, fabricKeys, signPresence } from '@peertap/mvlan'
  *
  * const keys = fabricKeys(new TextEncoder().encode('our fabric secret, 32 bytes long'))
  * const seed = new Uint8Array(32).fill(7) // the member's Ed25519 seed
- * const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed])
- * const spki = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }))
- *   .export({ format: 'der', type: 'spki' })
- * const peerId = Uint8Array.from([0x00, 0x24, 0x08, 0x01, 0x12, 0x20, ...spki.subarray(12)])
+ * const peerId = ed25519PeerIdOf(seed)
  * const now = 1_800_000_000
  *
  * const record = signPresence({ seed, peerId, role: 'node', seq: 1n, issuedAt: now, expiresAt: now + 900,
@@ -84,6 +80,7 @@ export {
 } from './messages.ts'
 export {
   decodePresence,
+  ed25519PeerIdOf,
   isEd25519PeerId,
   PRESENCE_REJECTIONS,
   type PresenceDecoding,

@@ -293,6 +293,11 @@ export function verifyPresence(record: PresenceRecord): boolean {
   return verifyEd25519Strict(key, message, bytes.subarray(end)) === 'ok'
 }
 
+/** The Ed25519 PeerId (`00 24 08 01 12 20 ‖ key`, 38 bytes) of a 32-byte seed. */
+export function ed25519PeerIdOf(seed: Uint8Array): Uint8Array {
+  return concat(ED25519_PEER_ID_PREFIX, publicKeyOf(seed))
+}
+
 /** An Ed25519 PeerId: `00 24 08 01 12 20 ‖ key`, 38 bytes (01-identifiers.md §1.2). */
 export function isEd25519PeerId(peerId: Uint8Array): boolean {
   if (!(peerId instanceof Uint8Array) || peerId.length !== ED25519_PEER_ID_LENGTH) return false

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   decodePresence,
+  ed25519PeerIdOf,
   MAX_RECORD_BYTES,
   MvlanError,
   type PresenceRecord,
@@ -228,6 +229,12 @@ describe('presence records', () => {
       const d = decodePresence(flip(bytes, i, i % 8))
       if (d.ok) expect(verifyPresence(d.record), `byte ${i}`).toBe(false)
     }
+  })
+
+  it('name their PeerId by ed25519PeerIdOf(seed)', () => {
+    expect(ed25519PeerIdOf(alice.seed)).toEqual(alice.peerId)
+    expect(ed25519PeerIdOf(bob.seed)).not.toEqual(alice.peerId)
+    expect(() => ed25519PeerIdOf(new Uint8Array(31))).toThrow(MvlanError)
   })
 
   it('do not verify when signed by another key, or for a PeerId that is not Ed25519', () => {
