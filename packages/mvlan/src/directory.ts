@@ -155,6 +155,16 @@ export class Directory {
     return this.#slots.size
   }
 
+  /**
+   * Acceptance times held for the rate limit, all entries together: at most
+   * recordsPerPeerPerMinute per entry, so bounded by the tables' sizes.
+   */
+  get rateTimes(): number {
+    let n = 0
+    for (const slot of this.#slots.values()) n += slot.accepted.length
+    return n
+  }
+
   /** §16.5: checks a record in the order of the header and keeps it if it passes. */
   offer(bytes: Uint8Array, now: number, options: DirectoryOfferOptions = {}): DirectoryOffer {
     checkNow(now)

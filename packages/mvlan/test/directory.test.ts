@@ -174,6 +174,7 @@ describe('Directory', () => {
     }
     expect(accepted).toBe(6)
     expect(d.counters.refused.rate).toBe(94)
+    expect(d.rateTimes).toBe(6)
     // The first two were accepted at NOW: 60 s later they leave the window
     // and two more pass; the 94 refused ones never counted.
     expect(d.offer(presence(alice, { seq: 1000n }), NOW + 59)).toEqual({
@@ -198,11 +199,18 @@ describe('Directory', () => {
     }
     expect(accepted).toBe(4096)
     expect(d.size).toBe(4096)
+    expect(d.rateTimes).toBe(4096)
     expect(d.nodes(NOW)).toHaveLength(4096)
     // Relays have their own table, so a flood of nodes does not keep them out.
     for (let n = 0; n < 100; n++) d.offer(presence(identity(50_000 + n), { role: 'relay' }), NOW)
     expect(d.relays(NOW)).toHaveLength(64)
     expect(d.size).toBe(4096 + 64)
+    // One PeerId of the table sending on: its rate memory stays at the limit.
+    const held = identity(1000)
+    for (let i = 2; i < 200; i++)
+      d.offer(presence(held, { seq: BigInt(i), issuedAt: NOW }), NOW + i)
+    expect(d.rateTimes).toBeLessThanOrEqual((4096 + 64) * 6)
+    expect(d.rateTimes - (4096 + 64 - 1)).toBeLessThanOrEqual(6)
     // Once the flood's records expire, room is made by pruning them.
     const later = NOW + 901
     const r = d.offer(presence(alice, { issuedAt: later }), later)
