@@ -82,12 +82,23 @@ export const RelayConfigSchema = v.strictObject({
        */
       relays: v.optional(v.array(PeerId), []),
       /**
-       * Fabric credentials (spec 12-relay.md §12.4): the MVLAN epoch public keys (hex) under
-       * which a peer's membership proof admits it, as if it were on `allow`.
+       * Fabric roots (spec 12-relay.md §12.4, 16-fabric.md): each fabric's root
+       * public key (64 hex digits, as `peertap fabric show` prints it), not a
+       * credential key. A member presents the root-signed statement of the
+       * fabric's current epoch (CONTROL 11); a membership proof under that
+       * epoch's credential key then admits it, as if it were on `allow`, and
+       * a newer epoch retires the older key at once. Roots added with
+       * `peertap-relay fabric add` live in the state directory besides these.
        */
       fabricKeys: v.optional(
         v.array(
-          v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, 'a 32-byte public key as 64 hex digits')),
+          v.pipe(
+            v.string(),
+            v.regex(
+              /^[0-9a-fA-F]{64}$/,
+              'a fabric key is 64 hex digits, as `peertap fabric show` prints it',
+            ),
+          ),
         ),
         [],
       ),

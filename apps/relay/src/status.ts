@@ -11,10 +11,12 @@ import {
   type ScavengePacer,
 } from '@peertap/daemon'
 import type {
+  FabricEpochs,
   Forwarder,
   ForwardingTable,
   RelayAdmission,
   RelayAdmissionCounters,
+  RelayPresence,
   SpanningTree,
   TicketGrants,
 } from '@peertap/relay'
@@ -48,6 +50,61 @@ export interface RelayParts {
   readonly circuitRefusals: () => number
   /** Relay tickets taken and refused, and the grants they made (spec 12 §12.8.2). */
   readonly tickets: TicketGrants
+  /** The config's fabric roots (lower-case hex); the others were added at run time. */
+  readonly configRoots: readonly string[]
+  /** Fabric roots and their newest epoch statements (spec 12 §12.4). */
+  readonly epochs: FabricEpochs
+  readonly fabricCounters: {
+    /** Statements passed on to configured relays, and those their link refused. */
+    readonly passedOn: number
+    readonly passOnDropped: number
+    /** Writes of fabric-epochs.json that failed (logged). */
+    readonly storeFailures: number
+  }
+  /** The relay's own presence and its neighbour relays' (spec 12 §12.9). */
+  readonly presence: RelayPresence
+  readonly presenceCounters: {
+    /** CONTROL 12 batches sent, and those the link refused. */
+    readonly batchesSent: number
+    readonly batchesDropped: number
+  }
+}
+
+/** Each fabric root with its current epoch and credential key (null before any statement). */
+export function fabricRoots(epochs: FabricEpochs, configRoots: readonly string[]) {
+  return epochs.roots().map((rootKey) => {
+    const held = epochs.held(rootKey)
+    return {
+      rootKey,
+      source: configRoots.includes(rootKey) ? 'config' : 'state',
+      epoch: held?.epoch ?? null,
+      credentialKey: held?.credentialKey ?? null,
+      issuedAt: held?.issuedAt ?? null,
+    }
+  })
+}
+
+function fabricStatus(parts: RelayParts, now: number) {
+  const { epochs, rules, presence } = parts
+  return {
+    roots: fabricRoots(epochs, parts.configRoots),
+    credentialAdmissions: rules.credentialed().length,
+    epochs: {
+      ...epochs.counters,
+      refused: { ...epochs.counters.refused },
+      ...parts.fabricCounters,
+    },
+    presence: {
+      relays: presence.directory.relays(Math.floor(now)).map((e) => e.peerId),
+      signed: presence.counters.signed,
+      batchesReceived: presence.counters.batchesReceived,
+      batchesMalformed: presence.counters.batchesMalformed,
+      batchesNotFromRelay: presence.counters.batchesNotFromRelay,
+      recordsAccepted: presence.counters.records.accepted,
+      recordsRefused: { ...presence.counters.records.refused },
+      ...parts.presenceCounters,
+    },
+  }
 }
 
 function circuitStatus({ config, trunk, circuitRefusals, tickets }: RelayParts) {
@@ -84,6 +141,7 @@ export function relayStatus(parts: RelayParts, now: number) {
       relays: config.admission.relays,
       fabricKeys: config.admission.fabricKeys.map((k) => k.toLowerCase()),
     },
+    fabric: fabricStatus(parts, now),
     limits: {
       ...tableLimits(config.limits),
       maxTtlSeconds: table.maxTtlSeconds,
@@ -145,6 +203,18 @@ export function relayMetrics(s: ReturnType<typeof relayStatus>): Promise<string>
     { prefix: 'peertap_relay_trunk', value: s.trunk },
     { prefix: 'peertap_relay_circuit', value: s.circuit },
     { prefix: 'peertap_relay_scavenges', value: s.scavenges },
+    {
+      prefix: 'peertap_relay_fabric',
+      value: {
+        roots: s.fabric.roots.length,
+        credentialAdmissions: s.fabric.credentialAdmissions,
+        epochs: s.fabric.epochs,
+      },
+    },
+    {
+      prefix: 'peertap_relay_presence',
+      value: { ...s.fabric.presence, relays: s.fabric.presence.relays.length },
+    },
   ]
   if (s.tree !== null) {
     const { counters: treeCounters, isRoot, cost, age, treeLinks, blockedLinks } = s.tree
