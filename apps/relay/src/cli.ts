@@ -76,6 +76,44 @@ program
     }
   })
 
+const fabric = program
+  .command('fabric')
+  .description(
+    "the fabric roots whose members this relay admits, besides the config's admission.fabricKeys",
+  )
+
+fabric
+  .command('add')
+  .description('admit the members of a fabric: its root key, as `peertap fabric show` prints it')
+  .argument('<key>', "the fabric's root public key (64 hex digits)")
+  .requiredOption('-s, --state-dir <dir>', "the relay's state directory")
+  .option('--json', 'print JSON')
+  .action(async (key: string, options: { stateDir: string; json?: boolean }) => {
+    const { fabricAdd } = await import('./fabric-command.ts')
+    print(await fabricAdd(options.stateDir, key), options.json)
+  })
+
+fabric
+  .command('remove')
+  .description('stop admitting the members of a fabric added with `fabric add`')
+  .argument('<key>', "the fabric's root public key (64 hex digits)")
+  .requiredOption('-s, --state-dir <dir>', "the relay's state directory")
+  .option('--json', 'print JSON')
+  .action(async (key: string, options: { stateDir: string; json?: boolean }) => {
+    const { fabricRemove } = await import('./fabric-command.ts')
+    print(await fabricRemove(options.stateDir, key), options.json)
+  })
+
+fabric
+  .command('list')
+  .description('the fabric roots, each with its current epoch and credential key')
+  .requiredOption('-s, --state-dir <dir>', "the relay's state directory")
+  .option('--json', 'print JSON')
+  .action(async (options: { stateDir: string; json?: boolean }) => {
+    const { fabricList } = await import('./fabric-command.ts')
+    print(await fabricList(options.stateDir), options.json)
+  })
+
 program
   .command('keygen')
   .description("create the relay's identity in a state directory (if absent) and print its PeerId")
@@ -86,6 +124,12 @@ program
     const key = await loadOrCreateIdentity(options.stateDir)
     process.stdout.write(`${peerIdFromPrivateKey(key).toString()}\n`)
   })
+
+function print(result: { text: string; json: unknown }, json: boolean | undefined): void {
+  process.stdout.write(
+    json === true ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`,
+  )
+}
 
 function positiveInt(value: string): number {
   const n = Number(value)
