@@ -332,7 +332,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const sendPresence = (id: string): void => {
     const link = trunk.getLink(id)
     if (link === undefined || presence.record === undefined || !hearsPresence(id)) return
-    if (link.sendControl({ channel: CONTROL_PRESENCE, payload: presence.batch(now()) }))
+    if (link.sendControl({ channel: CONTROL_PRESENCE, payload: presence.batch(now(), id) }))
       presenceCounters.batchesSent++
     else presenceCounters.batchesDropped++
   }

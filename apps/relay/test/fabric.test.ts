@@ -89,6 +89,8 @@ interface Peer {
   peerId: string
   peerIdBytes: Uint8Array
   received: Map<number, Uint8Array[]>
+  /** SUBs and UNSUBs received. */
+  subs: number
   link?: Link
 }
 
@@ -129,8 +131,12 @@ describe('fabric roots and presence at a relay (spec 12 §12.4, §12.9)', () => 
       peerId: trunk.peerId.toString(),
       peerIdBytes: trunk.peerId.toMultihash().bytes,
       received: new Map(),
+      subs: 0,
     }
     trunk.setReceiver({
+      onSubscription: () => {
+        p.subs++
+      },
       onControl: (control) => {
         const list = p.received.get(control.channel) ?? []
         list.push(Uint8Array.from(control.payload))
@@ -295,6 +301,10 @@ describe('fabric roots and presence at a relay (spec 12 §12.4, §12.9)', () => 
     expect(s.relay.credentialsRetired).toBe(1)
     expect(s.fabric.epochs.rotations).toBe(1)
     expect(presenceOf(m2)).toHaveLength(1)
+    // The stranger, there all along, got no SUB and no CONTROL message at all.
+    const stranger = peers.find((p) => p.name === 's')!
+    expect(stranger.subs).toBe(0)
+    expect([...stranger.received.keys()]).toEqual([])
     await until('epoch 2 at R2', 5000, async () =>
       rootOf(await status('r2'))?.epoch === 2 ? true : undefined,
     )

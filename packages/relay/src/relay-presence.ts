@@ -133,11 +133,15 @@ export class RelayPresence {
     return true
   }
 
-  /** The batch to send: the relay's own record, then the live records of neighbour relays. */
-  batch(now: number): Uint8Array {
+  /**
+   * The batch to send: the relay's own record, then the live records of
+   * neighbour relays, but for the recipient's own (`to`, its PeerId text).
+   */
+  batch(now: number, to?: string): Uint8Array {
     const records: Uint8Array[] = []
     if (this.#record !== undefined) records.push(this.#record)
-    for (const entry of this.directory.relays(now)) records.push(entry.record.bytes)
+    for (const entry of this.directory.relays(Math.floor(now)))
+      if (entry.peerId !== to) records.push(entry.record.bytes)
     return encodePresenceBatch(records)
   }
 
@@ -159,12 +163,12 @@ export class RelayPresence {
     this.counters.batchesReceived++
     let held = 0
     for (const record of records)
-      if (this.directory.offer(record, now, { role: 'relay' }).ok) held++
+      if (this.directory.offer(record, Math.floor(now), { role: 'relay' }).ok) held++
     return held
   }
 
   /** Drops the records that lapsed (the one-second tick). */
   expire(now: number): void {
-    this.directory.prune(now)
+    this.directory.prune(Math.floor(now))
   }
 }

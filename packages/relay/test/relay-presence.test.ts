@@ -97,6 +97,9 @@ describe('RelayPresence (spec 12 §12.9)', () => {
     expect(presence.counters.records.refused).toMatchObject({ role: 1, 'bad-signature': 1 })
     const out = records(presence.batch(NOW))
     expect(out.map((r) => r.peerId)).toEqual([self.peerId, neighbour.peerId])
+    // The neighbour is not sent its own record back.
+    const toNeighbour = presence.directory.relays(NOW)[0]!.peerId
+    expect(records(presence.batch(NOW, toNeighbour)).map((r) => r.peerId)).toEqual([self.peerId])
     // Lapsed at its expiry.
     presence.expire(NOW + 900)
     expect(records(presence.batch(NOW + 900)).map((r) => r.peerId)).toEqual([self.peerId])
