@@ -301,6 +301,15 @@ describe('fabric roots and presence at a relay (spec 12 §12.4, §12.9)', () => 
     expect(s.relay.credentialsRetired).toBe(1)
     expect(s.fabric.epochs.rotations).toBe(1)
     expect(presenceOf(m2)).toHaveLength(1)
+    const control = JSON.parse(await readFile(join(dir, 'r', 'control.json'), 'utf8'))
+    const metrics = await (
+      await fetch(`http://127.0.0.1:${control.port}/metrics`, {
+        headers: { authorization: `Bearer ${control.token}` },
+      })
+    ).text()
+    expect(metrics).toMatch(/^peertap_relay_fabric_epochs_rotations 1$/m)
+    expect(metrics).toMatch(/^peertap_relay_fabric_credential_admissions 1$/m)
+    expect(metrics).toMatch(/^peertap_relay_presence_batches_sent \d+$/m)
     // The stranger, there all along, got no SUB and no CONTROL message at all.
     const stranger = peers.find((p) => p.name === 's')!
     expect(stranger.subs).toBe(0)
