@@ -43,7 +43,7 @@ describe('FabricEpochs (spec 12 §12.4)', () => {
     })
     // Equal and lower epochs, forged or not: dropped unverified.
     const forgedStale = statement(5, 6)
-    forgedStale[200 % forgedStale.length] ^= 1
+    forgedStale[100]! ^= 1
     for (const bytes of [statement(5, 7), statement(4), forgedStale])
       expect(epochs.offer('P', bytes, NOW)).toEqual({ ok: false, reason: 'stale' })
     expect(epochs.counters.signatureChecks).toBe(checks)
@@ -55,7 +55,7 @@ describe('FabricEpochs (spec 12 §12.4)', () => {
     const epochs = new FabricEpochs({ roots: [ROOT] })
     epochs.offer('P', statement(1), NOW)
     const forged = statement(2)
-    forged[40] ^= 0x01 // inside the credential key: the root's signature fails
+    forged[40]! ^= 0x01 // inside the credential key: the root's signature fails
     expect(epochs.offer('P', forged, NOW)).toEqual({ ok: false, reason: 'bad-signature' })
     // A statement under another root's key, rewritten to name ours.
     const other = statement(3, 3, otherRootSeed)
@@ -90,7 +90,7 @@ describe('FabricEpochs (spec 12 §12.4)', () => {
     })
     const forged = () => {
       const bytes = statement(7)
-      bytes[100] ^= 1
+      bytes[100]! ^= 1
       return bytes
     }
     for (let i = 0; i < 4; i++) expect(epochs.offer('P', forged(), NOW).ok).toBe(false)
@@ -125,7 +125,7 @@ describe('FabricEpochs (spec 12 §12.4)', () => {
     const stored = first.statements()
     expect(stored).toHaveLength(1)
     const forged = statement(9)
-    forged[50] ^= 1
+    forged[50]! ^= 1
     const next = new FabricEpochs({ roots: [ROOT] })
     expect(next.restore(forged)).toEqual({ ok: false, reason: 'bad-signature' })
     expect(next.restore(stored[0]!).ok).toBe(true)
