@@ -21,7 +21,9 @@
  * once, whoever receives it), so the run measures the directories, not N
  * times the same Ed25519 check. With more than `--receivers` members (100),
  * only that many receivers, spread evenly, keep a Directory: every member
- * receives every other's records, so the per-member figures are the same.
+ * receives every other's records, so the per-member figures are the same
+ * (checked: `--members 1000 --receivers 1000` gives the same figures in
+ * 458 s and 4 GB, a million directory entries, against 10 s).
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import {
