@@ -115,7 +115,10 @@ export class Directory {
   readonly #skew: number
   readonly #self: Uint8Array | undefined
   readonly #verify: (record: PresenceRecord) => boolean
+  /** By the PeerId's bytes as a binary string: found without base58 on every offer. */
   readonly #slots = new Map<string, Slot>()
+  /** The same slots by base58btc text, for get() and remove(). */
+  readonly #byText = new Map<string, Slot>()
   #nodes = 0
   #relays = 0
   /** No entry expires before this; a lower bound, so a prune may find nothing. */
@@ -178,8 +181,8 @@ export class Directory {
     if (options.role !== undefined && record.role !== options.role) return this.#refuse('role')
     if (this.#self !== undefined && equalBytes(record.peerId, this.#self))
       return this.#refuse('stale')
-    const peerId = base58btc(record.peerId)
-    const slot = this.#slots.get(peerId)
+    const key = binaryKey(record.peerId)
+    const slot = this.#slots.get(key)
     if (slot !== undefined && record.seq <= slot.entry.record.seq) return this.#refuse('stale')
     if (slot !== undefined) {
       dropBefore(slot.accepted, now - RATE_WINDOW_SECONDS)
@@ -193,11 +196,14 @@ export class Directory {
       return this.#refuse('full')
     }
     if (!this.#verify(record)) return this.#refuse('bad-signature')
-    const entry: DirectoryEntry = { record, peerId, receivedAt: now }
     // #isFull may have pruned this PeerId's expired entry: look again.
-    const held = this.#slots.get(peerId)
+    const held = this.#slots.get(key)
+    const peerId = held?.entry.peerId ?? base58btc(record.peerId)
+    const entry: DirectoryEntry = { record, peerId, receivedAt: now }
     if (held === undefined) {
-      this.#slots.set(peerId, { entry, accepted: [now] })
+      const added: Slot = { entry, accepted: [now] }
+      this.#slots.set(key, added)
+      this.#byText.set(peerId, added)
       this.#count(record.role, 1)
     } else {
       if (held.entry.record.role !== record.role) {
@@ -214,7 +220,7 @@ export class Directory {
   }
 
   get(peerId: string): DirectoryEntry | undefined {
-    return this.#slots.get(peerId)?.entry
+    return this.#byText.get(peerId)?.entry
   }
 
   /** Live nodes, sorted by PeerId. */
@@ -291,12 +297,13 @@ export class Directory {
     checkNow(now)
     const removed: string[] = []
     let next = Number.POSITIVE_INFINITY
-    for (const [peerId, slot] of this.#slots) {
+    for (const [key, slot] of this.#slots) {
       const { expiresAt, role } = slot.entry.record
       if (expiresAt <= now) {
-        this.#slots.delete(peerId)
+        this.#slots.delete(key)
+        this.#byText.delete(slot.entry.peerId)
         this.#count(role, -1)
-        removed.push(peerId)
+        removed.push(slot.entry.peerId)
       } else if (expiresAt < next) {
         next = expiresAt
       }
@@ -307,14 +314,16 @@ export class Directory {
 
   /** Forgets a PeerId, its seq and its rate history. */
   remove(peerId: string): void {
-    const slot = this.#slots.get(peerId)
+    const slot = this.#byText.get(peerId)
     if (slot === undefined) return
-    this.#slots.delete(peerId)
+    this.#byText.delete(peerId)
+    this.#slots.delete(binaryKey(slot.entry.record.peerId))
     this.#count(slot.entry.record.role, -1)
   }
 
   clear(): void {
     this.#slots.clear()
+    this.#byText.clear()
     this.#nodes = 0
     this.#relays = 0
     this.#nextExpiry = Number.POSITIVE_INFINITY
@@ -349,6 +358,11 @@ export class Directory {
     }
     return out.sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0))
   }
+}
+
+/** The bytes as a string of code units 0-255: a Map key that costs no encoding. */
+function binaryKey(bytes: Uint8Array): string {
+  return String.fromCharCode.apply(null, bytes as unknown as number[])
 }
 
 /** Drops the times at or before `cutoff` from the front of an ascending list. */
