@@ -2,6 +2,8 @@
 // alone) checked forwards, backwards and with a flipped bit.
 import { describe, expect, it } from 'vitest'
 import {
+  base58btc,
+  Directory,
   decodeFabricEpoch,
   decodePresence,
   decodePresenceBatch,
@@ -197,5 +199,43 @@ describe('frames.json', () => {
   it('rejects every bad frame and batch', () => {
     for (const f of v.badFrames) expect(decodePresenceFrame(hex(f.frame)), f.name).toBeUndefined()
     for (const b of v.badBatches) expect(decodePresenceBatch(hex(b.batch)), b.name).toBeUndefined()
+  })
+})
+
+describe('directory.json', () => {
+  const v = vectors<{
+    limits: {
+      maxPeers: number
+      maxRelays: number
+      recordsPerPeerPerMinute: number
+      maxLifetimeSeconds: number
+      clockSkewSeconds: number
+    }
+    self: string
+    steps: {
+      what: string
+      record: string
+      now: number
+      role?: PresenceRole
+      expect: { change?: 'new' | 'updated'; reason?: string }
+    }[]
+    final: { peerId: string; role: PresenceRole; seq: string }[]
+  }>('directory.json')
+
+  it('gives every step its outcome and ends with the same entries', () => {
+    const d = new Directory({ ...v.limits, self: hex(v.self) })
+    for (const step of v.steps) {
+      const result = d.offer(hex(step.record), step.now, step.role ? { role: step.role } : {})
+      expect(result.ok ? { change: result.change } : { reason: result.reason }, step.what).toEqual(
+        step.expect,
+      )
+    }
+    const last = Math.max(...v.steps.map((s) => s.now))
+    const held = [...d.nodes(last), ...d.relays(last)]
+      .map((e) => ({ peerId: e.peerId, role: e.record.role, seq: String(e.record.seq) }))
+      .sort((a, b) => (a.peerId < b.peerId ? -1 : 1))
+    expect(held).toEqual(v.final)
+    expect(v.final.map((e) => e.peerId).every((id) => d.get(id) !== undefined)).toBe(true)
+    expect(base58btc(hex(v.self))).toMatch(/^12D3KooW/)
   })
 })

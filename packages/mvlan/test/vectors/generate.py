@@ -10,8 +10,8 @@ model agrees.
 
 Run from the repository root:
     python3 packages/mvlan/test/vectors/generate.py
-It rewrites keys.json, statements.json, presence.json and frames.json in
-this folder; the output must not change.
+It rewrites keys.json, statements.json, presence.json, frames.json and
+directory.json in this folder; the output must not change.
 """
 import json
 import os
@@ -219,7 +219,7 @@ def decode_record(b):
         at += length
     if at + 2 != end:
         return None
-    return {'peerId': peer_id, 'seq': seq, 'issuedAt': issued, 'expiresAt': expires, 'addresses': addresses,
+    return {'role': b[1], 'peerId': peer_id, 'seq': seq, 'issuedAt': issued, 'expiresAt': expires, 'addresses': addresses,
             'vlans': vlans, 'load': struct.unpack('>H', b[at:at + 2])[0]}
 
 
@@ -427,6 +427,116 @@ def main():
         'batches': batches,
         'badBatches': [{'name': k, 'batch': h(v)} for k, v in bad_batches.items()],
     })
+
+    write('directory.json', directory_vectors())
+
+
+# ---------------------------------------------------------------- §16.5 the directory
+
+B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+
+
+def base58(data):
+    n = int.from_bytes(data, 'big')
+    out = ''
+    while n:
+        n, r = divmod(n, 58)
+        out = B58[r] + out
+    return '1' * (len(data) - len(data.lstrip(b'\x00'))) + out
+
+
+class Directory:
+    """§16.5's checks in order; a table that is full drops every expired entry (of both tables) and looks again."""
+
+    def __init__(self, max_peers, max_relays, rate, max_lifetime, skew, own=None):
+        self.limits = {0: max_peers, 1: max_relays}
+        self.rate, self.max_lifetime, self.skew, self.own = rate, max_lifetime, skew, own
+        self.entries = {}  # peerId bytes -> dict(role, seq, expiresAt, times)
+
+    def count(self, role):
+        return sum(1 for e in self.entries.values() if e['role'] == role)
+
+    def offer(self, rec, now, role=None):
+        r = decode_record(rec)
+        if r is None:
+            return {'reason': 'malformed'}
+        if r['expiresAt'] - r['issuedAt'] > self.max_lifetime:
+            return {'reason': 'lifetime'}
+        if r['expiresAt'] <= now:
+            return {'reason': 'expired'}
+        if r['issuedAt'] > now + self.skew:
+            return {'reason': 'future'}
+        if role is not None and r['role'] != role:
+            return {'reason': 'role'}
+        peer = r['peerId']
+        if peer == self.own:
+            return {'reason': 'stale'}
+        held = self.entries.get(peer)
+        if held is not None and r['seq'] <= held['seq']:
+            return {'reason': 'stale'}
+        if held is not None and len([t for t in held['times'] if t > now - 60]) >= self.rate:
+            return {'reason': 'rate'}
+        if held is None or held['role'] != r['role']:
+            if self.count(r['role']) >= self.limits[r['role']]:
+                self.entries = {k: v for k, v in self.entries.items() if v['expiresAt'] > now}
+                if self.count(r['role']) >= self.limits[r['role']]:
+                    return {'reason': 'full'}
+        if record_verifies(rec) != 'ok':
+            return {'reason': 'bad-signature'}
+        held = self.entries.get(peer)
+        times = [] if held is None else [t for t in held['times'] if t > now - 60]
+        self.entries[peer] = {'role': r['role'], 'seq': r['seq'], 'expiresAt': r['expiresAt'], 'times': times + [now]}
+        return {'change': 'new' if held is None else 'updated'}
+
+
+def directory_vectors():
+    t = 1_800_000_000
+    ids = {name: ed25519_identity(name) for name in ['alice', 'bob', 'carol', 'dave', 'erin', 'self']}
+
+    def rec(name, seq, issued=t, lifetime=900, role=0, signer=None, vlans=()):
+        seed, peer = ids[name]
+        return record(ids[signer][0] if signer else seed, role, peer, seq, issued, issued + lifetime,
+                      [b'/ip4/192.0.2.1/udp/7400'], list(vlans), 0)
+
+    limits = {'maxPeers': 2, 'maxRelays': 1, 'recordsPerPeerPerMinute': 2, 'maxLifetimeSeconds': 1800,
+              'clockSkewSeconds': 60}
+    d = Directory(2, 1, 2, 1800, 60, own=ids['self'][1])
+    steps = []
+
+    def step(what, rec_bytes, now, role=None):
+        expected = d.offer(rec_bytes, now, None if role is None else {'node': 0, 'relay': 1}[role])
+        steps.append({'what': what, 'record': h(rec_bytes), 'now': now, **({'role': role} if role else {}),
+                      'expect': expected})
+
+    step('alice, new', rec('alice', 10), t)
+    step('alice again: a replay', rec('alice', 10), t + 1)
+    step('alice, a lower seq', rec('alice', 9), t + 1)
+    step('alice, seq 11: updated', rec('alice', 11), t + 2)
+    step('alice, seq 12: the third in a minute', rec('alice', 12), t + 3)
+    step('alice, seq 12 once the first left the window', rec('alice', 12), t + 60)
+    step('bob, forged by carol', rec('bob', 1, signer='carol'), t + 61)
+    step('bob, a lifetime over the limit', rec('bob', 1, lifetime=1801), t + 61)
+    step('bob, expired', rec('bob', 1, issued=t - 900), t + 61)
+    step('bob, issued beyond the skew', rec('bob', 1, issued=t + 122), t + 61)
+    step('bob, issued at the skew', rec('bob', 1, issued=t + 121), t + 61)
+    step('carol: the node table is full', rec('carol', 1), t + 62)
+    step('carol as a relay, where nodes are required', rec('carol', 1, role=1), t + 62, 'node')
+    step('carol, a relay: the relay table has room', rec('carol', 1, role=1), t + 62)
+    step('dave, a relay: the relay table is full', rec('dave', 1, role=1), t + 63)
+    step('our own record', rec('self', 1), t + 63)
+    step('a forged replay of alice is stale, not bad-signature', rec('alice', 12, signer='bob'), t + 64)
+    step('garbage', b'\x01\x00', t + 64)
+    # alice's seq 12 expires at t + 960; bob's at t + 1021.
+    step('alice, a lower seq after hers expired, not yet pruned: stale', rec('alice', 5, issued=t + 961), t + 961)
+    step('erin: the node table is full of bob and an expired alice; pruned, then new',
+         rec('erin', 1, issued=t + 961), t + 961)
+    step('alice, pruned, so new: but the node table is full', rec('alice', 5, issued=t + 961), t + 962)
+    step('alice as a relay: carol expired and was pruned, so there is room', rec('alice', 6, issued=t + 961, role=1),
+         t + 963)
+    live = sorted((base58(p), e) for p, e in d.entries.items())
+    return {'limits': limits, 'self': h(ids['self'][1]), 'steps': steps,
+            'final': [{'peerId': k, 'role': 'node' if e['role'] == 0 else 'relay', 'seq': str(e['seq'])}
+                      for k, e in live]}
 
 
 if __name__ == '__main__':
