@@ -5,7 +5,13 @@
  * peer is admitted the node greets it (the table takes its SUBs, it gets
  * the node's, `SubscriptionAnnouncer.greet`); a stranger is asked again at
  * most once a second (an MLS add may admit it), and gets nothing
- * meanwhile. A peer whose last proof lapsed, or whose admission ended (an
+ * meanwhile, and every tick (`greetAdmitted`) for links whose peer became
+ * admitted without sending anything (an MLS add, a fabric record). What a
+ * peer sent while not admitted was dropped, so the first SUB a link brings
+ * after we greeted it makes us send all ours again (`onSubscription`): the
+ * peer, greeted by us in turn, answers our SUBs likewise only once, and
+ * each side holds the other's SUBs without waiting for a renewal.
+ * A peer whose last proof lapsed, or whose admission ended (an
  * MLS VLAN no longer names it), or that left, is shunned: the table forgets
  * what it sent, it hears nothing more.
  *
@@ -44,6 +50,8 @@ export class NodeNeighbours<L extends AnnounceLink = AnnounceLink> {
   readonly #recheck: number
   /** When a link we do not deal with was last asked. */
   readonly #checkedAt = new Map<string, number>()
+  /** Links whose SUBs we took since we greeted them. */
+  readonly #heard = new Set<string>()
 
   constructor(init: NodeNeighboursInit<L>) {
     this.#init = init
@@ -83,8 +91,27 @@ export class NodeNeighbours<L extends AnnounceLink = AnnounceLink> {
       const outcome = admission.prove(link.id, this.#init.peerIdOf(link.id), sub.proof, now)
       if (outcome === 'admitted') this.#checkedAt.delete(link.id)
     }
+    const greetedBefore = announcer.greeted(link.id)
     if (!this.dealsWith(link, now)) return 'not-admitted'
+    // The first SUB since we greeted it: the peer deals with us now, and may have dropped
+    // what we sent before it did (docs/spec/14-roles.md §14.2): all ours again, once (not
+    // when this SUB is what made us greet it: that greeting just sent them).
+    if (!unsubscribe && !this.#heard.has(link.id)) {
+      this.#heard.add(link.id)
+      if (greetedBefore) announcer.announceAll(link, now)
+    }
     return announcer.receive(sub, unsubscribe, link, now)
+  }
+
+  /**
+   * Greets the links whose peer became admitted without sending anything
+   * since (an MLS add, a fabric record): called every tick, asking each
+   * stranger at most once per recheck interval.
+   */
+  greetAdmitted(links: Iterable<L>, now: number): void {
+    for (const link of links) {
+      if (!this.#init.announcer.greeted(link.id)) this.dealsWith(link, now)
+    }
   }
 
   /** The peers whose admission ended by `now`, shunned; with why, for the logs. */
@@ -93,12 +120,14 @@ export class NodeNeighbours<L extends AnnounceLink = AnnounceLink> {
     const ended: Array<{ id: string; reason: ShunReason }> = []
     for (const id of admission.expire(now)) {
       announcer.shun(id)
+      this.#heard.delete(id)
       ended.push({ id, reason: 'proof-lapsed' })
     }
     // A peer admitted by an MLS VLAN that no longer names it (a member removed) stops hearing from us.
     for (const id of [...announcer.greetedIds])
       if (!admission.admits(id, now)) {
         announcer.shun(id)
+        this.#heard.delete(id)
         ended.push({ id, reason: 'admission-ended' })
       }
     return ended
@@ -109,6 +138,7 @@ export class NodeNeighbours<L extends AnnounceLink = AnnounceLink> {
     this.#init.announcer.shun(id)
     this.#init.admission.remove(id)
     this.#checkedAt.delete(id)
+    this.#heard.delete(id)
   }
 
   /** How the node deals with the peer: 'config' (named by the config or an MLS VLAN), 'proof', or 'stranger'. */

@@ -149,6 +149,40 @@ describe('NodeNeighbours: whom a node deals with', () => {
     expect(neighbours.onSubscription(provedSub(PEERS.p!), false, x, now)).toBe('not-admitted')
   })
 
+  it('sends all its SUBs again, once, on the first SUB of a peer it greeted before that peer dealt with it', () => {
+    const { neighbours, up } = setup()
+    const c = up('c')
+    neighbours.dealsWith(c, now)
+    expect(c.subs).toBe(1)
+    // c dropped that SUB (it did not deal with us yet); its own first SUB says it does now.
+    const sub = { ttl: 180, entries: [{ vft: vft(3), flags: both }] }
+    neighbours.onSubscription(sub, false, c, now)
+    expect(c.subs).toBe(2)
+    neighbours.onSubscription(sub, false, c, now + 60)
+    expect(c.subs).toBe(2)
+    // Shunned and greeted again (its link went down and came back): once more.
+    neighbours.linkDown('c')
+    neighbours.dealsWith(c, now + 61)
+    neighbours.onSubscription(sub, false, c, now + 61)
+    expect(c.subs).toBe(4)
+  })
+
+  it('greets on the tick a peer admitted since it last sent anything (an MLS add)', () => {
+    const { neighbours, admission, events, up } = setup()
+    const x = up('x')
+    expect(neighbours.dealsWith(x, now)).toBe(false)
+    let admitted = false
+    const admits = admission.admits.bind(admission)
+    admission.admits = (id, t) => (id === 'x' && admitted) || admits(id, t)
+    neighbours.greetAdmitted([x], now + 1)
+    expect(events).toEqual([])
+    admitted = true
+    neighbours.greetAdmitted([x], now + 2)
+    expect(events).toEqual(['greeting x', 'greeted x'])
+    neighbours.greetAdmitted([x], now + 3)
+    expect(events).toHaveLength(2)
+  })
+
   it('forgets a peer whose link went down', () => {
     const { neighbours, announcer, up } = setup()
     const c = up('c')
