@@ -166,14 +166,17 @@ export class Fabric {
 
   /**
    * Whether the node deals with `peer` as a fabric member (14-roles.md
-   * §14.2): its live record is in the directory, or it proved the fabric
-   * on its link.
+   * §14.2): a bootstrap peer, a peer whose live record is in the
+   * directory, or one that proved the fabric on its link.
    */
   knows(peer: string): boolean {
-    if (this.#state === undefined) return false
+    const state = this.#state
+    if (state === undefined) return false
     if (this.#members.has(peer)) return true
+    // The bootstrap peers are the fabric's as the config's `peers` are the node's.
+    if (state.bootstrap.some((address) => peerOfAddress(address) === peer)) return true
     const entry = this.#directory.get(peer)
-    return entry !== undefined && entry.record.expiresAt > this.#host.now()
+    return entry !== undefined && entry.record.expiresAt > this.#now()
   }
 
   // -- commands ------------------------------------------------------------
@@ -218,7 +221,7 @@ export class Fabric {
       throw new Error(
         `only the fabric's admin rotates it (${state.admins.join(', ')}); this node holds no root key`,
       )
-    const now = this.#host.now()
+    const now = this.#now()
     const expelled = new Set(expel)
     const members = this.#directory
       .nodes(now)
@@ -263,13 +266,13 @@ export class Fabric {
   /** `peertap fabric show`. */
   show(): FabricSummary {
     const state = this.#stateOrThrow()
-    const now = this.#host.now()
+    const now = this.#now()
     const keys = this.#keys as FabricKeys
     const entry = (e: DirectoryEntry) => ({
       peerId: e.peerId,
       addresses: e.record.addresses,
       seq: e.record.seq.toString(),
-      expiresIn: Math.max(0, e.record.expiresAt - Math.floor(now)),
+      expiresIn: Math.max(0, e.record.expiresAt - now),
       linked: this.#host.trunk.getLink(e.peerId)?.status === 'up',
       ...(e.record.role === 'relay' ? { load: e.record.load } : {}),
     })
@@ -308,7 +311,7 @@ export class Fabric {
   /** An invitation just made carries the fabric: its joiners get the grant (kept in fabric.json). */
   async carryWith(invitation: string, expiresAt: number): Promise<void> {
     const state = this.#stateOrThrow()
-    const now = this.#host.now()
+    const now = this.#now()
     const invitations: Record<string, number> = { [invitation]: expiresAt }
     for (const [id, until] of Object.entries(state.invitations))
       if (until > now) invitations[id] = until
@@ -353,7 +356,7 @@ export class Fabric {
     const verdict = this.#host.verifier.verify({
       proof,
       peerId: peerIdBytes(link.id),
-      now: Math.floor(this.#host.now()),
+      now: this.#now(),
     })
     if (!verdict.ok) return
     this.#members.add(link.id)
@@ -388,7 +391,7 @@ export class Fabric {
   /** Every tick: roaming, expiry, publishing, dialling. */
   tick(): void {
     if (this.#state === undefined) return
-    const now = this.#host.now()
+    const now = this.#now()
     this.#watchAddresses()
     if (this.#dropPreviousAt !== undefined && now >= this.#dropPreviousAt) {
       this.#dropPreviousAt = undefined
@@ -434,15 +437,15 @@ export class Fabric {
   /** A new epoch of our fabric (a rotation, ours or an admin's): new keys, a fresh directory of nodes. */
   #switchEpoch(next: FabricState): void {
     const { sw, trunk } = this.#host
-    const relays = this.#directory.records(this.#host.now()).filter((bytes) => bytes[1] === 1)
+    const relays = this.#directory.records(this.#now()).filter((bytes) => bytes[1] === 1)
     this.#state = next
     this.#keys = fabricKeys(next.secret)
     sw.setEpoch(MVLAN, { kind: 'psk', epoch: next.epoch, secrets: this.#keys.secrets })
-    this.#dropPreviousAt = this.#host.now() + PREVIOUS_EPOCH_S
+    this.#dropPreviousAt = this.#now() + PREVIOUS_EPOCH_S
     // Records of the old epoch came from whoever held its secret, the expelled included.
     this.#directory = this.#newDirectory()
-    this.#resetAt = this.#host.now()
-    for (const bytes of relays) this.#directory.offer(bytes, this.#host.now(), { role: 'relay' })
+    this.#resetAt = this.#now()
+    for (const bytes of relays) this.#directory.offer(bytes, this.#now(), { role: 'relay' })
     this.#members.clear()
     this.#dumped.clear()
     this.#publishedAt = Number.NEGATIVE_INFINITY
@@ -461,7 +464,7 @@ export class Fabric {
       rootSeed,
       epoch,
       credentialKey: fabricKeys(secret).credentialKey,
-      issuedAt: Math.floor(this.#host.now()),
+      issuedAt: this.#now(),
     })
   }
 
@@ -546,7 +549,7 @@ export class Fabric {
 
   /** Presence frames from the MVLAN port: records into the directory. */
   #onFrames(frames: readonly Uint8Array[]): void {
-    const now = this.#host.now()
+    const now = this.#now()
     for (const frame of frames) {
       const decoded = decodePresenceFrame(frame)
       if (decoded === undefined) continue
@@ -573,7 +576,7 @@ export class Fabric {
     this.counters.batchesIn++
     const fromRelay = link.hello.remoteRole === 'relay'
     if (!fromRelay && !this.knows(link.id)) return
-    const now = this.#host.now()
+    const now = this.#now()
     for (const bytes of records) {
       const offer = this.#directory.offer(bytes, now, fromRelay ? { role: 'relay' } : {})
       if (offer.ok) this.#learned(offer.entry, offer.change)
@@ -592,7 +595,7 @@ export class Fabric {
 
   #dump(link: Link): void {
     if (this.#dumped.has(link.id) || this.#state === undefined) return
-    const now = this.#host.now()
+    const now = this.#now()
     const own = this.#record(now)
     const records = [own, ...this.#directory.records(now)].filter(
       (r) => r !== undefined,
@@ -632,7 +635,7 @@ export class Fabric {
   /** Our presence record now, signed with a seq above every earlier one (ms of the clock). */
   #record(now: number): Uint8Array | undefined {
     const issuedAt = Math.floor(now)
-    const seq = BigInt(Math.floor(now * 1000))
+    const seq = BigInt(Date.now())
     this.#seq = seq > this.#seq ? seq : this.#seq + 1n
     try {
       return signPresence({
@@ -737,6 +740,11 @@ export class Fabric {
 
   #newDirectory(): Directory {
     return new Directory({ self: peerIdBytes(this.#host.selfPeerId) })
+  }
+
+  /** Whole unix seconds: the directory's and the records' clock. */
+  #now(): number {
+    return Math.floor(this.#host.now())
   }
 
   #stateOrThrow(): FabricState {

@@ -382,6 +382,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           ? 'membership proof lapsed: no longer dealing with peer'
           : 'no longer dealing with peer: its admission ended',
       )
+    // A peer admitted since it last sent anything (an MLS add, a fabric record) is greeted now.
+    neighbours.greetAdmitted(trunk.links(), now())
     announcer.refreshPaths(now())
     refresh()
       .catch((error: unknown) => log.error({ err: error }, 'refresh failed'))
