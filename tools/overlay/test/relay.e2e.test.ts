@@ -18,15 +18,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import {
-  createMembershipProof,
-  derivePskEpochSecrets,
-  membershipProofPublicKey,
-} from '@peertap/crypto'
+import { createMembershipProof, derivePskEpochSecrets } from '@peertap/crypto'
 import { childLines, rootAndTun, Topology } from '@peertap/tool-netns'
 import { loadOrCreateIdentity } from '@peertap/trunk'
 import { deriveVft, deriveVlanId, parseMac } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+// @peertap/mvlan from its source: tools/overlay does not depend on it (the fabric's statements).
+import { fabricKeys, rootKeyOf, signFabricEpoch } from '../../../packages/mvlan/src/index.ts'
 import {
   linkLocal,
   Overlay,
@@ -762,23 +760,56 @@ describe.skipIf(!can.ok)('through a rate-limited relay: a flood from one peer', 
 })
 
 describe.skipIf(!can.ok)('a closed relay admits peers by fabric credential', () => {
+  // The relay names the fabric's root key (spec 12 §12.4); a member presents
+  // the root-signed epoch statement on CONTROL 11, then a SUB proved under the
+  // credential key it names (§12.4.1; spec 16 §16.2).
   let topo: Topology
   let dir: string
-  const fabricSeed = '5f'.repeat(32)
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+  const rootSeed = Buffer.alloc(32, 0x5f)
+  const fabric = fabricKeys(Buffer.alloc(32, 0x4e))
   const vlanSeed = '7a'.repeat(32)
   const vft = 'c3'.repeat(16)
-  const relay = new RelayHost({
-    config: {
-      admission: {
-        fabricKeys: [
-          Buffer.from(membershipProofPublicKey(Buffer.from(fabricSeed, 'hex'))).toString('hex'),
-        ],
-      },
-    },
+  const issuedAt = Math.floor(Date.now() / 1000)
+  const statement = signFabricEpoch({
+    rootSeed,
+    epoch: 1,
+    credentialKey: fabric.credentialKey,
+    issuedAt,
   })
+  // Strangers, each with a fabric of its own (a credential under a key no root of the relay names):
+  const own = fabricKeys(Buffer.alloc(32, 0x2d))
+  // ... its own root's statement, a root the relay does not know;
+  const unknownRoot = signFabricEpoch({
+    rootSeed: Buffer.alloc(32, 0x91),
+    epoch: 1,
+    credentialKey: own.credentialKey,
+    issuedAt,
+  })
+  // ... or a member's statement made over into a rotation to its own key: epoch 2 and its own
+  // credential key put in (statement = 0x01 ‖ rootKey ‖ epoch u32 ‖ credentialKey ‖ …, spec 16
+  // §16.2), the root's signature left as it was.
+  const forged = Uint8Array.from(statement)
+  new DataView(forged.buffer).setUint32(1 + 32, 2)
+  forged.set(own.credentialKey, 1 + 32 + 4)
+  const relay = new RelayHost({
+    config: { admission: { fabricKeys: [hex(rootKeyOf(rootSeed))] } },
+  })
+  type FabricStatus = RelayStatus & {
+    fabric: {
+      roots: { rootKey: string; epoch: number | null; credentialKey: string | null }[]
+      credentialAdmissions: number
+      epochs: { accepted: number; refused: Record<string, number> }
+    }
+  }
+  const status = async () => (await relay.status()) as FabricStatus
 
   beforeAll(async () => {
-    topo = await Topology.create({ hosts: ['r', 'x', 'y', 'z'], isolated: true, hubs: ['r'] })
+    topo = await Topology.create({
+      hosts: ['r', 'x', 'y', 'z', 'u', 'w'],
+      isolated: true,
+      hubs: ['r'],
+    })
     dir = await mkdtemp(join(tmpdir(), 'peertap-relay-fabric-'))
     await relay.start(topo, dir, ['/ip4/0.0.0.0/tcp/7400'])
   }, 30_000)
@@ -787,50 +818,90 @@ describe.skipIf(!can.ok)('a closed relay admits peers by fabric credential', () 
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   })
 
-  it('forwards between peers with a credential, and refuses one without', async () => {
-    const member = (host: string, fabric: string, role: string) => {
+  it('forwards between peers with a statement and a credential; refuses one without, or with an unknown-root or forged statement', async () => {
+    const member = (
+      host: string,
+      presented: [Uint8Array, Uint8Array] | undefined,
+      role: string,
+    ) => {
       const child = topo.spawn(host, [
         ...fixture(join(FIXTURES, 'peer.ts')),
         relay.address(PORT.tcp),
         join(dir, `peer-${host}`),
         'member',
-        // The receiver listens long enough for both senders to start and send
+        // The receiver listens long enough for the senders to start and send
         // (each takes a node start-up and two seconds, longer on a busy machine).
-        role === 'recv' ? '12' : '5',
-        fabric,
+        role === 'recv' ? '14' : '5',
+        presented === undefined ? '-' : hex(presented[0]),
+        presented === undefined ? '-' : hex(presented[1]),
         vlanSeed,
         vft,
         role,
       ])
       return childLines(child.stdout!)
     }
-    const x = member('x', fabricSeed, 'recv')
+    const x = member('x', [statement, fabric.credentialSeed], 'recv')
     expect(JSON.parse((await x.next()).value!).ready).toBe(true)
-    const z = member('z', '-', 'send')
-    const y = member('y', fabricSeed, 'send')
-    const [zReady, yReady] = [
+    // x's statement is held: the relay names the credential key it carries.
+    const held = await status()
+    expect(held.fabric.roots).toEqual([
+      expect.objectContaining({
+        rootKey: hex(rootKeyOf(rootSeed)),
+        epoch: 1,
+        credentialKey: hex(fabric.credentialKey),
+      }),
+    ])
+    const z = member('z', undefined, 'send')
+    const u = member('u', [unknownRoot, own.credentialSeed], 'send')
+    const w = member('w', [forged, own.credentialSeed], 'send')
+    const y = member('y', [statement, fabric.credentialSeed], 'send')
+    const [zReady, uReady, wReady, yReady] = [
       JSON.parse((await z.next()).value!),
+      JSON.parse((await u.next()).value!),
+      JSON.parse((await w.next()).value!),
       JSON.parse((await y.next()).value!),
     ]
-    const during = await relay.status()
+    const during = await status()
     const of = (id: string) => during.neighbours.find((n) => n.id === id)
     expect(of(yReady.peerId)?.admitted).toBe(true)
     expect(of(zReady.peerId)?.admitted).toBe(false)
-    const [yResult, zResult, xResult] = [
+    // A statement under an unknown root, or a forged one, admits nobody.
+    expect(of(uReady.peerId)?.admitted).toBe(false)
+    expect(of(wReady.peerId)?.admitted).toBe(false)
+    expect(during.fabric.credentialAdmissions).toBe(2)
+    const [yResult, zResult, uResult, wResult, xResult] = [
       JSON.parse((await y.next()).value!),
       JSON.parse((await z.next()).value!),
+      JSON.parse((await u.next()).value!),
+      JSON.parse((await w.next()).value!),
       JSON.parse((await x.next()).value!),
     ]
     expect(yResult.sent).toBe(20)
-    expect(zResult.sent).toBe(20)
-    // x got y's frames, and none of z's.
+    for (const stranger of [zResult, uResult, wResult]) {
+      expect(stranger.sent).toBe(20)
+      // Nothing reached a stranger: no frame, no SUB, no CONTROL message (no presence).
+      expect(stranger.received).toBe(0)
+      expect(stranger.heard).toEqual({ entries: 0, proofs: 0 })
+      expect(stranger.controls).toBe(0)
+    }
+    // x got y's frames, and none of the strangers'.
     expect(xResult.received).toBe(20)
-    expect(zResult.received).toBe(0)
-    const after = await relay.status()
+    const after = await status()
     expect(after.relay.credentialsAccepted).toBeGreaterThanOrEqual(2)
-    expect(after.table.subscriptionDrops['sub-not-admitted']).toBeGreaterThanOrEqual(1)
-    expect(after.table.frameDrops['not-admitted']).toBe(20)
-  }, 30_000)
+    // z's SUB; u's and w's credential SUBs and their SUBs for the VFT.
+    expect(after.table.subscriptionDrops['sub-not-admitted']).toBeGreaterThanOrEqual(5)
+    expect(after.table.frameDrops['not-admitted']).toBe(60)
+    // The relay took x's statement, refused the strangers' (y's, the same epoch again, is stale),
+    // and still names the credential key the root signed.
+    expect(after.fabric.epochs.accepted).toBe(1)
+    expect(after.fabric.epochs.refused['unknown-root']).toBe(1)
+    expect(after.fabric.epochs.refused['bad-signature']).toBe(1)
+    expect(after.fabric.epochs.refused.stale).toBe(1)
+    expect(after.fabric.roots[0]).toMatchObject({
+      epoch: 1,
+      credentialKey: hex(fabric.credentialKey),
+    })
+  }, 45_000)
 
   it('stops cleanly on SIGINT: exit code 0, control file removed, identity kept', async () => {
     expect(existsSync(join(relay.stateDir, 'control.json'))).toBe(true)
