@@ -12,7 +12,7 @@
  * Needs root and /dev/net/tun; elsewhere it skips. Every namespace and
  * process is removed afterwards, also on failure.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rootAndTun } from '@peertap/tool-netns'
@@ -282,6 +282,79 @@ describe.skipIf(!can.ok)(
       const after = await show('c')
       expect(after.epoch).toBe(0)
       expect(after.nodes.find((n) => n.peerId === peerOf('b'))?.seq).toBe(bAtC?.seq)
+    }, 90_000)
+
+    it('forged, replayed and expired presence records are refused; a directory flood stays within the stated bounds', async () => {
+      // Last: a's directory keeps the flood's identities (a rotation would dial them all).
+      const FLOOD = 4200
+      const fabric = JSON.parse(
+        await readFile(join(overlay.node('a').stateDir, 'fabric.json'), 'utf8'),
+      ) as { secret: string; epoch: number }
+      expect(fabric.epoch).toBe(1)
+      type Counted = Summary & {
+        counters: { directory: { accepted: number; refused: Record<string, number> } }
+      }
+      const before = (await show('a')) as Counted
+      const started = performance.now()
+      // A fresh identity in d's namespace (not d's node's), a fabric member by its credential.
+      const output = await overlay.topo.exec(
+        'd',
+        [
+          process.execPath,
+          '--conditions=peertap:source',
+          new URL('./fixtures/fabric-peer.ts', import.meta.url).pathname,
+          `/ip4/${overlay.topo.address('a')}${TCP}/p2p/${peerOf('a')}`,
+          fabric.secret,
+          String(FLOOD),
+        ],
+        50_000,
+      )
+      const ran = performance.now() - started
+      const lines = output
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+      const step = (name: string) => lines.find((l) => l.step === name) as Record<string, unknown>
+      const after = (await show('a')) as Counted
+      const d0 = before.counters.directory
+      const d1 = after.counters.directory
+      const delta = (reason: string) => (d1.refused[reason] ?? 0) - (d0.refused[reason] ?? 0)
+      const deltas = Object.fromEntries(Object.keys(d1.refused).map((r) => [r, delta(r)]))
+      console.log(
+        `fabric flood: fixture ran ${ran.toFixed(0)} ms; ${JSON.stringify(step('flood'))}; a's directory: accepted +${d1.accepted - d0.accepted}, refused ${JSON.stringify(deltas)}, ${after.nodes.length} nodes; a's directory handed again to the member: ${JSON.stringify(lines.at(-1))}`,
+      )
+      expect(lines[0]?.member).toBe(true)
+      // Each refusal counted: the replay and the older seq (stale), the two forgeries, the
+      // expired, future and over-long records, the 7th and 8th record of the minute (rate),
+      // and the flood past the node table's 4096 (full).
+      const room = 4096 - before.nodes.length - 1
+      expect(delta('stale')).toBeGreaterThanOrEqual(2)
+      expect(delta('bad-signature')).toBe(2)
+      expect(delta('malformed')).toBe(0)
+      expect(delta('expired')).toBe(1)
+      expect(delta('future')).toBe(1)
+      expect(delta('lifetime')).toBe(1)
+      expect(delta('rate')).toBe(2)
+      expect(delta('full')).toBe(FLOOD - room)
+      expect(d1.accepted - d0.accepted).toBeGreaterThanOrEqual(1 + 5 + room)
+      // The bounds: 4096 nodes, none of the refused; the member's record is its 6th of the minute.
+      expect(after.nodes.length).toBe(4096)
+      expect(after.relays.length).toBeLessThanOrEqual(64)
+      const ids = new Set(after.nodes.map((n) => n.peerId))
+      const refused = [
+        ...(step('forged').peerIds as string[]),
+        step('expired').peerId,
+        step('future').peerId,
+        step('lifetime').peerId,
+      ] as string[]
+      for (const id of refused) expect(ids.has(id), id).toBe(false)
+      const own = after.nodes.find((n) => n.peerId === step('valid').peerId)
+      expect(BigInt(own?.seq ?? '0')).toBe(BigInt(step('valid').seq as string) + 5n)
+      // What a held before is still there (a flood never pushes out an entry).
+      for (const n of before.nodes) expect(ids.has(n.peerId), n.peerId).toBe(true)
+      // a still works: its status answers, and it carries lab to b.
+      expect((await overlay.status('a')).peerId).toBe(peerOf('a'))
+      await overlay.topo.exec('a', ['ping', '-c', '1', '-W', '5', await labIpv4('b')])
     }, 90_000)
   },
 )
