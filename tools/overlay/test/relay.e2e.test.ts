@@ -19,12 +19,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { createMembershipProof, derivePskEpochSecrets } from '@peertap/crypto'
+import { fabricKeys, rootKeyOf, signFabricEpoch } from '@peertap/mvlan'
 import { childLines, rootAndTun, Topology } from '@peertap/tool-netns'
 import { loadOrCreateIdentity } from '@peertap/trunk'
 import { deriveVft, deriveVlanId, parseMac } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-// @peertap/mvlan from its source: tools/overlay does not depend on it (the fabric's statements).
-import { fabricKeys, rootKeyOf, signFabricEpoch } from '../../../packages/mvlan/src/index.ts'
 import {
   linkLocal,
   Overlay,

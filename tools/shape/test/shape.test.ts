@@ -26,10 +26,12 @@ const PURE_DEPENDENCIES: Record<string, string[]> = {
   vft: ['@noble/hashes', '@peertap/errors'],
   frag: ['@peertap/errors'],
   crypto: ['@noble/hashes', '@noble/curves', '@noble/ciphers', '@hpke/core', '@peertap/errors'],
-  relay: ['@peertap/crypto', '@peertap/errors'],
+  // mvlan: a relay signs its own presence record and keeps its neighbour relays' (spec 12 §12.9).
+  relay: ['@peertap/crypto', '@peertap/errors', '@peertap/mvlan'],
   switch: ['@peertap/crypto', '@peertap/errors', '@peertap/frag', '@peertap/vft'],
   mls: ['@peertap/crypto', 'ts-mls'],
   invite: ['@noble/hashes', '@peertap/crypto', '@peertap/errors', '@peertap/vft'],
+  mvlan: ['@noble/hashes', '@peertap/crypto', '@peertap/errors', '@peertap/vft'],
 }
 /** Modules of pure packages that are their storage ports' OS side, kept out of the main entry. */
 const IO_EXEMPT = new Set(['mls/src/file-storage.ts'])
