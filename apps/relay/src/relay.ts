@@ -22,59 +22,39 @@
  *     counted refusal; no answer either way
  *   HOP CONNECT (libp2p's circuit server) -> both ends admitted, or the
  *     source holds a grant to the (admitted, reserved) destination
- *   CONTROL 11 from any peer, strangers too -> FabricEpochs (spec 12
- *     §12.4): a newer epoch statement of a configured fabric root (cheap
- *     refusals first, then the per-peer and global signature budgets, then
- *     the root's signature) replaces the held one; its credential key
- *     admits from then on and the previous key's admissions end at once
- *     (RelayAdmission.setFabricKeys); the statement is stored
- *     (fabric-epochs.json) and passed on to the configured relays
- *   CONTROL 12 from a configured relay -> RelayPresence (spec 12 §12.9): its
- *     relays' records into a bounded directory; from anyone else, dropped
- *   the relay's own presence (RelayPresence) -> CONTROL 12 to each peer
- *     when it is admitted (by credential, or at link up when allowed), to
- *     each configured relay when its link comes up, and to all of them
- *     whenever it is signed again
- *   POST /fabric/reload (`peertap-relay fabric add|remove`) -> the roots of
- *     fabric-roots.json again, besides the config's
+ *   CONTROL 11 and 12, the relay's own presence, POST /fabric/reload ->
+ *     the fabric (fabric-wiring.ts, spec 12 §12.4, §12.9): epoch statements
+ *     that change the credential keys that admit, stored and passed on to
+ *     the configured relays; presence records to and from them
  *
  * A one-second tick expires subscriptions in the table and in the
  * propagation state (sending the UNSUBs that follow) and lapsed presence
  * records; a 100 ms tick lets the tree's neighbour vectors lapse and sends
  * its hellos; a ten-second tick signs the relay's presence again when its
- * addresses changed or it is 300 s old.
+ * addresses changed or it is 300 s old. The status API (GET /status,
+ * /metrics, POST /ping, /fabric/reload) and its control file: status.ts.
  */
-import { randomBytes } from 'node:crypto'
-import { rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ProofVerifier } from '@peertap/crypto'
 import {
   aesPrimitives,
-  CONTROL_FILE,
   datagramOption,
   datagramSocketFactory,
   keepNeighboursDialled,
   RefusalLog,
   ScavengePacer,
-  startStatusServer,
-  writeStateFile,
 } from '@peertap/daemon'
 import {
   CAP_SPANNING_TREE,
   DEFAULT_TREE_LINK_COST,
-  FabricEpochs,
   Forwarder,
   type Frame,
   type PropagatedMessage,
   RelayAdmission,
-  RelayPresence,
   SpanningTree,
   TicketGrants,
 } from '@peertap/relay'
 import {
-  CONTROL_FABRIC_EPOCH,
-  CONTROL_PRESENCE,
   CONTROL_RELAY_TICKET,
   CONTROL_SPANNING_TREE,
   createTrunk,
@@ -84,8 +64,8 @@ import {
 } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { RelayConfig } from './config.ts'
-import { readFabricEpochs, readFabricRoots, writeFabricEpochs } from './fabric.ts'
-import { fabricRoots, type RelayParts, relayMetrics, relayStatus } from './status.ts'
+import { loadFabric, wireFabric } from './fabric-wiring.ts'
+import { type RelayParts, startStatusApi } from './status.ts'
 import { relayTable } from './table.ts'
 
 const TICK_MS = 1000
@@ -124,15 +104,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const identity = await loadOrCreateIdentity(config.stateDir)
   // Fabric roots: the config's and those added at run time; the newest
   // statement per root from the last run, each verified again (spec 12 §12.4).
-  const configRoots = admission.fabricKeys.map((k) => k.toLowerCase())
-  const epochs = new FabricEpochs({
-    roots: [...configRoots, ...(await readFabricRoots(config.stateDir))],
-  })
-  for (const statement of await readFabricEpochs(config.stateDir)) {
-    const restored = epochs.restore(statement)
-    if (!restored.ok && restored.reason !== 'stale')
-      log.warn({ reason: restored.reason }, 'stored fabric epoch statement refused')
-  }
+  const { configRoots, epochs } = await loadFabric(config, log)
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,
     privateKey: identity,
@@ -228,7 +200,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       credentialAdmitted: (id, until) => {
         log.info({ peer: id, until }, 'admitted by fabric credential')
         trunk.protocol.startDatagram(id)
-        sendPresence(id)
+        fabric.sendPresence(id)
       },
       credentialRefused: (id, reason) =>
         log.debug({ peer: id, reason }, 'fabric credential refused'),
@@ -266,81 +238,17 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const admitted = (id: string): boolean => rules.admitted(id)
   admits = admitted
 
-  // Fabric epochs (spec 12 §12.4): what changes the keys that admit.
-  const epochRefusals = new RefusalLog(log, 'fabric epoch statements refused')
-  const fabricCounters = { passedOn: 0, passOnDropped: 0, storeFailures: 0 }
-  const isRelay = (id: string): boolean => admission.relays.includes(id)
-  const fabricChanged = (): void => {
-    const ended = rules.setFabricKeys(epochs.credentialKeys(), now())
-    if (ended.length > 0)
-      log.info({ peers: ended }, 'admission by fabric credential ended: its key was retired')
-  }
-  // One write at a time, each of every statement held then (atomic: writeStateFile).
-  let storing: Promise<void> = Promise.resolve()
-  const storeEpochs = (): void => {
-    storing = storing
-      .then(() => writeFabricEpochs(config.stateDir, epochs.statements()))
-      .catch((error: unknown) => {
-        fabricCounters.storeFailures++
-        log.error({ err: String(error) }, 'could not store the fabric epochs')
-      })
-  }
-  const sendEpoch = (id: string, bytes: Uint8Array): void => {
-    const link = trunk.getLink(id)
-    if (link === undefined) return
-    if (link.sendControl({ channel: CONTROL_FABRIC_EPOCH, payload: bytes }))
-      fabricCounters.passedOn++
-    else fabricCounters.passOnDropped++
-  }
-  const onEpoch = (link: Link, payload: Uint8Array): void => {
-    const offer = epochs.offer(link.id, payload, now())
-    if (!offer.ok) {
-      epochRefusals.note(link.id, offer.reason, 1)
-      return
-    }
-    const { held, replaced } = offer
-    log.info(
-      {
-        peer: link.id,
-        root: held.rootKey,
-        epoch: held.epoch,
-        credentialKey: held.credentialKey,
-        replaced: replaced?.epoch ?? null,
-      },
-      'fabric epoch taken',
-    )
-    fabricChanged()
-    storeEpochs()
-    // The configured relays switch with it (they drop what they hold already, unverified).
-    for (const id of admission.relays) if (id !== link.id) sendEpoch(id, held.bytes)
-  }
-  const reloadRoots = async () => {
-    const change = epochs.setRoots([...configRoots, ...(await readFabricRoots(config.stateDir))])
-    fabricChanged()
-    if (change.added.length + change.removed.length > 0) log.info(change, 'fabric roots changed')
-    return { ...change, roots: fabricRoots(epochs, configRoots) }
-  }
-
-  // Presence (spec 12 §12.9): signed with the relay's PeerId, over the trunk.
-  const presence = new RelayPresence({
+  // Fabric epochs and presence (spec 12 §12.4, §12.9): CONTROL 11 and 12.
+  const fabric = wireFabric({
+    config,
+    log,
+    now,
+    trunk,
+    rules,
+    configRoots,
+    epochs,
     seed: identity.raw.subarray(0, 32),
-    peerId: trunk.peerId.toMultihash().bytes,
   })
-  const presenceCounters = { batchesSent: 0, batchesDropped: 0 }
-  // Admitted peers and configured relays hear it; a stranger never does.
-  const hearsPresence = (id: string): boolean => isRelay(id) || admitted(id)
-  const sendPresence = (id: string): void => {
-    const link = trunk.getLink(id)
-    if (link === undefined || presence.record === undefined || !hearsPresence(id)) return
-    if (link.sendControl({ channel: CONTROL_PRESENCE, payload: presence.batch(now(), id) }))
-      presenceCounters.batchesSent++
-    else presenceCounters.batchesDropped++
-  }
-  const refreshPresence = (): void => {
-    if (!presence.refresh(ownAddresses(trunk), trunk.links().length, now())) return
-    log.debug({ addresses: ownAddresses(trunk) }, 'presence signed')
-    for (const link of trunk.links()) sendPresence(link.id)
-  }
   // Frames: route per batch, one sendFrames per neighbour of the fan-out; a blocked
   // relay-relay link neither sends nor takes frames (Forwarder, @peertap/relay).
   const forwarder = new Forwarder({ table, links: trunk, forwards: (id) => rules.forwards(id) })
@@ -370,19 +278,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         rules.onTreeMessage(link.id, control.payload, now())
         return
       }
-      if (control.channel === CONTROL_FABRIC_EPOCH) {
-        onEpoch(link, control.payload)
-        return
-      }
-      if (control.channel === CONTROL_PRESENCE) {
-        // Only a configured relay's batch is read (its records verified); anyone else's is counted and dropped.
-        presence.offer(
-          isRelay(link.id) && link.hello.remoteRole === 'relay',
-          control.payload,
-          now(),
-        )
-        return
-      }
+      if (fabric.onControl(control, link)) return
       if (control.channel === CONTROL_RELAY_TICKET) {
         const offer = tickets.offer(link.id, control.payload, now())
         // Taken and renewed at debug (an invitee presents its ticket every few
@@ -412,9 +308,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     if (link.hello.skewWarning)
       log.warn({ peer: link.id, skewMs: link.hello.clockSkewMs }, 'clock skew over 60 s')
     rules.linkUp(link, now())
-    // A configured relay hears the statements held (it drops those it has) and the presence.
-    if (isRelay(link.id)) for (const held of epochs.current()) sendEpoch(link.id, held.bytes)
-    sendPresence(link.id)
+    fabric.linkUp(link)
   })
   trunk.addEventListener('link:down', (event) => {
     const { link, reason } = event.detail
@@ -423,8 +317,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     peerIdBytes.delete(link.id)
     refusals.forget(link.id)
     tickets.forget(link.id)
-    epochs.forget(link.id)
-    epochRefusals.forget(link.id)
+    fabric.linkDown(link.id)
   })
 
   await trunk.start()
@@ -447,13 +340,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   // Neighbours from the config: dialled, and redialled while down.
   const dialling = keepNeighboursDialled(trunk, config.peers, log, REDIAL_MS)
 
-  refreshPresence()
+  fabric.refreshPresence()
   const tick = setInterval(() => {
     rules.expire(now())
     tickets.expire(now())
-    presence.expire(now())
+    fabric.presence.expire(now())
   }, TICK_MS)
-  const presenceTick = setInterval(refreshPresence, PRESENCE_TICK_MS)
+  const presenceTick = setInterval(fabric.refreshPresence, PRESENCE_TICK_MS)
   const treeTick =
     tree === undefined ? undefined : setInterval(() => rules.treeTick(now()), TREE_TICK_MS)
 
@@ -472,28 +365,12 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     tickets,
     configRoots,
     epochs,
-    fabricCounters,
-    presence,
-    presenceCounters,
+    fabricCounters: fabric.fabricCounters,
+    presence: fabric.presence,
+    presenceCounters: fabric.presenceCounters,
   }
-  const status = () => relayStatus(parts, now())
-  const token = randomBytes(24).toString('hex')
-  const server = await startStatusServer(config.status.port, token, {
-    title: 'PeerTap relay',
-    status,
-    metrics: () => relayMetrics(status()),
-    ping: async (peer) => {
-      const link = trunk.getLink(peer)
-      if (link === undefined) throw new Error(`no link to ${peer}`)
-      const result = await link.ping({ timeoutMs: 5000 })
-      return { rttMs: result.rttMs, hops: result.hops.map((h) => Buffer.from(h).toString('hex')) }
-    },
-    // `peertap-relay fabric add|remove` wrote fabric-roots.json: take its roots now.
-    actions: { 'fabric/reload': reloadRoots },
-  })
-  const controlPath = join(config.stateDir, CONTROL_FILE)
-  await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
-  log.info({ port: server.port }, 'status API on 127.0.0.1')
+  // `peertap-relay fabric add|remove` wrote fabric-roots.json: POST /fabric/reload takes its roots now.
+  const api = await startStatusApi(parts, log, now, { 'fabric/reload': fabric.reloadRoots })
 
   return {
     peerId,
@@ -502,27 +379,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       clearInterval(tick)
       clearInterval(presenceTick)
       if (treeTick !== undefined) clearInterval(treeTick)
-      server.server.close()
-      await rm(controlPath, { force: true })
+      await api.close()
       await trunk.stop()
-      await storing
+      await fabric.stored()
     },
   }
-}
-
-/**
- * The addresses the relay's presence names: what the trunk listens on or
- * announces, circuit addresses left out, and loopback ones too unless they
- * are all it has.
- */
-function ownAddresses(trunk: Trunk): string[] {
-  const all = trunk
-    .getMultiaddrs()
-    .map(String)
-    .filter((a) => !a.includes('/p2p-circuit'))
-  const reachable = all.filter(
-    (a) =>
-      !/^\/ip4\/127\./.test(a) && !a.startsWith('/ip6/::1/') && !a.startsWith('/dns4/localhost/'),
-  )
-  return reachable.length > 0 ? reachable : all
 }

@@ -1,14 +1,24 @@
 /**
  * The relay's status (`peertap-relay status`, GET /status) and its
- * Prometheus metrics (GET /metrics), read from the parts the daemon wires.
+ * Prometheus metrics (GET /metrics), read from the parts the daemon wires;
+ * and the status API that serves them (with PING and the daemon's
+ * actions) on 127.0.0.1, and the control file that tells the CLI the
+ * API's port and token.
  */
 
+import { randomBytes } from 'node:crypto'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { ProofVerifier } from '@peertap/crypto'
 import {
+  CONTROL_FILE,
   type MetricsSection,
   metricsText,
   type RefusalLog,
   type ScavengePacer,
+  type StatusProvider,
+  startStatusServer,
+  writeStateFile,
 } from '@peertap/daemon'
 import type {
   FabricEpochs,
@@ -21,6 +31,7 @@ import type {
   TicketGrants,
 } from '@peertap/relay'
 import type { Link, Trunk } from '@peertap/trunk'
+import type { Logger } from 'pino'
 import type { RelayConfig } from './config.ts'
 import { tableLimits } from './table.ts'
 
@@ -250,4 +261,46 @@ export function relayMetrics(s: ReturnType<typeof relayStatus>): Promise<string>
       sections.push({ prefix: 'peertap_relay_neighbour', labels: { peer: n.id }, value: n.table })
   }
   return metricsText(sections)
+}
+
+/** The running status API. */
+export interface StatusApi {
+  /** Stops serving and removes the control file. */
+  close(): Promise<void>
+}
+
+/**
+ * Serves the relay's status, metrics, PING and `actions` on 127.0.0.1
+ * behind a fresh token, and writes the control file with its port and token.
+ */
+export async function startStatusApi(
+  parts: RelayParts,
+  log: Logger,
+  now: () => number,
+  actions: NonNullable<StatusProvider['actions']>,
+): Promise<StatusApi> {
+  const { config, trunk } = parts
+  const status = () => relayStatus(parts, now())
+  const token = randomBytes(24).toString('hex')
+  const server = await startStatusServer(config.status.port, token, {
+    title: 'PeerTap relay',
+    status,
+    metrics: () => relayMetrics(status()),
+    ping: async (peer) => {
+      const link = trunk.getLink(peer)
+      if (link === undefined) throw new Error(`no link to ${peer}`)
+      const result = await link.ping({ timeoutMs: 5000 })
+      return { rttMs: result.rttMs, hops: result.hops.map((h) => Buffer.from(h).toString('hex')) }
+    },
+    actions,
+  })
+  const controlPath = join(config.stateDir, CONTROL_FILE)
+  await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
+  log.info({ port: server.port }, 'status API on 127.0.0.1')
+  return {
+    async close() {
+      server.server.close()
+      await rm(controlPath, { force: true })
+    },
+  }
 }
