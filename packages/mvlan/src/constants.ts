@@ -68,6 +68,12 @@ export const PRESENCE_CONTROL_CHANNEL = 12
 export const MAX_BATCH_BYTES = 1_048_576
 /** §16.4: records in one batch. */
 export const MAX_BATCH_RECORDS = 4096
+/**
+ * What a sender keeps each batch to: one trunk message (08-trunk.md §4.6;
+ * channel 12 is not fragmented), with room for the CONTROL header. A
+ * larger directory goes in several batches (`encodePresenceBatches`).
+ */
+export const BATCH_SEND_BYTES = 60_000
 /** §16.4: version and count. */
 export const BATCH_HEADER_LENGTH = 3
 /** §16.4: each record's u16 length. */

@@ -28,8 +28,9 @@
  * @packageDocumentation
  */
 
-export { base58btc } from './base58.ts'
+export { base58btc, base58btcDecode } from './base58.ts'
 export {
+  BATCH_SEND_BYTES,
   CONTEXT_MVLAN_MAC,
   DEFAULT_CLOCK_SKEW_SECONDS,
   DEFAULT_MAX_PEERS,
@@ -72,9 +73,23 @@ export {
   MAX_GRANT_ADMINS,
 } from './grant.ts'
 export {
+  FabricMember,
+  MAX_DIRECT_DIALS,
+  MAX_RELAY_LINKS,
+  type MemberCounters,
+  type MemberPorts,
+  PREVIOUS_EPOCH_S,
+  PUBLISH_EVERY_S,
+  peerOfAddress,
+  QUIET_AFTER_RESET_S,
+  RECORD_LIFETIME_S,
+  REDIAL_S,
+} from './member.ts'
+export {
   decodePresenceBatch,
   decodePresenceFrame,
   encodePresenceBatch,
+  encodePresenceBatches,
   encodePresenceFrame,
   type PresenceFrameParams,
 } from './messages.ts'
@@ -92,6 +107,13 @@ export {
   signPresence,
   verifyPresence,
 } from './presence.ts'
+export {
+  checkFabricState,
+  type FabricState,
+  judgeGrant,
+  newFabric,
+  nextFabricEpoch,
+} from './state.ts'
 export {
   decodeFabricEpoch,
   type FabricEpochDecoding,

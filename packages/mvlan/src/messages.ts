@@ -13,6 +13,7 @@
 import {
   BATCH_HEADER_LENGTH,
   BATCH_RECORD_OVERHEAD,
+  BATCH_SEND_BYTES,
   ETHERNET_HEADER_LENGTH,
   MAC_LENGTH,
   MAX_BATCH_BYTES,
@@ -98,6 +99,32 @@ export function encodePresenceBatch(records: readonly Uint8Array[]): Uint8Array 
     out.set(record, at + BATCH_RECORD_OVERHEAD)
     at += BATCH_RECORD_OVERHEAD + record.length
   }
+  return out
+}
+
+/**
+ * §16.4: `records` in as many batches as it takes, each at most `maxBytes`
+ * (default BATCH_SEND_BYTES: one trunk message), in order.
+ */
+export function encodePresenceBatches(
+  records: readonly Uint8Array[],
+  maxBytes: number = BATCH_SEND_BYTES,
+): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let group: Uint8Array[] = []
+  let length = BATCH_HEADER_LENGTH
+  for (const record of records) {
+    checkRecordLength(record)
+    const size = BATCH_RECORD_OVERHEAD + record.length
+    if (group.length > 0 && (length + size > maxBytes || group.length === MAX_BATCH_RECORDS)) {
+      out.push(encodePresenceBatch(group))
+      group = []
+      length = BATCH_HEADER_LENGTH
+    }
+    group.push(record)
+    length += size
+  }
+  if (group.length > 0) out.push(encodePresenceBatch(group))
   return out
 }
 
