@@ -23,7 +23,7 @@
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseWithSchema } from '@peertap/daemon'
-import { decodeFabricEpoch, fabricKeys, rootKeyOf } from '@peertap/mvlan'
+import { checkFabricState, type FabricState } from '@peertap/mvlan'
 import * as v from 'valibot'
 import { Hex32, PeerAddress, PeerIdText } from './config.ts'
 import { hex } from './peer-ids.ts'
@@ -54,46 +54,19 @@ const Schema = v.strictObject({
 
 export type FabricFile = v.InferOutput<typeof Schema>
 
-/** The fabric as the node uses it, checked whole. */
-export interface FabricState {
-  readonly secret: Uint8Array
-  readonly epoch: number
-  readonly statement: Uint8Array
-  readonly rootKey: Uint8Array
-  readonly rootSeed?: Uint8Array
-  readonly admins: readonly string[]
-  readonly bootstrap: readonly string[]
-  /** Invitations made here that carry the fabric (their joiners get a grant), to when they expire. */
-  readonly invitations: Readonly<Record<string, number>>
-}
+export type { FabricState }
 
-/**
- * Checks what the schema cannot: the statement decodes, is of `epoch`,
- * names the secret's credential key, and (with a root seed) its root is
- * the seed's. Throws an Error saying which.
- */
+/** The state a valid file holds (the checks are @peertap/mvlan's `checkFabricState`). */
 export function checkFabric(file: FabricFile): FabricState {
-  const secret = Buffer.from(file.secret, 'hex')
-  const decoded = decodeFabricEpoch(Buffer.from(file.statement, 'hex'))
-  if (!decoded.ok) throw new Error('statement: not a fabric epoch statement')
-  const { statement } = decoded
-  if (statement.epoch !== file.epoch)
-    throw new Error(`statement: of epoch ${statement.epoch}, not ${file.epoch}`)
-  if (hex(statement.credentialKey) !== hex(fabricKeys(secret).credentialKey))
-    throw new Error("statement: its credential key is not the secret's")
-  const rootSeed = file.rootSeed === undefined ? undefined : Buffer.from(file.rootSeed, 'hex')
-  if (rootSeed !== undefined && hex(rootKeyOf(rootSeed)) !== hex(statement.rootKey))
-    throw new Error("rootSeed: not the statement's root")
-  return {
-    secret,
+  return checkFabricState({
+    secret: Buffer.from(file.secret, 'hex'),
     epoch: file.epoch,
-    statement: statement.bytes,
-    rootKey: statement.rootKey,
-    ...(rootSeed === undefined ? {} : { rootSeed }),
+    statement: Buffer.from(file.statement, 'hex'),
+    ...(file.rootSeed === undefined ? {} : { rootSeed: Buffer.from(file.rootSeed, 'hex') }),
     admins: file.admins,
     bootstrap: file.bootstrap,
     invitations: file.invitations,
-  }
+  })
 }
 
 /** The file form of a state (what `write` stores). */

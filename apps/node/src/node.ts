@@ -36,8 +36,6 @@ import {
   aesPrimitives,
   createLogger,
   Dialler,
-  datagramOption,
-  datagramSocketFactory,
   RefusalLog,
   runUntilSignal,
   ScavengePacer,
@@ -53,12 +51,13 @@ import {
   SubscriptionProofs,
 } from '@peertap/relay'
 import { Switch } from '@peertap/switch'
-import { createTrunk, loadOrCreateIdentity, type Trunk } from '@peertap/trunk'
+import { loadOrCreateIdentity } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { Fabric } from './fabric.ts'
 import { Invitations } from './invitations.ts'
 import { MlsVlans } from './mls-vlans.ts'
+import { createNodeTrunk, namedPeers, peerOfAddress } from './node-trunk.ts'
 import { maxSealed, Ports } from './ports.ts'
 import { receiveFromLinks } from './receivers.ts'
 import { startStatusApi } from './status-api.ts'
@@ -93,37 +92,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     log.warn('V8 gc function not available: no paced scavenges, full collections will cost CPU')
   const trace = log.isLevelEnabled('trace')
   const aes = aesPrimitives(config.aes, log)
-  // The peers the config names: `peers` (dialled), and each MLS VLAN's owner and admins. Its
-  // members count through MlsVlans.knows, which follows removals made since (the config's list
-  // is only where the owner's admission record started).
-  const dialled = new Set(config.peers.map(peerOfAddress))
-  const configuredPeers = new Set(dialled)
-  for (const vlan of config.vlans) {
-    const m = vlan.mls
-    if (m === undefined) continue
-    if (m.owner !== 'self') configuredPeers.add(m.owner)
-    for (const id of m.admins ?? []) configuredPeers.add(id)
-  }
-  const trunk: Trunk = await createTrunk({
-    stateDir: config.stateDir,
-    listen: config.listen,
-    role: 'node',
+  const { dialled, configuredPeers } = namedPeers(config)
+  const trunk = await createNodeTrunk(config, log, aes, {
     // The relay role counts only for relays we dial (spec 13 §4.1: reflexive addresses).
     trustedRelays: (id) => dialled.has(id),
     // Our UDP port and addresses only for peers we deal with; one admitted later gets them when greeted.
     datagramFor: (id) => admission.admits(id, now()),
-    // Large (GSO) frames come with the fast path.
-    capabilities: 0,
-    datagram: config.datagram.enabled && {
-      ...datagramOption(config.datagram),
-      socket: datagramSocketFactory(
-        config.datagram.socket,
-        log,
-        config.datagram.gso,
-        config.datagram.gro,
-      ),
-      aes,
-    },
   })
   const peerId = trunk.peerId.toString()
   // Strangers have no place in the table: only LOCAL and the peers we deal with (admitted when greeted).
@@ -319,15 +293,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     sendLocal: (sealed) => forward(LOCAL, sealed),
     maxSealed: () => maxSealed(trunk.links()),
     refresh: () => refresh(),
-    announceAll: (link) => {
-      if (greeted.has(link.id)) announcer.announceAll(link, now())
-      // Not greeted yet: greeted now, if we deal with it (which sends all our SUBs).
-      else neighbours.dealsWith(link, now())
-    },
+    announceAll: (link) => neighbours.announceAll(link, now()),
     trustRelay: (id) => dialled.add(id),
-    vlans: () => vlans.presenceVlans(),
-    portAddresses: () => vlans.portAddresses(),
-    joiningFrom: (peer) => vlans.joiningFrom(peer),
+    vlans,
   })
 
   // Subscriptions: ours out to neighbours (announcer), theirs into the table.
@@ -429,9 +397,4 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       await trunk.stop()
     },
   }
-}
-
-/** The PeerId at the end of a multiaddr (`…/p2p/<PeerId>`, as the config schema requires). */
-function peerOfAddress(address: string): string {
-  return address.slice(address.lastIndexOf('/p2p/') + 5)
 }

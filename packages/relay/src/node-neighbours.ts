@@ -104,6 +104,15 @@ export class NodeNeighbours<L extends AnnounceLink = AnnounceLink> {
   }
 
   /**
+   * Sends the link's peer all our SUBs now (it became trusted with more:
+   * a fabric member); one not greeted yet is greeted, if we deal with it.
+   */
+  announceAll(link: L, now: number): void {
+    if (this.#init.announcer.greeted(link.id)) this.#init.announcer.announceAll(link, now)
+    else this.dealsWith(link, now)
+  }
+
+  /**
    * Greets the links whose peer became admitted without sending anything
    * since (an MLS add, a fabric record): called every tick, asking each
    * stranger at most once per recheck interval.
