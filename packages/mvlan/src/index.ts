@@ -74,7 +74,10 @@ export {
 } from './grant.ts'
 export {
   FabricMember,
+  fitRecord,
+  MAX_DIALS_IN_FLIGHT,
   MAX_DIRECT_DIALS,
+  MAX_REDIAL_S,
   MAX_RELAY_LINKS,
   type MemberCounters,
   type MemberPorts,
@@ -84,6 +87,7 @@ export {
   QUIET_AFTER_RESET_S,
   RECORD_LIFETIME_S,
   REDIAL_S,
+  STATEMENT_EVERY_S,
 } from './member.ts'
 export {
   decodePresenceBatch,

@@ -8,8 +8,15 @@
  */
 import { formatVlanId } from '@peertap/vft'
 import { base58btcDecode } from './base58.ts'
-import { equalBytes, toHex } from './bytes.ts'
-import { MAX_VLANS } from './constants.ts'
+import { equalBytes, toHex, utf8 } from './bytes.ts'
+import {
+  MAX_ADDRESS_BYTES,
+  MAX_ADDRESSES,
+  MAX_RECORD_BYTES,
+  MAX_VLANS,
+  RECORD_FIXED_LENGTH,
+  VLAN_ID_LENGTH,
+} from './constants.ts'
 import { Directory, type DirectoryEntry } from './directory.ts'
 import { type FabricKeys, fabricKeys, mvlanPortMac } from './fabric.ts'
 import { decodeFabricGrant, encodeFabricGrant } from './grant.ts'
@@ -28,7 +35,7 @@ export const PUBLISH_EVERY_S = 300
 export const RECORD_LIFETIME_S = 900
 /** Relays a member keeps links to from the directory. */
 export const MAX_RELAY_LINKS = 3
-/** Nodes a member dials from the directory per tick at most (those sharing a VLAN with it). */
+/** Nodes a member keeps links to from the directory at most (those sharing a VLAN with it). */
 export const MAX_DIRECT_DIALS = 32
 /** A directory peer is dialled again at most this often while unreachable. */
 export const REDIAL_S = 5
@@ -36,8 +43,12 @@ export const REDIAL_S = 5
 export const QUIET_AFTER_RESET_S = 60
 /** The previous MVLAN epoch is kept this long after a rotation (frames in flight). */
 export const PREVIOUS_EPOCH_S = 10
-/** The longest address a record carries (room for 8 in a record). */
-const MAX_PUBLISHED_ADDRESS = 120
+/** The statement goes to our relays again this often (with the SUB renewals). */
+export const STATEMENT_EVERY_S = 60
+/** Dials from the directory in flight at once. */
+export const MAX_DIALS_IN_FLIGHT = 16
+/** The longest wait before a peer that did not answer is dialled again. */
+export const MAX_REDIAL_S = 300
 const BROADCAST = new Uint8Array(6).fill(0xff)
 
 /** What a member needs of its node. */
@@ -72,6 +83,8 @@ export interface MemberPorts {
   announceAll(peer: string): void
   /** Trusts a peer's relay role (reflexive addresses, declarations). */
   trustRelay(peer: string): void
+  /** Whether the node trusts the peer's relay role already. */
+  trustsRelay(peer: string): boolean
   /** Whether `proof` verifies for the peer at the other end of its link. */
   verifyProof(peer: string, proof: Uint8Array): boolean
   /** Whether we began joining, lately, a VLAN by invitation whose owner is `peer`. */
@@ -119,13 +132,20 @@ export class FabricMember {
   readonly #members = new Set<string>()
   /** Peers we handed our directory to, on their current link. */
   readonly #dumped = new Set<string>()
-  /** Peers dialled from the directory: when last tried. */
-  readonly #dialled = new Map<string, number>()
   /** Joiners owed a grant (their invitation carried the fabric). */
   readonly #grantTo = new Set<string>()
   #dropPreviousAt: number | undefined
-  /** Grants are taken one at a time (each is stored before the next is judged). */
-  #grants: Promise<void> = Promise.resolve()
+  /** Changes of the state, one at a time (`serial`). */
+  #changes: Promise<void> = Promise.resolve()
+  /** When a refusal from a peer was last logged. */
+  readonly #refusalLogged = new Map<string, number>()
+  /** Dials from the directory under way, and per peer its failures in a row and when it may be tried again. */
+  readonly #dialling = new Set<string>()
+  readonly #backoff = new Map<string, { failures: number; until: number }>()
+  /** When the statement last went to our relays (it goes again with each SUB renewal). */
+  #statementAt = Number.NEGATIVE_INFINITY
+  /** Whether the last record left something out to fit (warned once per change). */
+  #trimmed = ''
   /** When the directory last started afresh (a rotation). */
   #resetAt = Number.NEGATIVE_INFINITY
   readonly counters: MemberCounters = {
@@ -275,7 +295,9 @@ export class FabricMember {
    */
   onBatch(peer: string, payload: Uint8Array, fromRelay: boolean): void {
     if (this.#state === undefined) return
-    if (!fromRelay && !this.knows(peer)) return
+    // A relay's only from one we trust as a relay (a bootstrap or configured one, or one whose
+    // record a trusted source gave us); a node's only from a fabric member.
+    if (fromRelay ? !this.#ports.trustsRelay(peer) : !this.knows(peer)) return
     const records = decodePresenceBatch(payload)
     if (records === undefined) return
     this.counters.batchesIn++
@@ -286,29 +308,58 @@ export class FabricMember {
     }
   }
 
-  /** A grant on CONTROL 13 (§16.8); taken by its own rules, one at a time. Never throws. */
+  /** A grant on CONTROL 13 (§16.8); taken by its own rules, in turn with every change. Never throws. */
   onGrant(peer: string, payload: Uint8Array): Promise<void> {
-    const next = this.#grants.then(() => this.#takeGrant(peer, payload))
-    this.#grants = next
+    return this.serial(() => this.#takeGrant(peer, payload))
+  }
+
+  /**
+   * Runs a change of the fabric's state (a grant, init, rotation, leave,
+   * an invitation noted) after the ones before it: each is stored before
+   * the next is judged.
+   */
+  serial<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.#changes.then(run, run)
+    this.#changes = next.then(
+      () => undefined,
+      () => undefined,
+    )
     return next
+  }
+
+  /** A refusal, counted by the caller; logged at most once a minute per peer (a flood floods no log). */
+  #noteRefusal(peer: string, why: string): void {
+    const now = this.#ports.now()
+    if (now - (this.#refusalLogged.get(peer) ?? Number.NEGATIVE_INFINITY) < 60) return
+    if (this.#refusalLogged.size >= 1024) this.#refusalLogged.clear()
+    this.#refusalLogged.set(peer, now)
+    this.#ports.warn(
+      { peer, why },
+      'fabric grant refused (further ones from this peer for a minute are only counted)',
+    )
   }
 
   async #takeGrant(peer: string, payload: Uint8Array): Promise<void> {
     const refuse = (why: string) => {
       this.counters.grantsRefused++
-      this.#ports.warn({ peer, why }, 'fabric grant refused')
+      this.#noteRefusal(peer, why)
     }
+    // Cheapest first, the signature last: who sent it (a map lookup), the layout, then the rules.
+    const state = this.#state
+    const joiningFrom = state === undefined && this.#ports.joiningFrom(peer)
+    if (state === undefined ? !joiningFrom : !state.admins.includes(peer))
+      return refuse(
+        state === undefined
+          ? 'not from the owner of a VLAN we join'
+          : 'not from an admin of our fabric',
+      )
     const decoded = decodeFabricGrant(payload)
     if (!decoded.ok) return refuse(decoded.reason)
-    if (!verifyFabricEpoch(decoded.grant.statement)) return refuse('bad statement signature')
-    const state = this.#state
-    const judged = judgeGrant({
-      grant: decoded.grant,
-      from: peer,
-      state,
-      joiningFrom: this.#ports.joiningFrom(peer),
-    })
+    // The grant we hold already (an owner answers a resent join request again): nothing to do.
+    if (state !== undefined && equalBytes(decoded.grant.statement.bytes, state.statement)) return
+    const judged = judgeGrant({ grant: decoded.grant, from: peer, state, joiningFrom })
     if (!judged.ok) return refuse(judged.why)
+    if (!verifyFabricEpoch(decoded.grant.statement)) return refuse('bad statement signature')
     try {
       await this.#ports.store(judged.next)
     } catch (error) {
@@ -360,7 +411,13 @@ export class FabricMember {
       this.#dropPreviousAt = undefined
       this.#ports.dropPrevious()
     }
-    for (const id of this.#directory.prune(now)) this.#dialled.delete(id)
+    for (const id of this.#directory.prune(now)) this.#backoff.delete(id)
+    // The statement again with each SUB renewal: a relay that was busy, restarted or added our
+    // root since takes it then (a stale one costs it a comparison).
+    if (now - this.#statementAt >= STATEMENT_EVERY_S) {
+      this.#statementAt = now
+      for (const peer of this.#ports.relayLinks()) this.greeting(peer, true)
+    }
     this.#publishIfDue(now)
     this.#dial(now)
   }
@@ -386,15 +443,17 @@ export class FabricMember {
   /** A new epoch (a rotation, ours or an admin's): new keys, a fresh directory of nodes. */
   #switchEpoch(next: FabricState): void {
     const now = this.#ports.now()
-    const relays = this.#directory.relays(now).map((e) => e.record.bytes)
-    this.#state = next
+    // Invitations that carried the old epoch, and grants owed under it, end with it: an expelled
+    // member holding such a code gets nothing of the new one.
+    this.#state = { ...next, invitations: {} }
     this.#keys = fabricKeys(next.secret)
     this.#ports.useKeys(this.#keys, next.epoch, 'epoch')
     this.#dropPreviousAt = now + PREVIOUS_EPOCH_S
-    // Records of the old epoch came from whoever held its secret, the expelled included.
+    // Records of the old epoch came from whoever held its secret, the expelled included; relays
+    // send theirs again when they admit our new credential.
     this.#directory = this.#newDirectory()
     this.#resetAt = now
-    for (const bytes of relays) this.#directory.offer(bytes, now, { role: 'relay' })
+    this.#grantTo.clear()
     this.#members.clear()
     this.#dumped.clear()
     this.#publishedAt = Number.NEGATIVE_INFINITY
@@ -434,7 +493,7 @@ export class FabricMember {
     if (change === 'new' && this.#ports.isLinked(entry.peerId) && !this.#members.has(entry.peerId))
       this.#ports.announceAll(entry.peerId)
     // An updated record may carry new addresses (the peer roamed): dial it again now.
-    if (change === 'updated') this.#dialled.delete(entry.peerId)
+    if (change === 'updated') this.#backoff.delete(entry.peerId)
   }
 
   /** Our directory to a peer that just proved the fabric, once per link, in batches of one trunk message. */
@@ -460,10 +519,13 @@ export class FabricMember {
     if (!this.#sendRecord(BROADCAST, now)) return
     this.#published = what
     this.#publishedAt = now
+    // A roam is one of these going away: the direct addresses we published that are the host's.
+    const local = this.#ports.localIps()
     this.#publishedIps = new Set(
       this.#addresses()
+        .filter((a) => !a.includes('/p2p-circuit'))
         .map(ipOf)
-        .filter((ip) => ip !== ''),
+        .filter((ip) => local.has(ip)),
     )
   }
 
@@ -476,10 +538,27 @@ export class FabricMember {
     return true
   }
 
-  /** Our record now, its seq above every earlier one (the clock in ms, or one more). */
+  /**
+   * Our record now, its seq above every earlier one (the clock in ms, or
+   * one more), fitted to MAX_RECORD_BYTES (§16.7): VLAN names go first,
+   * then the last VLANs, then the last addresses; a record that had to
+   * leave something out says so in the log once per change.
+   */
   #record(now: number): Uint8Array | undefined {
     const seq = BigInt(Date.now())
     this.#seq = seq > this.#seq ? seq : this.#seq + 1n
+    const fitted = fitRecord(
+      this.#ports.self.peerIdBytes.length,
+      this.#addresses(),
+      this.#ports.vlans().slice(0, MAX_VLANS),
+    )
+    const trimmed = JSON.stringify(fitted.left)
+    if (
+      fitted.left.names + fitted.left.vlans + fitted.left.addresses > 0 &&
+      trimmed !== this.#trimmed
+    )
+      this.#ports.warn(fitted.left, 'presence record too large: left out what does not fit')
+    this.#trimmed = trimmed
     try {
       return signPresence({
         seed: this.#ports.self.seed,
@@ -488,8 +567,8 @@ export class FabricMember {
         seq: this.#seq,
         issuedAt: now,
         expiresAt: now + RECORD_LIFETIME_S,
-        addresses: this.#addresses(),
-        vlans: this.#ports.vlans().slice(0, MAX_VLANS),
+        addresses: fitted.addresses,
+        vlans: fitted.vlans,
       })
     } catch (error) {
       this.#ports.warn({ err: (error as Error).message }, 'presence record not made')
@@ -497,14 +576,19 @@ export class FabricMember {
     }
   }
 
-  /** The addresses we publish: direct first, then circuits; at most 8, each short enough. */
+  /** The addresses we publish: direct first, then circuits; at most 8. */
   #addresses(): string[] {
-    const all = this.#ports.addresses().filter((a) => a.length <= MAX_PUBLISHED_ADDRESS)
+    const all = this.#ports.addresses().filter((a) => utf8(a).length <= MAX_ADDRESS_BYTES)
     const direct = all.filter((a) => !a.includes('/p2p-circuit'))
-    return [...direct, ...all.filter((a) => a.includes('/p2p-circuit'))].slice(0, 8)
+    return [...direct, ...all.filter((a) => a.includes('/p2p-circuit'))].slice(0, MAX_ADDRESSES)
   }
 
-  /** Dials what the directory offers: relays up to MAX_RELAY_LINKS, nodes sharing a VLAN. */
+  /**
+   * Dials what the directory offers: relays until MAX_RELAY_LINKS are
+   * linked, nodes sharing a VLAN until MAX_DIRECT_DIALS are; at most
+   * MAX_DIALS_IN_FLIGHT dials at once, one per peer, and a peer that did
+   * not answer only after a backoff (5 s, doubling to 300 s).
+   */
   #dial(now: number): void {
     const relays = this.#directory.relays(now)
     let relayLinks = relays.filter((e) => this.#ports.isLinked(e.peerId)).length
@@ -513,38 +597,52 @@ export class FabricMember {
       if (this.#dialFromDirectory(e.peerId, now)) relayLinks++
     }
     const ours = new Set(this.#ports.vlans().map((v) => toHex(v.vlanId)))
-    let dials = 0
-    for (const e of this.#directory.nodes(now)) {
-      if (dials >= MAX_DIRECT_DIALS) break
-      if (!e.record.vlans.some((v) => ours.has(toHex(v.vlanId)))) continue
-      if (this.#dialFromDirectory(e.peerId, now)) dials++
+    const sharing = this.#directory
+      .nodes(now)
+      .filter((e) => e.record.vlans.some((v) => ours.has(toHex(v.vlanId))))
+    let links = sharing.filter((e) => this.#ports.isLinked(e.peerId)).length
+    for (const e of sharing) {
+      if (links >= MAX_DIRECT_DIALS) break
+      if (this.#dialFromDirectory(e.peerId, now)) links++
     }
   }
 
-  /** Dials a directory peer with no link, at most every REDIAL_S (unless `force`); true if a dial started. */
+  /** Dials a directory peer with no link if the bounds allow (`force`: no backoff); true if a dial started. */
   #dialFromDirectory(peer: string, now: number, force = false): boolean {
     if (peer === this.#ports.self.peerId || this.#ports.isLinked(peer)) return false
+    if (this.#dialling.has(peer) || this.#dialling.size >= MAX_DIALS_IN_FLIGHT) return false
     const entry = this.#directory.get(peer)
     if (entry === undefined) return false
-    const last = this.#dialled.get(peer) ?? Number.NEGATIVE_INFINITY
-    if (!force && now - last < REDIAL_S) return false
-    this.#dialled.set(peer, now)
-    const addresses = entry.record.addresses.filter((a) => a.endsWith(`/p2p/${peer}`))
+    const backoff = this.#backoff.get(peer)
+    if (!force && backoff !== undefined && now < backoff.until) return false
+    const addresses = entry.record.addresses.filter(
+      (a) => a.endsWith(`/p2p/${peer}`) && dialable(a),
+    )
+    if (addresses.length === 0) return false
+    this.#dialling.add(peer)
     void (async () => {
-      for (const address of addresses) {
-        try {
-          await this.#ports.dial(peer, address)
-          this.#ports.info(
-            { peer, address, role: entry.record.role },
-            'dialled from the fabric directory',
-          )
-          return
-        } catch {
-          // The next address.
+      try {
+        for (const address of addresses) {
+          try {
+            await this.#ports.dial(peer, address)
+            this.#backoff.delete(peer)
+            this.#ports.info(
+              { peer, address, role: entry.record.role },
+              'dialled from the fabric directory',
+            )
+            return
+          } catch {
+            // The next address.
+          }
         }
+        const failures = (this.#backoff.get(peer)?.failures ?? 0) + 1
+        const wait = Math.min(MAX_REDIAL_S, REDIAL_S * 2 ** (failures - 1))
+        this.#backoff.set(peer, { failures, until: this.#ports.now() + wait })
+      } finally {
+        this.#dialling.delete(peer)
       }
     })()
-    return addresses.length > 0
+    return true
   }
 
   /**
@@ -565,7 +663,7 @@ export class FabricMember {
       { gone, dropped },
       'underlay address gone (roamed): dialling again from the new one',
     )
-    this.#dialled.clear()
+    this.#backoff.clear()
     this.#publishedAt = Number.NEGATIVE_INFINITY
     this.#published = ''
   }
@@ -577,6 +675,56 @@ export class FabricMember {
   #id(): string {
     return this.#keys === undefined ? '' : formatVlanId(this.#keys.mvlanId)
   }
+}
+
+/**
+ * What of `addresses` and `vlans` fits one record (MAX_RECORD_BYTES):
+ * names are dropped first, then VLANs from the end, then addresses from
+ * the end; `left` counts what was left out.
+ */
+export function fitRecord(
+  peerIdLength: number,
+  addresses: readonly string[],
+  vlans: readonly PresenceVlan[],
+): {
+  addresses: string[]
+  vlans: PresenceVlan[]
+  left: { names: number; vlans: number; addresses: number }
+} {
+  const addressBytes = (list: readonly string[]) => list.reduce((n, a) => n + 1 + utf8(a).length, 0)
+  const vlanBytes = (list: readonly PresenceVlan[]) =>
+    list.reduce(
+      (n, v) => n + VLAN_ID_LENGTH + 1 + (v.name === undefined ? 0 : utf8(v.name).length),
+      0,
+    )
+  const fixed = RECORD_FIXED_LENGTH + peerIdLength
+  let kept = [...addresses]
+  let listed = [...vlans]
+  const left = { names: 0, vlans: 0, addresses: 0 }
+  const size = () => fixed + addressBytes(kept) + vlanBytes(listed)
+  if (size() > MAX_RECORD_BYTES) {
+    left.names = listed.filter((v) => v.name !== undefined && v.name !== '').length
+    listed = listed.map((v) => ({ vlanId: v.vlanId }))
+  }
+  while (size() > MAX_RECORD_BYTES && listed.length > 0) {
+    listed = listed.slice(0, -1)
+    left.vlans++
+  }
+  while (size() > MAX_RECORD_BYTES && kept.length > 0) {
+    kept = kept.slice(0, -1)
+    left.addresses++
+  }
+  return { addresses: kept, vlans: listed, left }
+}
+
+/**
+ * Whether a directory address may be dialled: never loopback, link-local
+ * or unspecified (a record is its signer's word only, and must not turn
+ * us on our own host's services).
+ */
+function dialable(address: string): boolean {
+  const ip = ipOf(address)
+  return !/^(127\.|0\.0\.0\.0$|169\.254\.|::1?$|fe80:)/i.test(ip)
 }
 
 /** The IP address of a multiaddr (`/ip4/…` or `/ip6/…`), or ''. */

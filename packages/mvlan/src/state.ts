@@ -122,10 +122,11 @@ export function judgeGrant(p: {
       statement: grant.statement.bytes,
       ...(state?.rootSeed === undefined ? {} : { rootSeed: state.rootSeed }),
       admins: grant.admins.map((admin) => base58btc(admin)),
-      // A member keeps its own bootstrap addresses; a joiner takes the grant's.
-      bootstrap:
-        state !== undefined && state.bootstrap.length > 0 ? state.bootstrap : grant.bootstrap,
-      invitations: state?.invitations ?? {},
+      // The grant's bootstrap addresses are the fabric's now (an admin may move them); a grant
+      // without any keeps the member's own.
+      bootstrap: grant.bootstrap.length > 0 ? grant.bootstrap : (state?.bootstrap ?? []),
+      // Invitations carried the epoch they were made in: a new one ends them.
+      invitations: {},
     })
     return { ok: true, next }
   } catch (error) {
