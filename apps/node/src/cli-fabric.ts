@@ -141,7 +141,7 @@ export function addFabricCommands(program: Command): void {
         process.stderr.write(
           `joining VLAN ${JSON.stringify(invitation.name)} and the fabric of ${invitation.owner}: asking the owner (up to ${options.timeout} s)...\n`,
         )
-        const query = new URLSearchParams({ code, timeout: String(options.timeout) })
+        const query = new URLSearchParams({ code, timeout: String(options.timeout), fabric: '1' })
         for (const address of options.address) query.append('address', address)
         if (options.device !== undefined) query.set('device', options.device)
         const vlan = (await request(options.stateDir, 'POST', `/join?${query}`)) as {
@@ -182,7 +182,7 @@ export function addFabricCommands(program: Command): void {
       const s = (await request(options.stateDir, 'POST', `/fabric/rotate?${query}`)) as Summary
       if (options.json) return printJson(s)
       process.stdout.write(
-        `fabric ${s.fabric} is at epoch ${s.epoch}: ${s.granted?.length ?? 0} member(s) have the new secret` +
+        `fabric ${s.fabric} is at epoch ${s.epoch}: the new secret was sent to ${s.granted?.length ?? 0} member(s)` +
           (options.expel.length > 0 ? `, ${options.expel.length} expelled` : '') +
           '\n',
       )

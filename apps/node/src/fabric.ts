@@ -8,7 +8,6 @@
  * addresses through the Dialler; and the commands (`peertap fabric
  * init|show|rotate|leave`, invitations that carry the fabric) run here.
  */
-import { networkInterfaces } from 'node:os'
 import { decodeMembershipProof, type ProofVerifier } from '@peertap/crypto'
 import type { Dialler } from '@peertap/daemon'
 import {
@@ -32,6 +31,7 @@ import {
 import { formatVlanId } from '@peertap/vft'
 import type { Logger } from 'pino'
 import { readFabric, removeFabric, writeFabric } from './fabric-store.ts'
+import { localIps, publishedAddresses } from './host-addresses.ts'
 import { hex, peerIdBytes } from './peer-ids.ts'
 
 /** The switch's name for the MVLAN (a VLAN name never starts with '@'). */
@@ -63,8 +63,8 @@ export interface FabricHost {
   refresh(): Promise<void>
   /** Sends a link all our SUBs now (a peer that became a fabric member). */
   announceAll(link: Link): void
-  /** Trusts a relay's role (reflexive addresses, declarations; 14-roles.md §14.2). */
-  trustRelay(peerId: string): void
+  /** The peers whose relay role the node trusts (reflexive addresses, declarations; 14 §14.2). */
+  readonly trustedRelays: Set<string>
   /** The node's VLANs (vlans.ts). */
   readonly vlans: {
     /** The VLANs this node holds, for its presence record. */
@@ -104,12 +104,14 @@ export class Fabric {
   // -- commands ------------------------------------------------------------
 
   /** `peertap fabric init`: a new fabric with this node its admin. */
-  async init(bootstrap: readonly string[]): Promise<FabricSummary> {
-    const state = newFabric({ admin: this.#host.selfPeerId, bootstrap, now: this.#now() })
-    await this.#member.start(state)
-    this.#host.log.info({ rootKey: hex(state.rootKey) }, 'fabric made')
-    await this.#host.refresh()
-    return this.show()
+  init(bootstrap: readonly string[]): Promise<FabricSummary> {
+    return this.#member.serial(async () => {
+      const state = newFabric({ admin: this.#host.selfPeerId, bootstrap, now: this.#now() })
+      await this.#member.start(state)
+      this.#host.log.info({ rootKey: hex(state.rootKey) }, 'fabric made')
+      await this.#host.refresh()
+      return this.show()
+    })
   }
 
   /**
@@ -118,16 +120,26 @@ export class Fabric {
    * and waited for (5 s at most), and a member still unreachable is out
    * with the expelled (16-fabric.md §16.7).
    */
-  async rotate(
+  rotate(
+    expel: readonly string[],
+  ): Promise<FabricSummary & { granted: string[]; missed: string[] }> {
+    return this.#member.serial(() => this.#rotate(expel))
+  }
+
+  async #rotate(
     expel: readonly string[],
   ): Promise<FabricSummary & { granted: string[]; missed: string[] }> {
     const state = this.#stateOrThrow()
     const next = nextFabricEpoch(state, this.#now())
+    const known = this.#member.directory.nodes(this.#now()).map((e) => e.peerId)
+    // A mistyped PeerId would leave the member it meant in: refused, naming it.
+    for (const peer of expel)
+      if (!known.includes(peer) && this.#host.trunk.getLink(peer) === undefined)
+        throw new Error(
+          `${peer} is no member this node knows (see peertap fabric show): nothing rotated`,
+        )
     const expelled = new Set(expel)
-    const members = this.#member.directory
-      .nodes(this.#now())
-      .map((e) => e.peerId)
-      .filter((id) => !expelled.has(id))
+    const members = known.filter((id) => !expelled.has(id))
     const { trunk } = this.#host
     for (const id of members) this.#member.dialNow(id)
     const deadline = Date.now() + ROTATE_DIAL_MS
@@ -144,10 +156,12 @@ export class Fabric {
   }
 
   /** `peertap fabric leave`: forgets the fabric. */
-  async leave(): Promise<{ left: boolean }> {
-    const left = await this.#member.leave()
-    if (left) await this.#host.refresh()
-    return { left }
+  leave(): Promise<{ left: boolean }> {
+    return this.#member.serial(async () => {
+      const left = await this.#member.leave()
+      if (left) await this.#host.refresh()
+      return { left }
+    })
   }
 
   /** `peertap fabric show`: the fabric and its directory. */
@@ -198,13 +212,15 @@ export class Fabric {
   }
 
   /** An invitation just made carries the fabric: its joiners get the grant (kept in fabric.json). */
-  async carryWith(invitation: string, expiresAt: number): Promise<void> {
-    const state = this.#stateOrThrow()
-    const now = this.#now()
-    const invitations: Record<string, number> = { [invitation]: expiresAt }
-    for (const [id, until] of Object.entries(state.invitations))
-      if (until > now) invitations[id] = until
-    await this.#member.update({ ...state, invitations })
+  carryWith(invitation: string, expiresAt: number): Promise<void> {
+    return this.#member.serial(async () => {
+      const state = this.#stateOrThrow()
+      const now = this.#now()
+      const invitations: Record<string, number> = { [invitation]: expiresAt }
+      for (const [id, until] of Object.entries(state.invitations))
+        if (until > now) invitations[id] = until
+      await this.#member.update({ ...state, invitations })
+    })
   }
 
   /** A joiner was admitted with `invitation`: if it carries the fabric, the joiner gets the grant. */
@@ -241,7 +257,10 @@ export class Fabric {
       return true
     }
     if (control.channel === CONTROL_FABRIC_GRANT) {
-      void this.#member.onGrant(link.id, control.payload).then(() => this.#host.refresh())
+      void this.#member
+        .onGrant(link.id, control.payload)
+        .then(() => this.#host.refresh())
+        .catch((error: unknown) => this.#host.log.error({ err: error }, 'refresh failed'))
       return true
     }
     return control.channel === CONTROL_FABRIC_EPOCH
@@ -315,7 +334,8 @@ export class Fabric {
         const link = up(peer)
         if (link !== undefined) host.announceAll(link)
       },
-      trustRelay: (peer) => host.trustRelay(peer),
+      trustRelay: (peer) => host.trustedRelays.add(peer),
+      trustsRelay: (peer) => host.trustedRelays.has(peer),
       verifyProof: (peer, proof) =>
         host.verifier.verify({ proof, peerId: peerIdBytes(peer), now: this.#now() }).ok,
       proofKey: (proof) => {
@@ -323,7 +343,7 @@ export class Fabric {
         return decoded.ok ? decoded.proof.publicKey : undefined
       },
       joiningFrom: (peer) => host.vlans.joiningFrom(peer),
-      addresses: () => this.#addresses(),
+      addresses: () => publishedAddresses(trunk, host.selfPeerId, host.vlans.portAddresses()),
       vlans: () => host.vlans.presenceVlans(),
       localIps,
       dropDirectConnections: () => trunk.dropDirectConnections('underlay address changed'),
@@ -332,22 +352,6 @@ export class Fabric {
       info: (fields, message) => log.info(fields, message),
       warn: (fields, message) => log.warn(fields, message),
     }
-  }
-
-  /**
-   * Our addresses, as an invitation's (15 §15.9): never loopback,
-   * link-local, or an address on one of our VLAN ports (a trunk link
-   * dialled through a VLAN would carry that VLAN over itself).
-   */
-  #addresses(): string[] {
-    const own = this.#host.vlans.portAddresses()
-    return this.#host.trunk
-      .getMultiaddrs()
-      .map(String)
-      .filter((a) => {
-        const ip = /^\/ip[46]\/([^/]+)/.exec(a)?.[1] ?? ''
-        return !/^(127\.|169\.254\.|::1$|fe80:)/.test(ip) && !own.has(ip)
-      })
   }
 
   /** Whole unix seconds: the directory's and the records' clock. */
@@ -377,14 +381,4 @@ export interface FabricSummary {
   relays: unknown[]
   vlans: unknown[]
   counters: unknown
-}
-
-/** The host's IP addresses (not loopback or link-local), as text. */
-function localIps(): Set<string> {
-  const out = new Set<string>()
-  for (const list of Object.values(networkInterfaces()))
-    for (const a of list ?? [])
-      if (!a.internal && !a.address.startsWith('fe80:') && !a.address.startsWith('169.254.'))
-        out.add(a.address)
-  return out
 }

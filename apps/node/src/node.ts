@@ -294,7 +294,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     maxSealed: () => maxSealed(trunk.links()),
     refresh: () => refresh(),
     announceAll: (link) => neighbours.announceAll(link, now()),
-    trustRelay: (id) => dialled.add(id),
+    trustedRelays: dialled,
     vlans,
   })
 

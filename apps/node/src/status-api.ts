@@ -182,7 +182,14 @@ export async function startStatusApi(
       'fabric/leave': () => fabric.leave(),
       join: (params) => {
         const code = required(params, 'code')
+        // `peertap fabric join`: the VLAN and its owner's fabric; a node is in one fabric at most.
+        const withFabric = params.get('fabric') === '1'
+        if (withFabric && fabric.joined)
+          throw new Error(
+            'this node is in a fabric already (peertap fabric show): `peertap fabric leave` first, or join the VLAN alone with `peertap join`',
+          )
         return vlans.join(decodeCode(code), code, {
+          fabric: withFabric,
           addresses: params.getAll('address'),
           ...optional(params, 'device'),
           timeoutMs: seconds(params.get('timeout') ?? '30', 1, 600, 'timeout') * 1000,

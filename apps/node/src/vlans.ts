@@ -165,7 +165,7 @@ export class Vlans {
   async join(
     invitation: Invitation,
     code: string,
-    options: { addresses: readonly string[]; device?: string; timeoutMs: number },
+    options: { addresses: readonly string[]; device?: string; timeoutMs: number; fabric?: boolean },
   ): Promise<VlanSummary> {
     // Recorded and opened in the queue; waited for outside it, so other changes go on meanwhile.
     const handle = await this.#serial(async () => {
@@ -184,6 +184,9 @@ export class Vlans {
         peers: invitation.addresses.filter((a) => a.endsWith(`/p2p/${owner}`)),
         invitation: code,
       })
+      // `peertap fabric join`: the owner's grant of its fabric is taken (16-fabric.md §16.8); a
+      // plain join takes none, so a code does not pull a node into a fabric unasked.
+      if (options.fabric === true) this.#joinedFrom.set(owner, Date.now() + JOIN_GRANT_WINDOW_MS)
       await this.#add(vlan)
       return this.#joins.get(vlan.name) as JoinHandle
     })
@@ -226,7 +229,7 @@ export class Vlans {
     )
   }
 
-  /** Whether this node began joining, in the last 10 minutes, a VLAN by invitation whose owner is `peer`. */
+  /** Whether this node began `peertap fabric join`, in the last 10 minutes, with a code whose owner is `peer`. */
   joiningFrom(peer: string): boolean {
     const until = this.#joinedFrom.get(peer)
     return until !== undefined && until > Date.now()
@@ -323,12 +326,7 @@ export class Vlans {
       if (vlan.mls !== undefined) await mls.closeVlan(vlan.name, false)
       throw error
     }
-    if (join !== undefined) {
-      this.#joins.set(vlan.name, join)
-      const owner = vlan.mls?.owner
-      if (owner !== undefined && owner !== 'self')
-        this.#joinedFrom.set(owner, Date.now() + JOIN_GRANT_WINDOW_MS)
-    }
+    if (join !== undefined) this.#joins.set(vlan.name, join)
     for (const address of vlan.peers) dialler.add(address)
     // The relays of its owner's circuit addresses count as dialled relays once this node is a member.
     if (join === undefined) for (const relay of relaysOf(vlan)) this.#host.trustRelay(relay)
