@@ -499,6 +499,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       const opener = (l: StreamLink): string => (l.initiator ? this.#localId : l.id)
       const keepNew = keepsNewLink({
         olderUpForMs: existing.upForMs(),
+        olderRelayed: existing.relayed,
+        newerRelayed: link.relayed,
         olderOpener: opener(existing),
         newerOpener: opener(link),
         ends: [this.#localId, link.id],
@@ -605,15 +607,16 @@ const MAX_OFFER_ADDRESSES = 8
  */
 export function keepsNewLink(p: {
   olderUpForMs: number
+  /** Through a relay's circuit: a circuit never replaces a direct link on age alone. */
+  olderRelayed?: boolean
+  newerRelayed?: boolean
   olderOpener: string
   newerOpener: string
   ends: readonly [string, string]
 }): boolean {
-  return (
-    p.olderUpForMs >= LINK_RACE_MS ||
-    p.olderOpener === p.newerOpener ||
-    p.newerOpener === lowerOf(p.ends[0], p.ends[1])
-  )
+  const aged =
+    p.olderUpForMs >= LINK_RACE_MS && !(p.newerRelayed === true && p.olderRelayed !== true)
+  return aged || p.olderOpener === p.newerOpener || p.newerOpener === lowerOf(p.ends[0], p.ends[1])
 }
 
 /** The PeerId string that sorts first (plain UTF-16 string order). */

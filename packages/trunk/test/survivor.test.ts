@@ -33,4 +33,14 @@ describe('keepsNewLink', () => {
     expect(keepsNewLink({ ...older, olderUpForMs: LINK_RACE_MS - 1 })).toBe(false)
     expect(keepsNewLink({ ...older, olderUpForMs: LINK_RACE_MS })).toBe(true)
   })
+
+  it('never lets a circuit replace a direct link on age alone', () => {
+    const older = { olderOpener: A, newerOpener: B, ends: [A, B] as const }
+    expect(
+      keepsNewLink({ ...older, olderUpForMs: 60_000, olderRelayed: false, newerRelayed: true }),
+    ).toBe(false)
+    expect(
+      keepsNewLink({ ...older, olderUpForMs: 60_000, olderRelayed: true, newerRelayed: false }),
+    ).toBe(true)
+  })
 })
