@@ -30,6 +30,7 @@
  * the presence is signed again (its ticks), and waiting for the last
  * store at stop.
  */
+import { networkInterfaces } from 'node:os'
 import { RefusalLog } from '@peertap/daemon'
 import { FabricEpochs, type RelayAdmission, RelayPresence } from '@peertap/relay'
 import {
@@ -195,12 +196,18 @@ export function wireFabric(parts: FabricParts): RelayFabric {
   const sendPresence = (id: string): void => {
     const link = trunk.getLink(id)
     if (link === undefined || presence.record === undefined || !hearsPresence(id)) return
-    if (link.sendControl({ channel: CONTROL_PRESENCE, payload: presence.batch(now(), id) }))
-      presenceCounters.batchesSent++
-    else presenceCounters.batchesDropped++
+    for (const payload of presence.batches(now(), id))
+      if (link.sendControl({ channel: CONTROL_PRESENCE, payload })) presenceCounters.batchesSent++
+      else presenceCounters.batchesDropped++
   }
   const refreshPresence = (): void => {
-    if (!presence.refresh(ownAddresses(trunk), trunk.links().length, now())) return
+    // On a timer: a record that cannot be made is logged, never thrown out of the tick.
+    try {
+      if (!presence.refresh(ownAddresses(trunk), trunk.links().length, now())) return
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'presence record not made')
+      return
+    }
     log.debug({ addresses: ownAddresses(trunk) }, 'presence signed')
     for (const link of trunk.links()) sendPresence(link.id)
   }
@@ -248,13 +255,26 @@ export function wireFabric(parts: FabricParts): RelayFabric {
  * are all it has.
  */
 function ownAddresses(trunk: Trunk): string[] {
-  const all = trunk
+  const listen = trunk
     .getMultiaddrs()
     .map(String)
     .filter((a) => !a.includes('/p2p-circuit'))
-  const reachable = all.filter(
+  // libp2p lists a public address only once something confirmed it (autoNAT, not run here): each
+  // TCP port the relay listens on is published on every IPv4 address of its host.
+  const ports = new Set(
+    listen.flatMap((a) => /^\/ip4\/[^/]+\/tcp\/(\d+)\/p2p\//.exec(a)?.[1] ?? []),
+  )
+  const self = trunk.peerId.toString()
+  const hosts = Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .filter((a) => !a.internal && a.family === 'IPv4' && !a.address.startsWith('169.254.'))
+    .map((a) => a.address)
+  const expanded = [...ports].flatMap((port) =>
+    hosts.map((ip) => `/ip4/${ip}/tcp/${port}/p2p/${self}`),
+  )
+  // Never loopback: a member would dial its own host (16-fabric.md §16.7).
+  return [...new Set([...expanded, ...listen])].filter(
     (a) =>
       !/^\/ip4\/127\./.test(a) && !a.startsWith('/ip6/::1/') && !a.startsWith('/dns4/localhost/'),
   )
-  return reachable.length > 0 ? reachable : all
 }

@@ -22,6 +22,7 @@ import {
   type DirectoryCounters,
   decodePresenceBatch,
   encodePresenceBatch,
+  encodePresenceBatches,
   signPresence,
 } from '@peertap/mvlan'
 import {
@@ -138,11 +139,20 @@ export class RelayPresence {
    * neighbour relays, but for the recipient's own (`to`, its PeerId text).
    */
   batch(now: number, to?: string): Uint8Array {
+    return encodePresenceBatch(this.#records(now, to))
+  }
+
+  /** The same records in batches of one trunk message each (what goes on CONTROL 12). */
+  batches(now: number, to?: string): Uint8Array[] {
+    return encodePresenceBatches(this.#records(now, to))
+  }
+
+  #records(now: number, to?: string): Uint8Array[] {
     const records: Uint8Array[] = []
     if (this.#record !== undefined) records.push(this.#record)
     for (const entry of this.directory.relays(Math.floor(now)))
       if (entry.peerId !== to) records.push(entry.record.bytes)
-    return encodePresenceBatch(records)
+    return records
   }
 
   /**
