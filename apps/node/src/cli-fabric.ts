@@ -5,28 +5,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Command } from 'commander'
+import { type JoinOptions, joinOptions, joinWithCode } from './cli-join.ts'
 import { collect, positiveInt, printJson, request } from './cli-util.ts'
-
-interface Summary {
-  fabric: string
-  epoch: number
-  rootKey: string
-  credentialKey: string
-  admin: boolean
-  admins: string[]
-  bootstrap: string[]
-  nodes: Array<{
-    peerId: string
-    addresses: string[]
-    linked: boolean
-    expiresIn: number
-    vlans: Array<{ vlanId: string; name?: string }>
-  }>
-  relays: Array<{ peerId: string; addresses: string[]; linked: boolean; load?: number }>
-  vlans: Array<{ vlanId: string; name?: string; peers: string[] }>
-  granted?: string[]
-  missed?: string[]
-}
+import { type InviteOptions, invite } from './cli-vlan.ts'
+import type { FabricSummary } from './fabric.ts'
 
 /** How long `fabric join` waits, once a member, for the owner's grant of the fabric. */
 const GRANT_WAIT_MS = 10_000
@@ -52,7 +34,11 @@ export function addFabricCommands(program: Command): void {
     .action(async (options: { stateDir: string; bootstrap: string[]; json?: boolean }) => {
       const query = new URLSearchParams()
       for (const address of options.bootstrap) query.append('bootstrap', address)
-      const result = (await request(options.stateDir, 'POST', `/fabric/init?${query}`)) as Summary
+      const result = (await request(
+        options.stateDir,
+        'POST',
+        `/fabric/init?${query}`,
+      )) as FabricSummary
       if (options.json) return printJson(result)
       process.stdout.write(
         `made fabric ${result.fabric}\n` +
@@ -66,7 +52,7 @@ export function addFabricCommands(program: Command): void {
     .requiredOption('-s, --state-dir <dir>', "the node's state directory")
     .option('--json', 'print JSON')
     .action(async (options: { stateDir: string; json?: boolean }) => {
-      const s = (await request(options.stateDir, 'POST', '/fabric/show')) as Summary
+      const s = (await request(options.stateDir, 'POST', '/fabric/show')) as FabricSummary
       if (options.json) return printJson(s)
       process.stdout.write(formatFabric(s))
     })
@@ -80,93 +66,33 @@ export function addFabricCommands(program: Command): void {
     .option('--uses <n>', 'how many nodes may join with it', positiveInt, 1)
     .option('--expires <duration>', 'how long it is good for: 30m, 24h, 7d', '24h')
     .option('--json', 'print JSON')
-    .action(
-      async (
-        name: string,
-        options: { stateDir: string; uses: number; expires: string; json?: boolean },
-      ) => {
-        const { parseDuration } = await import('./invite-cli.ts')
-        const query = new URLSearchParams({
-          vlan: name,
-          uses: String(options.uses),
-          expires: String(parseDuration(options.expires)),
-          fabric: '1',
-        })
-        const result = (await request(options.stateDir, 'POST', `/vlan/invite?${query}`)) as {
-          code: string
-          id: string
-          expiresAt: number
-          uses: number
-        }
-        if (options.json) return printJson(result)
-        if (process.stdout.isTTY) {
-          const { renderQr } = await import('./qr.ts')
-          process.stdout.write(renderQr(result.code))
-        }
-        process.stderr.write(
-          `invitation ${result.id} to ${name} and the fabric: ${result.uses} use(s), until ${new Date(result.expiresAt * 1000).toISOString()}; on the other node: peertap fabric join CODE -s DIR\n`,
-        )
-        process.stdout.write(`${result.code}\n`)
-      },
+    .action((name: string, options: InviteOptions) => invite(name, options, true))
+  joinOptions(
+    fabric
+      .command('join')
+      .description(
+        'join a VLAN and its owner’s fabric with a code from `peertap fabric invite`: exits 0 once this node is a member of both',
+      )
+      .argument('<code>', 'the invitation code'),
+  ).action(async (code: string, options: JoinOptions) => {
+    const vlan = await joinWithCode(code, options, true)
+    const deadline = Date.now() + GRANT_WAIT_MS
+    let joined: FabricSummary | undefined
+    while (joined === undefined && Date.now() < deadline) {
+      joined = await (
+        request(options.stateDir, 'POST', '/fabric/show') as Promise<FabricSummary>
+      ).catch(() => undefined)
+      if (joined === undefined) await sleep(200)
+    }
+    if (joined === undefined)
+      throw new Error(
+        `joined VLAN ${vlan.name}, but its owner did not hand over a fabric: ask for a code made with \`peertap fabric invite\``,
+      )
+    if (options.json) return printJson({ vlan, fabric: joined })
+    process.stdout.write(
+      `joined ${vlan.name} (port ${vlan.device}) and fabric ${joined.fabric}: see peertap fabric show -s ${options.stateDir}\n`,
     )
-  fabric
-    .command('join')
-    .description(
-      'join a VLAN and its owner’s fabric with a code from `peertap fabric invite`: exits 0 once this node is a member of both',
-    )
-    .argument('<code>', 'the invitation code')
-    .requiredOption('-s, --state-dir <dir>', "the node's state directory")
-    .option(
-      '--address <cidr>',
-      'an address for the port, as `ip addr add` takes it (repeatable)',
-      collect,
-      [],
-    )
-    .option('--device <name>', 'the TAP device (default pt-<VLAN name>)')
-    .option('--timeout <seconds>', 'how long to wait for the owner', positiveInt, 30)
-    .option('--json', 'print JSON')
-    .action(
-      async (
-        code: string,
-        options: {
-          stateDir: string
-          address: string[]
-          device?: string
-          timeout: number
-          json?: boolean
-        },
-      ) => {
-        const { describeCode } = await import('./invite-cli.ts')
-        const invitation = describeCode(code)
-        process.stderr.write(
-          `joining VLAN ${JSON.stringify(invitation.name)} and the fabric of ${invitation.owner}: asking the owner (up to ${options.timeout} s)...\n`,
-        )
-        const query = new URLSearchParams({ code, timeout: String(options.timeout), fabric: '1' })
-        for (const address of options.address) query.append('address', address)
-        if (options.device !== undefined) query.set('device', options.device)
-        const vlan = (await request(options.stateDir, 'POST', `/join?${query}`)) as {
-          name: string
-          device: string
-          addresses: string[]
-        }
-        const deadline = Date.now() + GRANT_WAIT_MS
-        let joined: Summary | undefined
-        while (joined === undefined && Date.now() < deadline) {
-          joined = await (
-            request(options.stateDir, 'POST', '/fabric/show') as Promise<Summary>
-          ).catch(() => undefined)
-          if (joined === undefined) await sleep(200)
-        }
-        if (joined === undefined)
-          throw new Error(
-            `joined VLAN ${vlan.name}, but its owner did not hand over a fabric: ask for a code made with \`peertap fabric invite\``,
-          )
-        if (options.json) return printJson({ vlan, fabric: joined })
-        process.stdout.write(
-          `joined ${vlan.name} (port ${vlan.device}) and fabric ${joined.fabric}: see peertap fabric show -s ${options.stateDir}\n`,
-        )
-      },
-    )
+  })
   fabric
     .command('rotate')
     .description(
@@ -179,7 +105,11 @@ export function addFabricCommands(program: Command): void {
       const query = new URLSearchParams()
       for (const peer of options.expel) query.append('expel', peer)
       process.stderr.write('rotating: handing the new secret to every member (up to 5 s)...\n')
-      const s = (await request(options.stateDir, 'POST', `/fabric/rotate?${query}`)) as Summary
+      const s = (await request(
+        options.stateDir,
+        'POST',
+        `/fabric/rotate?${query}`,
+      )) as FabricSummary
       if (options.json) return printJson(s)
       process.stdout.write(
         `fabric ${s.fabric} is at epoch ${s.epoch}: the new secret was sent to ${s.granted?.length ?? 0} member(s)` +
@@ -206,7 +136,7 @@ export function addFabricCommands(program: Command): void {
 }
 
 /** `peertap fabric show` for a person. */
-export function formatFabric(s: Summary): string {
+export function formatFabric(s: FabricSummary): string {
   const lines = [
     `fabric   ${s.fabric} (epoch ${s.epoch})${s.admin ? ' — this node is its admin' : ''}`,
     `root key ${s.rootKey}  (relays: peertap-relay fabric add KEY)`,

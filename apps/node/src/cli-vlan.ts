@@ -153,34 +153,7 @@ export function addVlanCommands(program: Command): void {
       '24h',
     )
     .option('--json', 'print JSON')
-    .action(
-      async (
-        name: string,
-        options: { stateDir: string; uses: number; expires: string; json?: boolean },
-      ) => {
-        const { parseDuration } = await import('./invite-cli.ts')
-        const query = new URLSearchParams({
-          vlan: name,
-          uses: String(options.uses),
-          expires: String(parseDuration(options.expires)),
-        })
-        const result = (await request(options.stateDir, 'POST', `/vlan/invite?${query}`)) as {
-          code: string
-          id: string
-          expiresAt: number
-          uses: number
-        }
-        if (options.json) return printJson(result)
-        if (process.stdout.isTTY) {
-          const { renderQr } = await import('./qr.ts')
-          process.stdout.write(renderQr(result.code))
-        }
-        process.stderr.write(
-          `invitation ${result.id} to ${name}: ${result.uses} use(s), until ${new Date(result.expiresAt * 1000).toISOString()}; on the other node: peertap join CODE -s DIR\n`,
-        )
-        process.stdout.write(`${result.code}\n`)
-      },
-    )
+    .action((name: string, options: InviteOptions) => invite(name, options, false))
   vlan
     .command('invitations')
     .description("an owned VLAN's invitations: id, uses left, expiry, who joined")
@@ -262,4 +235,41 @@ export function addVlanCommands(program: Command): void {
         process.stdout.write(`${action === 'leave' ? 'left' : 'deleted'} ${name}\n`)
       })
   }
+}
+
+export interface InviteOptions {
+  stateDir: string
+  uses: number
+  expires: string
+  json?: boolean
+}
+
+/**
+ * `peertap vlan invite` (and, with `fabric`, `peertap fabric invite`): the
+ * code is the last line of standard output, a QR code above it on a
+ * terminal, what it is good for on stderr.
+ */
+export async function invite(name: string, options: InviteOptions, fabric: boolean) {
+  const { parseDuration } = await import('./invite-cli.ts')
+  const query = new URLSearchParams({
+    vlan: name,
+    uses: String(options.uses),
+    expires: String(parseDuration(options.expires)),
+    ...(fabric ? { fabric: '1' } : {}),
+  })
+  const result = (await request(options.stateDir, 'POST', `/vlan/invite?${query}`)) as {
+    code: string
+    id: string
+    expiresAt: number
+    uses: number
+  }
+  if (options.json) return printJson(result)
+  if (process.stdout.isTTY) {
+    const { renderQr } = await import('./qr.ts')
+    process.stdout.write(renderQr(result.code))
+  }
+  process.stderr.write(
+    `invitation ${result.id} to ${name}${fabric ? ' and the fabric' : ''}: ${result.uses} use(s), until ${new Date(result.expiresAt * 1000).toISOString()}; on the other node: peertap ${fabric ? 'fabric join' : 'join'} CODE -s DIR\n`,
+  )
+  process.stdout.write(`${result.code}\n`)
 }

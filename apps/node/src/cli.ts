@@ -8,7 +8,8 @@
 import { createRequire } from 'node:module'
 import { Command } from 'commander'
 import { addFabricCommands } from './cli-fabric.ts'
-import { collect, positiveInt, printJson, request } from './cli-util.ts'
+import { type JoinOptions, joinOptions, joinWithCode } from './cli-join.ts'
+import { positiveInt, printJson, request } from './cli-util.ts'
 import { addVlanCommands } from './cli-vlan.ts'
 import { ConfigError, loadConfig } from './config.ts'
 
@@ -36,53 +37,20 @@ program
     await runNode(config, { trace: options.trace === true })
   })
 
-program
-  .command('join')
-  .description(
-    'join a VLAN with an invitation code: exits 0 once this node is a member with its port up and its addresses, else says what went wrong',
+joinOptions(
+  program
+    .command('join')
+    .description(
+      'join a VLAN with an invitation code: exits 0 once this node is a member with its port up and its addresses, else says what went wrong',
+    )
+    .argument('<code>', 'the invitation code (from `peertap vlan invite` on the owner)'),
+).action(async (code: string, options: JoinOptions) => {
+  const vlan = await joinWithCode(code, options, false)
+  if (options.json) return printJson(vlan)
+  process.stdout.write(
+    `joined ${vlan.name}: port ${vlan.device} up, addresses ${vlan.addresses.join(', ') || 'none'}\n`,
   )
-  .argument('<code>', 'the invitation code (from `peertap vlan invite` on the owner)')
-  .requiredOption('-s, --state-dir <dir>', "the node's state directory")
-  .option(
-    '--address <cidr>',
-    'an address for the port, as `ip addr add` takes it (repeatable)',
-    collect,
-    [],
-  )
-  .option('--device <name>', 'the TAP device (default pt-<VLAN name>)')
-  .option('--timeout <seconds>', 'how long to wait for the owner', positiveInt, 30)
-  .option('--json', 'print JSON')
-  .action(
-    async (
-      code: string,
-      options: {
-        stateDir: string
-        address: string[]
-        device?: string
-        timeout: number
-        json?: boolean
-      },
-    ) => {
-      const { describeCode } = await import('./invite-cli.ts')
-      // A typo, a damaged or an expired code is caught here, before any network traffic.
-      const invitation = describeCode(code)
-      process.stderr.write(
-        `joining VLAN ${JSON.stringify(invitation.name)} of ${invitation.owner}: asking the owner (up to ${options.timeout} s)...\n`,
-      )
-      const query = new URLSearchParams({ code, timeout: String(options.timeout) })
-      for (const address of options.address) query.append('address', address)
-      if (options.device !== undefined) query.set('device', options.device)
-      const vlan = (await request(options.stateDir, 'POST', `/join?${query}`)) as {
-        name: string
-        device: string
-        addresses: string[]
-      }
-      if (options.json) return printJson(vlan)
-      process.stdout.write(
-        `joined ${vlan.name}: port ${vlan.device} up, addresses ${vlan.addresses.join(', ') || 'none'}\n`,
-      )
-    },
-  )
+})
 
 program
   .command('status')

@@ -377,8 +377,21 @@ export interface FabricSummary {
   admin: boolean
   admins: string[]
   bootstrap: string[]
-  nodes: unknown[]
-  relays: unknown[]
-  vlans: unknown[]
+  nodes: Array<FabricPeer & { vlans: Array<{ vlanId: string; name?: string }> }>
+  relays: FabricPeer[]
+  vlans: Array<{ vlanId: string; name?: string; peers: string[] }>
   counters: unknown
+  /** After a rotation: the members the new secret was sent to, and those not reached. */
+  granted?: string[]
+  missed?: string[]
+}
+
+/** A directory entry as `fabric show` gives it. */
+export interface FabricPeer {
+  peerId: string
+  addresses: readonly string[]
+  seq: string
+  expiresIn: number
+  linked: boolean
+  load?: number
 }
