@@ -7,7 +7,8 @@
 #      installed from the npm registry into tools/toolchain/node_modules.
 #   2. The workspace's dependencies: pnpm install --frozen-lockfile.
 #   3. System tools the end-to-end tests, demo and benchmark use (ping,
-#      arping, iperf3, tcpdump, nft, fastd), from Debian when root and missing.
+#      arping, iperf3, tcpdump, nft, fastd, and chromium for the browser
+#      test), from Debian when root and missing (system-tools.sh).
 #   4. The command given, with the toolchain's node and pnpm first on PATH.
 #
 # Each step is skipped when its inputs have not changed since it last ran.

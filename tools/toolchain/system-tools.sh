@@ -2,8 +2,10 @@
 # Installs the system tools that the end-to-end tests, the demo and the
 # benchmark use, when they are missing: iproute2 (ip), iputils-ping (ping),
 # arping, iperf3, tcpdump, nftables (nft), b3sum (an independent BLAKE3
-# that cross-checks the test vectors), and fastd (the VPN daemon that
-# `tools/bench --compare fastd` measures beside PeerTap). Debian packages,
+# that cross-checks the test vectors), fastd (the VPN daemon that
+# `tools/bench --compare fastd` measures beside PeerTap), and chromium (the
+# browser tools/overlay/test/ui.e2e.test.ts drives with playwright-core,
+# which never downloads a browser of its own). Debian packages,
 # installed with apt-get only when we are root and one of them is absent;
 # otherwise it says what is missing and the tests that need them skip with
 # that reason.
@@ -18,6 +20,7 @@ declare -A package_of=(
   [nft]=nftables
   [b3sum]=b3sum
   [fastd]=fastd
+  [chromium]=chromium
 )
 missing=()
 for tool in "${!package_of[@]}"; do
