@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { derivePskEpochSecrets } from '@peertap/crypto'
 import type { SealedFrame, Switch } from '@peertap/switch'
-import { openTap, type TapDevice } from '@peertap/tap'
+import { type DeviceStats, openTap, type TapDevice } from '@peertap/tap'
 import { parseMac } from '@peertap/vft'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
@@ -87,6 +87,8 @@ export class Ports {
       vnetHeader: port.offload,
     })
     const psk = vlan.secret !== undefined
+    // Detached (`vlan/detach`): the device is down and frames for it are not written.
+    const state = { attached: true }
     try {
       const macText = port.mac ?? tap.link().mac
       if (macText === undefined) throw new Error(`TAP ${port.device} has no MAC address`)
@@ -101,7 +103,9 @@ export class Ports {
       sw.addPort(vlan.name, port.device, {
         mac: parseMac(macText),
         vnetHeader: tap.vnetHeader,
-        writeFrames: (frames) => tap.writeBatch(frames),
+        writeFrames: (frames) => {
+          if (state.attached) tap.writeBatch(frames)
+        },
       })
       tap.onBatch(
         (batch) => {
@@ -121,7 +125,7 @@ export class Ports {
         },
         { onError: (error) => log.error({ err: error, device: port.device }, 'TAP read failed') },
       )
-      this.#open.set(vlan.name, { device: port.device, tap, psk })
+      this.#open.set(vlan.name, { device: port.device, tap, psk, state })
       log.info(
         {
           vlan: vlan.name,
@@ -149,6 +153,44 @@ export class Ports {
   /** The VLAN's device name, if it has a port. */
   deviceOf(vlan: string): string | undefined {
     return this.#open.get(vlan)?.device
+  }
+
+  /** Each open port's device now: its link state as the kernel has it, and its counters. */
+  interfaces(): PortInterface[] {
+    return [...this.#open].flatMap(([vlan, open]) => {
+      let link: ReturnType<TapDevice['link']>
+      try {
+        link = open.tap.link()
+      } catch {
+        return [] // the device went away under us: the status goes on without it
+      }
+      return {
+        vlan,
+        device: open.device,
+        attached: open.state.attached,
+        up: link.up,
+        running: link.running,
+        mtu: link.mtu,
+        ...(link.mac === undefined ? {} : { mac: link.mac }),
+        stats: open.tap.stats(),
+      }
+    })
+  }
+
+  /**
+   * Attaches (true) or detaches (false) a VLAN's port, as the web page's
+   * attach/detach do: detached, its device is set administratively down
+   * (`ip link set DEV down`: the host sends nothing into the VLAN through
+   * it) and frames from the VLAN are not written to it; the port stays in
+   * the switch and the VLAN's membership is unchanged. Attached again: the
+   * device is up. Not kept across a restart (a port opens attached).
+   */
+  setAttached(vlan: string, attached: boolean): void {
+    const open = this.#open.get(vlan)
+    if (open === undefined) throw new Error(`VLAN ${vlan} has no port`)
+    open.tap.setUp(attached)
+    open.state.attached = attached
+    this.#host.log.info({ vlan, device: open.device }, attached ? 'port attached' : 'port detached')
   }
 
   /** Detaches the VLAN's port from the switch (a PSK VLAN's keys too) and closes its device. */
@@ -186,6 +228,24 @@ interface OpenPort {
   readonly tap: TapDevice
   /** Whether the port added the VLAN's (PSK) keys to the switch, so removes them too. */
   readonly psk: boolean
+  /** Whether it is attached ({@link Ports.setAttached}). */
+  readonly state: { attached: boolean }
+}
+
+/** An open port's device as the status shows it ({@link Ports.interfaces}). */
+export interface PortInterface {
+  readonly vlan: string
+  readonly device: string
+  /** False after `vlan/detach` (the device set down), until `vlan/attach`. */
+  readonly attached: boolean
+  /** Administratively up (IFF_UP). */
+  readonly up: boolean
+  /** Operationally up (IFF_RUNNING). */
+  readonly running: boolean
+  readonly mtu: number
+  readonly mac?: string
+  /** The device's counters (frames and bytes read from it, frames written to it, drops). */
+  readonly stats: DeviceStats
 }
 
 /** `ip addr add ADDRESS dev DEVICE`; an address the device has already is fine (a restart). */

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { ProofVerifier } from '@peertap/crypto'
 import type { RefusalLog, ScavengePacer } from '@peertap/daemon'
@@ -32,7 +33,10 @@ import { hex, peerIdText as toText } from './peer-ids.ts'
 import type { RefusedCounters } from './receivers.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
 import { startStatusServer } from './status-server.ts'
+import { renderQrSvg } from './ui/qr-svg.ts'
 import type { Vlans } from './vlans.ts'
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
 
 /** What the status reads. */
 export interface NodeParts {
@@ -61,9 +65,10 @@ export interface NodeParts {
 function nodeStatus(parts: NodeParts) {
   const { peerId, trunk, sw, table, forwarder, direct, announcer, admission, proofs } = parts
   const { verifier, neighbours, refused, refusals, subscriptionRefusals, scavenges, mls } = parts
-  const { invitations, fabric } = parts
+  const { invitations, fabric, vlans: nodeVlans } = parts
   return {
     peerId,
+    version,
     listen: trunk.getMultiaddrs().map(String),
     reservations: trunk.reservations(),
     reflexive: trunk.protocol.reflexiveAddresses(),
@@ -76,12 +81,20 @@ function nodeStatus(parts: NodeParts) {
       admitted: neighbours.standing(link.id),
       // A datagram link's validated path (ip:port), e.g. the hole punched through a NAT.
       ...('pathAddress' in link ? { path: link.pathAddress } : {}),
+      // A datagram path's last PING/PONG round trip (ms); a stream link measures one only on POST /ping.
+      ...('rttMs' in link && typeof link.rttMs === 'number' ? { rttMs: link.rttMs } : {}),
+      // The relay whose circuit the stream link runs over, if it does.
+      ...relayOf(trunk.protocol.sourceOf(link.id)),
       mtu: link.mtu,
       cost: link.cost,
       clockSkewMs: link.hello.clockSkewMs,
       counters: link.counters,
     })),
     vlans: sw.vlanCounters(),
+    // The VLANs as `vlan/list` gives them (kind, role, state, members, device, addresses).
+    vlanList: nodeVlans.list(),
+    // Each VLAN's port: device, attached, up/running, MTU, MAC, addresses, device counters.
+    interfaces: nodeVlans.interfaces(),
     mls: mls?.status() ?? {},
     invitations: invitations.status(),
     fabric: fabric.joined ? fabric.show() : null,
@@ -150,7 +163,21 @@ export async function startStatusApi(
         ),
       // `peertap vlan list|members|create|invite|invitations|revoke|leave|delete` and `peertap join`.
       'vlan/list': async () => vlans.list(),
-      'vlan/members': async (params) => vlans.owner.members(required(params, 'vlan')),
+      // Each member with its role: owner, admin (the owner's config names it) or member.
+      'vlan/members': async (params) => {
+        const name = required(params, 'vlan')
+        const members = vlans.owner.members(name)
+        const group = mls?.status()[name] as { owner?: string; admins?: string[] } | undefined
+        return members.map((m) => ({
+          ...m,
+          role:
+            m.peerId === group?.owner
+              ? 'owner'
+              : group?.admins?.includes(m.peerId)
+                ? 'admin'
+                : 'member',
+        }))
+      },
       'vlan/create': (params) =>
         vlans.create(required(params, 'vlan'), {
           addresses: params.getAll('address'),
@@ -166,7 +193,9 @@ export async function startStatusApi(
           expiresSeconds: seconds(params.get('expires') ?? '86400', 1, 365 * 86_400, 'expires'),
         })
         if (withFabric) await fabric.carryWith(invitation.id, invitation.expiresAt)
-        return { ...invitation, fabric: withFabric }
+        // The web page asks for the code's QR code as SVG too (`qr=svg`).
+        const qr = params.get('qr') === 'svg' ? { qrSvg: renderQrSvg(invitation.code) } : {}
+        return { ...invitation, fabric: withFabric, ...qr }
       },
       'vlan/invitations': async (params) => vlans.owner.invitationsOf(required(params, 'vlan')),
       'vlan/revoke': async (params) =>
@@ -175,6 +204,9 @@ export async function startStatusApi(
       'vlan/transfer': (params) =>
         vlans.owner.transfer(required(params, 'vlan'), required(params, 'peer')),
       'vlan/delete': (params) => vlans.owner.delete(required(params, 'vlan')),
+      // The web page's attach/detach: the VLAN's TAP device up or down (Ports.setAttached).
+      'vlan/attach': async (params) => vlans.setAttached(required(params, 'vlan'), true),
+      'vlan/detach': async (params) => vlans.setAttached(required(params, 'vlan'), false),
       // `peertap fabric init|show|rotate|leave` (docs/spec/16-fabric.md §16.7).
       'fabric/init': (params) => fabric.init(params.getAll('bootstrap')),
       'fabric/show': async () => fabric.show(),
@@ -227,6 +259,11 @@ function seconds(text: string, min: number, max: number, name: string): number {
 function optional<K extends string>(params: URLSearchParams, name: K): { [key in K]?: string } {
   const value = params.get(name)
   return (value === null || value === '' ? {} : { [name]: value }) as { [key in K]?: string }
+}
+
+/** `trunk.sourceOf`'s `via <relay>` as `{ via: relay }`; nothing for a direct link. */
+function relayOf(source: string | undefined): { via?: string } {
+  return source?.startsWith('via ') ? { via: source.slice(4) } : {}
 }
 
 /** A hop of a PING's hop record (PeerId multihash bytes) as a PeerId string, or hex if it is not one. */

@@ -18,7 +18,7 @@ import { describeInvitation } from './invite-cli.ts'
 import type { JoinHandle } from './joining.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 import { peerIdBytes } from './peer-ids.ts'
-import type { Ports } from './ports.ts'
+import type { PortInterface, Ports } from './ports.ts'
 import {
   checkDevice,
   checkNewName,
@@ -220,6 +220,23 @@ export class Vlans {
       await this.#drop(name, true)
       return { left: name }
     })
+  }
+
+  /** Each VLAN's port (device state, MAC, MTU, counters: ports.ts) with the addresses the VLAN gives it. */
+  interfaces(): Array<PortInterface & { addresses: readonly string[] }> {
+    const all = this.#all()
+    return this.#host.ports.interfaces().map((port) => ({
+      ...port,
+      addresses: all.find((vlan) => vlan.name === port.vlan)?.port.addresses ?? [],
+    }))
+  }
+
+  /** `vlan/attach` and `vlan/detach` (the web page): the VLAN's device up or down (Ports.setAttached). */
+  setAttached(name: string, attached: boolean): { vlan: string; attached: boolean } {
+    if (!this.#all().some((vlan) => vlan.name === name))
+      throw new Error(`no VLAN named ${JSON.stringify(name)} here (see peertap vlan list)`)
+    this.#host.ports.setAttached(name, attached)
+    return { vlan: name, attached }
   }
 
   /** The IP addresses on every VLAN port of this node (without their prefix lengths). */
