@@ -149,7 +149,16 @@ function listen() {
       setLive('lost', `could not read an update: ${error.message}`)
     }
   })
-  events.addEventListener('error', () => {
+  events.addEventListener('error', (event) => {
+    // The node's own `event: error` (its status could not be read this time): the stream goes on.
+    if (event instanceof MessageEvent) {
+      let message = 'the node could not read its status'
+      try {
+        message = JSON.parse(event.data).error ?? message
+      } catch {}
+      setLive('lost', message)
+      return
+    }
     startPolling()
     // Refused (no /events on this node, or signed out): try again later. A dropped
     // connection the browser reconnects by itself.
