@@ -83,13 +83,18 @@ const body = (path: string): string => {
 describe('UI_ASSETS', () => {
   it('has the page and its files with their content types', () => {
     expect(Object.keys(UI_ASSETS).sort()).toEqual(
-      ['/', '/app.css', '/app.js', '/format.js', '/index.html'].sort(),
+      ['/', '/app.css', '/app.js', '/favicon.svg', '/format.js', '/index.html'].sort(),
     )
     expect(UI_ASSETS['/']?.contentType).toBe('text/html; charset=utf-8')
     expect(UI_ASSETS['/index.html']).toBe(UI_ASSETS['/'])
     expect(UI_ASSETS['/app.js']?.contentType).toBe('text/javascript; charset=utf-8')
     expect(UI_ASSETS['/format.js']?.contentType).toBe('text/javascript; charset=utf-8')
     expect(UI_ASSETS['/app.css']?.contentType).toBe('text/css; charset=utf-8')
+    expect(UI_ASSETS['/favicon.svg']?.contentType).toBe('image/svg+xml')
+    expect(body('/favicon.svg')).toMatch(
+      /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\n$/,
+    )
+    expect(body('/favicon.svg')).not.toMatch(/<script|\son[a-z]+=|href/i)
     for (const asset of Object.values(UI_ASSETS)) expect(asset.body.length).toBeGreaterThan(100)
   })
 

@@ -1,7 +1,7 @@
 /**
  * The node's web page as the status server serves it (`StatusProvider.assets`):
  * its files by URL path, read once at load. Plain files with no build step:
- * index.html, app.js and format.js (ES modules), app.css. Run from the
+ * index.html, app.js and format.js (ES modules), app.css, favicon.svg. Run from the
  * build (dist/ui/assets.js), the files are still read from src/ui, as tsc
  * copies no HTML, CSS or JavaScript.
  */
@@ -20,6 +20,7 @@ const FILES: ReadonlyArray<readonly [string, string]> = [
   ['app.js', 'text/javascript; charset=utf-8'],
   ['format.js', 'text/javascript; charset=utf-8'],
   ['app.css', 'text/css; charset=utf-8'],
+  ['favicon.svg', 'image/svg+xml'],
 ]
 
 /** This directory in the sources (src/ui), from here or from dist/ui. */
