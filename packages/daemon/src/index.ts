@@ -43,6 +43,14 @@ export {
   ScavengePacer,
 } from './scavenge.ts'
 export {
+  BrowserSessions,
+  MAX_NONCES,
+  MAX_SESSIONS,
+  NONCE_MS,
+  SESSION_IDLE_MS,
+  type SessionOptions,
+} from './session.ts'
+export {
   CONTROL_FILE,
   type ControlInfo,
   readControl,
