@@ -14,7 +14,6 @@ import {
   formatCount,
   formatExpiry,
   formatRtt,
-  shortId,
 } from './format.js'
 
 const POLL_MS = 2000
@@ -87,8 +86,6 @@ const invitations = new Map()
 const members = new Map()
 /** The last PING by neighbour: { rttMs, hops, error }. */
 const pings = new Map()
-/** The VLAN whose leave or delete awaits a yes: { vlan, what }. */
-let confirming
 
 // -- live updates ----------------------------------------------------------
 
@@ -231,40 +228,26 @@ function createVlan(vlan) {
     })
   })
   byTestId('invite-copy', el).addEventListener('click', () => copyCode(el))
-  byTestId('vlan-leave', el).addEventListener('click', () => ask(el, vlan.name, 'leave'))
-  byTestId('vlan-delete', el).addEventListener('click', () => ask(el, vlan.name, 'delete'))
-  const confirm = h(
-    'div',
-    { class: 'actions confirm', 'data-testid': 'vlan-confirm', hidden: true },
-    h('span', { 'data-testid': 'vlan-confirm-text' }),
-    h('button', { type: 'button', class: 'danger', 'data-testid': 'vlan-confirm-yes' }, 'Yes'),
-    h('button', { type: 'button', class: 'secondary', 'data-testid': 'vlan-confirm-no' }, 'Cancel'),
-  )
-  error.before(confirm)
-  byTestId('vlan-confirm-no', el).addEventListener('click', () => {
-    confirming = undefined
-    updateVlan(el, currentVlan(vlan.name) ?? vlan)
-  })
-  byTestId('vlan-confirm-yes', el).addEventListener('click', (event) => {
-    const what = confirming?.vlan === vlan.name ? confirming.what : undefined
-    confirming = undefined
-    if (what === undefined) return
-    void act(event.currentTarget, error, async () => {
-      await call(`/vlan/${what}`, { vlan: vlan.name })
-      invitations.delete(vlan.name)
-      members.delete(vlan.name)
+  for (const what of ['leave', 'delete']) {
+    const button = byTestId(`vlan-${what}`, el)
+    button.addEventListener('click', () => {
+      const question =
+        what === 'delete'
+          ? `Delete ${vlan.name}? Every member is removed and its invitations end.`
+          : `Leave ${vlan.name}? Coming back takes a new invitation.`
+      if (!window.confirm(question)) return
+      void act(button, error, async () => {
+        await call(`/vlan/${what}`, { vlan: vlan.name })
+        invitations.delete(vlan.name)
+        members.delete(vlan.name)
+      })
     })
-  })
+  }
   return el
 }
 
 function currentVlan(name) {
   return (lastStatus?.vlanList ?? []).find((v) => v.name === name)
-}
-
-function ask(el, name, what) {
-  confirming = { vlan: name, what }
-  updateVlan(el, currentVlan(name) ?? { name })
 }
 
 function updateVlan(el, vlan) {
@@ -289,14 +272,6 @@ function updateVlan(el, vlan) {
   byTestId('invite-form', el).hidden = !(mls && owner)
   byTestId('vlan-leave', el).hidden = !(stored && !owner)
   byTestId('vlan-delete', el).hidden = !(stored && owner)
-  const asking = confirming?.vlan === vlan.name ? confirming.what : undefined
-  byTestId('vlan-confirm', el).hidden = asking === undefined
-  byTestId('vlan-confirm-text', el).textContent =
-    asking === 'delete'
-      ? `Delete ${vlan.name}? Every member is removed and its invitations end.`
-      : asking === 'leave'
-        ? `Leave ${vlan.name}? You need a new invitation to come back.`
-        : ''
   showInvitation(el, vlan.name)
   updateMembers(el, vlan)
 }
@@ -372,7 +347,7 @@ function updateMembers(el, vlan) {
     (li, m) => {
       fill(
         li,
-        h('code', { title: m.peerId }, shortId(m.peerId)),
+        h('code', {}, m.peerId),
         h('span', { class: 'badge', 'data-testid': 'member-role' }, m.role ?? 'member'),
         m.self ? h('span', {}, 'this node') : undefined,
         h('span', { class: 'meta' }, [m.ipv4, m.ipv6].filter(Boolean).join(' · ')),
@@ -488,7 +463,7 @@ function createNeighbour(n) {
     h(
       'h3',
       {},
-      h('code', { title: n.id }, shortId(n.id)),
+      h('code', {}, n.id),
       ' ',
       h('span', { class: 'badge', 'data-testid': 'neighbour-status' }),
     ),
@@ -552,7 +527,7 @@ function renderFabric(status) {
     h(
       'li',
       { class: 'row-line', 'data-peer': p.peerId, ...extra },
-      h('code', { title: p.peerId }, shortId(p.peerId)),
+      h('code', {}, p.peerId),
       h('span', { class: `badge ${p.linked ? 'up' : ''}` }, p.linked ? 'linked' : 'not linked'),
       p.load === undefined ? undefined : h('span', {}, `load ${p.load}`),
       p.vlans === undefined
