@@ -234,7 +234,7 @@ export async function startStatusApi(
   log.info({ port: server.port }, 'status API on 127.0.0.1')
   return {
     async close() {
-      server.server.close()
+      await server.close()
       await rm(controlPath, { force: true })
     },
   }

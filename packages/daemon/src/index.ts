@@ -3,7 +3,7 @@
  *
  * What the PeerTap daemons share (docs/design.md §10): `peertap` (apps/node) and
  * `peertap-relay` (apps/relay) both serve a status API, Prometheus metrics
- * and a page on 127.0.0.1 behind a local token, keep a control file in their
+ * and a page on 127.0.0.1 behind a local token or a browser session, keep a control file in their
  * state directory written atomically, validate a JSON config with errors
  * that name the field, log JSON lines and stop cleanly on SIGINT/SIGTERM.
  * No PeerTap protocol logic lives here.
@@ -57,4 +57,10 @@ export {
   requestDaemon,
   writeStateFile,
 } from './state.ts'
-export { type StatusProvider, startStatusServer } from './status-server.ts'
+export {
+  type StatusAsset,
+  type StatusProvider,
+  type StatusServer,
+  type StatusServerOptions,
+  startStatusServer,
+} from './status-server.ts'

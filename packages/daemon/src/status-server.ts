@@ -1,16 +1,40 @@
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  cookieValue,
+  hostAllowed,
+  originAllowed,
+  SECURITY_HEADERS,
+  sameOrigin,
+  sessionCookieName,
+  sessionSetCookie,
+} from './access.ts'
+import { BrowserSessions, type SessionOptions } from './session.ts'
 
 /**
- * The daemon's local control surface (docs/design.md §10): on 127.0.0.1 only,
- * every request must carry the local token (`Authorization: Bearer <token>`,
- * or `?token=` for the browser page). Serves:
+ * The daemon's local control surface (docs/design.md §10), on 127.0.0.1.
+ * Serves:
  *
- *   GET  /status        JSON: peers, VLANs, subscriptions, paths, counters
- *   GET  /metrics       Prometheus text
- *   POST /ping?peer=ID  a PING/PONG to a neighbour, with RTT and hop record
- *   POST /<action>?...  a daemon's own actions (e.g. the node's `vlan/add`)
- *   GET  /              a minimal page with the status
+ *   GET  /status          JSON: peers, VLANs, subscriptions, paths, counters
+ *   GET  /metrics         Prometheus text
+ *   GET  /events          server-sent events: `event: status` every second
+ *   POST /ping?peer=ID    a PING/PONG to a neighbour, with RTT and hop record
+ *   POST /<action>?...    a daemon's own actions (e.g. the node's `vlan/add`)
+ *   POST /ui/nonce        a browser's sign-in link (`peertap ui`): the token only
+ *   GET  /?nonce=N        the link: the nonce exchanged for a session cookie
+ *   GET  / and assets     the page (the provider's assets, or a minimal one)
+ *
+ * A request over TCP passes, in this order:
+ *   1. Host: 127.0.0.1 or localhost, else 403 (DNS rebinding).
+ *   2. Origin, when present: exactly the page's own, else 403.
+ *   3. Who asks: the token in `Authorization: Bearer`, or a live session
+ *      cookie; else `GET /?nonce=` is exchanged, a bare `GET /` gets a page
+ *      saying how to sign in (401), anything else 401.
+ *   4. A session's request other than GET: an Origin or
+ *      `Sec-Fetch-Site: same-origin` (a form posted from elsewhere has
+ *      neither), else 403.
+ *   5. The route.
+ * Every answer carries SECURITY_HEADERS and no CORS header.
  */
 export interface StatusProvider {
   /** Heading of the status page, e.g. 'PeerTap node'. */
@@ -20,78 +44,274 @@ export interface StatusProvider {
   ping(peer: string): Promise<unknown>
   /** More POST endpoints by path (without the leading '/'), given the query parameters. */
   readonly actions?: Readonly<Record<string, (params: URLSearchParams) => Promise<unknown>>>
+  /**
+   * The page's files by path ('/', '/app.js', '/app.css'), served on GET to
+   * a session or the token. Without '/', a minimal page with the status.
+   */
+  readonly assets?: Readonly<Record<string, StatusAsset>>
 }
+
+/** One file of the page. */
+export interface StatusAsset {
+  readonly contentType: string
+  readonly body: string | Uint8Array
+}
+
+export interface StatusServerOptions {
+  /** How to get a sign-in link, for a browser without a session (default 'peertap ui -s DIR'). */
+  readonly signIn?: string
+  /** The sessions' clock and bounds (tests give a clock). */
+  readonly sessions?: SessionOptions
+  /** Milliseconds between two events of GET /events (default 1000). */
+  readonly eventsEveryMs?: number
+  /** GET /events streams at once (default 8); more are refused with 503. */
+  readonly maxEventStreams?: number
+}
+
+/** A running status server. */
+export interface StatusServer {
+  readonly server: Server
+  readonly port: number
+  /** Ends the event streams and stops serving. */
+  close(): Promise<void>
+}
+
+/** Who a request comes from, once step 3 has passed. */
+type Caller = 'token' | 'session'
 
 export async function startStatusServer(
   port: number,
   token: string,
   provider: StatusProvider,
-): Promise<{ server: Server; port: number }> {
+  options: StatusServerOptions = {},
+): Promise<StatusServer> {
   const expected = Buffer.from(token)
-  const authorised = (req: IncomingMessage, url: URL): boolean => {
-    const header = req.headers.authorization ?? ''
-    const given = Buffer.from(
-      header.startsWith('Bearer ') ? header.slice(7) : (url.searchParams.get('token') ?? ''),
-    )
-    return given.length === expected.length && timingSafeEqual(given, expected)
+  const sessions = new BrowserSessions(options.sessions)
+  const signIn = options.signIn ?? 'peertap ui -s DIR'
+  const streams = new Set<() => void>()
+  const events = {
+    everyMs: options.eventsEveryMs ?? 1000,
+    max: options.maxEventStreams ?? 8,
+    streams,
   }
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
-    if (!authorised(req, url)) return reply(res, 401, { error: 'missing or wrong token' })
-    handle(req, res, url, provider).catch((error: Error) =>
-      reply(res, 500, { error: error.message }),
+  let boundPort = port
+  const route = (req: IncomingMessage, res: ServerResponse, url: URL, caller: Caller) =>
+    handle(req, res, url, caller, provider, { sessions, events, port: () => boundPort }).catch(
+      (error: Error) => reply(res, 500, { error: error.message }),
     )
+
+  // Without a Host, our 403 rather than Node's bare 400.
+  const server = createServer({ requireHostHeader: false }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    const host = req.headers.host
+    if (!hostAllowed(host)) return reply(res, 403, { error: 'Host must be 127.0.0.1 or localhost' })
+    if (!originAllowed(req.headers, host)) return reply(res, 403, { error: 'foreign Origin' })
+    const cookieName = sessionCookieName(host.toLowerCase())
+    const caller = authenticate(req, cookieName)
+    if (req.method === 'GET' && url.pathname === '/' && url.searchParams.has('nonce'))
+      return exchangeNonce(req, res, url, caller, cookieName)
+    if (caller === undefined) {
+      if (req.method === 'GET' && url.pathname === '/')
+        return page(res, 401, signInPage(provider.title, signIn))
+      return reply(res, 401, { error: 'a session or the token is required' })
+    }
+    if (caller === 'session' && req.method !== 'GET' && !sameOrigin(req.headers))
+      return reply(res, 403, { error: 'Origin or Sec-Fetch-Site: same-origin is required' })
+    route(req, res, url, caller)
   })
+
+  const authenticate = (req: IncomingMessage, cookieName: string): Caller | undefined => {
+    const header = req.headers.authorization
+    if (header !== undefined) {
+      const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '')
+      return given.length === expected.length && timingSafeEqual(given, expected)
+        ? 'token'
+        : undefined
+    }
+    const session = cookieValue(req.headers.cookie, cookieName)
+    return session !== undefined && sessions.use(session) ? 'session' : undefined
+  }
+
+  const exchangeNonce = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    caller: Caller | undefined,
+    cookieName: string,
+  ) => {
+    const session = sessions.redeem(url.searchParams.get('nonce') ?? '')
+    if (session === undefined) {
+      // A link used already (a reload) or expired: fine if this browser is signed in.
+      if (caller !== undefined) return redirect(res, {})
+      return page(
+        res,
+        401,
+        signInPage(provider.title, signIn, 'This link was used or has expired.'),
+      )
+    }
+    const setCookie = { 'set-cookie': sessionSetCookie(cookieName, session) }
+    // Followed from another site's page, a redirect would still count as that
+    // site's navigation and the Strict cookie would stay behind; a page of
+    // our own that moves on carries it.
+    if (req.headers['sec-fetch-site'] === 'cross-site')
+      return page(res, 200, movingOnPage(), setCookie)
+    redirect(res, setCookie)
+  }
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => resolve())
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
   const address = server.address()
-  return { server, port: typeof address === 'object' && address !== null ? address.port : port }
+  boundPort = typeof address === 'object' && address !== null ? address.port : port
+
+  return {
+    server,
+    port: boundPort,
+    async close() {
+      for (const end of streams) end()
+      await closeServer(server)
+    },
+  }
+}
+
+interface Context {
+  readonly sessions: BrowserSessions
+  readonly events: { readonly everyMs: number; readonly max: number; streams: Set<() => void> }
+  readonly port: () => number
 }
 
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
+  caller: Caller,
   provider: StatusProvider,
+  context: Context,
 ): Promise<void> {
-  if (req.method === 'GET' && url.pathname === '/status') return reply(res, 200, provider.status())
-  if (req.method === 'GET' && url.pathname === '/metrics') {
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-    res.end(await provider.metrics())
-    return
+  const { pathname } = url
+  if (req.method === 'GET') {
+    if (pathname === '/status') return reply(res, 200, provider.status())
+    if (pathname === '/metrics') {
+      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/plain; version=0.0.4' })
+      res.end(await provider.metrics())
+      return
+    }
+    if (pathname === '/events') return streamEvents(res, provider, context.events)
+    const asset = provider.assets !== undefined && Object.hasOwn(provider.assets, pathname)
+    if (asset) {
+      const { contentType, body } = provider.assets![pathname]!
+      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': contentType })
+      res.end(body)
+      return
+    }
+    if (pathname === '/') return page(res, 200, statusPage(provider.title, provider.status()))
+    return reply(res, 404, { error: 'not found' })
   }
-  if (req.method === 'POST' && url.pathname === '/ping') {
+  if (req.method !== 'POST') return reply(res, 405, { error: 'GET or POST' })
+  if (pathname === '/ping') {
     const peer = url.searchParams.get('peer')
     if (peer === null) return reply(res, 400, { error: 'peer is required' })
     return reply(res, 200, await provider.ping(peer))
   }
-  const action = provider.actions?.[url.pathname.slice(1)]
-  if (
-    req.method === 'POST' &&
-    action !== undefined &&
-    Object.hasOwn(provider.actions!, url.pathname.slice(1))
-  ) {
-    return reply(res, 200, await action(url.searchParams))
+  if (pathname === '/ui/nonce') {
+    // A session cannot mint more: signing a browser in takes the CLI's rights.
+    if (caller === 'session') return reply(res, 403, { error: 'the token only' })
+    const { nonce, expiresAt } = context.sessions.issueNonce()
+    const url = `http://127.0.0.1:${context.port()}/?nonce=${nonce}`
+    return reply(res, 200, { url, nonce, expiresAt: new Date(expiresAt).toISOString() })
   }
-  if (req.method === 'GET' && url.pathname === '/') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-    res.end(page(provider.title ?? 'PeerTap', provider.status()))
-    return
-  }
+  const name = pathname.slice(1)
+  const action = provider.actions !== undefined && Object.hasOwn(provider.actions, name)
+  if (action) return reply(res, 200, await provider.actions![name]!(url.searchParams))
   reply(res, 404, { error: 'not found' })
 }
 
+/** GET /events: the status at once, then every `everyMs`, until the client goes. */
+function streamEvents(
+  res: ServerResponse,
+  provider: StatusProvider,
+  events: Context['events'],
+): void {
+  if (events.streams.size >= events.max) {
+    reply(res, 503, { error: `at most ${events.max} event streams` })
+    return
+  }
+  res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    'content-type': 'text/event-stream; charset=utf-8',
+    connection: 'keep-alive',
+  })
+  const send = () => {
+    try {
+      res.write(`event: status\ndata: ${JSON.stringify(provider.status())}\n\n`)
+    } catch (error) {
+      res.write(`event: error\ndata: ${JSON.stringify({ error: (error as Error).message })}\n\n`)
+    }
+  }
+  const timer = setInterval(send, events.everyMs)
+  const end = () => {
+    clearInterval(timer)
+    events.streams.delete(end)
+    res.end()
+  }
+  events.streams.add(end)
+  res.once('close', end)
+  send()
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
+}
+
 function reply(res: ServerResponse, code: number, body: unknown): void {
-  res.writeHead(code, { 'content-type': 'application/json' })
+  res.writeHead(code, { ...SECURITY_HEADERS, 'content-type': 'application/json' })
   res.end(`${JSON.stringify(body, null, 2)}\n`)
+}
+
+function page(
+  res: ServerResponse,
+  code: number,
+  html: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(code, {
+    ...SECURITY_HEADERS,
+    ...headers,
+    'content-type': 'text/html; charset=utf-8',
+  })
+  res.end(html)
+}
+
+/** 303 to the page, without the nonce in the address bar. */
+function redirect(res: ServerResponse, headers: Record<string, string>): void {
+  res.writeHead(303, { ...SECURITY_HEADERS, ...headers, location: '/' })
+  res.end()
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-function page(title: string, status: unknown): string {
-  return `<!doctype html><meta charset="utf-8"><title>${escapeHtml(title)}</title>
-<style>body{font:14px system-ui;margin:2em}pre{background:#f4f4f4;padding:1em}</style>
+const head = (title: string) =>
+  `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${escapeHtml(title)}</title>`
+
+function statusPage(title = 'PeerTap', status: unknown): string {
+  return `${head(title)}
 <h1>${escapeHtml(title)}</h1><pre>${escapeHtml(JSON.stringify(status, null, 2))}</pre>`
+}
+
+function signInPage(title = 'PeerTap', signIn: string, why = ''): string {
+  return `${head(title)}
+<h1>${escapeHtml(title)}</h1><p>${escapeHtml(why)} This page needs a sign-in link: run
+<code>${escapeHtml(signIn)}</code> on this machine and open the link it prints
+(it works once, within 60 seconds).</p>`
+}
+
+function movingOnPage(): string {
+  return `${head('PeerTap')}<meta http-equiv="refresh" content="0; url=/"><a href="/">Continue</a>`
 }
