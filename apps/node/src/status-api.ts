@@ -3,14 +3,15 @@
  * (`peertap status`, GET /status) read from the parts the daemon wires, its
  * Prometheus metrics (GET /metrics), PING, and the MLS VLAN membership
  * actions (`peertap vlan add|remove|update|lease`); and the control file
- * that tells the CLI the API's port and token.
+ * that tells the CLI the API's port and token (the CLI prefers the API's
+ * Unix socket, `<stateDir>/api.sock`, which needs no token).
  */
 import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { ProofVerifier } from '@peertap/crypto'
-import type { RefusalLog, ScavengePacer } from '@peertap/daemon'
+import { type RefusalLog, type ScavengePacer, SOCKET_FILE } from '@peertap/daemon'
 import type {
   DirectPaths,
   Forwarder,
@@ -32,7 +33,7 @@ import type { MlsVlans } from './mls-vlans.ts'
 import { hex, peerIdText as toText } from './peer-ids.ts'
 import type { RefusedCounters } from './receivers.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
-import { startStatusServer } from './status-server.ts'
+import { type StatusProvider, startStatusServer } from './status-server.ts'
 import { renderQrSvg } from './ui/qr-svg.ts'
 import type { Vlans } from './vlans.ts'
 
@@ -138,7 +139,14 @@ export async function startStatusApi(
     return mls
   }
   const token = randomBytes(24).toString('hex')
-  const server = await startStatusServer(config.status.port, token, {
+  // Also on <stateDir>/api.sock, for the CLI without root (the peertap group).
+  const serverOptions = {
+    socketPath: join(config.stateDir, SOCKET_FILE),
+    signIn: `peertap ui -s ${config.stateDir}`,
+  }
+  const serve = (provider: StatusProvider) =>
+    startStatusServer(config.status.port, token, provider, serverOptions)
+  const server = await serve({
     title: 'PeerTap node',
     status,
     metrics: () => collectMetrics(status()),
@@ -231,7 +239,10 @@ export async function startStatusApi(
   })
   const controlPath = join(config.stateDir, CONTROL_FILE)
   await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
-  log.info({ port: server.port }, 'status API on 127.0.0.1')
+  log.info(
+    { port: server.port, socket: server.socket?.path, socketGroup: server.socket?.group ?? null },
+    "status API on 127.0.0.1 and the state directory's socket",
+  )
   return {
     async close() {
       await server.close()

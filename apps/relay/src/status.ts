@@ -16,6 +16,7 @@ import {
   metricsText,
   type RefusalLog,
   type ScavengePacer,
+  SOCKET_FILE,
   type StatusProvider,
   startStatusServer,
   writeStateFile,
@@ -282,7 +283,15 @@ export async function startStatusApi(
   const { config, trunk } = parts
   const status = () => relayStatus(parts, now())
   const token = randomBytes(24).toString('hex')
-  const server = await startStatusServer(config.status.port, token, {
+  // Also on <stateDir>/api.sock, for the CLI without root (the peertap group).
+  const socketPath = join(config.stateDir, SOCKET_FILE)
+  const serve = (provider: StatusProvider) =>
+    startStatusServer(config.status.port, token, provider, {
+      socketPath,
+      // The relay has no `ui` command: a sign-in link straight from its socket.
+      signIn: `curl -s -X POST --unix-socket ${socketPath} http://localhost/ui/nonce`,
+    })
+  const server = await serve({
     title: 'PeerTap relay',
     status,
     metrics: () => relayMetrics(status()),
@@ -296,7 +305,10 @@ export async function startStatusApi(
   })
   const controlPath = join(config.stateDir, CONTROL_FILE)
   await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
-  log.info({ port: server.port }, 'status API on 127.0.0.1')
+  log.info(
+    { port: server.port, socket: server.socket?.path, socketGroup: server.socket?.group ?? null },
+    "status API on 127.0.0.1 and the state directory's socket",
+  )
   return {
     async close() {
       await server.close()

@@ -3,7 +3,8 @@
  *
  * What the PeerTap daemons share (docs/design.md §10): `peertap` (apps/node) and
  * `peertap-relay` (apps/relay) both serve a status API, Prometheus metrics
- * and a page on 127.0.0.1 behind a local token or a browser session, keep a control file in their
+ * and a page on 127.0.0.1 behind a local token or a browser session, and on
+ * a Unix socket for the CLI without root, keep a control file in their
  * state directory written atomically, validate a JSON config with errors
  * that name the field, log JSON lines and stop cleanly on SIGINT/SIGTERM.
  * No PeerTap protocol logic lives here.
@@ -32,6 +33,7 @@ export {
   readJsonConfig,
   statusSection,
 } from './config.ts'
+export { type ControlSocket, SOCKET_GROUP, SOCKET_PATH_MAX } from './control-socket.ts'
 export { type DatagramSocketKind, datagramSocketFactory } from './datagram-socket.ts'
 export { Dialler, keepNeighboursDialled } from './dial.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
@@ -55,6 +57,7 @@ export {
   type ControlInfo,
   readControl,
   requestDaemon,
+  SOCKET_FILE,
   writeStateFile,
 } from './state.ts'
 export {

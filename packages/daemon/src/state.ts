@@ -1,4 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises'
+import { request } from 'node:http'
 import { basename, dirname, join } from 'node:path'
 import { writeFileAtomic } from '@peertap/trunk'
 
@@ -27,6 +28,15 @@ export interface ControlInfo {
 
 export const CONTROL_FILE = 'control.json'
 
+/** The status API's Unix socket in the state directory, for the CLI without root (status-server.ts). */
+export const SOCKET_FILE = 'api.sock'
+
+/** What to do when neither the socket nor the control file may be used. */
+function permissionHint(start: string): string {
+  const docs = start.startsWith('peertap-relay') ? 'apps/relay/README.md' : 'apps/node/README.md'
+  return `run as root, or add yourself to the peertap group (docs: ${docs})`
+}
+
 /**
  * Reads the control file of the daemon whose state directory is given;
  * `start` names the command that starts one, for the error message.
@@ -36,7 +46,10 @@ export async function readControl(stateDir: string, start = 'peertap up'): Promi
   let text: string
   try {
     text = await readFile(path, 'utf8')
-  } catch {
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new Error(`${path} is not readable: ${permissionHint(start)}`)
     throw new Error(`no running daemon found: ${path} is missing (start one with '${start}')`)
   }
   let info: ControlInfo
@@ -53,7 +66,9 @@ export async function readControl(stateDir: string, start = 'peertap up'): Promi
 
 /**
  * One request to the local status API of the daemon whose state directory
- * is given (the CLIs' `status` and `ping`).
+ * is given (the CLIs' commands): over its Unix socket when this user may
+ * connect to it (no token needed), else over 127.0.0.1 with the token of
+ * its control file.
  */
 export async function requestDaemon(
   stateDir: string,
@@ -61,19 +76,73 @@ export async function requestDaemon(
   path: string,
   start = 'peertap up',
 ): Promise<unknown> {
-  const control = await readControl(stateDir, start)
-  let response: Response
+  const answer =
+    (await requestOverSocket(join(stateDir, SOCKET_FILE), method, path)) ??
+    (await requestOverTcp(stateDir, method, path, start))
+  let body: { error?: string }
   try {
-    response = await fetch(`http://127.0.0.1:${control.port}${path}`, {
+    body = JSON.parse(answer.text) as { error?: string }
+  } catch {
+    throw new Error(`HTTP ${answer.status}: not JSON`)
+  }
+  if (answer.status < 200 || answer.status > 299)
+    throw new Error(body.error ?? `HTTP ${answer.status}`)
+  return body
+}
+
+interface Answer {
+  readonly status: number
+  readonly text: string
+}
+
+async function requestOverTcp(
+  stateDir: string,
+  method: string,
+  path: string,
+  start: string,
+): Promise<Answer> {
+  const control = await readControl(stateDir, start)
+  try {
+    const response = await fetch(`http://127.0.0.1:${control.port}${path}`, {
       method,
       headers: { authorization: `Bearer ${control.token}` },
     })
+    return { status: response.status, text: await response.text() }
   } catch {
     throw new Error(
       `the daemon (pid ${control.pid}) does not answer on 127.0.0.1:${control.port}; is it running?`,
     )
   }
-  const body = (await response.json()) as { error?: string }
-  if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`)
-  return body
+}
+
+/**
+ * A request over the Unix socket; undefined when it cannot connect (no
+ * socket, not allowed, or a daemon that died), for the caller to try TCP.
+ */
+function requestOverSocket(
+  socketPath: string,
+  method: string,
+  path: string,
+): Promise<Answer | undefined> {
+  return new Promise((resolve, reject) => {
+    let connected = false
+    const req = request(
+      { socketPath, method, path, agent: false, headers: { host: 'localhost' } },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        )
+        res.on('error', reject)
+      },
+    )
+    req.on('socket', (socket) => socket.once('connect', () => (connected = true)))
+    req.on('error', (error) =>
+      connected
+        ? reject(new Error(`the daemon's socket ${socketPath} failed: ${error.message}`))
+        : resolve(undefined),
+    )
+    req.end()
+  })
 }

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
+import { rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import {
   cookieValue,
@@ -9,18 +10,19 @@ import {
   sessionCookieName,
   sessionSetCookie,
 } from './access.ts'
+import { type ControlSocket, listenOnSocket, socketPathFits } from './control-socket.ts'
 import { BrowserSessions, type SessionOptions } from './session.ts'
 
 /**
- * The daemon's local control surface (docs/design.md §10), on 127.0.0.1.
- * Serves:
+ * The daemon's local control surface (docs/design.md §10), on 127.0.0.1
+ * and, for the CLI without root, on a Unix socket. Serves:
  *
  *   GET  /status          JSON: peers, VLANs, subscriptions, paths, counters
  *   GET  /metrics         Prometheus text
  *   GET  /events          server-sent events: `event: status` every second
  *   POST /ping?peer=ID    a PING/PONG to a neighbour, with RTT and hop record
  *   POST /<action>?...    a daemon's own actions (e.g. the node's `vlan/add`)
- *   POST /ui/nonce        a browser's sign-in link (`peertap ui`): the token only
+ *   POST /ui/nonce        a browser's sign-in link (`peertap ui`): token or socket only
  *   GET  /?nonce=N        the link: the nonce exchanged for a session cookie
  *   GET  / and assets     the page (the provider's assets, or a minimal one)
  *
@@ -34,7 +36,8 @@ import { BrowserSessions, type SessionOptions } from './session.ts'
  *      `Sec-Fetch-Site: same-origin` (a form posted from elsewhere has
  *      neither), else 403.
  *   5. The route.
- * Every answer carries SECURITY_HEADERS and no CORS header.
+ * Over the Unix socket, the socket's file mode has decided who asks: the
+ * route at once. Every answer carries SECURITY_HEADERS and no CORS header.
  */
 export interface StatusProvider {
   /** Heading of the status page, e.g. 'PeerTap node'. */
@@ -58,6 +61,13 @@ export interface StatusAsset {
 }
 
 export interface StatusServerOptions {
+  /**
+   * Serve on this Unix socket too, without the token (`<stateDir>/api.sock`);
+   * not when the path is too long for a socket (SOCKET_PATH_MAX bytes).
+   */
+  readonly socketPath?: string
+  /** The group that may use the socket when it exists (default 'peertap'). */
+  readonly socketGroup?: string
   /** How to get a sign-in link, for a browser without a session (default 'peertap ui -s DIR'). */
   readonly signIn?: string
   /** The sessions' clock and bounds (tests give a clock). */
@@ -72,12 +82,14 @@ export interface StatusServerOptions {
 export interface StatusServer {
   readonly server: Server
   readonly port: number
-  /** Ends the event streams and stops serving. */
+  /** The Unix socket, when asked for and its path fits. */
+  readonly socket: ControlSocket | undefined
+  /** Ends the event streams, stops serving and removes the socket. */
   close(): Promise<void>
 }
 
 /** Who a request comes from, once step 3 has passed. */
-type Caller = 'token' | 'session'
+type Caller = 'socket' | 'token' | 'session'
 
 export async function startStatusServer(
   port: number,
@@ -168,12 +180,28 @@ export async function startStatusServer(
   const address = server.address()
   boundPort = typeof address === 'object' && address !== null ? address.port : port
 
+  let socket: ControlSocket | undefined
+  let socketServer: Server | undefined
+  if (options.socketPath !== undefined && socketPathFits(options.socketPath)) {
+    socketServer = createServer((req, res) =>
+      route(req, res, new URL(req.url ?? '/', 'http://localhost'), 'socket'),
+    )
+    try {
+      socket = await listenOnSocket(socketServer, options.socketPath, options.socketGroup)
+    } catch (error) {
+      server.close()
+      throw error
+    }
+  }
+
   return {
     server,
     port: boundPort,
+    socket,
     async close() {
       for (const end of streams) end()
-      await closeServer(server)
+      await Promise.all([closeServer(server), socketServer && closeServer(socketServer)])
+      if (socket !== undefined) await rm(socket.path, { force: true })
     },
   }
 }
@@ -219,7 +247,7 @@ async function handle(
   }
   if (pathname === '/ui/nonce') {
     // A session cannot mint more: signing a browser in takes the CLI's rights.
-    if (caller === 'session') return reply(res, 403, { error: 'the token only' })
+    if (caller === 'session') return reply(res, 403, { error: 'the token or the socket only' })
     const { nonce, expiresAt } = context.sessions.issueNonce()
     const url = `http://127.0.0.1:${context.port()}/?nonce=${nonce}`
     return reply(res, 200, { url, nonce, expiresAt: new Date(expiresAt).toISOString() })

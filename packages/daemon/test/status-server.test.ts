@@ -5,12 +5,15 @@
  * (Host, Origin, Sec-Fetch-Site, Cookie) is the test's to choose. The
  * real-browser hostile page is tools/'s.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
+import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
+  requestDaemon,
+  SOCKET_FILE,
   type StatusProvider,
   type StatusServer,
   type StatusServerOptions,
@@ -57,6 +60,15 @@ function raw(
   })
 }
 
+/** The name of this process's group, for a socket the test may own. */
+async function ownGroup(): Promise<string> {
+  const gid = String(process.getgid!())
+  const line = (await readFile('/etc/group', 'utf8'))
+    .split('\n')
+    .find((l) => l.split(':')[2] === gid)
+  return line!.split(':')[0]!
+}
+
 describe('status server access', () => {
   const dirs: string[] = []
   let dir: string
@@ -81,6 +93,8 @@ describe('status server access', () => {
   })
   const start = async (options: StatusServerOptions = {}, provider = base()) => {
     server = await startStatusServer(0, TOKEN, provider, {
+      socketPath: join(dir, SOCKET_FILE),
+      socketGroup: await ownGroup(),
       sessions: { now: () => now },
       eventsEveryMs: 40,
       ...options,
@@ -294,12 +308,14 @@ describe('status server access', () => {
     expect(answer.text).toContain('<meta http-equiv="refresh" content="0; url=/">')
   })
 
-  it('gives a session no nonce: signing a browser in takes the token', async () => {
+  it('gives a session no nonce: signing a browser in takes the token or the socket', async () => {
     await start()
     const cookie = await signIn()
     const headers = { cookie, origin: `http://${host()}` }
     expect((await raw(tcp(), 'POST', '/ui/nonce', headers)).status).toBe(403)
-    expect((await raw(tcp(), 'POST', '/ui/nonce', bearer)).status).toBe(200)
+    const viaSocket = await raw({ socketPath: server.socket!.path }, 'POST', '/ui/nonce')
+    expect(viaSocket.status).toBe(200)
+    expect(JSON.parse(viaSocket.text).url).toMatch(`http://127.0.0.1:${server.port}/?nonce=`)
   })
 
   it('names the cookie by the port, so that two daemons on one machine keep their own', async () => {
@@ -393,5 +409,104 @@ describe('status server access', () => {
       (await fetch(`http://${host()}/events`, { headers: bearer, signal: c.signal })).status,
     ).toBe(200)
     c.abort()
+  })
+})
+
+describe('status server Unix socket', () => {
+  const dirs: string[] = []
+  const servers: StatusServer[] = []
+  const provider: StatusProvider = {
+    status: () => ({ ok: 1 }),
+    metrics: async () => 'm 1\n',
+    ping: async (peer) => ({ peer }),
+    actions: { 'vlan/list': async () => ['lab'] },
+  }
+  const fresh = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'peertap-socket-'))
+    dirs.push(d)
+    return d
+  }
+  const serve = async (socketPath: string, socketGroup?: string) => {
+    const s = await startStatusServer(0, TOKEN, provider, {
+      socketPath,
+      ...(socketGroup === undefined ? {} : { socketGroup }),
+    })
+    servers.push(s)
+    return s
+  }
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close()
+  })
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true })
+  })
+
+  it('serves without the token, mode 0660 and the group; the CLI uses it without control.json', async () => {
+    const dir = await fresh()
+    const group = await ownGroup()
+    const s = await serve(join(dir, SOCKET_FILE), group)
+    expect(s.socket).toEqual({ path: join(dir, SOCKET_FILE), group })
+    const info = await stat(join(dir, SOCKET_FILE))
+    expect(info.isSocket()).toBe(true)
+    expect(info.mode & 0o777).toBe(0o660)
+    expect(info.gid).toBe(process.getgid!())
+    // The state directory: the group may reach the socket by name, not list it.
+    expect((await stat(dir)).mode & 0o070).toBe(0o010)
+
+    const socketPath = join(dir, SOCKET_FILE)
+    expect((await raw({ socketPath }, 'GET', '/status')).text).toContain('"ok": 1')
+    expect(JSON.parse((await raw({ socketPath }, 'POST', '/vlan/list')).text)).toEqual(['lab'])
+    // No control.json was written: requestDaemon went over the socket.
+    expect(await requestDaemon(dir, 'GET', '/status')).toEqual({ ok: 1 })
+    expect(await requestDaemon(dir, 'POST', '/ping?peer=q')).toEqual({ peer: 'q' })
+    await expect(requestDaemon(dir, 'POST', '/nothing')).rejects.toThrow('not found')
+  })
+
+  it("is the owner's alone (0600) when the group does not exist", async () => {
+    const dir = await fresh()
+    const s = await serve(join(dir, SOCKET_FILE), 'peertap-no-such-group')
+    expect(s.socket?.group).toBeUndefined()
+    expect((await stat(join(dir, SOCKET_FILE))).mode & 0o777).toBe(0o600)
+  })
+
+  it('is left out when the state directory is too deep for a socket path', async () => {
+    const dir = await fresh()
+    const deep = join(dir, 'd'.repeat(120 - dir.length), SOCKET_FILE)
+    const s = await serve(deep)
+    expect(s.socket).toBeUndefined()
+    expect(
+      (await raw({ port: s.port }, 'GET', '/status', { authorization: `Bearer ${TOKEN}` })).status,
+    ).toBe(200)
+  })
+
+  it('is removed on close', async () => {
+    const dir = await fresh()
+    const s = await serve(join(dir, SOCKET_FILE))
+    await s.close()
+    await expect(lstat(join(dir, SOCKET_FILE))).rejects.toThrow('ENOENT')
+    await expect(requestDaemon(dir, 'GET', '/status')).rejects.toThrow(/no running daemon found/)
+  })
+
+  it("replaces a dead daemon's socket, and refuses a live one's or another file", async () => {
+    const dir = await fresh()
+    const path = join(dir, SOCKET_FILE)
+    // A daemon that exits without closing its server leaves its socket behind.
+    const child = spawnSync(process.execPath, [
+      '-e',
+      "require('node:net').createServer().listen(process.argv[1], () => process.exit(0))",
+      path,
+    ])
+    expect(child.status).toBe(0)
+    expect((await lstat(path)).isSocket()).toBe(true)
+    const s = await serve(path)
+    expect((await raw({ socketPath: path }, 'GET', '/status')).status).toBe(200)
+
+    await expect(serve(path)).rejects.toThrow('another daemon')
+    expect((await raw({ socketPath: path }, 'GET', '/status')).status).toBe(200)
+    await s.close()
+
+    await writeFile(path, 'not a socket')
+    await expect(serve(path)).rejects.toThrow('not a socket')
+    expect(await readFile(path, 'utf8')).toBe('not a socket')
   })
 })
