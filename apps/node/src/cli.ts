@@ -9,6 +9,7 @@ import { createRequire } from 'node:module'
 import { Command } from 'commander'
 import { addFabricCommands } from './cli-fabric.ts'
 import { type JoinOptions, joinOptions, joinWithCode } from './cli-join.ts'
+import { addUiCommand } from './cli-ui.ts'
 import { positiveInt, printJson, request } from './cli-util.ts'
 import { addVlanCommands } from './cli-vlan.ts'
 import { ConfigError, loadConfig } from './config.ts'
@@ -92,6 +93,7 @@ program
 
 addVlanCommands(program)
 addFabricCommands(program)
+addUiCommand(program)
 
 program
   .command('keygen')
