@@ -34,6 +34,7 @@ import { hex, peerIdText as toText } from './peer-ids.ts'
 import type { RefusedCounters } from './receivers.ts'
 import { CONTROL_FILE, writeStateFile } from './state.ts'
 import { type StatusProvider, startStatusServer } from './status-server.ts'
+import { UI_ASSETS } from './ui/assets.ts'
 import { renderQrSvg } from './ui/qr-svg.ts'
 import type { Vlans } from './vlans.ts'
 
@@ -148,6 +149,8 @@ export async function startStatusApi(
     startStatusServer(config.status.port, token, provider, serverOptions)
   const server = await serve({
     title: 'PeerTap node',
+    // The web page (apps/node/src/ui), for a browser signed in with `peertap ui`.
+    assets: UI_ASSETS,
     status,
     metrics: () => collectMetrics(status()),
     ping: async (peer) => {
