@@ -62,6 +62,11 @@ export function sessionSetCookie(name: string, session: string): string {
   return `${name}=${session}; HttpOnly; SameSite=Strict; Path=/`
 }
 
+/** The Set-Cookie that removes the session cookie (sign-out). */
+export function sessionClearCookie(name: string): string {
+  return `${name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`
+}
+
 /** The value of one cookie of a Cookie header, or undefined. */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined

@@ -80,6 +80,11 @@ export class BrowserSessions {
     return true
   }
 
+  /** Ends a session (sign-out). */
+  end(session: string): void {
+    this.sessions.delete(session)
+  }
+
   /** Sessions held now (live or idle but not yet seen expired). */
   get size(): number {
     return this.sessions.size

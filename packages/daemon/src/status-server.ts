@@ -7,6 +7,7 @@ import {
   originAllowed,
   SECURITY_HEADERS,
   sameOrigin,
+  sessionClearCookie,
   sessionCookieName,
   sessionSetCookie,
 } from './access.ts'
@@ -24,6 +25,7 @@ import { BrowserSessions, type SessionOptions } from './session.ts'
  *   POST /<action>?...    a daemon's own actions (e.g. the node's `vlan/add`)
  *   POST /ui/nonce        a browser's sign-in link (`peertap ui`): token or socket only
  *   GET  /?nonce=N        the link: the nonce exchanged for a session cookie
+ *   POST /ui/signout      a session ends itself (its cookie cleared)
  *   GET  / and assets     the page (the provider's assets, or a minimal one)
  *
  * A request over TCP passes, in this order:
@@ -129,6 +131,11 @@ export async function startStatusServer(
     }
     if (caller === 'session' && req.method !== 'GET' && !sameOrigin(req.headers))
       return reply(res, 403, { error: 'Origin or Sec-Fetch-Site: same-origin is required' })
+    if (caller === 'session' && req.method === 'POST' && url.pathname === '/ui/signout') {
+      sessions.end(cookieValue(req.headers.cookie, cookieName) ?? '')
+      res.setHeader('set-cookie', sessionClearCookie(cookieName))
+      return reply(res, 200, { signedOut: true })
+    }
     route(req, res, url, caller)
   })
 

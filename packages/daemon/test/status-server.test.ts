@@ -289,6 +289,20 @@ describe('status server access', () => {
     expect((await raw(tcp(), 'GET', `/?nonce=${'B'.repeat(43)}`)).status).toBe(401)
   })
 
+  it('ends a session on POST /ui/signout from the page, and clears its cookie', async () => {
+    await start()
+    const cookie = await signIn()
+    // From elsewhere (no Origin, no Sec-Fetch-Site): refused, still signed in.
+    expect((await raw(tcp(), 'POST', '/ui/signout', { cookie })).status).toBe(403)
+    expect((await raw(tcp(), 'GET', '/status', { cookie })).status).toBe(200)
+    const out = await raw(tcp(), 'POST', '/ui/signout', { cookie, origin: `http://${host()}` })
+    expect(out.status).toBe(200)
+    expect(out.headers['set-cookie']).toEqual([
+      `peertap_session_${server.port}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`,
+    ])
+    expect((await raw(tcp(), 'GET', '/status', { cookie })).status).toBe(401)
+  })
+
   it('ends a session after 12 h idle', async () => {
     await start()
     const cookie = await signIn()
