@@ -116,10 +116,11 @@ export async function startStatusServer(
 
   // Without a Host, our 403 rather than Node's bare 400.
   const server = createServer({ requireHostHeader: false }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const host = req.headers.host
     if (!hostAllowed(host)) return reply(res, 403, { error: 'Host must be 127.0.0.1 or localhost' })
     if (!originAllowed(req.headers, host)) return reply(res, 403, { error: 'foreign Origin' })
+    const url = requestUrl(req)
+    if (url === undefined) return reply(res, 400, { error: 'malformed request target' })
     const cookieName = sessionCookieName(host.toLowerCase())
     const caller = authenticate(req, cookieName)
     if (req.method === 'GET' && url.pathname === '/' && url.searchParams.has('nonce'))
@@ -190,9 +191,11 @@ export async function startStatusServer(
   let socket: ControlSocket | undefined
   let socketServer: Server | undefined
   if (options.socketPath !== undefined && socketPathFits(options.socketPath)) {
-    socketServer = createServer((req, res) =>
-      route(req, res, new URL(req.url ?? '/', 'http://localhost'), 'socket'),
-    )
+    socketServer = createServer((req, res) => {
+      const url = requestUrl(req)
+      if (url === undefined) return reply(res, 400, { error: 'malformed request target' })
+      route(req, res, url, 'socket')
+    })
     try {
       socket = await listenOnSocket(socketServer, options.socketPath, options.socketGroup)
     } catch (error) {
@@ -296,6 +299,15 @@ function streamEvents(
   events.streams.add(end)
   res.once('close', end)
   send()
+}
+
+/** The request's target as a URL; undefined for one no URL parser takes (`http://[`), which would throw. */
+function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://127.0.0.1')
+  } catch {
+    return undefined
+  }
 }
 
 function closeServer(server: Server): Promise<void> {

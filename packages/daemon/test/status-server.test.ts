@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process'
 import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -301,6 +302,23 @@ describe('status server access', () => {
       `peertap_session_${server.port}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`,
     ])
     expect((await raw(tcp(), 'GET', '/status', { cookie })).status).toBe(401)
+  })
+
+  it('answers a malformed request target with 400 and keeps serving', async () => {
+    await start()
+    for (const target of [{ port: server.port }, { socketPath: server.socket!.path }]) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket =
+          'port' in target ? connect(target.port, '127.0.0.1') : connect(target.socketPath)
+        let text = ''
+        socket.on('data', (d) => (text += d))
+        socket.on('end', () => resolve(text))
+        socket.on('error', reject)
+        socket.end(`GET http://[ HTTP/1.1\r\nHost: ${host()}\r\nConnection: close\r\n\r\n`)
+      })
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request')
+    }
+    expect((await raw(tcp(), 'GET', '/status', bearer)).status).toBe(200)
   })
 
   it('ends a session after 12 h idle', async () => {
