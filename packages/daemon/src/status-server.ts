@@ -111,7 +111,8 @@ export async function startStatusServer(
   let boundPort = port
   const route = (req: IncomingMessage, res: ServerResponse, url: URL, caller: Caller) =>
     handle(req, res, url, caller, provider, { sessions, events, port: () => boundPort }).catch(
-      (error: Error) => reply(res, 500, { error: error.message }),
+      (error: Error) =>
+        res.headersSent ? res.destroy() : reply(res, 500, { error: error.message }),
     )
 
   // Without a Host, our 403 rather than Node's bare 400.
@@ -234,8 +235,9 @@ async function handle(
   if (req.method === 'GET') {
     if (pathname === '/status') return reply(res, 200, provider.status())
     if (pathname === '/metrics') {
+      const text = await provider.metrics()
       res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/plain; version=0.0.4' })
-      res.end(await provider.metrics())
+      res.end(text)
       return
     }
     if (pathname === '/events') return streamEvents(res, provider, context.events)

@@ -321,6 +321,22 @@ describe('status server access', () => {
     expect((await raw(tcp(), 'GET', '/status', bearer)).status).toBe(200)
   })
 
+  it('answers 500 when the provider fails, and keeps serving', async () => {
+    await start(
+      {},
+      {
+        ...base(),
+        metrics: async () => {
+          throw new Error('no metrics')
+        },
+      },
+    )
+    const answer = await raw(tcp(), 'GET', '/metrics', bearer)
+    expect(answer.status).toBe(500)
+    expect(JSON.parse(answer.text)).toEqual({ error: 'no metrics' })
+    expect((await raw(tcp(), 'GET', '/status', bearer)).status).toBe(200)
+  })
+
   it('ends a session after 12 h idle', async () => {
     await start()
     const cookie = await signIn()
