@@ -7,6 +7,7 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -97,6 +98,13 @@ export interface OverlayOptions {
    * way.
    */
   readonly nat?: boolean | readonly string[]
+  /**
+   * A node's status API port (config `status.port`), asked per host when
+   * its config is written (after `underlay`), e.g. the port a forwarder
+   * (forward.ts) got on the host's loopback, which must be the node's own
+   * for the page's Host check; undefined keeps the node's default (7480).
+   */
+  readonly statusPort?: (host: string) => number | undefined
   /**
    * Aborts the start (e.g. on Ctrl-C): checked between its steps and while
    * it waits for the nodes; whatever was built is removed and `start` rejects.
@@ -247,6 +255,7 @@ export class Overlay {
                   },
                 }
               : { mls: { owner: owner.peerId, ...admins } }
+        const statusPort = options.statusPort?.(node.host)
         const config = {
           stateDir: node.stateDir,
           listen: [`/ip4/0.0.0.0${PORT[transport]}`, ...(circuit === undefined ? [] : [circuit])],
@@ -256,6 +265,7 @@ export class Overlay {
             : options.aes?.[node.host] === undefined
               ? {}
               : { aes: options.aes[node.host] }),
+          ...(statusPort === undefined ? {} : { status: { port: statusPort } }),
           datagram: {
             enabled: options.datagram ?? false,
             ...(options.datagramSocket === undefined ? {} : { socket: options.datagramSocket }),
@@ -295,9 +305,10 @@ export class Overlay {
   /**
    * Starts a node with no config on a host of the topology that runs none
    * (an extra host): `peertap up -s DIR`, the defaults and no VLAN, as a
-   * person's first run; waits until its status answers.
+   * person's first run; waits until its status answers. With `statusPort`,
+   * a config of that alone (`status.port`) beside `-s DIR`.
    */
-  async startBare(host: string, timeoutMs = 20_000): Promise<OverlayNode> {
+  async startBare(host: string, timeoutMs = 20_000, statusPort?: number): Promise<OverlayNode> {
     const stateDir = join(this.#dir, host)
     const peerId = (
       await this.topo.exec(host, [...NODE_ARGV, 'keygen', '--state-dir', stateDir])
@@ -305,6 +316,11 @@ export class Overlay {
     const node: OverlayNode = { host, stateDir, peerId, mac: '', ip: '', ip6: '', log: [], pid: 0 }
     this.nodes.push(node)
     this.#bare.add(host)
+    if (statusPort !== undefined)
+      await writeFile(
+        join(this.#dir, `${host}.json`),
+        JSON.stringify({ status: { port: statusPort } }),
+      )
     this.#spawn(node)
     const deadline = Date.now() + timeoutMs
     while ((await this.status(host).catch(() => undefined)) === undefined) {
@@ -321,7 +337,9 @@ export class Overlay {
     const child = this.topo.spawn(node.host, [
       ...NODE_ARGV,
       'up',
-      ...(this.#bare.has(node.host) ? ['-s', node.stateDir] : ['--config', configPath]),
+      ...(this.#bare.has(node.host)
+        ? [...(existsSync(configPath) ? ['--config', configPath] : []), '-s', node.stateDir]
+        : ['--config', configPath]),
       ...this.#upArgs,
     ])
     node.pid = child.pid ?? 0
