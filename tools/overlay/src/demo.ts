@@ -15,10 +15,17 @@
  * IPv4 crosses every pair, and a removes c (`vlan remove`): c is cut off,
  * a and b still talk. Everything is removed at the end, also on failure
  * and on Ctrl-C.
+ *
+ * Node a's page (its status server, on 127.0.0.1 in a's namespace) is
+ * reachable from this machine's browser through a forwarder (forward.ts)
+ * on the same port of the host's loopback; the demo prints a one-use URL
+ * from `peertap ui` at the start and, with `keep` (`npm start -- --keep`),
+ * a fresh one at the end, and then stays up until Ctrl-C.
  */
 import { rootAndTun } from '@peertap/tool-netns'
 import { iperf, peertap, ping, Steps, say, until, waitForIpv6 } from './demo-helpers.ts'
-import { Overlay } from './harness.ts'
+import { Forward } from './forward.ts'
+import { NODE_ARGV, Overlay } from './harness.ts'
 import { RelayHost } from './relay-harness.ts'
 
 const SUBNET = '10.77.0.0/24'
@@ -39,7 +46,12 @@ interface MlsView {
   members: string[]
 }
 
-export async function runDemo(): Promise<void> {
+export interface DemoOptions {
+  /** Stay up at the end, a's page reachable, until Ctrl-C (`npm start -- --keep`). */
+  readonly keep?: boolean
+}
+
+export async function runDemo(options: DemoOptions = {}): Promise<void> {
   const can = rootAndTun()
   if (!can.ok) {
     say(`The demo ${can.reason}; run it as root on Linux (e.g. sudo npm start).`)
@@ -50,6 +62,9 @@ export async function runDemo(): Promise<void> {
   steps.step('Starting relay r and nodes a, b (each behind a NAT of its own) and c (public)')
   const relay = new RelayHost()
   const abort = new AbortController()
+  // a's page on the host's loopback: the forwarder binds a free port before a
+  // starts, and a's status server takes the same port in its namespace.
+  let forward: Forward | undefined
   const starting = Overlay.start({
     signal: abort.signal,
     transport: 'tcp',
@@ -57,16 +72,31 @@ export async function runDemo(): Promise<void> {
     relay,
     nat: ['a', 'b'],
     datagram: true,
+    underlay: async (topo) => {
+      forward = await Forward.start({ namespace: topo.ns('a') })
+    },
+    statusPort: (host) => (host === 'a' ? forward?.port : undefined),
   })
   // Ctrl-C (or a kill): remove everything, whatever the demo was doing.
   let interrupted = false
+  // With --keep, once the story is told: Ctrl-C ends the wait, not the demo.
+  let keeping: (() => void) | undefined
   const onSignal = (signal: NodeJS.Signals) => {
+    if (keeping !== undefined) {
+      const done = keeping
+      keeping = () => {}
+      say(`\n${signal}: removing the namespaces, nodes and relay...`)
+      done()
+      return
+    }
     if (interrupted) return
     interrupted = true
     say(`\n${signal}: removing the namespaces, nodes and relay...`)
     abort.abort()
     void starting
       .then((overlay) => overlay.stop())
+      .catch(() => {})
+      .finally(() => forward?.stop())
       .catch(() => {})
       .finally(() => process.exit(130))
   }
@@ -85,17 +115,26 @@ export async function runDemo(): Promise<void> {
     })
     if (overlay === undefined || interrupted) return
     try {
-      await story(overlay, relay, steps)
+      await story(overlay, relay, steps, forward)
     } catch (error) {
       if (!interrupted) failed(error)
     } finally {
+      if (!interrupted && options.keep === true) {
+        steps.step('Staying up (--keep): Ctrl-C removes everything')
+        await showPage(overlay, forward, 'a')
+        await new Promise<void>((resolve) => {
+          keeping = resolve
+        })
+      }
       if (!interrupted) {
         steps.step('Removing the namespaces, nodes and relay')
+        await forward?.stop()
         await overlay.stop()
         steps.step('Done')
       }
     }
   } finally {
+    if (!interrupted) await forward?.stop()
     if (!interrupted) {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
@@ -103,7 +142,12 @@ export async function runDemo(): Promise<void> {
   }
 }
 
-async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<void> {
+async function story(
+  overlay: Overlay,
+  relay: RelayHost,
+  steps: Steps,
+  forward: Forward | undefined,
+): Promise<void> {
   const topo = overlay.topo
   const [a, b, c] = (['a', 'b', 'c'] as const).map((h) => overlay.node(h)) as [Node, Node, Node]
   for (const n of overlay.nodes) {
@@ -117,6 +161,7 @@ async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<
   )
   say(`    ${direct}; each node dials only r, and the others through r's circuit`)
   say(`    their configs share a PSK VLAN "demo" on pt0 (${a.ip}/24, ...), left as it is`)
+  await showPage(overlay, forward, 'a')
 
   // The MLS VLAN, made and joined at run time with the CLI (every command also gets -s DIR).
   steps.step(`a creates an MLS VLAN: peertap vlan create lab --subnet ${SUBNET}`)
@@ -205,6 +250,35 @@ async function story(overlay: Overlay, relay: RelayHost, steps: Steps): Promise<
 }
 
 type Node = Overlay['nodes'][number]
+
+/**
+ * Prints a one-use URL of `host`'s page (`peertap ui` in its namespace),
+ * which the forwarder makes reachable on this machine's loopback at the
+ * same port; or why there is none. Never throws: the page is a sideshow.
+ */
+async function showPage(overlay: Overlay, forward: Forward | undefined, host: string) {
+  if (forward === undefined) return
+  const out = await peertap(overlay, host, ['ui', '--no-open'], 10_000).catch(
+    (e: Error) => e.message,
+  )
+  const url = /http:\/\/127\.0\.0\.1:\d+\/\S*/.exec(out)?.[0]
+  if (url === undefined) {
+    say(`    ${host}'s page: no URL from \`peertap ui\` (${lastLine(out).slice(0, 100)})`)
+    return
+  }
+  say(`    ${host}'s page, from this machine's browser (one use, within 60 s): ${url}`)
+  const again = [
+    'ip',
+    'netns',
+    'exec',
+    overlay.topo.ns(host),
+    ...NODE_ARGV,
+    'ui',
+    '--no-open',
+    '-s',
+  ]
+  say(`    another, while it runs: ${again.join(' ')} ${overlay.node(host).stateDir}`)
+}
 
 /**
  * The owner a invites `joiner` (the code: the last line `vlan invite`
