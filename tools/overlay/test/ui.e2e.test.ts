@@ -10,9 +10,11 @@
  * a's page shows b as a member; b pings a across `lab`; b leaves on its
  * page and a's page shows it gone. Screenshots of the main views at desktop
  * (1280x800) and phone (390x844) widths, whole pages, are written to
- * test/artifacts/ui/<view>-<size>.png on every run (empty, invite, members:
- * a's page; joined, left: b's). They are committed for the links in
- * apps/node/README.md: commit them again when the page changes.
+ * <view>-<size>.png (empty, invite, members: a's page; joined, left: b's)
+ * on every run: into test/artifacts/ui/ in CI or with PEERTAP_SCREENSHOTS=1
+ * (they are committed there for the links in apps/node/README.md: when the
+ * page changes, run this test so and commit them), elsewhere into
+ * $TMPDIR/peertap-ui-screenshots.
  *
  * Then a hostile page in the same browser, served from another origin on
  * the same loopback (same site, so the session cookie goes along): it can
@@ -26,6 +28,7 @@
 import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { createServer, request, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rootAndTun } from '@peertap/tool-netns'
 import {
@@ -40,7 +43,6 @@ import { Forward } from '../src/forward.ts'
 import { NODE_ARGV, Overlay } from '../src/index.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
-const ARTIFACTS = new URL('./artifacts/ui/', import.meta.url).pathname
 const SUBNET = '10.77.0.0/24'
 const SIZES = {
   desktop: { width: 1280, height: 800 },
@@ -51,6 +53,12 @@ const can = rootAndTun()
 const missing = !can.ok ? can.reason : existsSync(CHROMIUM) ? undefined : `needs ${CHROMIUM}`
 const inCi = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
 if (missing !== undefined && !inCi) console.log(`browser end-to-end tests skipped: ${missing}`)
+// Into the repository (committed, linked from apps/node/README.md) in CI or with
+// PEERTAP_SCREENSHOTS=1; elsewhere into a temporary directory, leaving the work tree as it was.
+const ARTIFACTS =
+  inCi || process.env.PEERTAP_SCREENSHOTS === '1'
+    ? new URL('./artifacts/ui/', import.meta.url).pathname
+    : join(tmpdir(), 'peertap-ui-screenshots')
 
 interface VlanSummary {
   name: string
@@ -97,6 +105,7 @@ describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser
   beforeAll(async () => {
     if (missing !== undefined) throw new Error(`in CI, yet the browser test ${missing}`)
     await mkdir(ARTIFACTS, { recursive: true })
+    console.log(`screenshots to ${ARTIFACTS}`)
     overlay = await Overlay.start({ transport: 'tcp', hosts: [], extraHosts: ['a', 'b'] })
     for (const host of ['a', 'b']) {
       // The host port first; the node's status server takes the same port in its namespace.
