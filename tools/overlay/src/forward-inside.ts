@@ -5,9 +5,12 @@
  * and, for each connection there, connects to 127.0.0.1:PORT in the
  * namespace and passes bytes both ways unchanged. Prints `ready` once it
  * listens; exits when its standard input closes (the process that started
- * it ended or stopped it), so it never outlives the forwarder.
+ * it ended or stopped it), so it never outlives the forwarder, and removes
+ * the socket's directory then.
  */
+import { rmSync } from 'node:fs'
 import { createConnection, createServer, type Socket } from 'node:net'
+import { dirname } from 'node:path'
 
 const [socketPath, portText, maxText] = process.argv.slice(2)
 const port = Number(portText)
@@ -27,8 +30,14 @@ server.on('error', (error) => {
 })
 server.listen(socketPath, () => process.stdout.write('ready\n'))
 
-process.stdin.on('end', () => process.exit(0))
-process.stdin.on('error', () => process.exit(0))
+// The forwarder gone (stopped, or its process ended without stopping it): remove the
+// socket's directory (forward.ts made it for this helper alone) and exit.
+const leave = () => {
+  rmSync(dirname(socketPath), { recursive: true, force: true })
+  process.exit(0)
+}
+process.stdin.on('end', leave)
+process.stdin.on('error', leave)
 process.stdin.resume()
 
 /** Pipes two sockets into each other; an error or a close on either ends both. */
