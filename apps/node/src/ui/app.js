@@ -206,9 +206,16 @@ function renderIdentity(status) {
 
 // VLANs
 
+/** The VLAN the join form last said this node joined ('Joined …'), cleared when it is gone. */
+let joinedNote
+
 function renderVlans(status) {
   const vlans = status.vlanList ?? []
   byTestId('vlans-empty').hidden = vlans.length > 0
+  if (joinedNote !== undefined && !vlans.some((v) => v.name === joinedNote)) {
+    joinedNote = undefined
+    byTestId('join-progress').textContent = ''
+  }
   sync(byTestId('vlan-list'), vlans, (v) => v.name, createVlan, updateVlan)
 }
 
@@ -257,7 +264,8 @@ function updateVlan(el, vlan) {
   byTestId('vlan-role', el).textContent = mls ? (vlan.role ?? 'joining') : 'PSK'
   const meta = [
     mls ? 'MLS' : 'pre-shared key',
-    vlan.state,
+    // 'member' is the group's state (joined), not the role, which the badge shows.
+    vlan.state === 'member' ? undefined : vlan.state,
     vlan.members === undefined
       ? undefined
       : `${vlan.members} member${vlan.members === 1 ? '' : 's'}`,
@@ -590,6 +598,8 @@ function wireForms() {
         const vlan = await call('/join', { code })
         join.reset()
         progress.textContent = `Joined ${vlan.name}.`
+        // The note goes with the VLAN: once it is left or deleted, it no longer says so.
+        joinedNote = vlan.name
       } catch (error) {
         progress.textContent = ''
         throw error
