@@ -5,7 +5,7 @@
  * (Host, Origin, Sec-Fetch-Site, Cookie) is the test's to choose. The
  * real-browser hostile page is tools/'s.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect } from 'node:net'
@@ -509,6 +509,51 @@ describe('status server Unix socket', () => {
     expect(await requestDaemon(dir, 'POST', '/ping?peer=q')).toEqual({ peer: 'q' })
     await expect(requestDaemon(dir, 'POST', '/nothing')).rejects.toThrow('not found')
   })
+
+  // As another user: root runs the daemon, `nobody` the CLI, in the group or not.
+  const asNobody =
+    process.getuid?.() === 0 &&
+    spawnSync('setpriv', ['--version']).status === 0 &&
+    spawnSync('getent', ['group', 'users']).status === 0 &&
+    // …and nobody can read these sources and run this node (not so in a checkout under /root).
+    spawnSync('setpriv', [
+      ...['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath],
+      ...['--conditions=peertap:source', '--input-type=module', '-e'],
+      `import ${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)}`,
+    ]).status === 0
+  it.runIf(asNobody)(
+    'lets a member of the group in without root, and tells anyone else how',
+    async () => {
+      const dir = await fresh()
+      await serve(join(dir, SOCKET_FILE), 'users')
+      await writeFile(join(dir, 'control.json'), '{}', { mode: 0o600 })
+      const daemon = new URL('../src/index.ts', import.meta.url).pathname
+      const script = `import { requestDaemon } from ${JSON.stringify(daemon)}
+requestDaemon(${JSON.stringify(dir)}, 'GET', '/status').then(
+  (r) => process.stdout.write(JSON.stringify(r)),
+  (e) => { process.stderr.write(e.message); process.exit(1) })`
+      // Not spawnSync: the daemon answering it is this process.
+      const cli = (groups: string) =>
+        new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+          const args = ['--reuid=nobody', '--regid=nogroup', groups, process.execPath]
+          args.push('--conditions=peertap:source', '--input-type=module', '-e', script)
+          const child = spawn('setpriv', args)
+          let stdout = ''
+          let stderr = ''
+          child.stdout.on('data', (d) => (stdout += d))
+          child.stderr.on('data', (d) => (stderr += d))
+          child.on('close', (status) => resolve({ status, stdout, stderr }))
+        })
+      const member = await cli('--groups=users')
+      expect(member.stderr).toBe('')
+      expect(JSON.parse(member.stdout)).toEqual({ ok: 1 })
+      const stranger = await cli('--clear-groups')
+      expect(stranger.status).toBe(1)
+      expect(stranger.stderr).toBe(
+        `${join(dir, 'control.json')} is not readable: run as root, or add yourself to the peertap group (docs: apps/node/README.md)`,
+      )
+    },
+  )
 
   it("is the owner's alone (0600) when the group does not exist", async () => {
     const dir = await fresh()
