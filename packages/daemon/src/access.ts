@@ -67,15 +67,24 @@ export function sessionClearCookie(name: string): string {
   return `${name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`
 }
 
-/** The value of one cookie of a Cookie header, or undefined. */
-export function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined
+/**
+ * Every value of one cookie of a Cookie header, in the order sent. Another
+ * server on this machine may set a cookie of the same name on a narrower
+ * path, which the browser sends first; the caller takes the one that is a
+ * live session, so such a decoy signs nobody out.
+ */
+export function cookieValues(header: string | undefined, name: string): string[] {
+  if (header === undefined) return []
+  const out: string[] = []
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+    if (eq !== -1 && part.slice(0, eq).trim() === name) out.push(part.slice(eq + 1).trim())
   }
-  return undefined
+  return out.slice(0, 8)
 }
+
+/** The header that carries the session's key (session.ts): the page's, never a cookie. */
+export const SESSION_KEY_HEADER = 'x-peertap-key'
 
 /**
  * Headers of every answer: never cached, never sniffed into another type,
@@ -87,7 +96,9 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'content-security-policy': "default-src 'self'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+  'cross-origin-opener-policy': 'same-origin',
   'referrer-policy': 'no-referrer',
   'cross-origin-resource-policy': 'same-origin',
 }

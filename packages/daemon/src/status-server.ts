@@ -2,10 +2,11 @@ import { timingSafeEqual } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import {
-  cookieValue,
+  cookieValues,
   hostAllowed,
   originAllowed,
   SECURITY_HEADERS,
+  SESSION_KEY_HEADER,
   sameOrigin,
   sessionClearCookie,
   sessionCookieName,
@@ -32,12 +33,18 @@ import { BrowserSessions, type SessionOptions } from './session.ts'
  *   1. Host: 127.0.0.1 or localhost, else 403 (DNS rebinding).
  *   2. Origin, when present: exactly the page's own, else 403.
  *   3. Who asks: the token in `Authorization: Bearer`, or a live session
- *      cookie; else `GET /?nonce=` is exchanged, a bare `GET /` gets a page
- *      saying how to sign in (401), anything else 401.
- *   4. A session's request other than GET: an Origin or
+ *      cookie; else `GET /?nonce=` is exchanged (to `/#k=<the session's
+ *      key>`), a bare `GET /` gets a page saying how to sign in (401),
+ *      anything else 401.
+ *   4. A session's request for anything but the page's own files (GET of
+ *      an asset or `/`): the session's key in `X-PeerTap-Key`, else 403.
+ *      The cookie reaches every server on 127.0.0.1; the key only the page.
+ *   5. A session's request other than GET: an Origin or
  *      `Sec-Fetch-Site: same-origin` (a form posted from elsewhere has
  *      neither), else 403.
- *   5. The route.
+ *   6. The route.
+ * Connections are bounded (MAX_CONNECTIONS) and one that sends nothing for
+ * IDLE_MS is closed, but for an event stream.
  * Over the Unix socket, the socket's file mode has decided who asks: the
  * route at once. Every answer carries SECURITY_HEADERS and no CORS header.
  */
@@ -78,6 +85,8 @@ export interface StatusServerOptions {
   readonly eventsEveryMs?: number
   /** GET /events streams at once (default 8); more are refused with 503. */
   readonly maxEventStreams?: number
+  /** A connection silent this long between requests is closed (default IDLE_MS; tests shorten it). */
+  readonly idleMs?: number
 }
 
 /** A running status server. */
@@ -90,8 +99,13 @@ export interface StatusServer {
   close(): Promise<void>
 }
 
-/** Who a request comes from, once step 3 has passed. */
-type Caller = 'socket' | 'token' | 'session'
+/** Who a request comes from, once step 3 has passed (a session: which one, and its key). */
+type Caller = 'socket' | 'token' | { readonly session: string; readonly key: string }
+
+/** Connections held at once, per server (TCP and socket each). */
+export const MAX_CONNECTIONS = 128
+/** A connection that sends nothing this long is closed (an event stream excepted). */
+export const IDLE_MS = 10_000
 
 export async function startStatusServer(
   port: number,
@@ -131,15 +145,26 @@ export async function startStatusServer(
         return page(res, 401, signInPage(provider.title, signIn))
       return reply(res, 401, { error: 'a session or the token is required' })
     }
-    if (caller === 'session' && req.method !== 'GET' && !sameOrigin(req.headers))
-      return reply(res, 403, { error: 'Origin or Sec-Fetch-Site: same-origin is required' })
-    if (caller === 'session' && req.method === 'POST' && url.pathname === '/ui/signout') {
-      sessions.end(cookieValue(req.headers.cookie, cookieName) ?? '')
-      res.setHeader('set-cookie', sessionClearCookie(cookieName))
-      return reply(res, 200, { signedOut: true })
+    if (typeof caller === 'object') {
+      const pageFile =
+        req.method === 'GET' &&
+        (url.pathname === '/' ||
+          (provider.assets !== undefined && Object.hasOwn(provider.assets, url.pathname)))
+      if (!pageFile && !keyMatches(req.headers[SESSION_KEY_HEADER], caller.key))
+        return reply(res, 403, {
+          error: "the page's session key is missing: open a new link from `peertap ui`",
+        })
+      if (req.method !== 'GET' && !sameOrigin(req.headers))
+        return reply(res, 403, { error: 'Origin or Sec-Fetch-Site: same-origin is required' })
+      if (req.method === 'POST' && url.pathname === '/ui/signout') {
+        sessions.end(caller.session)
+        res.setHeader('set-cookie', sessionClearCookie(cookieName))
+        return reply(res, 200, { signedOut: true })
+      }
     }
     route(req, res, url, caller)
   })
+  bound(server, options.idleMs ?? IDLE_MS)
 
   const authenticate = (req: IncomingMessage, cookieName: string): Caller | undefined => {
     const header = req.headers.authorization
@@ -149,8 +174,11 @@ export async function startStatusServer(
         ? 'token'
         : undefined
     }
-    const session = cookieValue(req.headers.cookie, cookieName)
-    return session !== undefined && sessions.use(session) ? 'session' : undefined
+    for (const session of cookieValues(req.headers.cookie, cookieName)) {
+      const key = sessions.use(session)
+      if (key !== undefined) return { session, key }
+    }
+    return undefined
   }
 
   const exchangeNonce = (
@@ -160,23 +188,25 @@ export async function startStatusServer(
     caller: Caller | undefined,
     cookieName: string,
   ) => {
-    const session = sessions.redeem(url.searchParams.get('nonce') ?? '')
-    if (session === undefined) {
+    const redeemed = sessions.redeem(url.searchParams.get('nonce') ?? '')
+    if (redeemed === undefined) {
       // A link used already (a reload) or expired: fine if this browser is signed in.
-      if (caller !== undefined) return redirect(res, {})
+      if (caller !== undefined) return redirect(res, {}, '/')
       return page(
         res,
         401,
         signInPage(provider.title, signIn, 'This link was used or has expired.'),
       )
     }
-    const setCookie = { 'set-cookie': sessionSetCookie(cookieName, session) }
+    const setCookie = { 'set-cookie': sessionSetCookie(cookieName, redeemed.session) }
+    // The key in the fragment: never sent to a server, kept by the page for its tab.
+    const to = `/#k=${redeemed.key}`
     // Followed from another site's page, a redirect would still count as that
     // site's navigation and the Strict cookie would stay behind; a page of
     // our own that moves on carries it.
     if (req.headers['sec-fetch-site'] === 'cross-site')
-      return page(res, 200, movingOnPage(), setCookie)
-    redirect(res, setCookie)
+      return page(res, 200, movingOnPage(to), setCookie)
+    redirect(res, setCookie, to)
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -197,6 +227,7 @@ export async function startStatusServer(
       if (url === undefined) return reply(res, 400, { error: 'malformed request target' })
       route(req, res, url, 'socket')
     })
+    bound(socketServer, options.idleMs ?? IDLE_MS)
     try {
       socket = await listenOnSocket(socketServer, options.socketPath, options.socketGroup)
     } catch (error) {
@@ -240,7 +271,12 @@ async function handle(
       res.end(text)
       return
     }
-    if (pathname === '/events') return streamEvents(res, provider, context.events)
+    if (pathname === '/events') {
+      // A session's stream ends with the session (sign-out, expiry, pushed out).
+      const live =
+        typeof caller === 'object' ? () => context.sessions.live(caller.session) : () => true
+      return streamEvents(req, res, provider, context.events, live)
+    }
     const asset = provider.assets !== undefined && Object.hasOwn(provider.assets, pathname)
     if (asset) {
       const { contentType, body } = provider.assets![pathname]!
@@ -259,7 +295,8 @@ async function handle(
   }
   if (pathname === '/ui/nonce') {
     // A session cannot mint more: signing a browser in takes the CLI's rights.
-    if (caller === 'session') return reply(res, 403, { error: 'the token or the socket only' })
+    if (typeof caller === 'object')
+      return reply(res, 403, { error: 'the token or the socket only' })
     const { nonce, expiresAt } = context.sessions.issueNonce()
     const url = `http://127.0.0.1:${context.port()}/?nonce=${nonce}`
     return reply(res, 200, { url, nonce, expiresAt: new Date(expiresAt).toISOString() })
@@ -270,11 +307,13 @@ async function handle(
   reply(res, 404, { error: 'not found' })
 }
 
-/** GET /events: the status at once, then every `everyMs`, until the client goes. */
+/** GET /events: the status at once, then every `everyMs`, until the client goes or `live` says no. */
 function streamEvents(
+  req: IncomingMessage,
   res: ServerResponse,
   provider: StatusProvider,
   events: Context['events'],
+  live: () => boolean,
 ): void {
   if (events.streams.size >= events.max) {
     reply(res, 503, { error: `at most ${events.max} event streams` })
@@ -285,7 +324,10 @@ function streamEvents(
     'content-type': 'text/event-stream; charset=utf-8',
     connection: 'keep-alive',
   })
+  // A stream is quiet between events by design: not an idle connection.
+  req.socket.setTimeout(0)
   const send = () => {
+    if (!live()) return end()
     try {
       res.write(`event: status\ndata: ${JSON.stringify(provider.status())}\n\n`)
     } catch (error) {
@@ -338,10 +380,37 @@ function page(
   res.end(html)
 }
 
-/** 303 to the page, without the nonce in the address bar. */
-function redirect(res: ServerResponse, headers: Record<string, string>): void {
-  res.writeHead(303, { ...SECURITY_HEADERS, ...headers, location: '/' })
+/** 303 to the page (`to`), without the nonce in the address bar. */
+function redirect(res: ServerResponse, headers: Record<string, string>, to: string): void {
+  res.writeHead(303, { ...SECURITY_HEADERS, ...headers, location: to })
   res.end()
+}
+
+/**
+ * At most MAX_CONNECTIONS at once, and one silent for IDLE_MS between
+ * requests closed (a request being answered, a join that waits 30 s for
+ * its owner, or an event stream, is not idle).
+ */
+function bound(server: Server, idleMs: number): void {
+  server.maxConnections = MAX_CONNECTIONS
+  server.on('connection', (socket) => {
+    socket.setTimeout(idleMs)
+    socket.on('timeout', () => socket.destroy())
+  })
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    req.socket.setTimeout(0)
+    res.once('finish', () => {
+      if (!req.socket.destroyed) req.socket.setTimeout(idleMs)
+    })
+  })
+}
+
+/** The page's key header against the session's, in constant time. */
+function keyMatches(given: string | string[] | undefined, key: string): boolean {
+  if (typeof given !== 'string') return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(key)
+  return a.length === b.length && timingSafeEqual(a, b)
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -361,6 +430,6 @@ function signInPage(title = 'PeerTap', signIn: string, why = ''): string {
 (it works once, within 60 seconds).</p>`
 }
 
-function movingOnPage(): string {
-  return `${head('PeerTap')}<meta http-equiv="refresh" content="0; url=/"><a href="/">Continue</a>`
+function movingOnPage(to: string): string {
+  return `${head('PeerTap')}<meta http-equiv="refresh" content="0; url=${escapeHtml(to)}"><a href="${escapeHtml(to)}">Continue</a>`
 }

@@ -30,6 +30,10 @@ interface Answer {
 }
 
 /** One request with exactly the headers given (Host defaults to the page's own). */
+/** The header of the session's key, and each signed-in cookie's key (from the sign-in redirect). */
+const SESSION_KEY = 'x-peertap-key'
+const keysByCookie = new Map<string, string>()
+
 function raw(
   target: { port: number } | { socketPath: string },
   method: string,
@@ -41,6 +45,15 @@ function raw(
       ? { host: '127.0.0.1', port: target.port, headers: { host: `127.0.0.1:${target.port}` } }
       : { socketPath: target.socketPath, headers: { host: 'localhost' } }
   const all: Record<string, string> = { ...where.headers, ...headers }
+  // A signed-in page sends its session's key with its cookie (session.ts); a test that means
+  // to leave it out gives the header as ''.
+  if (all.cookie !== undefined && !(SESSION_KEY in all))
+    for (const [cookie, key] of keysByCookie)
+      if (all.cookie.includes(cookie)) {
+        all[SESSION_KEY] = key
+        break
+      }
+  if (all[SESSION_KEY] === '') delete all[SESSION_KEY]
   // Host '' stands for no Host header at all.
   const setHost = all.host !== ''
   if (!setHost) delete all.host
@@ -112,7 +125,11 @@ describe('status server access', () => {
   const signIn = async (): Promise<string> => {
     const answer = await raw(tcp(), 'GET', `/?nonce=${await nonce()}`)
     expect(answer.status).toBe(303)
-    return String(answer.headers['set-cookie']).split(';')[0]!
+    const key = /^\/#k=([A-Za-z0-9_-]{43})$/.exec(String(answer.headers.location))?.[1]
+    expect(key).toBeDefined()
+    const cookie = String(answer.headers['set-cookie']).split(';')[0]!
+    keysByCookie.set(cookie, key!)
+    return cookie
   }
 
   beforeEach(async () => {
@@ -254,7 +271,8 @@ describe('status server access', () => {
     expect(link.expiresAt).toBe(new Date(now + 60_000).toISOString())
     const first = await raw(tcp(), 'GET', `/?nonce=${link.nonce}`)
     expect(first.status).toBe(303)
-    expect(first.headers.location).toBe('/')
+    // The page's key in the fragment: a browser never sends it to any server.
+    expect(first.headers.location).toMatch(/^\/#k=[A-Za-z0-9_-]{43}$/)
     const setCookie = first.headers['set-cookie']
     expect(setCookie).toHaveLength(1)
     expect(setCookie![0]).toMatch(
@@ -353,7 +371,9 @@ describe('status server access', () => {
     })
     expect(answer.status).toBe(200)
     expect(String(answer.headers['set-cookie'])).toMatch(/HttpOnly; SameSite=Strict; Path=\/$/)
-    expect(answer.text).toContain('<meta http-equiv="refresh" content="0; url=/">')
+    expect(answer.text).toMatch(
+      /<meta http-equiv="refresh" content="0; url=\/#k=[A-Za-z0-9_-]{43}">/,
+    )
   })
 
   it('gives a session no nonce: signing a browser in takes the token or the socket', async () => {
@@ -394,7 +414,7 @@ describe('status server access', () => {
       expect(answer.headers['x-content-type-options']).toBe('nosniff')
       expect(answer.headers['x-frame-options']).toBe('DENY')
       expect(answer.headers['content-security-policy']).toBe(
-        "default-src 'self'; frame-ancestors 'none'",
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
       )
       expect(answer.headers['referrer-policy']).toBe('no-referrer')
       expect(Object.keys(answer.headers).filter((h) => h.startsWith('access-control-'))).toEqual([])
@@ -420,12 +440,87 @@ describe('status server access', () => {
     expect(page.text).not.toContain('<script')
   })
 
+  it('wants the page’s key beside the cookie for the API: a cookie alone (another local server collected it) reads and drives nothing', async () => {
+    await start()
+    const cookie = await signIn()
+    const origin = `http://${host()}`
+    const stolen = { cookie, 'x-peertap-key': '' }
+    expect((await raw(tcp(), 'GET', '/status', stolen)).status).toBe(403)
+    expect((await raw(tcp(), 'GET', '/events', stolen)).status).toBe(403)
+    expect((await raw(tcp(), 'POST', '/ping?peer=x', { ...stolen, origin })).status).toBe(403)
+    const wrong = { cookie, 'x-peertap-key': 'A'.repeat(43), origin }
+    expect((await raw(tcp(), 'GET', '/status', wrong)).status).toBe(403)
+    // The page's own files need only the cookie (they hold nothing secret); with the key, the API.
+    expect((await raw(tcp(), 'GET', '/', stolen)).status).toBe(200)
+    expect((await raw(tcp(), 'GET', '/status', { cookie })).status).toBe(200)
+  })
+
+  it('takes the live session among several cookies of its name (a decoy set on a narrower path signs nobody out)', async () => {
+    await start()
+    const cookie = await signIn()
+    const name = cookie.slice(0, cookie.indexOf('='))
+    const headers = {
+      cookie: `${name}=decoy; ${cookie}`,
+      'x-peertap-key': keysByCookie.get(cookie)!,
+    }
+    expect((await raw(tcp(), 'GET', '/status', headers)).status).toBe(200)
+  })
+
+  it('ends a session’s event stream when the session ends', async () => {
+    await start()
+    const cookie = await signIn()
+    const key = keysByCookie.get(cookie)!
+    const controller = new AbortController()
+    const response = await fetch(`http://${host()}/events`, {
+      headers: { cookie, 'x-peertap-key': key },
+      signal: controller.signal,
+    })
+    expect(response.status).toBe(200)
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+    await reader.read()
+    const out = await raw(tcp(), 'POST', '/ui/signout', { cookie, origin: `http://${host()}` })
+    expect(out.status).toBe(200)
+    // The stream ends at its next tick (40 ms here), not when the browser goes.
+    let ended = false
+    const deadline = Date.now() + 2000
+    while (!ended && Date.now() < deadline) ended = (await reader.read()).done
+    expect(ended).toBe(true)
+    controller.abort()
+  })
+
+  it('closes a connection that sends nothing, but not one waiting for its answer', async () => {
+    let release: () => void = () => undefined
+    await start(
+      { idleMs: 200 },
+      {
+        ...base(),
+        actions: {
+          slow: () =>
+            new Promise((resolve) => {
+              release = () => resolve({ done: true })
+            }),
+        },
+      },
+    )
+    const { connect } = await import('node:net')
+    const silent = connect(server.port, '127.0.0.1')
+    const closed = await new Promise<boolean>((resolve) => {
+      silent.once('close', () => resolve(true))
+      setTimeout(() => resolve(false), 2000)
+    })
+    expect(closed).toBe(true)
+    const slow = raw(tcp(), 'POST', '/slow', bearer)
+    await new Promise((r) => setTimeout(r, 600))
+    release()
+    expect((await slow).status).toBe(200)
+  })
+
   it('streams the status as server-sent events, at once and every interval, at most 8 streams', async () => {
     await start()
     const cookie = await signIn()
     const controller = new AbortController()
     const response = await fetch(`http://${host()}/events`, {
-      headers: { cookie },
+      headers: { cookie, 'x-peertap-key': keysByCookie.get(cookie)! },
       signal: controller.signal,
     })
     expect(response.status).toBe(200)
