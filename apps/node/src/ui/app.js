@@ -20,6 +20,26 @@ const POLL_MS = 2000
 const EVENTS_RETRY_MS = 15_000
 const MEMBERS_REFRESH_MS = 15_000
 
+/**
+ * The session's key (docs/design.md §10): the sign-in link's redirect
+ * gives it once in the address's fragment (`/#k=…`), which no browser
+ * sends to a server; the page keeps it for its tab (sessionStorage, this
+ * origin's only) and sends it with every API request. The session cookie
+ * reaches every server on 127.0.0.1; the key only this page, and the API
+ * wants both.
+ */
+const KEY_STORE = 'peertap-session-key'
+function sessionKey() {
+  const given = /^#k=([A-Za-z0-9_-]{43})$/.exec(location.hash)?.[1]
+  if (given !== undefined) {
+    sessionStorage.setItem(KEY_STORE, given)
+    history.replaceState(null, '', `${location.pathname}${location.search}`)
+  }
+  return sessionStorage.getItem(KEY_STORE) ?? ''
+}
+const KEY = sessionKey()
+const API_HEADERS = { 'x-peertap-key': KEY }
+
 /** The element with this data-testid inside `root`. */
 const byTestId = (id, root = document) => root.querySelector(`[data-testid="${id}"]`)
 
@@ -54,6 +74,7 @@ async function call(path, params = {}) {
     res = await fetch(query === '' ? path : `${path}?${query}`, {
       method: 'POST',
       credentials: 'same-origin',
+      headers: API_HEADERS,
     })
   } catch {
     throw new ActionError(errorText(0, null))
@@ -91,7 +112,8 @@ const pings = new Map()
 
 let lastStatus
 let pollTimer
-let events
+/** Whether the event stream is open (GET /events). */
+let streaming = false
 
 function setLive(state, text) {
   const el = byTestId('live-status')
@@ -102,7 +124,11 @@ function setLive(state, text) {
 async function fetchStatus() {
   let res
   try {
-    res = await fetch('/status', { credentials: 'same-origin', cache: 'no-store' })
+    res = await fetch('/status', {
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: API_HEADERS,
+    })
   } catch {
     throw new ActionError(errorText(0, null))
   }
@@ -115,8 +141,7 @@ async function fetchStatus() {
 async function refresh() {
   try {
     render(await fetchStatus())
-    if (events === undefined || events.readyState !== EventSource.OPEN)
-      setLive('ok', `live (every ${POLL_MS / 1000} s)`)
+    if (!streaming) setLive('ok', `live (every ${POLL_MS / 1000} s)`)
   } catch (error) {
     setLive('lost', error.message)
   }
@@ -133,37 +158,63 @@ function stopPolling() {
   pollTimer = undefined
 }
 
-/** Server-sent events (`event: status`) when the node has them; the poll goes on until they come. */
-function listen() {
-  if (typeof EventSource === 'undefined') return
-  events = new EventSource('/events', { withCredentials: true })
-  events.addEventListener('status', (event) => {
+/**
+ * Server-sent events (`event: status`) when the node has them, read with
+ * fetch (EventSource cannot send the session's key); the poll goes on
+ * until they come, and again whenever the stream ends.
+ */
+async function listen() {
+  try {
+    const res = await fetch('/events', {
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: API_HEADERS,
+    })
+    if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}`)
+    streaming = true
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+    let buffer = ''
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      buffer += value
+      for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+        onEvent(buffer.slice(0, end))
+        buffer = buffer.slice(end + 2)
+      }
+    }
+  } catch {
+    // Refused (no /events on this node, signed out) or dropped: the poll takes over.
+  }
+  streaming = false
+  startPolling()
+  setTimeout(listen, EVENTS_RETRY_MS)
+}
+
+/** One server-sent event: `event: NAME` and `data: JSON` lines. */
+function onEvent(block) {
+  let name = 'message'
+  let data = ''
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event: ')) name = line.slice(7)
+    else if (line.startsWith('data: ')) data += line.slice(6)
+  }
+  if (name === 'status') {
     stopPolling()
     try {
-      render(JSON.parse(event.data))
+      render(JSON.parse(data))
       setLive('ok', 'live')
     } catch (error) {
       setLive('lost', `could not read an update: ${error.message}`)
     }
-  })
-  events.addEventListener('error', (event) => {
+  } else if (name === 'error') {
     // The node's own `event: error` (its status could not be read this time): the stream goes on.
-    if (event instanceof MessageEvent) {
-      let message = 'the node could not read its status'
-      try {
-        message = JSON.parse(event.data).error ?? message
-      } catch {}
-      setLive('lost', message)
-      return
-    }
-    startPolling()
-    // Refused (no /events on this node, or signed out): try again later. A dropped
-    // connection the browser reconnects by itself.
-    if (events.readyState === EventSource.CLOSED) {
-      events = undefined
-      setTimeout(listen, EVENTS_RETRY_MS)
-    }
-  })
+    let message = 'the node could not read its status'
+    try {
+      message = JSON.parse(data).error ?? message
+    } catch {}
+    setLive('lost', message)
+  }
 }
 
 // -- rendering ---------------------------------------------------------------
@@ -610,4 +661,4 @@ function wireForms() {
 
 wireForms()
 startPolling()
-listen()
+void listen()
