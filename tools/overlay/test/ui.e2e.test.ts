@@ -18,8 +18,14 @@
  *
  * Then a hostile page in the same browser, served from another origin on
  * the same loopback (same site, so the session cookie goes along): it can
- * neither read a's status nor create a VLAN (checked with the CLI), and a
- * request with a foreign Host (DNS rebinding's stand-in) is refused with 403.
+ * neither read a's status (the node answers 403, not just CORS hiding it)
+ * nor create a VLAN (checked with the CLI), and a request with a foreign
+ * Host is refused with 403. DNS rebinding in the browser itself: Chromium
+ * resolves rebind.test to 127.0.0.1 (--host-resolver-rules), so a page at
+ * http://rebind.test:<a's port>/ is same-origin with what it fetches and
+ * only the node's Host check refuses it. And a page of another site
+ * (http://localhost:<port> against the node at 127.0.0.1): its form POST
+ * goes without the session cookie (SameSite=Strict) and creates nothing.
  *
  * Needs root, /dev/net/tun and /usr/bin/chromium; elsewhere it skips, but
  * never in CI, where the bootstrap installs them all.
@@ -43,6 +49,8 @@ import { Forward } from '../src/forward.ts'
 import { NODE_ARGV, Overlay } from '../src/index.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
+/** A name Chromium resolves to 127.0.0.1 (--host-resolver-rules): DNS rebinding in the browser. */
+const REBIND = 'rebind.test'
 const SUBNET = '10.77.0.0/24'
 const SIZES = {
   desktop: { width: 1280, height: 800 },
@@ -64,6 +72,9 @@ interface VlanSummary {
   name: string
   addresses: string[]
 }
+
+/** The VLANs' names in the output of `peertap vlan list --json`. */
+const names = (out: string) => (JSON.parse(out) as VlanSummary[]).map((v) => v.name)
 
 describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser', () => {
   let overlay: Overlay | undefined
@@ -113,7 +124,10 @@ describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser
       forwards.set(host, forward)
       await overlay.startBare(host, 20_000, forward.port)
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', `--host-resolver-rules=MAP ${REBIND} 127.0.0.1`],
+    })
   }, 90_000)
 
   afterAll(async () => {
@@ -212,10 +226,12 @@ describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser
 
   it('a page of another origin in the same browser can neither read nor drive the node', async () => {
     const target = forwards.get('a')!.url('').replace(/\/$/, '')
-    hostile = createServer((_req, res) => {
+    // Its form creates `evil`; served as localhost (another site than the node's 127.0.0.1), `evil3`.
+    hostile = createServer((req, res) => {
+      const vlan = req.headers.host?.startsWith('localhost:') ? 'evil3' : 'evil'
       res.writeHead(200, { 'content-type': 'text/html' })
       res.end(`<!doctype html><title>not PeerTap</title>
-<form method="POST" action="${target}/vlan/create?vlan=evil" target="sink"><button>win a prize</button></form>
+<form method="POST" action="${target}/vlan/create?vlan=${vlan}" target="sink"><button>win a prize</button></form>
 <iframe name="sink"></iframe>`)
     })
     await new Promise<void>((r) => hostile!.listen(0, '127.0.0.1', r))
@@ -247,6 +263,25 @@ describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser
       }
     }, target)
     expect(read.read, JSON.stringify(read)).toBe(false)
+    // Not only CORS hiding the answer: the node refused the GET. The browser shows its
+    // status where it has one (not to a script of another origin: then it is a failure);
+    // and the same GET from Node, with a's whole session (the cookie and the key a's page
+    // keeps for its tab) but the hostile page's Origin, is refused with 403, while
+    // without that Origin it is served.
+    const cookie = (await contexts.get('a')!.cookies()).find((c) =>
+      c.name.startsWith('peertap_session'),
+    )!
+    const key = await page('a').evaluate(() => sessionStorage.getItem('peertap-session-key'))
+    expect(key, "a's page keeps its session key").toBeTruthy()
+    const port = forwards.get('a')!.port
+    const headers = { cookie: `${cookie.name}=${cookie.value}`, 'x-peertap-key': key! }
+    const gets = seen.filter((x) => x.startsWith('GET '))
+    expect(
+      gets.filter((x) => /^GET \d+$/.test(x) && x !== 'GET 403'),
+      gets.join(', '),
+    ).toEqual([])
+    expect(await status(port, '/status', { ...headers, origin: evilOrigin })).toBe(403)
+    expect(await status(port, '/status', headers)).toBe(200)
 
     // (b) creating a VLAN: by form POST, by fetch POST (no-cors, the cookie sent along),
     // and by replaying the very request a's page made to create lab.
@@ -277,20 +312,65 @@ describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser
     expect(form.cookie ?? '').toContain('peertap_session')
     expect(form.origin).toBe(evilOrigin)
     expect(seen.filter((x) => /^\w+ 2\d\d$/.test(x))).toEqual([])
-    const vlans = JSON.parse(await cli('a', ['vlan', 'list', '--json'])) as VlanSummary[]
-    expect(vlans.map((v) => v.name)).toEqual(['lab'])
+    expect(names(await cli('a', ['vlan', 'list', '--json']))).toEqual(['lab'])
 
     // (c) DNS rebinding's stand-in: the right address under a foreign name is refused,
-    // even with a's session cookie; the same request under a's own Host is served.
-    const cookie = (await contexts.get('a')!.cookies()).find((c) =>
-      c.name.startsWith('peertap_session'),
-    )!
-    const port = forwards.get('a')!.port
-    const headers = { cookie: `${cookie.name}=${cookie.value}` }
+    // even with a's session (cookie and key); the same request under a's own Host is served.
     expect(await status(port, '/status', { ...headers, host: `evil.example:${port}` })).toBe(403)
     expect(await status(port, '/', { ...headers, host: `evil.example:${port}` })).toBe(403)
     expect(await status(port, '/status', { ...headers, host: `127.0.0.1:${port}` })).toBe(200)
     await evil.close()
+
+    // (d) DNS rebinding in the browser: rebind.test resolves to 127.0.0.1, so a page at
+    // http://rebind.test:<a's port>/ is a's node itself to the browser, and its fetches are
+    // same-origin (no CORS in the way): only the node's Host check refuses them.
+    const rebound = await contexts.get('a')!.newPage()
+    const landing = await rebound.goto(`http://${REBIND}:${port}/`)
+    expect(landing?.status()).toBe(403)
+    const answers = await rebound.evaluate(async () => {
+      const read = await fetch('/status').then(
+        (r) => r.status,
+        (e: unknown) => String(e),
+      )
+      const create = await fetch('/vlan/create?vlan=evil2', { method: 'POST' }).then(
+        (r) => r.status,
+        (e: unknown) => String(e),
+      )
+      return { read, create }
+    })
+    console.log(`page at ${REBIND}: GET /status ${answers.read}, POST create ${answers.create}`)
+    expect(answers).toEqual({ read: 403, create: 403 })
+    await rebound.close()
+
+    // (e) A page of another site: http://localhost:<port> against the node at 127.0.0.1.
+    // Its form POST goes without a's session cookie (SameSite=Strict) and is refused.
+    const hostilePort = (hostile.address() as { port: number }).port
+    const other = await contexts.get('a')!.newPage()
+    const otherSeen: string[] = []
+    const otherSent: Array<Promise<Record<string, string>>> = []
+    other.on('request', (r) => {
+      if (r.url().startsWith(target) && r.isNavigationRequest()) otherSent.push(r.allHeaders())
+    })
+    other.on('response', (r) => {
+      if (r.url().startsWith(target)) otherSeen.push(`${r.request().method()} ${r.status()}`)
+    })
+    await other.goto(`http://localhost:${hostilePort}/`)
+    const posted = other.waitForEvent('framenavigated', { timeout: 10_000 }).catch(() => {})
+    await other.getByRole('button', { name: 'win a prize' }).click()
+    await posted
+    await until('the answer to the cross-site form', 5000, async () =>
+      otherSeen.some((x) => x.startsWith('POST ')),
+    )
+    console.log(`page of another site: requests seen: ${otherSeen.join(', ')}`)
+    const crossSite = await otherSent[0]!
+    expect(crossSite.cookie ?? '').not.toContain('peertap_session')
+    expect(otherSeen.filter((x) => /^\w+ 2\d\d$/.test(x))).toEqual([])
+    expect(
+      otherSeen.some((x) => /^POST 40[13]$/.test(x)),
+      otherSeen.join(', '),
+    ).toBe(true)
+    await other.close()
+    expect(names(await cli('a', ['vlan', 'list', '--json']))).toEqual(['lab'])
   }, 60_000)
 
   /** lab's IPv4 address on a host, from the CLI. */
