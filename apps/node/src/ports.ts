@@ -9,6 +9,8 @@
  * node's `sendLocal`.
  */
 import { execFile } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { networkInterfaces } from 'node:os'
 import { promisify } from 'node:util'
 import { derivePskEpochSecrets } from '@peertap/crypto'
 import type { SealedFrame, Switch } from '@peertap/switch'
@@ -92,6 +94,7 @@ export class Ports {
     try {
       const macText = port.mac ?? tap.link().mac
       if (macText === undefined) throw new Error(`TAP ${port.device} has no MAC address`)
+      keepAddressesOnDown(port.device, log)
       for (const address of port.addresses) await addAddress(port.device, address)
       if (psk) {
         sw.addVlan(vlan.name, {
@@ -125,7 +128,13 @@ export class Ports {
         },
         { onError: (error) => log.error({ err: error, device: port.device }, 'TAP read failed') },
       )
-      this.#open.set(vlan.name, { device: port.device, tap, psk, state })
+      this.#open.set(vlan.name, {
+        device: port.device,
+        tap,
+        psk,
+        state,
+        addresses: new Set(port.addresses),
+      })
       log.info(
         {
           vlan: vlan.name,
@@ -148,6 +157,7 @@ export class Ports {
     const open = this.#open.get(vlan)
     if (open === undefined) throw new Error(`VLAN ${vlan} has no port`)
     await addAddress(open.device, address)
+    open.addresses.add(address)
   }
 
   /** The VLAN's device name, if it has a port. */
@@ -155,8 +165,10 @@ export class Ports {
     return this.#open.get(vlan)?.device
   }
 
-  /** Each open port's device now: its link state as the kernel has it, and its counters. */
+  /** Each open port's device now: its link state and addresses as the kernel has them, and its counters. */
   interfaces(): PortInterface[] {
+    const ipv6 = readIpv6Addresses()
+    const up = networkInterfaces()
     return [...this.#open].flatMap(([vlan, open]) => {
       let link: ReturnType<TapDevice['link']>
       try {
@@ -172,6 +184,7 @@ export class Ports {
         running: link.running,
         mtu: link.mtu,
         ...(link.mac === undefined ? {} : { mac: link.mac }),
+        addresses: kernelAddresses(open, ipv6, up),
         stats: open.tap.stats(),
       }
     })
@@ -183,13 +196,17 @@ export class Ports {
    * (`ip link set DEV down`: the host sends nothing into the VLAN through
    * it) and frames from the VLAN are not written to it; the port stays in
    * the switch and the VLAN's membership is unchanged. Attached again: the
-   * device is up. Not kept across a restart (a port opens attached).
+   * device is up and its addresses are added again (Linux drops a device's
+   * IPv6 addresses when it goes down, unless keep_addr_on_down is set,
+   * which {@link open} asks for but may not get). Not kept across a restart
+   * (a port opens attached).
    */
-  setAttached(vlan: string, attached: boolean): void {
+  async setAttached(vlan: string, attached: boolean): Promise<void> {
     const open = this.#open.get(vlan)
     if (open === undefined) throw new Error(`VLAN ${vlan} has no port`)
     open.tap.setUp(attached)
     open.state.attached = attached
+    if (attached) for (const address of open.addresses) await addAddress(open.device, address)
     this.#host.log.info({ vlan, device: open.device }, attached ? 'port attached' : 'port detached')
   }
 
@@ -230,6 +247,8 @@ interface OpenPort {
   readonly psk: boolean
   /** Whether it is attached ({@link Ports.setAttached}). */
   readonly state: { attached: boolean }
+  /** The addresses the port added to its device (at open and by {@link Ports.addAddress}). */
+  readonly addresses: Set<string>
 }
 
 /** An open port's device as the status shows it ({@link Ports.interfaces}). */
@@ -244,6 +263,14 @@ export interface PortInterface {
   readonly running: boolean
   readonly mtu: number
   readonly mac?: string
+  /**
+   * The device's addresses (with prefix lengths) as the kernel has them:
+   * IPv6 but link-local ones from /proc/net/if_inet6; IPv4 from
+   * os.networkInterfaces(), which lists a device only while it is up and
+   * running: for one that is not, the port's own IPv4 addresses (Linux keeps
+   * IPv4 addresses on a device set down).
+   */
+  readonly addresses: readonly string[]
   /** The device's counters (frames and bytes read from it, frames written to it, drops). */
   readonly stats: DeviceStats
 }
@@ -259,4 +286,73 @@ async function addAddress(device: string, address: string): Promise<void> {
         `ip addr add ${address} dev ${device}: ${stderr.trim() || (error as Error).message}`,
       )
   }
+}
+
+/**
+ * `net.ipv6.conf.DEVICE.keep_addr_on_down = 1`: the device keeps its IPv6
+ * addresses when detached (set down). Inside the node's network namespace
+ * the setting is the node's own. Not fatal: {@link Ports.setAttached} adds
+ * them again anyway (no IPv6, or /proc/sys read-only, say).
+ */
+function keepAddressesOnDown(device: string, log: Logger): void {
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${device}/keep_addr_on_down`, '1\n')
+  } catch (error) {
+    log.debug({ device, err: (error as Error).message }, 'keep_addr_on_down not set')
+  }
+}
+
+/** The kernel's IPv6 addresses by device (/proc/net/if_inet6: `HEX IFINDEX PREFIXLEN SCOPE FLAGS DEVICE`), link-local ones left out. */
+function readIpv6Addresses(): Map<string, string[]> {
+  const byDevice = new Map<string, string[]>()
+  let text: string
+  try {
+    text = readFileSync('/proc/net/if_inet6', 'utf8')
+  } catch {
+    return byDevice // no IPv6
+  }
+  for (const line of text.split('\n')) {
+    const [hex, , prefixHex, scopeHex, , device] = line.trim().split(/\s+/)
+    if (hex?.length !== 32 || device === undefined || prefixHex === undefined) continue
+    if (scopeHex === '20') continue // link-local
+    const address = normalizeIpv6(hex.match(/.{4}/g)?.join(':') ?? '')
+    if (address === undefined) continue
+    const list = byDevice.get(device) ?? []
+    list.push(`${address}/${Number.parseInt(prefixHex, 16)}`)
+    byDevice.set(device, list)
+  }
+  return byDevice
+}
+
+/** An IPv6 address in its canonical (compressed) text form, or undefined if it is not one. */
+function normalizeIpv6(address: string): string | undefined {
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1)
+  } catch {
+    return undefined
+  }
+}
+
+/** One port's addresses as the kernel has them ({@link PortInterface.addresses}): the port's own first, in their order. */
+function kernelAddresses(
+  open: OpenPort,
+  ipv6: Map<string, string[]>,
+  up: ReturnType<typeof networkInterfaces>,
+): string[] {
+  const listed = up[open.device]
+  const ipv4 =
+    listed === undefined
+      ? [...open.addresses].filter((a) => !a.includes(':'))
+      : listed.filter((a) => a.family === 'IPv4' && a.cidr !== null).map((a) => a.cidr as string)
+  const all = [...ipv4, ...(ipv6.get(open.device) ?? [])]
+  const bare = (a: string) => {
+    const address = a.split('/')[0] ?? a
+    return address.includes(':') ? (normalizeIpv6(address) ?? address) : address
+  }
+  const own = [...open.addresses].map(bare)
+  const rank = (a: string) => {
+    const i = own.indexOf(bare(a))
+    return i === -1 ? own.length : i
+  }
+  return all.sort((a, b) => rank(a) - rank(b))
 }

@@ -222,20 +222,19 @@ export class Vlans {
     })
   }
 
-  /** Each VLAN's port (device state, MAC, MTU, counters: ports.ts) with the addresses the VLAN gives it. */
-  interfaces(): Array<PortInterface & { addresses: readonly string[] }> {
-    const all = this.#all()
-    return this.#host.ports.interfaces().map((port) => ({
-      ...port,
-      addresses: all.find((vlan) => vlan.name === port.vlan)?.port.addresses ?? [],
-    }))
+  /** Each VLAN's port: device state, MAC, MTU, addresses as the kernel has them, counters (ports.ts). */
+  interfaces(): PortInterface[] {
+    return this.#host.ports.interfaces()
   }
 
-  /** `vlan/attach` and `vlan/detach` (the web page): the VLAN's device up or down (Ports.setAttached). */
-  setAttached(name: string, attached: boolean): { vlan: string; attached: boolean } {
+  /**
+   * `vlan/attach` and `vlan/detach` (the web page): the VLAN's device up or
+   * down, its addresses added again when up (Ports.setAttached).
+   */
+  async setAttached(name: string, attached: boolean): Promise<{ vlan: string; attached: boolean }> {
     if (!this.#all().some((vlan) => vlan.name === name))
       throw new Error(`no VLAN named ${JSON.stringify(name)} here (see peertap vlan list)`)
-    this.#host.ports.setAttached(name, attached)
+    await this.#host.ports.setAttached(name, attached)
     return { vlan: name, attached }
   }
 

@@ -3,11 +3,18 @@ import type { VlanConfig } from '../src/config.ts'
 import type { PortInterface } from '../src/ports.ts'
 import { Vlans, type VlansHost } from '../src/vlans.ts'
 
-/** Vlans over a fake host: only what attach/detach and the interfaces read (the config's VLANs, the ports). */
-function vlansWith(configured: Array<{ name: string; addresses: string[] }>) {
+/**
+ * Vlans over a fake host: only what attach/detach and the interfaces read
+ * (the config's VLANs, the ports); `kernel` is what the ports say the
+ * kernel has on each device (by VLAN), the VLAN's own addresses if not given.
+ */
+function vlansWith(
+  configured: Array<{ name: string; addresses: string[] }>,
+  kernel: Record<string, string[]> = {},
+) {
   const calls: Array<[string, boolean]> = []
   const ports = {
-    setAttached: (vlan: string, attached: boolean) => void calls.push([vlan, attached]),
+    setAttached: async (vlan: string, attached: boolean) => void calls.push([vlan, attached]),
     interfaces: (): PortInterface[] =>
       configured.map((v) => ({
         vlan: v.name,
@@ -17,6 +24,7 @@ function vlansWith(configured: Array<{ name: string; addresses: string[] }>) {
         running: true,
         mtu: 1400,
         mac: '02:00:5e:00:00:01',
+        addresses: kernel[v.name] ?? v.addresses,
         stats: {
           batchesRead: 0,
           framesRead: 0,
@@ -38,23 +46,26 @@ function vlansWith(configured: Array<{ name: string; addresses: string[] }>) {
 }
 
 describe('Vlans: the web page attach/detach and interfaces', () => {
-  it('attaches and detaches a VLAN by its port, and refuses a VLAN it does not have', () => {
+  it('attaches and detaches a VLAN by its port, and refuses a VLAN it does not have', async () => {
     const { vlans, calls } = vlansWith([{ name: 'lab', addresses: ['10.77.0.1/24'] }])
-    expect(vlans.setAttached('lab', false)).toEqual({ vlan: 'lab', attached: false })
-    expect(vlans.setAttached('lab', true)).toEqual({ vlan: 'lab', attached: true })
+    expect(await vlans.setAttached('lab', false)).toEqual({ vlan: 'lab', attached: false })
+    expect(await vlans.setAttached('lab', true)).toEqual({ vlan: 'lab', attached: true })
     expect(calls).toEqual([
       ['lab', false],
       ['lab', true],
     ])
-    expect(() => vlans.setAttached('nope', false)).toThrow(/no VLAN named "nope"/)
+    await expect(vlans.setAttached('nope', false)).rejects.toThrow(/no VLAN named "nope"/)
     expect(calls.length).toBe(2)
   })
 
-  it("gives each port with the addresses its VLAN's entry gives it", () => {
-    const { vlans } = vlansWith([
-      { name: 'lab', addresses: ['10.77.0.1/24'] },
-      { name: 'ops', addresses: [] },
-    ])
+  it('gives each port with the addresses the kernel has on its device, not those its entry asks for', () => {
+    const { vlans } = vlansWith(
+      [
+        { name: 'lab', addresses: ['10.77.0.1/24', 'fd00::1/64'] },
+        { name: 'ops', addresses: [] },
+      ],
+      { lab: ['10.77.0.1/24'] }, // the IPv6 one flushed
+    )
     expect(vlans.interfaces().map((p) => [p.vlan, p.device, p.addresses])).toEqual([
       ['lab', 'pt-lab', ['10.77.0.1/24']],
       ['ops', 'pt-ops', []],

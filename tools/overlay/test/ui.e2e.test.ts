@@ -7,8 +7,11 @@
  * opened as a person would: the one-use URL `peertap ui` prints, exchanged
  * for a session cookie. Then by clicking alone: a creates the VLAN `lab`
  * with an IPv4 pool and invites; b joins by pasting the code from a's page;
- * a's page shows b as a member; b pings a across `lab`; b leaves on its
- * page and a's page shows it gone. Screenshots of the main views at desktop
+ * a's page shows b as a member; b pings a across `lab`; a detaches and
+ * attaches lab's interface on its page and b still reaches a's IPv6 (ULA)
+ * address there (Linux drops a device's IPv6 addresses when it goes down);
+ * a pings b from its page and sees the RTT; b leaves on its page and a's
+ * page shows it gone. Screenshots of the main views at desktop
  * (1280x800) and phone (390x844) widths, whole pages, are written to
  * <view>-<size>.png (empty, invite, members: a's page; joined, left: b's)
  * on every run: into test/artifacts/ui/ in CI or with PEERTAP_SCREENSHOTS=1
@@ -210,6 +213,51 @@ describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser
       return /1 received/.test(out)
     })
   }, 120_000)
+
+  it("a detaches and attaches lab's interface on its page; b still reaches a's ULA address; a pings b", async () => {
+    const a = page('a')
+    const row = a.locator('[data-testid="interface-row"][data-vlan="lab"]')
+    const state = row.getByTestId('interface-state')
+    await waitText(state, (t) => t === 'up', 15_000)
+    await row.getByTestId('interface-detach').click()
+    await waitText(state, (t) => t === 'detached', 15_000)
+    await row.getByTestId('interface-attach').waitFor({ timeout: 5_000 })
+    await row.getByTestId('interface-attach').click()
+    await waitText(state, (t) => t === 'up', 15_000)
+
+    // a's ULA address on lab (the CLI's), back on the device after the attach: b pings it.
+    const vlans = JSON.parse(await cli('a', ['vlan', 'list', '--json'])) as VlanSummary[]
+    const ula = vlans
+      .find((v) => v.name === 'lab')
+      ?.addresses.find((x) => x.toLowerCase().startsWith('fd'))
+      ?.split('/')[0]
+    expect(ula, `a's addresses on lab: ${JSON.stringify(vlans)}`).toBeDefined()
+    // The page's interface shows what the kernel has: the ULA is on the device again.
+    await waitText(row.getByTestId('interface-meta'), (t) => t.includes(ula!), 15_000)
+    // A few tries: an address added again is tentative until duplicate address detection ends.
+    let out = ''
+    await until(`b's ping -6 to a's ULA ${ula} across lab`, 15_000, async () => {
+      out = await overlay!.topo
+        .exec('b', ['sh', '-c', `ping -6 -c 1 -W 2 ${ula} 2>&1 || true`])
+        .catch((e: Error) => e.message)
+      return /1 received/.test(out)
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}: ${out}`)
+    })
+
+    // a's page: b's Ping button, and an RTT appears.
+    const neighbour = a.locator(`[data-testid="neighbour-row"][data-peer="${node('b').peerId}"]`)
+    const pinged = a.waitForResponse((r) => new URL(r.url()).pathname === '/ping', {
+      timeout: 15_000,
+    })
+    await neighbour.getByTestId('neighbour-ping').click()
+    const pong = await pinged
+    expect(pong.status(), await pong.text()).toBe(200)
+    expect((await pong.json()) as { rttMs?: unknown }).toMatchObject({ rttMs: expect.any(Number) })
+    // The RTT shown: the datagram path's own where it has one, else the ping's.
+    await waitText(neighbour.getByTestId('neighbour-rtt'), (t) => /\d/.test(t), 15_000)
+    console.log(`a's page: b's RTT ${await neighbour.getByTestId('neighbour-rtt').textContent()}`)
+  }, 60_000)
 
   it("b leaves on its page; a's page shows it gone", async () => {
     await labRow('b').getByTestId('vlan-leave').click()
