@@ -219,6 +219,16 @@ describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser
     const row = a.locator('[data-testid="interface-row"][data-vlan="lab"]')
     const state = row.getByTestId('interface-state')
     await waitText(state, (t) => t === 'up', 15_000)
+    // The port asked the kernel to keep the device's IPv6 addresses while it is down.
+    const device = /^(\S+) \(lab\)$/.exec(
+      (await row.getByTestId('interface-device').textContent()) ?? '',
+    )
+    expect(device?.[1]).toBeDefined()
+    const keep = await overlay!.topo.exec('a', [
+      'cat',
+      `/proc/sys/net/ipv6/conf/${device![1]}/keep_addr_on_down`,
+    ])
+    expect(keep.trim()).toBe('1')
     await row.getByTestId('interface-detach').click()
     await waitText(state, (t) => t === 'detached', 15_000)
     await row.getByTestId('interface-attach').waitFor({ timeout: 5_000 })
