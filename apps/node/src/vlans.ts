@@ -65,11 +65,7 @@ export class Vlans {
   #queue: Promise<unknown> = Promise.resolve()
   /** The joins under way, by VLAN name (joining.ts). */
   readonly #joins = new Map<string, JoinHandle>()
-  /**
-   * Owners of VLANs this node began joining by invitation, until when (ms):
-   * the fabric grant such an owner sends with its Welcome is taken
-   * (docs/spec/16-fabric.md §16.8).
-   */
+  /** Owners whose fabric grant is taken (`fabric join`, 16-fabric.md §16.8), until when (ms). */
   readonly #joinedFrom = new Map<string, number>()
 
   /** The owner's commands (vlan-owner.ts): members, invite, revoke, remove, transfer, delete. */
@@ -222,15 +218,11 @@ export class Vlans {
     })
   }
 
-  /** Each VLAN's port: device state, MAC, MTU, addresses as the kernel has them, counters (ports.ts). */
+  /** Each VLAN's port as the kernel has it (ports.ts); `vlan/attach|detach` set it up or down. */
   interfaces(): PortInterface[] {
     return this.#host.ports.interfaces()
   }
 
-  /**
-   * `vlan/attach` and `vlan/detach` (the web page): the VLAN's device up or
-   * down, its addresses added again when up (Ports.setAttached).
-   */
   async setAttached(name: string, attached: boolean): Promise<{ vlan: string; attached: boolean }> {
     if (!this.#all().some((vlan) => vlan.name === name))
       throw new Error(`no VLAN named ${JSON.stringify(name)} here (see peertap vlan list)`)

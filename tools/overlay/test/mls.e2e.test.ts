@@ -31,6 +31,9 @@ import { deriveVlanId } from '@peertap/vft'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NODE_ARGV, type NodeStatus, Overlay, TAP } from '../src/index.ts'
 
+/** A state directory copied as files: its live API socket (api.sock) is no file to copy. */
+const copyState = { recursive: true, filter: (source: string) => !source.endsWith('/api.sock') }
+
 const can = rootAndTun()
 if (!can.ok) console.log(`MLS end-to-end tests skipped: ${can.reason}`)
 
@@ -273,8 +276,8 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     // control, a copy of C's, who does not update.
     const stolen = join(snapshots, 'd-before-update')
     const control = join(snapshots, 'c-before-update')
-    await cp(d.stateDir, stolen, { recursive: true })
-    await cp(c.stateDir, control, { recursive: true })
+    await cp(d.stateDir, stolen, copyState)
+    await cp(c.stateDir, control, copyState)
     const t0 = performance.now()
     const answer = JSON.parse(await peertap('d', ['vlan', 'update']))
     expect(answer.proposed).toBe('update')
@@ -292,7 +295,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
 
     // The commit, from a copy of D's state now (its log holds it).
     const now = join(snapshots, 'd-after-update')
-    await cp(d.stateDir, now, { recursive: true })
+    await cp(d.stateDir, now, copyState)
     const dNow = await loadCopy(now)
     const [bundle] = dNow.commitLog({ since: BigInt(before.epoch!) })
     expect(bundle).toBeInstanceOf(Uint8Array)
@@ -369,7 +372,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     ]
     // C's keys as they are now, kept by a copy that will not forget them.
     const copy = join(snapshots, 'c')
-    await cp(c.stateDir, copy, { recursive: true })
+    await cp(c.stateDir, copy, copyState)
     const address = (n: typeof a) => `/ip4/${overlay.topo.address(n.host)}/tcp/7400/p2p/${n.peerId}`
     const stale = async (traffic: () => Promise<unknown>) => {
       const child = overlay.topo.spawn('c', [
