@@ -4,6 +4,7 @@ import { UI_ASSETS } from '../src/ui/assets.ts'
 /** The data-testids the real-browser tests (tools/**) click and read. */
 const TEST_IDS = [
   'live-status',
+  'sign-out',
   'identity',
   'peer-id',
   'version',

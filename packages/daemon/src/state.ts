@@ -31,10 +31,15 @@ export const CONTROL_FILE = 'control.json'
 /** The status API's Unix socket in the state directory, for the CLI without root (status-server.ts). */
 export const SOCKET_FILE = 'api.sock'
 
-/** What to do when neither the socket nor the control file may be used. */
+/**
+ * What to do when neither the socket nor the control file may be used:
+ * join the group; or, already in it, log in again (a new group counts from
+ * the next login) or restart the daemon (it gives the socket to the group
+ * when it starts).
+ */
 function permissionHint(start: string): string {
   const docs = start.startsWith('peertap-relay') ? 'apps/relay/README.md' : 'apps/node/README.md'
-  return `run as root, or add yourself to the peertap group (docs: ${docs})`
+  return `run as root, or add yourself to the peertap group (docs: ${docs}); already in it: log in again (or run newgrp peertap), or restart the daemon if it started before the group existed`
 }
 
 /**

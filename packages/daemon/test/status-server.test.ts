@@ -645,7 +645,7 @@ requestDaemon(${JSON.stringify(dir)}, 'GET', '/status').then(
       const stranger = await cli('--clear-groups')
       expect(stranger.status).toBe(1)
       expect(stranger.stderr).toBe(
-        `${join(dir, 'control.json')} is not readable: run as root, or add yourself to the peertap group (docs: apps/node/README.md)`,
+        `${join(dir, 'control.json')} is not readable: run as root, or add yourself to the peertap group (docs: apps/node/README.md); already in it: log in again (or run newgrp peertap), or restart the daemon if it started before the group existed`,
       )
     },
   )

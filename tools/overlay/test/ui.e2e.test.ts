@@ -280,6 +280,11 @@ describe.skipIf(missing !== undefined && !inCi)('the node page in a real browser
     await shoot('b', 'left')
     const vlans = JSON.parse(await cli('b', ['vlan', 'list', '--json'])) as VlanSummary[]
     expect(vlans.map((v) => v.name)).not.toContain('lab')
+    // Signing out ends the session: the page asks for a new link, and the API answers 401.
+    await page('b').getByTestId('sign-out').click()
+    await page('b').getByText('needs a sign-in link').waitFor({ timeout: 10_000 })
+    const after = await page('b').evaluate(async () => (await fetch('/status')).status)
+    expect(after).toBe(401)
   }, 60_000)
 
   it('a page of another origin in the same browser can neither read nor drive the node', async () => {

@@ -628,6 +628,15 @@ function renderFabric(status) {
 // -- the forms at the top ------------------------------------------------------
 
 function wireForms() {
+  // Signing out ends the session at the node (and its cookie); the key this tab kept goes too.
+  byTestId('sign-out').addEventListener('click', () => {
+    void call('/ui/signout')
+      .catch(() => undefined)
+      .finally(() => {
+        sessionStorage.removeItem(KEY_STORE)
+        location.assign('/')
+      })
+  })
   const create = byTestId('create-form')
   create.addEventListener('submit', (event) => {
     event.preventDefault()
