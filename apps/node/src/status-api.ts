@@ -6,12 +6,9 @@
  * that tells the CLI the API's port and token (the CLI prefers the API's
  * Unix socket, `<stateDir>/api.sock`, which needs no token).
  */
-import { randomBytes } from 'node:crypto'
-import { rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
 import type { ProofVerifier } from '@peertap/crypto'
-import { type RefusalLog, type ScavengePacer, SOCKET_FILE } from '@peertap/daemon'
+import { type RefusalLog, type ScavengePacer, serveDaemonApi } from '@peertap/daemon'
 import type {
   DirectPaths,
   Forwarder,
@@ -32,8 +29,6 @@ import { collectMetrics } from './metrics.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 import { hex, peerIdText as toText } from './peer-ids.ts'
 import type { RefusedCounters } from './receivers.ts'
-import { CONTROL_FILE, writeStateFile } from './state.ts'
-import { type StatusProvider, startStatusServer } from './status-server.ts'
 import { UI_ASSETS } from './ui/assets.ts'
 import { renderQrSvg } from './ui/qr-svg.ts'
 import type { Vlans } from './vlans.ts'
@@ -139,119 +134,106 @@ export async function startStatusApi(
     if (mls === undefined) throw new Error('this node has no MLS VLAN')
     return mls
   }
-  const token = randomBytes(24).toString('hex')
-  // Also on <stateDir>/api.sock, for the CLI without root (the peertap group).
-  const serverOptions = {
-    socketPath: join(config.stateDir, SOCKET_FILE),
+  const api = await serveDaemonApi({
+    stateDir: config.stateDir,
+    port: config.status.port,
     signIn: `peertap ui -s ${config.stateDir}`,
-  }
-  const serve = (provider: StatusProvider) =>
-    startStatusServer(config.status.port, token, provider, serverOptions)
-  const server = await serve({
-    title: 'PeerTap node',
-    // The web page (apps/node/src/ui), for a browser signed in with `peertap ui`.
-    assets: UI_ASSETS,
-    status,
-    metrics: () => collectMetrics(status()),
-    ping: async (peer) => {
-      const link = trunk.getLink(peer)
-      if (link === undefined) throw new Error(`no link to ${peer}`)
-      const result = await link.ping({ timeoutMs: 5000 })
-      return { rttMs: result.rttMs, hops: result.hops.map(hopText) }
-    },
-    // `peertap vlan add|remove|update|lease` (MLS VLAN membership: the owner or an admin commits, members propose).
-    actions: {
-      'vlan/add': (params) =>
-        mlsOrThrow().add(params.get('vlan') ?? undefined, required(params, 'peer')),
-      'vlan/remove': (params) =>
-        vlans.owner.remove(params.get('vlan') ?? undefined, required(params, 'peer')),
-      'vlan/update': (params) => mlsOrThrow().update(params.get('vlan') ?? undefined),
-      'vlan/lease': (params) =>
-        mlsOrThrow().lease(
-          params.get('vlan') ?? undefined,
-          required(params, 'peer'),
-          Number(required(params, 'seconds')),
-        ),
-      // `peertap vlan list|members|create|invite|invitations|revoke|leave|delete` and `peertap join`.
-      'vlan/list': async () => vlans.list(),
-      // Each member with its role: owner, admin (the owner's config names it) or member.
-      'vlan/members': async (params) => {
-        const name = required(params, 'vlan')
-        const members = vlans.owner.members(name)
-        const group = mls?.status()[name] as { owner?: string; admins?: string[] } | undefined
-        return members.map((m) => ({
-          ...m,
-          role:
-            m.peerId === group?.owner
-              ? 'owner'
-              : group?.admins?.includes(m.peerId)
-                ? 'admin'
-                : 'member',
-        }))
+    log,
+    provider: {
+      title: 'PeerTap node',
+      // The web page (apps/node/src/ui), for a browser signed in with `peertap ui`.
+      assets: UI_ASSETS,
+      status,
+      metrics: () => collectMetrics(status()),
+      ping: async (peer) => {
+        const link = trunk.getLink(peer)
+        if (link === undefined) throw new Error(`no link to ${peer}`)
+        const result = await link.ping({ timeoutMs: 5000 })
+        return { rttMs: result.rttMs, hops: result.hops.map(hopText) }
       },
-      'vlan/create': (params) =>
-        vlans.create(required(params, 'vlan'), {
-          addresses: params.getAll('address'),
-          ...optional(params, 'subnet'),
-          ...optional(params, 'device'),
-        }),
-      'vlan/invite': async (params) => {
-        // With the fabric (`peertap fabric invite`): its joiners get the fabric's grant too.
-        const withFabric = params.get('fabric') === '1'
-        if (withFabric) fabric.check()
-        const invitation = await vlans.owner.invite(required(params, 'vlan'), {
-          uses: seconds(params.get('uses') ?? '1', 1, 1000, 'uses'),
-          expiresSeconds: seconds(params.get('expires') ?? '86400', 1, 365 * 86_400, 'expires'),
-        })
-        if (withFabric) await fabric.carryWith(invitation.id, invitation.expiresAt)
-        // The web page asks for the code's QR code as SVG too (`qr=svg`).
-        const qr = params.get('qr') === 'svg' ? { qrSvg: renderQrSvg(invitation.code) } : {}
-        return { ...invitation, fabric: withFabric, ...qr }
-      },
-      'vlan/invitations': async (params) => vlans.owner.invitationsOf(required(params, 'vlan')),
-      'vlan/revoke': async (params) =>
-        vlans.owner.revoke(required(params, 'vlan'), params.get('id') ?? undefined),
-      'vlan/leave': (params) => vlans.leave(required(params, 'vlan')),
-      'vlan/transfer': (params) =>
-        vlans.owner.transfer(required(params, 'vlan'), required(params, 'peer')),
-      'vlan/delete': (params) => vlans.owner.delete(required(params, 'vlan')),
-      // The web page's attach/detach: the VLAN's TAP device up or down (Ports.setAttached).
-      'vlan/attach': async (params) => vlans.setAttached(required(params, 'vlan'), true),
-      'vlan/detach': async (params) => vlans.setAttached(required(params, 'vlan'), false),
-      // `peertap fabric init|show|rotate|leave` (docs/spec/16-fabric.md §16.7).
-      'fabric/init': (params) => fabric.init(params.getAll('bootstrap')),
-      'fabric/show': async () => fabric.show(),
-      'fabric/rotate': (params) => fabric.rotate(params.getAll('expel')),
-      'fabric/leave': () => fabric.leave(),
-      join: (params) => {
-        const code = required(params, 'code')
-        // `peertap fabric join`: the VLAN and its owner's fabric; a node is in one fabric at most.
-        const withFabric = params.get('fabric') === '1'
-        if (withFabric && fabric.joined)
-          throw new Error(
-            'this node is in a fabric already (peertap fabric show): `peertap fabric leave` first, or join the VLAN alone with `peertap join`',
-          )
-        return vlans.join(decodeCode(code), code, {
-          fabric: withFabric,
-          addresses: params.getAll('address'),
-          ...optional(params, 'device'),
-          timeoutMs: seconds(params.get('timeout') ?? '30', 1, 600, 'timeout') * 1000,
-        })
+      // `peertap vlan add|remove|update|lease` (MLS VLAN membership: the owner or an admin commits, members propose).
+      actions: {
+        'vlan/add': (params) =>
+          mlsOrThrow().add(params.get('vlan') ?? undefined, required(params, 'peer')),
+        'vlan/remove': (params) =>
+          vlans.owner.remove(params.get('vlan') ?? undefined, required(params, 'peer')),
+        'vlan/update': (params) => mlsOrThrow().update(params.get('vlan') ?? undefined),
+        'vlan/lease': (params) =>
+          mlsOrThrow().lease(
+            params.get('vlan') ?? undefined,
+            required(params, 'peer'),
+            Number(required(params, 'seconds')),
+          ),
+        // `peertap vlan list|members|create|invite|invitations|revoke|leave|delete` and `peertap join`.
+        'vlan/list': async () => vlans.list(),
+        // Each member with its role: owner, admin (the owner's config names it) or member.
+        'vlan/members': async (params) => {
+          const name = required(params, 'vlan')
+          const members = vlans.owner.members(name)
+          const group = mls?.status()[name] as { owner?: string; admins?: string[] } | undefined
+          return members.map((m) => ({
+            ...m,
+            role:
+              m.peerId === group?.owner
+                ? 'owner'
+                : group?.admins?.includes(m.peerId)
+                  ? 'admin'
+                  : 'member',
+          }))
+        },
+        'vlan/create': (params) =>
+          vlans.create(required(params, 'vlan'), {
+            addresses: params.getAll('address'),
+            ...optional(params, 'subnet'),
+            ...optional(params, 'device'),
+          }),
+        'vlan/invite': async (params) => {
+          // With the fabric (`peertap fabric invite`): its joiners get the fabric's grant too.
+          const withFabric = params.get('fabric') === '1'
+          if (withFabric) fabric.check()
+          const invitation = await vlans.owner.invite(required(params, 'vlan'), {
+            uses: seconds(params.get('uses') ?? '1', 1, 1000, 'uses'),
+            expiresSeconds: seconds(params.get('expires') ?? '86400', 1, 365 * 86_400, 'expires'),
+          })
+          if (withFabric) await fabric.carryWith(invitation.id, invitation.expiresAt)
+          // The web page asks for the code's QR code as SVG too (`qr=svg`).
+          const qr = params.get('qr') === 'svg' ? { qrSvg: renderQrSvg(invitation.code) } : {}
+          return { ...invitation, fabric: withFabric, ...qr }
+        },
+        'vlan/invitations': async (params) => vlans.owner.invitationsOf(required(params, 'vlan')),
+        'vlan/revoke': async (params) =>
+          vlans.owner.revoke(required(params, 'vlan'), params.get('id') ?? undefined),
+        'vlan/leave': (params) => vlans.leave(required(params, 'vlan')),
+        'vlan/transfer': (params) =>
+          vlans.owner.transfer(required(params, 'vlan'), required(params, 'peer')),
+        'vlan/delete': (params) => vlans.owner.delete(required(params, 'vlan')),
+        // The web page's attach/detach: the VLAN's TAP device up or down (Ports.setAttached).
+        'vlan/attach': async (params) => vlans.setAttached(required(params, 'vlan'), true),
+        'vlan/detach': async (params) => vlans.setAttached(required(params, 'vlan'), false),
+        // `peertap fabric init|show|rotate|leave` (docs/spec/16-fabric.md §16.7).
+        'fabric/init': (params) => fabric.init(params.getAll('bootstrap')),
+        'fabric/show': async () => fabric.show(),
+        'fabric/rotate': (params) => fabric.rotate(params.getAll('expel')),
+        'fabric/leave': () => fabric.leave(),
+        join: (params) => {
+          const code = required(params, 'code')
+          // `peertap fabric join`: the VLAN and its owner's fabric; a node is in one fabric at most.
+          const withFabric = params.get('fabric') === '1'
+          if (withFabric && fabric.joined)
+            throw new Error(
+              'this node is in a fabric already (peertap fabric show): `peertap fabric leave` first, or join the VLAN alone with `peertap join`',
+            )
+          return vlans.join(decodeCode(code), code, {
+            fabric: withFabric,
+            addresses: params.getAll('address'),
+            ...optional(params, 'device'),
+            timeoutMs: seconds(params.get('timeout') ?? '30', 1, 600, 'timeout') * 1000,
+          })
+        },
       },
     },
   })
-  const controlPath = join(config.stateDir, CONTROL_FILE)
-  await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
-  log.info(
-    { port: server.port, socket: server.socket?.path, socketGroup: server.socket?.group ?? null },
-    "status API on 127.0.0.1 and the state directory's socket",
-  )
-  return {
-    async close() {
-      await server.close()
-      await rm(controlPath, { force: true })
-    },
-  }
+  return api
 }
 
 /** A required query parameter of a status API action. */

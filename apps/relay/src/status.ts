@@ -6,20 +6,16 @@
  * API's port and token.
  */
 
-import { randomBytes } from 'node:crypto'
-import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ProofVerifier } from '@peertap/crypto'
 import {
-  CONTROL_FILE,
   type MetricsSection,
   metricsText,
   type RefusalLog,
   type ScavengePacer,
   SOCKET_FILE,
   type StatusProvider,
-  startStatusServer,
-  writeStateFile,
+  serveDaemonApi,
 } from '@peertap/daemon'
 import type {
   FabricEpochs,
@@ -282,37 +278,25 @@ export async function startStatusApi(
 ): Promise<StatusApi> {
   const { config, trunk } = parts
   const status = () => relayStatus(parts, now())
-  const token = randomBytes(24).toString('hex')
   // Also on <stateDir>/api.sock, for the CLI without root (the peertap group).
   const socketPath = join(config.stateDir, SOCKET_FILE)
-  const serve = (provider: StatusProvider) =>
-    startStatusServer(config.status.port, token, provider, {
-      socketPath,
-      // The relay has no `ui` command: a sign-in link straight from its socket.
-      signIn: `curl -s -X POST --unix-socket ${socketPath} http://localhost/ui/nonce`,
-    })
-  const server = await serve({
-    title: 'PeerTap relay',
-    status,
-    metrics: () => relayMetrics(status()),
-    ping: async (peer) => {
-      const link = trunk.getLink(peer)
-      if (link === undefined) throw new Error(`no link to ${peer}`)
-      const result = await link.ping({ timeoutMs: 5000 })
-      return { rttMs: result.rttMs, hops: result.hops.map((h) => Buffer.from(h).toString('hex')) }
+  return serveDaemonApi({
+    stateDir: config.stateDir,
+    port: config.status.port,
+    // The relay has no `ui` command: a sign-in link straight from its socket.
+    signIn: `curl -s -X POST --unix-socket ${socketPath} http://localhost/ui/nonce`,
+    log,
+    provider: {
+      title: 'PeerTap relay',
+      status,
+      metrics: () => relayMetrics(status()),
+      ping: async (peer) => {
+        const link = trunk.getLink(peer)
+        if (link === undefined) throw new Error(`no link to ${peer}`)
+        const result = await link.ping({ timeoutMs: 5000 })
+        return { rttMs: result.rttMs, hops: result.hops.map((h) => Buffer.from(h).toString('hex')) }
+      },
+      actions,
     },
-    actions,
   })
-  const controlPath = join(config.stateDir, CONTROL_FILE)
-  await writeStateFile(controlPath, JSON.stringify({ pid: process.pid, port: server.port, token }))
-  log.info(
-    { port: server.port, socket: server.socket?.path, socketGroup: server.socket?.group ?? null },
-    "status API on 127.0.0.1 and the state directory's socket",
-  )
-  return {
-    async close() {
-      await server.close()
-      await rm(controlPath, { force: true })
-    },
-  }
 }

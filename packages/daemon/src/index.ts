@@ -34,6 +34,7 @@ export {
   statusSection,
 } from './config.ts'
 export { type ControlSocket, SOCKET_GROUP, SOCKET_PATH_MAX } from './control-socket.ts'
+export { serveDaemonApi } from './daemon-api.ts'
 export { type DatagramSocketKind, datagramSocketFactory } from './datagram-socket.ts'
 export { Dialler, keepNeighboursDialled } from './dial.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
