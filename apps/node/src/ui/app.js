@@ -66,14 +66,14 @@ function fill(el, ...children) {
 /** An error whose message is meant for the person. */
 class ActionError extends Error {}
 
-/** POST to a status API action; its answer, or an ActionError in words. */
-async function call(path, params = {}) {
-  const query = new URLSearchParams(params).toString()
+/** A request to the status API, with the session's key; its JSON answer, or an ActionError in words. */
+async function api(path, init = {}) {
   let res
   try {
-    res = await fetch(query === '' ? path : `${path}?${query}`, {
-      method: 'POST',
+    res = await fetch(path, {
       credentials: 'same-origin',
+      cache: 'no-store',
+      ...init,
       headers: API_HEADERS,
     })
   } catch {
@@ -82,6 +82,12 @@ async function call(path, params = {}) {
   const body = await res.json().catch(() => null)
   if (!res.ok) throw new ActionError(errorText(res.status, body))
   return body
+}
+
+/** POST to a status API action; its answer, or an ActionError in words. */
+function call(path, params = {}) {
+  const query = new URLSearchParams(params).toString()
+  return api(query === '' ? path : `${path}?${query}`, { method: 'POST' })
 }
 
 /** Runs an action for a control: its button busy meanwhile, its error shown in `errorEl`. */
@@ -121,21 +127,7 @@ function setLive(state, text) {
   el.textContent = text
 }
 
-async function fetchStatus() {
-  let res
-  try {
-    res = await fetch('/status', {
-      credentials: 'same-origin',
-      cache: 'no-store',
-      headers: API_HEADERS,
-    })
-  } catch {
-    throw new ActionError(errorText(0, null))
-  }
-  const body = await res.json().catch(() => null)
-  if (!res.ok) throw new ActionError(errorText(res.status, body))
-  return body
-}
+const fetchStatus = () => api('/status')
 
 /** Reads the status now and shows it (after an action, and each poll). */
 async function refresh() {
