@@ -364,11 +364,14 @@ export class InvitationBook {
 const endOf = (entry: Entry): number =>
   Math.min(entry.endedAt ?? Number.POSITIVE_INFINITY, entry.expiresAt)
 
+/** By creation, then by hash (bytes compare as their hex does): the record's order (§15.6). */
 function byCreation(a: Entry, b: Entry): number {
   if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt
-  const x = toHex(a.hash)
-  const y = toHex(b.hash)
-  return x < y ? -1 : x > y ? 1 : 0
+  for (let i = 0; i < a.hash.length; i++) {
+    const d = (a.hash[i] ?? 0) - (b.hash[i] ?? 0)
+    if (d !== 0) return d
+  }
+  return a.hash.length - b.hash.length
 }
 
 const ENTRY_KEYS = [
