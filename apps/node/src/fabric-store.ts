@@ -20,14 +20,14 @@
  * and field: a fabric is not silently dropped. Vectors:
  * apps/node/test/vectors/fabric.json.
  */
-import { readFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseWithSchema } from '@peertap/daemon'
 import { checkFabricState, type FabricState } from '@peertap/mvlan'
 import * as v from 'valibot'
 import { Hex32, PeerAddress, PeerIdText } from './config.ts'
 import { hex } from './peer-ids.ts'
-import { writeStateFile } from './state.ts'
+import { readStateFile, writeStateFile } from './state.ts'
 
 export const FABRIC_FILE = 'fabric.json'
 
@@ -86,13 +86,8 @@ export function fabricFile(state: FabricState): FabricFile {
 /** Reads the state directory's fabric: undefined when the node has none. */
 export async function readFabric(stateDir: string): Promise<FabricState | undefined> {
   const path = join(stateDir, FABRIC_FILE)
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
+  const text = await readStateFile(path)
+  if (text === undefined) return undefined
   try {
     return checkFabric(parseWithSchema(Schema, JSON.parse(text)))
   } catch (error) {

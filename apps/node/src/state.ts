@@ -3,4 +3,10 @@
  * port, token), shared with the relay through @peertap/daemon; written
  * atomically with the trunk's tested write (docs/design.md §10).
  */
-export { CONTROL_FILE, type ControlInfo, readControl, writeStateFile } from '@peertap/daemon'
+export {
+  CONTROL_FILE,
+  type ControlInfo,
+  readControl,
+  readStateFile,
+  writeStateFile,
+} from '@peertap/daemon'

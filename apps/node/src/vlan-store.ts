@@ -6,12 +6,11 @@
  * (a crash leaves the old file or the new). The config's VLANs are not
  * here; a name in both is refused at start.
  */
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseWithSchema } from '@peertap/daemon'
 import * as v from 'valibot'
 import { type VlanConfig, VlanList } from './config.ts'
-import { writeStateFile } from './state.ts'
+import { readStateFile, writeStateFile } from './state.ts'
 
 export const VLAN_STORE_FILE = 'vlans.json'
 
@@ -33,12 +32,7 @@ export class VlanStore {
    */
   static async open(stateDir: string): Promise<VlanStore> {
     const path = join(stateDir, VLAN_STORE_FILE)
-    let text: string | undefined
-    try {
-      text = await readFile(path, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
+    const text = await readStateFile(path)
     if (text === undefined) return new VlanStore(path, [])
     let input: unknown
     try {

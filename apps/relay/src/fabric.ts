@@ -13,9 +13,8 @@
  *                       verified again) at start, so a restarted relay never
  *                       goes back to an older epoch
  */
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeStateFile } from '@peertap/daemon'
+import { readStateFile, writeStateFile } from '@peertap/daemon'
 
 export const FABRIC_ROOTS_FILE = 'fabric-roots.json'
 export const FABRIC_EPOCHS_FILE = 'fabric-epochs.json'
@@ -73,13 +72,8 @@ export async function writeFabricEpochs(
 }
 
 async function readJson(path: string): Promise<unknown> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
+  const text = await readStateFile(path)
+  if (text === undefined) return undefined
   try {
     return JSON.parse(text) as unknown
   } catch {

@@ -57,6 +57,7 @@ export {
   CONTROL_FILE,
   type ControlInfo,
   readControl,
+  readStateFile,
   requestDaemon,
   SOCKET_FILE,
   writeStateFile,

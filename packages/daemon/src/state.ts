@@ -19,6 +19,19 @@ export async function writeStateFile(path: string, data: string | Uint8Array): P
   )
 }
 
+/**
+ * A state file's text, or undefined when there is none yet (ENOENT); any
+ * other error (a file we may not read, a directory in its place) is thrown.
+ */
+export async function readStateFile(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
 /** How a CLI reaches a running daemon: written to `<stateDir>/control.json` while it runs. */
 export interface ControlInfo {
   readonly pid: number
