@@ -511,18 +511,16 @@ export class FabricMember {
 
   #publishIfDue(now: number): void {
     if (!this.#ports.anyLinkUp()) return
-    const what = JSON.stringify([
-      this.#addresses(),
-      this.#ports.vlans().map((v) => toHex(v.vlanId)),
-    ])
+    const addresses = this.#addresses()
+    const what = JSON.stringify([addresses, this.#ports.vlans().map((v) => toHex(v.vlanId))])
     if (what === this.#published && now - this.#publishedAt < PUBLISH_EVERY_S) return
-    if (!this.#sendRecord(BROADCAST, now)) return
+    if (!this.#sendRecord(BROADCAST, now, addresses)) return
     this.#published = what
     this.#publishedAt = now
     // A roam is one of these going away: the direct addresses we published that are the host's.
     const local = this.#ports.localIps()
     this.#publishedIps = new Set(
-      this.#addresses()
+      addresses
         .filter((a) => !a.includes('/p2p-circuit'))
         .map(ipOf)
         .filter((ip) => local.has(ip)),
@@ -530,8 +528,8 @@ export class FabricMember {
   }
 
   /** Sends our record on the MVLAN to `dst` (broadcast, or one member's port); true if made. */
-  #sendRecord(dst: Uint8Array, now: number): boolean {
-    const record = this.#record(now)
+  #sendRecord(dst: Uint8Array, now: number, addresses = this.#addresses()): boolean {
+    const record = this.#record(now, addresses)
     if (record === undefined) return false
     this.#ports.sendFrame(encodePresenceFrame({ dst, src: this.#mac, record }))
     this.counters.published++
@@ -544,12 +542,12 @@ export class FabricMember {
    * then the last VLANs, then the last addresses; a record that had to
    * leave something out says so in the log once per change.
    */
-  #record(now: number): Uint8Array | undefined {
+  #record(now: number, addresses = this.#addresses()): Uint8Array | undefined {
     const seq = BigInt(Date.now())
     this.#seq = seq > this.#seq ? seq : this.#seq + 1n
     const fitted = fitRecord(
       this.#ports.self.peerIdBytes.length,
-      this.#addresses(),
+      addresses,
       this.#ports.vlans().slice(0, MAX_VLANS),
     )
     const trimmed = JSON.stringify(fitted.left)
