@@ -264,6 +264,21 @@ describe('FabricMember: dials, roaming and records', () => {
     expect(did.dials).not.toContain(idOf(60))
   })
 
+  it('sends its statement to its relays before their SUBs and again every 60 s', () => {
+    const relay = idOf(7)
+    const { m, did, linked, tick } = member(fabric(), { relayLinks: () => [relay] })
+    linked.add(relay)
+    m.greeting(relay, true)
+    m.greeting(idOf(2), false)
+    expect(did.statements).toEqual([relay])
+    tick()
+    expect(did.statements).toEqual([relay, relay])
+    tick(59)
+    expect(did.statements).toHaveLength(2)
+    tick(1)
+    expect(did.statements).toHaveLength(3)
+  })
+
   it('drops its connections once when a published address leaves the host, and republishes', () => {
     const { m, did, linked, local, tick } = member(fabric())
     linked.add(idOf(2))
