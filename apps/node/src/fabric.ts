@@ -9,7 +9,7 @@
  * init|show|rotate|leave`, invitations that carry the fabric) run here.
  */
 import { decodeMembershipProof, type ProofVerifier } from '@peertap/crypto'
-import type { Dialler } from '@peertap/daemon'
+import { type Dialler, hostAddresses, localIps } from '@peertap/daemon'
 import {
   type DirectoryEntry,
   FabricMember,
@@ -31,7 +31,6 @@ import {
 import { formatVlanId } from '@peertap/vft'
 import type { Logger } from 'pino'
 import { readFabric, removeFabric, writeFabric } from './fabric-store.ts'
-import { localIps, publishedAddresses } from './host-addresses.ts'
 import { hex, peerIdBytes } from './peer-ids.ts'
 
 /** The switch's name for the MVLAN (a VLAN name never starts with '@'). */
@@ -343,7 +342,7 @@ export class Fabric {
         return decoded.ok ? decoded.proof.publicKey : undefined
       },
       joiningFrom: (peer) => host.vlans.joiningFrom(peer),
-      addresses: () => publishedAddresses(trunk, host.selfPeerId, host.vlans.portAddresses()),
+      addresses: () => hostAddresses(trunk, host.vlans.portAddresses()),
       vlans: () => host.vlans.presenceVlans(),
       localIps,
       dropDirectConnections: () => trunk.dropDirectConnections('underlay address changed'),

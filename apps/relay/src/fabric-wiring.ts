@@ -30,8 +30,7 @@
  * the presence is signed again (its ticks), and waiting for the last
  * store at stop.
  */
-import { networkInterfaces } from 'node:os'
-import { RefusalLog } from '@peertap/daemon'
+import { hostAddresses, RefusalLog } from '@peertap/daemon'
 import { FabricEpochs, type RelayAdmission, RelayPresence } from '@peertap/relay'
 import {
   CONTROL_FABRIC_EPOCH,
@@ -254,27 +253,7 @@ export function wireFabric(parts: FabricParts): RelayFabric {
  * announces, circuit addresses left out, and loopback ones too unless they
  * are all it has.
  */
+/** The relay's own addresses for its presence: the host's, never a circuit (12 §12.9). */
 function ownAddresses(trunk: Trunk): string[] {
-  const listen = trunk
-    .getMultiaddrs()
-    .map(String)
-    .filter((a) => !a.includes('/p2p-circuit'))
-  // libp2p lists a public address only once something confirmed it (autoNAT, not run here): each
-  // TCP port the relay listens on is published on every IPv4 address of its host.
-  const ports = new Set(
-    listen.flatMap((a) => /^\/ip4\/[^/]+\/tcp\/(\d+)\/p2p\//.exec(a)?.[1] ?? []),
-  )
-  const self = trunk.peerId.toString()
-  const hosts = Object.values(networkInterfaces())
-    .flatMap((list) => list ?? [])
-    .filter((a) => !a.internal && a.family === 'IPv4' && !a.address.startsWith('169.254.'))
-    .map((a) => a.address)
-  const expanded = [...ports].flatMap((port) =>
-    hosts.map((ip) => `/ip4/${ip}/tcp/${port}/p2p/${self}`),
-  )
-  // Never loopback: a member would dial its own host (16-fabric.md §16.7).
-  return [...new Set([...expanded, ...listen])].filter(
-    (a) =>
-      !/^\/ip4\/127\./.test(a) && !a.startsWith('/ip6/::1/') && !a.startsWith('/dns4/localhost/'),
-  )
+  return hostAddresses(trunk).filter((a) => !a.includes('/p2p-circuit'))
 }

@@ -1,35 +1,28 @@
-/**
- * The node's own addresses, as it publishes them in its fabric presence
- * (docs/spec/16-fabric.md §16.7) and watches them for a roam: the host's
- * interface addresses, and the trunk's listen addresses on each.
- */
 import { networkInterfaces } from 'node:os'
 import type { Trunk } from '@peertap/trunk'
 
 /**
- * Our addresses, as an invitation's are (15 §15.9): never loopback,
- * link-local, or an address on one of our VLAN ports (a trunk link dialled
- * through a VLAN would carry that VLAN over itself). libp2p lists a public
- * address only once something confirmed it (autoNAT, which the trunk does
- * not run), so each TCP port we listen on is published on every IPv4
- * address of the host, beside what libp2p lists.
+ * What a daemon publishes as its own addresses in fabric presence
+ * (docs/spec/16-fabric.md §16.7, 12-relay.md §12.9): what libp2p lists,
+ * and each TCP port it listens on at every IPv4 address of the host
+ * (libp2p lists a public address only once autoNAT confirmed it, which
+ * the trunk does not run). Never loopback or link-local (a peer would dial
+ * its own host), nor an IP in `exclude` (the node's VLAN ports).
  */
-export function publishedAddresses(
-  trunk: Trunk,
-  self: string,
-  portAddresses: ReadonlySet<string>,
-): string[] {
+export function hostAddresses(trunk: Trunk, exclude: ReadonlySet<string> = new Set()): string[] {
   const listen = trunk.getMultiaddrs().map(String)
   const ports = new Set(
     listen.flatMap((a) => /^\/ip4\/[^/]+\/tcp\/(\d+)\/p2p\//.exec(a)?.[1] ?? []),
   )
+  const self = trunk.peerId.toString()
   const hosts = [...localIps()].filter((ip) => ip.includes('.'))
   const expanded = [...ports].flatMap((port) =>
     hosts.map((ip) => `/ip4/${ip}/tcp/${port}/p2p/${self}`),
   )
   return [...new Set([...expanded, ...listen])].filter((a) => {
+    if (a.startsWith('/dns4/localhost/')) return false
     const ip = /^\/ip[46]\/([^/]+)/.exec(a)?.[1] ?? ''
-    return !/^(127\.|169\.254\.|::1$|fe80:)/.test(ip) && !portAddresses.has(ip)
+    return !/^(127\.|169\.254\.|::1$|fe80:)/.test(ip) && !exclude.has(ip)
   })
 }
 
