@@ -32,6 +32,7 @@ const PURE_DEPENDENCIES: Record<string, string[]> = {
   mls: ['@peertap/crypto', 'ts-mls'],
   invite: ['@noble/hashes', '@peertap/crypto', '@peertap/errors', '@peertap/vft'],
   mvlan: ['@noble/hashes', '@peertap/crypto', '@peertap/errors', '@peertap/vft'],
+  'tun-l2': ['@noble/hashes', '@peertap/errors'],
 }
 /** Modules of pure packages that are their storage ports' OS side, kept out of the main entry. */
 const IO_EXEMPT = new Set(['mls/src/file-storage.ts'])
