@@ -66,6 +66,9 @@ export const VNET_HEADER = 10
 export const DAD_MS = 1000
 const RS_INTERVAL_MS = 4000
 const MAX_RS = 3
+/** Default routers and on-link prefixes held from router advertisements, each (§17.9). */
+const MAX_ROUTERS = 16
+const MAX_ON_LINK_PREFIXES = 16
 const DEFEND_INTERVAL_MS = 10_000
 /** The utun address-family header (macOS, iOS): AF_INET and AF_INET6 there, big-endian. */
 const UTUN_AF_INET = 2
@@ -87,7 +90,11 @@ export interface TunL2Options {
   readonly slaac?: boolean
   /** Own the link-local address fe80::EUI-64 (default true). */
   readonly linkLocal?: boolean
-  /** Packets from and to the host are led by a 10-byte virtio-net header (default false). */
+  /**
+   * Packets from and to the host are led by a 10-byte virtio-net header
+   * (default false); so is every frame to and from the VLAN, as a TAP port
+   * with the header has them (§17.8).
+   */
   readonly vnetHeader?: boolean
   /** `utun`: each packet is led by a 4-byte address family (macOS, iOS); default none. */
   readonly packetInfo?: 'none' | 'utun'
@@ -669,7 +676,8 @@ export class TunL2 {
     if (m.routerLifetime === 0) {
       if (index !== -1) this.#routers.splice(index, 1)
     } else if (index === -1) {
-      this.#routers.push({ ip: m.src, expiresMs: nowMs + m.routerLifetime * 1000 })
+      if (this.#routers.length < MAX_ROUTERS)
+        this.#routers.push({ ip: m.src, expiresMs: nowMs + m.routerLifetime * 1000 })
     } else this.#routers[index]!.expiresMs = nowMs + m.routerLifetime * 1000
     for (const p of m.prefixes) {
       if (p.length > 128 || (p.prefix[0] === 0xfe && (p.prefix[1]! & 0xc0) === 0x80)) continue
@@ -679,7 +687,7 @@ export class TunL2 {
           (o) => o.length === p.length && inPrefix(p.prefix, 0, o.net, o.length),
         )
         if (existing !== undefined) existing.expiresMs = valid
-        else if (p.valid > 0 && this.#onLink6.length < 16)
+        else if (p.valid > 0 && this.#onLink6.length < MAX_ON_LINK_PREFIXES)
           this.#onLink6.push({ net: p.prefix, length: p.length, expiresMs: valid })
       }
       if (!this.#slaac || !p.autonomous || p.length !== 64 || p.preferred > p.valid) continue
@@ -704,7 +712,9 @@ export class TunL2 {
     if (released === undefined) return
     for (const q of released) {
       q.frame.set(mac, q.eth)
-      this.#send(q.frame)
+      // Already led by the host's virtio-net header when the port has one.
+      this.#frames.push(q.frame)
+      this.#notify()
     }
   }
 
@@ -880,7 +890,7 @@ export class TunL2 {
 
   // ---------------------------------------------------------------- output and state
 
-  /** Frames made here (ARP, NDP, DHCP, packets released by a resolution), to send into the VLAN. */
+  /** Frames made here (ARP, NDP, DHCP, packets released by a resolution), to send into the VLAN; with `vnetHeader`, each led by its virtio-net header. */
   takeFrames(): Uint8Array[] {
     const frames = this.#frames
     this.#frames = []
@@ -963,7 +973,13 @@ export class TunL2 {
     }
   }
 
+  /** Queues a frame the port made itself; with a virtio-net header, led by a zero one (no offload), as every frame of the port is. */
   #send(frame: Uint8Array): void {
+    if (this.#vnet) {
+      const led = new Uint8Array(VNET_HEADER + frame.length)
+      led.set(frame, VNET_HEADER)
+      frame = led
+    }
     this.#frames.push(frame)
     this.#notify()
   }

@@ -390,12 +390,76 @@ describe('to the host', () => {
       const base = seeds[i % seeds.length]!
       const f = base.slice(0, 1 + (random(2)[0]! * base.length) / 256 + 20)
       const flips = random(4)
-      for (let k = 0; k < 4; k++) f[(flips[k]! * 7) % f.length] ^= random(1)[0]!
+      for (let k = 0; k < 4; k++) {
+        const at = (flips[k]! * 7) % f.length
+        f[at] = f[at]! ^ random(1)[0]!
+      }
       l2.toHost([f.subarray(0, Math.min(f.length, base.length))], 3000 + i, () => {})
       l2.tick(3000 + i)
     }
     l2.takeFrames()
     expect(l2.stats().vlanFrames).toBe(3000)
+  })
+})
+
+describe('fixes', () => {
+  it('with a virtio-net header, leads every frame it makes with a zero header, as it does released ones', () => {
+    const l2 = make({ addresses: ['10.0.0.1/24'], vnetHeader: true })
+    const dad = started(l2)
+    // DAD NS and ARP probe, then the NA, the ARP announcement and an RS: each a zero header, then the frame.
+    expect(dad).toHaveLength(5)
+    for (const f of dad) expect(hex(f.subarray(0, 10))).toBe('00'.repeat(10))
+    expect(dad.map((f) => hex(f.subarray(22, 24)))).toContain('0806')
+    // An ARP request from the host's packet, and the packet released by the reply: both led by a header.
+    const vnet = new Uint8Array(10)
+    l2.fromHost(
+      batchOf([ipv4Packet('10.0.0.1', '10.0.0.2')], 14, () => vnet),
+      2000,
+    )
+    const [request] = l2.takeFrames()
+    expect(request!.length).toBe(10 + 42)
+    expect(hex(request!.subarray(10, 16))).toBe(hex(BCAST))
+    const reply = arp(2, MAC, PEER_MAC, '10.0.0.2', MAC, '10.0.0.1')
+    l2.toHost([new Uint8Array([...new Uint8Array(10), ...reply])], 2100, () => {})
+    const [released] = l2.takeFrames()
+    expect(hex(released!.subarray(0, 10))).toBe('00'.repeat(10))
+    expect(hex(released!.subarray(10, 24))).toBe(`${hex(PEER_MAC)}${hex(MAC)}0800`)
+  })
+
+  it('holds at most 16 default routers, whatever the VLAN advertises', () => {
+    const l2 = make({ slaac: false })
+    started(l2)
+    for (let i = 1; i <= 40; i++) {
+      const ra = new Uint8Array(16)
+      ra[0] = 134
+      ra[6] = 0x07 // router lifetime 1800 s
+      ra[7] = 0x08
+      const mac = new Uint8Array([0x02, 0, 0, 0, 0, i])
+      l2.toHost(
+        [icmp6(BCAST, mac, v6(0xfe80, 0, 0, 0, 0, 0, 0, i), v6(0xff02, 0, 0, 0, 0, 0, 0, 1), ra)],
+        2000,
+        () => {},
+      )
+    }
+    expect(l2.gateways()).toEqual([{ address: 'fe80::1', source: 'router-advertisement' }])
+    // The first 16 are held: the 17th takes over only when they are all gone.
+    const ra = new Uint8Array(16)
+    ra[0] = 134
+    for (let i = 1; i <= 16; i++)
+      l2.toHost(
+        [
+          icmp6(
+            BCAST,
+            new Uint8Array([0x02, 0, 0, 0, 0, i]),
+            v6(0xfe80, 0, 0, 0, 0, 0, 0, i),
+            v6(0xff02, 0, 0, 0, 0, 0, 0, 1),
+            ra,
+          ),
+        ],
+        2001,
+        () => {},
+      )
+    expect(l2.gateways()).toEqual([])
   })
 })
 
