@@ -7,6 +7,7 @@
 export const VLAN_ID_CONTEXT = 'PeerTap v1 VLAN-ID'
 /** BLAKE3 derive_key context for the MVLAN-ID (spec 01-identifiers.md §3). */
 export const MVLAN_ID_CONTEXT = 'PeerTap v1 MVLAN-ID'
+export const PSK_VLAN_ID_CONTEXT = 'PeerTap v1 PSK VLAN-ID'
 /** Prefix of the keyed-BLAKE3 input of a VFT (spec 02-vft.md §2). */
 export const VFT_LABEL = 'PeerTap v1 vft'
 

@@ -34,6 +34,7 @@ export {
   MAX_WINDOW,
   MVLAN_ID_CONTEXT,
   PREVIOUS_WINDOW_GRACE_SECONDS,
+  PSK_VLAN_ID_CONTEXT,
   SKEW_WARN_SECONDS,
   VFT_KEY_LENGTH,
   VFT_LABEL,
@@ -63,6 +64,7 @@ export {
   formatVlanId,
   normaliseVlanName,
   parseVlanId,
+  pskVlanId,
   type VlanId,
 } from './vlan-id.ts'
 export {

@@ -1,6 +1,7 @@
 import { blake3 } from '@noble/hashes/blake3.js'
 import {
   MVLAN_ID_CONTEXT,
+  PSK_VLAN_ID_CONTEXT,
   VLAN_ID_CONTEXT,
   VLAN_ID_LENGTH,
   VLAN_NAME_MAX_BYTES,
@@ -15,6 +16,7 @@ const encoder = new TextEncoder()
 const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const VLAN_ID_CONTEXT_BYTES = encoder.encode(VLAN_ID_CONTEXT)
 const MVLAN_ID_CONTEXT_BYTES = encoder.encode(MVLAN_ID_CONTEXT)
+const PSK_VLAN_ID_CONTEXT_BYTES = encoder.encode(PSK_VLAN_ID_CONTEXT)
 // C0 controls, DEL and C1 controls (spec 01-identifiers.md §1).
 const CONTROL_CHAR = /\p{Cc}/u
 /** A PeerId's multihash digest is at most this long (spec 01-identifiers.md §2). */
@@ -108,6 +110,15 @@ export function deriveVlanId(ownerPeerId: Uint8Array, name: string | Uint8Array)
 export function deriveMvlanId(fabricSecret: Uint8Array): VlanId {
   if (fabricSecret.length === 0) throw new VftError('secret-empty', 'fabric secret is empty')
   return blake3(fabricSecret, { context: MVLAN_ID_CONTEXT_BYTES, dkLen: VLAN_ID_LENGTH })
+}
+
+/**
+ * The VLAN-ID of a PSK VLAN, which has no owner:
+ * BLAKE3 derive_key("PeerTap v1 PSK VLAN-ID", secret) (spec 01-identifiers.md §1.5).
+ */
+export function pskVlanId(secret: Uint8Array): VlanId {
+  if (secret.length === 0) throw new VftError('secret-empty', 'VLAN secret is empty')
+  return blake3(secret, { context: PSK_VLAN_ID_CONTEXT_BYTES, dkLen: VLAN_ID_LENGTH })
 }
 
 const BASE32_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567'

@@ -114,3 +114,19 @@ describe('MVLAN-ID', () => {
     expect(codeOf(() => deriveMvlanId(new Uint8Array(0)))).toBe('secret-empty')
   })
 })
+
+describe('pskVlanId', () => {
+  it('is derive_key("PeerTap v1 PSK VLAN-ID", secret), 32 bytes, and refuses an empty secret', async () => {
+    const { blake3 } = await import('@noble/hashes/blake3.js')
+    const { pskVlanId } = await import('../src/index.ts')
+    const secret = new Uint8Array(32).fill(0x42)
+    const expected = blake3(secret, {
+      context: new TextEncoder().encode('PeerTap v1 PSK VLAN-ID'),
+      dkLen: 32,
+    })
+    expect(Buffer.from(pskVlanId(secret)).toString('hex')).toBe(
+      Buffer.from(expected).toString('hex'),
+    )
+    expect(() => pskVlanId(new Uint8Array(0))).toThrow(/empty/)
+  })
+})
