@@ -43,7 +43,7 @@ import {
   tapErrorFromSystem,
 } from './errors.ts'
 import { formatMac, parseMac } from './mac.ts'
-import { type MulticastEntry, readMulticast } from './mcast.ts'
+import { type MulticastEntry, readIpGroups, readMulticast } from './mcast.ts'
 import { type Native, native, type ReaderHandle } from './native.ts'
 
 export type DeviceKind = 'tap' | 'tun'
@@ -369,6 +369,16 @@ export class TapDevice {
   /** The multicast MAC addresses only, in kernel order. */
   async multicastMacs(): Promise<string[]> {
     return (await this.multicast()).map((e) => e.mac)
+  }
+
+  /**
+   * The IP multicast groups the host joined on the device (/proc/net/igmp
+   * and igmp6), as 4- and 16-byte addresses: what a TUN device, which has
+   * no link-layer multicast list, listens to.
+   */
+  async multicastGroups(): Promise<Uint8Array[]> {
+    this.#checkOpen()
+    return readIpGroups(this.name)
   }
 
   stats(): DeviceStats {

@@ -60,7 +60,7 @@ export type {
 export { TapError, tapErrorFromSystem, udpErrorFromSystem } from './errors.ts'
 export { formatMac, parseMac } from './mac.ts'
 export type { MulticastEntry } from './mcast.ts'
-export { parseDevMcast } from './mcast.ts'
+export { parseDevMcast, parseIgmp, parseIgmp6 } from './mcast.ts'
 export type {
   DatagramBatch,
   DatagramHandler,

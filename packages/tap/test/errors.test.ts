@@ -4,6 +4,8 @@ import {
   openTap,
   openTun,
   parseDevMcast,
+  parseIgmp,
+  parseIgmp6,
   type TapDevice,
   tapErrorFromSystem,
 } from '../src/index.ts'
@@ -121,6 +123,29 @@ describe('the errno mapping (pure)', () => {
     expect(other.code).toBe('system-error')
     expect(other.message).toContain('ENOSPC')
     expect(other.syscall).toBe('write')
+  })
+})
+
+describe('parseIgmp, parseIgmp6 (pure)', () => {
+  it("keeps one device's groups as address bytes", () => {
+    // /proc/net/igmp as this machine's kernel writes it (igmp_mc_seq_show), a TUN device with two groups.
+    const igmp = [
+      'Idx\tDevice    : Count Querier\tGroup    Users Timer\tReporter',
+      '1\tlo        :     1      V3',
+      '\t\t\t\t010000E0     1 0:00000000\t\t0',
+      '2\tpttun0    :     2      V3',
+      '\t\t\t\tFB0000E0     1 0:00000000\t\t0',
+      '\t\t\t\t010000E0     1 0:00000000\t\t0',
+    ].join('\n')
+    expect(parseIgmp(igmp, 'pttun0').map((g) => g.join('.'))).toEqual(['224.0.0.251', '224.0.0.1'])
+    expect(parseIgmp(igmp, 'pt9')).toEqual([])
+    const igmp6 = [
+      '1    lo              ff020000000000000000000000000001     1 0000000C 0',
+      '2    pttun0          ff0200000000000000000000000000fb     1 00000004 0',
+    ].join('\n')
+    expect(parseIgmp6(igmp6, 'pttun0').map((g) => Buffer.from(g).toString('hex'))).toEqual([
+      'ff0200000000000000000000000000fb',
+    ])
   })
 })
 
