@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools that the end-to-end tests, the demo and the
 # benchmark use, when they are missing: iproute2 (ip), iputils-ping (ping),
-# arping, iperf3, tcpdump, nftables (nft), b3sum (an independent BLAKE3
+# arping, iperf3, tcpdump, nftables (nft), dnsmasq (the DHCP server a plain
+# Linux host runs in the TUN tests), b3sum (an independent BLAKE3
 # that cross-checks the test vectors), fastd (the VPN daemon that
 # `tools/bench --compare fastd` measures beside PeerTap), and chromium (the
 # browser tools/overlay/test/ui.e2e.test.ts drives with playwright-core,
@@ -21,6 +22,7 @@ declare -A package_of=(
   [b3sum]=b3sum
   [fastd]=fastd
   [chromium]=chromium
+  [dnsmasq]=dnsmasq-base
 )
 missing=()
 for tool in "${!package_of[@]}"; do
