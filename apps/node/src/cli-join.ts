@@ -11,6 +11,7 @@ export interface JoinOptions {
   stateDir: string
   address: string[]
   device?: string
+  tun?: boolean
   timeout: number
   json?: boolean
 }
@@ -32,7 +33,11 @@ export function joinOptions(command: Command): Command {
       collect,
       [],
     )
-    .option('--device <name>', 'the TAP device (default pt-<VLAN name>)')
+    .option('--device <name>', 'the port device (default pt-<VLAN name>)')
+    .option(
+      '--tun',
+      'a TUN port with layer 2 emulated, for a host without TAP (docs/spec/17-tun-l2.md)',
+    )
     .option('--timeout <seconds>', 'how long to wait for the owner', positiveInt, 30)
     .option('--json', 'print JSON')
 }
@@ -56,5 +61,6 @@ export async function joinWithCode(
   if (fabric) query.set('fabric', '1')
   for (const address of options.address) query.append('address', address)
   if (options.device !== undefined) query.set('device', options.device)
+  if (options.tun === true) query.set('port', 'tun')
   return (await request(options.stateDir, 'POST', `/join?${query}`)) as JoinedVlan
 }

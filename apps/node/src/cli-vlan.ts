@@ -112,7 +112,11 @@ export function addVlanCommands(program: Command): void {
       '--subnet <cidr>',
       'an IPv4 pool (e.g. 10.77.0.0/24): each joiner gets an address from it',
     )
-    .option('--device <name>', 'the TAP device (default pt-<name>)')
+    .option('--device <name>', 'the port device (default pt-<name>)')
+    .option(
+      '--tun',
+      'a TUN port with layer 2 emulated, for a host without TAP (docs/spec/17-tun-l2.md)',
+    )
     .option('--json', 'print JSON')
     .action(
       async (
@@ -122,10 +126,12 @@ export function addVlanCommands(program: Command): void {
           address: string[]
           subnet?: string
           device?: string
+          tun?: boolean
           json?: boolean
         },
       ) => {
         const query = new URLSearchParams({ vlan: name })
+        if (options.tun === true) query.set('port', 'tun')
         for (const address of options.address) query.append('address', address)
         if (options.subnet !== undefined) query.set('subnet', options.subnet)
         if (options.device !== undefined) query.set('device', options.device)

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   aesField,
@@ -46,25 +47,64 @@ const DeviceName = v.pipe(
  */
 export const DEFAULT_PORT_MTU = portMtuFitting(DGRAM_PROBED_MTU)
 
-const Port = v.strictObject({
-  type: v.literal('tap'),
-  device: DeviceName,
-  mac: v.optional(Mac),
-  mtu: v.optional(
-    v.pipe(v.number(), v.integer(), v.minValue(576), v.maxValue(65_535)),
-    DEFAULT_PORT_MTU,
-  ),
-  /** Addresses to put on the device, as `ip addr add` takes them (for tests and the demo). */
-  addresses: v.optional(v.array(v.pipe(v.string(), v.maxLength(64))), []),
-  /**
-   * TAP offloads (default true): the kernel hands over TCP segments of up to
-   * 64 KiB with a partial checksum, and they cross the overlay whole (kind 3,
-   * docs/spec/10-switch.md). Off: plain frames of at most the MTU.
-   */
-  offload: v.optional(v.boolean(), true),
-})
+const IpAddress = v.pipe(
+  v.string(),
+  v.maxLength(64),
+  v.check((text) => isIP(text) !== 0, 'an IPv4 or IPv6 address'),
+)
 
-/** A multiaddr ending in /p2p/<PeerId>: a peer to dial. */
+const Port = v.pipe(
+  v.strictObject({
+    /**
+     * `tap`: a TAP device, real layer 2 from the kernel. `tun`: a TUN device
+     * with layer 2 emulated by @peertap/tun-l2 (docs/spec/17-tun-l2.md), for
+     * hosts without TAP. `auto`: TAP, or TUN where the kernel refuses TAP
+     * (one log line says so).
+     */
+    type: v.picklist(['tap', 'tun', 'auto'], 'tap, tun or auto'),
+    device: DeviceName,
+    /** TAP: the device's MAC. TUN: the port's MAC instead of the derived one (tunMac). */
+    mac: v.optional(Mac),
+    mtu: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(576), v.maxValue(65_535)),
+      DEFAULT_PORT_MTU,
+    ),
+    /** Addresses to put on the device, as `ip addr add` takes them (for tests and the demo). */
+    addresses: v.optional(v.array(v.pipe(v.string(), v.maxLength(64))), []),
+    /**
+     * Offloads (default true): the kernel hands over TCP segments of up to
+     * 64 KiB with a partial checksum, and they cross the overlay whole (kind 3,
+     * docs/spec/10-switch.md). Off: plain frames of at most the MTU.
+     */
+    offload: v.optional(v.boolean(), true),
+    /** TUN: a DHCPv4 client on the VLAN puts its leased address on the device (default false). */
+    dhcp: v.optional(v.boolean(), false),
+    /** TUN: addresses from router advertisements' prefixes (SLAAC; default true). */
+    slaac: v.optional(v.boolean(), true),
+    /**
+     * TUN: the routers for off-link destinations, at most one IPv4 and one
+     * IPv6 address; without, DHCP's router and router advertisements'.
+     */
+    gateway: v.optional(v.pipe(v.array(IpAddress), v.maxLength(2)), []),
+  }),
+  v.forward(
+    v.check(
+      (port) => port.type !== 'tap' || (!port.dhcp && port.gateway.length === 0),
+      "dhcp and gateway are for TUN ports (type tun or auto); a TAP device is the host's own to configure",
+    ),
+    ['dhcp'],
+  ),
+  v.forward(
+    v.check(
+      (port) =>
+        port.gateway.filter((g) => g.includes(':')).length <= 1 &&
+        port.gateway.filter((g) => !g.includes(':')).length <= 1,
+      'at most one IPv4 and one IPv6 gateway',
+    ),
+    ['gateway'],
+  ),
+)
+
 export const PeerAddress = v.pipe(
   v.string(),
   v.regex(/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/, 'a multiaddr ending in /p2p/<PeerId>'),

@@ -26,9 +26,8 @@
  * the device multicast lists and TTLs.
  *
  * This file builds the parts and runs their lifecycle; the wiring of each
- * seam is beside it: the TAP ports (ports.ts), what the links bring in
- * (receivers.ts), the MLS VLANs (mls-vlans.ts), and the status API and
- * control file (status-api.ts).
+ * seam is beside it: the TAP and TUN ports (ports.ts), what the links bring
+ * in (receivers.ts), the MLS VLANs (mls-vlans.ts), the status API (status-api.ts).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { aesBackend, nodeAes, nodeBackend, ProofVerifier } from '@peertap/crypto'
@@ -224,10 +223,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   })
   mls = mlsVlans
 
-  // Ports: a TAP device per VLAN (ports.ts); their frames go on to the neighbours.
+  // Ports: a TAP or TUN device per VLAN (ports.ts); their frames go on to the neighbours.
   const ports = new Ports({
     sw,
     log,
+    selfPeerId: peerId,
     trace,
     now,
     links: () => trunk.links(),

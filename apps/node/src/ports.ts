@@ -1,30 +1,35 @@
 /**
- * The node's ports: one TAP device per VLAN (opened, its addresses added,
+ * The node's ports: one TAP or TUN device per VLAN (opened, its addresses added,
  * attached to the switch; at start for the config's and the state
  * directory's VLANs, and at run time for a VLAN created or joined, closed
  * when it is left), the PSK VLANs' keys into the switch, and the device
  * multicast lists the tick polls. A TAP read batch
  * goes through `switch.fromPort` (learn, VFT, fit to the datagram paths up:
  * fragments or TCP segments, seal) and on to the neighbours through the
- * node's `sendLocal`.
+ * node's `sendLocal`. A TUN port (tun-port.ts) emulates layer 2 in between.
  */
-import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import { promisify } from 'node:util'
 import { derivePskEpochSecrets } from '@peertap/crypto'
 import type { SealedFrame, Switch } from '@peertap/switch'
-import { type DeviceStats, openTap, type TapDevice } from '@peertap/tap'
+import { type DeviceStats, openTap, type TapDevice, TapError } from '@peertap/tap'
 import { parseMac } from '@peertap/vft'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
-
-const run = promisify(execFile)
+import {
+  ipAddr,
+  keepAddressesOnDown,
+  kernelAddresses,
+  readIpv6Addresses,
+} from './port-addresses.ts'
+import { TunPort } from './tun-port.ts'
 
 /** What the node lends its ports. */
 export interface PortsHost {
   readonly sw: Switch
   readonly log: Logger
+  /** The node's PeerId: a TUN port's MAC derives from it. */
+  readonly selfPeerId: string
   /** Whether the log takes trace lines (one per TAP batch). */
   readonly trace: boolean
   /** Seconds (wall clock). */
@@ -78,16 +83,84 @@ export class Ports {
    * taken by another device, no /dev/net/tun, no CAP_NET_ADMIN).
    */
   async open(vlan: VlanConfig): Promise<void> {
-    const { sw, log, trace, now } = this.#host
     if (this.#open.has(vlan.name)) throw new Error(`VLAN ${vlan.name} already has a port`)
     const port = vlan.port
-    const tap = openTap({
-      name: port.device,
-      mtu: port.mtu,
-      ...(port.mac === undefined ? {} : { mac: port.mac }),
-      up: true,
-      vnetHeader: port.offload,
+    let tap: TapDevice | undefined
+    if (port.type !== 'tun') {
+      try {
+        tap = openTap({
+          name: port.device,
+          mtu: port.mtu,
+          ...(port.mac === undefined ? {} : { mac: port.mac }),
+          up: true,
+          vnetHeader: port.offload,
+        })
+      } catch (error) {
+        if (port.type !== 'auto' || !tapRefused(error, port.device)) throw error
+        this.#host.log.warn(
+          { vlan: vlan.name, device: port.device, err: (error as Error).message },
+          'the kernel refuses TAP devices here (EINVAL on IFF_TAP): a TUN port instead, layer 2 emulated',
+        )
+      }
+    }
+    if (tap === undefined) await this.#openTun(vlan)
+    else await this.#openTap(vlan, tap)
+  }
+
+  async #openTun(vlan: VlanConfig): Promise<void> {
+    const { sw, log, now } = this.#host
+    const psk = vlan.secret !== undefined
+    if (psk) this.#addPskVlan(vlan)
+    let tun: TunPort
+    try {
+      tun = await TunPort.open(
+        {
+          sw,
+          log,
+          selfPeerId: this.#host.selfPeerId,
+          now,
+          maxSealed: () => maxSealed(this.#host.links()),
+          sendLocal: (sealed) => this.#host.sendLocal(sealed),
+        },
+        vlan,
+      )
+    } catch (error) {
+      if (psk && sw.vlanNames().includes(vlan.name)) sw.removeVlan(vlan.name)
+      throw error
+    }
+    const port = vlan.port
+    this.#open.set(vlan.name, {
+      device: port.device,
+      tap: tun.device,
+      tun,
+      psk,
+      state: tun,
+      addresses: tun.addresses,
     })
+    log.info(
+      {
+        vlan: vlan.name,
+        device: port.device,
+        mac: tun.macText,
+        mtu: port.mtu,
+        offload: port.offload,
+        dhcp: port.dhcp,
+      },
+      'port up (TUN, layer 2 emulated)',
+    )
+  }
+
+  #addPskVlan(vlan: VlanConfig): void {
+    this.#host.sw.addVlan(vlan.name, {
+      kind: 'psk',
+      epoch: 0,
+      secrets: derivePskEpochSecrets(Buffer.from(vlan.secret as string, 'hex')),
+    })
+  }
+
+  async #openTap(vlan: VlanConfig, tap: TapDevice): Promise<void> {
+    const { sw, log, trace, now } = this.#host
+    const port = vlan.port
     const psk = vlan.secret !== undefined
     // Detached (`vlan/detach`): the device is down and frames for it are not written.
     const state = { attached: true }
@@ -95,14 +168,8 @@ export class Ports {
       const macText = port.mac ?? tap.link().mac
       if (macText === undefined) throw new Error(`TAP ${port.device} has no MAC address`)
       keepAddressesOnDown(port.device, log)
-      for (const address of port.addresses) await addAddress(port.device, address)
-      if (psk) {
-        sw.addVlan(vlan.name, {
-          kind: 'psk',
-          epoch: 0,
-          secrets: derivePskEpochSecrets(Buffer.from(vlan.secret as string, 'hex')),
-        })
-      }
+      for (const address of port.addresses) await ipAddr('add', port.device, address)
+      if (psk) this.#addPskVlan(vlan)
       sw.addPort(vlan.name, port.device, {
         mac: parseMac(macText),
         vnetHeader: tap.vnetHeader,
@@ -156,7 +223,7 @@ export class Ports {
   async addAddress(vlan: string, address: string): Promise<void> {
     const open = this.#open.get(vlan)
     if (open === undefined) throw new Error(`VLAN ${vlan} has no port`)
-    await addAddress(open.device, address)
+    await ipAddr('add', open.device, address)
     open.addresses.add(address)
   }
 
@@ -179,11 +246,16 @@ export class Ports {
       return {
         vlan,
         device: open.device,
+        kind: open.tun === undefined ? 'tap' : 'tun',
         attached: open.state.attached,
         up: link.up,
         running: link.running,
         mtu: link.mtu,
-        ...(link.mac === undefined ? {} : { mac: link.mac }),
+        ...(open.tun !== undefined
+          ? { mac: open.tun.macText }
+          : link.mac === undefined
+            ? {}
+            : { mac: link.mac }),
         addresses: kernelAddresses(open, ipv6, up),
         stats: open.tap.stats(),
       }
@@ -206,7 +278,7 @@ export class Ports {
     if (open === undefined) throw new Error(`VLAN ${vlan} has no port`)
     open.tap.setUp(attached)
     open.state.attached = attached
-    if (attached) for (const address of open.addresses) await addAddress(open.device, address)
+    if (attached) for (const address of open.addresses) await ipAddr('add', open.device, address)
     this.#host.log.info({ vlan, device: open.device }, attached ? 'port attached' : 'port detached')
   }
 
@@ -220,13 +292,18 @@ export class Ports {
       sw.removePort(vlan, open.device)
       if (open.psk) sw.removeVlan(vlan)
     }
-    open.tap.close()
+    if (open.tun === undefined) open.tap.close()
+    else open.tun.close()
     log.info({ vlan, device: open.device }, 'port closed')
   }
 
   /** Reads each device's multicast list into the switch, one device after the other. */
   async pollMulticast(): Promise<void> {
     for (const [vlan, open] of [...this.#open]) {
+      if (open.tun !== undefined) {
+        await open.tun.tick()
+        continue
+      }
       const macs = await open.tap.multicastMacs()
       // Closed while we read: its VLAN may be gone from the switch.
       if (this.#open.get(vlan) === open)
@@ -243,6 +320,8 @@ export class Ports {
 interface OpenPort {
   readonly device: string
   readonly tap: TapDevice
+  /** A TUN port's layer 2 (tun-port.ts); undefined for a TAP port. */
+  readonly tun?: TunPort
   /** Whether the port added the VLAN's (PSK) keys to the switch, so removes them too. */
   readonly psk: boolean
   /** Whether it is attached ({@link Ports.setAttached}). */
@@ -255,6 +334,8 @@ interface OpenPort {
 export interface PortInterface {
   readonly vlan: string
   readonly device: string
+  /** A TAP device, or a TUN device with layer 2 emulated (tun-port.ts). */
+  readonly kind: 'tap' | 'tun'
   /** False after `vlan/detach` (the device set down), until `vlan/attach`. */
   readonly attached: boolean
   /** Administratively up (IFF_UP). */
@@ -275,84 +356,21 @@ export interface PortInterface {
   readonly stats: DeviceStats
 }
 
-/** `ip addr add ADDRESS dev DEVICE`; an address the device has already is fine (a restart). */
-async function addAddress(device: string, address: string): Promise<void> {
-  try {
-    await run('ip', ['addr', 'add', address, 'dev', device])
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr ?? ''
-    if (!stderr.includes('File exists'))
-      throw new Error(
-        `ip addr add ${address} dev ${device}: ${stderr.trim() || (error as Error).message}`,
-      )
-  }
-}
-
 /**
- * `net.ipv6.conf.DEVICE.keep_addr_on_down = 1`: the device keeps its IPv6
- * addresses when detached (set down). Inside the node's network namespace
- * the setting is the node's own. Not fatal: {@link Ports.setAttached} adds
- * them again anyway (no IPv6, or /proc/sys read-only, say).
+ * Whether opening a TAP device failed because the kernel refuses TAP (EINVAL
+ * from TUNSETIFF with IFF_TAP, where no interface of that name exists):
+ * `auto` then takes TUN. EINVAL for a name that exists means the name is
+ * taken by another kind of device, which is reported like EPERM or EBUSY.
  */
-function keepAddressesOnDown(device: string, log: Logger): void {
-  try {
-    writeFileSync(`/proc/sys/net/ipv6/conf/${device}/keep_addr_on_down`, '1\n')
-  } catch (error) {
-    log.debug({ device, err: (error as Error).message }, 'keep_addr_on_down not set')
-  }
+export function tapRefused(error: unknown, device: string, exists = linkExists): boolean {
+  return (
+    error instanceof TapError &&
+    error.errno === 'EINVAL' &&
+    error.syscall === 'TUNSETIFF' &&
+    !exists(device)
+  )
 }
 
-/** The kernel's IPv6 addresses by device (/proc/net/if_inet6: `HEX IFINDEX PREFIXLEN SCOPE FLAGS DEVICE`), link-local ones left out. */
-function readIpv6Addresses(): Map<string, string[]> {
-  const byDevice = new Map<string, string[]>()
-  let text: string
-  try {
-    text = readFileSync('/proc/net/if_inet6', 'utf8')
-  } catch {
-    return byDevice // no IPv6
-  }
-  for (const line of text.split('\n')) {
-    const [hex, , prefixHex, scopeHex, , device] = line.trim().split(/\s+/)
-    if (hex?.length !== 32 || device === undefined || prefixHex === undefined) continue
-    if (scopeHex === '20') continue // link-local
-    const address = normalizeIpv6(hex.match(/.{4}/g)?.join(':') ?? '')
-    if (address === undefined) continue
-    const list = byDevice.get(device) ?? []
-    list.push(`${address}/${Number.parseInt(prefixHex, 16)}`)
-    byDevice.set(device, list)
-  }
-  return byDevice
-}
-
-/** An IPv6 address in its canonical (compressed) text form, or undefined if it is not one. */
-function normalizeIpv6(address: string): string | undefined {
-  try {
-    return new URL(`http://[${address}]/`).hostname.slice(1, -1)
-  } catch {
-    return undefined
-  }
-}
-
-/** One port's addresses as the kernel has them ({@link PortInterface.addresses}): the port's own first, in their order. */
-function kernelAddresses(
-  open: OpenPort,
-  ipv6: Map<string, string[]>,
-  up: ReturnType<typeof networkInterfaces>,
-): string[] {
-  const listed = up[open.device]
-  const ipv4 =
-    listed === undefined
-      ? [...open.addresses].filter((a) => !a.includes(':'))
-      : listed.filter((a) => a.family === 'IPv4' && a.cidr !== null).map((a) => a.cidr as string)
-  const all = [...ipv4, ...(ipv6.get(open.device) ?? [])]
-  const bare = (a: string) => {
-    const address = a.split('/')[0] ?? a
-    return address.includes(':') ? (normalizeIpv6(address) ?? address) : address
-  }
-  const own = [...open.addresses].map(bare)
-  const rank = (a: string) => {
-    const i = own.indexOf(bare(a))
-    return i === -1 ? own.length : i
-  }
-  return all.sort((a, b) => rank(a) - rank(b))
+function linkExists(device: string): boolean {
+  return existsSync(`/sys/class/net/${device}`)
 }

@@ -186,6 +186,7 @@ export async function startStatusApi(
             addresses: params.getAll('address'),
             ...optional(params, 'subnet'),
             ...optional(params, 'device'),
+            tun: portType(params),
           }),
         'vlan/invite': async (params) => {
           // With the fabric (`peertap fabric invite`): its joiners get the fabric's grant too.
@@ -227,6 +228,7 @@ export async function startStatusApi(
             fabric: withFabric,
             addresses: params.getAll('address'),
             ...optional(params, 'device'),
+            tun: portType(params),
             timeoutMs: seconds(params.get('timeout') ?? '30', 1, 600, 'timeout') * 1000,
           })
         },
@@ -234,6 +236,14 @@ export async function startStatusApi(
     },
   })
   return api
+}
+
+/** `port=tun` (`--tun`): a TUN port; absent or `tap`: a TAP port. */
+function portType(params: URLSearchParams): boolean {
+  const port = params.get('port') ?? 'tap'
+  if (port !== 'tap' && port !== 'tun')
+    throw new Error(`port: tap or tun, not ${JSON.stringify(port)}`)
+  return port === 'tun'
 }
 
 /** A required query parameter of a status API action. */

@@ -28,6 +28,24 @@ export function randomMac(): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':')
 }
 
+/** How a VLAN made or joined here gets its port: addresses, device name, TUN instead of TAP. */
+export interface PortChoice {
+  readonly addresses: readonly string[]
+  readonly device?: string
+  readonly tun?: boolean
+}
+
+/**
+ * The port of a VLAN made or joined here: a TAP device with a random MAC
+ * kept in the store, or (`--tun`) a TUN device whose MAC derives from the
+ * node and the VLAN (@peertap/tun-l2's tunMac), stable without being kept.
+ */
+export function newPort(device: string, options: PortChoice) {
+  return options.tun === true
+    ? { type: 'tun', device, addresses: [...options.addresses] }
+    : { type: 'tap', device, mac: randomMac(), addresses: [...options.addresses] }
+}
+
 /**
  * The TAP device a VLAN gets when none is named: `pt-` and the VLAN name
  * (its characters outside A-Z a-z 0-9 _ . - as '-'), cut to Linux's 15.

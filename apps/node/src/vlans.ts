@@ -25,8 +25,9 @@ import {
   defaultDevice,
   founderVlanId,
   isFounder,
+  newPort,
+  type PortChoice,
   parseVlan,
-  randomMac,
   relaysOf,
   summarize,
   ulaCidr,
@@ -113,10 +114,7 @@ export class Vlans {
    * `addresses`, the VLAN's stable ULA address of this node, and with
    * `subnet` the pool's first host address.
    */
-  create(
-    name: string,
-    options: { addresses: readonly string[]; subnet?: string; device?: string },
-  ): Promise<VlanSummary> {
+  create(name: string, options: PortChoice & { subnet?: string }): Promise<VlanSummary> {
     return this.#serial(async () => {
       checkNewName(this.#all(), name)
       const device = checkDevice(this.#all(), options.device ?? defaultDevice(name))
@@ -126,7 +124,7 @@ export class Vlans {
       const entry = {
         name,
         mls: { owner: 'self', ...subnet },
-        port: { type: 'tap', device, mac: randomMac(), addresses: [...options.addresses] },
+        port: newPort(device, options),
       }
       parseVlan(entry) // every field checked before anything is written
       // A pool left by an earlier VLAN of this name (a failed create, a deletion) is not reused.
@@ -161,7 +159,7 @@ export class Vlans {
   async join(
     invitation: Invitation,
     code: string,
-    options: { addresses: readonly string[]; device?: string; timeoutMs: number; fabric?: boolean },
+    options: PortChoice & { timeoutMs: number; fabric?: boolean },
   ): Promise<VlanSummary> {
     // Recorded and opened in the queue; waited for outside it, so other changes go on meanwhile.
     const handle = await this.#serial(async () => {
@@ -176,7 +174,7 @@ export class Vlans {
         name: invitation.name,
         // A code of an owner the VLAN was handed to names its founder too: the VLAN-ID's.
         mls: { owner, ...(founder === undefined ? {} : { founder }) },
-        port: { type: 'tap', device, mac: randomMac(), addresses: [...options.addresses] },
+        port: newPort(device, options),
         peers: invitation.addresses.filter((a) => a.endsWith(`/p2p/${owner}`)),
         invitation: code,
       })

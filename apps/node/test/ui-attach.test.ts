@@ -19,6 +19,7 @@ function vlansWith(
       configured.map((v) => ({
         vlan: v.name,
         device: `pt-${v.name}`,
+        kind: 'tap' as const,
         attached: !calls.some(([name, attached]) => name === v.name && !attached),
         up: true,
         running: true,

@@ -1,0 +1,188 @@
+/**
+ * A VLAN's TUN port (docs/spec/17-tun-l2.md): a TUN device, for hosts
+ * without TAP, with layer 2 emulated by @peertap/tun-l2 between its IP
+ * packets and the switch's Ethernet frames. Its MAC derives from the node's
+ * PeerId and the VLAN-ID (tunMac), so it is the same after a restart. What
+ * tun-l2 decides for the host is done here: addresses it has checked
+ * (link-local, SLAAC, DHCP) go on the device with `ip addr add`, ones that
+ * lapse or that another MAC holds come off; frames it makes go through
+ * `switch.fromPort` like any read from the device.
+ */
+import { randomBytes } from 'node:crypto'
+import type { SealedFrame, Switch } from '@peertap/switch'
+import { openTun, type TapDevice } from '@peertap/tap'
+import { TUN_HEADROOM, TunL2, type TunL2Event, tunMac } from '@peertap/tun-l2'
+import { deriveVlanId, formatMac, pskVlanId } from '@peertap/vft'
+import type { Logger } from 'pino'
+import type { VlanConfig } from './config.ts'
+import { peerIdBytes } from './peer-ids.ts'
+import { ipAddr } from './port-addresses.ts'
+
+/** What the node lends a TUN port. */
+export interface TunPortHost {
+  readonly sw: Switch
+  readonly log: Logger
+  readonly selfPeerId: string
+  /** Seconds (wall clock), as the switch takes them. */
+  now(): number
+  /** The largest sealed payload (ports.ts maxSealed). */
+  maxSealed(): number
+  sendLocal(frames: SealedFrame[]): void
+}
+
+/**
+ * The VLAN-ID a TUN port's MAC derives from: an MLS VLAN's (its founder's
+ * or owner's PeerId and name, spec 01 §1.2), a PSK VLAN's from its secret
+ * (§1.5).
+ */
+export function vlanIdOf(vlan: VlanConfig, selfPeerId: string): Uint8Array {
+  if (vlan.secret !== undefined) return pskVlanId(Buffer.from(vlan.secret, 'hex'))
+  const mls = vlan.mls as NonNullable<VlanConfig['mls']>
+  const founder = mls.founder ?? (mls.owner === 'self' ? selfPeerId : mls.owner)
+  return deriveVlanId(peerIdBytes(founder), vlan.name)
+}
+
+/** An open TUN port: the device, its layer 2, and the addresses it put on the device. */
+export class TunPort {
+  readonly device: TapDevice
+  readonly l2: TunL2
+  readonly mac: Uint8Array
+  /** Addresses on the device that this port manages (static, and those tun-l2 added). */
+  readonly addresses = new Set<string>()
+  readonly #host: TunPortHost
+  readonly #vlan: string
+  #flushQueued = false
+  attached = true
+
+  private constructor(host: TunPortHost, vlan: VlanConfig, device: TapDevice, mac: Uint8Array) {
+    this.#host = host
+    this.#vlan = vlan.name
+    this.device = device
+    this.mac = mac
+    const port = vlan.port
+    this.l2 = new TunL2({
+      mac,
+      addresses: port.addresses,
+      gateways: port.gateway,
+      dhcp: port.dhcp,
+      slaac: port.slaac,
+      vnetHeader: device.vnetHeader,
+      random: (n) => randomBytes(n),
+      onOutput: () => {
+        if (this.#flushQueued) return
+        this.#flushQueued = true
+        queueMicrotask(() => this.#flush())
+      },
+    })
+  }
+
+  /**
+   * Opens the VLAN's TUN device (offloads as the port asks), puts its
+   * static addresses on it, attaches it to the switch and starts layer 2.
+   * Throws, having left nothing open, if the device cannot be made.
+   */
+  static async open(host: TunPortHost, vlan: VlanConfig): Promise<TunPort> {
+    const port = vlan.port
+    const mac =
+      port.mac === undefined
+        ? tunMac(peerIdBytes(host.selfPeerId), vlanIdOf(vlan, host.selfPeerId))
+        : Uint8Array.from(port.mac.split(':'), (b) => Number.parseInt(b, 16))
+    const device = openTun({ name: port.device, mtu: port.mtu, up: true, vnetHeader: port.offload })
+    const tun = new TunPort(host, vlan, device, mac)
+    try {
+      for (const address of port.addresses) {
+        await ipAddr('add', port.device, address)
+        tun.addresses.add(address)
+      }
+      host.sw.addPort(vlan.name, port.device, {
+        mac,
+        vnetHeader: device.vnetHeader,
+        writeFrames: (frames) => {
+          if (tun.attached)
+            tun.l2.toHost(frames, Date.now(), (packets) => device.writeBatch(packets))
+        },
+      })
+      device.onBatch(
+        (batch) => {
+          const frames = tun.l2.fromHost(batch, Date.now())
+          if (frames.length > 0) tun.#send(frames)
+        },
+        {
+          headroom: TUN_HEADROOM,
+          onError: (error) =>
+            host.log.error({ err: error, device: port.device }, 'TUN read failed'),
+        },
+      )
+      tun.l2.start(Date.now())
+      return tun
+    } catch (error) {
+      device.close()
+      throw error
+    }
+  }
+
+  /** The MAC as text. */
+  get macText(): string {
+    return formatMac(this.mac)
+  }
+
+  /** Timers (detection, solicitations, DHCP) and the groups the host joined on the device. */
+  async tick(): Promise<void> {
+    this.l2.tick(Date.now())
+    const groups = await this.device.multicastGroups()
+    if (!this.device.closed)
+      this.#host.sw.setMulticast(this.#vlan, this.device.name, this.l2.multicastMacs(groups))
+  }
+
+  /** Stops layer 2 (a DHCP lease is released: its frame goes out now) and closes the device. */
+  close(): void {
+    this.l2.stop(Date.now())
+    this.#flush()
+    this.device.close()
+  }
+
+  #send(frames: Uint8Array[]): void {
+    const { sw, now, maxSealed, sendLocal } = this.#host
+    const sealed = sw.fromPort(this.#vlan, this.device.name, frames, now(), maxSealed())
+    if (sealed.length > 0) sendLocal(sealed)
+  }
+
+  #flush(): void {
+    this.#flushQueued = false
+    const frames = this.l2.takeFrames()
+    if (frames.length > 0 && this.#host.sw.vlanNames().includes(this.#vlan)) this.#send(frames)
+    for (const event of this.l2.takeEvents()) this.#apply(event)
+  }
+
+  /** What tun-l2 decided for the host: an address on or off the device, a conflict to report. */
+  #apply(event: TunL2Event): void {
+    const { log } = this.#host
+    const device = this.device.name
+    const where = { vlan: this.#vlan, device, address: event.address, source: event.source }
+    if (event.type === 'duplicate') {
+      log.error(
+        { ...where, mac: event.mac },
+        'address in use by another host on the VLAN: not taken (duplicate address detection)',
+      )
+      return
+    }
+    if (this.device.closed) return
+    const op = event.type === 'address-added' ? 'add' : 'del'
+    if (op === 'add') this.addresses.add(event.address)
+    else this.addresses.delete(event.address)
+    ipAddr(op, device, event.address).then(
+      () =>
+        log.info(
+          {
+            ...where,
+            ...(op === 'del'
+              ? { reason: event.type === 'address-removed' ? event.reason : undefined }
+              : {}),
+          },
+          op === 'add' ? 'address added' : 'address removed',
+        ),
+      (error: unknown) =>
+        log.warn({ ...where, err: (error as Error).message }, `ip addr ${op} failed`),
+    )
+  }
+}
