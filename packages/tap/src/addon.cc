@@ -7,6 +7,8 @@
 // and `syscall`; index.ts maps them to a TapError with a stable code and a
 // message that says what to do.
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <node_api.h>
@@ -170,6 +172,34 @@ napi_value SetOffload(napi_env env, napi_callback_info info) {
   if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(offloads)) < 0)
     return ThrowErrno(env, errno, "ioctl(TUNSETOFFLOAD)", "device");
   return nullptr;
+}
+
+// adopt(fd) -> { name, flags }: a TUN/TAP fd opened elsewhere (another
+// process, Android's VpnService): made non-blocking and close-on-exec, as
+// open() makes its own, and TUNGETIFF's interface name and flags (IFF_TUN or
+// IFF_TAP, IFF_NO_PI, IFF_VNET_HDR). Throws with errno (ENOTTY, EBADFD) for
+// an fd that is not an attached TUN/TAP device.
+napi_value Adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!GetArgs(env, info, 1, argv) || !GetI32(env, argv[0], &fd)) return nullptr;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return ThrowErrno(env, errno, "fcntl(F_GETFL)", "device fd");
+  if ((fl & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return ThrowErrno(env, errno, "fcntl(F_SETFL)", "device fd");
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) return ThrowErrno(env, errno, "fcntl(F_SETFD)", "device fd");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return ThrowErrno(env, errno, "TUNGETIFF", "device fd");
+  char name[IFNAMSIZ + 1];
+  memcpy(name, ifr.ifr_name, IFNAMSIZ);
+  name[IFNAMSIZ] = '\0';
+  napi_value out, name_value;
+  CHECK_NAPI(env, napi_create_object(env, &out));
+  CHECK_NAPI(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &name_value));
+  CHECK_NAPI(env, napi_set_named_property(env, out, "name", name_value));
+  CHECK_NAPI(env, napi_set_named_property(env, out, "flags", U32(env, static_cast<uint16_t>(ifr.ifr_flags))));
+  return out;
 }
 
 // close(fd): the caller stops the reader first.
@@ -670,6 +700,7 @@ napi_value Init(napi_env env, napi_value exports) {
   } fns[] = {
       {"open", Open},
       {"close", Close},
+      {"adopt", Adopt},
       {"setOffload", SetOffload},
       {"ifGet", IfGet},
       {"ifSetMtu", IfSetMtu},

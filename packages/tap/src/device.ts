@@ -580,6 +580,36 @@ export function openTap(options: OpenOptions): TapDevice {
   return openDevice('tap', options)
 }
 
+/**
+ * A TUN device from a file descriptor opened elsewhere: by a parent
+ * process, or by a platform API (Android's `VpnService.Builder.establish()`
+ * gives one). It is made non-blocking and close-on-exec; its name and
+ * whether it carries virtio-net headers come from the kernel (TUNGETIFF).
+ * It must be a TUN device opened with IFF_NO_PI. The device takes
+ * ownership: {@link TapDevice.close} closes the fd. Link control works by
+ * the name, where this process may do it.
+ */
+export function attachTun(fd: number): TapDevice {
+  if (!Number.isInteger(fd) || fd < 0) throw invalid(`not a file descriptor: ${fd}`, undefined)
+  const n = native()
+  let adopted: { name: string; flags: number }
+  try {
+    adopted = n.adopt(fd)
+  } catch (e) {
+    if (isSystemFailure(e)) throw tapErrorFromSystem(e, 'attach to', `fd ${fd}`, CLONE_DEVICE, e)
+    throw e
+  }
+  const flags = n.flags
+  if ((adopted.flags & (flags.IFF_TUN | flags.IFF_TAP)) !== flags.IFF_TUN)
+    throw invalid(`fd ${fd} is not a TUN device (${adopted.name} is TAP)`, adopted.name)
+  if ((adopted.flags & flags.IFF_NO_PI) === 0)
+    throw invalid(
+      `fd ${fd} (${adopted.name}) carries a packet information header: open it with IFF_NO_PI`,
+      adopted.name,
+    )
+  return new TapDevice(n, fd, adopted.name, 'tun', (adopted.flags & flags.IFF_VNET_HDR) !== 0)
+}
+
 /** Opens (creating if needed) a TUN device: IP packets, IFF_NO_PI. */
 export function openTun(options: Omit<OpenOptions, 'mac'>): TapDevice {
   return openDevice('tun', options)

@@ -83,6 +83,7 @@ export type TapOperation =
   | 'set the link state of'
   | 'read the link state of'
   | 'set the offloads of'
+  | 'attach to'
 
 /** Linux errno names; os.constants.errno lacks some that tun returns (EBADFD). */
 const ERRNO_NAMES = new Map<number, string>([[77, 'EBADFD']]) // the tun fd's device is gone

@@ -49,7 +49,7 @@ export type {
   PackedFrames,
   ReadOptions,
 } from './device.ts'
-export { openTap, openTun, TapDevice, VNET_HEADER_BYTES } from './device.ts'
+export { attachTun, openTap, openTun, TapDevice, VNET_HEADER_BYTES } from './device.ts'
 export type {
   SystemFailure,
   TapErrorCode,

@@ -8,6 +8,7 @@ import { TapError } from './errors.ts'
 export interface Native extends NativeAead {
   open(clonePath: string, name: string, flags: number): { fd: number; name: string }
   close(fd: number): void
+  adopt(fd: number): { name: string; flags: number }
   setOffload(fd: number, offloads: number): void
   ifGet(name: string): {
     index: number
