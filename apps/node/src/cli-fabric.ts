@@ -4,11 +4,11 @@
  * fabric itself is docs/spec/16-fabric.md.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { FabricSummary } from '@peertap/runtime'
 import type { Command } from 'commander'
 import { type JoinOptions, joinOptions, joinWithCode } from './cli-join.ts'
 import { collect, positiveInt, printJson, request } from './cli-util.ts'
 import { type InviteOptions, invite } from './cli-vlan.ts'
-import type { FabricSummary } from './fabric.ts'
 
 /** How long `fabric join` waits, once a member, for the owner's grant of the fabric. */
 const GRANT_WAIT_MS = 10_000

@@ -6,13 +6,13 @@
  * tools/overlay.)
  */
 import { createRequire } from 'node:module'
+import { ConfigError, loadConfig } from '@peertap/runtime'
 import { Command } from 'commander'
 import { addFabricCommands } from './cli-fabric.ts'
 import { type JoinOptions, joinOptions, joinWithCode } from './cli-join.ts'
 import { addUiCommand } from './cli-ui.ts'
 import { positiveInt, printJson, request } from './cli-util.ts'
 import { addVlanCommands } from './cli-vlan.ts'
-import { ConfigError, loadConfig } from './config.ts'
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
 
@@ -34,7 +34,7 @@ program
     if (options.config === undefined && options.stateDir === undefined)
       throw new Error('give a state directory (-s DIR), a config (-c FILE), or both')
     const config = await loadConfig(options.config, options.stateDir)
-    const { runNode } = await import('./node.ts')
+    const { runNode } = await import('./index.ts')
     await runNode(config, { trace: options.trace === true })
   })
 

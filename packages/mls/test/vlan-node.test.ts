@@ -3,7 +3,7 @@
 // in-memory links that carry every CONTROL message and in-VLAN body
 // through the codec, asynchronously like a network. One test clock drives
 // all the timing (the node keeps no timers). The node's in-process test
-// (apps/node/test/mls-vlans.test.ts) covers the same over the real switch,
+// (packages/runtime/test/mls-vlans.test.ts) covers the same over the real switch,
 // FileStorage and libp2p PeerIds.
 import { afterEach, describe, expect, it } from 'vitest'
 import {

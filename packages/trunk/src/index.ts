@@ -175,7 +175,13 @@ export type {
   LinkStatus,
   PingResult,
 } from './link.ts'
-export { createTrunk, Trunk, type TrunkInit, type TrunkServices } from './node.ts'
+export {
+  createTrunk,
+  type RelayReservationState,
+  Trunk,
+  type TrunkInit,
+  type TrunkServices,
+} from './node.ts'
 export { cachedKeyNoiseCrypto } from './noise-crypto.ts'
 export { sendRelayTicket } from './relay-ticket.ts'
 export type { SendQueueBounds } from './send.ts'

@@ -16,13 +16,14 @@ import { type DeviceStats, openTap, type TapDevice, TapError } from '@peertap/ta
 import { parseMac } from '@peertap/vft'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
+import type { PortDevice, PortSources } from './packet-device.ts'
 import {
   ipAddr,
   keepAddressesOnDown,
   kernelAddresses,
   readIpv6Addresses,
 } from './port-addresses.ts'
-import { TunPort } from './tun-port.ts'
+import { TunPort, type TunPortHost } from './tun-port.ts'
 
 /** What the node lends its ports. */
 export interface PortsHost {
@@ -30,6 +31,10 @@ export interface PortsHost {
   readonly log: Logger
   /** The node's PeerId: a TUN port's MAC derives from it. */
   readonly selfPeerId: string
+  /** An embedded node's packet sources for its TUN ports (packet-device.ts). */
+  readonly sources?: PortSources | undefined
+  /** An embedded node's address events, for its shell (tun-port.ts). */
+  readonly onAddress?: TunPortHost['onAddress']
   /** Whether the log takes trace lines (one per TAP batch). */
   readonly trace: boolean
   /** Seconds (wall clock). */
@@ -86,7 +91,7 @@ export class Ports {
     if (this.#open.has(vlan.name)) throw new Error(`VLAN ${vlan.name} already has a port`)
     const port = vlan.port
     let tap: TapDevice | undefined
-    if (port.type !== 'tun') {
+    if (port.type !== 'tun' && this.#host.sources?.(vlan.name) === undefined) {
       try {
         tap = openTap({
           name: port.device,
@@ -121,6 +126,8 @@ export class Ports {
           now,
           maxSealed: () => maxSealed(this.#host.links()),
           sendLocal: (sealed) => this.#host.sendLocal(sealed),
+          source: this.#host.sources?.(vlan.name),
+          onAddress: this.#host.onAddress,
         },
         vlan,
       )
@@ -217,6 +224,13 @@ export class Ports {
       if (psk && sw.vlanNames().includes(vlan.name)) sw.removeVlan(vlan.name)
       throw error
     }
+  }
+
+  /** Packets an embedded node's shell read from the VLAN's callback port (tun-port.ts). */
+  input(vlan: string, packets: readonly Uint8Array[]): void {
+    const tun = this.#open.get(vlan)?.tun
+    if (tun === undefined) throw new Error(`VLAN ${vlan} has no TUN port`)
+    tun.input(packets)
   }
 
   /** Adds an address to a VLAN's device (`ip addr add`), e.g. one its owner assigned. */
@@ -319,7 +333,7 @@ export class Ports {
 
 interface OpenPort {
   readonly device: string
-  readonly tap: TapDevice
+  readonly tap: PortDevice
   /** A TUN port's layer 2 (tun-port.ts); undefined for a TAP port. */
   readonly tun?: TunPort
   /** Whether the port added the VLAN's (PSK) keys to the switch, so removes them too. */

@@ -1,20 +1,8 @@
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { nodeAes } from '@peertap/crypto'
 import { aesPrimitives } from '@peertap/daemon'
 import { opensslAes } from '@peertap/tap'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ConfigError, DEFAULT_PORT_MTU, loadConfig, parseConfig } from '../src/config.ts'
-
-/** Runs the `peertap` CLI from source. */
-const NODE_ARGV = [
-  process.execPath,
-  '--conditions=peertap:source',
-  new URL('../src/cli.ts', import.meta.url).pathname,
-]
 
 const good = {
   stateDir: '/var/lib/peertap',
@@ -158,42 +146,7 @@ describe('config validation', () => {
   })
 })
 
-describe('peertap up with a bad config', () => {
-  let dir: string
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'peertap-config-'))
-  })
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true })
-  })
-
-  it('exits non-zero with an error that names the field', async () => {
-    const path = join(dir, 'bad.json')
-    await writeFile(
-      path,
-      JSON.stringify({ ...good, vlans: [{ ...good.vlans[0], secret: undefined }] }),
-    )
-    const [node, ...args] = NODE_ARGV
-    const result = await promisify(execFile)(node!, [...args, 'up', '--config', path]).then(
-      () => ({ code: 0, stderr: '' }),
-      (error: { code: number; stderr: string }) => error,
-    )
-    expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(/config error: vlans\.0\.secret: required field is missing/)
-  })
-
-  it('says so when the file is not JSON', async () => {
-    const path = join(dir, 'broken.json')
-    await writeFile(path, '{ "stateDir": ')
-    const [node, ...args] = NODE_ARGV
-    const result = await promisify(execFile)(node!, [...args, 'up', '--config', path]).then(
-      () => ({ code: 0, stderr: '' }),
-      (error: { code: number; stderr: string }) => error,
-    )
-    expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(/is not JSON/)
-  })
-
+describe('config fields', () => {
   it('takes the AES implementation from the addon when it can (aes: auto), and checks the field', () => {
     expect(parseConfig(good).aes).toBe('auto')
     expect(parseConfig({ ...good, aes: 'node' }).aes).toBe('node')

@@ -18,7 +18,7 @@
  * the fabric; `invitations` the codes this node made that carry the
  * fabric (their joiners get a grant), until they expire. A file that does not validate stops the node with its name
  * and field: a fabric is not silently dropped. Vectors:
- * apps/node/test/vectors/fabric.json.
+ * packages/runtime/test/vectors/fabric.json.
  */
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'

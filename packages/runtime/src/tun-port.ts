@@ -10,11 +10,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { SealedFrame, Switch } from '@peertap/switch'
-import { openTun, type TapDevice } from '@peertap/tap'
+import { attachTun, openTun } from '@peertap/tap'
 import { TUN_HEADROOM, TunL2, type TunL2Event, tunMac } from '@peertap/tun-l2'
 import { deriveVlanId, formatMac, pskVlanId } from '@peertap/vft'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
+import { CallbackDevice, type PortDevice, type TunSource } from './packet-device.ts'
 import { peerIdBytes } from './peer-ids.ts'
 import { ipAddr } from './port-addresses.ts'
 
@@ -28,6 +29,13 @@ export interface TunPortHost {
   /** The largest sealed payload (ports.ts maxSealed). */
   maxSealed(): number
   sendLocal(frames: SealedFrame[]): void
+  /**
+   * Where the port's packets come from instead of a device it opens by
+   * name (an embedded node's fd or callbacks). Then the node changes no
+   * link or address: what tun-l2 decides goes to `onAddress`, for the shell.
+   */
+  readonly source?: TunSource | undefined
+  readonly onAddress?: ((event: TunL2Event & { vlan: string }) => void) | undefined
 }
 
 /**
@@ -44,19 +52,22 @@ export function vlanIdOf(vlan: VlanConfig, selfPeerId: string): Uint8Array {
 
 /** An open TUN port: the device, its layer 2, and the addresses it put on the device. */
 export class TunPort {
-  readonly device: TapDevice
+  readonly device: PortDevice
   readonly l2: TunL2
   readonly mac: Uint8Array
   /** Addresses on the device that this port manages (static, and those tun-l2 added). */
   readonly addresses = new Set<string>()
   readonly #host: TunPortHost
   readonly #vlan: string
+  /** The port's name in the switch: the config's device name. */
+  readonly #portId: string
   #flushQueued = false
   attached = true
 
-  private constructor(host: TunPortHost, vlan: VlanConfig, device: TapDevice, mac: Uint8Array) {
+  private constructor(host: TunPortHost, vlan: VlanConfig, device: PortDevice, mac: Uint8Array) {
     this.#host = host
     this.#vlan = vlan.name
+    this.#portId = vlan.port.device
     this.device = device
     this.mac = mac
     const port = vlan.port
@@ -67,6 +78,10 @@ export class TunPort {
       dhcp: port.dhcp,
       slaac: port.slaac,
       vnetHeader: device.vnetHeader,
+      packetInfo:
+        host.source !== undefined && 'packets' in host.source
+          ? (host.source.packetInfo ?? 'none')
+          : 'none',
       random: (n) => randomBytes(n),
       onOutput: () => {
         if (this.#flushQueued) return
@@ -87,11 +102,17 @@ export class TunPort {
       port.mac === undefined
         ? tunMac(peerIdBytes(host.selfPeerId), vlanIdOf(vlan, host.selfPeerId))
         : Uint8Array.from(port.mac.split(':'), (b) => Number.parseInt(b, 16))
-    const device = openTun({ name: port.device, mtu: port.mtu, up: true, vnetHeader: port.offload })
+    const source = host.source
+    const device: PortDevice =
+      source === undefined
+        ? openTun({ name: port.device, mtu: port.mtu, up: true, vnetHeader: port.offload })
+        : 'fd' in source
+          ? attachTun(source.fd)
+          : new CallbackDevice(port.device, source.packets, port.mtu)
     const tun = new TunPort(host, vlan, device, mac)
     try {
       for (const address of port.addresses) {
-        await ipAddr('add', port.device, address)
+        if (source === undefined) await ipAddr('add', port.device, address)
         tun.addresses.add(address)
       }
       host.sw.addPort(vlan.name, port.device, {
@@ -131,7 +152,7 @@ export class TunPort {
     this.l2.tick(Date.now())
     const groups = await this.device.multicastGroups()
     if (!this.device.closed)
-      this.#host.sw.setMulticast(this.#vlan, this.device.name, this.l2.multicastMacs(groups))
+      this.#host.sw.setMulticast(this.#vlan, this.#portId, this.l2.multicastMacs(groups))
   }
 
   /** Stops layer 2 (a DHCP lease is released: its frame goes out now) and closes the device. */
@@ -141,9 +162,16 @@ export class TunPort {
     this.device.close()
   }
 
+  /** Packets the shell read from its tunnel (a callback port; see packet-device.ts). */
+  input(packets: readonly Uint8Array[]): void {
+    if (!(this.device instanceof CallbackDevice))
+      throw new Error(`VLAN ${this.#vlan}: its port reads a device, not callbacks`)
+    this.device.input(packets)
+  }
+
   #send(frames: Uint8Array[]): void {
     const { sw, now, maxSealed, sendLocal } = this.#host
-    const sealed = sw.fromPort(this.#vlan, this.device.name, frames, now(), maxSealed())
+    const sealed = sw.fromPort(this.#vlan, this.#portId, frames, now(), maxSealed())
     if (sealed.length > 0) sendLocal(sealed)
   }
 
@@ -160,6 +188,7 @@ export class TunPort {
     const device = this.device.name
     const where = { vlan: this.#vlan, device, address: event.address, source: event.source }
     if (event.type === 'duplicate') {
+      this.#host.onAddress?.({ ...event, vlan: this.#vlan })
       log.error(
         { ...where, mac: event.mac },
         'address in use by another host on the VLAN: not taken (duplicate address detection)',
@@ -170,6 +199,15 @@ export class TunPort {
     const op = event.type === 'address-added' ? 'add' : 'del'
     if (op === 'add') this.addresses.add(event.address)
     else this.addresses.delete(event.address)
+    if (this.#host.source !== undefined) {
+      // Embedded: the platform owns the interface's addresses; the shell applies them.
+      log.info(
+        where,
+        op === 'add' ? 'address for the shell to add' : 'address for the shell to remove',
+      )
+      this.#host.onAddress?.({ ...event, vlan: this.#vlan })
+      return
+    }
     ipAddr(op, device, event.address).then(
       () =>
         log.info(

@@ -27,18 +27,12 @@
  *
  * This file builds the parts and runs their lifecycle; the wiring of each
  * seam is beside it: the TAP and TUN ports (ports.ts), what the links bring
- * in (receivers.ts), the MLS VLANs (mls-vlans.ts), the status API (status-api.ts).
+ * in (receivers.ts), the MLS VLANs (mls-vlans.ts), the status snapshot
+ * (status.ts; the daemon serves it, an embedded node calls it, embed.ts).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { aesBackend, nodeAes, nodeBackend, ProofVerifier } from '@peertap/crypto'
-import {
-  aesPrimitives,
-  createLogger,
-  Dialler,
-  RefusalLog,
-  runUntilSignal,
-  ScavengePacer,
-} from '@peertap/daemon'
+import { aesPrimitives, Dialler, RefusalLog, ScavengePacer } from '@peertap/daemon'
 import {
   DirectPaths,
   Forwarder,
@@ -57,9 +51,11 @@ import { Fabric } from './fabric.ts'
 import { Invitations } from './invitations.ts'
 import { MlsVlans } from './mls-vlans.ts'
 import { createNodeTrunk, namedPeers, peerOfAddress } from './node-trunk.ts'
+import type { PortSources } from './packet-device.ts'
 import { maxSealed, Ports } from './ports.ts'
 import { receiveFromLinks } from './receivers.ts'
-import { startStatusApi } from './status-api.ts'
+import { type NodeParts, type NodeStatus, nodeStatus } from './status.ts'
+import type { TunPortHost } from './tun-port.ts'
 import { VlanStore } from './vlan-store.ts'
 import { Vlans } from './vlans.ts'
 
@@ -74,15 +70,36 @@ const PROOF_CACHE_SIZE = 4096
 
 export interface RunningNode {
   readonly peerId: string
+  /** The status snapshot, as `peertap status` shows it. */
+  status(): NodeStatus
+  /** Packets a shell read from its tunnel, for the VLAN's callback port (packet-device.ts). */
+  input(vlan: string, packets: readonly Uint8Array[]): void
   stop(): Promise<void>
 }
 
-export async function runNode(config: Config, options: { trace: boolean }): Promise<void> {
-  const log = createLogger(options.trace ? 'trace' : config.log.level)
-  await runUntilSignal(log, () => startNode(config, log))
+/** How a node is started beyond its config. */
+export interface StartOptions {
+  /**
+   * Serves the status and control API (the daemon's: HTTP on loopback and
+   * a Unix socket, apps/node); absent, the node serves nothing, and its
+   * status is an in-process call (an embedded node, embed.ts).
+   */
+  readonly serve?: (
+    config: Config,
+    log: Logger,
+    parts: NodeParts,
+  ) => Promise<{ close(): Promise<void> }>
+  /** Where TUN ports get their packets instead of a device they open by name (packet-device.ts). */
+  readonly sources?: PortSources
+  /** With `sources`: addresses tun-l2 checked or gave up, for the shell to apply (tun-port.ts). */
+  readonly onAddress?: TunPortHost['onAddress']
 }
 
-export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
+export async function startNode(
+  config: Config,
+  log: Logger,
+  options: StartOptions = {},
+): Promise<RunningNode> {
   const now = () => Date.now() / 1000
   // Frees the Buffers of the frames carried with cheap young-generation
   // collections, before V8 answers their memory with full ones (packages/daemon/README.md, "Scavenges").
@@ -228,6 +245,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     sw,
     log,
     selfPeerId: peerId,
+    sources: options.sources,
+    onAddress: options.onAddress,
     trace,
     now,
     links: () => trunk.links(),
@@ -361,8 +380,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   }, TICK_MS)
   const renew = setInterval(() => announcer.renew(now()), SUB_RENEW_MS)
 
-  // GET /status, /metrics, PING and the MLS VLAN actions, and the control file (status-api.ts).
-  const statusApi = await startStatusApi(config, log, {
+  // What the status reads; served (GET /status, /metrics, PING, the VLAN actions) by the daemon.
+  const parts: NodeParts = {
     peerId,
     trunk,
     sw,
@@ -382,17 +401,20 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     vlans,
     invitations,
     fabric,
-  })
+  }
+  const served = await options.serve?.(config, log, parts)
 
   return {
     peerId,
+    status: () => nodeStatus(parts),
+    input: (vlan, packets) => ports.input(vlan, packets),
     async stop() {
       dialler.stop()
       invitations.stop()
       mls?.stop()
       clearInterval(tick)
       clearInterval(renew)
-      await statusApi.close()
+      await served?.close()
       ports.closeAll()
       await trunk.stop()
     },
