@@ -3,7 +3,7 @@
  * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp,udp-dgram]
  * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]
  * [--large-gso segment,fragment,stream] [--aes addon,node] [--delay MS]
- * [--compare fastd]`).
+ * [--port tap,tun] [--compare fastd]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -55,6 +55,14 @@
  * JavaScript process that copies every frame: it, not PeerTap, bounds
  * clean-path figures under `--delay` (a few hundred Mbit/s here).
  *
+ * `--port tun` gives both nodes a TUN port instead of a TAP (config
+ * `port.type: 'tun'`, layer 2 emulated in user space by @peertap/tun-l2,
+ * docs/spec/17-tun-l2.md; its MAC derived, the harness's addresses, the same
+ * MTU and offloads); `--port tap,tun` measures both, each transport's TAP
+ * and TUN pairs one after the other in every run, like the other variants.
+ * Each row says its port (`port` in JSON, a column in the table; null for
+ * the bare underlay; fastd's is its TAP).
+ *
  * `--compare fastd` measures Debian's fastd (a VPN daemon in C, Ethernet
  * over UDP) the same way in each scenario, as system `fastd`, transport
  * `udp` (direct, b dialling a) and `fastd/relay` (a and b each dialling a
@@ -72,10 +80,15 @@ import { ensureFastd, FASTD_METHOD, type FastdOverlay, fastdMtu, startFastd } fr
 import { routedTopology } from './routed.ts'
 import { type DelayLine, insertDelayLine } from './wan.ts'
 
+/** A node's VLAN port: a TAP device, or a TUN device with layer 2 in user space. */
+type PortKind = 'tap' | 'tun'
+
 interface Result {
   system: string
   transport: string
   scenario: string
+  /** The nodes' VLAN port (fastd's TAP); null for the bare underlay. */
+  port: PortKind | null
   rtt_ms_min: number
   rtt_ms_avg: number
   rtt_ms_p99: number
@@ -128,6 +141,10 @@ const compare = option('--compare')?.split(',') ?? []
 for (const other of compare)
   if (other !== 'fastd') throw new Error(`--compare ${other}: only fastd is known`)
 const compareFastd = compare.includes('fastd')
+/** The nodes' VLAN ports measured, each transport with each (default the TAP alone). */
+const ports = (option('--port') ?? 'tap').split(',') as PortKind[]
+for (const port of ports)
+  if (port !== 'tap' && port !== 'tun') throw new Error(`--port ${port}: tap or tun`)
 /** Transport `udp` is the datagram link beside TCP stream links; `udp-dgram` on node:dgram. */
 type BenchTransport = Transport | 'udp' | 'udp-dgram'
 interface Variant {
@@ -135,27 +152,34 @@ interface Variant {
   label: string
   largeGso?: LargeGso
   aes?: Aes
+  port: PortKind
 }
 /** Each transport measured, with the largeGso of the datagram ones (undefined: the node's default). */
 const variants: Variant[] = transports
-  .flatMap((transport): Variant[] =>
-    !transport.startsWith('udp') || largeGsoOptions === undefined
-      ? [{ transport, label: transport }]
-      : largeGsoOptions.map((largeGso) => ({
-          transport,
-          label: largeGsoOptions.length > 1 ? `${transport}-${largeGso}` : transport,
-          largeGso,
-        })),
+  .flatMap(
+    (transport): Array<Omit<Variant, 'port'>> =>
+      !transport.startsWith('udp') || largeGsoOptions === undefined
+        ? [{ transport, label: transport }]
+        : largeGsoOptions.map((largeGso) => ({
+            transport,
+            label: largeGsoOptions.length > 1 ? `${transport}-${largeGso}` : transport,
+            largeGso,
+          })),
   )
-  .flatMap((v): Variant[] =>
-    aesOptions === undefined
-      ? [v]
-      : aesOptions.map((aes) => ({
-          ...v,
-          label: aesOptions.length > 1 ? `${v.label}-aes-${aes}` : v.label,
-          aes,
-        })),
+  .flatMap(
+    (v): Array<Omit<Variant, 'port'>> =>
+      aesOptions === undefined
+        ? [v]
+        : aesOptions.map((aes) => ({
+            ...v,
+            label: aesOptions.length > 1 ? `${v.label}-aes-${aes}` : v.label,
+            aes,
+          })),
   )
+  // The port innermost: a transport's TAP and TUN pairs run back to back.
+  .flatMap((v): Variant[] => ports.map((port) => ({ ...v, port })))
+/** A variant's key among the runs: its label and its port. */
+const variantKey = (v: Variant) => `${v.label}/${v.port}`
 
 /**
  * Drops `lossPct` % of the packets the underlay bridge forwards (docs/facts.md §6:
@@ -282,7 +306,7 @@ async function measure(
   pids: number[],
   relayPid?: number,
   pathLosses?: PathLosses,
-): Promise<Omit<Result, 'system' | 'transport' | 'scenario'>> {
+): Promise<Omit<Result, 'system' | 'transport' | 'scenario' | 'port'>> {
   await warmUp(hosts, address)
   const rtt = await ping(hosts, address)
   const lossesBefore = await pathLosses?.()
@@ -369,6 +393,7 @@ async function main(): Promise<void> {
         system: 'bare',
         transport: 'veth',
         scenario: 'direct',
+        port: null,
         ...(await measure(topo, topo.address('b'), [])),
       })
     } finally {
@@ -387,6 +412,7 @@ async function main(): Promise<void> {
           system: 'bare',
           transport: 'veth',
           scenario: 'routed',
+          port: null,
           ...(await measure(topo, topo.address('b'), [])),
         })
       } finally {
@@ -398,10 +424,11 @@ async function main(): Promise<void> {
   for (const scenario of scenarios) {
     // Runs interleave the variants (run 1 of each, then run 2 of each, ...)
     // so that a slower minute on this shared machine hits all of them alike.
-    const perRun = new Map<string, Result[]>(variants.map((v) => [v.label, []]))
+    const perRun = new Map<string, Result[]>(variants.map((v) => [variantKey(v), []]))
     const fastdRuns: Result[] = []
     for (let run = 0; run < runs; run++) {
-      for (const { transport, label, largeGso, aes } of variants) {
+      for (const variant of variants) {
+        const { transport, label, largeGso, aes, port } = variant
         const relay = scenario === 'relay' ? new RelayHost() : undefined
         let line: DelayLine | undefined
         const datagram = transport === 'udp' || transport === 'udp-dgram'
@@ -421,6 +448,8 @@ async function main(): Promise<void> {
           offload: offloadOption === undefined ? true : offloadOption === 'on',
           ...(largeGso === undefined ? {} : { largeGso }),
           ...(aes === undefined ? {} : { aes }),
+          // A TUN port with its derived MAC; the harness's addresses, MTU and offloads.
+          ...(port === 'tun' ? { port: () => ({ type: 'tun' as const, mac: undefined }) } : {}),
           ...(relay === undefined ? {} : { relay }),
           ...(scenario === 'direct' && delayMs > 0
             ? {
@@ -442,10 +471,11 @@ async function main(): Promise<void> {
             ...overlay.nodes.map((n) => n.pid),
             ...(relay === undefined ? [] : [relay.pid]),
           ]
-          perRun.get(label)!.push({
+          perRun.get(variantKey(variant))!.push({
             system: 'peertap',
             transport: label,
             scenario,
+            port,
             ...(await measure(
               overlay.topo,
               overlay.node('b').ip,
@@ -461,7 +491,7 @@ async function main(): Promise<void> {
       }
       if (compareFastd) fastdRuns.push(await measureFastd(scenario))
     }
-    for (const { label } of variants) results.push(median(perRun.get(label)!))
+    for (const v of variants) results.push(median(perRun.get(variantKey(v))!))
     if (compareFastd) results.push(median(fastdRuns))
   }
   if (json) {
@@ -473,11 +503,11 @@ async function main(): Promise<void> {
     `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % loss per underlay bridge crossing${delayMs > 0 ? ' (direct: in the delay line)' : ''}` : ''}${delayMs > 0 ? `; ${delayMs} ms each way through a delay line (direct)` : ''}${compareFastd ? `; fastd: ${FASTD_METHOD}, TAP mode, MTU ${fastdMtu(overlayMtu)}` : ''}`,
   )
   console.log(
-    'system         transport     rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB  flaps',
+    'system         transport    port  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB  flaps',
   )
   for (const r of results) {
     console.log(
-      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(12)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)} ${f(r.flaps).padStart(6)}`,
+      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(12)} ${(r.port ?? '-').padEnd(5)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)} ${f(r.flaps).padStart(6)}`,
     )
   }
 }
@@ -509,6 +539,7 @@ async function measureFastd(scenario: 'direct' | 'relay'): Promise<Result> {
       system: 'fastd',
       transport: 'udp',
       scenario,
+      port: 'tap',
       ...(await measure(fastd.topo, fastd.address('b'), fastd.pids, fastd.relayPid)),
     }
   } finally {
