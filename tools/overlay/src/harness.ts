@@ -123,6 +123,35 @@ export interface OverlayOptions {
     readonly proposers?: readonly string[]
     readonly admins?: readonly string[]
   }
+  /**
+   * More of a node's VLAN port config, asked per host when its config is
+   * written, merged over the harness's TAP port (`device`, `mac`, `mtu`,
+   * `addresses`, `offload`), e.g. `{ type: 'tun', mac: undefined }` for a
+   * TUN port with its derived MAC: a field given as undefined drops the
+   * harness's value. Undefined keeps the TAP port. The node's `mac` and
+   * addresses in `nodes` stay the harness's; read a port's MAC from the
+   * node's status where it differs.
+   */
+  readonly port?: (host: string) => Partial<PortConfig> | undefined
+}
+
+/**
+ * The fields of a node's VLAN port config (the config's `vlans[].port`)
+ * that the harness writes or a test may set through `port`.
+ */
+export interface PortConfig {
+  readonly type: 'tap' | 'tun' | 'auto'
+  readonly device: string
+  readonly mac: string | undefined
+  readonly mtu: number
+  readonly addresses: readonly string[]
+  readonly offload: boolean
+  /** TUN: run a DHCPv4 client over the VLAN. */
+  readonly dhcp: boolean
+  /** TUN: the routers for off-link destinations (at most one IPv4 and one IPv6 address). */
+  readonly gateway: readonly string[]
+  /** TUN: addresses from router advertisements' prefixes (default on). */
+  readonly slaac: boolean
 }
 
 export interface OverlayNode {
@@ -286,6 +315,7 @@ export class Overlay {
                   typeof options.offload === 'object'
                     ? (options.offload[node.host] ?? true)
                     : (options.offload ?? true),
+                ...options.port?.(node.host),
               },
             },
           ],
@@ -443,4 +473,13 @@ export interface NodeStatus {
   table: TableCounters
   trunk: { linksUp: number; linksDown: number; closeReasons: Record<string, number> }
   scavenges: { scavenges: number; seconds: number }
+  /** Each open port's device: a TAP, or a TUN with layer 2 emulated (its MAC is the port's). */
+  interfaces: Array<{
+    vlan: string
+    device: string
+    kind: 'tap' | 'tun'
+    mac?: string
+    /** As the kernel has them, with prefix lengths; no link-local ones. */
+    addresses: string[]
+  }>
 }
