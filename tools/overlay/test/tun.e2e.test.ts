@@ -304,20 +304,25 @@ describe.skipIf(!can.ok)('TUN nodes among TAP nodes and plain Linux hosts', () =
     }
   })
 
-  it('carries 50 MiB from a TAP node to a TUN node intact (SHA-256 on both ends)', async () => {
-    const b = overlay.node('b')
-    const server = overlay.topo.spawn('b', [...fixture('transfer.ts'), 'server', b.ip, '5201'])
-    try {
-      const out = childLines(server.stdout!, 30_000)
-      expect(JSON.parse((await out.next()).value ?? '{}')).toEqual({ listening: true })
-      const sent = JSON.parse(
-        await exec('a', [...fixture('transfer.ts'), 'client', b.ip, '5201', '50'], 30_000),
-      )
-      const received = JSON.parse((await out.next()).value ?? '{}')
-      expect(received).toEqual(sent)
-      expect(received.bytes).toBe(50 * 1024 * 1024)
-    } finally {
-      server.kill('SIGTERM')
+  it('carries 50 MiB each way between a TAP and a TUN node intact (SHA-256 on both ends)', async () => {
+    for (const [from, to] of [
+      ['a', 'b'],
+      ['b', 'a'],
+    ] as const) {
+      const { ip } = overlay.node(to)
+      const server = overlay.topo.spawn(to, [...fixture('transfer.ts'), 'server', ip, '5201'])
+      try {
+        const out = childLines(server.stdout!, 30_000)
+        expect(JSON.parse((await out.next()).value ?? '{}')).toEqual({ listening: true })
+        const sent = JSON.parse(
+          await exec(from, [...fixture('transfer.ts'), 'client', ip, '5201', '50'], 30_000),
+        )
+        const received = JSON.parse((await out.next()).value ?? '{}')
+        expect(received).toEqual(sent)
+        expect(received.bytes).toBe(50 * 1024 * 1024)
+      } finally {
+        server.kill('SIGTERM')
+      }
     }
   })
 
