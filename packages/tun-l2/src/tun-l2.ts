@@ -459,7 +459,9 @@ export class TunL2 {
       const src = this.#source4(entry.ip)
       this.#send(arpFrame(1, unicast ?? BROADCAST_MAC, this.mac, src, new Uint8Array(6), entry.ip))
     } else {
-      this.#send(neighbourSolicitation(this.mac, this.#source6(entry.ip), entry.ip, unicast))
+      const src = this.#source6(entry.ip)
+      // No address has passed detection yet: this try is counted, not sent.
+      if (src !== undefined) this.#send(neighbourSolicitation(this.mac, src, entry.ip, unicast))
     }
   }
 
@@ -473,15 +475,24 @@ export class TunL2 {
     return any ?? new Uint8Array(4)
   }
 
-  #source6(target: Uint8Array): Uint8Array {
+  /**
+   * The source of a solicitation for `target` (RFC 4861 §7.2.2): a
+   * preferred address on the target's prefix, else the preferred link-local
+   * address, else any preferred one; undefined while none has passed
+   * detection (a tentative address is for DAD only, RFC 4862 §5.4), and the
+   * solicitation waits for the next retransmission.
+   */
+  #source6(target: Uint8Array): Uint8Array | undefined {
     let linkLocal: Uint8Array | undefined
+    let any: Uint8Array | undefined
     for (const own of this.#own) {
-      if (own.cidr.family !== 6 || own.state === 'duplicate') continue
-      if (own.source === 'link-local') linkLocal = own.cidr.address
-      else if (own.state === 'preferred' && inPrefix(target, 0, own.cidr.address, own.cidr.prefix))
+      if (own.cidr.family !== 6 || own.state !== 'preferred') continue
+      if (own.cidr.prefix < 128 && inPrefix(target, 0, own.cidr.address, own.cidr.prefix))
         return own.cidr.address
+      if (own.source === 'link-local') linkLocal = own.cidr.address
+      any ??= own.cidr.address
     }
-    return linkLocal ?? linkLocalOf(this.mac)
+    return linkLocal ?? any
   }
 
   // ---------------------------------------------------------------- VLAN -> host

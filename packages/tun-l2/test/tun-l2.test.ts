@@ -216,6 +216,20 @@ describe('IPv6: neighbour discovery', () => {
     expect(icmpChecksumOk(na!)).toBe(true)
   })
 
+  it('sends no resolution NS from a tentative address: the first waits for detection', () => {
+    const l2 = make({ addresses: ['fd00::1/64'] })
+    l2.start(0)
+    const dst = v6(0xfd00, 0, 0, 0, 0, 0, 0, 2)
+    expect(l2.fromHost(batchOf([ipv6Packet(v6(0xfd00, 0, 0, 0, 0, 0, 0, 1), dst)]), 10)).toEqual([])
+    const early = l2.takeFrames().filter((f) => f[54] === 135)
+    // Only the two DAD probes (from ::), none for fd00::2.
+    expect(early.map((f) => hex(f.subarray(22, 38)))).toEqual(['0'.repeat(32), '0'.repeat(32)])
+    l2.tick(1010)
+    const ns = l2.takeFrames().filter((f) => f[54] === 135 && hex(f.subarray(62, 78)) === hex(dst))
+    expect(ns).toHaveLength(1)
+    expect(hex(ns[0]!.subarray(22, 38))).toBe(hex(v6(0xfd00, 0, 0, 0, 0, 0, 0, 1)))
+  })
+
   it('treats a DAD probe for its tentative address as a duplicate', () => {
     const l2 = make({ addresses: ['fd00::1/64'], linkLocal: false })
     l2.start(0)
