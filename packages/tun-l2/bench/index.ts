@@ -59,7 +59,10 @@ function ready(vnet: boolean): TunL2 {
   const a = vnet ? 10 : 0
   arp.fill(0xff, a, a + 6)
   arp.set(PEER, a + 6)
-  arp.set([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1, ...PEER, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1], a + 12)
+  arp.set(
+    [0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1, ...PEER, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1],
+    a + 12,
+  )
   l2.toHost([arp], 1000, () => {})
   // The peer solicits our address: both ends now know each other.
   const na = new Uint8Array(a + 14 + 40 + 32)
@@ -100,7 +103,9 @@ function measure(version: 4 | 6, size: number, vnet: boolean) {
   }
   out()
   if (frames.length !== BATCH)
-    throw new Error(`fromHost made ${frames.length} frames of ${BATCH}: ${JSON.stringify(l2.stats())}`)
+    throw new Error(
+      `fromHost made ${frames.length} frames of ${BATCH}: ${JSON.stringify(l2.stats())}`,
+    )
   const incoming = frames.map((f) => {
     const copy = f.slice()
     copy.set(MAC, lead)
@@ -128,7 +133,9 @@ function measure(version: 4 | 6, size: number, vnet: boolean) {
   )
 }
 
-console.log(`@peertap/tun-l2, one core, batches of ${BATCH}, median of ${RUNS} runs of ${RUN_MS} ms`)
+console.log(
+  `@peertap/tun-l2, one core, batches of ${BATCH}, median of ${RUNS} runs of ${RUN_MS} ms`,
+)
 measure(4, 64, false)
 measure(6, 64, false)
 measure(4, 1400, false)
