@@ -183,14 +183,15 @@ napi_value Adopt(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t fd;
   if (!GetArgs(env, info, 1, argv) || !GetI32(env, argv[0], &fd)) return nullptr;
+  // Asked first, so that a descriptor which is no TUN/TAP device is left as it was.
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return ThrowErrno(env, errno, "TUNGETIFF", "device fd");
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0) return ThrowErrno(env, errno, "fcntl(F_GETFL)", "device fd");
   if ((fl & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
     return ThrowErrno(env, errno, "fcntl(F_SETFL)", "device fd");
   if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) return ThrowErrno(env, errno, "fcntl(F_SETFD)", "device fd");
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof(ifr));
-  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return ThrowErrno(env, errno, "TUNGETIFF", "device fd");
   char name[IFNAMSIZ + 1];
   memcpy(name, ifr.ifr_name, IFNAMSIZ);
   name[IFNAMSIZ] = '\0';

@@ -38,7 +38,7 @@ import {
   closedError,
   invalid,
   isSystemFailure,
-  type TapError,
+  TapError,
   type TapOperation,
   tapErrorFromSystem,
 } from './errors.ts'
@@ -596,8 +596,15 @@ export function attachTun(fd: number): TapDevice {
   try {
     adopted = n.adopt(fd)
   } catch (e) {
-    if (isSystemFailure(e)) throw tapErrorFromSystem(e, 'attach to', `fd ${fd}`, CLONE_DEVICE, e)
-    throw e
+    if (!isSystemFailure(e)) throw e
+    const error = tapErrorFromSystem(e, 'attach to', `fd ${fd}`, CLONE_DEVICE, e)
+    if (error.syscall !== 'TUNGETIFF') throw error
+    throw new TapError(
+      'invalid-argument',
+      `fd ${fd} is not an open TUN device (${error.errno} from TUNGETIFF): pass the descriptor of ` +
+        "one, such as the one Android's VpnService.Builder.establish() returns",
+      { errno: error.errno, syscall: 'TUNGETIFF', cause: e },
+    )
   }
   const flags = n.flags
   if ((adopted.flags & (flags.IFF_TUN | flags.IFF_TAP)) !== flags.IFF_TUN)
