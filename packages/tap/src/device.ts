@@ -603,7 +603,11 @@ export function attachTun(fd: number): TapDevice {
       'invalid-argument',
       `fd ${fd} is not an open TUN device (${error.errno} from TUNGETIFF): pass the descriptor of ` +
         "one, such as the one Android's VpnService.Builder.establish() returns",
-      { errno: error.errno, syscall: 'TUNGETIFF', cause: e },
+      {
+        ...(error.errno === undefined ? {} : { errno: error.errno }),
+        syscall: 'TUNGETIFF',
+        cause: e,
+      },
     )
   }
   const flags = n.flags
