@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
-import type { networkInterfaces } from 'node:os'
+import { networkInterfaces } from 'node:os'
 import { promisify } from 'node:util'
 import type { Logger } from 'pino'
 
@@ -39,7 +39,7 @@ export function keepAddressesOnDown(device: string, log: Logger): void {
 }
 
 /** The kernel's IPv6 addresses by device (/proc/net/if_inet6: `HEX IFINDEX PREFIXLEN SCOPE FLAGS DEVICE`), link-local ones left out. */
-export function readIpv6Addresses(): Map<string, string[]> {
+export function readIpv6Addresses(linkLocal = false): Map<string, string[]> {
   const byDevice = new Map<string, string[]>()
   let text: string
   try {
@@ -50,7 +50,7 @@ export function readIpv6Addresses(): Map<string, string[]> {
   for (const line of text.split('\n')) {
     const [hex, , prefixHex, scopeHex, , device] = line.trim().split(/\s+/)
     if (hex?.length !== 32 || device === undefined || prefixHex === undefined) continue
-    if (scopeHex === '20') continue // link-local
+    if (scopeHex === '20' && !linkLocal) continue // link-local
     const address = normalizeIpv6(hex.match(/.{4}/g)?.join(':') ?? '')
     if (address === undefined) continue
     const list = byDevice.get(device) ?? []
@@ -91,4 +91,16 @@ export function kernelAddresses(
     return i === -1 ? own.length : i
   }
   return all.sort((a, b) => rank(a) - rank(b))
+}
+
+/**
+ * The addresses on one device with their prefix lengths, as the kernel has
+ * them: IPv4 from os.networkInterfaces() (a device that is up), IPv6 from
+ * /proc/net/if_inet6, link-local ones included.
+ */
+export function kernelAddressesOf(device: string): string[] {
+  const ipv4 = (networkInterfaces()[device] ?? [])
+    .filter((a) => a.family === 'IPv4' && a.cidr !== null)
+    .map((a) => a.cidr as string)
+  return [...ipv4, ...(readIpv6Addresses(true).get(device) ?? [])]
 }

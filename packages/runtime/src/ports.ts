@@ -237,6 +237,7 @@ export class Ports {
   async addAddress(vlan: string, address: string): Promise<void> {
     const open = this.#open.get(vlan)
     if (open === undefined) throw new Error(`VLAN ${vlan} has no port`)
+    if (open.tun !== undefined) return open.tun.addAddress(address)
     await ipAddr('add', open.device, address)
     open.addresses.add(address)
   }

@@ -17,7 +17,10 @@ import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
 import { CallbackDevice, type PortDevice, type TunSource } from './packet-device.ts'
 import { peerIdBytes } from './peer-ids.ts'
-import { ipAddr } from './port-addresses.ts'
+import { ipAddr, kernelAddressesOf } from './port-addresses.ts'
+
+/** How often a TUN port looks at the addresses on its device (tick). */
+const KERNEL_LOOK_MS = 2000
 
 /** What the node lends a TUN port. */
 export interface TunPortHost {
@@ -62,6 +65,9 @@ export class TunPort {
   /** The port's name in the switch: the config's device name. */
   readonly #portId: string
   #flushQueued = false
+  #nextKernelLook = 0
+  /** Addresses tun-l2 took off the device (lapsed, held by another host): not taken back from it. */
+  readonly #removed = new Set<string>()
   attached = true
 
   private constructor(host: TunPortHost, vlan: VlanConfig, device: PortDevice, mac: Uint8Array) {
@@ -149,10 +155,34 @@ export class TunPort {
 
   /** Timers (detection, solicitations, DHCP) and the groups the host joined on the device. */
   async tick(): Promise<void> {
-    this.l2.tick(Date.now())
+    const now = Date.now()
+    this.l2.tick(now)
     const groups = await this.device.multicastGroups()
-    if (!this.device.closed)
-      this.#host.sw.setMulticast(this.#vlan, this.#portId, this.l2.multicastMacs(groups))
+    if (this.device.closed) return
+    this.#host.sw.setMulticast(this.#vlan, this.#portId, this.l2.multicastMacs(groups))
+    // Addresses a person put on the device (`ip addr add`) are answered for too, as on a TAP
+    // device; looked at every 2 s. Not for an embedded node: its shell reports its own.
+    if (this.#host.source === undefined && now >= this.#nextKernelLook) {
+      this.#nextKernelLook = now + KERNEL_LOOK_MS
+      const own = new Set(this.l2.addresses().map((a) => a.address))
+      for (const address of kernelAddressesOf(this.device.name)) {
+        if (own.has(address) || this.#removed.has(address)) continue
+        this.addresses.add(address)
+        this.l2.addAddress(address, now)
+      }
+    }
+  }
+
+  /**
+   * An address the VLAN's owner assigned (an invitation's): answered for
+   * (after detection), and on the device, or for an embedded node's shell.
+   */
+  async addAddress(address: string): Promise<void> {
+    this.l2.addAddress(address, Date.now())
+    this.addresses.add(address)
+    if (this.#host.source === undefined) await ipAddr('add', this.device.name, address)
+    else
+      this.#host.onAddress?.({ type: 'address-added', address, source: 'static', vlan: this.#vlan })
   }
 
   /** Stops layer 2 (a DHCP lease is released: its frame goes out now) and closes the device. */
@@ -197,8 +227,13 @@ export class TunPort {
     }
     if (this.device.closed) return
     const op = event.type === 'address-added' ? 'add' : 'del'
-    if (op === 'add') this.addresses.add(event.address)
-    else this.addresses.delete(event.address)
+    if (op === 'add') {
+      this.addresses.add(event.address)
+      this.#removed.delete(event.address)
+    } else {
+      this.addresses.delete(event.address)
+      this.#removed.add(event.address)
+    }
     if (this.#host.source !== undefined) {
       // Embedded: the platform owns the interface's addresses; the shell applies them.
       log.info(

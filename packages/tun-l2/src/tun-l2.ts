@@ -261,6 +261,17 @@ export class TunL2 {
     if (this.#dhcp !== undefined) this.#dhcpOutput(this.#dhcp.start(nowMs), nowMs)
   }
 
+  /**
+   * Takes an address the host was given another way (the VLAN's owner
+   * assigned it, a person added it to the device) as a static one: it goes
+   * through detection like those of the options. One it holds already is
+   * left as it is. Throws TunL2Error for text that is not an address.
+   */
+  addAddress(text: string, nowMs: number): void {
+    const cidr = parseCidr(text)
+    if (this.#ownAddress(cidr.address) === undefined) this.#addAddress(cidr, 'static', nowMs)
+  }
+
   /** Ends: releases a DHCP lease (the RELEASE waits in takeFrames); the addresses go. */
   stop(nowMs: number): void {
     if (this.#dhcp !== undefined && this.#dhcp.state !== 'stopped')

@@ -140,6 +140,28 @@ describe('IPv4: ARP', () => {
     expect([...released!.subarray(30, 34)].join('.')).toBe('192.0.2.9')
   })
 
+  it('takes an address given later (an owner assigned it, a person added it) through detection', () => {
+    const l2 = make({ addresses: ['10.0.0.1/24'] })
+    started(l2)
+    l2.addAddress('10.0.0.7/24', 2000)
+    l2.addAddress('10.0.0.1/24', 2000) // held already: nothing happens
+    const probes = l2.takeFrames().filter((f) => f[12] === 0x08 && f[13] === 0x06)
+    expect(probes.map(arpOp)).toEqual([{ op: 1, sender: '0.0.0.0', target: '10.0.0.7' }])
+    const ask = arp(1, BCAST, PEER_MAC, '10.0.0.2', ZERO_MAC, '10.0.0.7')
+    l2.toHost([ask], 2500, () => {})
+    expect(l2.takeFrames()).toEqual([]) // tentative: not answered
+    l2.tick(3000)
+    expect(l2.takeEvents()).toEqual([
+      { type: 'address-added', address: '10.0.0.7/24', source: 'static' },
+    ])
+    l2.toHost([ask], 3100, () => {})
+    expect(l2.takeFrames().map(arpOp)).toEqual([
+      { op: 1, sender: '10.0.0.7', target: '10.0.0.7' }, // the announcement at detection's end
+      { op: 2, sender: '10.0.0.7', target: '10.0.0.2' },
+    ])
+    expect(() => l2.addAddress('not an address', 3200)).toThrow(/not an IP address/)
+  })
+
   it('drops what has no route, and counts it', () => {
     const l2 = make({ addresses: ['10.0.0.1/24'] })
     started(l2)
