@@ -24,6 +24,19 @@ export async function ipAddr(op: 'add' | 'del', device: string, address: string)
   }
 }
 
+/** `ip link set dev DEVICE ARGS…`; a failure is logged, not fatal (an older `ip`, no IPv6). */
+export async function ipLink(device: string, args: readonly string[], log: Logger): Promise<void> {
+  try {
+    await run('ip', ['link', 'set', 'dev', device, ...args])
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr ?? ''
+    log.debug(
+      { device, args, err: stderr.trim() || (error as Error).message },
+      'ip link set failed',
+    )
+  }
+}
+
 /**
  * `net.ipv6.conf.DEVICE.keep_addr_on_down = 1`: the device keeps its IPv6
  * addresses when detached (set down). Inside the node's network namespace

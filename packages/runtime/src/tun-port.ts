@@ -17,7 +17,7 @@ import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
 import { CallbackDevice, type PortDevice, type TunSource } from './packet-device.ts'
 import { peerIdBytes } from './peer-ids.ts'
-import { ipAddr, kernelAddressesOf } from './port-addresses.ts'
+import { ipAddr, ipLink, kernelAddressesOf } from './port-addresses.ts'
 
 /** How often a TUN port looks at the addresses on its device (tick). */
 const KERNEL_LOOK_MS = 2000
@@ -111,12 +111,18 @@ export class TunPort {
     const source = host.source
     const device: PortDevice =
       source === undefined
-        ? openTun({ name: port.device, mtu: port.mtu, up: true, vnetHeader: port.offload })
+        ? openTun({ name: port.device, mtu: port.mtu, vnetHeader: port.offload })
         : 'fd' in source
           ? attachTun(source.fd)
           : new CallbackDevice(port.device, source.packets, port.mtu)
     const tun = new TunPort(host, vlan, device, mac)
     try {
+      if (source === undefined) {
+        // The kernel would give the device a random link-local address of its own as it comes
+        // up; the port's is fe80::EUI-64 of its MAC (tun-l2), the one peers resolve.
+        await ipLink(port.device, ['addrgenmode', 'none'], host.log)
+        device.setUp(true)
+      }
       for (const address of port.addresses) {
         if (source === undefined) await ipAddr('add', port.device, address)
         tun.addresses.add(address)
