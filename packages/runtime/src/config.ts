@@ -11,6 +11,7 @@ import {
 } from '@peertap/daemon'
 import { portMtuFitting } from '@peertap/switch'
 import { DGRAM_PROBED_MTU } from '@peertap/trunk'
+import { parseCidr, parseIp } from '@peertap/tun-l2'
 import * as v from 'valibot'
 
 export { ConfigError }
@@ -53,6 +54,18 @@ const IpAddress = v.pipe(
   v.check((text) => isIP(text) !== 0, 'an IPv4 or IPv6 address'),
 )
 
+/** Whether `parse` takes the text (the TUN port's parsers, @peertap/tun-l2). */
+const parsesAs =
+  (parse: (text: string) => unknown) =>
+  (text: string): boolean => {
+    try {
+      parse(text)
+      return true
+    } catch {
+      return false
+    }
+  }
+
 const Port = v.pipe(
   v.strictObject({
     /**
@@ -93,6 +106,20 @@ const Port = v.pipe(
       "dhcp and gateway are for TUN ports (type tun or auto); a TAP device is the host's own to configure",
     ),
     ['dhcp'],
+  ),
+  v.forward(
+    v.check(
+      (port) => port.type === 'tap' || port.addresses.every(parsesAs(parseCidr)),
+      "a TUN port's addresses are ADDRESS/PREFIX-LENGTH, such as 10.99.0.7/24 or fd00::7/64",
+    ),
+    ['addresses'],
+  ),
+  v.forward(
+    v.check(
+      (port) => port.gateway.every(parsesAs(parseIp)),
+      'a gateway is a plain IPv4 or IPv6 address, without a zone (%device) or prefix length',
+    ),
+    ['gateway'],
   ),
   v.forward(
     v.check(

@@ -303,12 +303,18 @@ export class Ports {
     if (open === undefined) return
     this.#open.delete(vlan)
     const { sw, log } = this.#host
+    // A TUN port's last words (a DHCP RELEASE) go out while it is still in the switch.
+    try {
+      open.tun?.stop()
+    } catch (error) {
+      log.warn({ vlan, err: error }, 'TUN port did not stop cleanly')
+    }
     if (sw.vlanNames().includes(vlan)) {
       sw.removePort(vlan, open.device)
       if (open.psk) sw.removeVlan(vlan)
     }
     if (open.tun === undefined) open.tap.close()
-    else open.tun.close()
+    else open.tun.closeDevice()
     log.info({ vlan, device: open.device }, 'port closed')
   }
 

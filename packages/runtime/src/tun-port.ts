@@ -65,6 +65,8 @@ export class TunPort {
   /** The port's name in the switch: the config's device name. */
   readonly #portId: string
   #flushQueued = false
+  /** After {@link stop}: nothing more is sent, ticked or applied. */
+  #stopped = false
   #nextKernelLook = 0
   /** Addresses tun-l2 took off the device (lapsed, held by another host): not taken back from it. */
   readonly #removed = new Set<string>()
@@ -115,8 +117,10 @@ export class TunPort {
         : 'fd' in source
           ? attachTun(source.fd)
           : new CallbackDevice(port.device, source.packets, port.mtu)
-    const tun = new TunPort(host, vlan, device, mac)
+    let added = false
     try {
+      // Inside the try: tun-l2 refuses what it cannot parse, and the device must not leak then.
+      const tun = new TunPort(host, vlan, device, mac)
       if (source === undefined) {
         // The kernel would give the device a random link-local address of its own as it comes
         // up; the port's is fe80::EUI-64 of its MAC (tun-l2), the one peers resolve.
@@ -131,10 +135,11 @@ export class TunPort {
         mac,
         vnetHeader: device.vnetHeader,
         writeFrames: (frames) => {
-          if (tun.attached)
+          if (tun.attached && !tun.#stopped)
             tun.l2.toHost(frames, Date.now(), (packets) => device.writeBatch(packets))
         },
       })
+      added = true
       device.onBatch(
         (batch) => {
           const frames = tun.l2.fromHost(batch, Date.now())
@@ -149,6 +154,7 @@ export class TunPort {
       tun.l2.start(Date.now())
       return tun
     } catch (error) {
+      if (added) host.sw.removePort(vlan.name, port.device)
       device.close()
       throw error
     }
@@ -161,6 +167,7 @@ export class TunPort {
 
   /** Timers (detection, solicitations, DHCP) and the groups the host joined on the device. */
   async tick(): Promise<void> {
+    if (this.#stopped) return
     const now = Date.now()
     this.l2.tick(now)
     const groups = await this.device.multicastGroups()
@@ -171,7 +178,11 @@ export class TunPort {
     if (this.#host.source === undefined && now >= this.#nextKernelLook) {
       this.#nextKernelLook = now + KERNEL_LOOK_MS
       const own = new Set(this.l2.addresses().map((a) => a.address))
-      for (const address of kernelAddressesOf(this.device.name)) {
+      const onDevice = kernelAddressesOf(this.device.name)
+      // Given up and since gone from the device: nothing left to remember.
+      for (const address of this.#removed)
+        if (!onDevice.includes(address)) this.#removed.delete(address)
+      for (const address of onDevice) {
         if (own.has(address) || this.#removed.has(address)) continue
         this.addresses.add(address)
         this.l2.addAddress(address, now)
@@ -186,15 +197,27 @@ export class TunPort {
   async addAddress(address: string): Promise<void> {
     this.l2.addAddress(address, Date.now())
     this.addresses.add(address)
+    // On the device now, as a TAP port's (routes at once); an embedded node's shell hears of it
+    // once detection has passed (address-added).
     if (this.#host.source === undefined) await ipAddr('add', this.device.name, address)
-    else
-      this.#host.onAddress?.({ type: 'address-added', address, source: 'static', vlan: this.#vlan })
   }
 
-  /** Stops layer 2 (a DHCP lease is released: its frame goes out now) and closes the device. */
-  close(): void {
+  /**
+   * Stops layer 2 while the port is still in the switch, so that what it
+   * says last (a DHCP RELEASE) goes out; then ticks, flushes and writes do
+   * nothing. The caller then takes the port out of the switch and calls
+   * {@link closeDevice}.
+   */
+  stop(): void {
+    if (this.#stopped) return
     this.l2.stop(Date.now())
     this.#flush()
+    this.#stopped = true
+  }
+
+  /** Closes the device (after {@link stop}); the addresses go with it, no `ip addr del` needed. */
+  closeDevice(): void {
+    this.stop()
     this.device.close()
   }
 
@@ -206,6 +229,7 @@ export class TunPort {
   }
 
   #send(frames: Uint8Array[]): void {
+    if (this.#stopped) return
     const { sw, now, maxSealed, sendLocal } = this.#host
     const sealed = sw.fromPort(this.#vlan, this.#portId, frames, now(), maxSealed())
     if (sealed.length > 0) sendLocal(sealed)
@@ -214,8 +238,15 @@ export class TunPort {
   #flush(): void {
     this.#flushQueued = false
     const frames = this.l2.takeFrames()
-    if (frames.length > 0 && this.#host.sw.vlanNames().includes(this.#vlan)) this.#send(frames)
-    for (const event of this.l2.takeEvents()) this.#apply(event)
+    const events = this.l2.takeEvents()
+    if (this.#stopped) return
+    try {
+      if (frames.length > 0) this.#send(frames)
+    } catch (error) {
+      // Never out of a microtask: an uncaught throw there would end the daemon.
+      this.#host.log.error({ vlan: this.#vlan, err: error }, 'TUN port frames not sent')
+    }
+    for (const event of events) this.#apply(event)
   }
 
   /** What tun-l2 decided for the host: an address on or off the device, a conflict to report. */
@@ -231,7 +262,7 @@ export class TunPort {
       )
       return
     }
-    if (this.device.closed) return
+    if (this.device.closed || this.#stopped) return
     const op = event.type === 'address-added' ? 'add' : 'del'
     if (op === 'add') {
       this.addresses.add(event.address)

@@ -97,6 +97,47 @@ describe('config validation', () => {
     ],
     ['a peer without /p2p/', { ...good, peers: ['/ip4/198.18.0.2/tcp/7400'] }, /^peers\.0: /],
     [
+      'a TUN port with a gateway that has a zone',
+      {
+        ...good,
+        vlans: [
+          { ...good.vlans[0], port: { type: 'tun', device: 'pt0', gateway: ['fe80::1%pt0'] } },
+        ],
+      },
+      /^vlans\.0\.port\.gateway: .*without a zone/,
+    ],
+    [
+      'a TUN port with an address in netmask form',
+      {
+        ...good,
+        vlans: [
+          {
+            ...good.vlans[0],
+            port: { type: 'tun', device: 'pt0', addresses: ['10.0.0.5/255.255.255.0'] },
+          },
+        ],
+      },
+      /^vlans\.0\.port\.addresses: .*ADDRESS\/PREFIX-LENGTH/,
+    ],
+    [
+      'two gateways of one family',
+      {
+        ...good,
+        vlans: [
+          {
+            ...good.vlans[0],
+            port: { type: 'tun', device: 'pt0', gateway: ['10.0.0.1', '10.0.0.2'] },
+          },
+        ],
+      },
+      /^vlans\.0\.port\.gateway: .*at most one IPv4 and one IPv6/,
+    ],
+    [
+      'DHCP on a TAP port',
+      { ...good, vlans: [{ ...good.vlans[0], port: { type: 'tap', device: 'pt0', dhcp: true } }] },
+      /^vlans\.0\.port\.dhcp: .*dhcp and gateway are for TUN ports/,
+    ],
+    [
       'two VLANs of one name',
       { ...good, vlans: [good.vlans[0], good.vlans[0]] },
       /^vlans: .*VLAN names must be unique/,
