@@ -54,7 +54,8 @@ export function parseIgmp(text: string, device: string): Uint8Array[] {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/)
     if (/^\d+$/.test(f[0] ?? '') && f.length >= 3) {
-      current = f[1]
+      // `%-10s:`: a name of 10 bytes or more runs into the colon (`pt-office-lan:`).
+      current = f[1]?.replace(/:$/, '')
       continue
     }
     const hex = f[0] ?? ''

@@ -139,6 +139,11 @@ describe('parseIgmp, parseIgmp6 (pure)', () => {
     ].join('\n')
     expect(parseIgmp(igmp, 'pttun0').map((g) => g.join('.'))).toEqual(['224.0.0.251', '224.0.0.1'])
     expect(parseIgmp(igmp, 'pt9')).toEqual([])
+    // A name of 10 bytes or more: the kernel's `%-10s:` leaves no space before the colon.
+    const long = ['3\tpt-office-lan:     1      V3', '\t\t\t\tFB0000E0     1 0:00000000\t\t0'].join(
+      '\n',
+    )
+    expect(parseIgmp(long, 'pt-office-lan').map((g) => g.join('.'))).toEqual(['224.0.0.251'])
     const igmp6 = [
       '1    lo              ff020000000000000000000000000001     1 0000000C 0',
       '2    pttun0          ff0200000000000000000000000000fb     1 00000004 0',
