@@ -274,8 +274,7 @@ export class TunL2 {
 
   /** Ends: releases a DHCP lease (the RELEASE waits in takeFrames); the addresses go. */
   stop(nowMs: number): void {
-    if (this.#dhcp !== undefined && this.#dhcp.state !== 'stopped')
-      this.#dhcpOutput(this.#dhcp.release(nowMs), nowMs)
+    // The addresses go first, each `stopped` (the lease's too); then the RELEASE.
     for (const own of this.#own.splice(0))
       if (own.state === 'preferred')
         this.#event({
@@ -284,6 +283,8 @@ export class TunL2 {
           source: own.source,
           reason: 'stopped',
         })
+    if (this.#dhcp !== undefined && this.#dhcp.state !== 'stopped')
+      this.#dhcpOutput(this.#dhcp.release(nowMs), nowMs)
   }
 
   // ---------------------------------------------------------------- host -> VLAN
@@ -618,7 +619,7 @@ export class TunL2 {
     }
     const op = f[a + 7]!
     const senderMac = f.subarray(a + 8, a + 14)
-    if (bytesEqual(senderMac, 0, this.mac, 0, 6) || (senderMac[0]! & 1) === 1) return
+    if (!this.#usableMac(senderMac)) return
     const senderIp = f.subarray(a + 14, a + 18)
     const targetIp = f.subarray(a + 24, a + 28)
     const probe = senderIp[0] === 0 && senderIp[1] === 0 && senderIp[2] === 0 && senderIp[3] === 0
@@ -643,6 +644,13 @@ export class TunL2 {
     }
     const ethSrc = f.subarray(e + 6, e + 12)
     if (bytesEqual(ethSrc, 0, this.mac, 0, 6)) return
+    // A link-layer address that is a group, all zeros or our own would make the cache flood
+    // or black-hole a neighbour's traffic: the message is dropped (§17.6.6).
+    const lladdr = m.type === 'other' ? undefined : (m.lladdr ?? ethSrc)
+    if (lladdr !== undefined && !this.#usableMac(lladdr)) {
+      this.#stats.vlanMalformed++
+      return
+    }
     switch (m.type) {
       case 'ns': {
         const own = this.#ownAddress(m.target)
@@ -684,6 +692,13 @@ export class TunL2 {
       case 'other':
         return
     }
+  }
+
+  /** A neighbour's MAC as the cache may hold it: unicast, not all zeros, not ours. */
+  #usableMac(mac: Uint8Array): boolean {
+    if ((mac[0]! & 1) === 1 || bytesEqual(mac, 0, this.mac, 0, 6)) return false
+    for (let i = 0; i < 6; i++) if (mac[i] !== 0) return true
+    return false
   }
 
   #takeRouterAdvertisement(
@@ -760,7 +775,8 @@ export class TunL2 {
   ): void {
     const existing = this.#ownAddress(cidr.address)
     if (existing !== undefined) {
-      existing.expiresMs = expiresMs
+      // A renewal of the same kind; a lease never shortens an address held another way.
+      if (existing.source === source) existing.expiresMs = expiresMs
       return
     }
     const own: OwnAddress = {

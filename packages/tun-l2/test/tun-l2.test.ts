@@ -252,6 +252,25 @@ describe('IPv6: neighbour discovery', () => {
     expect(hex(ns[0]!.subarray(22, 38))).toBe(hex(v6(0xfd00, 0, 0, 0, 0, 0, 0, 1)))
   })
 
+  it('takes no link-layer address that is a group, all zeros or its own into the cache', () => {
+    const l2 = make({ addresses: ['fd00::1/64'] })
+    started(l2)
+    const target = v6(0xfd00, 0, 0, 0, 0, 0, 0, 7)
+    l2.fromHost(batchOf([ipv6Packet(v6(0xfd00, 0, 0, 0, 0, 0, 0, 1), target)]), 2000)
+    l2.takeFrames()
+    for (const bad of [BCAST, ZERO_MAC, MAC]) {
+      const na = new Uint8Array(32)
+      na[0] = 136
+      na[4] = 0x60
+      na.set(target, 8)
+      na.set([2, 1, ...bad], 24)
+      l2.toHost([icmp6(MAC, PEER_MAC, target, v6(0xfd00, 0, 0, 0, 0, 0, 0, 1), na)], 2100, () => {})
+    }
+    expect(l2.neighbours()).toEqual([{ address: 'fd00::7', state: 'incomplete' }])
+    expect(l2.takeFrames()).toEqual([]) // nothing released to a bogus MAC
+    expect(l2.stats().vlanMalformed).toBe(3)
+  })
+
   it('treats a DAD probe for its tentative address as a duplicate', () => {
     const l2 = make({ addresses: ['fd00::1/64'], linkLocal: false })
     l2.start(0)
