@@ -23,7 +23,7 @@ import {
   kernelAddresses,
   readIpv6Addresses,
 } from './port-addresses.ts'
-import { TunPort, type TunPortHost } from './tun-port.ts'
+import { TunPort, type TunPortHost, type TunPortStatus } from './tun-port.ts'
 
 /** What the node lends its ports. */
 export interface PortsHost {
@@ -273,6 +273,7 @@ export class Ports {
             : { mac: link.mac }),
         addresses: kernelAddresses(open, ipv6, up),
         stats: open.tap.stats(),
+        ...(open.tun === undefined ? {} : { tun: open.tun.status() }),
       }
     })
   }
@@ -375,6 +376,8 @@ export interface PortInterface {
   readonly addresses: readonly string[]
   /** The device's counters (frames and bytes read from it, frames written to it, drops). */
   readonly stats: DeviceStats
+  /** A TUN port's layer 2: its addresses and their states, gateways, neighbours, lease, counters. */
+  readonly tun?: TunPortStatus
 }
 
 /**

@@ -11,13 +11,22 @@
 import { randomBytes } from 'node:crypto'
 import type { SealedFrame, Switch } from '@peertap/switch'
 import { attachTun, openTun } from '@peertap/tap'
-import { TUN_HEADROOM, TunL2, type TunL2Event, tunMac } from '@peertap/tun-l2'
+import { formatIp, TUN_HEADROOM, TunL2, type TunL2Event, tunMac } from '@peertap/tun-l2'
 import { deriveVlanId, formatMac, pskVlanId } from '@peertap/vft'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
 import { CallbackDevice, type PortDevice, type TunSource } from './packet-device.ts'
 import { peerIdBytes } from './peer-ids.ts'
 import { ipAddr, ipLink, kernelAddressesOf } from './port-addresses.ts'
+
+/** A TUN port's layer 2 in the status. */
+export interface TunPortStatus {
+  readonly addresses: ReturnType<TunL2['addresses']>
+  readonly gateways: ReturnType<TunL2['gateways']>
+  readonly neighbours: ReturnType<TunL2['neighbours']>
+  readonly lease?: { readonly address: string; readonly server: string; readonly expiresAt: string }
+  readonly counters: ReturnType<TunL2['stats']>
+}
 
 /** How often a TUN port looks at the addresses on its device (tick). */
 const KERNEL_LOOK_MS = 2000
@@ -157,6 +166,28 @@ export class TunPort {
       if (added) host.sw.removePort(vlan.name, port.device)
       device.close()
       throw error
+    }
+  }
+
+  /** Layer 2 as the status shows it (`peertap status --json`, interfaces[].tun). */
+  status(): TunPortStatus {
+    const lease = this.l2.dhcpLease()
+    return {
+      addresses: this.l2.addresses(),
+      gateways: this.l2.gateways(),
+      neighbours: this.l2.neighbours(),
+      ...(lease === undefined
+        ? {}
+        : {
+            lease: {
+              address: `${formatIp(lease.address)}/${lease.prefix}`,
+              server: formatIp(lease.server),
+              expiresAt: Number.isFinite(lease.expiresAtMs)
+                ? new Date(lease.expiresAtMs).toISOString()
+                : 'never',
+            },
+          }),
+      counters: this.l2.stats(),
     }
   }
 
