@@ -24,15 +24,6 @@ import { Overlay } from '@peertap/tool-overlay'
 
 const FIXTURES = new URL('../../overlay/test/fixtures/', import.meta.url).pathname
 const SECRET = randomBytes(32).toString('hex')
-const PLATFORM = `
-import fcntl, os, struct, subprocess, sys
-fd = os.open('/dev/net/tun', os.O_RDWR)
-fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH22x', sys.argv[1].encode(), 0x0001 | 0x1000))
-subprocess.run(['ip', 'link', 'set', sys.argv[1], 'up'], check=True)
-subprocess.run(['ip', 'addr', 'add', sys.argv[2], 'dev', sys.argv[1]], check=True)
-os.set_inheritable(fd, True)
-os.execv(sys.argv[3], sys.argv[3:] + [str(fd)])
-`
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
@@ -87,8 +78,7 @@ try {
     )
     const shell = overlay.topo.spawn('e', [
       'python3',
-      '-c',
-      PLATFORM,
+      join(FIXTURES, 'tun-platform.py'),
       'pt-emb',
       '198.19.0.55/24',
       process.execPath,

@@ -30,20 +30,8 @@ const SECRET = randomBytes(32).toString('hex')
 const DEVICE = 'pt-emb'
 const E_IP = '198.19.0.55'
 const F_IP = '198.19.0.56'
-/**
- * The platform's part on Android, in python: open /dev/net/tun, TUNSETIFF
- * (IFF_TUN | IFF_NO_PI), bring the device up with its address, then exec
- * the shell with the descriptor (inheritable) as its last argument.
- */
-const PLATFORM = `
-import fcntl, os, struct, subprocess, sys
-fd = os.open('/dev/net/tun', os.O_RDWR)
-fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH22x', sys.argv[1].encode(), 0x0001 | 0x1000))
-subprocess.run(['ip', 'link', 'set', sys.argv[1], 'up'], check=True)
-subprocess.run(['ip', 'addr', 'add', sys.argv[2], 'dev', sys.argv[1]], check=True)
-os.set_inheritable(fd, True)
-os.execv(sys.argv[3], sys.argv[3:] + [str(fd)])
-`
+/** The platform's part, as Android's VpnService plays it (fixtures/tun-platform.py). */
+const PLATFORM = new URL('./fixtures/tun-platform.py', import.meta.url).pathname
 
 describe.runIf(can.ok)('an embedded node', () => {
   let overlay: Overlay
@@ -89,7 +77,6 @@ describe.runIf(can.ok)('an embedded node', () => {
     const config = await configFor('e', E_IP)
     const shell = overlay.topo.spawn('e', [
       'python3',
-      '-c',
       PLATFORM,
       DEVICE,
       `${E_IP}/24`,
