@@ -118,10 +118,17 @@ function openRun(
   // 2. open
   results.length = n
   receiver.openBatch(ctx.sealed, ctx.vfts, ctx.windows, results, kids)
+  // Every frame of the run is under one receiver, so one epoch: its own-KID test serves all.
+  const own = n > 0 ? subs[0]!.epoch.ownKidTest() : undefined
   for (let i = 0; i < n; i++) {
     const plaintext = results[i]!
     if (typeof plaintext === 'string') continue
     const sub = subs[i]!
+    // Our own frame, back through a neighbour that forwarded a flood to us: never delivered.
+    if (own?.(kids[2 * i]!, kids[2 * i + 1]!)) {
+      sub.vlan.counters.dropOwnFrame++
+      continue
+    }
     // 3. kind
     if (plaintext[0] !== KIND_FRAGMENT) {
       handlePlaintext(sub, plaintext, onControl, writes)

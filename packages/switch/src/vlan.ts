@@ -43,6 +43,8 @@ export class Epoch {
   readonly deriver: VftDeriver
   readonly sender: FrameSender
   readonly receiver: FrameReceiver
+  /** An MLS epoch's KIDs of ours all have these high 32 bits (our leaf and the epoch byte); PSK: -1. */
+  readonly #ownMlsHigh: number
   /** VFT per destination MAC in the current window, so a frame costs a lookup, not a derivation. */
   readonly #vftCache = new Map<number, Uint8Array>()
   #vftCacheWindow = -1
@@ -53,6 +55,8 @@ export class Epoch {
     this.deriver = new VftDeriver(keys.secrets.vftKey)
     const common =
       backend === undefined ? { secrets: keys.secrets } : { secrets: keys.secrets, backend }
+    this.#ownMlsHigh =
+      keys.kind === 'mls' ? ((keys.leafIndex << 8) | (keys.epoch & 0xff)) >>> 0 : -1
     if (keys.kind === 'psk') {
       this.sender = new FrameSender({ ...common, kind: 'psk' })
       this.receiver = new FrameReceiver({ ...common, kind: 'psk' })
@@ -69,6 +73,21 @@ export class Epoch {
           : { ...common, kind: 'mls', epoch: keys.epoch, acceptLeaf: keys.acceptLeaf },
       )
     }
+  }
+
+  /**
+   * A test for frames sealed by this node itself (their KID, as high and low
+   * 32 bits), which come back when another node forwards a flooded frame to
+   * us: an MLS KID with our leaf (any generation), or our PSK sender's KID.
+   * Asked once per receive run (docs/spec/10-switch.md §10.4, step 3).
+   */
+  ownKidTest(): (high: number, low: number) => boolean {
+    const high = this.#ownMlsHigh
+    if (high !== -1) return (h) => h === high
+    const kid = this.sender.kid
+    const kidHigh = Number(kid >> 32n)
+    const kidLow = Number(kid & 0xffff_ffffn)
+    return (h, l) => h === kidHigh && l === kidLow
   }
 
   /** The VFT of the MAC at `bytes[offset..offset+6]` in `window`, cached per window. */
@@ -149,6 +168,8 @@ export interface VlanCounters {
   dropNoPort: number
   /** Kind-3 frames whose virtio-net header or packet headers do not hold up (vnet.ts). */
   dropBadOffload: number
+  /** Our own frames, come back through a neighbour that forwarded a flood (receive.ts). */
+  dropOwnFrame: number
   /** Kind-3 frames finished in software (checksum, segmentation) for a port without the header. */
   softwareOffload: number
   /** Kind-1 fragments opened; each has one outcome in the VLAN's reassembler counters. */
@@ -181,6 +202,7 @@ export function emptyVlanCounters(): VlanCounters {
     dropUnsupportedKind: 0,
     dropNoPort: 0,
     dropBadOffload: 0,
+    dropOwnFrame: 0,
     softwareOffload: 0,
     fragmentsReceived: 0,
     segmentsCoalesced: 0,

@@ -91,6 +91,21 @@ function route(from: Node, sealed: SealedFrame[], now = T0): void {
 }
 
 describe('Switch between two nodes', () => {
+  it('never delivers its own frames that come back through a neighbour (a forwarded flood)', () => {
+    const [a, b] = pair()
+    const broadcast = frame(parseMac('ff:ff:ff:ff:ff:ff'), macA, 'who-has')
+    const sealed = a.sw.fromPort('lab', 'tap', [broadcast], T0)
+    route(a, sealed)
+    expect(b.written).toHaveLength(1)
+    // b forwards the flood on, and a copy reaches a again.
+    a.sw.receive(sealed, T0)
+    expect(a.written).toHaveLength(0)
+    expect(a.sw.vlanCounters().lab?.dropOwnFrame).toBe(1)
+    // b's own frames still reach a.
+    route(b, b.sw.fromPort('lab', 'tap', [frame(macA, macB, 'is-at')], T0))
+    expect(a.written).toHaveLength(1)
+  })
+
   it('carries broadcast, unicast and multicast frames, sealed', () => {
     const [a, b] = pair()
     const broadcast = frame(parseMac('ff:ff:ff:ff:ff:ff'), macA, 'who-has')
