@@ -202,11 +202,6 @@ describe.skipIf(!can.ok)('TUN nodes among TAP nodes and plain Linux hosts', () =
     const read = await Promise.all(overlay.nodes.map((n) => portOf(n.host)))
     for (const [i, node] of overlay.nodes.entries()) ports.set(node.host, read[i]!)
     await overlay.topo.exec('d', ['ip', 'link', 'set', TAP, 'master', 'br0'])
-    // The bridge learns no MAC on the TAP: a frame of h's that the overlay
-    // brings back to d (see "does not send a node's own frames back" below)
-    // would move h's MAC to the TAP, and the bridge would then drop what
-    // comes for h (the MACs behind the TAP are unknown, so flooded to it).
-    await overlay.topo.exec('d', ['bridge', 'link', 'set', 'dev', TAP, 'learning', 'off'])
     const dnsmasq = overlay.topo.spawn('h', [
       '/usr/sbin/dnsmasq',
       '--no-daemon',
@@ -386,12 +381,10 @@ describe.skipIf(!can.ok)('TUN nodes among TAP nodes and plain Linux hosts', () =
     }
   })
 
-  // Fails today, so marked `fails`: the nodes apparently pass a group frame
-  // from a neighbour on to their other neighbours, so d gets its own frames
-  // back from a third node and writes them into its TAP (every run so far
-  // saw 7 to 13 of the 40). When the node no longer does, this turns red:
-  // make it a plain `it`, and the bridge's `learning off` above can go.
-  it.fails("does not send a node's own frames back to it (the broadcasts above)", () => {
+  // A node's flood comes back to it when a third node forwards it on; the switch drops it
+  // (dropOwnFrame, spec 10 §10.4): were it written to d's TAP, d's bridge would learn h's MAC on
+  // the TAP's side and drop what comes for h.
+  it("does not send a node's own frames back to it (the broadcasts above)", () => {
     expect(echoes, `h's frames that came back into d's TAP:\n${echoes?.join('\n')}`).toEqual([])
   })
 
