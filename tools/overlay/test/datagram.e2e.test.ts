@@ -132,10 +132,10 @@ describe.skipIf(!can.ok)('two nodes over the datagram link', () => {
     const [a, b] = [overlay.node('a'), overlay.node('b')]
     const before = await neighbour('a')
     expect(
-      await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip]),
+      await overlay.topo.exec('a', ['arping', '-c', '1', '-w', '5', '-I', TAP, b.ip]),
     ).toContain(`from ${b.mac}`)
     expect(
-      await overlay.topo.exec('b', ['arping', '-c', '2', '-w', '5', '-I', TAP, a.ip]),
+      await overlay.topo.exec('b', ['arping', '-c', '1', '-w', '5', '-I', TAP, a.ip]),
     ).toContain(`from ${a.mac}`)
     expect(await ping('a', b.ip)).toMatch(/3 received/)
     expect(await ping('b', a.ip)).toMatch(/3 received/)

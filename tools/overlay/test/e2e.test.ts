@@ -80,9 +80,9 @@ describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
 
     it('resolves ARP both ways, learning the peer TAP MAC', async () => {
       const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
-      const out = await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip])
+      const out = await overlay.topo.exec('a', ['arping', '-c', '1', '-w', '5', '-I', TAP, b.ip])
       expect(out).toContain(`from ${b.mac}`)
-      const back = await overlay.topo.exec('b', ['arping', '-c', '2', '-w', '5', '-I', TAP, a.ip])
+      const back = await overlay.topo.exec('b', ['arping', '-c', '1', '-w', '5', '-I', TAP, a.ip])
       expect(back).toContain(`from ${a.mac}`)
       const neigh = await overlay.topo.exec('a', ['ip', 'neigh', 'show', b.ip, 'dev', TAP])
       expect(neigh).toContain(b.mac)

@@ -79,10 +79,10 @@ describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
     it('resolves ARP both ways through the relay', async () => {
       const [a, b] = [overlay.node('a'), overlay.node('b')]
       expect(
-        await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip]),
+        await overlay.topo.exec('a', ['arping', '-c', '1', '-w', '5', '-I', TAP, b.ip]),
       ).toContain(`from ${b.mac}`)
       expect(
-        await overlay.topo.exec('b', ['arping', '-c', '2', '-w', '5', '-I', TAP, a.ip]),
+        await overlay.topo.exec('b', ['arping', '-c', '1', '-w', '5', '-I', TAP, a.ip]),
       ).toContain(`from ${a.mac}`)
     })
 
@@ -169,7 +169,7 @@ describe.skipIf(!can.ok)('A and B only through a relay over the datagram link', 
     const [a, b] = [overlay.node('a'), overlay.node('b')]
     const before = await datagramLinks()
     expect(
-      await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip]),
+      await overlay.topo.exec('a', ['arping', '-c', '1', '-w', '5', '-I', TAP, b.ip]),
     ).toContain(`from ${b.mac}`)
     expect(await ping(overlay, 'a', b.ip)).toMatch(/3 received/)
     expect(await ping(overlay, 'b', a.ip6, ['-6'])).toMatch(/3 received/)
@@ -222,7 +222,7 @@ describe.skipIf(!can.ok)('A and B behind different relays (A - R - S - B) over T
     expect((await overlay.status('a')).neighbours.map((n) => n.id)).toEqual([r.peerId])
     expect((await overlay.status('b')).neighbours.map((n) => n.id)).toEqual([s.peerId])
     expect(
-      await overlay.topo.exec('a', ['arping', '-c', '2', '-w', '5', '-I', TAP, b.ip]),
+      await overlay.topo.exec('a', ['arping', '-c', '1', '-w', '5', '-I', TAP, b.ip]),
     ).toContain(`from ${b.mac}`)
     expect(await ping(overlay, 'a', b.ip)).toMatch(/3 received/)
     expect(await ping(overlay, 'b', a.ip)).toMatch(/3 received/)
