@@ -76,6 +76,8 @@ export class TunPort {
   #flushQueued = false
   /** After {@link stop}: nothing more is sent, ticked or applied. */
   #stopped = false
+  /** In {@link stop}: its address removals change nothing on the device, which closes next. */
+  #stopping = false
   #nextKernelLook = 0
   /** Addresses tun-l2 took off the device (lapsed, held by another host): not taken back from it. */
   readonly #removed = new Set<string>()
@@ -241,6 +243,7 @@ export class TunPort {
    */
   stop(): void {
     if (this.#stopped) return
+    this.#stopping = true
     this.l2.stop(Date.now())
     this.#flush()
     this.#stopped = true
@@ -294,6 +297,8 @@ export class TunPort {
       return
     }
     if (this.device.closed || this.#stopped) return
+    // Stopping: the addresses go with the device; an embedded shell still hears of them.
+    if (this.#stopping && this.#host.source === undefined) return
     const op = event.type === 'address-added' ? 'add' : 'del'
     if (op === 'add') {
       this.addresses.add(event.address)
