@@ -187,6 +187,10 @@ export class TunL2 {
   readonly #routers: Router[] = []
   readonly #onLink6: OnLinkPrefix[] = []
   #frames: Uint8Array[] = []
+  /** Bytes of a virtio-net (10) or utun (4) header before each packet to the host; 0: none. */
+  readonly #lead: number
+  /** toHost's scratch: the Ethernet header bytes each packet's leading header covers, to restore. */
+  #saved = new Uint8Array(0)
   #events: TunL2Event[] = []
   #notified = false
   #rsSent = 0
@@ -221,6 +225,7 @@ export class TunL2 {
     this.mac = mac.slice()
     this.#vnet = options.vnetHeader ?? false
     this.#utun = options.packetInfo === 'utun'
+    this.#lead = this.#vnet ? VNET_HEADER : this.#utun ? 4 : 0
     this.#slaac = options.slaac ?? true
     this.#linkLocal = options.linkLocal ?? true
     this.#onOutput = options.onOutput
@@ -522,7 +527,6 @@ export class TunL2 {
     write: (packets: Uint8Array[]) => void,
   ): void {
     const packets: Uint8Array[] = []
-    const saved: Array<[Uint8Array, number, Uint8Array]> = []
     const e = this.#vnet ? VNET_HEADER : 0
     for (const f of frames) {
       this.#stats.vlanFrames++
@@ -566,40 +570,45 @@ export class TunL2 {
         this.#stats.unknownType++
         continue
       }
-      packets.push(this.#asHostPacket(f, ip, type, saved))
+      packets.push(this.#asHostPacket(f, ip, type, packets.length))
     }
     if (packets.length === 0) return
     this.#stats.vlanPackets += packets.length
     try {
       write(packets)
     } finally {
-      for (const [f, at, bytes] of saved) f.set(bytes, at)
+      // Each packet's leading header sits where its frame's Ethernet header ended: put it back.
+      const lead = this.#lead
+      if (lead > 0)
+        for (let i = 0; i < packets.length; i++)
+          packets[i]!.set(this.#saved.subarray(i * lead, (i + 1) * lead), 0)
     }
   }
 
-  /** The packet at `ip` as the device takes it, its leading header written over the Ethernet header (saved to restore). */
-  #asHostPacket(
-    f: Uint8Array,
-    ip: number,
-    type: number,
-    saved: Array<[Uint8Array, number, Uint8Array]>,
-  ): Uint8Array {
+  /**
+   * The packet at `ip` as the device takes it, its leading header (virtio-net
+   * or utun) written over the end of the Ethernet header; the bytes it
+   * covers are kept in a scratch buffer reused across batches, at `index`.
+   */
+  #asHostPacket(f: Uint8Array, ip: number, type: number, index: number): Uint8Array {
+    const lead = this.#lead
+    if (lead === 0) return f.subarray(ip)
+    const at = ip - lead
+    if (this.#saved.length < (index + 1) * lead) {
+      const grown = new Uint8Array(Math.max(64, 2 * (index + 1)) * lead)
+      grown.set(this.#saved)
+      this.#saved = grown
+    }
+    this.#saved.set(f.subarray(at, ip), index * lead)
     if (this.#vnet) {
-      const at = ip - VNET_HEADER
-      saved.push([f, at, f.slice(at, ip)])
       moveVnetHeader(f, 0, at, -ETH_HEADER)
       return f.subarray(at)
     }
-    if (this.#utun) {
-      const at = ip - 4
-      saved.push([f, at, f.slice(at, ip)])
-      f[at] = 0
-      f[at + 1] = 0
-      f[at + 2] = 0
-      f[at + 3] = type === ETHERTYPE_IPV4 ? UTUN_AF_INET : UTUN_AF_INET6
-      return f.subarray(at)
-    }
-    return f.subarray(ip)
+    f[at] = 0
+    f[at + 1] = 0
+    f[at + 2] = 0
+    f[at + 3] = type === ETHERTYPE_IPV4 ? UTUN_AF_INET : UTUN_AF_INET6
+    return f.subarray(at)
   }
 
   #takeArp(f: Uint8Array, a: number, nowMs: number): void {
