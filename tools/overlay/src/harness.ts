@@ -16,6 +16,7 @@ import type { AesKind } from '@peertap/daemon'
 import type { TableCounters } from '@peertap/relay'
 import type { VlanCounters } from '@peertap/switch'
 import { Topology } from '@peertap/tool-netns'
+import { apiGet } from './api.ts'
 import { cliArgv } from './cli-argv.ts'
 import type { RelayHost } from './relay-harness.ts'
 
@@ -404,16 +405,9 @@ export class Overlay {
     return node
   }
 
-  /** `peertap status --json` of a node, run in its namespace. */
+  /** A node's status snapshot (what `peertap status --json` prints), read over its API socket (api.ts). */
   async status(host: string): Promise<NodeStatus> {
-    const out = await this.topo.exec(host, [
-      ...NODE_ARGV,
-      'status',
-      '--json',
-      '--state-dir',
-      this.node(host).stateDir,
-    ])
-    return JSON.parse(out) as NodeStatus
+    return (await apiGet(this.node(host).stateDir, '/status')) as NodeStatus
   }
 
   /** Waits until every node has its TAP up and a link to every other node (or to the relay). */

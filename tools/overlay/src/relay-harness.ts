@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Topology } from '@peertap/tool-netns'
+import { apiGet } from './api.ts'
 import { cliArgv } from './cli-argv.ts'
 
 /** The argv of the `peertap-relay` CLI (@peertap/relay-app's `./cli` export). */
@@ -135,16 +136,10 @@ export class RelayHost {
     return `/ip4/${this.#topo.address(this.host)}${suffix}/p2p/${this.peerId}`
   }
 
-  /** `peertap-relay status` (JSON), run in the relay's namespace. */
+  /** The relay's status snapshot (what `peertap-relay status` prints), read over its API socket (api.ts). */
   async status(): Promise<RelayStatus> {
     if (this.#topo === undefined) throw new Error('relay not started')
-    const out = await this.#topo.exec(this.host, [
-      ...RELAY_ARGV,
-      'status',
-      '--state-dir',
-      this.stateDir,
-    ])
-    return JSON.parse(out) as RelayStatus
+    return (await apiGet(this.stateDir, '/status')) as RelayStatus
   }
 
   /** `peertap-relay metrics` (Prometheus text). */
