@@ -728,6 +728,10 @@ napi_value Init(napi_env env, napi_value exports) {
     ThrowIfNone(env, "internal Node-API failure: RegisterAead");
     return nullptr;
   }
+  if (!RegisterFlow(env, exports)) {
+    ThrowIfNone(env, "internal Node-API failure: RegisterFlow");
+    return nullptr;
+  }
   // The flag values index.ts passes to open(), from <linux/if_tun.h>.
   napi_value flags;
   CHECK_NAPI(env, napi_create_object(env, &flags));

@@ -5,7 +5,7 @@ import { TapError } from './errors.ts'
  * The addon's private interface (src/addon.cc). Failing system calls throw
  * an Error with `errno` and `syscall`; device.ts turns them into TapErrors.
  */
-export interface Native extends NativeAead {
+export interface Native extends NativeAead, NativeFlow {
   open(clonePath: string, name: string, flags: number): { fd: number; name: string }
   close(fd: number): void
   adopt(fd: number): { name: string; flags: number }
@@ -116,6 +116,60 @@ export interface NativeAead {
   gcmOpen(...args: GcmCall): boolean
   ecbKey(key: Uint8Array): AeadHandle
   ecbEncrypt(h: AeadHandle, src: Uint8Array, dst: Uint8Array): void
+}
+
+declare const raceHandle: unique symbol
+/** An opaque native thread racing JavaScript over shared cells (tests). */
+export type RaceHandle = { readonly [raceHandle]: true }
+
+/**
+ * The fast path's core (src/flow-core.cc through src/flow-napi.cc): the
+ * shared cell arena, and each core function on its own for the tests.
+ * Drop codes: payload 0 none, 1 short, 2 bad-config, 3 non-minimal-ctr,
+ * 4 ctr-limit, 5 auth; DATA 0 none, 1 malformed, 2 unknown-type, 3 not
+ * DATA, 4 auth; window 0 fresh, 1 replay, 2 too-old.
+ */
+export interface NativeFlow {
+  flowCells(words: number): Int32Array
+  flowCounterTake(cells: Int32Array, index: number, limit: number): number
+  /** op 0 check, 1 accept, 2 reset. */
+  flowWindow(op: 0 | 1 | 2, cells: Int32Array, index: number, counter: number): 0 | 1 | 2
+  flowRaceStart(
+    cells: Int32Array,
+    counterIndex: number,
+    windowIndex: number,
+    goIndex: number,
+    n: number,
+  ): RaceHandle
+  flowRaceJoin(h: RaceHandle): { counters: Int32Array; accepted: Uint8Array; tried: Int32Array }
+  flowSealPayload(
+    key: Uint8Array,
+    salt: Uint8Array,
+    kid: Uint8Array,
+    hpKey: Uint8Array,
+    vft: Uint8Array,
+    counter: number,
+    plaintext: Uint8Array,
+  ): Uint8Array
+  flowOpenPayload(
+    key: Uint8Array | null,
+    salt: Uint8Array | null,
+    hpKey: Uint8Array,
+    vft: Uint8Array,
+    sealed: Uint8Array,
+  ): { drop: number; kid?: bigint; counter?: number; plaintext?: Uint8Array }
+  flowSealData(
+    key: Uint8Array,
+    receiverIndex: number,
+    counter: number,
+    hopLimit: number,
+    vft: Uint8Array,
+    sealed: Uint8Array,
+  ): Uint8Array
+  flowOpenData(
+    key: Uint8Array,
+    datagram: Uint8Array,
+  ): { drop: number; receiverIndex?: number; counter?: number; hopLimit?: number; vft?: Uint8Array }
 }
 
 declare const readerHandle: unique symbol

@@ -1,0 +1,339 @@
+/**
+ * The fast path's native core (src/flow-core.cc) against the vectors of the
+ * TypeScript references it transcribes: the sealed payload
+ * (@peertap/crypto's seal.json and receive.json, docs/spec/04) and the DATA
+ * datagram (@peertap/trunk's datagram.json, docs/spec/13), byte for byte
+ * and decision for decision; and the cells it shares with JavaScript
+ * (src/flow.ts), raced from a native thread and compared with
+ * @peertap/crypto's ReplayWindow.
+ */
+import { readFileSync } from 'node:fs'
+import { deriveSenderKeyMaterial, ReplayWindow } from '@peertap/crypto'
+import { describe, expect, it } from 'vitest'
+import { FlowCells, WINDOW_WORDS } from '../src/flow.ts'
+import { native } from '../src/native.ts'
+import { canLoadAddon } from './helpers.ts'
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'))
+const vectors = (path: string) =>
+  JSON.parse(readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8'))
+
+const PAYLOAD_DROPS = ['opened', 'short', 'bad-config', 'non-minimal-ctr', 'ctr-limit', 'auth']
+const DATA_DROPS = ['accepted', 'malformed', 'unknown-type', 'not-data', 'auth']
+const WINDOW = ['fresh', 'replay', 'too-old'] as const
+
+const skip = canLoadAddon() ? false : 'the @peertap/tap addon is not built'
+
+describe.skipIf(skip)('fast path core: the sealed payload', () => {
+  const seal = vectors('crypto/test/vectors/seal.json')
+  const frameBase = bytes(seal.frameBase)
+  const hpKey = bytes(seal.hpKey)
+
+  it('seals every seal.json case to its bytes and opens it back', () => {
+    expect(seal.cases.length).toBeGreaterThan(5)
+    for (const c of seal.cases) {
+      const { key, salt } = deriveSenderKeyMaterial(frameBase, BigInt(`0x${c.kid}`))
+      const vft = bytes(c.vft)
+      const sealed = native().flowSealPayload(
+        key,
+        salt,
+        bytes(c.kid),
+        hpKey,
+        vft,
+        c.counter,
+        bytes(c.plaintext),
+      )
+      expect(hex(sealed), c.name).toBe(c.sealed)
+      const opened = native().flowOpenPayload(key, salt, hpKey, vft, sealed)
+      // A receiver drops counters from 2^23 on (rule 5) before the AEAD.
+      expect(PAYLOAD_DROPS[opened.drop], c.name).toBe(c.counter >= 2 ** 23 ? 'ctr-limit' : 'opened')
+      expect(opened.kid, c.name).toBe(BigInt(`0x${c.kid}`))
+      expect(opened.counter, c.name).toBe(c.counter)
+      if (c.counter < 2 ** 23) expect(hex(opened.plaintext!), c.name).toBe(c.plaintext)
+    }
+  })
+
+  it("decides every stateless receive.json case as the reference's header rules and AEAD do", () => {
+    const receive = vectors('crypto/test/vectors/receive.json')
+    for (const c of receive.stateless) {
+      const { key, salt } = deriveSenderKeyMaterial(frameBase, BigInt(`0x${c.keyKid}`))
+      const got = native().flowOpenPayload(key, salt, hpKey, bytes(c.vft), bytes(c.sealed))
+      let outcome = PAYLOAD_DROPS[got.drop]
+      // The KID check is the caller's (the flow cache looks the KID up): a
+      // header naming another KID than the key's never reaches the AEAD.
+      if (got.kid !== undefined && got.kid !== BigInt(`0x${c.keyKid}`) && got.drop !== 3) {
+        outcome = 'unknown-sender'
+      }
+      // The stateless layer has no counter limit; the fast path is a
+      // stateful receiver and applies rule 5 (the sequences check it).
+      if (outcome === 'ctr-limit') {
+        expect(c.note).toContain('2^23')
+        continue
+      }
+      expect(outcome, c.note).toBe(c.outcome)
+      if (c.plaintext !== undefined) expect(hex(got.plaintext!), c.note).toBe(c.plaintext)
+    }
+  })
+
+  it('takes the PSK receive.json sequences of a roomy KID cache to their outcomes with a window per KID in shared cells', () => {
+    // The KID cache (which KIDs the flow cache holds, and its evictions) is
+    // the TypeScript receiver's: it installs the KIDs the native side opens.
+    const receive = vectors('crypto/test/vectors/receive.json')
+    const sequences = receive.sequences.filter(
+      (s: { receiver: { kind: string; maxKids: number } }) =>
+        s.receiver.kind === 'psk' && s.receiver.maxKids >= 1024,
+    )
+    expect(sequences.length).toBeGreaterThanOrEqual(2)
+    for (const s of sequences) {
+      const cells = new FlowCells(64 * WINDOW_WORDS)
+      const windows = new Map<bigint, number>()
+      for (const step of s.steps) {
+        const vft = bytes(step.vft)
+        const head = native().flowOpenPayload(null, null, hpKey, vft, bytes(step.sealed))
+        if (head.drop !== 0) {
+          expect(PAYLOAD_DROPS[head.drop], step.note).toBe(step.outcome)
+          continue
+        }
+        const kid = head.kid!
+        const w = windows.get(kid)
+        const before = w === undefined ? 'fresh' : cells.check(w, head.counter!)
+        if (before !== 'fresh') {
+          expect(before, step.note).toBe(step.outcome)
+          continue
+        }
+        const { key, salt } = deriveSenderKeyMaterial(frameBase, kid)
+        const got = native().flowOpenPayload(key, salt, hpKey, vft, bytes(step.sealed))
+        if (got.drop !== 0) {
+          expect(PAYLOAD_DROPS[got.drop], step.note).toBe(step.outcome)
+          continue
+        }
+        const window = w ?? cells.window()
+        windows.set(kid, window)
+        // The native side marks here, as the reader thread would.
+        expect(WINDOW[native().flowWindow(1, cells.words, window, head.counter!)]).toBe('fresh')
+        expect('opened', step.note).toBe(step.outcome)
+        expect(hex(got.plaintext!), step.note).toBe(step.plaintext)
+      }
+    }
+  })
+
+  it('refuses a sealed payload of every length below 27 and every flipped bit of a valid one, and never throws', () => {
+    const c = seal.cases[0]
+    const { key, salt } = deriveSenderKeyMaterial(frameBase, BigInt(`0x${c.kid}`))
+    const sealed = bytes(c.sealed)
+    for (let n = 0; n < 27; n++) {
+      expect(
+        native().flowOpenPayload(key, salt, hpKey, bytes(c.vft), sealed.subarray(0, n)).drop,
+      ).toBe(1)
+    }
+    for (let bit = 0; bit < sealed.length * 8; bit++) {
+      const bad = sealed.slice()
+      bad[bit >> 3]! ^= 1 << (bit & 7)
+      const got = native().flowOpenPayload(key, salt, hpKey, bytes(c.vft), bad)
+      expect(got.drop).not.toBe(0)
+      expect(got.plaintext).toBeUndefined()
+    }
+  })
+})
+
+describe.skipIf(skip)('fast path core: the DATA datagram', () => {
+  const d = vectors('trunk/test/vectors/datagram.json')
+  const keyTo = (to: string) =>
+    bytes(
+      d.pathKeys.find((k: { name: string }) => k.name === (to === 'B' ? 'A -> B' : 'B -> A')).key,
+    )
+
+  it('seals every valid DATA vector to its bytes and opens it; hands PING and PONG up untouched', () => {
+    let data = 0
+    for (const v of d.datagrams.valid) {
+      const key = keyTo(v.to)
+      const got = native().flowOpenData(key, bytes(v.hex))
+      if (v.message.type !== 'data') {
+        expect(DATA_DROPS[got.drop], v.name).toBe('not-data')
+        continue
+      }
+      data++
+      const m = v.message
+      const sealed = native().flowSealData(
+        key,
+        v.receiverIndex,
+        v.counter,
+        m.hopLimit,
+        bytes(m.vft),
+        bytes(m.sealed),
+      )
+      expect(hex(sealed), v.name).toBe(v.hex)
+      expect(got.drop, v.name).toBe(0)
+      expect(got.receiverIndex).toBe(v.receiverIndex)
+      expect(got.counter).toBe(v.counter)
+      expect(got.hopLimit).toBe(m.hopLimit)
+      expect(hex(got.vft!)).toBe(m.vft)
+    }
+    expect(data).toBeGreaterThanOrEqual(6)
+  })
+
+  it("drops every invalid vector for the reference's reason (PING and PONG go up, the endpoint's index check is not here)", () => {
+    let checked = 0
+    for (const v of d.datagrams.invalid) {
+      if (v.reason === 'unknown-index') continue
+      const raw = bytes(v.hex)
+      const got = DATA_DROPS[native().flowOpenData(keyTo(v.to), raw).drop]
+      // Past checks 3 to 5, a PING or PONG is JavaScript's: its length
+      // column and its tag are checked there.
+      const pingPong = raw.length >= 25 && (raw[0] === 2 || raw[0] === 3) && got === 'not-data'
+      expect(
+        pingPong ? v.reason === 'auth' || v.reason === 'malformed' : got === v.reason,
+        v.name,
+      ).toBe(true)
+      checked++
+    }
+    expect(checked).toBeGreaterThan(15)
+  })
+
+  it('takes the replay sequences to their outcomes with the window in shared cells', () => {
+    for (const s of d.datagrams.sequences) {
+      const key = keyTo(s.to)
+      const cells = new FlowCells(WINDOW_WORDS)
+      const w = cells.window()
+      for (const step of s.steps) {
+        const raw = bytes(step.hex)
+        const got = native().flowOpenData(key, raw)
+        const counter = new DataView(raw.buffer, raw.byteOffset).getUint32(5)
+        const verdict = raw.length >= 9 ? cells.check(w, counter) : 'fresh'
+        if (got.drop === 3) {
+          // PING and PONG: opened by JavaScript, which marks the same window.
+          if (step.outcome === 'accepted') expect(cells.accept(w, counter), step.note).toBe('fresh')
+          else expect(verdict, step.note).toBe(step.outcome)
+          continue
+        }
+        if (got.drop === 1 || got.drop === 2) {
+          expect(DATA_DROPS[got.drop], step.note).toBe(step.outcome)
+          continue
+        }
+        if (verdict !== 'fresh') {
+          expect(verdict, step.note).toBe(step.outcome)
+          continue
+        }
+        if (got.drop !== 0) {
+          expect(DATA_DROPS[got.drop], step.note).toBe(step.outcome)
+          continue
+        }
+        expect(WINDOW[native().flowWindow(1, cells.words, w, counter)], step.note).toBe('fresh')
+        expect('accepted', step.note).toBe(step.outcome)
+        expect(hex(got.vft!), step.note).toBe(step.opened.vft)
+      }
+    }
+  })
+})
+
+describe.skipIf(skip)('fast path core: cells shared with JavaScript', () => {
+  it('gives the same verdicts as ReplayWindow, natively and in JavaScript, over random counters', () => {
+    const cells = new FlowCells(2 * WINDOW_WORDS)
+    const jsCell = cells.window()
+    const nativeCell = cells.window()
+    const reference = new ReplayWindow()
+    let seed = 7
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0
+      return seed
+    }
+    let base = 0
+    for (let i = 0; i < 20_000; i++) {
+      // Mostly near the front, sometimes far behind or far ahead.
+      const r = random()
+      base += r % 7 === 0 ? r % 3000 : r % 3
+      const counter = Math.max(0, Math.min(0x7fffffff, base - (random() % 2600)))
+      const expected = reference.check(counter) ?? 'fresh'
+      expect(cells.check(jsCell, counter)).toBe(expected)
+      expect(WINDOW[native().flowWindow(0, cells.words, nativeCell, counter)]).toBe(expected)
+      if (expected === 'fresh' && random() % 4 !== 0) {
+        reference.update(counter)
+        expect(cells.accept(jsCell, counter)).toBe('fresh')
+        expect(WINDOW[native().flowWindow(1, cells.words, nativeCell, counter)]).toBe('fresh')
+      }
+    }
+    expect(reference.last).toBeGreaterThan(100_000)
+  })
+
+  it('never hands one counter to both sides nor accepts one counter twice while a native thread races JavaScript', () => {
+    // One round: a native thread and this loop each take n counters from
+    // one cell and try to accept n window counters near the front (i, or
+    // up to 63 past it: the two collide on some), both at once.
+    const round = (n: number) => {
+      const cells = new FlowCells(2 + WINDOW_WORDS)
+      const counter = cells.counter()
+      const go = cells.counter()
+      const window = cells.window()
+      const race = native().flowRaceStart(cells.words, counter, window, go, n)
+      const mine = new Int32Array(n)
+      const tried = new Int32Array(n)
+      const accepted = new Uint8Array(n)
+      let seed = 12345
+      Atomics.store(cells.words, go, 1)
+      for (let i = 0; i < n; i++) {
+        mine[i] = cells.takeCounter(counter, 0x7fffffff)
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+        tried[i] = i + (seed >>> 26)
+        accepted[i] = cells.accept(window, tried[i]!) === 'fresh' ? 1 : 0
+      }
+      const theirs = native().flowRaceJoin(race)
+      // Every counter below 2n went to exactly one side.
+      const seen = new Uint8Array(2 * n)
+      let repeated = 0
+      for (const c of [...mine, ...theirs.counters]) {
+        if (c < 0 || seen[c] === 1) repeated++
+        else seen[c] = 1
+      }
+      expect(repeated, 'counters handed out twice').toBe(0)
+      expect(seen.every((x) => x === 1)).toBe(true)
+      expect(Atomics.load(cells.words, counter)).toBe(2 * n)
+      // No window counter was accepted twice, by one side or both.
+      const taken = new Uint8Array(n + 64)
+      let twice = 0
+      for (const [t, a] of [
+        [tried, accepted],
+        [theirs.tried, theirs.accepted],
+      ] as const) {
+        for (let i = 0; i < n; i++) {
+          if (a[i] !== 1) continue
+          if (taken[t[i]!] === 1) twice++
+          taken[t[i]!] = 1
+        }
+      }
+      expect(twice, 'window counters accepted twice').toBe(0)
+      // How much the two really overlapped: runs of this side's counters
+      // broken by the other side's.
+      let overlap = 0
+      for (let i = 1; i < n; i++) if (mine[i] !== mine[i - 1]! + 1) overlap++
+      return overlap
+    }
+    // Rounds until the two sides have overlapped a good deal (a busy machine
+    // may run them one after the other for a while).
+    let overlap = 0
+    for (let r = 0; r < 30 && overlap < 2000; r++) overlap += round(20_000)
+    expect(
+      overlap,
+      'times the native thread took counters between two of ours',
+    ).toBeGreaterThanOrEqual(2000)
+  })
+
+  it('stops a counter at its limit for both sides', () => {
+    const cells = new FlowCells(8)
+    const c = cells.counter()
+    for (let i = 0; i < 5; i++) {
+      expect(i % 2 ? cells.takeCounter(c, 5) : native().flowCounterTake(cells.words, c, 5)).toBe(i)
+    }
+    expect(cells.takeCounter(c, 5)).toBe(-1)
+    expect(native().flowCounterTake(cells.words, c, 5)).toBe(-1)
+    expect(Atomics.load(cells.words, c)).toBe(5)
+  })
+
+  it('refuses cells outside the arena', () => {
+    const cells = new FlowCells(WINDOW_WORDS)
+    expect(() => native().flowWindow(1, cells.words, 1, 0)).toThrow(TypeError)
+    expect(() => native().flowCounterTake(cells.words, WINDOW_WORDS, 9)).toThrow(TypeError)
+    expect(() => cells.window()).not.toThrow()
+    expect(() => cells.window()).toThrow(RangeError)
+  })
+})
