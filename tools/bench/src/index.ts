@@ -75,8 +75,9 @@
 import { readFile } from 'node:fs/promises'
 import { DEFAULT_PORT_MTU } from '@peertap/node'
 import { rootAndTun, Topology } from '@peertap/tool-netns'
-import { Overlay, RelayHost, type Transport, waitForIpv6 } from '@peertap/tool-overlay'
+import type { Overlay, RelayHost, Transport } from '@peertap/tool-overlay'
 import { ensureFastd, FASTD_METHOD, type FastdOverlay, fastdMtu, startFastd } from './fastd.ts'
+import { datagramOptions, type Hosts, startPeertap, warmUp } from './peertap-path.ts'
 import { routedTopology } from './routed.ts'
 import { type DelayLine, insertDelayLine } from './wan.ts'
 
@@ -201,26 +202,6 @@ async function impair(hosts: Hosts, names: readonly string[], delayLine: boolean
     'nft',
     `add table bridge ptloss { chain c { type filter hook forward priority 0; policy accept; numgen random mod 1000 < ${permille} drop; }; }`,
   ])
-}
-
-interface Hosts {
-  exec(host: string, argv: readonly string[], timeoutMs?: number): Promise<string>
-  spawn: Topology['spawn']
-}
-
-/**
- * Brings the path to its steady state before anything is measured: a
- * daemon that has run for a while has its JavaScript optimised, a fresh one
- * runs it in V8's baseline tiers (the first pings across a new overlay took
- * 2 to 3 times longer here). A bounded flood ping (at most 3000 echoes, 3 s)
- * across the path under test, for every system alike, the bare underlay too.
- */
-async function warmUp(hosts: Hosts, address: string): Promise<void> {
-  // ping exits 1 when a reply is missing (an impaired underlay loses some):
-  // fine for a warm-up; a path that answers nothing fails the ping that follows.
-  await hosts
-    .exec('a', ['ping', '-f', '-q', '-c', '3000', '-w', '3', address], 30_000)
-    .catch(() => '')
 }
 
 async function ping(
@@ -429,42 +410,40 @@ async function main(): Promise<void> {
     for (let run = 0; run < runs; run++) {
       for (const variant of variants) {
         const { transport, label, largeGso, aes, port } = variant
-        const relay = scenario === 'relay' ? new RelayHost() : undefined
         let line: DelayLine | undefined
         const datagram = transport === 'udp' || transport === 'udp-dgram'
-        const overlay = await Overlay.start({
-          transport: datagram ? 'tcp' : (transport as Transport),
+        const { overlay, relay } = await startPeertap(
+          scenario,
+          {
+            ...(datagram ? datagramOptions(transport) : { transport: transport as Transport }),
+            // UDP GSO stays on under --loss, as on a real host: impair() sets
+            // every host's eth0 to one segment per packet, so the kernel splits
+            // a GSO run into wire-sized datagrams before the veth (counted: eth0
+            // sent as many packets as the link sent datagrams) and the bridge
+            // rule loses them one by one; the delay line's TAP, without
+            // offloads, takes them split too.
+            mtu: overlayMtu,
+            // TAP offloads, on as in the node's default config: large frames
+            // cross a stream link whole, and a datagram path in pieces that fit.
+            offload: offloadOption === undefined ? true : offloadOption === 'on',
+            ...(largeGso === undefined ? {} : { largeGso }),
+            ...(aes === undefined ? {} : { aes }),
+            // A TUN port with its derived MAC; the harness's addresses, MTU and offloads.
+            ...(port === 'tun' ? { port: () => ({ type: 'tun' as const, mac: undefined }) } : {}),
+            ...(scenario === 'direct' && delayMs > 0
+              ? {
+                  underlay: async (topo: Topology) => {
+                    line = await insertDelayLine(topo, delayMs, lossPct)
+                  },
+                }
+              : {}),
+          },
           datagram,
-          ...(datagram ? { datagramSocket: transport === 'udp' ? 'batched' : 'dgram' } : {}),
-          // UDP GSO stays on under --loss, as on a real host: impair() sets
-          // every host's eth0 to one segment per packet, so the kernel splits
-          // a GSO run into wire-sized datagrams before the veth (counted: eth0
-          // sent as many packets as the link sent datagrams) and the bridge
-          // rule loses them one by one; the delay line's TAP, without
-          // offloads, takes them split too.
-          mtu: overlayMtu,
-          // TAP offloads, on as in the node's default config: large frames
-          // cross a stream link whole, and a datagram path in pieces that fit.
-          offload: offloadOption === undefined ? true : offloadOption === 'on',
-          ...(largeGso === undefined ? {} : { largeGso }),
-          ...(aes === undefined ? {} : { aes }),
-          // A TUN port with its derived MAC; the harness's addresses, MTU and offloads.
-          ...(port === 'tun' ? { port: () => ({ type: 'tun' as const, mac: undefined }) } : {}),
-          ...(relay === undefined ? {} : { relay }),
-          ...(scenario === 'direct' && delayMs > 0
-            ? {
-                underlay: async (topo: Topology) => {
-                  line = await insertDelayLine(topo, delayMs, lossPct)
-                },
-              }
-            : {}),
-        }).catch(async (error: unknown) => {
+        ).catch(async (error: unknown) => {
           await line?.stop()
           throw error
         })
         try {
-          await waitForIpv6(overlay)
-          if (datagram) await waitForDatagram(overlay)
           await impair(overlay.topo, overlay.topo.hosts, line !== undefined)
           // CPU of every PeerTap process on the path: both nodes, and the relay.
           const pids = [
@@ -566,17 +545,6 @@ async function pathLosses(overlay: Overlay, relay?: RelayHost): Promise<Map<stri
   for (const node of overlay.nodes) note(node.host, (await overlay.status(node.host)).neighbours)
   if (relay !== undefined) note(relay.host, (await relay.status()).neighbours)
   return losses
-}
-
-/** Waits until both nodes send on a validated datagram path (spec 13 §5). */
-async function waitForDatagram(overlay: Overlay, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (const node of overlay.nodes) {
-    while ((await overlay.status(node.host)).neighbours[0]?.kind !== 'datagram') {
-      if (Date.now() > deadline) throw new Error(`${node.host}: no datagram path`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
 }
 
 await main()
