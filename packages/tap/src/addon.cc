@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "aead.h"
+#include "flow-napi.h"
 #include "poller.h"
 #include "reader.h"
 #include "tun.h"
@@ -439,6 +440,30 @@ napi_value ReaderRelease(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// readerSetFlow(handle, cache | null, device): the fast path for a reader
+// (flow-cache.h); device is the device slot of flowCacheAddDevice, or -1
+// for a UDP socket.
+napi_value ReaderSetFlow(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!GetArgs(env, info, 3, argv)) return nullptr;
+  FrameSource* r = GetReader(env, argv[0]);
+  if (r == nullptr) return nullptr;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  FlowCache* cache = nullptr;
+  if (t != napi_null && t != napi_undefined) {
+    cache = GetFlowCache(env, argv[1]);
+    if (cache == nullptr) return nullptr;
+  }
+  int32_t device = -1;
+  if (napi_get_value_int32(env, argv[2], &device) != napi_ok) {
+    ThrowIfNone(env, "readerSetFlow(handle, cache, device)");
+    return nullptr;
+  }
+  r->SetFlow(cache, device);
+  return nullptr;
+}
+
 napi_value ReaderStop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!GetArgs(env, info, 1, argv)) return nullptr;
@@ -713,6 +738,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"readerRelease", ReaderRelease},
       {"readerStop", ReaderStop},
       {"readerRef", ReaderRef},
+      {"readerSetFlow", ReaderSetFlow},
       {"readerStats", ReaderStats},
       {"udpOpen", UdpOpen},
       {"udpSend", UdpSend},

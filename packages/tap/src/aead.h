@@ -8,9 +8,4 @@ namespace peertap {
 // Adds gcmKey, gcmSeal, gcmOpen, ecbKey and ecbEncrypt to `exports`.
 bool RegisterAead(napi_env env, napi_value exports);
 
-// Adds the fast path core's functions (flow-napi.cc): flowCells,
-// flowCounterTake, flowWindow, flowRaceStart, flowRaceJoin,
-// flowSealPayload, flowOpenPayload, flowSealData, flowOpenData.
-bool RegisterFlow(napi_env env, napi_value exports);
-
 }  // namespace peertap

@@ -44,7 +44,7 @@ import {
 } from './errors.ts'
 import { formatMac, parseMac } from './mac.ts'
 import { type MulticastEntry, readIpGroups, readMulticast } from './mcast.ts'
-import { type Native, native, type ReaderHandle } from './native.ts'
+import { type FlowCacheHandle, type Native, native, type ReaderHandle } from './native.ts'
 
 export type DeviceKind = 'tap' | 'tun'
 
@@ -195,6 +195,7 @@ export class TapDevice {
   #native: Native
   #closed = false
   #reader: ReaderState | undefined
+  #flow: { cache: FlowCacheHandle; slot: number } | undefined
   #refed = true
   #batchesWritten = 0
   #framesWritten = 0
@@ -278,6 +279,8 @@ export class TapDevice {
       busy: false,
     }
     if (!this.#refed) this.#native.readerRef(started.handle, false)
+    if (this.#flow !== undefined)
+      this.#native.readerSetFlow(started.handle, this.#flow.cache, this.#flow.slot)
   }
 
   /**
@@ -420,6 +423,8 @@ export class TapDevice {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    // The flow cache's UDP thread writes to this fd: it lets go first.
+    this.attachFlow(undefined)
     if (this.#reader !== undefined) {
       this.#native.readerStop(this.#reader.handle)
       this.#reader.queue.length = 0
@@ -430,6 +435,26 @@ export class TapDevice {
 
   [Symbol.dispose](): void {
     this.close()
+  }
+
+  /**
+   * @internal The fast path's flow cache (flow.ts FlowCache.attachDevice):
+   * read batches run through it on the reader thread, and its UDP thread
+   * writes frames to this device. Returns the device's slot in the cache.
+   */
+  attachFlow(cache: FlowCacheHandle | undefined): number {
+    const old = this.#flow
+    if (old !== undefined) {
+      if (this.#reader !== undefined) this.#native.readerSetFlow(this.#reader.handle, null, -1)
+      this.#native.flowCacheRemoveDevice(old.cache, old.slot)
+      this.#flow = undefined
+    }
+    if (cache === undefined) return -1
+    this.#checkOpen()
+    const slot = this.#native.flowCacheAddDevice(cache, this.#fd, this.vnetHeader)
+    this.#flow = { cache, slot }
+    if (this.#reader !== undefined) this.#native.readerSetFlow(this.#reader.handle, cache, slot)
+    return slot
   }
 
   #onNative(slot: number, count: number, errno: number): void {

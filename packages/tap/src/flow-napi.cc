@@ -11,7 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "flow-cache.h"
 #include "flow-core.h"
+#include "flow-napi.h"
+#include "udp.h"
 
 namespace peertap {
 namespace {
@@ -100,9 +103,10 @@ struct Ctx {
   ~Ctx() { EVP_CIPHER_CTX_free(c); }
 };
 
-// flowCells(words) -> Int32Array over zeroed native memory. The memory is
-// the addon's, not V8's: a reader thread may use it while JavaScript holds
-// the array, and it is freed when the array's buffer is collected.
+// flowCells(words) -> { arena, words: Int32Array } over zeroed native
+// memory. The memory is the addon's, not V8's: a reader thread may use it
+// while JavaScript holds the array, and it is freed when the array, the
+// arena handle and every flow cache made on it are gone.
 napi_value Cells(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   uint32_t words;
@@ -110,19 +114,35 @@ napi_value Cells(napi_env env, napi_callback_info info) {
       words == 0 || words > (1u << 24)) {
     return Throw(env, "flowCells(words): 1 to 2^24 words");
   }
-  void* mem = std::calloc(words, sizeof(int32_t));
-  if (mem == nullptr) return Throw(env, "flowCells: out of memory");
-  napi_value ab, arr;
+  auto* arena = new Arena();
+  arena->mem = static_cast<int32_t*>(std::calloc(words, sizeof(int32_t)));
+  arena->words = words;
+  if (arena->mem == nullptr) {
+    delete arena;
+    return Throw(env, "flowCells: out of memory");
+  }
+  napi_value handle, ab, arr, result;
+  if (napi_create_external(
+          env, arena, [](napi_env, void* p, void*) { static_cast<Arena*>(p)->Unref(); }, nullptr,
+          &handle) != napi_ok) {
+    arena->Unref();
+    return Throw(env, "internal Node-API failure: napi_create_external");
+  }
+  arena->Ref();
   if (napi_create_external_arraybuffer(
-          env, mem, size_t{words} * 4, [](napi_env, void* p, void*) { std::free(p); }, nullptr,
+          env, arena->mem, size_t{words} * 4,
+          [](napi_env, void*, void* hint) { static_cast<Arena*>(hint)->Unref(); }, arena,
           &ab) != napi_ok) {
-    std::free(mem);
+    arena->Unref();
     return Throw(env, "internal Node-API failure: napi_create_external_arraybuffer");
   }
-  if (napi_create_typedarray(env, napi_int32_array, words, ab, 0, &arr) != napi_ok) {
-    return Throw(env, "internal Node-API failure: napi_create_typedarray");
+  if (napi_create_typedarray(env, napi_int32_array, words, ab, 0, &arr) != napi_ok ||
+      napi_create_object(env, &result) != napi_ok ||
+      napi_set_named_property(env, result, "arena", handle) != napi_ok ||
+      napi_set_named_property(env, result, "words", arr) != napi_ok) {
+    return Throw(env, "internal Node-API failure: flowCells");
   }
-  return arr;
+  return result;
 }
 
 // flowCounterTake(cells, index, limit) -> counter or -1
@@ -358,7 +378,275 @@ napi_value OpenData(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+// ---------------------------------------------------------------------------
+// The flow cache (flow-cache.h). Handles are externals that hold one
+// reference; readers attached to the cache hold their own.
+
+constexpr uint32_t kCacheTag = 0x666c6f77;  // 'flow'
+struct CacheHandle {
+  uint32_t tag = kCacheTag;
+  FlowCache* cache;
+};
+
+bool GetArena(napi_env env, napi_value v, Arena** out) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
+  *out = static_cast<Arena*>(p);
+  return true;
+}
+
+bool GetU32(napi_env env, napi_value v, uint32_t* out) {
+  return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+Evp NewCtx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
+  Evp c(EVP_CIPHER_CTX_new());
+  if (c == nullptr || EVP_CipherInit_ex(c.get(), cipher, nullptr, key, nullptr, encrypt) != 1 ||
+      EVP_CIPHER_CTX_set_padding(c.get(), 0) != 1) {
+    return nullptr;
+  }
+  return c;
+}
+
+template <size_t N>
+void Copy(std::array<uint8_t, N>& dst, const Bytes& b) {
+  std::memcpy(dst.data(), b.data, N);
+}
+
+// A cell index of `words` words inside the cache's arena; `align` 2 for
+// the int64 stats blocks.
+bool CellArg(napi_env env, FlowCache* c, napi_value v, size_t words, uint32_t* out,
+             uint32_t align = 1) {
+  return GetU32(env, v, out) && *out % align == 0 && c->CellsFit(*out, words);
+}
+
+// flowCacheNew(arena) -> handle
+napi_value CacheNew(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Arena* arena;
+  if (!Args(env, info, 1, argv) || !GetArena(env, argv[0], &arena)) {
+    return Throw(env, "flowCacheNew(arena)");
+  }
+  auto* h = new CacheHandle{kCacheTag, new FlowCache(arena)};
+  napi_value handle;
+  if (napi_create_external(
+          env, h,
+          [](napi_env, void* p, void*) {
+            auto* h = static_cast<CacheHandle*>(p);
+            h->cache->Unref();
+            delete h;
+          },
+          nullptr, &handle) != napi_ok) {
+    h->cache->Unref();
+    delete h;
+    return Throw(env, "internal Node-API failure: napi_create_external");
+  }
+  return handle;
+}
+
+// flowCacheUdp(cache, fd, family): the datagram socket (fd -1: none, which
+// also drops every send and hop entry).
+napi_value CacheUdp(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd, family;
+  FlowCache* c;
+  if (!Args(env, info, 3, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &family) != napi_ok || (family != 4 && family != 6)) {
+    return Throw(env, "flowCacheUdp(cache, fd, family)");
+  }
+  c->SetUdp(fd, family);
+  return nullptr;
+}
+
+// flowCacheAddDevice(cache, fd, vnet) -> device slot
+napi_value CacheAddDevice(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd;
+  bool vnet;
+  FlowCache* c;
+  if (!Args(env, info, 3, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_bool(env, argv[2], &vnet) != napi_ok) {
+    return Throw(env, "flowCacheAddDevice(cache, fd, vnet)");
+  }
+  return Int(env, c->AddDevice(fd, vnet));
+}
+
+// flowCacheRemoveDevice(cache, device): before the device's fd closes.
+napi_value CacheRemoveDevice(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  uint32_t device;
+  FlowCache* c;
+  if (!Args(env, info, 2, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      !GetU32(env, argv[1], &device)) {
+    return Throw(env, "flowCacheRemoveDevice(cache, device)");
+  }
+  c->RemoveDevice(device);
+  return nullptr;
+}
+
+// flowCacheSend(cache, device, mac6, vft16, hopLimit, key32, salt12, kid8,
+//   hpKey32, counterCell, hopKey32, receiverIndex, hopCounterCell, addr20,
+//   payloadMax, vlanStats, linkStats)
+napi_value CacheSend(napi_env env, napi_callback_info info) {
+  napi_value argv[17];
+  FlowCache* c;
+  Bytes mac, vft, key, salt, kid, hp, hop_key, addr;
+  uint32_t device, hop_limit;
+  SendEntry e;
+  if (!Args(env, info, 17, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      !GetU32(env, argv[1], &device) || !GetBytes(env, argv[2], &mac, 6) ||
+      !GetBytes(env, argv[3], &vft, 16) || !GetU32(env, argv[4], &hop_limit) || hop_limit > 255 ||
+      !GetBytes(env, argv[5], &key, 32) || !GetBytes(env, argv[6], &salt, 12) ||
+      !GetBytes(env, argv[7], &kid, 8) || !GetBytes(env, argv[8], &hp, 32) ||
+      !CellArg(env, c, argv[9], 1, &e.counter_cell) || !GetBytes(env, argv[10], &hop_key, 32) ||
+      !GetU32(env, argv[11], &e.receiver_index) ||
+      !CellArg(env, c, argv[12], 1, &e.hop_counter_cell) ||
+      !GetBytes(env, argv[13], &addr, kUdpAddrBytes) ||
+      !GetU32(env, argv[14], &e.payload_max) || !CellArg(env, c, argv[15], 8, &e.vlan_stats, 2) ||
+      !CellArg(env, c, argv[16], 8, &e.link_stats, 2)) {
+    return Throw(env, "flowCacheSend(cache, device, mac, vft, hopLimit, key, salt, kid, hpKey, "
+                      "counterCell, hopKey, receiverIndex, hopCounterCell, addr, payloadMax, "
+                      "vlanStats, linkStats)");
+  }
+  e.device = device;
+  Copy(e.vft, vft);
+  e.hop_limit = static_cast<uint8_t>(hop_limit);
+  Copy(e.salt, salt);
+  Copy(e.kid, kid);
+  Copy(e.addr, addr);
+  e.gcm = NewCtx(EVP_aes_256_gcm(), key.data, true);
+  e.hp = NewCtx(EVP_aes_256_ecb(), hp.data, true);
+  e.hop_gcm = NewCtx(EVP_aes_256_gcm(), hop_key.data, true);
+  if (!e.gcm || !e.hp || !e.hop_gcm) return Throw(env, "flowCacheSend: OpenSSL failed");
+  c->InstallSend(FlowCache::SendKey(device, mac.data), std::move(e));
+  return nullptr;
+}
+
+// flowCacheHop(cache, receiverIndex, key32, windowCell, addr20, linkStats)
+napi_value CacheHop(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  FlowCache* c;
+  Bytes key, addr;
+  uint32_t index;
+  HopEntry e;
+  if (!Args(env, info, 6, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      !GetU32(env, argv[1], &index) || !GetBytes(env, argv[2], &key, 32) ||
+      !CellArg(env, c, argv[3], flow::kWindowWords, &e.window_cell) ||
+      !GetBytes(env, argv[4], &addr, kUdpAddrBytes) ||
+      !CellArg(env, c, argv[5], 8, &e.link_stats, 2)) {
+    return Throw(env, "flowCacheHop(cache, receiverIndex, key, windowCell, addr, linkStats)");
+  }
+  Copy(e.addr, addr);
+  e.gcm = NewCtx(EVP_aes_256_gcm(), key.data, false);
+  if (!e.gcm) return Throw(env, "flowCacheHop: OpenSSL failed");
+  c->InstallHop(index, std::move(e));
+  return nullptr;
+}
+
+// flowCacheRecv(cache, vft16, device, mac6, hpKey32, puntTcp, vlanStats)
+napi_value CacheRecv(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  FlowCache* c;
+  Bytes vft, mac, hp;
+  RecvEntry e;
+  if (!Args(env, info, 7, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      !GetBytes(env, argv[1], &vft, 16) || !GetU32(env, argv[2], &e.device) ||
+      !GetBytes(env, argv[3], &mac, 6) || !GetBytes(env, argv[4], &hp, 32) ||
+      napi_get_value_bool(env, argv[5], &e.punt_tcp) != napi_ok ||
+      !CellArg(env, c, argv[6], 8, &e.vlan_stats, 2)) {
+    return Throw(env, "flowCacheRecv(cache, vft, device, mac, hpKey, puntTcp, vlanStats)");
+  }
+  Copy(e.mac, mac);
+  e.hp = NewCtx(EVP_aes_256_ecb(), hp.data, true);
+  if (!e.hp) return Throw(env, "flowCacheRecv: OpenSSL failed");
+  std::array<uint8_t, 16> key;
+  Copy(key, vft);
+  c->InstallRecv(key, std::move(e));
+  return nullptr;
+}
+
+// flowCacheKid(cache, vft16, kid: bigint, key32, salt12, windowCell) -> bool
+// (false: no receive entry for that VFT)
+napi_value CacheKid(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  FlowCache* c;
+  Bytes vft, key, salt;
+  uint64_t kid;
+  bool lossless;
+  KidEntry e;
+  if (!Args(env, info, 6, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      !GetBytes(env, argv[1], &vft, 16) ||
+      napi_get_value_bigint_uint64(env, argv[2], &kid, &lossless) != napi_ok || !lossless ||
+      !GetBytes(env, argv[3], &key, 32) || !GetBytes(env, argv[4], &salt, 12) ||
+      !CellArg(env, c, argv[5], flow::kWindowWords, &e.window_cell)) {
+    return Throw(env, "flowCacheKid(cache, vft, kid, key, salt, windowCell)");
+  }
+  Copy(e.salt, salt);
+  e.gcm = NewCtx(EVP_aes_256_gcm(), key.data, false);
+  if (!e.gcm) return Throw(env, "flowCacheKid: OpenSSL failed");
+  std::array<uint8_t, 16> v;
+  Copy(v, vft);
+  napi_value r;
+  napi_get_boolean(env, c->InstallKid(v, kid, std::move(e)), &r);
+  return r;
+}
+
+// flowCacheClear(cache)
+napi_value CacheClear(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  FlowCache* c;
+  if (!Args(env, info, 1, argv) || (c = GetFlowCache(env, argv[0])) == nullptr) {
+    return Throw(env, "flowCacheClear(cache)");
+  }
+  c->Clear();
+  return nullptr;
+}
+
+// flowCacheStats(cache) -> { entries, sent, received, sendMiss, ... }
+napi_value CacheStats(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  FlowCache* c;
+  if (!Args(env, info, 1, argv) || (c = GetFlowCache(env, argv[0])) == nullptr) {
+    return Throw(env, "flowCacheStats(cache)");
+  }
+  const FlowStats& s = c->stats();
+  napi_value r;
+  napi_create_object(env, &r);
+  auto set = [&](const char* name, uint64_t v) {
+    napi_value n;
+    napi_create_double(env, static_cast<double>(v), &n);
+    napi_set_named_property(env, r, name, n);
+  };
+  set("entries", c->Entries());
+  set("sent", s.sent.load());
+  set("received", s.received.load());
+  set("sendMiss", s.send_miss.load());
+  set("sendOther", s.send_other.load());
+  set("sendSize", s.send_size.load());
+  set("sendSpent", s.send_spent.load());
+  set("sendFailed", s.send_failed.load());
+  set("receiveMiss", s.recv_miss.load());
+  set("receiveOther", s.recv_other.load());
+  set("receiveChecks", s.recv_checks.load());
+  set("receiveRaced", s.recv_raced.load());
+  set("writeFailed", s.write_failed.load());
+  return r;
+}
+
 }  // namespace
+
+FlowCache* GetFlowCache(napi_env env, napi_value v) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr ||
+      static_cast<CacheHandle*>(p)->tag != kCacheTag) {
+    Throw(env, "not a flow cache handle");
+    return nullptr;
+  }
+  return static_cast<CacheHandle*>(p)->cache;
+}
 
 bool RegisterFlow(napi_env env, napi_value exports) {
   struct Fn {
@@ -374,6 +662,16 @@ bool RegisterFlow(napi_env env, napi_value exports) {
       {"flowOpenPayload", OpenPayload},
       {"flowSealData", SealData},
       {"flowOpenData", OpenData},
+      {"flowCacheNew", CacheNew},
+      {"flowCacheUdp", CacheUdp},
+      {"flowCacheAddDevice", CacheAddDevice},
+      {"flowCacheRemoveDevice", CacheRemoveDevice},
+      {"flowCacheSend", CacheSend},
+      {"flowCacheHop", CacheHop},
+      {"flowCacheRecv", CacheRecv},
+      {"flowCacheKid", CacheKid},
+      {"flowCacheClear", CacheClear},
+      {"flowCacheStats", CacheStats},
   };
   for (const Fn& f : fns) {
     napi_value fn;

@@ -11,7 +11,9 @@
  * plain counter, word for word; the tests race this class against a native
  * thread over the same cells and compare both with ReplayWindow.
  */
-import { native } from './native.ts'
+import type { TapDevice } from './device.ts'
+import { type ArenaHandle, type FlowCacheHandle, type FlowCacheStats, native } from './native.ts'
+import { addressRecord, type UdpSocket } from './udp.ts'
 
 /** Words of one replay window cell: lock, newest counter (-1: none), a ring of 65 words, one spare. */
 export const WINDOW_WORDS = 68
@@ -29,13 +31,20 @@ export type WindowVerdict = 'fresh' | 'replay' | 'too-old'
 export class FlowCells {
   /** The arena: native memory that stays valid while this array is reachable. */
   readonly words: Int32Array
+  /** @internal The arena's native handle, for a flow cache made on it. */
+  readonly arena: ArenaHandle
   #next = 0
   readonly #freeCounters: number[] = []
   readonly #freeWindows: number[] = []
+  readonly #freeBlocks: number[] = []
+  readonly #wide: BigInt64Array
 
   /** An arena of `words` 32-bit words (default 1 MiB). */
   constructor(words = 1 << 18) {
-    this.words = native().flowCells(words)
+    const cells = native().flowCells(words)
+    this.words = cells.words
+    this.arena = cells.arena
+    this.#wide = new BigInt64Array(this.words.buffer, this.words.byteOffset, this.words.length >> 1)
   }
 
   /** A fresh counter cell at 0; throws when the arena is full. */
@@ -53,12 +62,35 @@ export class FlowCells {
     return index
   }
 
+  /** A zeroed stats block of STATS_WORDS words (four int64), 8-byte aligned; throws when the arena is full. */
+  block(): number {
+    const free = this.#freeBlocks.pop()
+    if (free !== undefined) {
+      this.words.fill(0, free, free + STATS_WORDS)
+      return free
+    }
+    if (this.#next % 2 === 1) this.#freeCounters.push(this.#take(1))
+    return this.#take(STATS_WORDS)
+  }
+
+  /** A stats block's four figures: frames and bytes sent, frames and bytes received. */
+  readBlock(index: number): [number, number, number, number] {
+    const w = this.#wide
+    const at = index / 2
+    return [Number(w[at]), Number(w[at + 1]), Number(w[at + 2]), Number(w[at + 3])]
+  }
+
   /**
    * Gives a cell back. The caller makes sure no native entry refers to it
    * any more (the flow cache removes its entries first).
    */
-  free(index: number, kind: 'counter' | 'window'): void {
-    ;(kind === 'counter' ? this.#freeCounters : this.#freeWindows).push(index)
+  free(index: number, kind: 'counter' | 'window' | 'block'): void {
+    ;(kind === 'counter'
+      ? this.#freeCounters
+      : kind === 'window'
+        ? this.#freeWindows
+        : this.#freeBlocks
+    ).push(index)
   }
 
   #take(n: number): number {
@@ -128,4 +160,150 @@ export class FlowCells {
     Atomics.store(w, index + LAST, -1)
     Atomics.store(w, index + LOCK, 0)
   }
+}
+
+/** Stats blocks in the arena: four int64 words (frames and bytes sent, frames and bytes received). */
+export const STATS_WORDS = 8
+
+/** An established unicast flow from a local device to one neighbour over its datagram path. */
+export interface SendFlow {
+  /** The device's slot (FlowCache.attachDevice). */
+  readonly device: number
+  /** The destination MAC and the VFT its frames go under now, with the hop limit the switch gives them. */
+  readonly mac: Uint8Array
+  readonly vft: Uint8Array
+  readonly hopLimit: number
+  /** The VLAN epoch's sender key: AES key, salt, KID (8 bytes), header-protection key, counter cell. */
+  readonly key: Uint8Array
+  readonly salt: Uint8Array
+  readonly kid: Uint8Array
+  readonly hpKey: Uint8Array
+  readonly counterCell: number
+  /** The datagram path: send key, the neighbour's receiver index, the hop counter cell, its address and the largest payload. */
+  readonly hopKey: Uint8Array
+  readonly receiverIndex: number
+  readonly hopCounterCell: number
+  readonly address: string
+  readonly port: number
+  readonly payloadMax: number
+  /** Stats blocks (STATS_WORDS each) the frames and datagrams count in. */
+  readonly vlanStats: number
+  readonly linkStats: number
+}
+
+/** A datagram path's receive side: our receiver index, its key and window, the neighbour's address. */
+export interface HopFlow {
+  readonly receiverIndex: number
+  readonly key: Uint8Array
+  readonly windowCell: number
+  readonly address: string
+  readonly port: number
+  readonly linkStats: number
+}
+
+/** Frames under one VFT for one local device (the VFT names the port's MAC). */
+export interface ReceiveFlow {
+  readonly vft: Uint8Array
+  readonly device: number
+  readonly mac: Uint8Array
+  readonly hpKey: Uint8Array
+  /** TCP goes up to the switch, which coalesces its segments. */
+  readonly puntTcp: boolean
+  readonly vlanStats: number
+}
+
+/**
+ * The fast path's flow cache (src/flow-cache.h; docs/spec/18-fast-path.md):
+ * entries the switch installs for established unicast flows, which the
+ * reader threads of the attached devices and datagram socket then carry
+ * without waking JavaScript. Everything else still comes up in the batches.
+ */
+export class FlowCache {
+  readonly cells: FlowCells
+  readonly #h: FlowCacheHandle
+  readonly #native = native()
+
+  constructor(cells: FlowCells = new FlowCells()) {
+    this.cells = cells
+    this.#h = this.#native.flowCacheNew(cells.arena)
+  }
+
+  /** Runs the socket's received batches through the cache, and sends on it. */
+  attachUdp(socket: UdpSocket): void {
+    socket.attachFlow(this.#h)
+  }
+
+  /** Runs the device's read batches through the cache, and writes to it; its slot. */
+  attachDevice(device: TapDevice): number {
+    return device.attachFlow(this.#h)
+  }
+
+  /** Drops the device and every entry that names it (also done by its close()). */
+  detachDevice(device: TapDevice): void {
+    device.attachFlow(undefined)
+  }
+
+  installSend(f: SendFlow): void {
+    this.#native.flowCacheSend(
+      this.#h,
+      f.device,
+      f.mac,
+      f.vft,
+      f.hopLimit,
+      f.key,
+      f.salt,
+      f.kid,
+      f.hpKey,
+      f.counterCell,
+      f.hopKey,
+      f.receiverIndex,
+      f.hopCounterCell,
+      record(f.address, f.port),
+      f.payloadMax,
+      f.vlanStats,
+      f.linkStats,
+    )
+  }
+
+  installHop(f: HopFlow): void {
+    this.#native.flowCacheHop(
+      this.#h,
+      f.receiverIndex,
+      f.key,
+      f.windowCell,
+      record(f.address, f.port),
+      f.linkStats,
+    )
+  }
+
+  installReceive(f: ReceiveFlow): void {
+    this.#native.flowCacheRecv(this.#h, f.vft, f.device, f.mac, f.hpKey, f.puntTcp, f.vlanStats)
+  }
+
+  /** A sender's key under a VFT installed with installReceive; false if there is none. */
+  installKid(
+    vft: Uint8Array,
+    kid: bigint,
+    key: Uint8Array,
+    salt: Uint8Array,
+    windowCell: number,
+  ): boolean {
+    return this.#native.flowCacheKid(this.#h, vft, kid, key, salt, windowCell)
+  }
+
+  /** Drops every entry (devices and socket stay attached). */
+  clear(): void {
+    this.#native.flowCacheClear(this.#h)
+  }
+
+  /** What the cache carried, and why frames went up instead. */
+  counters(): FlowCacheStats {
+    return this.#native.flowCacheStats(this.#h)
+  }
+}
+
+function record(address: string, port: number): Uint8Array {
+  const r = addressRecord(address, port)
+  if (r === undefined) throw new TypeError(`not an IP address: ${address}`)
+  return r
 }

@@ -42,6 +42,8 @@ export interface Native extends NativeAead, NativeFlow {
   readerRelease(handle: ReaderHandle, slot: number): void
   readerStop(handle: ReaderHandle): void
   readerRef(handle: ReaderHandle, ref: boolean): void
+  /** The fast path for a reader: device slot, or -1 for a UDP socket (src/flow-cache.h). */
+  readerSetFlow(handle: ReaderHandle, cache: FlowCacheHandle | null, device: number): void
   readerStats(handle: ReaderHandle): {
     batches: number
     frames: number
@@ -118,6 +120,14 @@ export interface NativeAead {
   ecbEncrypt(h: AeadHandle, src: Uint8Array, dst: Uint8Array): void
 }
 
+declare const arenaHandle: unique symbol
+/** An opaque native cell arena. */
+export type ArenaHandle = { readonly [arenaHandle]: true }
+
+declare const flowCacheHandle: unique symbol
+/** An opaque native flow cache. */
+export type FlowCacheHandle = { readonly [flowCacheHandle]: true }
+
 declare const raceHandle: unique symbol
 /** An opaque native thread racing JavaScript over shared cells (tests). */
 export type RaceHandle = { readonly [raceHandle]: true }
@@ -130,7 +140,7 @@ export type RaceHandle = { readonly [raceHandle]: true }
  * DATA, 4 auth; window 0 fresh, 1 replay, 2 too-old.
  */
 export interface NativeFlow {
-  flowCells(words: number): Int32Array
+  flowCells(words: number): { arena: ArenaHandle; words: Int32Array }
   flowCounterTake(cells: Int32Array, index: number, limit: number): number
   /** op 0 check, 1 accept, 2 reset. */
   flowWindow(op: 0 | 1 | 2, cells: Int32Array, index: number, counter: number): 0 | 1 | 2
@@ -170,6 +180,78 @@ export interface NativeFlow {
     key: Uint8Array,
     datagram: Uint8Array,
   ): { drop: number; receiverIndex?: number; counter?: number; hopLimit?: number; vft?: Uint8Array }
+  flowCacheNew(arena: ArenaHandle): FlowCacheHandle
+  flowCacheUdp(cache: FlowCacheHandle, fd: number, family: number): void
+  flowCacheAddDevice(cache: FlowCacheHandle, fd: number, vnet: boolean): number
+  flowCacheRemoveDevice(cache: FlowCacheHandle, device: number): void
+  flowCacheSend(
+    cache: FlowCacheHandle,
+    device: number,
+    mac: Uint8Array,
+    vft: Uint8Array,
+    hopLimit: number,
+    key: Uint8Array,
+    salt: Uint8Array,
+    kid: Uint8Array,
+    hpKey: Uint8Array,
+    counterCell: number,
+    hopKey: Uint8Array,
+    receiverIndex: number,
+    hopCounterCell: number,
+    address: Uint8Array,
+    payloadMax: number,
+    vlanStats: number,
+    linkStats: number,
+  ): void
+  flowCacheHop(
+    cache: FlowCacheHandle,
+    receiverIndex: number,
+    key: Uint8Array,
+    windowCell: number,
+    address: Uint8Array,
+    linkStats: number,
+  ): void
+  flowCacheRecv(
+    cache: FlowCacheHandle,
+    vft: Uint8Array,
+    device: number,
+    mac: Uint8Array,
+    hpKey: Uint8Array,
+    puntTcp: boolean,
+    vlanStats: number,
+  ): void
+  flowCacheKid(
+    cache: FlowCacheHandle,
+    vft: Uint8Array,
+    kid: bigint,
+    key: Uint8Array,
+    salt: Uint8Array,
+    windowCell: number,
+  ): boolean
+  flowCacheClear(cache: FlowCacheHandle): void
+  flowCacheStats(cache: FlowCacheHandle): FlowCacheStats
+}
+
+/** What the flow cache carried and why frames went up instead (src/flow-cache.h FlowStats). */
+export interface FlowCacheStats {
+  /** Entries installed now (send, hop, VFT and KID entries). */
+  entries: number
+  /** DATA datagrams the device threads sent; frames the UDP thread wrote to devices. */
+  sent: number
+  received: number
+  /** Frames that went up: no entry; group, runt or offload header; too large; a spent key or path; lost (OpenSSL or sendmmsg failed). */
+  sendMiss: number
+  sendOther: number
+  sendSize: number
+  sendSpent: number
+  sendFailed: number
+  /** Datagrams that went up: no entry; not DATA, another source, another kind, TCP; a window or AEAD check failed; taken by JavaScript meanwhile. */
+  receiveMiss: number
+  receiveOther: number
+  receiveChecks: number
+  receiveRaced: number
+  /** Frames lost: the device refused the write. */
+  writeFailed: number
 }
 
 declare const readerHandle: unique symbol

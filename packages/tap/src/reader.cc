@@ -1,6 +1,8 @@
 // The background reader; see reader.h for the pipeline.
 #include "reader.h"
 
+#include "flow-cache.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -95,6 +97,32 @@ napi_status Reader::Create(napi_env env, int fd, const ReaderConfig& config, nap
   r->thread_ = std::thread([r] { r->Run(); });
   *out = r;
   return napi_ok;
+}
+
+FrameSource::~FrameSource() {
+  DeleteUdpScratch(udp_);
+  if (flow_ != nullptr) flow_->Unref();
+}
+
+void FrameSource::SetFlow(FlowCache* cache, int32_t device) {
+  if (cache != nullptr) cache->Ref();
+  FlowCache* old;
+  {
+    std::lock_guard<std::mutex> lk(flow_mu_);
+    old = flow_;
+    flow_ = cache;
+    flow_device_ = device;
+  }
+  if (old != nullptr) old->Unref();
+}
+
+uint32_t FrameSource::RunFlow(const ReaderConfig& c, uint8_t* data, uint32_t* meta,
+                              uint32_t count) {
+  std::lock_guard<std::mutex> lk(flow_mu_);
+  if (flow_ == nullptr) return count;
+  return c.kind == ReaderConfig::kUdp
+             ? flow_->FromUdp(c, data, meta, count)
+             : flow_->FromDevice(static_cast<uint32_t>(flow_device_), c, data, meta, count);
 }
 
 void Reader::Unref() {
@@ -204,11 +232,15 @@ void Reader::Run() {
     //    socket: one recvmmsg); an empty fd is waited for in poll(2).
     SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [this] { return WaitReadable(); });
 
-    // 3. Hand the batch over, or put the slot back if it is empty.
+    // 3. The fast path carries what its flow cache holds entries for; the
+    //    rest is handed over, or the slot goes back if nothing is left.
     if (f.count > 0) {
       stats_.batches.fetch_add(1, std::memory_order_relaxed);
       stats_.frames.fetch_add(f.count, std::memory_order_relaxed);
       stats_.bytes.fetch_add(f.bytes, std::memory_order_relaxed);
+      f.count = RunFlow(c, data, meta, f.count);
+    }
+    if (f.count > 0) {
       Post(static_cast<int32_t>(slot), f.count);
     } else {
       std::lock_guard<std::mutex> lk(mu_);

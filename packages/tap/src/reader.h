@@ -78,9 +78,11 @@ void DeleteUdpScratch(UdpScratch* s);                        // accepts nullptr
 // fill delivers them first, before it reads the socket again.
 bool UdpPending(const UdpScratch* s);  // accepts nullptr
 
+class FlowCache;  // flow-cache.h
+
 class FrameSource {
  public:
-  virtual ~FrameSource() { DeleteUdpScratch(udp_); }
+  virtual ~FrameSource();
   virtual size_t data_offset() const = 0;
   virtual size_t slot_bytes() const = 0;
   virtual void Release(uint32_t slot) = 0;  // JavaScript is done with a slot
@@ -88,9 +90,21 @@ class FrameSource {
   virtual void SetRef(bool ref) = 0;        // whether it keeps the loop alive
   virtual void Unref() = 0;                 // drops one of its references
   const ReaderStats& stats() const { return stats_; }
+  // Main thread: runs every filled slot through `cache` (the fast path,
+  // flow-cache.h) before JavaScript sees it, as device slot `device` (a
+  // device) or as the datagram socket (-1); nullptr detaches. Waits for a
+  // batch in progress.
+  void SetFlow(FlowCache* cache, int32_t device);
 
  protected:
+  // Reader threads: the frames of a filled slot the flow cache leaves for
+  // JavaScript (all of them without a cache), packed to the front.
+  uint32_t RunFlow(const ReaderConfig& c, uint8_t* data, uint32_t* meta, uint32_t count);
+
   ReaderStats stats_;
+  std::mutex flow_mu_;
+  FlowCache* flow_ = nullptr;  // guarded by flow_mu_
+  int32_t flow_device_ = -1;   // guarded by flow_mu_
   UdpScratch* udp_ = nullptr;  // recvmmsg(2) scratch, UDP sockets only
 };
 

@@ -30,7 +30,7 @@ import {
   type TapError,
   udpErrorFromSystem,
 } from './errors.ts'
-import { type Native, native, type ReaderHandle } from './native.ts'
+import { type FlowCacheHandle, type Native, native, type ReaderHandle } from './native.ts'
 
 /** Bytes of an address record (src/udp.h): family, zero, port (BE), address (16). */
 const RECORD_BYTES = 20
@@ -183,6 +183,22 @@ function ipv6Text(b: Uint8Array): string {
   return text
 }
 
+/**
+ * @internal The address record of `address`:`port` (family, zero, port,
+ * address: src/udp.h), as the reader reports a source; undefined if the
+ * address is neither IPv4 nor IPv6.
+ */
+export function addressRecord(address: string, port: number): Uint8Array | undefined {
+  const parsed = addressBytes(address)
+  if (parsed === undefined) return undefined
+  const record = new Uint8Array(RECORD_BYTES)
+  record[0] = parsed.family
+  record[2] = (port >>> 8) & 0xff
+  record[3] = port & 0xff
+  record.set(parsed.bytes, 4)
+  return record
+}
+
 /** The 16 address bytes of an IPv4 or IPv6 text address; undefined if it is neither. */
 function addressBytes(address: string): { family: 4 | 6; bytes: Uint8Array } | undefined {
   if (isIPv4(address)) {
@@ -245,6 +261,7 @@ export class UdpSocket {
   readonly #fd: number
   #closed = false
   #reader: ReaderState | undefined
+  #flow: FlowCacheHandle | undefined
   /** Destination records, reused; grown to the largest batch sent. */
   #records = new Uint8Array(64 * RECORD_BYTES)
   /** Address text -> family and bytes, for records. */
@@ -322,6 +339,22 @@ export class UdpSocket {
       )
     }
     this.#reader = { handle: started.handle, batches, handler, onError: options.onError }
+    if (this.#flow !== undefined) this.#native.readerSetFlow(started.handle, this.#flow, -1)
+  }
+
+  /**
+   * @internal The fast path's flow cache (flow.ts FlowCache.attachUdp):
+   * received batches run through it on the reader thread, and it sends on
+   * this socket. The cache lets go of the socket before it closes.
+   */
+  attachFlow(cache: FlowCacheHandle | undefined): void {
+    if (this.#closed) throw closedError(`udp:${this.port}`)
+    if (this.#flow !== undefined && cache === undefined)
+      this.#native.flowCacheUdp(this.#flow, -1, 4)
+    this.#flow = cache
+    if (cache !== undefined) this.#native.flowCacheUdp(cache, this.#fd, this.family)
+    if (this.#reader !== undefined)
+      this.#native.readerSetFlow(this.#reader.handle, cache ?? null, -1)
   }
 
   #onNative(slot: number, count: number, errno: number): void {
@@ -430,6 +463,8 @@ export class UdpSocket {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    // The flow cache's device threads send on this fd: they stop first.
+    if (this.#flow !== undefined) this.#native.flowCacheUdp(this.#flow, -1, 4)
     if (this.#reader !== undefined) this.#native.readerStop(this.#reader.handle)
     try {
       this.#native.close(this.#fd)

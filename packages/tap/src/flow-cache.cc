@@ -1,0 +1,346 @@
+// The fast path's flow cache (flow-cache.h).
+#include "flow-cache.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "flow-core.h"
+#include "udp.h"
+
+namespace peertap {
+namespace {
+
+using flow::DataDrop;
+using flow::PayloadDrop;
+using flow::Replay;
+
+constexpr uint32_t kFrameCounterLimit = 1u << 23;         // 03-keys.md §4
+constexpr uint32_t kHopCounterLimit = 0x7fffffff;         // 13-datagram-link.md §3
+constexpr size_t kVnetBytes = 10;                         // virtio_net_hdr
+constexpr size_t kSealedOverheadMax = 9 + 3 + 16;         // counters below 2^23
+constexpr size_t kDatagramMax = 2048;                     // the UDP reader's datagramMax
+
+bool IsTcp(const uint8_t* f, size_t len) {
+  uint16_t type = static_cast<uint16_t>(f[12] << 8 | f[13]);
+  if (type == 0x0800) return len >= 14 + 20 && f[14 + 9] == 6;
+  if (type == 0x86dd) return len >= 14 + 40 && f[14 + 6] == 6;
+  return false;
+}
+
+bool AllZero(const uint8_t* p, size_t n) {
+  uint8_t x = 0;
+  for (size_t i = 0; i < n; i++) x |= p[i];
+  return x == 0;
+}
+
+}  // namespace
+
+uint64_t FlowCache::SendKey(uint32_t device, const uint8_t* mac) {
+  uint64_t k = uint64_t{device & 0xffff} << 48;
+  for (int i = 0; i < 6; i++) k |= uint64_t{mac[i]} << (8 * (5 - i));
+  return k;
+}
+
+void FlowCache::Stat(uint32_t block, StatWord w, uint64_t v) {
+  auto* p = reinterpret_cast<int64_t*>(cells_ + block) + w;
+  __atomic_fetch_add(p, static_cast<int64_t>(v), __ATOMIC_RELAXED);
+}
+
+void FlowCache::SetUdp(int fd, int family) {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  udp_fd_ = fd;
+  udp_family_ = family;
+  if (fd < 0) {
+    send_.clear();
+    hops_.clear();
+  }
+}
+
+uint32_t FlowCache::AddDevice(int fd, bool vnet) {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  for (uint32_t i = 0; i < devices_.size(); i++) {
+    if (devices_[i].fd < 0) {
+      devices_[i] = {fd, vnet};
+      return i;
+    }
+  }
+  devices_.push_back({fd, vnet});
+  return static_cast<uint32_t>(devices_.size() - 1);
+}
+
+void FlowCache::RemoveDevice(uint32_t device) {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  if (device >= devices_.size()) return;
+  devices_[device].fd = -1;
+  for (auto it = send_.begin(); it != send_.end();) {
+    it = it->second.device == device ? send_.erase(it) : std::next(it);
+  }
+  for (auto it = recv_.begin(); it != recv_.end();) {
+    it = it->second.device == device ? recv_.erase(it) : std::next(it);
+  }
+}
+
+void FlowCache::InstallSend(uint64_t key, SendEntry&& e) {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  send_[key] = std::move(e);
+}
+
+void FlowCache::InstallHop(uint32_t receiver_index, HopEntry&& e) {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  hops_[receiver_index] = std::move(e);
+}
+
+void FlowCache::InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e) {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  recv_[vft] = std::move(e);
+}
+
+bool FlowCache::InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, KidEntry&& e) {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  auto it = recv_.find(vft);
+  if (it == recv_.end()) return false;
+  it->second.kids[kid] = std::move(e);
+  return true;
+}
+
+void FlowCache::Clear() {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  send_.clear();
+  hops_.clear();
+  recv_.clear();
+}
+
+size_t FlowCache::Entries() {
+  std::shared_lock<std::shared_mutex> lk(mu_);
+  size_t kids = 0;
+  for (const auto& r : recv_) kids += r.second.kids.size();
+  return send_.size() + hops_.size() + recv_.size() + kids;
+}
+
+uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* data,
+                               uint32_t* meta, uint32_t count) {
+  uint32_t* offsets = meta;
+  uint32_t* lengths = meta + c.batch_frames;
+  std::shared_lock<std::shared_mutex> lk(mu_);
+  if (udp_fd_ < 0 || send_.empty() || device >= devices_.size()) return count;
+  const bool vnet = devices_[device].vnet;
+  // Per thread: each device has one reader thread, which alone uses these.
+  thread_local std::vector<uint8_t> out;
+  thread_local std::vector<const uint8_t*> datas;
+  thread_local std::vector<size_t> lens;
+  thread_local std::vector<uint8_t> addrs;
+  thread_local std::vector<const SendEntry*> entries;
+  thread_local std::vector<uint8_t> plain(kDatagramMax);
+  if (out.size() < size_t{count} * kDatagramMax) out.resize(size_t{count} * kDatagramMax);
+  datas.resize(count);
+  lens.resize(count);
+  addrs.resize(size_t{count} * kUdpAddrBytes);
+  entries.resize(count);
+  uint32_t kept = 0, n = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const uint8_t* f = data + offsets[i];
+    size_t len = lengths[i];
+    bool handled = false;
+    do {
+      if (vnet) {
+        // A frame whose header asks for anything (a checksum, GSO) goes up.
+        if (len < kVnetBytes || !AllZero(f, kVnetBytes)) {
+          stats_.send_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        f += kVnetBytes;
+        len -= kVnetBytes;
+      }
+      if (len < 14 || (f[0] & 1) != 0) {  // runts and group frames go up
+        stats_.send_other.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      auto it = send_.find(SendKey(device, f));
+      if (it == send_.end()) {
+        stats_.send_miss.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      SendEntry& e = it->second;
+      if (flow::kDataOverhead + kSealedOverheadMax + 1 + len > e.payload_max ||
+          1 + len > plain.size()) {
+        stats_.send_size.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      int64_t ctr = flow::CounterTake(cell(e.counter_cell), kFrameCounterLimit);
+      int64_t hop = ctr < 0 ? -1 : flow::CounterTake(cell(e.hop_counter_cell), kHopCounterLimit);
+      if (hop < 0) {
+        // A spent key or path: JavaScript moves to the next and clears us.
+        stats_.send_spent.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      plain[0] = 0;  // kind 0: an Ethernet frame
+      std::memcpy(plain.data() + 1, f, len);
+      uint8_t* o = out.data() + size_t{n} * kDatagramMax;
+      size_t sealed =
+          flow::SealPayload({e.gcm.get(), e.hp.get(), e.salt.data(), e.kid.data()}, e.vft.data(),
+                            static_cast<uint64_t>(ctr), plain.data(), 1 + len, o + flow::kDataOverhead);
+      size_t dgram = sealed == 0 ? 0
+                                 : flow::SealData(e.hop_gcm.get(), e.receiver_index,
+                                                  static_cast<uint32_t>(hop), e.hop_limit,
+                                                  e.vft.data(), o + flow::kDataOverhead, sealed, o);
+      if (dgram == 0) {
+        // OpenSSL failed: the counters are spent, the frame is lost.
+        stats_.send_failed.fetch_add(1, std::memory_order_relaxed);
+        handled = true;
+        break;
+      }
+      datas[n] = o;
+      lens[n] = dgram;
+      std::memcpy(addrs.data() + size_t{n} * kUdpAddrBytes, e.addr.data(), kUdpAddrBytes);
+      entries[n] = &e;
+      n++;
+      handled = true;
+    } while (false);
+    if (!handled) {
+      offsets[kept] = offsets[i];
+      lengths[kept] = lengths[i];
+      kept++;
+    }
+  }
+  if (n > 0) {
+    UdpSendResult r = udp_send(udp_fd_, udp_family_, n, datas.data(), lens.data(), addrs.data(),
+                               nullptr);
+    stats_.sent.fetch_add(r.sent, std::memory_order_relaxed);
+    stats_.send_failed.fetch_add(n - r.sent, std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+      Stat(entries[i]->vlan_stats, kSentFrames, 1);
+      Stat(entries[i]->vlan_stats, kSentBytes, lens[i] - flow::kDataOverhead);
+      Stat(entries[i]->link_stats, kSentFrames, 1);
+      Stat(entries[i]->link_stats, kSentBytes, lens[i]);
+    }
+  }
+  return kept;
+}
+
+uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta, uint32_t count) {
+  uint32_t* offsets = meta;
+  uint32_t* lengths = meta + c.batch_frames;
+  uint8_t* records = reinterpret_cast<uint8_t*>(meta + 2 * size_t{c.batch_frames});
+  std::shared_lock<std::shared_mutex> lk(mu_);
+  if (hops_.empty() || recv_.empty()) return count;
+  // The plaintext lands at 16, so that the 10-byte virtio-net header a
+  // device with offloads takes fits before the frame (at 7, the frame at 17).
+  thread_local std::vector<uint8_t> scratch(16 + kDatagramMax);
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const uint8_t* d = data + offsets[i];
+    size_t len = lengths[i];
+    const uint8_t* rec = records + size_t{i} * kUdpAddrBytes;
+    bool handled = false;
+    do {
+      flow::DataHeader h;
+      if (len > kDatagramMax || flow::ParseData(d, len, &h) != DataDrop::kNone) {
+        stats_.recv_other.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      auto hit = hops_.find(h.receiver_index);
+      if (hit == hops_.end()) {
+        stats_.recv_miss.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      HopEntry& hop = hit->second;
+      // From another address than the path's: JavaScript decides (roaming).
+      if (std::memcmp(rec, hop.addr.data(), kUdpAddrBytes) != 0) {
+        stats_.recv_other.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      uint8_t hop_limit = 0;
+      std::array<uint8_t, 16> vft;
+      if (flow::WindowCheck(cell(hop.window_cell), h.counter) != Replay::kFresh ||
+          flow::OpenData(hop.gcm.get(), d, len, &hop_limit, vft.data()) != DataDrop::kNone) {
+        stats_.recv_checks.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      auto rit = recv_.find(vft);
+      if (rit == recv_.end()) {
+        stats_.recv_miss.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      RecvEntry& re = rit->second;
+      const Device& dev = devices_[re.device];
+      const uint8_t* sealed = d + flow::kDataOverhead;
+      size_t sealed_len = len - flow::kDataOverhead;
+      flow::PayloadHeader ph;
+      if (flow::ParsePayload(re.hp.get(), sealed, sealed_len, &ph) != PayloadDrop::kNone) {
+        stats_.recv_checks.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      auto kit = re.kids.find(ph.kid);
+      if (kit == re.kids.end()) {
+        stats_.recv_miss.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      KidEntry& ke = kit->second;
+      uint8_t* pt = scratch.data() + 16;
+      size_t pt_len = sealed_len - ph.length - flow::kTagBytes;
+      if (flow::WindowCheck(cell(ke.window_cell), static_cast<uint32_t>(ph.counter)) !=
+              Replay::kFresh ||
+          flow::OpenPayload(ke.gcm.get(), ke.salt.data(), vft.data(), ph, sealed, sealed_len,
+                            pt) != PayloadDrop::kNone) {
+        stats_.recv_checks.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      // Only a whole Ethernet frame for this port's MAC is ours; fragments,
+      // control, offload headers, runts and TCP (coalesced by the switch)
+      // go up to JavaScript.
+      const uint8_t* frame = pt + 1;
+      size_t frame_len = pt_len - 1;
+      if (pt[0] != 0 || frame_len < 14 || std::memcmp(frame, re.mac.data(), 6) != 0 ||
+          (re.punt_tcp && IsTcp(frame, frame_len)) || dev.fd < 0) {
+        stats_.recv_other.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      // Accepted by the hop window first: from here the datagram is ours.
+      if (flow::WindowAccept(cell(hop.window_cell), h.counter) != Replay::kFresh) {
+        // JavaScript took the same counter meanwhile: it counts the replay.
+        stats_.recv_raced.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      handled = true;
+      Stat(hop.link_stats, kRecvFrames, 1);
+      Stat(hop.link_stats, kRecvBytes, len);
+      if (flow::WindowAccept(cell(ke.window_cell), static_cast<uint32_t>(ph.counter)) !=
+          Replay::kFresh) {
+        stats_.recv_raced.fetch_add(1, std::memory_order_relaxed);  // a replay, dropped
+        break;
+      }
+      const uint8_t* w = frame;
+      size_t wlen = frame_len;
+      if (dev.vnet) {
+        w -= kVnetBytes;
+        wlen += kVnetBytes;
+        std::memset(const_cast<uint8_t*>(w), 0, kVnetBytes);
+      }
+      ssize_t r;
+      do {
+        r = write(dev.fd, w, wlen);
+      } while (r < 0 && errno == EINTR);
+      if (r < 0) {
+        stats_.write_failed.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      stats_.received.fetch_add(1, std::memory_order_relaxed);
+      Stat(re.vlan_stats, kRecvFrames, 1);
+      Stat(re.vlan_stats, kRecvBytes, sealed_len);
+    } while (false);
+    if (!handled) {
+      offsets[kept] = offsets[i];
+      lengths[kept] = lengths[i];
+      if (kept != i) {
+        std::memmove(records + size_t{kept} * kUdpAddrBytes, rec, kUdpAddrBytes);
+      }
+      kept++;
+    }
+  }
+  return kept;
+}
+
+}  // namespace peertap

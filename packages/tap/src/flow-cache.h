@@ -1,0 +1,174 @@
+// The fast path's flow cache (docs/spec/18-fast-path.md): entries that
+// TypeScript installs for established unicast flows, which the reader
+// threads then carry without waking JavaScript:
+//
+//   device reader: frame -> (device, destination MAC) entry -> seal
+//     (sealed payload, then DATA) -> sendmmsg on the datagram socket
+//   UDP reader: DATA -> receiver index entry (hop key) -> VFT entry ->
+//     KID entry (sender key) -> open -> write(2) to the device
+//
+// Anything else, and anything an entry cannot carry or a check refuses,
+// stays in the batch and goes up to JavaScript exactly as it arrived: the
+// TypeScript switch and datagram link remain the reference, decide every
+// protocol question, count every drop, and install and clear the entries.
+// Counters and replay windows are shared cells (flow-core.h), so both
+// paths draw nonces from one sequence and accept each counter once.
+//
+// Threads: each device's reader uses only its own send entries; the UDP
+// reader uses the receive entries; both hold the tables' lock shared for a
+// batch, and the main thread holds it exclusively to change them. Each
+// entry owns its OpenSSL contexts (a context is not safe across threads).
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstdlib>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "reader.h"
+
+namespace peertap {
+
+struct EvpFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using Evp = std::unique_ptr<EVP_CIPHER_CTX, EvpFree>;
+
+// The cell arena (flow-core.h's counters and windows, and the stats
+// blocks): native memory that JavaScript sees as an Int32Array, alive while
+// that array, the arena's handle or a flow cache holds it.
+struct Arena {
+  std::atomic<int> refs{1};
+  int32_t* mem = nullptr;
+  size_t words = 0;
+  void Ref() { refs.fetch_add(1); }
+  void Unref() {
+    if (refs.fetch_sub(1) == 1) {
+      std::free(mem);
+      delete this;
+    }
+  }
+};
+
+// Frames and bytes, sent and received, in a stats block of the cell arena:
+// four int64 words (8-byte aligned) that TypeScript reads into its counters.
+enum StatWord { kSentFrames = 0, kSentBytes = 1, kRecvFrames = 2, kRecvBytes = 3 };
+
+struct SendEntry {
+  uint32_t device = 0;
+  std::array<uint8_t, 16> vft{};
+  uint8_t hop_limit = 0;
+  // The VLAN epoch's sender key.
+  Evp gcm, hp;
+  std::array<uint8_t, 12> salt{};
+  std::array<uint8_t, 8> kid{};
+  uint32_t counter_cell = 0;
+  // The datagram path to the one neighbour that subscribes.
+  Evp hop_gcm;
+  uint32_t receiver_index = 0;
+  uint32_t hop_counter_cell = 0;
+  std::array<uint8_t, 20> addr{};  // address record (udp.h)
+  uint32_t payload_max = 0;        // largest UDP payload the path carries
+  uint32_t vlan_stats = 0, link_stats = 0;
+};
+
+struct KidEntry {
+  Evp gcm;  // decrypt context with the sender key
+  std::array<uint8_t, 12> salt{};
+  uint32_t window_cell = 0;
+};
+
+struct RecvEntry {
+  uint32_t device = 0;
+  std::array<uint8_t, 6> mac{};  // the port's MAC: the frame's destination
+  Evp hp;
+  bool punt_tcp = false;  // TCP goes up, for the switch to coalesce
+  uint32_t vlan_stats = 0;
+  std::unordered_map<uint64_t, KidEntry> kids;
+};
+
+struct HopEntry {
+  Evp gcm;  // decrypt context with the receive key
+  uint32_t window_cell = 0;
+  std::array<uint8_t, 20> addr{};  // the path's current peer address record
+  uint32_t link_stats = 0;
+};
+
+struct Device {
+  int fd = -1;
+  bool vnet = false;  // frames carry a 10-byte virtio-net header
+};
+
+struct VftHash {
+  size_t operator()(const std::array<uint8_t, 16>& v) const {
+    uint64_t a, b;
+    __builtin_memcpy(&a, v.data(), 8);
+    __builtin_memcpy(&b, v.data() + 8, 8);
+    return static_cast<size_t>(a ^ (b * 0x9e3779b97f4a7c15ull));
+  }
+};
+
+// Why frames went up instead (counters; TypeScript reads them with stats()).
+struct FlowStats {
+  std::atomic<uint64_t> sent{0}, received{0};
+  std::atomic<uint64_t> send_miss{0}, send_other{0}, send_size{0}, send_spent{0}, send_failed{0};
+  std::atomic<uint64_t> recv_miss{0}, recv_other{0}, recv_checks{0}, recv_raced{0}, write_failed{0};
+};
+
+class FlowCache {
+ public:
+  explicit FlowCache(Arena* arena) : arena_(arena), cells_(arena->mem), words_(arena->words) {
+    arena->Ref();
+  }
+
+  void Ref() { refs_.fetch_add(1); }
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+  // Main thread: the tables (exclusive lock inside).
+  void SetUdp(int fd, int family);
+  uint32_t AddDevice(int fd, bool vnet);  // a device slot
+  void RemoveDevice(uint32_t device);     // and every entry that names it
+  void InstallSend(uint64_t key, SendEntry&& e);
+  void InstallHop(uint32_t receiver_index, HopEntry&& e);
+  void InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e);
+  bool InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, KidEntry&& e);
+  void Clear();  // every entry, devices and socket kept
+  size_t Entries();
+  const FlowStats& stats() const { return stats_; }
+  bool CellsFit(uint32_t index, size_t words) const { return size_t{index} + words <= words_; }
+  static uint64_t SendKey(uint32_t device, const uint8_t* mac);
+
+  // Reader threads: run a filled slot through the cache; returns how many
+  // frames are left in it (packed to the front, in order) for JavaScript.
+  uint32_t FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
+                      uint32_t count);
+  uint32_t FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta, uint32_t count);
+
+ private:
+  ~FlowCache() { arena_->Unref(); }
+  int32_t* cell(uint32_t i) { return cells_ + i; }
+  void Stat(uint32_t block, StatWord w, uint64_t v);
+
+  std::atomic<int> refs_{1};
+  Arena* const arena_;
+  int32_t* const cells_;
+  const size_t words_;
+  std::shared_mutex mu_;
+  int udp_fd_ = -1;
+  int udp_family_ = 4;
+  std::vector<Device> devices_;
+  std::unordered_map<uint64_t, SendEntry> send_;
+  std::unordered_map<uint32_t, HopEntry> hops_;
+  std::unordered_map<std::array<uint8_t, 16>, RecvEntry, VftHash> recv_;
+  FlowStats stats_;
+};
+
+}  // namespace peertap

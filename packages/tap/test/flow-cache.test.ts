@@ -1,0 +1,291 @@
+/**
+ * The fast path's flow cache (src/flow-cache.cc) on real devices: two
+ * namespaces, a TAP in each, joined by this process. Broadcasts and
+ * anything without an entry go up to a JavaScript forwarder (the slow
+ * path); unicast frames between the two TAPs are carried by the reader
+ * threads: sealed, sent as DATA datagrams over a UDP socket on 127.0.0.1
+ * (to itself), opened and written to the other TAP, without JavaScript.
+ * Then, from the outside: replayed and forged datagrams go up untouched and
+ * the device gets nothing; cleared entries send frames up again; a closed
+ * device takes its entries with it.
+ */
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { FlowCache, type FlowCells } from '../src/flow.ts'
+import { openUdp, type UdpSocket } from '../src/index.ts'
+import { native } from '../src/native.ts'
+import { canRun, copy, forwardedPair, ip, nodeArgs, type Received, spawnChild } from './helpers.ts'
+
+const macOf = (ns: string, dev: string): Uint8Array =>
+  new Uint8Array(
+    Buffer.from(
+      JSON.parse(ip('-n', ns, '-j', 'link', 'show', dev))[0].address.replaceAll(':', ''),
+      'hex',
+    ),
+  )
+
+/** One direction's keys and cells, as the switch and the datagram link would hold them. */
+interface Direction {
+  vft: Uint8Array
+  key: Uint8Array
+  salt: Uint8Array
+  kid: Uint8Array
+  hpKey: Uint8Array
+  counterCell: number
+  hopKey: Uint8Array
+  receiverIndex: number
+  hopCounterCell: number
+  hopWindow: number
+  kidWindow: number
+  vlanStats: number
+  linkStats: number
+}
+
+function direction(cells: FlowCells, receiverIndex: number): Direction {
+  return {
+    vft: randomBytes(16),
+    key: randomBytes(32),
+    salt: randomBytes(12),
+    kid: randomBytes(8),
+    hpKey: randomBytes(32),
+    counterCell: cells.counter(),
+    hopKey: randomBytes(32),
+    receiverIndex,
+    hopCounterCell: cells.counter(),
+    hopWindow: cells.window(),
+    kidWindow: cells.window(),
+    vlanStats: cells.block(),
+    linkStats: cells.block(),
+  }
+}
+
+/** Whether a frame (no virtio-net header) is unicast IPv4. */
+const unicastIpv4 = (f: Uint8Array) => (f[0]! & 1) === 0 && f[12] === 0x08 && f[13] === 0x00
+
+describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => {
+  let pair: ReturnType<typeof forwardedPair> | undefined
+  let udp: UdpSocket | undefined
+  let cache: FlowCache | undefined
+  const upA: Uint8Array[] = []
+  const punted: Received[] = []
+  let ab: Direction
+  let ba: Direction
+  let macA: Uint8Array
+  let macB: Uint8Array
+  let slotA = -1
+  let slotB = -1
+
+  const install = () => {
+    const c = cache!
+    const port = udp!.port
+    for (const [d, from, to, mac] of [
+      [ab, slotA, slotB, macB],
+      [ba, slotB, slotA, macA],
+    ] as const) {
+      c.installSend({
+        device: from,
+        mac,
+        vft: d.vft,
+        hopLimit: 8,
+        key: d.key,
+        salt: d.salt,
+        kid: d.kid,
+        hpKey: d.hpKey,
+        counterCell: d.counterCell,
+        hopKey: d.hopKey,
+        receiverIndex: d.receiverIndex,
+        hopCounterCell: d.hopCounterCell,
+        address: '127.0.0.1',
+        port,
+        payloadMax: 1472,
+        vlanStats: d.vlanStats,
+        linkStats: d.linkStats,
+      })
+      c.installHop({
+        receiverIndex: d.receiverIndex,
+        key: d.hopKey,
+        windowCell: d.hopWindow,
+        address: '127.0.0.1',
+        port,
+        linkStats: d.linkStats,
+      })
+      c.installReceive({
+        vft: d.vft,
+        device: to,
+        mac,
+        hpKey: d.hpKey,
+        puntTcp: false,
+        vlanStats: d.vlanStats,
+      })
+      expect(
+        c.installKid(d.vft, Buffer.from(d.kid).readBigUInt64BE(0), d.key, d.salt, d.kidWindow),
+      ).toBe(true)
+    }
+  }
+
+  /** A DATA datagram of direction d carrying `frame`, under the given counters. */
+  const datagram = (d: Direction, frame: Uint8Array, counter: number, hopCounter: number) => {
+    const plaintext = new Uint8Array(1 + frame.length)
+    plaintext.set(frame, 1)
+    const sealed = native().flowSealPayload(
+      d.key,
+      d.salt,
+      d.kid,
+      d.hpKey,
+      d.vft,
+      counter,
+      plaintext,
+    )
+    return native().flowSealData(d.hopKey, d.receiverIndex, hopCounter, 8, d.vft, sealed)
+  }
+
+  const echo = async (count: number) => {
+    const { nsA, nsB } = pair!
+    const server = spawnChild('ip', [
+      'netns',
+      'exec',
+      nsB,
+      process.execPath,
+      ...nodeArgs('udp.ts', 'echo', '10.79.0.2', '7000', String(count)),
+    ])
+    const client = spawnChild('ip', [
+      'netns',
+      'exec',
+      nsA,
+      process.execPath,
+      ...nodeArgs('udp.ts', 'client', '10.79.0.2', '7000', String(count)),
+    ])
+    try {
+      expect(await server.firstLine).toBe('listening')
+      const { rtts } = JSON.parse(await client.firstLine) as { rtts: number[] }
+      expect((await client.done).code).toBe(0)
+      return rtts
+    } finally {
+      client.kill()
+      server.kill()
+    }
+  }
+
+  beforeAll(() => {
+    pair = forwardedPair('fc', '10.79.0', {}, (batch) => {
+      for (let i = 0; i < batch.count; i++) upA.push(batch.frame(i).slice())
+    })
+    macA = macOf(pair.nsA, pair.a.name)
+    macB = macOf(pair.nsB, pair.b.name)
+    udp = openUdp({ address: '127.0.0.1', port: 0 })
+    udp.onBatch((batch) => copy(batch, punted))
+    cache = new FlowCache()
+    cache.attachUdp(udp)
+    slotA = cache.attachDevice(pair.a)
+    slotB = cache.attachDevice(pair.b)
+    ab = direction(cache.cells, 0x0a0b0c0d)
+    ba = direction(cache.cells, 0x01020304)
+    install()
+  })
+
+  afterAll(() => {
+    pair?.close()
+    udp?.close()
+  })
+
+  it('carries unicast both ways on the reader threads; only broadcasts come up to JavaScript', async () => {
+    const rtts = await echo(5)
+    expect(rtts).toHaveLength(5)
+    const s = cache!.counters()
+    expect(s.sent).toBeGreaterThanOrEqual(10)
+    expect(s.received).toBe(s.sent)
+    // JavaScript saw A's ARP request (a broadcast), never a unicast IPv4 frame.
+    expect(upA.some((f) => (f[0]! & 1) === 1)).toBe(true)
+    expect(upA.filter(unicastIpv4)).toHaveLength(0)
+    expect(punted).toHaveLength(0)
+    // Each frame took one counter of its sender key and one of its path,
+    // from the cells JavaScript also takes from: the next is JavaScript's.
+    const cells = cache!.cells
+    const fromA = Atomics.load(cells.words, ab.counterCell)
+    expect(fromA).toBeGreaterThanOrEqual(5)
+    expect(Atomics.load(cells.words, ab.hopCounterCell)).toBe(fromA)
+    expect(cells.takeCounter(ab.counterCell, 2 ** 23)).toBe(fromA)
+    // The stats blocks count what went each way.
+    const [framesSent, , framesReceived] = cells.readBlock(ab.vlanStats)
+    expect(framesSent).toBe(fromA + 0)
+    expect(framesReceived).toBe(fromA)
+  })
+
+  it('hands a replayed datagram up untouched and writes nothing; takes a fresh one once', async () => {
+    const frame = new Uint8Array(60)
+    frame.set(macB, 0)
+    frame.set(macA, 6)
+    frame.set([0x88, 0xb5], 12) // local experimental EtherType: the kernel ignores it
+    const before = cache!.counters()
+    // Counter 0 of the sender key and of the path: taken by the first frame.
+    const replay = datagram(ab, frame, 0, 0)
+    udp!.send([replay], ['127.0.0.1'], [udp!.port])
+    // Far ahead of both windows: fresh.
+    const fresh = datagram(ab, frame, 100_000, 1_000_000)
+    udp!.send([fresh, fresh], ['127.0.0.1', '127.0.0.1'], [udp!.port, udp!.port])
+    const deadline = Date.now() + 5000
+    while (punted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    const after = cache!.counters()
+    expect(punted.map((p) => Buffer.from(p.data).toString('hex'))).toEqual([
+      Buffer.from(replay).toString('hex'),
+      Buffer.from(fresh).toString('hex'),
+    ])
+    expect(after.receiveChecks - before.receiveChecks).toBe(2)
+    expect(after.received - before.received).toBe(1)
+    // JavaScript sees the same verdicts in the shared windows.
+    expect(cache!.cells.check(ab.hopWindow, 0)).toBe('too-old')
+    expect(cache!.cells.check(ab.hopWindow, 1_000_000)).toBe('replay')
+    expect(cache!.cells.check(ab.kidWindow, 100_000)).toBe('replay')
+    // A's sender goes on past what was forged under its keys (the test
+    // forged them; a real sender's counters are its own).
+    Atomics.store(cache!.cells.words, ab.counterCell, 300_000)
+    Atomics.store(cache!.cells.words, ab.hopCounterCell, 1_200_000)
+    punted.length = 0
+  })
+
+  it('hands up a forged datagram, one from another source, and garbage, and keeps carrying', async () => {
+    const frame = new Uint8Array(60)
+    frame.set(macB, 0)
+    frame.set(macA, 6)
+    const before = cache!.counters()
+    const good = datagram(ab, frame, 200_000, 1_100_000)
+    const flipped = good.slice()
+    flipped[good.length - 1]! ^= 1
+    const other = openUdp({ address: '127.0.0.1', port: 0 })
+    try {
+      other.send([datagram(ab, frame, 200_001, 1_100_001)], ['127.0.0.1'], [udp!.port])
+    } finally {
+      other.close()
+    }
+    const garbage = [new Uint8Array(0), randomBytes(8), randomBytes(69), randomBytes(1400)]
+    udp!.send([flipped, ...garbage], Array(5).fill('127.0.0.1'), Array(5).fill(udp!.port))
+    const deadline = Date.now() + 5000
+    while (punted.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(punted).toHaveLength(6)
+    expect(cache!.counters().received).toBe(before.received)
+    punted.length = 0
+    expect(await echo(3)).toHaveLength(3)
+    expect(cache!.counters().received).toBeGreaterThan(before.received)
+  })
+
+  it('sends every frame up once its entries are cleared, and the JavaScript path carries them', async () => {
+    cache!.clear()
+    expect(cache!.counters().entries).toBe(0)
+    const sentBefore = cache!.counters().sent
+    upA.length = 0
+    expect(await echo(3)).toHaveLength(3)
+    expect(cache!.counters().sent).toBe(sentBefore)
+    expect(upA.filter(unicastIpv4).length).toBeGreaterThanOrEqual(3)
+    install()
+  })
+
+  it('drops the entries of a device that closes, before its fd does', () => {
+    // Two send entries, two hop entries, two VFT entries, two KIDs.
+    expect(cache!.counters().entries).toBe(8)
+    // A's send entry, and the VFT entry (with its KID) that writes to A.
+    pair!.a.close()
+    expect(cache!.counters().entries).toBe(5)
+    pair!.b.close()
+    expect(cache!.counters().entries).toBe(2)
+  })
+})
