@@ -107,6 +107,7 @@ export {
   maxSealedLength,
   type PskFrameSenderInit,
 } from './send.ts'
+export { type SharedCells, SharedReplayWindow } from './shared.ts'
 // -- data-path exports end --
 
 // HPKE, membership proofs, constant-time compare: exports below this line.

@@ -26,7 +26,7 @@ import {
   VFT_LENGTH,
 } from './constants.ts'
 import { InvalidArgumentError } from './errors.ts'
-import type { EpochSecrets } from './keys.ts'
+import { deriveSenderKeyMaterialHiLo, type EpochSecrets } from './keys.ts'
 import { checkKid, epochByte, type Kid } from './kid.ts'
 import {
   copyTag,
@@ -42,6 +42,7 @@ import {
   unprotectHeaderWithMask,
 } from './payload.ts'
 import { ReplayWindow } from './replay.ts'
+import { type SharedCells, SharedReplayWindow } from './shared.ts'
 
 /** Frames opened and frames dropped, by drop code. */
 export type ReceiveCounters = Record<DropReason | 'opened', number>
@@ -55,6 +56,12 @@ interface FrameReceiverCommon {
   readonly maxKids?: number
   /** The oldest VFT window the caller holds at the start (default 0); see setOldestHeldWindow(). */
   readonly oldestHeldWindow?: number
+  /**
+   * Keep the KIDs' replay windows in cells a native fast path shares
+   * (shared.ts): then a counter it accepted is refused here, and the other
+   * way round. Default: windows of this object's own.
+   */
+  readonly cells?: SharedCells
 }
 
 /** A receiver for an MLS VLAN epoch. */
@@ -81,7 +88,8 @@ interface KidEntry {
   readonly hi: number
   readonly lo: number
   readonly key: SenderKey
-  readonly replay: ReplayWindow
+  /** Undefined until the KID's first frame opens. */
+  replay: ReplayWindow | SharedReplayWindow | undefined
   /** The newest VFT window a frame under this KID opened in. */
   lastWindow: number
   /** The next entry whose slot key collides with this one. */
@@ -106,6 +114,8 @@ export class FrameReceiver {
   readonly #epochByte: number
   readonly #acceptLeaf: ((leafIndex: number) => boolean) | undefined
   readonly #maxKids: number
+  readonly #cells: SharedCells | undefined
+  readonly #hpKey: Uint8Array
   readonly #slots = new Map<number, KidEntry>()
   #size = 0
   #oldestHeld: number
@@ -117,6 +127,8 @@ export class FrameReceiver {
     this.#backend = init.backend ?? nodeBackend
     this.#frameBase = init.secrets.frameBase.slice()
     this.#hp = new HeaderProtection(this.#backend, init.secrets.hpKey)
+    this.#hpKey = init.secrets.hpKey.slice()
+    this.#cells = init.cells
     const maxKids = init.maxKids ?? DEFAULT_MAX_KIDS
     if (!Number.isInteger(maxKids) || maxKids < 1)
       throw new InvalidArgumentError('maxKids must be >= 1')
@@ -248,22 +260,47 @@ export class FrameReceiver {
         hi,
         lo,
         key: SenderKey.deriveHiLo(this.#backend, this.#frameBase, hi, lo),
-        replay: new ReplayWindow(),
+        replay: undefined,
         lastWindow: window,
         next: undefined,
         cached: false,
       }
     } else {
-      const replay = entry.replay.check(counter)
+      const replay = entry.replay!.check(counter)
       if (replay !== undefined) return this.#drop(replay)
     }
     const plaintext = openUnchecked(s, entry.key, sealed, ctrLen)
     if (plaintext === undefined) return this.#drop('auth')
-    entry.replay.update(counter)
+    // The window is made only now, so a forged frame of a new KID takes no cell.
+    entry.replay ??=
+      this.#cells === undefined ? new ReplayWindow() : new SharedReplayWindow(this.#cells)
+    // With shared windows the fast path may have taken the counter meanwhile.
+    const raced = entry.replay.accept(counter)
+    if (raced !== undefined) return this.#drop(raced)
     if (window > entry.lastWindow) entry.lastWindow = window
     if (!entry.cached) this.#insert(entry)
     this.counters.opened++
     return plaintext
+  }
+
+  /**
+   * For a fast path that opens frames of this key set itself
+   * (docs/spec/18-fast-path.md): the header-protection key, and a KID's
+   * sender key material and shared window cell, once a frame under it has
+   * opened here; undefined for a KID not in the cache or without shared cells.
+   */
+  get hpKey(): Uint8Array {
+    return this.#hpKey
+  }
+
+  flowKid(
+    hi: number,
+    lo: number,
+  ): { key: Uint8Array; salt: Uint8Array; windowCell: number } | undefined {
+    const entry = this.#lookup(hi, lo)
+    if (entry === undefined || !(entry.replay instanceof SharedReplayWindow)) return undefined
+    const m = deriveSenderKeyMaterialHiLo(this.#frameBase, hi, lo)
+    return { key: m.key, salt: m.salt, windowCell: entry.replay.cell }
   }
 
   #drop(reason: DropReason): DropReason {
@@ -325,6 +362,7 @@ export class FrameReceiver {
     }
     entry.cached = false
     entry.next = undefined
+    if (entry.replay instanceof SharedReplayWindow) entry.replay.free()
     this.#size--
     if (this.#victim === entry) this.#victim = undefined
     this.#noVictimAt = -1

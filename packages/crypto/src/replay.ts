@@ -49,6 +49,16 @@ export class ReplayWindow {
     this.#ring[index % RING_WORDS]! |= 1 << (counter & (WORD_BITS - 1))
   }
 
+  /**
+   * check() and update() in one step (after the AEAD): undefined when
+   * `counter` was fresh and is now marked, else why not.
+   */
+  accept(counter: number): ReplayDrop | undefined {
+    const drop = this.check(counter)
+    if (drop === undefined) this.update(counter)
+    return drop
+  }
+
   /** Forgets every counter. */
   reset(): void {
     this.#ring.fill(0)

@@ -22,7 +22,7 @@ import {
   VFT_LENGTH,
 } from './constants.ts'
 import { InvalidArgumentError } from './errors.ts'
-import type { EpochSecrets } from './keys.ts'
+import { deriveSenderKeyMaterialHiLo, type EpochSecrets } from './keys.ts'
 import {
   defaultRandom,
   epochByte,
@@ -41,6 +41,7 @@ import {
   sealClear,
   sealUnchecked,
 } from './payload.ts'
+import type { SharedCells } from './shared.ts'
 
 /** Options common to both kinds of VLAN. */
 interface FrameSenderCommon {
@@ -55,6 +56,13 @@ interface FrameSenderCommon {
    * other than 0 wastes counters but is safe, since the first key is fresh.
    */
   readonly startCounter?: number
+  /**
+   * Draw each key's counters from a cell a native fast path shares
+   * (shared.ts), so that both seal under one key without repeating a
+   * nonce. Counters are then reserved per call: sealedLength() or
+   * sealedLengths() reserve what the next seal or sealBatch uses.
+   */
+  readonly cells?: SharedCells
 }
 
 /** A sender on an MLS VLAN: KID = leafIndex ‖ epoch & 0xff ‖ generation. */
@@ -96,6 +104,10 @@ export class FrameSender {
   #key: SenderKey
   #counter: number
   #generation: number
+  readonly #cells: SharedCells | undefined
+  /** With cells: the current key's counter cell, and the end of the counters reserved from it. */
+  #cell = -1
+  #reservedEnd = 0
 
   constructor(init: FrameSenderInit) {
     this.#backend = init.backend ?? nodeBackend
@@ -107,6 +119,7 @@ export class FrameSender {
       throw new InvalidArgumentError('startCounter must be in [0, 2^23]')
     }
     this.#counter = start
+    this.#cells = init.cells
     if (init.kind === 'mls') {
       const { leafIndex } = init
       if (!Number.isInteger(leafIndex) || leafIndex < 0 || leafIndex > MAX_LEAF_INDEX) {
@@ -125,6 +138,57 @@ export class FrameSender {
       const kid = init.kid ?? kidFromBytes(this.#random(new Uint8Array(8)))
       this.#key = SenderKey.derive(this.#backend, this.#frameBase, kid)
     }
+    if (this.#cells !== undefined) {
+      this.#cell = this.#cells.newCounter()
+      if (start > 0 && this.#cells.takeCounters(this.#cell, start, COUNTER_LIMIT + 1) < 0) {
+        throw new InvalidArgumentError('startCounter must be in [0, 2^23]')
+      }
+      this.#reservedEnd = start
+    }
+  }
+
+  /**
+   * For a fast path that seals under this sender's key too
+   * (docs/spec/18-fast-path.md): the current key's KID (8 bytes), AES key,
+   * salt and shared counter cell; undefined without shared cells.
+   */
+  flowKey():
+    | { kid: Uint8Array; key: Uint8Array; salt: Uint8Array; counterCell: number }
+    | undefined {
+    if (this.#cells === undefined) return undefined
+    const k = this.#key
+    const m = deriveSenderKeyMaterialHiLo(this.#frameBase, k.kidHi, k.kidLo)
+    const kid = new Uint8Array(8)
+    const view = new DataView(kid.buffer)
+    view.setUint32(0, k.kidHi)
+    view.setUint32(4, k.kidLo)
+    return { kid, key: m.key, salt: m.salt, counterCell: this.#cell }
+  }
+
+  /**
+   * With shared cells: makes sure `n` counters are reserved for the next
+   * seals (taking them from the cell, or moving to the next key when the
+   * cell has fewer left). Without, counters are this object's alone.
+   */
+  #reserve(n: number): void {
+    const cells = this.#cells
+    if (cells === undefined) return
+    for (;;) {
+      const first = cells.takeCounters(this.#cell, n, COUNTER_LIMIT)
+      if (first >= 0) {
+        this.#counter = first
+        this.#reservedEnd = first + n
+        return
+      }
+      // Spent (by us or the fast path): the next key, with a cell of its own.
+      this.#counter = COUNTER_LIMIT
+      this.#rolloverIfDue()
+    }
+  }
+
+  /** With shared cells: reserves one counter unless one is already reserved. */
+  #reserveOne(): void {
+    if (this.#cells !== undefined && this.#counter >= this.#reservedEnd) this.#reserve(1)
   }
 
   /** The KID of the key the next frame will be sealed under (after any rollover due). */
@@ -139,14 +203,16 @@ export class FrameSender {
     return this.#generation
   }
 
-  /** The counter the next frame will carry. */
+  /** The counter the next frame will carry (with shared cells: reserved for it now). */
   get counter(): number {
+    this.#reserveOne()
     this.#rolloverIfDue()
     return this.#counter
   }
 
   /** Exact length of the next sealed payload for `plaintextLength` bytes. */
   sealedLength(plaintextLength: number): number {
+    this.#reserveOne()
     const next = this.#counter === COUNTER_LIMIT ? 0 : this.#counter
     return HEADER_FIXED_LENGTH + ctrLength(next) + plaintextLength + TAG_LENGTH
   }
@@ -182,6 +248,8 @@ export class FrameSender {
    * starts again at one byte). Lay out a batch with it, then sealBatch().
    */
   sealedLengths(plaintextLengths: ArrayLike<number>, lengths: number[] | Uint32Array): void {
+    if (this.#cells !== undefined && plaintextLengths.length > 0)
+      this.#reserve(plaintextLengths.length)
     let counter = this.#counter
     for (let i = 0; i < plaintextLengths.length; i++) {
       if (counter === COUNTER_LIMIT) counter = 0
@@ -208,6 +276,11 @@ export class FrameSender {
       throw new InvalidArgumentError('vfts, plaintexts and offsets differ in length')
     }
     if (n === 0) return
+    if (this.#cells !== undefined && this.#reservedEnd - this.#counter < n) {
+      throw new InvalidArgumentError(
+        'with shared cells, sealBatch follows sealedLengths for its frames',
+      )
+    }
     let counter = this.#counter
     for (let i = 0; i < n; i++) {
       this.#checkArgs(vfts[i]!, plaintexts[i]!)
@@ -251,6 +324,7 @@ export class FrameSender {
   }
 
   #sealUnchecked(vft: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
+    this.#reserveOne()
     this.#rolloverIfDue()
     const n = sealUnchecked(
       this.#scratch,
@@ -285,5 +359,15 @@ export class FrameSender {
       )
     }
     this.#counter = 0
+    if (this.#cells !== undefined) {
+      // The old cell stays spent; its fast path entries are cleared with the key change.
+      this.#cells.free(this.#cell, 'counter')
+      this.#cell = this.#cells.newCounter()
+      this.#reservedEnd = 0
+      this.onKeyChange?.()
+    }
   }
+
+  /** Called when the sender moves to its next key (shared cells only): a fast path drops its entries. */
+  onKeyChange: (() => void) | undefined
 }

@@ -27,7 +27,13 @@ const RING = 2
 /** What a window says of a counter. */
 export type WindowVerdict = 'fresh' | 'replay' | 'too-old'
 
-/** A fixed arena of shared cells, allocated from the addon, handed out and taken back by index. */
+/**
+ * A fixed arena of shared cells, allocated from the addon, handed out and
+ * taken back by index: @peertap/crypto's SharedCells (structurally, so
+ * this package does not depend on it). A freed cell is
+ * reused only after reclaim(), which the flow cache's owner calls once the
+ * cache is cleared, so no native entry still names it.
+ */
 export class FlowCells {
   /** The arena: native memory that stays valid while this array is reachable. */
   readonly words: Int32Array
@@ -37,6 +43,8 @@ export class FlowCells {
   readonly #freeCounters: number[] = []
   readonly #freeWindows: number[] = []
   readonly #freeBlocks: number[] = []
+  /** Freed since the last reclaim(): [index, kind]. */
+  readonly #pending: [number, 'counter' | 'window' | 'block'][] = []
   readonly #wide: BigInt64Array
 
   /** An arena of `words` 32-bit words (default 1 MiB). */
@@ -48,14 +56,14 @@ export class FlowCells {
   }
 
   /** A fresh counter cell at 0; throws when the arena is full. */
-  counter(): number {
+  newCounter(): number {
     const index = this.#freeCounters.pop() ?? this.#take(1)
     Atomics.store(this.words, index, 0)
     return index
   }
 
   /** A fresh, empty window cell; throws when the arena is full. */
-  window(): number {
+  newWindow(): number {
     const index = this.#freeWindows.pop() ?? this.#take(WINDOW_WORDS)
     this.words.fill(0, index, index + WINDOW_WORDS)
     Atomics.store(this.words, index + LAST, -1)
@@ -85,12 +93,20 @@ export class FlowCells {
    * any more (the flow cache removes its entries first).
    */
   free(index: number, kind: 'counter' | 'window' | 'block'): void {
-    ;(kind === 'counter'
-      ? this.#freeCounters
-      : kind === 'window'
-        ? this.#freeWindows
-        : this.#freeBlocks
-    ).push(index)
+    this.#pending.push([index, kind])
+  }
+
+  /** Makes the cells freed so far reusable: call only when no native entry names them (the cache was cleared). */
+  reclaim(): void {
+    for (const [index, kind] of this.#pending) {
+      ;(kind === 'counter'
+        ? this.#freeCounters
+        : kind === 'window'
+          ? this.#freeWindows
+          : this.#freeBlocks
+      ).push(index)
+    }
+    this.#pending.length = 0
   }
 
   #take(n: number): number {
@@ -102,14 +118,19 @@ export class FlowCells {
     return index
   }
 
-  /** The next counter below `limit` (at most 2^31 − 1), or -1 once the cell reached it. */
-  takeCounter(index: number, limit: number): number {
+  /**
+   * Takes `n` consecutive counters below `limit` (at most 2^31 − 1): the
+   * first, or -1 when fewer than `n` are left, and the cell is then spent
+   * (left at `limit`, for both sides).
+   */
+  takeCounters(index: number, n: number, limit: number): number {
     const w = this.words
     let v = Atomics.load(w, index)
     for (;;) {
       if (v < 0 || v >= limit) return -1
-      const seen = Atomics.compareExchange(w, index, v, v + 1)
-      if (seen === v) return v
+      const next = Math.min(v + n, limit)
+      const seen = Atomics.compareExchange(w, index, v, next)
+      if (seen === v) return next === v + n ? v : -1
       v = seen
     }
   }

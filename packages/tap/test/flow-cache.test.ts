@@ -48,12 +48,12 @@ function direction(cells: FlowCells, receiverIndex: number): Direction {
     salt: randomBytes(12),
     kid: randomBytes(8),
     hpKey: randomBytes(32),
-    counterCell: cells.counter(),
+    counterCell: cells.newCounter(),
     hopKey: randomBytes(32),
     receiverIndex,
-    hopCounterCell: cells.counter(),
-    hopWindow: cells.window(),
-    kidWindow: cells.window(),
+    hopCounterCell: cells.newCounter(),
+    hopWindow: cells.newWindow(),
+    kidWindow: cells.newWindow(),
     vlanStats: cells.block(),
     linkStats: cells.block(),
   }
@@ -204,7 +204,7 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     const fromA = Atomics.load(cells.words, ab.counterCell)
     expect(fromA).toBeGreaterThanOrEqual(5)
     expect(Atomics.load(cells.words, ab.hopCounterCell)).toBe(fromA)
-    expect(cells.takeCounter(ab.counterCell, 2 ** 23)).toBe(fromA)
+    expect(cells.takeCounters(ab.counterCell, 1, 2 ** 23)).toBe(fromA)
     // The stats blocks count what went each way.
     const [framesSent, , framesReceived] = cells.readBlock(ab.vlanStats)
     expect(framesSent).toBe(fromA + 0)

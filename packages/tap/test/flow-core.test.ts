@@ -8,7 +8,14 @@
  * @peertap/crypto's ReplayWindow.
  */
 import { readFileSync } from 'node:fs'
-import { deriveSenderKeyMaterial, ReplayWindow } from '@peertap/crypto'
+import {
+  derivePskEpochSecrets,
+  deriveSenderKeyMaterial,
+  FrameReceiver,
+  FrameSender,
+  ReplayWindow,
+  type SharedCells,
+} from '@peertap/crypto'
 import { describe, expect, it } from 'vitest'
 import { FlowCells, WINDOW_WORDS } from '../src/flow.ts'
 import { native } from '../src/native.ts'
@@ -108,7 +115,7 @@ describe.skipIf(skip)('fast path core: the sealed payload', () => {
           expect(PAYLOAD_DROPS[got.drop], step.note).toBe(step.outcome)
           continue
         }
-        const window = w ?? cells.window()
+        const window = w ?? cells.newWindow()
         windows.set(kid, window)
         // The native side marks here, as the reader thread would.
         expect(WINDOW[native().flowWindow(1, cells.words, window, head.counter!)]).toBe('fresh')
@@ -195,7 +202,7 @@ describe.skipIf(skip)('fast path core: the DATA datagram', () => {
     for (const s of d.datagrams.sequences) {
       const key = keyTo(s.to)
       const cells = new FlowCells(WINDOW_WORDS)
-      const w = cells.window()
+      const w = cells.newWindow()
       for (const step of s.steps) {
         const raw = bytes(step.hex)
         const got = native().flowOpenData(key, raw)
@@ -230,8 +237,8 @@ describe.skipIf(skip)('fast path core: the DATA datagram', () => {
 describe.skipIf(skip)('fast path core: cells shared with JavaScript', () => {
   it('gives the same verdicts as ReplayWindow, natively and in JavaScript, over random counters', () => {
     const cells = new FlowCells(2 * WINDOW_WORDS)
-    const jsCell = cells.window()
-    const nativeCell = cells.window()
+    const jsCell = cells.newWindow()
+    const nativeCell = cells.newWindow()
     const reference = new ReplayWindow()
     let seed = 7
     const random = () => {
@@ -262,9 +269,9 @@ describe.skipIf(skip)('fast path core: cells shared with JavaScript', () => {
     // up to 63 past it: the two collide on some), both at once.
     const round = (n: number) => {
       const cells = new FlowCells(2 + WINDOW_WORDS)
-      const counter = cells.counter()
-      const go = cells.counter()
-      const window = cells.window()
+      const counter = cells.newCounter()
+      const go = cells.newCounter()
+      const window = cells.newWindow()
       const race = native().flowRaceStart(cells.words, counter, window, go, n)
       const mine = new Int32Array(n)
       const tried = new Int32Array(n)
@@ -272,7 +279,7 @@ describe.skipIf(skip)('fast path core: cells shared with JavaScript', () => {
       let seed = 12345
       Atomics.store(cells.words, go, 1)
       for (let i = 0; i < n; i++) {
-        mine[i] = cells.takeCounter(counter, 0x7fffffff)
+        mine[i] = cells.takeCounters(counter, 1, 0x7fffffff)
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
         tried[i] = i + (seed >>> 26)
         accepted[i] = cells.accept(window, tried[i]!) === 'fresh' ? 1 : 0
@@ -320,11 +327,13 @@ describe.skipIf(skip)('fast path core: cells shared with JavaScript', () => {
 
   it('stops a counter at its limit for both sides', () => {
     const cells = new FlowCells(8)
-    const c = cells.counter()
+    const c = cells.newCounter()
     for (let i = 0; i < 5; i++) {
-      expect(i % 2 ? cells.takeCounter(c, 5) : native().flowCounterTake(cells.words, c, 5)).toBe(i)
+      expect(
+        i % 2 ? cells.takeCounters(c, 1, 5) : native().flowCounterTake(cells.words, c, 5),
+      ).toBe(i)
     }
-    expect(cells.takeCounter(c, 5)).toBe(-1)
+    expect(cells.takeCounters(c, 1, 5)).toBe(-1)
     expect(native().flowCounterTake(cells.words, c, 5)).toBe(-1)
     expect(Atomics.load(cells.words, c)).toBe(5)
   })
@@ -333,7 +342,47 @@ describe.skipIf(skip)('fast path core: cells shared with JavaScript', () => {
     const cells = new FlowCells(WINDOW_WORDS)
     expect(() => native().flowWindow(1, cells.words, 1, 0)).toThrow(TypeError)
     expect(() => native().flowCounterTake(cells.words, WINDOW_WORDS, 9)).toThrow(TypeError)
-    expect(() => cells.window()).not.toThrow()
-    expect(() => cells.window()).toThrow(RangeError)
+    expect(() => cells.newWindow()).not.toThrow()
+    expect(() => cells.newWindow()).toThrow(RangeError)
+  })
+})
+
+describe.skipIf(skip)('fast path core: @peertap/crypto over shared cells', () => {
+  it('a FrameSender and the native core seal under one key from one counter cell; a FrameReceiver opens both, each once', () => {
+    const secrets = derivePskEpochSecrets(new Uint8Array(32).fill(7))
+    const cells: SharedCells = new FlowCells(4 * WINDOW_WORDS)
+    const sender = new FrameSender({ kind: 'psk', secrets, cells: cells as FlowCells })
+    const receiver = new FrameReceiver({ kind: 'psk', secrets, cells })
+    const k = sender.flowKey()!
+    const vft = new Uint8Array(16).fill(3)
+    const sealed: Uint8Array[] = []
+    const counters: number[] = []
+    for (let i = 0; i < 40; i++) {
+      const pt = new Uint8Array([0, i, i, i])
+      if (i % 3 === 0) {
+        // The native side takes its counter from the same cell.
+        const c = (cells as FlowCells).takeCounters(k.counterCell, 1, 2 ** 23)
+        counters.push(c)
+        sealed.push(native().flowSealPayload(k.key, k.salt, k.kid, secrets.hpKey, vft, c, pt))
+      } else {
+        counters.push(sender.counter)
+        sealed.push(sender.seal(vft, pt))
+      }
+    }
+    // One sequence of counters, no repeat.
+    expect(new Set(counters).size).toBe(40)
+    for (const s of sealed) expect(receiver.open(s, vft, 0)).toBeInstanceOf(Uint8Array)
+    // Every one again: refused, through the shared windows.
+    for (const s of sealed) expect(receiver.open(s, vft, 0)).toBe('replay')
+    const kid = receiver.flowKid(
+      Buffer.from(k.kid).readUInt32BE(0),
+      Buffer.from(k.kid).readUInt32BE(4),
+    )!
+    expect(Buffer.from(kid.key).equals(Buffer.from(k.key))).toBe(true)
+    // The native side sees the receiver's marks in the same window cell.
+    for (const c of counters)
+      expect(
+        WINDOW[native().flowWindow(0, (cells as FlowCells).words, kid.windowCell, c)],
+      ).not.toBe('fresh')
   })
 })
