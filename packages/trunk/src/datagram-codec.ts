@@ -14,7 +14,7 @@
  */
 import { hkdfSync } from 'node:crypto'
 import { isIPv4, isIPv6 } from 'node:net'
-import { type Aes256Gcm, type AesPrimitives, nodeAes } from '@peertap/crypto'
+import { type Aes256Gcm, type AesPrimitives, nodeAes, type SharedCells } from '@peertap/crypto'
 import type { Frame } from './codec.ts'
 import {
   DGRAM_COUNTER_LIMIT,
@@ -168,23 +168,46 @@ export function receiverIndexOf(buf: Uint8Array): number {
 export class DatagramSealer {
   readonly #aes: AesPrimitives
   #gcm: Aes256Gcm
+  #key: Uint8Array
   #receiverIndex: number
   readonly #nonce = Buffer.alloc(12)
   #counter = 0
+  /** With shared cells (a native fast path seals on this path too): the counter's cell. */
+  readonly #cells: SharedCells | undefined
+  readonly #cell: number
 
-  constructor(key: Uint8Array, receiverIndex: number, aes: AesPrimitives = nodeAes) {
+  constructor(
+    key: Uint8Array,
+    receiverIndex: number,
+    aes: AesPrimitives = nodeAes,
+    cells?: SharedCells,
+  ) {
     this.#aes = aes
     this.#gcm = aes.gcm(key)
+    this.#key = key
     this.#receiverIndex = receiverIndex
+    this.#cells = cells
+    this.#cell = cells === undefined ? -1 : cells.newCounter()
   }
 
   /** Seals under `key` to `receiverIndex` from now on; the counter goes on where it was. */
   rekey(key: Uint8Array, receiverIndex: number): void {
     this.#gcm = this.#aes.gcm(key)
+    this.#key = key
     this.#receiverIndex = receiverIndex
   }
 
-  /** The next counter; at DGRAM_COUNTER_LIMIT the key is spent. */
+  /** @internal For the fast path: the send key, the receiver index, the counter cell (-1 without cells). */
+  get flow(): { key: Uint8Array; receiverIndex: number; counterCell: number } {
+    return { key: this.#key, receiverIndex: this.#receiverIndex, counterCell: this.#cell }
+  }
+
+  /** Gives the counter cell back (a sealer replaced by a fresh offer). */
+  free(): void {
+    if (this.#cells !== undefined) this.#cells.free(this.#cell, 'counter')
+  }
+
+  /** The next counter (with shared cells, one past the last this object took); at DGRAM_COUNTER_LIMIT the key is spent. */
   get counter(): number {
     return this.#counter
   }
@@ -193,12 +216,23 @@ export class DatagramSealer {
     return this.#counter >= DGRAM_COUNTER_LIMIT
   }
 
+  /** Takes the next counter, or -1 once the key is spent. */
+  #take(): number {
+    if (this.#cells === undefined) {
+      return this.#counter >= DGRAM_COUNTER_LIMIT ? -1 : this.#counter++
+    }
+    const c = this.#cells.takeCounters(this.#cell, 1, DGRAM_COUNTER_LIMIT)
+    this.#counter = c < 0 ? DGRAM_COUNTER_LIMIT : c + 1
+    return c
+  }
+
   /** A DATA datagram carrying `frame`, in a new buffer; undefined once the key is spent. */
   sealData(frame: Frame): Buffer | undefined {
-    if (this.#counter >= DGRAM_COUNTER_LIMIT) return undefined
+    const counter = this.#take()
+    if (counter < 0) return undefined
     const sealed = frame.sealed
     const out = Buffer.allocUnsafe(DGRAM_DATA_OVERHEAD + sealed.length)
-    this.#header(out, DGRAM_DATA)
+    this.#header(out, DGRAM_DATA, counter)
     // hop ‖ VFT is 17 bytes: build it in place, then encrypt it in place, the tag after it.
     out[DGRAM_HEADER_LENGTH] = frame.hopLimit
     out.set(frame.vft, DGRAM_HEADER_LENGTH + 1)
@@ -233,9 +267,10 @@ export class DatagramSealer {
   }
 
   #sealControl(type: number, plain: Buffer): Buffer | undefined {
-    if (this.#counter >= DGRAM_COUNTER_LIMIT) return undefined
+    const counter = this.#take()
+    if (counter < 0) return undefined
     const out = Buffer.allocUnsafe(DGRAM_HEADER_LENGTH + plain.length + DGRAM_TAG_LENGTH)
-    this.#header(out, type)
+    this.#header(out, type, counter)
     this.#gcm.seal(
       this.#nonce,
       out.subarray(0, DGRAM_HEADER_LENGTH),
@@ -249,8 +284,7 @@ export class DatagramSealer {
     return out
   }
 
-  #header(out: Buffer, type: number): void {
-    const counter = this.#counter++
+  #header(out: Buffer, type: number, counter: number): void {
     out[0] = type
     out.writeUInt32BE(this.#receiverIndex, 1)
     out.writeUInt32BE(counter, 5)

@@ -24,7 +24,12 @@
  * SUB/UNSUB, CONTROL and PING (`ping()`) always use the stream link.
  */
 import type { Logger } from '@libp2p/interface'
-import { type AesPrimitives, ReplayWindow } from '@peertap/crypto'
+import {
+  type AesPrimitives,
+  ReplayWindow,
+  type SharedCells,
+  SharedReplayWindow,
+} from '@peertap/crypto'
 import type { Control, Frame, SubscriptionMessage } from './codec.ts'
 import {
   CONTROL_DATAGRAM_OFFER,
@@ -152,7 +157,34 @@ export interface DatagramLinkInit {
   log: Logger
   /** Called when the path goes up or is lost. */
   onStateChange?: (link: DatagramLink) => void
+  /**
+   * Keep the sending counter and the receive window in cells a native fast
+   * path shares (docs/spec/18-fast-path.md), so that it can seal and open
+   * this path's DATA too. Default: this object's own.
+   */
+  cells?: SharedCells
+  /**
+   * Called whenever what `flowPath` says changes (keys, counter cell,
+   * address, size, state): a fast path drops its entries for this link.
+   */
+  onFlowChange?: (link: DatagramLink) => void
   now?: () => number
+}
+
+/** What a fast path needs to carry DATA on this path itself (DatagramLink.flowPath). */
+export interface DatagramFlowPath {
+  readonly address: string
+  readonly port: number
+  /** The largest UDP payload the path carries. */
+  readonly payloadMax: number
+  /** Sending: the key, the neighbour's receiver index, the shared counter cell. */
+  readonly sendKey: Uint8Array
+  readonly remoteIndex: number
+  readonly counterCell: number
+  /** Receiving: our receiver index, the key, the shared window cell. */
+  readonly localIndex: number
+  readonly receiveKey: Uint8Array
+  readonly windowCell: number
 }
 
 interface PendingPing {
@@ -199,7 +231,8 @@ export class DatagramLink implements Link {
   /** The neighbour's path keys this link took, as hex, oldest first (spec 13 §4). */
   readonly #seenPathKeys = new Set<string>()
   #opener: DatagramOpener | undefined
-  #replay = new ReplayWindow()
+  #receiveKey: Uint8Array | undefined
+  #replay: ReplayWindow | SharedReplayWindow = new ReplayWindow()
   #candidates: Candidate[] = []
   #path: Candidate | undefined
   #payloadMax = DGRAM_SAFE_PAYLOAD
@@ -343,6 +376,7 @@ export class DatagramLink implements Link {
         derivePathKey(this.#localOffer.pathKey, offer.pathKey),
         offer.receiverIndex,
       )
+      this.#flowChanged()
     }
     const candidates: Candidate[] = []
     const add = (address: string) => {
@@ -379,8 +413,49 @@ export class DatagramLink implements Link {
   /** A fresh path key of ours, sent: the only place our sending counter starts again (spec 13 §3). */
   #offerAfresh(): void {
     this.#localOffer = this.#freshOffer()
+    this.#sealer?.free()
     this.#sealer = undefined
+    this.#flowChanged()
     this.sendOffer()
+  }
+
+  /**
+   * What a native fast path needs to carry DATA on this path
+   * (docs/spec/18-fast-path.md), while the path is up, validated and its
+   * counters and window live in shared cells; else undefined. Any change is
+   * announced with `onFlowChange`.
+   */
+  flowPath(): DatagramFlowPath | undefined {
+    const sealer = this.#sealer
+    const path = this.#path
+    if (
+      this.#init.cells === undefined ||
+      this.#state !== 'up' ||
+      this.stream.status !== 'up' ||
+      sealer === undefined ||
+      path === undefined ||
+      this.#receiveKey === undefined ||
+      !(this.#replay instanceof SharedReplayWindow) ||
+      sealer.exhausted
+    ) {
+      return undefined
+    }
+    const send = sealer.flow
+    return {
+      address: path.address,
+      port: path.port,
+      payloadMax: this.#payloadMax,
+      sendKey: send.key,
+      remoteIndex: send.receiverIndex,
+      counterCell: send.counterCell,
+      localIndex: this.#init.receiverIndex,
+      receiveKey: this.#receiveKey,
+      windowCell: this.#replay.cell,
+    }
+  }
+
+  #flowChanged(): void {
+    this.#init.onFlowChange?.(this)
   }
 
   /**
@@ -394,16 +469,21 @@ export class DatagramLink implements Link {
     const local = this.#localOffer
     const sendKey = derivePathKey(local.pathKey, remote.pathKey)
     if (this.#sealer === undefined) {
-      this.#sealer = new DatagramSealer(sendKey, remote.receiverIndex, this.#init.aes)
+      this.#sealer = new DatagramSealer(
+        sendKey,
+        remote.receiverIndex,
+        this.#init.aes,
+        this.#init.cells,
+      )
     } else {
       this.#sealer.rekey(sendKey, remote.receiverIndex)
     }
-    this.#replay = new ReplayWindow()
-    this.#opener = new DatagramOpener(
-      derivePathKey(remote.pathKey, local.pathKey),
-      this.#replay,
-      this.#init.aes,
-    )
+    if (this.#replay instanceof SharedReplayWindow) this.#replay.free()
+    const cells = this.#init.cells
+    this.#replay = cells === undefined ? new ReplayWindow() : new SharedReplayWindow(cells)
+    this.#receiveKey = derivePathKey(remote.pathKey, local.pathKey)
+    this.#opener = new DatagramOpener(this.#receiveKey, this.#replay, this.#init.aes)
+    this.#flowChanged()
     // PINGs sent under the old keys can no longer be answered.
     this.#pings.clear()
     this.#outstandingSince = undefined
@@ -446,6 +526,7 @@ export class DatagramLink implements Link {
       this.pathAddress ?? '-',
     )
     if (was === 'up' || state === 'up') this.#init.onStateChange?.(this)
+    this.#flowChanged()
   }
 
   // ------------------------------------------------------------ timers
@@ -624,6 +705,9 @@ export class DatagramLink implements Link {
     this.#timer = undefined
     this.#pings.clear()
     this.#pending = []
+    // Its cells go back (reused once the fast path's entries are cleared).
+    this.#sealer?.free()
+    if (this.#replay instanceof SharedReplayWindow) this.#replay.free()
   }
 
   // ------------------------------------------------------------ receive
@@ -662,8 +746,12 @@ export class DatagramLink implements Link {
           return
       }
     }
-    // Authentic and fresh: only now may it change anything.
-    this.#replay.update(r.counter)
+    // Authentic and fresh: only now may it change anything. With shared
+    // cells the fast path may have taken this counter meanwhile: a replay.
+    if (this.#replay.accept(r.counter) !== undefined) {
+      c.dropReplay++
+      return
+    }
     c.datagramsReceived++
     c.bytesReceived += buf.length
     if (r.type === DGRAM_DATA) {
@@ -699,7 +787,10 @@ export class DatagramLink implements Link {
     this.#outstandingSince = undefined
     this.#unanswered = 0
     this.#rttMs = now - ping.sentAt
-    if (r.size === ping.size && ping.size > this.#payloadMax) this.#payloadMax = ping.size
+    if (r.size === ping.size && ping.size > this.#payloadMax) {
+      this.#payloadMax = ping.size
+      this.#flowChanged()
+    }
     if (this.#state !== 'up') {
       const candidate = this.#candidates.find(
         (x) => x.address === ping.address && x.port === ping.port,

@@ -147,6 +147,7 @@ export {
 export { DatagramEndpoint, type EndpointCounters } from './datagram-endpoint.ts'
 export {
   type DatagramCounters,
+  type DatagramFlowPath,
   DatagramLink,
   type DatagramLinkInit,
   type DatagramTransport,

@@ -18,7 +18,7 @@ import {
   TypedEventEmitter,
 } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { AesPrimitives } from '@peertap/crypto'
+import type { AesPrimitives, SharedCells } from '@peertap/crypto'
 import { type InboundCounters, newInboundCounters } from './address-cap.ts'
 import type { Role } from './codec.ts'
 import {
@@ -90,6 +90,13 @@ export interface DatagramLinkOptions {
    * passes them here; the wire is the same.
    */
   aes?: AesPrimitives
+  /**
+   * A native fast path's shared cells (docs/spec/18-fast-path.md): each
+   * datagram link keeps its sending counter and receive window there, and
+   * says when what it offers the fast path changes (`onFlowChange`).
+   */
+  cells?: SharedCells
+  onFlowChange?: (link: DatagramLink) => void
 }
 
 export interface TrunkProtocolInit {
@@ -561,6 +568,8 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       receiver: this.#receiver,
       cost: options.cost ?? DEFAULT_DATAGRAM_LINK_COST,
       ...(options.aes === undefined ? {} : { aes: options.aes }),
+      ...(options.cells === undefined ? {} : { cells: options.cells }),
+      ...(options.onFlowChange === undefined ? {} : { onFlowChange: options.onFlowChange }),
       log: this.#log,
     })
     endpoint.register(d)
