@@ -10,11 +10,12 @@
  * (transport `udp` of index.ts: the batched UDP socket, TAP MTU 1377,
  * offloads on), direct on one bridge or, in the `relay` scenario, each
  * reaching only a `peertap-relay` in R. After the bench's warm-up, a ping
- * from A to B paced every 10 ms (`--count` echoes, default 300) runs once
- * alone (its own RTTs, for reference) and once under `perf record -a`:
- * every system call (raw_syscalls) and sched_wakeup/sched_switch of the
- * daemons' threads and of ping, filtered in the kernel by thread id. All
- * timestamps are perf's (one clock). Each echo request is then followed
+ * from A to B paced every 10 ms (`--count` echoes, default 300) runs
+ * without perf, under `perf record -a`, and without perf again (ping's own
+ * RTTs before and after bracket the traced run: perf's cost). perf records
+ * the system calls the stages need (raw_syscalls, filtered in the kernel
+ * by thread id and call) and sched_wakeup/sched_switch of the daemons'
+ * threads and of ping. All timestamps are perf's (one clock). Each echo request is then followed
  * through both daemons, stage by stage:
  *
  *   ping sendmsg → A's reader thread read(2) of the TAP returns → A's main
@@ -45,7 +46,7 @@
  * median (and p90). perf's lost events are counted and printed, and so are
  * the echoes it could not follow through (and where). Prints a table, or
  * with --json one JSON object. One run of both scenarios and the floor
- * takes about 45 s here; namespaces, perf and ping are this script's own
+ * takes about 50 s here; namespaces, perf and ping are this script's own
  * and are ended by PID, on failure too.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
@@ -184,7 +185,6 @@ function parseTrace(text: string): Trace {
       const e = /NR (-?\d+) \(([^)]*)\)/.exec(body)
       if (e === null) continue
       const o = open.get(tid)
-      // The filter keeps some calls' entries without their returns (ping's).
       if (o !== undefined) push(trace.calls, tid, { ...o, exit: Number.NaN, ret: Number.NaN })
       const argv = e[2]!.split(',').map((a) => Number.parseInt(a.trim(), 16))
       open.set(tid, { nr: Number(e[1]), args: argv, enter: t })
@@ -194,7 +194,10 @@ function parseTrace(text: string): Trace {
       const nr = Number(e[1])
       const o = open.get(tid)
       open.delete(tid)
-      // The filter keeps some calls' returns without their entries (ping's).
+      // The filter keeps some calls' entries without their returns and
+      // others' returns without their entries.
+      if (o !== undefined && o.nr !== nr)
+        push(trace.calls, tid, { ...o, exit: Number.NaN, ret: Number.NaN })
       const entered = o !== undefined && o.nr === nr ? o : { nr, args: [], enter: Number.NaN }
       push(trace.calls, tid, { ...entered, exit: t, ret: Number(e[2]) })
     } else if (event === 'sched:sched_wakeup') {
@@ -205,6 +208,7 @@ function parseTrace(text: string): Trace {
       if (e !== null) push(trace.switchIns, Number(e[1]), t)
     }
   }
+  for (const [tid, o] of open) push(trace.calls, tid, { ...o, exit: Number.NaN, ret: Number.NaN })
   return trace
 }
 
@@ -527,7 +531,7 @@ interface StageResult {
 
 interface ScenarioResult {
   scenario: Scenario
-  /** ping's own RTTs without perf, ms. */
+  /** ping's own RTTs without perf, ms: the run before perf's and the run after it, pooled. */
   ping_alone_ms: { median: number; p90: number; avg: number }
   /** ping's own RTTs while perf records, ms. */
   ping_traced_ms: { median: number; p90: number; avg: number }
@@ -625,13 +629,33 @@ async function traceScenario(
   })
   const pingPid = pinger.pid!
   const tids = [...a.tids, ...b.tids, ...(r?.tids ?? [])]
-  const byTid = (field: string) => [...tids, pingPid].map((t) => `${field} == ${t}`).join(' || ')
+  // Every event on the machine is filtered (the machine is shared and
+  // busy): a range test first turns most others away in two comparisons.
+  const range = (field: string, list: readonly number[]) =>
+    `${field} >= ${Math.min(...list)} && ${field} <= ${Math.max(...list)}`
+  const byTid = (field: string) =>
+    `${range(field, [...tids, pingPid])} && (${[...tids, pingPid].map((t) => `${field} == ${t}`).join(' || ')})`
+  // Only the calls the stages need, to keep perf's own cost on the round
+  // trip small: the main threads' sendmmsg and write(2) (its descriptor is
+  // in the entry) and epoll_wait returning something; the other threads'
+  // read(2) (entry for the descriptor) and recvmmsg returning something.
   // ping spins between echoes (iputils: an interval within a clock tick of
   // the next send is waited in recvmsg(MSG_DONTWAIT) and sched_yield): of
   // ping only its sends and the returns of its receives that got something.
-  const daemons = tids.map((t) => `common_pid == ${t}`).join(' || ')
-  const enters = `${daemons} || (common_pid == ${pingPid} && (id == ${NR.sendto} || id == ${NR.sendmsg}))`
-  const exits = `${daemons} || (common_pid == ${pingPid} && ret > 0)`
+  const anyOf = (field: string, list: readonly number[]) =>
+    `(${list.map((t) => `${field} == ${t}`).join(' || ')})`
+  const mains = anyOf(
+    'common_pid',
+    [a, b, ...(r === undefined ? [] : [r])].map((d) => d.pid),
+  )
+  const others = anyOf(
+    'common_pid',
+    [a, b, ...(r === undefined ? [] : [r])].flatMap((d) => d.tids.filter((t) => t !== d.pid)),
+  )
+  const ping = `common_pid == ${pingPid}`
+  const all = range('common_pid', [...tids, pingPid])
+  const enters = `${all} && ((${mains} && (id == ${NR.write} || id == ${NR.sendmmsg})) || (${others} && id == ${NR.read}) || (${ping} && (id == ${NR.sendto} || id == ${NR.sendmsg})))`
+  const exits = `${all} && ((${mains} && (id == ${NR.write} || id == ${NR.sendmmsg} || ((id == ${NR.epollWait} || id == ${NR.epollPwait} || id == ${NR.epollPwait2}) && ret > 0))) || (${others} && (id == ${NR.read} || id == ${NR.recvmmsg}) && ret > 0) || (${ping} && (id == ${NR.recvmsg} || id == ${NR.recvfrom}) && ret > 0))`
   const data = join(dir, `${scenario}.data`)
   const perf = spawn(
     'perf',
@@ -675,6 +699,8 @@ async function traceScenario(
   await sleep(100)
   await stop(perf, 'SIGINT')
   const traced = pingTimes(pingOut)
+  // The same ping again without perf: the runs before and after bracket the traced one.
+  alone.push(...pingTimes(await overlay.topo.exec('a', pingArgv, count * 20 + 30_000)))
   const script = await run('perf', ['script', '-i', data, '--ns', '-F', 'tid,time,event,trace'])
   const stats = await run('perf', ['report', '-i', data, '--stats'])
   const lost = [...stats.matchAll(/LOST(?:_SAMPLES)? events:\s+(\d+)/g)].reduce(
@@ -874,6 +900,8 @@ async function measureFloor(binary: string): Promise<FloorResult[]> {
 /** What an invocation prints with --json. */
 interface Report {
   date: string
+  /** /proc/loadavg's 1-minute figure at the start of each run: how busy the shared machine was. */
+  load?: number[]
   runs: number
   count: number
   seconds: number
@@ -886,6 +914,7 @@ function merge(list: readonly Report[], seconds: number): Report {
   const names = [...new Set(list.flatMap((r) => r.scenarios.map((s) => s.scenario)))]
   return {
     date: list[list.length - 1]!.date,
+    load: list.flatMap((r) => r.load ?? []),
     runs: list.reduce((sum, r) => sum + r.runs, 0),
     count: list[0]!.count,
     seconds,
@@ -934,11 +963,13 @@ async function main(): Promise<void> {
     await run('cc', ['-O2', '-o', binary, join(dir, 'udpecho.c')])
     const each: Report[] = []
     for (let i = 0; i < runs; i++) {
+      const load = Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0])
       const list: ScenarioResult[] = []
       for (const s of scenarios) list.push(await measureScenario(s, dir))
       const floor = await measureFloor(binary)
       each.push({
         date: new Date().toISOString(),
+        load: [load],
         runs: 1,
         count,
         seconds: 0,
@@ -997,12 +1028,12 @@ function combine(list: ScenarioResult[]): ScenarioResult {
 function print(result: Report, invocations = 1): void {
   const f = (n: number | null, d = 0) => (n === null || Number.isNaN(n) ? '-' : n.toFixed(d))
   console.log(
-    `PeerTap round-trip stages: ${result.runs} run(s)${invocations > 1 ? ` in ${invocations} invocations` : ''} of ${result.count} pings every 10 ms, datagram link, defaults; medians of the runs' medians (p90) in µs; ${result.seconds.toFixed(0)} s; ${result.date}`,
+    `PeerTap round-trip stages: ${result.runs} run(s)${invocations > 1 ? ` in ${invocations} invocations` : ''} of ${result.count} pings every 10 ms, datagram link, defaults; medians of the runs' medians (p90) in µs; ${result.seconds.toFixed(0)} s; ${result.date}; load average at each run's start ${(result.load ?? []).join(', ')}`,
   )
   for (const s of result.scenarios) {
     console.log()
     console.log(
-      `${s.scenario}: ping alone median ${f(s.ping_alone_ms.median * 1000)} µs (avg ${f(s.ping_alone_ms.avg * 1000)}); under perf ${f(s.ping_traced_ms.median * 1000)} µs; traced send→receive ${f(s.traced_rtt_us.median)} (p90 ${f(s.traced_rtt_us.p90)}); ${s.echoes}/${s.requests} echoes followed${
+      `${s.scenario}: ping without perf (before and after) median ${f(s.ping_alone_ms.median * 1000)} µs (avg ${f(s.ping_alone_ms.avg * 1000)}); under perf ${f(s.ping_traced_ms.median * 1000)} µs; traced send→receive ${f(s.traced_rtt_us.median)} (p90 ${f(s.traced_rtt_us.p90)}); ${s.echoes}/${s.requests} echoes followed${
         s.incomplete > 0
           ? ` (lost track at ${Object.entries(s.incomplete_at)
               .map(([k, v]) => `${k} ${v}`)
