@@ -52,7 +52,7 @@ export {
   type VlanCountersOut,
 } from './switch.ts'
 export { VftMap } from './vft-map.ts'
-export type { EpochKeys, PortDevice, VlanCounters } from './vlan.ts'
+export type { Epoch, EpochKeys, PortDevice, Vlan, VlanCounters } from './vlan.ts'
 export {
   checkVnetFrame,
   readVnetHeader,

@@ -56,10 +56,18 @@ export interface ReceiveContext {
   nowMs: number
   /** Whether plain TCP segments for a port with offloads are coalesced (SwitchInit.coalesce). */
   readonly coalesce: boolean
+  /** SwitchInit.onOpened. */
+  readonly onOpened:
+    | ((sub: LocalSubscription, vft: Uint8Array, kidHi: number, kidLo: number) => void)
+    | undefined
 }
 
-export function newReceiveContext(coalesce: boolean): ReceiveContext {
+export function newReceiveContext(
+  coalesce: boolean,
+  onOpened?: ReceiveContext['onOpened'],
+): ReceiveContext {
   return {
+    onOpened,
     sealed: [],
     vfts: [],
     windows: [],
@@ -128,6 +136,16 @@ function openRun(
     if (own?.(kids[2 * i]!, kids[2 * i + 1]!)) {
       sub.vlan.counters.dropOwnFrame++
       continue
+    }
+    // A whole frame to a port's own MAC: a flow a fast path may take over.
+    if (
+      ctx.onOpened !== undefined &&
+      plaintext[0] === KIND_ETHERNET &&
+      !sub.groupVft &&
+      plaintext.length > ETHERNET_HEADER_LENGTH &&
+      macNumber(plaintext, 1) === macNumber(sub.mac, 0)
+    ) {
+      ctx.onOpened(sub, ctx.vfts[i]!, kids[2 * i]!, kids[2 * i + 1]!)
     }
     // 3. kind
     if (plaintext[0] !== KIND_FRAGMENT) {

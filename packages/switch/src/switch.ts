@@ -1,8 +1,9 @@
-import type { CryptoBackend, ReceiveCounters, SealedFrame } from '@peertap/crypto'
+import type { CryptoBackend, ReceiveCounters, SealedFrame, SharedCells } from '@peertap/crypto'
 import type { ReassemblerCounters } from '@peertap/frag'
 import { BROADCAST_MAC, heldWindows, type Mac, vftKey } from '@peertap/vft'
 import { DEFAULT_HOP_LIMIT, type LargeGso, MAX_FRAME_LENGTH } from './constants.ts'
 import { SwitchError } from './errors.ts'
+import { isGroupAt, macNumber } from './mac-key.ts'
 import { newReceiveContext, type ReceiveContext, receiveFrames } from './receive.ts'
 import { newSendContext, type SendContext, sendFromPort } from './send.ts'
 import { VftMap } from './vft-map.ts'
@@ -75,6 +76,23 @@ export interface SwitchInit {
    * segment. Default true.
    */
   readonly coalesce?: boolean
+  /**
+   * A native fast path's shared cells (docs/spec/18-fast-path.md): every
+   * epoch's sender keeps its counters, and its receiver its KIDs' replay
+   * windows, there.
+   */
+  readonly cells?: SharedCells
+  /**
+   * Told of each whole Ethernet frame (kind 0) opened under a unicast VFT
+   * of a port's own MAC, with the KID it came under: where a fast path may
+   * take that flow's next frames itself (docs/spec/18-fast-path.md).
+   */
+  readonly onOpened?: (
+    sub: LocalSubscription,
+    vft: Uint8Array,
+    kidHi: number,
+    kidLo: number,
+  ) => void
 }
 
 /** What {@link Switch.vlanCounters} tells of one VLAN. */
@@ -111,6 +129,7 @@ export class Switch {
   readonly #receive: ReceiveContext
   readonly #backend: CryptoBackend | undefined
   readonly #onControl: ((vlan: string, body: Uint8Array) => void) | undefined
+  readonly #cells: SharedCells | undefined
   #windowsKey = ''
 
   constructor(init: SwitchInit) {
@@ -120,14 +139,15 @@ export class Switch {
       init.hasRemoteSubscriber,
       init.largeGso ?? 'segment',
     )
-    this.#receive = newReceiveContext(init.coalesce ?? true)
+    this.#receive = newReceiveContext(init.coalesce ?? true, init.onOpened)
     this.#backend = init.backend
     this.#onControl = init.onControl
+    this.#cells = init.cells
   }
 
   addVlan(name: string, keys: EpochKeys): void {
     if (this.#vlans.has(name)) throw new SwitchError('vlan-exists', `VLAN ${name} exists`)
-    this.#vlans.set(name, new Vlan(name, keys, this.#backend))
+    this.#vlans.set(name, new Vlan(name, keys, this.#backend, this.#cells))
   }
 
   addPort(vlan: string, portId: string, device: PortDevice): void {
@@ -189,7 +209,7 @@ export class Switch {
     const v = this.#vlan(vlan)
     const prepared = v.next !== undefined && v.next.epoch === keys.epoch ? v.next : undefined
     v.previous = v.current
-    v.current = prepared ?? new Epoch(keys, this.#backend)
+    v.current = prepared ?? new Epoch(keys, this.#backend, this.#cells)
     v.next = undefined
     v.dirty = true
   }
@@ -202,7 +222,7 @@ export class Switch {
    */
   prepareEpoch(vlan: string, keys: EpochKeys): void {
     const v = this.#vlan(vlan)
-    v.next = new Epoch(keys, this.#backend)
+    v.next = new Epoch(keys, this.#backend, this.#cells)
     v.dirty = true
   }
 
@@ -259,6 +279,39 @@ export class Switch {
       maxSealed,
     )
     return out
+  }
+
+  /**
+   * For a fast path (docs/spec/18-fast-path.md): the flow a frame from the
+   * port's own MAC to a unicast MAC is, now: its VFT in the current epoch and
+   * send window, and that epoch, when a remote neighbour receives under it
+   * and the VLAN has no other local port (so the frame is neither switched
+   * locally nor flooded); else undefined. `eth` is where the Ethernet frame
+   * starts (after a virtio-net header).
+   */
+  flowOf(
+    vlan: string,
+    portId: string,
+    frame: Uint8Array,
+    eth: number,
+    now: number,
+  ): { vft: Uint8Array; hopLimit: number; epoch: Epoch } | undefined {
+    const v = this.#vlans.get(vlan)
+    const port = v?.ports.get(portId)
+    if (v === undefined || port === undefined || v.ports.size !== 1) return undefined
+    if (frame.length < eth + 14 || isGroupAt(frame, eth)) return undefined
+    if (macNumber(frame, eth + 6) !== port.ownMac || macNumber(frame, eth) === port.ownMac)
+      return undefined
+    const vft = v.current.vftFor(frame, eth, Vlan.windows(now).send)
+    if (!this.#send.hasRemoteSubscriber(vft)) return undefined
+    return { vft, hopLimit: this.#send.hopLimit, epoch: v.current }
+  }
+
+  /** The local port that owns `mac` in a VLAN: the fast path's device for frames to it. */
+  portOwning(vlan: Vlan, mac: Uint8Array): string | undefined {
+    const m = macNumber(mac, 0)
+    for (const [id, port] of vlan.ports) if (port.ownMac === m) return id
+    return undefined
   }
 
   /** Seals a control plaintext (kind 2) for every member of a VLAN, under the broadcast VFT. */

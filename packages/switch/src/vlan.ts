@@ -1,4 +1,10 @@
-import { type CryptoBackend, type EpochSecrets, FrameReceiver, FrameSender } from '@peertap/crypto'
+import {
+  type CryptoBackend,
+  type EpochSecrets,
+  FrameReceiver,
+  FrameSender,
+  type SharedCells,
+} from '@peertap/crypto'
 import { Reassembler } from '@peertap/frag'
 import {
   heldWindows,
@@ -49,12 +55,15 @@ export class Epoch {
   readonly #vftCache = new Map<number, Uint8Array>()
   #vftCacheWindow = -1
 
-  constructor(keys: EpochKeys, backend: CryptoBackend | undefined) {
+  constructor(keys: EpochKeys, backend: CryptoBackend | undefined, cells?: SharedCells) {
     this.epoch = keys.epoch
     this.authSeed = keys.secrets.authSeed
     this.deriver = new VftDeriver(keys.secrets.vftKey)
-    const common =
-      backend === undefined ? { secrets: keys.secrets } : { secrets: keys.secrets, backend }
+    const common = {
+      secrets: keys.secrets,
+      ...(backend === undefined ? {} : { backend }),
+      ...(cells === undefined ? {} : { cells }),
+    }
     this.#ownMlsHigh =
       keys.kind === 'mls' ? ((keys.leafIndex << 8) | (keys.epoch & 0xff)) >>> 0 : -1
     if (keys.kind === 'psk') {
@@ -235,11 +244,19 @@ export class Vlan {
   readonly reassembler = new Reassembler<number>()
   /** The reassembler's clock (ms): kept from going back when the wall clock does. */
   reassemblyClock = 0
+  /** Shared cells of a fast path, for every epoch's sender and receiver (SwitchInit.cells). */
+  readonly cells: SharedCells | undefined
 
-  constructor(name: string, keys: EpochKeys, backend: CryptoBackend | undefined) {
+  constructor(
+    name: string,
+    keys: EpochKeys,
+    backend: CryptoBackend | undefined,
+    cells?: SharedCells,
+  ) {
     this.name = name
     this.backend = backend
-    this.current = new Epoch(keys, backend)
+    this.cells = cells
+    this.current = new Epoch(keys, backend, cells)
   }
 
   /** Learns `mac` behind `port` at `now`; returns false when the table is full. */
