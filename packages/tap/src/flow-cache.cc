@@ -164,6 +164,10 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
         break;
       }
       SendEntry& e = it->second;
+      if (std::memcmp(f + 6, e.src.data(), 6) != 0) {
+        stats_.send_other.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
       if (flow::kDataOverhead + kSealedOverheadMax + 1 + len > e.payload_max ||
           1 + len > plain.size()) {
         stats_.send_size.fetch_add(1, std::memory_order_relaxed);

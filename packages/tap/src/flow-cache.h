@@ -62,6 +62,9 @@ enum StatWord { kSentFrames = 0, kSentBytes = 1, kRecvFrames = 2, kRecvBytes = 3
 
 struct SendEntry {
   uint32_t device = 0;
+  // Only frames from this source MAC (the port's own): a frame from a host
+  // bridged behind the port goes up, so the switch keeps learning it.
+  std::array<uint8_t, 6> src{};
   std::array<uint8_t, 16> vft{};
   uint8_t hop_limit = 0;
   // The VLAN epoch's sender key.

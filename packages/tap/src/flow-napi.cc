@@ -489,14 +489,14 @@ napi_value CacheRemoveDevice(napi_env env, napi_callback_info info) {
 
 // flowCacheSend(cache, device, mac6, vft16, hopLimit, key32, salt12, kid8,
 //   hpKey32, counterCell, hopKey32, receiverIndex, hopCounterCell, addr20,
-//   payloadMax, vlanStats, linkStats)
+//   payloadMax, vlanStats, linkStats, src6)
 napi_value CacheSend(napi_env env, napi_callback_info info) {
-  napi_value argv[17];
+  napi_value argv[18];
   FlowCache* c;
-  Bytes mac, vft, key, salt, kid, hp, hop_key, addr;
+  Bytes src, mac, vft, key, salt, kid, hp, hop_key, addr;
   uint32_t device, hop_limit;
   SendEntry e;
-  if (!Args(env, info, 17, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+  if (!Args(env, info, 18, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
       !GetU32(env, argv[1], &device) || !GetBytes(env, argv[2], &mac, 6) ||
       !GetBytes(env, argv[3], &vft, 16) || !GetU32(env, argv[4], &hop_limit) || hop_limit > 255 ||
       !GetBytes(env, argv[5], &key, 32) || !GetBytes(env, argv[6], &salt, 12) ||
@@ -506,12 +506,13 @@ napi_value CacheSend(napi_env env, napi_callback_info info) {
       !CellArg(env, c, argv[12], 1, &e.hop_counter_cell) ||
       !GetBytes(env, argv[13], &addr, kUdpAddrBytes) ||
       !GetU32(env, argv[14], &e.payload_max) || !CellArg(env, c, argv[15], 8, &e.vlan_stats, 2) ||
-      !CellArg(env, c, argv[16], 8, &e.link_stats, 2)) {
+      !CellArg(env, c, argv[16], 8, &e.link_stats, 2) || !GetBytes(env, argv[17], &src, 6)) {
     return Throw(env, "flowCacheSend(cache, device, mac, vft, hopLimit, key, salt, kid, hpKey, "
                       "counterCell, hopKey, receiverIndex, hopCounterCell, addr, payloadMax, "
-                      "vlanStats, linkStats)");
+                      "vlanStats, linkStats, src)");
   }
   e.device = device;
+  Copy(e.src, src);
   Copy(e.vft, vft);
   e.hop_limit = static_cast<uint8_t>(hop_limit);
   Copy(e.salt, salt);

@@ -188,8 +188,9 @@ export const STATS_WORDS = 8
 
 /** An established unicast flow from a local device to one neighbour over its datagram path. */
 export interface SendFlow {
-  /** The device's slot (FlowCache.attachDevice). */
+  /** The device's slot (FlowCache.attachDevice), and its own MAC: only frames from it are carried. */
   readonly device: number
+  readonly src: Uint8Array
   /** The destination MAC and the VFT its frames go under now, with the hop limit the switch gives them. */
   readonly mac: Uint8Array
   readonly vft: Uint8Array
@@ -283,6 +284,7 @@ export class FlowCache {
       f.payloadMax,
       f.vlanStats,
       f.linkStats,
+      f.src,
     )
   }
 

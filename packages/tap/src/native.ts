@@ -202,6 +202,7 @@ export interface NativeFlow {
     payloadMax: number,
     vlanStats: number,
     linkStats: number,
+    src: Uint8Array,
   ): void
   flowCacheHop(
     cache: FlowCacheHandle,

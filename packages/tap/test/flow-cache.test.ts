@@ -78,12 +78,13 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
   const install = () => {
     const c = cache!
     const port = udp!.port
-    for (const [d, from, to, mac] of [
-      [ab, slotA, slotB, macB],
-      [ba, slotB, slotA, macA],
+    for (const [d, from, to, mac, src] of [
+      [ab, slotA, slotB, macB, macA],
+      [ba, slotB, slotA, macA, macB],
     ] as const) {
       c.installSend({
         device: from,
+        src,
         mac,
         vft: d.vft,
         hopLimit: 8,
