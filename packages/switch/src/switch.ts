@@ -93,6 +93,12 @@ export interface SwitchInit {
     kidHi: number,
     kidLo: number,
   ) => void
+  /**
+   * Called at once, synchronously, after a VLAN, a port or an epoch is
+   * added, removed or replaced: a fast path drops its flows then, not at
+   * the next refresh.
+   */
+  readonly onKeysChange?: () => void
 }
 
 /** What {@link Switch.vlanCounters} tells of one VLAN. */
@@ -130,6 +136,7 @@ export class Switch {
   readonly #backend: CryptoBackend | undefined
   readonly #onControl: ((vlan: string, body: Uint8Array) => void) | undefined
   readonly #cells: SharedCells | undefined
+  readonly #onKeysChange: (() => void) | undefined
   #windowsKey = ''
 
   constructor(init: SwitchInit) {
@@ -143,11 +150,13 @@ export class Switch {
     this.#backend = init.backend
     this.#onControl = init.onControl
     this.#cells = init.cells
+    this.#onKeysChange = init.onKeysChange
   }
 
   addVlan(name: string, keys: EpochKeys): void {
     if (this.#vlans.has(name)) throw new SwitchError('vlan-exists', `VLAN ${name} exists`)
     this.#vlans.set(name, new Vlan(name, keys, this.#backend, this.#cells))
+    this.#onKeysChange?.()
   }
 
   addPort(vlan: string, portId: string, device: PortDevice): void {
@@ -156,6 +165,7 @@ export class Switch {
       throw new SwitchError('port-exists', `port ${portId} exists on VLAN ${vlan}`)
     v.ports.set(portId, new Port(portId, device))
     v.dirty = true
+    this.#onKeysChange?.()
   }
 
   /**
@@ -169,6 +179,7 @@ export class Switch {
     if (!v.ports.delete(portId))
       throw new SwitchError('no-port', `no port ${portId} on VLAN ${vlan}`)
     v.dirty = true
+    this.#onKeysChange?.()
   }
 
   /**
@@ -187,6 +198,7 @@ export class Switch {
       this.#local.delete(vft)
       this.#unheld.push(vft)
     }
+    this.#onKeysChange?.()
   }
 
   /** Sets the multicast MACs a port's interface has joined (its device multicast list). */
@@ -212,6 +224,7 @@ export class Switch {
     v.current = prepared ?? new Epoch(keys, this.#backend, this.#cells)
     v.next = undefined
     v.dirty = true
+    this.#onKeysChange?.()
   }
 
   /**
@@ -249,6 +262,7 @@ export class Switch {
     const v = this.#vlan(vlan)
     v.previous = undefined
     v.dirty = true
+    this.#onKeysChange?.()
   }
 
   /**
