@@ -168,6 +168,13 @@ export interface DatagramLinkInit {
    * address, size, state): a fast path drops its entries for this link.
    */
   onFlowChange?: (link: DatagramLink) => void
+  /**
+   * How many DATA datagrams the fast path has sent and received on this
+   * link so far (cumulative): frames it carries keep the path's liveness
+   * checks going as frames sent here do (a path that stops answering is
+   * still found lost within a second).
+   */
+  fastActivity?: (link: DatagramLink) => { sent: number; received: number } | undefined
   now?: () => number
 }
 
@@ -259,6 +266,9 @@ export class DatagramLink implements Link {
   #unvalidatedBytes = 0
   #rttMs: number | undefined
   #announce: string[]
+  /** The fast path's DATA counts at the last tick (DatagramLinkInit.fastActivity). */
+  #fastSent = 0
+  #fastReceived = 0
 
   constructor(init: DatagramLinkInit) {
     this.#init = init
@@ -547,6 +557,13 @@ export class DatagramLink implements Link {
     }
     if (this.stream.status !== 'up') return
     const path = this.#path!
+    const fast = this.#init.fastActivity?.(this)
+    if (fast !== undefined) {
+      if (fast.sent !== this.#fastSent) this.#lastDataSend = now
+      if (fast.received !== this.#fastReceived) this.#lastDataReceive = now
+      this.#fastSent = fast.sent
+      this.#fastReceived = fast.received
+    }
     const waiting = this.#outstandingSince !== undefined
     if (
       waiting &&

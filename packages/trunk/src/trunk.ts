@@ -97,6 +97,8 @@ export interface DatagramLinkOptions {
    */
   cells?: SharedCells
   onFlowChange?: (link: DatagramLink) => void
+  /** DATA the fast path carried on a link (DatagramLinkInit.fastActivity). */
+  fastActivity?: (link: DatagramLink) => { sent: number; received: number } | undefined
 }
 
 export interface TrunkProtocolInit {
@@ -570,6 +572,7 @@ export class TrunkProtocol extends TypedEventEmitter<TrunkEvents> implements Sta
       ...(options.aes === undefined ? {} : { aes: options.aes }),
       ...(options.cells === undefined ? {} : { cells: options.cells }),
       ...(options.onFlowChange === undefined ? {} : { onFlowChange: options.onFlowChange }),
+      ...(options.fastActivity === undefined ? {} : { fastActivity: options.fastActivity }),
       log: this.#log,
     })
     endpoint.register(d)
