@@ -333,7 +333,7 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
       }
       stats_.received.fetch_add(1, std::memory_order_relaxed);
       Stat(re.vlan_stats, kRecvFrames, 1);
-      Stat(re.vlan_stats, kRecvBytes, sealed_len);
+      Stat(re.vlan_stats, kRecvBytes, frame_len);
     } while (false);
     if (!handled) {
       offsets[kept] = offsets[i];

@@ -58,9 +58,21 @@ export type {
   UdpOperation,
 } from './errors.ts'
 export { TapError, tapErrorFromSystem, udpErrorFromSystem } from './errors.ts'
+export {
+  FlowCache,
+  FlowCells,
+  type HopFlow,
+  type ReceiveFlow,
+  type SendFlow,
+  STATS_WORDS,
+  WINDOW_SIZE,
+  WINDOW_WORDS,
+  type WindowVerdict,
+} from './flow.ts'
 export { formatMac, parseMac } from './mac.ts'
 export type { MulticastEntry } from './mcast.ts'
 export { parseDevMcast, parseIgmp, parseIgmp6 } from './mcast.ts'
+export type { FlowCacheStats } from './native.ts'
 export type {
   DatagramBatch,
   DatagramHandler,
