@@ -8,6 +8,7 @@ import { datagramOption, datagramSocketFactory } from '@peertap/daemon'
 import { createTrunk, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import type { FastPath } from './fast-path.ts'
 
 /**
  * The peers the config names: `peers` (dialled, and trusted as relays when
@@ -34,7 +35,14 @@ export function createNodeTrunk(
   log: Logger,
   aes: AesPrimitives,
   trust: { trustedRelays: (id: string) => boolean; datagramFor: (id: string) => boolean },
+  fast?: FastPath,
 ): Promise<Trunk> {
+  const socket = datagramSocketFactory(
+    config.datagram.socket,
+    log,
+    config.datagram.gso,
+    config.datagram.gro,
+  )
   return createTrunk({
     stateDir: config.stateDir,
     listen: config.listen,
@@ -45,13 +53,23 @@ export function createNodeTrunk(
     capabilities: 0,
     datagram: config.datagram.enabled && {
       ...datagramOption(config.datagram),
-      socket: datagramSocketFactory(
-        config.datagram.socket,
-        log,
-        config.datagram.gso,
-        config.datagram.gro,
-      ),
+      // The fast path reads and sends on the batched socket too.
+      socket:
+        fast === undefined
+          ? socket
+          : (bind) => {
+              const s = socket(bind)
+              fast.attachSocket(s)
+              return s
+            },
       aes,
+      ...(fast === undefined
+        ? {}
+        : {
+            cells: fast.cells,
+            onFlowChange: () => fast.clear(),
+            fastActivity: (link) => fast.activity(link.id),
+          }),
     },
   })
 }

@@ -48,6 +48,7 @@ import { loadOrCreateIdentity } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { Fabric } from './fabric.ts'
+import { startFastPath } from './fast-path.ts'
 import { Invitations } from './invitations.ts'
 import { MlsVlans } from './mls-vlans.ts'
 import { createNodeTrunk, namedPeers, peerOfAddress } from './node-trunk.ts'
@@ -109,12 +110,25 @@ export async function startNode(
   const trace = log.isLevelEnabled('trace')
   const aes = aesPrimitives(config.aes, log)
   const { dialled, configuredPeers } = namedPeers(config)
-  const trunk = await createNodeTrunk(config, log, aes, {
-    // The relay role counts only for relays we dial (spec 13 §4.1: reflexive addresses).
-    trustedRelays: (id) => dialled.has(id),
-    // Our UDP port and addresses only for peers we deal with; one admitted later gets them when greeted.
-    datagramFor: (id) => admission.admits(id, now()),
+  // The fast path (fast-path.ts): its host's parts are made below, and used only once frames flow.
+  const fast = startFastPath(config, log, trace, {
+    sw: () => sw,
+    table: () => table,
+    getLink: (id) => trunk.getLink(id),
+    now,
   })
+  const trunk = await createNodeTrunk(
+    config,
+    log,
+    aes,
+    {
+      // The relay role counts only for relays we dial (spec 13 §4.1: reflexive addresses).
+      trustedRelays: (id) => dialled.has(id),
+      // Our UDP port and addresses only for peers we deal with; one admitted later gets them when greeted.
+      datagramFor: (id) => admission.admits(id, now()),
+    },
+    fast,
+  )
   const peerId = trunk.peerId.toString()
   // Strangers have no place in the table: only LOCAL and the peers we deal with (admitted when greeted).
   const table = new ForwardingTable({ admitByDefault: false })
@@ -122,7 +136,12 @@ export async function startNode(
   const direct = new DirectPaths(trunk, table)
   // The forward loop (a punched path to a neighbour behind a relay takes its frames, once), and
   // whether a neighbour receives a VFT, asked once per unicast frame (Forwarder, @peertap/relay).
-  const forwarder = new Forwarder({ table, links: trunk, select: direct.select.bind(direct) })
+  const forwarder = new Forwarder({
+    table,
+    links: trunk,
+    select: direct.select.bind(direct),
+    ...(fast === undefined ? {} : { onInvalidate: () => fast.clear() }),
+  })
   const hasRemoteSubscriber = (vft: Uint8Array): boolean =>
     forwarder.knownReceiver(vft) ?? forwarder.hasReceiver(vft, now())
 
@@ -133,6 +152,9 @@ export async function startNode(
     backend: aes === nodeAes ? nodeBackend : aesBackend(aes),
     hasRemoteSubscriber,
     largeGso: config.datagram.largeGso,
+    ...(fast === undefined
+      ? {}
+      : { cells: fast.cells, onOpened: fast.onOpened, onKeysChange: () => fast.clear() }),
     onControl: (vlan, body) => {
       if (mls?.isMls(vlan)) mls.onVlanControl(vlan, body)
       else log.debug({ vlan, bytes: body.length }, 'control plaintext (no handler)')
@@ -244,6 +266,7 @@ export async function startNode(
   const ports = new Ports({
     sw,
     log,
+    fast,
     selfPeerId: peerId,
     sources: options.sources,
     onAddress: options.onAddress,
@@ -324,6 +347,8 @@ export async function startNode(
     const change = sw.refresh(t)
     forwarder.expire(t)
     if (change === undefined) return
+    // New VFT windows, ports or epochs: the fast path's flows are made again.
+    fast?.clear()
     announcer.apply(change, t)
     log.debug(
       { added: change.added.length, removed: change.removed.length, held: announcer.held },
@@ -333,6 +358,7 @@ export async function startNode(
 
   // What the links bring in: frames, SUBs, control messages, link events (receivers.ts).
   const refused = receiveFromLinks({
+    fast,
     trunk,
     log,
     trace,
@@ -382,6 +408,7 @@ export async function startNode(
 
   // What the status reads; served (GET /status, /metrics, PING, the VLAN actions) by the daemon.
   const parts: NodeParts = {
+    fast,
     peerId,
     trunk,
     sw,

@@ -16,6 +16,7 @@ import { type DeviceStats, openTap, type TapDevice, TapError } from '@peertap/ta
 import { parseMac } from '@peertap/vft'
 import type { Logger } from 'pino'
 import type { VlanConfig } from './config.ts'
+import type { FastPath } from './fast-path.ts'
 import type { PortDevice, PortSources } from './packet-device.ts'
 import {
   ipAddr,
@@ -43,6 +44,8 @@ export interface PortsHost {
   links(): Iterable<{ readonly status: string; readonly mtu: number }>
   /** Sends our own sealed frames on to the neighbours. */
   sendLocal(frames: SealedFrame[]): void
+  /** The fast path, when on (fast-path.ts): it reads and writes the TAP ports too. */
+  readonly fast?: FastPath | undefined
 }
 
 /**
@@ -177,8 +180,10 @@ export class Ports {
       keepAddressesOnDown(port.device, log)
       for (const address of port.addresses) await ipAddr('add', port.device, address)
       if (psk) this.#addPskVlan(vlan)
+      const mac = parseMac(macText)
+      this.#host.fast?.attachPort(vlan.name, port.device, tap, mac)
       sw.addPort(vlan.name, port.device, {
-        mac: parseMac(macText),
+        mac,
         vnetHeader: tap.vnetHeader,
         writeFrames: (frames) => {
           if (state.attached) tap.writeBatch(frames)
@@ -199,6 +204,8 @@ export class Ports {
             log.trace({ vlan: vlan.name, read: batch.count, sealed: sealed.length }, 'port batch')
           if (sealed.length === 0) return
           this.#host.sendLocal(sealed)
+          // Flows among these frames the fast path may carry from now on.
+          this.#host.fast?.considerSend(vlan.name, port.device, frames)
         },
         { onError: (error) => log.error({ err: error, device: port.device }, 'TAP read failed') },
       )
@@ -220,6 +227,7 @@ export class Ports {
         'port up',
       )
     } catch (error) {
+      this.#host.fast?.detachPort(vlan.name, port.device)
       tap.close()
       if (psk && sw.vlanNames().includes(vlan.name)) sw.removeVlan(vlan.name)
       throw error
@@ -310,6 +318,7 @@ export class Ports {
     } catch (error) {
       log.warn({ vlan, err: error }, 'TUN port did not stop cleanly')
     }
+    this.#host.fast?.detachPort(vlan, open.device)
     if (sw.vlanNames().includes(vlan)) {
       sw.removePort(vlan, open.device)
       if (open.psk) sw.removeVlan(vlan)

@@ -13,6 +13,7 @@ import type { Switch } from '@peertap/switch'
 import { CONTROL_JOIN, CONTROL_KEY_PACKAGE, type Link, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Fabric } from './fabric.ts'
+import type { FastPath } from './fast-path.ts'
 import type { Invitations } from './invitations.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 
@@ -24,6 +25,8 @@ export interface RefusedCounters {
 
 /** The parts the receivers hand what comes in to. */
 export interface ReceiverParts {
+  /** The fast path, when on: told which link the frames being opened came over. */
+  readonly fast?: FastPath | undefined
   readonly trunk: Trunk
   readonly log: Logger
   /** Whether the log takes trace lines (one per link batch). */
@@ -62,7 +65,9 @@ export function receiveFromLinks(parts: ReceiverParts): RefusedCounters {
         refusals.note(link.id, 'frames', frames.length)
         return
       }
-      // Split horizon: with one neighbour there is nobody to forward to.
+      // Split horizon: with one neighbour there is nobody to forward to. The fast path learns
+      // which link the frames the switch opens came over.
+      if (parts.fast !== undefined) parts.fast.from = link
       const { held, bytes } = forwarder.deliver(
         link.id,
         frames,
@@ -70,6 +75,7 @@ export function receiveFromLinks(parts: ReceiverParts): RefusedCounters {
         sw,
         trunk.links().length > 1,
       )
+      if (parts.fast !== undefined) parts.fast.from = undefined
       if (trace) log.trace({ from: link.id, frames: frames.length, held }, 'link batch')
       scavenges.note(bytes)
     },

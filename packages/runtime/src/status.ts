@@ -17,6 +17,7 @@ import type {
 import type { Switch } from '@peertap/switch'
 import type { Link, RelayReservationState, Trunk } from '@peertap/trunk'
 import type { Fabric } from './fabric.ts'
+import type { FastPath, FastPathCounters } from './fast-path.ts'
 import type { Invitations } from './invitations.ts'
 import type { MlsVlans } from './mls-vlans.ts'
 import type { RefusedCounters } from './receivers.ts'
@@ -45,6 +46,8 @@ export interface NodeParts {
   readonly vlans: Vlans
   readonly invitations: Invitations
   readonly fabric: Fabric
+  /** The fast path, when on: what it carried counts in the links' and VLANs' counters too. */
+  readonly fast?: FastPath | undefined
 }
 
 /** The node's status snapshot, as `peertap status --json` prints it. */
@@ -55,6 +58,7 @@ export function nodeStatus(parts: NodeParts) {
   const { peerId, trunk, sw, table, forwarder, direct, announcer, admission, proofs } = parts
   const { verifier, neighbours, refused, refusals, subscriptionRefusals, scavenges, mls } = parts
   const { invitations, fabric, vlans: nodeVlans } = parts
+  const fast = parts.fast?.counters()
   return {
     peerId,
     version,
@@ -77,9 +81,11 @@ export function nodeStatus(parts: NodeParts) {
       mtu: link.mtu,
       cost: link.cost,
       clockSkewMs: link.hello.clockSkewMs,
-      counters: link.counters,
+      counters: withFastLink(link.counters, fast?.links[link.id]),
     })),
-    vlans: sw.vlanCounters(),
+    vlans: withFastVlans(sw.vlanCounters(), fast?.vlans),
+    // What the fast path carried (docs/spec/18-fast-path.md), also counted above; null when off.
+    fastPath: fast ?? null,
     // The VLANs as `vlan/list` gives them (kind, role, state, members, device, addresses).
     vlanList: nodeVlans.list(),
     // Each VLAN's port: device, attached, up/running, MTU, MAC, addresses, device counters.
@@ -103,6 +109,52 @@ export function nodeStatus(parts: NodeParts) {
     trunk: trunk.protocol.counters,
     scavenges: scavenges.counters,
   }
+}
+
+/**
+ * A link's counters with what the fast path carried on it added in: frames
+ * and datagrams (one frame per DATA datagram) and bytes, each way.
+ */
+function withFastLink<C extends object>(
+  counters: C,
+  fast: FastPathCounters['links'][string] | undefined,
+): C {
+  if (fast === undefined) return counters
+  const c = { ...counters } as Record<string, unknown>
+  const add = (name: string, v: number) => {
+    if (typeof c[name] === 'number') c[name] = (c[name] as number) + v
+  }
+  add('framesSent', fast.datagramsSent)
+  add('datagramsSent', fast.datagramsSent)
+  add('bytesSent', fast.bytesSent)
+  add('framesReceived', fast.datagramsReceived)
+  add('datagramsReceived', fast.datagramsReceived)
+  add('bytesReceived', fast.bytesReceived)
+  return c as C
+}
+
+/** Each VLAN's counters with the frames the fast path sealed (sealed, portFrames) and delivered added in. */
+function withFastVlans<V extends Record<string, object>>(
+  vlans: V,
+  fast: FastPathCounters['vlans'] | undefined,
+): V {
+  if (fast === undefined) return vlans
+  const out: Record<string, object> = { ...vlans }
+  for (const [name, f] of Object.entries(fast)) {
+    const v = out[name] as Record<string, unknown> | undefined
+    if (v === undefined) continue
+    const c = { ...v }
+    const add = (field: string, n: number) => {
+      if (typeof c[field] === 'number') c[field] = (c[field] as number) + n
+    }
+    add('portFrames', f.framesSent)
+    add('sealed', f.framesSent)
+    add('sealedBytes', f.bytesSent)
+    add('delivered', f.framesReceived)
+    add('deliveredBytes', f.bytesReceived)
+    out[name] = c
+  }
+  return out as V
 }
 
 /** `trunk.sourceOf`'s `via <relay>` as `{ via: relay }`; nothing for a direct link. */

@@ -1,0 +1,306 @@
+/**
+ * The fast path (docs/spec/18-fast-path.md): a flow cache in the tap
+ * addon that carries established unicast flows on its reader threads, TAP
+ * -> seal -> UDP and UDP -> open -> TAP, without waking JavaScript. This
+ * file decides what goes into it; the TypeScript switch, forwarding table
+ * and datagram links stay the reference and decide every protocol question.
+ *
+ * - Send: a frame that came up from a port (so no entry carried it) from the
+ *   port's own MAC to a unicast MAC whose VFT exactly one neighbour
+ *   receives, over a datagram path that is up: an entry (port, MAC) -> VFT,
+ *   sender key, path.
+ * - Receive: a whole frame opened under a port's own unicast VFT that came
+ *   over a datagram path: entries for the path (receiver index), the VFT and
+ *   the KID it came under.
+ * - Every change that could make an entry wrong clears them all, at once:
+ *   the forwarding table (any SUB or UNSUB, expiry, access), the switch's
+ *   subscriptions (VFT windows, ports, VLANs), an epoch, a sender key moving
+ *   on, and any datagram path's keys, address, size or state. The next
+ *   frame of each flow comes up again and reinstalls it. Cells freed meanwhile
+ *   are reused only after a clear (FlowCells.reclaim).
+ * - Counters and windows both sides use are shared cells; frames and bytes
+ *   the cache carries are counted in stats blocks the status adds in.
+ */
+import { FLAG_RECEIVE, type ForwardingTable } from '@peertap/relay'
+import { type LocalSubscription, type Switch, VNET_HEADER_LENGTH } from '@peertap/switch'
+import { FlowCache, type FlowCacheStats, FlowCells, type TapDevice, UdpSocket } from '@peertap/tap'
+import { DatagramLink, type Link } from '@peertap/trunk'
+import type { Logger } from 'pino'
+import type { Config } from './config.ts'
+
+/** What the fast path reads of the node (functions: the node makes these parts after it). */
+export interface FastPathHost {
+  sw(): Switch
+  table(): ForwardingTable
+  /** The preferred link to a neighbour (the trunk's). */
+  getLink(id: string): Link | undefined
+  /** Seconds (wall clock). */
+  now(): number
+}
+
+/**
+ * The node's fast path, or undefined when it is off: by config
+ * (`fastPath: false`), without the datagram link or its batched socket,
+ * under `--trace` (which logs every frame, so frames go through
+ * JavaScript), or without the addon. The log says which.
+ */
+export function startFastPath(
+  config: Pick<Config, 'fastPath' | 'datagram'>,
+  log: Pick<Logger, 'info' | 'warn'>,
+  trace: boolean,
+  host: FastPathHost,
+): FastPath | undefined {
+  const off = (why: string) => {
+    log.info({ why }, 'fast path off')
+    return undefined
+  }
+  if (!config.fastPath) return off('config fastPath: false')
+  if (!config.datagram.enabled) return off('the datagram link is off')
+  if (config.datagram.socket === 'dgram')
+    return off('datagram.socket is dgram, not the batched socket')
+  if (trace) return off('--trace logs every frame: they go through JavaScript')
+  try {
+    const fast = new FastPath(host)
+    log.info(
+      {},
+      'fast path on: established unicast flows are carried by the addon (docs/spec/18-fast-path.md)',
+    )
+    return fast
+  } catch (error) {
+    log.warn({ err: (error as Error).message }, 'fast path off: the tap addon is not usable')
+    return undefined
+  }
+}
+
+interface PortEntry {
+  readonly vlan: string
+  readonly portId: string
+  readonly device: TapDevice
+  readonly slot: number
+  readonly mac: Uint8Array
+  readonly vnet: boolean
+}
+
+/** Frames and bytes the cache carried, per VLAN and per link (added into their counters). */
+export interface FastPathCounters extends FlowCacheStats {
+  /** Times every entry was cleared. */
+  clears: number
+  vlans: Record<
+    string,
+    { framesSent: number; bytesSent: number; framesReceived: number; bytesReceived: number }
+  >
+  links: Record<
+    string,
+    { datagramsSent: number; bytesSent: number; datagramsReceived: number; bytesReceived: number }
+  >
+}
+
+export class FastPath {
+  readonly cells: FlowCells
+  readonly #cache: FlowCache
+  readonly #host: FastPathHost
+  /** Ports by `vlan/portId`. */
+  readonly #ports = new Map<string, PortEntry>()
+  readonly #vlanStats = new Map<string, number>()
+  readonly #linkStats = new Map<string, number>()
+  /** What was tried since the last clear: `port/MAC` sends, `VFT/KID` receives, path indices. */
+  readonly #tried = new Set<string>()
+  readonly #hops = new Set<number>()
+  #clears = 0
+  /** The link whose frames the switch is opening now (receivers.ts sets it around a delivery). */
+  from: Link | undefined
+
+  constructor(host: FastPathHost) {
+    this.#host = host
+    this.cells = new FlowCells()
+    this.#cache = new FlowCache(this.cells)
+  }
+
+  /** The datagram socket (the daemon's batched one): the cache sends on it and reads it. */
+  attachSocket(socket: unknown): void {
+    if (socket instanceof UdpSocket) this.#cache.attachUdp(socket)
+  }
+
+  /** A TAP port opened: the cache reads it and writes to it. */
+  attachPort(vlan: string, portId: string, device: TapDevice, mac: Uint8Array): void {
+    const slot = this.#cache.attachDevice(device)
+    this.#ports.set(`${vlan}/${portId}`, {
+      vlan,
+      portId,
+      device,
+      slot,
+      mac,
+      vnet: device.vnetHeader,
+    })
+    this.clear()
+  }
+
+  /** A port closing (before its device does). */
+  detachPort(vlan: string, portId: string): void {
+    const p = this.#ports.get(`${vlan}/${portId}`)
+    if (p === undefined) return
+    this.#ports.delete(`${vlan}/${portId}`)
+    this.#cache.detachDevice(p.device)
+    this.clear()
+  }
+
+  /** Drops every entry: something they depend on changed (see the file comment). */
+  clear(): void {
+    this.#cache.clear()
+    this.cells.reclaim()
+    this.#tried.clear()
+    this.#hops.clear()
+    this.#clears++
+  }
+
+  /**
+   * Frames a port read that came up (no entry carried them), after the
+   * switch sealed them: installs the flows among them that the cache can
+   * carry from now on.
+   */
+  considerSend(vlan: string, portId: string, frames: readonly Uint8Array[]): void {
+    const port = this.#ports.get(`${vlan}/${portId}`)
+    if (port === undefined) return
+    const eth = port.vnet ? VNET_HEADER_LENGTH : 0
+    for (const frame of frames) {
+      if (frame.length < eth + 14 || (frame[eth]! & 1) !== 0) continue
+      const key = `${port.slot}/${Buffer.from(frame.buffer, frame.byteOffset + eth, 6).toString('hex')}`
+      if (this.#tried.has(key)) continue
+      this.#tried.add(key)
+      this.#installSend(port, frame, eth)
+    }
+  }
+
+  #installSend(port: PortEntry, frame: Uint8Array, eth: number): void {
+    const sw = this.#host.sw()
+    const table = this.#host.table()
+    const now = this.#host.now()
+    const flow = sw.flowOf(port.vlan, port.portId, frame, eth, now)
+    if (flow === undefined) return
+    const receivers = table.lookup(flow.vft, now).filter((s) => (s.flags & FLAG_RECEIVE) !== 0)
+    if (receivers.length !== 1) return
+    const neighbour = receivers[0]!.neighbour
+    const link = this.#host.getLink(neighbour)
+    if (!(link instanceof DatagramLink)) return
+    const path = link.flowPath()
+    const key = flow.epoch.sender.flowKey()
+    if (path === undefined || key === undefined) return
+    // A sender key moving on (2^23 frames) clears the flows sealed under it.
+    flow.epoch.sender.onKeyChange = () => this.clear()
+    this.#installHop(link, path)
+    this.#cache.installSend({
+      device: port.slot,
+      src: port.mac,
+      mac: frame.slice(eth, eth + 6),
+      vft: flow.vft,
+      hopLimit: flow.hopLimit,
+      key: key.key,
+      salt: key.salt,
+      kid: key.kid,
+      hpKey: flow.epoch.receiver.hpKey,
+      counterCell: key.counterCell,
+      hopKey: path.sendKey,
+      receiverIndex: path.remoteIndex,
+      hopCounterCell: path.counterCell,
+      address: path.address,
+      port: path.port,
+      payloadMax: path.payloadMax,
+      vlanStats: this.#vlanBlock(port.vlan),
+      linkStats: this.#linkBlock(link.id),
+    })
+  }
+
+  /**
+   * The switch opened a whole frame under a port's own unicast VFT (switch
+   * onOpened): installs the receive side of its flow, if it came over a
+   * datagram path.
+   */
+  readonly onOpened = (
+    sub: LocalSubscription,
+    vft: Uint8Array,
+    kidHi: number,
+    kidLo: number,
+  ): void => {
+    const link = this.from
+    if (!(link instanceof DatagramLink)) return
+    const key = `${Buffer.from(vft).toString('hex')}/${kidHi}/${kidLo}`
+    if (this.#tried.has(key)) return
+    this.#tried.add(key)
+    if (sub.vlan.ports.size !== 1) return
+    const portId = this.#host.sw().portOwning(sub.vlan, sub.mac)
+    const port = portId === undefined ? undefined : this.#ports.get(`${sub.vlan.name}/${portId}`)
+    const path = link.flowPath()
+    const kid = sub.epoch.receiver.flowKid(kidHi, kidLo)
+    if (port === undefined || path === undefined || kid === undefined) return
+    this.#installHop(link, path)
+    this.#cache.installReceive({
+      vft,
+      device: port.slot,
+      mac: port.mac,
+      hpKey: sub.epoch.receiver.hpKey,
+      // TCP segments go up, for the switch to coalesce them for a port with offloads.
+      puntTcp: port.vnet,
+      vlanStats: this.#vlanBlock(sub.vlan.name),
+    })
+    this.#cache.installKid(
+      vft,
+      (BigInt(kidHi) << 32n) | BigInt(kidLo),
+      kid.key,
+      kid.salt,
+      kid.windowCell,
+    )
+  }
+
+  #installHop(link: DatagramLink, path: NonNullable<ReturnType<DatagramLink['flowPath']>>): void {
+    if (this.#hops.has(path.localIndex)) return
+    this.#hops.add(path.localIndex)
+    this.#cache.installHop({
+      receiverIndex: path.localIndex,
+      key: path.receiveKey,
+      windowCell: path.windowCell,
+      address: path.address,
+      port: path.port,
+      linkStats: this.#linkBlock(link.id),
+    })
+  }
+
+  #vlanBlock(vlan: string): number {
+    let b = this.#vlanStats.get(vlan)
+    if (b === undefined) {
+      b = this.cells.block()
+      this.#vlanStats.set(vlan, b)
+    }
+    return b
+  }
+
+  #linkBlock(id: string): number {
+    let b = this.#linkStats.get(id)
+    if (b === undefined) {
+      b = this.cells.block()
+      this.#linkStats.set(id, b)
+    }
+    return b
+  }
+
+  /** DATA datagrams carried on a link so far, each way (its liveness checks count them). */
+  activity(linkId: string): { sent: number; received: number } | undefined {
+    const b = this.#linkStats.get(linkId)
+    if (b === undefined) return undefined
+    const [sent, , received] = this.cells.readBlock(b)
+    return { sent, received }
+  }
+
+  counters(): FastPathCounters {
+    const vlans: FastPathCounters['vlans'] = {}
+    for (const [name, b] of this.#vlanStats) {
+      const [framesSent, bytesSent, framesReceived, bytesReceived] = this.cells.readBlock(b)
+      vlans[name] = { framesSent, bytesSent, framesReceived, bytesReceived }
+    }
+    const links: FastPathCounters['links'] = {}
+    for (const [id, b] of this.#linkStats) {
+      const [datagramsSent, bytesSent, datagramsReceived, bytesReceived] = this.cells.readBlock(b)
+      links[id] = { datagramsSent, bytesSent, datagramsReceived, bytesReceived }
+    }
+    return { ...this.#cache.counters(), clears: this.#clears, vlans, links }
+  }
+}
