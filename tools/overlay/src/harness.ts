@@ -29,6 +29,11 @@ export interface OverlayOptions {
   readonly secrets?: Readonly<Record<string, string>>
   /** Extra arguments for `peertap up`, e.g. ['--trace']. */
   readonly upArgs?: readonly string[]
+  /**
+   * Config `fastPath` for every node (default: the node's, on;
+   * docs/spec/18-fast-path.md): false sends every frame through the switch.
+   */
+  readonly fastPath?: boolean
   /** The TAP MTU; default the node's own (@peertap/node's `DEFAULT_PORT_MTU`). */
   readonly mtu?: number
   /**
@@ -296,6 +301,7 @@ export class Overlay {
               ? {}
               : { aes: options.aes[node.host] }),
           ...(statusPort === undefined ? {} : { status: { port: statusPort } }),
+          ...(options.fastPath === undefined ? {} : { fastPath: options.fastPath }),
           datagram: {
             enabled: options.datagram ?? false,
             ...(options.datagramSocket === undefined ? {} : { socket: options.datagramSocket }),
