@@ -106,6 +106,8 @@ export class FastPath {
   /** What was tried since the last clear: `port/MAC` sends, `VFT/KID` receives, path indices. */
   readonly #tried = new Set<string>()
   readonly #hops = new Set<number>()
+  /** Ports detached, by `vlan/portId`: no flow of theirs is installed. */
+  readonly #detached = new Set<string>()
   #clears = 0
   /** The link whose frames the switch is opening now (receivers.ts sets it around a delivery). */
   from: Link | undefined
@@ -144,6 +146,13 @@ export class FastPath {
     this.clear()
   }
 
+  /** A port detached (`vlan/detach`: frames for it are not written) or attached again. */
+  setAttached(vlan: string, portId: string, attached: boolean): void {
+    if (attached) this.#detached.delete(`${vlan}/${portId}`)
+    else this.#detached.add(`${vlan}/${portId}`)
+    this.clear()
+  }
+
   /** Drops every entry: something they depend on changed (see the file comment). */
   clear(): void {
     this.#cache.clear()
@@ -160,7 +169,7 @@ export class FastPath {
    */
   considerSend(vlan: string, portId: string, frames: readonly Uint8Array[]): void {
     const port = this.#ports.get(`${vlan}/${portId}`)
-    if (port === undefined) return
+    if (port === undefined || this.#detached.has(`${vlan}/${portId}`)) return
     const eth = port.vnet ? VNET_HEADER_LENGTH : 0
     for (const frame of frames) {
       if (frame.length < eth + 14 || (frame[eth]! & 1) !== 0) continue
@@ -229,6 +238,7 @@ export class FastPath {
     if (sub.vlan.ports.size !== 1) return
     const portId = this.#host.sw().portOwning(sub.vlan, sub.mac)
     const port = portId === undefined ? undefined : this.#ports.get(`${sub.vlan.name}/${portId}`)
+    if (port === undefined || this.#detached.has(`${port.vlan}/${port.portId}`)) return
     const path = link.flowPath()
     const kid = sub.epoch.receiver.flowKid(kidHi, kidLo)
     if (port === undefined || path === undefined || kid === undefined) return

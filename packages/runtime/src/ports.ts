@@ -302,6 +302,8 @@ export class Ports {
     if (open === undefined) throw new Error(`VLAN ${vlan} has no port`)
     open.tap.setUp(attached)
     open.state.attached = attached
+    // A detached port's frames are not written: the fast path writes none either.
+    this.#host.fast?.setAttached(vlan, open.device, attached)
     if (attached) for (const address of open.addresses) await ipAddr('add', open.device, address)
     this.#host.log.info({ vlan, device: open.device }, attached ? 'port attached' : 'port detached')
   }
