@@ -35,6 +35,13 @@
  * again by the scheduler events: until the thread is woken (sched_wakeup),
  * until it runs (sched_switch), until the call returns.
  *
+ * On the fast path (the tap addon's flow cache, issue 21 step 2: config
+ * `fastPath`, `--fast-path on|off`, default the node's) a reader thread
+ * itself seals and sends, or opens and writes, without the main thread:
+ * an echo whose daemon output came from a reader thread has that event's
+ * hand-off 0 and its work stage is native (column `fast`, and `native` in
+ * the sums). The relay's forwarding is followed the same way.
+ *
  * The floor: in two namespaces on a bridge, a UDP echo of 64 bytes, paced
  * every 10 ms and back to back, answered by a C process (compiled with cc
  * at run time) and by a Node node:dgram process, timed by a C client
@@ -69,6 +76,10 @@ type Scenario = 'direct' | 'relay'
 const scenarios = (option('--scenarios') ?? 'direct,relay').split(',') as Scenario[]
 for (const s of scenarios)
   if (s !== 'direct' && s !== 'relay') throw new Error(`--scenarios ${s}: direct or relay`)
+/** The nodes' config `fastPath` (the addon's flow cache); default the node's. */
+const fastPathOption = option('--fast-path')
+if (fastPathOption !== undefined && fastPathOption !== 'on' && fastPathOption !== 'off')
+  throw new Error(`--fast-path ${fastPathOption}: on or off`)
 
 /** x86_64 system call numbers. */
 const NR = {
@@ -234,7 +245,8 @@ async function daemon(name: string, pid: number): Promise<Daemon> {
 interface Point {
   /** Short label, e.g. 'A.tapRead'. */
   label: string
-  tid: 'main' | 'other' | number
+  /** 'any': a daemon event's output, by the main thread (the switch) or a reader (the fast path). */
+  tid: 'main' | 'other' | 'any' | number
   daemon: Daemon | undefined
   match: (c: Call) => boolean
   at: 'enter' | 'exit'
@@ -276,7 +288,7 @@ function pointsAndStages(
     at: 'exit',
   })
   const tapWrite = (d: Daemon): Omit<Point, 'label'> => ({
-    tid: 'main',
+    tid: 'any',
     daemon: d,
     match: (c) => c.nr === NR.write && d.tapFds.has(c.args[0]!),
     at: 'enter',
@@ -288,7 +300,7 @@ function pointsAndStages(
     at: 'exit',
   })
   const udpSend = (d: Daemon): Omit<Point, 'label'> => ({
-    tid: 'main',
+    tid: 'any',
     daemon: d,
     match: (c) => c.nr === NR.sendmmsg,
     at: 'enter',
@@ -397,6 +409,8 @@ interface EchoTiming {
   wakes: Array<[number, number, number] | null>
   /** Per stage: an optional point (the main thread's wake-up) that did not happen. */
   busy: boolean[]
+  /** Per stage: it ends in a daemon's output by a reader thread (the fast path), not the main thread. */
+  fast: boolean[]
 }
 
 function firstAtOrAfter(times: readonly number[], t: number): number {
@@ -433,7 +447,9 @@ function correlate(
         ? [p.tid]
         : p.tid === 'main'
           ? [p.daemon!.pid]
-          : p.daemon!.tids.filter((t) => t !== p.daemon!.pid)
+          : p.tid === 'any'
+            ? p.daemon!.tids
+            : p.daemon!.tids.filter((t) => t !== p.daemon!.pid)
     const list: Array<{ t: number; tid: number }> = []
     for (const tid of tids)
       for (const c of trace.calls.get(tid) ?? [])
@@ -502,7 +518,10 @@ function correlate(
           : [(woken - from) / 1000, (onCpu - woken) / 1000, (to - onCpu) / 1000],
       )
     }
-    echoes.push({ stages, wakes, busy: skipped.slice(1) })
+    const fast = points.slice(1).map((p, k) => p.tid === 'any' && who[k + 1] !== p.daemon!.pid)
+    // On the fast path the wake-up is skipped because the main thread has no part.
+    const busy = skipped.slice(1).map((b, k) => b && !fast[k + 1])
+    echoes.push({ stages, wakes, busy, fast })
   }
   return { echoes, requests: sends.length, incomplete, incompleteAt }
 }
@@ -523,6 +542,11 @@ interface StageResult {
    * returning to epoll_wait (still busy; hand-off counted 0).
    */
   busy_share: number | null
+  /**
+   * A daemon's work stages: share of echoes whose output came from a reader
+   * thread (the fast path: the stage is native work, its hand-off 0).
+   */
+  fast_share?: number | null
   /** Medians over those echoes: start → sched_wakeup, → sched_switch in, → the call returns. */
   to_wakeup_us: number | null
   wakeup_to_cpu_us: number | null
@@ -539,7 +563,7 @@ interface ScenarioResult {
   traced_rtt_us: { median: number; p90: number }
   stages: StageResult[]
   /** Per daemon, summed per echo then the median: hand-off and JavaScript, µs. */
-  daemons: Array<{ daemon: string; handoff_us: number; js_us: number }>
+  daemons: Array<{ daemon: string; handoff_us: number; js_us: number; native_us?: number }>
   /** Stages in the kernel and the underlay (incl. reader wake-ups), summed per echo, median µs. */
   kernel_us: number
   echoes: number
@@ -571,7 +595,14 @@ const pingStats = (times: number[]) => ({
 })
 
 async function measureScenario(scenario: Scenario, dir: string): Promise<ScenarioResult> {
-  const { overlay, relay } = await startPeertap(scenario, datagramOptions('udp'), true)
+  const { overlay, relay } = await startPeertap(
+    scenario,
+    {
+      ...datagramOptions('udp'),
+      ...(fastPathOption === undefined ? {} : { fastPath: fastPathOption === 'on' }),
+    },
+    true,
+  )
   let perf: ChildProcess | undefined
   let pinger: ChildProcess | undefined
   try {
@@ -638,7 +669,8 @@ async function traceScenario(
   // Only the calls the stages need, to keep perf's own cost on the round
   // trip small: the main threads' sendmmsg and write(2) (its descriptor is
   // in the entry) and epoll_wait returning something; the other threads'
-  // read(2) (entry for the descriptor) and recvmmsg returning something.
+  // read(2) (entry for the descriptor) and recvmmsg returning something,
+  // and their sendmmsg and write(2) (the fast path's output).
   // ping spins between echoes (iputils: an interval within a clock tick of
   // the next send is waited in recvmsg(MSG_DONTWAIT) and sched_yield): of
   // ping only its sends and the returns of its receives that got something.
@@ -654,7 +686,7 @@ async function traceScenario(
   )
   const ping = `common_pid == ${pingPid}`
   const all = range('common_pid', [...tids, pingPid])
-  const enters = `${all} && ((${mains} && (id == ${NR.write} || id == ${NR.sendmmsg})) || (${others} && id == ${NR.read}) || (${ping} && (id == ${NR.sendto} || id == ${NR.sendmsg})))`
+  const enters = `${all} && ((${mains} && (id == ${NR.write} || id == ${NR.sendmmsg})) || (${others} && (id == ${NR.read} || id == ${NR.write} || id == ${NR.sendmmsg})) || (${ping} && (id == ${NR.sendto} || id == ${NR.sendmsg})))`
   const exits = `${all} && ((${mains} && (id == ${NR.write} || id == ${NR.sendmmsg} || ((id == ${NR.epollWait} || id == ${NR.epollPwait} || id == ${NR.epollPwait2}) && ret > 0))) || (${others} && (id == ${NR.read} || id == ${NR.recvmmsg}) && ret > 0) || (${ping} && (id == ${NR.recvmsg} || id == ${NR.recvfrom}) && ret > 0))`
   const data = join(dir, `${scenario}.data`)
   const perf = spawn(
@@ -719,6 +751,7 @@ async function traceScenario(
     const wakes = echoes.map((e) => e.wakes[k]).filter((w) => w != null)
     const endsInReturn = points[k + 1]!.at === 'exit'
     const optional = points[k + 1]!.optional === true
+    const output = points[k + 1]!.tid === 'any'
     return {
       name: s.name,
       kind: s.kind,
@@ -728,13 +761,18 @@ async function traceScenario(
       p90_us: p90(durations),
       woken_share: endsInReturn ? wakes.length / echoes.length : null,
       busy_share: optional ? echoes.filter((e) => e.busy[k]).length / echoes.length : null,
+      fast_share: output ? echoes.filter((e) => e.fast[k]).length / echoes.length : null,
       to_wakeup_us: wakes.length > 0 ? median(wakes.map((w) => w[0])) : null,
       wakeup_to_cpu_us: wakes.length > 0 ? median(wakes.map((w) => w[1])) : null,
       cpu_to_return_us: wakes.length > 0 ? median(wakes.map((w) => w[2])) : null,
     }
   })
-  const perEcho = (pick: (s: StageDef) => boolean) =>
-    median(echoes.map((e) => e.stages.reduce((sum, d, k) => sum + (pick(stages[k]!) ? d : 0), 0)))
+  const perEcho = (pick: (s: StageDef, fast: boolean) => boolean) =>
+    median(
+      echoes.map((e) =>
+        e.stages.reduce((sum, d, k) => sum + (pick(stages[k]!, e.fast[k]!) ? d : 0), 0),
+      ),
+    )
   const names = [a, b, ...(r === undefined ? [] : [r])].map((d) => d.name)
   return {
     scenario,
@@ -748,7 +786,8 @@ async function traceScenario(
     daemons: names.map((n) => ({
       daemon: n,
       handoff_us: perEcho((s) => s.kind === 'handoff' && s.daemon === n),
-      js_us: perEcho((s) => s.kind === 'js' && s.daemon === n),
+      js_us: perEcho((s, fast) => s.kind === 'js' && s.daemon === n && !fast),
+      native_us: perEcho((s, fast) => s.kind === 'js' && s.daemon === n && fast),
     })),
     kernel_us: perEcho((s) => s.kind === 'kernel'),
     echoes: echoes.length,
@@ -1003,6 +1042,7 @@ function combine(list: ScenarioResult[]): ScenarioResult {
       p90_us: m((r) => r.stages[k]!.p90_us)!,
       woken_share: m((r) => r.stages[k]!.woken_share),
       busy_share: m((r) => r.stages[k]!.busy_share),
+      fast_share: m((r) => r.stages[k]!.fast_share ?? null),
       to_wakeup_us: m((r) => r.stages[k]!.to_wakeup_us),
       wakeup_to_cpu_us: m((r) => r.stages[k]!.wakeup_to_cpu_us),
       cpu_to_return_us: m((r) => r.stages[k]!.cpu_to_return_us),
@@ -1011,6 +1051,7 @@ function combine(list: ScenarioResult[]): ScenarioResult {
       daemon: d.daemon,
       handoff_us: m((r) => r.daemons[k]!.handoff_us)!,
       js_us: m((r) => r.daemons[k]!.js_us)!,
+      native_us: m((r) => r.daemons[k]!.native_us ?? 0)!,
     })),
     kernel_us: m((r) => r.kernel_us)!,
     echoes: list.reduce((s, r) => s + r.echoes, 0),
@@ -1042,15 +1083,15 @@ function print(result: Report, invocations = 1): void {
       }, perf events ${s.perf_events}, lost ${s.perf_lost}`,
     )
     console.log(
-      'stage                          median    p90   busy  woken  →wakeup  →on CPU  →return',
+      'stage                          median    p90   fast  busy  woken  →wakeup  →on CPU  →return',
     )
     for (const st of s.stages) {
       console.log(
-        `${st.name.padEnd(30)} ${f(st.median_us, 1).padStart(6)} ${f(st.p90_us, 1).padStart(6)}  ${(st.busy_share === null ? '-' : `${Math.round(st.busy_share * 100)}%`).padStart(4)}  ${(st.woken_share === null ? '-' : `${Math.round(st.woken_share * 100)}%`).padStart(5)}  ${f(st.to_wakeup_us, 1).padStart(7)}  ${f(st.wakeup_to_cpu_us, 1).padStart(7)}  ${f(st.cpu_to_return_us, 1).padStart(7)}`,
+        `${((st.fast_share ?? 0) >= 0.5 ? st.name.replace('JavaScript', 'native') : st.name).padEnd(30)} ${f(st.median_us, 1).padStart(6)} ${f(st.p90_us, 1).padStart(6)}  ${(st.fast_share == null ? '-' : `${Math.round(st.fast_share * 100)}%`).padStart(4)}  ${(st.busy_share === null ? '-' : `${Math.round(st.busy_share * 100)}%`).padStart(4)}  ${(st.woken_share === null ? '-' : `${Math.round(st.woken_share * 100)}%`).padStart(5)}  ${f(st.to_wakeup_us, 1).padStart(7)}  ${f(st.wakeup_to_cpu_us, 1).padStart(7)}  ${f(st.cpu_to_return_us, 1).padStart(7)}`,
       )
     }
     console.log(
-      `sums per echo (medians): kernel and underlay ${f(s.kernel_us, 1)}; ${s.daemons.map((d) => `${d.daemon} hand-off ${f(d.handoff_us, 1)} + JavaScript ${f(d.js_us, 1)}`).join('; ')}`,
+      `sums per echo (medians): kernel and underlay ${f(s.kernel_us, 1)}; ${s.daemons.map((d) => `${d.daemon} hand-off ${f(d.handoff_us, 1)} + JavaScript ${f(d.js_us, 1)}${(d.native_us ?? 0) > 0 ? ` + native ${f(d.native_us ?? 0, 1)}` : ''}`).join('; ')}`,
     )
   }
   console.log()
@@ -1067,9 +1108,12 @@ function print(result: Report, invocations = 1): void {
   )
   const direct = result.scenarios.find((s) => s.scenario === 'direct')
   if (direct !== undefined) {
-    const main = direct.daemons.reduce((sum, d) => sum + d.handoff_us + d.js_us, 0)
+    const main = direct.daemons.reduce(
+      (sum, d) => sum + d.handoff_us + d.js_us + (d.native_us ?? 0),
+      0,
+    )
     console.log(
-      `  PeerTap direct: ${f(main / 4, 1)} µs of hand-off and JavaScript per daemon event (4 per round trip); issue 21's floor, 0.25 ms + 4 × 0.12 ms = 730 µs, with this per-hop figure: 250 + 4 × ${f(perHop, 0)} = ${f(250 + 4 * perHop, 0)} µs; with the traced kernel stages instead of 0.25 ms: ${f(direct.kernel_us + 4 * perHop, 0)} µs`,
+      `  PeerTap direct: ${f(main / 4, 1)} µs of hand-off, JavaScript and native work per daemon event (4 per round trip); issue 21's floor, 0.25 ms + 4 × 0.12 ms = 730 µs, with this per-hop figure: 250 + 4 × ${f(perHop, 0)} = ${f(250 + 4 * perHop, 0)} µs; with the traced kernel stages instead of 0.25 ms: ${f(direct.kernel_us + 4 * perHop, 0)} µs`,
     )
   }
 }
