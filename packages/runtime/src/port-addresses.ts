@@ -16,7 +16,9 @@ export async function ipAddr(op: 'add' | 'del', device: string, address: string)
     await run('ip', ['addr', op, address, 'dev', device])
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr ?? ''
-    if (op === 'add' && stderr.includes('File exists')) return
+    // EEXIST: "RTNETLINK answers: File exists", or "Address already assigned" (newer kernels, IPv4).
+    if (op === 'add' && (stderr.includes('File exists') || stderr.includes('already assigned')))
+      return
     if (op === 'del' && stderr.includes('Cannot assign requested address')) return
     throw new Error(
       `ip addr ${op} ${address} dev ${device}: ${stderr.trim() || (error as Error).message}`,
