@@ -17,10 +17,20 @@ import { SOCKET_FILE } from '@peertap/daemon'
 
 /** GET `path` from the daemon whose state directory is `stateDir`; its JSON body. Throws on any failure. */
 export function apiGet(stateDir: string, path: string, timeoutMs = 10_000): Promise<unknown> {
+  return apiRequest(stateDir, 'GET', path, timeoutMs)
+}
+
+/** One request (e.g. POST /vlan/detach?vlan=demo) to the daemon's API; its JSON body. Throws on any failure. */
+export function apiRequest(
+  stateDir: string,
+  method: 'GET' | 'POST',
+  path: string,
+  timeoutMs = 10_000,
+): Promise<unknown> {
   const socketPath = join(stateDir, SOCKET_FILE)
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath, method: 'GET', path, agent: false, headers: { host: 'localhost' } },
+      { socketPath, method, path, agent: false, headers: { host: 'localhost' } },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -28,13 +38,13 @@ export function apiGet(stateDir: string, path: string, timeoutMs = 10_000): Prom
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8')
           if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) {
-            reject(new Error(`GET ${path} on ${socketPath}: HTTP ${res.statusCode}: ${text}`))
+            reject(new Error(`${method} ${path} on ${socketPath}: HTTP ${res.statusCode}: ${text}`))
             return
           }
           try {
             resolve(JSON.parse(text))
           } catch {
-            reject(new Error(`GET ${path} on ${socketPath}: not JSON`))
+            reject(new Error(`${method} ${path} on ${socketPath}: not JSON`))
           }
         })
       },

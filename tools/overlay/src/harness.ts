@@ -459,6 +459,8 @@ export interface NodeStatus {
     rttMs?: number
     counters: Record<string, number>
   }>
+  /** What the fast path carried (docs/spec/18-fast-path.md); null when it is off. */
+  fastPath: { sent: number; received: number; entries: number } | null
   /** Reflexive datagram candidates: what configured relays observe of this node. */
   reflexive: string[]
   forwarding: { dropNoLink: number; dropNotAdmitted: number; controlNotAdmitted: number }

@@ -19,6 +19,7 @@
  * }
  * ```
  */
+export { apiGet, apiRequest } from './api.ts'
 export { iperf, linkLocal, waitForIpv6 } from './demo-helpers.ts'
 export {
   NODE_ARGV,

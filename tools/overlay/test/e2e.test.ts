@@ -18,6 +18,7 @@ import { promisify } from 'node:util'
 import { childLines, rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { linkLocal, NODE_ARGV, Overlay, TAP, type Transport, waitForIpv6 } from '../src/index.ts'
+import { transfer } from './transfer.ts'
 
 const run = promisify(execFile)
 const can = rootAndTun()
@@ -29,37 +30,6 @@ const fixture = (name: string) => [
   '--conditions=peertap:source',
   join(FIXTURES, name),
 ]
-
-/**
- * A TCP transfer of `mib` MiB from host `from` to `to` across the overlay
- * (fixtures/transfer.ts); both ends' byte counts and SHA-256 must match.
- */
-async function transfer(
-  overlay: Overlay,
-  from: string,
-  to: { host: string; ip: string },
-  port: number,
-  mib: number,
-): Promise<void> {
-  const server = overlay.topo.spawn(to.host, [
-    ...fixture('transfer.ts'),
-    'server',
-    to.ip,
-    String(port),
-  ])
-  const serverOut = childLines(server.stdout!)
-  await serverOut.next() // listening
-  const client = JSON.parse(
-    await overlay.topo.exec(
-      from,
-      [...fixture('transfer.ts'), 'client', to.ip, String(port), String(mib)],
-      120_000,
-    ),
-  )
-  const received = JSON.parse((await serverOut.next()).value!)
-  expect(received).toEqual(client)
-  expect(received.bytes).toBe(mib * 1024 * 1024)
-}
 
 describe.skipIf(!can.ok).each(['tcp', 'quic', 'ws'] as Transport[])(
   'two nodes over %s',
