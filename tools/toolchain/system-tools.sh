@@ -23,6 +23,7 @@ declare -A package_of=(
   [fastd]=fastd
   [chromium]=chromium
   [dnsmasq]=dnsmasq-base
+  [g++]=g++
 )
 missing=()
 for tool in "${!package_of[@]}"; do
