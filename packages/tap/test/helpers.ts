@@ -190,7 +190,10 @@ export function spawnChild(cmd: string, args: readonly string[], timeoutMs = 15_
     stderr += d.toString()
   })
   const kill = (): void => {
-    if (!exited && p.pid !== undefined) process.kill(p.pid, 'SIGKILL')
+    // exitCode/signalCode are set once the child is reaped ('exit'), before its
+    // pipes close ('close'): after that its PID is no longer ours to signal.
+    if (exited || p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return
+    process.kill(p.pid, 'SIGKILL')
   }
   const timer = setTimeout(kill, timeoutMs)
   const done = new Promise<ChildResult>((resolve) => {
