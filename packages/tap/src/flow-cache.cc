@@ -56,6 +56,7 @@ void FlowCache::SetUdp(int fd, int family) {
   if (fd < 0) {
     send_.clear();
     hops_.clear();
+    fwd_.clear();
   }
 }
 
@@ -106,18 +107,25 @@ bool FlowCache::InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, Kid
   return true;
 }
 
+void FlowCache::InstallForward(uint32_t in_index, const std::array<uint8_t, 16>& vft,
+                               ForwardEntry&& e) {
+  std::unique_lock<std::shared_mutex> lk(mu_);
+  fwd_[ForwardKey{in_index, vft}] = std::move(e);
+}
+
 void FlowCache::Clear() {
   std::unique_lock<std::shared_mutex> lk(mu_);
   send_.clear();
   hops_.clear();
   recv_.clear();
+  fwd_.clear();
 }
 
 size_t FlowCache::Entries() {
   std::shared_lock<std::shared_mutex> lk(mu_);
   size_t kids = 0;
   for (const auto& r : recv_) kids += r.second.kids.size();
-  return send_.size() + hops_.size() + recv_.size() + kids;
+  return send_.size() + hops_.size() + recv_.size() + kids + fwd_.size();
 }
 
 uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* data,
@@ -229,10 +237,22 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
   uint32_t* lengths = meta + c.batch_frames;
   uint8_t* records = reinterpret_cast<uint8_t*>(meta + 2 * size_t{c.batch_frames});
   std::shared_lock<std::shared_mutex> lk(mu_);
-  if (hops_.empty() || recv_.empty()) return count;
+  if (hops_.empty() || (recv_.empty() && fwd_.empty())) return count;
   // The plaintext lands at 16, so that the 10-byte virtio-net header a
   // device with offloads takes fits before the frame (at 7, the frame at 17).
   thread_local std::vector<uint8_t> scratch(16 + kDatagramMax);
+  // Datagrams a relay forwards, sent together after the batch.
+  thread_local std::vector<uint8_t> out;
+  thread_local std::vector<const uint8_t*> datas;
+  thread_local std::vector<size_t> lens;
+  thread_local std::vector<uint8_t> addrs;
+  thread_local std::vector<uint32_t> stats_of;
+  if (!fwd_.empty() && out.size() < size_t{count} * kDatagramMax) out.resize(size_t{count} * kDatagramMax);
+  datas.resize(count);
+  lens.resize(count);
+  addrs.resize(size_t{count} * kUdpAddrBytes);
+  stats_of.resize(count);
+  uint32_t n = 0;
   uint32_t kept = 0;
   for (uint32_t i = 0; i < count; i++) {
     const uint8_t* d = data + offsets[i];
@@ -265,7 +285,43 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
       }
       auto rit = recv_.find(vft);
       if (rit == recv_.end()) {
-        stats_.recv_miss.fetch_add(1, std::memory_order_relaxed);
+        // A relay's: forwarded to the one neighbour that receives it.
+        auto fit = fwd_.find(ForwardKey{h.receiver_index, vft});
+        if (fit == fwd_.end()) {
+          stats_.recv_miss.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        ForwardEntry& fe = fit->second;
+        size_t sealed_len = len - flow::kDataOverhead;
+        // Hop limit 1 or less (the table drops it), or too large for the next path: up.
+        if (hop_limit <= 1 || flow::kDataOverhead + sealed_len > fe.payload_max) {
+          stats_.forward_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        if (flow::WindowAccept(cell(hop.window_cell), h.counter) != Replay::kFresh) {
+          stats_.recv_raced.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        handled = true;
+        Stat(hop.link_stats, kRecvFrames, 1);
+        Stat(hop.link_stats, kRecvBytes, len);
+        int64_t c = flow::CounterTake(cell(fe.hop_counter_cell), kHopCounterLimit);
+        uint8_t* o = out.data() + size_t{n} * kDatagramMax;
+        size_t dl = c < 0 ? 0
+                          : flow::SealData(fe.hop_gcm.get(), fe.receiver_index,
+                                           static_cast<uint32_t>(c),
+                                           static_cast<uint8_t>(hop_limit - 1), vft.data(),
+                                           d + flow::kDataOverhead, sealed_len, o);
+        if (dl == 0) {
+          // The next path's counter is spent (JavaScript renews it and clears us): lost.
+          stats_.forward_failed.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        datas[n] = o;
+        lens[n] = dl;
+        std::memcpy(addrs.data() + size_t{n} * kUdpAddrBytes, fe.addr.data(), kUdpAddrBytes);
+        stats_of[n] = fe.link_stats;
+        n++;
         break;
       }
       RecvEntry& re = rit->second;
@@ -342,6 +398,16 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
         std::memmove(records + size_t{kept} * kUdpAddrBytes, rec, kUdpAddrBytes);
       }
       kept++;
+    }
+  }
+  if (n > 0) {
+    UdpSendResult r = udp_send(udp_fd_, udp_family_, n, datas.data(), lens.data(), addrs.data(),
+                               nullptr);
+    stats_.forwarded.fetch_add(r.sent, std::memory_order_relaxed);
+    stats_.forward_failed.fetch_add(n - r.sent, std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+      Stat(stats_of[i], kSentFrames, 1);
+      Stat(stats_of[i], kSentBytes, lens[i]);
     }
   }
   return kept;

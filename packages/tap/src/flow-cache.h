@@ -103,11 +103,6 @@ struct HopEntry {
   uint32_t link_stats = 0;
 };
 
-struct Device {
-  int fd = -1;
-  bool vnet = false;  // frames carry a 10-byte virtio-net header
-};
-
 struct VftHash {
   size_t operator()(const std::array<uint8_t, 16>& v) const {
     uint64_t a, b;
@@ -117,11 +112,41 @@ struct VftHash {
   }
 };
 
+// A relay's forwarding of one VFT arriving on one path (its receiver index)
+// to the one neighbour that receives it, over that neighbour's path: the
+// sealed payload goes on untouched, under the next hop's DATA.
+struct ForwardEntry {
+  Evp hop_gcm;  // encrypt context with the next hop's send key
+  uint32_t receiver_index = 0;
+  uint32_t hop_counter_cell = 0;
+  std::array<uint8_t, 20> addr{};
+  uint32_t payload_max = 0;
+  uint32_t link_stats = 0;  // the outgoing link's block
+};
+
+struct ForwardKey {
+  uint32_t in_index;
+  std::array<uint8_t, 16> vft;
+  bool operator==(const ForwardKey& o) const { return in_index == o.in_index && vft == o.vft; }
+};
+
+struct ForwardHash {
+  size_t operator()(const ForwardKey& k) const { return VftHash()(k.vft) ^ (k.in_index * 0x9e3779b1u); }
+};
+
+struct Device {
+  int fd = -1;
+  bool vnet = false;  // frames carry a 10-byte virtio-net header
+};
+
+
 // Why frames went up instead (counters; TypeScript reads them with stats()).
 struct FlowStats {
   std::atomic<uint64_t> sent{0}, received{0};
   std::atomic<uint64_t> send_miss{0}, send_other{0}, send_size{0}, send_spent{0}, send_failed{0};
   std::atomic<uint64_t> recv_miss{0}, recv_other{0}, recv_checks{0}, recv_raced{0}, write_failed{0};
+  // A relay's: datagrams forwarded, and those that went up (hop limit, size, spent counter).
+  std::atomic<uint64_t> forwarded{0}, forward_other{0}, forward_failed{0};
 };
 
 class FlowCache {
@@ -143,6 +168,7 @@ class FlowCache {
   void InstallHop(uint32_t receiver_index, HopEntry&& e);
   void InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e);
   bool InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, KidEntry&& e);
+  void InstallForward(uint32_t in_index, const std::array<uint8_t, 16>& vft, ForwardEntry&& e);
   void Clear();  // every entry, devices and socket kept
   size_t Entries();
   const FlowStats& stats() const { return stats_; }
@@ -171,6 +197,7 @@ class FlowCache {
   std::unordered_map<uint64_t, SendEntry> send_;
   std::unordered_map<uint32_t, HopEntry> hops_;
   std::unordered_map<std::array<uint8_t, 16>, RecvEntry, VftHash> recv_;
+  std::unordered_map<ForwardKey, ForwardEntry, ForwardHash> fwd_;
   FlowStats stats_;
 };
 

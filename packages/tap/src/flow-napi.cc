@@ -595,6 +595,32 @@ napi_value CacheKid(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// flowCacheForward(cache, inIndex, vft16, hopKey32, receiverIndex,
+//   hopCounterCell, addr20, payloadMax, linkStats)
+napi_value CacheForward(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  FlowCache* c;
+  Bytes vft, key, addr;
+  uint32_t in_index;
+  ForwardEntry e;
+  if (!Args(env, info, 9, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      !GetU32(env, argv[1], &in_index) || !GetBytes(env, argv[2], &vft, 16) ||
+      !GetBytes(env, argv[3], &key, 32) || !GetU32(env, argv[4], &e.receiver_index) ||
+      !CellArg(env, c, argv[5], 1, &e.hop_counter_cell) ||
+      !GetBytes(env, argv[6], &addr, kUdpAddrBytes) || !GetU32(env, argv[7], &e.payload_max) ||
+      !CellArg(env, c, argv[8], 8, &e.link_stats, 2)) {
+    return Throw(env, "flowCacheForward(cache, inIndex, vft, hopKey, receiverIndex, "
+                      "hopCounterCell, addr, payloadMax, linkStats)");
+  }
+  Copy(e.addr, addr);
+  e.hop_gcm = NewCtx(EVP_aes_256_gcm(), key.data, true);
+  if (!e.hop_gcm) return Throw(env, "flowCacheForward: OpenSSL failed");
+  std::array<uint8_t, 16> v;
+  Copy(v, vft);
+  c->InstallForward(in_index, v, std::move(e));
+  return nullptr;
+}
+
 // flowCacheClear(cache)
 napi_value CacheClear(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -634,6 +660,9 @@ napi_value CacheStats(napi_env env, napi_callback_info info) {
   set("receiveChecks", s.recv_checks.load());
   set("receiveRaced", s.recv_raced.load());
   set("writeFailed", s.write_failed.load());
+  set("forwarded", s.forwarded.load());
+  set("forwardOther", s.forward_other.load());
+  set("forwardFailed", s.forward_failed.load());
   return r;
 }
 
@@ -671,6 +700,7 @@ bool RegisterFlow(napi_env env, napi_value exports) {
       {"flowCacheHop", CacheHop},
       {"flowCacheRecv", CacheRecv},
       {"flowCacheKid", CacheKid},
+      {"flowCacheForward", CacheForward},
       {"flowCacheClear", CacheClear},
       {"flowCacheStats", CacheStats},
   };

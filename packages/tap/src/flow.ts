@@ -223,6 +223,24 @@ export interface HopFlow {
   readonly linkStats: number
 }
 
+/**
+ * A relay's forwarding: DATA under `vft` arriving on our path `inIndex`
+ * goes on, its sealed payload untouched, its hop limit one less, to the one
+ * neighbour that receives it, over that neighbour's path.
+ */
+export interface ForwardFlow {
+  readonly inIndex: number
+  readonly vft: Uint8Array
+  readonly hopKey: Uint8Array
+  readonly receiverIndex: number
+  readonly hopCounterCell: number
+  readonly address: string
+  readonly port: number
+  readonly payloadMax: number
+  /** The outgoing link's stats block. */
+  readonly linkStats: number
+}
+
 /** Frames under one VFT for one local device (the VFT names the port's MAC). */
 export interface ReceiveFlow {
   readonly vft: Uint8Array
@@ -312,6 +330,20 @@ export class FlowCache {
     windowCell: number,
   ): boolean {
     return this.#native.flowCacheKid(this.#h, vft, kid, key, salt, windowCell)
+  }
+
+  installForward(f: ForwardFlow): void {
+    this.#native.flowCacheForward(
+      this.#h,
+      f.inIndex,
+      f.vft,
+      f.hopKey,
+      f.receiverIndex,
+      f.hopCounterCell,
+      record(f.address, f.port),
+      f.payloadMax,
+      f.linkStats,
+    )
   }
 
   /** Drops every entry (devices and socket stay attached). */

@@ -61,6 +61,7 @@ export { TapError, tapErrorFromSystem, udpErrorFromSystem } from './errors.ts'
 export {
   FlowCache,
   FlowCells,
+  type ForwardFlow,
   type HopFlow,
   type ReceiveFlow,
   type SendFlow,

@@ -229,6 +229,17 @@ export interface NativeFlow {
     salt: Uint8Array,
     windowCell: number,
   ): boolean
+  flowCacheForward(
+    cache: FlowCacheHandle,
+    inIndex: number,
+    vft: Uint8Array,
+    hopKey: Uint8Array,
+    receiverIndex: number,
+    hopCounterCell: number,
+    address: Uint8Array,
+    payloadMax: number,
+    linkStats: number,
+  ): void
   flowCacheClear(cache: FlowCacheHandle): void
   flowCacheStats(cache: FlowCacheHandle): FlowCacheStats
 }
@@ -253,6 +264,10 @@ export interface FlowCacheStats {
   receiveRaced: number
   /** Frames lost: the device refused the write. */
   writeFailed: number
+  /** A relay's: DATA forwarded; DATA that went up (hop limit 1 or less, too large); lost (spent counter, sendmmsg). */
+  forwarded: number
+  forwardOther: number
+  forwardFailed: number
 }
 
 declare const readerHandle: unique symbol

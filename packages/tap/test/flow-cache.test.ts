@@ -269,6 +269,93 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     expect(cache!.counters().received).toBeGreaterThan(before.received)
   })
 
+  it('forwards as a relay: DATA on one path goes on under the next path, its sealed payload untouched, hop limit one less; hop limit 1 goes up', async () => {
+    const c = cache!
+    const port = udp!.port
+    const cells = c.cells
+    // In on path X (key kx), under a VFT this node does not hold; out on
+    // path Y (key ky) to the one receiver, which is this same socket: the
+    // forwarded datagram comes back here, where nothing holds its VFT, and
+    // goes up to be read.
+    const [x, y] = [0x0e0e0e01, 0x0e0e0e02]
+    const [kx, ky] = [randomBytes(32), randomBytes(32)]
+    const vft = randomBytes(16)
+    const linkStats = cells.block()
+    c.installHop({
+      receiverIndex: x,
+      key: kx,
+      windowCell: cells.newWindow(),
+      address: '127.0.0.1',
+      port,
+      linkStats,
+    })
+    c.installForward({
+      inIndex: x,
+      vft,
+      hopKey: ky,
+      receiverIndex: y,
+      hopCounterCell: cells.newCounter(),
+      address: '127.0.0.1',
+      port,
+      payloadMax: 1472,
+      linkStats,
+    })
+    c.installHop({
+      receiverIndex: y,
+      key: ky,
+      windowCell: cells.newWindow(),
+      address: '127.0.0.1',
+      port,
+      linkStats: cells.block(),
+    })
+    const frame = new Uint8Array(60)
+    frame.set(macB, 0)
+    frame.set(macA, 6)
+    frame.set([0x88, 0xb5], 12)
+    const plaintext = new Uint8Array(61)
+    plaintext.set(frame, 1)
+    const counter = cells.takeCounters(ab.counterCell, 1, 2 ** 23)
+    const sealed = native().flowSealPayload(
+      ab.key,
+      ab.salt,
+      ab.kid,
+      ab.hpKey,
+      vft,
+      counter,
+      plaintext,
+    )
+    const before = c.counters()
+    udp!.send(
+      [
+        native().flowSealData(kx, x, 0, 5, vft, sealed),
+        native().flowSealData(kx, x, 1, 1, vft, sealed),
+      ],
+      ['127.0.0.1', '127.0.0.1'],
+      [port, port],
+    )
+    const deadline = Date.now() + 5000
+    while (punted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    const after = c.counters()
+    expect(after.forwarded - before.forwarded).toBe(1)
+    // Hop limit 1: the table would drop it; it goes up, untouched.
+    expect(after.forwardOther - before.forwardOther).toBe(1)
+    expect(punted).toHaveLength(2)
+    const index = (p: Received) => Buffer.from(p.data).readUInt32BE(1)
+    const up = punted.find((p) => index(p) === x)
+    const forwarded = punted.find((p) => index(p) === y)
+    expect(
+      Buffer.from(up!.data).equals(Buffer.from(native().flowSealData(kx, x, 1, 1, vft, sealed))),
+    ).toBe(true)
+    // The next hop's DATA: counter 0 of its path, hop limit 4, the same VFT and sealed payload.
+    const opened = native().flowOpenData(ky, forwarded!.data)
+    expect(opened).toMatchObject({ drop: 0, receiverIndex: y, counter: 0, hopLimit: 4 })
+    expect(Buffer.from(opened.vft!).equals(vft)).toBe(true)
+    expect(Buffer.from(forwarded!.data.subarray(42)).equals(Buffer.from(sealed))).toBe(true)
+    const [sent, , received] = cells.readBlock(linkStats)
+    expect([sent, received]).toEqual([1, 1])
+    punted.length = 0
+  })
+
   it('sends every frame up once its entries are cleared, and the JavaScript path carries them', async () => {
     cache!.clear()
     expect(cache!.counters().entries).toBe(0)
