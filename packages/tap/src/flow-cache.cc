@@ -1,6 +1,7 @@
 // The fast path's flow cache (flow-cache.h).
 #include "flow-cache.h"
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,6 +38,37 @@ bool AllZero(const uint8_t* p, size_t n) {
 }
 
 }  // namespace
+
+DuplicateTags::DuplicateTags() : slots_(kBuckets * kWays, 0) {
+  uint64_t seeds[2] = {0, 0};
+  // A peer that cannot see the seeds cannot aim tags at one bucket.
+  if (getrandom(seeds, sizeof seeds, 0) != static_cast<ssize_t>(sizeof seeds)) {
+    seeds[0] = reinterpret_cast<uintptr_t>(this) * 0x9e3779b97f4a7c15ull;
+    seeds[1] = static_cast<uint64_t>(getpid()) * 0xc2b2ae3d27d4eb4full;
+  }
+  seed0_ = seeds[0];
+  seed1_ = seeds[1];
+}
+
+bool DuplicateTags::SeenOrAdd(const uint8_t* tag) {
+  uint64_t a, b;
+  std::memcpy(&a, tag, 8);
+  std::memcpy(&b, tag + 8, 8);
+  uint64_t h = (a ^ seed0_) * 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h += (b ^ seed1_) * 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 29;
+  h *= 0x9e3779b97f4a7c15ull;
+  h ^= h >> 32;
+  uint64_t fp = h | 1;  // zero marks an empty slot
+  uint64_t* bucket = slots_.data() + (h >> 20) % kBuckets * kWays;
+  for (size_t i = 0; i < kWays; i++) {
+    if (bucket[i] == fp) return true;
+  }
+  std::memmove(bucket + 1, bucket, (kWays - 1) * sizeof(uint64_t));
+  bucket[0] = fp;
+  return false;
+}
 
 uint64_t FlowCache::SendKey(uint32_t device, const uint8_t* mac) {
   uint64_t k = uint64_t{device & 0xffff} << 48;
@@ -305,6 +337,11 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
         handled = true;
         Stat(hop.link_stats, kRecvFrames, 1);
         Stat(hop.link_stats, kRecvBytes, len);
+        // A frame forwarded before (a loop while a spanning tree converges): dropped, counted.
+        if (duplicates_.SeenOrAdd(d + len - flow::kTagBytes)) {
+          stats_.forward_duplicate.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
         int64_t c = flow::CounterTake(cell(fe.hop_counter_cell), kHopCounterLimit);
         uint8_t* o = out.data() + size_t{n} * kDatagramMax;
         size_t dl = c < 0 ? 0

@@ -134,6 +134,25 @@ struct ForwardHash {
   size_t operator()(const ForwardKey& k) const { return VftHash()(k.vft) ^ (k.in_index * 0x9e3779b1u); }
 };
 
+// The tags (last 16 bytes of the sealed payload, its AEAD tag) of frames
+// the fast path forwarded recently, so that a frame looping in a relay
+// mesh while its spanning tree converges is forwarded once (as the table's
+// duplicate cache does for what JavaScript forwards: 12-relay.md §7, 09 §6).
+// Set-associative: 2^14 buckets of 8 keyed 64-bit fingerprints, newest
+// first, 1 MiB. The UDP reader thread alone uses it.
+class DuplicateTags {
+ public:
+  DuplicateTags();
+  // True if the tag was seen (nothing changes); else remembers it.
+  bool SeenOrAdd(const uint8_t* tag);
+
+ private:
+  static constexpr size_t kBuckets = size_t{1} << 14;
+  static constexpr size_t kWays = 8;
+  std::vector<uint64_t> slots_;
+  uint64_t seed0_ = 0, seed1_ = 0;
+};
+
 struct Device {
   int fd = -1;
   bool vnet = false;  // frames carry a 10-byte virtio-net header
@@ -145,8 +164,9 @@ struct FlowStats {
   std::atomic<uint64_t> sent{0}, received{0};
   std::atomic<uint64_t> send_miss{0}, send_other{0}, send_size{0}, send_spent{0}, send_failed{0};
   std::atomic<uint64_t> recv_miss{0}, recv_other{0}, recv_checks{0}, recv_raced{0}, write_failed{0};
-  // A relay's: datagrams forwarded, and those that went up (hop limit, size, spent counter).
-  std::atomic<uint64_t> forwarded{0}, forward_other{0}, forward_failed{0};
+  // A relay's: datagrams forwarded, those that went up (hop limit, size),
+  // lost (spent counter, sendmmsg), and dropped as duplicates.
+  std::atomic<uint64_t> forwarded{0}, forward_other{0}, forward_failed{0}, forward_duplicate{0};
 };
 
 class FlowCache {
@@ -198,6 +218,7 @@ class FlowCache {
   std::unordered_map<uint32_t, HopEntry> hops_;
   std::unordered_map<std::array<uint8_t, 16>, RecvEntry, VftHash> recv_;
   std::unordered_map<ForwardKey, ForwardEntry, ForwardHash> fwd_;
+  DuplicateTags duplicates_;  // the UDP reader thread's
   FlowStats stats_;
 };
 

@@ -663,6 +663,7 @@ napi_value CacheStats(napi_env env, napi_callback_info info) {
   set("forwarded", s.forwarded.load());
   set("forwardOther", s.forward_other.load());
   set("forwardFailed", s.forward_failed.load());
+  set("forwardDuplicate", s.forward_duplicate.load());
   return r;
 }
 

@@ -268,6 +268,8 @@ export interface FlowCacheStats {
   forwarded: number
   forwardOther: number
   forwardFailed: number
+  /** A relay's: DATA dropped because the fast path forwarded its frame before (a loop). */
+  forwardDuplicate: number
 }
 
 declare const readerHandle: unique symbol

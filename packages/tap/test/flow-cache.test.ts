@@ -353,6 +353,13 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     expect(Buffer.from(forwarded!.data.subarray(42)).equals(Buffer.from(sealed))).toBe(true)
     const [sent, , received] = cells.readBlock(linkStats)
     expect([sent, received]).toEqual([1, 1])
+    // The same frame again under a fresh hop counter (a loop): forwarded once only.
+    udp!.send([native().flowSealData(kx, x, 2, 5, vft, sealed)], ['127.0.0.1'], [port])
+    const until = Date.now() + 5000
+    while (c.counters().forwardDuplicate === after.forwardDuplicate && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20))
+    expect(c.counters().forwardDuplicate - after.forwardDuplicate).toBe(1)
+    expect(c.counters().forwarded).toBe(after.forwarded)
     punted.length = 0
   })
 
