@@ -1,13 +1,14 @@
 /**
  * The fast path's fuzz targets (fuzz/, README there): everything the native
  * fast path parses (the DATA datagram, the sealed payload, the replay
- * window cells, FlowCache::FromUdp over slots of datagrams), built with
+ * window cells, FlowCache::FromUdp over slots of datagrams and
+ * FlowCache::FromDevice over slots of frames), built with
  * g++ and AddressSanitizer + UndefinedBehaviorSanitizer by fuzz/run.sh and
  * run for a few seconds each; any sanitizer report or failed check fails
  * the test with the target's output and the input's file.
  *
  * Bounded here (`npm test`: each target PEERTAP_FUZZ_SECONDS, 5 s unless
- * set, two at a time: about 20 s with the build); `npm run soak` runs them
+ * set, two at a time: about 30 s with the build); `npm run soak` runs them
  * for PEERTAP_SOAK_SECONDS in all (660 unless set), the cores shared out.
  * Needs g++ and Node's headers (beside the node that runs the tests); where
  * g++ is missing it skips, except in CI (CI set), where it fails.
@@ -19,7 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
 const RUN = fileURLToPath(new URL('../fuzz/run.sh', import.meta.url))
-const TARGETS = ['data', 'payload', 'window', 'cache']
+const TARGETS = ['data', 'payload', 'window', 'cache', 'device']
 const CXX = process.env.CXX ?? 'g++'
 const hasCompiler = spawnSync(CXX, ['--version'], { stdio: 'ignore' }).status === 0
 const inCi = process.env.CI !== undefined && process.env.CI !== ''
@@ -67,7 +68,7 @@ async function fuzzAll(seconds: number): Promise<void> {
 }
 
 describe.skipIf(skip)('the fast path under the fuzz targets (ASan, UBSan)', () => {
-  it('data, payload, window and cache run a few seconds each with no sanitizer report or failed check', async () => {
+  it('data, payload, window, cache and device run a few seconds each with no sanitizer report or failed check', async () => {
     const seconds = Number(process.env.PEERTAP_FUZZ_SECONDS ?? '5')
     await fuzzAll(seconds)
   }, 180_000)
@@ -77,7 +78,7 @@ describe.skipIf(skip || !SOAK)('soak: the fast path under the fuzz targets (ASan
   // The soak's seconds in all: each target gets its share of the cores.
   const each = Math.max(5, Math.floor((SOAK_SECONDS * JOBS) / TARGETS.length))
   it(
-    `data, payload, window and cache run ${each} s each with no sanitizer report or failed check`,
+    `data, payload, window, cache and device run ${each} s each with no sanitizer report or failed check`,
     async () => {
       await fuzzAll(each)
     },
