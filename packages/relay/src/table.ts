@@ -428,6 +428,7 @@ export class ForwardingTable {
     if (access === 'default') this.#access.delete(neighbour)
     else this.#access.set(neighbour, access)
     if (this.#refusal(neighbour) !== undefined) this.removeNeighbour(neighbour)
+    this.onChange?.()
   }
 
   /** The neighbour's access list entry. */
@@ -448,6 +449,7 @@ export class ForwardingTable {
       this.#limits.set(neighbour, limits)
     }
     this.#neighbours.get(neighbour)?.configure(this.#limitsOf(neighbour))
+    this.onChange?.()
   }
 
   /** Forgets a neighbour (it disconnected): its subscriptions and buckets go. */
@@ -461,7 +463,16 @@ export class ForwardingTable {
     this.#neighbours.delete(neighbour)
     this.#byIndex[record.index] = undefined
     this.#freeIndices.push(record.index)
+    this.onChange?.()
   }
+
+  /**
+   * Called after every change that may change where a VFT's frames go: a
+   * subscription added, removed, expired or its flags changed, a neighbour
+   * removed, an access or limit set (not a plain renewal). A fast path
+   * that forwards by what the table said drops its entries then.
+   */
+  onChange: (() => void) | undefined
 
   /** The limits that apply to `neighbour` (its own merged over the defaults), whether or not it is up. */
   limitsOf(neighbour: string): NeighbourLimits {
@@ -589,6 +600,7 @@ export class ForwardingTable {
     }
     const key = provingKey === undefined ? NO_KEY : this.#internKey(provingKey)
     const expiresAt = now + ttlSeconds
+    let changed = false
     for (const entry of entries) {
       const { vft, flags } = entry
       if (vft.length !== VFT_LENGTH || flags === 0 || (flags & ~FLAGS_MASK) !== 0) {
@@ -603,6 +615,7 @@ export class ForwardingTable {
       if (e >= 0) {
         const s = this.#findSub(e, source.index, key)
         if (s >= 0) {
+          if (this.#subs[s * SUB_STRIDE + S_FLAGS] !== flags) changed = true
           this.#subs[s * SUB_STRIDE + S_FLAGS] = flags
           this.#expiry[s * SUB_F64_STRIDE + S_EXPIRY] = expiresAt
           this.#renewed(source, s)
@@ -630,6 +643,7 @@ export class ForwardingTable {
       this.counters.subscriptionsAdded++
     }
     if (key !== NO_KEY) this.#releaseKey(key) // drops the intern reference taken above
+    if (changed || result.added > 0) this.onChange?.()
     return result
   }
 
@@ -680,6 +694,7 @@ export class ForwardingTable {
         s = next
       }
     }
+    if (removed > 0 || entries.length > 0) this.onChange?.()
     return removed
   }
 
@@ -699,6 +714,7 @@ export class ForwardingTable {
       }
     }
     this.counters.subscriptionsExpired += removed
+    if (removed > 0) this.onChange?.()
     return removed
   }
 
