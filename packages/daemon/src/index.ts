@@ -37,6 +37,12 @@ export { type ControlSocket, SOCKET_GROUP, SOCKET_PATH_MAX } from './control-soc
 export { serveDaemonApi } from './daemon-api.ts'
 export { type DatagramSocketKind, datagramSocketFactory } from './datagram-socket.ts'
 export { Dialler, keepNeighboursDialled } from './dial.ts'
+export {
+  type FastLinkCounters,
+  type FastPathPort,
+  fastDatagramOptions,
+  withFastLink,
+} from './fast-counters.ts'
 export { hostAddresses, localIps } from './host-addresses.ts'
 export { createLogger, type LogLevel, runUntilSignal } from './lifecycle.ts'
 export { type MetricsSection, metricName, metricsText } from './metrics.ts'

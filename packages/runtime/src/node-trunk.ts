@@ -4,7 +4,7 @@
  * and the libp2p trunk with its datagram link as the config asks.
  */
 import type { AesPrimitives } from '@peertap/crypto'
-import { datagramOption, datagramSocketFactory } from '@peertap/daemon'
+import { datagramOption, datagramSocketFactory, fastDatagramOptions } from '@peertap/daemon'
 import { createTrunk, type Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
@@ -54,22 +54,8 @@ export function createNodeTrunk(
     datagram: config.datagram.enabled && {
       ...datagramOption(config.datagram),
       // The fast path reads and sends on the batched socket too.
-      socket:
-        fast === undefined
-          ? socket
-          : (bind) => {
-              const s = socket(bind)
-              fast.attachSocket(s)
-              return s
-            },
+      ...fastDatagramOptions(fast, socket),
       aes,
-      ...(fast === undefined
-        ? {}
-        : {
-            cells: fast.cells,
-            onFlowChange: () => fast.clear(),
-            fastActivity: (link) => fast.activity(link.id),
-          }),
     },
   })
 }

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module'
 import type { ProofVerifier } from '@peertap/crypto'
 import type { RefusalLog, ScavengePacer } from '@peertap/daemon'
+import { withFastLink } from '@peertap/daemon'
 import type {
   DirectPaths,
   Forwarder,
@@ -109,28 +110,6 @@ export function nodeStatus(parts: NodeParts) {
     trunk: trunk.protocol.counters,
     scavenges: scavenges.counters,
   }
-}
-
-/**
- * A link's counters with what the fast path carried on it added in: frames
- * and datagrams (one frame per DATA datagram) and bytes, each way.
- */
-function withFastLink<C extends object>(
-  counters: C,
-  fast: FastPathCounters['links'][string] | undefined,
-): C {
-  if (fast === undefined) return counters
-  const c = { ...counters } as Record<string, unknown>
-  const add = (name: string, v: number) => {
-    if (typeof c[name] === 'number') c[name] = (c[name] as number) + v
-  }
-  add('framesSent', fast.datagramsSent)
-  add('datagramsSent', fast.datagramsSent)
-  add('bytesSent', fast.bytesSent)
-  add('framesReceived', fast.datagramsReceived)
-  add('datagramsReceived', fast.datagramsReceived)
-  add('bytesReceived', fast.bytesReceived)
-  return c as C
 }
 
 /** Each VLAN's counters with the frames the fast path sealed (sealed, portFrames) and delivered added in. */

@@ -1,0 +1,73 @@
+/**
+ * What both daemons wire the same way for their fast path
+ * (docs/spec/18-fast-path.md): the datagram link's options that share its
+ * counters and windows and report changes, and the fast path's figures per
+ * link added into the link's own counters for the status.
+ */
+import type { SharedCells } from '@peertap/crypto'
+import type { DatagramLink, DatagramSocketFactory } from '@peertap/trunk'
+
+/** The part of a daemon's fast path the datagram link options need. */
+export interface FastPathPort {
+  readonly cells: SharedCells
+  /** The datagram socket, once open: the fast path reads and sends on it. */
+  attachSocket(socket: unknown): void
+  /** Drops every entry. */
+  clear(): void
+  /** DATA carried on a link so far, each way. */
+  activity(linkId: string): { sent: number; received: number } | undefined
+}
+
+/**
+ * The datagram link options for a fast path (none without one): the socket
+ * handed to it once open, the shared cells, a clear on every change of a
+ * link's path, and its activity for the links' liveness checks.
+ */
+export function fastDatagramOptions(
+  fast: FastPathPort | undefined,
+  socket: DatagramSocketFactory,
+): {
+  socket: DatagramSocketFactory
+  cells?: SharedCells
+  onFlowChange?: (link: DatagramLink) => void
+  fastActivity?: (link: DatagramLink) => { sent: number; received: number } | undefined
+} {
+  if (fast === undefined) return { socket }
+  return {
+    socket: (bind) => {
+      const s = socket(bind)
+      fast.attachSocket(s)
+      return s
+    },
+    cells: fast.cells,
+    onFlowChange: () => fast.clear(),
+    fastActivity: (link) => fast.activity(link.id),
+  }
+}
+
+/** DATA datagrams and bytes the fast path carried on one link, each way. */
+export interface FastLinkCounters {
+  datagramsSent: number
+  bytesSent: number
+  datagramsReceived: number
+  bytesReceived: number
+}
+
+/**
+ * A link's counters with what the fast path carried on it added in: frames
+ * and datagrams (one frame per DATA datagram) and bytes, each way.
+ */
+export function withFastLink<C extends object>(counters: C, fast: FastLinkCounters | undefined): C {
+  if (fast === undefined) return counters
+  const c = { ...counters } as Record<string, unknown>
+  const add = (name: string, v: number) => {
+    if (typeof c[name] === 'number') c[name] = (c[name] as number) + v
+  }
+  add('framesSent', fast.datagramsSent)
+  add('datagramsSent', fast.datagramsSent)
+  add('bytesSent', fast.bytesSent)
+  add('framesReceived', fast.datagramsReceived)
+  add('datagramsReceived', fast.datagramsReceived)
+  add('bytesReceived', fast.bytesReceived)
+  return c as C
+}
