@@ -219,6 +219,14 @@ export const RelayConfigSchema = v.strictObject({
    * @peertap/daemon (`auto`: the tap addon's OpenSSL contexts when built).
    */
   aes: aesField,
+  /**
+   * The fast path (docs/spec/18-fast-path.md): DATA the table routes from
+   * one neighbour's datagram path to exactly one other's is forwarded by
+   * the tap addon's reader thread, without waking JavaScript. On by
+   * default; it needs the addon and the batched datagram socket, and stays
+   * off for sources with a frame or byte rate limit. `false` turns it off.
+   */
+  fastPath: v.optional(v.boolean(), true),
   status: statusSection(7481),
   log: logSection,
 })

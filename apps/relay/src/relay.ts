@@ -40,6 +40,7 @@ import {
   aesPrimitives,
   datagramOption,
   datagramSocketFactory,
+  fastDatagramOptions,
   keepNeighboursDialled,
   RefusalLog,
   ScavengePacer,
@@ -65,6 +66,7 @@ import {
 import type { Logger } from 'pino'
 import type { RelayConfig } from './config.ts'
 import { loadFabric, wireFabric } from './fabric-wiring.ts'
+import { startRelayFastPath } from './fast-path.ts'
 import { type RelayParts, startStatusApi } from './status.ts'
 import { relayTable } from './table.ts'
 
@@ -105,6 +107,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   // Fabric roots: the config's and those added at run time; the newest
   // statement per root from the last run, each verified again (spec 12 §12.4).
   const { configRoots, epochs } = await loadFabric(config, log)
+  // The fast path (fast-path.ts): routes the table made to one neighbour, forwarded by the addon.
+  const fast = startRelayFastPath(config, log, trace)
   const trunk: Trunk = await createTrunk({
     stateDir: config.stateDir,
     privateKey: identity,
@@ -127,11 +131,14 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     // through node:dgram, 427 with the datagram link off.
     datagram: config.datagram.enabled && {
       ...datagramOption(config.datagram),
-      socket: datagramSocketFactory(
-        config.datagram.socket,
-        log,
-        config.datagram.gso,
-        config.datagram.gro,
+      ...fastDatagramOptions(
+        fast,
+        datagramSocketFactory(
+          config.datagram.socket,
+          log,
+          config.datagram.gso,
+          config.datagram.gro,
+        ),
       ),
       // Every forwarded datagram is opened and sealed again (hop protection):
       // on node:crypto that was a cipher object per datagram, several times
@@ -155,6 +162,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   })
   const peerId = trunk.peerId.toString()
   const table = relayTable(config)
+  // Any change that may change a route: the fast path's entries go.
+  if (fast !== undefined) table.onChange = () => fast.clear()
   // Refused SUB entries: counted always, logged once per peer per minute (14-roles.md §14.4).
   const refusals = new RefusalLog(log, 'subscription entries refused')
   const ticketRefusals = new RefusalLog(log, 'relay tickets refused')
@@ -206,7 +215,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         log.debug({ peer: id, reason }, 'fabric credential refused'),
       credentialEnded: (id) => log.info({ peer: id }, 'admission by fabric credential ended'),
       entriesRefused: (id, reason, n) => refusals.note(id, reason, n),
-      treeChanged: (change) =>
+      treeChanged: (change) => {
+        fast?.clear()
         log.info(
           {
             entered: change.entered,
@@ -216,7 +226,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
             parent: tree?.parent ?? null,
           },
           'spanning tree changed',
-        ),
+        )
+      },
       treeLeftOut: (id, error) =>
         log.warn({ peer: id, err: String(error) }, 'relay link left out of the spanning tree'),
       ...(trace
@@ -257,6 +268,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     if (trace) Object.assign(dropsBefore, table.counters.frameDrops)
     const bytesBefore = table.counters.bytesIn
     forwarder.forward(link.id, frames, now())
+    fast?.afterForward(link, frames, forwarder, trunk)
     scavenges.note(table.counters.bytesIn - bytesBefore)
     if (trace) {
       const drops: Record<string, number> = {}
@@ -351,6 +363,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     tree === undefined ? undefined : setInterval(() => rules.treeTick(now()), TREE_TICK_MS)
 
   const parts: RelayParts = {
+    fast,
     config,
     peerId,
     trunk,

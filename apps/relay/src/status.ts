@@ -16,6 +16,7 @@ import {
   SOCKET_FILE,
   type StatusProvider,
   serveDaemonApi,
+  withFastLink,
 } from '@peertap/daemon'
 import type {
   FabricEpochs,
@@ -30,6 +31,7 @@ import type {
 import type { Link, Trunk } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { RelayConfig } from './config.ts'
+import type { RelayFastPath } from './fast-path.ts'
 import { tableLimits } from './table.ts'
 
 /** Relay-level counters, besides the table's, the trunk's and each link's. */
@@ -54,6 +56,8 @@ export interface RelayParts {
   readonly refusals: RefusalLog
   readonly tree: SpanningTree | undefined
   readonly scavenges: ScavengePacer
+  /** The fast path, when on. */
+  readonly fast?: RelayFastPath | undefined
   /** Circuit reservations refused (the peer is not admitted). */
   readonly circuitRefusals: () => number
   /** Relay tickets taken and refused, and the grants they made (spec 12 §12.8.2). */
@@ -137,6 +141,7 @@ function circuitStatus({ config, trunk, circuitRefusals, tickets }: RelayParts) 
 export function relayStatus(parts: RelayParts, now: number) {
   const { config, peerId, trunk, table, rules, forwarder, verifier, refusals, tree, scavenges } =
     parts
+  const fast = parts.fast?.counters()
   return {
     peerId,
     role: 'relay',
@@ -173,7 +178,7 @@ export function relayStatus(parts: RelayParts, now: number) {
       clockSkewMs: link.hello.clockSkewMs,
       table: table.neighbourStats(link.id) ?? null,
       propagation: rules.propagation.originStats(link.id) ?? null,
-      counters: link.counters,
+      counters: withFastLink(link.counters, fast?.links[link.id]),
     })),
     subscriptions: {
       table: table.subscriptionCount,
@@ -193,7 +198,18 @@ export function relayStatus(parts: RelayParts, now: number) {
     refusals: refusals.counters,
     tree: tree === undefined ? null : tree.status(now),
     circuit: circuitStatus(parts),
-    table: table.counters,
+    // What the fast path forwarded counts as the table's forwarding too.
+    table:
+      fast === undefined
+        ? table.counters
+        : {
+            ...table.counters,
+            framesIn: table.counters.framesIn + fast.forwarded + fast.forwardDuplicate,
+            framesForwarded: table.counters.framesForwarded + fast.forwarded,
+            copiesOut: table.counters.copiesOut + fast.forwarded,
+          },
+    // What the fast path forwarded (docs/spec/18-fast-path.md), also counted above; null when off.
+    fastPath: fast ?? null,
     trunk: trunk.protocol.counters,
     scavenges: scavenges.counters,
   }

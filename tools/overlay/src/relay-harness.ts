@@ -153,6 +153,13 @@ export class RelayHost {
 export interface RelayStatus {
   peerId: string
   role: string
+  /** What R's fast path forwarded (docs/spec/18-fast-path.md); null when it is off. */
+  fastPath?: {
+    forwarded: number
+    forwardOther: number
+    forwardDuplicate: number
+    entries: number
+  } | null
   neighbours: Array<{
     id: string
     status: string

@@ -201,6 +201,8 @@ describe.skipIf(!can.ok)('A and B only through a relay over the datagram link', 
     const s = await relay.status()
     expect(s.table.frameDrops['no-proof']).toBe(0)
     expect(s.table.frameDrops['proof-mismatch']).toBe(0)
+    // R's fast path (docs/spec/18-fast-path.md) forwarded most of them on its reader thread.
+    expect(s.fastPath?.forwarded ?? 0).toBeGreaterThan(10_000)
   }, 120_000)
 })
 

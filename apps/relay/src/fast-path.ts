@@ -1,0 +1,194 @@
+/**
+ * The relay's fast path (docs/spec/18-fast-path.md §4.5): DATA under a VFT
+ * that arrives on one neighbour's datagram path and goes to exactly one
+ * other neighbour over its datagram path is forwarded by the tap addon's
+ * UDP reader thread (open the hop, check the window, seal the next hop,
+ * send) without waking JavaScript. The forwarding table stays the
+ * reference: an entry is installed only for what it just routed that way,
+ * and every change that could alter a route clears them all.
+ *
+ * Not installed (their frames stay with the table): a source with a frame
+ * or byte rate limit (the table's token buckets count every frame), a VFT
+ * with more than one receiver, a neighbour without a datagram path up. In
+ * the cache, hop limits of 1 or less and payloads over the next path's size
+ * or the table's `maxSealedLength` go up; a frame it forwarded before is
+ * dropped and counted (its own duplicate cache).
+ */
+import type { Forwarder, ForwardingTable, Frame } from '@peertap/relay'
+import { FlowCache, type FlowCacheStats, FlowCells, UdpSocket } from '@peertap/tap'
+import { DatagramLink, type Link } from '@peertap/trunk'
+import type { Logger } from 'pino'
+import type { RelayConfig } from './config.ts'
+
+/** DATA overhead of the datagram link (13-datagram-link.md §2.1). */
+const DATA_OVERHEAD = 42
+
+export interface RelayFastPathCounters extends FlowCacheStats {
+  clears: number
+  links: Record<
+    string,
+    { datagramsSent: number; bytesSent: number; datagramsReceived: number; bytesReceived: number }
+  >
+}
+
+export class RelayFastPath {
+  readonly cells: FlowCells
+  readonly #cache: FlowCache
+  readonly #tried = new Set<string>()
+  readonly #hops = new Set<number>()
+  readonly #linkStats = new Map<string, number>()
+  #clears = 0
+
+  constructor() {
+    this.cells = new FlowCells()
+    this.#cache = new FlowCache(this.cells)
+  }
+
+  /** The datagram socket: the cache reads it and forwards on it. */
+  attachSocket(socket: unknown): void {
+    if (socket instanceof UdpSocket) this.#cache.attachUdp(socket)
+  }
+
+  /** Drops every entry (a route may have changed). */
+  clear(): void {
+    this.#cache.clear()
+    this.cells.reclaim()
+    this.#tried.clear()
+    this.#hops.clear()
+    this.#clears++
+  }
+
+  /**
+   * After the forwarder routed a batch from `from` (its `batch` holds the
+   * fan-out): installs the frames that went to exactly one neighbour, both
+   * ends on datagram paths, from a source without rate limits.
+   */
+  afterForward(
+    from: Link,
+    frames: readonly Frame[],
+    forwarder: Forwarder<Link>,
+    links: { getLink(id: string): Link | undefined },
+  ): void {
+    if (!(from instanceof DatagramLink)) return
+    const table = forwarder.table
+    const batch = forwarder.batch
+    if (batch.length === 0) return
+    const limits = table.limitsOf(from.id)
+    if (
+      limits.framesPerSecond !== Number.POSITIVE_INFINITY ||
+      limits.bytesPerSecond !== Number.POSITIVE_INFINITY
+    )
+      return
+    // Outputs per frame: only frames with exactly one.
+    const outputs = new Map<number, string | undefined>()
+    for (let o = 0; o < batch.length; o++) {
+      const out = batch.outputs[o]!
+      for (let k = 0; k < out.count; k++) {
+        const i = out.frames[k]!
+        outputs.set(i, outputs.has(i) ? undefined : out.neighbour)
+      }
+    }
+    for (const [i, neighbour] of outputs) {
+      if (neighbour === undefined) continue
+      const frame = frames[i]!
+      const key = `${from.id}/${Buffer.from(frame.vft).toString('hex')}`
+      if (this.#tried.has(key)) continue
+      this.#tried.add(key)
+      this.#install(from, frame.vft, neighbour, table, links)
+    }
+  }
+
+  #install(
+    from: DatagramLink,
+    vft: Uint8Array,
+    neighbour: string,
+    table: ForwardingTable,
+    links: { getLink(id: string): Link | undefined },
+  ): void {
+    const to = links.getLink(neighbour)
+    if (!(to instanceof DatagramLink)) return
+    const inPath = from.flowPath()
+    const outPath = to.flowPath()
+    if (inPath === undefined || outPath === undefined) return
+    if (!this.#hops.has(inPath.localIndex)) {
+      this.#hops.add(inPath.localIndex)
+      this.#cache.installHop({
+        receiverIndex: inPath.localIndex,
+        key: inPath.receiveKey,
+        windowCell: inPath.windowCell,
+        address: inPath.address,
+        port: inPath.port,
+        linkStats: this.#block(from.id),
+      })
+    }
+    this.#cache.installForward({
+      inIndex: inPath.localIndex,
+      vft,
+      hopKey: outPath.sendKey,
+      receiverIndex: outPath.remoteIndex,
+      hopCounterCell: outPath.counterCell,
+      address: outPath.address,
+      port: outPath.port,
+      payloadMax: Math.min(outPath.payloadMax, DATA_OVERHEAD + table.maxSealedLength),
+      linkStats: this.#block(neighbour),
+    })
+  }
+
+  #block(id: string): number {
+    let b = this.#linkStats.get(id)
+    if (b === undefined) {
+      b = this.cells.block()
+      this.#linkStats.set(id, b)
+    }
+    return b
+  }
+
+  /** DATA datagrams carried on a link so far, each way (its liveness checks count them). */
+  activity(linkId: string): { sent: number; received: number } | undefined {
+    const b = this.#linkStats.get(linkId)
+    if (b === undefined) return undefined
+    const [sent, , received] = this.cells.readBlock(b)
+    return { sent, received }
+  }
+
+  counters(): RelayFastPathCounters {
+    const links: RelayFastPathCounters['links'] = {}
+    for (const [id, b] of this.#linkStats) {
+      const [datagramsSent, bytesSent, datagramsReceived, bytesReceived] = this.cells.readBlock(b)
+      links[id] = { datagramsSent, bytesSent, datagramsReceived, bytesReceived }
+    }
+    return { ...this.#cache.counters(), clears: this.#clears, links }
+  }
+}
+
+/**
+ * The relay's fast path, or undefined when it is off: by config
+ * (`fastPath: false`), without the datagram link or its batched socket,
+ * under `--trace`, or without the addon. The log says which.
+ */
+export function startRelayFastPath(
+  config: Pick<RelayConfig, 'fastPath' | 'datagram'>,
+  log: Pick<Logger, 'info' | 'warn'>,
+  trace: boolean,
+): RelayFastPath | undefined {
+  const off = (why: string) => {
+    log.info({ why }, 'fast path off')
+    return undefined
+  }
+  if (!config.fastPath) return off('config fastPath: false')
+  if (!config.datagram.enabled) return off('the datagram link is off')
+  if (config.datagram.socket === 'dgram')
+    return off('datagram.socket is dgram, not the batched socket')
+  if (trace) return off('--trace logs every frame: they go through JavaScript')
+  try {
+    const fast = new RelayFastPath()
+    log.info(
+      {},
+      'fast path on: DATA routed to one neighbour is forwarded by the addon (docs/spec/18-fast-path.md)',
+    )
+    return fast
+  } catch (error) {
+    log.warn({ err: (error as Error).message }, 'fast path off: the tap addon is not usable')
+    return undefined
+  }
+}
