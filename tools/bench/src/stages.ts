@@ -81,6 +81,24 @@ const fastPathOption = option('--fast-path')
 if (fastPathOption !== undefined && fastPathOption !== 'on' && fastPathOption !== 'off')
   throw new Error(`--fast-path ${fastPathOption}: on or off`)
 
+/**
+ * What an interrupted run must still end or remove: the namespaces (and
+ * with them the daemons), perf and ping it started, its temporary
+ * directory. On SIGINT or SIGTERM they are ended by PID and removed, then
+ * the script exits.
+ */
+const cleanups = new Set<() => Promise<unknown>>()
+let interrupted: Promise<unknown> | undefined
+/** Aborts an overlay's start, which then removes what it built. */
+const abort = new AbortController()
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    abort.abort()
+    interrupted ??= Promise.allSettled([...cleanups].map((c) => c())).finally(() =>
+      process.exit(130),
+    )
+  })
+
 /** x86_64 system call numbers. */
 const NR = {
   read: 0,
@@ -595,16 +613,31 @@ const pingStats = (times: number[]) => ({
 })
 
 async function measureScenario(scenario: Scenario, dir: string): Promise<ScenarioResult> {
-  const { overlay, relay } = await startPeertap(
+  const starting = startPeertap(
     scenario,
     {
       ...datagramOptions('udp'),
       ...(fastPathOption === undefined ? {} : { fastPath: fastPathOption === 'on' }),
+      signal: abort.signal,
     },
     true,
   )
+  // Interrupted while starting: the start removes what it built, or its overlay is stopped.
+  const whileStarting = () =>
+    starting.then(
+      (started) => started.overlay.stop(),
+      () => {},
+    )
+  cleanups.add(whileStarting)
+  const { overlay, relay } = await starting.finally(() => cleanups.delete(whileStarting))
   let perf: ChildProcess | undefined
   let pinger: ChildProcess | undefined
+  const cleanup = async () => {
+    await stop(perf, 'SIGINT')
+    await stop(pinger)
+    await overlay.stop()
+  }
+  cleanups.add(cleanup)
   try {
     return await traceScenario(
       scenario,
@@ -619,9 +652,8 @@ async function measureScenario(scenario: Scenario, dir: string): Promise<Scenari
       },
     )
   } finally {
-    await stop(perf, 'SIGINT')
-    await stop(pinger)
-    await overlay.stop()
+    cleanups.delete(cleanup)
+    await cleanup()
   }
 }
 
@@ -890,7 +922,16 @@ interface FloorResult {
 }
 
 async function measureFloor(binary: string): Promise<FloorResult[]> {
-  const topo = await Topology.create({ hosts: ['a', 'b'] })
+  const creating = Topology.create({ hosts: ['a', 'b'] })
+  const whileCreating = () =>
+    creating.then(
+      (t) => t.destroy(),
+      () => {},
+    )
+  cleanups.add(whileCreating)
+  const topo = await creating.finally(() => cleanups.delete(whileCreating))
+  const cleanup = () => topo.destroy()
+  cleanups.add(cleanup)
   const results: FloorResult[] = []
   try {
     const port = '7799'
@@ -929,7 +970,8 @@ async function measureFloor(binary: string): Promise<FloorResult[]> {
       }
     }
   } finally {
-    await topo.destroy()
+    cleanups.delete(cleanup)
+    await cleanup()
   }
   return results
 }
@@ -996,6 +1038,7 @@ async function main(): Promise<void> {
   })
   const started = Date.now()
   const dir = await mkdtemp(join(tmpdir(), 'peertap-stages-'))
+  cleanups.add(() => rm(dir, { recursive: true, force: true }))
   try {
     const binary = join(dir, 'udpecho')
     await writeFile(join(dir, 'udpecho.c'), ECHO_C)
@@ -1118,4 +1161,9 @@ function print(result: Report, invocations = 1): void {
   }
 }
 
-await main()
+// A run cut short by a signal fails in its own way (its ping or perf gone):
+// the cleanup the signal started finishes first, and the script exits 130.
+await main().catch(async (error: unknown) => {
+  if (interrupted !== undefined) await interrupted
+  throw error
+})
