@@ -4,15 +4,18 @@
 //   hop R1 (hop key 1, from 127.0.0.1:4000) and R2 (hop key 2, from
 //   [::1]:4001); VFT V1 -> device 0 (/dev/null, MAC M1, KIDs 1 and 2) and
 //   VFT V2 -> device 1 (a packet-mode pipe, with a virtio-net header, MAC
-//   M2, TCP punted, KID 3).
+//   M2, TCP punted, KID 3); and a relay's forwarding: VFT V3 arriving on
+//   R1 -> the next hop R9 (hop key 2, payload max 1472), whose address is
+//   a UDP socket on 127.0.0.1 that the target reads back (loopback only).
 // Each input X is one datagram; the slot holds, in this order:
 //   0 C1  a valid DATA for R1 / V1 / KID 1 to M1: carried (device 0)
 //   1 C2  a valid DATA for R2 / V2 / KID 3 to M2: carried (the pipe)
-//   2 X   from R1's address
-//   3 P   a valid DATA for R1 / V1 / KID 2 to another MAC: handed up
-//   4 X   from R2's address
-//   5 X   from an address no path has: handed up
-//   6 X   from R1's address again: handed up (a replay, or refused as before)
+//   2 F   a valid DATA for R1 / V3, new each input: forwarded
+//   3 X   from R1's address
+//   4 P   a valid DATA for R1 / V1 / KID 2 to another MAC: handed up
+//   5 X   from R2's address
+//   6 X   from an address no path has: handed up
+//   7 X   from R1's address again: handed up (a replay, or refused as before)
 // every datagram alone between poisoned bytes, so that AddressSanitizer
 // reports a read past any of them. Windows are reset before each input,
 // so an input decides the same alone as in the loop.
@@ -24,8 +27,16 @@
 // - C1 and C2 are carried, P and X from the unknown address are not, the
 //   second X from R1's address is not;
 // - the pipe gets C2's frame first, behind ten zero bytes, and at most one
-//   frame more per X that was carried.
+//   frame more per X that was carried;
+// - F is forwarded; every datagram the next hop gets is DATA for R9 under
+//   its hop key, with hop counters 0, 1, 2..., the VFT V3, a hop limit one
+//   less and, byte for byte, the sealed payload of a datagram the slot
+//   held, in the slot's order; as many as the cache counts forwarded.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <openssl/evp.h>
 #include <sanitizer/asan_interface.h>
 #include <unistd.h>
@@ -50,18 +61,19 @@ using peertap::ReaderConfig;
 using peertap::RecvEntry;
 using namespace fuzzkeys;
 
-constexpr uint32_t kR1 = 0x11111111, kR2 = 0x22222222;
+constexpr uint32_t kR1 = 0x11111111, kR2 = 0x22222222, kR9 = 0x99999999;
+constexpr uint8_t kVft3[16] = {0x56, 0x46, 0x54, 3, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
 constexpr uint8_t kM1[6] = {0x02, 0, 0, 0, 0, 0x01};
 constexpr uint8_t kM2[6] = {0x02, 0, 0, 0, 0, 0x02};
 constexpr uint8_t kOtherMac[6] = {0x02, 0, 0, 0, 0, 0x03};
 constexpr uint8_t kSrcMac[6] = {0x02, 0, 0, 0, 0, 0x09};
-constexpr uint32_t kBatch = 8;
+constexpr uint32_t kBatch = 8;  // the slot's datagrams, at most
 constexpr size_t kRoom = 2240;  // per datagram in the slot: 2100 and poisoned bytes around
 constexpr size_t kGap = 64;
 
 // Cells: windows of 68 words, stats blocks of 8 (2-aligned).
 constexpr uint32_t kHopWindow1 = 0, kHopWindow2 = 68, kKidWindow1 = 136, kKidWindow2 = 204,
-                   kKidWindow3 = 272, kStats = 400, kWords = 512;
+                   kKidWindow3 = 272, kFwdCounter = 340, kStats = 400, kWords = 512;
 
 using Addr = std::array<uint8_t, peertap::kUdpAddrBytes>;
 Addr AddrOf(int family, uint16_t port, std::initializer_list<uint8_t> ip) {
@@ -101,6 +113,10 @@ struct State {
   Arena* arena = nullptr;
   FlowCache* cache = nullptr;
   int null_fd = -1;
+  int tx = -1, fwd_rx = -1;  // the datagram socket; the next hop's
+  uint64_t fresh = 0;        // makes F new each input (the duplicate cache)
+  peertap::Evp fwd_open;     // the next hop's receive context
+  peertap::Evp hop_open;     // R1's receive context (the hop limit that came in)
   int pipe_r = -1, pipe_w = -1;
   ReaderConfig config{};
   uint8_t* data = nullptr;  // kBatch x kRoom, poisoned but for the datagrams
@@ -132,7 +148,8 @@ fuzz::Bytes Frame(const uint8_t* dst, uint16_t type, uint8_t proto, size_t body,
 
 // DATA for hop `index` (its key) carrying a sealed payload of `kind` ‖ frame.
 fuzz::Bytes Datagram(uint32_t index, uint32_t hop_counter, const uint8_t* vft, const Sender& snd,
-                     uint64_t counter, uint8_t kind, const fuzz::Bytes& frame) {
+                     uint64_t counter, uint8_t kind, const fuzz::Bytes& frame,
+                     uint8_t hop_limit = 8) {
   peertap::Evp gcm = NewCtx(EVP_aes_256_gcm(), snd.key, true);
   peertap::Evp hp = NewCtx(EVP_aes_256_ecb(), snd.hp, true);
   peertap::Evp hop = NewCtx(EVP_aes_256_gcm(), index == kR2 ? kHopKey2 : kHopKey, true);
@@ -142,10 +159,27 @@ fuzz::Bytes Datagram(uint32_t index, uint32_t hop_counter, const uint8_t* vft, c
   size_t sealed = flow::SealPayload({gcm.get(), hp.get(), snd.salt, snd.kid}, vft, counter,
                                     pt.data(), pt.size(), out.data() + flow::kDataOverhead);
   FUZZ_CHECK(sealed > 0, "SealPayload");
-  size_t n = flow::SealData(hop.get(), index, hop_counter, 8, vft, out.data() + flow::kDataOverhead,
+  size_t n = flow::SealData(hop.get(), index, hop_counter, hop_limit, vft, out.data() + flow::kDataOverhead,
                             sealed, out.data());
   FUZZ_CHECK(n == out.size(), "SealData");
   return out;
+}
+
+int Bound(uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t n = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) {
+    std::perror("peertap-fuzz: a UDP socket on 127.0.0.1");
+    std::exit(2);
+  }
+  int big = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  *port = ntohs(a.sin_port);
+  return fd;
 }
 
 void Setup() {
@@ -164,7 +198,10 @@ void Setup() {
   st.pipe_r = fds[0];
   st.pipe_w = fds[1];
   FlowCache& c = *st.cache;
-  c.SetUdp(st.null_fd, 4);
+  uint16_t tx_port, fwd_port;
+  st.tx = Bound(&tx_port);
+  st.fwd_rx = Bound(&fwd_port);
+  c.SetUdp(st.tx, 4);
   uint32_t dev0 = c.AddDevice(st.null_fd, false);
   uint32_t dev1 = c.AddDevice(st.pipe_w, true);
 
@@ -211,6 +248,19 @@ void Setup() {
   kid(v1, kSender2, kKidWindow2);
   kid(v2, kSender3, kKidWindow3);
 
+  peertap::ForwardEntry fe;
+  fe.hop_gcm = NewCtx(EVP_aes_256_gcm(), kHopKey2, true);
+  fe.receiver_index = kR9;
+  fe.hop_counter_cell = kFwdCounter;
+  fe.addr = AddrOf(4, fwd_port, {127, 0, 0, 1});
+  fe.payload_max = 1472;
+  fe.link_stats = kStats + 32;
+  std::array<uint8_t, 16> v3;
+  std::memcpy(v3.data(), kVft3, 16);
+  c.InstallForward(kR1, v3, std::move(fe));
+  st.fwd_open = NewCtx(EVP_aes_256_gcm(), kHopKey2, false);
+  st.hop_open = NewCtx(EVP_aes_256_gcm(), kHopKey, false);
+
   st.config.slots = 1;
   st.config.batch_frames = kBatch;
   st.config.slot_bytes = kBatch * kRoom;
@@ -232,13 +282,17 @@ void Setup() {
     const peertap::FlowStats& f = S().cache->stats();
     std::fprintf(stderr,
                  "peertap-fuzz cache: FromUdp carried %llu (C1 and C2: two an input), handed "
-                 "up: %llu miss, %llu other, %llu checks, %llu raced; %llu writes failed\n",
+                 "up: %llu miss, %llu other, %llu checks, %llu raced; %llu writes failed; "
+                 "forwarded %llu (F: one an input), %llu duplicates, %llu handed up\n",
                  static_cast<unsigned long long>(f.received.load()),
                  static_cast<unsigned long long>(f.recv_miss.load()),
                  static_cast<unsigned long long>(f.recv_other.load()),
                  static_cast<unsigned long long>(f.recv_checks.load()),
                  static_cast<unsigned long long>(f.recv_raced.load()),
-                 static_cast<unsigned long long>(f.write_failed.load()));
+                 static_cast<unsigned long long>(f.write_failed.load()),
+                 static_cast<unsigned long long>(f.forwarded.load()),
+                 static_cast<unsigned long long>(f.forward_duplicate.load()),
+                 static_cast<unsigned long long>(f.forward_other.load()));
   });
 }
 
@@ -273,6 +327,14 @@ void fuzz::FuzzSeeds(std::vector<fuzz::Bytes>* seeds) {
   const uint8_t other_vft[16] = {9, 9, 9};
   v.push_back(Datagram(kR1, 19, other_vft, kSender1, 19, 0, Frame(kM1, 0x0800, 17, 60, &s)));
   v.push_back(Datagram(kR1, 20, kVft, kSender1, 0x800000, 0, Frame(kM1, 0x0800, 17, 60, &s)));
+  // A relay's: forwarded (the largest the next path takes, too), with hop
+  // limit 1 (handed up), too large for the next path (handed up), from R2
+  // (no forwarding entry).
+  v.push_back(Datagram(kR1, 22, kVft3, kSender1, 22, 0, Frame(kM1, 0x0800, 17, 100, &s)));
+  v.push_back(Datagram(kR1, 23, kVft3, kSender1, 23, 0, Frame(kM1, 0x0800, 17, 1472 - 42 - 28 - 1 - 14, &s)));
+  v.push_back(Datagram(kR1, 24, kVft3, kSender1, 24, 0, Frame(kM1, 0x0800, 17, 100, &s), 1));
+  v.push_back(Datagram(kR1, 25, kVft3, kSender1, 25, 0, Frame(kM1, 0x0800, 17, 1472 - 42 - 28 - 14, &s)));
+  v.push_back(Datagram(kR2, 26, kVft3, kSender1, 26, 0, Frame(kM1, 0x0800, 17, 100, &s)));
   // Not DATA: a PING's shape, a PONG's, an unknown index.
   fuzz::Bytes ping = fuzz::Random(&s, 64);
   ping[0] = 2;
@@ -290,15 +352,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
   for (uint32_t w : {kHopWindow1, kHopWindow2, kKidWindow1, kKidWindow2, kKidWindow3}) {
     flow::WindowReset(st.arena->mem + w);
   }
+  st.arena->mem[kFwdCounter] = 0;
+  // F: new bytes each input, or the duplicate cache would drop it as seen.
+  uint64_t fs = ++st.fresh;
+  fuzz::Bytes f = Datagram(kR1, 1002, kVft3, kSender1, 1002, 0, Frame(kM1, 0x0800, 17, 60, &fs), 5);
+  uint64_t forwarded_before = st.cache->stats().forwarded.load();
   struct In {
     const uint8_t* bytes;
     size_t len;
     const Addr* addr;
   };
   const In in[] = {{st.c1.data(), st.c1.size(), &kA1}, {st.c2.data(), st.c2.size(), &kA2},
-                   {x, len, &kA1},                     {st.p.data(), st.p.size(), &kA1},
-                   {x, len, &kA2},                     {x, len, &kA3},
-                   {x, len, &kA1}};
+                   {f.data(), f.size(), &kA1},         {x, len, &kA1},
+                   {st.p.data(), st.p.size(), &kA1},   {x, len, &kA2},
+                   {x, len, &kA3},                     {x, len, &kA1}};
   constexpr uint32_t kCount = sizeof in / sizeof in[0];
   static_assert(kCount <= kBatch, "the slot holds them");
   uint32_t* offsets = st.meta;
@@ -337,9 +404,50 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
     next = i + 1;
   }
   FUZZ_CHECK(!left[0] && !left[1], "valid DATA for an entry is carried (C1, C2)");
-  FUZZ_CHECK(left[3], "a frame for another MAC is handed up (P)");
-  FUZZ_CHECK(left[5], "a datagram from an address no path has is handed up");
-  FUZZ_CHECK(left[6], "the same datagram twice from one address: the second is handed up");
+  FUZZ_CHECK(!left[2], "a DATA with a forwarding entry is forwarded (F)");
+  FUZZ_CHECK(left[4], "a frame for another MAC is handed up (P)");
+  FUZZ_CHECK(left[6], "a datagram from an address no path has is handed up");
+  FUZZ_CHECK(left[7], "the same datagram twice from one address: the second is handed up");
+
+  // The next hop: DATA for R9 with the sealed payloads of the slot's
+  // datagrams that were not left, in order, F first.
+  uint64_t forwarded = st.cache->stats().forwarded.load() - forwarded_before;
+  FUZZ_CHECK(forwarded >= 1, "F is forwarded");
+  uint32_t from = 0;
+  for (uint64_t k = 0; k < forwarded; k++) {
+    uint8_t d[4096];
+    ssize_t n = recv(st.fwd_rx, d, sizeof d, 0);
+    if (n < 0) {
+      pollfd p{st.fwd_rx, POLLIN, 0};
+      poll(&p, 1, 1000);
+      n = recv(st.fwd_rx, d, sizeof d, 0);
+    }
+    FUZZ_CHECK(n > 0, "the next hop gets every datagram forwarded");
+    size_t dl = static_cast<size_t>(n);
+    flow::DataHeader h;
+    uint8_t hop = 0, vft[16];
+    FUZZ_CHECK(flow::ParseData(d, dl, &h) == flow::DataDrop::kNone && h.receiver_index == kR9 &&
+                   h.counter == k,
+               "a forwarded datagram is DATA for the next hop, its counters 0, 1, 2...");
+    FUZZ_CHECK(flow::OpenData(st.fwd_open.get(), d, dl, &hop, vft) == flow::DataDrop::kNone &&
+                   std::memcmp(vft, kVft3, 16) == 0,
+               "a forwarded datagram opens under the next hop's key with its VFT");
+    uint32_t i = from;
+    while (i < kCount && (left[i] || in[i].len != dl ||
+                          std::memcmp(in[i].bytes + flow::kDataOverhead, d + flow::kDataOverhead,
+                                      dl - flow::kDataOverhead) != 0)) {
+      i++;
+    }
+    FUZZ_CHECK(i < kCount, "a forwarded datagram carries the sealed payload of one the slot held, in order");
+    uint8_t in_hop = 0, in_vft[16];
+    FUZZ_CHECK(flow::OpenData(st.hop_open.get(), in[i].bytes, in[i].len, &in_hop, in_vft) ==
+                       flow::DataDrop::kNone &&
+                   hop + 1 == in_hop,
+               "a forwarded datagram's hop limit is one less");
+    from = i + 1;
+  }
+  uint8_t extra[16];
+  FUZZ_CHECK(recv(st.fwd_rx, extra, sizeof extra, 0) < 0, "the next hop gets no datagram more");
 
   // The pipe: C2's frame behind a zeroed virtio-net header, then at most
   // one frame per X carried.
@@ -357,7 +465,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
     }
     frames++;
   }
-  uint32_t carried_x = (left[2] ? 0 : 1) + (left[4] ? 0 : 1);
+  uint32_t carried_x = (left[3] ? 0 : 1) + (left[5] ? 0 : 1);
   FUZZ_CHECK(frames >= 1 && frames <= 1 + carried_x, "the pipe gets C2 and at most each X carried");
 
   for (uint32_t i = 0; i < kCount; i++) ASAN_POISON_MEMORY_REGION(st.data + orig_offsets[i], in[i].len);
