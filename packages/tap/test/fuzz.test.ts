@@ -75,8 +75,8 @@ describe.skipIf(skip)('the fast path under the fuzz targets (ASan, UBSan)', () =
 })
 
 describe.skipIf(skip || !SOAK)('soak: the fast path under the fuzz targets (ASan, UBSan)', () => {
-  // The soak's seconds in all: each target gets its share of the cores.
-  const each = Math.max(5, Math.floor((SOAK_SECONDS * JOBS) / TARGETS.length))
+  // The soak's seconds in all: JOBS targets at a time, in rounds.
+  const each = Math.max(5, Math.floor(SOAK_SECONDS / Math.ceil(TARGETS.length / JOBS)))
   it(
     `data, payload, window, cache and device run ${each} s each with no sanitizer report or failed check`,
     async () => {
