@@ -31,10 +31,59 @@ bool IsTcp(const uint8_t* f, size_t len) {
   return false;
 }
 
-bool AllZero(const uint8_t* p, size_t n) {
-  uint8_t x = 0;
-  for (size_t i = 0; i < n; i++) x |= p[i];
-  return x == 0;
+uint16_t U16be(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t U16le(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
+
+// A virtio-net header ‖ Ethernet frame (kind 3) that asks for no
+// segmentation holds up, by the checks of @peertap/switch's vnet.ts
+// (checkVnetFrame, the GSO-none half: 10-switch.md §10.6), which the kernel's
+// virtio_net_hdr_to_skb makes too. Anything else (GSO, a bad header) goes
+// up, where the switch segments or drops and counts it.
+bool VnetFrameOk(const uint8_t* f, size_t n) {
+  constexpr uint8_t kNeedsCsum = 1, kKnownFlags = 1 | 2;
+  if (n < kVnetBytes + 14) return false;
+  uint8_t flags = f[0];
+  if ((flags & ~kKnownFlags) != 0 || f[1] != 0) return false;  // flags known, GSO none
+  size_t len = n - kVnetBytes;
+  size_t hdr_len = U16le(f + 2), csum_start = U16le(f + 6), csum_offset = U16le(f + 8);
+  if (hdr_len > len) return false;
+  if ((flags & kNeedsCsum) == 0) return true;
+  if (csum_start < 14 || csum_start + csum_offset + 2 > len) return false;
+  if (csum_offset != 16 && csum_offset != 6) return false;
+  const uint8_t* e = f + kVnetBytes;
+  size_t l3 = 14;
+  uint16_t type = U16be(e + 12);
+  if (type == 0x8100 || type == 0x88a8) {
+    if (len < 18) return true;
+    type = U16be(e + 16);
+    l3 += 4;
+  }
+  size_t l4, ip_end;
+  uint8_t proto;
+  if (type == 0x0800) {
+    if (l3 + 20 > len || e[l3] >> 4 != 4) return false;
+    size_t ihl = size_t{e[l3] & 0x0fu} * 4;
+    if (ihl < 20 || l3 + ihl > len) return false;
+    size_t total = U16be(e + l3 + 2);
+    if (total < ihl || l3 + total > len) return false;
+    l4 = l3 + ihl;
+    proto = e[l3 + 9];
+    ip_end = l3 + total;
+  } else if (type == 0x86dd) {
+    if (l3 + 40 > len || e[l3] >> 4 != 6) return false;
+    ip_end = l3 + 40 + U16be(e + l3 + 4);
+    if (ip_end > len) return false;
+    l4 = l3 + 40;
+    proto = e[l3 + 6];
+  } else {
+    return true;  // a partial checksum over something else: finished where the header says
+  }
+  if (csum_start + csum_offset + 2 > ip_end) return false;
+  if (csum_start == l4) {
+    if (proto == 6 && csum_offset != 16) return false;
+    if (proto == 17 && csum_offset != 6) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -185,11 +234,21 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
     size_t len = lengths[i];
     bool handled = false;
     do {
+      // The plaintext's kind: 0, the Ethernet frame alone; 3, the device's
+      // virtio-net header ‖ frame, for a header that asks for a checksum but
+      // no segmentation (as the switch seals it). GSO frames go up.
+      uint8_t kind = 0;
+      const uint8_t* body = f;
+      size_t body_len = len;
       if (vnet) {
-        // A frame whose header asks for anything (a checksum, GSO) goes up.
-        if (len < kVnetBytes || !AllZero(f, kVnetBytes)) {
+        if (len < kVnetBytes || f[1] != 0) {
           stats_.send_other.fetch_add(1, std::memory_order_relaxed);
           break;
+        }
+        if (f[0] != 0) kind = 3;  // a header that asks for nothing goes as kind 0
+        if (kind == 0) {
+          body += kVnetBytes;
+          body_len -= kVnetBytes;
         }
         f += kVnetBytes;
         len -= kVnetBytes;
@@ -208,8 +267,8 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
         stats_.send_other.fetch_add(1, std::memory_order_relaxed);
         break;
       }
-      if (flow::kDataOverhead + kSealedOverheadMax + 1 + len > e.payload_max ||
-          1 + len > plain.size()) {
+      if (flow::kDataOverhead + kSealedOverheadMax + 1 + body_len > e.payload_max ||
+          1 + body_len > plain.size()) {
         stats_.send_size.fetch_add(1, std::memory_order_relaxed);
         break;
       }
@@ -220,12 +279,12 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
         stats_.send_spent.fetch_add(1, std::memory_order_relaxed);
         break;
       }
-      plain[0] = 0;  // kind 0: an Ethernet frame
-      std::memcpy(plain.data() + 1, f, len);
+      plain[0] = kind;
+      std::memcpy(plain.data() + 1, body, body_len);
       uint8_t* o = out.data() + size_t{n} * kDatagramMax;
-      size_t sealed =
-          flow::SealPayload({e.gcm.get(), e.hp.get(), e.salt.data(), e.kid.data()}, e.vft.data(),
-                            static_cast<uint64_t>(ctr), plain.data(), 1 + len, o + flow::kDataOverhead);
+      size_t sealed = flow::SealPayload({e.gcm.get(), e.hp.get(), e.salt.data(), e.kid.data()},
+                                        e.vft.data(), static_cast<uint64_t>(ctr), plain.data(),
+                                        1 + body_len, o + flow::kDataOverhead);
       size_t dgram = sealed == 0 ? 0
                                  : flow::SealData(e.hop_gcm.get(), e.receiver_index,
                                                   static_cast<uint32_t>(hop), e.hop_limit,
@@ -385,13 +444,25 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
         stats_.recv_checks.fetch_add(1, std::memory_order_relaxed);
         break;
       }
-      // Only a whole Ethernet frame for this port's MAC is ours; fragments,
-      // control, offload headers, runts and TCP (coalesced by the switch)
-      // go up to JavaScript.
+      // Only a whole Ethernet frame for this port's MAC is ours: kind 0, or
+      // kind 3 (virtio-net header ‖ frame, no GSO, checked) for a device
+      // that takes the header. Fragments, control, GSO, runts and TCP
+      // (coalesced by the switch) go up to JavaScript.
+      const uint8_t kind = pt[0];
       const uint8_t* frame = pt + 1;
       size_t frame_len = pt_len - 1;
-      if (pt[0] != 0 || frame_len < 14 || std::memcmp(frame, re.mac.data(), 6) != 0 ||
-          (re.punt_tcp && IsTcp(frame, frame_len)) || dev.fd < 0) {
+      const uint8_t* eth = frame;
+      size_t eth_len = frame_len;
+      if (kind == 3) {
+        if (!dev.vnet || !VnetFrameOk(frame, frame_len)) {
+          stats_.recv_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        eth += kVnetBytes;
+        eth_len -= kVnetBytes;
+      }
+      if ((kind != 0 && kind != 3) || eth_len < 14 || std::memcmp(eth, re.mac.data(), 6) != 0 ||
+          (re.punt_tcp && IsTcp(eth, eth_len)) || dev.fd < 0) {
         stats_.recv_other.fetch_add(1, std::memory_order_relaxed);
         break;
       }
@@ -409,9 +480,10 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
         stats_.recv_raced.fetch_add(1, std::memory_order_relaxed);  // a replay, dropped
         break;
       }
+      // Kind 3 carries the header the device takes; kind 0 gets a zero one.
       const uint8_t* w = frame;
       size_t wlen = frame_len;
-      if (dev.vnet) {
+      if (dev.vnet && kind == 0) {
         w -= kVnetBytes;
         wlen += kVnetBytes;
         std::memset(const_cast<uint8_t*>(w), 0, kVnetBytes);
@@ -426,7 +498,7 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
       }
       stats_.received.fetch_add(1, std::memory_order_relaxed);
       Stat(re.vlan_stats, kRecvFrames, 1);
-      Stat(re.vlan_stats, kRecvBytes, frame_len);
+      Stat(re.vlan_stats, kRecvBytes, eth_len);
     } while (false);
     if (!handled) {
       offsets[kept] = offsets[i];

@@ -118,6 +118,33 @@ function suite(fastPath: boolean) {
         }
       })
 
+      it(`carries UDP (its checksum left to the receiver's kernel: kind 3) ${fastPath ? 'on the reader threads' : 'through JavaScript'}`, async () => {
+        const b = overlay.node('b')
+        const before = await Promise.all([status('a'), status('b')])
+        const server = overlay.topo.spawn('b', [
+          'python3',
+          '-c',
+          `import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('${b.ip}',7702))\nprint('ready',flush=True)\nfor _ in range(100):\n d,a=s.recvfrom(2048)\n s.sendto(d,a)`,
+        ])
+        try {
+          await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()))
+          const out = await overlay.topo.exec('a', [
+            'python3',
+            '-c',
+            `import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(2)\nn=0\nfor i in range(100):\n s.sendto(b'x'*64,('${b.ip}',7702))\n try:\n  s.recv(2048); n+=1\n except socket.timeout: pass\nprint(n)`,
+          ])
+          expect(Number(out.trim())).toBeGreaterThanOrEqual(99)
+        } finally {
+          server.kill()
+        }
+        const after = await Promise.all([status('a'), status('b')])
+        for (const [i, host] of ['a', 'b'].entries()) {
+          if (!fastPath) continue
+          const sent = after[i]!.fastPath!.sent - before[i]!.fastPath!.sent
+          expect(sent, `${host}: datagrams the fast path carried`).toBeGreaterThanOrEqual(95)
+        }
+      })
+
       it('carries a 20 MB TCP transfer intact', async () => {
         await transfer(overlay, 'a', overlay.node('b'), 7701, 20)
       }, 60_000)
