@@ -47,12 +47,6 @@ export interface ForwarderOptions<L extends ForwardLink = ForwardLink> {
    * spec 12 §8.1). Default: all of them.
    */
   readonly select?: (neighbour: string, link: L, frames: Frame[], now: number) => Frame[]
-  /**
-   * Called whenever the table changes in a way that may change where a
-   * VFT's frames go (every `invalidate`): a node's fast path drops the
-   * flows it carries (docs/spec/18-fast-path.md).
-   */
-  readonly onInvalidate?: () => void
 }
 
 /** This node's own VFTs, as its switch holds them: where frames under them are opened. */
@@ -91,14 +85,12 @@ export class Forwarder<L extends ForwardLink = ForwardLink> {
   readonly #select:
     | ((neighbour: string, link: L, frames: Frame[], now: number) => Frame[])
     | undefined
-  readonly #onInvalidate: (() => void) | undefined
   #generation = 0
   // Per VFT object (a switch hands out one object per MAC and window).
   readonly #cache = new WeakMap<Uint8Array, { generation: number; has: boolean }>()
 
   constructor(options: ForwarderOptions<L>) {
     this.table = options.table
-    this.#onInvalidate = options.onInvalidate
     this.#links = options.links
     this.#forwards = options.forwards
     this.#select = options.select
@@ -190,10 +182,9 @@ export class Forwarder<L extends ForwardLink = ForwardLink> {
     return cached !== undefined && cached.generation === this.#generation ? cached.has : undefined
   }
 
-  /** Forgets every cached answer of `hasReceiver` (and tells `onInvalidate`). */
+  /** Forgets every cached answer of `hasReceiver`. */
   invalidate(): void {
     this.#generation++
-    this.#onInvalidate?.()
   }
 
   /** `table.subscribe`, and the cache forgotten. */

@@ -136,12 +136,9 @@ export async function startNode(
   const direct = new DirectPaths(trunk, table)
   // The forward loop (a punched path to a neighbour behind a relay takes its frames, once), and
   // whether a neighbour receives a VFT, asked once per unicast frame (Forwarder, @peertap/relay).
-  const forwarder = new Forwarder({
-    table,
-    links: trunk,
-    select: direct.select.bind(direct),
-    ...(fast === undefined ? {} : { onInvalidate: () => fast.clear() }),
-  })
+  const forwarder = new Forwarder({ table, links: trunk, select: direct.select.bind(direct) })
+  // A route that may have changed (not a plain SUB renewal): the fast path's flows go.
+  if (fast !== undefined) table.onChange = () => fast.clear()
   const hasRemoteSubscriber = (vft: Uint8Array): boolean =>
     forwarder.knownReceiver(vft) ?? forwarder.hasReceiver(vft, now())
 
