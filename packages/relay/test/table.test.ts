@@ -501,3 +501,38 @@ describe('options', () => {
     expect(() => table({ limits: { bytesPerSecond: Number.NaN } })).toThrow(RelayError)
   })
 })
+
+describe('changes (onChange, for a fast path that forwards by what the table said)', () => {
+  it('tells of every change that may change a route, and not of a plain renewal', () => {
+    const table = new ForwardingTable({ admitByDefault: true })
+    let changes = 0
+    table.onChange = () => changes++
+    const said = () => {
+      const n = changes
+      changes = 0
+      return n
+    }
+    table.subscribe('b', [{ vft: vft(1), flags: R }], 60, NOW)
+    expect(said(), 'a new subscription').toBe(1)
+    table.subscribe('b', [{ vft: vft(1), flags: R }], 60, NOW + 1)
+    expect(said(), 'a renewal').toBe(0)
+    table.subscribe('b', [{ vft: vft(1), flags: R | S }], 60, NOW + 2)
+    expect(said(), 'its flags changed').toBe(1)
+    table.subscribe('c', [{ vft: vft(2), flags: R }], 1, NOW)
+    said()
+    expect(table.expire(NOW + 0.5)).toBe(0)
+    expect(said(), 'nothing expired').toBe(0)
+    expect(table.expire(NOW + 2)).toBe(1)
+    expect(said(), 'a subscription expired').toBe(1)
+    table.unsubscribe('b', [{ vft: vft(1), flags: R | S }])
+    expect(said(), 'an UNSUB').toBe(1)
+    table.subscribe('b', [{ vft: vft(1), flags: R }], 60, NOW + 3)
+    said()
+    table.removeNeighbour('b')
+    expect(said(), 'a neighbour removed').toBe(1)
+    table.setAccess('d', 'deny')
+    expect(said(), 'an access set').toBeGreaterThanOrEqual(1)
+    table.setLimits('e', { framesPerSecond: 10 })
+    expect(said(), 'limits set').toBe(1)
+  })
+})
