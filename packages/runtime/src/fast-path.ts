@@ -173,6 +173,8 @@ export class FastPath {
     const eth = port.vnet ? VNET_HEADER_LENGTH : 0
     for (const frame of frames) {
       if (frame.length < eth + 14 || (frame[eth]! & 1) !== 0) continue
+      // GSO frames and (from a port with offloads) TCP stay with the switch: nothing to install.
+      if (eth > 0 && (frame[1] !== 0 || isTcp(frame.subarray(eth)))) continue
       const key = `${port.slot}/${Buffer.from(frame.buffer, frame.byteOffset + eth, 6).toString('hex')}`
       if (this.#tried.has(key)) continue
       this.#tried.add(key)
@@ -229,19 +231,21 @@ export class FastPath {
     vft: Uint8Array,
     kidHi: number,
     kidLo: number,
+    ethernet: Uint8Array,
   ): void => {
     const link = this.from
-    if (!(link instanceof DatagramLink)) return
-    const key = `${Buffer.from(vft).toString('hex')}/${kidHi}/${kidLo}`
-    if (this.#tried.has(key)) return
-    this.#tried.add(key)
-    if (sub.vlan.ports.size !== 1) return
+    if (!(link instanceof DatagramLink) || sub.vlan.ports.size !== 1) return
     const portId = this.#host.sw().portOwning(sub.vlan, sub.mac)
     const port = portId === undefined ? undefined : this.#ports.get(`${sub.vlan.name}/${portId}`)
     if (port === undefined || this.#detached.has(`${port.vlan}/${port.portId}`)) return
+    // TCP to a port with offloads stays with the switch, which coalesces it: nothing to install.
+    if (port.vnet && isTcp(ethernet)) return
+    const key = `${Buffer.from(vft).toString('hex')}/${kidHi}/${kidLo}`
+    if (this.#tried.has(key)) return
+    this.#tried.add(key)
     const path = link.flowPath()
     const kid = sub.epoch.receiver.flowKid(kidHi, kidLo)
-    if (port === undefined || path === undefined || kid === undefined) return
+    if (path === undefined || kid === undefined) return
     this.#installHop(link, path)
     this.#cache.installReceive({
       vft,
@@ -313,4 +317,13 @@ export class FastPath {
     }
     return { ...this.#cache.counters(), clears: this.#clears, vlans, links }
   }
+}
+
+/** Whether an Ethernet frame is TCP over IPv4 or IPv6 (no extension headers), as the addon tells. */
+function isTcp(f: Uint8Array): boolean {
+  if (f.length < 14) return false
+  const type = (f[12]! << 8) | f[13]!
+  if (type === 0x0800) return f.length >= 34 && f[23] === 6
+  if (type === 0x86dd) return f.length >= 54 && f[20] === 6
+  return false
 }

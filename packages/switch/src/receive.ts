@@ -38,7 +38,7 @@ import {
 } from './constants.ts'
 import { isGroupAt, macNumber } from './mac-key.ts'
 import { BatchWrites } from './port-frames.ts'
-import type { LocalSubscription, ReceivedFrame, SwitchCounters } from './switch.ts'
+import type { LocalSubscription, ReceivedFrame, SwitchCounters, SwitchInit } from './switch.ts'
 import type { VftMap } from './vft-map.ts'
 import type { Port, Vlan } from './vlan.ts'
 import { checkVnetFrame, VNET_HEADER_LENGTH } from './vnet.ts'
@@ -57,9 +57,7 @@ export interface ReceiveContext {
   /** Whether plain TCP segments for a port with offloads are coalesced (SwitchInit.coalesce). */
   readonly coalesce: boolean
   /** SwitchInit.onOpened. */
-  readonly onOpened:
-    | ((sub: LocalSubscription, vft: Uint8Array, kidHi: number, kidLo: number) => void)
-    | undefined
+  readonly onOpened: SwitchInit['onOpened']
 }
 
 export function newReceiveContext(
@@ -137,15 +135,17 @@ function openRun(
       sub.vlan.counters.dropOwnFrame++
       continue
     }
-    // A whole frame to a port's own MAC: a flow a fast path may take over.
-    if (
-      ctx.onOpened !== undefined &&
-      plaintext[0] === KIND_ETHERNET &&
-      !sub.groupVft &&
-      plaintext.length > ETHERNET_HEADER_LENGTH &&
-      macNumber(plaintext, 1) === macNumber(sub.mac, 0)
-    ) {
-      ctx.onOpened(sub, ctx.vfts[i]!, kids[2 * i]!, kids[2 * i + 1]!)
+    // A whole frame (kind 0, or 3: virtio-net header ‖ frame) to a port's own MAC: a flow
+    // a fast path may take over. It is told the Ethernet frame, for what it carries.
+    if (ctx.onOpened !== undefined && !sub.groupVft) {
+      const eth = plaintext[0] === KIND_GSO ? 1 + VNET_HEADER_LENGTH : 1
+      if (
+        (plaintext[0] === KIND_ETHERNET || plaintext[0] === KIND_GSO) &&
+        plaintext.length >= eth + ETHERNET_HEADER_LENGTH &&
+        macNumber(plaintext, eth) === macNumber(sub.mac, 0)
+      ) {
+        ctx.onOpened(sub, ctx.vfts[i]!, kids[2 * i]!, kids[2 * i + 1]!, plaintext.subarray(eth))
+      }
     }
     // 3. kind
     if (plaintext[0] !== KIND_FRAGMENT) {

@@ -83,15 +83,17 @@ export interface SwitchInit {
    */
   readonly cells?: SharedCells
   /**
-   * Told of each whole Ethernet frame (kind 0) opened under a unicast VFT
-   * of a port's own MAC, with the KID it came under: where a fast path may
-   * take that flow's next frames itself (docs/spec/18-fast-path.md).
+   * Told of each whole frame (kind 0, or kind 3 before its checks) opened
+   * under a unicast VFT of a port's own MAC, with the KID it came under and
+   * the Ethernet frame (a view, valid during the call): where a fast path
+   * may take that flow's next frames itself (docs/spec/18-fast-path.md).
    */
   readonly onOpened?: (
     sub: LocalSubscription,
     vft: Uint8Array,
     kidHi: number,
     kidLo: number,
+    ethernet: Uint8Array,
   ) => void
   /**
    * Called at once, synchronously, after a VLAN, a port or an epoch is

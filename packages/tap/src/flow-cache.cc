@@ -263,7 +263,10 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
         break;
       }
       SendEntry& e = it->second;
-      if (std::memcmp(f + 6, e.src.data(), 6) != 0) {
+      // From the port's own MAC only; and from a device with offloads no
+      // TCP: its large segments (GSO) go up, and its small ones must not
+      // overtake them.
+      if (std::memcmp(f + 6, e.src.data(), 6) != 0 || (vnet && IsTcp(f, len))) {
         stats_.send_other.fetch_add(1, std::memory_order_relaxed);
         break;
       }
