@@ -3,7 +3,7 @@
  * tools/bench/src/index.ts [--quick] [--json] [--runs N] [--transports tcp,quic,ws,udp,udp-dgram]
  * [--scenarios direct,relay] [--loss PCT] [--mtu N] [--offload on|off]
  * [--large-gso segment,fragment,stream] [--aes addon,node] [--delay MS]
- * [--port tap,tun] [--compare fastd]`).
+ * [--port tap,tun] [--fast-path on,off] [--compare fastd]`).
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
@@ -62,6 +62,12 @@
  * and TUN pairs one after the other in every run, like the other variants.
  * Each row says its port (`port` in JSON, a column in the table; null for
  * the bare underlay; fastd's is its TAP).
+ *
+ * `--fast-path off` runs the nodes and the relay with config `fastPath:
+ * false` (docs/spec/18-fast-path.md: every frame through the switch and the
+ * table, as before the fast path); `--fast-path on,off` measures both, each
+ * a variant of its own (`udp`, `udp-nofast`), interleaved like the rest.
+ * Default: the daemons' default, on.
  *
  * `--compare fastd` measures Debian's fastd (a VPN daemon in C, Ethernet
  * over UDP) the same way in each scenario, as system `fastd`, transport
@@ -137,6 +143,10 @@ const largeGsoOptions = option('--large-gso')?.split(',') as LargeGso[] | undefi
 /** The nodes' `aes`: the tap addon's OpenSSL contexts or node:crypto (default: the node's, auto). */
 type Aes = 'addon' | 'node'
 const aesOptions = option('--aes')?.split(',') as Aes[] | undefined
+/** The daemons' `fastPath` measured (default: theirs, on). */
+const fastPathOptions = option('--fast-path')?.split(',')
+for (const f of fastPathOptions ?? [])
+  if (f !== 'on' && f !== 'off') throw new Error(`--fast-path ${f}: on or off`)
 /** Other overlays measured beside PeerTap in the same run and topologies (fastd.ts). */
 const compare = option('--compare')?.split(',') ?? []
 for (const other of compare)
@@ -153,6 +163,7 @@ interface Variant {
   label: string
   largeGso?: LargeGso
   aes?: Aes
+  fastPath?: boolean
   port: PortKind
 }
 /** Each transport measured, with the largeGso of the datagram ones (undefined: the node's default). */
@@ -175,6 +186,16 @@ const variants: Variant[] = transports
             ...v,
             label: aesOptions.length > 1 ? `${v.label}-aes-${aes}` : v.label,
             aes,
+          })),
+  )
+  .flatMap(
+    (v): Array<Omit<Variant, 'port'>> =>
+      fastPathOptions === undefined
+        ? [v]
+        : fastPathOptions.map((f) => ({
+            ...v,
+            label: f === 'off' ? `${v.label}-nofast` : v.label,
+            fastPath: f === 'on',
           })),
   )
   // The port innermost: a transport's TAP and TUN pairs run back to back.
@@ -409,7 +430,7 @@ async function main(): Promise<void> {
     const fastdRuns: Result[] = []
     for (let run = 0; run < runs; run++) {
       for (const variant of variants) {
-        const { transport, label, largeGso, aes, port } = variant
+        const { transport, label, largeGso, aes, port, fastPath } = variant
         let line: DelayLine | undefined
         const datagram = transport === 'udp' || transport === 'udp-dgram'
         const { overlay, relay } = await startPeertap(
@@ -428,6 +449,7 @@ async function main(): Promise<void> {
             offload: offloadOption === undefined ? true : offloadOption === 'on',
             ...(largeGso === undefined ? {} : { largeGso }),
             ...(aes === undefined ? {} : { aes }),
+            ...(fastPath === undefined ? {} : { fastPath }),
             // A TUN port with its derived MAC; the harness's addresses, MTU and offloads.
             ...(port === 'tun' ? { port: () => ({ type: 'tun' as const, mac: undefined }) } : {}),
             ...(scenario === 'direct' && delayMs > 0

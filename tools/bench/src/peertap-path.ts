@@ -61,7 +61,13 @@ export async function startPeertap(
   options: OverlayOptions,
   datagram: boolean,
 ): Promise<{ overlay: Overlay; relay: RelayHost | undefined }> {
-  const relay = scenario === 'relay' ? new RelayHost() : undefined
+  // The relay takes the nodes' fastPath (docs/spec/18-fast-path.md) too.
+  const relay =
+    scenario === 'relay'
+      ? new RelayHost(
+          options.fastPath === undefined ? {} : { config: { fastPath: options.fastPath } },
+        )
+      : undefined
   const overlay = await Overlay.start({ ...options, ...(relay === undefined ? {} : { relay }) })
   try {
     await waitForIpv6(overlay)
