@@ -10,20 +10,21 @@
 // is a second one on 127.0.0.1, which the target reads back (loopback only).
 // Each input X is one frame, run in two slots:
 //   device 0: F1 (to M1: carried), X, a broadcast (handed up), X
-//   device 1: 0x10 ‖ F2 (carried), X, a virtio-net header asking for a
-//             checksum ‖ F2 (handed up), X
+//   device 1: a zero virtio-net header ‖ F2 (carried), X, a header asking
+//             for segmentation (GSO) ‖ F2 (handed up), X
 // each frame alone between poisoned bytes. Counters are reset before each
 // input, so an input decides the same alone as in the loop.
 //
 // Checks, beyond memory safety:
 // - what FromDevice leaves in the slot is a subsequence of the frames in
 //   their order, with their lengths, byte for byte as read;
-// - F1 and F2 are carried, the broadcast and the header that asks are not;
+// - F1 and F2 are carried, the broadcast and the GSO header are not;
 // - the datagrams received are exactly the frames carried, in order: each
 //   opens (DATA under its path's hop key, with the entry's hopLimit and
 //   VFT and hop counters 0, 1, 2...; the sealed payload under its sender
 //   key, frame counters 0, 1, 2...) to kind 0 ‖ the frame as read, less its
-//   virtio-net header.
+//   virtio-net header when that asks for nothing, or else to kind 3 ‖ the
+//   header and frame as read (a checksum asked, no GSO).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -97,7 +98,7 @@ struct State {
   ReaderConfig config{};
   uint8_t* data = nullptr;
   uint32_t meta[kBatch * 2];
-  fuzz::Bytes f1, bcast, f2v, f2v_asks;
+  fuzz::Bytes f1, bcast, f2v, f2v_gso;
   // Receive side: DATA and sealed payload contexts per path.
   peertap::Evp open_hop1, open_hop2, hp1, hp2, open1, open2;
 };
@@ -218,7 +219,8 @@ void Setup() {
   st.bcast = Frame(group, 0x0806, 28, &s);
   fuzz::Bytes f2 = Frame(kM2, 0x86dd, 120, &s);
   st.f2v = Vnet(f2);
-  st.f2v_asks = Vnet(f2, 1);  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+  st.f2v_gso = Vnet(f2);
+  st.f2v_gso[1] = 1;  // VIRTIO_NET_HDR_GSO_TCPV4
   std::atexit([] {
     const peertap::FlowStats& f = S().cache->stats();
     std::fprintf(stderr,
@@ -269,7 +271,7 @@ std::vector<In> RunSlot(uint32_t device, const In* in, uint32_t count) {
   }
   for (uint32_t i = 0; i < count; i++) ASAN_POISON_MEMORY_REGION(st.data + orig[i], in[i].len);
   FUZZ_CHECK(!left[0], "a unicast frame with an entry is carried (F1, F2)");
-  FUZZ_CHECK(left[2], "a broadcast, or a virtio-net header that asks, is handed up");
+  FUZZ_CHECK(left[2], "a broadcast, or a virtio-net header asking for GSO, is handed up");
   std::vector<In> carried;
   for (uint32_t i = 0; i < count; i++) {
     if (!left[i]) carried.push_back(in[i]);
@@ -321,11 +323,15 @@ void Receive(const std::vector<In>& carried, bool vnet) {
     FUZZ_CHECK(flow::OpenPayload(open, path0.salt, path0.vft, ph, sealed, sealed_len, pt.data()) ==
                    flow::PayloadDrop::kNone,
                "the sealed payload opens under the sender key");
-    const uint8_t* frame = carried[k].bytes + (vnet ? 10 : 0);
-    size_t frame_len = carried[k].len - (vnet ? 10 : 0);
-    FUZZ_CHECK(pt.size() == 1 + frame_len && pt[0] == 0 &&
+    // Kind 3 when the header asks for something (a checksum; GSO goes up).
+    const uint8_t kind = vnet && carried[k].bytes[0] != 0 ? 3 : 0;
+    FUZZ_CHECK(!vnet || carried[k].bytes[1] == 0, "no GSO frame is carried");
+    const size_t skip = vnet && kind == 0 ? 10 : 0;
+    const uint8_t* frame = carried[k].bytes + skip;
+    size_t frame_len = carried[k].len - skip;
+    FUZZ_CHECK(pt.size() == 1 + frame_len && pt[0] == kind &&
                    std::memcmp(pt.data() + 1, frame, frame_len) == 0,
-               "the plaintext is kind 0 and the frame carried, in order");
+               "the plaintext is the kind and the frame carried (kind 3: with its header), in order");
     ctr++;
   }
   FUZZ_CHECK(recv(st.rx, d, sizeof d, 0) < 0, "no datagram more than the frames carried");
@@ -377,7 +383,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
   Receive(RunSlot(st.dev0, slot0, 4), false);
   for (uint32_t c : {kCtr1, kHop1, kCtr2, kHop2, kCtr3, kHop3, kHop4}) cells[c] = 0;
   const In slot1[] = {{st.f2v.data(), st.f2v.size()}, {x, len},
-                      {st.f2v_asks.data(), st.f2v_asks.size()}, {x, len}};
+                      {st.f2v_gso.data(), st.f2v_gso.size()}, {x, len}};
   Receive(RunSlot(st.dev1, slot1, 4), true);
   return 0;
 }

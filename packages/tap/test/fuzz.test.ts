@@ -1,8 +1,9 @@
 /**
  * The fast path's fuzz targets (fuzz/, README there): everything the native
  * fast path parses (the DATA datagram, the sealed payload, the replay
- * window cells, FlowCache::FromUdp over slots of datagrams and
- * FlowCache::FromDevice over slots of frames), built with
+ * window cells, FlowCache::FromUdp over slots of datagrams,
+ * FlowCache::FromDevice over slots of frames, and the UDP reader's split of
+ * GRO messages into the slots FromUdp reads), built with
  * g++ and AddressSanitizer + UndefinedBehaviorSanitizer by fuzz/run.sh and
  * run for a few seconds each; any sanitizer report or failed check fails
  * the test with the target's output and the input's file.
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
 const RUN = fileURLToPath(new URL('../fuzz/run.sh', import.meta.url))
-const TARGETS = ['data', 'payload', 'window', 'cache', 'device']
+const TARGETS = ['data', 'payload', 'window', 'cache', 'device', 'gro']
 const CXX = process.env.CXX ?? 'g++'
 const hasCompiler = spawnSync(CXX, ['--version'], { stdio: 'ignore' }).status === 0
 const inCi = process.env.CI !== undefined && process.env.CI !== ''
@@ -68,7 +69,7 @@ async function fuzzAll(seconds: number): Promise<void> {
 }
 
 describe.skipIf(skip)('the fast path under the fuzz targets (ASan, UBSan)', () => {
-  it('data, payload, window, cache and device run a few seconds each with no sanitizer report or failed check', async () => {
+  it('data, payload, window, cache, device and gro run a few seconds each with no sanitizer report or failed check', async () => {
     const seconds = Number(process.env.PEERTAP_FUZZ_SECONDS ?? '5')
     await fuzzAll(seconds)
   }, 180_000)
@@ -78,7 +79,7 @@ describe.skipIf(skip || !SOAK)('soak: the fast path under the fuzz targets (ASan
   // The soak's seconds in all: JOBS targets at a time, in rounds.
   const each = Math.max(5, Math.floor(SOAK_SECONDS / Math.ceil(TARGETS.length / JOBS)))
   it(
-    `data, payload, window, cache and device run ${each} s each with no sanitizer report or failed check`,
+    `data, payload, window, cache, device and gro run ${each} s each with no sanitizer report or failed check`,
     async () => {
       await fuzzAll(each)
     },
