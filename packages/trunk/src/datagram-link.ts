@@ -206,6 +206,15 @@ interface Candidate {
   port: number
 }
 
+/** LinkCounters a datagram link takes from its stream link (the messages that travel there). */
+const STREAM_COUNTERS = [
+  'subsSent',
+  'subsReceived',
+  'controlSent',
+  'controlReceived',
+  'controlDropped',
+] as const
+
 const MAX_PENDING_PINGS = 64
 /** Remote path keys a link remembers to refuse going back to (spec 13 §4). */
 const MAX_SEEN_PATH_KEYS = 64
@@ -274,6 +283,14 @@ export class DatagramLink implements Link {
     this.#init = init
     this.#announce = init.announce ?? []
     this.stream = init.stream
+    // SUBs, UNSUBs and CONTROL travel on the stream link: its counters are this link's too, so
+    // that a status showing the preferred link (this one) shows them.
+    for (const name of STREAM_COUNTERS) {
+      Object.defineProperty(this.counters, name, {
+        get: () => init.stream.counters[name],
+        enumerable: true,
+      })
+    }
     this.id = init.stream.id
     this.cost = init.cost
     this.#receiver = init.receiver
