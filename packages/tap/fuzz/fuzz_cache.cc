@@ -16,6 +16,9 @@
 //   5 X   from R2's address
 //   6 X   from an address no path has: handed up
 //   7 X   from R1's address again: handed up (a replay, or refused as before)
+//   8 Y   a valid DATA for R2 / V2 / KID 3 whose plaintext is X (X from 1 to
+//         1978 bytes): the checks after the AEAD (kind, virtio-net header,
+//         MAC, TCP) on any plaintext
 // every datagram alone between poisoned bytes, so that AddressSanitizer
 // reports a read past any of them. Windows are reset before each input,
 // so an input decides the same alone as in the loop.
@@ -27,7 +30,9 @@
 // - C1 and C2 are carried, P and X from the unknown address are not, the
 //   second X from R1's address is not;
 // - the pipe gets C2's frame first, behind ten zero bytes, and at most one
-//   frame more per X that was carried;
+//   frame more per X that was carried; if Y is carried, last, what its
+//   plaintext says: kind 0, ten zero bytes and the frame; kind 3, its
+//   virtio-net header (no GSO) and frame; either way a frame to M2;
 // - F is forwarded; every datagram the next hop gets is DATA for R9 under
 //   its hop key, with hop counters 0, 1, 2..., the VFT V3, a hop limit one
 //   less and, byte for byte, the sealed payload of a datagram the slot
@@ -67,7 +72,7 @@ constexpr uint8_t kM1[6] = {0x02, 0, 0, 0, 0, 0x01};
 constexpr uint8_t kM2[6] = {0x02, 0, 0, 0, 0, 0x02};
 constexpr uint8_t kOtherMac[6] = {0x02, 0, 0, 0, 0, 0x03};
 constexpr uint8_t kSrcMac[6] = {0x02, 0, 0, 0, 0, 0x09};
-constexpr uint32_t kBatch = 8;  // the slot's datagrams, at most
+constexpr uint32_t kBatch = 9;  // the slot's datagrams, at most
 constexpr size_t kRoom = 2240;  // per datagram in the slot: 2100 and poisoned bytes around
 constexpr size_t kGap = 64;
 
@@ -115,6 +120,7 @@ struct State {
   int null_fd = -1;
   int tx = -1, fwd_rx = -1;  // the datagram socket; the next hop's
   uint64_t fresh = 0;        // makes F new each input (the duplicate cache)
+  uint64_t y_carried = 0;    // inputs whose Y was carried
   peertap::Evp fwd_open;     // the next hop's receive context
   peertap::Evp hop_open;     // R1's receive context (the hop limit that came in)
   int pipe_r = -1, pipe_w = -1;
@@ -283,7 +289,8 @@ void Setup() {
     std::fprintf(stderr,
                  "peertap-fuzz cache: FromUdp carried %llu (C1 and C2: two an input), handed "
                  "up: %llu miss, %llu other, %llu checks, %llu raced; %llu writes failed; "
-                 "forwarded %llu (F: one an input), %llu duplicates, %llu handed up\n",
+                 "forwarded %llu (F: one an input), %llu duplicates, %llu handed up; Y carried "
+                 "%llu times\n",
                  static_cast<unsigned long long>(f.received.load()),
                  static_cast<unsigned long long>(f.recv_miss.load()),
                  static_cast<unsigned long long>(f.recv_other.load()),
@@ -292,7 +299,8 @@ void Setup() {
                  static_cast<unsigned long long>(f.write_failed.load()),
                  static_cast<unsigned long long>(f.forwarded.load()),
                  static_cast<unsigned long long>(f.forward_duplicate.load()),
-                 static_cast<unsigned long long>(f.forward_other.load()));
+                 static_cast<unsigned long long>(f.forward_other.load()),
+                 static_cast<unsigned long long>(S().y_carried));
   });
 }
 
@@ -335,6 +343,35 @@ void fuzz::FuzzSeeds(std::vector<fuzz::Bytes>* seeds) {
   v.push_back(Datagram(kR1, 24, kVft3, kSender1, 24, 0, Frame(kM1, 0x0800, 17, 100, &s), 1));
   v.push_back(Datagram(kR1, 25, kVft3, kSender1, 25, 0, Frame(kM1, 0x0800, 17, 1472 - 42 - 28 - 14, &s)));
   v.push_back(Datagram(kR2, 26, kVft3, kSender1, 26, 0, Frame(kM1, 0x0800, 17, 100, &s)));
+  // Plaintexts, for Y: kind 0 and a frame to M2; kind 3, a virtio-net
+  // header asking for the UDP or TCP checksum (TCP is punted on V2) or
+  // asking for nothing, and an IPv4 frame to M2; kind 3 asking for GSO; a
+  // fragment's kind.
+  auto ipv4 = [&](uint8_t proto, size_t payload) {
+    fuzz::Bytes f = Frame(kM2, 0x0800, proto, 20 + payload, &s);
+    size_t total = 20 + payload;
+    f[14 + 2] = static_cast<uint8_t>(total >> 8);
+    f[14 + 3] = static_cast<uint8_t>(total);
+    return f;
+  };
+  auto vnet = [](uint8_t flags, uint8_t gso, uint16_t start, uint16_t offset,
+                 const fuzz::Bytes& f) {
+    fuzz::Bytes p{3, flags, gso, 42, 0, 0, 0, static_cast<uint8_t>(start), static_cast<uint8_t>(start >> 8),
+                  static_cast<uint8_t>(offset), static_cast<uint8_t>(offset >> 8)};
+    p.insert(p.end(), f.begin(), f.end());
+    return p;
+  };
+  fuzz::Bytes plain0{0};
+  fuzz::Bytes f0 = ipv4(17, 64);
+  plain0.insert(plain0.end(), f0.begin(), f0.end());
+  v.push_back(plain0);
+  v.push_back(vnet(1, 0, 34, 6, ipv4(17, 64)));
+  v.push_back(vnet(1, 0, 34, 16, ipv4(6, 64)));
+  v.push_back(vnet(0, 0, 0, 0, ipv4(17, 64)));
+  v.push_back(vnet(1, 1, 34, 16, ipv4(6, 1400)));
+  fuzz::Bytes frag = plain0;
+  frag[0] = 1;
+  v.push_back(frag);
   // Not DATA: a PING's shape, a PONG's, an unknown index.
   fuzz::Bytes ping = fuzz::Random(&s, 64);
   ping[0] = 2;
@@ -357,6 +394,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
   uint64_t fs = ++st.fresh;
   fuzz::Bytes f = Datagram(kR1, 1002, kVft3, kSender1, 1002, 0, Frame(kM1, 0x0800, 17, 60, &fs), 5);
   uint64_t forwarded_before = st.cache->stats().forwarded.load();
+  // Y: X as the plaintext of a valid DATA to M2's port (a vnet device).
+  fuzz::Bytes y;
+  const bool has_y = len >= 1 && len <= 2048 - flow::kDataOverhead - 28;
+  if (has_y) {
+    fuzz::Bytes frame(x + 1, x + len);
+    y = Datagram(kR2, 1003, kVft2, kSender3, 1003, x[0], frame);
+  }
   struct In {
     const uint8_t* bytes;
     size_t len;
@@ -365,9 +409,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
   const In in[] = {{st.c1.data(), st.c1.size(), &kA1}, {st.c2.data(), st.c2.size(), &kA2},
                    {f.data(), f.size(), &kA1},         {x, len, &kA1},
                    {st.p.data(), st.p.size(), &kA1},   {x, len, &kA2},
-                   {x, len, &kA3},                     {x, len, &kA1}};
-  constexpr uint32_t kCount = sizeof in / sizeof in[0];
-  static_assert(kCount <= kBatch, "the slot holds them");
+                   {x, len, &kA3},                     {x, len, &kA1},
+                   {y.data(), y.size(), &kA2}};
+  const uint32_t kCount = has_y ? 9 : 8;
+  static_assert(sizeof in / sizeof in[0] <= kBatch, "the slot holds them");
   uint32_t* offsets = st.meta;
   uint32_t* lengths = st.meta + kBatch;
   uint8_t* records = reinterpret_cast<uint8_t*>(st.meta + 2 * kBatch);
@@ -382,13 +427,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
     lengths[i] = static_cast<uint32_t>(in[i].len);
     std::memcpy(records + i * peertap::kUdpAddrBytes, in[i].addr->data(), peertap::kUdpAddrBytes);
   }
-  uint32_t orig_offsets[kCount];
+  uint32_t orig_offsets[kBatch];
   std::memcpy(orig_offsets, offsets, sizeof orig_offsets);
 
   uint32_t kept = st.cache->FromUdp(st.config, st.data, st.meta, kCount);
 
   FUZZ_CHECK(kept <= kCount, "kept at most the count");
-  bool left[kCount] = {};
+  bool left[kBatch] = {};
   uint32_t next = 0;
   for (uint32_t k = 0; k < kept; k++) {
     uint32_t i = next;
@@ -453,9 +498,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
   // one frame per X carried.
   uint8_t buf[4096];
   uint32_t frames = 0;
+  ssize_t n = 0, last_n = 0;
+  uint8_t last[4096];
   for (;;) {
-    ssize_t n = read(st.pipe_r, buf, sizeof buf);
+    n = read(st.pipe_r, buf, sizeof buf);
     if (n < 0) break;
+    std::memcpy(last, buf, static_cast<size_t>(n));
+    last_n = n;
     if (frames == 0) {
       FUZZ_CHECK(static_cast<size_t>(n) == st.c2_frame.size() &&
                      std::memcmp(buf, st.c2_frame.data(), st.c2_frame.size()) == 0,
@@ -466,7 +515,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
     frames++;
   }
   uint32_t carried_x = (left[3] ? 0 : 1) + (left[5] ? 0 : 1);
-  FUZZ_CHECK(frames >= 1 && frames <= 1 + carried_x, "the pipe gets C2 and at most each X carried");
+  const bool carried_y = has_y && !left[8];
+  FUZZ_CHECK(frames >= 1 && frames <= 1 + carried_x + (carried_y ? 1 : 0),
+             "the pipe gets C2 and at most each X and Y carried");
+  if (carried_y) {
+    st.y_carried++;
+    FUZZ_CHECK(frames >= 2, "Y carried reaches the pipe");
+    FUZZ_CHECK(x[0] == 0 || x[0] == 3, "only kinds 0 and 3 are carried");
+    fuzz::Bytes want;
+    if (x[0] == 0) want.assign(10, 0);
+    want.insert(want.end(), x + 1, x + len);
+    FUZZ_CHECK(static_cast<size_t>(last_n) == want.size() &&
+                   std::memcmp(last, want.data(), want.size()) == 0,
+               "Y reaches the pipe as its plaintext says (kind 0: a zero header; kind 3: its own)");
+    FUZZ_CHECK(want.size() >= 24 && std::memcmp(want.data() + 10, kM2, 6) == 0,
+               "Y carried is a frame to the port's MAC");
+    FUZZ_CHECK(want[1] == 0 && (want[0] & ~3) == 0, "Y carried asks for no GSO, known flags only");
+  }
 
   for (uint32_t i = 0; i < kCount; i++) ASAN_POISON_MEMORY_REGION(st.data + orig_offsets[i], in[i].len);
   return 0;
