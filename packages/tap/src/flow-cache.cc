@@ -131,7 +131,7 @@ void FlowCache::Stat(uint32_t block, StatWord w, uint64_t v) {
 }
 
 void FlowCache::SetUdp(int fd, int family) {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+  std::unique_lock<WriterFirstLock> lk(mu_);
   udp_fd_ = fd;
   udp_family_ = family;
   if (fd < 0) {
@@ -142,7 +142,7 @@ void FlowCache::SetUdp(int fd, int family) {
 }
 
 uint32_t FlowCache::AddDevice(int fd, bool vnet) {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+  std::unique_lock<WriterFirstLock> lk(mu_);
   for (uint32_t i = 0; i < devices_.size(); i++) {
     if (devices_[i].fd < 0) {
       devices_[i] = {fd, vnet};
@@ -154,7 +154,7 @@ uint32_t FlowCache::AddDevice(int fd, bool vnet) {
 }
 
 void FlowCache::RemoveDevice(uint32_t device) {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+  std::unique_lock<WriterFirstLock> lk(mu_);
   if (device >= devices_.size()) return;
   devices_[device].fd = -1;
   for (auto it = send_.begin(); it != send_.end();) {
@@ -165,23 +165,33 @@ void FlowCache::RemoveDevice(uint32_t device) {
   }
 }
 
-void FlowCache::InstallSend(uint64_t key, SendEntry&& e) {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+bool FlowCache::InstallSend(uint64_t key, SendEntry&& e) {
+  std::unique_lock<WriterFirstLock> lk(mu_);
+  // A device slot that is open (not removed), and a payload bound the
+  // thread's buffers hold: the entry's own checks never trust the caller.
+  if (e.device >= devices_.size() || devices_[e.device].fd < 0) return false;
+  if (e.payload_max > kDatagramMax) e.payload_max = kDatagramMax;
   send_[key] = std::move(e);
+  return true;
 }
 
 void FlowCache::InstallHop(uint32_t receiver_index, HopEntry&& e) {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+  std::unique_lock<WriterFirstLock> lk(mu_);
   hops_[receiver_index] = std::move(e);
 }
 
-void FlowCache::InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e) {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+bool FlowCache::InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e) {
+  std::unique_lock<WriterFirstLock> lk(mu_);
+  if (e.device >= devices_.size() || devices_[e.device].fd < 0) return false;
+  // Every sender under a VFT shares its entry: one already there keeps its
+  // KIDs (until a clear, one VFT stands for one port, MAC and epoch).
+  if (recv_.count(vft) != 0) return true;
   recv_[vft] = std::move(e);
+  return true;
 }
 
 bool FlowCache::InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, KidEntry&& e) {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+  std::unique_lock<WriterFirstLock> lk(mu_);
   auto it = recv_.find(vft);
   if (it == recv_.end()) return false;
   it->second.kids[kid] = std::move(e);
@@ -190,12 +200,13 @@ bool FlowCache::InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, Kid
 
 void FlowCache::InstallForward(uint32_t in_index, const std::array<uint8_t, 16>& vft,
                                ForwardEntry&& e) {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+  std::unique_lock<WriterFirstLock> lk(mu_);
+  if (e.payload_max > kDatagramMax) e.payload_max = kDatagramMax;
   fwd_[ForwardKey{in_index, vft}] = std::move(e);
 }
 
 void FlowCache::Clear() {
-  std::unique_lock<std::shared_mutex> lk(mu_);
+  std::unique_lock<WriterFirstLock> lk(mu_);
   send_.clear();
   hops_.clear();
   recv_.clear();
@@ -203,7 +214,7 @@ void FlowCache::Clear() {
 }
 
 size_t FlowCache::Entries() {
-  std::shared_lock<std::shared_mutex> lk(mu_);
+  std::shared_lock<WriterFirstLock> lk(mu_);
   size_t kids = 0;
   for (const auto& r : recv_) kids += r.second.kids.size();
   return send_.size() + hops_.size() + recv_.size() + kids + fwd_.size();
@@ -213,7 +224,7 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
                                uint32_t* meta, uint32_t count) {
   uint32_t* offsets = meta;
   uint32_t* lengths = meta + c.batch_frames;
-  std::shared_lock<std::shared_mutex> lk(mu_);
+  std::shared_lock<WriterFirstLock> lk(mu_);
   if (udp_fd_ < 0 || send_.empty() || device >= devices_.size()) return count;
   const bool vnet = devices_[device].vnet;
   // Per thread: each device has one reader thread, which alone uses these.
@@ -330,7 +341,7 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
   uint32_t* offsets = meta;
   uint32_t* lengths = meta + c.batch_frames;
   uint8_t* records = reinterpret_cast<uint8_t*>(meta + 2 * size_t{c.batch_frames});
-  std::shared_lock<std::shared_mutex> lk(mu_);
+  std::shared_lock<WriterFirstLock> lk(mu_);
   if (hops_.empty() || (recv_.empty() && fwd_.empty())) return count;
   // The plaintext lands at 16, so that the 10-byte virtio-net header a
   // device with offloads takes fits before the frame (at 7, the frame at 17).
@@ -392,6 +403,13 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
           stats_.forward_other.fetch_add(1, std::memory_order_relaxed);
           break;
         }
+        // The next hop's counter first: a spent one (JavaScript offers a fresh
+        // path and clears us) leaves the datagram untouched, to go up.
+        int64_t c = flow::CounterTake(cell(fe.hop_counter_cell), kHopCounterLimit);
+        if (c < 0) {
+          stats_.forward_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
         if (flow::WindowAccept(cell(hop.window_cell), h.counter) != Replay::kFresh) {
           stats_.recv_raced.fetch_add(1, std::memory_order_relaxed);
           break;
@@ -404,15 +422,12 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
           stats_.forward_duplicate.fetch_add(1, std::memory_order_relaxed);
           break;
         }
-        int64_t c = flow::CounterTake(cell(fe.hop_counter_cell), kHopCounterLimit);
         uint8_t* o = out.data() + size_t{n} * kDatagramMax;
-        size_t dl = c < 0 ? 0
-                          : flow::SealData(fe.hop_gcm.get(), fe.receiver_index,
-                                           static_cast<uint32_t>(c),
-                                           static_cast<uint8_t>(hop_limit - 1), vft.data(),
-                                           d + flow::kDataOverhead, sealed_len, o);
+        size_t dl = flow::SealData(fe.hop_gcm.get(), fe.receiver_index, static_cast<uint32_t>(c),
+                                   static_cast<uint8_t>(hop_limit - 1), vft.data(),
+                                   d + flow::kDataOverhead, sealed_len, o);
         if (dl == 0) {
-          // The next path's counter is spent (JavaScript renews it and clears us): lost.
+          // OpenSSL failed: lost.
           stats_.forward_failed.fetch_add(1, std::memory_order_relaxed);
           break;
         }

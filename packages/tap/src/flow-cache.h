@@ -21,6 +21,7 @@
 #pragma once
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include <array>
 #include <cstdlib>
@@ -34,6 +35,33 @@
 #include "reader.h"
 
 namespace peertap {
+
+// A readers-writer lock that lets a waiting writer in ahead of new
+// readers: the reader threads hold it shared for a batch each, back to
+// back under load, and the main thread's installs and clears (exclusive)
+// must not starve behind them (glibc's default, std::shared_mutex's,
+// prefers readers). Meets the SharedMutex requirements std::shared_lock
+// and std::unique_lock use.
+class WriterFirstLock {
+ public:
+  WriterFirstLock() {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock_, &attr);
+    pthread_rwlockattr_destroy(&attr);
+  }
+  ~WriterFirstLock() { pthread_rwlock_destroy(&lock_); }
+  WriterFirstLock(const WriterFirstLock&) = delete;
+  WriterFirstLock& operator=(const WriterFirstLock&) = delete;
+  void lock() { pthread_rwlock_wrlock(&lock_); }
+  void unlock() { pthread_rwlock_unlock(&lock_); }
+  void lock_shared() { pthread_rwlock_rdlock(&lock_); }
+  void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+
+ private:
+  pthread_rwlock_t lock_;
+};
 
 struct EvpFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
@@ -184,9 +212,10 @@ class FlowCache {
   void SetUdp(int fd, int family);
   uint32_t AddDevice(int fd, bool vnet);  // a device slot
   void RemoveDevice(uint32_t device);     // and every entry that names it
-  void InstallSend(uint64_t key, SendEntry&& e);
+  // False when the entry's device slot is not open.
+  bool InstallSend(uint64_t key, SendEntry&& e);
   void InstallHop(uint32_t receiver_index, HopEntry&& e);
-  void InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e);
+  bool InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e);
   bool InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, KidEntry&& e);
   void InstallForward(uint32_t in_index, const std::array<uint8_t, 16>& vft, ForwardEntry&& e);
   void Clear();  // every entry, devices and socket kept
@@ -210,7 +239,7 @@ class FlowCache {
   Arena* const arena_;
   int32_t* const cells_;
   const size_t words_;
-  std::shared_mutex mu_;
+  WriterFirstLock mu_;
   int udp_fd_ = -1;
   int udp_family_ = 4;
   std::vector<Device> devices_;

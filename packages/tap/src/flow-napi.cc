@@ -151,8 +151,8 @@ napi_value CounterTake(napi_env env, napi_callback_info info) {
   int32_t* cell;
   uint32_t limit;
   if (!Args(env, info, 3, argv) || !GetCell(env, argv[0], argv[1], 1, &cell) ||
-      napi_get_value_uint32(env, argv[2], &limit) != napi_ok) {
-    return Throw(env, "flowCounterTake(cells, index, limit)");
+      napi_get_value_uint32(env, argv[2], &limit) != napi_ok || limit > flow::kDataCounterMax) {
+    return Throw(env, "flowCounterTake(cells, index, limit): a limit of at most 2^31 - 1");
   }
   return Int(env, flow::CounterTake(cell, limit));
 }
@@ -165,8 +165,9 @@ napi_value Window(napi_env env, napi_callback_info info) {
   int32_t* cell;
   if (!Args(env, info, 4, argv) || napi_get_value_uint32(env, argv[0], &op) != napi_ok ||
       !GetCell(env, argv[1], argv[2], flow::kWindowWords, &cell) ||
-      napi_get_value_uint32(env, argv[3], &counter) != napi_ok || op > 2) {
-    return Throw(env, "flowWindow(op, cells, index, counter)");
+      napi_get_value_uint32(env, argv[3], &counter) != napi_ok || op > 2 ||
+      counter > flow::kDataCounterMax) {
+    return Throw(env, "flowWindow(op, cells, index, counter): counters 0 to 2^31 - 1");
   }
   if (op == 2) {
     flow::WindowReset(cell);
@@ -489,7 +490,7 @@ napi_value CacheRemoveDevice(napi_env env, napi_callback_info info) {
 
 // flowCacheSend(cache, device, mac6, vft16, hopLimit, key32, salt12, kid8,
 //   hpKey32, counterCell, hopKey32, receiverIndex, hopCounterCell, addr20,
-//   payloadMax, vlanStats, linkStats, src6)
+//   payloadMax, vlanStats, linkStats, src6) -> bool (false: the device slot is not open)
 napi_value CacheSend(napi_env env, napi_callback_info info) {
   napi_value argv[18];
   FlowCache* c;
@@ -522,8 +523,9 @@ napi_value CacheSend(napi_env env, napi_callback_info info) {
   e.hp = NewCtx(EVP_aes_256_ecb(), hp.data, true);
   e.hop_gcm = NewCtx(EVP_aes_256_gcm(), hop_key.data, true);
   if (!e.gcm || !e.hp || !e.hop_gcm) return Throw(env, "flowCacheSend: OpenSSL failed");
-  c->InstallSend(FlowCache::SendKey(device, mac.data), std::move(e));
-  return nullptr;
+  napi_value r;
+  napi_get_boolean(env, c->InstallSend(FlowCache::SendKey(device, mac.data), std::move(e)), &r);
+  return r;
 }
 
 // flowCacheHop(cache, receiverIndex, key32, windowCell, addr20, linkStats)
@@ -547,7 +549,8 @@ napi_value CacheHop(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// flowCacheRecv(cache, vft16, device, mac6, hpKey32, puntTcp, vlanStats)
+// flowCacheRecv(cache, vft16, device, mac6, hpKey32, puntTcp, vlanStats) -> bool
+// (false: the device slot is not open; an entry already there for the VFT is kept)
 napi_value CacheRecv(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   FlowCache* c;
@@ -565,8 +568,9 @@ napi_value CacheRecv(napi_env env, napi_callback_info info) {
   if (!e.hp) return Throw(env, "flowCacheRecv: OpenSSL failed");
   std::array<uint8_t, 16> key;
   Copy(key, vft);
-  c->InstallRecv(key, std::move(e));
-  return nullptr;
+  napi_value r;
+  napi_get_boolean(env, c->InstallRecv(key, std::move(e)), &r);
+  return r;
 }
 
 // flowCacheKid(cache, vft16, kid: bigint, key32, salt12, windowCell) -> bool

@@ -283,8 +283,9 @@ export class FlowCache {
     device.attachFlow(undefined)
   }
 
-  installSend(f: SendFlow): void {
-    this.#native.flowCacheSend(
+  /** False when the device is not attached (any more). */
+  installSend(f: SendFlow): boolean {
+    return this.#native.flowCacheSend(
       this.#h,
       f.device,
       f.mac,
@@ -317,8 +318,20 @@ export class FlowCache {
     )
   }
 
-  installReceive(f: ReceiveFlow): void {
-    this.#native.flowCacheRecv(this.#h, f.vft, f.device, f.mac, f.hpKey, f.puntTcp, f.vlanStats)
+  /**
+   * The VFT's entry, unless it has one (which keeps its KIDs: every sender
+   * under the VFT shares it). False when the device is not attached.
+   */
+  installReceive(f: ReceiveFlow): boolean {
+    return this.#native.flowCacheRecv(
+      this.#h,
+      f.vft,
+      f.device,
+      f.mac,
+      f.hpKey,
+      f.puntTcp,
+      f.vlanStats,
+    )
   }
 
   /** A sender's key under a VFT installed with installReceive; false if there is none. */

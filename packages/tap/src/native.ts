@@ -203,7 +203,7 @@ export interface NativeFlow {
     vlanStats: number,
     linkStats: number,
     src: Uint8Array,
-  ): void
+  ): boolean
   flowCacheHop(
     cache: FlowCacheHandle,
     receiverIndex: number,
@@ -220,7 +220,7 @@ export interface NativeFlow {
     hpKey: Uint8Array,
     puntTcp: boolean,
     vlanStats: number,
-  ): void
+  ): boolean
   flowCacheKid(
     cache: FlowCacheHandle,
     vft: Uint8Array,

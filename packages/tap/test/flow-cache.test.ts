@@ -208,7 +208,7 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     expect(cells.takeCounters(ab.counterCell, 1, 2 ** 23)).toBe(fromA)
     // The stats blocks count what went each way.
     const [framesSent, , framesReceived] = cells.readBlock(ab.vlanStats)
-    expect(framesSent).toBe(fromA + 0)
+    expect(framesSent).toBe(fromA)
     expect(framesReceived).toBe(fromA)
   })
 
@@ -361,6 +361,63 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     expect(c.counters().forwardDuplicate - after.forwardDuplicate).toBe(1)
     expect(c.counters().forwarded).toBe(after.forwarded)
     punted.length = 0
+  })
+
+  it("keeps every sender's KID under one VFT: a second sender's entry leaves the first's", async () => {
+    const c = cache!
+    const before = c.counters()
+    // B's VFT entry again, as the runtime installs it for a second sender: kept as it is.
+    expect(
+      c.installReceive({
+        vft: ab.vft,
+        device: slotB,
+        mac: macB,
+        hpKey: ab.hpKey,
+        puntTcp: false,
+        vlanStats: ab.vlanStats,
+      }),
+    ).toBe(true)
+    expect(c.counters().entries).toBe(before.entries)
+    // A second sender: its own KID, key and window under the same VFT.
+    const kid2 = randomBytes(8)
+    const key2 = randomBytes(32)
+    const salt2 = randomBytes(12)
+    const window2 = c.cells.newWindow()
+    expect(c.installKid(ab.vft, kid2.readBigUInt64BE(0), key2, salt2, window2)).toBe(true)
+    expect(c.counters().entries).toBe(before.entries + 1)
+    // Each sender's frames are delivered on the reader thread.
+    const frame = new Uint8Array(60)
+    frame.set(macB, 0)
+    frame.set(macA, 6)
+    frame.set([0x88, 0xb5], 12)
+    const plaintext = new Uint8Array(61)
+    plaintext.set(frame, 1)
+    const hop = c.cells.takeCounters(ab.hopCounterCell, 2, 2 ** 31 - 1)
+    const first = c.cells.takeCounters(ab.counterCell, 1, 2 ** 23)
+    const sealed1 = native().flowSealPayload(
+      ab.key,
+      ab.salt,
+      ab.kid,
+      ab.hpKey,
+      ab.vft,
+      first,
+      plaintext,
+    )
+    const sealed2 = native().flowSealPayload(key2, salt2, kid2, ab.hpKey, ab.vft, 0, plaintext)
+    udp!.send(
+      [
+        native().flowSealData(ab.hopKey, ab.receiverIndex, hop, 8, ab.vft, sealed1),
+        native().flowSealData(ab.hopKey, ab.receiverIndex, hop + 1, 8, ab.vft, sealed2),
+      ],
+      ['127.0.0.1', '127.0.0.1'],
+      [udp!.port, udp!.port],
+    )
+    const deadline = Date.now() + 5000
+    while (c.counters().received < before.received + 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20))
+    expect(c.counters().received - before.received).toBe(2)
+    expect(punted).toHaveLength(0)
+    expect(c.cells.check(window2, 0)).toBe('replay')
   })
 
   it('sends every frame up once its entries are cleared, and the JavaScript path carries them', async () => {
