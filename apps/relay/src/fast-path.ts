@@ -15,13 +15,17 @@
  * dropped and counted (its own duplicate cache).
  */
 import type { Forwarder, ForwardingTable, Frame } from '@peertap/relay'
-import { FlowCache, type FlowCacheStats, FlowCells, UdpSocket } from '@peertap/tap'
-import { DatagramLink, type Link } from '@peertap/trunk'
+import {
+  FlowCache,
+  type FlowCacheStats,
+  FlowCells,
+  STATS_WORDS,
+  UdpSocket,
+  WINDOW_WORDS,
+} from '@peertap/tap'
+import { DatagramLink, DGRAM_DATA_OVERHEAD, type Link } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { RelayConfig } from './config.ts'
-
-/** DATA overhead of the datagram link (13-datagram-link.md §2.1). */
-const DATA_OVERHEAD = 42
 
 export interface RelayFastPathCounters extends FlowCacheStats {
   clears: number
@@ -110,6 +114,17 @@ export class RelayFastPath {
     const inPath = from.flowPath()
     const outPath = to.flowPath()
     if (inPath === undefined || outPath === undefined) return
+    const inStats = this.#block(from.id)
+    const outStats = this.#block(neighbour)
+    // Cells past a full arena are the links' alone: that route stays with the table.
+    const c = this.cells
+    if (
+      !c.shared(inPath.windowCell, WINDOW_WORDS) ||
+      !c.shared(outPath.counterCell) ||
+      !c.shared(inStats, STATS_WORDS) ||
+      !c.shared(outStats, STATS_WORDS)
+    )
+      return
     if (!this.#hops.has(inPath.localIndex)) {
       this.#hops.add(inPath.localIndex)
       this.#cache.installHop({
@@ -118,7 +133,7 @@ export class RelayFastPath {
         windowCell: inPath.windowCell,
         address: inPath.address,
         port: inPath.port,
-        linkStats: this.#block(from.id),
+        linkStats: inStats,
       })
     }
     this.#cache.installForward({
@@ -129,8 +144,8 @@ export class RelayFastPath {
       hopCounterCell: outPath.counterCell,
       address: outPath.address,
       port: outPath.port,
-      payloadMax: Math.min(outPath.payloadMax, DATA_OVERHEAD + table.maxSealedLength),
-      linkStats: this.#block(neighbour),
+      payloadMax: Math.min(outPath.payloadMax, DGRAM_DATA_OVERHEAD + table.maxSealedLength),
+      linkStats: outStats,
     })
   }
 

@@ -303,6 +303,22 @@ export class FrameReceiver {
     return { key: m.key, salt: m.salt, windowCell: entry.replay.cell }
   }
 
+  /**
+   * Gives its KIDs' shared window cells back (an epoch the switch dropped);
+   * the receiver is not used after this. Nothing to do without shared cells.
+   */
+  dispose(): void {
+    for (const head of this.#slots.values()) {
+      for (let e: KidEntry | undefined = head; e !== undefined; e = e.next) {
+        if (e.replay instanceof SharedReplayWindow) e.replay.free()
+        e.replay = undefined
+      }
+    }
+    this.#slots.clear()
+    this.#size = 0
+    this.#victim = undefined
+  }
+
   #drop(reason: DropReason): DropReason {
     this.counters[reason]++
     return reason

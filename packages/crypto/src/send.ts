@@ -368,6 +368,15 @@ export class FrameSender {
     }
   }
 
+  /**
+   * Gives its shared counter cell back (an epoch the switch dropped); the
+   * sender is not used after this. Nothing to do without shared cells.
+   */
+  dispose(): void {
+    if (this.#cells !== undefined && this.#cell >= 0) this.#cells.free(this.#cell, 'counter')
+    this.#cell = -1
+  }
+
   /** Called when the sender moves to its next key (shared cells only): a fast path drops its entries. */
   onKeyChange: (() => void) | undefined
 }

@@ -23,8 +23,16 @@
  */
 import { FLAG_RECEIVE, type ForwardingTable } from '@peertap/relay'
 import { type LocalSubscription, type Switch, VNET_HEADER_LENGTH } from '@peertap/switch'
-import { FlowCache, type FlowCacheStats, FlowCells, type TapDevice, UdpSocket } from '@peertap/tap'
-import { DatagramLink, type Link } from '@peertap/trunk'
+import {
+  FlowCache,
+  type FlowCacheStats,
+  FlowCells,
+  STATS_WORDS,
+  type TapDevice,
+  UdpSocket,
+  WINDOW_WORDS,
+} from '@peertap/tap'
+import { type DatagramFlowPath, DatagramLink, type Link } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 
@@ -196,6 +204,10 @@ export class FastPath {
     const path = link.flowPath()
     const key = flow.epoch.sender.flowKey()
     if (path === undefined || key === undefined) return
+    const vlanStats = this.#vlanBlock(port.vlan)
+    const linkStats = this.#linkBlock(link.id)
+    // Cells past a full arena are the sender's and link's alone: that flow stays in JavaScript.
+    if (!this.#shared(key.counterCell, path, vlanStats, linkStats)) return
     // A sender key moving on (2^23 frames) clears the flows sealed under it.
     flow.epoch.sender.onKeyChange = () => this.clear()
     this.#installHop(link, path)
@@ -216,9 +228,20 @@ export class FastPath {
       address: path.address,
       port: path.port,
       payloadMax: path.payloadMax,
-      vlanStats: this.#vlanBlock(port.vlan),
-      linkStats: this.#linkBlock(link.id),
+      vlanStats,
+      linkStats,
     })
+  }
+
+  /** Whether the cells a flow would name are all in the arena (FlowCells.shared). */
+  #shared(counterCell: number, path: DatagramFlowPath, ...blocks: number[]): boolean {
+    const c = this.cells
+    return (
+      c.shared(counterCell) &&
+      c.shared(path.counterCell) &&
+      c.shared(path.windowCell, WINDOW_WORDS) &&
+      blocks.every((b) => c.shared(b, STATS_WORDS))
+    )
   }
 
   /**
@@ -246,6 +269,12 @@ export class FastPath {
     const path = link.flowPath()
     const kid = sub.epoch.receiver.flowKid(kidHi, kidLo)
     if (path === undefined || kid === undefined) return
+    const vlanStats = this.#vlanBlock(sub.vlan.name)
+    if (
+      !this.#shared(path.counterCell, path, vlanStats, this.#linkBlock(link.id)) ||
+      !this.cells.shared(kid.windowCell, WINDOW_WORDS)
+    )
+      return
     this.#installHop(link, path)
     this.#cache.installReceive({
       vft,
@@ -254,7 +283,7 @@ export class FastPath {
       hpKey: sub.epoch.receiver.hpKey,
       // TCP segments go up, for the switch to coalesce them for a port with offloads.
       puntTcp: port.vnet,
-      vlanStats: this.#vlanBlock(sub.vlan.name),
+      vlanStats,
     })
     this.#cache.installKid(
       vft,
@@ -265,7 +294,7 @@ export class FastPath {
     )
   }
 
-  #installHop(link: DatagramLink, path: NonNullable<ReturnType<DatagramLink['flowPath']>>): void {
+  #installHop(link: DatagramLink, path: DatagramFlowPath): void {
     if (this.#hops.has(path.localIndex)) return
     this.#hops.add(path.localIndex)
     this.#cache.installHop({

@@ -195,6 +195,7 @@ export class Switch {
   removeVlan(name: string): void {
     const v = this.#vlan(name)
     this.#vlans.delete(name)
+    for (const e of [v.current, v.previous, v.next]) e?.dispose()
     for (const [vft, sub] of [...this.#local.entries()]) {
       if (sub.vlan !== v) continue
       this.#local.delete(vft)
@@ -222,6 +223,9 @@ export class Switch {
   setEpoch(vlan: string, keys: EpochKeys): void {
     const v = this.#vlan(vlan)
     const prepared = v.next !== undefined && v.next.epoch === keys.epoch ? v.next : undefined
+    // Epochs let go of give their shared cells back (reused after the fast path's clear below).
+    v.previous?.dispose()
+    if (prepared === undefined) v.next?.dispose()
     v.previous = v.current
     v.current = prepared ?? new Epoch(keys, this.#backend, this.#cells)
     v.next = undefined
@@ -237,8 +241,10 @@ export class Switch {
    */
   prepareEpoch(vlan: string, keys: EpochKeys): void {
     const v = this.#vlan(vlan)
+    v.next?.dispose()
     v.next = new Epoch(keys, this.#backend, this.#cells)
     v.dirty = true
+    this.#onKeysChange?.()
   }
 
   /** The epoch numbers a VLAN holds: current, and previous and next if held. */
@@ -262,6 +268,7 @@ export class Switch {
 
   dropPreviousEpoch(vlan: string): void {
     const v = this.#vlan(vlan)
+    v.previous?.dispose()
     v.previous = undefined
     v.dirty = true
     this.#onKeysChange?.()

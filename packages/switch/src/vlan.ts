@@ -84,6 +84,12 @@ export class Epoch {
     }
   }
 
+  /** Gives the epoch's shared cells back (the switch dropped it); it is not used after this. */
+  dispose(): void {
+    this.sender.dispose()
+    this.receiver.dispose()
+  }
+
   /**
    * A test for frames sealed by this node itself (their KID, as high and low
    * 32 bits), which come back when another node forwards a flooded frame to

@@ -46,43 +46,53 @@ export class FlowCells {
   /** Freed since the last reclaim(): [index, kind]. */
   readonly #pending: [number, 'counter' | 'window' | 'block'][] = []
   readonly #wide: BigInt64Array
+  #private = new Int32Array(0)
+  #privateNext = 0
 
-  /** An arena of `words` 32-bit words (default 1 MiB). */
-  constructor(words = 1 << 18) {
+  /**
+   * An arena of `words` 32-bit words (default 4 MiB of address space; pages
+   * the kernel maps as cells are first used).
+   */
+  constructor(words = 1 << 20) {
     const cells = native().flowCells(words)
     this.words = cells.words
     this.arena = cells.arena
     this.#wide = new BigInt64Array(this.words.buffer, this.words.byteOffset, this.words.length >> 1)
   }
 
-  /** A fresh counter cell at 0; throws when the arena is full. */
+  /** A fresh counter cell at 0 (a private one when the arena is full: see `shared`). */
   newCounter(): number {
     const index = this.#freeCounters.pop() ?? this.#take(1)
-    Atomics.store(this.words, index, 0)
+    const [w, i] = this.#at(index)
+    Atomics.store(w, i, 0)
     return index
   }
 
-  /** A fresh, empty window cell; throws when the arena is full. */
+  /** A fresh, empty window cell (a private one when the arena is full: see `shared`). */
   newWindow(): number {
     const index = this.#freeWindows.pop() ?? this.#take(WINDOW_WORDS)
-    this.words.fill(0, index, index + WINDOW_WORDS)
-    Atomics.store(this.words, index + LAST, -1)
+    const [w, i] = this.#at(index)
+    w.fill(0, i, i + WINDOW_WORDS)
+    Atomics.store(w, i + LAST, -1)
     return index
   }
 
-  /** A zeroed stats block of STATS_WORDS words (four int64), 8-byte aligned; throws when the arena is full. */
+  /** A zeroed stats block of STATS_WORDS words (four int64), 8-byte aligned; -1 when the arena is full. */
   block(): number {
     const free = this.#freeBlocks.pop()
     if (free !== undefined) {
       this.words.fill(0, free, free + STATS_WORDS)
       return free
     }
+    // A full arena: none (-1), and no flow that would count in it is carried natively.
+    if (this.#next + (this.#next % 2) + STATS_WORDS > this.words.length) return -1
     if (this.#next % 2 === 1) this.#freeCounters.push(this.#take(1))
     return this.#take(STATS_WORDS)
   }
 
   /** A stats block's four figures: frames and bytes sent, frames and bytes received. */
   readBlock(index: number): [number, number, number, number] {
+    if (!this.shared(index, STATS_WORDS)) return [0, 0, 0, 0]
     const w = this.#wide
     const at = index / 2
     return [Number(w[at]), Number(w[at + 1]), Number(w[at + 2]), Number(w[at + 3])]
@@ -110,12 +120,39 @@ export class FlowCells {
   }
 
   #take(n: number): number {
-    if (this.#next + n > this.words.length) {
-      throw new RangeError(`the fast path's cell arena is full (${this.words.length} words)`)
-    }
+    if (this.#next + n > this.words.length) return this.#takePrivate(n)
     const index = this.#next
     this.#next += n
     return index
+  }
+
+  /**
+   * With the arena full, cells of this object's own, past the arena's end:
+   * they work the same for JavaScript, but the addon cannot see them, so no
+   * flow that needs one is carried natively (`shared` says so). Nothing
+   * on the data path fails for want of a cell.
+   */
+  #takePrivate(n: number): number {
+    if (this.#privateNext + n > this.#private.length) {
+      const grown = new Int32Array(Math.max(1024, (this.#privateNext + n) * 2))
+      grown.set(this.#private)
+      this.#private = grown
+    }
+    const index = this.words.length + this.#privateNext
+    this.#privateNext += n
+    return index
+  }
+
+  /** Whether cells of `words` words at `index` are in the arena, where the addon sees them. */
+  shared(index: number, words = 1): boolean {
+    return index >= 0 && index + words <= this.words.length
+  }
+
+  /** The array a cell lives in, and its index there. */
+  #at(index: number): [Int32Array, number] {
+    return index < this.words.length
+      ? [this.words, index]
+      : [this.#private, index - this.words.length]
   }
 
   /**
@@ -123,8 +160,8 @@ export class FlowCells {
    * first, or -1 when fewer than `n` are left, and the cell is then spent
    * (left at `limit`, for both sides).
    */
-  takeCounters(index: number, n: number, limit: number): number {
-    const w = this.words
+  takeCounters(cell: number, n: number, limit: number): number {
+    const [w, index] = this.#at(cell)
     let v = Atomics.load(w, index)
     for (;;) {
       if (v < 0 || v >= limit) return -1
@@ -136,8 +173,8 @@ export class FlowCells {
   }
 
   /** Whether `counter` may be accepted (before the AEAD); changes nothing, decides nothing. */
-  check(index: number, counter: number): WindowVerdict {
-    const w = this.words
+  check(cell: number, counter: number): WindowVerdict {
+    const [w, index] = this.#at(cell)
     const last = Atomics.load(w, index + LAST)
     if (counter > last) return 'fresh'
     if (last - counter >= WINDOW_SIZE) return 'too-old'
@@ -150,12 +187,12 @@ export class FlowCells {
    * and marks it if fresh. 'fresh' means this caller accepted it, and no
    * other caller, native or not, ever will.
    */
-  accept(index: number, counter: number): WindowVerdict {
-    const w = this.words
+  accept(cell: number, counter: number): WindowVerdict {
+    const [w, index] = this.#at(cell)
     // The other holder is a reader thread, for a few dozen instructions.
     while (Atomics.compareExchange(w, index + LOCK, 0, 1) !== 0) {}
     try {
-      const verdict = this.check(index, counter)
+      const verdict = this.check(cell, counter)
       if (verdict !== 'fresh') return verdict
       const last = Atomics.load(w, index + LAST)
       const at = counter >>> 5
@@ -174,8 +211,8 @@ export class FlowCells {
   }
 
   /** Forgets every counter of a window (its key changed). */
-  reset(index: number): void {
-    const w = this.words
+  reset(cell: number): void {
+    const [w, index] = this.#at(cell)
     while (Atomics.compareExchange(w, index + LOCK, 0, 1) !== 0) {}
     w.fill(0, index + RING, index + RING + RING_WORDS)
     Atomics.store(w, index + LAST, -1)

@@ -338,12 +338,51 @@ describe.skipIf(skip)('fast path core: cells shared with JavaScript', () => {
     expect(Atomics.load(cells.words, c)).toBe(5)
   })
 
-  it('refuses cells outside the arena', () => {
+  it('refuses cells outside the arena natively; past a full arena hands out private cells that work the same', () => {
     const cells = new FlowCells(WINDOW_WORDS)
     expect(() => native().flowWindow(1, cells.words, 1, 0)).toThrow(TypeError)
     expect(() => native().flowCounterTake(cells.words, WINDOW_WORDS, 9)).toThrow(TypeError)
-    expect(() => cells.newWindow()).not.toThrow()
-    expect(() => cells.newWindow()).toThrow(RangeError)
+    expect(() => native().flowWindow(1, cells.words, 0, 2 ** 31)).toThrow(TypeError)
+    const shared = cells.newWindow()
+    expect(cells.shared(shared, WINDOW_WORDS)).toBe(true)
+    // The arena is full: the next cells are JavaScript's alone, and nothing throws.
+    const own = cells.newWindow()
+    const counter = cells.newCounter()
+    expect(cells.block()).toBe(-1)
+    for (const cell of [own, counter]) expect(cells.shared(cell)).toBe(false)
+    expect(cells.accept(own, 5)).toBe('fresh')
+    expect(cells.accept(own, 5)).toBe('replay')
+    expect(cells.check(own, 5000)).toBe('fresh')
+    expect(cells.takeCounters(counter, 3, 10)).toBe(0)
+    expect(cells.takeCounters(counter, 3, 10)).toBe(3)
+    expect(cells.readBlock(-1)).toEqual([0, 0, 0, 0])
+    // Freed cells come back only after reclaim() (the flow cache cleared).
+    cells.free(shared, 'window')
+    expect(cells.shared(cells.newWindow(), WINDOW_WORDS)).toBe(false)
+    cells.reclaim()
+    expect(cells.newWindow()).toBe(shared)
+  })
+
+  it("an epoch's sender and receiver give their cells back when disposed", () => {
+    const secrets = derivePskEpochSecrets(new Uint8Array(32).fill(9))
+    const cells = new FlowCells(8 * WINDOW_WORDS)
+    const sender = new FrameSender({ kind: 'psk', secrets, cells: cells as FlowCells })
+    const receiver = new FrameReceiver({ kind: 'psk', secrets, cells })
+    const vft = new Uint8Array(16).fill(4)
+    expect(receiver.open(sender.seal(vft, new Uint8Array([0, 1])), vft, 0)).toBeInstanceOf(
+      Uint8Array,
+    )
+    const counterCell = sender.flowKey()!.counterCell
+    const k = sender.flowKey()!.kid
+    const window = receiver.flowKid(
+      Buffer.from(k).readUInt32BE(0),
+      Buffer.from(k).readUInt32BE(4),
+    )!.windowCell
+    sender.dispose()
+    receiver.dispose()
+    cells.reclaim()
+    const again = [cells.newCounter(), cells.newWindow()]
+    expect(again).toEqual([counterCell, window])
   })
 })
 
