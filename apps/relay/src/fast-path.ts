@@ -42,6 +42,8 @@ export class RelayFastPath {
   readonly #hops = new Set<number>()
   readonly #linkStats = new Map<string, number>()
   #clears = 0
+  /** The links the spanning tree blocked when last looked at (watchTree). */
+  #blocked = ''
 
   constructor() {
     this.cells = new FlowCells()
@@ -51,6 +53,22 @@ export class RelayFastPath {
   /** The datagram socket: the cache reads it and forwards on it. */
   attachSocket(socket: unknown): void {
     if (socket instanceof UdpSocket) this.#cache.attachUdp(socket)
+  }
+
+  /**
+   * After the spanning tree moved (a message, a tick): clears the entries
+   * when which links forward changed, as a link that left the tree, or an
+   * edge link that became a blocked tree link, may no longer carry frames.
+   */
+  watchTree(
+    links: readonly { readonly id: string }[],
+    rules: { forwards(id: string): boolean },
+  ): void {
+    let signature = ''
+    for (const link of links) if (!rules.forwards(link.id)) signature += `${link.id},`
+    if (signature === this.#blocked) return
+    this.#blocked = signature
+    this.clear()
   }
 
   /** Drops every entry (a route may have changed). */
@@ -205,5 +223,42 @@ export function startRelayFastPath(
   } catch (error) {
     log.warn({ err: (error as Error).message }, 'fast path off: the tap addon is not usable')
     return undefined
+  }
+}
+
+/**
+ * The relay's frame handler: a batch from a neighbour routed by the
+ * forwarder (one sendFrames per neighbour of the fan-out), then offered to
+ * the fast path; with `trace`, one line per batch with its fan-out and
+ * drops.
+ */
+export function frameRouter(p: {
+  forwarder: Forwarder<Link>
+  trunk: { getLink(id: string): Link | undefined }
+  fast: RelayFastPath | undefined
+  scavenges: { note(bytes: number): void }
+  log: Pick<Logger, 'trace'>
+  trace: boolean
+  now(): number
+}): (frames: Frame[], link: Link) => void {
+  const { forwarder, trunk, fast, scavenges, log, trace, now } = p
+  const table = forwarder.table
+  const dropsBefore: Record<string, number> = {}
+  return (frames, link) => {
+    if (trace) Object.assign(dropsBefore, table.counters.frameDrops)
+    const bytesBefore = table.counters.bytesIn
+    forwarder.forward(link.id, frames, now())
+    fast?.afterForward(link, frames, forwarder, trunk)
+    scavenges.note(table.counters.bytesIn - bytesBefore)
+    if (trace) {
+      const drops: Record<string, number> = {}
+      for (const [reason, n] of Object.entries(table.counters.frameDrops)) {
+        const d = n - (dropsBefore[reason] ?? 0)
+        if (d > 0) drops[reason] = d
+      }
+      const batch = forwarder.batch
+      const to = batch.outputs.slice(0, batch.length).map((o) => `${o.neighbour}:${o.count}`)
+      log.trace({ from: link.id, frames: frames.length, to, drops }, 'route')
+    }
   }
 }

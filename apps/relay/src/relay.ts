@@ -49,7 +49,6 @@ import {
   CAP_SPANNING_TREE,
   DEFAULT_TREE_LINK_COST,
   Forwarder,
-  type Frame,
   type PropagatedMessage,
   RelayAdmission,
   SpanningTree,
@@ -59,14 +58,13 @@ import {
   CONTROL_RELAY_TICKET,
   CONTROL_SPANNING_TREE,
   createTrunk,
-  type Link,
   loadOrCreateIdentity,
   type Trunk,
 } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { RelayConfig } from './config.ts'
 import { loadFabric, wireFabric } from './fabric-wiring.ts'
-import { startRelayFastPath } from './fast-path.ts'
+import { frameRouter, startRelayFastPath } from './fast-path.ts'
 import { type RelayParts, startStatusApi } from './status.ts'
 import { relayTable } from './table.ts'
 
@@ -215,8 +213,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         log.debug({ peer: id, reason }, 'fabric credential refused'),
       credentialEnded: (id) => log.info({ peer: id }, 'admission by fabric credential ended'),
       entriesRefused: (id, reason, n) => refusals.note(id, reason, n),
-      treeChanged: (change) => {
-        fast?.clear()
+      treeChanged: (change) =>
         log.info(
           {
             entered: change.entered,
@@ -226,8 +223,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
             parent: tree?.parent ?? null,
           },
           'spanning tree changed',
-        )
-      },
+        ),
       treeLeftOut: (id, error) =>
         log.warn({ peer: id, err: String(error) }, 'relay link left out of the spanning tree'),
       ...(trace
@@ -263,24 +259,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   // Frames: route per batch, one sendFrames per neighbour of the fan-out; a blocked
   // relay-relay link neither sends nor takes frames (Forwarder, @peertap/relay).
   const forwarder = new Forwarder({ table, links: trunk, forwards: (id) => rules.forwards(id) })
-  const dropsBefore: Record<string, number> = {}
-  const onFrames = (frames: Frame[], link: Link): void => {
-    if (trace) Object.assign(dropsBefore, table.counters.frameDrops)
-    const bytesBefore = table.counters.bytesIn
-    forwarder.forward(link.id, frames, now())
-    fast?.afterForward(link, frames, forwarder, trunk)
-    scavenges.note(table.counters.bytesIn - bytesBefore)
-    if (trace) {
-      const drops: Record<string, number> = {}
-      for (const [reason, n] of Object.entries(table.counters.frameDrops)) {
-        const d = n - (dropsBefore[reason] ?? 0)
-        if (d > 0) drops[reason] = d
-      }
-      const batch = forwarder.batch
-      const to = batch.outputs.slice(0, batch.length).map((o) => `${o.neighbour}:${o.count}`)
-      log.trace({ from: link.id, frames: frames.length, to, drops }, 'route')
-    }
-  }
+  const onFrames = frameRouter({ forwarder, trunk, fast, scavenges, log, trace, now })
 
   trunk.setReceiver({
     onFrames,
@@ -288,6 +267,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     onControl: (control, link) => {
       if (control.channel === CONTROL_SPANNING_TREE && tree !== undefined) {
         rules.onTreeMessage(link.id, control.payload, now())
+        fast?.watchTree(trunk.links(), rules)
         return
       }
       if (fabric.onControl(control, link)) return
@@ -360,7 +340,12 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   }, TICK_MS)
   const presenceTick = setInterval(fabric.refreshPresence, PRESENCE_TICK_MS)
   const treeTick =
-    tree === undefined ? undefined : setInterval(() => rules.treeTick(now()), TREE_TICK_MS)
+    tree === undefined
+      ? undefined
+      : setInterval(() => {
+          rules.treeTick(now())
+          fast?.watchTree(trunk.links(), rules)
+        }, TREE_TICK_MS)
 
   const parts: RelayParts = {
     fast,

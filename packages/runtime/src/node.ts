@@ -385,13 +385,16 @@ export async function startNode(
     fabric?.tick()
     // A lapsed proof, or an MLS VLAN that no longer names the peer (a member removed, by us or by
     // the committer whose commit we processed): it stops hearing from us.
-    for (const { id, reason } of neighbours.expire(now()))
+    for (const { id, reason } of neighbours.expire(now())) {
+      // The fast path delivered what came from it without asking whom we deal with: no more.
+      fast?.clear()
       log.info(
         { peer: id },
         reason === 'proof-lapsed'
           ? 'membership proof lapsed: no longer dealing with peer'
           : 'no longer dealing with peer: its admission ended',
       )
+    }
     // A peer admitted since it last sent anything (an MLS add, a fabric record) is greeted now.
     neighbours.greetAdmitted(trunk.links(), now())
     announcer.refreshPaths(now())
