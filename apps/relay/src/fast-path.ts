@@ -14,7 +14,7 @@
  * or the table's `maxSealedLength` go up; a frame it forwarded before is
  * dropped and counted (its own duplicate cache).
  */
-import type { Forwarder, ForwardingTable, Frame } from '@peertap/relay'
+
 import {
   FlowCache,
   type FlowCacheStats,
@@ -22,7 +22,8 @@ import {
   STATS_WORDS,
   UdpSocket,
   WINDOW_WORDS,
-} from '@peertap/tap'
+} from '@peertap/daemon'
+import type { Forwarder, ForwardingTable, Frame } from '@peertap/relay'
 import { DatagramLink, DGRAM_DATA_OVERHEAD, type Link } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { RelayConfig } from './config.ts'

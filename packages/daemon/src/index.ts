@@ -21,6 +21,17 @@
  * await writeStateFile(`/tmp/state/${CONTROL_FILE}`, JSON.stringify({ pid: process.pid, port, token: 'token' }))
  * ```
  */
+
+// The addon's flow cache and its cells, for a daemon's fast path (docs/spec/18-fast-path.md):
+// the relay reaches the addon through this package, as for its UDP socket, and opens no device.
+export {
+  FlowCache,
+  type FlowCacheStats,
+  FlowCells,
+  STATS_WORDS,
+  UdpSocket,
+  WINDOW_WORDS,
+} from '@peertap/tap'
 export { type AesKind, aesField, aesPrimitives } from './aes.ts'
 export {
   ConfigError,
