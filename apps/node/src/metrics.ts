@@ -17,6 +17,7 @@ export async function collectMetrics(status: unknown): Promise<string> {
     direct?: unknown
     subscriptions: unknown
     scavenges?: unknown
+    fastPath?: { vlans?: unknown; links?: unknown } | null
     mls?: Record<string, { epoch?: number; members: unknown[]; counters: unknown }>
   }
   const sections: MetricsSection[] = [
@@ -37,6 +38,16 @@ export async function collectMetrics(status: unknown): Promise<string> {
     ...(s.direct === undefined ? [] : [{ prefix: 'peertap_direct', value: s.direct }]),
     { prefix: 'peertap_subscriptions', value: s.subscriptions },
     ...(s.scavenges === undefined ? [] : [{ prefix: 'peertap_scavenges', value: s.scavenges }]),
+    // The fast path's own counters (docs/spec/18-fast-path.md §18.6); its frames are in the
+    // VLAN and link counters above too.
+    ...(s.fastPath === undefined || s.fastPath === null
+      ? []
+      : [
+          {
+            prefix: 'peertap_fast_path',
+            value: { ...s.fastPath, vlans: undefined, links: undefined },
+          },
+        ]),
     ...Object.entries(s.mls ?? {}).map(([vlan, m]) => ({
       prefix: 'peertap_mls',
       labels: { vlan },

@@ -207,6 +207,10 @@ export function relayStatus(parts: RelayParts, now: number) {
             framesIn: table.counters.framesIn + fast.forwarded + fast.forwardDuplicate,
             framesForwarded: table.counters.framesForwarded + fast.forwarded,
             copiesOut: table.counters.copiesOut + fast.forwarded,
+            frameDrops: {
+              ...table.counters.frameDrops,
+              duplicate: table.counters.frameDrops.duplicate + fast.forwardDuplicate,
+            },
           },
     // What the fast path forwarded (docs/spec/18-fast-path.md), also counted above; null when off.
     fastPath: fast ?? null,
@@ -227,6 +231,11 @@ export function relayMetrics(s: ReturnType<typeof relayStatus>): Promise<string>
     { prefix: 'peertap_relay_trunk', value: s.trunk },
     { prefix: 'peertap_relay_circuit', value: s.circuit },
     { prefix: 'peertap_relay_scavenges', value: s.scavenges },
+    // The fast path's own counters (docs/spec/18-fast-path.md §18.6); what it forwarded is in
+    // the table and link counters too.
+    ...(s.fastPath === null
+      ? []
+      : [{ prefix: 'peertap_relay_fast_path', value: { ...s.fastPath, links: undefined } }]),
     {
       prefix: 'peertap_relay_fabric',
       value: {
