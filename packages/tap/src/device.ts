@@ -451,6 +451,9 @@ export class TapDevice {
     }
     if (cache === undefined) return -1
     this.#checkOpen()
+    // The cache reads and writes Ethernet frames: a TUN device's IP packets are not for it.
+    if (this.kind !== 'tap')
+      throw invalid(`device "${this.name}" is a TUN device: the flow cache takes TAPs`)
     const slot = this.#native.flowCacheAddDevice(cache, this.#fd, this.vnetHeader)
     this.#flow = { cache, slot }
     if (this.#reader !== undefined) this.#native.readerSetFlow(this.#reader.handle, cache, slot)

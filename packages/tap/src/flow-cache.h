@@ -72,6 +72,8 @@ using Evp = std::unique_ptr<EVP_CIPHER_CTX, EvpFree>;
 // blocks): native memory that JavaScript sees as an Int32Array, alive while
 // that array, the arena's handle or a flow cache holds it.
 struct Arena {
+  static constexpr uint32_t kTag = 0x61726e61;  // 'arna': a handle of another kind is refused
+  const uint32_t tag = kTag;
   std::atomic<int> refs{1};
   int32_t* mem = nullptr;
   size_t words = 0;

@@ -392,7 +392,10 @@ struct CacheHandle {
 
 bool GetArena(napi_env env, napi_value v, Arena** out) {
   void* p = nullptr;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr ||
+      static_cast<Arena*>(p)->tag != Arena::kTag) {
+    return false;
+  }
   *out = static_cast<Arena*>(p);
   return true;
 }
