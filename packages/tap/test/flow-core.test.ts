@@ -8,6 +8,7 @@
  * @peertap/crypto's ReplayWindow.
  */
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import {
   derivePskEpochSecrets,
   deriveSenderKeyMaterial,
@@ -23,8 +24,9 @@ import { canLoadAddon } from './helpers.ts'
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'))
-const vectors = (path: string) =>
-  JSON.parse(readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8'))
+/** A vector file another package publishes (its `./vectors/*` export). */
+const vectors = (specifier: string) =>
+  JSON.parse(readFileSync(fileURLToPath(import.meta.resolve(specifier)), 'utf8'))
 
 const PAYLOAD_DROPS = ['opened', 'short', 'bad-config', 'non-minimal-ctr', 'ctr-limit', 'auth']
 const DATA_DROPS = ['accepted', 'malformed', 'unknown-type', 'not-data', 'auth']
@@ -33,7 +35,7 @@ const WINDOW = ['fresh', 'replay', 'too-old'] as const
 const skip = canLoadAddon() ? false : 'the @peertap/tap addon is not built'
 
 describe.skipIf(skip)('fast path core: the sealed payload', () => {
-  const seal = vectors('crypto/test/vectors/seal.json')
+  const seal = vectors('@peertap/crypto/vectors/seal.json')
   const frameBase = bytes(seal.frameBase)
   const hpKey = bytes(seal.hpKey)
 
@@ -62,7 +64,7 @@ describe.skipIf(skip)('fast path core: the sealed payload', () => {
   })
 
   it("decides every stateless receive.json case as the reference's header rules and AEAD do", () => {
-    const receive = vectors('crypto/test/vectors/receive.json')
+    const receive = vectors('@peertap/crypto/vectors/receive.json')
     for (const c of receive.stateless) {
       const { key, salt } = deriveSenderKeyMaterial(frameBase, BigInt(`0x${c.keyKid}`))
       const got = native().flowOpenPayload(key, salt, hpKey, bytes(c.vft), bytes(c.sealed))
@@ -86,7 +88,7 @@ describe.skipIf(skip)('fast path core: the sealed payload', () => {
   it('takes the PSK receive.json sequences of a roomy KID cache to their outcomes with a window per KID in shared cells', () => {
     // The KID cache (which KIDs the flow cache holds, and its evictions) is
     // the TypeScript receiver's: it installs the KIDs the native side opens.
-    const receive = vectors('crypto/test/vectors/receive.json')
+    const receive = vectors('@peertap/crypto/vectors/receive.json')
     const sequences = receive.sequences.filter(
       (s: { receiver: { kind: string; maxKids: number } }) =>
         s.receiver.kind === 'psk' && s.receiver.maxKids >= 1024,
@@ -145,7 +147,7 @@ describe.skipIf(skip)('fast path core: the sealed payload', () => {
 })
 
 describe.skipIf(skip)('fast path core: the DATA datagram', () => {
-  const d = vectors('trunk/test/vectors/datagram.json')
+  const d = vectors('@peertap/trunk/vectors/datagram.json')
   const keyTo = (to: string) =>
     bytes(
       d.pathKeys.find((k: { name: string }) => k.name === (to === 'B' ? 'A -> B' : 'B -> A')).key,
