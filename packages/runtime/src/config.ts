@@ -287,7 +287,7 @@ export const ConfigSchema = v.strictObject({
    * The fast path (docs/spec/18-fast-path.md): established unicast flows
    * between a TAP port and a datagram path are carried by the tap addon's
    * reader threads, without waking JavaScript. On by default; it needs the
-   * addon, the batched datagram socket and the addon's AES (otherwise it is
+   * addon and the batched datagram socket, and `--trace` off (otherwise it is
    * off, and the log says why). `false` turns it off.
    */
   fastPath: v.optional(v.boolean(), true),

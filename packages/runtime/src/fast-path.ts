@@ -13,7 +13,9 @@
  *   over a datagram path: entries for the path (receiver index), the VFT and
  *   the KID it came under.
  * - Every change that could make an entry wrong clears them all, at once:
- *   the forwarding table (any SUB or UNSUB, expiry, access), the switch's
+ *   the forwarding table (a subscription added, changed, removed or
+ *   expired, a neighbour removed, access or limits; not a plain renewal:
+ *   ForwardingTable.onChange), the end of our dealing with a peer, the switch's
  *   subscriptions (VFT windows, ports, VLANs), an epoch, a sender key moving
  *   on, and any datagram path's keys, address, size or state. The next
  *   frame of each flow comes up again and reinstalls it. Cells freed meanwhile
@@ -183,6 +185,9 @@ export class FastPath {
       if (frame.length < eth + 14 || (frame[eth]! & 1) !== 0) continue
       // GSO frames and (from a port with offloads) TCP stay with the switch: nothing to install.
       if (eth > 0 && (frame[1] !== 0 || isTcp(frame.subarray(eth)))) continue
+      // Only the port's own frames are carried: a host bridged behind it is not tried (nor
+      // remembered as tried, which would keep the port's own flow to that MAC out).
+      if (!sameMac(frame, eth + 6, port.mac)) continue
       const key = `${port.slot}/${Buffer.from(frame.buffer, frame.byteOffset + eth, 6).toString('hex')}`
       if (this.#tried.has(key)) continue
       this.#tried.add(key)
@@ -355,4 +360,9 @@ function isTcp(f: Uint8Array): boolean {
   if (type === 0x0800) return f.length >= 34 && f[23] === 6
   if (type === 0x86dd) return f.length >= 54 && f[20] === 6
   return false
+}
+
+function sameMac(frame: Uint8Array, at: number, mac: Uint8Array): boolean {
+  for (let i = 0; i < 6; i++) if (frame[at + i] !== mac[i]) return false
+  return true
 }

@@ -112,7 +112,10 @@ export function nodeStatus(parts: NodeParts) {
   }
 }
 
-/** Each VLAN's counters with the frames the fast path sealed (sealed, portFrames) and delivered added in. */
+/**
+ * Each VLAN's counters with the frames the fast path sealed (sealed,
+ * portFrames) and delivered (delivered, receive.opened) added in.
+ */
 function withFastVlans<V extends Record<string, object>>(
   vlans: V,
   fast: FastPathCounters['vlans'] | undefined,
@@ -131,6 +134,10 @@ function withFastVlans<V extends Record<string, object>>(
     add('sealedBytes', f.bytesSent)
     add('delivered', f.framesReceived)
     add('deliveredBytes', f.bytesReceived)
+    // Every frame the cache delivered opened under one of the VLAN's KIDs.
+    const receive = c.receive as Record<string, unknown> | undefined
+    if (receive !== undefined && typeof receive.opened === 'number')
+      c.receive = { ...receive, opened: receive.opened + f.framesReceived }
     out[name] = c
   }
   return out as V
