@@ -207,7 +207,7 @@ void Setup() {
   uint16_t tx_port, fwd_port;
   st.tx = Bound(&tx_port);
   st.fwd_rx = Bound(&fwd_port);
-  c.SetUdp(st.tx, 4);
+  c.SetUdp(st.tx, 4, false);
   uint32_t dev0 = c.AddDevice(st.null_fd, false);
   uint32_t dev1 = c.AddDevice(st.pipe_w, true);
 

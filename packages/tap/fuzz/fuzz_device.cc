@@ -190,7 +190,7 @@ void Setup() {
   addr[4] = 127;
   addr[7] = 1;
   FlowCache& c = *st.cache;
-  c.SetUdp(st.tx, 4);
+  c.SetUdp(st.tx, 4, false);
   st.dev0 = c.AddDevice(st.null_fd, false);
   st.dev1 = c.AddDevice(st.null_fd, true);
   Install(c, st.dev0, kM1, kPath1, kCtr1, kHop1, 1472, addr);

@@ -130,10 +130,11 @@ void FlowCache::Stat(uint32_t block, StatWord w, uint64_t v) {
   __atomic_fetch_add(p, static_cast<int64_t>(v), __ATOMIC_RELAXED);
 }
 
-void FlowCache::SetUdp(int fd, int family) {
+void FlowCache::SetUdp(int fd, int family, bool gso) {
   std::unique_lock<WriterFirstLock> lk(mu_);
   udp_fd_ = fd;
   udp_family_ = family;
+  udp_gso_ = gso;
   if (fd < 0) {
     send_.clear();
     hops_.clear();
@@ -323,8 +324,10 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
     }
   }
   if (n > 0) {
+    // Per thread: a kernel that refuses GSO turns it off for this thread's sends.
+    thread_local UdpGso gso;
     UdpSendResult r = udp_send(udp_fd_, udp_family_, n, datas.data(), lens.data(), addrs.data(),
-                               nullptr);
+                               udp_gso_ && gso.enabled ? &gso : nullptr);
     stats_.sent.fetch_add(r.sent, std::memory_order_relaxed);
     stats_.send_failed.fetch_add(n - r.sent, std::memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
@@ -528,8 +531,9 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
     }
   }
   if (n > 0) {
+    thread_local UdpGso gso;
     UdpSendResult r = udp_send(udp_fd_, udp_family_, n, datas.data(), lens.data(), addrs.data(),
-                               nullptr);
+                               udp_gso_ && gso.enabled ? &gso : nullptr);
     stats_.forwarded.fetch_add(r.sent, std::memory_order_relaxed);
     stats_.forward_failed.fetch_add(n - r.sent, std::memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {

@@ -211,7 +211,9 @@ class FlowCache {
   }
 
   // Main thread: the tables (exclusive lock inside).
-  void SetUdp(int fd, int family);
+  // The datagram socket (fd -1: none); `gso`: send runs to one destination
+  // of one size as UDP GSO messages, as the socket's own sends do.
+  void SetUdp(int fd, int family, bool gso);
   uint32_t AddDevice(int fd, bool vnet);  // a device slot
   void RemoveDevice(uint32_t device);     // and every entry that names it
   // False when the entry's device slot is not open.
@@ -244,6 +246,7 @@ class FlowCache {
   WriterFirstLock mu_;
   int udp_fd_ = -1;
   int udp_family_ = 4;
+  bool udp_gso_ = false;
   std::vector<Device> devices_;
   std::unordered_map<uint64_t, SendEntry> send_;
   std::unordered_map<uint32_t, HopEntry> hops_;

@@ -449,18 +449,20 @@ napi_value CacheNew(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-// flowCacheUdp(cache, fd, family): the datagram socket (fd -1: none, which
-// also drops every send and hop entry).
+// flowCacheUdp(cache, fd, family, gso): the datagram socket (fd -1: none,
+// which also drops every send and hop entry), and whether its sends use GSO.
 napi_value CacheUdp(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
+  napi_value argv[4];
   int32_t fd, family;
+  bool gso;
   FlowCache* c;
-  if (!Args(env, info, 3, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+  if (!Args(env, info, 4, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
       napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &family) != napi_ok || (family != 4 && family != 6)) {
-    return Throw(env, "flowCacheUdp(cache, fd, family)");
+      napi_get_value_int32(env, argv[2], &family) != napi_ok || (family != 4 && family != 6) ||
+      napi_get_value_bool(env, argv[3], &gso) != napi_ok) {
+    return Throw(env, "flowCacheUdp(cache, fd, family, gso)");
   }
-  c->SetUdp(fd, family);
+  c->SetUdp(fd, family, gso);
   return nullptr;
 }
 

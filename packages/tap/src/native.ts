@@ -181,7 +181,7 @@ export interface NativeFlow {
     datagram: Uint8Array,
   ): { drop: number; receiverIndex?: number; counter?: number; hopLimit?: number; vft?: Uint8Array }
   flowCacheNew(arena: ArenaHandle): FlowCacheHandle
-  flowCacheUdp(cache: FlowCacheHandle, fd: number, family: number): void
+  flowCacheUdp(cache: FlowCacheHandle, fd: number, family: number, gso: boolean): void
   flowCacheAddDevice(cache: FlowCacheHandle, fd: number, vnet: boolean): number
   flowCacheRemoveDevice(cache: FlowCacheHandle, device: number): void
   flowCacheSend(

@@ -350,9 +350,10 @@ export class UdpSocket {
   attachFlow(cache: FlowCacheHandle | undefined): void {
     if (this.#closed) throw closedError(`udp:${this.port}`)
     if (this.#flow !== undefined && cache === undefined)
-      this.#native.flowCacheUdp(this.#flow, -1, 4)
+      this.#native.flowCacheUdp(this.#flow, -1, 4, false)
     this.#flow = cache
-    if (cache !== undefined) this.#native.flowCacheUdp(cache, this.#fd, this.family)
+    if (cache !== undefined)
+      this.#native.flowCacheUdp(cache, this.#fd, this.family, this.#gso?.[0] === 1)
     if (this.#reader !== undefined)
       this.#native.readerSetFlow(this.#reader.handle, cache ?? null, -1)
   }
@@ -464,7 +465,7 @@ export class UdpSocket {
     if (this.#closed) return
     this.#closed = true
     // The flow cache's device threads send on this fd: they stop first.
-    if (this.#flow !== undefined) this.#native.flowCacheUdp(this.#flow, -1, 4)
+    if (this.#flow !== undefined) this.#native.flowCacheUdp(this.#flow, -1, 4, false)
     if (this.#reader !== undefined) this.#native.readerStop(this.#reader.handle)
     try {
       this.#native.close(this.#fd)
