@@ -113,6 +113,7 @@ struct SendEntry {
 
 struct KidEntry {
   Evp gcm;  // decrypt context with the sender key
+  Evp ecb;  // AES-256-ECB with the same key: the keystream of a peek (FlowCache::PuntsTcp)
   std::array<uint8_t, 12> salt{};
   uint32_t window_cell = 0;
 };
@@ -128,6 +129,7 @@ struct RecvEntry {
 
 struct HopEntry {
   Evp gcm;  // decrypt context with the receive key
+  Evp ecb;  // AES-256-ECB with the same key: the keystream of a peek (FlowCache::PuntsTcp)
   uint32_t window_cell = 0;
   std::array<uint8_t, 20> addr{};  // the path's current peer address record
   uint32_t link_stats = 0;
@@ -237,6 +239,11 @@ class FlowCache {
  private:
   ~FlowCache() { arena_->Unref(); }
   int32_t* cell(uint32_t i) { return cells_ + i; }
+  // Whether a datagram would only go up as TCP to a port whose entry punts
+  // TCP, decided from a peek at its hop plaintext and the frame's first
+  // bytes (keystream alone: nothing verified, so it only ever sends a
+  // datagram up, untouched, before any AEAD). Reader threads, lock held.
+  bool PuntsTcp(HopEntry& hop, const uint8_t* d, size_t len, uint32_t counter);
   void Stat(uint32_t block, StatWord w, uint64_t v);
 
   std::atomic<int> refs_{1};

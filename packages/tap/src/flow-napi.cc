@@ -549,7 +549,8 @@ napi_value CacheHop(napi_env env, napi_callback_info info) {
   }
   Copy(e.addr, addr);
   e.gcm = NewCtx(EVP_aes_256_gcm(), key.data, false);
-  if (!e.gcm) return Throw(env, "flowCacheHop: OpenSSL failed");
+  e.ecb = NewCtx(EVP_aes_256_ecb(), key.data, true);
+  if (!e.gcm || !e.ecb) return Throw(env, "flowCacheHop: OpenSSL failed");
   c->InstallHop(index, std::move(e));
   return nullptr;
 }
@@ -596,7 +597,8 @@ napi_value CacheKid(napi_env env, napi_callback_info info) {
   }
   Copy(e.salt, salt);
   e.gcm = NewCtx(EVP_aes_256_gcm(), key.data, false);
-  if (!e.gcm) return Throw(env, "flowCacheKid: OpenSSL failed");
+  e.ecb = NewCtx(EVP_aes_256_ecb(), key.data, true);
+  if (!e.gcm || !e.ecb) return Throw(env, "flowCacheKid: OpenSSL failed");
   std::array<uint8_t, 16> v;
   Copy(v, vft);
   napi_value r;
