@@ -149,6 +149,34 @@ function suite(fastPath: boolean) {
         await transfer(overlay, 'a', overlay.node('b'), 7701, 20)
       }, 60_000)
 
+      it.skipIf(!fastPath)(
+        'a neighbour that goes away takes its entries with its link; back, its flows are carried again',
+        async () => {
+          const b = overlay.node('b')
+          expect((await status('a')).fastPath!.entries).toBeGreaterThan(0)
+          await overlay.restart('b', async () => {
+            await waitFor(
+              "a's entries gone with b",
+              async () => (await status('a')).fastPath!.entries === 0,
+            )
+          })
+          await waitFor(
+            "b's datagram path again",
+            async () => (await status('a')).neighbours.some((n) => n.kind === 'datagram'),
+            20_000,
+          )
+          await waitFor(
+            'b answering again',
+            async () => (await pings(overlay, 'a', b.ip, 3)).received > 0,
+            20_000,
+          )
+          const before = (await status('a')).fastPath!.sent
+          expect((await pings(overlay, 'a', b.ip, 50)).received).toBe(50)
+          expect((await status('a')).fastPath!.sent - before).toBeGreaterThanOrEqual(45)
+        },
+        60_000,
+      )
+
       it('refuses every datagram an on-path attacker recorded and replays, while the flow is installed and after its entries died', async () => {
         const b = overlay.node('b')
         const dir = await mkdtemp(join(tmpdir(), 'pt-fastpath-'))
