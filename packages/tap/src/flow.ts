@@ -12,7 +12,13 @@
  * thread over the same cells and compare both with ReplayWindow.
  */
 import type { TapDevice } from './device.ts'
-import { type ArenaHandle, type FlowCacheHandle, type FlowCacheStats, native } from './native.ts'
+import {
+  type ArenaHandle,
+  type FlowCacheHandle,
+  type FlowCacheStats,
+  type Native,
+  native,
+} from './native.ts'
 import { addressRecord, type UdpSocket } from './udp.ts'
 
 /** Words of one replay window cell: lock, newest counter (-1: none), a ring of 65 words, one spare. */
@@ -411,4 +417,38 @@ function record(address: string, port: number): Uint8Array {
   const r = addressRecord(address, port)
   if (r === undefined) throw new TypeError(`not an IP address: ${address}`)
   return r
+}
+
+/**
+ * The fast path's native core, one call each (src/flow-core.cc through
+ * src/flow-napi.cc): for conformance tests against the vectors of the
+ * TypeScript references (docs/spec/18-fast-path.md §18.8). Each makes its
+ * OpenSSL contexts per call; the flow cache keeps its own per entry.
+ */
+export const flowCore = {
+  /** DATA = header ‖ GCM(hop limit ‖ VFT) ‖ tag ‖ sealed (13-datagram-link.md §2.1). */
+  sealData(
+    key: Uint8Array,
+    receiverIndex: number,
+    counter: number,
+    hopLimit: number,
+    vft: Uint8Array,
+    sealed: Uint8Array,
+  ): Uint8Array {
+    return native().flowSealData(key, receiverIndex, counter, hopLimit, vft, sealed)
+  },
+  /**
+   * Checks 3 to 6 and 8 of 13-datagram-link.md §2.3. drop: 0 none, 1
+   * malformed, 2 unknown-type, 3 not DATA (PING, PONG: left to the
+   * reference), 4 auth.
+   */
+  openData(key: Uint8Array, datagram: Uint8Array): ReturnType<Native['flowOpenData']> {
+    return native().flowOpenData(key, datagram)
+  },
+  /** A replay window cell's accept, natively: 'fresh' when this call accepted `counter`. */
+  windowAccept(cells: FlowCells, cell: number, counter: number): WindowVerdict {
+    return (['fresh', 'replay', 'too-old'] as const)[
+      native().flowWindow(1, cells.words, cell, counter)
+    ]
+  },
 }

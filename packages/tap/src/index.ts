@@ -62,6 +62,7 @@ export {
   FlowCache,
   FlowCells,
   type ForwardFlow,
+  flowCore,
   type HopFlow,
   type ReceiveFlow,
   type SendFlow,

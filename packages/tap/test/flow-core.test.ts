@@ -2,8 +2,10 @@
  * The fast path's native core (src/flow-core.cc) against the vectors of the
  * TypeScript references it transcribes: the sealed payload
  * (@peertap/crypto's seal.json and receive.json, docs/spec/04) and the DATA
- * datagram (@peertap/trunk's datagram.json, docs/spec/13), byte for byte
- * and decision for decision; and the cells it shares with JavaScript
+ * datagram (@peertap/trunk's datagram.json, docs/spec/13: in
+ * packages/trunk/test/flow-core-datagram.test.ts, as the trunk's tests may
+ * use this package and not the other way round), byte for byte and
+ * decision for decision; and the cells it shares with JavaScript
  * (src/flow.ts), raced from a native thread and compared with
  * @peertap/crypto's ReplayWindow.
  */
@@ -29,7 +31,6 @@ const vectors = (specifier: string) =>
   JSON.parse(readFileSync(fileURLToPath(import.meta.resolve(specifier)), 'utf8'))
 
 const PAYLOAD_DROPS = ['opened', 'short', 'bad-config', 'non-minimal-ctr', 'ctr-limit', 'auth']
-const DATA_DROPS = ['accepted', 'malformed', 'unknown-type', 'not-data', 'auth']
 const WINDOW = ['fresh', 'replay', 'too-old'] as const
 
 const skip = canLoadAddon() ? false : 'the @peertap/tap addon is not built'
@@ -142,96 +143,6 @@ describe.skipIf(skip)('fast path core: the sealed payload', () => {
       const got = native().flowOpenPayload(key, salt, hpKey, bytes(c.vft), bad)
       expect(got.drop).not.toBe(0)
       expect(got.plaintext).toBeUndefined()
-    }
-  })
-})
-
-describe.skipIf(skip)('fast path core: the DATA datagram', () => {
-  const d = vectors('@peertap/trunk/vectors/datagram.json')
-  const keyTo = (to: string) =>
-    bytes(
-      d.pathKeys.find((k: { name: string }) => k.name === (to === 'B' ? 'A -> B' : 'B -> A')).key,
-    )
-
-  it('seals every valid DATA vector to its bytes and opens it; hands PING and PONG up untouched', () => {
-    let data = 0
-    for (const v of d.datagrams.valid) {
-      const key = keyTo(v.to)
-      const got = native().flowOpenData(key, bytes(v.hex))
-      if (v.message.type !== 'data') {
-        expect(DATA_DROPS[got.drop], v.name).toBe('not-data')
-        continue
-      }
-      data++
-      const m = v.message
-      const sealed = native().flowSealData(
-        key,
-        v.receiverIndex,
-        v.counter,
-        m.hopLimit,
-        bytes(m.vft),
-        bytes(m.sealed),
-      )
-      expect(hex(sealed), v.name).toBe(v.hex)
-      expect(got.drop, v.name).toBe(0)
-      expect(got.receiverIndex).toBe(v.receiverIndex)
-      expect(got.counter).toBe(v.counter)
-      expect(got.hopLimit).toBe(m.hopLimit)
-      expect(hex(got.vft!)).toBe(m.vft)
-    }
-    expect(data).toBeGreaterThanOrEqual(6)
-  })
-
-  it("drops every invalid vector for the reference's reason (PING and PONG go up, the endpoint's index check is not here)", () => {
-    let checked = 0
-    for (const v of d.datagrams.invalid) {
-      if (v.reason === 'unknown-index') continue
-      const raw = bytes(v.hex)
-      const got = DATA_DROPS[native().flowOpenData(keyTo(v.to), raw).drop]
-      // Past checks 3 to 5, a PING or PONG is JavaScript's: its length
-      // column and its tag are checked there.
-      const pingPong = raw.length >= 25 && (raw[0] === 2 || raw[0] === 3) && got === 'not-data'
-      expect(
-        pingPong ? v.reason === 'auth' || v.reason === 'malformed' : got === v.reason,
-        v.name,
-      ).toBe(true)
-      checked++
-    }
-    expect(checked).toBeGreaterThan(15)
-  })
-
-  it('takes the replay sequences to their outcomes with the window in shared cells', () => {
-    for (const s of d.datagrams.sequences) {
-      const key = keyTo(s.to)
-      const cells = new FlowCells(WINDOW_WORDS)
-      const w = cells.newWindow()
-      for (const step of s.steps) {
-        const raw = bytes(step.hex)
-        const got = native().flowOpenData(key, raw)
-        const counter = new DataView(raw.buffer, raw.byteOffset).getUint32(5)
-        const verdict = raw.length >= 9 ? cells.check(w, counter) : 'fresh'
-        if (got.drop === 3) {
-          // PING and PONG: opened by JavaScript, which marks the same window.
-          if (step.outcome === 'accepted') expect(cells.accept(w, counter), step.note).toBe('fresh')
-          else expect(verdict, step.note).toBe(step.outcome)
-          continue
-        }
-        if (got.drop === 1 || got.drop === 2) {
-          expect(DATA_DROPS[got.drop], step.note).toBe(step.outcome)
-          continue
-        }
-        if (verdict !== 'fresh') {
-          expect(verdict, step.note).toBe(step.outcome)
-          continue
-        }
-        if (got.drop !== 0) {
-          expect(DATA_DROPS[got.drop], step.note).toBe(step.outcome)
-          continue
-        }
-        expect(WINDOW[native().flowWindow(1, cells.words, w, counter)], step.note).toBe('fresh')
-        expect('accepted', step.note).toBe(step.outcome)
-        expect(hex(got.vft!), step.note).toBe(step.opened.vft)
-      }
     }
   })
 })
