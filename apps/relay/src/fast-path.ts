@@ -19,7 +19,9 @@ import {
   FlowCache,
   type FlowCacheStats,
   FlowCells,
+  linkCounters,
   STATS_WORDS,
+  StatsBlocks,
   UdpSocket,
   WINDOW_WORDS,
 } from '@peertap/daemon'
@@ -41,7 +43,7 @@ export class RelayFastPath {
   readonly #cache: FlowCache
   readonly #tried = new Set<string>()
   readonly #hops = new Set<number>()
-  readonly #linkStats = new Map<string, number>()
+  readonly #links: StatsBlocks
   #clears = 0
   /** The links the spanning tree blocked when last looked at (watchTree). */
   #blocked = ''
@@ -49,6 +51,7 @@ export class RelayFastPath {
   constructor() {
     this.cells = new FlowCells()
     this.#cache = new FlowCache(this.cells)
+    this.#links = new StatsBlocks(this.cells)
   }
 
   /** The datagram socket: the cache reads it and forwards on it. */
@@ -133,8 +136,8 @@ export class RelayFastPath {
     const inPath = from.flowPath()
     const outPath = to.flowPath()
     if (inPath === undefined || outPath === undefined) return
-    const inStats = this.#block(from.id)
-    const outStats = this.#block(neighbour)
+    const inStats = this.#links.block(from.id)
+    const outStats = this.#links.block(neighbour)
     // Cells past a full arena are the links' alone: that route stays with the table.
     const c = this.cells
     if (
@@ -168,30 +171,13 @@ export class RelayFastPath {
     })
   }
 
-  #block(id: string): number {
-    let b = this.#linkStats.get(id)
-    if (b === undefined) {
-      b = this.cells.block()
-      this.#linkStats.set(id, b)
-    }
-    return b
-  }
-
   /** DATA datagrams carried on a link so far, each way (its liveness checks count them). */
   activity(linkId: string): { sent: number; received: number } | undefined {
-    const b = this.#linkStats.get(linkId)
-    if (b === undefined) return undefined
-    const [sent, , received] = this.cells.readBlock(b)
-    return { sent, received }
+    return this.#links.activity(linkId)
   }
 
   counters(): RelayFastPathCounters {
-    const links: RelayFastPathCounters['links'] = {}
-    for (const [id, b] of this.#linkStats) {
-      const [datagramsSent, bytesSent, datagramsReceived, bytesReceived] = this.cells.readBlock(b)
-      links[id] = { datagramsSent, bytesSent, datagramsReceived, bytesReceived }
-    }
-    return { ...this.#cache.counters(), clears: this.#clears, links }
+    return { ...this.#cache.counters(), clears: this.#clears, links: linkCounters(this.#links) }
   }
 }
 

@@ -45,6 +45,59 @@ export function fastDatagramOptions(
   }
 }
 
+/** The part of the addon's FlowCells the stats blocks need. */
+interface BlockCells {
+  block(): number
+  readBlock(index: number): [number, number, number, number]
+}
+
+/**
+ * A stats block per key (a link's id, a VLAN's name) in a fast path's
+ * cells, made on first use: what the cache counts, read back for the
+ * status and for the links' liveness checks.
+ */
+export class StatsBlocks {
+  readonly #cells: BlockCells
+  readonly #blocks = new Map<string, number>()
+
+  constructor(cells: BlockCells) {
+    this.#cells = cells
+  }
+
+  /** The key's block (-1 when the arena is full: FlowCells.block). */
+  block(key: string): number {
+    let b = this.#blocks.get(key)
+    if (b === undefined) {
+      b = this.#cells.block()
+      this.#blocks.set(key, b)
+    }
+    return b
+  }
+
+  /** Frames or datagrams sent and received under the key so far (undefined before its block). */
+  activity(key: string): { sent: number; received: number } | undefined {
+    const b = this.#blocks.get(key)
+    if (b === undefined) return undefined
+    const [sent, , received] = this.#cells.readBlock(b)
+    return { sent, received }
+  }
+
+  /** Every key's four figures: sent, bytes sent, received, bytes received. */
+  read(): Map<string, [number, number, number, number]> {
+    const out = new Map<string, [number, number, number, number]>()
+    for (const [key, b] of this.#blocks) out.set(key, this.#cells.readBlock(b))
+    return out
+  }
+}
+
+/** Each link's block read as FastLinkCounters. */
+export function linkCounters(blocks: StatsBlocks): Record<string, FastLinkCounters> {
+  const links: Record<string, FastLinkCounters> = {}
+  for (const [id, [datagramsSent, bytesSent, datagramsReceived, bytesReceived]] of blocks.read())
+    links[id] = { datagramsSent, bytesSent, datagramsReceived, bytesReceived }
+  return links
+}
+
 /** DATA datagrams and bytes the fast path carried on one link, each way. */
 export interface FastLinkCounters {
   datagramsSent: number

@@ -52,6 +52,8 @@ export {
   type FastLinkCounters,
   type FastPathPort,
   fastDatagramOptions,
+  linkCounters,
+  StatsBlocks,
   withFastLink,
 } from './fast-counters.ts'
 export { hostAddresses, localIps } from './host-addresses.ts'

@@ -23,6 +23,7 @@
  * - Counters and windows both sides use are shared cells; frames and bytes
  *   the cache carries are counted in stats blocks the status adds in.
  */
+import { linkCounters, StatsBlocks } from '@peertap/daemon'
 import { FLAG_RECEIVE, type ForwardingTable } from '@peertap/relay'
 import { type LocalSubscription, type Switch, VNET_HEADER_LENGTH } from '@peertap/switch'
 import {
@@ -111,8 +112,8 @@ export class FastPath {
   readonly #host: FastPathHost
   /** Ports by `vlan/portId`. */
   readonly #ports = new Map<string, PortEntry>()
-  readonly #vlanStats = new Map<string, number>()
-  readonly #linkStats = new Map<string, number>()
+  readonly #vlans: StatsBlocks
+  readonly #links: StatsBlocks
   /** What was tried since the last clear: `port/MAC` sends, `VFT/KID` receives, path indices. */
   readonly #tried = new Set<string>()
   readonly #hops = new Set<number>()
@@ -126,6 +127,8 @@ export class FastPath {
     this.#host = host
     this.cells = new FlowCells()
     this.#cache = new FlowCache(this.cells)
+    this.#vlans = new StatsBlocks(this.cells)
+    this.#links = new StatsBlocks(this.cells)
   }
 
   /** The datagram socket (the daemon's batched one): the cache sends on it and reads it. */
@@ -209,8 +212,8 @@ export class FastPath {
     const path = link.flowPath()
     const key = flow.epoch.sender.flowKey()
     if (path === undefined || key === undefined) return
-    const vlanStats = this.#vlanBlock(port.vlan)
-    const linkStats = this.#linkBlock(link.id)
+    const vlanStats = this.#vlans.block(port.vlan)
+    const linkStats = this.#links.block(link.id)
     // Cells past a full arena are the sender's and link's alone: that flow stays in JavaScript.
     if (!this.#shared(key.counterCell, path, vlanStats, linkStats)) return
     // A sender key moving on (2^23 frames) clears the flows sealed under it.
@@ -274,9 +277,9 @@ export class FastPath {
     const path = link.flowPath()
     const kid = sub.epoch.receiver.flowKid(kidHi, kidLo)
     if (path === undefined || kid === undefined) return
-    const vlanStats = this.#vlanBlock(sub.vlan.name)
+    const vlanStats = this.#vlans.block(sub.vlan.name)
     if (
-      !this.#shared(path.counterCell, path, vlanStats, this.#linkBlock(link.id)) ||
+      !this.#shared(path.counterCell, path, vlanStats, this.#links.block(link.id)) ||
       !this.cells.shared(kid.windowCell, WINDOW_WORDS)
     )
       return
@@ -308,48 +311,25 @@ export class FastPath {
       windowCell: path.windowCell,
       address: path.address,
       port: path.port,
-      linkStats: this.#linkBlock(link.id),
+      linkStats: this.#links.block(link.id),
     })
-  }
-
-  #vlanBlock(vlan: string): number {
-    let b = this.#vlanStats.get(vlan)
-    if (b === undefined) {
-      b = this.cells.block()
-      this.#vlanStats.set(vlan, b)
-    }
-    return b
-  }
-
-  #linkBlock(id: string): number {
-    let b = this.#linkStats.get(id)
-    if (b === undefined) {
-      b = this.cells.block()
-      this.#linkStats.set(id, b)
-    }
-    return b
   }
 
   /** DATA datagrams carried on a link so far, each way (its liveness checks count them). */
   activity(linkId: string): { sent: number; received: number } | undefined {
-    const b = this.#linkStats.get(linkId)
-    if (b === undefined) return undefined
-    const [sent, , received] = this.cells.readBlock(b)
-    return { sent, received }
+    return this.#links.activity(linkId)
   }
 
   counters(): FastPathCounters {
     const vlans: FastPathCounters['vlans'] = {}
-    for (const [name, b] of this.#vlanStats) {
-      const [framesSent, bytesSent, framesReceived, bytesReceived] = this.cells.readBlock(b)
+    for (const [name, [framesSent, bytesSent, framesReceived, bytesReceived]] of this.#vlans.read())
       vlans[name] = { framesSent, bytesSent, framesReceived, bytesReceived }
+    return {
+      ...this.#cache.counters(),
+      clears: this.#clears,
+      vlans,
+      links: linkCounters(this.#links),
     }
-    const links: FastPathCounters['links'] = {}
-    for (const [id, b] of this.#linkStats) {
-      const [datagramsSent, bytesSent, datagramsReceived, bytesReceived] = this.cells.readBlock(b)
-      links[id] = { datagramsSent, bytesSent, datagramsReceived, bytesReceived }
-    }
-    return { ...this.#cache.counters(), clears: this.#clears, vlans, links }
   }
 }
 
