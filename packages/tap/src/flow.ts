@@ -69,7 +69,8 @@ export class FlowCells {
   /** A fresh counter cell at 0 (a private one when the arena is full: see `shared`). */
   newCounter(): number {
     const index = this.#freeCounters.pop() ?? this.#take(1)
-    const [w, i] = this.#at(index)
+    const w = this.#arr(index)
+    const i = this.#off(index)
     Atomics.store(w, i, 0)
     return index
   }
@@ -77,7 +78,8 @@ export class FlowCells {
   /** A fresh, empty window cell (a private one when the arena is full: see `shared`). */
   newWindow(): number {
     const index = this.#freeWindows.pop() ?? this.#take(WINDOW_WORDS)
-    const [w, i] = this.#at(index)
+    const w = this.#arr(index)
+    const i = this.#off(index)
     w.fill(0, i, i + WINDOW_WORDS)
     Atomics.store(w, i + LAST, -1)
     return index
@@ -154,11 +156,14 @@ export class FlowCells {
     return index >= 0 && index + words <= this.words.length
   }
 
-  /** The array a cell lives in, and its index there. */
-  #at(index: number): [Int32Array, number] {
-    return index < this.words.length
-      ? [this.words, index]
-      : [this.#private, index - this.words.length]
+  /** The array a cell lives in (the arena, or the private cells past it). */
+  #arr(index: number): Int32Array {
+    return index < this.words.length ? this.words : this.#private
+  }
+
+  /** A cell's index in the array #arr gives. */
+  #off(index: number): number {
+    return index < this.words.length ? index : index - this.words.length
   }
 
   /**
@@ -167,7 +172,8 @@ export class FlowCells {
    * (left at `limit`, for both sides).
    */
   takeCounters(cell: number, n: number, limit: number): number {
-    const [w, index] = this.#at(cell)
+    const w = this.#arr(cell)
+    const index = this.#off(cell)
     let v = Atomics.load(w, index)
     for (;;) {
       if (v < 0 || v >= limit) return -1
@@ -180,7 +186,8 @@ export class FlowCells {
 
   /** Whether `counter` may be accepted (before the AEAD); changes nothing, decides nothing. */
   check(cell: number, counter: number): WindowVerdict {
-    const [w, index] = this.#at(cell)
+    const w = this.#arr(cell)
+    const index = this.#off(cell)
     const last = Atomics.load(w, index + LAST)
     if (counter > last) return 'fresh'
     if (last - counter >= WINDOW_SIZE) return 'too-old'
@@ -194,7 +201,8 @@ export class FlowCells {
    * other caller, native or not, ever will.
    */
   accept(cell: number, counter: number): WindowVerdict {
-    const [w, index] = this.#at(cell)
+    const w = this.#arr(cell)
+    const index = this.#off(cell)
     // The other holder is a reader thread, for a few dozen instructions.
     while (Atomics.compareExchange(w, index + LOCK, 0, 1) !== 0) {}
     try {
@@ -218,7 +226,8 @@ export class FlowCells {
 
   /** Forgets every counter of a window (its key changed). */
   reset(cell: number): void {
-    const [w, index] = this.#at(cell)
+    const w = this.#arr(cell)
+    const index = this.#off(cell)
     while (Atomics.compareExchange(w, index + LOCK, 0, 1) !== 0) {}
     w.fill(0, index + RING, index + RING + RING_WORDS)
     Atomics.store(w, index + LAST, -1)
