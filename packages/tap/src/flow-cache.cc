@@ -171,6 +171,15 @@ bool FlowCache::PuntsTcp(HopEntry& hop, const uint8_t* d, size_t len, uint32_t c
   return eth != 0 && IsTcp(pt + eth, text - eth);
 }
 
+uint32_t FlowCache::SendQueued(uint32_t n, const uint8_t* const* datas, const size_t* lens,
+                               const uint8_t* addrs) {
+  // Per thread: a kernel that refuses GSO turns it off for this thread's sends.
+  thread_local UdpGso gso;
+  return udp_send(udp_fd_, udp_family_, n, datas, lens, addrs,
+                  udp_gso_ && gso.enabled ? &gso : nullptr)
+      .sent;
+}
+
 uint64_t FlowCache::SendKey(uint32_t device, const uint8_t* mac) {
   uint64_t k = uint64_t{device & 0xffff} << 48;
   for (int i = 0; i < 6; i++) k |= uint64_t{mac[i]} << (8 * (5 - i));
@@ -376,12 +385,9 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
     }
   }
   if (n > 0) {
-    // Per thread: a kernel that refuses GSO turns it off for this thread's sends.
-    thread_local UdpGso gso;
-    UdpSendResult r = udp_send(udp_fd_, udp_family_, n, datas.data(), lens.data(), addrs.data(),
-                               udp_gso_ && gso.enabled ? &gso : nullptr);
-    stats_.sent.fetch_add(r.sent, std::memory_order_relaxed);
-    stats_.send_failed.fetch_add(n - r.sent, std::memory_order_relaxed);
+    uint32_t sent = SendQueued(n, datas.data(), lens.data(), addrs.data());
+    stats_.sent.fetch_add(sent, std::memory_order_relaxed);
+    stats_.send_failed.fetch_add(n - sent, std::memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
       Stat(entries[i]->vlan_stats, kSentFrames, 1);
       Stat(entries[i]->vlan_stats, kSentBytes, lens[i] - flow::kDataOverhead);
@@ -589,11 +595,9 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
     }
   }
   if (n > 0) {
-    thread_local UdpGso gso;
-    UdpSendResult r = udp_send(udp_fd_, udp_family_, n, datas.data(), lens.data(), addrs.data(),
-                               udp_gso_ && gso.enabled ? &gso : nullptr);
-    stats_.forwarded.fetch_add(r.sent, std::memory_order_relaxed);
-    stats_.forward_failed.fetch_add(n - r.sent, std::memory_order_relaxed);
+    uint32_t sent = SendQueued(n, datas.data(), lens.data(), addrs.data());
+    stats_.forwarded.fetch_add(sent, std::memory_order_relaxed);
+    stats_.forward_failed.fetch_add(n - sent, std::memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
       Stat(stats_of[i], kSentFrames, 1);
       Stat(stats_of[i], kSentBytes, lens[i]);

@@ -244,6 +244,10 @@ class FlowCache {
   // bytes (keystream alone: nothing verified, so it only ever sends a
   // datagram up, untouched, before any AEAD). Reader threads, lock held.
   bool PuntsTcp(HopEntry& hop, const uint8_t* d, size_t len, uint32_t counter);
+  // One sendmmsg run of a reader thread's queued datagrams on the socket,
+  // with UDP GSO as the socket's own sends; how many the kernel took.
+  uint32_t SendQueued(uint32_t n, const uint8_t* const* datas, const size_t* lens,
+                      const uint8_t* addrs);
   void Stat(uint32_t block, StatWord w, uint64_t v);
 
   std::atomic<int> refs_{1};
