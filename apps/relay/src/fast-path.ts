@@ -22,6 +22,7 @@ import {
   linkCounters,
   STATS_WORDS,
   StatsBlocks,
+  startFastPath,
   UdpSocket,
   WINDOW_WORDS,
 } from '@peertap/daemon'
@@ -181,36 +182,19 @@ export class RelayFastPath {
   }
 }
 
-/**
- * The relay's fast path, or undefined when it is off: by config
- * (`fastPath: false`), without the datagram link or its batched socket,
- * under `--trace`, or without the addon. The log says which.
- */
+/** The relay's fast path, or undefined when it is off (@peertap/daemon's startFastPath says when). */
 export function startRelayFastPath(
   config: Pick<RelayConfig, 'fastPath' | 'datagram'>,
   log: Pick<Logger, 'info' | 'warn'>,
   trace: boolean,
 ): RelayFastPath | undefined {
-  const off = (why: string) => {
-    log.info({ why }, 'fast path off')
-    return undefined
-  }
-  if (!config.fastPath) return off('config fastPath: false')
-  if (!config.datagram.enabled) return off('the datagram link is off')
-  if (config.datagram.socket === 'dgram')
-    return off('datagram.socket is dgram, not the batched socket')
-  if (trace) return off('--trace logs every frame: they go through JavaScript')
-  try {
-    const fast = new RelayFastPath()
-    log.info(
-      {},
-      'fast path on: DATA routed to one neighbour is forwarded by the addon (docs/spec/18-fast-path.md)',
-    )
-    return fast
-  } catch (error) {
-    log.warn({ err: (error as Error).message }, 'fast path off: the tap addon is not usable')
-    return undefined
-  }
+  return startFastPath(
+    config,
+    log,
+    trace,
+    'DATA routed to one neighbour is forwarded by the addon',
+    () => new RelayFastPath(),
+  )
 }
 
 /**

@@ -7,6 +7,39 @@
 import type { SharedCells } from '@peertap/crypto'
 import type { DatagramLink, DatagramSocketFactory } from '@peertap/trunk'
 
+/**
+ * A daemon's fast path made by `make`, or undefined when it is off: by
+ * config (`fastPath: false`), without the datagram link or its batched
+ * socket, under `--trace` (which logs every frame, so frames go through
+ * JavaScript), or without the addon (`make` throws). The log says which,
+ * and what `carries` when it is on.
+ */
+export function startFastPath<F>(
+  config: { readonly fastPath: boolean; readonly datagram: { enabled: boolean; socket: string } },
+  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void },
+  trace: boolean,
+  carries: string,
+  make: () => F,
+): F | undefined {
+  const off = (why: string) => {
+    log.info({ why }, 'fast path off')
+    return undefined
+  }
+  if (!config.fastPath) return off('config fastPath: false')
+  if (!config.datagram.enabled) return off('the datagram link is off')
+  if (config.datagram.socket === 'dgram')
+    return off('datagram.socket is dgram, not the batched socket')
+  if (trace) return off('--trace logs every frame: they go through JavaScript')
+  try {
+    const fast = make()
+    log.info({}, `fast path on: ${carries} (docs/spec/18-fast-path.md)`)
+    return fast
+  } catch (error) {
+    log.warn({ err: (error as Error).message }, 'fast path off: the tap addon is not usable')
+    return undefined
+  }
+}
+
 /** The part of a daemon's fast path the datagram link options need. */
 export interface FastPathPort {
   readonly cells: SharedCells

@@ -54,6 +54,7 @@ export {
   fastDatagramOptions,
   linkCounters,
   StatsBlocks,
+  startFastPath,
   withFastLink,
 } from './fast-counters.ts'
 export { hostAddresses, localIps } from './host-addresses.ts'

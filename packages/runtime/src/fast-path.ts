@@ -23,7 +23,7 @@
  * - Counters and windows both sides use are shared cells; frames and bytes
  *   the cache carries are counted in stats blocks the status adds in.
  */
-import { linkCounters, StatsBlocks } from '@peertap/daemon'
+import { linkCounters, StatsBlocks, startFastPath } from '@peertap/daemon'
 import { FLAG_RECEIVE, type ForwardingTable } from '@peertap/relay'
 import { type LocalSubscription, type Switch, VNET_HEADER_LENGTH } from '@peertap/switch'
 import {
@@ -49,38 +49,20 @@ export interface FastPathHost {
   now(): number
 }
 
-/**
- * The node's fast path, or undefined when it is off: by config
- * (`fastPath: false`), without the datagram link or its batched socket,
- * under `--trace` (which logs every frame, so frames go through
- * JavaScript), or without the addon. The log says which.
- */
-export function startFastPath(
+/** The node's fast path, or undefined when it is off (@peertap/daemon's startFastPath says when). */
+export function startNodeFastPath(
   config: Pick<Config, 'fastPath' | 'datagram'>,
   log: Pick<Logger, 'info' | 'warn'>,
   trace: boolean,
   host: FastPathHost,
 ): FastPath | undefined {
-  const off = (why: string) => {
-    log.info({ why }, 'fast path off')
-    return undefined
-  }
-  if (!config.fastPath) return off('config fastPath: false')
-  if (!config.datagram.enabled) return off('the datagram link is off')
-  if (config.datagram.socket === 'dgram')
-    return off('datagram.socket is dgram, not the batched socket')
-  if (trace) return off('--trace logs every frame: they go through JavaScript')
-  try {
-    const fast = new FastPath(host)
-    log.info(
-      {},
-      'fast path on: established unicast flows are carried by the addon (docs/spec/18-fast-path.md)',
-    )
-    return fast
-  } catch (error) {
-    log.warn({ err: (error as Error).message }, 'fast path off: the tap addon is not usable')
-    return undefined
-  }
+  return startFastPath(
+    config,
+    log,
+    trace,
+    'established unicast flows are carried by the addon',
+    () => new FastPath(host),
+  )
 }
 
 interface PortEntry {
@@ -90,6 +72,8 @@ interface PortEntry {
   readonly slot: number
   readonly mac: Uint8Array
   readonly vnet: boolean
+  /** `vlan/detach`: frames for it are not written, so no flow of its is installed. */
+  detached: boolean
 }
 
 /** Frames and bytes the cache carried, per VLAN and per link (added into their counters). */
@@ -110,15 +94,14 @@ export class FastPath {
   readonly cells: FlowCells
   readonly #cache: FlowCache
   readonly #host: FastPathHost
-  /** Ports by `vlan/portId`. */
+  /** Ports by VLAN name (a node has one port per VLAN). */
   readonly #ports = new Map<string, PortEntry>()
   readonly #vlans: StatsBlocks
   readonly #links: StatsBlocks
-  /** What was tried since the last clear: `port/MAC` sends, `VFT/KID` receives, path indices. */
+  /** What was tried since the last clear: (port slot, MAC) sends as a number, `VFT/KID` receives, path indices. */
+  readonly #triedSend = new Set<number>()
   readonly #tried = new Set<string>()
   readonly #hops = new Set<number>()
-  /** Ports detached, by `vlan/portId`: no flow of theirs is installed. */
-  readonly #detached = new Set<string>()
   #clears = 0
   /** The link whose frames the switch is opening now (receivers.ts sets it around a delivery). */
   from: Link | undefined
@@ -139,30 +122,31 @@ export class FastPath {
   /** A TAP port opened: the cache reads it and writes to it. */
   attachPort(vlan: string, portId: string, device: TapDevice, mac: Uint8Array): void {
     const slot = this.#cache.attachDevice(device)
-    this.#ports.set(`${vlan}/${portId}`, {
+    this.#ports.set(vlan, {
       vlan,
       portId,
       device,
       slot,
       mac,
       vnet: device.vnetHeader,
+      detached: false,
     })
     this.clear()
   }
 
   /** A port closing (before its device does). */
   detachPort(vlan: string, portId: string): void {
-    const p = this.#ports.get(`${vlan}/${portId}`)
-    if (p === undefined) return
-    this.#ports.delete(`${vlan}/${portId}`)
+    const p = this.#ports.get(vlan)
+    if (p === undefined || p.portId !== portId) return
+    this.#ports.delete(vlan)
     this.#cache.detachDevice(p.device)
     this.clear()
   }
 
   /** A port detached (`vlan/detach`: frames for it are not written) or attached again. */
   setAttached(vlan: string, portId: string, attached: boolean): void {
-    if (attached) this.#detached.delete(`${vlan}/${portId}`)
-    else this.#detached.add(`${vlan}/${portId}`)
+    const p = this.#ports.get(vlan)
+    if (p !== undefined && p.portId === portId) p.detached = !attached
     this.clear()
   }
 
@@ -170,6 +154,7 @@ export class FastPath {
   clear(): void {
     this.#cache.clear()
     this.cells.reclaim()
+    this.#triedSend.clear()
     this.#tried.clear()
     this.#hops.clear()
     this.#clears++
@@ -181,8 +166,8 @@ export class FastPath {
    * carry from now on.
    */
   considerSend(vlan: string, portId: string, frames: readonly Uint8Array[]): void {
-    const port = this.#ports.get(`${vlan}/${portId}`)
-    if (port === undefined || this.#detached.has(`${vlan}/${portId}`)) return
+    const port = this.#ports.get(vlan)
+    if (port === undefined || port.portId !== portId || port.detached) return
     const eth = port.vnet ? VNET_HEADER_LENGTH : 0
     for (const frame of frames) {
       if (frame.length < eth + 14 || (frame[eth]! & 1) !== 0) continue
@@ -191,9 +176,16 @@ export class FastPath {
       // Only the port's own frames are carried: a host bridged behind it is not tried (nor
       // remembered as tried, which would keep the port's own flow to that MAC out).
       if (!sameMac(frame, eth + 6, port.mac)) continue
-      const key = `${port.slot}/${Buffer.from(frame.buffer, frame.byteOffset + eth, 6).toString('hex')}`
-      if (this.#tried.has(key)) continue
-      this.#tried.add(key)
+      // The slot (a few ports: below 32) and the 48-bit MAC in one safe integer, no string.
+      const high = port.slot * 65536 + frame[eth]! * 256 + frame[eth + 1]!
+      const low =
+        frame[eth + 2]! * 2 ** 24 +
+        frame[eth + 3]! * 65536 +
+        frame[eth + 4]! * 256 +
+        frame[eth + 5]!
+      const key = high * 2 ** 32 + low
+      if (this.#triedSend.has(key)) continue
+      this.#triedSend.add(key)
       this.#installSend(port, frame, eth)
     }
   }
@@ -266,9 +258,9 @@ export class FastPath {
   ): void => {
     const link = this.from
     if (!(link instanceof DatagramLink) || sub.vlan.ports.size !== 1) return
-    const portId = this.#host.sw().portOwning(sub.vlan, sub.mac)
-    const port = portId === undefined ? undefined : this.#ports.get(`${sub.vlan.name}/${portId}`)
-    if (port === undefined || this.#detached.has(`${port.vlan}/${port.portId}`)) return
+    // The VLAN's one port, when the VFT is its own MAC's: no lookup that allocates per frame.
+    const port = this.#ports.get(sub.vlan.name)
+    if (port === undefined || port.detached || !sameMac(sub.mac, 0, port.mac)) return
     // TCP to a port with offloads stays with the switch, which coalesces it: nothing to install.
     if (port.vnet && isTcp(ethernet)) return
     const key = `${Buffer.from(vft).toString('hex')}/${kidHi}/${kidLo}`

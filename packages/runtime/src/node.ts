@@ -48,7 +48,7 @@ import { loadOrCreateIdentity } from '@peertap/trunk'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { Fabric } from './fabric.ts'
-import { startFastPath } from './fast-path.ts'
+import { startNodeFastPath } from './fast-path.ts'
 import { Invitations } from './invitations.ts'
 import { MlsVlans } from './mls-vlans.ts'
 import { createNodeTrunk, namedPeers, peerOfAddress } from './node-trunk.ts'
@@ -111,7 +111,7 @@ export async function startNode(
   const aes = aesPrimitives(config.aes, log)
   const { dialled, configuredPeers } = namedPeers(config)
   // The fast path (fast-path.ts): its host's parts are made below, and used only once frames flow.
-  const fast = startFastPath(config, log, trace, {
+  const fast = startNodeFastPath(config, log, trace, {
     sw: () => sw,
     table: () => table,
     getLink: (id) => trunk.getLink(id),

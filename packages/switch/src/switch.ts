@@ -330,13 +330,6 @@ export class Switch {
     return { vft, hopLimit: this.#send.hopLimit, epoch: v.current }
   }
 
-  /** The local port that owns `mac` in a VLAN: the fast path's device for frames to it. */
-  portOwning(vlan: Vlan, mac: Uint8Array): string | undefined {
-    const m = macNumber(mac, 0)
-    for (const [id, port] of vlan.ports) if (port.ownMac === m) return id
-    return undefined
-  }
-
   /** Seals a control plaintext (kind 2) for every member of a VLAN, under the broadcast VFT. */
   sealControl(vlan: string, body: Uint8Array, now: number): SealedFrame {
     const v = this.#vlan(vlan)
