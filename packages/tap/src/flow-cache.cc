@@ -267,6 +267,20 @@ void FlowCache::InstallForward(uint32_t in_index, const std::array<uint8_t, 16>&
   fwd_[ForwardKey{in_index, vft}] = std::move(e);
 }
 
+size_t FlowCache::RemoveForwards(const std::array<uint8_t, 16>& vft) {
+  std::unique_lock<WriterFirstLock> lk(mu_);
+  size_t removed = 0;
+  for (auto it = fwd_.begin(); it != fwd_.end();) {
+    if (it->first.vft == vft) {
+      it = fwd_.erase(it);
+      removed++;
+    } else {
+      ++it;
+    }
+  }
+  return removed;
+}
+
 void FlowCache::Clear() {
   std::unique_lock<WriterFirstLock> lk(mu_);
   send_.clear();

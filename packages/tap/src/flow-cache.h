@@ -224,6 +224,8 @@ class FlowCache {
   bool InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e);
   bool InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, KidEntry&& e);
   void InstallForward(uint32_t in_index, const std::array<uint8_t, 16>& vft, ForwardEntry&& e);
+  // Drops a VFT's forward entries, whatever path they arrive on; how many.
+  size_t RemoveForwards(const std::array<uint8_t, 16>& vft);
   void Clear();  // every entry, devices and socket kept
   size_t Entries();
   const FlowStats& stats() const { return stats_; }

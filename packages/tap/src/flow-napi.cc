@@ -632,6 +632,22 @@ napi_value CacheForward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// flowCacheRemoveForwards(cache, vft16) -> how many entries went
+napi_value CacheRemoveForwards(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  FlowCache* c;
+  Bytes vft;
+  if (!Args(env, info, 2, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      !GetBytes(env, argv[1], &vft, 16)) {
+    return Throw(env, "flowCacheRemoveForwards(cache, vft)");
+  }
+  std::array<uint8_t, 16> v;
+  Copy(v, vft);
+  napi_value r;
+  napi_create_uint32(env, static_cast<uint32_t>(c->RemoveForwards(v)), &r);
+  return r;
+}
+
 // flowCacheClear(cache)
 napi_value CacheClear(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -713,6 +729,7 @@ bool RegisterFlow(napi_env env, napi_value exports) {
       {"flowCacheRecv", CacheRecv},
       {"flowCacheKid", CacheKid},
       {"flowCacheForward", CacheForward},
+      {"flowCacheRemoveForwards", CacheRemoveForwards},
       {"flowCacheClear", CacheClear},
       {"flowCacheStats", CacheStats},
   };

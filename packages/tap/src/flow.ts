@@ -411,6 +411,14 @@ export class FlowCache {
     )
   }
 
+  /**
+   * Drops a VFT's forward entries, on whatever path they arrive (its route
+   * changed); how many there were. The rest of the cache stays.
+   */
+  removeForwards(vft: Uint8Array): number {
+    return this.#native.flowCacheRemoveForwards(this.#h, vft)
+  }
+
   /** Drops every entry (devices and socket stay attached). */
   clear(): void {
     this.#native.flowCacheClear(this.#h)

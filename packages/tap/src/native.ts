@@ -240,6 +240,7 @@ export interface NativeFlow {
     payloadMax: number,
     linkStats: number,
   ): void
+  flowCacheRemoveForwards(cache: FlowCacheHandle, vft: Uint8Array): number
   flowCacheClear(cache: FlowCacheHandle): void
   flowCacheStats(cache: FlowCacheHandle): FlowCacheStats
 }

@@ -361,6 +361,49 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     expect(c.counters().forwardDuplicate - after.forwardDuplicate).toBe(1)
     expect(c.counters().forwarded).toBe(after.forwarded)
     punted.length = 0
+
+    // One VFT's route changes: its entry goes, another VFT's on the same path stays.
+    const other = randomBytes(16)
+    c.installForward({
+      inIndex: x,
+      vft: other,
+      hopKey: ky,
+      receiverIndex: y,
+      hopCounterCell: cells.newCounter(),
+      address: '127.0.0.1',
+      port,
+      payloadMax: 1472,
+      linkStats,
+    })
+    expect(c.removeForwards(vft)).toBe(1)
+    expect(c.removeForwards(vft)).toBe(0)
+    const fresh = (v: Uint8Array) =>
+      native().flowSealPayload(
+        ab.key,
+        ab.salt,
+        ab.kid,
+        ab.hpKey,
+        v,
+        cells.takeCounters(ab.counterCell, 1, 2 ** 23),
+        plaintext,
+      )
+    const removedBefore = c.counters()
+    udp!.send(
+      [
+        native().flowSealData(kx, x, 3, 5, vft, fresh(vft)),
+        native().flowSealData(kx, x, 4, 5, other, fresh(other)),
+      ],
+      ['127.0.0.1', '127.0.0.1'],
+      [port, port],
+    )
+    const by = Date.now() + 5000
+    while (punted.length < 2 && Date.now() < by) await new Promise((r) => setTimeout(r, 20))
+    // Up: the removed VFT's datagram on path x, and the other's forwarded on y.
+    expect(c.counters().forwarded - removedBefore.forwarded).toBe(1)
+    expect(punted.map(index).sort()).toEqual([x, y])
+    const upAgain = punted.find((p) => index(p) === x)!
+    expect(native().flowOpenData(kx, upAgain.data)).toMatchObject({ drop: 0, counter: 3 })
+    punted.length = 0
   })
 
   it("keeps every sender's KID under one VFT: a second sender's entry leaves the first's", async () => {
