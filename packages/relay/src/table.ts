@@ -272,10 +272,13 @@ const S_ENTRY = 5
 const SUB_F64_STRIDE = SUB_STRIDE / 2
 const S_EXPIRY = 3
 // Entry record layout: VFT words 0..3, the head of its subscription list,
-// and 1 in E_USED; an entry lives in its slot of the index (all zero: empty).
+// 1 in E_USED, and 1 in E_WATCH while a fast path waits to hear of a change
+// to the entry (watch()); an entry lives in its slot of the index (all
+// zero: empty).
 const ENTRY_STRIDE = 8
 const E_HEAD = 4
 const E_USED = 5
+const E_WATCH = 6
 const NO_KEY = -1
 const INITIAL_CAPACITY = 64
 
@@ -345,6 +348,8 @@ export class ForwardingTable {
   /** Sink for the loads that warm each frame's first subscription. */
   // biome-ignore lint/correctness/noUnusedPrivateClassMembers: written so the warming loads are not optimised away
   #touched = 0
+  /** The VFT #changed passes to onWatchedChange (one buffer, reused). */
+  readonly #changedVft = new Uint8Array(VFT_LENGTH)
 
   constructor(options: ForwardingTableOptions = {}) {
     this.requireProofs = options.requireProofs ?? false
@@ -429,6 +434,7 @@ export class ForwardingTable {
     else this.#access.set(neighbour, access)
     if (this.#refusal(neighbour) !== undefined) this.removeNeighbour(neighbour)
     this.onChange?.()
+    this.onWatchedChange?.(undefined)
   }
 
   /** The neighbour's access list entry. */
@@ -450,6 +456,7 @@ export class ForwardingTable {
     }
     this.#neighbours.get(neighbour)?.configure(this.#limitsOf(neighbour))
     this.onChange?.()
+    this.onWatchedChange?.(undefined)
   }
 
   /** Forgets a neighbour (it disconnected): its subscriptions and buckets go. */
@@ -464,6 +471,7 @@ export class ForwardingTable {
     this.#byIndex[record.index] = undefined
     this.#freeIndices.push(record.index)
     this.onChange?.()
+    this.onWatchedChange?.(undefined)
   }
 
   /**
@@ -473,6 +481,53 @@ export class ForwardingTable {
    * that forwards by what the table said drops its entries then.
    */
   onChange: (() => void) | undefined
+
+  /**
+   * Called on a change to a watched VFT, and on every change not tied to
+   * one VFT, so that a fast path drops only the entries it must:
+   *
+   *   - with a VFT (a scratch buffer, valid during the call only): a
+   *     subscription to a VFT passed to watch() was added, removed
+   *     (unsubscribed, expired, displaced, its neighbour gone) or its flags
+   *     changed; once per watch(), not for a plain renewal;
+   *   - with undefined: a neighbour removed, an access or limits set.
+   *
+   * Changes to VFTs nobody watches are not told here (onChange tells of
+   * them), so that a neighbour's subscriptions coming and going, as many
+   * identities at their limits make them, leave a relay's entries for other
+   * VFTs alone (docs/spec/18-fast-path.md §18.5.5).
+   */
+  onWatchedChange: ((vft: Uint8Array | undefined) => void) | undefined
+
+  /**
+   * Asks for one onWatchedChange(vft) on the next change to the VFT's
+   * subscriptions (a fast path installed its route). False, and nothing
+   * watched, when the table holds no subscription to it.
+   */
+  watch(vft: Uint8Array): boolean {
+    if (vft.length !== VFT_LENGTH) return false
+    const e = this.#find(word(vft, 0), word(vft, 4), word(vft, 8), word(vft, 12))
+    if (e < 0) return false
+    this.#entries[e * ENTRY_STRIDE + E_WATCH] = 1
+    return true
+  }
+
+  /** A watched entry changed: tells onWatchedChange its VFT, once. */
+  #changed(e: number): void {
+    const entries = this.#entries
+    const base = e * ENTRY_STRIDE
+    if (entries[base + E_WATCH] === 0) return
+    entries[base + E_WATCH] = 0
+    const vft = this.#changedVft
+    for (let i = 0; i < 4; i++) {
+      const w = entries[base + i]!
+      vft[4 * i] = w >>> 24
+      vft[4 * i + 1] = (w >>> 16) & 0xff
+      vft[4 * i + 2] = (w >>> 8) & 0xff
+      vft[4 * i + 3] = w & 0xff
+    }
+    this.onWatchedChange?.(vft)
+  }
 
   /** The limits that apply to `neighbour` (its own merged over the defaults), whether or not it is up. */
   limitsOf(neighbour: string): NeighbourLimits {
@@ -615,7 +670,10 @@ export class ForwardingTable {
       if (e >= 0) {
         const s = this.#findSub(e, source.index, key)
         if (s >= 0) {
-          if (this.#subs[s * SUB_STRIDE + S_FLAGS] !== flags) changed = true
+          if (this.#subs[s * SUB_STRIDE + S_FLAGS] !== flags) {
+            changed = true
+            this.#changed(e)
+          }
           this.#subs[s * SUB_STRIDE + S_FLAGS] = flags
           this.#expiry[s * SUB_F64_STRIDE + S_EXPIRY] = expiresAt
           this.#renewed(source, s)
@@ -638,6 +696,7 @@ export class ForwardingTable {
         e = this.#find(w0, w1, w2, w3)
       }
       if (e < 0) e = this.#addEntry(w0, w1, w2, w3)
+      else this.#changed(e)
       this.#addSub(e, source, key, flags, expiresAt)
       result.added++
       this.counters.subscriptionsAdded++
@@ -685,6 +744,7 @@ export class ForwardingTable {
           (provingKey === undefined || subs[base + S_KEY] === key)
         ) {
           const flags = subs[base + S_FLAGS]! & ~entry.flags
+          if (flags !== subs[base + S_FLAGS]) this.#changed(e)
           if (flags === 0) {
             this.#removeSub(s)
             removed++
@@ -1241,6 +1301,7 @@ export class ForwardingTable {
     const next = subs[base + S_NEXT]!
     const prev = subs[base + S_PREV]!
     const e = subs[base + S_ENTRY]!
+    this.#changed(e)
     if (prev >= 0) subs[prev * SUB_STRIDE + S_NEXT] = next
     else this.#entries[e * ENTRY_STRIDE + E_HEAD] = next
     if (next >= 0) subs[next * SUB_STRIDE + S_PREV] = prev

@@ -502,7 +502,7 @@ describe('options', () => {
   })
 })
 
-describe('changes (onChange, for a fast path that forwards by what the table said)', () => {
+describe('changes (onChange, onWatchedChange: for a fast path that forwards by what the table said)', () => {
   it('tells of every change that may change a route, and not of a plain renewal', () => {
     const table = new ForwardingTable({ admitByDefault: true })
     let changes = 0
@@ -534,5 +534,89 @@ describe('changes (onChange, for a fast path that forwards by what the table sai
     expect(said(), 'an access set').toBeGreaterThanOrEqual(1)
     table.setLimits('e', { framesPerSecond: 10 })
     expect(said(), 'limits set').toBe(1)
+  })
+
+  /** The table, and what onWatchedChange said since the last call of said(): vft() numbers, 'all' for undefined. */
+  const watching = (options: ConstructorParameters<typeof ForwardingTable>[0] = {}) => {
+    const table = new ForwardingTable({ admitByDefault: true, ...options })
+    let changes: Array<number | 'all'> = []
+    table.onWatchedChange = (v) => {
+      if (v === undefined) changes.push('all')
+      else {
+        // The VFT's bytes, as vft() made them.
+        const n = new DataView(v.buffer, v.byteOffset).getUint32(12)
+        expect(Buffer.from(v).equals(Buffer.from(vft(n)))).toBe(true)
+        changes.push(n)
+      }
+    }
+    const said = () => {
+      const c = changes
+      changes = []
+      return c
+    }
+    return { table, said }
+  }
+
+  it('tells once per watch of each change to a watched VFT, and not of a plain renewal', () => {
+    const { table, said } = watching()
+    expect(table.watch(vft(1)), 'nothing to watch yet').toBe(false)
+    table.subscribe('b', [{ vft: vft(1), flags: R }], 60, NOW)
+    expect(said(), 'a new subscription, unwatched').toEqual([])
+    expect(table.watch(vft(1))).toBe(true)
+    table.subscribe('b', [{ vft: vft(1), flags: R }], 60, NOW + 1)
+    expect(said(), 'a renewal').toEqual([])
+    table.subscribe('b', [{ vft: vft(1), flags: R | S }], 60, NOW + 2)
+    expect(said(), 'its flags changed').toEqual([1])
+    table.subscribe('b', [{ vft: vft(1), flags: R }], 60, NOW + 2)
+    expect(said(), 'changed again, not watched again').toEqual([])
+    table.watch(vft(1))
+    table.subscribe('c', [{ vft: vft(1), flags: S }], 60, NOW)
+    expect(said(), 'another subscriber').toEqual([1])
+    table.watch(vft(1))
+    table.subscribe('c', [{ vft: vft(2), flags: R }], 1, NOW)
+    table.subscribe('d', [{ vft: vft(3), flags: R }], 60, NOW)
+    expect(said(), 'other VFTs').toEqual([])
+    table.watch(vft(2))
+    expect(table.expire(NOW + 0.5)).toBe(0)
+    expect(said(), 'nothing expired').toEqual([])
+    expect(table.expire(NOW + 2)).toBe(1)
+    expect(said(), 'a subscription expired').toEqual([2])
+    table.unsubscribe('b', [{ vft: vft(1), flags: R | S }])
+    expect(said(), 'an UNSUB').toEqual([1])
+    table.watch(vft(1))
+    table.unsubscribe('b', [{ vft: vft(1), flags: R }])
+    expect(said(), 'an UNSUB of nothing held').toEqual([])
+  })
+
+  it('tells of everything on a neighbour removed, an access or limits set', () => {
+    const { table, said } = watching()
+    table.subscribe('b', [{ vft: vft(1), flags: R }], 60, NOW)
+    table.watch(vft(1))
+    table.removeNeighbour('b')
+    expect(said(), 'a neighbour removed').toEqual([1, 'all'])
+    table.setAccess('d', 'deny')
+    expect(said(), 'an access set').toContain('all')
+    table.setLimits('e', { framesPerSecond: 10 })
+    expect(said(), 'limits set').toEqual(['all'])
+  })
+
+  it("tells of a watched subscription displaced from a full table, and of nobody else's churn", () => {
+    const { table, said } = watching({ maxSubscriptions: 4 })
+    // A holds 3 of 4, one of them the watched VFT 1 (its oldest: displaced first).
+    table.subscribe(
+      'a',
+      [1, 2, 3].map((n) => ({ vft: vft(n), flags: R })),
+      60,
+      NOW,
+    )
+    table.subscribe('m', [{ vft: vft(9), flags: R }], 60, NOW)
+    table.watch(vft(9))
+    table.watch(vft(1))
+    // Many newcomers: each fresh neighbour takes a record from the one holding the most.
+    table.subscribe('x', [{ vft: vft(20), flags: R }], 60, NOW)
+    expect(said(), "A's oldest went").toEqual([1])
+    for (let n = 21; n < 40; n++) table.subscribe(`x${n}`, [{ vft: vft(n), flags: R }], 60, NOW)
+    expect(said(), 'their churn never touched the watched VFT 9 of M, within its share').toEqual([])
+    expect(table.lookup(vft(9))).toHaveLength(1)
   })
 })
