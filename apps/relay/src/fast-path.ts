@@ -1,11 +1,16 @@
 /**
- * The relay's fast path (docs/spec/18-fast-path.md §4.5): DATA under a VFT
+ * The relay's fast path (docs/spec/18-fast-path.md §18.5.4): DATA under a VFT
  * that arrives on one neighbour's datagram path and goes to exactly one
  * other neighbour over its datagram path is forwarded by the tap addon's
  * UDP reader thread (open the hop, check the window, seal the next hop,
  * send) without waking JavaScript. The forwarding table stays the
- * reference: an entry is installed only for what it just routed that way,
- * and every change that could alter a route clears them all.
+ * reference: an entry is installed only for what it just routed that way.
+ * A change to a VFT's subscriptions drops that VFT's entries (the table
+ * tells of the VFTs watched here), and any other change that could alter
+ * a route (a link, the tree, a neighbour gone, an access or limit) clears
+ * them all: so another neighbour's subscriptions coming and going, as many
+ * identities at their limits make them, leave the members' routes in the
+ * cache.
  *
  * Not installed (their frames stay with the table): a source with a frame
  * or byte rate limit (the table's token buckets count every frame), a VFT
@@ -33,6 +38,8 @@ import type { RelayConfig } from './config.ts'
 
 export interface RelayFastPathCounters extends FlowCacheStats {
   clears: number
+  /** VFTs whose forward entries went because their subscriptions changed. */
+  routeChanges: number
   links: Record<
     string,
     { datagramsSent: number; bytesSent: number; datagramsReceived: number; bytesReceived: number }
@@ -42,10 +49,12 @@ export interface RelayFastPathCounters extends FlowCacheStats {
 export class RelayFastPath {
   readonly cells: FlowCells
   readonly #cache: FlowCache
-  readonly #tried = new Set<string>()
+  /** The neighbours each VFT (hex) was tried from since it last changed, installed or not. */
+  readonly #tried = new Map<string, Set<string>>()
   readonly #hops = new Set<number>()
   readonly #links: StatsBlocks
   #clears = 0
+  #routeChanges = 0
   /** The links the spanning tree blocked when last looked at (watchTree). */
   #blocked = ''
 
@@ -74,6 +83,24 @@ export class RelayFastPath {
     if (signature === this.#blocked) return
     this.#blocked = signature
     this.clear()
+  }
+
+  /**
+   * Hears of the table's changes from now on: a VFT's drops its entries
+   * (and its tries, so that its new route is tried again), any other change
+   * clears them all.
+   */
+  watchTable(table: ForwardingTable): void {
+    table.onWatchedChange = (vft) => {
+      if (vft === undefined) {
+        this.clear()
+        return
+      }
+      const key = Buffer.from(vft.buffer, vft.byteOffset, vft.byteLength).toString('hex')
+      if (!this.#tried.delete(key)) return
+      this.#cache.removeForwards(vft)
+      this.#routeChanges++
+    }
   }
 
   /** Drops every entry (a route may have changed). */
@@ -118,9 +145,16 @@ export class RelayFastPath {
     for (const [i, neighbour] of outputs) {
       if (neighbour === undefined) continue
       const frame = frames[i]!
-      const key = `${from.id}/${Buffer.from(frame.vft).toString('hex')}`
-      if (this.#tried.has(key)) continue
-      this.#tried.add(key)
+      const key = Buffer.from(frame.vft).toString('hex')
+      let sources = this.#tried.get(key)
+      if (sources?.has(from.id)) continue
+      if (sources === undefined) {
+        // Told once of its next change (watchTable), installed or not.
+        if (!table.watch(frame.vft)) continue
+        sources = new Set()
+        this.#tried.set(key, sources)
+      }
+      sources.add(from.id)
       this.#install(from, frame.vft, neighbour, table, links)
     }
   }
@@ -178,7 +212,12 @@ export class RelayFastPath {
   }
 
   counters(): RelayFastPathCounters {
-    return { ...this.#cache.counters(), clears: this.#clears, links: linkCounters(this.#links) }
+    return {
+      ...this.#cache.counters(),
+      clears: this.#clears,
+      routeChanges: this.#routeChanges,
+      links: linkCounters(this.#links),
+    }
   }
 }
 

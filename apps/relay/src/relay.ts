@@ -160,8 +160,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   })
   const peerId = trunk.peerId.toString()
   const table = relayTable(config)
-  // Any change that may change a route: the fast path's entries go.
-  if (fast !== undefined) table.onChange = () => fast.clear()
+  // A change that may change a route: the fast path's entries for it go.
+  fast?.watchTable(table)
   // Refused SUB entries: counted always, logged once per peer per minute (14-roles.md §14.4).
   const refusals = new RefusalLog(log, 'subscription entries refused')
   const ticketRefusals = new RefusalLog(log, 'relay tickets refused')

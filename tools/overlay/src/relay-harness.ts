@@ -159,6 +159,10 @@ export interface RelayStatus {
     forwardOther: number
     forwardDuplicate: number
     entries: number
+    /** Times every entry went (a link, the tree, an access or limit changed). */
+    clears: number
+    /** VFTs whose entries went because their subscriptions changed. */
+    routeChanges: number
   } | null
   neighbours: Array<{
     id: string
