@@ -23,8 +23,13 @@
  *     their subscriptions away, and takes all of B's again when B restarts
  *     into the full table (new VFTs there, as a next window's are);
  *   - the members keep at least LOADED_FLOOR of their unloaded forwarding
- *     rate (iperf3 TCP from A to B, median of RUNS runs each; the issue
- *     asks 80 %, not reached here: see LOADED_FLOOR);
+ *     rate (iperf3 TCP from A to B, median of RUNS runs each, on the
+ *     datagram link, the nodes' default; the issue asks 80 %, not reached
+ *     here: see LOADED_FLOOR), while R receives at least SWARM_FLOOR of
+ *     what the identities' limits let through (counted at R, so that a
+ *     starved swarm cannot pass the test for R) and its fast path forwards
+ *     the members' frames (the swarms' subscriptions coming and going do
+ *     not push them out of it);
  *   - R's memory stays within its budgets: its peak RSS under RSS_BOUND,
  *     its table within maxTableSubscriptions, its send queues within the
  *     trunk's send budget; and R answers its status API throughout.
@@ -60,21 +65,37 @@ if (!can.ok) console.log(`relay load test skipped: ${can.reason}`)
 const SOAK_SECONDS = Number(process.env.PEERTAP_SOAK_SECONDS ?? '0')
 const SOAK = SOAK_SECONDS > 0
 /**
- * What the members keep of their unloaded rate, at least. Issue 14 asks
- * for 80 %; on this 2-core machine they keep 27 to 29 % (2026-12-06, three
- * runs): R's one JavaScript thread spends about half a core on the
- * swarms' 10,000 frames and 10,000 SUBs a second, each arriving alone on
- * its own connection (about 30 us each through the stream link), and the
- * four swarm processes and both members share the other core and a half.
- * With the swarms at 2 proof checks and 2 frames a second each (a tenth),
- * the members kept 71 %. The floor catches a collapse: before the relay
- * read UDP on a thread of its own they kept 1 %, before propagation had a
- * budget the relay stopped answering. The share swings with how the two
- * cores are shared out: 38 % in a run alone, 13 % in a CI run of the whole
- * suite on a quiet machine (2026-12-07), so the floor sits at 8 %, still
- * far above a collapse.
+ * What the members keep of their unloaded rate, at least. The issue asks
+ * 80 %; it is not reached on this 2-core machine (issue 14's note has the
+ * measurements).
+ *
+ * A, B and R are three machines in the issue, and the 500 identities more.
+ * Here all of them share two cores, so R runs on RELAY_CPU, both members
+ * (their daemons, and iperf3 at either end) on MEMBER_CPU, and the swarms
+ * at SCHED_IDLE take what is left: the test measures what R's load takes
+ * from the members rather than how the two cores are shared out. Measured
+ * so (2026-12-07, quiet machine, one run each, datagram link): 48, 60, 61,
+ * 67 and 71 %, with R receiving 8500 to 9500 frames/s and as many proved
+ * SUBs/s from the swarms, and R's reader thread forwarding every frame of
+ * the members (spec 18). R's core is then busy all the time: R's
+ * JavaScript thread takes 0.6 of it for the swarms' messages (about 15 %
+ * of R's time is its garbage collector, with an 880 MiB heap), the swarms
+ * the rest, and the reader thread shares it. Earlier set-ups: unpinned,
+ * swarms at nice 19, 52 %; on the stream link 13 to 38 %; 1 % before R
+ * read its UDP on a thread of its own. The floor sits below the spread of
+ * these runs and far above a collapse.
  */
-const LOADED_FLOOR = 0.08
+const LOADED_FLOOR = 0.3
+/** Which of this machine's two cores R, and the members, run on (taskset). */
+const RELAY_CPU = '1'
+const MEMBER_CPU = '0'
+const PIN = ['taskset', '-c', MEMBER_CPU]
+/**
+ * What R must receive from the swarms while the members are measured, at
+ * least: this share of the frames and proved SUBs their limits allow
+ * (IDENTITIES x FRAMES_PER_SECOND, IDENTITIES x PROOF_CHECKS_PER_SECOND).
+ */
+const SWARM_FLOOR = 0.5
 const SWARM = new URL('./fixtures/swarm.ts', import.meta.url).pathname
 const fixture = (path: string) => [process.execPath, '--conditions=peertap:source', path]
 const SWARMS = ['x0', 'x1', 'x2', 'x3']
@@ -108,7 +129,7 @@ const TTL = 180
 /** How long the swarms dial; the identities connected by then go to their limits. */
 const CONNECT_SECONDS = SOAK ? 120 : 25
 const MEASURE_SECONDS = 3
-const RUNS = 3
+const RUNS = 5
 /** Seconds from one loaded measurement to the next in a soak. */
 const SOAK_MEASURE_EVERY = 30
 /** How long R may take to answer its status API (the CLI's own start included). */
@@ -247,10 +268,10 @@ describe.skipIf(!can.ok)(
     /** iperf3 TCP from A to B, Mbit/s; 0 (and why, in `failures`) when it gets nothing through. */
     const measure = async (failures: string[]): Promise<number> => {
       const b = overlay.node('b')
-      const server = overlay.topo.spawn('b', ['iperf3', '-s', '-1', '-B', b.ip])
+      const server = overlay.topo.spawn('b', [...PIN, 'iperf3', '-s', '-1', '-B', b.ip])
       try {
         await sleep(300)
-        const argv = ['iperf3', '-c', b.ip, '-t', String(MEASURE_SECONDS), '-J']
+        const argv = [...PIN, 'iperf3', '-c', b.ip, '-t', String(MEASURE_SECONDS), '-J']
         const out = await overlay.topo.exec(
           'a',
           [...argv, '--connect-timeout', '3000'],
@@ -304,7 +325,10 @@ describe.skipIf(!can.ok)(
           ),
         },
       })
-      overlay = await Overlay.start({ transport: 'tcp', relay, extraHosts: SWARMS })
+      overlay = await Overlay.start({ transport: 'tcp', datagram: true, relay, extraHosts: SWARMS })
+      await sh(['taskset', '-a', '-c', '-p', RELAY_CPU, String(relay.pid)], 5000)
+      for (const host of MEMBERS)
+        await sh(['taskset', '-a', '-c', '-p', MEMBER_CPU, String(overlay.node(host).pid)], 5000)
       nodesUp = Date.now()
       sampler = setInterval(() => {
         rssSeen = Math.max(rssSeen, vm(relay.pid, 'VmRSS') || 0)
@@ -348,11 +372,15 @@ describe.skipIf(!can.ok)(
 
     it('unloaded: A and B forward through R at their full rate', async () => {
       const failures: string[] = []
+      // A first run, not counted: it came out a third below the next ones
+      // (flows still going into R's fast path, windows opening), which
+      // would flatter the loaded ratio.
+      const warmUp = await measure(failures)
       for (let i = 0; i < RUNS; i++) unloaded.push(await measure(failures))
       rssUnloaded = vm(relay.pid, 'VmRSS')
       atRest = await status()
       console.log(
-        `identities: unloaded: A to B through R ${unloaded.map((x) => x.toFixed(0)).join(', ')} Mbit/s (median ${median(unloaded).toFixed(0)}); ` +
+        `identities: unloaded: A to B through R (after ${warmUp.toFixed(0)} to warm up) ${unloaded.map((x) => x.toFixed(0)).join(', ')} Mbit/s (median ${median(unloaded).toFixed(0)}); ` +
           `R's RSS ${mib(rssUnloaded)} MiB; members hold ${MEMBERS.map((h) => held(atRest, h)).join('/')} subscriptions at R` +
           (failures.length === 0 ? '' : `; failed: ${failures.join(' | ')}`),
       )
@@ -388,11 +416,12 @@ describe.skipIf(!can.ok)(
             sources: Array.from({ length: PER_SWARM }, (_, i) => `198.18.${10 + k}.${i + 1}`),
           }
           const child = overlay.topo.spawn(host, [
-            // At the lowest priority: a real swarm runs on machines of its own,
-            // so its CPU should come from what R and the members leave.
-            'nice',
-            '-n',
-            '19',
+            // SCHED_IDLE, below nice 19: a real swarm runs on machines of its
+            // own, so its CPU should come from what R and the members leave.
+            // SWARM_FLOOR checks that it still offers its load.
+            'chrt',
+            '--idle',
+            '0',
             ...fixture(SWARM),
             JSON.stringify(swarm),
           ])
@@ -464,26 +493,58 @@ describe.skipIf(!can.ok)(
     )
 
     it(
-      `loaded: the members keep at least ${100 * LOADED_FLOOR} % of their unloaded forwarding rate (the issue asks 80)`,
+      `loaded: the members keep at least ${100 * LOADED_FLOOR} % of their unloaded forwarding rate`,
       async () => {
         const loaded: number[] = []
         const failures: string[] = []
         const until = loadStarted + SOAK_SECONDS * 1000
+        const before = await status()
         for (;;) {
           const started = Date.now()
           loaded.push(await measure(failures))
           if (loaded.length >= RUNS && Date.now() >= until) break
           if (SOAK) await sleep(Math.max(0, SOAK_MEASURE_EVERY * 1000 - (Date.now() - started)))
         }
+        const after = await status()
+        const members = new Set(MEMBERS.map((h) => overlay.node(h).peerId))
+        /** Frames (or SUBs) R received meanwhile from the swarms (or the members), in all. */
+        const received = (field: 'framesReceived' | 'subsReceived', fromMembers = false) => {
+          if (before === undefined || after === undefined) return Number.NaN
+          const sum = (x: Status) =>
+            x.neighbours
+              .filter((n) => members.has(n.id) === fromMembers)
+              .reduce((total, n) => total + (n.counters[field] ?? 0), 0)
+          return sum(after) - sum(before)
+        }
+        const swarmRate = (field: 'framesReceived' | 'subsReceived') =>
+          received(field) / (((after?.readAt ?? 0) - (before?.readAt ?? 0)) / 1000)
+        const fromMembers = received('framesReceived', true)
+        const fastDelta = (field: 'forwarded' | 'clears' | 'routeChanges') =>
+          (after?.fastPath?.[field] ?? Number.NaN) - (before?.fastPath?.[field] ?? Number.NaN)
+        const frameRate = swarmRate('framesReceived')
+        const subRate = swarmRate('subsReceived')
         const ratio = median(loaded) / median(unloaded)
         const cores = (cpu(relay.pid) - cpuAtLoad) / ((Date.now() - loadStarted) / 1000)
         console.log(
           `identities: loaded: A to B through R ${loaded.map((x) => x.toFixed(0)).join(', ')} Mbit/s (median ${median(loaded).toFixed(0)}), ` +
             `${(100 * ratio).toFixed(0)} % of unloaded (median ${median(unloaded).toFixed(0)}); ` +
-            `R used ${cores.toFixed(2)} cores under load, its RSS ${mib(vm(relay.pid, 'VmRSS'))} MiB` +
+            `R used ${cores.toFixed(2)} cores under load, its RSS ${mib(vm(relay.pid, 'VmRSS'))} MiB; ` +
+            `meanwhile R received ${frameRate.toFixed(0)} frames/s and ${subRate.toFixed(0)} SUBs/s from the swarms, ` +
+            `and its fast path forwarded ${fastDelta('forwarded')} of the members' ${fromMembers} frames, cleared ${fastDelta('clears')} times, dropped ${fastDelta('routeChanges')} VFTs' routes` +
             (failures.length === 0 ? '' : `; failed: ${failures.join(' | ')}`),
         )
         expect.soft(ratio, 'loaded / unloaded forwarding rate').toBeGreaterThanOrEqual(LOADED_FLOOR)
+        // A stranger's subscriptions coming and going leave the members' routes in
+        // R's fast path (spec 18 §18.5.5): R's JavaScript carries none of their frames.
+        expect
+          .soft(fastDelta('forwarded'), "members' frames R's fast path forwarded meanwhile")
+          .toBeGreaterThanOrEqual(0.95 * fromMembers)
+        expect
+          .soft(frameRate, 'frames/s R received from the swarms meanwhile')
+          .toBeGreaterThanOrEqual(SWARM_FLOOR * IDENTITIES * FRAMES_PER_SECOND)
+        expect
+          .soft(subRate, 'SUBs/s R received from the swarms meanwhile')
+          .toBeGreaterThanOrEqual(SWARM_FLOOR * IDENTITIES * PROOF_CHECKS_PER_SECOND)
       },
       (SOAK_SECONDS + 120) * 1000,
     )
