@@ -7,8 +7,11 @@
  *
  * In one run, in namespaces it creates and removes: the bare underlay (veth
  * and a bridge), then PeerTap over each transport, each measured the same
- * way, after a warm-up (see `warmUp`): ping RTT (min/avg/p99), iperf3 TCP with one and four streams, iperf3
- * UDP 64-byte packets delivered per second, iperf3 UDP at a steady 100 Mbit/s
+ * way, after a warm-up (see `warmUp`): ping RTT (min/avg/p99) paced every
+ * 10 ms and back to back (`ping -A`: the next echo as soon as the reply is
+ * in), iperf3 TCP with one and four streams, iperf3
+ * UDP 64-byte packets delivered per second (and the PeerTap processes' CPU
+ * microseconds per packet delivered meanwhile), iperf3 UDP at a steady 100 Mbit/s
  * with its default datagram size (the loss the receiver counts, in %), and
  * the CPU seconds the PeerTap processes spent per GB delivered (during the
  * one-stream TCP test; in the relay scenario also the relay's own share,
@@ -99,9 +102,15 @@ interface Result {
   rtt_ms_min: number
   rtt_ms_avg: number
   rtt_ms_p99: number
+  /** The same, back to back (`ping -A`). */
+  b2b_ms_min: number
+  b2b_ms_avg: number
+  b2b_ms_p99: number
   tcp_mbps: number
   tcp4_mbps: number
   udp64_pps: number
+  /** CPU microseconds the PeerTap processes (as cpu_s_per_gb) spent per 64-byte packet delivered. */
+  cpu_us_per_64b: number | null
   /** Datagrams lost at a steady 100 Mbit/s (iperf3 -u -b 100M, default length), in %. */
   udp100_loss_pct: number
   cpu_s_per_gb: number | null
@@ -225,15 +234,15 @@ async function impair(hosts: Hosts, names: readonly string[], delayLine: boolean
   ])
 }
 
+/** Echoes paced every 10 ms (`-i 0.01`), or back to back (`-A`: one in flight at a time). */
 async function ping(
   hosts: Hosts,
   address: string,
+  pacing: 'paced' | 'back-to-back' = 'paced',
 ): Promise<{ min: number; avg: number; p99: number }> {
-  const out = await hosts.exec(
-    'a',
-    ['ping', '-c', quick ? '30' : '100', '-i', '0.02', '-W', '2', address],
-    60_000,
-  )
+  const count = pacing === 'paced' ? (quick ? '30' : '200') : quick ? '100' : '1000'
+  const mode = pacing === 'paced' ? ['-i', '0.01'] : ['-A']
+  const out = await hosts.exec('a', ['ping', '-c', count, ...mode, '-W', '2', address], 60_000)
   const times = [...out.matchAll(/time=([\d.]+) ms/g)]
     .map((m) => Number(m[1]))
     .sort((x, y) => x - y)
@@ -311,6 +320,7 @@ async function measure(
 ): Promise<Omit<Result, 'system' | 'transport' | 'scenario' | 'port'>> {
   await warmUp(hosts, address)
   const rtt = await ping(hosts, address)
+  const b2b = await ping(hosts, address, 'back-to-back')
   const lossesBefore = await pathLosses?.()
   const cpuBefore = pids.length > 0 ? await cpuSeconds(pids) : 0
   const relayBefore = relayPid === undefined ? 0 : await cpuSeconds([relayPid])
@@ -318,7 +328,9 @@ async function measure(
   const cpuAfter = pids.length > 0 ? await cpuSeconds(pids) : 0
   const relayAfter = relayPid === undefined ? 0 : await cpuSeconds([relayPid])
   const tcp4 = await iperf(hosts, address, ['-P', '4'])
+  const cpuBeforeUdp = pids.length > 0 ? await cpuSeconds(pids) : 0
   const udp = await iperf(hosts, address, ['-u', '-l', '64', '-b', '100M'])
+  const cpuAfterUdp = pids.length > 0 ? await cpuSeconds(pids) : 0
   // Steady 100 Mbit/s of full-size datagrams: iperf3 sizes them from the
   // control connection's MSS, so they fit the path MTU (no IP fragments).
   // The receiving socket gets 2 MiB (-w): an overlay hands frames over in
@@ -342,9 +354,16 @@ async function measure(
     rtt_ms_min: rtt.min,
     rtt_ms_avg: rtt.avg,
     rtt_ms_p99: rtt.p99,
+    b2b_ms_min: b2b.min,
+    b2b_ms_avg: b2b.avg,
+    b2b_ms_p99: b2b.p99,
     tcp_mbps: tcp.end.sum_received.bits_per_second / 1e6,
     tcp4_mbps: tcp4.end.sum_received.bits_per_second / 1e6,
     udp64_pps: (udpSum.packets - udpSum.lost_packets) / udpSum.seconds,
+    cpu_us_per_64b:
+      pids.length > 0
+        ? ((cpuAfterUdp - cpuBeforeUdp) * 1e6) / Math.max(1, udpSum.packets - udpSum.lost_packets)
+        : null,
     udp100_loss_pct: lossPercent(udp100),
     cpu_s_per_gb: pids.length > 0 ? (cpuAfter - cpuBefore) / (received / 1e9) : null,
     relay_cpu_s_per_gb:
@@ -364,9 +383,13 @@ function median(results: Result[]): Result {
     rtt_ms_min: pick('rtt_ms_min'),
     rtt_ms_avg: pick('rtt_ms_avg'),
     rtt_ms_p99: pick('rtt_ms_p99'),
+    b2b_ms_min: pick('b2b_ms_min'),
+    b2b_ms_avg: pick('b2b_ms_avg'),
+    b2b_ms_p99: pick('b2b_ms_p99'),
     tcp_mbps: pick('tcp_mbps'),
     tcp4_mbps: pick('tcp4_mbps'),
     udp64_pps: pick('udp64_pps'),
+    cpu_us_per_64b: first.cpu_us_per_64b === null ? null : pick('cpu_us_per_64b'),
     udp100_loss_pct: pick('udp100_loss_pct'),
     cpu_s_per_gb: first.cpu_s_per_gb === null ? null : pick('cpu_s_per_gb'),
     relay_cpu_s_per_gb: first.relay_cpu_s_per_gb === null ? null : pick('relay_cpu_s_per_gb'),
@@ -504,11 +527,11 @@ async function main(): Promise<void> {
     `PeerTap end-to-end bench: ${runs} run(s), ${seconds} s per iperf3 test, medians; ${((Date.now() - started) / 1000).toFixed(0)} s${lossPct > 0 ? `; ${lossPct} % loss per underlay bridge crossing${delayMs > 0 ? ' (direct: in the delay line)' : ''}` : ''}${delayMs > 0 ? `; ${delayMs} ms each way through a delay line (direct)` : ''}${compareFastd ? `; fastd: ${FASTD_METHOD}, TAP mode, MTU ${fastdMtu(overlayMtu)}` : ''}`,
   )
   console.log(
-    'system         transport    port  rtt min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  udp100 loss %   CPU s/GB  relay s/GB  flaps',
+    'system         transport    port  rtt min/avg/p99 ms     b2b min/avg/p99 ms     tcp Mbit/s  tcp x4 Mbit/s  udp64 pps  us/64B  udp100 loss %   CPU s/GB  relay s/GB  flaps',
   )
   for (const r of results) {
     console.log(
-      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(12)} ${(r.port ?? '-').padEnd(5)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)} ${f(r.flaps).padStart(6)}`,
+      `${(r.scenario === 'direct' ? r.system : `${r.system}/${r.scenario}`).padEnd(14)} ${r.transport.padEnd(12)} ${(r.port ?? '-').padEnd(5)} ${`${f(r.rtt_ms_min, 3)}/${f(r.rtt_ms_avg, 3)}/${f(r.rtt_ms_p99, 3)}`.padEnd(22)} ${`${f(r.b2b_ms_min, 3)}/${f(r.b2b_ms_avg, 3)}/${f(r.b2b_ms_p99, 3)}`.padEnd(22)} ${f(r.tcp_mbps).padStart(10)} ${f(r.tcp4_mbps).padStart(14)} ${f(r.udp64_pps).padStart(10)} ${f(r.cpu_us_per_64b, 1).padStart(7)} ${f(r.udp100_loss_pct, 2).padStart(14)} ${f(r.cpu_s_per_gb, 1).padStart(10)} ${f(r.relay_cpu_s_per_gb, 1).padStart(11)} ${f(r.flaps).padStart(6)}`,
     )
   }
 }
