@@ -485,7 +485,7 @@ napi_value ReaderRef(napi_env env, napi_callback_info info) {
 }
 
 // readerStats(handle) -> { batches, frames, bytes, slotWaits, truncated, groMessages,
-//                          groDatagrams }
+//                          groDatagrams, readThroughs }
 napi_value ReaderStats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!GetArgs(env, info, 1, argv)) return nullptr;
@@ -505,6 +505,7 @@ napi_value ReaderStats(napi_env env, napi_callback_info info) {
   put("truncated", s.truncated);
   put("groMessages", s.gro_messages);
   put("groDatagrams", s.gro_datagrams);
+  put("readThroughs", s.read_throughs);
   return out;
 }
 

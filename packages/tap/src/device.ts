@@ -151,6 +151,12 @@ export interface DeviceStats {
   readonly readerWaits: number
   /** Frames longer than `frameMax`, dropped by the reader. */
   readonly truncated: number
+  /**
+   * Of batchesRead, those the fast path's datagram socket reader read right
+   * after it wrote frames to the device (what the kernel answered at once),
+   * so that this device's own reader thread needed no wake-up.
+   */
+  readonly readThroughs: number
   readonly batchesWritten: number
   readonly framesWritten: number
   /** Frames the kernel refused on write (malformed), dropped. */
@@ -392,6 +398,7 @@ export class TapDevice {
       bytesRead: r?.bytes ?? 0,
       readerWaits: r?.slotWaits ?? 0,
       truncated: r?.truncated ?? 0,
+      readThroughs: r?.readThroughs ?? 0,
       batchesWritten: this.#batchesWritten,
       framesWritten: this.#framesWritten,
       writeDrops: this.#writeDrops,

@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -207,11 +208,11 @@ uint32_t FlowCache::AddDevice(int fd, bool vnet) {
   std::unique_lock<WriterFirstLock> lk(mu_);
   for (uint32_t i = 0; i < devices_.size(); i++) {
     if (devices_[i].fd < 0) {
-      devices_[i] = {fd, vnet};
+      devices_[i] = {fd, vnet, nullptr};
       return i;
     }
   }
-  devices_.push_back({fd, vnet});
+  devices_.push_back({fd, vnet, nullptr});
   return static_cast<uint32_t>(devices_.size() - 1);
 }
 
@@ -219,11 +220,24 @@ void FlowCache::RemoveDevice(uint32_t device) {
   std::unique_lock<WriterFirstLock> lk(mu_);
   if (device >= devices_.size()) return;
   devices_[device].fd = -1;
+  devices_[device].source = nullptr;
   for (auto it = send_.begin(); it != send_.end();) {
     it = it->second.device == device ? send_.erase(it) : std::next(it);
   }
   for (auto it = recv_.begin(); it != recv_.end();) {
     it = it->second.device == device ? recv_.erase(it) : std::next(it);
+  }
+}
+
+void FlowCache::SetSource(uint32_t device, DeviceReader* source) {
+  std::unique_lock<WriterFirstLock> lk(mu_);
+  if (device < devices_.size() && devices_[device].fd >= 0) devices_[device].source = source;
+}
+
+void FlowCache::ClearSource(uint32_t device, DeviceReader* source) {
+  std::unique_lock<WriterFirstLock> lk(mu_);
+  if (device < devices_.size() && devices_[device].source == source) {
+    devices_[device].source = nullptr;
   }
 }
 
@@ -412,7 +426,8 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
   return kept;
 }
 
-uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta, uint32_t count) {
+uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta, uint32_t count,
+                            std::vector<DeviceReader*>* written) {
   uint32_t* offsets = meta;
   uint32_t* lengths = meta + c.batch_frames;
   uint8_t* records = reinterpret_cast<uint8_t*>(meta + 2 * size_t{c.batch_frames});
@@ -596,6 +611,11 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
         break;
       }
       stats_.received.fetch_add(1, std::memory_order_relaxed);
+      if (written != nullptr && dev.source != nullptr &&
+          std::find(written->begin(), written->end(), dev.source) == written->end()) {
+        dev.source->Ref();  // dropped by the caller, after ReadThrough, outside our lock
+        written->push_back(dev.source);
+      }
       Stat(re.vlan_stats, kRecvFrames, 1);
       Stat(re.vlan_stats, kRecvBytes, eth_len);
     } while (false);

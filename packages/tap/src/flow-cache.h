@@ -188,6 +188,9 @@ class DuplicateTags {
 struct Device {
   int fd = -1;
   bool vnet = false;  // frames carry a 10-byte virtio-net header
+  // Its reader, when that reads on a thread of its own (SetSource): the
+  // socket's reader reads through it after writing to it (reader.h).
+  DeviceReader* source = nullptr;
 };
 
 
@@ -218,6 +221,10 @@ class FlowCache {
   void SetUdp(int fd, int family, bool gso);
   uint32_t AddDevice(int fd, bool vnet);  // a device slot
   void RemoveDevice(uint32_t device);     // and every entry that names it
+  // The device's reader (FrameSource::SetFlow), and its going: only if it
+  // is still `source`.
+  void SetSource(uint32_t device, DeviceReader* source);
+  void ClearSource(uint32_t device, DeviceReader* source);
   // False when the entry's device slot is not open.
   bool InstallSend(uint64_t key, SendEntry&& e);
   void InstallHop(uint32_t receiver_index, HopEntry&& e);
@@ -236,7 +243,10 @@ class FlowCache {
   // frames are left in it (packed to the front, in order) for JavaScript.
   uint32_t FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* data, uint32_t* meta,
                       uint32_t count);
-  uint32_t FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta, uint32_t count);
+  // `written`, if given, gets each device source it wrote to (once, with
+  // a reference taken for the caller to drop after reading through it).
+  uint32_t FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta, uint32_t count,
+                   std::vector<DeviceReader*>* written = nullptr);
 
  private:
   ~FlowCache() { arena_->Unref(); }

@@ -52,6 +52,8 @@ export interface Native extends NativeAead, NativeFlow {
     truncated: number
     groMessages: number
     groDatagrams: number
+    /** Batches the datagram socket's reader read from this device right after writing to it. */
+    readThroughs: number
   }
   udpOpen(
     family: number,

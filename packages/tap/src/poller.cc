@@ -106,6 +106,8 @@ bool Poller::ReadBatch() {
     stats_.bytes.fetch_add(f.bytes, std::memory_order_relaxed);
     // The fast path carries what its flow cache holds entries for (as the Reader does).
     f.count = RunFlow(c, data, meta, f.count);
+    // A socket: what the cache wrote to devices may have been answered.
+    if (!written_.empty()) ReadThroughWritten();
   }
   if (f.count == 0) free_.push_back(slot);
   if (f.err != 0) {

@@ -52,6 +52,7 @@ class Poller : public FrameSource {
   // Ownership: the JS handle, the pool ArrayBuffer and the uv handle (until
   // its close callback) each hold one reference.
   void Unref() override;
+  void Ref() override { ++refs_; }
 
  private:
   Poller(napi_env env, int fd, const ReaderConfig& config);

@@ -101,19 +101,32 @@ napi_status Reader::Create(napi_env env, int fd, const ReaderConfig& config, nap
 
 FrameSource::~FrameSource() {
   DeleteUdpScratch(udp_);
-  if (flow_ != nullptr) flow_->Unref();
+  for (DeviceReader* s : written_) s->Unref();
+  if (flow_ != nullptr) {
+    if (flow_device_ >= 0) flow_->ClearSource(static_cast<uint32_t>(flow_device_), this);
+    flow_->Unref();
+  }
 }
 
 void FrameSource::SetFlow(FlowCache* cache, int32_t device) {
   if (cache != nullptr) cache->Ref();
   FlowCache* old;
+  int32_t old_device;
   {
     std::lock_guard<std::mutex> lk(flow_mu_);
     old = flow_;
+    old_device = flow_device_;
     flow_ = cache;
     flow_device_ = device;
   }
-  if (old != nullptr) old->Unref();
+  if (old != nullptr) {
+    if (old_device >= 0) old->ClearSource(static_cast<uint32_t>(old_device), this);
+    old->Unref();
+  }
+  // A reader with a thread of its own may be read through by the socket's.
+  if (cache != nullptr && device >= 0 && ReadsOnThread()) {
+    cache->SetSource(static_cast<uint32_t>(device), this);
+  }
 }
 
 uint32_t FrameSource::RunFlow(const ReaderConfig& c, uint8_t* data, uint32_t* meta,
@@ -121,8 +134,17 @@ uint32_t FrameSource::RunFlow(const ReaderConfig& c, uint8_t* data, uint32_t* me
   std::lock_guard<std::mutex> lk(flow_mu_);
   if (flow_ == nullptr) return count;
   return c.kind == ReaderConfig::kUdp
-             ? flow_->FromUdp(c, data, meta, count)
+             ? flow_->FromUdp(c, data, meta, count, &written_)
              : flow_->FromDevice(static_cast<uint32_t>(flow_device_), c, data, meta, count);
+}
+
+void FrameSource::ReadThroughWritten() {
+  // No lock held here: each ReadThrough runs that device's cache pass.
+  for (DeviceReader* s : written_) {
+    s->ReadThrough();
+    s->Unref();
+  }
+  written_.clear();
 }
 
 void Reader::Unref() {
@@ -160,6 +182,9 @@ void Reader::Stop() {
   ssize_t ignored = write(wake_fd_, &one, sizeof(one));
   (void)ignored;
   if (thread_.joinable()) thread_.join();
+  // A ReadThrough that saw us running may still be reading the fd: wait for
+  // it, so that the fd is never read after Stop returns (it closes next).
+  { std::lock_guard<std::mutex> fill(fill_mu_); }
   if (hook_added_) {
     napi_remove_env_cleanup_hook(env_, &Reader::CleanupHook, this);
     hook_added_ = false;
@@ -229,8 +254,15 @@ void Reader::Run() {
     uint32_t* meta = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * MetaWords(c);
 
     // 2. Fill it: read until EAGAIN, the frame cap or the slot is full (a
-    //    socket: one recvmmsg); an empty fd is waited for in poll(2).
-    SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [this] { return WaitReadable(); });
+    //    socket: one recvmmsg); an empty fd is waited for in poll(2), with
+    //    fill_mu_ let go meanwhile (ReadThrough may read it then).
+    std::unique_lock<std::mutex> fill(fill_mu_);
+    SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [this, &fill] {
+      fill.unlock();
+      bool go = WaitReadable();
+      fill.lock();
+      return go;
+    });
 
     // 3. The fast path carries what its flow cache holds entries for; the
     //    rest is handed over, or the slot goes back if nothing is left.
@@ -246,11 +278,44 @@ void Reader::Run() {
       std::lock_guard<std::mutex> lk(mu_);
       free_.push_back(slot);
     }
+    fill.unlock();
+    // A socket: what the cache wrote to devices may have been answered.
+    if (!written_.empty()) ReadThroughWritten();
     if (f.stop) return;
     if (f.err != 0) {
       Post(-1, static_cast<uint32_t>(f.err));
       return;
     }
+  }
+}
+
+void Reader::ReadThrough() {
+  std::unique_lock<std::mutex> fill(fill_mu_, std::try_to_lock);
+  if (!fill.owns_lock()) return;  // its own thread is reading: it gets the reply
+  const ReaderConfig& c = config_;
+  uint32_t slot;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_ || free_.empty()) return;
+    slot = free_.back();
+    free_.pop_back();
+  }
+  uint8_t* data = mem_ + data_offset_ + size_t{slot} * c.slot_bytes;
+  uint32_t* meta = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * MetaWords(c);
+  // Without waiting; a read error is left to the own thread's next read.
+  SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [] { return false; });
+  if (f.count > 0) {
+    stats_.batches.fetch_add(1, std::memory_order_relaxed);
+    stats_.frames.fetch_add(f.count, std::memory_order_relaxed);
+    stats_.bytes.fetch_add(f.bytes, std::memory_order_relaxed);
+    stats_.read_throughs.fetch_add(1, std::memory_order_relaxed);
+    f.count = RunFlow(c, data, meta, f.count);
+  }
+  if (f.count > 0) {
+    Post(static_cast<int32_t>(slot), f.count);
+  } else {
+    std::lock_guard<std::mutex> lk(mu_);
+    free_.push_back(slot);
   }
 }
 

@@ -62,6 +62,9 @@ struct ReaderStats {
   // the datagrams they held (udp.h); zero for a device.
   std::atomic<uint64_t> gro_messages{0};
   std::atomic<uint64_t> gro_datagrams{0};
+  // A device: batches the datagram socket's reader thread read from it
+  // right after the flow cache wrote to it (FrameSource::ReadThrough).
+  std::atomic<uint64_t> read_throughs{0};
 };
 
 // What the addon's reader functions (release, stop, ref, stats) need of a
@@ -80,7 +83,20 @@ bool UdpPending(const UdpScratch* s);  // accepts nullptr
 
 class FlowCache;  // flow-cache.h
 
-class FrameSource {
+// What the flow cache needs of a device's reader (FrameSource below is
+// one): references, and reading through it after writing to it. No key
+// function, so that code using the cache alone (the fuzz targets) links.
+class DeviceReader {
+ public:
+  virtual void Ref() = 0;
+  virtual void Unref() = 0;
+  virtual void ReadThrough() = 0;
+
+ protected:
+  ~DeviceReader() = default;
+};
+
+class FrameSource : public DeviceReader {
  public:
   virtual ~FrameSource();
   virtual size_t data_offset() const = 0;
@@ -88,7 +104,17 @@ class FrameSource {
   virtual void Release(uint32_t slot) = 0;  // JavaScript is done with a slot
   virtual void Stop() = 0;                  // idempotent
   virtual void SetRef(bool ref) = 0;        // whether it keeps the loop alive
-  virtual void Unref() = 0;                 // drops one of its references
+  void Unref() override = 0;                // drops one of its references
+  void Ref() override = 0;                  // takes one more
+  // Another thread, the datagram socket's reader, just wrote frames to this
+  // device on the fast path: reads what the kernel answered at once (an
+  // echo reply, a TCP ACK) and runs it as this reader would, so that the
+  // reply needs no wake-up of this reader's own thread (docs/spec/
+  // 18-fast-path.md §18.4.8). Does nothing while its own thread is reading,
+  // when no slot is free, when stopping, or for a main-thread Poller.
+  void ReadThrough() override {}
+  // Whether it reads on a thread of its own (a Reader, not a Poller).
+  virtual bool ReadsOnThread() const { return false; }
   const ReaderStats& stats() const { return stats_; }
   // Main thread: runs every filled slot through `cache` (the fast path,
   // flow-cache.h) before JavaScript sees it, as device slot `device` (a
@@ -100,8 +126,12 @@ class FrameSource {
   // Reader threads: the frames of a filled slot the flow cache leaves for
   // JavaScript (all of them without a cache), packed to the front.
   uint32_t RunFlow(const ReaderConfig& c, uint8_t* data, uint32_t* meta, uint32_t count);
+  // The datagram socket's reader, after a batch: reads through the devices
+  // the flow cache wrote to in it (each with a reference FromUdp took).
+  void ReadThroughWritten();
 
   ReaderStats stats_;
+  std::vector<DeviceReader*> written_;  // the socket reader's thread only
   std::mutex flow_mu_;
   FlowCache* flow_ = nullptr;  // guarded by flow_mu_
   int32_t flow_device_ = -1;   // guarded by flow_mu_
@@ -168,6 +198,9 @@ class Reader : public FrameSource {
   // Ownership: the JS handle, the pool ArrayBuffer and the TSFN each hold
   // one reference; the last Unref deletes the reader and its memory.
   void Unref() override;
+  void Ref() override { refs_.fetch_add(1); }
+  void ReadThrough() override;
+  bool ReadsOnThread() const override { return true; }
 
  private:
   Reader(napi_env env, int fd, const ReaderConfig& config);
@@ -187,6 +220,10 @@ class Reader : public FrameSource {
   size_t mem_bytes_ = 0;
 
   std::thread thread_;
+  // Held while a slot is filled, run through the cache and posted, by the
+  // reader's thread or by ReadThrough, so that batches reach JavaScript in
+  // the order their frames were read; not while waiting in poll(2).
+  std::mutex fill_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<uint32_t> free_;  // free slots, guarded by mu_

@@ -9,6 +9,7 @@
  * the device gets nothing; cleared entries send frames up again; a closed
  * device takes its entries with it.
  */
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FlowCache, type FlowCells } from '../src/flow.ts'
@@ -210,6 +211,29 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     const [framesSent, , framesReceived] = cells.readBlock(ab.vlanStats)
     expect(framesSent).toBe(fromA)
     expect(framesReceived).toBe(fromA)
+  })
+
+  it("reads through a device it wrote to: the kernel's echo reply goes out on the socket's reader thread", async () => {
+    const { nsA, a, b } = pair!
+    const before = { a: a.stats().readThroughs, b: b.stats().readThroughs, s: cache!.counters() }
+    // ICMP echo: B's kernel answers inside the write(2) of the request, so
+    // the reply is in B's queue when the write returns.
+    const out = execFileSync(
+      'ip',
+      ['netns', 'exec', nsA, 'ping', '-c', '20', '-i', '0.02', '10.79.0.2'],
+      {
+        encoding: 'utf8',
+      },
+    )
+    expect(out).toMatch(/20 received/)
+    const s = cache!.counters()
+    expect(s.sent - before.s.sent).toBeGreaterThanOrEqual(40)
+    // Most replies were read by the reader that wrote the request (the
+    // device's own thread, woken by the same write, may win a race).
+    expect(b.stats().readThroughs - before.b).toBeGreaterThanOrEqual(10)
+    // A's replies go to ping, not back into the device: nothing to read there.
+    expect(a.stats().readThroughs - before.a).toBe(0)
+    expect(punted).toHaveLength(0)
   })
 
   it('hands a replayed datagram up untouched and writes nothing; takes a fresh one once', async () => {
