@@ -266,18 +266,7 @@ void Reader::Run() {
 
     // 3. The fast path carries what its flow cache holds entries for; the
     //    rest is handed over, or the slot goes back if nothing is left.
-    if (f.count > 0) {
-      stats_.batches.fetch_add(1, std::memory_order_relaxed);
-      stats_.frames.fetch_add(f.count, std::memory_order_relaxed);
-      stats_.bytes.fetch_add(f.bytes, std::memory_order_relaxed);
-      f.count = RunFlow(c, data, meta, f.count);
-    }
-    if (f.count > 0) {
-      Post(static_cast<int32_t>(slot), f.count);
-    } else {
-      std::lock_guard<std::mutex> lk(mu_);
-      free_.push_back(slot);
-    }
+    Deliver(slot, data, meta, f);
     fill.unlock();
     // A socket: what the cache wrote to devices may have been answered.
     if (!written_.empty()) ReadThroughWritten();
@@ -304,12 +293,16 @@ void Reader::ReadThrough() {
   uint32_t* meta = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * MetaWords(c);
   // Without waiting; a read error is left to the own thread's next read.
   SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [] { return false; });
+  if (f.count > 0) stats_.read_throughs.fetch_add(1, std::memory_order_relaxed);
+  Deliver(slot, data, meta, f);
+}
+
+void Reader::Deliver(uint32_t slot, uint8_t* data, uint32_t* meta, SlotFill& f) {
   if (f.count > 0) {
     stats_.batches.fetch_add(1, std::memory_order_relaxed);
     stats_.frames.fetch_add(f.count, std::memory_order_relaxed);
     stats_.bytes.fetch_add(f.bytes, std::memory_order_relaxed);
-    stats_.read_throughs.fetch_add(1, std::memory_order_relaxed);
-    f.count = RunFlow(c, data, meta, f.count);
+    f.count = RunFlow(config_, data, meta, f.count);
   }
   if (f.count > 0) {
     Post(static_cast<int32_t>(slot), f.count);

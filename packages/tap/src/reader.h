@@ -208,6 +208,9 @@ class Reader : public FrameSource {
   void Run();
   bool WaitReadable();  // false when asked to stop
   void Post(int32_t slot, uint32_t count_or_errno);
+  // A filled slot, under fill_mu_: counted, run through the flow cache,
+  // then handed to JavaScript, or back to the free list if nothing is left.
+  void Deliver(uint32_t slot, uint8_t* data, uint32_t* meta, SlotFill& f);
   static void CallJs(napi_env env, napi_value js_cb, void* context, void* data);
   static void CleanupHook(void* arg);
 

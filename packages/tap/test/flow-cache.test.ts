@@ -313,17 +313,20 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
       port,
       linkStats,
     })
-    c.installForward({
-      inIndex: x,
-      vft,
-      hopKey: ky,
-      receiverIndex: y,
-      hopCounterCell: cells.newCounter(),
-      address: '127.0.0.1',
-      port,
-      payloadMax: 1472,
-      linkStats,
-    })
+    /** A forward entry for `v` from path X to path Y. */
+    const forward = (v: Uint8Array) =>
+      c.installForward({
+        inIndex: x,
+        vft: v,
+        hopKey: ky,
+        receiverIndex: y,
+        hopCounterCell: cells.newCounter(),
+        address: '127.0.0.1',
+        port,
+        payloadMax: 1472,
+        linkStats,
+      })
+    forward(vft)
     c.installHop({
       receiverIndex: y,
       key: ky,
@@ -388,17 +391,7 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
 
     // One VFT's route changes: its entry goes, another VFT's on the same path stays.
     const other = randomBytes(16)
-    c.installForward({
-      inIndex: x,
-      vft: other,
-      hopKey: ky,
-      receiverIndex: y,
-      hopCounterCell: cells.newCounter(),
-      address: '127.0.0.1',
-      port,
-      payloadMax: 1472,
-      linkStats,
-    })
+    forward(other)
     expect(c.removeForwards(vft)).toBe(1)
     expect(c.removeForwards(vft)).toBe(0)
     const fresh = (v: Uint8Array) =>
