@@ -69,6 +69,7 @@ export class CallbackDevice implements PortDevice {
     bytesRead: 0,
     readerWaits: 0,
     truncated: 0,
+    readThroughs: 0,
     batchesWritten: 0,
     framesWritten: 0,
     writeDrops: 0,

@@ -32,6 +32,7 @@ function vlansWith(
           bytesRead: 0,
           readerWaits: 0,
           truncated: 0,
+          readThroughs: 0,
           batchesWritten: 0,
           framesWritten: 0,
           writeDrops: 0,
