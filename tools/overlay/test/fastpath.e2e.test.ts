@@ -62,6 +62,14 @@ const pings = async (overlay: Overlay, from: string, to: string, count: number) 
   return { received, avg }
 }
 
+/** Until A and B each have a datagram link to the other. */
+async function datagramPaths(overlay: Overlay): Promise<void> {
+  for (const host of ['a', 'b'])
+    await waitFor(`${host}'s datagram path`, async () =>
+      (await overlay.status(host)).neighbours.some((n) => n.kind === 'datagram'),
+    )
+}
+
 function suite(fastPath: boolean) {
   describe.skipIf(!can.ok)(
     `two nodes on the datagram link, fast path ${fastPath ? 'on' : 'off'}`,
@@ -76,10 +84,7 @@ function suite(fastPath: boolean) {
           ...(fastPath ? {} : { fastPath: false }),
         })
         await waitForIpv6(overlay)
-        for (const host of ['a', 'b'])
-          await waitFor(`${host}'s datagram path`, async () =>
-            (await status(host)).neighbours.some((n) => n.kind === 'datagram'),
-          )
+        await datagramPaths(overlay)
       }, 60_000)
       afterAll(async () => {
         await overlay?.stop()
@@ -262,10 +267,7 @@ describe.skipIf(!can.ok)('two nodes on the datagram link, fast path on, TAP offl
   beforeAll(async () => {
     overlay = await Overlay.start({ transport: 'tcp', datagram: true, mtu: 1380, offload: false })
     await waitForIpv6(overlay)
-    for (const host of ['a', 'b'])
-      await waitFor(`${host}'s datagram path`, async () =>
-        (await status(host)).neighbours.some((n) => n.kind === 'datagram'),
-      )
+    await datagramPaths(overlay)
   }, 60_000)
   afterAll(async () => {
     await overlay?.stop()

@@ -89,20 +89,12 @@ describe.skipIf(!can.ok)(
       const ready = JSON.parse((await lines.next()).value ?? '{}') as { connected?: number }
       expect(ready.connected, 'identities connected').toBe(IDENTITIES)
       // The flow in the cache first, then the churn measured around the pings.
-      await overlay.topo.exec('a', [
-        'ping',
-        '-c',
-        '5',
-        '-i',
-        '0.2',
-        '-W',
-        '2',
-        overlay.node('b').ip,
-      ])
+      const b = overlay.node('b').ip
+      await overlay.topo.exec('a', ['ping', '-c', '5', '-i', '0.2', '-W', '2', b])
       const before = (await relay.status()) as Status
       const out = await overlay.topo.exec(
         'a',
-        ['ping', '-c', String(PINGS), '-i', '0.01', '-W', '2', overlay.node('b').ip],
+        ['ping', '-c', String(PINGS), '-i', '0.01', '-W', '2', b],
         30_000,
       )
       const after = (await relay.status()) as Status
