@@ -230,7 +230,8 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     expect(s.sent - before.s.sent).toBeGreaterThanOrEqual(40)
     // Replies were read by the reader that wrote the request. The device's
     // own thread, woken by the same write, may win the race for each: here
-    // 10 to 17 of 20 were read through on a quiet machine, 7 in a CI run.
+    // at least 10 of 20 were read through in runs on a quiet machine, 7 in
+    // a CI run.
     expect(b.stats().readThroughs - before.b).toBeGreaterThanOrEqual(1)
     // A's replies go to ping, not back into the device: nothing to read there.
     expect(a.stats().readThroughs - before.a).toBe(0)
