@@ -76,14 +76,29 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
     if (group === undefined) throw new Error(`no MLS record in ${dir}`)
     return group
   }
+  const mls = async (host: string) => (await status(host)).mls.demo!
+  /** What every node reports and last logged: a timed-out wait says where it stuck. */
+  const diagnose = async () => {
+    const parts = await Promise.all(
+      ['a', 'b', 'c', 'd'].map(async (h) => {
+        const s = await mls(h).catch((e: unknown) => `no status: ${(e as Error).message}`)
+        const state =
+          typeof s === 'string'
+            ? s
+            : JSON.stringify({ state: s.state, epoch: s.epoch, counters: s.counters })
+        return `--- ${h}: ${state}\n${overlay.node(h).log.slice(-20).join('\n')}`
+      }),
+    )
+    return parts.join('\n')
+  }
   const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs = 15_000) => {
     const deadline = Date.now() + timeoutMs
     while (!(await check().catch(() => false))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}\n${await diagnose()}`)
       await new Promise((r) => setTimeout(r, 200))
     }
   }
-  const mls = async (host: string) => (await status(host)).mls.demo!
   const peertap = (host: string, args: string[]) =>
     overlay.topo.exec(host, [...NODE_ARGV, ...args, '-s', overlay.node(host).stateDir])
   const ping = (from: string, to: string, count = 3) =>
@@ -128,9 +143,7 @@ describe.skipIf(!can.ok)('an MLS VLAN: A owns it, B and C join by key package an
       )
         return owner
       if (Date.now() > deadline)
-        throw new Error(
-          `not settled: ${JSON.stringify({ owner, states })}\n${hosts.map((h) => overlay.node(h).log.slice(-15).join('\n')).join('\n')}`,
-        )
+        throw new Error(`not settled: ${JSON.stringify({ owner, states })}\n${await diagnose()}`)
       await new Promise((r) => setTimeout(r, 200))
     }
   }
