@@ -18,6 +18,7 @@ import type { VlanCounters } from '@peertap/switch'
 import { Topology } from '@peertap/tool-netns'
 import { apiGet } from './api.ts'
 import { cliArgv } from './cli-argv.ts'
+import { keygen } from './identity.ts'
 import type { RelayHost } from './relay-harness.ts'
 
 export type Transport = 'tcp' | 'quic' | 'ws'
@@ -229,15 +230,12 @@ export class Overlay {
       await options.underlay?.(topo)
       const secret = randomBytes(32).toString('hex')
       overlay.#upArgs = options.upArgs ?? []
+      const peerIds = await Promise.all(hosts.map((host) => keygen(join(dir, host))))
       for (const [i, host] of hosts.entries()) {
-        const stateDir = join(dir, host)
-        const peerId = (
-          await topo.exec(host, [...NODE_ARGV, 'keygen', '--state-dir', stateDir])
-        ).trim()
         overlay.nodes.push({
           host,
-          stateDir,
-          peerId,
+          stateDir: join(dir, host),
+          peerId: peerIds[i]!,
           mac: `02:00:5e:00:00:${(i + 1).toString(16).padStart(2, '0')}`,
           ip: `198.19.0.${i + 1}`,
           ip6: `fd00:5055::${i + 1}`,
@@ -246,7 +244,7 @@ export class Overlay {
         })
       }
       // Relays are closed by default: each admits the overlay's nodes by PeerId.
-      for (const relay of relays) await relay.keygen(topo, dir)
+      await Promise.all(relays.map((relay) => relay.keygen(topo, dir)))
       for (const [i, relay] of relays.entries()) {
         const before = relays.slice(0, i).map((r) => r.address(PORT[transport]))
         const others = relays.filter((r) => r !== relay).map((r) => r.peerId)

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import type { Topology } from '@peertap/tool-netns'
 import { apiGet } from './api.ts'
 import { cliArgv } from './cli-argv.ts'
+import { keygen } from './identity.ts'
 
 /** The argv of the `peertap-relay` CLI (@peertap/relay-app's `./cli` export). */
 export const RELAY_ARGV = cliArgv('@peertap/relay-app/cli')
@@ -44,9 +45,7 @@ export class RelayHost {
   async keygen(topo: Topology, dir: string): Promise<string> {
     this.#topo = topo
     this.stateDir = join(dir, this.host)
-    this.peerId = (
-      await topo.exec(this.host, [...RELAY_ARGV, 'keygen', '--state-dir', this.stateDir])
-    ).trim()
+    this.peerId = await keygen(this.stateDir)
     return this.peerId
   }
 
