@@ -4,9 +4,15 @@ import type { Logger } from 'pino'
 
 /**
  * Keeps neighbours dialled: each address (a multiaddr ending in
- * /p2p/<PeerId>) is dialled at once and again every `intervalMs` while its
- * link is down, until it is removed or the dialler stopped. Addresses come
- * and go at run time (a VLAN joined names its owner's), each one loop.
+ * /p2p/<PeerId>) is dialled at once and again while its link is down,
+ * until it is removed or the dialler stopped. The waits after a dial
+ * start at an eighth of `intervalMs` and double up to it (0.25, 0.5, 1,
+ * then every 2 s by default), and start small again once the link has
+ * been up: a neighbour that is starting or restarting, whose first dial
+ * is refused, is reached within a fraction of a second rather than after
+ * a whole interval, and one that is away costs a dial per interval.
+ * Addresses come and go at run time (a VLAN joined names its owner's),
+ * each one loop.
  */
 export class Dialler {
   readonly #trunk: Trunk
@@ -46,8 +52,11 @@ export class Dialler {
 
   async #loop(address: string, stopped: AbortSignal): Promise<void> {
     const peer = address.slice(address.lastIndexOf('/p2p/') + 5)
+    const up = () => this.#trunk.getLink(peer)?.status === 'up'
+    const first = Math.max(1, Math.floor(this.#intervalMs / 8))
+    let wait = first
     while (!stopped.aborted) {
-      if (this.#trunk.getLink(peer)?.status !== 'up') {
+      if (!up()) {
         try {
           await this.#trunk.dial(address, {
             signal: AbortSignal.any([stopped, AbortSignal.timeout(10_000)]),
@@ -57,7 +66,13 @@ export class Dialler {
             this.#log.debug({ address, err: (error as Error).message }, 'dial failed; retrying')
         }
       }
-      await sleep(this.#intervalMs, undefined, { signal: stopped }).catch(() => undefined)
+      let pause = this.#intervalMs
+      if (up()) wait = first
+      else {
+        pause = wait
+        wait = Math.min(wait * 2, this.#intervalMs)
+      }
+      await sleep(pause, undefined, { signal: stopped }).catch(() => undefined)
     }
   }
 }
