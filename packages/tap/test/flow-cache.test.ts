@@ -12,53 +12,11 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FlowCache, type FlowCells } from '../src/flow.ts'
+import { FlowCache } from '../src/flow.ts'
 import { openUdp, type UdpSocket } from '../src/index.ts'
 import { native } from '../src/native.ts'
-import { canRun, copy, forwardedPair, ip, nodeArgs, type Received, spawnChild } from './helpers.ts'
-
-const macOf = (ns: string, dev: string): Uint8Array =>
-  new Uint8Array(
-    Buffer.from(
-      JSON.parse(ip('-n', ns, '-j', 'link', 'show', dev))[0].address.replaceAll(':', ''),
-      'hex',
-    ),
-  )
-
-/** One direction's keys and cells, as the switch and the datagram link would hold them. */
-interface Direction {
-  vft: Uint8Array
-  key: Uint8Array
-  salt: Uint8Array
-  kid: Uint8Array
-  hpKey: Uint8Array
-  counterCell: number
-  hopKey: Uint8Array
-  receiverIndex: number
-  hopCounterCell: number
-  hopWindow: number
-  kidWindow: number
-  vlanStats: number
-  linkStats: number
-}
-
-function direction(cells: FlowCells, receiverIndex: number): Direction {
-  return {
-    vft: randomBytes(16),
-    key: randomBytes(32),
-    salt: randomBytes(12),
-    kid: randomBytes(8),
-    hpKey: randomBytes(32),
-    counterCell: cells.newCounter(),
-    hopKey: randomBytes(32),
-    receiverIndex,
-    hopCounterCell: cells.newCounter(),
-    hopWindow: cells.newWindow(),
-    kidWindow: cells.newWindow(),
-    vlanStats: cells.block(),
-    linkStats: cells.block(),
-  }
-}
+import { type Direction, direction, installPair, macOf } from './flow-pair.ts'
+import { canRun, copy, forwardedPair, nodeArgs, type Received, spawnChild } from './helpers.ts'
 
 /** Whether a frame (no virtio-net header) is unicast IPv4. */
 const unicastIpv4 = (f: Uint8Array) => (f[0]! & 1) === 0 && f[12] === 0x08 && f[13] === 0x00
@@ -77,52 +35,8 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
   let slotB = -1
 
   const install = () => {
-    const c = cache!
-    const port = udp!.port
-    for (const [d, from, to, mac, src] of [
-      [ab, slotA, slotB, macB, macA],
-      [ba, slotB, slotA, macA, macB],
-    ] as const) {
-      c.installSend({
-        device: from,
-        src,
-        mac,
-        vft: d.vft,
-        hopLimit: 8,
-        key: d.key,
-        salt: d.salt,
-        kid: d.kid,
-        hpKey: d.hpKey,
-        counterCell: d.counterCell,
-        hopKey: d.hopKey,
-        receiverIndex: d.receiverIndex,
-        hopCounterCell: d.hopCounterCell,
-        address: '127.0.0.1',
-        port,
-        payloadMax: 1472,
-        vlanStats: d.vlanStats,
-        linkStats: d.linkStats,
-      })
-      c.installHop({
-        receiverIndex: d.receiverIndex,
-        key: d.hopKey,
-        windowCell: d.hopWindow,
-        address: '127.0.0.1',
-        port,
-        linkStats: d.linkStats,
-      })
-      c.installReceive({
-        vft: d.vft,
-        device: to,
-        mac,
-        hpKey: d.hpKey,
-        puntTcp: false,
-        vlanStats: d.vlanStats,
-      })
-      expect(
-        c.installKid(d.vft, Buffer.from(d.kid).readBigUInt64BE(0), d.key, d.salt, d.kidWindow),
-      ).toBe(true)
-    }
+    for (const ok of installPair(cache!, udp!.port, [slotA, macA, ab], [slotB, macB, ba]))
+      expect(ok).toBe(true)
   }
 
   /** A DATA datagram of direction d carrying `frame`, under the given counters. */
