@@ -208,8 +208,8 @@ void Setup() {
   st.tx = Bound(&tx_port);
   st.fwd_rx = Bound(&fwd_port);
   c.SetUdp(st.tx, 4, false);
-  uint32_t dev0 = c.AddDevice(st.null_fd, false);
-  uint32_t dev1 = c.AddDevice(st.pipe_w, true);
+  uint32_t dev0 = c.AddDevice(st.null_fd, false, false);
+  uint32_t dev1 = c.AddDevice(st.pipe_w, true, false);
 
   HopEntry h1;
   h1.gcm = NewCtx(EVP_aes_256_gcm(), kHopKey, false);

@@ -191,8 +191,8 @@ void Setup() {
   addr[7] = 1;
   FlowCache& c = *st.cache;
   c.SetUdp(st.tx, 4, false);
-  st.dev0 = c.AddDevice(st.null_fd, false);
-  st.dev1 = c.AddDevice(st.null_fd, true);
+  st.dev0 = c.AddDevice(st.null_fd, false, false);
+  st.dev1 = c.AddDevice(st.null_fd, true, false);
   Install(c, st.dev0, kM1, kPath1, kCtr1, kHop1, 1472, addr);
   Install(c, st.dev1, kM2, kPath2, kCtr2, kHop2, 2048, addr);
   Install(c, st.dev0, kM3, kPath3, kCtr3, kHop3, 100, addr);

@@ -5,7 +5,7 @@
 # (default: the number of cores). Exits non-zero on any sanitizer report,
 # failed check or crash; the input that caused it is in $build/artifacts.
 #
-#   packages/tap/fuzz/run.sh [TARGET...]      targets: data payload window cache device gro
+#   packages/tap/fuzz/run.sh [TARGET...]      targets: data payload window cache device gro tun
 #
 # Environment:
 #   PEERTAP_FUZZ_SECONDS  seconds per target (5)
@@ -27,7 +27,7 @@ seconds=${PEERTAP_FUZZ_SECONDS:-5}
 jobs=${PEERTAP_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 seed=${PEERTAP_FUZZ_SEED:-$(( ($(date +%s%N) / 1000) % 4294967296 ))}
 cxx=${CXX:-g++}
-all=(data payload window cache device gro)
+all=(data payload window cache device gro tun)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
@@ -51,7 +51,7 @@ sources=("$here"/*.cc "$here"/*.h "$src"/flow-core.cc "$src"/flow-core.h "$src"/
 # Build, unless the stamp says nothing changed.
 mkdir -p "$build/obj" "$build/artifacts"
 stamp=$( { "$cxx" --version | head -1; echo "${flags[*]} ${libs[*]}"; cat "${sources[@]}"; } | sha256sum | cut -c1-16)
-if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ] || ! ls "$build"/fuzz-{data,payload,window,cache,device,gro} >/dev/null 2>&1; then
+if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ] || ! ls "$build"/fuzz-{data,payload,window,cache,device,gro,tun} >/dev/null 2>&1; then
   rm -f "$build/stamp"
   started=$(date +%s)
   units=("$here/driver.cc" "$src/flow-core.cc" "$src/flow-cache.cc" "$src/udp.cc")
@@ -63,7 +63,7 @@ if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ] || ! ls "$build"/fuzz-{da
   o=$build/obj
   for t in "${all[@]}"; do
     extra=()
-    [ "$t" = cache ] || [ "$t" = device ] && extra=("$o/flow-cache.o" "$o/udp.o")
+    [ "$t" = cache ] || [ "$t" = device ] || [ "$t" = tun ] && extra=("$o/flow-cache.o" "$o/udp.o")
     [ "$t" = gro ] && extra=("$o/udp.o")
     "$cxx" "${flags[@]}" -o "$build/fuzz-$t" "$o/fuzz_$t.o" "$o/driver.o" "$o/flow-core.o" "${extra[@]}" "${libs[@]}" -pthread ||
       die "linking fuzz-$t failed"

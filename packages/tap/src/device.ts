@@ -458,10 +458,13 @@ export class TapDevice {
     }
     if (cache === undefined) return -1
     this.#checkOpen()
-    // The cache reads and writes Ethernet frames: a TUN device's IP packets are not for it.
-    if (this.kind !== 'tap')
-      throw invalid(`device "${this.name}" is a TUN device: the flow cache takes TAPs`)
-    const slot = this.#native.flowCacheAddDevice(cache, this.#fd, this.vnetHeader)
+    // A TUN device's IP packets: the cache frames them by its TUN routes.
+    const slot = this.#native.flowCacheAddDevice(
+      cache,
+      this.#fd,
+      this.vnetHeader,
+      this.kind === 'tun',
+    )
     this.#flow = { cache, slot }
     if (this.#reader !== undefined) this.#native.readerSetFlow(this.#reader.handle, cache, slot)
     return slot

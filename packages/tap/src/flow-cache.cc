@@ -87,6 +87,44 @@ bool VnetFrameOk(const uint8_t* f, size_t n) {
   return true;
 }
 
+// What a TUN port passes to its host (17-tun-l2.md §17.6.6), decided on
+// the opened Ethernet frame: IPv4 or IPv6 with a whole fixed header, and
+// neither neighbour discovery (ICMPv6 133 to 137, or an ICMPv6 message too
+// short to tell) nor UDP to the DHCP client's port 68 (or a UDP header too
+// short to tell). ARP, other types and everything else go up to the port.
+bool TunPasses(const uint8_t* f, size_t len) {
+  const uint8_t* ip = f + 14;
+  size_t n = len - 14;
+  uint16_t type = U16be(f + 12);
+  if (type == 0x0800) {
+    if (n < 20 || ip[0] >> 4 != 4) return false;
+    size_t ihl = size_t{ip[0] & 15u} * 4;
+    if (ip[9] == 17 && (ihl < 20 || ihl + 8 > n || U16be(ip + ihl + 2) == 68)) return false;
+    return true;
+  }
+  if (type == 0x86dd) {
+    if (n < 40 || ip[0] >> 4 != 6) return false;
+    if (ip[6] == 58 && (n < 44 || (ip[40] >= 133 && ip[40] <= 137))) return false;
+    return true;
+  }
+  return false;
+}
+
+// A virtio-net header's offsets moved by `delta` bytes (17-tun-l2.md
+// §17.8): hdr_len if it is not 0, csum_start if NEEDS_CSUM is set; a
+// field that would leave 0 to 65535 is false (the packet goes up).
+bool ShiftVnet(uint8_t* h, int delta) {
+  int hdr_len = U16le(h + 2), csum_start = U16le(h + 6);
+  if (hdr_len != 0) hdr_len += delta;
+  if ((h[0] & 1) != 0) csum_start += delta;
+  if (hdr_len < 0 || csum_start < 0 || hdr_len > 0xffff || csum_start > 0xffff) return false;
+  h[2] = static_cast<uint8_t>(hdr_len);
+  h[3] = static_cast<uint8_t>(hdr_len >> 8);
+  h[6] = static_cast<uint8_t>(csum_start);
+  h[7] = static_cast<uint8_t>(csum_start >> 8);
+  return true;
+}
+
 }  // namespace
 
 DuplicateTags::DuplicateTags() : slots_(kBuckets * kWays, 0) {
@@ -204,15 +242,15 @@ void FlowCache::SetUdp(int fd, int family, bool gso) {
   }
 }
 
-uint32_t FlowCache::AddDevice(int fd, bool vnet) {
+uint32_t FlowCache::AddDevice(int fd, bool vnet, bool tun) {
   std::unique_lock<WriterFirstLock> lk(mu_);
   for (uint32_t i = 0; i < devices_.size(); i++) {
     if (devices_[i].fd < 0) {
-      devices_[i] = {fd, vnet, nullptr};
+      devices_[i] = {fd, vnet, tun, nullptr};
       return i;
     }
   }
-  devices_.push_back({fd, vnet, nullptr});
+  devices_.push_back({fd, vnet, tun, nullptr});
   return static_cast<uint32_t>(devices_.size() - 1);
 }
 
@@ -226,6 +264,9 @@ void FlowCache::RemoveDevice(uint32_t device) {
   }
   for (auto it = recv_.begin(); it != recv_.end();) {
     it = it->second.device == device ? recv_.erase(it) : std::next(it);
+  }
+  for (auto it = tun_routes_.begin(); it != tun_routes_.end();) {
+    it = it->first.device == device ? tun_routes_.erase(it) : std::next(it);
   }
 }
 
@@ -295,9 +336,25 @@ size_t FlowCache::RemoveForwards(const std::array<uint8_t, 16>& vft) {
   return removed;
 }
 
+bool FlowCache::InstallTunRoute(uint32_t device, const std::array<uint8_t, 16>& addr,
+                                const std::array<uint8_t, 6>& mac) {
+  std::unique_lock<WriterFirstLock> lk(mu_);
+  if (device >= devices_.size() || devices_[device].fd < 0 || !devices_[device].tun) return false;
+  TunKey key{device, addr};
+  auto it = tun_routes_.find(key);
+  if (it != tun_routes_.end()) {
+    it->second = mac;
+    return true;
+  }
+  if (tun_routes_.size() >= kTunRoutesMax) return false;
+  tun_routes_.emplace(key, mac);
+  return true;
+}
+
 void FlowCache::Clear() {
   std::unique_lock<WriterFirstLock> lk(mu_);
   send_.clear();
+  tun_routes_.clear();
   hops_.clear();
   recv_.clear();
   fwd_.clear();
@@ -307,7 +364,7 @@ size_t FlowCache::Entries() {
   std::shared_lock<WriterFirstLock> lk(mu_);
   size_t kids = 0;
   for (const auto& r : recv_) kids += r.second.kids.size();
-  return send_.size() + hops_.size() + recv_.size() + kids + fwd_.size();
+  return send_.size() + tun_routes_.size() + hops_.size() + recv_.size() + kids + fwd_.size();
 }
 
 uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* data,
@@ -317,6 +374,7 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
   std::shared_lock<WriterFirstLock> lk(mu_);
   if (udp_fd_ < 0 || send_.empty() || device >= devices_.size()) return count;
   const bool vnet = devices_[device].vnet;
+  const bool tun = devices_[device].tun;
   // Per thread: each device has one reader thread, which alone uses these.
   thread_local std::vector<uint8_t> out;
   thread_local std::vector<const uint8_t*> datas;
@@ -339,43 +397,100 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
       // virtio-net header ‖ frame, for a header that asks for a checksum but
       // no segmentation (as the switch seals it). GSO frames go up.
       uint8_t kind = 0;
-      const uint8_t* body = f;
-      size_t body_len = len;
+      const uint8_t* vh = nullptr;  // the device's virtio-net header, for kind 3
       if (vnet) {
         if (len < kVnetBytes || f[1] != 0) {
           stats_.send_other.fetch_add(1, std::memory_order_relaxed);
           break;
         }
-        if (f[0] != 0) kind = 3;  // a header that asks for nothing goes as kind 0
-        if (kind == 0) {
-          body += kVnetBytes;
-          body_len -= kVnetBytes;
+        if (f[0] != 0) {  // a header that asks for nothing goes as kind 0
+          kind = 3;
+          vh = f;
         }
         f += kVnetBytes;
         len -= kVnetBytes;
       }
-      if (len < 14 || (f[0] & 1) != 0) {  // runts and group frames go up
-        stats_.send_other.fetch_add(1, std::memory_order_relaxed);
-        break;
+      const SendEntry* ep = nullptr;
+      const uint8_t* dst = nullptr;  // a TUN packet's destination MAC, from its route
+      uint16_t type = 0;
+      if (tun) {
+        // An IP packet (§18.4.9): its destination's route gives the MAC.
+        std::array<uint8_t, 16> addr{};
+        uint8_t proto;
+        if (len >= 20 && f[0] >> 4 == 4) {
+          addr[10] = addr[11] = 0xff;
+          std::memcpy(addr.data() + 12, f + 16, 4);
+          type = 0x0800;
+          proto = f[9];
+        } else if (len >= 40 && f[0] >> 4 == 6) {
+          std::memcpy(addr.data(), f + 24, 16);
+          type = 0x86dd;
+          proto = f[6];
+        } else {
+          stats_.send_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        auto rt = tun_routes_.find(TunKey{device, addr});
+        auto it = rt == tun_routes_.end() ? send_.end() : send_.find(SendKey(device, rt->second.data()));
+        if (it == send_.end()) {
+          stats_.send_miss.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        // As from a TAP with offloads: TCP goes up, so its small segments
+        // do not overtake its large ones.
+        if (vnet && proto == 6) {
+          stats_.send_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        ep = &it->second;
+        dst = rt->second.data();
+      } else {
+        if (len < 14 || (f[0] & 1) != 0) {  // runts and group frames go up
+          stats_.send_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        auto it = send_.find(SendKey(device, f));
+        if (it == send_.end()) {
+          stats_.send_miss.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        // From the port's own MAC only; and from a device with offloads no
+        // TCP: its large segments (GSO) go up, and its small ones must not
+        // overtake them.
+        if (std::memcmp(f + 6, it->second.src.data(), 6) != 0 || (vnet && IsTcp(f, len))) {
+          stats_.send_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        ep = &it->second;
       }
-      auto it = send_.find(SendKey(device, f));
-      if (it == send_.end()) {
-        stats_.send_miss.fetch_add(1, std::memory_order_relaxed);
-        break;
-      }
-      SendEntry& e = it->second;
-      // From the port's own MAC only; and from a device with offloads no
-      // TCP: its large segments (GSO) go up, and its small ones must not
-      // overtake them.
-      if (std::memcmp(f + 6, e.src.data(), 6) != 0 || (vnet && IsTcp(f, len))) {
-        stats_.send_other.fetch_add(1, std::memory_order_relaxed);
-        break;
-      }
+      const SendEntry& e = *ep;
+      // The body: [virtio-net header ‖] Ethernet frame; a TUN packet gains
+      // its Ethernet header (14 bytes).
+      size_t body_len = (kind == 3 ? kVnetBytes : 0) + (tun ? 14 : 0) + len;
       if (flow::kDataOverhead + kSealedOverheadMax + 1 + body_len > e.payload_max ||
           1 + body_len > plain.size()) {
         stats_.send_size.fetch_add(1, std::memory_order_relaxed);
         break;
       }
+      uint8_t* p = plain.data();
+      *p++ = kind;
+      if (kind == 3) {
+        std::memcpy(p, vh, kVnetBytes);
+        // A TUN packet's offsets count from its IP header: 14 more on the VLAN.
+        if (tun && !ShiftVnet(p, 14)) {
+          stats_.send_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        p += kVnetBytes;
+      }
+      if (tun) {
+        std::memcpy(p, dst, 6);
+        std::memcpy(p + 6, e.src.data(), 6);
+        p[12] = static_cast<uint8_t>(type >> 8);
+        p[13] = static_cast<uint8_t>(type);
+        p += 14;
+      }
+      std::memcpy(p, f, len);
       int64_t ctr = flow::CounterTake(cell(e.counter_cell), kFrameCounterLimit);
       int64_t hop = ctr < 0 ? -1 : flow::CounterTake(cell(e.hop_counter_cell), kHopCounterLimit);
       if (hop < 0) {
@@ -383,8 +498,6 @@ uint32_t FlowCache::FromDevice(uint32_t device, const ReaderConfig& c, uint8_t* 
         stats_.send_spent.fetch_add(1, std::memory_order_relaxed);
         break;
       }
-      plain[0] = kind;
-      std::memcpy(plain.data() + 1, body, body_len);
       uint8_t* o = out.data() + size_t{n} * kDatagramMax;
       size_t sealed = flow::SealPayload({e.gcm.get(), e.hp.get(), e.salt.data(), e.kid.data()},
                                         e.vft.data(), static_cast<uint64_t>(ctr), plain.data(),
@@ -576,9 +689,19 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
         eth_len -= kVnetBytes;
       }
       if ((kind != 0 && kind != 3) || eth_len < 14 || std::memcmp(eth, re.mac.data(), 6) != 0 ||
-          (re.punt_tcp && IsTcp(eth, eth_len)) || dev.fd < 0) {
+          (re.punt_tcp && IsTcp(eth, eth_len)) || dev.fd < 0 ||
+          (dev.tun && !TunPasses(eth, eth_len))) {
         stats_.recv_other.fetch_add(1, std::memory_order_relaxed);
         break;
+      }
+      // A TUN device's header counts from the IP packet: 14 less (zero for kind 0).
+      uint8_t tun_vnet[kVnetBytes] = {};
+      if (dev.tun && kind == 3) {
+        std::memcpy(tun_vnet, frame, kVnetBytes);
+        if (!ShiftVnet(tun_vnet, -14)) {  // offsets inside the Ethernet header
+          stats_.recv_other.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
       }
       // Accepted by the hop window first: from here the datagram is ours.
       if (flow::WindowAccept(cell(hop.window_cell), h.counter) != Replay::kFresh) {
@@ -597,7 +720,18 @@ uint32_t FlowCache::FromUdp(const ReaderConfig& c, uint8_t* data, uint32_t* meta
       // Kind 3 carries the header the device takes; kind 0 gets a zero one.
       const uint8_t* w = frame;
       size_t wlen = frame_len;
-      if (dev.vnet && kind == 0) {
+      if (dev.tun) {
+        // A TUN device takes the IP packet: [virtio-net header ‖] packet,
+        // the header over the Ethernet header's last 10 bytes (§18.4.9).
+        uint8_t* ip = const_cast<uint8_t*>(eth) + 14;
+        w = ip;
+        wlen = eth_len - 14;
+        if (dev.vnet) {
+          w -= kVnetBytes;
+          wlen += kVnetBytes;
+          std::memcpy(const_cast<uint8_t*>(w), tun_vnet, kVnetBytes);
+        }
+      } else if (dev.vnet && kind == 0) {
         w -= kVnetBytes;
         wlen += kVnetBytes;
         std::memset(const_cast<uint8_t*>(w), 0, kVnetBytes);

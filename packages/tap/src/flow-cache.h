@@ -162,6 +162,18 @@ struct ForwardKey {
   bool operator==(const ForwardKey& o) const { return in_index == o.in_index && vft == o.vft; }
 };
 
+// A TUN device's route: an IP destination (IPv4 as ::ffff:a.b.c.d) on one
+// device slot, whose packets go to the MAC of its next hop.
+struct TunKey {
+  uint32_t device;
+  std::array<uint8_t, 16> addr;
+  bool operator==(const TunKey& o) const { return device == o.device && addr == o.addr; }
+};
+
+struct TunHash {
+  size_t operator()(const TunKey& k) const { return VftHash()(k.addr) ^ (k.device * 0x9e3779b1u); }
+};
+
 struct ForwardHash {
   size_t operator()(const ForwardKey& k) const { return VftHash()(k.vft) ^ (k.in_index * 0x9e3779b1u); }
 };
@@ -188,6 +200,10 @@ class DuplicateTags {
 struct Device {
   int fd = -1;
   bool vnet = false;  // frames carry a 10-byte virtio-net header
+  // A TUN device: it reads and writes IP packets, which the cache puts in
+  // Ethernet frames (a TUN route gives the destination MAC) and takes out
+  // of them (docs/spec/18-fast-path.md §18.4.9).
+  bool tun = false;
   // Its reader, when that reads on a thread of its own (SetSource): the
   // socket's reader reads through it after writing to it (reader.h).
   DeviceReader* source = nullptr;
@@ -219,7 +235,7 @@ class FlowCache {
   // The datagram socket (fd -1: none); `gso`: send runs to one destination
   // of one size as UDP GSO messages, as the socket's own sends do.
   void SetUdp(int fd, int family, bool gso);
-  uint32_t AddDevice(int fd, bool vnet);  // a device slot
+  uint32_t AddDevice(int fd, bool vnet, bool tun);  // a device slot
   void RemoveDevice(uint32_t device);     // and every entry that names it
   // The device's reader (FrameSource::SetFlow), and its going: only if it
   // is still `source`.
@@ -227,6 +243,12 @@ class FlowCache {
   void ClearSource(uint32_t device, DeviceReader* source);
   // False when the entry's device slot is not open.
   bool InstallSend(uint64_t key, SendEntry&& e);
+  // A TUN device's packets to `addr` (16 bytes, IPv4 mapped) go to `mac`
+  // (its send entry, InstallSend, carries them). False when the slot is not
+  // an open TUN device, or when kTunRoutesMax are held.
+  bool InstallTunRoute(uint32_t device, const std::array<uint8_t, 16>& addr,
+                       const std::array<uint8_t, 6>& mac);
+  static constexpr size_t kTunRoutesMax = 4096;
   void InstallHop(uint32_t receiver_index, HopEntry&& e);
   bool InstallRecv(const std::array<uint8_t, 16>& vft, RecvEntry&& e);
   bool InstallKid(const std::array<uint8_t, 16>& vft, uint64_t kid, KidEntry&& e);
@@ -272,6 +294,7 @@ class FlowCache {
   bool udp_gso_ = false;
   std::vector<Device> devices_;
   std::unordered_map<uint64_t, SendEntry> send_;
+  std::unordered_map<TunKey, std::array<uint8_t, 6>, TunHash> tun_routes_;
   std::unordered_map<uint32_t, HopEntry> hops_;
   std::unordered_map<std::array<uint8_t, 16>, RecvEntry, VftHash> recv_;
   std::unordered_map<ForwardKey, ForwardEntry, ForwardHash> fwd_;

@@ -466,18 +466,40 @@ napi_value CacheUdp(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// flowCacheAddDevice(cache, fd, vnet) -> device slot
+// flowCacheAddDevice(cache, fd, vnet, tun) -> device slot
 napi_value CacheAddDevice(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
+  napi_value argv[4];
   int32_t fd;
-  bool vnet;
+  bool vnet, tun;
   FlowCache* c;
-  if (!Args(env, info, 3, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+  if (!Args(env, info, 4, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
       napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 ||
-      napi_get_value_bool(env, argv[2], &vnet) != napi_ok) {
-    return Throw(env, "flowCacheAddDevice(cache, fd, vnet)");
+      napi_get_value_bool(env, argv[2], &vnet) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &tun) != napi_ok) {
+    return Throw(env, "flowCacheAddDevice(cache, fd, vnet, tun)");
   }
-  return Int(env, c->AddDevice(fd, vnet));
+  return Int(env, c->AddDevice(fd, vnet, tun));
+}
+
+// flowCacheTunRoute(cache, device, addr16, mac6) -> bool (false: not an
+// open TUN device slot, or the routes are full)
+napi_value CacheTunRoute(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  FlowCache* c;
+  uint32_t device;
+  Bytes addr, mac;
+  if (!Args(env, info, 4, argv) || (c = GetFlowCache(env, argv[0])) == nullptr ||
+      !GetU32(env, argv[1], &device) || !GetBytes(env, argv[2], &addr, 16) ||
+      !GetBytes(env, argv[3], &mac, 6)) {
+    return Throw(env, "flowCacheTunRoute(cache, device, address, mac)");
+  }
+  std::array<uint8_t, 16> a;
+  std::array<uint8_t, 6> m;
+  Copy(a, addr);
+  Copy(m, mac);
+  napi_value r;
+  napi_get_boolean(env, c->InstallTunRoute(device, a, m), &r);
+  return r;
 }
 
 // flowCacheRemoveDevice(cache, device): before the device's fd closes.
@@ -727,6 +749,7 @@ bool RegisterFlow(napi_env env, napi_value exports) {
       {"flowCacheSend", CacheSend},
       {"flowCacheHop", CacheHop},
       {"flowCacheRecv", CacheRecv},
+      {"flowCacheTunRoute", CacheTunRoute},
       {"flowCacheKid", CacheKid},
       {"flowCacheForward", CacheForward},
       {"flowCacheRemoveForwards", CacheRemoveForwards},

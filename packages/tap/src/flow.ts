@@ -325,7 +325,10 @@ export class FlowCache {
     socket.attachFlow(this.#h)
   }
 
-  /** Runs the device's read batches through the cache, and writes to it; its slot. */
+  /**
+   * Runs the device's read batches through the cache, and writes to it; its
+   * slot. A TUN device's packets go out by its TUN routes (installTunRoute).
+   */
   attachDevice(device: TapDevice): number {
     return device.attachFlow(this.#h)
   }
@@ -357,6 +360,26 @@ export class FlowCache {
       f.linkStats,
       f.src,
     )
+  }
+
+  /**
+   * A TUN device's route (docs/spec/18-fast-path.md §18.4.9): its packets
+   * to `address` (4 bytes IPv4, or 16 IPv6) go in Ethernet frames to
+   * `mac`, carried by the send entry for (`device`, `mac`). False when the
+   * slot is not an attached TUN device, or the cache holds its most routes
+   * (4096, until a clear).
+   */
+  installTunRoute(device: number, address: Uint8Array, mac: Uint8Array): boolean {
+    let key = address
+    if (address.length === 4) {
+      key = new Uint8Array(16)
+      key[10] = 0xff
+      key[11] = 0xff
+      key.set(address, 12)
+    } else if (address.length !== 16) {
+      throw new TypeError(`a TUN route's address is 4 or 16 bytes, not ${address.length}`)
+    }
+    return this.#native.flowCacheTunRoute(this.#h, device, key, mac)
   }
 
   installHop(f: HopFlow): void {

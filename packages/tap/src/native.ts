@@ -184,7 +184,13 @@ export interface NativeFlow {
   ): { drop: number; receiverIndex?: number; counter?: number; hopLimit?: number; vft?: Uint8Array }
   flowCacheNew(arena: ArenaHandle): FlowCacheHandle
   flowCacheUdp(cache: FlowCacheHandle, fd: number, family: number, gso: boolean): void
-  flowCacheAddDevice(cache: FlowCacheHandle, fd: number, vnet: boolean): number
+  flowCacheAddDevice(cache: FlowCacheHandle, fd: number, vnet: boolean, tun: boolean): number
+  flowCacheTunRoute(
+    cache: FlowCacheHandle,
+    device: number,
+    address: Uint8Array,
+    mac: Uint8Array,
+  ): boolean
   flowCacheRemoveDevice(cache: FlowCacheHandle, device: number): void
   flowCacheSend(
     cache: FlowCacheHandle,

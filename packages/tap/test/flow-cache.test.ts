@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FlowCache } from '../src/flow.ts'
 import { openUdp, type UdpSocket } from '../src/index.ts'
 import { native } from '../src/native.ts'
-import { type Direction, direction, installPair, macOf } from './flow-pair.ts'
+import { type Direction, direction, installPair, macOf, sealedDatagram } from './flow-pair.ts'
 import { canRun, copy, forwardedPair, nodeArgs, type Received, spawnChild } from './helpers.ts'
 
 /** Whether a frame (no virtio-net header) is unicast IPv4. */
@@ -37,22 +37,6 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
   const install = () => {
     for (const ok of installPair(cache!, udp!.port, [slotA, macA, ab], [slotB, macB, ba]))
       expect(ok).toBe(true)
-  }
-
-  /** A DATA datagram of direction d carrying `frame`, under the given counters. */
-  const datagram = (d: Direction, frame: Uint8Array, counter: number, hopCounter: number) => {
-    const plaintext = new Uint8Array(1 + frame.length)
-    plaintext.set(frame, 1)
-    const sealed = native().flowSealPayload(
-      d.key,
-      d.salt,
-      d.kid,
-      d.hpKey,
-      d.vft,
-      counter,
-      plaintext,
-    )
-    return native().flowSealData(d.hopKey, d.receiverIndex, hopCounter, 8, d.vft, sealed)
   }
 
   const echo = async (count: number) => {
@@ -159,10 +143,10 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     frame.set([0x88, 0xb5], 12) // local experimental EtherType: the kernel ignores it
     const before = cache!.counters()
     // Counter 0 of the sender key and of the path: taken by the first frame.
-    const replay = datagram(ab, frame, 0, 0)
+    const replay = sealedDatagram(ab, frame, 0, 0)
     udp!.send([replay], ['127.0.0.1'], [udp!.port])
     // Far ahead of both windows: fresh.
-    const fresh = datagram(ab, frame, 100_000, 1_000_000)
+    const fresh = sealedDatagram(ab, frame, 100_000, 1_000_000)
     udp!.send([fresh, fresh], ['127.0.0.1', '127.0.0.1'], [udp!.port, udp!.port])
     const deadline = Date.now() + 5000
     while (punted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
@@ -189,12 +173,12 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     frame.set(macB, 0)
     frame.set(macA, 6)
     const before = cache!.counters()
-    const good = datagram(ab, frame, 200_000, 1_100_000)
+    const good = sealedDatagram(ab, frame, 200_000, 1_100_000)
     const flipped = good.slice()
     flipped[good.length - 1]! ^= 1
     const other = openUdp({ address: '127.0.0.1', port: 0 })
     try {
-      other.send([datagram(ab, frame, 200_001, 1_100_001)], ['127.0.0.1'], [udp!.port])
+      other.send([sealedDatagram(ab, frame, 200_001, 1_100_001)], ['127.0.0.1'], [udp!.port])
     } finally {
       other.close()
     }

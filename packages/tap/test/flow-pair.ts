@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FlowCache, FlowCells } from '../src/flow.ts'
+import { native } from '../src/native.ts'
 import { ip } from './helpers.ts'
 
 /** The MAC address of `dev` in the namespace `ns`. */
@@ -110,4 +111,19 @@ export function installPair(cache: FlowCache, port: number, a: End, b: End): boo
     )
   }
   return kids
+}
+
+/** A DATA datagram of direction `d` carrying `frame` (kind 0), under the given counters. */
+export function sealedDatagram(
+  d: Direction,
+  frame: Uint8Array,
+  counter: number,
+  hopCounter: number,
+  kind = 0,
+): Uint8Array {
+  const plaintext = new Uint8Array(1 + frame.length)
+  plaintext[0] = kind
+  plaintext.set(frame, 1)
+  const sealed = native().flowSealPayload(d.key, d.salt, d.kid, d.hpKey, d.vft, counter, plaintext)
+  return native().flowSealData(d.hopKey, d.receiverIndex, hopCounter, 8, d.vft, sealed)
 }
