@@ -474,7 +474,10 @@ export class TunL2 {
     const unicast = entry.state === 'probe' ? entry.mac : undefined
     if (entry.ip.length === 4) {
       const src = this.#source4(entry.ip)
-      this.#send(arpFrame(1, unicast ?? BROADCAST_MAC, this.mac, src, new Uint8Array(6), entry.ip))
+      // No IPv4 address has passed detection yet: this try is counted, not sent (a request
+      // from 0.0.0.0 would be a probe, which a neighbour checking that address takes as a claim).
+      if (src !== undefined)
+        this.#send(arpFrame(1, unicast ?? BROADCAST_MAC, this.mac, src, new Uint8Array(6), entry.ip))
     } else {
       const src = this.#source6(entry.ip)
       // No address has passed detection yet: this try is counted, not sent.
@@ -482,14 +485,14 @@ export class TunL2 {
     }
   }
 
-  #source4(target: Uint8Array): Uint8Array {
+  #source4(target: Uint8Array): Uint8Array | undefined {
     let any: Uint8Array | undefined
     for (const own of this.#own) {
       if (own.cidr.family !== 4 || own.state !== 'preferred') continue
       if (inPrefix(target, 0, own.cidr.address, own.cidr.prefix)) return own.cidr.address
       any ??= own.cidr.address
     }
-    return any ?? new Uint8Array(4)
+    return any
   }
 
   /**

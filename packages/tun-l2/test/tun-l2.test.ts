@@ -189,6 +189,38 @@ describe('IPv4: ARP', () => {
     expect(l2.stats().queuedPackets).toBe(1)
   })
 
+  it('sends no ARP request from a tentative address: a neighbour still checking its own keeps it', () => {
+    // Two ports that start together; A has a packet for B at once.
+    const a = make({ addresses: ['10.0.0.1/24'] })
+    const b = make({ mac: PEER_MAC, addresses: ['10.0.0.2/24'] })
+    a.start(0)
+    b.start(0)
+    const isArp = (f: Uint8Array) => f[12] === 0x08 && f[13] === 0x06
+    expect(a.fromHost(batchOf([ipv4Packet('10.0.0.1', '10.0.0.2')]), 10)).toEqual([])
+    // Only A's probe for its own address (spa 0.0.0.0, tpa 10.0.0.1): no request for 10.0.0.2,
+    // which from 0.0.0.0 would be a probe for B's address.
+    const early = a.takeFrames().filter(isArp)
+    expect(early.map(arpOp)).toEqual([{ op: 1, sender: '0.0.0.0', target: '10.0.0.1' }])
+    b.toHost(early, 11, () => {})
+    // Detection passes on both; A's next try goes out from its address, B answers it.
+    a.tick(1010)
+    b.tick(1010)
+    b.takeFrames()
+    const request = a
+      .takeFrames()
+      .filter(isArp)
+      .filter((f) => arpOp(f).target === '10.0.0.2')
+    expect(request.map(arpOp)).toEqual([{ op: 1, sender: '10.0.0.1', target: '10.0.0.2' }])
+    b.toHost(request, 1001, () => {})
+    expect(b.stats().conflicts).toBe(0)
+    expect(b.addresses().map((x) => x.address)).toContain('10.0.0.2/24')
+    const [reply] = b.takeFrames().filter(isArp)
+    expect(arpOp(reply!)).toEqual({ op: 2, sender: '10.0.0.2', target: '10.0.0.1' })
+    a.toHost([reply!], 1002, () => {})
+    const released = a.takeFrames().filter((f) => !isArp(f))
+    expect(released.map((f) => hex(f.subarray(0, 6)))).toEqual([hex(PEER_MAC)])
+  })
+
   it('keeps using a stale entry while a unicast probe checks it', () => {
     const l2 = make({ addresses: ['10.0.0.1/24'] })
     started(l2)
