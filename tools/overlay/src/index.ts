@@ -20,6 +20,7 @@
  * ```
  */
 export { apiGet, apiRequest } from './api.ts'
+export { startCapture } from './capture.ts'
 export { iperf, linkLocal, waitForIpv6 } from './demo-helpers.ts'
 export {
   NODE_ARGV,

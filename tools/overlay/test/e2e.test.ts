@@ -17,7 +17,15 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { childLines, rootAndTun } from '@peertap/tool-netns'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { linkLocal, NODE_ARGV, Overlay, TAP, type Transport, waitForIpv6 } from '../src/index.ts'
+import {
+  linkLocal,
+  NODE_ARGV,
+  Overlay,
+  startCapture,
+  TAP,
+  type Transport,
+  waitForIpv6,
+} from '../src/index.ts'
 import { transfer } from './transfer.ts'
 
 const run = promisify(execFile)
@@ -199,20 +207,10 @@ describe.skipIf(!can.ok)(
     it('carries a 50 MB TCP transfer intact, and the underlay shows no overlay MAC, address or payload', async () => {
       const [a, b] = overlay.nodes as [(typeof overlay.nodes)[0], (typeof overlay.nodes)[0]]
       const pcap = join(tmpdir(), `peertap-e2e-${process.pid}.pcap`)
-      const capture = overlay.topo.spawn('sw', [
-        'tcpdump',
-        '-i',
-        'br0',
-        '-s',
-        '0',
-        '-B',
-        '32768',
-        '-U',
-        '-w',
-        pcap,
+      const capture = await startCapture(overlay.topo, 'sw', [
+        ...['-i', 'br0', '-s', '0', '-B', '32768', '-U', '-w', pcap],
       ])
       try {
-        await new Promise((r) => setTimeout(r, 500))
         const pattern = '5065657254617021c0ffee0ddba11dea' // "PeerTap!" c0ffee...
         await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.2', '-p', pattern, b.ip])
         await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-p', pattern, b.ip6])

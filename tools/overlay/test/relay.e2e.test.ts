@@ -29,6 +29,7 @@ import {
   Overlay,
   RelayHost,
   type RelayStatus,
+  startCapture,
   TAP,
   type Transport,
   waitForIpv6,
@@ -440,9 +441,16 @@ describe.skipIf(!can.ok)('through a relay on TCP: bulk, what the relay learns, a
   it("carries a 50 MB TCP transfer intact; R's underlay, status, metrics and trace show no VLAN-ID, key, MAC, overlay address or payload", async () => {
     const [a, b] = [overlay.node('a'), overlay.node('b')]
     const pcap = join(tmpdir(), `peertap-relay-e2e-${process.pid}.pcap`)
-    const capture = overlay.topo.spawn('r', ['tcpdump', '-i', 'eth0', '-s', '0', '-U', '-w', pcap])
+    const capture = await startCapture(overlay.topo, 'r', [
+      '-i',
+      'eth0',
+      '-s',
+      '0',
+      '-U',
+      '-w',
+      pcap,
+    ])
     try {
-      await new Promise((r) => setTimeout(r, 500))
       const pattern = '5065657254617021c0ffee0ddba11dea' // "PeerTap!" c0ffee...
       await overlay.topo.exec('a', ['ping', '-c', '3', '-i', '0.2', '-p', pattern, b.ip])
       await overlay.topo.exec('a', ['ping', '-6', '-c', '3', '-i', '0.2', '-p', pattern, b.ip6])
