@@ -8,14 +8,16 @@
  * - Send: a frame that came up from a port (so no entry carried it) from the
  *   port's own MAC to a unicast MAC whose VFT exactly one neighbour
  *   receives, over a datagram path that is up: an entry (port, MAC) -> VFT,
- *   sender key, path.
+ *   sender key, path. For a TUN port also a route (port, IP destination)
+ *   -> MAC, while its layer 2 holds that MAC REACHABLE (§18.5.7).
  * - Receive: a whole frame opened under a port's own unicast VFT that came
  *   over a datagram path: entries for the path (receiver index), the VFT and
  *   the KID it came under.
  * - Every change that could make an entry wrong clears them all, at once:
  *   the forwarding table (a subscription added, changed, removed or
  *   expired, a neighbour removed, access or limits; not a plain renewal:
- *   ForwardingTable.onChange), the end of our dealing with a peer, the switch's
+ *   ForwardingTable.onChange), a TUN port's layer 2 (TunL2.routesVersion),
+ *   the end of our dealing with a peer, the switch's
  *   subscriptions (VFT windows, ports, VLANs), an epoch, a sender key moving
  *   on, and any datagram path's keys, address, size or state. The next
  *   frame of each flow comes up again and reinstalls it. Cells freed meanwhile
@@ -65,6 +67,11 @@ export function startNodeFastPath(
   )
 }
 
+/** A TUN port's layer 2, as the fast path asks it where packets go (@peertap/tun-l2's TunL2). */
+export interface TunRoutes {
+  reachableMac(dst: Uint8Array): Uint8Array | undefined
+}
+
 interface PortEntry {
   readonly vlan: string
   readonly portId: string
@@ -72,6 +79,8 @@ interface PortEntry {
   readonly slot: number
   readonly mac: Uint8Array
   readonly vnet: boolean
+  /** A TUN port's layer 2: its packets go out by TUN routes (docs/spec/18-fast-path.md §18.5.7). */
+  readonly tun: TunRoutes | undefined
   /** `vlan/detach`: frames for it are not written, so no flow of its is installed. */
   detached: boolean
 }
@@ -98,8 +107,13 @@ export class FastPath {
   readonly #ports = new Map<string, PortEntry>()
   readonly #vlans: StatsBlocks
   readonly #links: StatsBlocks
-  /** What was tried since the last clear: (port slot, MAC) sends as a number, `VFT/KID` receives, path indices. */
-  readonly #triedSend = new Set<number>()
+  /**
+   * What was tried since the last clear: (port slot, MAC) sends as a number
+   * (whether the entry went in), a TUN port's destinations, `VFT/KID`
+   * receives, path indices.
+   */
+  readonly #triedSend = new Map<number, boolean>()
+  readonly #triedRoutes = new Set<string>()
   readonly #tried = new Set<string>()
   readonly #hops = new Set<number>()
   #clears = 0
@@ -119,8 +133,19 @@ export class FastPath {
     if (socket instanceof UdpSocket) this.#cache.attachUdp(socket)
   }
 
-  /** A TAP port opened: the cache reads it and writes to it. */
-  attachPort(vlan: string, portId: string, device: TapDevice, mac: Uint8Array): void {
+  /**
+   * A port opened: the cache reads its device and writes to it. A TUN
+   * port's device comes with its layer 2 (`tun`), which says where its
+   * packets go; the port calls {@link clear} whenever that changes
+   * (TunL2.routesVersion).
+   */
+  attachPort(
+    vlan: string,
+    portId: string,
+    device: TapDevice,
+    mac: Uint8Array,
+    tun?: TunRoutes,
+  ): void {
     const slot = this.#cache.attachDevice(device)
     this.#ports.set(vlan, {
       vlan,
@@ -129,6 +154,7 @@ export class FastPath {
       slot,
       mac,
       vnet: device.vnetHeader,
+      tun,
       detached: false,
     })
     this.clear()
@@ -155,6 +181,7 @@ export class FastPath {
     this.#cache.clear()
     this.cells.reclaim()
     this.#triedSend.clear()
+    this.#triedRoutes.clear()
     this.#tried.clear()
     this.#hops.clear()
     this.#clears++
@@ -184,34 +211,61 @@ export class FastPath {
         frame[eth + 4]! * 256 +
         frame[eth + 5]!
       const key = high * 2 ** 32 + low
-      if (this.#triedSend.has(key)) continue
-      this.#triedSend.add(key)
-      this.#installSend(port, frame, eth)
+      let installed = this.#triedSend.get(key)
+      if (installed === undefined) {
+        installed = this.#installSend(port, frame, eth)
+        this.#triedSend.set(key, installed)
+      } else if (port.tun === undefined) continue
+      if (installed && port.tun !== undefined) this.#installRoute(port, port.tun, frame, eth)
     }
   }
 
-  #installSend(port: PortEntry, frame: Uint8Array, eth: number): void {
+  /**
+   * A TUN port's frame whose send entry is in: a TUN route for its IP
+   * destination, if the port's layer 2 sends every packet to that
+   * destination to the frame's MAC until its routes change (§18.5.7).
+   */
+  #installRoute(port: PortEntry, tun: TunRoutes, frame: Uint8Array, eth: number): void {
+    const type = (frame[eth + 12]! << 8) | frame[eth + 13]!
+    const ip = eth + 14
+    const dst =
+      type === 0x0800 && frame.length >= ip + 20
+        ? frame.subarray(ip + 16, ip + 20)
+        : type === 0x86dd && frame.length >= ip + 40
+          ? frame.subarray(ip + 24, ip + 40)
+          : undefined
+    if (dst === undefined) return
+    const key = `${port.slot}/${Buffer.from(dst.buffer, dst.byteOffset, dst.length).toString('hex')}`
+    if (this.#triedRoutes.has(key)) return
+    this.#triedRoutes.add(key)
+    const mac = tun.reachableMac(dst)
+    if (mac === undefined || !sameMac(frame, eth, mac)) return
+    this.#cache.installTunRoute(port.slot, dst.slice(), mac)
+  }
+
+  /** Whether the send entry for this frame's flow went in. */
+  #installSend(port: PortEntry, frame: Uint8Array, eth: number): boolean {
     const sw = this.#host.sw()
     const table = this.#host.table()
     const now = this.#host.now()
     const flow = sw.flowOf(port.vlan, port.portId, frame, eth, now)
-    if (flow === undefined) return
+    if (flow === undefined) return false
     const receivers = table.lookup(flow.vft, now).filter((s) => (s.flags & FLAG_RECEIVE) !== 0)
-    if (receivers.length !== 1) return
+    if (receivers.length !== 1) return false
     const neighbour = receivers[0]!.neighbour
     const link = this.#host.getLink(neighbour)
-    if (!(link instanceof DatagramLink)) return
+    if (!(link instanceof DatagramLink)) return false
     const path = link.flowPath()
     const key = flow.epoch.sender.flowKey()
-    if (path === undefined || key === undefined) return
+    if (path === undefined || key === undefined) return false
     const vlanStats = this.#vlans.block(port.vlan)
     const linkStats = this.#links.block(link.id)
     // Cells past a full arena are the sender's and link's alone: that flow stays in JavaScript.
-    if (!this.#shared(key.counterCell, path, vlanStats, linkStats)) return
+    if (!this.#shared(key.counterCell, path, vlanStats, linkStats)) return false
     // A sender key moving on (2^23 frames) clears the flows sealed under it.
     flow.epoch.sender.onKeyChange = () => this.clear()
     this.#installHop(link, path)
-    this.#cache.installSend({
+    return this.#cache.installSend({
       device: port.slot,
       src: port.mac,
       mac: frame.slice(eth, eth + 6),

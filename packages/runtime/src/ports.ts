@@ -139,6 +139,14 @@ export class Ports {
       throw error
     }
     const port = vlan.port
+    const fast = this.#host.fast
+    const kernel = tun.kernelDevice
+    if (fast !== undefined && kernel !== undefined) {
+      // The fast path carries its packets by the routes its layer 2 settled (§18.5.7).
+      fast.attachPort(vlan.name, port.device, kernel, tun.mac, tun.l2)
+      tun.onSent = (frames) => fast.considerSend(vlan.name, port.device, frames)
+      tun.onRoutesChanged = () => fast.clear()
+    }
     this.#open.set(vlan.name, {
       device: port.device,
       tap: tun.device,
@@ -259,6 +267,7 @@ export class Ports {
   interfaces(): PortInterface[] {
     const ipv6 = readIpv6Addresses()
     const up = networkInterfaces()
+    const carried = this.#host.fast?.counters().vlans
     return [...this.#open].flatMap(([vlan, open]) => {
       let link: ReturnType<TapDevice['link']>
       try {
@@ -281,7 +290,7 @@ export class Ports {
             : { mac: link.mac }),
         addresses: kernelAddresses(open, ipv6, up),
         stats: open.tap.stats(),
-        ...(open.tun === undefined ? {} : { tun: open.tun.status() }),
+        ...(open.tun === undefined ? {} : { tun: withCarried(open.tun.status(), carried?.[vlan]) }),
       }
     })
   }
@@ -408,4 +417,28 @@ export function tapRefused(error: unknown, device: string, exists = linkExists):
 
 function linkExists(device: string): boolean {
   return existsSync(`/sys/class/net/${device}`)
+}
+
+/**
+ * A TUN port's counters with what the fast path carried for its VLAN (the
+ * VLAN's one port) added in: packets read from the device and sent as
+ * frames, frames from the VLAN written to it as packets, which its layer 2
+ * never saw (docs/spec/18-fast-path.md §18.5.7).
+ */
+function withCarried(
+  status: TunPortStatus,
+  carried: { framesSent: number; framesReceived: number } | undefined,
+): TunPortStatus {
+  if (carried === undefined) return status
+  const c = status.counters
+  return {
+    ...status,
+    counters: {
+      ...c,
+      hostPackets: c.hostPackets + carried.framesSent,
+      hostFrames: c.hostFrames + carried.framesSent,
+      vlanFrames: c.vlanFrames + carried.framesReceived,
+      vlanPackets: c.vlanPackets + carried.framesReceived,
+    },
+  }
 }

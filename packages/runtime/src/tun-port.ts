@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { SealedFrame, Switch } from '@peertap/switch'
-import { attachTun, openTun } from '@peertap/tap'
+import { attachTun, openTun, type TapDevice } from '@peertap/tap'
 import { formatIp, TUN_HEADROOM, TunL2, type TunL2Event, tunMac } from '@peertap/tun-l2'
 import { deriveVlanId, formatMac, pskVlanId } from '@peertap/vft'
 import type { Logger } from 'pino'
@@ -82,6 +82,14 @@ export class TunPort {
   /** Addresses tun-l2 took off the device (lapsed, held by another host): not taken back from it. */
   readonly #removed = new Set<string>()
   attached = true
+  /**
+   * The fast path's hooks (fast-path.ts), set by the node when it carries
+   * this port: frames sent into the VLAN, and any change of where the
+   * port's packets go (TunL2.routesVersion).
+   */
+  onSent: ((frames: readonly Uint8Array[]) => void) | undefined
+  onRoutesChanged: (() => void) | undefined
+  #routesVersion = 0
 
   private constructor(host: TunPortHost, vlan: VlanConfig, device: PortDevice, mac: Uint8Array) {
     this.#host = host
@@ -146,14 +154,16 @@ export class TunPort {
         mac,
         vnetHeader: device.vnetHeader,
         writeFrames: (frames) => {
-          if (tun.attached && !tun.#stopped)
-            tun.l2.toHost(frames, Date.now(), (packets) => device.writeBatch(packets))
+          if (!tun.attached || tun.#stopped) return
+          tun.l2.toHost(frames, Date.now(), (packets) => device.writeBatch(packets))
+          tun.#checkRoutes()
         },
       })
       added = true
       device.onBatch(
         (batch) => {
           const frames = tun.l2.fromHost(batch, Date.now())
+          tun.#checkRoutes()
           if (frames.length > 0) tun.#send(frames)
         },
         {
@@ -163,6 +173,7 @@ export class TunPort {
         },
       )
       tun.l2.start(Date.now())
+      tun.#routesVersion = tun.l2.routesVersion
       return tun
     } catch (error) {
       if (added) host.sw.removePort(vlan.name, port.device)
@@ -203,6 +214,7 @@ export class TunPort {
     if (this.#stopped) return
     const now = Date.now()
     this.l2.tick(now)
+    this.#checkRoutes()
     const groups = await this.device.multicastGroups()
     if (this.device.closed) return
     this.#host.sw.setMulticast(this.#vlan, this.#portId, this.l2.multicastMacs(groups))
@@ -229,6 +241,7 @@ export class TunPort {
    */
   async addAddress(address: string): Promise<void> {
     this.l2.addAddress(address, Date.now())
+    this.#checkRoutes()
     this.addresses.add(address)
     // On the device now, as a TAP port's (routes at once); an embedded node's shell hears of it
     // once detection has passed (address-added).
@@ -245,6 +258,7 @@ export class TunPort {
     if (this.#stopped) return
     this.#stopping = true
     this.l2.stop(Date.now())
+    this.#checkRoutes()
     this.#flush()
     this.#stopped = true
   }
@@ -266,7 +280,23 @@ export class TunPort {
     if (this.#stopped) return
     const { sw, now, maxSealed, sendLocal } = this.#host
     const sealed = sw.fromPort(this.#vlan, this.#portId, frames, now(), maxSealed())
-    if (sealed.length > 0) sendLocal(sealed)
+    if (sealed.length === 0) return
+    sendLocal(sealed)
+    // Flows among these frames the fast path may carry from now on.
+    this.onSent?.(frames)
+  }
+
+  /** Tells the fast path when where packets go may have changed: it drops what it holds. */
+  #checkRoutes(): void {
+    const version = this.l2.routesVersion
+    if (version === this.#routesVersion) return
+    this.#routesVersion = version
+    this.onRoutesChanged?.()
+  }
+
+  /** The addon's device (opened by name or from an fd), which the fast path can read; not a callback port's. */
+  get kernelDevice(): TapDevice | undefined {
+    return this.device instanceof CallbackDevice ? undefined : (this.device as TapDevice)
   }
 
   #flush(): void {

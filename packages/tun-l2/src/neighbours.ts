@@ -75,6 +75,12 @@ export class NeighbourCache {
   readonly #counters: QueueCounters
   #queuedPackets = 0
   #queuedBytes = 0
+  /**
+   * Bumped whenever an entry is created, deleted, fails, or is confirmed
+   * with another MAC or from another state: what a MAC answer depends on
+   * ({@link TunL2.routesVersion}).
+   */
+  version = 0
 
   constructor(limits: NeighbourLimits, counters: QueueCounters) {
     this.#limits = limits
@@ -104,6 +110,7 @@ export class NeighbourCache {
       queue: [],
     }
     this.#entries.set(key, entry)
+    this.version++
     return entry
   }
 
@@ -128,6 +135,8 @@ export class NeighbourCache {
       this.#entries.delete(key)
       this.#entries.set(key, entry)
     }
+    if (entry.state !== 'reachable' || entry.mac === undefined || !sameBytes(entry.mac, mac))
+      this.version++
     entry.mac = mac.slice()
     entry.state = 'reachable'
     entry.deadlineMs = nowMs + REACHABLE_MS
@@ -158,6 +167,7 @@ export class NeighbourCache {
     this.#drain(entry)
     entry.mac = undefined
     entry.state = 'failed'
+    this.version++
     entry.deadlineMs = nowMs + FAILED_HOLD_MS
   }
 
@@ -167,6 +177,7 @@ export class NeighbourCache {
     this.#counters.unresolvedDrops += entry.queue.length
     this.#drain(entry)
     this.#entries.delete(key)
+    this.version++
   }
 
   /** Entries whose deadline has passed. */
@@ -198,4 +209,10 @@ export class NeighbourCache {
     for (const f of frames) this.#queuedBytes -= f.frame.length
     return frames
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

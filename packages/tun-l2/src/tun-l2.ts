@@ -182,6 +182,8 @@ export class TunL2 {
   readonly #neighbours: NeighbourCache
   readonly #dhcp: DhcpClient | undefined
   readonly #gateway4: Uint8Array | undefined
+  /** Bumped by every change of what {@link reachableMac} answers but the neighbour cache's. */
+  #routes = 0
   readonly #gateway6: Uint8Array | undefined
   #dhcpRouter: Uint8Array | undefined
   readonly #routers: Router[] = []
@@ -280,6 +282,7 @@ export class TunL2 {
   /** Ends: releases a DHCP lease (the RELEASE waits in takeFrames); the addresses go. */
   stop(nowMs: number): void {
     // The addresses go first, each `stopped` (the lease's too); then the RELEASE.
+    this.#routes++
     for (const own of this.#own.splice(0))
       if (own.state === 'preferred')
         this.#event({
@@ -456,6 +459,7 @@ export class TunL2 {
       case 'stale':
         // Used as it is while a unicast probe checks it (RFC 4861 §7.3.3).
         entry.state = 'probe'
+        this.#routes++
         entry.solicits = 0
         this.#solicit(entry, nowMs)
         return entry.mac
@@ -477,7 +481,9 @@ export class TunL2 {
       // No IPv4 address has passed detection yet: this try is counted, not sent (a request
       // from 0.0.0.0 would be a probe, which a neighbour checking that address takes as a claim).
       if (src !== undefined)
-        this.#send(arpFrame(1, unicast ?? BROADCAST_MAC, this.mac, src, new Uint8Array(6), entry.ip))
+        this.#send(
+          arpFrame(1, unicast ?? BROADCAST_MAC, this.mac, src, new Uint8Array(6), entry.ip),
+        )
     } else {
       const src = this.#source6(entry.ip)
       // No address has passed detection yet: this try is counted, not sent.
@@ -723,10 +729,15 @@ export class TunL2 {
     this.#flush(this.#neighbours.confirm(ipKey(m.src, 0, 16), m.src, mac, nowMs, true), mac)
     const index = this.#routers.findIndex((r) => bytesEqual(r.ip, 0, m.src, 0, 16))
     if (m.routerLifetime === 0) {
-      if (index !== -1) this.#routers.splice(index, 1)
+      if (index !== -1) {
+        this.#routers.splice(index, 1)
+        this.#routes++
+      }
     } else if (index === -1) {
-      if (this.#routers.length < MAX_ROUTERS)
+      if (this.#routers.length < MAX_ROUTERS) {
         this.#routers.push({ ip: m.src, expiresMs: nowMs + m.routerLifetime * 1000 })
+        this.#routes++
+      }
     } else this.#routers[index]!.expiresMs = nowMs + m.routerLifetime * 1000
     for (const p of m.prefixes) {
       if (p.length > 128 || (p.prefix[0] === 0xfe && (p.prefix[1]! & 0xc0) === 0x80)) continue
@@ -736,8 +747,10 @@ export class TunL2 {
           (o) => o.length === p.length && inPrefix(p.prefix, 0, o.net, o.length),
         )
         if (existing !== undefined) existing.expiresMs = valid
-        else if (p.valid > 0 && this.#onLink6.length < MAX_ON_LINK_PREFIXES)
+        else if (p.valid > 0 && this.#onLink6.length < MAX_ON_LINK_PREFIXES) {
           this.#onLink6.push({ net: p.prefix, length: p.length, expiresMs: valid })
+          this.#routes++
+        }
       }
       if (!this.#slaac || !p.autonomous || p.length !== 64 || p.preferred > p.valid) continue
       const address = new Uint8Array(16)
@@ -801,6 +814,7 @@ export class TunL2 {
       defendedMs: Number.NEGATIVE_INFINITY,
     }
     this.#own.push(own)
+    this.#routes++
     if (cidr.family === 4)
       this.#send(
         arpFrame(1, BROADCAST_MAC, this.mac, new Uint8Array(4), new Uint8Array(6), cidr.address),
@@ -811,6 +825,7 @@ export class TunL2 {
   #removeAddress(own: OwnAddress, reason: 'expired' | 'lease-lost' | 'duplicate'): void {
     const i = this.#own.indexOf(own)
     if (i !== -1) this.#own.splice(i, 1)
+    this.#routes++
     if (own.state === 'preferred' || reason === 'duplicate')
       this.#event({ type: 'address-removed', address: own.text, source: own.source, reason })
   }
@@ -819,6 +834,7 @@ export class TunL2 {
   #duplicate(own: OwnAddress, mac: Uint8Array, nowMs: number): void {
     this.#stats.conflicts++
     own.state = 'duplicate'
+    this.#routes++
     this.#event({
       type: 'duplicate',
       address: own.text,
@@ -857,9 +873,11 @@ export class TunL2 {
       if (event.type === 'lost') {
         if (old !== undefined) this.#removeAddress(old, 'lease-lost')
         this.#dhcpRouter = undefined
+        this.#routes++
         continue
       }
       this.#dhcpRouter = lease.router
+      this.#routes++
       if (old !== undefined && !bytesEqual(old.cidr.address, 0, lease.address, 0, 4))
         this.#removeAddress(old, 'lease-lost')
       this.#addAddress(
@@ -882,6 +900,7 @@ export class TunL2 {
       }
       if (own.state !== 'tentative' || own.deadlineMs > nowMs) continue
       own.state = 'preferred'
+      this.#routes++
       this.#announce(own)
       this.#event({ type: 'address-added', address: own.text, source: own.source })
       if (own.source === 'link-local' && this.#rsSent === 0)
@@ -895,6 +914,7 @@ export class TunL2 {
       switch (entry.state) {
         case 'reachable':
           entry.state = 'stale'
+          this.#routes++
           entry.deadlineMs = Number.POSITIVE_INFINITY
           break
         case 'incomplete':
@@ -911,9 +931,15 @@ export class TunL2 {
       }
     }
     for (let i = this.#routers.length - 1; i >= 0; i--)
-      if (this.#routers[i]!.expiresMs <= nowMs) this.#routers.splice(i, 1)
+      if (this.#routers[i]!.expiresMs <= nowMs) {
+        this.#routers.splice(i, 1)
+        this.#routes++
+      }
     for (let i = this.#onLink6.length - 1; i >= 0; i--)
-      if (this.#onLink6[i]!.expiresMs <= nowMs) this.#onLink6.splice(i, 1)
+      if (this.#onLink6[i]!.expiresMs <= nowMs) {
+        this.#onLink6.splice(i, 1)
+        this.#routes++
+      }
     if (this.#dhcp !== undefined) this.#dhcpOutput(this.#dhcp.tick(nowMs), nowMs)
   }
 
@@ -993,6 +1019,43 @@ export class TunL2 {
     else if (this.#routers[0] !== undefined)
       out.push({ address: formatIp(this.#routers[0].ip), source: 'router-advertisement' })
     return out
+  }
+
+  /**
+   * A version of what {@link reachableMac} answers: it changes whenever an
+   * answer could (a neighbour entry made, confirmed with another MAC or
+   * from another state, gone stale, probed, failed or deleted; an own
+   * address, the DHCP router, a default router or an on-link prefix added,
+   * changed or gone). A caller that keeps answers, as the fast path does
+   * (docs/spec/18-fast-path.md §18.5.7), drops them when it changes.
+   */
+  get routesVersion(): number {
+    return this.#routes + this.#neighbours.version
+  }
+
+  /**
+   * The MAC that packets to `dst` (an IPv4 or IPv6 address, 4 or 16
+   * bytes) go to now, if that is settled: §17.5 gives a next hop and its
+   * neighbour entry is REACHABLE. Undefined for a group, broadcast or
+   * directed broadcast destination, with no route, and while the next hop
+   * resolves, is stale, probed or failed: such packets need
+   * {@link fromHost}. Changes nothing (no entry made, nothing counted).
+   */
+  reachableMac(dst: Uint8Array): Uint8Array | undefined {
+    let hop: Uint8Array | undefined
+    if (dst.length === 4) {
+      if (dst[0] === 255 && dst[1] === 255 && dst[2] === 255 && dst[3] === 255) return undefined
+      if ((dst[0]! & 0xf0) === 0xe0) return undefined
+      const onLink = this.#onLink4(dst, 0)
+      if (onLink === 'broadcast') return undefined
+      hop = onLink ? dst : (this.#gateway4 ?? this.#dhcpRouter)
+    } else if (dst.length === 16) {
+      if (dst[0] === 0xff) return undefined
+      hop = this.#onLink6Check(dst, 0) ? dst : (this.#gateway6 ?? this.#routers[0]?.ip)
+    }
+    if (hop === undefined) return undefined
+    const entry = this.#neighbours.get(ipKey(hop, 0, hop.length))
+    return entry?.state === 'reachable' ? entry.mac : undefined
   }
 
   /** The neighbour cache: address, MAC (if known) and state. */

@@ -235,6 +235,64 @@ describe('IPv4: ARP', () => {
   })
 })
 
+describe('reachableMac and routesVersion (what the fast path may keep)', () => {
+  it('answers only for a REACHABLE next hop, and the version moves with every change an answer depends on', () => {
+    const l2 = make({ addresses: ['10.0.0.1/24'], gateways: ['10.0.0.254'] })
+    started(l2)
+    let version = l2.routesVersion
+    const moved = () => {
+      const now = l2.routesVersion
+      const changed = now !== version
+      version = now
+      return changed
+    }
+    const peer = ip4('10.0.0.2')
+    const far = ip4('192.0.2.9')
+    // Nothing resolved yet; asking changes nothing (no entry made, no solicitation).
+    expect(l2.reachableMac(peer)).toBeUndefined()
+    expect(l2.reachableMac(far)).toBeUndefined()
+    expect(l2.takeFrames()).toEqual([])
+    expect(moved()).toBe(false)
+    // Groups and broadcasts: never.
+    for (const d of ['255.255.255.255', '10.0.0.255', '224.0.0.251'])
+      expect(l2.reachableMac(ip4(d))).toBeUndefined()
+    expect(l2.reachableMac(v6(0xff02, 0, 0, 0, 0, 0, 0, 1))).toBeUndefined()
+    // The peer and the gateway answer ARP: on-link goes to the peer, off-link to the gateway.
+    l2.toHost([arp(1, BCAST, PEER_MAC, '10.0.0.2', ZERO_MAC, '10.0.0.1')], 1500, () => {})
+    expect(moved()).toBe(true)
+    expect(hex(l2.reachableMac(peer)!)).toBe(hex(PEER_MAC))
+    l2.toHost([arp(1, BCAST, ROUTER_MAC, '10.0.0.254', ZERO_MAC, '10.0.0.1')], 1500, () => {})
+    expect(moved()).toBe(true)
+    expect(hex(l2.reachableMac(far)!)).toBe(hex(ROUTER_MAC))
+    // The same MAC again while REACHABLE: no change.
+    l2.toHost([arp(1, BCAST, PEER_MAC, '10.0.0.2', ZERO_MAC, '10.0.0.1')], 1600, () => {})
+    expect(moved()).toBe(false)
+    // Another MAC for the peer: a change, and the new answer.
+    l2.toHost([arp(1, BCAST, ROUTER_MAC, '10.0.0.2', ZERO_MAC, '10.0.0.1')], 1700, () => {})
+    expect(moved()).toBe(true)
+    expect(hex(l2.reachableMac(peer)!)).toBe(hex(ROUTER_MAC))
+    l2.takeFrames()
+    // REACHABLE runs out: stale, no answer, a change.
+    l2.tick(40_000)
+    expect(moved()).toBe(true)
+    expect(l2.reachableMac(peer)).toBeUndefined()
+    expect(l2.reachableMac(far)).toBeUndefined()
+    // A packet to it starts a probe (a change); its answer makes it REACHABLE again.
+    l2.fromHost(batchOf([ipv4Packet('10.0.0.1', '10.0.0.2')]), 40_001)
+    expect(moved()).toBe(true)
+    expect(l2.reachableMac(peer)).toBeUndefined()
+    l2.toHost([arp(2, MAC, ROUTER_MAC, '10.0.0.2', MAC, '10.0.0.1')], 40_002, () => {})
+    expect(moved()).toBe(true)
+    expect(hex(l2.reachableMac(peer)!)).toBe(hex(ROUTER_MAC))
+    // The address that makes 10.0.0.0/24 on-link goes: a change; the peer is off-link now.
+    l2.addAddress('10.9.0.1/24', 40_003)
+    expect(moved()).toBe(true)
+    l2.stop(40_004)
+    expect(moved()).toBe(true)
+    expect(l2.reachableMac(peer)).toBeUndefined()
+  })
+})
+
 describe('IPv6: neighbour discovery', () => {
   const ll = linkLocalOf(MAC)
   const peerLl = v6(0xfe80, 0, 0, 0, 0x00aa, 0xbbff, 0xfecc, 0xddee)

@@ -284,3 +284,71 @@ describe.skipIf(!can.ok)('two nodes on the datagram link, fast path on, TAP offl
     expect(after[1]!.fastPath!.sent - before[1]!.fastPath!.sent).toBeGreaterThan(1000)
   }, 60_000)
 })
+
+describe.skipIf(!can.ok)('two TUN nodes on the datagram link, fast path on (offloads on)', () => {
+  // A TUN port's packets go out by the routes its layer 2 settled (spec 18 §18.4.9, §18.5.7).
+  let overlay: Overlay
+  type TunStatus = FastStatus & {
+    fastPath: NonNullable<FastStatus['fastPath']> & { clears: number }
+    interfaces: Array<{ kind: string; tun?: { counters: Record<string, number> } }>
+  }
+  const status = async (host: string) => (await overlay.status(host)) as unknown as TunStatus
+  const tunCounters = (s: TunStatus) => s.interfaces.find((i) => i.kind === 'tun')!.tun!.counters
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({
+      transport: 'tcp',
+      datagram: true,
+      port: () => ({ type: 'tun', mac: undefined }),
+    })
+    await datagramPaths(overlay)
+  }, 60_000)
+  afterAll(async () => {
+    await overlay?.stop()
+  })
+
+  it('carries 200 pings each way on the reader threads, IPv4 and IPv6; the ports count them', async () => {
+    const [a, b] = [overlay.node('a'), overlay.node('b')]
+    // The first echoes resolve the neighbours (ARP, neighbour discovery) through layer 2.
+    const reaches = (to: string) => async () =>
+      (await pings(overlay, 'a', to, 3).catch(() => ({ received: 0 }))).received > 0
+    await waitFor('a to reach b', reaches(b.ip))
+    await waitFor(
+      'a to reach b over IPv6',
+      async () => (await pings(overlay, 'a', b.ip6, 3)).received > 0,
+    )
+    const before = await Promise.all([status('a'), status('b')])
+    const ab = await pings(overlay, 'a', b.ip, 200)
+    const ba = await pings(overlay, 'b', a.ip, 200)
+    const ab6 = await pings(overlay, 'a', b.ip6, 50)
+    expect([ab.received, ba.received, ab6.received]).toEqual([200, 200, 50])
+    console.log(`TUN, fast path on: ping avg a->b ${ab.avg} ms, b->a ${ba.avg} ms (every 10 ms)`)
+    const after = await Promise.all([status('a'), status('b')])
+    for (const [i, host] of ['a', 'b'].entries()) {
+      const [f0, f1] = [before[i]!.fastPath, after[i]!.fastPath]
+      // Every echo request and reply but the first of each flow after a clear.
+      expect(f1.sent - f0.sent, `${host}: packets the fast path sent`).toBeGreaterThanOrEqual(400)
+      expect(f1.received - f0.received, `${host}: packets it wrote`).toBeGreaterThanOrEqual(400)
+      // The TUN port's own counters include them: 450 read from the device and 450 written.
+      const [c0, c1] = [tunCounters(before[i]!), tunCounters(after[i]!)]
+      expect(c1.hostPackets! - c0.hostPackets!).toBeGreaterThanOrEqual(450)
+      expect(c1.vlanPackets! - c0.vlanPackets!).toBeGreaterThanOrEqual(450)
+    }
+  })
+
+  it("drops its routes when the port's layer 2 changes (an address added), then carries again", async () => {
+    const b = overlay.node('b')
+    const before = await status('a')
+    // A's port takes an address a person added to the device (looked at every 2 s): on-link changes.
+    await overlay.topo.exec('a', ['ip', 'addr', 'add', '198.18.77.1/24', 'dev', 'pt0'])
+    await waitFor(
+      "a's fast path to clear",
+      async () => (await status('a')).fastPath.clears > before.fastPath.clears,
+    )
+    const cleared = await status('a')
+    const again = await pings(overlay, 'a', b.ip, 100)
+    expect(again.received).toBe(100)
+    const after = await status('a')
+    expect(after.fastPath.sent - cleared.fastPath.sent).toBeGreaterThanOrEqual(95)
+  })
+})
