@@ -23,13 +23,18 @@ export function startCapture(
       reject(new Error(`tcpdump on ${host} ${why}; it said: ${said.trim()}`))
     }
     const timer = setTimeout(() => fail(`was not listening after ${timeoutMs} ms`), timeoutMs)
-    child.once('exit', (code) => fail(`exited (${code}) before it listened`))
-    child.stderr!.on('data', (chunk: Buffer) => {
+    const exited = (code: number | null) => fail(`exited (${code}) before it listened`)
+    child.once('exit', exited)
+    const listening = (chunk: Buffer) => {
       said += chunk.toString()
       if (!said.includes('listening on')) return
       clearTimeout(timer)
-      child.removeAllListeners('exit')
+      child.off('exit', exited)
+      child.stderr!.off('data', listening)
+      // What it says later (its statistics at the end) is read and dropped: a full pipe would stall it.
+      child.stderr!.resume()
       resolve(child)
-    })
+    }
+    child.stderr!.on('data', listening)
   })
 }
