@@ -53,6 +53,7 @@
 #include "../src/flow-core.h"
 #include "../src/udp.h"
 #include "fuzz.h"
+#include "flow-setup.h"
 #include "keys.h"
 
 namespace {
@@ -65,6 +66,8 @@ using peertap::KidEntry;
 using peertap::ReaderConfig;
 using peertap::RecvEntry;
 using namespace fuzzkeys;
+using fuzzsetup::BoundUdp;
+using fuzzsetup::NewCtx;
 
 constexpr uint32_t kR1 = 0x11111111, kR2 = 0x22222222, kR9 = 0x99999999;
 constexpr uint8_t kVft3[16] = {0x56, 0x46, 0x54, 3, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
@@ -93,16 +96,6 @@ Addr AddrOf(int family, uint16_t port, std::initializer_list<uint8_t> ip) {
 const Addr kA1 = AddrOf(4, 4000, {127, 0, 0, 1});
 const Addr kA2 = AddrOf(6, 4001, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
 const Addr kA3 = AddrOf(4, 4000, {127, 0, 0, 2});
-
-peertap::Evp NewCtx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
-  peertap::Evp c(EVP_CIPHER_CTX_new());
-  if (c == nullptr || EVP_CipherInit_ex(c.get(), cipher, nullptr, key, nullptr, encrypt) != 1 ||
-      EVP_CIPHER_CTX_set_padding(c.get(), 0) != 1) {
-    std::fprintf(stderr, "peertap-fuzz: OpenSSL failed to make a context\n");
-    std::exit(2);
-  }
-  return c;
-}
 
 struct Sender {
   const uint8_t* key;
@@ -171,23 +164,6 @@ fuzz::Bytes Datagram(uint32_t index, uint32_t hop_counter, const uint8_t* vft, c
   return out;
 }
 
-int Bound(uint16_t* port) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t n = sizeof a;
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) {
-    std::perror("peertap-fuzz: a UDP socket on 127.0.0.1");
-    std::exit(2);
-  }
-  int big = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
-
 void Setup() {
   State& st = S();
   st.arena = new Arena();
@@ -205,8 +181,8 @@ void Setup() {
   st.pipe_w = fds[1];
   FlowCache& c = *st.cache;
   uint16_t tx_port, fwd_port;
-  st.tx = Bound(&tx_port);
-  st.fwd_rx = Bound(&fwd_port);
+  st.tx = BoundUdp(&tx_port);
+  st.fwd_rx = BoundUdp(&fwd_port);
   c.SetUdp(st.tx, 4, false);
   uint32_t dev0 = c.AddDevice(st.null_fd, false, false);
   uint32_t dev1 = c.AddDevice(st.pipe_w, true, false);

@@ -41,6 +41,7 @@
 #include "../src/flow-core.h"
 #include "../src/udp.h"
 #include "fuzz.h"
+#include "flow-setup.h"
 #include "keys.h"
 
 namespace {
@@ -51,6 +52,8 @@ using peertap::FlowCache;
 using peertap::ReaderConfig;
 using peertap::SendEntry;
 using namespace fuzzkeys;
+using fuzzsetup::BoundUdp;
+using fuzzsetup::NewCtx;
 
 constexpr uint32_t kR1 = 0x11111111, kR2 = 0x22222222, kR3 = 0x33333333, kR4 = 0x44444444;
 constexpr uint8_t kM1[6] = {0x02, 0, 0, 0, 0, 0x01};
@@ -79,16 +82,6 @@ const Path kPath1{kR1, kHopKey, kVft, kSenderKey, kHpKey, kSalt, kKid};
 const Path kPath2{kR2, kHopKey2, kVft2, kSenderKey3, kHpKey2, kSalt3, kKid3};
 const Path kPath3{kR3, kHopKey, kVft, kSenderKey, kHpKey, kSalt, kKid};  // payload max 100
 const Path kPath4{kR4, kHopKey, kVft, kSenderKey, kHpKey, kSalt, kKid};  // spent
-
-peertap::Evp NewCtx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
-  peertap::Evp c(EVP_CIPHER_CTX_new());
-  if (c == nullptr || EVP_CipherInit_ex(c.get(), cipher, nullptr, key, nullptr, encrypt) != 1 ||
-      EVP_CIPHER_CTX_set_padding(c.get(), 0) != 1) {
-    std::fprintf(stderr, "peertap-fuzz: OpenSSL failed to make a context\n");
-    std::exit(2);
-  }
-  return c;
-}
 
 struct State {
   Arena* arena = nullptr;
@@ -156,23 +149,6 @@ void Install(FlowCache& c, uint32_t device, const uint8_t* mac, const Path& p, u
   c.InstallSend(FlowCache::SendKey(device, mac), std::move(e));
 }
 
-int Bound(uint16_t* port) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t n = sizeof a;
-  int big = 4 << 20;
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) {
-    std::perror("peertap-fuzz: a UDP socket on 127.0.0.1");
-    std::exit(2);
-  }
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
-
 void Setup() {
   State& st = S();
   st.arena = new Arena();
@@ -181,8 +157,8 @@ void Setup() {
   st.cache = new FlowCache(st.arena);
   st.null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
   uint16_t tx_port, rx_port;
-  st.tx = Bound(&tx_port);
-  st.rx = Bound(&rx_port);
+  st.tx = BoundUdp(&tx_port);
+  st.rx = BoundUdp(&rx_port);
   std::array<uint8_t, 20> addr{};
   addr[0] = 4;
   addr[2] = static_cast<uint8_t>(rx_port >> 8);

@@ -48,6 +48,7 @@
 #include "../src/flow-core.h"
 #include "../src/udp.h"
 #include "fuzz.h"
+#include "flow-setup.h"
 #include "keys.h"
 
 namespace {
@@ -61,6 +62,8 @@ using peertap::ReaderConfig;
 using peertap::RecvEntry;
 using peertap::SendEntry;
 using namespace fuzzkeys;
+using fuzzsetup::BoundUdp;
+using fuzzsetup::NewCtx;
 
 constexpr uint32_t kR1 = 0x11111111, kR2 = 0x22222222;
 constexpr uint8_t kM1[6] = {0x02, 0, 0, 0, 0, 0x01};
@@ -73,16 +76,6 @@ constexpr size_t kGap = 64;
 // Cells: counters (one word), windows (68), stats blocks (8, 2-aligned).
 constexpr uint32_t kCtr1 = 0, kHop1 = 1, kCtr2 = 2, kHop2 = 3, kHopWin1 = 8, kHopWin2 = 76,
                    kKidWin1 = 144, kKidWin2 = 212, kStats = 280, kWords = 320;
-
-peertap::Evp NewCtx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
-  peertap::Evp c(EVP_CIPHER_CTX_new());
-  if (c == nullptr || EVP_CipherInit_ex(c.get(), cipher, nullptr, key, nullptr, encrypt) != 1 ||
-      EVP_CIPHER_CTX_set_padding(c.get(), 0) != 1) {
-    std::fprintf(stderr, "peertap-fuzz: OpenSSL failed to make a context\n");
-    std::exit(2);
-  }
-  return c;
-}
 
 // One device's side: its path, sender key and port MAC.
 struct Side {
@@ -148,23 +141,14 @@ fuzz::Bytes Vnet(const fuzz::Bytes& p, uint8_t flags = 0, uint8_t gso = 0) {
   return v;
 }
 
+// A UDP socket on 127.0.0.1 and its address record (udp.h).
 int Bound(std::array<uint8_t, peertap::kUdpAddrBytes>* addr) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t n = sizeof a;
-  int big = 4 << 20;
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) {
-    std::perror("peertap-fuzz: a UDP socket on 127.0.0.1");
-    std::exit(2);
-  }
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  uint16_t port;
+  int fd = fuzzsetup::BoundUdp(&port);
   *addr = {};
   (*addr)[0] = 4;
-  (*addr)[2] = static_cast<uint8_t>(ntohs(a.sin_port) >> 8);
-  (*addr)[3] = static_cast<uint8_t>(ntohs(a.sin_port));
+  (*addr)[2] = static_cast<uint8_t>(port >> 8);
+  (*addr)[3] = static_cast<uint8_t>(port);
   (*addr)[4] = 127;
   (*addr)[7] = 1;
   return fd;

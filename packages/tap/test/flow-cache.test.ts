@@ -16,7 +16,7 @@ import { FlowCache } from '../src/flow.ts'
 import { openUdp, type UdpSocket } from '../src/index.ts'
 import { native } from '../src/native.ts'
 import { type Direction, direction, installPair, macOf, sealedDatagram } from './flow-pair.ts'
-import { canRun, copy, forwardedPair, nodeArgs, type Received, spawnChild } from './helpers.ts'
+import { canRun, copy, forwardedPair, type Received, udpEcho } from './helpers.ts'
 
 /** Whether a frame (no virtio-net header) is unicast IPv4. */
 const unicastIpv4 = (f: Uint8Array) => (f[0]! & 1) === 0 && f[12] === 0x08 && f[13] === 0x00
@@ -39,32 +39,7 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
       expect(ok).toBe(true)
   }
 
-  const echo = async (count: number) => {
-    const { nsA, nsB } = pair!
-    const server = spawnChild('ip', [
-      'netns',
-      'exec',
-      nsB,
-      process.execPath,
-      ...nodeArgs('udp.ts', 'echo', '10.79.0.2', '7000', String(count)),
-    ])
-    const client = spawnChild('ip', [
-      'netns',
-      'exec',
-      nsA,
-      process.execPath,
-      ...nodeArgs('udp.ts', 'client', '10.79.0.2', '7000', String(count)),
-    ])
-    try {
-      expect(await server.firstLine).toBe('listening')
-      const { rtts } = JSON.parse(await client.firstLine) as { rtts: number[] }
-      expect((await client.done).code).toBe(0)
-      return rtts
-    } finally {
-      client.kill()
-      server.kill()
-    }
-  }
+  const echo = (count: number) => udpEcho(pair!.nsA, pair!.nsB, '10.79.0.2', 7000, count)
 
   beforeAll(() => {
     pair = forwardedPair('fc', '10.79.0', {}, (batch) => {

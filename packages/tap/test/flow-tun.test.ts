@@ -20,10 +20,9 @@ import {
   delNetns,
   devName,
   ip,
-  nodeArgs,
   nsName,
   type Received,
-  spawnChild,
+  udpEcho,
 } from './helpers.ts'
 
 const MAC_A = Uint8Array.from([0x02, 0x70, 0x74, 0, 0, 0x0a])
@@ -173,32 +172,12 @@ function suite(vnetHeader: boolean) {
       })
 
       it('carries UDP, whose checksum the kernel leaves to the receiver with offloads (kind 3)', async () => {
-        const server = spawnChild('ip', [
-          'netns',
-          'exec',
-          nsB,
-          process.execPath,
-          ...nodeArgs('udp.ts', 'echo', '10.82.0.2', '7001', '3'),
-        ])
-        const client = spawnChild('ip', [
-          'netns',
-          'exec',
-          nsA,
-          process.execPath,
-          ...nodeArgs('udp.ts', 'client', '10.82.0.2', '7001', '3'),
-        ])
-        try {
-          const before = cache!.counters()
-          expect(await server.firstLine).toBe('listening')
-          expect((JSON.parse(await client.firstLine) as { rtts: number[] }).rtts).toHaveLength(3)
-          // The last reply's count follows its write, which the client may see first.
-          await until(() => cache!.counters().received - before.received >= 6)
-          expect(cache!.counters().received - before.received).toBeGreaterThanOrEqual(6)
-          expect(upA.filter(unicast)).toHaveLength(0)
-        } finally {
-          client.kill()
-          server.kill()
-        }
+        const before = cache!.counters()
+        expect(await udpEcho(nsA, nsB, '10.82.0.2', 7001, 3)).toHaveLength(3)
+        // The last reply's count follows its write, which the client may see first.
+        await until(() => cache!.counters().received - before.received >= 6)
+        expect(cache!.counters().received - before.received).toBeGreaterThanOrEqual(6)
+        expect(upA.filter(unicast)).toHaveLength(0)
       })
 
       it('sends a packet to a destination without a route up, untouched', async () => {

@@ -273,3 +273,32 @@ export const copy = (b: DatagramBatch, into: Received[]): void => {
     })
   }
 }
+
+/**
+ * A UDP echo between two namespaces (fixtures/udp.ts): `count` datagrams
+ * from `nsA` to `address`:`port` in `nsB`, each sent once the last came
+ * back; returns the round trips (ms). Throws if either end fails.
+ */
+export async function udpEcho(
+  nsA: string,
+  nsB: string,
+  address: string,
+  port: number,
+  count: number,
+): Promise<number[]> {
+  const inNs = (ns: string, ...args: string[]) =>
+    spawnChild('ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs('udp.ts', ...args)])
+  const server = inNs(nsB, 'echo', address, String(port), String(count))
+  const client = inNs(nsA, 'client', address, String(port), String(count))
+  try {
+    const first = await server.firstLine
+    if (first !== 'listening') throw new Error(`udp.ts echo in ${nsB} said: ${first}`)
+    const { rtts } = JSON.parse(await client.firstLine) as { rtts: number[] }
+    const { code } = await client.done
+    if (code !== 0) throw new Error(`udp.ts client in ${nsA} exited with ${code}`)
+    return rtts
+  } finally {
+    client.kill()
+    server.kill()
+  }
+}

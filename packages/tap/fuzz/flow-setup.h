@@ -1,0 +1,49 @@
+// Set-up shared by the flow cache's fuzz targets (cache, device, tun):
+// OpenSSL contexts made as src/flow-napi.cc makes them, and UDP sockets on
+// 127.0.0.1 that the targets send to and read back (loopback only).
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "../src/flow-cache.h"
+
+namespace fuzzsetup {
+
+// A context as an entry owns one (EVP_CipherInit_ex, no padding); exits on failure.
+inline peertap::Evp NewCtx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
+  peertap::Evp c(EVP_CIPHER_CTX_new());
+  if (c == nullptr || EVP_CipherInit_ex(c.get(), cipher, nullptr, key, nullptr, encrypt) != 1 ||
+      EVP_CIPHER_CTX_set_padding(c.get(), 0) != 1) {
+    std::fprintf(stderr, "peertap-fuzz: OpenSSL failed to make a context\n");
+    std::exit(2);
+  }
+  return c;
+}
+
+// A non-blocking UDP socket bound to 127.0.0.1 with a 4 MiB receive
+// buffer; `*port` gets its port. Exits on failure.
+inline int BoundUdp(uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t n = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) {
+    std::perror("peertap-fuzz: a UDP socket on 127.0.0.1");
+    std::exit(2);
+  }
+  int big = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+}  // namespace fuzzsetup
