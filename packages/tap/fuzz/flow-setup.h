@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -44,6 +45,16 @@ inline int BoundUdp(uint16_t* port) {
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   *port = ntohs(a.sin_port);
   return fd;
+}
+
+// One datagram from the non-blocking socket `fd`, waiting up to 1 s for one
+// that has not arrived yet; what recv(2) returns.
+inline ssize_t RecvWait(int fd, uint8_t* buf, size_t size) {
+  ssize_t n = recv(fd, buf, size, 0);
+  if (n >= 0) return n;
+  pollfd p{fd, POLLIN, 0};
+  poll(&p, 1, 1000);
+  return recv(fd, buf, size, 0);
 }
 
 }  // namespace fuzzsetup

@@ -40,7 +40,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <openssl/evp.h>
 #include <sanitizer/asan_interface.h>
@@ -437,12 +436,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* x, size_t len) {
   uint32_t from = 0;
   for (uint64_t k = 0; k < forwarded; k++) {
     uint8_t d[4096];
-    ssize_t n = recv(st.fwd_rx, d, sizeof d, 0);
-    if (n < 0) {
-      pollfd p{st.fwd_rx, POLLIN, 0};
-      poll(&p, 1, 1000);
-      n = recv(st.fwd_rx, d, sizeof d, 0);
-    }
+    ssize_t n = fuzzsetup::RecvWait(st.fwd_rx, d, sizeof d);
     FUZZ_CHECK(n > 0, "the next hop gets every datagram forwarded");
     size_t dl = static_cast<size_t>(n);
     flow::DataHeader h;

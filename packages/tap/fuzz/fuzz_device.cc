@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
-#include <poll.h>
 #include <sanitizer/asan_interface.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -269,12 +268,7 @@ void Receive(const std::vector<In>& carried, bool vnet) {
     FUZZ_CHECK(which != 3, "a frame carried is one with an entry that can send");
     FUZZ_CHECK((which == 1) == vnet, "a frame carried has an entry on its device");
     const Path& path0 = which == 0 ? kPath1 : which == 1 ? kPath2 : kPath3;
-    ssize_t n = recv(st.rx, d, sizeof d, 0);
-    if (n < 0) {
-      pollfd p{st.rx, POLLIN, 0};
-      poll(&p, 1, 1000);
-      n = recv(st.rx, d, sizeof d, 0);
-    }
+    ssize_t n = fuzzsetup::RecvWait(st.rx, d, sizeof d);
     FUZZ_CHECK(n > 0, "a datagram for every frame carried");
     size_t len = static_cast<size_t>(n);
     flow::DataHeader h;

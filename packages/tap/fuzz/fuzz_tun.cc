@@ -36,7 +36,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
-#include <poll.h>
 #include <sanitizer/asan_interface.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -371,12 +370,7 @@ void DeviceSlot(int d, const In* in) {
     FUZZ_CHECK(left[i] == want.empty(), "carried exactly when the packet has a route and fits");
     if (left[i]) continue;
     uint8_t dg[4096];
-    ssize_t n = recv(st.rx, dg, sizeof dg, 0);
-    if (n < 0) {
-      pollfd p{st.rx, POLLIN, 0};
-      poll(&p, 1, 1000);
-      n = recv(st.rx, dg, sizeof dg, 0);
-    }
+    ssize_t n = fuzzsetup::RecvWait(st.rx, dg, sizeof dg);
     FUZZ_CHECK(n > 0, "a datagram for every packet carried");
     size_t len = static_cast<size_t>(n);
     flow::DataHeader hd;
