@@ -1,11 +1,10 @@
 // Set-up shared by the flow cache's fuzz targets (cache, device, tun):
-// OpenSSL contexts made as src/flow-napi.cc makes them, and UDP sockets on
+// keys made as src/flow-napi.cc makes them, and UDP sockets on
 // 127.0.0.1 that the targets send to and read back (loopback only).
 #pragma once
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -17,12 +16,15 @@
 
 namespace fuzzsetup {
 
-// A context as an entry owns one (EVP_CipherInit_ex, no padding); exits on failure.
-inline peertap::Evp NewCtx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
-  peertap::Evp c(EVP_CIPHER_CTX_new());
-  if (c == nullptr || EVP_CipherInit_ex(c.get(), cipher, nullptr, key, nullptr, encrypt) != 1 ||
-      EVP_CIPHER_CTX_set_padding(c.get(), 0) != 1) {
-    std::fprintf(stderr, "peertap-fuzz: OpenSSL failed to make a context\n");
+// A key as an entry owns one (src/cipher.h, the process's implementation:
+// AES-NI here); exits on failure. The targets' own checks make theirs with
+// Impl::kEvp, so that every datagram the cache seals is opened by OpenSSL
+// and every one it opens was sealed by OpenSSL.
+inline peertap::Cipher NewCtx(peertap::Aes256::Use use, const uint8_t* key,
+                              peertap::Aes256::Impl impl = peertap::Aes256::Impl::kAuto) {
+  peertap::Cipher c = peertap::Aes256::New(use, key, impl);
+  if (c == nullptr) {
+    std::fprintf(stderr, "peertap-fuzz: could not prepare a key\n");
     std::exit(2);
   }
   return c;

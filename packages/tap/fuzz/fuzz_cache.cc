@@ -113,8 +113,8 @@ struct State {
   int tx = -1, fwd_rx = -1;  // the datagram socket; the next hop's
   uint64_t fresh = 0;        // makes F new each input (the duplicate cache)
   uint64_t y_carried = 0;    // inputs whose Y was carried
-  peertap::Evp fwd_open;     // the next hop's receive context
-  peertap::Evp hop_open;     // R1's receive context (the hop limit that came in)
+  peertap::Cipher fwd_open;     // the next hop's receive context
+  peertap::Cipher hop_open;     // R1's receive context (the hop limit that came in)
   int pipe_r = -1, pipe_w = -1;
   ReaderConfig config{};
   uint8_t* data = nullptr;  // kBatch x kRoom, poisoned but for the datagrams
@@ -148,9 +148,9 @@ fuzz::Bytes Frame(const uint8_t* dst, uint16_t type, uint8_t proto, size_t body,
 fuzz::Bytes Datagram(uint32_t index, uint32_t hop_counter, const uint8_t* vft, const Sender& snd,
                      uint64_t counter, uint8_t kind, const fuzz::Bytes& frame,
                      uint8_t hop_limit = 8) {
-  peertap::Evp gcm = NewCtx(EVP_aes_256_gcm(), snd.key, true);
-  peertap::Evp hp = NewCtx(EVP_aes_256_ecb(), snd.hp, true);
-  peertap::Evp hop = NewCtx(EVP_aes_256_gcm(), index == kR2 ? kHopKey2 : kHopKey, true);
+  peertap::Cipher gcm = NewCtx(peertap::Aes256::Use::kSeal, snd.key, peertap::Aes256::Impl::kEvp);
+  peertap::Cipher hp = NewCtx(peertap::Aes256::Use::kBlocks, snd.hp, peertap::Aes256::Impl::kEvp);
+  peertap::Cipher hop = NewCtx(peertap::Aes256::Use::kSeal, index == kR2 ? kHopKey2 : kHopKey, peertap::Aes256::Impl::kEvp);
   fuzz::Bytes pt{kind};
   pt.insert(pt.end(), frame.begin(), frame.end());
   fuzz::Bytes out(flow::kDataOverhead + pt.size() + flow::SealedOverhead(counter));
@@ -187,13 +187,13 @@ void Setup() {
   uint32_t dev1 = c.AddDevice(st.pipe_w, true, false);
 
   HopEntry h1;
-  h1.gcm = NewCtx(EVP_aes_256_gcm(), kHopKey, false);
+  h1.gcm = NewCtx(peertap::Aes256::Use::kOpen, kHopKey);
   h1.window_cell = kHopWindow1;
   h1.addr = kA1;
   h1.link_stats = kStats;
   c.InstallHop(kR1, std::move(h1));
   HopEntry h2;
-  h2.gcm = NewCtx(EVP_aes_256_gcm(), kHopKey2, false);
+  h2.gcm = NewCtx(peertap::Aes256::Use::kOpen, kHopKey2);
   h2.window_cell = kHopWindow2;
   h2.addr = kA2;
   h2.link_stats = kStats + 8;
@@ -205,20 +205,20 @@ void Setup() {
   RecvEntry r1;
   r1.device = dev0;
   std::memcpy(r1.mac.data(), kM1, 6);
-  r1.hp = NewCtx(EVP_aes_256_ecb(), kHpKey, true);
+  r1.hp = NewCtx(peertap::Aes256::Use::kBlocks, kHpKey);
   r1.vlan_stats = kStats + 16;
   c.InstallRecv(v1, std::move(r1));
   RecvEntry r2;
   r2.device = dev1;
   std::memcpy(r2.mac.data(), kM2, 6);
-  r2.hp = NewCtx(EVP_aes_256_ecb(), kHpKey2, true);
+  r2.hp = NewCtx(peertap::Aes256::Use::kBlocks, kHpKey2);
   r2.punt_tcp = true;
   r2.vlan_stats = kStats + 24;
   c.InstallRecv(v2, std::move(r2));
 
   auto kid = [&](const std::array<uint8_t, 16>& vft, const Sender& s, uint32_t window) {
     KidEntry k;
-    k.gcm = NewCtx(EVP_aes_256_gcm(), s.key, false);
+    k.gcm = NewCtx(peertap::Aes256::Use::kOpen, s.key);
     std::memcpy(k.salt.data(), s.salt, 12);
     k.window_cell = window;
     uint64_t id = 0;
@@ -230,7 +230,7 @@ void Setup() {
   kid(v2, kSender3, kKidWindow3);
 
   peertap::ForwardEntry fe;
-  fe.hop_gcm = NewCtx(EVP_aes_256_gcm(), kHopKey2, true);
+  fe.hop_gcm = NewCtx(peertap::Aes256::Use::kSeal, kHopKey2);
   fe.receiver_index = kR9;
   fe.hop_counter_cell = kFwdCounter;
   fe.addr = AddrOf(4, fwd_port, {127, 0, 0, 1});
@@ -239,8 +239,8 @@ void Setup() {
   std::array<uint8_t, 16> v3;
   std::memcpy(v3.data(), kVft3, 16);
   c.InstallForward(kR1, v3, std::move(fe));
-  st.fwd_open = NewCtx(EVP_aes_256_gcm(), kHopKey2, false);
-  st.hop_open = NewCtx(EVP_aes_256_gcm(), kHopKey, false);
+  st.fwd_open = NewCtx(peertap::Aes256::Use::kOpen, kHopKey2, peertap::Aes256::Impl::kEvp);
+  st.hop_open = NewCtx(peertap::Aes256::Use::kOpen, kHopKey, peertap::Aes256::Impl::kEvp);
 
   st.config.slots = 1;
   st.config.batch_frames = kBatch;

@@ -28,8 +28,8 @@ using peertap::flow::DataHeader;
 namespace flow = peertap::flow;
 
 struct State {
-  fuzzkeys::Ctx seal{EVP_aes_256_gcm(), fuzzkeys::kHopKey, true};
-  fuzzkeys::Ctx open{EVP_aes_256_gcm(), fuzzkeys::kHopKey, false};
+  fuzzkeys::Ctx seal{peertap::Aes256::Use::kSeal, fuzzkeys::kHopKey};
+  fuzzkeys::Ctx open{peertap::Aes256::Use::kOpen, fuzzkeys::kHopKey};
   std::set<fuzz::Bytes> seeds;
 };
 

@@ -92,7 +92,7 @@ struct State {
   uint32_t meta[kBatch * 2];
   fuzz::Bytes f1, bcast, f2v, f2v_gso;
   // Receive side: DATA and sealed payload contexts per path.
-  peertap::Evp open_hop1, open_hop2, hp1, hp2, open1, open2;
+  peertap::Cipher open_hop1, open_hop2, hp1, hp2, open1, open2;
 };
 
 State& S() {
@@ -132,12 +132,12 @@ void Install(FlowCache& c, uint32_t device, const uint8_t* mac, const Path& p, u
   e.device = device;
   std::memcpy(e.vft.data(), p.vft, 16);
   e.hop_limit = kHopLimit;
-  e.gcm = NewCtx(EVP_aes_256_gcm(), p.key, true);
-  e.hp = NewCtx(EVP_aes_256_ecb(), p.hp, true);
+  e.gcm = NewCtx(peertap::Aes256::Use::kSeal, p.key);
+  e.hp = NewCtx(peertap::Aes256::Use::kBlocks, p.hp);
   std::memcpy(e.salt.data(), p.salt, 12);
   std::memcpy(e.kid.data(), p.kid, 8);
   e.counter_cell = ctr;
-  e.hop_gcm = NewCtx(EVP_aes_256_gcm(), p.hop_key, true);
+  e.hop_gcm = NewCtx(peertap::Aes256::Use::kSeal, p.hop_key);
   e.receiver_index = p.index;
   e.hop_counter_cell = hop;
   e.addr = addr;
@@ -173,12 +173,12 @@ void Setup() {
   Install(c, st.dev0, kM3, kPath3, kCtr3, kHop3, 100, addr);
   Install(c, st.dev0, kM4, kPath4, kCtr4, kHop4, 1472, addr);
 
-  st.open_hop1 = NewCtx(EVP_aes_256_gcm(), kHopKey, false);
-  st.open_hop2 = NewCtx(EVP_aes_256_gcm(), kHopKey2, false);
-  st.hp1 = NewCtx(EVP_aes_256_ecb(), kHpKey, true);
-  st.hp2 = NewCtx(EVP_aes_256_ecb(), kHpKey2, true);
-  st.open1 = NewCtx(EVP_aes_256_gcm(), kSenderKey, false);
-  st.open2 = NewCtx(EVP_aes_256_gcm(), kSenderKey3, false);
+  st.open_hop1 = NewCtx(peertap::Aes256::Use::kOpen, kHopKey, peertap::Aes256::Impl::kEvp);
+  st.open_hop2 = NewCtx(peertap::Aes256::Use::kOpen, kHopKey2, peertap::Aes256::Impl::kEvp);
+  st.hp1 = NewCtx(peertap::Aes256::Use::kBlocks, kHpKey, peertap::Aes256::Impl::kEvp);
+  st.hp2 = NewCtx(peertap::Aes256::Use::kBlocks, kHpKey2, peertap::Aes256::Impl::kEvp);
+  st.open1 = NewCtx(peertap::Aes256::Use::kOpen, kSenderKey, peertap::Aes256::Impl::kEvp);
+  st.open2 = NewCtx(peertap::Aes256::Use::kOpen, kSenderKey3, peertap::Aes256::Impl::kEvp);
 
   st.config.slots = 1;
   st.config.batch_frames = kBatch;
@@ -277,14 +277,14 @@ void Receive(const std::vector<In>& carried, bool vnet) {
     uint32_t& ctr = counters[which];
     FUZZ_CHECK(h.counter == ctr, "hop counters 0, 1, 2...");
     uint8_t hop = 0, vft[16];
-    EVP_CIPHER_CTX* open_hop = path0.hop_key == kHopKey ? st.open_hop1.get() : st.open_hop2.get();
+    peertap::Aes256* open_hop = path0.hop_key == kHopKey ? st.open_hop1.get() : st.open_hop2.get();
     FUZZ_CHECK(flow::OpenData(open_hop, d, len, &hop, vft) == flow::DataDrop::kNone &&
                    hop == kHopLimit && std::memcmp(vft, path0.vft, 16) == 0,
                "the DATA opens under the hop key to the entry's hopLimit and VFT");
     const uint8_t* sealed = d + flow::kDataOverhead;
     size_t sealed_len = len - flow::kDataOverhead;
-    EVP_CIPHER_CTX* hp = path0.hp == kHpKey ? st.hp1.get() : st.hp2.get();
-    EVP_CIPHER_CTX* open = path0.key == kSenderKey ? st.open1.get() : st.open2.get();
+    peertap::Aes256* hp = path0.hp == kHpKey ? st.hp1.get() : st.hp2.get();
+    peertap::Aes256* open = path0.key == kSenderKey ? st.open1.get() : st.open2.get();
     flow::PayloadHeader ph;
     FUZZ_CHECK(flow::ParsePayload(hp, sealed, sealed_len, &ph) == flow::PayloadDrop::kNone &&
                    ph.counter == ctr && std::memcmp(ph.header + 1, path0.kid, 8) == 0,

@@ -32,9 +32,9 @@ using flow::PayloadHeader;
 using namespace fuzzkeys;
 
 struct State {
-  Ctx gcm{EVP_aes_256_gcm(), kSenderKey, true};
-  Ctx hp{EVP_aes_256_ecb(), kHpKey, true};
-  Ctx open{EVP_aes_256_gcm(), kSenderKey, false};
+  Ctx gcm{peertap::Aes256::Use::kSeal, kSenderKey};
+  Ctx hp{peertap::Aes256::Use::kBlocks, kHpKey};
+  Ctx open{peertap::Aes256::Use::kOpen, kSenderKey};
   std::set<fuzz::Bytes> seeds;
 };
 

@@ -105,7 +105,7 @@ struct State {
   uint8_t* data = nullptr;
   uint32_t meta[kBatch * (2 + peertap::kUdpAddrWords)];
   fuzz::Bytes p4, group, p6v, p6v_gso;
-  peertap::Evp open_hop[2], hp[2], open[2];
+  peertap::Cipher open_hop[2], hp[2], open[2];
   uint64_t y_carried = 0;
 };
 
@@ -180,12 +180,12 @@ void Setup() {
     std::memcpy(e.src.data(), sd.mac, 6);
     std::memcpy(e.vft.data(), sd.vft, 16);
     e.hop_limit = kHopLimit;
-    e.gcm = NewCtx(EVP_aes_256_gcm(), sd.key, true);
-    e.hp = NewCtx(EVP_aes_256_ecb(), sd.hp, true);
+    e.gcm = NewCtx(peertap::Aes256::Use::kSeal, sd.key);
+    e.hp = NewCtx(peertap::Aes256::Use::kBlocks, sd.hp);
     std::memcpy(e.salt.data(), sd.salt, 12);
     std::memcpy(e.kid.data(), sd.kid, 8);
     e.counter_cell = sd.ctr;
-    e.hop_gcm = NewCtx(EVP_aes_256_gcm(), sd.hop_key, true);
+    e.hop_gcm = NewCtx(peertap::Aes256::Use::kSeal, sd.hop_key);
     e.receiver_index = sd.index;
     e.hop_counter_cell = sd.hop;
     e.addr = rx_addr;
@@ -205,7 +205,7 @@ void Setup() {
     FUZZ_CHECK(c.InstallTunRoute(st.dev[d], a4, m) && c.InstallTunRoute(st.dev[d], a6, m),
                "InstallTunRoute");
     HopEntry h;
-    h.gcm = NewCtx(EVP_aes_256_gcm(), sd.hop_key, false);
+    h.gcm = NewCtx(peertap::Aes256::Use::kOpen, sd.hop_key);
     h.window_cell = sd.hop_win;
     h.addr = st.tx_addr;
     h.link_stats = kStats + 16;
@@ -213,22 +213,22 @@ void Setup() {
     RecvEntry r;
     r.device = st.dev[d];
     std::memcpy(r.mac.data(), sd.mac, 6);
-    r.hp = NewCtx(EVP_aes_256_ecb(), sd.hp, true);
+    r.hp = NewCtx(peertap::Aes256::Use::kBlocks, sd.hp);
     r.punt_tcp = d == 1;
     r.vlan_stats = kStats + 24;
     std::array<uint8_t, 16> vft;
     std::memcpy(vft.data(), sd.vft, 16);
     FUZZ_CHECK(c.InstallRecv(vft, std::move(r)), "InstallRecv");
     KidEntry k;
-    k.gcm = NewCtx(EVP_aes_256_gcm(), sd.key, false);
+    k.gcm = NewCtx(peertap::Aes256::Use::kOpen, sd.key);
     std::memcpy(k.salt.data(), sd.salt, 12);
     k.window_cell = sd.kid_win;
     uint64_t id = 0;
     for (int i = 0; i < 8; i++) id = id << 8 | sd.kid[i];
     FUZZ_CHECK(c.InstallKid(vft, id, std::move(k)), "InstallKid");
-    st.open_hop[d] = NewCtx(EVP_aes_256_gcm(), sd.hop_key, false);
-    st.hp[d] = NewCtx(EVP_aes_256_ecb(), sd.hp, true);
-    st.open[d] = NewCtx(EVP_aes_256_gcm(), sd.key, false);
+    st.open_hop[d] = NewCtx(peertap::Aes256::Use::kOpen, sd.hop_key, peertap::Aes256::Impl::kEvp);
+    st.hp[d] = NewCtx(peertap::Aes256::Use::kBlocks, sd.hp, peertap::Aes256::Impl::kEvp);
+    st.open[d] = NewCtx(peertap::Aes256::Use::kOpen, sd.key, peertap::Aes256::Impl::kEvp);
   }
   st.dev_config.slots = 1;
   st.dev_config.batch_frames = kBatch;
@@ -400,9 +400,9 @@ void DeviceSlot(int d, const In* in) {
 // DATA for side `d` carrying the sealed plaintext `pt`, under the given counter.
 fuzz::Bytes Datagram(int d, uint32_t counter, const fuzz::Bytes& pt) {
   const Side& sd = kSide[d];
-  peertap::Evp gcm = NewCtx(EVP_aes_256_gcm(), sd.key, true);
-  peertap::Evp hp = NewCtx(EVP_aes_256_ecb(), sd.hp, true);
-  peertap::Evp hop = NewCtx(EVP_aes_256_gcm(), sd.hop_key, true);
+  peertap::Cipher gcm = NewCtx(peertap::Aes256::Use::kSeal, sd.key, peertap::Aes256::Impl::kEvp);
+  peertap::Cipher hp = NewCtx(peertap::Aes256::Use::kBlocks, sd.hp, peertap::Aes256::Impl::kEvp);
+  peertap::Cipher hop = NewCtx(peertap::Aes256::Use::kSeal, sd.hop_key, peertap::Aes256::Impl::kEvp);
   fuzz::Bytes out(flow::kDataOverhead + pt.size() + flow::SealedOverhead(counter));
   size_t sealed = flow::SealPayload({gcm.get(), hp.get(), sd.salt, sd.kid}, sd.vft, counter,
                                     pt.data(), pt.size(), out.data() + flow::kDataOverhead);

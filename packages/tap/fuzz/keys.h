@@ -1,8 +1,10 @@
-// Fixed keys and OpenSSL contexts for the fuzz targets, made as
-// src/flow-napi.cc makes them (EVP_CipherInit_ex, no padding).
+// Fixed keys, and keys prepared for the fuzz targets of flow-core.cc
+// (src/cipher.h): sealing with the process's implementation (AES-NI here),
+// opening and masking with OpenSSL's, so that each round trip also compares
+// the two.
 #pragma once
 
-#include <openssl/evp.h>
+#include "../src/cipher.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -11,17 +13,18 @@
 namespace fuzzkeys {
 
 struct Ctx {
-  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
-  Ctx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
-    if (c == nullptr || EVP_CipherInit_ex(c, cipher, nullptr, key, nullptr, encrypt ? 1 : 0) != 1 ||
-        EVP_CIPHER_CTX_set_padding(c, 0) != 1) {
-      std::fprintf(stderr, "peertap-fuzz: OpenSSL failed to make a context\n");
+  peertap::Cipher key;
+  peertap::Aes256* c;
+  Ctx(peertap::Aes256::Use use, const uint8_t* bytes)
+      : key(peertap::Aes256::New(use, bytes,
+                                 use == peertap::Aes256::Use::kSeal ? peertap::Aes256::Impl::kAuto
+                                                                    : peertap::Aes256::Impl::kEvp)),
+        c(key.get()) {
+    if (c == nullptr) {
+      std::fprintf(stderr, "peertap-fuzz: could not prepare a key\n");
       std::exit(2);
     }
   }
-  ~Ctx() { EVP_CIPHER_CTX_free(c); }
-  Ctx(const Ctx&) = delete;
-  Ctx& operator=(const Ctx&) = delete;
 };
 
 #define FUZZKEY(name, base)                                                               \

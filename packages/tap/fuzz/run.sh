@@ -5,7 +5,7 @@
 # (default: the number of cores). Exits non-zero on any sanitizer report,
 # failed check or crash; the input that caused it is in $build/artifacts.
 #
-#   packages/tap/fuzz/run.sh [TARGET...]      targets: data payload window cache device gro tun
+#   packages/tap/fuzz/run.sh [TARGET...]      targets: data payload window cache device gro tun aes
 #
 # Environment:
 #   PEERTAP_FUZZ_SECONDS  seconds per target (5)
@@ -27,7 +27,7 @@ seconds=${PEERTAP_FUZZ_SECONDS:-5}
 jobs=${PEERTAP_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 seed=${PEERTAP_FUZZ_SEED:-$(( ($(date +%s%N) / 1000) % 4294967296 ))}
 cxx=${CXX:-g++}
-all=(data payload window cache device gro tun)
+all=(data payload window cache device gro tun aes)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
@@ -45,16 +45,17 @@ fi
 
 flags=(-std=c++17 -fsanitize=address,undefined -fno-sanitize-recover=all -g -O1
   -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -DNAPI_VERSION=8 -I"$inc")
-sources=("$here"/*.cc "$here"/*.h "$src"/flow-core.cc "$src"/flow-core.h "$src"/flow-cache.cc
+sources=("$here"/*.cc "$here"/*.h "$src"/aes-ni.cc "$src"/aes-ni.h "$src"/cipher.cc "$src"/cipher.h
+  "$src"/flow-core.cc "$src"/flow-core.h "$src"/flow-cache.cc
   "$src"/flow-cache.h "$src"/udp.cc "$src"/udp.h "$src"/reader.h)
 
 # Build, unless the stamp says nothing changed.
 mkdir -p "$build/obj" "$build/artifacts"
 stamp=$( { "$cxx" --version | head -1; echo "${flags[*]} ${libs[*]}"; cat "${sources[@]}"; } | sha256sum | cut -c1-16)
-if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ] || ! ls "$build"/fuzz-{data,payload,window,cache,device,gro,tun} >/dev/null 2>&1; then
+if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ] || ! ls "$build"/fuzz-{data,payload,window,cache,device,gro,tun,aes} >/dev/null 2>&1; then
   rm -f "$build/stamp"
   started=$(date +%s)
-  units=("$here/driver.cc" "$src/flow-core.cc" "$src/flow-cache.cc" "$src/udp.cc")
+  units=("$here/driver.cc" "$src/aes-ni.cc" "$src/cipher.cc" "$src/flow-core.cc" "$src/flow-cache.cc" "$src/udp.cc")
   for t in "${all[@]}"; do units+=("$here/fuzz_$t.cc"); done
   printf '%s\n' "${units[@]}" |
     xargs -P "$jobs" -I{} sh -c 'o="$1/obj/$(basename "$2" .cc).o"; shift 2; "$0" "$@" -c "$1" -o "$o" 2>"$o.log" || { cat "$o.log" >&2; exit 255; }' \
@@ -65,7 +66,7 @@ if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ] || ! ls "$build"/fuzz-{da
     extra=()
     [ "$t" = cache ] || [ "$t" = device ] || [ "$t" = tun ] && extra=("$o/flow-cache.o" "$o/udp.o")
     [ "$t" = gro ] && extra=("$o/udp.o")
-    "$cxx" "${flags[@]}" -o "$build/fuzz-$t" "$o/fuzz_$t.o" "$o/driver.o" "$o/flow-core.o" "${extra[@]}" "${libs[@]}" -pthread ||
+    "$cxx" "${flags[@]}" -o "$build/fuzz-$t" "$o/fuzz_$t.o" "$o/driver.o" "$o/aes-ni.o" "$o/cipher.o" "$o/flow-core.o" "${extra[@]}" "${libs[@]}" -pthread ||
       die "linking fuzz-$t failed"
   done
   echo "$stamp" >"$build/stamp"

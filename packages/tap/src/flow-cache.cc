@@ -162,7 +162,7 @@ namespace {
 
 // `n` (at most 4) AES-GCM keystream blocks for a 96-bit IV, from the first
 // block of text on (counters IV ‖ 2, IV ‖ 3, ...: NIST SP 800-38D §7.1).
-bool Keystream(EVP_CIPHER_CTX* ecb, const uint8_t* iv, int n, uint8_t* out) {
+bool Keystream(Aes256* ecb, const uint8_t* iv, int n, uint8_t* out) {
   uint8_t blocks[64];
   for (int i = 0; i < n; i++) {
     std::memcpy(blocks + 16 * i, iv, 12);
@@ -172,8 +172,7 @@ bool Keystream(EVP_CIPHER_CTX* ecb, const uint8_t* iv, int n, uint8_t* out) {
     blocks[16 * i + 14] = static_cast<uint8_t>(c >> 8);
     blocks[16 * i + 15] = static_cast<uint8_t>(c);
   }
-  int w = 0;
-  return EVP_EncryptUpdate(ecb, out, &w, blocks, 16 * n) == 1 && w == 16 * n;
+  return ecb->Blocks(blocks, static_cast<size_t>(n), out);
 }
 
 }  // namespace

@@ -20,7 +20,6 @@
 // entry owns its OpenSSL contexts (a context is not safe across threads).
 #pragma once
 
-#include <openssl/evp.h>
 #include <pthread.h>
 
 #include <array>
@@ -32,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cipher.h"
 #include "reader.h"
 
 namespace peertap {
@@ -63,11 +63,6 @@ class WriterFirstLock {
   pthread_rwlock_t lock_;
 };
 
-struct EvpFree {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-using Evp = std::unique_ptr<EVP_CIPHER_CTX, EvpFree>;
-
 // The cell arena (flow-core.h's counters and windows, and the stats
 // blocks): native memory that JavaScript sees as an Int32Array, alive while
 // that array, the arena's handle or a flow cache holds it.
@@ -98,12 +93,12 @@ struct SendEntry {
   std::array<uint8_t, 16> vft{};
   uint8_t hop_limit = 0;
   // The VLAN epoch's sender key.
-  Evp gcm, hp;
+  Cipher gcm, hp;
   std::array<uint8_t, 12> salt{};
   std::array<uint8_t, 8> kid{};
   uint32_t counter_cell = 0;
   // The datagram path to the one neighbour that subscribes.
-  Evp hop_gcm;
+  Cipher hop_gcm;
   uint32_t receiver_index = 0;
   uint32_t hop_counter_cell = 0;
   std::array<uint8_t, 20> addr{};  // address record (udp.h)
@@ -112,8 +107,8 @@ struct SendEntry {
 };
 
 struct KidEntry {
-  Evp gcm;  // decrypt context with the sender key
-  Evp ecb;  // AES-256-ECB with the same key: the keystream of a peek (FlowCache::PuntsTcp)
+  Cipher gcm;  // decrypt context with the sender key
+  Cipher ecb;  // AES-256-ECB with the same key: the keystream of a peek (FlowCache::PuntsTcp)
   std::array<uint8_t, 12> salt{};
   uint32_t window_cell = 0;
 };
@@ -121,15 +116,15 @@ struct KidEntry {
 struct RecvEntry {
   uint32_t device = 0;
   std::array<uint8_t, 6> mac{};  // the port's MAC: the frame's destination
-  Evp hp;
+  Cipher hp;
   bool punt_tcp = false;  // TCP goes up, for the switch to coalesce
   uint32_t vlan_stats = 0;
   std::unordered_map<uint64_t, KidEntry> kids;
 };
 
 struct HopEntry {
-  Evp gcm;  // decrypt context with the receive key
-  Evp ecb;  // AES-256-ECB with the same key: the keystream of a peek (FlowCache::PuntsTcp)
+  Cipher gcm;  // decrypt context with the receive key
+  Cipher ecb;  // AES-256-ECB with the same key: the keystream of a peek (FlowCache::PuntsTcp)
   uint32_t window_cell = 0;
   std::array<uint8_t, 20> addr{};  // the path's current peer address record
   uint32_t link_stats = 0;
@@ -148,7 +143,7 @@ struct VftHash {
 // to the one neighbour that receives it, over that neighbour's path: the
 // sealed payload goes on untouched, under the next hop's DATA.
 struct ForwardEntry {
-  Evp hop_gcm;  // encrypt context with the next hop's send key
+  Cipher hop_gcm;  // encrypt context with the next hop's send key
   uint32_t receiver_index = 0;
   uint32_t hop_counter_cell = 0;
   std::array<uint8_t, 20> addr{};

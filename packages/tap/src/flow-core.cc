@@ -62,20 +62,7 @@ size_t CtrLength(uint64_t counter) {
   return n;
 }
 
-// GCM with AADs a1 ‖ a2, text in → out; the context's own direction.
-bool Gcm(EVP_CIPHER_CTX* c, const uint8_t* nonce, const uint8_t* a1, size_t a1_len,
-         const uint8_t* a2, size_t a2_len, const uint8_t* in, size_t len, uint8_t* out) {
-  int n = 0;
-  return EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, nonce, -1) == 1 &&
-         (a1_len == 0 || EVP_CipherUpdate(c, nullptr, &n, a1, static_cast<int>(a1_len)) == 1) &&
-         (a2_len == 0 || EVP_CipherUpdate(c, nullptr, &n, a2, static_cast<int>(a2_len)) == 1) &&
-         (len == 0 || EVP_CipherUpdate(c, out, &n, in, static_cast<int>(len)) == 1);
-}
-
-bool Mask(EVP_CIPHER_CTX* hp, const uint8_t* tag, uint8_t* mask) {
-  int n = 0;
-  return EVP_EncryptUpdate(hp, mask, &n, tag, kTagBytes) == 1 && n == kTagBytes;
-}
+bool Mask(Aes256* hp, const uint8_t* tag, uint8_t* mask) { return hp->Blocks(tag, 1, mask); }
 
 // nonce = salt XOR (0 × 5 ‖ counter as 7 bytes), 03-keys.md §6.
 void FrameNonce(const uint8_t* salt, uint64_t counter, uint8_t* nonce) {
@@ -146,11 +133,8 @@ size_t SealPayload(const SenderKeyRef& key, const uint8_t* vft, uint64_t counter
   FrameNonce(key.salt, counter, nonce);
   uint8_t* ct = out + hlen;
   uint8_t* tag = ct + len;
-  int n = 0;
   uint8_t mask[kTagBytes];
-  if (!Gcm(key.gcm, nonce, vft, kVftBytes, header, hlen, plaintext, len, ct) ||
-      EVP_EncryptFinal_ex(key.gcm, tag, &n) != 1 ||
-      EVP_CIPHER_CTX_ctrl(key.gcm, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) != 1 ||
+  if (!key.gcm->Seal(nonce, vft, kVftBytes, header, hlen, plaintext, len, ct, tag) ||
       !Mask(key.hp, tag, mask)) {
     return 0;
   }
@@ -158,7 +142,7 @@ size_t SealPayload(const SenderKeyRef& key, const uint8_t* vft, uint64_t counter
   return hlen + len + kTagBytes;
 }
 
-PayloadDrop ParsePayload(EVP_CIPHER_CTX* hp, const uint8_t* sealed, size_t len,
+PayloadDrop ParsePayload(Aes256* hp, const uint8_t* sealed, size_t len,
                          PayloadHeader* out) {
   if (len < 27) return PayloadDrop::kShort;  // rule 1
   uint8_t mask[kTagBytes];
@@ -181,26 +165,21 @@ PayloadDrop ParsePayload(EVP_CIPHER_CTX* hp, const uint8_t* sealed, size_t len,
   return PayloadDrop::kNone;
 }
 
-PayloadDrop OpenPayload(EVP_CIPHER_CTX* gcm_open, const uint8_t* salt, const uint8_t* vft,
+PayloadDrop OpenPayload(Aes256* gcm_open, const uint8_t* salt, const uint8_t* vft,
                         const PayloadHeader& h, const uint8_t* sealed, size_t len, uint8_t* out) {
   size_t ct_len = len - h.length - kTagBytes;
   uint8_t tag[kTagBytes];
   std::memcpy(tag, sealed + len - kTagBytes, kTagBytes);  // out may overlap
   uint8_t nonce[kSaltBytes];
   FrameNonce(salt, h.counter, nonce);
-  int n = 0;
-  bool ok = Gcm(gcm_open, nonce, vft, kVftBytes, h.header, h.length, sealed + h.length, ct_len,
-                out) &&
-            EVP_CIPHER_CTX_ctrl(gcm_open, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
-            EVP_DecryptFinal_ex(gcm_open, out + ct_len, &n) == 1;
-  if (!ok) {
-    OPENSSL_cleanse(out, ct_len);
-    return PayloadDrop::kAuth;
-  }
-  return PayloadDrop::kNone;
+  // On failure Open has zeroed out.
+  return gcm_open->Open(nonce, vft, kVftBytes, h.header, h.length, sealed + h.length, ct_len, out,
+                        tag)
+             ? PayloadDrop::kNone
+             : PayloadDrop::kAuth;
 }
 
-size_t SealData(EVP_CIPHER_CTX* gcm, uint32_t receiver_index, uint32_t counter, uint8_t hop_limit,
+size_t SealData(Aes256* gcm, uint32_t receiver_index, uint32_t counter, uint8_t hop_limit,
                 const uint8_t* vft, const uint8_t* sealed, size_t sealed_len, uint8_t* out) {
   if (counter > kDataCounterMax || sealed_len > 0x7fffffff) return 0;
   uint8_t* body = out + kDataOverhead;
@@ -214,11 +193,8 @@ size_t SealData(EVP_CIPHER_CTX* gcm, uint32_t receiver_index, uint32_t counter, 
   uint8_t nonce[12];
   DataNonce(counter, nonce);
   uint8_t* tag = out + kDataHeaderBytes + sizeof plain;
-  int n = 0;
-  if (!Gcm(gcm, nonce, out, kDataHeaderBytes, body, sealed_len, plain, sizeof plain,
-           out + kDataHeaderBytes) ||
-      EVP_EncryptFinal_ex(gcm, tag, &n) != 1 ||
-      EVP_CIPHER_CTX_ctrl(gcm, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) != 1) {
+  if (!gcm->Seal(nonce, out, kDataHeaderBytes, body, sealed_len, plain, sizeof plain,
+                 out + kDataHeaderBytes, tag)) {
     return 0;
   }
   return kDataOverhead + sealed_len;
@@ -236,20 +212,14 @@ DataDrop ParseData(const uint8_t* d, size_t len, DataHeader* out) {
   return DataDrop::kNone;
 }
 
-DataDrop OpenData(EVP_CIPHER_CTX* gcm_open, const uint8_t* d, size_t len, uint8_t* hop_limit,
+DataDrop OpenData(Aes256* gcm_open, const uint8_t* d, size_t len, uint8_t* hop_limit,
                   uint8_t* vft) {
   uint8_t nonce[12];
   DataNonce(GetU32(d + 5), nonce);
   uint8_t plain[1 + kVftBytes];
-  uint8_t tag[kTagBytes];
-  std::memcpy(tag, d + kDataHeaderBytes + sizeof plain, kTagBytes);
-  int n = 0;
-  bool ok = Gcm(gcm_open, nonce, d, kDataHeaderBytes, d + kDataOverhead, len - kDataOverhead,
-                d + kDataHeaderBytes, sizeof plain, plain) &&
-            EVP_CIPHER_CTX_ctrl(gcm_open, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
-            EVP_DecryptFinal_ex(gcm_open, plain + sizeof plain, &n) == 1;
-  if (!ok) {
-    OPENSSL_cleanse(plain, sizeof plain);
+  if (!gcm_open->Open(nonce, d, kDataHeaderBytes, d + kDataOverhead, len - kDataOverhead,
+                      d + kDataHeaderBytes, sizeof plain, plain,
+                      d + kDataHeaderBytes + sizeof plain)) {
     return DataDrop::kAuth;
   }
   *hop_limit = plain[0];

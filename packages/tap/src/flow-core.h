@@ -1,8 +1,8 @@
 // The protocol core of the fast path (docs/spec/18-fast-path.md): the byte
 // layouts the flow cache seals and opens on the reader threads, and the
 // counters and replay windows it shares with TypeScript. Plain C++ over
-// OpenSSL's EVP contexts, with no Node-API, so that the fuzz targets
-// (fuzz/) build it alone with AddressSanitizer.
+// AES-256 keys prepared once (cipher.h), with no Node-API, so that the fuzz
+// targets (fuzz/) build it alone with AddressSanitizer.
 //
 // Every function here is a transcription of a TypeScript reference that
 // stays the specification: the sealed payload of @peertap/crypto
@@ -12,10 +12,10 @@
 // byte against the same vectors.
 #pragma once
 
-#include <openssl/evp.h>
-
 #include <cstddef>
 #include <cstdint>
+
+#include "cipher.h"
 
 namespace peertap {
 namespace flow {
@@ -55,8 +55,8 @@ void WindowReset(int32_t* cell);
 // The sealed payload (04-sealed-payload.md), one frame under one sender key.
 
 struct SenderKeyRef {
-  EVP_CIPHER_CTX* gcm;  // AES-256-GCM, encrypt context with the sender key
-  EVP_CIPHER_CTX* hp;   // AES-256-ECB, encrypt context with the epoch's hpKey
+  Aes256* gcm;          // GCM seal with the sender key
+  Aes256* hp;           // blocks with the epoch's hpKey
   const uint8_t* salt;  // 12 bytes
   const uint8_t* kid;   // 8 bytes
 };
@@ -65,7 +65,7 @@ struct SenderKeyRef {
 size_t SealedOverhead(uint64_t counter);
 // Seals `plaintext[0, len)` (len >= 1) under `counter` (< 2^56) and the VFT
 // into `out`, which has room for len + SealedOverhead(counter) bytes and may
-// not overlap the plaintext. Returns the sealed length, 0 if OpenSSL failed.
+// not overlap the plaintext. Returns the sealed length, 0 if the cipher failed.
 size_t SealPayload(const SenderKeyRef& key, const uint8_t* vft, uint64_t counter,
                    const uint8_t* plaintext, size_t len, uint8_t* out);
 
@@ -84,12 +84,12 @@ struct PayloadHeader {
   uint64_t kid = 0;    // big-endian value of the 8 KID bytes
   uint64_t counter = 0;
 };
-PayloadDrop ParsePayload(EVP_CIPHER_CTX* hp, const uint8_t* sealed, size_t len,
+PayloadDrop ParsePayload(Aes256* hp, const uint8_t* sealed, size_t len,
                          PayloadHeader* out);
 // Rule 8: opens the ciphertext after the header into `out` (len - header -
 // 16 bytes; may be the ciphertext's own bytes). kAuth when the tag fails;
 // `out` is then zeroed.
-PayloadDrop OpenPayload(EVP_CIPHER_CTX* gcm_open, const uint8_t* salt, const uint8_t* vft,
+PayloadDrop OpenPayload(Aes256* gcm_open, const uint8_t* salt, const uint8_t* vft,
                         const PayloadHeader& h, const uint8_t* sealed, size_t len, uint8_t* out);
 
 // ---------------------------------------------------------------------------
@@ -102,9 +102,9 @@ constexpr uint32_t kDataCounterMax = 0x7fffffff;  // the highest a receiver take
 
 // Writes DATA = header ‖ GCM(hopLimit ‖ VFT) ‖ tag ‖ sealed into `out`
 // (room for kDataOverhead + sealed_len; `sealed` may already sit at
-// out + kDataOverhead, in place). Returns the datagram length, 0 on an
-// OpenSSL failure.
-size_t SealData(EVP_CIPHER_CTX* gcm, uint32_t receiver_index, uint32_t counter, uint8_t hop_limit,
+// out + kDataOverhead, in place). Returns the datagram length, 0 if the
+// cipher failed.
+size_t SealData(Aes256* gcm, uint32_t receiver_index, uint32_t counter, uint8_t hop_limit,
                 const uint8_t* vft, const uint8_t* sealed, size_t sealed_len, uint8_t* out);
 
 // The checks of 13-datagram-link.md §2.3 from 3 on, for a datagram the
@@ -125,7 +125,7 @@ struct DataHeader {
 DataDrop ParseData(const uint8_t* datagram, size_t len, DataHeader* out);
 // Check 8: verifies the tag and decrypts hopLimit ‖ VFT into hop_limit and
 // vft (16 bytes). The sealed payload is datagram[kDataOverhead, len).
-DataDrop OpenData(EVP_CIPHER_CTX* gcm_open, const uint8_t* datagram, size_t len,
+DataDrop OpenData(Aes256* gcm_open, const uint8_t* datagram, size_t len,
                   uint8_t* hop_limit, uint8_t* vft);
 
 }  // namespace flow

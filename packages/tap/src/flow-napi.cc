@@ -6,8 +6,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -89,19 +92,53 @@ napi_value NewBytes(napi_env env, const uint8_t* p, size_t n) {
   return arr;
 }
 
-// One-call contexts for the tests (the flow cache keeps its own per entry).
-struct Ctx {
-  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
-  Ctx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
-    if (c == nullptr ||
-        EVP_CipherInit_ex(c, cipher, nullptr, key, nullptr, encrypt ? 1 : 0) != 1 ||
-        EVP_CIPHER_CTX_set_padding(c, 0) != 1) {
-      EVP_CIPHER_CTX_free(c);
-      c = nullptr;
+// One-call keys for the tests (the flow cache keeps its own per entry),
+// with the implementation the tests name (cipher.h).
+Aes256::Impl g_test_impl = Aes256::Impl::kAuto;
+Cipher TestKey(Aes256::Use use, const uint8_t* key) { return Aes256::New(use, key, g_test_impl); }
+
+const char* ImplName(Aes256::Impl impl) {
+  return impl == Aes256::Impl::kNi ? "ni" : impl == Aes256::Impl::kEvp ? "evp" : "auto";
+}
+
+// flowAesImpl(impl?: 'auto' | 'evp' | 'ni') -> { default, tests, ni }: the
+// AES the flow cache uses in this process (cipher.h), the one the four
+// functions below use (set by the argument; 'auto' is the default), and
+// whether AES-NI is there at all. 'ni' where it is not throws.
+napi_value AesImpl(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &t);
+  if (t != napi_undefined) {
+    char name[8] = {0};
+    size_t n = 0;
+    if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &n) != napi_ok) {
+      return Throw(env, "flowAesImpl(impl?: 'auto' | 'evp' | 'ni')");
+    }
+    std::string v(name, n);
+    if (v == "auto") {
+      g_test_impl = Aes256::Impl::kAuto;
+    } else if (v == "evp") {
+      g_test_impl = Aes256::Impl::kEvp;
+    } else if (v == "ni" && ni::Supported()) {
+      g_test_impl = Aes256::Impl::kNi;
+    } else {
+      return Throw(env, v == "ni" ? "flowAesImpl: this CPU has no AES-NI and PCLMULQDQ"
+                                  : "flowAesImpl(impl?: 'auto' | 'evp' | 'ni')");
     }
   }
-  ~Ctx() { EVP_CIPHER_CTX_free(c); }
-};
+  napi_value result, v;
+  napi_create_object(env, &result);
+  napi_create_string_utf8(env, ImplName(Aes256::Default()), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, result, "default", v);
+  napi_create_string_utf8(env, ImplName(g_test_impl), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, result, "tests", v);
+  napi_get_boolean(env, ni::Supported(), &v);
+  napi_set_named_property(env, result, "ni", v);
+  return result;
+}
 
 // flowCells(words) -> { arena, words: Int32Array } over zeroed native
 // memory. The memory is the addon's, not V8's: a reader thread may use it
@@ -267,6 +304,58 @@ napi_value RaceJoin(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// flowAesBench(impl, bytes, count, idleUs) -> { median, p90 } in ns: what a
+// send costs the cache in crypto, SealPayload then SealData of one frame of
+// `bytes`, timed on its own `count` times with new keys of `impl`, sleeping
+// `idleUs` before each (as a reader thread sleeps in poll(2) between two
+// pings). bench/cipher.ts prints it.
+napi_value AesBench(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  char name[8] = {0};
+  size_t n = 0;
+  uint32_t bytes, count, idle;
+  if (!Args(env, info, 4, argv) ||
+      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &n) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &bytes) != napi_ok || bytes < 1 || bytes > 9000 ||
+      napi_get_value_uint32(env, argv[2], &count) != napi_ok || count < 1 || count > 1000000 ||
+      napi_get_value_uint32(env, argv[3], &idle) != napi_ok) {
+    return Throw(env, "flowAesBench(impl, bytes 1..9000, count, idleUs)");
+  }
+  std::string v(name, n);
+  Aes256::Impl impl = v == "ni" ? Aes256::Impl::kNi : Aes256::Impl::kEvp;
+  uint8_t key[32], hp[32], hop[32], salt[12] = {0}, kid[8] = {0}, vft[16] = {0};
+  for (int i = 0; i < 32; i++) key[i] = static_cast<uint8_t>(i), hp[i] = static_cast<uint8_t>(i + 32), hop[i] = static_cast<uint8_t>(i + 64);
+  Cipher gcm = Aes256::New(Aes256::Use::kSeal, key, impl);
+  Cipher mask = Aes256::New(Aes256::Use::kBlocks, hp, impl);
+  Cipher data = Aes256::New(Aes256::Use::kSeal, hop, impl);
+  if (gcm == nullptr || mask == nullptr || data == nullptr) {
+    return Throw(env, "flowAesBench: no such implementation here");
+  }
+  std::vector<uint8_t> pt(bytes, 0x5a), out(bytes + flow::kDataOverhead + 64);
+  std::vector<uint64_t> ns(count);
+  for (uint32_t i = 0; i < count; i++) {
+    if (idle > 0) {
+      timespec t{static_cast<time_t>(idle / 1000000), static_cast<long>(idle % 1000000) * 1000};
+      nanosleep(&t, nullptr);
+    }
+    timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    size_t sealed = flow::SealPayload({gcm.get(), mask.get(), salt, kid}, vft, i, pt.data(),
+                                      pt.size(), out.data() + flow::kDataOverhead);
+    size_t d = flow::SealData(data.get(), 1, i, 8, vft, out.data() + flow::kDataOverhead, sealed,
+                              out.data());
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    if (sealed == 0 || d == 0) return Throw(env, "flowAesBench: the cipher failed");
+    ns[i] = uint64_t(b.tv_sec - a.tv_sec) * 1000000000u + uint64_t(b.tv_nsec) - uint64_t(a.tv_nsec);
+  }
+  std::sort(ns.begin(), ns.end());
+  napi_value result;
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "median", Int(env, static_cast<int64_t>(ns[count / 2])));
+  napi_set_named_property(env, result, "p90", Int(env, static_cast<int64_t>(ns[count * 9 / 10])));
+  return result;
+}
+
 // flowSealPayload(key, salt, kid, hpKey, vft, counter, plaintext) -> sealed
 napi_value SealPayload(napi_env env, napi_callback_info info) {
   napi_value argv[7];
@@ -279,13 +368,13 @@ napi_value SealPayload(napi_env env, napi_callback_info info) {
       counter >= (int64_t{1} << 56) || !GetBytes(env, argv[6], &pt) || pt.length == 0) {
     return Throw(env, "flowSealPayload(key32, salt12, kid8, hpKey32, vft16, counter, plaintext)");
   }
-  Ctx gcm(EVP_aes_256_gcm(), key.data, true), ecb(EVP_aes_256_ecb(), hp.data, true);
+  Cipher gcm = TestKey(Aes256::Use::kSeal, key.data), ecb = TestKey(Aes256::Use::kBlocks, hp.data);
   std::vector<uint8_t> out(pt.length + flow::SealedOverhead(counter));
-  size_t n = gcm.c == nullptr || ecb.c == nullptr
+  size_t n = gcm == nullptr || ecb == nullptr
                  ? 0
-                 : flow::SealPayload({gcm.c, ecb.c, salt.data, kid.data}, vft.data,
+                 : flow::SealPayload({gcm.get(), ecb.get(), salt.data, kid.data}, vft.data,
                                      static_cast<uint64_t>(counter), pt.data, pt.length, out.data());
-  if (n == 0) return Throw(env, "flowSealPayload: OpenSSL failed");
+  if (n == 0) return Throw(env, "flowSealPayload: the cipher failed");
   return NewBytes(env, out.data(), n);
 }
 
@@ -303,18 +392,18 @@ napi_value OpenPayload(napi_env env, napi_callback_info info) {
       !GetBytes(env, argv[4], &sealed)) {
     return Throw(env, "flowOpenPayload(key32 | null, salt12 | null, hpKey32, vft16, sealed)");
   }
-  Ctx ecb(EVP_aes_256_ecb(), hp.data, true);
-  if (ecb.c == nullptr) return Throw(env, "flowOpenPayload: OpenSSL failed");
+  Cipher ecb = TestKey(Aes256::Use::kBlocks, hp.data);
+  if (ecb == nullptr) return Throw(env, "flowOpenPayload: the cipher failed");
   flow::PayloadHeader h;
-  PayloadDrop drop = flow::ParsePayload(ecb.c, sealed.data, sealed.length, &h);
+  PayloadDrop drop = flow::ParsePayload(ecb.get(), sealed.data, sealed.length, &h);
   napi_value result;
   napi_create_object(env, &result);
   std::vector<uint8_t> pt;
   if (drop == PayloadDrop::kNone && t != napi_null) {
-    Ctx gcm(EVP_aes_256_gcm(), key.data, false);
-    if (gcm.c == nullptr) return Throw(env, "flowOpenPayload: OpenSSL failed");
+    Cipher gcm = TestKey(Aes256::Use::kOpen, key.data);
+    if (gcm == nullptr) return Throw(env, "flowOpenPayload: the cipher failed");
     pt.resize(sealed.length - h.length - flow::kTagBytes);
-    drop = flow::OpenPayload(gcm.c, salt.data, vft.data, h, sealed.data, sealed.length, pt.data());
+    drop = flow::OpenPayload(gcm.get(), salt.data, vft.data, h, sealed.data, sealed.length, pt.data());
     if (drop == PayloadDrop::kNone) {
       napi_set_named_property(env, result, "plaintext", NewBytes(env, pt.data(), pt.size()));
     }
@@ -341,12 +430,12 @@ napi_value SealData(napi_env env, napi_callback_info info) {
       !GetBytes(env, argv[4], &vft, 16) || !GetBytes(env, argv[5], &sealed)) {
     return Throw(env, "flowSealData(key32, receiverIndex, counter, hopLimit, vft16, sealed)");
   }
-  Ctx gcm(EVP_aes_256_gcm(), key.data, true);
+  Cipher gcm = TestKey(Aes256::Use::kSeal, key.data);
   std::vector<uint8_t> out(flow::kDataOverhead + sealed.length);
-  size_t n = gcm.c == nullptr ? 0
-                              : flow::SealData(gcm.c, index, counter, static_cast<uint8_t>(hop),
+  size_t n = gcm == nullptr ? 0
+                              : flow::SealData(gcm.get(), index, counter, static_cast<uint8_t>(hop),
                                                vft.data, sealed.data, sealed.length, out.data());
-  if (n == 0) return Throw(env, "flowSealData: OpenSSL failed or counter above 2^31 - 1");
+  if (n == 0) return Throw(env, "flowSealData: the cipher failed or counter above 2^31 - 1");
   return NewBytes(env, out.data(), n);
 }
 
@@ -366,10 +455,10 @@ napi_value OpenData(napi_env env, napi_callback_info info) {
   if (drop == DataDrop::kNone) {
     napi_set_named_property(env, result, "receiverIndex", Int(env, h.receiver_index));
     napi_set_named_property(env, result, "counter", Int(env, h.counter));
-    Ctx gcm(EVP_aes_256_gcm(), key.data, false);
-    if (gcm.c == nullptr) return Throw(env, "flowOpenData: OpenSSL failed");
+    Cipher gcm = TestKey(Aes256::Use::kOpen, key.data);
+    if (gcm == nullptr) return Throw(env, "flowOpenData: the cipher failed");
     uint8_t hop = 0, vft[flow::kVftBytes];
-    drop = flow::OpenData(gcm.c, d.data, d.length, &hop, vft);
+    drop = flow::OpenData(gcm.get(), d.data, d.length, &hop, vft);
     if (drop == DataDrop::kNone) {
       napi_set_named_property(env, result, "hopLimit", Int(env, hop));
       napi_set_named_property(env, result, "vft", NewBytes(env, vft, sizeof vft));
@@ -404,14 +493,6 @@ bool GetU32(napi_env env, napi_value v, uint32_t* out) {
   return napi_get_value_uint32(env, v, out) == napi_ok;
 }
 
-Evp NewCtx(const EVP_CIPHER* cipher, const uint8_t* key, bool encrypt) {
-  Evp c(EVP_CIPHER_CTX_new());
-  if (c == nullptr || EVP_CipherInit_ex(c.get(), cipher, nullptr, key, nullptr, encrypt) != 1 ||
-      EVP_CIPHER_CTX_set_padding(c.get(), 0) != 1) {
-    return nullptr;
-  }
-  return c;
-}
 
 template <size_t N>
 void Copy(std::array<uint8_t, N>& dst, const Bytes& b) {
@@ -546,10 +627,10 @@ napi_value CacheSend(napi_env env, napi_callback_info info) {
   Copy(e.salt, salt);
   Copy(e.kid, kid);
   Copy(e.addr, addr);
-  e.gcm = NewCtx(EVP_aes_256_gcm(), key.data, true);
-  e.hp = NewCtx(EVP_aes_256_ecb(), hp.data, true);
-  e.hop_gcm = NewCtx(EVP_aes_256_gcm(), hop_key.data, true);
-  if (!e.gcm || !e.hp || !e.hop_gcm) return Throw(env, "flowCacheSend: OpenSSL failed");
+  e.gcm = Aes256::New(Aes256::Use::kSeal, key.data);
+  e.hp = Aes256::New(Aes256::Use::kBlocks, hp.data);
+  e.hop_gcm = Aes256::New(Aes256::Use::kSeal, hop_key.data);
+  if (!e.gcm || !e.hp || !e.hop_gcm) return Throw(env, "flowCacheSend: could not prepare a key");
   napi_value r;
   napi_get_boolean(env, c->InstallSend(FlowCache::SendKey(device, mac.data), std::move(e)), &r);
   return r;
@@ -570,9 +651,9 @@ napi_value CacheHop(napi_env env, napi_callback_info info) {
     return Throw(env, "flowCacheHop(cache, receiverIndex, key, windowCell, addr, linkStats)");
   }
   Copy(e.addr, addr);
-  e.gcm = NewCtx(EVP_aes_256_gcm(), key.data, false);
-  e.ecb = NewCtx(EVP_aes_256_ecb(), key.data, true);
-  if (!e.gcm || !e.ecb) return Throw(env, "flowCacheHop: OpenSSL failed");
+  e.gcm = Aes256::New(Aes256::Use::kOpen, key.data);
+  e.ecb = Aes256::New(Aes256::Use::kBlocks, key.data);
+  if (!e.gcm || !e.ecb) return Throw(env, "flowCacheHop: could not prepare a key");
   c->InstallHop(index, std::move(e));
   return nullptr;
 }
@@ -592,8 +673,8 @@ napi_value CacheRecv(napi_env env, napi_callback_info info) {
     return Throw(env, "flowCacheRecv(cache, vft, device, mac, hpKey, puntTcp, vlanStats)");
   }
   Copy(e.mac, mac);
-  e.hp = NewCtx(EVP_aes_256_ecb(), hp.data, true);
-  if (!e.hp) return Throw(env, "flowCacheRecv: OpenSSL failed");
+  e.hp = Aes256::New(Aes256::Use::kBlocks, hp.data);
+  if (!e.hp) return Throw(env, "flowCacheRecv: could not prepare a key");
   std::array<uint8_t, 16> key;
   Copy(key, vft);
   napi_value r;
@@ -618,9 +699,9 @@ napi_value CacheKid(napi_env env, napi_callback_info info) {
     return Throw(env, "flowCacheKid(cache, vft, kid, key, salt, windowCell)");
   }
   Copy(e.salt, salt);
-  e.gcm = NewCtx(EVP_aes_256_gcm(), key.data, false);
-  e.ecb = NewCtx(EVP_aes_256_ecb(), key.data, true);
-  if (!e.gcm || !e.ecb) return Throw(env, "flowCacheKid: OpenSSL failed");
+  e.gcm = Aes256::New(Aes256::Use::kOpen, key.data);
+  e.ecb = Aes256::New(Aes256::Use::kBlocks, key.data);
+  if (!e.gcm || !e.ecb) return Throw(env, "flowCacheKid: could not prepare a key");
   std::array<uint8_t, 16> v;
   Copy(v, vft);
   napi_value r;
@@ -646,8 +727,8 @@ napi_value CacheForward(napi_env env, napi_callback_info info) {
                       "hopCounterCell, addr, payloadMax, linkStats)");
   }
   Copy(e.addr, addr);
-  e.hop_gcm = NewCtx(EVP_aes_256_gcm(), key.data, true);
-  if (!e.hop_gcm) return Throw(env, "flowCacheForward: OpenSSL failed");
+  e.hop_gcm = Aes256::New(Aes256::Use::kSeal, key.data);
+  if (!e.hop_gcm) return Throw(env, "flowCacheForward: could not prepare a key");
   std::array<uint8_t, 16> v;
   Copy(v, vft);
   c->InstallForward(in_index, v, std::move(e));
@@ -738,6 +819,8 @@ bool RegisterFlow(napi_env env, napi_value exports) {
       {"flowWindow", Window},
       {"flowRaceStart", RaceStart},
       {"flowRaceJoin", RaceJoin},
+      {"flowAesImpl", AesImpl},
+      {"flowAesBench", AesBench},
       {"flowSealPayload", SealPayload},
       {"flowOpenPayload", OpenPayload},
       {"flowSealData", SealData},

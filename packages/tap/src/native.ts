@@ -154,6 +154,23 @@ export interface NativeFlow {
     n: number,
   ): RaceHandle
   flowRaceJoin(h: RaceHandle): { counters: Int32Array; accepted: Uint8Array; tried: Int32Array }
+  /**
+   * The AES of the fast path (src/cipher.h): what the flow cache uses in
+   * this process, what flowSealPayload, flowOpenPayload, flowSealData and
+   * flowOpenData use (set by `impl`), and whether the CPU has AES-NI.
+   */
+  flowAesImpl(impl?: 'auto' | 'evp' | 'ni'): {
+    default: 'evp' | 'ni'
+    tests: 'auto' | 'evp' | 'ni'
+    ni: boolean
+  }
+  /** bench/cipher.ts: a send's crypto, timed natively (ns). */
+  flowAesBench(
+    impl: 'evp' | 'ni',
+    bytes: number,
+    count: number,
+    idleUs: number,
+  ): { median: number; p90: number }
   flowSealPayload(
     key: Uint8Array,
     salt: Uint8Array,

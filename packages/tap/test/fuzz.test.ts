@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
 const RUN = fileURLToPath(new URL('../fuzz/run.sh', import.meta.url))
-const TARGETS = ['data', 'payload', 'window', 'cache', 'device', 'gro', 'tun']
+const TARGETS = ['data', 'payload', 'window', 'cache', 'device', 'gro', 'tun', 'aes']
 const CXX = process.env.CXX ?? 'g++'
 const hasCompiler = spawnSync(CXX, ['--version'], { stdio: 'ignore' }).status === 0
 const inCi = process.env.CI !== undefined && process.env.CI !== ''
@@ -69,7 +69,7 @@ async function fuzzAll(seconds: number): Promise<void> {
 }
 
 describe.skipIf(skip)('the fast path under the fuzz targets (ASan, UBSan)', () => {
-  it('data, payload, window, cache, device, gro and tun run a few seconds each with no sanitizer report or failed check', async () => {
+  it('data, payload, window, cache, device, gro, tun and aes run a few seconds each with no sanitizer report or failed check', async () => {
     const seconds = Number(process.env.PEERTAP_FUZZ_SECONDS ?? '5')
     await fuzzAll(seconds)
   }, 180_000)
@@ -79,7 +79,7 @@ describe.skipIf(skip || !SOAK)('soak: the fast path under the fuzz targets (ASan
   // The soak's seconds in all: JOBS targets at a time, in rounds.
   const each = Math.max(5, Math.floor(SOAK_SECONDS / Math.ceil(TARGETS.length / JOBS)))
   it(
-    `data, payload, window, cache, device, gro and tun run ${each} s each with no sanitizer report or failed check`,
+    `data, payload, window, cache, device, gro, tun and aes run ${each} s each with no sanitizer report or failed check`,
     async () => {
       await fuzzAll(each)
     },
