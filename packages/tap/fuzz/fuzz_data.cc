@@ -30,6 +30,7 @@ namespace flow = peertap::flow;
 struct State {
   fuzzkeys::Ctx seal{peertap::Aes256::Use::kSeal, fuzzkeys::kHopKey};
   fuzzkeys::Ctx open{peertap::Aes256::Use::kOpen, fuzzkeys::kHopKey};
+  fuzzkeys::Ctx open_ni{peertap::Aes256::Use::kOpen, fuzzkeys::kHopKey, fuzzkeys::Ni()};
   std::set<fuzz::Bytes> seeds;
 };
 
@@ -100,6 +101,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t len) {
     uint8_t hop = 0, vft[16];
     DataDrop open = flow::OpenData(st.open.c, d, len, &hop, vft);
     FUZZ_CHECK(open == DataDrop::kNone || open == DataDrop::kAuth, "OpenData: none or auth");
+    uint8_t hop_ni = 0, vft_ni[16] = {0};
+    DataDrop open_ni = flow::OpenData(st.open_ni.c, d, len, &hop_ni, vft_ni);
+    FUZZ_CHECK(open_ni == open && (open != DataDrop::kNone ||
+                                   (hop_ni == hop && std::memcmp(vft_ni, vft, 16) == 0)),
+               "AES-NI and OpenSSL open to the same verdict, hop limit and VFT");
     if (open == DataDrop::kNone) {
       fuzz::Bytes sealed(d + flow::kDataOverhead, d + len);
       fuzz::Bytes again = Seal(h.receiver_index, h.counter, hop, vft, sealed);

@@ -35,6 +35,7 @@ struct State {
   Ctx gcm{peertap::Aes256::Use::kSeal, kSenderKey};
   Ctx hp{peertap::Aes256::Use::kBlocks, kHpKey};
   Ctx open{peertap::Aes256::Use::kOpen, kSenderKey};
+  Ctx open_ni{peertap::Aes256::Use::kOpen, kSenderKey, fuzzkeys::Ni()};
   std::set<fuzz::Bytes> seeds;
 };
 
@@ -105,6 +106,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t len) {
     PayloadDrop open2 =
         flow::OpenPayload(st.open.c, kSalt, kVft, h, copy, len, copy + h.length);
     FUZZ_CHECK(open2 == open, "opening in place decides the same");
+    // AES-NI's Open (the cache's), separately and in place: the same verdict
+    // and plaintext as OpenSSL's.
+    auto* pt_ni = static_cast<uint8_t*>(std::malloc(pt_len));
+    std::memset(pt_ni, 0x5a, pt_len);
+    FUZZ_CHECK(flow::OpenPayload(st.open_ni.c, kSalt, kVft, h, d, len, pt_ni) == open &&
+                   std::memcmp(pt_ni, pt, pt_len) == 0,
+               "AES-NI and OpenSSL open to the same verdict and bytes");
+    std::memcpy(copy, d, len);
+    FUZZ_CHECK(flow::OpenPayload(st.open_ni.c, kSalt, kVft, h, copy, len, copy + h.length) == open &&
+                   std::memcmp(copy + h.length, pt, pt_len) == 0,
+               "AES-NI in place: the same verdict and bytes");
+    std::free(pt_ni);
     if (open == PayloadDrop::kNone) {
       FUZZ_CHECK(std::memcmp(copy + h.length, pt, pt_len) == 0, "opening in place, same plaintext");
       fuzz::Bytes again = Seal(h.counter, pt, pt_len, h.header + 1);

@@ -1,7 +1,7 @@
 // Fixed keys, and keys prepared for the fuzz targets of flow-core.cc
-// (src/cipher.h): sealing with the process's implementation (AES-NI here),
-// opening and masking with OpenSSL's, so that each round trip also compares
-// the two.
+// (src/cipher.h): by default sealing with AES-NI (where the CPU has it,
+// whatever PEERTAP_AES says), opening and masking with OpenSSL's EVP, so
+// that each round trip also compares the two.
 #pragma once
 
 #include "../src/cipher.h"
@@ -12,14 +12,18 @@
 
 namespace fuzzkeys {
 
+// AES-NI where the CPU has it, else EVP.
+inline peertap::Aes256::Impl Ni() {
+  return peertap::ni::Supported() ? peertap::Aes256::Impl::kNi : peertap::Aes256::Impl::kEvp;
+}
+
 struct Ctx {
   peertap::Cipher key;
   peertap::Aes256* c;
   Ctx(peertap::Aes256::Use use, const uint8_t* bytes)
-      : key(peertap::Aes256::New(use, bytes,
-                                 use == peertap::Aes256::Use::kSeal ? peertap::Aes256::Impl::kAuto
-                                                                    : peertap::Aes256::Impl::kEvp)),
-        c(key.get()) {
+      : Ctx(use, bytes, use == peertap::Aes256::Use::kSeal ? Ni() : peertap::Aes256::Impl::kEvp) {}
+  Ctx(peertap::Aes256::Use use, const uint8_t* bytes, peertap::Aes256::Impl impl)
+      : key(peertap::Aes256::New(use, bytes, impl)), c(key.get()) {
     if (c == nullptr) {
       std::fprintf(stderr, "peertap-fuzz: could not prepare a key\n");
       std::exit(2);

@@ -103,6 +103,13 @@ NI inline V Mul(V a, V b) {
 // where the caller says (Pad): AAD and ciphertext are padded separately.
 struct Ghash {
   explicit Ghash(const Key& key) : k(key) {}
+  // The running value is key-dependent: not left on the stack.
+  ~Ghash() {
+    OPENSSL_cleanse(&x, sizeof x);
+    OPENSSL_cleanse(partial, sizeof partial);
+  }
+  Ghash(const Ghash&) = delete;
+  Ghash& operator=(const Ghash&) = delete;
   const Key& k;
   V x = _mm_setzero_si128();
   uint8_t partial[16] = {};
@@ -143,19 +150,22 @@ struct Ghash {
   }
 
   // The last block, len(A) ‖ len(C) in bits, and the tag E(J0) ^ S.
-  NI V Tag(const uint8_t* nonce, size_t aad_len, size_t text_len) {
+  NI V Tag(V ej0, size_t aad_len, size_t text_len) {
     Pad();
     Block(Reflect(_mm_set_epi64x(static_cast<long long>(aad_len * 8),
                                  static_cast<long long>(text_len * 8))));
-    uint8_t j0[16];
-    std::memcpy(j0, nonce, 12);
-    j0[12] = j0[13] = j0[14] = 0;
-    j0[15] = 1;
-    V tag = _mm_xor_si128(Encrypt(k, Load(j0)), Reflect(x));
-    OPENSSL_cleanse(partial, sizeof partial);
-    return tag;
+    return _mm_xor_si128(ej0, Reflect(x));
   }
 };
+
+// E(J0), J0 = nonce ‖ 1 (SP 800-38D §7.1 for a 96-bit IV): taken before
+// any output is written, so that out may overlap the nonce.
+NI inline V EncryptJ0(const Key& k, const uint8_t* nonce) {
+  uint8_t j0[16] = {0};
+  std::memcpy(j0, nonce, 12);
+  j0[15] = 1;
+  return Encrypt(k, Load(j0));
+}
 
 // Eight AES-256 encryptions at once, of the counter blocks nonce ‖ c to
 // nonce ‖ c + 7 (base: nonce ‖ 0), so that their rounds overlap.
@@ -190,15 +200,17 @@ NI void Ctr(const Key& k, const uint8_t* nonce, const uint8_t* in, size_t len, u
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++) Store(out + 16 * i, _mm_xor_si128(Load(in + 16 * i), ks[i]));
   }
-  if (len == 0) return;
-  Keystream8(k, base, c, ks);
-  uint8_t tail[128];
+  if (len > 0) {
+    Keystream8(k, base, c, ks);
+    uint8_t tail[128];
 #pragma GCC unroll 8
-  for (int i = 0; i < 8; i++) Store(tail + 16 * i, ks[i]);
-  size_t j = 0;
-  for (; j + 16 <= len; j += 16) Store(out + j, _mm_xor_si128(Load(in + j), Load(tail + j)));
-  for (; j < len; j++) out[j] = in[j] ^ tail[j];
-  OPENSSL_cleanse(tail, sizeof tail);
+    for (int i = 0; i < 8; i++) Store(tail + 16 * i, ks[i]);
+    size_t j = 0;
+    for (; j + 16 <= len; j += 16) Store(out + j, _mm_xor_si128(Load(in + j), Load(tail + j)));
+    for (; j < len; j++) out[j] = in[j] ^ tail[j];
+    OPENSSL_cleanse(tail, sizeof tail);
+  }
+  OPENSSL_cleanse(ks, sizeof ks);
 }
 
 NI void InitNi(Key* k, const uint8_t* key) {
@@ -245,25 +257,27 @@ void Init(Key* k, const uint8_t* key) { InitNi(k, key); }
 NI void Seal(const Key& k, const uint8_t* nonce, const uint8_t* a1, size_t a1_len,
              const uint8_t* a2, size_t a2_len, const uint8_t* in, size_t len, uint8_t* out,
              uint8_t* tag) {
+  V ej0 = EncryptJ0(k, nonce);
   Ghash g(k);
   g.Update(a1, a1_len);
   g.Update(a2, a2_len);
   g.Pad();
   Ctr(k, nonce, in, len, out);
   g.Update(out, len);
-  Store(tag, g.Tag(nonce, a1_len + a2_len, len));
+  Store(tag, g.Tag(ej0, a1_len + a2_len, len));
 }
 
 NI bool Open(const Key& k, const uint8_t* nonce, const uint8_t* a1, size_t a1_len,
              const uint8_t* a2, size_t a2_len, const uint8_t* in, size_t len, uint8_t* out,
              const uint8_t* tag) {
+  V ej0 = EncryptJ0(k, nonce);
   Ghash g(k);
   g.Update(a1, a1_len);
   g.Update(a2, a2_len);
   g.Pad();
   g.Update(in, len);
   uint8_t want[16];
-  Store(want, g.Tag(nonce, a1_len + a2_len, len));
+  Store(want, g.Tag(ej0, a1_len + a2_len, len));
   bool ok = CRYPTO_memcmp(want, tag, 16) == 0;
   OPENSSL_cleanse(want, sizeof want);
   if (ok) Ctr(k, nonce, in, len, out);

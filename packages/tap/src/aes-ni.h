@@ -50,7 +50,9 @@ void Seal(const Key& k, const uint8_t* nonce, const uint8_t* a1, size_t a1_len,
           const uint8_t* a2, size_t a2_len, const uint8_t* in, size_t len, uint8_t* out,
           uint8_t* tag);
 // Verifies the tag over a1 ‖ a2 and the ciphertext first; only then writes
-// the plaintext to out (which may be in). False: out is left untouched.
+// the plaintext to out (which may be in). False: out is not written
+// (Aes256::Open then zeroes it). `in` is read twice, so it must not change
+// meanwhile (the reader threads' slots do not).
 bool Open(const Key& k, const uint8_t* nonce, const uint8_t* a1, size_t a1_len,
           const uint8_t* a2, size_t a2_len, const uint8_t* in, size_t len, uint8_t* out,
           const uint8_t* tag);

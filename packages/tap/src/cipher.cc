@@ -46,18 +46,23 @@ namespace {
 bool EvpGcm(EVP_CIPHER_CTX* c, const uint8_t* nonce, const uint8_t* a1, size_t a1_len,
             const uint8_t* a2, size_t a2_len, const uint8_t* in, size_t len, uint8_t* out) {
   int n = 0;
-  return a1_len <= 0x7fffffff && a2_len <= 0x7fffffff && len <= 0x7fffffff &&
-         EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, nonce, -1) == 1 &&
+  return EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, nonce, -1) == 1 &&
          (a1_len == 0 || EVP_CipherUpdate(c, nullptr, &n, a1, static_cast<int>(a1_len)) == 1) &&
          (a2_len == 0 || EVP_CipherUpdate(c, nullptr, &n, a2, static_cast<int>(a2_len)) == 1) &&
          (len == 0 || EVP_CipherUpdate(c, out, &n, in, static_cast<int>(len)) == 1);
+}
+
+// Both implementations take the same lengths: each below 2^31 bytes (EVP's
+// int lengths; GCM's own limit is far above).
+bool Fits(size_t a1_len, size_t a2_len, size_t len) {
+  return a1_len <= 0x7fffffff && a2_len <= 0x7fffffff && len <= 0x7fffffff;
 }
 
 }  // namespace
 
 bool Aes256::Seal(const uint8_t* nonce, const uint8_t* a1, size_t a1_len, const uint8_t* a2,
                   size_t a2_len, const uint8_t* in, size_t len, uint8_t* out, uint8_t* tag) {
-  if (use_ != Use::kSeal) return false;
+  if (use_ != Use::kSeal || !Fits(a1_len, a2_len, len)) return false;
   if (evp_ == nullptr) {
     ni::Seal(ni_, nonce, a1, a1_len, a2, a2_len, in, len, out, tag);
     return true;
@@ -72,7 +77,7 @@ bool Aes256::Open(const uint8_t* nonce, const uint8_t* a1, size_t a1_len, const 
                   size_t a2_len, const uint8_t* in, size_t len, uint8_t* out,
                   const uint8_t* tag) {
   bool ok = false;
-  if (use_ != Use::kOpen) {
+  if (use_ != Use::kOpen || !Fits(a1_len, a2_len, len)) {
     ok = false;
   } else if (evp_ == nullptr) {
     ok = ni::Open(ni_, nonce, a1, a1_len, a2, a2_len, in, len, out, tag);

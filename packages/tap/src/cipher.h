@@ -34,8 +34,8 @@ class Aes256 {
   Impl impl() const { return evp_ != nullptr ? Impl::kEvp : Impl::kNi; }
 
   // GCM (a kSeal key) with a 12-byte nonce and the AAD a1 ‖ a2: len bytes
-  // of ciphertext to out (which may be in) and the 16-byte tag. False only
-  // if OpenSSL failed.
+  // of ciphertext to out (which may be in) and the 16-byte tag. False if a
+  // length is 2^31 or more, or OpenSSL failed.
   bool Seal(const uint8_t* nonce, const uint8_t* a1, size_t a1_len, const uint8_t* a2,
             size_t a2_len, const uint8_t* in, size_t len, uint8_t* out, uint8_t* tag);
   // GCM (a kOpen key): the plaintext to out (which may be in) if `tag`

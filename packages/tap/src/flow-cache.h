@@ -17,7 +17,7 @@
 // Threads: each device's reader uses only its own send entries; the UDP
 // reader uses the receive entries; both hold the tables' lock shared for a
 // batch, and the main thread holds it exclusively to change them. Each
-// entry owns its OpenSSL contexts (a context is not safe across threads).
+// entry owns its keys (cipher.h; an EVP context is not safe across threads).
 #pragma once
 
 #include <pthread.h>
