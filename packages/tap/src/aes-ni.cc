@@ -210,7 +210,9 @@ NI void Ctr(const Key& k, const uint8_t* nonce, const uint8_t* in, size_t len, u
     for (; j < len; j++) out[j] = in[j] ^ tail[j];
     OPENSSL_cleanse(tail, sizeof tail);
   }
-  OPENSSL_cleanse(ks, sizeof ks);
+  // ks itself is not cleansed: passing its address out would keep the eight
+  // blocks on the stack instead of in registers (1400 bytes: 1.05 against
+  // 0.82 µs a seal and a DATA layer).
 }
 
 NI void InitNi(Key* k, const uint8_t* key) {
