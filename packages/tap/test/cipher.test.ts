@@ -1,24 +1,18 @@
 /**
  * The fast path's AES (src/cipher.h): its own AES-NI and PCLMULQDQ code
- * (src/aes-ni.cc) and OpenSSL's EVP give the same bytes. Both seal every
- * seal.json case to its bytes; each opens what the other sealed, payloads
- * and DATA datagrams of every length around the block and the 8-block
- * GHASH and CTR steps, up to 9000 bytes; both refuse the same forgeries. The fuzz target `aes`
- * compares them on arbitrary keys, nonces and AAD splits.
+ * (src/aes-ni.cc) and OpenSSL's EVP give the same bytes. Each opens what
+ * the other sealed, payloads and DATA datagrams of every length around the
+ * block and the 8-block GHASH and CTR steps, up to 9000 bytes, and both
+ * refuse the same forgeries. test/flow-core.test.ts seals every seal.json
+ * case with each; the fuzz target `aes` compares them on arbitrary keys,
+ * nonces and AAD splits.
  */
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { deriveSenderKeyMaterial } from '@peertap/crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { native } from '../src/native.ts'
 import { canLoadAddon } from './helpers.ts'
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
-const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'))
-const seal = JSON.parse(
-  readFileSync(fileURLToPath(import.meta.resolve('@peertap/crypto/vectors/seal.json')), 'utf8'),
-)
 
 const skip = canLoadAddon() ? false : 'the @peertap/tap addon is not built'
 
@@ -27,7 +21,6 @@ describe.skipIf(skip)('the fast path AES: AES-NI against OpenSSL', () => {
     native().flowAesImpl('auto')
   })
   const info = () => native().flowAesImpl()
-  const impls = () => (info().ni ? (['evp', 'ni'] as const) : (['evp'] as const))
   /** Runs `f` with the test functions on `impl`. */
   const using = <T>(impl: 'evp' | 'ni', f: () => T): T => {
     native().flowAesImpl(impl)
@@ -43,29 +36,6 @@ describe.skipIf(skip)('the fast path AES: AES-NI against OpenSSL', () => {
     expect(d).toBe(ni && process.env.PEERTAP_AES !== 'evp' ? 'ni' : 'evp')
     if (!ni) expect(() => native().flowAesImpl('ni')).toThrow(/no AES-NI/)
     expect(() => native().flowAesImpl('des' as 'ni')).toThrow(/flowAesImpl/)
-  })
-
-  it('seals every seal.json case to its bytes with each implementation', () => {
-    const frameBase = bytes(seal.frameBase)
-    const hpKey = bytes(seal.hpKey)
-    for (const impl of impls()) {
-      using(impl, () => {
-        for (const c of seal.cases) {
-          const { key, salt } = deriveSenderKeyMaterial(frameBase, BigInt(`0x${c.kid}`))
-          const vft = bytes(c.vft)
-          const sealed = native().flowSealPayload(
-            key,
-            salt,
-            bytes(c.kid),
-            hpKey,
-            vft,
-            c.counter,
-            bytes(c.plaintext),
-          )
-          expect(hex(sealed), `${impl} ${c.name}`).toBe(c.sealed)
-        }
-      })
-    }
   })
 
   // Lengths around 16-byte blocks and the 8-block GHASH and CTR steps, up
