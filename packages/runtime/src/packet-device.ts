@@ -70,6 +70,7 @@ export class CallbackDevice implements PortDevice {
     readerWaits: 0,
     truncated: 0,
     readThroughs: 0,
+    lends: 0,
     batchesWritten: 0,
     framesWritten: 0,
     writeDrops: 0,

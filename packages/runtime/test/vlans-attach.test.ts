@@ -33,6 +33,7 @@ function vlansWith(
           readerWaits: 0,
           truncated: 0,
           readThroughs: 0,
+          lends: 0,
           batchesWritten: 0,
           framesWritten: 0,
           writeDrops: 0,

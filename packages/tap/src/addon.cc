@@ -485,7 +485,7 @@ napi_value ReaderRef(napi_env env, napi_callback_info info) {
 }
 
 // readerStats(handle) -> { batches, frames, bytes, slotWaits, truncated, groMessages,
-//                          groDatagrams, readThroughs }
+//                          groDatagrams, readThroughs, lends }
 napi_value ReaderStats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!GetArgs(env, info, 1, argv)) return nullptr;
@@ -506,6 +506,7 @@ napi_value ReaderStats(napi_env env, napi_callback_info info) {
   put("groMessages", s.gro_messages);
   put("groDatagrams", s.gro_datagrams);
   put("readThroughs", s.read_throughs);
+  put("lends", s.lends);
   return out;
 }
 

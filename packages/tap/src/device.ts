@@ -157,6 +157,13 @@ export interface DeviceStats {
    * so that this device's own reader thread needed no wake-up.
    */
   readonly readThroughs: number
+  /**
+   * Times this device's reader, idle for a few milliseconds, lent the device
+   * to the fast path's datagram socket reader, whose thread then waits on
+   * it and reads it (counted in readThroughs) until a burst, no free slot
+   * or a read error gives it back (docs/spec/18-fast-path.md §18.4.11).
+   */
+  readonly lends: number
   readonly batchesWritten: number
   readonly framesWritten: number
   /** Frames the kernel refused on write (malformed), dropped. */
@@ -399,6 +406,7 @@ export class TapDevice {
       readerWaits: r?.slotWaits ?? 0,
       truncated: r?.truncated ?? 0,
       readThroughs: r?.readThroughs ?? 0,
+      lends: r?.lends ?? 0,
       batchesWritten: this.#batchesWritten,
       framesWritten: this.#framesWritten,
       writeDrops: this.#writeDrops,

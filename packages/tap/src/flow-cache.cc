@@ -256,6 +256,14 @@ uint32_t FlowCache::AddDevice(int fd, bool vnet, bool tun) {
 void FlowCache::RemoveDevice(uint32_t device) {
   std::unique_lock<WriterFirstLock> lk(mu_);
   if (device >= devices_.size()) return;
+  // A lent device goes back to its own thread, and the socket's reader is
+  // woken to stop waiting on the fd before the caller closes it (GiveBack
+  // and Wake take no lock).
+  DeviceReader* source = devices_[device].source;
+  if (source != nullptr && source->Lent()) {
+    source->GiveBack();
+    if (socket_source_ != nullptr) socket_source_->Wake();
+  }
   devices_[device].fd = -1;
   devices_[device].source = nullptr;
   for (auto it = send_.begin(); it != send_.end();) {
@@ -275,9 +283,80 @@ void FlowCache::SetSource(uint32_t device, DeviceReader* source) {
 }
 
 void FlowCache::ClearSource(uint32_t device, DeviceReader* source) {
-  std::unique_lock<WriterFirstLock> lk(mu_);
-  if (device < devices_.size() && devices_[device].source == source) {
+  DeviceReader* socket = nullptr;
+  {
+    std::unique_lock<WriterFirstLock> lk(mu_);
+    if (device >= devices_.size() || devices_[device].source != source) return;
     devices_[device].source = nullptr;
+    if (source->Lent() && socket_source_ != nullptr) {
+      socket = socket_source_;
+      socket->Ref();
+    }
+  }
+  // A lent device goes back to its own thread, and the socket's reader
+  // stops waiting on its fd before the caller may close it.
+  if (source->Lent()) source->GiveBack();
+  if (socket != nullptr) {
+    socket->Wake();
+    socket->Unref();
+  }
+}
+
+void FlowCache::SetSocketSource(DeviceReader* socket) {
+  std::vector<DeviceReader*> sources;
+  {
+    std::unique_lock<WriterFirstLock> lk(mu_);
+    socket_source_ = socket;
+    for (Device& d : devices_) {
+      if (d.fd >= 0 && d.source != nullptr) {
+        d.source->Ref();
+        sources.push_back(d.source);
+      }
+    }
+  }
+  // Readers waiting with nothing to lend to look again.
+  for (DeviceReader* d : sources) {
+    d->Wake();
+    d->Unref();
+  }
+}
+
+void FlowCache::ClearSocketSource(DeviceReader* socket) {
+  std::vector<DeviceReader*> sources;
+  {
+    std::unique_lock<WriterFirstLock> lk(mu_);
+    if (socket_source_ != socket) return;
+    socket_source_ = nullptr;
+    for (Device& d : devices_) {
+      if (d.fd >= 0 && d.source != nullptr) {
+        d.source->Ref();
+        sources.push_back(d.source);
+      }
+    }
+  }
+  for (DeviceReader* d : sources) {
+    d->GiveBack();
+    d->Unref();
+  }
+}
+
+bool FlowCache::CanLend() {
+  std::shared_lock<WriterFirstLock> lk(mu_);
+  return socket_source_ != nullptr;
+}
+
+void FlowCache::Lend() {
+  std::shared_lock<WriterFirstLock> lk(mu_);
+  if (socket_source_ != nullptr) socket_source_->Wake();
+}
+
+void FlowCache::LentDevices(std::vector<std::pair<int, DeviceReader*>>* out) {
+  std::shared_lock<WriterFirstLock> lk(mu_);
+  for (Device& d : devices_) {
+    if (d.fd >= 0 && d.source != nullptr && d.source->Lent()) {
+      d.source->Ref();
+      out->push_back({d.fd, d.source});
+    }
   }
 }
 

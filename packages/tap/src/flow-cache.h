@@ -236,6 +236,17 @@ class FlowCache {
   // is still `source`.
   void SetSource(uint32_t device, DeviceReader* source);
   void ClearSource(uint32_t device, DeviceReader* source);
+  // Lending (docs/spec/18-fast-path.md §18.4.11). The datagram socket's
+  // reader, when it reads on a thread of its own: set, it may be lent
+  // devices; cleared, every lent device is given back.
+  void SetSocketSource(DeviceReader* socket);
+  void ClearSocketSource(DeviceReader* socket);
+  bool CanLend();
+  // A device's reader just lent its device: wakes the socket's reader.
+  void Lend();
+  // The socket's reader: the fd and reader of each lent device, each with
+  // a reference the caller drops.
+  void LentDevices(std::vector<std::pair<int, DeviceReader*>>* out);
   // False when the entry's device slot is not open.
   bool InstallSend(uint64_t key, SendEntry&& e);
   // A TUN device's packets to `addr` (16 bytes, IPv4 mapped) go to `mac`
@@ -288,6 +299,7 @@ class FlowCache {
   int udp_family_ = 4;
   bool udp_gso_ = false;
   std::vector<Device> devices_;
+  DeviceReader* socket_source_ = nullptr;  // guarded by mu_
   std::unordered_map<uint64_t, SendEntry> send_;
   std::unordered_map<TunKey, std::array<uint8_t, 6>, TunHash> tun_routes_;
   std::unordered_map<uint32_t, HopEntry> hops_;

@@ -54,6 +54,7 @@ export interface Native extends NativeAead, NativeFlow {
     groDatagrams: number
     /** Batches the datagram socket's reader read from this device right after writing to it. */
     readThroughs: number
+    lends: number
   }
   udpOpen(
     family: number,

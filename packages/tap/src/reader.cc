@@ -17,6 +17,10 @@ namespace {
 
 constexpr size_t kAlign = 64;  // cache line: slots never share one
 
+// A device's reader idle this long lends its device to the socket's reader
+// (docs/spec/18-fast-path.md §18.4.11).
+constexpr int kLendAfterMs = 5;
+
 size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 // A batch or an error travels to the main thread encoded in the TSFN's data
@@ -103,7 +107,11 @@ FrameSource::~FrameSource() {
   DeleteUdpScratch(udp_);
   for (DeviceReader* s : written_) s->Unref();
   if (flow_ != nullptr) {
-    if (flow_device_ >= 0) flow_->ClearSource(static_cast<uint32_t>(flow_device_), this);
+    if (flow_device_ >= 0) {
+      flow_->ClearSource(static_cast<uint32_t>(flow_device_), this);
+    } else {
+      flow_->ClearSocketSource(this);
+    }
     flow_->Unref();
   }
 }
@@ -120,12 +128,21 @@ void FrameSource::SetFlow(FlowCache* cache, int32_t device) {
     flow_device_ = device;
   }
   if (old != nullptr) {
-    if (old_device >= 0) old->ClearSource(static_cast<uint32_t>(old_device), this);
+    if (old_device >= 0) {
+      old->ClearSource(static_cast<uint32_t>(old_device), this);
+    } else {
+      old->ClearSocketSource(this);
+    }
     old->Unref();
   }
-  // A reader with a thread of its own may be read through by the socket's.
-  if (cache != nullptr && device >= 0 && ReadsOnThread()) {
-    cache->SetSource(static_cast<uint32_t>(device), this);
+  // A reader with a thread of its own may be read through by the socket's;
+  // a socket's with a thread of its own may be lent devices (§18.4.11).
+  if (cache != nullptr && ReadsOnThread()) {
+    if (device >= 0) {
+      cache->SetSource(static_cast<uint32_t>(device), this);
+    } else {
+      cache->SetSocketSource(this);
+    }
   }
 }
 
@@ -172,6 +189,20 @@ void Reader::Release(uint32_t slot) {
 void Reader::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  // A socket's reader gives back the devices lent to it before its thread
+  // ends, so that their own threads read them again.
+  FlowCache* cache = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(flow_mu_);
+    if (flow_ != nullptr && flow_device_ < 0) {
+      cache = flow_;
+      cache->Ref();
+    }
+  }
+  if (cache != nullptr) {
+    cache->ClearSocketSource(this);
+    cache->Unref();
+  }
   {
     std::lock_guard<std::mutex> lk(mu_);
     stopping_ = true;
@@ -224,15 +255,81 @@ void Reader::CallJs(napi_env env, napi_value js_cb, void* /*context*/, void* dat
   napi_call_function(env, undefined, js_cb, 3, argv, nullptr);
 }
 
-bool Reader::WaitReadable() {
-  struct pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-  for (;;) {
-    int n = poll(fds, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    break;
-  }
+bool Reader::Stopping() {
   std::lock_guard<std::mutex> lk(mu_);
-  return !stopping_;
+  return stopping_;
+}
+
+void Reader::Wake() {
+  uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
+}
+
+// Empties the wake eventfd after a wake-up that was not Stop's (Stop's
+// write is left, so that every later wait returns at once).
+static void Drain(int fd) {
+  uint64_t v;
+  ssize_t ignored = read(fd, &v, sizeof v);
+  (void)ignored;
+}
+
+bool Reader::WaitReadable() {
+  return config_.kind == ReaderConfig::kUdp ? WaitSocket() : WaitDevice();
+}
+
+bool Reader::WaitDevice() {
+  for (;;) {
+    bool lent = lent_.load(std::memory_order_acquire);
+    bool can_lend = false;
+    if (!lent) {
+      std::lock_guard<std::mutex> lk(flow_mu_);
+      can_lend = flow_ != nullptr && flow_device_ >= 0 && flow_->CanLend();
+    }
+    // poll(2) ignores a negative fd: a lent device is the socket's to wait on.
+    struct pollfd fds[2] = {{lent ? -1 : fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    int n = poll(fds, 2, can_lend ? kLendAfterMs : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (Stopping()) return false;
+    if (n > 0 && (fds[1].revents & POLLIN)) Drain(wake_fd_);
+    if (n == 0) {
+      // Idle for kLendAfterMs: lend the device to the socket's reader.
+      std::lock_guard<std::mutex> lk(flow_mu_);
+      if (flow_ != nullptr && flow_device_ >= 0 && flow_->CanLend()) {
+        lent_.store(true, std::memory_order_release);
+        stats_.lends.fetch_add(1, std::memory_order_relaxed);
+        flow_->Lend();
+      }
+      continue;
+    }
+    if (lent && lent_.load(std::memory_order_acquire)) continue;  // still lent
+    return true;  // readable, given back, or woken: read
+  }
+}
+
+bool Reader::WaitSocket() {
+  thread_local std::vector<std::pair<int, DeviceReader*>> lent;
+  thread_local std::vector<pollfd> fds;
+  for (;;) {
+    lent.clear();
+    {
+      std::lock_guard<std::mutex> lk(flow_mu_);
+      if (flow_ != nullptr && flow_device_ < 0) flow_->LentDevices(&lent);
+    }
+    fds.assign({{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}});
+    for (const auto& d : lent) fds.push_back({d.first, POLLIN, 0});
+    int n = poll(fds.data(), fds.size(), -1);
+    bool stop = Stopping();
+    if (n > 0 && !stop) {
+      if (fds[1].revents & POLLIN) Drain(wake_fd_);
+      for (size_t i = 0; i < lent.size(); i++) {
+        if (fds[2 + i].revents != 0 && !lent[i].second->ReadLent()) lent[i].second->GiveBack();
+      }
+    }
+    for (const auto& d : lent) d.second->Unref();
+    if (stop) return false;
+    if (n > 0 && fds[0].revents != 0) return true;
+  }
 }
 
 void Reader::Run() {
@@ -295,6 +392,32 @@ void Reader::ReadThrough() {
   SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [] { return false; });
   if (f.count > 0) stats_.read_throughs.fetch_add(1, std::memory_order_relaxed);
   Deliver(slot, data, meta, f);
+}
+
+bool Reader::ReadLent() {
+  std::unique_lock<std::mutex> fill(fill_mu_, std::try_to_lock);
+  if (!fill.owns_lock()) return true;  // its own thread is reading
+  const ReaderConfig& c = config_;
+  uint32_t slot;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_ || free_.empty()) return false;  // its own thread waits for a slot
+    slot = free_.back();
+    free_.pop_back();
+  }
+  uint8_t* data = mem_ + data_offset_ + size_t{slot} * c.slot_bytes;
+  uint32_t* meta = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * MetaWords(c);
+  SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [] { return false; });
+  bool full = f.count >= c.batch_frames;
+  if (f.count > 0) stats_.read_throughs.fetch_add(1, std::memory_order_relaxed);
+  Deliver(slot, data, meta, f);
+  // A full batch (a burst: two threads share the work again) or a read
+  // error (its own thread reads it again and reports it): given back.
+  return !full && f.err == 0;
+}
+
+void Reader::GiveBack() {
+  if (lent_.exchange(false, std::memory_order_acq_rel)) Wake();
 }
 
 void Reader::Deliver(uint32_t slot, uint8_t* data, uint32_t* meta, SlotFill& f) {

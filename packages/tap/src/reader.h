@@ -65,6 +65,9 @@ struct ReaderStats {
   // A device: batches the datagram socket's reader thread read from it
   // right after the flow cache wrote to it (FrameSource::ReadThrough).
   std::atomic<uint64_t> read_throughs{0};
+  // A device: times its reader lent it to the datagram socket's reader
+  // after an idle spell (docs/spec/18-fast-path.md §18.4.11).
+  std::atomic<uint64_t> lends{0};
 };
 
 // What the addon's reader functions (release, stop, ref, stats) need of a
@@ -91,6 +94,18 @@ class DeviceReader {
   virtual void Ref() = 0;
   virtual void Unref() = 0;
   virtual void ReadThrough() = 0;
+  // Lending (docs/spec/18-fast-path.md §18.4.11): a device's reader that
+  // has been idle lends its fd to the socket's reader, whose thread then
+  // waits on it and reads it (ReadLent) until it gives it back.
+  // Wakes the reader's thread out of its wait (it looks again at what to wait on).
+  virtual void Wake() = 0;
+  // A device lent to the socket's reader.
+  virtual bool Lent() const = 0;
+  // The socket's thread: reads a lent device now, as ReadThrough. False:
+  // give it back (a full batch, no free slot, a read error, stopping).
+  virtual bool ReadLent() = 0;
+  // No longer lent: its own thread waits on it again.
+  virtual void GiveBack() = 0;
 
  protected:
   ~DeviceReader() = default;
@@ -113,6 +128,11 @@ class FrameSource : public DeviceReader {
   // 18-fast-path.md §18.4.8). Does nothing while its own thread is reading,
   // when no slot is free, when stopping, or for a main-thread Poller.
   void ReadThrough() override {}
+  // A Poller is never lent (it reads on the main thread).
+  void Wake() override {}
+  bool Lent() const override { return false; }
+  bool ReadLent() override { return false; }
+  void GiveBack() override {}
   // Whether it reads on a thread of its own (a Reader, not a Poller).
   virtual bool ReadsOnThread() const { return false; }
   const ReaderStats& stats() const { return stats_; }
@@ -201,12 +221,19 @@ class Reader : public FrameSource {
   void Ref() override { refs_.fetch_add(1); }
   void ReadThrough() override;
   bool ReadsOnThread() const override { return true; }
+  void Wake() override;
+  bool Lent() const override { return lent_.load(std::memory_order_acquire); }
+  bool ReadLent() override;
+  void GiveBack() override;
 
  private:
   Reader(napi_env env, int fd, const ReaderConfig& config);
   ~Reader() override;
   void Run();
   bool WaitReadable();  // false when asked to stop
+  bool WaitDevice();    // WaitReadable of a device: lends it after an idle spell
+  bool WaitSocket();    // WaitReadable of the socket: also waits on lent devices
+  bool Stopping();
   void Post(int32_t slot, uint32_t count_or_errno);
   // A filled slot, under fill_mu_: counted, run through the flow cache,
   // then handed to JavaScript, or back to the free list if nothing is left.
@@ -236,6 +263,7 @@ class Reader : public FrameSource {
 
   napi_threadsafe_function tsfn_ = nullptr;
   std::atomic<int> refs_{3};
+  std::atomic<bool> lent_{false};  // a device lent to the socket's reader
 };
 
 // The pool both sources share: per-slot offsets and lengths (uint32), then
