@@ -302,11 +302,12 @@ void FlowCache::ClearSource(uint32_t device, DeviceReader* source) {
   }
 }
 
-void FlowCache::SetSocketSource(DeviceReader* socket) {
+void FlowCache::SwapSocketSource(DeviceReader* from, DeviceReader* to, bool give_back) {
   std::vector<DeviceReader*> sources;
   {
     std::unique_lock<WriterFirstLock> lk(mu_);
-    socket_source_ = socket;
+    if (from != nullptr && socket_source_ != from) return;
+    socket_source_ = to;
     for (Device& d : devices_) {
       if (d.fd >= 0 && d.source != nullptr) {
         d.source->Ref();
@@ -314,31 +315,20 @@ void FlowCache::SetSocketSource(DeviceReader* socket) {
       }
     }
   }
-  // Readers waiting with nothing to lend to look again.
+  // Outside the lock: readers look again at what to wait on.
   for (DeviceReader* d : sources) {
-    d->Wake();
+    if (give_back) {
+      d->GiveBack();
+    } else {
+      d->Wake();
+    }
     d->Unref();
   }
 }
 
-void FlowCache::ClearSocketSource(DeviceReader* socket) {
-  std::vector<DeviceReader*> sources;
-  {
-    std::unique_lock<WriterFirstLock> lk(mu_);
-    if (socket_source_ != socket) return;
-    socket_source_ = nullptr;
-    for (Device& d : devices_) {
-      if (d.fd >= 0 && d.source != nullptr) {
-        d.source->Ref();
-        sources.push_back(d.source);
-      }
-    }
-  }
-  for (DeviceReader* d : sources) {
-    d->GiveBack();
-    d->Unref();
-  }
-}
+void FlowCache::SetSocketSource(DeviceReader* socket) { SwapSocketSource(nullptr, socket, false); }
+
+void FlowCache::ClearSocketSource(DeviceReader* socket) { SwapSocketSource(socket, nullptr, true); }
 
 bool FlowCache::CanLend() {
   std::shared_lock<WriterFirstLock> lk(mu_);

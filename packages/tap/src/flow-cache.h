@@ -247,6 +247,9 @@ class FlowCache {
   // The socket's reader: the fd and reader of each lent device, each with
   // a reference the caller drops.
   void LentDevices(std::vector<std::pair<int, DeviceReader*>>* out);
+  // Sets the socket's reader to `to` (only if it is `from`, when given),
+  // then wakes every device's reader or, with give_back, gives it back.
+  void SwapSocketSource(DeviceReader* from, DeviceReader* to, bool give_back);
   // False when the entry's device slot is not open.
   bool InstallSend(uint64_t key, SendEntry&& e);
   // A TUN device's packets to `addr` (16 bytes, IPv4 mapped) go to `mac`
