@@ -256,14 +256,7 @@ uint32_t FlowCache::AddDevice(int fd, bool vnet, bool tun) {
 void FlowCache::RemoveDevice(uint32_t device) {
   std::unique_lock<WriterFirstLock> lk(mu_);
   if (device >= devices_.size()) return;
-  // A lent device goes back to its own thread, and the socket's reader is
-  // woken to stop waiting on the fd before the caller closes it (GiveBack
-  // and Wake take no lock).
-  DeviceReader* source = devices_[device].source;
-  if (source != nullptr && source->Lent()) {
-    source->GiveBack();
-    if (socket_source_ != nullptr) socket_source_->Wake();
-  }
+  ReturnLentLocked(devices_[device].source);
   devices_[device].fd = -1;
   devices_[device].source = nullptr;
   for (auto it = send_.begin(); it != send_.end();) {
@@ -283,23 +276,19 @@ void FlowCache::SetSource(uint32_t device, DeviceReader* source) {
 }
 
 void FlowCache::ClearSource(uint32_t device, DeviceReader* source) {
-  DeviceReader* socket = nullptr;
-  {
-    std::unique_lock<WriterFirstLock> lk(mu_);
-    if (device >= devices_.size() || devices_[device].source != source) return;
-    devices_[device].source = nullptr;
-    if (source->Lent() && socket_source_ != nullptr) {
-      socket = socket_source_;
-      socket->Ref();
-    }
-  }
-  // A lent device goes back to its own thread, and the socket's reader
-  // stops waiting on its fd before the caller may close it.
-  if (source->Lent()) source->GiveBack();
-  if (socket != nullptr) {
-    socket->Wake();
-    socket->Unref();
-  }
+  std::unique_lock<WriterFirstLock> lk(mu_);
+  if (device >= devices_.size() || devices_[device].source != source) return;
+  ReturnLentLocked(source);
+  devices_[device].source = nullptr;
+}
+
+void FlowCache::ReturnLentLocked(DeviceReader* source) {
+  // A lent device goes back to its own thread, and the socket's reader is
+  // woken to stop waiting on the fd before the caller may close it.
+  // GiveBack and Wake take no lock.
+  if (source == nullptr || !source->Lent()) return;
+  source->GiveBack();
+  if (socket_source_ != nullptr) socket_source_->Wake();
 }
 
 void FlowCache::SwapSocketSource(DeviceReader* from, DeviceReader* to, bool give_back) {

@@ -247,9 +247,6 @@ class FlowCache {
   // The socket's reader: the fd and reader of each lent device, each with
   // a reference the caller drops.
   void LentDevices(std::vector<std::pair<int, DeviceReader*>>* out);
-  // Sets the socket's reader to `to` (only if it is `from`, when given),
-  // then wakes every device's reader or, with give_back, gives it back.
-  void SwapSocketSource(DeviceReader* from, DeviceReader* to, bool give_back);
   // False when the entry's device slot is not open.
   bool InstallSend(uint64_t key, SendEntry&& e);
   // A TUN device's packets to `addr` (16 bytes, IPv4 mapped) go to `mac`
@@ -292,6 +289,11 @@ class FlowCache {
   uint32_t SendQueued(uint32_t n, const uint8_t* const* datas, const size_t* lens,
                       const uint8_t* addrs);
   void Stat(uint32_t block, StatWord w, uint64_t v);
+  // Sets the socket's reader to `to` (only if it is `from`, when given),
+  // then wakes every device's reader or, with give_back, gives it back.
+  void SwapSocketSource(DeviceReader* from, DeviceReader* to, bool give_back);
+  // Lock held: gives `source` back if lent, and wakes the socket's reader.
+  void ReturnLentLocked(DeviceReader* source);
 
   std::atomic<int> refs_{1};
   Arena* const arena_;

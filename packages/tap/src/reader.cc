@@ -208,10 +208,7 @@ void Reader::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  uint64_t one = 1;
-  // Wakes a poll(2) in WaitReadable; the counter cannot overflow here.
-  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
-  (void)ignored;
+  Wake();  // out of poll(2) in WaitReadable
   if (thread_.joinable()) thread_.join();
   // A ReadThrough that saw us running may still be reading the fd: wait for
   // it, so that the fd is never read after Stop returns (it closes next).
@@ -261,6 +258,7 @@ bool Reader::Stopping() {
 }
 
 void Reader::Wake() {
+  // The eventfd's counter cannot overflow here.
   uint64_t one = 1;
   ssize_t ignored = write(wake_fd_, &one, sizeof(one));
   (void)ignored;
@@ -375,45 +373,39 @@ void Reader::Run() {
   }
 }
 
-void Reader::ReadThrough() {
+// Fills one slot from the fd now, without waiting, on another thread than
+// the reader's own (§18.4.8, §18.4.11), and delivers it.
+Reader::Fill Reader::FillNow() {
   std::unique_lock<std::mutex> fill(fill_mu_, std::try_to_lock);
-  if (!fill.owns_lock()) return;  // its own thread is reading: it gets the reply
+  if (!fill.owns_lock()) return Fill::kBusy;
   const ReaderConfig& c = config_;
   uint32_t slot;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stopping_ || free_.empty()) return;
+    if (stopping_ || free_.empty()) return Fill::kNoSlot;
     slot = free_.back();
     free_.pop_back();
   }
   uint8_t* data = mem_ + data_offset_ + size_t{slot} * c.slot_bytes;
   uint32_t* meta = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * MetaWords(c);
-  // Without waiting; a read error is left to the own thread's next read.
+  // A read error is left to its own thread's next read.
   SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [] { return false; });
   if (f.count > 0) stats_.read_throughs.fetch_add(1, std::memory_order_relaxed);
+  Fill r = f.err != 0 ? Fill::kError : f.count >= c.batch_frames ? Fill::kFull : Fill::kRead;
   Deliver(slot, data, meta, f);
+  return r;
 }
 
+// Its own thread, if reading, gets the reply; nothing else to do either way.
+void Reader::ReadThrough() { FillNow(); }
+
 bool Reader::ReadLent() {
-  std::unique_lock<std::mutex> fill(fill_mu_, std::try_to_lock);
-  if (!fill.owns_lock()) return true;  // its own thread is reading
-  const ReaderConfig& c = config_;
-  uint32_t slot;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (stopping_ || free_.empty()) return false;  // its own thread waits for a slot
-    slot = free_.back();
-    free_.pop_back();
-  }
-  uint8_t* data = mem_ + data_offset_ + size_t{slot} * c.slot_bytes;
-  uint32_t* meta = reinterpret_cast<uint32_t*>(mem_) + size_t{slot} * c.batch_frames * MetaWords(c);
-  SlotFill f = FillAny(fd_, c, data, meta, stats_, udp_, [] { return false; });
-  bool full = f.count >= c.batch_frames;
-  if (f.count > 0) stats_.read_throughs.fetch_add(1, std::memory_order_relaxed);
-  Deliver(slot, data, meta, f);
-  // A full batch (a burst: two threads share the work again) or a read
-  // error (its own thread reads it again and reports it): given back.
-  return !full && f.err == 0;
+  // Kept while its own thread happens to be reading, or after an ordinary
+  // read; given back with no slot or stopping (its own thread waits for a
+  // slot, or ends), a full batch (a burst: two threads share the work
+  // again) or a read error (its own thread reads it again and reports it).
+  Fill r = FillNow();
+  return r == Fill::kBusy || r == Fill::kRead;
 }
 
 void Reader::GiveBack() {

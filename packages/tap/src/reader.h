@@ -234,6 +234,8 @@ class Reader : public FrameSource {
   bool WaitDevice();    // WaitReadable of a device: lends it after an idle spell
   bool WaitSocket();    // WaitReadable of the socket: also waits on lent devices
   bool Stopping();
+  enum class Fill { kBusy, kNoSlot, kRead, kFull, kError };
+  Fill FillNow();
   void Post(int32_t slot, uint32_t count_or_errno);
   // A filled slot, under fill_mu_: counted, run through the flow cache,
   // then handed to JavaScript, or back to the free list if nothing is left.
