@@ -390,6 +390,29 @@ describe.skipIf(!canRun)('the flow cache between two TAPs in namespaces', () => 
     install()
   })
 
+  it('gives a lent device back when it is detached: its own thread reads it again', async () => {
+    const { a } = pair!
+    // Idle: A is lent to the socket's reader (§18.4.11).
+    await new Promise((r) => setTimeout(r, 50))
+    expect(a.stats().lends).toBeGreaterThanOrEqual(1)
+    cache!.detachDevice(a)
+    // B's entries go too, so that both ways take the JavaScript path.
+    cache!.clear()
+    // Were A still lent, nobody would read it: the socket's reader no longer
+    // waits on a detached device, and A's own thread would wait to be woken.
+    const before = a.stats()
+    upA.length = 0
+    expect(await echo(3)).toHaveLength(3)
+    expect(a.stats().readThroughs).toBe(before.readThroughs)
+    expect(upA.filter(unicastIpv4).length).toBeGreaterThanOrEqual(3)
+    // Attached again, the cache carries A's frames.
+    slotA = cache!.attachDevice(a)
+    install()
+    const sent = cache!.counters().sent
+    expect(await echo(3)).toHaveLength(3)
+    expect(cache!.counters().sent - sent).toBeGreaterThanOrEqual(6)
+  })
+
   it('drops the entries of a device that closes, before its fd does', () => {
     // Two send entries, two hop entries, two VFT entries, two KIDs.
     expect(cache!.counters().entries).toBe(8)
