@@ -291,6 +291,18 @@ export const ConfigSchema = v.strictObject({
    * off, and the log says why). `false` turns it off.
    */
   fastPath: v.optional(v.boolean(), true),
+  /**
+   * How long our subscriptions live at a neighbour unless renewed (the TTL
+   * of our SUBs, spec 09-forwarding.md §9.2); we renew them every third of
+   * it, at most every 60 s. A shorter one makes neighbours forget a node
+   * that stopped (hung, or cut off behind a relay that keeps its link) sooner,
+   * at the cost of more renewals. At most 1800: a neighbour refuses more by
+   * default.
+   */
+  subscriptionTtlSeconds: v.optional(
+    v.pipe(v.number(), v.integer(), v.minValue(3), v.maxValue(1800)),
+    180,
+  ),
   status: statusSection(7480),
   log: logSection,
 })

@@ -62,8 +62,8 @@ import { Vlans } from './vlans.ts'
 
 /** The table's name for this node as the source of its own frames: not a PeerId (base58 has no '@'). */
 export const LOCAL = '@local'
-/** How often we renew our SUBs at neighbours (their TTL: DEFAULT_ANNOUNCE_TTL_SECONDS, 180 s). */
-const SUB_RENEW_MS = 60_000
+/** How often at most we renew our SUBs at neighbours (a third of their TTL, config subscriptionTtlSeconds). */
+const SUB_RENEW_MAX_MS = 60_000
 const TICK_MS = 250
 const REDIAL_MS = 2_000
 /** Verified proofs remembered (members' proofs relays pass on, renewed every minute). */
@@ -203,6 +203,7 @@ export async function startNode(
     forwarder,
     direct,
     dialled: (id) => dialled.has(id),
+    ttlSeconds: config.subscriptionTtlSeconds,
   })
   const greeted = announcer.greetedIds
   const refusals = new RefusalLog(log, 'refused a peer we do not deal with')
@@ -404,7 +405,10 @@ export async function startNode(
         ticking = false
       })
   }, TICK_MS)
-  const renew = setInterval(() => announcer.renew(now()), SUB_RENEW_MS)
+  const renew = setInterval(
+    () => announcer.renew(now()),
+    Math.min(SUB_RENEW_MAX_MS, (config.subscriptionTtlSeconds * 1000) / 3),
+  )
 
   // What the status reads; served (GET /status, /metrics, PING, the VLAN actions) by the daemon.
   const parts: NodeParts = {

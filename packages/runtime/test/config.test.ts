@@ -199,6 +199,14 @@ describe('config fields', () => {
     expect(aesPrimitives('auto', log)).toBe(opensslAes())
   })
 
+  it('gives our SUBs a TTL of 180 s by default, and takes 3 to 1800 s', () => {
+    expect(parseConfig(good).subscriptionTtlSeconds).toBe(180)
+    expect(parseConfig({ ...good, subscriptionTtlSeconds: 3 }).subscriptionTtlSeconds).toBe(3)
+    expect(parseConfig({ ...good, subscriptionTtlSeconds: 1800 }).subscriptionTtlSeconds).toBe(1800)
+    for (const bad of [2, 1801, 10.5, '60', 0, -1])
+      expect(fieldOf({ ...good, subscriptionTtlSeconds: bad })).toMatch(/^subscriptionTtlSeconds: /)
+  })
+
   it('turns the datagram link on by default, and checks its fields', () => {
     expect(parseConfig(good).datagram).toEqual({
       enabled: true,
