@@ -35,6 +35,8 @@ export interface OverlayOptions {
    * docs/spec/18-fast-path.md): false sends every frame through the switch.
    */
   readonly fastPath?: boolean
+  /** Config `subscriptionTtlSeconds` per host (default: the node's, 180). */
+  readonly subscriptionTtlSeconds?: Readonly<Record<string, number>>
   /** The TAP MTU; default the node's own (@peertap/node's `DEFAULT_PORT_MTU`). */
   readonly mtu?: number
   /**
@@ -300,6 +302,9 @@ export class Overlay {
               : { aes: options.aes[node.host] }),
           ...(statusPort === undefined ? {} : { status: { port: statusPort } }),
           ...(options.fastPath === undefined ? {} : { fastPath: options.fastPath }),
+          ...(options.subscriptionTtlSeconds?.[node.host] === undefined
+            ? {}
+            : { subscriptionTtlSeconds: options.subscriptionTtlSeconds[node.host] }),
           datagram: {
             enabled: options.datagram ?? false,
             ...(options.datagramSocket === undefined ? {} : { socket: options.datagramSocket }),

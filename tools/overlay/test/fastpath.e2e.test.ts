@@ -7,8 +7,10 @@
  * go through JavaScript. From the outside, an on-path attacker replays
  * datagrams it recorded on the underlay, with their entries installed and
  * after they died: each is refused. A neighbour that goes away takes the
- * entries with its link; back, its flows are carried again. The same
- * traffic with `fastPath: false` carries nothing natively.
+ * entries with its link; back, its flows are carried again. One that stops
+ * renewing its subscriptions loses its flows when they expire, and a's
+ * frames to it flood as unknown unicast. The same traffic with `fastPath:
+ * false` carries nothing natively.
  *
  * The MLS suite (mls.e2e.test.ts) runs its epoch changes under 100 pings a
  * second and its member removal on the datagram link, so with the fast path
@@ -61,6 +63,10 @@ const pings = async (overlay: Overlay, from: string, to: string, count: number) 
   const avg = Number(/= [\d.]+\/([\d.]+)\//.exec(out)?.[1] ?? 'NaN')
   return { received, avg }
 }
+
+/** As `pings`, but no reply at all (ping exits 1) is 0 received instead of a rejection. */
+const tryPings = (overlay: Overlay, from: string, to: string, count: number) =>
+  pings(overlay, from, to, count).catch(() => ({ received: 0, avg: Number.NaN }))
 
 /** Until A and B each have a datagram link to the other. */
 async function datagramPaths(overlay: Overlay): Promise<void> {
@@ -172,7 +178,7 @@ function suite(fastPath: boolean) {
           )
           await waitFor(
             'b answering again',
-            async () => (await pings(overlay, 'a', b.ip, 3)).received > 0,
+            async () => (await tryPings(overlay, 'a', b.ip, 3)).received > 0,
             20_000,
           )
           const before = (await status('a')).fastPath!.sent
@@ -245,7 +251,7 @@ function suite(fastPath: boolean) {
           await apiRequest(b.stateDir, 'POST', '/vlan/attach?vlan=demo')
           await waitFor(
             'b attached again',
-            async () => (await pings(overlay, 'a', b.ip, 3)).received > 0,
+            async () => (await tryPings(overlay, 'a', b.ip, 3)).received > 0,
           )
         } finally {
           await rm(dir, { recursive: true, force: true })
@@ -257,6 +263,86 @@ function suite(fastPath: boolean) {
 
 suite(true)
 suite(false)
+
+describe.skipIf(!can.ok)('a neighbour that stops renewing its subscriptions', () => {
+  // b's SUBs live 3 s at a (renewed every second). b is then stopped
+  // (SIGSTOP): its link stays up while a sends it nothing (an idle datagram
+  // path PINGs every 10 s, and is lost only after 5 unanswered PINGs), but
+  // it renews nothing.
+  let overlay: Overlay
+  let stopped = false
+  const status = async (host: string) =>
+    (await overlay.status(host)) as unknown as FastStatus & {
+      subscriptions: { table: number }
+    }
+
+  beforeAll(async () => {
+    overlay = await Overlay.start({
+      transport: 'tcp',
+      datagram: true,
+      subscriptionTtlSeconds: { b: 3 },
+    })
+    await waitForIpv6(overlay)
+    await datagramPaths(overlay)
+  }, 60_000)
+  afterAll(async () => {
+    if (stopped) process.kill(overlay.node('b').pid, 'SIGCONT')
+    await overlay?.stop()
+  })
+
+  it("loses its flows at once when its SUBs expire: a's frames to it flood as unknown unicast, nothing on the reader threads; renewing again, it is carried natively again", async () => {
+    const b = overlay.node('b')
+    expect((await pings(overlay, 'a', b.ip, 20)).received).toBe(20)
+    const before = await status('a')
+    expect(before.fastPath!.entries, "a's flow to b").toBeGreaterThan(0)
+
+    // The path idle first: a datagram link PINGs every 100 ms while it sends DATA, and a
+    // stopped b would answer none (5 unanswered: the path lost, which clears entries too).
+    await new Promise((r) => setTimeout(r, 1000))
+    process.kill(b.pid, 'SIGSTOP')
+    stopped = true
+    // Within b's TTL and a second of the table's expiry sweep, the route to b is gone, and
+    // with it every entry (spec 18 §18.5.5: subscriptions that expired)...
+    await waitFor(
+      "b's subscriptions expired at a",
+      async () => (await status('a')).subscriptions.table < before.subscriptions.table,
+      8_000,
+    )
+    const expired = await status('a')
+    expect(expired.fastPath!.entries).toBe(0)
+    // ...while its link stays: the expiry, not a lost link, cleared them.
+    expect(expired.neighbours.map((n) => n.kind)).toContain('datagram')
+
+    // a's echo requests to b's MAC: no neighbour receives b's unicast VFT any more, so
+    // the switch floods them (sent under the broadcast VFT, 10-switch.md §10.3 step 4),
+    // none of them on the reader threads.
+    const lost = await tryPings(overlay, 'a', b.ip, 10)
+    expect(lost.received).toBe(0)
+    const flooding = await status('a')
+    expect(
+      flooding.vlans.demo!.floodedUnknown - expired.vlans.demo!.floodedUnknown,
+      'echo requests flooded as unknown unicast',
+    ).toBeGreaterThanOrEqual(10)
+    expect(flooding.fastPath!.sent).toBe(expired.fastPath!.sent)
+    expect(flooding.fastPath!.entries).toBe(0)
+
+    process.kill(b.pid, 'SIGCONT')
+    stopped = false
+    await waitFor(
+      'b answering again',
+      async () => (await tryPings(overlay, 'a', b.ip, 3)).received > 0,
+      20_000,
+    )
+    const again = await status('a')
+    expect((await pings(overlay, 'a', b.ip, 50)).received).toBe(50)
+    const after = await status('a')
+    expect(
+      after.fastPath!.sent - again.fastPath!.sent,
+      'on the reader threads again',
+    ).toBeGreaterThanOrEqual(45)
+    expect(after.vlans.demo!.floodedUnknown).toBe(again.vlans.demo!.floodedUnknown)
+  }, 60_000)
+})
 
 describe.skipIf(!can.ok)('two nodes on the datagram link, fast path on, TAP offloads off', () => {
   // Without a virtio-net header TCP comes as frames of the MTU, and the fast path carries it
