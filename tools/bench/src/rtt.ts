@@ -15,10 +15,11 @@
  * round. Per system it prints the median over the rounds of each round's
  * average and p99, and how many rounds PeerTap's average was at or below
  * fastd's. `--variant NAME=VALUE` adds a second PeerTap overlay whose
- * daemons run with that environment variable (e.g. `PEERTAP_WARM=0`,
- * `PEERTAP_AES=evp`), pinged in turn with the others: a change measured
- * before and after in one run, beside fastd. Namespaces and processes are this script's own, removed and
- * ended by PID, on failure and on SIGINT too.
+ * daemons run with that environment variable (e.g. `PEERTAP_AES=evp`),
+ * pinged in turn with the others: a change measured before and after in
+ * one run, beside fastd (docs/latency.md). Namespaces and processes are
+ * this script's own, removed and ended by PID, on failure and on SIGINT
+ * too.
  */
 import { rootAndTun } from '@peertap/tool-netns'
 import type { Overlay } from '@peertap/tool-overlay'
